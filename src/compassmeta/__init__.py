@@ -1,0 +1,12 @@
+"""compassmeta: meta-analysis of self-compassion interventions, matching R's metafor.
+
+Data flow: study rows -> effect sizes (``effects``) -> model fit (``model``, ``tau2``)
+-> pooling and moderators (``pooling``, ``moderators``) -> reports and CLI.
+"""
+from .errors import CompassmetaError, ConvergenceError, InputError
+from .moderators import meta_regression, subgroup_analysis
+from .pooling import pool
+
+__all__ = ["pool", "meta_regression", "subgroup_analysis", "CompassmetaError", "InputError",
+           "ConvergenceError"]
+__version__ = "0.1.0"

@@ -1,0 +1,34 @@
+"""Errors that the command line turns into one-line messages (no traceback)."""
+
+
+class CompassmetaError(Exception):
+    """Base class: every error the user can cause or must act on."""
+
+
+class InputError(CompassmetaError):
+    """Bad input data, located by file, row and column where known.
+
+    ``row`` is the 1-based data row (the header is row 0), as a spreadsheet user
+    counts rows below the header.
+    """
+
+    def __init__(self, message, *, file=None, row=None, column=None):
+        self.message = message
+        self.file = file
+        self.row = row
+        self.column = column
+        super().__init__(self.__str__())
+
+    def __str__(self):
+        where = []
+        if self.file is not None:
+            where.append(str(self.file))
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        return (", ".join(where) + ": " if where else "") + self.message
+
+
+class ConvergenceError(CompassmetaError):
+    """An iterative estimator did not converge; no number is returned."""

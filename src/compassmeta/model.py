@@ -1,0 +1,191 @@
+"""The mixed-effects meta-analytic model and its results.
+
+y_i = x_i' beta + u_i + e_i with u_i ~ N(0, tau^2) and e_i ~ N(0, v_i) (Viechtbauer 2005).
+Plain random-effects pooling is the intercept-only case; a fixed-effect (common-effect)
+model is tau^2 = 0.  Inference follows metafor's rma.uni(): Wald-z, or Knapp & Hartung
+(2003) with t / F on k - p degrees of freedom; prediction intervals as predict.rma();
+the tau^2 confidence interval by the Q-profile method (Viechtbauer 2007) as confint.rma.uni().
+"""
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from . import distributions as dist
+from .errors import InputError
+from .results import Result
+from .roots import expand_upper, solve_monotone
+from .tau2 import METHODS, Tau2Estimate, estimate_tau2
+from .wls import WeightedFit, generalized_q, inverse
+
+CI_METHODS = ("z", "knha")
+
+
+@dataclass(frozen=True)
+class ModelFit:
+    """Everything a mixed-effects fit produces; the public results are views of it."""
+
+    X: np.ndarray
+    y: np.ndarray
+    v: np.ndarray
+    terms: tuple
+    method: str
+    ci_method: str
+    level: float          # as a fraction, e.g. 0.95
+    tau2_estimate: Tau2Estimate
+    beta: np.ndarray
+    vcov: np.ndarray
+    df: float | None      # t / F denominator df under Knapp-Hartung, None under z
+    q: float              # Q (QE) with fixed-effect weights
+    i2: float
+    h2: float
+    notes: tuple = field(default=())
+
+    @property
+    def k(self):
+        return self.X.shape[0]
+
+    @property
+    def p(self):
+        return self.X.shape[1]
+
+    @property
+    def tau2(self):
+        return self.tau2_estimate.tau2
+
+    @property
+    def se(self):
+        return np.sqrt(np.diag(self.vcov))
+
+    @property
+    def statistic(self):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.beta / self.se
+
+    @property
+    def p_values(self):
+        if self.df is None:
+            return dist.normal_two_sided_p(self.statistic)
+        return dist.t_two_sided_p(self.statistic, self.df)
+
+    @property
+    def critical_value(self):
+        return dist.critical_value(self.level, self.df)
+
+    @property
+    def q_df(self):
+        return self.k - self.p
+
+    @property
+    def q_p(self):
+        return float(dist.chi2_sf(self.q, self.q_df)) if self.q_df > 0 else 1.0
+
+    @property
+    def weights(self):
+        """Model weights 1/(v + tau^2), the basis of the percentages in a forest plot."""
+        return 1.0 / (self.v + self.tau2)
+
+    def wald_test(self, columns):
+        """Omnibus test of the coefficients in ``columns``: QM, its df and p (metafor's QM).
+
+        Under Knapp-Hartung QM is the F statistic (Wald chi-square / m) on (m, k - p) df.
+        """
+        columns = list(columns)
+        b = self.beta[columns]
+        statistic = float(b @ inverse(self.vcov[np.ix_(columns, columns)]) @ b)
+        m = len(columns)
+        if self.df is None:
+            return statistic, (m,), float(dist.chi2_sf(statistic, m))
+        statistic /= m
+        return statistic, (m, self.df), float(dist.f_sf(statistic, m, self.df))
+
+    @cached_property
+    def tau2_ci(self):
+        """Q-profile confidence interval for tau^2 (Viechtbauer 2007; metafor confint())."""
+        return q_profile_interval(self.X, self.y, self.v, self.level)
+
+
+def fit_model(X, y, v, *, terms, method="REML", ci_method="z", level=0.95):
+    """Fit the mixed-effects model by weighted least squares at the estimated tau^2.
+
+    ``X`` must hold an intercept column first; ``level`` is a fraction (0.95).
+    """
+    method = method.upper()
+    if method not in METHODS:
+        raise InputError(f"unknown method '{method}'; choose from {', '.join(METHODS)}")
+    if ci_method not in CI_METHODS:
+        raise InputError(f"unknown CI method '{ci_method}'; choose from {', '.join(CI_METHODS)}")
+    k, p = X.shape
+    notes = []
+    if k <= p:
+        if k == 1 and p == 1 and ci_method == "z":
+            notes.append("k = 1: the estimate is the single study's effect; heterogeneity cannot be estimated")
+            tau2_estimate = Tau2Estimate(0.0)
+        else:
+            raise InputError(f"{k} stud{'y' if k == 1 else 'ies'} cannot fit {p} coefficient(s)"
+                             + (" with Knapp-Hartung" if ci_method == "knha" else "")
+                             + f": need k >= {p + 1}")
+    else:
+        tau2_estimate = estimate_tau2(method, X, y, v)
+    tau2 = tau2_estimate.tau2
+    fit = WeightedFit(X, y, 1.0 / (v + tau2))
+    vcov = fit.cov
+    df = None
+    if ci_method == "knha":
+        df = k - p
+        rss = fit.rss()
+        vcov = vcov * (rss / df if rss > np.finfo(float).eps else 0.0)
+    q, i2, h2 = _heterogeneity(X, y, v, tau2, method)
+    return ModelFit(X=X, y=y, v=v, terms=tuple(terms), method=method, ci_method=ci_method,
+                    level=level, tau2_estimate=tau2_estimate, beta=fit.beta, vcov=vcov, df=df,
+                    q=q, i2=i2, h2=h2, notes=tuple(notes))
+
+
+def _heterogeneity(X, y, v, tau2, method):
+    """Q (QE) with weights 1/v, and I^2 (percent), H^2 as metafor defines them.
+
+    Random effects: I^2 = 100 tau^2 / (tau^2 + s^2), H^2 = 1 + tau^2 / s^2 with the typical
+    within-study variance s^2 = (k - p) / tr(P) (Higgins & Thompson 2002, generalised).
+    Fixed effect: I^2 = max(0, 100 (Q - df) / Q), H^2 = Q / df.
+    """
+    k, p = X.shape
+    if k <= p:
+        return 0.0, 0.0, 1.0
+    fe = WeightedFit(X, y, 1.0 / v)
+    q = max(0.0, fe.rss())
+    if method == "FE":
+        return q, (max(0.0, 100.0 * (q - (k - p)) / q) if q > 0 else 0.0), q / (k - p)
+    typical_v = (k - p) / fe.trace_p()
+    return q, 100.0 * tau2 / (typical_v + tau2), tau2 / typical_v + 1.0
+
+
+def q_profile_interval(X, y, v, level):
+    """(lower, upper) for tau^2 where Q(tau^2) crosses the chi-square(k - p) quantiles.
+
+    Bounds that would be negative are set to 0 (metafor prints them as '<0').
+    """
+    k, p = X.shape
+    if k <= p:
+        return (float("nan"), float("nan"))
+    alpha = 1.0 - level
+    q_upper_crit = dist.chi2_quantile(1.0 - alpha / 2.0, k - p)
+    q_lower_crit = dist.chi2_quantile(alpha / 2.0, k - p)
+    q_at_zero = generalized_q(X, y, v, 0.0)
+    scale = float(np.mean(v))
+
+    def bound(target):
+        if q_at_zero <= target:
+            return 0.0
+        excess = lambda tau2: generalized_q(X, y, v, tau2) - target  # noqa: E731
+        upper = expand_upper(excess, max(100.0 * scale, float(np.var(y)), scale))
+        return solve_monotone(excess, 0.0, upper, scale=scale)
+
+    return bound(q_upper_crit), bound(q_lower_crit)
+
+
+def prediction_interval(fit, x_new):
+    """Prediction interval for the true effect at moderator row ``x_new`` (metafor predict())."""
+    estimate = float(x_new @ fit.beta)
+    se = float(np.sqrt(x_new @ fit.vcov @ x_new))
+    half_width = fit.critical_value * np.sqrt(se * se + fit.tau2)
+    return estimate - half_width, estimate + half_width

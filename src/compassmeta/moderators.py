@@ -1,0 +1,229 @@
+"""Moderator analyses: meta-regression (mixed-effects) and subgroup analysis."""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError
+from .model import ModelFit, fit_model
+from .pooling import PooledResult, as_fraction, check_effects, pool
+from .results import INTERNAL, Result
+from . import distributions as dist
+
+
+def is_numeric(values):
+    """True when every value is a number; text (even "1", "2") makes a moderator categorical."""
+    return all(isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+               for value in values)
+
+
+def sorted_levels(labels):
+    """Distinct labels in R's factor order under a usual locale (case-insensitive)."""
+    return sorted(set(labels), key=lambda label: (label.lower(), label))
+
+
+def design_matrix(moderators, k):
+    """Intercept plus one column per continuous moderator and dummies per categorical one.
+
+    ``moderators`` maps a name to k values.  A categorical moderator is dummy coded against
+    its first level in R's factor order (treatment contrasts); its terms are
+    ``name[level]``.  Returns ``(X, terms)``.
+    """
+    columns, terms = [np.ones(k)], ["intercept"]
+    for name, values in moderators.items():
+        values = np.asarray(values, dtype=object)
+        if values.shape != (k,):
+            raise InputError(f"moderator has {values.size} values for {k} studies", column=name)
+        if is_numeric(values):
+            numeric = values.astype(float)
+            bad = np.flatnonzero(~np.isfinite(numeric))
+            if bad.size:
+                raise InputError("moderator value is missing or not finite", row=int(bad[0]) + 1,
+                                 column=name)
+            columns.append(numeric)
+            terms.append(name)
+            continue
+        labels = np.array([str(value) for value in values])
+        missing = np.flatnonzero(np.isin(labels, ["", "nan", "None", "NA"]))
+        if missing.size:
+            raise InputError("moderator value is missing", row=int(missing[0]) + 1, column=name)
+        levels = sorted_levels(labels)
+        if len(levels) < 2:
+            raise InputError(f"categorical moderator has a single level '{levels[0]}'", column=name)
+        for level in levels[1:]:
+            columns.append((labels == level).astype(float))
+            terms.append(f"{name}[{level}]")
+    X = np.column_stack(columns)
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise InputError("moderators are collinear (a term is a combination of others)")
+    return X, terms
+
+
+@dataclass(frozen=True)
+class Coefficient(Result):
+    term: str
+    estimate: float
+    se: float
+    statistic: float
+    p_value: float
+    ci_lower: float
+    ci_upper: float
+
+
+@dataclass(frozen=True)
+class MetaRegressionResult(Result):
+    """Mixed-effects meta-regression (metafor rma(yi, vi, mods = ...))."""
+
+    k: int
+    method: str
+    ci_method: str
+    level: float
+    coefficients: tuple
+    qm: float
+    qm_df: int
+    qm_df2: float | None      # denominator df of the F test under Knapp-Hartung
+    qm_p: float
+    qe: float
+    qe_df: int
+    qe_p: float
+    tau2: float
+    i2: float
+    h2: float
+    r2: float | None
+    iterations: int
+    converged: bool
+    fit: ModelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+
+    def to_frame(self):
+        """The coefficient table."""
+        import pandas as pd
+
+        return pd.DataFrame([c.to_dict() for c in self.coefficients])
+
+
+def _pseudo_r2(fit, yi, vi):
+    """Proportion of tau^2 explained, in percent (metafor's R^2 for rma.uni).
+
+    Random effects: max(0, 100 (tau2_RE - tau2_ME) / tau2_RE), 0 when tau2_RE = 0
+    (Raudenbush 2009).  Fixed effect: adjusted R^2 of the weighted regression, as metafor.
+    """
+    if fit.method == "FE":
+        w = 1.0 / vi
+        fitted = fit.X @ fit.beta
+        mean = np.dot(w, fitted) / w.sum()
+        explained = np.dot(w, (fitted - mean) ** 2)
+        residual = np.dot(w, (yi - fitted) ** 2)
+        if explained + residual == 0:
+            return 0.0
+        r2 = explained / (explained + residual)
+        return max(0.0, 100.0 * (1 - (1 - r2) * (fit.k - 1) / (fit.k - fit.p)))
+    tau2_re = pool(yi, vi, method=fit.method, ci_method=fit.ci_method, with_tau2_ci=False).tau2
+    if tau2_re == 0:
+        return 0.0
+    return max(0.0, 100.0 * (tau2_re - fit.tau2) / tau2_re)
+
+
+def meta_regression(yi, vi, moderators, *, method="REML", ci_method="z", level=95):
+    """Meta-regression of ``yi`` on ``moderators`` (a mapping name -> values)."""
+    yi, vi = check_effects(yi, vi)
+    if not moderators:
+        raise InputError("meta-regression needs at least one moderator")
+    X, terms = design_matrix(moderators, yi.size)
+    fit = fit_model(X, yi, vi, terms=terms, method=method, ci_method=ci_method,
+                    level=as_fraction(level))
+    crit = fit.critical_value
+    se, stat, p = fit.se, fit.statistic, fit.p_values
+    coefficients = tuple(
+        Coefficient(term=term, estimate=float(b), se=float(s), statistic=float(z), p_value=float(pv),
+                    ci_lower=float(b - crit * s), ci_upper=float(b + crit * s))
+        for term, b, s, z, pv in zip(terms, fit.beta, se, stat, p))
+    qm, qm_df, qm_p = fit.wald_test(range(1, fit.p))
+    return MetaRegressionResult(
+        k=fit.k, method=fit.method, ci_method=fit.ci_method, level=100 * fit.level,
+        coefficients=coefficients, qm=qm, qm_df=qm_df[0],
+        qm_df2=qm_df[1] if len(qm_df) > 1 else None, qm_p=qm_p, qe=fit.q, qe_df=fit.q_df,
+        qe_p=fit.q_p, tau2=fit.tau2, i2=fit.i2, h2=fit.h2, r2=_pseudo_r2(fit, yi, vi),
+        iterations=fit.tau2_estimate.iterations, converged=fit.tau2_estimate.converged, fit=fit)
+
+
+@dataclass(frozen=True)
+class SubgroupResult(Result):
+    """Separate random-effects fits per level and the test for subgroup differences.
+
+    ``q_between``: Q of a fixed-effect model over the subgroup estimates (df = groups - 1).
+    ``qm_common_tau2``: the omnibus test of a meta-regression on the grouping variable,
+    which assumes one tau^2 shared by all subgroups.
+    """
+
+    by: str
+    method: str
+    ci_method: str
+    level: float
+    groups: tuple
+    q_between: float
+    q_between_df: int
+    q_between_p: float
+    qm_common_tau2: float
+    qm_common_tau2_df: int
+    qm_common_tau2_p: float
+    overall: PooledResult
+
+    def to_frame(self):
+        """One row per subgroup."""
+        import pandas as pd
+
+        return pd.DataFrame([dict(level=g["level"], **{key: value for key, value in g.items() if key != "level"})
+                             for g in (group.to_dict() for group in self.groups)])
+
+
+@dataclass(frozen=True)
+class GroupResult(Result):
+    level: str
+    k: int
+    estimate: float
+    se: float
+    ci_lower: float
+    ci_upper: float
+    pi_lower: float
+    pi_upper: float
+    p_value: float
+    tau2: float
+    i2: float
+    q: float
+    q_df: int
+    q_p: float
+    notes: tuple = ()
+
+
+def subgroup_analysis(yi, vi, groups, *, by="group", method="REML", ci_method="z", level=95):
+    """Fit the model separately within each level of ``groups`` and test their difference."""
+    yi, vi = check_effects(yi, vi)
+    labels = np.array([str(value) for value in groups])
+    if labels.shape != yi.shape:
+        raise InputError(f"{labels.size} group labels for {yi.size} studies", column=by)
+    levels = sorted_levels(labels)
+    if len(levels) < 2:
+        raise InputError(f"subgroup analysis needs at least two groups; all rows are '{levels[0]}'",
+                         column=by)
+    group_results = []
+    for level_name in levels:
+        rows = labels == level_name
+        try:
+            fitted = pool(yi[rows], vi[rows], method=method, ci_method=ci_method, level=level,
+                          with_tau2_ci=False)
+        except InputError as error:
+            raise InputError(f"subgroup '{level_name}': {error.message}", column=by) from None
+        group_results.append(GroupResult(
+            level=level_name, k=fitted.k, estimate=fitted.estimate, se=fitted.se,
+            ci_lower=fitted.ci_lower, ci_upper=fitted.ci_upper, pi_lower=fitted.pi_lower,
+            pi_upper=fitted.pi_upper, p_value=fitted.p_value, tau2=fitted.tau2, i2=fitted.i2,
+            q=fitted.q, q_df=fitted.q_df, q_p=fitted.q_p, notes=fitted.notes))
+    estimates = np.array([g.estimate for g in group_results])
+    variances = np.array([g.se ** 2 for g in group_results])
+    between = pool(estimates, variances, method="FE", with_tau2_ci=False)
+    common = meta_regression(yi, vi, {by: labels}, method=method, ci_method=ci_method, level=level)
+    return SubgroupResult(
+        by=by, method=method.upper(), ci_method=ci_method, level=100 * as_fraction(level),
+        groups=tuple(group_results), q_between=between.q, q_between_df=between.q_df,
+        q_between_p=between.q_p, qm_common_tau2=common.qm, qm_common_tau2_df=common.qm_df,
+        qm_common_tau2_p=common.qm_p,
+        overall=pool(yi, vi, method=method, ci_method=ci_method, level=level))

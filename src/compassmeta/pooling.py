@@ -1,0 +1,102 @@
+"""Pooling effect sizes: the intercept-only model (fixed or random effects)."""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError
+from .model import ModelFit, fit_model, prediction_interval
+from .results import INTERNAL, Result
+
+
+def as_fraction(level):
+    """Confidence level given as 95 or 0.95 -> 0.95 (metafor accepts both)."""
+    level = float(level)
+    fraction = level / 100.0 if level > 1 else level
+    if not 0 < fraction < 1:
+        raise InputError(f"confidence level {level:g} must lie between 0 and 100")
+    return fraction
+
+
+def check_effects(yi, vi, *, yi_name="yi", vi_name="vi", source=None):
+    """Validate effect sizes and sampling variances; return them as float arrays.
+
+    Errors name the 1-based row and the column, as a spreadsheet user counts them.
+    """
+    yi = np.asarray(yi, dtype=float)
+    vi = np.asarray(vi, dtype=float)
+    if yi.ndim != 1 or yi.shape != vi.shape:
+        raise InputError(f"{yi_name} and {vi_name} must be vectors of equal length", file=source)
+    if yi.size == 0:
+        raise InputError("no studies to analyse", file=source)
+    for name, values in ((yi_name, yi), (vi_name, vi)):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise InputError(f"value is missing or not finite ({values[bad[0]]})",
+                             file=source, row=int(bad[0]) + 1, column=name)
+    bad = np.flatnonzero(vi <= 0)
+    if bad.size:
+        raise InputError(f"sampling variance must be positive, got {vi[bad[0]]:g}",
+                         file=source, row=int(bad[0]) + 1, column=vi_name)
+    return yi, vi
+
+
+@dataclass(frozen=True)
+class PooledResult(Result):
+    """A pooled effect with its heterogeneity statistics (metafor rma() + predict() + confint())."""
+
+    k: int
+    method: str
+    ci_method: str
+    level: float
+    estimate: float
+    se: float
+    statistic: float
+    df: float | None
+    p_value: float
+    ci_lower: float
+    ci_upper: float
+    pi_lower: float
+    pi_upper: float
+    tau2: float
+    tau: float
+    tau2_ci_lower: float
+    tau2_ci_upper: float
+    i2: float
+    h2: float
+    q: float
+    q_df: int
+    q_p: float
+    iterations: int
+    converged: bool
+    notes: tuple = ()
+    fit: ModelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+
+    @classmethod
+    def from_fit(cls, fit, *, with_tau2_ci=True):
+        """Summarise an intercept-only :class:`ModelFit`."""
+        crit = fit.critical_value
+        estimate, se = float(fit.beta[0]), float(fit.se[0])
+        pi_lower, pi_upper = (prediction_interval(fit, np.ones(1)) if fit.method != "FE"
+                              else (float("nan"), float("nan")))  # metafor: no PI without tau^2
+        tau2_lower, tau2_upper = fit.tau2_ci if with_tau2_ci else (float("nan"), float("nan"))
+        return cls(k=fit.k, method=fit.method, ci_method=fit.ci_method, level=100 * fit.level,
+                   estimate=estimate, se=se, statistic=float(fit.statistic[0]), df=fit.df,
+                   p_value=float(fit.p_values[0]), ci_lower=estimate - crit * se,
+                   ci_upper=estimate + crit * se, pi_lower=pi_lower, pi_upper=pi_upper,
+                   tau2=fit.tau2, tau=float(np.sqrt(fit.tau2)), tau2_ci_lower=tau2_lower,
+                   tau2_ci_upper=tau2_upper, i2=fit.i2, h2=fit.h2, q=fit.q, q_df=fit.q_df,
+                   q_p=fit.q_p, iterations=fit.tau2_estimate.iterations,
+                   converged=fit.tau2_estimate.converged, notes=fit.notes, fit=fit)
+
+
+def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True):
+    """Pool effect sizes ``yi`` with sampling variances ``vi``.
+
+    ``method``: FE or a tau^2 estimator (DL, HE, HS, SJ, ML, REML, EB, PM);
+    ``ci_method``: "z" (Wald) or "knha" (Knapp-Hartung); ``level`` in percent.
+    """
+    yi, vi = check_effects(yi, vi)
+    X = np.ones((yi.size, 1))
+    fit = fit_model(X, yi, vi, terms=("intercept",), method=method, ci_method=ci_method,
+                    level=as_fraction(level))
+    return PooledResult.from_fit(fit, with_tau2_ci=with_tau2_ci)

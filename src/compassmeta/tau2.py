@@ -1,0 +1,159 @@
+"""Estimators of the between-study variance tau^2, as defined in metafor's rma.uni().
+
+Each estimator takes the design ``X`` (k x p), effects ``y`` and sampling variances ``v``
+and returns a :class:`Tau2Estimate`.  Negative moment estimates are truncated at zero.
+
+Sources: DerSimonian & Laird (1986); Hedges (1983) "HE"; Hunter & Schmidt (2004) "HS";
+Sidik & Jonkman (2005) "SJ"; Paule & Mandel (1982) "PM"; Morris (1983) "EB";
+ML and REML by Fisher scoring (Viechtbauer 2005, J Educ Behav Stat 30:261-293).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConvergenceError
+from .roots import expand_upper, solve_monotone
+from .wls import WeightedFit, generalized_q
+
+METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+ITERATIVE_METHODS = ("ML", "REML", "EB", "PM")
+
+#: Fisher scoring stops when a step changes tau^2 by less than this, relative to the
+#: larger of tau^2 and the mean sampling variance (metafor: 1e-5 absolute).
+SCORING_TOLERANCE = 1e-12
+MAX_ITERATIONS = 1000
+
+
+@dataclass(frozen=True)
+class Tau2Estimate:
+    """An estimate of tau^2 and how it was reached."""
+
+    tau2: float
+    iterations: int = 0
+    converged: bool = True
+
+
+def _ols_moment(X, y, v):
+    """Hedges' (HE) method-of-moments estimate from OLS residuals, untruncated."""
+    k, p = X.shape
+    ols = WeightedFit(X, y, np.ones(k))
+    trace_pv = float(v.sum() - np.trace(ols.cov @ ((X * v[:, None]).T @ X)))
+    return (ols.rss() - trace_pv) / (k - p)
+
+
+def hedges(X, y, v):
+    """HE: (RSS_OLS - tr(P_OLS V)) / (k - p)."""
+    return Tau2Estimate(max(0.0, _ols_moment(X, y, v)))
+
+
+def dersimonian_laird(X, y, v):
+    """DL: (Q - (k - p)) / tr(P) with fixed-effect weights 1/v."""
+    k, p = X.shape
+    fe = WeightedFit(X, y, 1.0 / v)
+    return Tau2Estimate(max(0.0, (fe.rss() - (k - p)) / fe.trace_p()))
+
+
+def hunter_schmidt(X, y, v):
+    """HS: (Q - k) / sum(1/v)."""
+    k = X.shape[0]
+    fe = WeightedFit(X, y, 1.0 / v)
+    return Tau2Estimate(max(0.0, (fe.rss() - k) / fe.w.sum()))
+
+
+def sidik_jonkman(X, y, v):
+    """SJ: tau0^2 * Q(tau0^2) / (k - p), with tau0^2 the (biased) variance of y."""
+    k, p = X.shape
+    tau2_start = float(np.mean((y - y.mean()) ** 2))
+    fit = WeightedFit(X, y, 1.0 / (v + tau2_start))
+    return Tau2Estimate(max(0.0, tau2_start * fit.rss() / (k - p)))
+
+
+def paule_mandel(X, y, v):
+    """PM: the tau^2 >= 0 at which the generalised Q equals its expectation k - p."""
+    k, p = X.shape
+
+    def excess_q(tau2):
+        return generalized_q(X, y, v, tau2) - (k - p)
+
+    if excess_q(0.0) <= 0:
+        return Tau2Estimate(0.0)
+    scale = float(np.mean(v))
+    upper = expand_upper(excess_q, max(scale, float(np.var(y))))
+    return Tau2Estimate(solve_monotone(excess_q, 0.0, upper, scale=scale), converged=True)
+
+
+def _scoring_step(method, fit, k, p):
+    """One Fisher-scoring (ML, REML) or Morris (EB) update of tau^2 (metafor rma.uni)."""
+    if method == "ML":
+        return (fit.ypp_y() - fit.w.sum()) / float(np.dot(fit.w, fit.w))
+    if method == "REML":
+        return (fit.ypp_y() - fit.trace_p()) / fit.trace_pp()
+    return (fit.rss() * k / (k - p) - k) / fit.w.sum()  # EB
+
+
+def log_likelihood(X, y, v, tau2, restricted):
+    """(Restricted) log-likelihood of the random-effects model at ``tau2`` (metafor's ll.ML / ll.REML)."""
+    k, p = X.shape
+    fit = WeightedFit(X, y, 1.0 / (v + tau2))
+    value = -0.5 * float(np.sum(np.log(v + tau2))) - 0.5 * fit.rss()
+    if restricted:
+        return value - 0.5 * (k - p) * np.log(2 * np.pi) - 0.5 * fit.log_det_xwx()
+    return value - 0.5 * k * np.log(2 * np.pi)
+
+
+def fisher_scoring(method, X, y, v):
+    """ML, REML or EB by iterated scoring from the HE start, with step halving at zero.
+
+    Raises :class:`ConvergenceError` when the iteration does not settle.
+    """
+    k, p = X.shape
+    tau2 = max(0.0, _ols_moment(X, y, v))
+    scale = float(np.mean(v))
+    for iteration in range(1, MAX_ITERATIONS + 1):
+        fit = WeightedFit(X, y, 1.0 / (v + tau2))
+        step = _scoring_step(method, fit, k, p)
+        if not np.isfinite(step):
+            raise ConvergenceError(f"{method}: the scoring step is not finite at tau2 = {tau2:g}")
+        new_tau2 = tau2 + step
+        halvings = 0
+        while new_tau2 < 0 and halvings < 60:
+            step /= 2.0
+            new_tau2 = tau2 + step
+            halvings += 1
+        new_tau2 = max(0.0, new_tau2)
+        change = abs(new_tau2 - tau2)
+        tau2 = new_tau2
+        if change <= SCORING_TOLERANCE * max(scale, tau2):
+            break
+    else:
+        raise ConvergenceError(
+            f"{method}: Fisher scoring did not converge in {MAX_ITERATIONS} iterations "
+            f"(last tau2 = {tau2:g}); try method PM or DL")
+    if method in ("ML", "REML") and tau2 > 0:
+        restricted = method == "REML"
+        # metafor's ll0check: a boundary optimum that scoring walked away from.
+        if log_likelihood(X, y, v, 0.0, restricted) - log_likelihood(X, y, v, tau2, restricted) > 1e-10:
+            tau2 = 0.0
+    return Tau2Estimate(tau2, iterations=iteration, converged=True)
+
+
+def estimate_tau2(method, X, y, v):
+    """Dispatch to the estimator named ``method`` (one of :data:`METHODS`)."""
+    if method == "FE":
+        return Tau2Estimate(0.0)
+    if method in ("ML", "REML", "EB"):
+        return fisher_scoring(method, X, y, v)
+    try:
+        estimator = _CLOSED_FORM[method]
+    except KeyError:
+        raise ValueError(f"unknown tau2 method {method!r}; choose from {', '.join(METHODS)}") from None
+    return estimator(X, y, v)
+
+
+_CLOSED_FORM = {
+    "DL": dersimonian_laird,
+    "HE": hedges,
+    "HS": hunter_schmidt,
+    "SJ": sidik_jonkman,
+    "PM": paule_mandel,
+}
