@@ -16,7 +16,7 @@ from .errors import InputError
 from .results import Result
 from .roots import expand_upper, solve_monotone
 from .tau2 import METHODS, Tau2Estimate, estimate_tau2
-from .wls import WeightedFit, generalized_q, inverse
+from .wls import generalized_q, inverse, weighted_fit
 
 CI_METHODS = ("z", "knha")
 
@@ -53,16 +53,16 @@ class ModelFit:
     def tau2(self):
         return self.tau2_estimate.tau2
 
-    @property
+    @cached_property
     def se(self):
         return np.sqrt(np.diag(self.vcov))
 
-    @property
+    @cached_property
     def statistic(self):
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.beta / self.se
 
-    @property
+    @cached_property
     def p_values(self):
         if self.df is None:
             return dist.normal_two_sided_p(self.statistic)
@@ -128,7 +128,7 @@ def fit_model(X, y, v, *, terms, method="REML", ci_method="z", level=0.95):
     else:
         tau2_estimate = estimate_tau2(method, X, y, v)
     tau2 = tau2_estimate.tau2
-    fit = WeightedFit(X, y, 1.0 / (v + tau2))
+    fit = weighted_fit(X, y, 1.0 / (v + tau2))
     vcov = fit.cov
     df = None
     if ci_method == "knha":
@@ -151,7 +151,7 @@ def _heterogeneity(X, y, v, tau2, method):
     k, p = X.shape
     if k <= p:
         return 0.0, 0.0, 1.0
-    fe = WeightedFit(X, y, 1.0 / v)
+    fe = weighted_fit(X, y, 1.0 / v)
     q = max(0.0, fe.rss())
     if method == "FE":
         return q, (max(0.0, 100.0 * (q - (k - p)) / q) if q > 0 else 0.0), q / (k - p)

@@ -29,14 +29,16 @@ def check_effects(yi, vi, *, yi_name="yi", vi_name="vi", source=None):
     if yi.size == 0:
         raise InputError("no studies to analyse", file=source)
     for name, values in ((yi_name, yi), (vi_name, vi)):
-        bad = np.flatnonzero(~np.isfinite(values))
-        if bad.size:
-            raise InputError(f"value is missing or not finite ({values[bad[0]]})",
-                             file=source, row=int(bad[0]) + 1, column=name)
-    bad = np.flatnonzero(vi <= 0)
-    if bad.size:
-        raise InputError(f"sampling variance must be positive, got {vi[bad[0]]:g}",
-                         file=source, row=int(bad[0]) + 1, column=vi_name)
+        finite = np.isfinite(values)
+        if not finite.all():
+            row = int(np.argmin(finite))
+            raise InputError(f"value is missing or not finite ({values[row]})",
+                             file=source, row=row + 1, column=name)
+    positive = vi > 0
+    if not positive.all():
+        row = int(np.argmin(positive))
+        raise InputError(f"sampling variance must be positive, got {vi[row]:g}",
+                         file=source, row=row + 1, column=vi_name)
     return yi, vi
 
 

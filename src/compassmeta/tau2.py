@@ -7,20 +7,26 @@ Sources: DerSimonian & Laird (1986); Hedges (1983) "HE"; Hunter & Schmidt (2004)
 Sidik & Jonkman (2005) "SJ"; Paule & Mandel (1982) "PM"; Morris (1983) "EB";
 ML and REML by Fisher scoring (Viechtbauer 2005, J Educ Behav Stat 30:261-293).
 """
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import ConvergenceError
 from .roots import expand_upper, solve_monotone
-from .wls import WeightedFit, generalized_q
+from .wls import generalized_q, weighted_fit
 
 METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 ITERATIVE_METHODS = ("ML", "REML", "EB", "PM")
 
-#: Fisher scoring stops when a step changes tau^2 by less than this, relative to the
-#: larger of tau^2 and the mean sampling variance (metafor: 1e-5 absolute).
+#: Scoring stops when a step changes tau^2 by less than this, relative to the larger of
+#: tau^2 and the mean sampling variance (metafor: 1e-5 absolute).
 SCORING_TOLERANCE = 1e-12
+#: Newton steps take over once a step is below this (relative) size ...
+NEWTON_SWITCH = 1e-2
+#: ... and stop once a step is below this: the error left after a Newton step is of the
+#: order of the step squared, far below SCORING_TOLERANCE.
+NEWTON_STOP = 1e-6
 MAX_ITERATIONS = 1000
 
 
@@ -36,8 +42,8 @@ class Tau2Estimate:
 def _ols_moment(X, y, v):
     """Hedges' (HE) method-of-moments estimate from OLS residuals, untruncated."""
     k, p = X.shape
-    ols = WeightedFit(X, y, np.ones(k))
-    trace_pv = float(v.sum() - np.trace(ols.cov @ ((X * v[:, None]).T @ X)))
+    ols = weighted_fit(X, y, np.ones(k))
+    trace_pv = float(np.add.reduce(v)) - ols.trace_cov_moment(v)
     return (ols.rss() - trace_pv) / (k - p)
 
 
@@ -49,14 +55,14 @@ def hedges(X, y, v):
 def dersimonian_laird(X, y, v):
     """DL: (Q - (k - p)) / tr(P) with fixed-effect weights 1/v."""
     k, p = X.shape
-    fe = WeightedFit(X, y, 1.0 / v)
+    fe = weighted_fit(X, y, 1.0 / v)
     return Tau2Estimate(max(0.0, (fe.rss() - (k - p)) / fe.trace_p()))
 
 
 def hunter_schmidt(X, y, v):
     """HS: (Q - k) / sum(1/v)."""
     k = X.shape[0]
-    fe = WeightedFit(X, y, 1.0 / v)
+    fe = weighted_fit(X, y, 1.0 / v)
     return Tau2Estimate(max(0.0, (fe.rss() - k) / fe.w.sum()))
 
 
@@ -64,7 +70,7 @@ def sidik_jonkman(X, y, v):
     """SJ: tau0^2 * Q(tau0^2) / (k - p), with tau0^2 the (biased) variance of y."""
     k, p = X.shape
     tau2_start = float(np.mean((y - y.mean()) ** 2))
-    fit = WeightedFit(X, y, 1.0 / (v + tau2_start))
+    fit = weighted_fit(X, y, 1.0 / (v + tau2_start))
     return Tau2Estimate(max(0.0, tau2_start * fit.rss() / (k - p)))
 
 
@@ -82,19 +88,25 @@ def paule_mandel(X, y, v):
     return Tau2Estimate(solve_monotone(excess_q, 0.0, upper, scale=scale), converged=True)
 
 
-def _scoring_step(method, fit, k, p):
-    """One Fisher-scoring (ML, REML) or Morris (EB) update of tau^2 (metafor rma.uni)."""
+def _estimating_equation(method, fit, k, p):
+    """The estimating function f(tau^2) = 0 at the estimate, its expected-information scale
+    (the Fisher-scoring / Morris step is f / scale, as metafor's rma.uni) and its derivative
+    df/dtau^2 (for Newton steps), using dP/dtau^2 = -PP.
+    """
     if method == "ML":
-        return (fit.ypp_y() - fit.w.sum()) / float(np.dot(fit.w, fit.w))
+        sum_w2 = float(np.dot(fit.w, fit.w))
+        return fit.ypp_y() - float(np.add.reduce(fit.w)), sum_w2, sum_w2 - 2.0 * fit.ypppy()
     if method == "REML":
-        return (fit.ypp_y() - fit.trace_p()) / fit.trace_pp()
-    return (fit.rss() * k / (k - p) - k) / fit.w.sum()  # EB
+        trace_pp = fit.trace_pp()
+        return fit.ypp_y() - fit.trace_p(), trace_pp, trace_pp - 2.0 * fit.ypppy()
+    factor = k / (k - p)  # EB (Morris 1983): Q k / (k - p) = k
+    return fit.rss() * factor - k, float(np.add.reduce(fit.w)), -fit.ypp_y() * factor
 
 
 def log_likelihood(X, y, v, tau2, restricted):
     """(Restricted) log-likelihood of the random-effects model at ``tau2`` (metafor's ll.ML / ll.REML)."""
     k, p = X.shape
-    fit = WeightedFit(X, y, 1.0 / (v + tau2))
+    fit = weighted_fit(X, y, 1.0 / (v + tau2))
     value = -0.5 * float(np.sum(np.log(v + tau2))) - 0.5 * fit.rss()
     if restricted:
         return value - 0.5 * (k - p) * np.log(2 * np.pi) - 0.5 * fit.log_det_xwx()
@@ -104,15 +116,20 @@ def log_likelihood(X, y, v, tau2, restricted):
 def fisher_scoring(method, X, y, v):
     """ML, REML or EB by iterated scoring from the HE start, with step halving at zero.
 
+    Scoring steps (metafor's algorithm) until tau^2 moves by less than 1% of its scale, then
+    Newton steps, which converge quadratically to the same root, while the curvature allows.
     Raises :class:`ConvergenceError` when the iteration does not settle.
     """
     k, p = X.shape
     tau2 = max(0.0, _ols_moment(X, y, v))
-    scale = float(np.mean(v))
+    scale = float(np.add.reduce(v)) / k
+    change = math.inf
     for iteration in range(1, MAX_ITERATIONS + 1):
-        fit = WeightedFit(X, y, 1.0 / (v + tau2))
-        step = _scoring_step(method, fit, k, p)
-        if not np.isfinite(step):
+        fit = weighted_fit(X, y, 1.0 / (v + tau2))
+        value, information, derivative = _estimating_equation(method, fit, k, p)
+        newton = derivative < 0 and change <= NEWTON_SWITCH * max(scale, tau2)
+        step = -value / derivative if newton else value / information
+        if not math.isfinite(step):
             raise ConvergenceError(f"{method}: the scoring step is not finite at tau2 = {tau2:g}")
         new_tau2 = tau2 + step
         halvings = 0
@@ -123,7 +140,7 @@ def fisher_scoring(method, X, y, v):
         new_tau2 = max(0.0, new_tau2)
         change = abs(new_tau2 - tau2)
         tau2 = new_tau2
-        if change <= SCORING_TOLERANCE * max(scale, tau2):
+        if change <= (NEWTON_STOP if newton else SCORING_TOLERANCE) * max(scale, tau2):
             break
     else:
         raise ConvergenceError(

@@ -39,9 +39,13 @@ class WeightedFit:
         """X' W^power X."""
         return (self.X * (self.w ** power)[:, None]).T @ self.X
 
+    def trace_cov_moment(self, a):
+        """tr((X'WX)^-1 X' diag(a) X)."""
+        return float(np.trace(self.cov @ ((self.X * a[:, None]).T @ self.X)))
+
     def trace_p(self):
         """tr(P) = sum w - tr((X'WX)^-1 X'W^2X)."""
-        return float(self.w.sum() - np.trace(self.cov @ self._moment(2)))
+        return float(self.w.sum()) - self.trace_cov_moment(self.w * self.w)
 
     def trace_pp(self):
         """tr(PP) = sum w^2 - 2 tr(C X'W^3X) + tr((C X'W^2X)^2), with C = (X'WX)^-1."""
@@ -54,10 +58,88 @@ class WeightedFit:
         weighted_resid = self.w * self.resid
         return float(np.dot(weighted_resid, weighted_resid))
 
+    def ypppy(self):
+        """y'PPPy = u'Pu with u = Py = W resid; the curvature term of Newton's method."""
+        u = self.w * self.resid
+        xwu = (self.X * self.w[:, None]).T @ u
+        return float(np.dot(self.w, u * u) - xwu @ self.cov @ xwu)
+
     def log_det_xwx(self):
         """log det(X'WX), the REML likelihood's extra term."""
         sign, logdet = np.linalg.slogdet(self.cov)
         return -logdet
+
+
+class InterceptOnlyFit:
+    """:class:`WeightedFit` for X = a column of ones, in closed-form sums.
+
+    The same quantities with the fewest array operations: for the small k of a typical
+    meta-analysis, numpy's per-call overhead, not arithmetic, is what a fit costs.
+    """
+
+    __slots__ = ("w", "sum_w", "mean", "resid", "_weighted_resid", "_sum_w2")
+
+    def __init__(self, X, y, w):
+        self.w = w
+        self.sum_w = float(np.add.reduce(w))
+        self.mean = float(np.dot(w, y)) / self.sum_w
+        self.resid = y - self.mean
+        self._weighted_resid = None
+        self._sum_w2 = None
+
+    @property
+    def beta(self):
+        return np.array([self.mean])
+
+    @property
+    def cov(self):
+        return np.array([[1.0 / self.sum_w]])
+
+    def weighted_resid(self):
+        """W resid = Py."""
+        if self._weighted_resid is None:
+            self._weighted_resid = self.w * self.resid
+        return self._weighted_resid
+
+    def sum_w2(self):
+        if self._sum_w2 is None:
+            self._sum_w2 = float(np.dot(self.w, self.w))
+        return self._sum_w2
+
+    def rss(self):
+        return float(np.dot(self.weighted_resid(), self.resid))
+
+    def trace_cov_moment(self, a):
+        """sum a / sum w."""
+        return float(np.add.reduce(a)) / self.sum_w
+
+    def trace_p(self):
+        """sum w - sum w^2 / sum w."""
+        return self.sum_w - self.sum_w2() / self.sum_w
+
+    def trace_pp(self):
+        """sum w^2 - 2 sum w^3 / sum w + (sum w^2 / sum w)^2."""
+        sum_w2 = self.sum_w2()
+        sum_w3 = float(np.dot(self.w * self.w, self.w))
+        return sum_w2 - 2.0 * sum_w3 / self.sum_w + (sum_w2 / self.sum_w) ** 2
+
+    def ypp_y(self):
+        u = self.weighted_resid()
+        return float(np.dot(u, u))
+
+    def ypppy(self):
+        """u'Pu = sum w u^2 - (sum w u)^2 / sum w, with u = W resid."""
+        u = self.weighted_resid()
+        wu = self.w * u
+        return float(np.dot(wu, u)) - float(np.add.reduce(wu)) ** 2 / self.sum_w
+
+    def log_det_xwx(self):
+        return float(np.log(self.sum_w))
+
+
+def weighted_fit(X, y, w):
+    """The weighted least-squares fit, by closed-form sums when X is the intercept alone."""
+    return InterceptOnlyFit(X, y, w) if X.shape[1] == 1 else WeightedFit(X, y, w)
 
 
 def generalized_q(X, y, v, tau2):
@@ -66,4 +148,4 @@ def generalized_q(X, y, v, tau2):
     Decreasing in tau^2; Q(0) is Cochran's Q (or QE).  Paule-Mandel and the Q-profile
     confidence interval solve Q(tau^2) = target (Viechtbauer 2007, Stat Med 26:37).
     """
-    return WeightedFit(X, y, 1.0 / (v + tau2)).rss()
+    return weighted_fit(X, y, 1.0 / (v + tau2)).rss()

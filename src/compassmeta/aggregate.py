@@ -1,0 +1,27 @@
+"""Combining several effect sizes of one study into one (dependent outcomes)."""
+import numpy as np
+
+
+def composite_effect(yi, vi, r=0.5):
+    """Mean of m correlated effects and its variance (Borenstein et al. 2009, ch. 24):
+
+    v = (1/m^2) (sum v_i + sum_{i != j} r sqrt(v_i v_j)), with an assumed correlation r.
+    """
+    yi, vi = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
+    m = yi.size
+    roots = np.sqrt(vi)
+    cross = roots.sum() ** 2 - vi.sum()  # sum over i != j of sqrt(v_i v_j)
+    return float(yi.mean()), float((vi.sum() + r * cross) / m ** 2)
+
+
+def aggregate_by(keys, yi, vi, r=0.5):
+    """One composite per distinct key, in order of first appearance: [(key, g, v, m), ...]."""
+    order, members = [], {}
+    for index, key in enumerate(keys):
+        if key not in members:
+            order.append(key)
+            members[key] = []
+        members[key].append(index)
+    yi, vi = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
+    return [(key, *composite_effect(yi[members[key]], vi[members[key]], r), len(members[key]))
+            for key in order]

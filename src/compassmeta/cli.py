@@ -1,0 +1,312 @@
+"""The ``compassmeta`` command line: parse options, call the library, render the result.
+
+Errors the user can act on print one line (file, row, column, what is wrong) and exit 2;
+``--debug`` shows the traceback instead.
+"""
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import CompassmetaError, InputError
+
+METHOD_CHOICES = ["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "FE"]
+
+
+class FriendlyGroup(click.Group):
+    """Turns library errors into one-line messages unless --debug was given."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CompassmetaError as error:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=FriendlyGroup)
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(package_name="compassmeta")
+@click.pass_context
+def main(ctx, debug):
+    """Meta-analysis of self-compassion interventions, matching R's metafor."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def model_options(func):
+    """Options shared by every command that fits a model."""
+    options = [
+        click.argument("data", type=click.Path(dir_okay=False)),
+        click.option("--yi", "yi_column", default=None, help="Effect-size column [yi]."),
+        click.option("--vi", "vi_column", default=None, help="Sampling-variance column [vi]."),
+        click.option("--sei", "sei_column", default=None, help="Standard-error column (instead of --vi)."),
+        click.option("--method", type=click.Choice(METHOD_CHOICES, case_sensitive=False), default="REML",
+                     show_default=True, help="tau^2 estimator, or FE for a fixed-effect model."),
+        click.option("--ci-method", type=click.Choice(["z", "knha"]), default="z", show_default=True,
+                     help="Wald z, or Knapp-Hartung t/F."),
+        click.option("--level", type=float, default=95.0, show_default=True, help="Confidence level (%)."),
+        click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]),
+                     default="table", show_default=True),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def load_effects(data, yi_column, vi_column, sei_column):
+    from .tables import effect_columns, read_table
+
+    table = read_table(data)
+    yi, vi, _, _ = effect_columns(table, yi=yi_column, vi=vi_column, sei=sei_column)
+    return table, yi, vi
+
+
+def emit(result, output_format, table_renderer, csv_records):
+    """Print a result as a table, as JSON (exactly ``to_dict()``) or as CSV."""
+    if output_format == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    elif output_format == "csv":
+        from .report import csv_text
+
+        click.echo(csv_text(csv_records(result.to_dict())), nl=False)
+    else:
+        click.echo(table_renderer(result))
+
+
+@main.command()
+@model_options
+def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format):
+    """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
+    from .pooling import pool as pool_effects
+    from .report import pool_table
+
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column)
+    result = pool_effects(yi, vi, method=method, ci_method=ci_method, level=level)
+    emit(result, output_format, pool_table, lambda d: [d])
+
+
+@main.command()
+@model_options
+@click.option("--by", "by_column", required=True, help="Column whose levels form the subgroups.")
+def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, by_column):
+    """Fit the model within each level of --by and test the subgroup differences."""
+    from .moderators import subgroup_analysis
+    from .report import subgroup_table
+
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column)
+    result = subgroup_analysis(yi, vi, table.label_column(by_column), by=by_column, method=method, ci_method=ci_method,
+                               level=level)
+    emit(result, output_format, subgroup_table, lambda d: d["groups"])
+
+
+@main.command()
+@model_options
+@click.option("--mods", "moderator_columns", multiple=True, required=True,
+              help="Moderator column (repeat for several).")
+@click.option("--categorical", "categorical_columns", multiple=True,
+              help="Treat this numeric moderator column as categorical (repeatable).")
+def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format,
+            moderator_columns, categorical_columns):
+    """Mixed-effects meta-regression on one or more moderators."""
+    from .moderators import meta_regression
+    from .report import metareg_table
+
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column)
+    moderators = {}
+    for name in moderator_columns:
+        moderators[name] = (table.label_column(name) if name in categorical_columns
+                            else table.typed_column(name))
+    result = meta_regression(yi, vi, moderators, method=method, ci_method=ci_method, level=level)
+    emit(result, output_format, metareg_table, lambda d: d["coefficients"])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+@main.command()
+@click.option("--studies", "studies_folder", default=None, help="Folder with datapackage.json [./studies].")
+@click.option("--mirror", default=None, help="Folder mirroring the open databases (else COMPASSMETA_MIRROR).")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def reproduce(studies_folder, mirror, output_format):
+    """Recompute the published pooled results in studies/published_results.csv."""
+    from .reproduce import reproduce as run_reproduction, reproduction_table
+
+    result = run_reproduction(studies_folder, mirror=mirror)
+    emit(result, output_format, reproduction_table, None)
+
+
+def _resource_for(path):
+    return "thirdwave" if Path(path).stem == "thirdwave" else "trials"
+
+
+@main.command()
+@click.argument("tables", nargs=-1, type=click.Path(dir_okay=False))
+def validate(tables):
+    """Check study tables against studies/datapackage.json; list every problem."""
+    from .reproduce import studies_dir
+    from .studytable import validate_file
+
+    if not tables:
+        folder = studies_dir()
+        tables = [folder / "trials.csv", folder / "thirdwave.csv"]
+    errors = 0
+    for table in tables:
+        problems = validate_file(table, resource=_resource_for(table))
+        for problem in problems:
+            click.echo(str(problem), err=problem.level == "error")
+        errors += sum(problem.level == "error" for problem in problems)
+        if not problems:
+            click.echo(f"{table}: ok")
+    if errors:
+        click.echo(f"{errors} error(s)", err=True)
+        sys.exit(1)
+
+
+def _record_from_file(path):
+    """A one-row CSV or a JSON object as text cells."""
+    from .tables import read_table
+
+    if str(path).lower().endswith(".json"):
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise InputError(f"cannot read JSON ({error})", file=path) from None
+        if not isinstance(data, dict):
+            raise InputError("a JSON row must be one object of field: value", file=path)
+        return {key: ("" if value is None else str(value).lower() if isinstance(value, bool) else str(value))
+                for key, value in data.items()}
+    table = read_table(path)
+    if len(table) != 1:
+        raise InputError(f"holds {len(table)} rows; give one row per add", file=path)
+    return dict(zip(table.header, table.rows[0]))
+
+
+def _prompt_missing(record, schema):
+    """Ask for every required field, and the statistics the stat_type needs, that are blank."""
+    from .studytable import REQUIRED_STATISTICS
+
+    def ask(spec):
+        choices = spec.get("constraints", {}).get("enum")
+        prompt_type = click.Choice([str(c) for c in choices]) if choices else str
+        record[spec["name"]] = str(click.prompt(f"{spec['name']} ({spec['description']})", type=prompt_type))
+
+    by_name = {spec["name"]: spec for spec in schema.fields}
+    for spec in schema.fields:
+        if spec.get("constraints", {}).get("required") and not record.get(spec["name"], "").strip():
+            ask(spec)
+    for name in REQUIRED_STATISTICS[record["stat_type"]]:
+        if not record.get(name, "").strip():
+            ask(by_name[name])
+
+
+@main.command()
+@click.option("--table", "table_path", default=None, help="Study table to append to [studies/trials.csv].")
+@click.option("--from", "from_file", default=None, type=click.Path(dir_okay=False),
+              help="A one-row CSV or a JSON object with the new row.")
+@click.option("-s", "--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Set a field of the new row (repeatable), e.g. -s es_id=smith2024-bdi-post.")
+@click.option("--interactive", is_flag=True, help="Prompt for every missing field.")
+@click.option("--yes", is_flag=True, help="Write without asking for confirmation.")
+def add(table_path, from_file, assignments, interactive, yes):
+    """Add one effect-size row to a study table, safely (validated, locked, atomic)."""
+    from .reproduce import studies_dir
+    from .studytable import Schema, append_row, check_new_row
+
+    path = Path(table_path) if table_path else studies_dir() / "trials.csv"
+    package = path.parent / "datapackage.json"
+    resource = _resource_for(path)
+    schema = Schema.load(package, resource)
+    record = _record_from_file(from_file) if from_file else {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        if not sep:
+            raise InputError(f"--set takes FIELD=VALUE, got '{assignment}'")
+        record[name.strip()] = value.strip()
+    unknown = [name for name in record if name not in schema.names]
+    if unknown:
+        raise InputError(f"not a field of the schema: {', '.join(unknown)}", column=unknown[0])
+    if interactive:
+        if not record.get("stat_type"):
+            record["stat_type"] = click.prompt("stat_type", type=click.Choice(
+                next(f for f in schema.fields if f["name"] == "stat_type")["constraints"]["enum"]))
+        _prompt_missing(record, schema)
+    _, row, (g, v), warnings = check_new_row(path, record, package, resource)
+    click.echo(f"{row['es_id']}: g = {g:.4f} (SE {v ** 0.5:.4f}, variance {v:.6f}) from {row['stat_type']}"
+               + ("" if row["higher_is_better"] else "; sign flipped: lower scores are better"))
+    for warning in warnings:
+        click.echo(f"Warning: {warning.message}", err=True)
+    if not yes and not click.confirm(f"Append to {path}?", default=True):
+        click.echo("Nothing written.")
+        return
+    append_row(path, record, package, resource)
+    click.echo(f"Appended to {path}.")
+
+
+@main.group()
+def data():
+    """The open databases (Metapsy, MetaCIH): list, pull, path, import."""
+
+
+@data.command("list")
+@click.option("--mirror", default=None, help="Mirror folder (else COMPASSMETA_MIRROR).")
+def data_list(mirror):
+    """Known databases, their pinned versions and whether a verified copy is here."""
+    from .datasets import DATABASES, local_path
+
+    for db in DATABASES.values():
+        try:
+            where = local_path(db.name, mirror) or "not here"
+        except CompassmetaError as error:
+            where = f"checksum mismatch ({error})"
+        click.echo(f"{db.name}\n  {db.title}\n  {db.repository} @ {db.commit}\n  doi:{db.doi}, {db.license}"
+                   f"\n  sha256 {db.sha256}\n  local: {where}")
+
+
+@data.command("pull")
+@click.argument("name")
+@click.option("--mirror", default=None, help="Copy from this mirror folder instead of downloading.")
+def data_pull(name, mirror):
+    """Download (or copy from a mirror) the pinned file, verify its sha256, cache it."""
+    from .datasets import pull
+
+    click.echo(f"{name}: verified and saved to {pull(name, mirror)}")
+
+
+@data.command("path")
+@click.argument("name")
+@click.option("--mirror", default=None, help="Mirror folder (else COMPASSMETA_MIRROR).")
+def data_path(name, mirror):
+    """Print the local path of a verified copy (or say how to get one)."""
+    from .datasets import require
+
+    click.echo(str(require(name, mirror)))
+
+
+@data.command("import")
+@click.argument("source")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="CSV to write in the project's schema (for curation).")
+@click.option("--mirror", default=None, help="Mirror folder (else COMPASSMETA_MIRROR).")
+def data_import(source, output, mirror):
+    """Turn a Metapsy-standard CSV (a file, or a database name) into the project's schema."""
+    from .datasets import DATABASES, import_metapsy, require
+    from .studytable import format_record, write_atomically
+
+    name = source if source in DATABASES else None
+    path = require(source, mirror) if name else Path(source)
+    rows, skipped = import_metapsy(path, name)
+    if not rows:
+        raise InputError("no rows with means, change scores or a precalculated g", file=path)
+    header = list(rows[0])
+    write_atomically(output, format_record(header, dict(zip(header, header)))
+                     + "".join(format_record(header, row) for row in rows))
+    click.echo(f"{len(rows)} rows written to {output} ({skipped} without usable statistics skipped); "
+               "fill intervention_class, population and outcome before adding rows to the curated table.")

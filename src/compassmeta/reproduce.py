@@ -1,0 +1,239 @@
+"""``compassmeta reproduce``: recompute published pooled results from study-level data.
+
+Targets live in ``studies/published_results.csv`` (one row per printed number).  Each is
+recomputed from the data set it names and compared with the published value at the
+publication's rounding.  Gaps are reported, never tuned away.
+"""
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import datasets
+from .aggregate import aggregate_by
+from .errors import CompassmetaError, InputError
+from .moderators import subgroup_analysis
+from .pooling import pool
+from .results import Result
+from .studytable import Schema, load_study_table, validate_text
+from .tables import read_table
+
+#: Goldberg et al. (2018) reproduction settings (see studies/README.md).
+GOLDBERG_TIERS = ("no treatment", "minimal treatment", "non-specific active control",
+                  "specific active control", "ebt")
+GOLDBERG_CORRELATION = 0.5
+NOT_DISORDER_SPECIFIC = re.compile(
+    r"mindful|ffmq|kims|maas|cams|\bfmi\b|\btmi\b|self-compassion|\bscs\b|quality of life|\bqol\b|"
+    r"whoqol|sf-?36|sf-?12", re.IGNORECASE)
+
+
+def studies_dir(explicit=None):
+    """The studies/ folder: the one given, ./studies, or the one beside the source checkout."""
+    candidates = [Path(explicit)] if explicit else [Path.cwd() / "studies",
+                                                    Path(__file__).resolve().parents[2] / "studies"]
+    for folder in candidates:
+        if (folder / "datapackage.json").is_file():
+            return folder
+    raise InputError("no studies/ folder with datapackage.json here or beside the source; "
+                     "run from the project folder or pass --studies DIR")
+
+
+@dataclass(frozen=True)
+class TargetCheck(Result):
+    """One published number against its recomputation."""
+
+    target_id: str
+    citation: str
+    doi: str
+    outcome: str
+    analysis: str
+    quantity: str
+    published: float
+    decimals: int
+    recomputed: float | None
+    difference: float | None
+    k_used: int | None
+    k_published: int | None
+    verdict: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Reproduction(Result):
+    """All targets; ``to_dict()`` is what ``--format json`` prints."""
+
+    targets: tuple
+    figures: tuple = ()
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([target.to_dict() for target in self.targets])
+
+
+@dataclass(frozen=True)
+class EffectData:
+    """Effect sizes with the columns a target's selection can filter on."""
+
+    yi: np.ndarray
+    vi: np.ndarray
+    columns: dict
+    description: str
+
+    def select(self, selection):
+        keep = np.ones(self.yi.size, dtype=bool)
+        for clause in filter(None, (part.strip() for part in (selection or "").split("&"))):
+            name, _, value = clause.partition("=")
+            if name not in self.columns:
+                raise InputError(f"selection names an unknown column '{name}'")
+            keep &= np.array([str(cell) == value for cell in self.columns[name]])
+        return EffectData(self.yi[keep], self.vi[keep],
+                          {name: [c for c, k in zip(cells, keep) if k] for name, cells in self.columns.items()},
+                          self.description)
+
+
+def table_data(path, resource):
+    table = load_study_table(path, resource=resource)
+    columns = {name: table.column(name) for name in table.schema.names}
+    return EffectData(table.yi, table.vi, columns, f"{path.name} ({len(table)} rows)")
+
+
+def metacih_data(mirror=None):
+    """Goldberg et al. (2018) comparisons from MetaCIH: one composite effect per study,
+    comparator tier and time point (see studies/README.md for every choice)."""
+    path = datasets.require("metacih-mbi", mirror)
+    rows = [row for row in datasets.read_metapsy(path)
+            if row.get(".g") and row.get(".g_se") and row.get("primary_study") == "1"
+            and row.get("condition_arm2") in GOLDBERG_TIERS
+            and not NOT_DISORDER_SPECIFIC.search(row.get("instrument", ""))]
+    timepoints = {"post": "post", "fu": "follow-up", "fu1": "follow-up"}
+    rows = [row for row in rows if row.get("time") in timepoints]
+    keys = [(row["study"], row["condition_arm2"], timepoints[row["time"]]) for row in rows]
+    yi = [datasets.metapsy_number(row[".g"]) for row in rows]
+    vi = [datasets.metapsy_number(row[".g_se"]) ** 2 for row in rows]
+    combined = aggregate_by(keys, yi, vi, r=GOLDBERG_CORRELATION)
+    return EffectData(np.array([c[1] for c in combined]), np.array([c[2] for c in combined]),
+                      {"study": [c[0][0] for c in combined], "comparator": [c[0][1] for c in combined],
+                       "timepoint": [c[0][2] for c in combined]},
+                      f"MetaCIH ({len(rows)} effect sizes in {len(combined)} study comparisons)")
+
+
+def _pooled_values(data, first):
+    method = first["method"] or "REML"
+    result = pool(data.yi, data.vi, method=method, ci_method=first["ci_method"] or "z",
+                  with_tau2_ci=False)
+    i2 = result.i2
+    if first["i2_definition"] == "q_based":
+        i2 = max(0.0, 100.0 * (result.q - result.q_df) / result.q) if result.q > 0 else 0.0
+    return {"estimate": result.estimate, "ci_lower": result.ci_lower, "ci_upper": result.ci_upper,
+            "statistic": result.statistic, "tau2": result.tau2, "i2": i2, "q": result.q, "k": result.k}
+
+
+def _subgroup_values(data, first):
+    by = first["subgroup_by"]
+    result = subgroup_analysis(data.yi, data.vi, data.columns[by], by=by, method=first["method"] or "REML",
+                               ci_method=first["ci_method"] or "z")
+    return {"q_between": result.q_between, "q_between_p": result.q_between_p, "k": int(data.yi.size)}
+
+
+def _matches(recomputed, published, decimals):
+    return abs(round(recomputed, decimals) - published) < 0.5 * 10.0 ** -(decimals + 3)
+
+
+def _curated_count(trials, outcome):
+    rows = [row for row in trials.columns["outcome"] if row == outcome]
+    studies = {s for s, o in zip(trials.columns["study_id"], trials.columns["outcome"]) if o == outcome}
+    return len(rows), len(studies)
+
+
+def reproduce(folder=None, mirror=None):
+    """Recompute every target in studies/published_results.csv that has data here."""
+    folder = studies_dir(folder)
+    schema = Schema.load(folder / "datapackage.json", "published_results")
+    table = read_table(folder / "published_results.csv")
+    problems, targets = validate_text(folder / "published_results.csv", table.header, table.rows, schema)
+    errors = [p for p in problems if p.level == "error"]
+    if errors:
+        raise InputError(errors[0].message, file=errors[0].file, row=errors[0].row, column=errors[0].column)
+    sources = {"thirdwave": lambda: table_data(folder / "thirdwave.csv", "thirdwave"),
+               "trials": lambda: table_data(folder / "trials.csv", "trials"),
+               "metacih": lambda: metacih_data(mirror)}
+    loaded = {}
+    checks = []
+    groups = {}
+    for row in targets:
+        groups.setdefault(row["target_id"], []).append(row)
+    for target_id, rows in groups.items():
+        first = rows[0]
+        values, note = None, ""
+        if first["data"] == "none":
+            if "trials" not in loaded:
+                loaded["trials"] = sources["trials"]()
+            outcome = (first["selection"] or "").partition("=")[2]
+            n_rows, n_studies = _curated_count(loaded["trials"], outcome)
+            note = (f"no study-level data yet: the trial rows of this meta-analysis are not openly available; "
+                    f"studies/trials.csv holds {n_rows} row(s) from {n_studies} trial(s) with outcome '{outcome}' "
+                    f"(which of the {first['k_published']} published trials they are is not recorded)")
+        else:
+            try:
+                if first["data"] not in loaded:
+                    loaded[first["data"]] = sources[first["data"]]()
+                data = loaded[first["data"]].select(first["selection"])
+                values = (_subgroup_values if first["subgroup_by"] else _pooled_values)(data, first)
+                note = f"{loaded[first['data']].description}; selected: {first['selection'] or 'all'}"
+                if first["data"] == "metacih":
+                    note += (f"; composite of outcomes within study (r = {GOLDBERG_CORRELATION}), REML "
+                             "(the paper's estimator is not recorded)")
+            except CompassmetaError as error:
+                note = str(error)
+        for row in rows:
+            published = row["value"]
+            recomputed = None if values is None else values.get(row["quantity"])
+            if recomputed is None:
+                verdict = "no study-level data" if first["data"] == "none" else "data not available"
+                difference = None
+            else:
+                difference = recomputed - published
+                verdict = "matches" if _matches(recomputed, published, row["decimals"]) else "differs"
+            checks.append(TargetCheck(
+                target_id=target_id, citation=row["citation"], doi=row["doi"] or "", outcome=row["outcome"],
+                analysis=row["analysis"], quantity=row["quantity"], published=published,
+                decimals=row["decimals"], recomputed=recomputed, difference=difference,
+                k_used=None if values is None else values["k"], k_published=row["k_published"],
+                verdict=verdict, note=note))
+    return Reproduction(targets=tuple(checks))
+
+
+def reproduction_table(result):
+    """Per target: published, recomputed, difference, k used / published, verdict."""
+    from .report import aligned
+
+    lines = []
+    current = None
+    rows = []
+    for check in result.targets:
+        if check.target_id != current:
+            if rows:
+                lines += [aligned(rows), ""]
+            current = check.target_id
+            lines += [f"{check.target_id}: {check.analysis} ({check.outcome})",
+                      f"  {check.citation}" + (f" doi:{check.doi}" if check.doi else ""),
+                      f"  {check.note}"]
+            rows = [["  quantity", "published", "recomputed", "difference", "k used/published", "verdict"]]
+        digits = check.decimals
+        recomputed = "-" if check.recomputed is None else f"{check.recomputed:.{digits + 2}f}"
+        difference = "-" if check.difference is None else f"{check.difference:+.{digits + 2}f}"
+        k = f"{'-' if check.k_used is None else check.k_used}/{'-' if check.k_published is None else check.k_published}"
+        rows.append([f"  {check.quantity}", f"{check.published:.{digits}f}", recomputed, difference, k,
+                     check.verdict])
+    if rows:
+        lines.append(aligned(rows))
+    counts = {}
+    for check in result.targets:
+        counts[check.verdict] = counts.get(check.verdict, 0) + 1
+    lines += ["", "Summary: " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items())]
+    lines += [f"Figure: {path}" for path in result.figures]
+    return "\n".join(lines)

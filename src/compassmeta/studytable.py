@@ -1,0 +1,386 @@
+"""The curated study table: schema, validation, effect sizes per row, and safe appends.
+
+The schema is a Frictionless Table Schema in ``studies/datapackage.json``; this module
+enforces its types and constraints (required, unique, enum, minimum, maximum,
+exclusiveMinimum, pattern) plus the rules that a schema cannot state: which statistics each
+``stat_type`` needs, a CI that contains its estimate, one direction per instrument.
+Every problem names the file, the row (counted from the first data row) and the column.
+"""
+import csv
+import io
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import effects
+from .errors import InputError
+from .tables import read_table
+
+REQUIRED_STATISTICS = {
+    "means": ("n1", "n2", "mean1", "sd1", "mean2", "sd2"),
+    "change": ("n1", "n2", "mean1", "sd1", "mean2", "sd2"),
+    "pre_post": ("n1", "n2", "mean1", "sd1", "mean2", "sd2", "pre_mean1", "pre_sd1", "pre_mean2",
+                 "pre_sd2", "prepost_r"),
+    "t": ("n1", "n2", "statistic"),
+    "f": ("n1", "n2", "statistic", "direction"),
+    "p": ("n1", "n2", "statistic", "direction"),
+    "g_se": ("g", "se"),
+    "g_ci": ("g", "ci_lower", "ci_upper"),
+}
+LARGE_G = 5.0
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of validation; ``level`` is 'error' or 'warning'."""
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+    level: str = "error"
+
+    def __str__(self):
+        return str(InputError(self.message, file=self.file, row=self.row, column=self.column)) + (
+            " (warning)" if self.level == "warning" else "")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The fields of one resource of the data package."""
+
+    name: str
+    fields: tuple
+    primary_key: tuple = ()
+
+    @property
+    def names(self):
+        return tuple(f["name"] for f in self.fields)
+
+    @classmethod
+    def load(cls, package_path, resource):
+        package = json.loads(Path(package_path).read_text(encoding="utf-8"))
+        for entry in package["resources"]:
+            if entry["name"] == resource:
+                schema = entry["schema"]
+                return cls(name=resource, fields=tuple(schema["fields"]),
+                           primary_key=tuple(schema.get("primaryKey", ())))
+        raise InputError(f"no resource '{resource}' in the data package", file=package_path)
+
+
+def convert(text, field_type):
+    """A cell's text as its schema type; ValueError with a reason if it does not parse."""
+    if field_type == "string":
+        return text
+    if field_type == "integer":
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise ValueError(f"not a whole number: '{text}'")
+        return int(text)
+    if field_type == "number":
+        try:
+            value = float(text)
+        except ValueError:
+            hint = " (decimal comma? use a point)" if re.fullmatch(r"[+-]?\d+,\d+", text) else ""
+            raise ValueError(f"not a number: '{text}'{hint}") from None
+        if not math.isfinite(value):
+            raise ValueError(f"not a finite number: '{text}'")
+        return value
+    if field_type == "boolean":
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        raise ValueError(f"not true or false: '{text}'")
+    raise ValueError(f"unsupported field type {field_type}")
+
+
+def check_constraints(value, spec):
+    """The first constraint of a field that ``value`` breaks, as a message, or None."""
+    constraints = spec.get("constraints", {})
+    if "enum" in constraints and value not in constraints["enum"]:
+        return f"'{value}' is not one of: {', '.join(map(str, constraints['enum']))}"
+    if "minimum" in constraints and value < constraints["minimum"]:
+        return f"{value} is below the minimum {constraints['minimum']}"
+    if "maximum" in constraints and value > constraints["maximum"]:
+        return f"{value} is above the maximum {constraints['maximum']}"
+    if "exclusiveMinimum" in constraints and value <= constraints["exclusiveMinimum"]:
+        return f"must be greater than {constraints['exclusiveMinimum']}, got {value}"
+    if "pattern" in constraints and not re.fullmatch(constraints["pattern"], str(value)):
+        return f"'{value}' does not match the pattern {constraints['pattern']}"
+    return None
+
+
+def typed_row(cells, schema, file, number, problems):
+    """Convert one row's text cells (a dict) to typed values, recording problems."""
+    row = {}
+    for spec in schema.fields:
+        name = spec["name"]
+        text = cells.get(name, "").strip()
+        if text == "":
+            if spec.get("constraints", {}).get("required"):
+                problems.append(Problem(file, number, name, "required value is missing"))
+            row[name] = None
+            continue
+        try:
+            value = convert(text, spec["type"])
+        except ValueError as error:
+            problems.append(Problem(file, number, name, str(error)))
+            row[name] = None
+            continue
+        message = check_constraints(value, spec)
+        if message:
+            problems.append(Problem(file, number, name, message))
+        row[name] = value
+    return row
+
+
+def row_effect(row):
+    """Hedges' g and its variance for one typed row, oriented so positive favours the intervention."""
+    kind = row["stat_type"]
+    n1, n2 = row.get("n1"), row.get("n2")
+    if kind in ("means", "change"):
+        g, v = effects.g_from_means(row["mean1"], row["sd1"], n1, row["mean2"], row["sd2"], n2)
+    elif kind == "pre_post":
+        g, v = effects.g_from_pre_post(row["pre_mean1"], row["pre_sd1"], row["mean1"], row["sd1"], n1,
+                                       row["pre_mean2"], row["pre_sd2"], row["mean2"], row["sd2"], n2,
+                                       r=row["prepost_r"])
+    elif kind == "t":
+        g, v = effects.g_from_t(row["statistic"], n1, n2)
+    elif kind == "f":
+        g, v = effects.g_from_f(row["statistic"], n1, n2, row["direction"])
+    elif kind == "p":
+        g, v = effects.g_from_p(row["statistic"], n1, n2, row["direction"])
+    elif kind == "g_se":
+        g, v = effects.g_from_se(row["g"], row["se"])
+    else:
+        g, v = effects.g_from_ci(row["g"], row["ci_lower"], row["ci_upper"])
+    return float(effects.orient(g, row["higher_is_better"])), float(v)
+
+
+def row_problems(row, file, number):
+    """Rules beyond the schema for one typed row."""
+    problems = []
+    kind = row.get("stat_type")
+    if kind is None:
+        return problems
+    missing = [name for name in REQUIRED_STATISTICS[kind] if row.get(name) is None]
+    for name in missing:
+        problems.append(Problem(file, number, name, f"stat_type '{kind}' needs a value here"))
+    if missing or row.get("higher_is_better") is None:
+        return problems
+    if kind == "g_ci" and not row["ci_lower"] < row["g"] < row["ci_upper"]:
+        problems.append(Problem(file, number, "ci_lower",
+                                f"the CI [{row['ci_lower']}, {row['ci_upper']}] does not contain g = {row['g']}"))
+        return problems
+    if kind == "p" and not 0 < row["statistic"] <= 1:
+        problems.append(Problem(file, number, "statistic", f"a p value must lie in (0, 1], got {row['statistic']}"))
+        return problems
+    if kind == "f" and row["statistic"] < 0:
+        problems.append(Problem(file, number, "statistic", f"an F statistic cannot be negative, got {row['statistic']}"))
+        return problems
+    g, v = row_effect(row)
+    if not (math.isfinite(g) and math.isfinite(v) and v > 0):
+        problems.append(Problem(file, number, "stat_type", "the statistics do not give a finite g and variance"))
+    elif abs(g) > LARGE_G:
+        problems.append(Problem(file, number, "stat_type",
+                                f"g = {g:.2f} is beyond |{LARGE_G:g}|: an SE entered as an SD?", "warning"))
+    return problems
+
+
+@dataclass(frozen=True)
+class StudyTable:
+    """A validated study table: typed rows and each row's effect size."""
+
+    path: str
+    schema: Schema
+    rows: tuple
+    yi: np.ndarray = field(repr=False)
+    vi: np.ndarray = field(repr=False)
+    warnings: tuple = ()
+
+    def column(self, name):
+        return [row[name] for row in self.rows]
+
+    def select(self, filters):
+        """Rows whose columns equal the given values: a new StudyTable."""
+        keep = [i for i, row in enumerate(self.rows)
+                if all(str(row.get(name)) == value for name, value in filters.items())]
+        return StudyTable(path=self.path, schema=self.schema, rows=tuple(self.rows[i] for i in keep),
+                          yi=self.yi[keep], vi=self.vi[keep], warnings=self.warnings)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def to_frame(self):
+        import pandas as pd
+
+        frame = pd.DataFrame(list(self.rows), columns=self.schema.names)
+        frame["yi"], frame["vi"] = self.yi, self.vi
+        return frame
+
+
+def validate_text(path, header, records, schema):
+    """Every problem of a table given as header + text records; typed rows alongside."""
+    problems = []
+    file = str(path)
+    missing = [name for name in schema.names if name not in header]
+    unknown = [name for name in header if name not in schema.names]
+    for name in missing:
+        problems.append(Problem(file, None, name, "column required by the schema is missing"))
+    for name in unknown:
+        problems.append(Problem(file, None, name, "column is not in the schema (studies/datapackage.json)"))
+    if not missing and not unknown and tuple(header) != schema.names:
+        problems.append(Problem(file, None, None, "columns are not in the schema's order"))
+    if missing or unknown:
+        return problems, []
+    typed = []
+    seen_keys = {}
+    directions = {}
+    for number, record in enumerate(records, start=1):
+        cells = dict(zip(header, record))
+        row_problem_count = len(problems)
+        row = typed_row(cells, schema, file, number, problems)
+        for spec in schema.fields:
+            if spec.get("constraints", {}).get("unique") and row[spec["name"]] is not None:
+                key = (spec["name"], row[spec["name"]])
+                if key in seen_keys:
+                    problems.append(Problem(file, number, spec["name"],
+                                            f"duplicate value '{row[spec['name']]}' (also row {seen_keys[key]})"))
+                seen_keys.setdefault(key, number)
+        if row.get("instrument") is not None and row.get("higher_is_better") is not None:
+            instrument = row["instrument"].lower()
+            first = directions.setdefault(instrument, (row["higher_is_better"], number))
+            if first[0] != row["higher_is_better"]:
+                problems.append(Problem(file, number, "higher_is_better",
+                                        f"instrument '{row['instrument']}' runs the other way in row {first[1]}"))
+        if len(problems) == row_problem_count:
+            problems.extend(row_problems(row, file, number))
+        typed.append(row)
+    return problems, typed
+
+
+def load_study_table(path, package=None, resource="trials"):
+    """Read and validate a study table; raise on the first error, keep warnings."""
+    path = Path(path)
+    package = Path(package) if package else path.parent / "datapackage.json"
+    schema = Schema.load(package, resource)
+    table = read_table(path, allow_empty=True)
+    problems, typed = validate_text(path, table.header, table.rows, schema)
+    errors = [p for p in problems if p.level == "error"]
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more problems: run compassmeta validate)" if len(errors) > 1 else ""
+        raise InputError(first.message + more, file=first.file, row=first.row, column=first.column)
+    pairs = [row_effect(row) for row in typed]
+    yi = np.array([g for g, _ in pairs], dtype=float)
+    vi = np.array([v for _, v in pairs], dtype=float)
+    return StudyTable(path=str(path), schema=schema, rows=tuple(typed), yi=yi, vi=vi,
+                      warnings=tuple(p for p in problems if p.level == "warning"))
+
+
+def format_record(header, record):
+    """One CSV line as compassmeta writes it (minimal quoting, '\\n' line ends)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([record.get(name, "") for name in header])
+    return buffer.getvalue()
+
+
+def write_atomically(path, text):
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
+
+    A crash at any moment leaves either the old file or the new one, never a partial file.
+    """
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(temporary, path.stat().st_mode & 0o777)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+class TableLock:
+    """An exclusive advisory lock on ``<table>.lock`` for the read-check-write of an append."""
+
+    def __init__(self, path):
+        self.lock_path = Path(str(path) + ".lock")
+        self.handle = None
+
+    def __enter__(self):
+        import fcntl
+
+        self.handle = open(self.lock_path, "a")
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        import fcntl
+
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def same_trial_result(a, b):
+    """Two rows that report the same result of the same trial (a duplicate under another es_id)."""
+    keys = ("study_id", "outcome", "instrument", "timepoint", "stat_type", "n1", "n2", "mean1", "sd1",
+            "mean2", "sd2", "statistic", "g", "se")
+    return all(a.get(key) == b.get(key) for key in keys)
+
+
+def check_new_row(path, record, package=None, resource="trials"):
+    """Validate a new row (text cells) against the table as it is now; return its typed row,
+    effect and warnings, or raise InputError naming the field."""
+    path = Path(path)
+    package = Path(package) if package else path.parent / "datapackage.json"
+    schema = Schema.load(package, resource)
+    existing = read_table(path, allow_empty=True) if path.exists() else None
+    header = existing.header if existing else schema.names
+    records = list(existing.rows) if existing else []
+    new_number = len(records) + 1
+    problems, typed = validate_text(path, header, records + [tuple(record.get(n, "") for n in header)], schema)
+    errors = [p for p in problems if p.level == "error"]
+    if errors:
+        new_errors = [p for p in errors if p.row == new_number] or errors
+        first = new_errors[0]
+        where = "new row" if first.row == new_number else f"row {first.row}"
+        raise InputError(f"{where}: {first.message}", file=first.file, column=first.column)
+    new_row = typed[-1]
+    for number, row in enumerate(typed[:-1], start=1):
+        if same_trial_result(row, new_row):
+            raise InputError(f"new row repeats row {number} ({row['es_id']}): same trial, outcome and statistics",
+                             file=path)
+    warnings = [p for p in problems if p.level == "warning" and p.row == new_number]
+    return header, new_row, row_effect(new_row), warnings
+
+
+def append_row(path, record, package=None, resource="trials"):
+    """Append a validated row under an exclusive lock, atomically; return (g, v, warnings)."""
+    path = Path(path)
+    with TableLock(path):
+        header, _, effect, warnings = check_new_row(path, record, package, resource)
+        current = path.read_text(encoding="utf-8") if path.exists() else format_record(header, dict(zip(header, header)))
+        if current and not current.endswith("\n"):
+            current += "\n"
+        write_atomically(path, current + format_record(header, record))
+    return effect[0], effect[1], warnings
+
+
+def validate_file(path, package=None, resource="trials"):
+    """All problems of a study table file (for ``compassmeta validate``)."""
+    path = Path(path)
+    package = Path(package) if package else path.parent / "datapackage.json"
+    schema = Schema.load(package, resource)
+    table = read_table(path, allow_empty=True)
+    problems, _ = validate_text(path, table.header, table.rows, schema)
+    return problems

@@ -1,0 +1,152 @@
+"""Reading effect-size tables (CSV) with errors that name the file, row and column.
+
+Rows are counted from the first data row (row 1); the header is line 1 of the file, so
+row N is line N + 1.  Uses the standard library's csv module rather than pandas to keep
+``compassmeta pool`` quick to start.
+"""
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+@dataclass(frozen=True)
+class Table:
+    """A CSV file's header and text cells, as read (no type conversion yet)."""
+
+    path: str
+    header: tuple
+    rows: tuple
+
+    def __len__(self):
+        return len(self.rows)
+
+    def column(self, name):
+        """The text cells of a column; an error naming the available columns if absent."""
+        try:
+            index = self.header.index(name)
+        except ValueError:
+            raise InputError(f"no column '{name}' (columns: {', '.join(self.header)})",
+                             file=self.path, column=name) from None
+        return [row[index] for row in self.rows]
+
+    def numeric_column(self, name, *, positive=False):
+        """A column as floats: every cell must parse and be finite (and > 0 if ``positive``)."""
+        values = np.empty(len(self.rows))
+        for number, text in enumerate(self.column(name), start=1):
+            value = parse_number(text, file=self.path, row=number, column=name)
+            if positive and value <= 0:
+                raise InputError(f"must be positive, got {text.strip()}", file=self.path,
+                                 row=number, column=name)
+            values[number - 1] = value
+        return values
+
+    def label_column(self, name):
+        """A column of labels (stripped text); an error at the first empty cell."""
+        cells = [cell.strip() for cell in self.column(name)]
+        for number, cell in enumerate(cells, start=1):
+            if cell == "" or cell.upper() in ("NA", "NAN"):
+                raise InputError("value is missing", file=self.path, row=number, column=name)
+        return cells
+
+    def typed_column(self, name):
+        """Floats when every cell is a number, else the labels (a categorical column)."""
+        cells = self.label_column(name)
+        return [float(cell) for cell in cells] if all(map(_is_finite_number, cells)) else cells
+
+
+def _is_finite_number(text):
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def parse_number(text, *, file=None, row=None, column=None):
+    """A finite float from a cell, or an error saying what is wrong with it."""
+    stripped = text.strip()
+    if stripped == "" or stripped.upper() in ("NA", "NAN", "NULL", "NONE"):
+        raise InputError("value is missing", file=file, row=row, column=column)
+    try:
+        value = float(stripped)
+    except ValueError:
+        hint = " (decimal comma? use a point)" if _is_finite_number(stripped.replace(",", ".")) else ""
+        raise InputError(f"not a number: '{stripped}'{hint}", file=file, row=row, column=column) from None
+    if not math.isfinite(value):
+        raise InputError(f"not a finite number: '{stripped}'", file=file, row=row, column=column)
+    return value
+
+
+def read_table(path, *, allow_empty=False):
+    """Read a comma-separated file with a header line into a :class:`Table`."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("file not found", file=path) from None
+    except OSError as error:
+        raise InputError(f"cannot read file ({error.strerror})", file=path) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(f"not UTF-8 text (byte {error.start})", file=path) from None
+    if not text.strip():
+        raise InputError("file is empty", file=path)
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    header = [name.strip() for name in records[0]]
+    _check_delimiter(header, path)
+    seen = set()
+    for name in header:
+        if name == "":
+            raise InputError("empty column name in the header", file=path)
+        if name in seen:
+            raise InputError("duplicate column name in the header", file=path, column=name)
+        seen.add(name)
+    rows = []
+    for number, record in enumerate(records[1:], start=1):
+        if not any(cell.strip() for cell in record):
+            continue  # blank line
+        if len(record) != len(header):
+            raise InputError(f"has {len(record)} fields but the header has {len(header)}",
+                             file=path, row=number)
+        rows.append(tuple(record))
+    if not rows and not allow_empty:
+        raise InputError("no data rows below the header", file=path)
+    return Table(path=str(path), header=tuple(header), rows=tuple(rows))
+
+
+def _check_delimiter(header, path):
+    if len(header) == 1:
+        for delimiter, name in DELIMITERS.items():
+            if delimiter != "," and delimiter in header[0]:
+                raise InputError(f"the header is {name}-separated; compassmeta reads comma-separated "
+                                 "CSV (Metapsy-style files: compassmeta data import)", file=path)
+
+
+def effect_columns(table, *, yi=None, vi=None, sei=None):
+    """Effect sizes and sampling variances from a table: ``(yi, vi, yi_name, vi_name)``.
+
+    Defaults follow metafor: columns ``yi`` and ``vi`` (or ``sei``, squared).
+    """
+    yi_name = yi or "yi"
+    if vi and sei:
+        raise InputError("give either a variance column or a standard-error column, not both")
+    effects = table.numeric_column(yi_name)
+    if sei is None and vi is None:
+        if "vi" in table.header:
+            vi = "vi"
+        elif "sei" in table.header:
+            sei = "sei"
+        else:
+            raise InputError("no column 'vi' or 'sei' (name one with --vi or --sei)", file=table.path)
+    if vi is not None:
+        return effects, table.numeric_column(vi, positive=True), yi_name, vi
+    standard_errors = table.numeric_column(sei, positive=True)
+    return effects, standard_errors ** 2, yi_name, sei
