@@ -54,18 +54,52 @@ def model_options(func):
         click.option("--level", type=float, default=95.0, show_default=True, help="Confidence level (%)."),
         click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]),
                      default="table", show_default=True),
+        click.option("--where", "where", multiple=True, metavar="COL=VALUE",
+                     help="Keep only rows whose column equals the value (repeatable, all must hold)."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def load_effects(data, yi_column, vi_column, sei_column):
-    from .tables import effect_columns, read_table
+LABEL_COLUMNS = ("es_id", "study", "Author", "author", "label")
+
+
+def load_effects(data, yi_column, vi_column, sei_column, where=()):
+    """The table, its effect sizes and sampling variances, restricted by ``--where``.
+
+    A study table in the project's schema (with ``es_id`` and ``stat_type``) gets its effect
+    sizes computed from the statistics of each row; any other CSV needs yi and vi (or sei).
+    """
+    from .tables import Table, effect_columns, read_table
 
     table = read_table(data)
-    yi, vi, _, _ = effect_columns(table, yi=yi_column, vi=vi_column, sei=sei_column)
+    if yi_column is None and {"es_id", "stat_type"} <= set(table.header):
+        from .studytable import load_study_table
+
+        study = load_study_table(data, resource=_resource_for(data))
+        yi, vi = study.yi, study.vi
+    else:
+        yi, vi, _, _ = effect_columns(table, yi=yi_column, vi=vi_column, sei=sei_column)
+    if where:
+        keep = [True] * len(table)
+        for clause in where:
+            name, sep, value = clause.partition("=")
+            if not sep:
+                raise InputError(f"--where takes COL=VALUE, got '{clause}'")
+            keep = [k and cell.strip() == value.strip() for k, cell in zip(keep, table.column(name.strip()))]
+        if not any(keep):
+            raise InputError(f"no rows match {' and '.join(where)}", file=data)
+        table = Table(path=table.path, header=table.header,
+                      rows=tuple(row for row, k in zip(table.rows, keep) if k))
+        yi, vi = yi[keep], vi[keep]
     return table, yi, vi
+
+
+def study_labels(table, label_column):
+    """Labels for per-study output: --label, else a usual id column, else row numbers."""
+    name = label_column or next((n for n in LABEL_COLUMNS if n in table.header), None)
+    return table.label_column(name) if name else [f"row {i + 1}" for i in range(len(table))]
 
 
 def emit(result, output_format, table_renderer, csv_records):
@@ -82,12 +116,12 @@ def emit(result, output_format, table_renderer, csv_records):
 
 @main.command()
 @model_options
-def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format):
+def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where):
     """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
     from .pooling import pool as pool_effects
     from .report import pool_table
 
-    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column)
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
     result = pool_effects(yi, vi, method=method, ci_method=ci_method, level=level)
     emit(result, output_format, pool_table, lambda d: [d])
 
@@ -95,12 +129,13 @@ def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
 @main.command()
 @model_options
 @click.option("--by", "by_column", required=True, help="Column whose levels form the subgroups.")
-def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, by_column):
+def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
+             by_column):
     """Fit the model within each level of --by and test the subgroup differences."""
     from .moderators import subgroup_analysis
     from .report import subgroup_table
 
-    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column)
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
     result = subgroup_analysis(yi, vi, table.label_column(by_column), by=by_column, method=method, ci_method=ci_method,
                                level=level)
     emit(result, output_format, subgroup_table, lambda d: d["groups"])
@@ -112,13 +147,13 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
               help="Moderator column (repeat for several).")
 @click.option("--categorical", "categorical_columns", multiple=True,
               help="Treat this numeric moderator column as categorical (repeatable).")
-def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format,
+def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
             moderator_columns, categorical_columns):
     """Mixed-effects meta-regression on one or more moderators."""
     from .moderators import meta_regression
     from .report import metareg_table
 
-    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column)
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
     moderators = {}
     for name in moderator_columns:
         moderators[name] = (table.label_column(name) if name in categorical_columns
@@ -129,6 +164,39 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+@main.command()
+@model_options
+def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where):
+    """Small-study effects and publication bias: Egger, Begg, trim-and-fill, PET-PEESE, fail-safe N."""
+    from .bias import bias_report
+    from .report import bias_table
+
+    _, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    result = bias_report(yi, vi, method=method, ci_method=ci_method, level=level)
+    for note in result.notes:
+        click.echo(f"Warning: {note}", err=True)
+    emit(result, output_format, bias_table, lambda d: [
+        {"test": name, **{key: value for key, value in (d[name] or {}).items() if not isinstance(value, dict)}}
+        for name in ("egger", "egger_mixed", "rank_correlation", "trim_and_fill", "fail_safe_n")])
+
+
+@main.command()
+@model_options
+@click.option("--label", "label_column", default=None, help="Column naming the studies [es_id/study/Author].")
+@click.option("--order", type=click.Choice(["as given", "precision", "effect"]), default="as given",
+              show_default=True, help="Order of the cumulative meta-analysis.")
+def sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
+                label_column, order):
+    """Leave-one-out, influence diagnostics (with Baujat coordinates) and cumulative meta-analysis."""
+    from .report import sensitivity_table
+    from .sensitivity import sensitivity_report
+
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    result = sensitivity_report(yi, vi, study_labels(table, label_column), order=order, method=method,
+                                ci_method=ci_method, level=level)
+    emit(result, output_format, sensitivity_table, lambda d: d["influence"])
 
 
 @main.command()

@@ -25,6 +25,12 @@ def fmt_p(value):
     return "<0.0001" if value < 0.0001 else f"{value:.4f}"
 
 
+def p_text(value):
+    """'p = 0.0123' or 'p < 0.0001'."""
+    text = fmt_p(value)
+    return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
+
+
 def interval(lower, upper, digits=4):
     return f"[{fmt(lower, digits)}, {fmt(upper, digits)}]"
 
@@ -60,7 +66,7 @@ def heterogeneity_lines(result, q_name="Q"):
         lines.append(f"Heterogeneity: I^2 = {fmt(d['i2'], 2)}%, H^2 = {fmt(d['h2'], 2)}")
     q, q_df, q_p = (d["q"], d["q_df"], d["q_p"]) if "q" in d else (d["qe"], d["qe_df"], d["qe_p"])
     lines.append(f"Test for {'residual ' if q_name == 'QE' else ''}heterogeneity: "
-                 f"{q_name}({q_df}) = {fmt(q, 2)}, p = {fmt_p(q_p)}")
+                 f"{q_name}({q_df}) = {fmt(q, 2)}, {p_text(q_p)}")
     return lines
 
 
@@ -90,9 +96,9 @@ def subgroup_table(result):
     lines = [model_line("model", o["k"], d["method"], d["ci_method"], o["df"]) + f", by {d['by']}", "",
              aligned(rows), "",
              f"Test for subgroup differences (separate tau^2): Q({d['q_between_df']}) = "
-             f"{fmt(d['q_between'], 2)}, p = {fmt_p(d['q_between_p'])}",
+             f"{fmt(d['q_between'], 2)}, {p_text(d['q_between_p'])}",
              f"Test for subgroup differences (common tau^2, meta-regression QM): "
-             f"{fmt(d['qm_common_tau2'], 2)} on {d['qm_common_tau2_df']} df, p = {fmt_p(d['qm_common_tau2_p'])}"]
+             f"{fmt(d['qm_common_tau2'], 2)} on {d['qm_common_tau2_df']} df, {p_text(d['qm_common_tau2_p'])}"]
     return "\n".join(lines)
 
 
@@ -108,7 +114,7 @@ def metareg_table(result):
           else f"QM({d['qm_df']}) = {fmt(d['qm'], 3)}")
     df = d["qe_df"] if d["ci_method"] == "knha" else None
     lines = [model_line("meta-regression", d["k"], d["method"], d["ci_method"], df), "",
-             aligned(rows), "", f"Test of moderators: {qm}, p = {fmt_p(d['qm_p'])}"]
+             aligned(rows), "", f"Test of moderators: {qm}, {p_text(d['qm_p'])}"]
     lines += heterogeneity_lines(d, q_name="QE")
     if d["method"] != "FE":
         lines.append(f"Heterogeneity accounted for (pseudo-R^2): {fmt(d['r2'], 2)}%")
@@ -134,3 +140,54 @@ def csv_text(records):
         writer.writerow({key: safe_cell("; ".join(map(str, value)) if isinstance(value, list) else value)
                          for key, value in record.items()})
     return buffer.getvalue()
+
+
+def bias_table(report):
+    d = report.to_dict()
+    lines = [f"Small-study effects and publication bias (k = {d['k']}; tau^2 estimator: {d['method']})", ""]
+    lines += [f"Note: {note}" for note in d["notes"]]
+    if d["egger"]:
+        for key, name in (("egger", "Egger's regression test (weighted least squares, t)"),
+                          ("egger_mixed", "Egger's test, mixed-effects version (metafor regtest default)")):
+            e = d[key]
+            lines.append(f"{name}: intercept (bias) = {fmt(e['intercept'])} (SE {fmt(e['se'])}), "
+                         f"statistic = {fmt(e['statistic'], 3)}, {p_text(e['p_value'])}; "
+                         f"limit estimate {fmt(e['limit_estimate'])} {interval(e['limit_ci_lower'], e['limit_ci_upper'])}")
+    if d["rank_correlation"]:
+        r = d["rank_correlation"]
+        lines.append(f"Begg and Mazumdar's rank correlation: Kendall's tau = {fmt(r['tau'], 3)}, "
+                     f"{p_text(r['p_value'])} ({'exact' if r['exact'] else 'normal approximation'})")
+    if d["trim_and_fill"]:
+        t = d["trim_and_fill"]
+        lines.append(f"Trim-and-fill ({t['estimator']}): {t['k0']} studies imputed on the {t['side']} side; "
+                     f"adjusted estimate {fmt(t['estimate'])} {interval(t['ci_lower'], t['ci_upper'])}")
+    if d["pet_peese"]:
+        pp = d["pet_peese"]
+        lines.append(f"PET: {fmt(pp['pet']['limit_estimate'])} {interval(pp['pet']['limit_ci_lower'], pp['pet']['limit_ci_upper'])}; "
+                     f"PEESE: {fmt(pp['peese']['limit_estimate'])} {interval(pp['peese']['limit_ci_lower'], pp['peese']['limit_ci_upper'])}; "
+                     f"conditional PET-PEESE: {pp['chosen']} ({pp['rule']})")
+    f = d["fail_safe_n"]
+    lines.append(f"Fail-safe N: Rosenthal {f['rosenthal']}, Orwin {f['orwin']} (target {fmt(f['orwin_target'])}), "
+                 f"Rosenberg {f['rosenberg']}")
+    return "\n".join(lines)
+
+
+def sensitivity_table(report):
+    d = report.to_dict()
+    level_rows = [["omitted", "k", "estimate", "95% CI", "tau^2", "I^2 (%)", "Q"]]
+    for r in d["leave_one_out"]:
+        level_rows.append([r["omitted"], r["k"], fmt(r["estimate"]), interval(r["ci_lower"], r["ci_upper"]),
+                           fmt(r["tau2"]), fmt(r["i2"], 2), fmt(r["q"], 2)])
+    influence_rows = [["study", "rstudent", "dffits", "cook.d", "cov.r", "tau2.del", "Q.del", "hat", "weight %", ""]]
+    for r in d["influence"]:
+        influence_rows.append([r["study"], fmt(r["rstudent"], 3), fmt(r["dffits"], 3), fmt(r["cook_d"], 3),
+                               fmt(r["cov_r"], 3), fmt(r["tau2_del"]), fmt(r["q_del"], 2), fmt(r["hat"], 3),
+                               fmt(r["weight"], 2), "*" if r["influential"] else ""])
+    cumulative_rows = [["adding", "k", "estimate", "95% CI", "tau^2", "I^2 (%)"]]
+    for r in d["cumulative"]:
+        cumulative_rows.append([r["added"], r["k"], fmt(r["estimate"]), interval(r["ci_lower"], r["ci_upper"]),
+                                fmt(r["tau2"]), fmt(r["i2"], 2)])
+    return "\n".join([f"Sensitivity analyses (k = {d['k']}; tau^2 estimator: {d['method']}; CI: {CI_NAMES[d['ci_method']]})",
+                      "", "Leave-one-out:", aligned(level_rows), "",
+                      "Influence diagnostics (* = influential by metafor's criteria):", aligned(influence_rows), "",
+                      f"Cumulative meta-analysis (order: {d['cumulative_order']}):", aligned(cumulative_rows)])

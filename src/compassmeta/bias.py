@@ -1,0 +1,286 @@
+"""Small-study effects and publication bias, as metafor's regtest(), ranktest(), trimfill()
+and fsn() compute them.
+
+Sources: Egger et al. (1997, BMJ 315:629); Begg & Mazumdar (1994, Biometrics 50:1088);
+Duval & Tweedie (2000, Biometrics 56:455); Stanley & Doucouliagos (2014, Res Synth Methods
+5:60) for PET-PEESE; Rosenthal (1979), Orwin (1983), Rosenberg (2005) for fail-safe N.
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import distributions as dist
+from .errors import InputError
+from .model import fit_model
+from .pooling import PooledResult, as_fraction, check_effects, pool
+from .results import Result
+from .wls import WeightedFit
+
+#: Below this many studies the tests have too little power (Cochrane Handbook 13.3.5.4).
+FEW_STUDIES = 10
+
+
+@dataclass(frozen=True)
+class RegressionTest(Result):
+    """Egger-type regression of the effects on their SE ('sei') or variance ('vi').
+
+    ``intercept`` is Egger's bias coefficient: the slope on the predictor in the weighted
+    regression y = b0 + b1 se, which equals the intercept of Egger's regression of y/se on
+    1/se.  ``limit_estimate`` is b0, the effect predicted for a study with se = 0 (PET for
+    'sei', PEESE for 'vi').
+    """
+
+    model: str
+    predictor: str
+    k: int
+    intercept: float
+    se: float
+    statistic: float
+    df: float | None
+    p_value: float
+    limit_estimate: float
+    limit_ci_lower: float
+    limit_ci_upper: float
+
+
+def regression_test(yi, vi, *, model="lm", predictor="sei", method="REML", ci_method="z", level=95):
+    """metafor regtest(): ``model="lm"`` is the classic weighted regression (t on k - 2 df);
+    ``model="rma"`` the mixed-effects version with the predictor as moderator."""
+    yi, vi = check_effects(yi, vi)
+    k = yi.size
+    if k < 3:
+        raise InputError(f"a regression test needs k >= 3 studies, got {k}")
+    values = np.sqrt(vi) if predictor == "sei" else vi
+    X = np.column_stack([np.ones(k), values])
+    level = as_fraction(level)
+    if model == "lm":
+        fit = WeightedFit(X, yi, 1.0 / vi)
+        df = k - 2
+        cov = fit.cov * (fit.rss() / df)
+        se = np.sqrt(np.diag(cov))
+        statistic = fit.beta[1] / se[1]
+        p_value = float(dist.t_two_sided_p(statistic, df))
+        crit = dist.critical_value(level, df)
+        beta = fit.beta
+    else:
+        fit = fit_model(X, yi, vi, terms=("intercept", predictor), method=method, ci_method=ci_method,
+                        level=level)
+        beta, se, df = fit.beta, fit.se, fit.df
+        statistic, p_value, crit = fit.statistic[1], float(fit.p_values[1]), fit.critical_value
+    return RegressionTest(model=model, predictor=predictor, k=k, intercept=float(beta[1]), se=float(se[1]),
+                          statistic=float(statistic), df=df, p_value=p_value,
+                          limit_estimate=float(beta[0]), limit_ci_lower=float(beta[0] - crit * se[0]),
+                          limit_ci_upper=float(beta[0] + crit * se[0]))
+
+
+@dataclass(frozen=True)
+class RankCorrelation(Result):
+    """Begg & Mazumdar's rank correlation between standardised effects and variances."""
+
+    k: int
+    tau: float
+    p_value: float
+    exact: bool
+
+
+def rank_correlation(yi, vi):
+    """metafor ranktest(): Kendall's tau of (y - theta_FE) / sqrt(v - 1/sum w) with v;
+    the exact p (metafor asks cor.test for it) unless there are ties, else the normal
+    approximation with the tie-corrected variance."""
+    from scipy import stats
+
+    yi, vi = check_effects(yi, vi)
+    w = 1.0 / vi
+    theta = float(np.dot(w, yi) / w.sum())
+    standardised = (yi - theta) / np.sqrt(vi - 1.0 / w.sum())
+    ties = len(set(standardised)) < yi.size or len(set(vi)) < yi.size
+    exact = not ties
+    result = stats.kendalltau(standardised, vi, method="exact" if exact else "asymptotic")
+    return RankCorrelation(k=int(yi.size), tau=float(result.statistic), p_value=float(result.pvalue),
+                           exact=exact)
+
+
+@dataclass(frozen=True)
+class TrimAndFill(Result):
+    """Duval & Tweedie's trim-and-fill: k0 studies imputed on ``side``, and the refit."""
+
+    estimator: str
+    side: str
+    k0: int
+    k0_se: float
+    estimate: float
+    se: float
+    ci_lower: float
+    ci_upper: float
+    p_value: float
+    tau2: float
+    filled_yi: tuple
+    filled_vi: tuple
+    adjusted: PooledResult
+
+
+def _missing_studies(centred, estimator):
+    """k0 and its SE from effects centred at the trimmed estimate (metafor trimfill)."""
+    k = centred.size
+    ranks = np.empty(k)
+    ranks[np.argsort(np.abs(centred), kind="stable")] = np.arange(1, k + 1)
+    signed = np.sign(centred) * ranks
+    if estimator == "R0":
+        negatives = -signed[signed < 0]
+        k0 = k - (negatives.max() if negatives.size else 0) - 1
+        return k0, math.sqrt(2 * max(0, k0) + 2)
+    rank_sum = signed[signed > 0].sum()
+    k0 = (4 * rank_sum - k * (k + 1)) / (2 * k - 1)
+    var_rank_sum = (k * (k + 1) * (2 * k + 1) + 10 * k0 ** 3 + 27 * k0 ** 2 + 17 * k0
+                    - 18 * k * k0 ** 2 - 18 * k * k0 + 6 * k ** 2 * k0) / 24
+    return k0, 4 * math.sqrt(max(0.0, var_rank_sum)) / (2 * k - 1)
+
+
+def trim_and_fill(yi, vi, *, side=None, estimator="L0", method="REML", ci_method="z", level=95,
+                  max_iter=100):
+    """metafor trimfill(): side from the sign of Egger's slope (mixed-effects regression on
+    sqrt(v)) unless given; iterate trimming the k0 most extreme studies; mirror them about
+    the trimmed estimate; refit with the filled data."""
+    yi, vi = check_effects(yi, vi)
+    if estimator not in ("L0", "R0"):
+        raise InputError(f"unknown trim-and-fill estimator '{estimator}'; choose L0 or R0")
+    k = yi.size
+    if k < 3:
+        raise InputError(f"trim-and-fill needs k >= 3 studies, got {k}")
+    if side is None:
+        slope = fit_model(np.column_stack([np.ones(k), np.sqrt(vi)]), yi, vi, terms=("intercept", "sei"),
+                          method=method).beta[1]
+        side = "right" if slope < 0 else "left"
+    sign = -1.0 if side == "right" else 1.0
+    order = np.argsort(sign * yi, kind="stable")
+    flipped, variances = sign * yi[order], vi[order]
+    k0, previous = 0, -1
+    for _ in range(max_iter):
+        if k0 == previous:
+            break
+        previous = k0
+        trimmed = pool(flipped[:k - k0], variances[:k - k0], method=method, with_tau2_ci=False).estimate
+        raw_k0, k0_se = _missing_studies(flipped - trimmed, estimator)
+        k0 = max(0, int(round(raw_k0)))
+        k0_se = max(0.0, k0_se)
+    else:
+        raise InputError("trim-and-fill did not converge")
+    if k0 > 0:
+        mirrored = sign * (2 * trimmed - flipped[k - k0:])
+        filled_vi = variances[k - k0:]
+        adjusted = pool(np.concatenate([yi, mirrored]), np.concatenate([vi, filled_vi]), method=method,
+                        ci_method=ci_method, level=level, with_tau2_ci=False)
+    else:
+        mirrored, filled_vi = np.array([]), np.array([])
+        adjusted = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)
+    return TrimAndFill(estimator=estimator, side=side, k0=k0, k0_se=k0_se, estimate=adjusted.estimate,
+                       se=adjusted.se, ci_lower=adjusted.ci_lower, ci_upper=adjusted.ci_upper,
+                       p_value=adjusted.p_value, tau2=adjusted.tau2, filled_yi=tuple(mirrored.tolist()),
+                       filled_vi=tuple(filled_vi.tolist()), adjusted=adjusted)
+
+
+@dataclass(frozen=True)
+class PetPeese(Result):
+    """PET and PEESE limit estimates (weighted least squares) and the conditional choice."""
+
+    pet: RegressionTest
+    peese: RegressionTest
+    chosen: str
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+    rule: str
+
+
+def pet_peese(yi, vi, *, alpha=0.05, level=95):
+    """PEESE when PET's limit estimate differs from zero (two-sided p < alpha), else PET
+    (Stanley & Doucouliagos 2014)."""
+    pet = regression_test(yi, vi, model="lm", predictor="sei", level=level)
+    peese = regression_test(yi, vi, model="lm", predictor="vi", level=level)
+    limit_p = float(dist.t_two_sided_p(pet.limit_estimate / ((pet.limit_ci_upper - pet.limit_estimate)
+                                                             / dist.critical_value(as_fraction(level), pet.df)),
+                                       pet.df))
+    chosen = peese if limit_p < alpha else pet
+    return PetPeese(pet=pet, peese=peese, chosen="PEESE" if chosen is peese else "PET",
+                    estimate=chosen.limit_estimate, ci_lower=chosen.limit_ci_lower,
+                    ci_upper=chosen.limit_ci_upper,
+                    rule=f"PET limit estimate p = {limit_p:.4f}: {'PEESE' if chosen is peese else 'PET'} "
+                         f"(PEESE when p < {alpha:g})")
+
+
+@dataclass(frozen=True)
+class FailSafeN(Result):
+    """Fail-safe numbers (metafor fsn()): Rosenthal (Stouffer), Orwin, Rosenberg."""
+
+    rosenthal: int
+    rosenthal_p: float
+    orwin: int
+    orwin_target: float
+    rosenberg: int
+    rosenberg_p: float
+    alpha: float
+
+
+def _whole(number):
+    """metafor's rounding of a fail-safe number: up, unless it is a whole number already."""
+    if math.isinf(number):
+        return number
+    return math.ceil(number) if abs(number - round(number)) >= 1.49e-8 else round(number)
+
+
+def fail_safe_n(yi, vi, *, alpha=0.05, target=None):
+    """Rosenthal: studies averaging z = 0 needed to make Stouffer's one-sided p >= alpha.
+    Orwin: studies with effect 0 to bring the unweighted mean down to ``target`` (default
+    half the mean).  Rosenberg: weighted studies to make the fixed-effect z test non-significant."""
+    yi, vi = check_effects(yi, vi)
+    k = yi.size
+    z_average = abs(np.sum(yi / np.sqrt(vi)) / math.sqrt(k))
+    rosenthal = max(0.0, k * (z_average / dist.normal_quantile(1 - alpha)) ** 2 - k)
+    mean = float(yi.mean())
+    target = mean / 2 if target is None else (abs(target) if mean > 0 else -abs(target))
+    orwin = math.inf if target == 0 else max(0.0, k * (mean - target) / target)
+    w = 1.0 / vi
+    weighted_total = float(np.dot(w, yi))
+    rosenberg = max(0.0, k * ((weighted_total / dist.normal_quantile(1 - alpha / 2)) ** 2 - w.sum()) / w.sum())
+    z_fixed = weighted_total / w.sum() / math.sqrt(1 / w.sum())
+    return FailSafeN(rosenthal=_whole(rosenthal), rosenthal_p=float(dist.special.ndtr(-z_average)),
+                     orwin=_whole(orwin), orwin_target=target, rosenberg=_whole(rosenberg),
+                     rosenberg_p=float(dist.normal_two_sided_p(z_fixed)), alpha=alpha)
+
+
+@dataclass(frozen=True)
+class BiasReport(Result):
+    """Everything ``compassmeta bias`` prints; a test that cannot run carries None and a note."""
+
+    k: int
+    method: str
+    egger: RegressionTest | None
+    egger_mixed: RegressionTest | None
+    rank_correlation: RankCorrelation | None
+    trim_and_fill: TrimAndFill | None
+    pet_peese: PetPeese | None
+    fail_safe_n: FailSafeN
+    notes: tuple
+
+
+def bias_report(yi, vi, *, method="REML", ci_method="z", level=95):
+    """All small-study and publication-bias analyses of one set of effects."""
+    yi, vi = check_effects(yi, vi)
+    k = yi.size
+    notes = []
+    if k < FEW_STUDIES:
+        notes.append(f"k = {k} < {FEW_STUDIES}: tests for funnel-plot asymmetry have too little power "
+                     "to tell chance from real asymmetry (Cochrane Handbook 13.3.5.4)")
+    enough = k >= 3
+    if not enough:
+        notes.append(f"k = {k}: regression tests, trim-and-fill and PET-PEESE need k >= 3 and are not computed")
+    return BiasReport(
+        k=k, method=method.upper(),
+        egger=regression_test(yi, vi, model="lm", level=level) if enough else None,
+        egger_mixed=regression_test(yi, vi, model="rma", method=method, ci_method=ci_method, level=level)
+        if enough else None,
+        rank_correlation=rank_correlation(yi, vi) if k >= 3 else None,
+        trim_and_fill=trim_and_fill(yi, vi, method=method, ci_method=ci_method, level=level) if enough else None,
+        pet_peese=pet_peese(yi, vi, level=level) if enough else None,
+        fail_safe_n=fail_safe_n(yi, vi), notes=tuple(notes))

@@ -1,0 +1,188 @@
+"""Sensitivity analyses of a pooled fit, as metafor's leave1out(), influence(), baujat()
+and cumul() compute them (Viechtbauer & Cheung 2010, Res Synth Methods 1:112; Baujat et
+al. 2002, Stat Med 21:2641)."""
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import distributions as dist
+from .errors import InputError
+from .model import fit_model
+from .pooling import as_fraction, check_effects, pool
+from .results import Result
+
+INTERCEPT = ("intercept",)
+
+
+@dataclass(frozen=True)
+class SubsetFit(Result):
+    """The pooled fit of a subset of the studies."""
+
+    k: int
+    estimate: float
+    se: float
+    statistic: float
+    p_value: float
+    ci_lower: float
+    ci_upper: float
+    q: float
+    q_p: float
+    tau2: float
+    i2: float
+    h2: float
+
+
+@dataclass(frozen=True)
+class LeaveOneOut(SubsetFit):
+    """The fit without study ``omitted``."""
+
+    omitted: str
+
+
+@dataclass(frozen=True)
+class CumulativeStep(SubsetFit):
+    """The fit of the studies up to and including ``added``."""
+
+    added: str
+
+
+def _summary(kind, label, yi, vi, method, ci_method, level):
+    """A LeaveOneOut or CumulativeStep (``kind``) for the studies given."""
+    fit = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)
+    label_field = "omitted" if kind is LeaveOneOut else "added"
+    return kind(**{label_field: label}, k=fit.k, estimate=fit.estimate, se=fit.se, statistic=fit.statistic,
+                      p_value=fit.p_value, ci_lower=fit.ci_lower, ci_upper=fit.ci_upper, q=fit.q,
+                      q_p=fit.q_p, tau2=fit.tau2, i2=fit.i2, h2=fit.h2)
+
+
+def _labels(labels, k):
+    return [str(label) for label in labels] if labels is not None else [f"study {i + 1}" for i in range(k)]
+
+
+def leave_one_out(yi, vi, labels=None, *, method="REML", ci_method="z", level=95):
+    """Every statistic of the pooled fit with each study left out in turn (metafor leave1out())."""
+    yi, vi = check_effects(yi, vi)
+    if yi.size < 2 + (ci_method == "knha"):
+        raise InputError(f"leave-one-out needs at least {2 + (ci_method == 'knha')} studies, got {yi.size}")
+    keep = np.ones(yi.size, dtype=bool)
+    results = []
+    for index, label in enumerate(_labels(labels, yi.size)):
+        keep[index] = False
+        results.append(_summary(LeaveOneOut, label, yi[keep], vi[keep], method, ci_method, level))
+        keep[index] = True
+    return tuple(results)
+
+
+def cumulative(yi, vi, labels=None, order=None, *, method="REML", ci_method="z", level=95):
+    """Pooled fits adding one study at a time in ``order`` (indices; default as given), as
+    metafor cumul().  A step that cannot be fitted (k = 1 under Knapp-Hartung) is left out."""
+    yi, vi = check_effects(yi, vi)
+    order = np.arange(yi.size) if order is None else np.asarray(order)
+    names = _labels(labels, yi.size)
+    results = []
+    for step in range(1, yi.size + 1):
+        chosen = order[:step]
+        if step == 1 and ci_method == "knha":
+            continue
+        results.append(_summary(CumulativeStep, names[chosen[-1]], yi[chosen], vi[chosen], method,
+                                ci_method, level))
+    return tuple(results)
+
+
+@dataclass(frozen=True)
+class StudyInfluence(Result):
+    """Case deletion diagnostics of one study (metafor influence())."""
+
+    study: str
+    rstudent: float
+    dffits: float
+    cook_d: float
+    cov_r: float
+    tau2_del: float
+    q_del: float
+    hat: float
+    weight: float
+    dfbetas: float
+    influential: bool
+    baujat_x: float
+    baujat_y: float
+
+
+def influence(yi, vi, labels=None, *, method="REML", ci_method="z", level=95):
+    """Externally standardised residuals, DFFITS, Cook's distance, covariance ratio,
+    leave-one-out tau^2 and Q, hat values, weights (%), DFBETAS and metafor's flag of
+    influential studies (|DFFITS| > 3 sqrt(p/(k-p)), P(chi2_1 < Cook's D) > 0.5,
+    hat > 3p/k or |DFBETAS| > 1); Baujat's coordinates alongside."""
+    yi, vi = check_effects(yi, vi)
+    k, p = yi.size, 1
+    if k < 3:
+        raise InputError(f"influence diagnostics need k >= 3 studies, got {k}")
+    X = np.ones((k, 1))
+    fraction = as_fraction(level)
+    full = fit_model(X, yi, vi, terms=INTERCEPT, method=method, ci_method=ci_method, level=fraction)
+    weights = full.weights
+    hat = weights / weights.sum()
+    estimate, variance = full.beta[0], full.vcov[0, 0]
+    rows = []
+    keep = np.ones(k, dtype=bool)
+    for index, label in enumerate(_labels(labels, k)):
+        keep[index] = False
+        deleted = fit_model(X[keep], yi[keep], vi[keep], terms=INTERCEPT, method=method,
+                            ci_method=ci_method, level=fraction)
+        keep[index] = True
+        scale = _knapp_hartung_scale(deleted)
+        tau2_del, beta_del, var_del = deleted.tau2, deleted.beta[0], deleted.vcov[0, 0]
+        difference = estimate - beta_del
+        # variance of the estimate with all k studies weighted at the deleted fit's tau^2
+        var_all_at_tau2_del = 1.0 / np.sum(1.0 / (vi + tau2_del))
+        dfbetas = difference / np.sqrt(scale * var_all_at_tau2_del)
+        rstudent = (yi[index] - beta_del) / np.sqrt(vi[index] * scale + var_del + tau2_del * scale)
+        dffits = difference / np.sqrt(scale * hat[index] * (tau2_del + vi[index]))
+        cook = difference ** 2 / variance
+        rows.append(dict(study=label, rstudent=float(rstudent), dffits=float(dffits), cook_d=float(cook),
+                         cov_r=float(var_del / variance), tau2_del=float(tau2_del), q_del=float(deleted.q),
+                         hat=float(hat[index]), weight=float(100 * hat[index]), dfbetas=float(dfbetas),
+                         baujat_x=float((yi[index] - estimate) ** 2 / (full.tau2 + vi[index])),
+                         baujat_y=float(difference ** 2 / var_del)))
+    threshold_dffits = 3 * np.sqrt(p / (k - p))
+    return tuple(StudyInfluence(**row, influential=bool(
+        abs(row["dffits"]) > threshold_dffits or dist.special.chdtr(1, row["cook_d"]) > 0.5
+        or row["hat"] > 3 * p / k or abs(row["dfbetas"]) > 1)) for row in rows)
+
+
+def _knapp_hartung_scale(fit):
+    """s^2 of the Knapp-Hartung adjustment of a fit (1 under Wald z): vcov = s^2 (X'WX)^-1."""
+    if fit.ci_method != "knha":
+        return 1.0
+    return float(fit.vcov[0, 0] * np.sum(fit.weights))
+
+
+@dataclass(frozen=True)
+class SensitivityReport(Result):
+    """What ``compassmeta sensitivity`` prints."""
+
+    k: int
+    method: str
+    ci_method: str
+    leave_one_out: tuple
+    influence: tuple
+    cumulative: tuple
+    cumulative_order: str
+
+
+def sensitivity_report(yi, vi, labels=None, *, order="as given", method="REML", ci_method="z", level=95):
+    """Leave-one-out, influence (with Baujat coordinates) and a cumulative analysis.
+
+    ``order``: "as given", "precision" (most precise first), "effect" or "year" with ``years``.
+    """
+    yi, vi = check_effects(yi, vi)
+    orders = {"as given": None, "precision": np.argsort(vi, kind="stable"),
+              "effect": np.argsort(yi, kind="stable")}
+    if order not in orders:
+        raise InputError(f"unknown cumulative order '{order}'; choose from {', '.join(orders)}")
+    kwargs = dict(method=method, ci_method=ci_method, level=level)
+    return SensitivityReport(k=int(yi.size), method=method.upper(), ci_method=ci_method,
+                             leave_one_out=leave_one_out(yi, vi, labels, **kwargs),
+                             influence=influence(yi, vi, labels, **kwargs),
+                             cumulative=cumulative(yi, vi, labels, orders[order], **kwargs),
+                             cumulative_order=order)
