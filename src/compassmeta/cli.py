@@ -199,15 +199,107 @@ def sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level
     emit(result, output_format, sensitivity_table, lambda d: d["influence"])
 
 
+def plot_options(func):
+    """Options of the figure commands: the data options of a model, an output file, labels."""
+    func = click.option("--label", "label_column", default=None,
+                        help="Column naming the studies [es_id/study/Author].")(func)
+    func = click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+                        help="Figure file; .png, .svg or .pdf.")(func)
+    return model_options(func)
+
+
+@main.command()
+@plot_options
+@click.option("--by", "by_column", default=None, help="Column whose levels form subgroups.")
+@click.option("--sort", type=click.Choice(["given", "effect", "weight", "year"]), default="given", show_default=True)
+@click.option("--column", "extra_columns", multiple=True, help="Extra column to print beside the labels (repeatable).")
+@click.option("--kind", type=click.Choice(["studies", "leave-one-out", "cumulative"]), default="studies",
+              show_default=True, help="Forest of the studies, or of leave-one-out / cumulative re-fits.")
+@click.option("--fixed", is_flag=True, help="Also draw the fixed-effect diamond.")
+def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
+           output, by_column, sort, extra_columns, kind, fixed):
+    """Forest plot of DATA (format by the extension of -o)."""
+    from . import plots
+    from .pooling import pool as pool_effects
+    from .sensitivity import cumulative, leave_one_out
+
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    labels = study_labels(table, label_column)
+    columns = {name: table.label_column(name) for name in extra_columns}
+    years = table.typed_column("year") if sort == "year" and "year" in table.header else None
+    options = dict(method=method, ci_method=ci_method, level=level)
+    if kind != "studies":
+        fits = (leave_one_out if kind == "leave-one-out" else cumulative)(yi, vi, labels, **options)
+        names = [fit.omitted if kind == "leave-one-out" else fit.added for fit in fits]
+        figure = plots.estimates_forest_plot(
+            fits, names, pool_effects(yi, vi, with_tau2_ci=False, **options),
+            label_title="Omitted study" if kind == "leave-one-out" else "Cumulative, adding")
+    elif by_column:
+        figure = plots.subgroup_forest_plot(yi, vi, labels, table.label_column(by_column), by=by_column,
+                                            columns=columns, sort=sort, years=years, **options)
+    else:
+        figure = plots.forest_plot(yi, vi, labels, columns=columns, sort=sort, years=years, show_fixed=fixed,
+                                   **options)
+    click.echo(f"Wrote {plots.save_figure(figure, output)}")
+
+
+@main.command()
+@plot_options
+@click.option("--contours", is_flag=True, help="Shade the p < .10, .05, .01 regions.")
+@click.option("--trimfill", is_flag=True, help="Add trim-and-fill's imputed studies (open circles).")
+@click.option("--egger", is_flag=True, help="Draw Egger's regression line.")
+def funnel(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
+           output, contours, trimfill, egger):
+    """Funnel plot of DATA."""
+    from . import plots
+
+    _, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    figure = plots.funnel_plot(yi, vi, method=method, level=level, contours=contours, trimfill=trimfill,
+                               egger=egger)
+    click.echo(f"Wrote {plots.save_figure(figure, output)}")
+
+
+@main.command()
+@plot_options
+@click.option("--mod", "moderator", required=True, help="Moderator column (continuous or categorical).")
+def bubble(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
+           output, moderator):
+    """Bubble plot of a meta-regression on one moderator."""
+    from . import plots
+
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    figure = plots.bubble_plot(yi, vi, table.typed_column(moderator), moderator, method=method,
+                               ci_method=ci_method, level=level)
+    click.echo(f"Wrote {plots.save_figure(figure, output)}")
+
+
+@main.command()
+@plot_options
+def baujat(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
+           output):
+    """Baujat plot: contribution to heterogeneity against influence on the pooled estimate."""
+    from . import plots
+
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    figure = plots.baujat_plot(yi, vi, study_labels(table, label_column), method=method, ci_method=ci_method,
+                               level=level)
+    click.echo(f"Wrote {plots.save_figure(figure, output)}")
+
+
 @main.command()
 @click.option("--studies", "studies_folder", default=None, help="Folder with datapackage.json [./studies].")
 @click.option("--mirror", default=None, help="Folder mirroring the open databases (else COMPASSMETA_MIRROR).")
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def reproduce(studies_folder, mirror, output_format):
-    """Recompute the published pooled results in studies/published_results.csv."""
-    from .reproduce import reproduce as run_reproduction, reproduction_table
+@click.option("--figures", "figures_folder", default=None,
+              help="Folder for the forest and funnel plots [figures/ beside studies/].")
+@click.option("--no-figures", is_flag=True, help="Do not draw the figures.")
+def reproduce(studies_folder, mirror, output_format, figures_folder, no_figures):
+    """Recompute the published pooled results in studies/published_results.csv and draw their figures."""
+    from .reproduce import reproduce as run_reproduction, reproduction_table, studies_dir
 
-    result = run_reproduction(studies_folder, mirror=mirror)
+    folder = studies_dir(studies_folder)
+    figures = None if no_figures else (figures_folder or folder.parent / "figures")
+    result = run_reproduction(folder, mirror=mirror, figures=figures)
     emit(result, output_format, reproduction_table, None)
 
 

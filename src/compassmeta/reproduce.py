@@ -82,6 +82,7 @@ class EffectData:
     vi: np.ndarray
     columns: dict
     description: str
+    labels: tuple
 
     def select(self, selection):
         keep = np.ones(self.yi.size, dtype=bool)
@@ -92,13 +93,16 @@ class EffectData:
             keep &= np.array([str(cell) == value for cell in self.columns[name]])
         return EffectData(self.yi[keep], self.vi[keep],
                           {name: [c for c, k in zip(cells, keep) if k] for name, cells in self.columns.items()},
-                          self.description)
+                          self.description, tuple(label for label, k in zip(self.labels, keep) if k))
 
 
 def table_data(path, resource):
     table = load_study_table(path, resource=resource)
     columns = {name: table.column(name) for name in table.schema.names}
-    return EffectData(table.yi, table.vi, columns, f"{path.name} ({len(table)} rows)")
+    labels = tuple(f"{citation.split(' (')[0]}" if resource == "thirdwave" else f"{study} {instrument.split(' (')[0]}"
+                   for citation, study, instrument in zip(columns["citation"], columns["study_id"],
+                                                          columns["instrument"]))
+    return EffectData(table.yi, table.vi, columns, f"{path.name} ({len(table)} rows)", labels)
 
 
 def metacih_data(mirror=None):
@@ -118,7 +122,8 @@ def metacih_data(mirror=None):
     return EffectData(np.array([c[1] for c in combined]), np.array([c[2] for c in combined]),
                       {"study": [c[0][0] for c in combined], "comparator": [c[0][1] for c in combined],
                        "timepoint": [c[0][2] for c in combined]},
-                      f"MetaCIH ({len(rows)} effect sizes in {len(combined)} study comparisons)")
+                      f"MetaCIH ({len(rows)} effect sizes in {len(combined)} study comparisons)",
+                      tuple(c[0][0] for c in combined))
 
 
 def _pooled_values(data, first):
@@ -149,8 +154,45 @@ def _curated_count(trials, outcome):
     return len(rows), len(studies)
 
 
-def reproduce(folder=None, mirror=None):
-    """Recompute every target in studies/published_results.csv that has data here."""
+def write_figures(loaded, out_dir):
+    """Forest and funnel plots of the reproduced analyses; returns the paths written."""
+    from . import plots
+
+    out_dir = Path(out_dir)
+    written = []
+
+    def save(figure, name):
+        written.append(str(plots.save_figure(figure, out_dir / f"{name}.png", dpi=150)))
+
+    if "thirdwave" in loaded:
+        data = loaded["thirdwave"]
+        options = dict(method="REML", ci_method="knha")
+        save(plots.forest_plot(data.yi, data.vi, data.labels, columns={"Control": [
+            c.split(" (")[0] for c in data.columns["control_detail"]]}, title="ThirdWave (Harrer et al. 2021, ch. 4)",
+            **options), "thirdwave_forest")
+        save(plots.subgroup_forest_plot(data.yi, data.vi, data.labels, data.columns["risk_of_bias"],
+                                        by="Risk of bias", title="ThirdWave by risk of bias (ch. 7)", **options),
+             "thirdwave_risk_of_bias_forest")
+        save(plots.funnel_plot(data.yi, data.vi, contours=True, trimfill=True, egger=True,
+                               title="ThirdWave: contour-enhanced funnel with trim-and-fill"), "thirdwave_funnel")
+    if "metacih" in loaded:
+        post = loaded["metacih"].select("timepoint=post")
+        save(plots.subgroup_forest_plot(post.yi, post.vi, post.labels, post.columns["comparator"], by="Comparator",
+                                        sort="effect", title="Goldberg et al. (2018) reproduction, post-treatment"),
+             "goldberg2018_post_forest")
+        save(plots.funnel_plot(post.yi, post.vi, contours=True, trimfill=True,
+                               title="MBIs vs all comparators, post-treatment (MetaCIH)"), "goldberg2018_post_funnel")
+    if "trials" in loaded and loaded["trials"].yi.size >= 2:
+        data = loaded["trials"]
+        save(plots.subgroup_forest_plot(data.yi, data.vi, data.labels, data.columns["outcome"], by="Outcome",
+                                        title="Curated compassion-based trials (studies/trials.csv)"),
+             "trials_forest")
+    return tuple(written)
+
+
+def reproduce(folder=None, mirror=None, figures=None):
+    """Recompute every target in studies/published_results.csv that has data here, and
+    draw the figures into the folder ``figures`` when given."""
     folder = studies_dir(folder)
     schema = Schema.load(folder / "datapackage.json", "published_results")
     table = read_table(folder / "published_results.csv")
@@ -204,7 +246,7 @@ def reproduce(folder=None, mirror=None):
                 decimals=row["decimals"], recomputed=recomputed, difference=difference,
                 k_used=None if values is None else values["k"], k_published=row["k_published"],
                 verdict=verdict, note=note))
-    return Reproduction(targets=tuple(checks))
+    return Reproduction(targets=tuple(checks), figures=write_figures(loaded, figures) if figures else ())
 
 
 def reproduction_table(result):

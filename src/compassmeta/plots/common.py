@@ -1,0 +1,60 @@
+"""Shared pieces of the figures: backend, fonts, text measurement, saving."""
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.textpath import TextToPath  # noqa: E402
+from matplotlib.font_manager import FontProperties  # noqa: E402
+
+from ..errors import InputError  # noqa: E402
+from ..studytable import default_file_mode  # noqa: E402
+
+FONT_SIZE = 9
+FORMATS = {".png", ".svg", ".pdf"}
+MEASURE_NAME = "Hedges' g"
+
+
+def text_width_inches(text, size=FONT_SIZE, bold=False):
+    """Width of ``text`` when drawn in the default font at ``size`` points, in inches."""
+    if not text:
+        return 0.0
+    properties = FontProperties(size=size, weight="bold" if bold else "normal")
+    width, _, _ = _TEXT_TO_PATH.get_text_width_height_descent(text, properties, ismath=False)
+    return width / 72.0
+
+
+_TEXT_TO_PATH = TextToPath()
+
+
+def new_figure(width, height):
+    return plt.figure(figsize=(width, height))
+
+
+def save_figure(figure, path, dpi=200):
+    """Save by the file's extension (.png, .svg, .pdf) through a temporary file and a rename."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise InputError(f"unknown figure format '{path.suffix}'; use .png, .svg or .pdf", file=path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(descriptor)
+    try:
+        figure.savefig(temporary, dpi=dpi, format=path.suffix[1:].lower())
+        os.chmod(temporary, default_file_mode())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    finally:
+        plt.close(figure)
+    return path
+
+
+def format_interval(estimate, lower, upper):
+    return f"{estimate:.2f} [{lower:.2f}, {upper:.2f}]"

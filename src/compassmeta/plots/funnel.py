@@ -1,0 +1,72 @@
+"""Funnel plot: effect against its standard error (inverted), with the pseudo-confidence
+region around the pooled estimate, optional contour-enhanced significance regions (Peters et
+al. 2008), trim-and-fill's imputed studies and Egger's regression line."""
+import numpy as np
+from matplotlib.patches import Patch
+
+from ..bias import regression_test, trim_and_fill
+from ..distributions import normal_quantile
+from ..pooling import pool
+from .common import FONT_SIZE, MEASURE_NAME, new_figure
+
+CONTOURS = ((0.10, "0.10 > p > 0.05", "0.9"), (0.05, "0.05 > p > 0.01", "0.8"), (0.01, "p < 0.01", "0.68"))
+
+
+def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=False, egger=False, title=None):
+    """Draw the funnel; returns the Figure."""
+    result = pool(yi, vi, method=method, level=level, with_tau2_ci=False)
+    yi, vi = result.fit.y, result.fit.v
+    se = np.sqrt(vi)
+    filled = trim_and_fill(yi, vi, method=method, level=level) if trimfill else None
+    filled_se = np.sqrt(np.array(filled.filled_vi)) if filled and filled.k0 else np.array([])
+    se_max = max(se.max(), filled_se.max() if filled_se.size else 0.0) * 1.08
+    centre = filled.estimate if filled else result.estimate
+    z = normal_quantile(1 - (1 - result.level / 100) / 2)
+    all_effects = np.concatenate([yi, np.array(filled.filled_yi) if filled else []])
+    span = max(np.abs(all_effects - centre).max(), z * se_max) * 1.1
+    low, high = min(centre - span, -z * se_max * (1.1 if contours else 0)), max(centre + span, z * se_max * (1.1 if contours else 0))
+
+    figure = new_figure(6.4, 5.4)
+    axis = figure.add_subplot(1, 1, 1)
+    grid = np.array([0.0, se_max])
+    legend = []
+    if contours:
+        axis.set_facecolor("white")
+        for p, label, shade in CONTOURS:
+            edge = normal_quantile(1 - p / 2) * grid
+            # |effect| beyond edge is significant at p: shade both tails out to the axis limits
+            axis.fill_betweenx(grid, [low, low], -edge, color=shade, linewidth=0, gid=f"contour-p{p:g}")
+            axis.fill_betweenx(grid, edge, [high, high], color=shade, linewidth=0)
+            legend.append(Patch(facecolor=shade, label=label))
+        legend.insert(0, Patch(facecolor="white", edgecolor="0.6", label="p > 0.10"))
+    axis.plot(centre - z * grid, grid, color="black", linestyle="--", linewidth=0.8, gid="pseudo-ci")
+    axis.plot(centre + z * grid, grid, color="black", linestyle="--", linewidth=0.8)
+    axis.plot([centre, centre], [0, se_max], color="black", linewidth=0.8, gid="pooled-line")
+    axis.scatter(yi, se, s=28, color="black", zorder=3, gid="study-points")
+    if filled and filled.k0:
+        axis.scatter(filled.filled_yi, filled_se, s=28, facecolor="white", edgecolor="black", zorder=3,
+                     gid="filled-studies")
+    if egger and yi.size >= 3:
+        test = regression_test(yi, vi, model="lm", predictor="sei")
+        axis.plot(test.limit_estimate + test.intercept * grid, grid, color="tab:red", linewidth=1.0,
+                  gid="egger-line", label="Egger's regression line (" + (
+                      "p < 0.001" if test.p_value < 0.001 else f"p = {test.p_value:.3f}") + ")")
+    axis.set_xlim(low, high)
+    axis.set_ylim(se_max, 0)
+    axis.set_xlabel(MEASURE_NAME, fontsize=FONT_SIZE + 1)
+    axis.set_ylabel("Standard error", fontsize=FONT_SIZE + 1)
+    axis.tick_params(labelsize=FONT_SIZE)
+    handles = legend + [h for h in axis.get_legend_handles_labels()[0]]
+    if filled and filled.k0:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="black",
+                              label=f"imputed by trim-and-fill (k0 = {filled.k0})"))
+    if handles:  # below the axes, never over a study
+        axis.legend(handles=handles, fontsize=FONT_SIZE - 1, loc="upper center", bbox_to_anchor=(0.5, -0.13),
+                    ncol=2, frameon=False)
+    axis.set_title(title or f"Funnel plot (k = {result.k}; centre: "
+                            f"{'trim-and-fill adjusted ' if filled else ''}{result.method} estimate {centre:.2f})",
+                   fontsize=FONT_SIZE + 1)
+    figure.tight_layout()
+    return figure
