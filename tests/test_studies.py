@@ -109,7 +109,7 @@ def test_unchanged_table_round_trips_byte_identical():
 
 @pytest.fixture
 def scratch_table(tmp_path):
-    for name in ("datapackage.json", "trials.csv"):
+    for name in ("datapackage.json", "trials.csv", "instruments.csv"):
         (tmp_path / name).write_bytes((STUDIES / name).read_bytes())
     return tmp_path / "trials.csv"
 

@@ -28,6 +28,14 @@ class FriendlyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as error:  # a bug or an unforeseen condition: one line, not a traceback
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: unexpected {type(error).__name__}: {error} (rerun with --debug for details)",
+                       err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=FriendlyGroup)
@@ -78,6 +86,8 @@ def load_effects(data, yi_column, vi_column, sei_column, where=()):
         from .studytable import load_study_table
 
         study = load_study_table(data, resource=_resource_for(data))
+        for warning in study.warnings:
+            click.echo(f"Warning: {warning}", err=True)
         yi, vi = study.yi, study.vi
     else:
         yi, vi, _, _ = effect_columns(table, yi=yi_column, vi=vi_column, sei=sei_column)
@@ -321,7 +331,7 @@ def validate(tables):
     for table in tables:
         problems = validate_file(table, resource=_resource_for(table))
         for problem in problems:
-            click.echo(str(problem), err=problem.level == "error")
+            click.echo(f"{problem.level.capitalize()}: {problem}", err=problem.level == "error")
         errors += sum(problem.level == "error" for problem in problems)
         if not problems:
             click.echo(f"{table}: ok")

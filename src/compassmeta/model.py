@@ -127,6 +127,8 @@ def fit_model(X, y, v, *, terms, method="REML", ci_method="z", level=0.95):
                              + f": need k >= {p + 1}")
     else:
         tau2_estimate = estimate_tau2(method, X, y, v)
+    if tau2_estimate.note:
+        notes.append(tau2_estimate.note)
     tau2 = tau2_estimate.tau2
     fit = weighted_fit(X, y, 1.0 / (v + tau2))
     vcov = fit.cov

@@ -47,8 +47,7 @@ class Problem:
     level: str = "error"
 
     def __str__(self):
-        return str(InputError(self.message, file=self.file, row=self.row, column=self.column)) + (
-            " (warning)" if self.level == "warning" else "")
+        return str(InputError(self.message, file=self.file, row=self.row, column=self.column))
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,7 @@ class Schema:
     name: str
     fields: tuple
     primary_key: tuple = ()
+    path: str = ""            # the resource's file, relative to the package
 
     @property
     def names(self):
@@ -65,12 +65,17 @@ class Schema:
 
     @classmethod
     def load(cls, package_path, resource):
-        package = json.loads(Path(package_path).read_text(encoding="utf-8"))
+        try:
+            package = json.loads(Path(package_path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError("no data package (the schema) beside the table", file=package_path) from None
+        except (OSError, ValueError) as error:
+            raise InputError(f"cannot read the data package ({error})", file=package_path) from None
         for entry in package["resources"]:
             if entry["name"] == resource:
                 schema = entry["schema"]
                 return cls(name=resource, fields=tuple(schema["fields"]),
-                           primary_key=tuple(schema.get("primaryKey", ())))
+                           primary_key=tuple(schema.get("primaryKey", ())), path=entry.get("path", ""))
         raise InputError(f"no resource '{resource}' in the data package", file=package_path)
 
 
@@ -161,9 +166,75 @@ def row_effect(row):
     return float(effects.orient(g, row["higher_is_better"])), float(v)
 
 
-def row_problems(row, file, number):
+@dataclass(frozen=True)
+class Instrument:
+    name: str
+    minimum: float
+    maximum: float
+    higher_is_better: bool
+
+
+def load_instruments(package):
+    """Score ranges from the package's ``instruments`` resource, keyed by lower-case name and alias."""
+    package = Path(package)
+    try:
+        schema = Schema.load(package, "instruments")
+    except InputError:
+        return {}
+    path = package.parent / schema.path
+    table = read_table(path)
+    problems, rows = validate_text(path, table.header, table.rows, schema)
+    if any(p.level == "error" for p in problems):
+        first = next(p for p in problems if p.level == "error")
+        raise InputError(first.message, file=first.file, row=first.row, column=first.column)
+    known = {}
+    for row in rows:
+        instrument = Instrument(row["instrument"], row["minimum"], row["maximum"], row["higher_is_better"])
+        for name in [row["instrument"]] + (row["aliases"] or "").split(";"):
+            if name.strip():
+                known[name.strip().lower()] = instrument
+    return known
+
+
+def instrument_of(row, instruments):
+    """The known instrument a row's instrument cell names (the text before ' ('), or None."""
+    name = (row.get("instrument") or "").split(" (")[0].strip().lower()
+    return instruments.get(name)
+
+
+def instrument_problems(row, instrument, file, number):
+    """Means outside the instrument's range (errors), SDs above half the range (warnings),
+    and a direction that contradicts the instrument (error)."""
+    problems = []
+    if row.get("higher_is_better") is not None and row["higher_is_better"] != instrument.higher_is_better:
+        way = "higher" if instrument.higher_is_better else "lower"
+        problems.append(Problem(file, number, "higher_is_better",
+                                f"{instrument.name}: {way} scores are better, so higher_is_better must be "
+                                f"{str(instrument.higher_is_better).lower()}"))
+    if row.get("stat_type") not in ("means", "pre_post"):
+        return problems
+    half_range = (instrument.maximum - instrument.minimum) / 2
+    for name in ("mean1", "mean2", "pre_mean1", "pre_mean2"):
+        value = row.get(name)
+        if value is not None and not instrument.minimum <= value <= instrument.maximum:
+            problems.append(Problem(file, number, name, f"{value:g} lies outside the {instrument.name} range "
+                                                        f"{instrument.minimum:g}-{instrument.maximum:g}"))
+    for name in ("sd1", "sd2", "pre_sd1", "pre_sd2"):
+        value = row.get(name)
+        if value is not None and value > half_range:
+            problems.append(Problem(file, number, name, f"SD {value:g} exceeds half the {instrument.name} range "
+                                                        f"({half_range:g}): implausible", "warning"))
+    return problems
+
+
+def row_problems(row, file, number, instruments=None):
     """Rules beyond the schema for one typed row."""
     problems = []
+    instrument = instrument_of(row, instruments or {})
+    if instrument:
+        problems.extend(instrument_problems(row, instrument, file, number))
+        if any(p.level == "error" for p in problems):
+            return problems
     kind = row.get("stat_type")
     if kind is None:
         return problems
@@ -223,8 +294,11 @@ class StudyTable:
         return frame
 
 
-def validate_text(path, header, records, schema):
-    """Every problem of a table given as header + text records; typed rows alongside."""
+def validate_text(path, header, records, schema, instruments=None):
+    """Every problem of a table given as header + text records; typed rows alongside.
+
+    ``instruments`` (from :func:`load_instruments`) adds the range checks of known scales.
+    """
     problems = []
     file = str(path)
     missing = [name for name in schema.names if name not in header]
@@ -251,14 +325,16 @@ def validate_text(path, header, records, schema):
                     problems.append(Problem(file, number, spec["name"],
                                             f"duplicate value '{row[spec['name']]}' (also row {seen_keys[key]})"))
                 seen_keys.setdefault(key, number)
-        if row.get("instrument") is not None and row.get("higher_is_better") is not None:
+        known = instrument_of(row, instruments or {})
+        if row.get("instrument") is not None and row.get("higher_is_better") is not None and not known:
+            # a known instrument's direction is checked against the instrument itself
             instrument = row["instrument"].lower()
             first = directions.setdefault(instrument, (row["higher_is_better"], number))
             if first[0] != row["higher_is_better"]:
                 problems.append(Problem(file, number, "higher_is_better",
                                         f"instrument '{row['instrument']}' runs the other way in row {first[1]}"))
         if len(problems) == row_problem_count:
-            problems.extend(row_problems(row, file, number))
+            problems.extend(row_problems(row, file, number, instruments))
         typed.append(row)
     return problems, typed
 
@@ -269,7 +345,7 @@ def load_study_table(path, package=None, resource="trials"):
     package = Path(package) if package else path.parent / "datapackage.json"
     schema = Schema.load(package, resource)
     table = read_table(path, allow_empty=True)
-    problems, typed = validate_text(path, table.header, table.rows, schema)
+    problems, typed = validate_text(path, table.header, table.rows, schema, load_instruments(package))
     errors = [p for p in problems if p.level == "error"]
     if errors:
         first = errors[0]
@@ -354,7 +430,8 @@ def check_new_row(path, record, package=None, resource="trials"):
     header = existing.header if existing else schema.names
     records = list(existing.rows) if existing else []
     new_number = len(records) + 1
-    problems, typed = validate_text(path, header, records + [tuple(record.get(n, "") for n in header)], schema)
+    problems, typed = validate_text(path, header, records + [tuple(record.get(n, "") for n in header)], schema,
+                                    load_instruments(package))
     errors = [p for p in problems if p.level == "error"]
     if errors:
         new_errors = [p for p in errors if p.row == new_number] or errors
@@ -388,5 +465,5 @@ def validate_file(path, package=None, resource="trials"):
     package = Path(package) if package else path.parent / "datapackage.json"
     schema = Schema.load(package, resource)
     table = read_table(path, allow_empty=True)
-    problems, _ = validate_text(path, table.header, table.rows, schema)
+    problems, _ = validate_text(path, table.header, table.rows, schema, load_instruments(package))
     return problems

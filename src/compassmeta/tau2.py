@@ -27,7 +27,7 @@ NEWTON_SWITCH = 1e-2
 #: ... and stop once a step is below this: the error left after a Newton step is of the
 #: order of the step squared, far below SCORING_TOLERANCE.
 NEWTON_STOP = 1e-6
-MAX_ITERATIONS = 1000
+MAX_ITERATIONS = 100  # metafor's maxiter
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class Tau2Estimate:
     tau2: float
     iterations: int = 0
     converged: bool = True
+    note: str = ""
 
 
 def _ols_moment(X, y, v):
@@ -144,8 +145,7 @@ def fisher_scoring(method, X, y, v):
             break
     else:
         raise ConvergenceError(
-            f"{method}: Fisher scoring did not converge in {MAX_ITERATIONS} iterations "
-            f"(last tau2 = {tau2:g}); try method PM or DL")
+            f"{method}: Fisher scoring did not converge in {MAX_ITERATIONS} iterations (last tau2 = {tau2:g})")
     if method in ("ML", "REML") and tau2 > 0:
         restricted = method == "REML"
         # metafor's ll0check: a boundary optimum that scoring walked away from.
@@ -154,12 +154,37 @@ def fisher_scoring(method, X, y, v):
     return Tau2Estimate(tau2, iterations=iteration, converged=True)
 
 
+def bracketed_root(method, X, y, v, reason):
+    """Solve the estimating equation of ML, REML or EB by a bracketing root search when
+    scoring oscillates (metafor stops with an error there).  The root sits where the
+    equation turns from positive to negative: a maximum of the (restricted) likelihood."""
+    k, p = X.shape
+    scale = float(np.add.reduce(v)) / k
+
+    def equation(tau2):
+        return _estimating_equation(method, weighted_fit(X, y, 1.0 / (v + tau2)), k, p)[0]
+
+    try:
+        if equation(0.0) <= 0:
+            tau2 = 0.0
+        else:
+            tau2 = solve_monotone(equation, 0.0, expand_upper(equation, scale), scale=scale)
+    except ConvergenceError as error:
+        raise ConvergenceError(f"{reason}; the bracketed root search failed too ({error}); "
+                               "try method PM or DL") from None
+    return Tau2Estimate(tau2, iterations=0, converged=True,
+                        note=f"{reason}; solved instead by a bracketed root search of the {method} equation")
+
+
 def estimate_tau2(method, X, y, v):
     """Dispatch to the estimator named ``method`` (one of :data:`METHODS`)."""
     if method == "FE":
         return Tau2Estimate(0.0)
     if method in ("ML", "REML", "EB"):
-        return fisher_scoring(method, X, y, v)
+        try:
+            return fisher_scoring(method, X, y, v)
+        except ConvergenceError as error:
+            return bracketed_root(method, X, y, v, reason=str(error))
     try:
         estimator = _CLOSED_FORM[method]
     except KeyError:
