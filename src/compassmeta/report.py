@@ -2,9 +2,6 @@
 
 The JSON format is ``result.to_dict()`` itself; nothing here changes a number.
 """
-import csv
-import io
-
 CI_NAMES = {"z": "Wald z", "knha": "Knapp-Hartung t"}
 METHOD_NAMES = {
     "FE": "fixed (common) effect", "DL": "DerSimonian-Laird", "HE": "Hedges", "HS": "Hunter-Schmidt",
@@ -132,14 +129,16 @@ def safe_cell(value):
 
 
 def csv_text(records):
-    """CSV of a list of flat dicts (lists are joined with '; ')."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(records[0]), lineterminator="\n")
-    writer.writeheader()
+    """CSV of a list of flat dicts (lists are joined with '; '), formula cells escaped."""
+    from .studytable import format_record
+
+    header = list(records[0])
+    lines = [format_record(header, dict(zip(header, header)))]
     for record in records:
-        writer.writerow({key: safe_cell("; ".join(map(str, value)) if isinstance(value, list) else value)
-                         for key, value in record.items()})
-    return buffer.getvalue()
+        lines.append(format_record(header, {
+            key: safe_cell("; ".join(map(str, value)) if isinstance(value, list) else value)
+            for key, value in record.items()}))
+    return "".join(lines)
 
 
 def bias_table(report):

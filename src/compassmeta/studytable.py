@@ -359,10 +359,15 @@ def load_study_table(path, package=None, resource="trials"):
 
 
 def format_record(header, record):
-    """One CSV line as compassmeta writes it (minimal quoting, '\\n' line ends)."""
+    """One CSV line as compassmeta writes it: minimal quoting, '\\n' line ends.
+
+    The row is written with a '\\r\\n' terminator so that the csv module quotes any cell
+    holding either character (with '\\n' alone, a bare '\\r' would go out unquoted and split
+    the row when read back); the terminator is then replaced by '\\n'.
+    """
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow([record.get(name, "") for name in header])
-    return buffer.getvalue()
+    csv.writer(buffer, lineterminator="\r\n").writerow([record.get(name, "") for name in header])
+    return buffer.getvalue()[:-2] + "\n"
 
 
 def write_atomically(path, text):
