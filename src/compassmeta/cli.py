@@ -139,15 +139,26 @@ def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
 @main.command()
 @model_options
 @click.option("--by", "by_column", required=True, help="Column whose levels form the subgroups.")
+@click.option("--permutations", type=click.IntRange(min=2), default=None,
+              help="Permutation test of the subgroup difference (the common-tau^2 QM).")
+@click.option("--seed", type=int, default=None, help="Seed of random permutations.")
 def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-             by_column):
+             by_column, permutations, seed):
     """Fit the model within each level of --by and test the subgroup differences."""
     from .moderators import subgroup_analysis
     from .report import subgroup_table
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
-    result = subgroup_analysis(yi, vi, table.label_column(by_column), by=by_column, method=method, ci_method=ci_method,
-                               level=level)
+    labels = table.label_column(by_column)
+    result = subgroup_analysis(yi, vi, labels, by=by_column, method=method, ci_method=ci_method, level=level)
+    if permutations:
+        from .report import permutation_lines
+
+        test = _permutation_test(yi, vi, {by_column: labels}, permutations, seed, method, ci_method, level)
+        emit(WithPermutations(result, test), output_format,
+             lambda r: subgroup_table(r.result) + "\n" + permutation_lines(r.permutation_test),
+             lambda d: d["groups"])
+        return
     emit(result, output_format, subgroup_table, lambda d: d["groups"])
 
 
@@ -157,8 +168,11 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
               help="Moderator column (repeat for several).")
 @click.option("--categorical", "categorical_columns", multiple=True,
               help="Treat this numeric moderator column as categorical (repeatable).")
+@click.option("--permutations", type=click.IntRange(min=2), default=None,
+              help="Also run a permutation test with this many permutations (exact when fewer exist).")
+@click.option("--seed", type=int, default=None, help="Seed of random permutations.")
 def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-            moderator_columns, categorical_columns):
+            moderator_columns, categorical_columns, permutations, seed):
     """Mixed-effects meta-regression on one or more moderators."""
     from .moderators import meta_regression
     from .report import metareg_table
@@ -169,11 +183,38 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
         moderators[name] = (table.label_column(name) if name in categorical_columns
                             else table.typed_column(name))
     result = meta_regression(yi, vi, moderators, method=method, ci_method=ci_method, level=level)
+    if permutations:
+        from .report import permutation_lines
+
+        test = _permutation_test(yi, vi, moderators, permutations, seed, method, ci_method, level)
+        emit(WithPermutations(result, test), output_format,
+             lambda r: metareg_table(r.result) + "\n" + permutation_lines(r.permutation_test),
+             lambda d: [dict(c, permutation_p=p) for c, p in zip(d["coefficients"],
+                                                                 d["permutation_test"]["coefficient_p"])])
+        return
     emit(result, output_format, metareg_table, lambda d: d["coefficients"])
 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+class WithPermutations:
+    """A result with its permutation test; the JSON is the result's dict plus ``permutation_test``."""
+
+    def __init__(self, result, permutation_test):
+        self.result, self.permutation_test = result, permutation_test
+
+    def to_dict(self):
+        return {**self.result.to_dict(), "permutation_test": self.permutation_test.to_dict()}
+
+
+def _permutation_test(yi, vi, moderators, permutations, seed, method, ci_method, level):
+    from .permutation import permutation_test
+
+    with click.progressbar(length=permutations, label="Permutations", file=sys.stderr) as bar:
+        return permutation_test(yi, vi, moderators, permutations=permutations, seed=seed, method=method,
+                                ci_method=ci_method, level=level, progress=bar.update)
 
 
 @main.command()
@@ -294,6 +335,53 @@ def baujat(data, yi_column, vi_column, sei_column, method, ci_method, level, out
     figure = plots.baujat_plot(yi, vi, study_labels(table, label_column), method=method, ci_method=ci_method,
                                level=level)
     click.echo(f"Wrote {plots.save_figure(figure, output)}")
+
+
+@main.command()
+@plot_options
+@click.option("--subsets", type=click.IntRange(min=2), default=None,
+              help="Number of random subsets (default: all up to k = 20, else 10^6).")
+@click.option("--seed", type=int, default=None, help="Seed of the random subsets.")
+@click.option("--save-results", type=click.Path(dir_okay=False), default=None,
+              help="Write the per-subset results to this CSV.")
+def gosh(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
+         output, subsets, seed, save_results):
+    """GOSH: the model fitted to every subset (or a random sample); plot estimate against I^2."""
+    from . import plots
+    from .gosh import gosh as run_gosh, subset_codes
+
+    _, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    total = subset_codes(yi.size, subsets, seed)[0].size
+    with click.progressbar(length=total, label=f"Fitting {total:,} subsets", file=sys.stderr) as bar:
+        result = run_gosh(yi, vi, method=method, subsets=subsets, seed=seed, progress=bar.update)
+    if save_results:
+        from .studytable import write_atomically
+
+        write_atomically(save_results, result.to_frame().to_csv(index=False, lineterminator="\n"))
+        click.echo(f"Wrote {save_results}")
+    click.echo(f"Wrote {plots.save_figure(plots.gosh_plot(result), output)}")
+
+
+@main.command()
+@click.option("--k", "studies", type=click.IntRange(min=2), required=True, help="Studies per meta-analysis.")
+@click.option("--tau2", type=click.FloatRange(min=0), required=True, help="True between-study variance.")
+@click.option("--true-effect", type=float, required=True, help="True mean effect (g).")
+@click.option("--reps", type=click.IntRange(min=1), default=10000, show_default=True)
+@click.option("--seed", type=int, default=None)
+@click.option("--n-min", type=click.IntRange(min=2), default=20, show_default=True, help="Smallest arm size.")
+@click.option("--n-max", type=click.IntRange(min=2), default=100, show_default=True, help="Largest arm size.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+def simulate(studies, tau2, true_effect, reps, seed, n_min, n_max, output_format):
+    """Simulate meta-analyses; bias, RMSE, coverage and power of every estimator and CI method."""
+    from .report import simulation_table
+    from .simulate import ESTIMATORS, simulate as run_simulation
+
+    with click.progressbar(length=len(ESTIMATORS), label=f"Simulating {reps:,} meta-analyses",
+                           file=sys.stderr) as bar:
+        result = run_simulation(studies, tau2, true_effect, reps, seed=seed, n_min=n_min, n_max=n_max,
+                                progress=bar.update)
+    emit(result, output_format, simulation_table, lambda d: d["performance"])
 
 
 @main.command()

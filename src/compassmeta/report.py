@@ -190,3 +190,25 @@ def sensitivity_table(report):
                       "", "Leave-one-out:", aligned(level_rows), "",
                       "Influence diagnostics (* = influential by metafor's criteria):", aligned(influence_rows), "",
                       f"Cumulative meta-analysis (order: {d['cumulative_order']}):", aligned(cumulative_rows)])
+
+
+def permutation_lines(test):
+    d = test.to_dict()
+    kind = "exact" if d["exact"] else "random"
+    lines = [f"Permutation test ({d['permutations']:,} {kind} permutations): QM = {fmt(d['qm'], 3)}, "
+             f"{p_text(d['qm_p'])}"]
+    lines += [f"  {term}: permutation {p_text(p)}" for term, p in zip(d["terms"], d["coefficient_p"])]
+    return "\n".join(lines)
+
+
+def simulation_table(result):
+    d = result.to_dict()
+    rows = [["estimator", "CI", "bias", "RMSE", "coverage", "power", "tau^2 bias", "CI width"]]
+    for r in d["performance"]:
+        rows.append([r["method"], CI_NAMES[r["ci_method"]], fmt(r["bias"]), fmt(r["rmse"]), fmt(r["coverage"], 3),
+                     fmt(r["power"], 3), fmt(r["tau2_bias"]), fmt(r["mean_ci_width"])])
+    return "\n".join([f"{d['reps']:,} simulated meta-analyses: k = {d['k']}, tau^2 = {d['tau2']:g}, "
+                      f"true effect = {d['true_effect']:g}, arm sizes {d['n_min']}-{d['n_max']}, "
+                      f"seed {d['seed']}", "", aligned(rows), "",
+                      f"coverage: share of {d['level']:g}% CIs containing the true effect; power: share rejecting "
+                      "effect = 0 at alpha = 0.05"])

@@ -115,10 +115,12 @@ def log_likelihood(X, y, v, tau2, restricted):
 
 
 def fisher_scoring(method, X, y, v):
-    """ML, REML or EB by iterated scoring from the HE start, with step halving at zero.
+    """ML, REML or EB by iterated scoring from the HE start.
 
     Scoring steps (metafor's algorithm) until tau^2 moves by less than 1% of its scale, then
     Newton steps, which converge quadratically to the same root, while the curvature allows.
+    A step past zero lands on zero, where the estimate stays if the equation points further
+    down (metafor halves such steps instead and creeps towards zero, ending near 1e-15).
     Raises :class:`ConvergenceError` when the iteration does not settle.
     """
     k, p = X.shape
@@ -128,20 +130,16 @@ def fisher_scoring(method, X, y, v):
     for iteration in range(1, MAX_ITERATIONS + 1):
         fit = weighted_fit(X, y, 1.0 / (v + tau2))
         value, information, derivative = _estimating_equation(method, fit, k, p)
+        if tau2 == 0.0 and value <= 0.0:
+            break  # the equation points below zero at the boundary: the estimate is 0
         newton = derivative < 0 and change <= NEWTON_SWITCH * max(scale, tau2)
         step = -value / derivative if newton else value / information
         if not math.isfinite(step):
             raise ConvergenceError(f"{method}: the scoring step is not finite at tau2 = {tau2:g}")
-        new_tau2 = tau2 + step
-        halvings = 0
-        while new_tau2 < 0 and halvings < 60:
-            step /= 2.0
-            new_tau2 = tau2 + step
-            halvings += 1
-        new_tau2 = max(0.0, new_tau2)
+        new_tau2 = max(0.0, tau2 + step)  # a step past zero lands on the boundary, tested next
         change = abs(new_tau2 - tau2)
         tau2 = new_tau2
-        if change <= (NEWTON_STOP if newton else SCORING_TOLERANCE) * max(scale, tau2):
+        if change <= (NEWTON_STOP if newton else SCORING_TOLERANCE) * max(scale, tau2) and tau2 > 0:
             break
     else:
         raise ConvergenceError(

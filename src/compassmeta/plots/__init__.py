@@ -8,7 +8,7 @@ atomically.
 from .common import save_figure
 from .forest import forest_plot, subgroup_forest_plot, estimates_forest_plot
 from .funnel import funnel_plot
-from .other import baujat_plot, bubble_plot
+from .other import baujat_plot, bubble_plot, gosh_plot
 
 __all__ = ["save_figure", "forest_plot", "subgroup_forest_plot", "estimates_forest_plot", "funnel_plot",
-           "baujat_plot", "bubble_plot"]
+           "baujat_plot", "bubble_plot", "gosh_plot"]

@@ -77,3 +77,25 @@ def baujat_plot(yi, vi, labels, *, method="REML", ci_method="z", level=95, title
                    fontsize=FONT_SIZE + 1)
     figure.tight_layout()
     return figure
+
+
+def gosh_plot(result, title=None):
+    """GOSH plot: pooled estimate against I^2 of every subset, as a log-density hexbin (readable
+    for a million points), with the marginal histograms."""
+    figure = new_figure(6.4, 5.6)
+    grid = figure.add_gridspec(2, 2, width_ratios=(4, 1), height_ratios=(1, 4), wspace=0.05, hspace=0.05)
+    axis = figure.add_subplot(grid[1, 0])
+    top = figure.add_subplot(grid[0, 0], sharex=axis)
+    side = figure.add_subplot(grid[1, 1], sharey=axis)
+    axis.hexbin(result.estimate, result.i2, gridsize=70, bins="log", cmap="Greys", mincnt=1, gid="gosh-hexbin")
+    top.hist(result.estimate, bins=80, color="0.4")
+    side.hist(result.i2, bins=80, color="0.4", orientation="horizontal")
+    top.axis("off")
+    side.axis("off")
+    axis.set_xlabel(MEASURE_NAME, fontsize=FONT_SIZE + 1)
+    axis.set_ylabel("I\u00b2 (%)", fontsize=FONT_SIZE + 1)
+    axis.tick_params(labelsize=FONT_SIZE)
+    kind = "all" if result.exact else "random"
+    top.set_title(title or f"GOSH plot: {result.subsets.size:,} {kind} subsets ({result.method})",
+                  fontsize=FONT_SIZE + 1)
+    return figure

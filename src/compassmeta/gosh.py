@@ -1,0 +1,85 @@
+"""GOSH: the model fitted to every subset of the studies (Olkin, Dahabreh & Trikalinos 2012,
+Res Synth Methods 3:214), as metafor's gosh(): all 2^k - 1 subsets up to k = 20, a seeded
+random sample of subsets beyond (subset sizes drawn from Binomial(k, 1/2) as metafor)."""
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from .batch import Batch, fit_batch
+from .errors import InputError
+from .pooling import check_effects
+from .results import Result
+
+EXACT_UP_TO = 20
+CHUNK_ROWS = 1 << 15
+
+
+@dataclass(frozen=True)
+class GoshResult(Result):
+    """One entry per subset; ``subsets`` holds each subset as a bit code (bit i = study i)."""
+
+    method: str
+    exact: bool
+    subsets: np.ndarray
+    k: np.ndarray
+    estimate: np.ndarray
+    q: np.ndarray
+    i2: np.ndarray
+    h2: np.ndarray
+    tau2: np.ndarray
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame({"subset": self.subsets, "k": self.k, "estimate": self.estimate, "q": self.q,
+                             "i2": self.i2, "h2": self.h2, "tau2": self.tau2})
+
+    def to_dict(self):
+        """Summary only (the per-subset arrays go to CSV through to_frame())."""
+        return {"method": self.method, "exact": self.exact, "fits": int(self.subsets.size),
+                "estimate_range": [float(self.estimate.min()), float(self.estimate.max())],
+                "i2_range": [float(self.i2.min()), float(self.i2.max())]}
+
+
+def subset_codes(k, subsets=None, seed=None):
+    """Bit codes of the subsets to fit: all of them when 2^k - 1 <= ``subsets`` (default all
+    up to k = 20), else ``subsets`` random ones (size ~ Binomial(k, 1/2), at least 1)."""
+    total = (1 << k) - 1
+    limit = subsets if subsets is not None else (total if k <= EXACT_UP_TO else 10 ** 6)
+    if limit >= total:
+        if k > 62:
+            raise InputError(f"cannot enumerate the subsets of k = {k} studies")
+        return np.arange(1, total + 1, dtype=np.int64), True
+    if k > 62:
+        raise InputError("random GOSH subsets are supported up to k = 62 studies")
+    rng = np.random.default_rng(seed)
+    sizes = rng.binomial(k, 0.5, size=limit)
+    sizes[sizes < 1] = 1
+    order = np.argsort(rng.random((limit, k)), axis=1)
+    chosen = order < sizes[:, None]          # the first `size` studies of a random order
+    codes = (chosen * (1 << np.arange(k, dtype=np.int64))).sum(axis=1)
+    return codes, False
+
+
+def gosh(yi, vi, *, method="FE", subsets=None, seed=None, progress=None, workers=2):
+    """Fit the model to each subset; ``progress(n)`` is called as chunks of n fits finish."""
+    yi, vi = check_effects(yi, vi)
+    k = yi.size
+    codes, exact = subset_codes(k, subsets, seed)
+    bits = 1 << np.arange(k, dtype=np.int64)
+    chunks = [codes[start:start + CHUNK_ROWS] for start in range(0, codes.size, CHUNK_ROWS)]
+
+    def fit_chunk(chunk):
+        mask = ((chunk[:, None] & bits) != 0).astype(float)
+        result = fit_batch(Batch(yi, vi, mask), method=method)
+        if progress:
+            progress(chunk.size)
+        return result
+
+    with ThreadPoolExecutor(max_workers=workers) as pool_of_threads:
+        results = list(pool_of_threads.map(fit_chunk, chunks))
+    join = lambda name: np.concatenate([getattr(r, name) for r in results])  # noqa: E731
+    return GoshResult(method=method.upper(), exact=exact, subsets=codes, k=join("k").astype(int),
+                      estimate=np.concatenate([r.estimate for r in results]), q=join("q"), i2=join("i2"),
+                      h2=join("h2"), tau2=join("tau2"))

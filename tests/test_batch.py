@@ -1,0 +1,125 @@
+"""The batched engine equals one-at-a-time fits; GOSH and permutation tests match metafor's
+gosh() and permutest() in exact mode (fixtures from scripts/metafor_speed_reference.R)."""
+import numpy as np
+import pytest
+
+from compassmeta import meta_regression, pool
+from compassmeta.batch import Batch, fit_batch
+from compassmeta.gosh import gosh
+from compassmeta.permutation import count_distinct_permutations, permutation_test
+from compassmeta.simulate import simulate
+
+from conftest import assert_close, load_fixture
+
+CORE = load_fixture("metafor_core.json")
+SPEED = load_fixture("metafor_gosh_permutest.json")
+METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+
+
+def _close(a, b):
+    return abs(a - b) <= max(1e-9, 1e-7 * abs(b))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("ci_method", ["z", "knha"])
+@pytest.mark.parametrize("name", ["bcg", "hackshaw1998", "raudenbush1985", "thirdwave", "edge_huge_heterogeneity"])
+def test_batched_subsets_equal_one_at_a_time(name, method, ci_method):
+    data = next(d for d in CORE["datasets"] if d["name"] == name)
+    y, v = np.array(data["yi"]), np.array(data["vi"])
+    rng = np.random.default_rng(len(name))
+    mask = (rng.random((25, y.size)) < 0.6).astype(float)
+    mask[:, :2] = 1
+    result = fit_batch(Batch(y, v, mask), method=method, ci_method=ci_method)
+    for row in range(25):
+        keep = mask[row] > 0
+        single = pool(y[keep], v[keep], method=method, ci_method=ci_method, with_tau2_ci=False)
+        for batched, expected in [(result.estimate[row], single.estimate), (result.tau2[row], single.tau2),
+                                  (result.se[row, 0], single.se), (result.ci_upper[row, 0], single.ci_upper),
+                                  (result.p_value[row, 0], single.p_value), (result.q[row], single.q),
+                                  (result.i2[row], single.i2), (result.h2[row], single.h2)]:
+            assert _close(batched, expected), (row, batched, expected)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_batched_permuted_meta_regressions_equal_one_at_a_time(method):
+    data = next(d for d in CORE["datasets"] if d["name"] == "bcg")
+    y, v = np.array(data["yi"]), np.array(data["vi"])
+    latitude, year = np.array(data["mods"]["ablat"], float), np.array(data["mods"]["year"], float)
+    orders = np.array([np.random.default_rng(i).permutation(y.size) for i in range(12)])
+    X = np.stack([np.column_stack([np.ones(y.size), latitude[o], year[o]]) for o in orders])
+    for ci_method in ("z", "knha"):
+        result = fit_batch(Batch(y, v, np.ones((12, y.size)), X), method=method, ci_method=ci_method)
+        for row, order in enumerate(orders):
+            single = meta_regression(y, v, {"ablat": latitude[order], "year": year[order]}, method=method,
+                                     ci_method=ci_method)
+            assert _close(result.tau2[row], single.tau2) and _close(result.qm[row], single.qm)
+            for j, coefficient in enumerate(single.coefficients):
+                assert _close(result.beta[row, j], coefficient.estimate)
+                assert _close(result.se[row, j], coefficient.se)
+
+
+@pytest.mark.parametrize("case", SPEED["gosh"], ids=lambda c: c["method"])
+def test_gosh_matches_metafor(case):
+    data = SPEED["data"]
+    result = gosh(data["yi"], data["vi"], method=case["method"])
+    assert result.exact and result.subsets.size == 2 ** 9 - 1
+    ours = {code: i for i, code in enumerate(result.subsets)}
+    for j, code in enumerate(case["subsets"]):
+        i = ours[int(code)]
+        assert result.k[i] == case["k"][j]
+        for key in ("estimate", "q", "i2", "tau2"):
+            assert_close(float(getattr(result, key)[i]), case[key][j], f"subset {code} {key}")
+        # metafor's gosh() shortcut for FE/DL reports H^2 = Q/df even below 1; rma() truncates at 1
+        assert_close(float(result.h2[i]), max(1.0, case["h2"][j]) if case["method"] == "DL" else case["h2"][j],
+                     f"subset {code} h2")
+
+
+def _moderators(case):
+    data = SPEED["data"]
+    y, v = np.array(data["yi"]), np.array(data["vi"])
+    if case["model"] == "intercept":
+        return y, v, None
+    if case["model"] == "binary":
+        return y, v, {"binary": data["binary"]}
+    return y[:6], v[:6], {"dose": [float(x) for x in data["dose"]]}
+
+
+@pytest.mark.parametrize("case", SPEED["permutest"], ids=lambda c: f"{c['model']}-{c['method']}-{c['test']}")
+def test_exact_permutation_test_matches_metafor(case):
+    y, v, moderators = _moderators(case)
+    result = permutation_test(y, v, moderators, permutations=100_000, method=case["method"], ci_method=case["test"])
+    assert result.exact and result.permutations == case["permutations"]
+    assert_close(result.qm, case["qm"], "QM")
+    # metafor drops the permutations whose fit fails (Fisher scoring not converging); with
+    # n of N dropped, its p-values can differ from those over all N by at most n / (N - n)
+    tolerance = 1e-12 + case["failed"] / (case["permutations"] - case["failed"])
+    assert result.qm_p == pytest.approx(case["qm_p"], abs=tolerance)
+    expected = case["coefficient_p"] if isinstance(case["coefficient_p"], list) else [case["coefficient_p"]]
+    assert list(result.coefficient_p) == pytest.approx(expected, abs=tolerance)
+
+
+def test_most_permutation_cases_are_compared_exactly():
+    assert sum(case["failed"] == 0 for case in SPEED["permutest"]) >= 10
+
+
+def test_permutation_counts():
+    assert count_distinct_permutations(["a"] * 4 + ["b"] * 5) == 126
+    assert count_distinct_permutations(list(range(6))) == 720
+
+
+def test_random_permutations_are_reproducible_with_a_seed():
+    data = SPEED["data"]
+    first = permutation_test(data["yi"], data["vi"], {"binary": data["binary"]}, permutations=50, seed=4)
+    again = permutation_test(data["yi"], data["vi"], {"binary": data["binary"]}, permutations=50, seed=4)
+    assert not first.exact and first.permutations == 50 and first == again
+
+
+def test_simulation_is_seeded_and_sane():
+    a = simulate(10, 0.05, 0.4, 2000, seed=11, methods=("DL", "REML"))
+    b = simulate(10, 0.05, 0.4, 2000, seed=11, methods=("DL", "REML"))
+    assert a == b
+    rows = {(r.method, r.ci_method): r for r in a.performance}
+    # Knapp-Hartung intervals are wider and cover closer to the nominal 95% at small k
+    assert rows[("REML", "knha")].mean_ci_width > rows[("REML", "z")].mean_ci_width
+    assert abs(rows[("REML", "knha")].coverage - 0.95) < abs(rows[("REML", "z")].coverage - 0.95)
+    assert abs(rows[("REML", "z")].bias) < 0.02
