@@ -9,7 +9,12 @@ Prints seconds per fit and ratios (peer time / compassmeta time) for
     combine_effects (DL), PyMARE, and metafor's rma() timed inside R;
   * k = 1,000,000, REML (and DL): compassmeta, statsmodels, PyMARE; metafor is tried at
     k = 100,000 to show whether it can fit at all;
-  * start-up: `compassmeta pool` on a 20-row CSV as a fresh process vs Rscript running rma().
+  * start-up: `compassmeta pool` on a 20-row CSV as a fresh process vs Rscript running rma();
+  * at scale: GOSH k = 20 (1,048,575 DL fits) against metafor's gosh() measured at k = 15 and
+    scaled by the number of fits; 10,000 permutations of a REML meta-regression (k = 20) against
+    metafor's permutest() measured on 200 permutations; 100,000 simulated REML meta-analyses
+    (k = 20) against rma() in a loop measured on 500; and how compassmeta's time grows with k
+    and with the number of fits.
 """
 import os
 import shutil
@@ -45,7 +50,8 @@ def per_call(func, min_seconds=1.0):
     return statistics.median(times)
 
 
-def simulate(k, seed=20261121):
+def synthetic_data(k, seed=20261121):
+    """Effects and variances of k studies (mean 0.4, tau^2 0.05)."""
     rng = np.random.default_rng(seed)
     vi = rng.uniform(0.02, 0.2, k)
     yi = rng.normal(0.4, np.sqrt(vi + 0.05))
@@ -100,7 +106,7 @@ def report(label, ours, peers):
 
 
 def bench_small():
-    yi, vi = simulate(20)
+    yi, vi = synthetic_data(20)
     for method in ("REML", "DL"):
         ours = per_call(lambda: pool(yi, vi, method=method, with_tau2_ci=False))
         peers = {name: per_call(func) for name, func in peers_python(yi, vi, method).items()}
@@ -111,7 +117,7 @@ def bench_small():
 
 
 def bench_large():
-    yi, vi = simulate(1_000_000)
+    yi, vi = synthetic_data(1_000_000)
     for method in ("REML", "DL"):
         ours = per_call(lambda: pool(yi, vi, method=method, with_tau2_ci=False), min_seconds=3)
         peers = {name: per_call(func, min_seconds=3) for name, func in peers_python(yi, vi, method).items()
@@ -119,13 +125,13 @@ def bench_large():
         report(f"k = 1,000,000, {method}: time per fit", ours, peers)
     print("  PyMARE is not run at this k: it builds k x k matrices.")
     if HAVE_R:
-        small_yi, small_vi = simulate(100_000)
+        small_yi, small_vi = synthetic_data(100_000)
         result = metafor_seconds_per_fit(small_yi, small_vi, "REML", repeats=1)
         print(f"  metafor rma() at k = 100,000: {result if isinstance(result, str) else f'{result:.2f} s'}")
 
 
 def bench_startup():
-    yi, vi = simulate(20)
+    yi, vi = synthetic_data(20)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "d.csv")
         np.savetxt(path, np.column_stack([yi, vi]), delimiter=",", header="yi,vi", comments="")
@@ -145,8 +151,63 @@ def _wall(command):
     return time.perf_counter() - t0
 
 
+def r_seconds(script):
+    """Seconds printed by an R snippet that times itself; None without R."""
+    if not HAVE_R:
+        return None
+    out = subprocess.run(["Rscript", "-e", "suppressMessages(library(metafor)); " + script],
+                         capture_output=True, text=True).stdout.strip().splitlines()
+    return float(out[-1]) if out else None
+
+
+def timed(func):
+    t0 = time.perf_counter()
+    func()
+    return time.perf_counter() - t0
+
+
+def bench_scale():
+    from compassmeta.gosh import gosh
+    from compassmeta.permutation import permutation_test
+    from compassmeta.simulate import simulate as simulate_meta_analyses
+
+    yi, vi = synthetic_data(20)
+    ours = timed(lambda: gosh(yi, vi, method="DL"))
+    data = ", ".join(repr(float(x)) for x in yi[:15]), ", ".join(repr(float(x)) for x in vi[:15])
+    metafor_k15 = r_seconds(f"y <- c({data[0]}); v <- c({data[1]}); r <- rma(y, v, method='DL'); "
+                            "t0 <- proc.time()[['elapsed']]; g <- gosh(r, progbar=FALSE); "
+                            "cat(proc.time()[['elapsed']] - t0)")
+    peers = {}
+    if metafor_k15 is not None:
+        peers["metafor gosh() at k = 15, x 32 fits"] = metafor_k15 * ((2 ** 20 - 1) / (2 ** 15 - 1))
+        print(f"\n(metafor gosh() measured at k = 15, 32,767 fits: {metafor_k15:.2f} s)")
+    report("GOSH k = 20, DL, all 1,048,575 subsets (time per run)", ours, peers)
+    print("  compassmeta GOSH (DL) time by k: " + ", ".join(
+        f"k={k}: {timed(lambda: gosh(*synthetic_data(k), method='DL')):.2f} s" for k in (12, 14, 16, 18)))
+
+    moderator = np.random.default_rng(5).normal(size=20)
+    ours = timed(lambda: permutation_test(yi, vi, {"x": list(moderator)}, permutations=10_000, seed=1))
+    mod = ", ".join(repr(float(x)) for x in moderator)
+    all_y, all_v = ", ".join(repr(float(x)) for x in yi), ", ".join(repr(float(x)) for x in vi)
+    metafor_200 = r_seconds(f"y <- c({all_y}); v <- c({all_v}); x <- c({mod}); r <- rma(y, v, mods=~x); "
+                            "t0 <- proc.time()[['elapsed']]; p <- permutest(r, iter=200, progbar=FALSE); "
+                            "cat(proc.time()[['elapsed']] - t0)")
+    report("10,000 permutations, REML meta-regression, k = 20 (time per run)", ours,
+           {} if metafor_200 is None else {"metafor permutest(), 200 x 50": metafor_200 * 50})
+
+    ours = timed(lambda: simulate_meta_analyses(20, 0.05, 0.4, 100_000, seed=1, methods=("REML",), ci_methods=("z",)))
+    metafor_500 = r_seconds(f"y <- c({all_y}); v <- c({all_v}); t0 <- proc.time()[['elapsed']]; "
+                            "for (i in 1:500) rma(y + rnorm(20, 0, 0.2), v); cat(proc.time()[['elapsed']] - t0)")
+    report("100,000 simulated REML meta-analyses, k = 20 (time per run)", ours,
+           {} if metafor_500 is None else {"metafor rma() loop, 500 x 200": metafor_500 * 200})
+    print("  compassmeta simulation time by reps: " + ", ".join(
+        f"{reps:,}: {timed(lambda: simulate_meta_analyses(20, 0.05, 0.4, reps, seed=2, methods=('REML',), ci_methods=('z',))):.2f} s"
+        for reps in (10_000, 30_000, 300_000)))
+
+
 if __name__ == "__main__":
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, R: {'yes' if HAVE_R else 'not installed'}")
     bench_small()
     bench_large()
     bench_startup()
+    bench_scale()

@@ -123,3 +123,29 @@ def test_simulation_is_seeded_and_sane():
     assert rows[("REML", "knha")].mean_ci_width > rows[("REML", "z")].mean_ci_width
     assert abs(rows[("REML", "knha")].coverage - 0.95) < abs(rows[("REML", "z")].coverage - 0.95)
     assert abs(rows[("REML", "z")].bias) < 0.02
+
+
+def test_gosh_command_writes_plot_and_results(tmp_path):
+    from click.testing import CliRunner
+    from compassmeta.cli import main
+
+    data = SPEED["data"]
+    path = tmp_path / "d.csv"
+    path.write_text("yi,vi\n" + "".join(f"{y!r},{v!r}\n" for y, v in zip(data["yi"], data["vi"])))
+    result = CliRunner().invoke(main, ["gosh", str(path), "--method", "FE", "-o", str(tmp_path / "g.png"),
+                                       "--save-results", str(tmp_path / "g.csv")])
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "g.csv").read_text().splitlines()
+    assert lines[0] == "subset,k,estimate,q,i2,h2,tau2" and len(lines) == 2 ** 9
+    assert (tmp_path / "g.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_simulate_command_json(tmp_path):
+    from click.testing import CliRunner
+    from compassmeta.cli import main
+
+    result = CliRunner().invoke(main, ["simulate", "--k", "5", "--tau2", "0.1", "--true-effect", "0.3",
+                                       "--reps", "500", "--seed", "3", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = __import__("json").loads(result.stdout)
+    assert len(data["performance"]) == 16 and data["reps"] == 500

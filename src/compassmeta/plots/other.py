@@ -96,6 +96,6 @@ def gosh_plot(result, title=None):
     axis.set_ylabel("I\u00b2 (%)", fontsize=FONT_SIZE + 1)
     axis.tick_params(labelsize=FONT_SIZE)
     kind = "all" if result.exact else "random"
-    top.set_title(title or f"GOSH plot: {result.subsets.size:,} {kind} subsets ({result.method})",
+    top.set_title(title or f"GOSH plot: {kind} {result.subsets.size:,} subsets ({result.method})",
                   fontsize=FONT_SIZE + 1)
     return figure
