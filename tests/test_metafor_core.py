@@ -1,5 +1,4 @@
 """The core engine against metafor 3.8 (fixtures from scripts/metafor_reference.R)."""
-import numpy as np
 import pytest
 
 from compassmeta import meta_regression, pool, subgroup_analysis

@@ -1,9 +1,7 @@
 """The curated study table, safe row entry, the open databases and `compassmeta reproduce`."""
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -271,3 +269,28 @@ def test_reproduce_lists_every_target(shared_data):
     keys = {"target_id", "citation", "quantity", "published", "recomputed", "difference", "k_used",
             "k_published", "verdict"}
     assert all(keys <= set(t) for t in targets)
+
+
+def test_add_interactively(scratch_table):
+    answers = {k: v for k, v in GOOD_ROW.items() if k not in ("stat_type",)}
+    required = [f["name"] for f in SCHEMA.fields if f.get("constraints", {}).get("required")]
+    inputs = ["means"] + [answers[name] for name in required if name != "stat_type"] + \
+             [answers[name] for name in ("n1", "n2", "mean1", "sd1", "mean2", "sd2")] + ["y"]
+    result = CliRunner().invoke(main, ["add", "--table", str(scratch_table), "--interactive"],
+                                input="\n".join(inputs) + "\n")
+    assert result.exit_code == 0, result.output
+    assert "g = 0.7086" in result.output and "Appended" in result.output
+    assert load_study_table(scratch_table).column("es_id")[-1] == GOOD_ROW["es_id"]
+
+
+def test_add_pre_post_assumes_and_states_r(scratch_table):
+    row = {k: v for k, v in GOOD_ROW.items() if k not in ("mean1", "sd1", "mean2", "sd2")}
+    row.update(stat_type="pre_post", pre_mean1="20", pre_sd1="5", mean1="15", sd1="5.5", pre_mean2="19.5",
+               pre_sd2="5.2", mean2="18.4", sd2="5.1", n1="30", n2="31")
+    result = CliRunner().invoke(main, add_args(scratch_table, row))
+    assert result.exit_code == 0, result.output
+    assert "assuming a pre-post correlation of 0.5" in result.stderr
+    # escalc(measure="SMD") on the change scores with SD_change from r = 0.5 (metafor_core.json pre_post[0])
+    pre_post = __import__("conftest").load_fixture("metafor_core.json")["effects"]["pre_post"]
+    assert f"g = {-pre_post['yi'][0]:.4f}" in result.output
+    assert load_study_table(scratch_table).rows[-1]["prepost_r"] == 0.5

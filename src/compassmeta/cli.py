@@ -12,6 +12,7 @@ import click
 from .errors import CompassmetaError, InputError
 
 METHOD_CHOICES = ["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "FE"]
+DEFAULT_PREPOST_R = 0.5
 
 
 class FriendlyGroup(click.Group):
@@ -491,6 +492,10 @@ def add(table_path, from_file, assignments, interactive, yes):
     unknown = [name for name in record if name not in schema.names]
     if unknown:
         raise InputError(f"not a field of the schema: {', '.join(unknown)}", column=unknown[0])
+    if record.get("stat_type") == "pre_post" and not record.get("prepost_r", "").strip():
+        record["prepost_r"] = str(DEFAULT_PREPOST_R)
+        click.echo(f"prepost_r not given: assuming a pre-post correlation of {DEFAULT_PREPOST_R} "
+                   "(Cochrane Handbook 6.5.2.8); it is written into the row.", err=True)
     if interactive:
         if not record.get("stat_type"):
             record["stat_type"] = click.prompt("stat_type", type=click.Choice(

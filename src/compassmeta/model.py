@@ -13,7 +13,6 @@ import numpy as np
 
 from . import distributions as dist
 from .errors import InputError
-from .results import Result
 from .roots import expand_upper, solve_monotone
 from .tau2 import METHODS, Tau2Estimate, estimate_tau2
 from .wls import generalized_q, inverse, weighted_fit

@@ -7,7 +7,6 @@ from .errors import InputError
 from .model import ModelFit, fit_model
 from .pooling import PooledResult, as_fraction, check_effects, pool
 from .results import INTERNAL, Result
-from . import distributions as dist
 
 
 def is_numeric(values):

@@ -4,8 +4,6 @@ Targets live in ``studies/published_results.csv`` (one row per printed number). 
 recomputed from the data set it names and compared with the published value at the
 publication's rounding.  Gaps are reported, never tuned away.
 """
-import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,7 @@ from .errors import CompassmetaError, InputError
 from .moderators import subgroup_analysis
 from .pooling import pool
 from .results import Result
-from .studytable import Schema, load_study_table, validate_text
+from .studytable import Schema, load_study_table, raise_first_error, validate_text
 from .tables import read_table
 
 #: Goldberg et al. (2018) reproduction settings (see studies/README.md).
@@ -197,9 +195,7 @@ def reproduce(folder=None, mirror=None, figures=None):
     schema = Schema.load(folder / "datapackage.json", "published_results")
     table = read_table(folder / "published_results.csv")
     problems, targets = validate_text(folder / "published_results.csv", table.header, table.rows, schema)
-    errors = [p for p in problems if p.level == "error"]
-    if errors:
-        raise InputError(errors[0].message, file=errors[0].file, row=errors[0].row, column=errors[0].column)
+    raise_first_error(problems)
     sources = {"thirdwave": lambda: table_data(folder / "thirdwave.csv", "thirdwave"),
                "trials": lambda: table_data(folder / "trials.csv", "trials"),
                "metacih": lambda: metacih_data(mirror)}

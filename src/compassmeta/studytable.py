@@ -184,9 +184,7 @@ def load_instruments(package):
     path = package.parent / schema.path
     table = read_table(path)
     problems, rows = validate_text(path, table.header, table.rows, schema)
-    if any(p.level == "error" for p in problems):
-        first = next(p for p in problems if p.level == "error")
-        raise InputError(first.message, file=first.file, row=first.row, column=first.column)
+    raise_first_error(problems)
     known = {}
     for row in rows:
         instrument = Instrument(row["instrument"], row["minimum"], row["maximum"], row["higher_is_better"])
@@ -276,13 +274,6 @@ class StudyTable:
     def column(self, name):
         return [row[name] for row in self.rows]
 
-    def select(self, filters):
-        """Rows whose columns equal the given values: a new StudyTable."""
-        keep = [i for i, row in enumerate(self.rows)
-                if all(str(row.get(name)) == value for name, value in filters.items())]
-        return StudyTable(path=self.path, schema=self.schema, rows=tuple(self.rows[i] for i in keep),
-                          yi=self.yi[keep], vi=self.vi[keep], warnings=self.warnings)
-
     def __len__(self):
         return len(self.rows)
 
@@ -339,18 +330,29 @@ def validate_text(path, header, records, schema, instruments=None):
     return problems, typed
 
 
-def load_study_table(path, package=None, resource="trials"):
-    """Read and validate a study table; raise on the first error, keep warnings."""
-    path = Path(path)
-    package = Path(package) if package else path.parent / "datapackage.json"
-    schema = Schema.load(package, resource)
-    table = read_table(path, allow_empty=True)
-    problems, typed = validate_text(path, table.header, table.rows, schema, load_instruments(package))
+def raise_first_error(problems):
+    """Raise the first error among ``problems`` as an InputError (saying how many more there are)."""
     errors = [p for p in problems if p.level == "error"]
     if errors:
         first = errors[0]
         more = f" (and {len(errors) - 1} more problems: run compassmeta validate)" if len(errors) > 1 else ""
         raise InputError(first.message + more, file=first.file, row=first.row, column=first.column)
+
+
+def _validated_file(path, package, resource):
+    """(schema, problems, typed rows) of a table file checked against its data package."""
+    path = Path(path)
+    package = Path(package) if package else path.parent / "datapackage.json"
+    schema = Schema.load(package, resource)
+    table = read_table(path, allow_empty=True)
+    problems, typed = validate_text(path, table.header, table.rows, schema, load_instruments(package))
+    return schema, problems, typed
+
+
+def load_study_table(path, package=None, resource="trials"):
+    """Read and validate a study table; raise on the first error, keep warnings."""
+    schema, problems, typed = _validated_file(path, package, resource)
+    raise_first_error(problems)
     pairs = [row_effect(row) for row in typed]
     yi = np.array([g for g, _ in pairs], dtype=float)
     vi = np.array([v for _, v in pairs], dtype=float)
@@ -466,9 +468,4 @@ def append_row(path, record, package=None, resource="trials"):
 
 def validate_file(path, package=None, resource="trials"):
     """All problems of a study table file (for ``compassmeta validate``)."""
-    path = Path(path)
-    package = Path(package) if package else path.parent / "datapackage.json"
-    schema = Schema.load(package, resource)
-    table = read_table(path, allow_empty=True)
-    problems, _ = validate_text(path, table.header, table.rows, schema, load_instruments(package))
-    return problems
+    return _validated_file(path, package, resource)[1]

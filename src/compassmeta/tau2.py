@@ -17,7 +17,6 @@ from .roots import expand_upper, solve_monotone
 from .wls import generalized_q, weighted_fit
 
 METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
-ITERATIVE_METHODS = ("ML", "REML", "EB", "PM")
 
 #: Scoring stops when a step changes tau^2 by less than this, relative to the larger of
 #: tau^2 and the mean sampling variance (metafor: 1e-5 absolute).

@@ -13,7 +13,6 @@ from matplotlib.transforms import blended_transform_factory, offset_copy
 from ..errors import InputError
 from ..moderators import subgroup_analysis
 from ..pooling import pool
-from ..report import METHOD_NAMES
 from .common import FONT_SIZE, MEASURE_NAME, format_interval, new_figure, text_width_inches
 
 ROW_HEIGHT = 0.22       # inches per row
