@@ -149,3 +149,27 @@ def test_simulate_command_json(tmp_path):
     assert result.exit_code == 0, result.output
     data = __import__("json").loads(result.stdout)
     assert len(data["performance"]) == 16 and data["reps"] == 500
+
+
+def test_ctrl_c_stops_gosh_cleanly(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rng = np.random.default_rng(1)
+    vi = rng.uniform(0.02, 0.2, 22)
+    yi = rng.normal(0.4, np.sqrt(vi + 0.05))
+    data = tmp_path / "k22.csv"
+    data.write_text("yi,vi\n" + "".join(f"{y},{v}\n" for y, v in zip(yi, vi)))
+    figure = tmp_path / "gosh.png"
+    process = subprocess.Popen([sys.executable, "-m", "compassmeta", "gosh", str(data), "--method", "REML",
+                                "--subsets", "3000000", "-o", str(figure)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    process.send_signal(signal.SIGINT)
+    started = time.time()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and stderr.strip().endswith("Interrupted.")
+    assert "Traceback" not in stderr and time.time() - started < 5
+    assert not figure.exists() and list(tmp_path.iterdir()) == [data]

@@ -1,13 +1,13 @@
 """GOSH: the model fitted to every subset of the studies (Olkin, Dahabreh & Trikalinos 2012,
 Res Synth Methods 3:214), as metafor's gosh(): all 2^k - 1 subsets up to k = 20, a seeded
 random sample of subsets beyond (subset sizes drawn from Binomial(k, 1/2) as metafor)."""
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from .batch import Batch, fit_batch
 from .errors import InputError
+from .parallel import map_in_threads
 from .pooling import check_effects
 from .results import Result
 
@@ -77,8 +77,7 @@ def gosh(yi, vi, *, method="FE", subsets=None, seed=None, progress=None, workers
             progress(chunk.size)
         return result
 
-    with ThreadPoolExecutor(max_workers=workers) as pool_of_threads:
-        results = list(pool_of_threads.map(fit_chunk, chunks))
+    results = map_in_threads(fit_chunk, chunks, workers)
     join = lambda name: np.concatenate([getattr(r, name) for r in results])  # noqa: E731
     return GoshResult(method=method.upper(), exact=exact, subsets=codes, k=join("k").astype(int),
                       estimate=np.concatenate([r.estimate for r in results]), q=join("q"), i2=join("i2"),

@@ -6,13 +6,13 @@ analysed with the usual estimate of its variance, v_i = 2/n + g_i^2/(4n) (the la
 variance of g, as metafor's escalc, with n1 = n2 = n).  All replicates are fitted at once by
 the batched engine.
 """
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from .batch import Batch, fit_batch
 from .errors import InputError
+from .parallel import map_in_threads
 from .results import Result
 
 ESTIMATORS = ("DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
@@ -81,7 +81,6 @@ def simulate(k, tau2, true_effect, reps, *, seed=None, methods=ESTIMATORS, ci_me
             progress(1)
         return rows
 
-    with ThreadPoolExecutor(max_workers=workers) as threads:
-        performance = [row for rows in threads.map(run, methods) for row in rows]
+    performance = [row for rows in map_in_threads(run, methods, workers) for row in rows]
     return SimulationResult(k=k, tau2=tau2, true_effect=true_effect, reps=reps, seed=seed, n_min=n_min,
                             n_max=n_max, level=100 * level, performance=tuple(performance))
