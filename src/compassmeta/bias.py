@@ -15,7 +15,6 @@ from .errors import InputError
 from .model import fit_model
 from .pooling import PooledResult, as_fraction, check_effects, pool
 from .results import Result
-from .wls import WeightedFit
 
 #: Below this many studies the tests have too little power (Cochrane Handbook 13.3.5.4).
 FEW_STUDIES = 10
@@ -55,14 +54,12 @@ def regression_test(yi, vi, *, model="lm", predictor="sei", method="REML", ci_me
     X = np.column_stack([np.ones(k), values])
     level = as_fraction(level)
     if model == "lm":
-        fit = WeightedFit(X, yi, 1.0 / vi)
-        df = k - 2
-        cov = fit.cov * (fit.rss() / df)
-        se = np.sqrt(np.diag(cov))
-        statistic = fit.beta[1] / se[1]
-        p_value = float(dist.t_two_sided_p(statistic, df))
+        from statsmodels.regression.linear_model import WLS
+
+        fit = WLS(yi, X, weights=1.0 / vi).fit()
+        beta, se, df = fit.params, fit.bse, fit.df_resid
+        statistic, p_value = fit.tvalues[1], float(fit.pvalues[1])
         crit = dist.critical_value(level, df)
-        beta = fit.beta
     else:
         fit = fit_model(X, yi, vi, terms=("intercept", predictor), method=method, ci_method=ci_method,
                         level=level)

@@ -106,15 +106,11 @@ def _pseudo_r2(fit, yi, vi):
     (Raudenbush 2009).  Fixed effect: adjusted R^2 of the weighted regression, as metafor.
     """
     if fit.method == "FE":
-        w = 1.0 / vi
-        fitted = fit.X @ fit.beta
-        mean = np.dot(w, fitted) / w.sum()
-        explained = np.dot(w, (fitted - mean) ** 2)
-        residual = np.dot(w, (yi - fitted) ** 2)
-        if explained + residual == 0:
+        if np.var(yi) == 0:
             return 0.0
-        r2 = explained / (explained + residual)
-        return max(0.0, 100.0 * (1 - (1 - r2) * (fit.k - 1) / (fit.k - fit.p)))
+        from statsmodels.regression.linear_model import WLS
+
+        return max(0.0, 100.0 * WLS(yi, fit.X, weights=1.0 / vi).fit().rsquared_adj)
     tau2_re = pool(yi, vi, method=fit.method, ci_method=fit.ci_method, with_tau2_ci=False).tau2
     if tau2_re == 0:
         return 0.0
