@@ -173,3 +173,20 @@ def test_ctrl_c_stops_gosh_cleanly(tmp_path):
     assert process.returncode == 130 and stderr.strip().endswith("Interrupted.")
     assert "Traceback" not in stderr and time.time() - started < 5
     assert not figure.exists() and list(tmp_path.iterdir()) == [data]
+
+
+def test_metareg_permutations_from_the_command_line(tmp_path):
+    from click.testing import CliRunner
+    from compassmeta.cli import main
+
+    data = SPEED["data"]
+    case = next(c for c in SPEED["permutest"] if (c["model"], c["method"], c["test"]) == ("binary", "REML", "z"))
+    path = tmp_path / "d.csv"
+    path.write_text("yi,vi,group\n" + "".join(f"{y!r},{v!r},{g}\n" for y, v, g in
+                                               zip(data["yi"], data["vi"], data["binary"])))
+    result = CliRunner().invoke(main, ["metareg", str(path), "--mods", "group", "--permutations", "1000",
+                                       "--format", "json"])
+    assert result.exit_code == 0, result.output
+    test = __import__("json").loads(result.stdout)["permutation_test"]
+    assert test["exact"] and test["permutations"] == 126
+    assert test["qm_p"] == pytest.approx(case["qm_p"], abs=1e-12)

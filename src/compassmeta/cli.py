@@ -155,8 +155,9 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
     if permutations:
         from .report import permutation_lines
 
-        test = _permutation_test(yi, vi, {by_column: labels}, permutations, seed, method, ci_method, level)
-        emit(WithPermutations(result, test), output_format,
+        emit(_with_permutation_test(result, yi, vi, {by_column: labels}, permutations, seed, method, ci_method,
+                                    level),
+             output_format,
              lambda r: subgroup_table(r.result) + "\n" + permutation_lines(r.permutation_test),
              lambda d: d["groups"])
         return
@@ -187,8 +188,8 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
     if permutations:
         from .report import permutation_lines
 
-        test = _permutation_test(yi, vi, moderators, permutations, seed, method, ci_method, level)
-        emit(WithPermutations(result, test), output_format,
+        emit(_with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level),
+             output_format,
              lambda r: metareg_table(r.result) + "\n" + permutation_lines(r.permutation_test),
              lambda d: [dict(c, permutation_p=p) for c, p in zip(d["coefficients"],
                                                                  d["permutation_test"]["coefficient_p"])])
@@ -200,22 +201,13 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
 
-class WithPermutations:
-    """A result with its permutation test; the JSON is the result's dict plus ``permutation_test``."""
-
-    def __init__(self, result, permutation_test):
-        self.result, self.permutation_test = result, permutation_test
-
-    def to_dict(self):
-        return {**self.result.to_dict(), "permutation_test": self.permutation_test.to_dict()}
-
-
-def _permutation_test(yi, vi, moderators, permutations, seed, method, ci_method, level):
-    from .permutation import permutation_test
+def _with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level):
+    from .permutation import WithPermutationTest, permutation_test
 
     with click.progressbar(length=permutations, label="Permutations", file=sys.stderr) as bar:
-        return permutation_test(yi, vi, moderators, permutations=permutations, seed=seed, method=method,
+        test = permutation_test(yi, vi, moderators, permutations=permutations, seed=seed, method=method,
                                 ci_method=ci_method, level=level, progress=bar.update)
+    return WithPermutationTest(result, test)
 
 
 @main.command()

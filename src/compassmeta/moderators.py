@@ -166,8 +166,7 @@ class SubgroupResult(Result):
         """One row per subgroup."""
         import pandas as pd
 
-        return pd.DataFrame([dict(level=g["level"], **{key: value for key, value in g.items() if key != "level"})
-                             for g in (group.to_dict() for group in self.groups)])
+        return pd.DataFrame([group.to_dict() for group in self.groups])
 
 
 @dataclass(frozen=True)

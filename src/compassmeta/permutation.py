@@ -29,6 +29,21 @@ class PermutationTest(Result):
     coefficient_p: tuple
 
 
+@dataclass(frozen=True)
+class WithPermutationTest(Result):
+    """A meta-regression or subgroup result with its permutation test: the result's own
+    dictionary plus ``permutation_test``."""
+
+    result: Result
+    permutation_test: PermutationTest
+
+    def to_dict(self):
+        return {**self.result.to_dict(), "permutation_test": self.permutation_test.to_dict()}
+
+    def to_frame(self):
+        return self.result.to_frame()
+
+
 def distinct_permutations(labels):
     """All distinct orderings of a multiset of labels (rows of X that are equal are interchangeable)."""
     counts = Counter(labels)

@@ -169,6 +169,14 @@ class SensitivityReport(Result):
     cumulative: tuple
     cumulative_order: str
 
+    def to_frame(self):
+        """One row per study: its influence diagnostics and the fit without it."""
+        import pandas as pd
+
+        influence = pd.DataFrame([row.to_dict() for row in self.influence])
+        omitted = pd.DataFrame([row.to_dict() for row in self.leave_one_out]).add_prefix("without_")
+        return pd.concat([influence, omitted.drop(columns="without_omitted")], axis=1)
+
 
 def sensitivity_report(yi, vi, labels=None, *, order="as given", method="REML", ci_method="z", level=95):
     """Leave-one-out, influence (with Baujat coordinates) and a cumulative analysis.
