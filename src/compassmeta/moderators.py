@@ -6,7 +6,7 @@ import numpy as np
 from .errors import InputError
 from .model import ModelFit, fit_model
 from .pooling import PooledResult, as_fraction, check_effects, pool
-from .results import INTERNAL, Result
+from .results import INTERNAL, Estimate, Result
 
 
 def is_numeric(values):
@@ -58,14 +58,8 @@ def design_matrix(moderators, k):
 
 
 @dataclass(frozen=True)
-class Coefficient(Result):
+class Coefficient(Estimate):
     term: str
-    estimate: float
-    se: float
-    statistic: float
-    p_value: float
-    ci_lower: float
-    ci_upper: float
 
 
 @dataclass(frozen=True)

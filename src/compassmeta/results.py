@@ -43,3 +43,15 @@ class Result:
         scalars = {key: value for key, value in self.to_dict().items()
                    if not isinstance(value, (list, dict))}
         return pd.DataFrame([scalars])
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate(Result):
+    """A coefficient or pooled effect with its inference."""
+
+    estimate: float
+    se: float
+    statistic: float
+    p_value: float
+    ci_lower: float
+    ci_upper: float

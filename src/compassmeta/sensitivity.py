@@ -9,22 +9,16 @@ from . import distributions as dist
 from .errors import InputError
 from .model import fit_model
 from .pooling import as_fraction, check_effects, pool
-from .results import Result
+from .results import Estimate, Result
 
 INTERCEPT = ("intercept",)
 
 
 @dataclass(frozen=True)
-class SubsetFit(Result):
+class SubsetFit(Estimate):
     """The pooled fit of a subset of the studies."""
 
     k: int
-    estimate: float
-    se: float
-    statistic: float
-    p_value: float
-    ci_lower: float
-    ci_upper: float
     q: float
     q_p: float
     tau2: float
