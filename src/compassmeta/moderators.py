@@ -6,7 +6,7 @@ import numpy as np
 from .errors import InputError
 from .model import ModelFit, fit_model
 from .pooling import PooledResult, as_fraction, check_effects, pool
-from .results import INTERNAL, Estimate, Result
+from .results import INTERNAL, Result
 
 
 def is_numeric(values):
@@ -58,8 +58,16 @@ def design_matrix(moderators, k):
 
 
 @dataclass(frozen=True)
-class Coefficient(Estimate):
+class Coefficient(Result):
+    """One coefficient of a meta-regression; the term comes first, as in a printed table."""
+
     term: str
+    estimate: float
+    se: float
+    statistic: float
+    p_value: float
+    ci_lower: float
+    ci_upper: float
 
 
 @dataclass(frozen=True)
