@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from compassmeta import datasets
 from compassmeta.cli import main
-from compassmeta.studytable import (Schema, format_record, load_study_table, validate_text)
+from compassmeta.studytable import Schema, format_table, load_study_table, validate_text
 from compassmeta.tables import read_table
 
 from conftest import PROJECT
@@ -100,8 +100,7 @@ def test_unchanged_table_round_trips_byte_identical():
     for name in ("trials.csv", "thirdwave.csv", "published_results.csv"):
         original = (STUDIES / name).read_bytes()
         table = read_table(STUDIES / name)
-        rewritten = format_record(table.header, dict(zip(table.header, table.header))) + "".join(
-            format_record(table.header, dict(zip(table.header, row))) for row in table.rows)
+        rewritten = format_table(table.header, [dict(zip(table.header, row)) for row in table.rows])
         assert rewritten.encode("utf-8") == original, name
 
 
@@ -172,7 +171,7 @@ def test_eight_concurrent_adds_lose_no_row(scratch_table):
     table = load_study_table(scratch_table)
     assert len(table) == rows_before + 8
     assert {f"concurrent{i}" for i in range(8)} <= set(table.column("es_id"))
-    assert not list(scratch_table.parent.glob(".trials.csv.*.tmp"))
+    assert not list(scratch_table.parent.glob(".trials.*"))  # no temporary file left behind
 
 
 # --- open databases -----------------------------------------------------------------------

@@ -175,7 +175,7 @@ def estimate_tau2(batch, method):
         return np.maximum(0.0, _safe_divide(fe.rss() - df, fe.trace_p()) * (df > 0)), zeros.astype(int)
     if method == "HS":
         fe = batch.fits(batch.mask / batch.v)
-        return np.maximum(0.0, _safe_divide(fe.rss() - k, fe.sum_w if hasattr(fe, "sum_w") else _sum(fe.w))
+        return np.maximum(0.0, _safe_divide(fe.rss() - k, _sum(fe.w))
                           * (df > 0)), zeros.astype(int)
     if method == "HE":
         return np.maximum(0.0, _hedges(batch)), zeros.astype(int)

@@ -553,7 +553,7 @@ def data_path(name, mirror):
 def data_import(source, output, mirror):
     """Turn a Metapsy-standard CSV (a file, or a database name) into the project's schema."""
     from .datasets import DATABASES, import_metapsy, require
-    from .studytable import format_record, write_atomically
+    from .studytable import format_table, write_atomically
 
     name = source if source in DATABASES else None
     path = require(source, mirror) if name else Path(source)
@@ -561,7 +561,6 @@ def data_import(source, output, mirror):
     if not rows:
         raise InputError("no rows with means, change scores or a precalculated g", file=path)
     header = list(rows[0])
-    write_atomically(output, format_record(header, dict(zip(header, header)))
-                     + "".join(format_record(header, row) for row in rows))
+    write_atomically(output, format_table(header, rows))
     click.echo(f"{len(rows)} rows written to {output} ({skipped} without usable statistics skipped); "
                "fill intervention_class, population and outcome before adding rows to the curated table.")

@@ -130,15 +130,11 @@ def safe_cell(value):
 
 def csv_text(records):
     """CSV of a list of flat dicts (lists are joined with '; '), formula cells escaped."""
-    from .studytable import format_record
+    from .studytable import format_table
 
-    header = list(records[0])
-    lines = [format_record(header, dict(zip(header, header)))]
-    for record in records:
-        lines.append(format_record(header, {
-            key: safe_cell("; ".join(map(str, value)) if isinstance(value, list) else value)
-            for key, value in record.items()}))
-    return "".join(lines)
+    return format_table(list(records[0]), [
+        {key: safe_cell("; ".join(map(str, value)) if isinstance(value, list) else value)
+         for key, value in record.items()} for record in records])
 
 
 def bias_table(report):

@@ -6,6 +6,7 @@ exclusiveMinimum, pattern) plus the rules that a schema cannot state: which stat
 ``stat_type`` needs, a CI that contains its estimate, one direction per instrument.
 Every problem names the file, the row (counted from the first data row) and the column.
 """
+import contextlib
 import csv
 import io
 import json
@@ -372,24 +373,38 @@ def format_record(header, record):
     return buffer.getvalue()[:-2] + "\n"
 
 
-def write_atomically(path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
+def format_table(header, records):
+    """A whole CSV table (header line, then one line per record dict) as compassmeta writes it."""
+    return format_record(header, dict(zip(header, header))) + "".join(
+        format_record(header, record) for record in records)
 
-    A crash at any moment leaves either the old file or the new one, never a partial file.
-    """
+
+@contextlib.contextmanager
+def replacing(path):
+    """Yield a temporary path beside ``path``; once the block has written it, rename it over
+    ``path`` (keeping the old file's mode).  A crash at any moment leaves either the old file
+    or the new one, never a partial file; on an error the temporary file is removed."""
     path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp",
+                                             dir=path.parent)
+    os.close(descriptor)
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield temporary
         os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else default_file_mode())
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def write_atomically(path, text):
+    """Write ``text`` (UTF-8) to ``path`` through :func:`replacing`, synced to disk first."""
+    with replacing(path) as temporary:
+        with open(temporary, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def default_file_mode():
@@ -459,7 +474,7 @@ def append_row(path, record, package=None, resource="trials"):
     path = Path(path)
     with TableLock(path):
         header, _, effect, warnings = check_new_row(path, record, package, resource)
-        current = path.read_text(encoding="utf-8") if path.exists() else format_record(header, dict(zip(header, header)))
+        current = path.read_text(encoding="utf-8") if path.exists() else format_table(header, [])
         if current and not current.endswith("\n"):
             current += "\n"
         write_atomically(path, current + format_record(header, record))

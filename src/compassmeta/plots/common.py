@@ -1,6 +1,4 @@
 """Shared pieces of the figures: backend, fonts, text measurement, saving."""
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -12,7 +10,7 @@ from matplotlib.textpath import TextToPath  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
 
 from ..errors import InputError  # noqa: E402
-from ..studytable import default_file_mode  # noqa: E402
+from ..studytable import replacing  # noqa: E402
 
 FONT_SIZE = 9
 FORMATS = {".png", ".svg", ".pdf"}
@@ -41,16 +39,9 @@ def save_figure(figure, path, dpi=200):
     if path.suffix.lower() not in FORMATS:
         raise InputError(f"unknown figure format '{path.suffix}'; use .png, .svg or .pdf", file=path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(descriptor)
     try:
-        figure.savefig(temporary, dpi=dpi, format=path.suffix[1:].lower())
-        os.chmod(temporary, default_file_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+        with replacing(path) as temporary:
+            figure.savefig(temporary, dpi=dpi, format=path.suffix[1:].lower())
     finally:
         plt.close(figure)
     return path
