@@ -167,9 +167,9 @@ def timed(func):
 
 
 def bench_scale():
-    from compassmeta.gosh import gosh
-    from compassmeta.permutation import permutation_test
-    from compassmeta.simulate import simulate as simulate_meta_analyses
+    from compassmeta.analyses.gosh import gosh
+    from compassmeta.analyses.permutation import permutation_test
+    from compassmeta.analyses.simulate import simulate as simulate_meta_analyses
 
     yi, vi = synthetic_data(20)
     ours = timed(lambda: gosh(yi, vi, method="DL"))

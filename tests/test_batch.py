@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from compassmeta import meta_regression, pool
-from compassmeta.batch import Batch, fit_batch
-from compassmeta.gosh import gosh
-from compassmeta.permutation import count_distinct_permutations, permutation_test
-from compassmeta.simulate import simulate
+from compassmeta.models.batch import Batch, fit_batch
+from compassmeta.analyses.gosh import gosh
+from compassmeta.analyses.permutation import count_distinct_permutations, permutation_test
+from compassmeta.analyses.simulate import simulate
 
 from conftest import assert_close, load_fixture
 

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from compassmeta import effects
+from compassmeta.data import effects
 
 from conftest import load_fixture
 

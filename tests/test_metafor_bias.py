@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from compassmeta import bias, sensitivity
+from compassmeta.analyses import bias
+from compassmeta.analyses import sensitivity
 
 from conftest import assert_close, load_fixture
 

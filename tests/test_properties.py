@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
-from compassmeta import ConvergenceError, pool, tau2
+from compassmeta import ConvergenceError, pool
+from compassmeta.models import tau2
 from compassmeta.cli import main
 
 METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")

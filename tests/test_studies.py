@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from compassmeta import datasets
+from compassmeta.data import datasets
 from compassmeta.cli import main
-from compassmeta.studytable import Schema, format_table, load_study_table, validate_text
-from compassmeta.tables import read_table
+from compassmeta.data.studytable import Schema, format_table, load_study_table, validate_text
+from compassmeta.data.tables import read_table
 
 from conftest import PROJECT
 

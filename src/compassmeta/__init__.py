@@ -3,9 +3,9 @@
 Data flow: study rows -> effect sizes (``effects``) -> model fit (``model``, ``tau2``)
 -> pooling and moderators (``pooling``, ``moderators``) -> reports and CLI.
 """
-from .errors import CompassmetaError, ConvergenceError, InputError
-from .moderators import meta_regression, subgroup_analysis
-from .pooling import pool
+from .common.errors import CompassmetaError, ConvergenceError, InputError
+from .models.moderators import meta_regression, subgroup_analysis
+from .models.pooling import pool
 
 __all__ = ["pool", "meta_regression", "subgroup_analysis", "CompassmetaError", "InputError",
            "ConvergenceError"]

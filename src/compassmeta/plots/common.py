@@ -9,8 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.textpath import TextToPath  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
 
-from ..errors import InputError  # noqa: E402
-from ..studytable import replacing  # noqa: E402
+from ..common.errors import InputError  # noqa: E402
+from ..data.studytable import replacing  # noqa: E402
 
 FONT_SIZE = 9
 FORMATS = {".png", ".svg", ".pdf"}

@@ -10,9 +10,9 @@ from matplotlib.collections import LineCollection
 from matplotlib.patches import Polygon
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
-from ..errors import InputError
-from ..moderators import subgroup_analysis
-from ..pooling import pool
+from ..common.errors import InputError
+from ..models.moderators import subgroup_analysis
+from ..models.pooling import pool
 from .common import FONT_SIZE, MEASURE_NAME, format_interval, new_figure, text_width_inches
 
 ROW_HEIGHT = 0.22       # inches per row
@@ -102,8 +102,8 @@ def _study_rows(yi, vi, labels, columns, weights, order, level):
 
 
 def _critical(level):
-    from ..distributions import critical_value
-    from ..pooling import as_fraction
+    from ..common.distributions import critical_value
+    from ..models.pooling import as_fraction
 
     return critical_value(as_fraction(level))
 

@@ -4,9 +4,9 @@ al. 2008), trim-and-fill's imputed studies and Egger's regression line."""
 import numpy as np
 from matplotlib.patches import Patch
 
-from ..bias import regression_test, trim_and_fill
-from ..distributions import normal_quantile
-from ..pooling import pool
+from ..analyses.bias import regression_test, trim_and_fill
+from ..common.distributions import normal_quantile
+from ..models.pooling import pool
 from .common import FONT_SIZE, MEASURE_NAME, new_figure
 
 CONTOURS = ((0.10, "0.10 > p > 0.05", "0.9"), (0.05, "0.05 > p > 0.01", "0.8"), (0.01, "p < 0.01", "0.68"))

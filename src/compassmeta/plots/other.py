@@ -1,8 +1,8 @@
 """Bubble plot of a meta-regression and Baujat plot."""
 import numpy as np
 
-from ..moderators import design_matrix, is_numeric, meta_regression
-from ..sensitivity import influence
+from ..models.moderators import design_matrix, is_numeric, meta_regression
+from ..analyses.sensitivity import influence
 from .common import FONT_SIZE, MEASURE_NAME, new_figure
 
 

@@ -3,10 +3,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import InputError
+from ..common.errors import InputError
 from .model import ModelFit, fit_model
 from .pooling import PooledResult, as_fraction, check_effects, pool
-from .results import INTERNAL, Result
+from ..common.results import INTERNAL, Result
 
 
 def is_numeric(values):

@@ -11,9 +11,9 @@ from functools import cached_property
 
 import numpy as np
 
-from . import distributions as dist
-from .errors import InputError
-from .roots import expand_upper, solve_monotone
+from ..common import distributions as dist
+from ..common.errors import InputError
+from ..common.roots import expand_upper, solve_monotone
 from .tau2 import METHODS, Tau2Estimate, estimate_tau2
 from .wls import generalized_q, inverse, weighted_fit
 

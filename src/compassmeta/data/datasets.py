@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CompassmetaError, InputError
+from ..common.errors import CompassmetaError, InputError
 
 
 @dataclass(frozen=True)

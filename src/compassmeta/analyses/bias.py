@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import distributions as dist
-from .errors import InputError
-from .model import fit_model
-from .pooling import PooledResult, as_fraction, check_effects, pool
-from .results import Result
+from ..common import distributions as dist
+from ..common.errors import InputError
+from ..models.model import fit_model
+from ..models.pooling import PooledResult, as_fraction, check_effects, pool
+from ..common.results import Result
 
 #: Below this many studies the tests have too little power (Cochrane Handbook 13.3.5.4).
 FEW_STUDIES = 10

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import distributions as dist
-from .errors import ConvergenceError, InputError
+from ..common import distributions as dist
+from ..common.errors import ConvergenceError, InputError
 from .tau2 import (MAX_ITERATIONS, METHODS, NEWTON_STOP, NEWTON_SWITCH, SCORING_TOLERANCE,
                    bracketed_root)
 

@@ -130,7 +130,7 @@ def safe_cell(value):
 
 def csv_text(records):
     """CSV of a list of flat dicts (lists are joined with '; '), formula cells escaped."""
-    from .studytable import format_table
+    from ..data.studytable import format_table
 
     return format_table(list(records[0]), [
         {key: safe_cell("; ".join(map(str, value)) if isinstance(value, list) else value)

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import distributions as dist
-from .errors import InputError
-from .model import fit_model
-from .pooling import as_fraction, check_effects, pool
-from .results import Estimate, Result
+from ..common import distributions as dist
+from ..common.errors import InputError
+from ..models.model import fit_model
+from ..models.pooling import as_fraction, check_effects, pool
+from ..common.results import Estimate, Result
 
 INTERCEPT = ("intercept",)
 

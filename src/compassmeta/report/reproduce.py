@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import datasets
-from .aggregate import aggregate_by
-from .errors import CompassmetaError, InputError
-from .moderators import subgroup_analysis
-from .pooling import pool
-from .results import Result
-from .studytable import Schema, load_study_table, raise_first_error, validate_text
-from .tables import read_table
+from ..data import datasets
+from ..data.aggregate import aggregate_by
+from ..common.errors import CompassmetaError, InputError
+from ..models.moderators import subgroup_analysis
+from ..models.pooling import pool
+from ..common.results import Result
+from ..data.studytable import Schema, load_study_table, raise_first_error, validate_text
+from ..data.tables import read_table
 
 #: Goldberg et al. (2018) reproduction settings (see studies/README.md).
 GOLDBERG_TIERS = ("no treatment", "minimal treatment", "non-specific active control",
@@ -154,7 +154,7 @@ def _curated_count(trials, outcome):
 
 def write_figures(loaded, out_dir):
     """Forest and funnel plots of the reproduced analyses; returns the paths written."""
-    from . import plots
+    from .. import plots
 
     out_dir = Path(out_dir)
     written = []
@@ -247,7 +247,7 @@ def reproduce(folder=None, mirror=None, figures=None):
 
 def reproduction_table(result):
     """Per target: published, recomputed, difference, k used / published, verdict."""
-    from .report import aligned
+    from .text import aligned
 
     lines = []
     current = None

@@ -3,9 +3,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import InputError
+from ..common.errors import InputError
 from .model import ModelFit, fit_model, prediction_interval
-from .results import INTERNAL, Result
+from ..common.results import INTERNAL, Result
 
 
 def as_fraction(level):

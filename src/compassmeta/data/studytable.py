@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import effects
-from .errors import InputError
+from ..common.errors import InputError
 from .tables import read_table
 
 REQUIRED_STATISTICS = {

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ConvergenceError
-from .roots import expand_upper, solve_monotone
+from ..common.errors import ConvergenceError
+from ..common.roots import expand_upper, solve_monotone
 from .wls import generalized_q, weighted_fit
 
 METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")

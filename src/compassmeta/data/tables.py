@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from ..common.errors import InputError
 
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 

@@ -16,7 +16,7 @@ correction J = 1 - 3 / (4 (n1 + n2) - 9) and the variance of the uncorrected d,
 import numpy as np
 from scipy import special
 
-from . import distributions as dist
+from ..common import distributions as dist
 
 
 def hedges_correction(df):

@@ -1,0 +1,130 @@
+"""The ``compassmeta`` command line: parse options, call the library, render the result.
+
+Errors the user can act on print one line (file, row, column, what is wrong) and exit 2;
+``--debug`` shows the traceback instead.
+"""
+import json
+from pathlib import Path
+
+import click
+
+from ..common.errors import CompassmetaError, InputError
+
+METHOD_CHOICES = ["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "FE"]
+DEFAULT_PREPOST_R = 0.5
+
+
+class FriendlyGroup(click.Group):
+    """Turns library errors into one-line messages unless --debug was given."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CompassmetaError as error:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as error:  # a bug or an unforeseen condition: one line, not a traceback
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: unexpected {type(error).__name__}: {error} (rerun with --debug for details)",
+                       err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=FriendlyGroup)
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(package_name="compassmeta")
+@click.pass_context
+def main(ctx, debug):
+    """Meta-analysis of self-compassion interventions, matching R's metafor."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def model_options(func):
+    """Options shared by every command that fits a model."""
+    options = [
+        click.argument("data", type=click.Path(dir_okay=False)),
+        click.option("--yi", "yi_column", default=None, help="Effect-size column [yi]."),
+        click.option("--vi", "vi_column", default=None, help="Sampling-variance column [vi]."),
+        click.option("--sei", "sei_column", default=None, help="Standard-error column (instead of --vi)."),
+        click.option("--method", type=click.Choice(METHOD_CHOICES, case_sensitive=False), default="REML",
+                     show_default=True, help="tau^2 estimator, or FE for a fixed-effect model."),
+        click.option("--ci-method", type=click.Choice(["z", "knha"]), default="z", show_default=True,
+                     help="Wald z, or Knapp-Hartung t/F."),
+        click.option("--level", type=float, default=95.0, show_default=True, help="Confidence level (%)."),
+        click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]),
+                     default="table", show_default=True),
+        click.option("--where", "where", multiple=True, metavar="COL=VALUE",
+                     help="Keep only rows whose column equals the value (repeatable, all must hold)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+LABEL_COLUMNS = ("es_id", "study", "Author", "author", "label")
+
+
+def load_effects(data, yi_column, vi_column, sei_column, where=()):
+    """The table, its effect sizes and sampling variances, restricted by ``--where``.
+
+    A study table in the project's schema (with ``es_id`` and ``stat_type``) gets its effect
+    sizes computed from the statistics of each row; any other CSV needs yi and vi (or sei).
+    """
+    from ..data.tables import Table, effect_columns, read_table
+
+    table = read_table(data)
+    if yi_column is None and {"es_id", "stat_type"} <= set(table.header):
+        from ..data.studytable import load_study_table
+
+        study = load_study_table(data, resource=_resource_for(data))
+        for warning in study.warnings:
+            click.echo(f"Warning: {warning}", err=True)
+        yi, vi = study.yi, study.vi
+    else:
+        yi, vi, _, _ = effect_columns(table, yi=yi_column, vi=vi_column, sei=sei_column)
+    if where:
+        keep = [True] * len(table)
+        for clause in where:
+            name, sep, value = clause.partition("=")
+            if not sep:
+                raise InputError(f"--where takes COL=VALUE, got '{clause}'")
+            keep = [k and cell.strip() == value.strip() for k, cell in zip(keep, table.column(name.strip()))]
+        if not any(keep):
+            raise InputError(f"no rows match {' and '.join(where)}", file=data)
+        table = Table(path=table.path, header=table.header,
+                      rows=tuple(row for row, k in zip(table.rows, keep) if k))
+        yi, vi = yi[keep], vi[keep]
+    return table, yi, vi
+
+
+def study_labels(table, label_column):
+    """Labels for per-study output: --label, else a usual id column, else row numbers."""
+    name = label_column or next((n for n in LABEL_COLUMNS if n in table.header), None)
+    return table.label_column(name) if name else [f"row {i + 1}" for i in range(len(table))]
+
+
+def emit(result, output_format, table_renderer, csv_records):
+    """Print a result as a table, as JSON (exactly ``to_dict()``) or as CSV."""
+    if output_format == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    elif output_format == "csv":
+        from ..report.text import csv_text
+
+        click.echo(csv_text(csv_records(result.to_dict())), nl=False)
+    else:
+        click.echo(table_renderer(result))
+
+
+
+def _resource_for(path):
+    return "thirdwave" if Path(path).stem == "thirdwave" else "trials"
+

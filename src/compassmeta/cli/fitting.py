@@ -1,0 +1,93 @@
+"""Commands that fit a model: pool, subgroup, metareg."""
+import sys
+
+import click
+
+from .app import emit, load_effects, main, model_options
+
+
+@main.command()
+@model_options
+def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where):
+    """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
+    from ..models.pooling import pool as pool_effects
+    from ..report.text import pool_table
+
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    result = pool_effects(yi, vi, method=method, ci_method=ci_method, level=level)
+    emit(result, output_format, pool_table, lambda d: [d])
+
+
+@main.command()
+@model_options
+@click.option("--by", "by_column", required=True, help="Column whose levels form the subgroups.")
+@click.option("--permutations", type=click.IntRange(min=2), default=None,
+              help="Permutation test of the subgroup difference (the common-tau^2 QM).")
+@click.option("--seed", type=int, default=None, help="Seed of random permutations.")
+def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
+             by_column, permutations, seed):
+    """Fit the model within each level of --by and test the subgroup differences."""
+    from ..models.moderators import subgroup_analysis
+    from ..report.text import subgroup_table
+
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    labels = table.label_column(by_column)
+    result = subgroup_analysis(yi, vi, labels, by=by_column, method=method, ci_method=ci_method, level=level)
+    if permutations:
+        from ..report.text import permutation_lines
+
+        emit(_with_permutation_test(result, yi, vi, {by_column: labels}, permutations, seed, method, ci_method,
+                                    level),
+             output_format,
+             lambda r: subgroup_table(r.result) + "\n" + permutation_lines(r.permutation_test),
+             lambda d: d["groups"])
+        return
+    emit(result, output_format, subgroup_table, lambda d: d["groups"])
+
+
+@main.command()
+@model_options
+@click.option("--mods", "moderator_columns", multiple=True, required=True,
+              help="Moderator column (repeat for several).")
+@click.option("--categorical", "categorical_columns", multiple=True,
+              help="Treat this numeric moderator column as categorical (repeatable).")
+@click.option("--permutations", type=click.IntRange(min=2), default=None,
+              help="Also run a permutation test with this many permutations (exact when fewer exist).")
+@click.option("--seed", type=int, default=None, help="Seed of random permutations.")
+def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
+            moderator_columns, categorical_columns, permutations, seed):
+    """Mixed-effects meta-regression on one or more moderators."""
+    from ..models.moderators import meta_regression
+    from ..report.text import metareg_table
+
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    moderators = {}
+    for name in moderator_columns:
+        moderators[name] = (table.label_column(name) if name in categorical_columns
+                            else table.typed_column(name))
+    result = meta_regression(yi, vi, moderators, method=method, ci_method=ci_method, level=level)
+    if permutations:
+        from ..report.text import permutation_lines
+
+        emit(_with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level),
+             output_format,
+             lambda r: metareg_table(r.result) + "\n" + permutation_lines(r.permutation_test),
+             lambda d: [dict(c, permutation_p=p) for c, p in zip(d["coefficients"],
+                                                                 d["permutation_test"]["coefficient_p"])])
+        return
+    emit(result, output_format, metareg_table, lambda d: d["coefficients"])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+def _with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level):
+    from ..analyses.permutation import WithPermutationTest, permutation_test
+
+    with click.progressbar(length=permutations, label="Permutations", file=sys.stderr) as bar:
+        test = permutation_test(yi, vi, moderators, permutations=permutations, seed=seed, method=method,
+                                ci_method=ci_method, level=level, progress=bar.update)
+    return WithPermutationTest(result, test)
+
+

@@ -1,0 +1,202 @@
+"""Study-table commands: reproduce, validate, add, data."""
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..common.errors import CompassmetaError, InputError
+from .app import (
+    DEFAULT_PREPOST_R,
+    _resource_for,
+    emit,
+    main,
+)
+
+
+@main.command()
+@click.option("--studies", "studies_folder", default=None, help="Folder with datapackage.json [./studies].")
+@click.option("--mirror", default=None, help="Folder mirroring the open databases (else COMPASSMETA_MIRROR).")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--figures", "figures_folder", default=None,
+              help="Folder for the forest and funnel plots [figures/ beside studies/].")
+@click.option("--no-figures", is_flag=True, help="Do not draw the figures.")
+def reproduce(studies_folder, mirror, output_format, figures_folder, no_figures):
+    """Recompute the published pooled results in studies/published_results.csv and draw their figures."""
+    from ..report.reproduce import reproduce as run_reproduction
+    from ..report.reproduce import reproduction_table, studies_dir
+
+    folder = studies_dir(studies_folder)
+    figures = None if no_figures else (figures_folder or folder.parent / "figures")
+    result = run_reproduction(folder, mirror=mirror, figures=figures)
+    emit(result, output_format, reproduction_table, None)
+
+
+
+@main.command()
+@click.argument("tables", nargs=-1, type=click.Path(dir_okay=False))
+def validate(tables):
+    """Check study tables against studies/datapackage.json; list every problem."""
+    from ..data.studytable import validate_file
+    from ..report.reproduce import studies_dir
+
+    if not tables:
+        folder = studies_dir()
+        tables = [folder / "trials.csv", folder / "thirdwave.csv"]
+    errors = 0
+    for table in tables:
+        problems = validate_file(table, resource=_resource_for(table))
+        for problem in problems:
+            click.echo(f"{problem.level.capitalize()}: {problem}", err=problem.level == "error")
+        errors += sum(problem.level == "error" for problem in problems)
+        if not problems:
+            click.echo(f"{table}: ok")
+    if errors:
+        click.echo(f"{errors} error(s)", err=True)
+        sys.exit(1)
+
+
+def _record_from_file(path):
+    """A one-row CSV or a JSON object as text cells."""
+    from ..data.tables import read_table
+
+    if str(path).lower().endswith(".json"):
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise InputError(f"cannot read JSON ({error})", file=path) from None
+        if not isinstance(data, dict):
+            raise InputError("a JSON row must be one object of field: value", file=path)
+        return {key: ("" if value is None else str(value).lower() if isinstance(value, bool) else str(value))
+                for key, value in data.items()}
+    table = read_table(path)
+    if len(table) != 1:
+        raise InputError(f"holds {len(table)} rows; give one row per add", file=path)
+    return dict(zip(table.header, table.rows[0]))
+
+
+def _prompt_missing(record, schema):
+    """Ask for every required field, and the statistics the stat_type needs, that are blank."""
+    from ..data.studytable import REQUIRED_STATISTICS
+
+    def ask(spec):
+        choices = spec.get("constraints", {}).get("enum")
+        prompt_type = click.Choice([str(c) for c in choices]) if choices else str
+        record[spec["name"]] = str(click.prompt(f"{spec['name']} ({spec['description']})", type=prompt_type))
+
+    by_name = {spec["name"]: spec for spec in schema.fields}
+    for spec in schema.fields:
+        if spec.get("constraints", {}).get("required") and not record.get(spec["name"], "").strip():
+            ask(spec)
+    for name in REQUIRED_STATISTICS[record["stat_type"]]:
+        if not record.get(name, "").strip():
+            ask(by_name[name])
+
+
+@main.command()
+@click.option("--table", "table_path", default=None, help="Study table to append to [studies/trials.csv].")
+@click.option("--from", "from_file", default=None, type=click.Path(dir_okay=False),
+              help="A one-row CSV or a JSON object with the new row.")
+@click.option("-s", "--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Set a field of the new row (repeatable), e.g. -s es_id=smith2024-bdi-post.")
+@click.option("--interactive", is_flag=True, help="Prompt for every missing field.")
+@click.option("--yes", is_flag=True, help="Write without asking for confirmation.")
+def add(table_path, from_file, assignments, interactive, yes):
+    """Add one effect-size row to a study table, safely (validated, locked, atomic)."""
+    from ..data.studytable import Schema, append_row, check_new_row
+    from ..report.reproduce import studies_dir
+
+    path = Path(table_path) if table_path else studies_dir() / "trials.csv"
+    package = path.parent / "datapackage.json"
+    resource = _resource_for(path)
+    schema = Schema.load(package, resource)
+    record = _record_from_file(from_file) if from_file else {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        if not sep:
+            raise InputError(f"--set takes FIELD=VALUE, got '{assignment}'")
+        record[name.strip()] = value.strip()
+    unknown = [name for name in record if name not in schema.names]
+    if unknown:
+        raise InputError(f"not a field of the schema: {', '.join(unknown)}", column=unknown[0])
+    if record.get("stat_type") == "pre_post" and not record.get("prepost_r", "").strip():
+        record["prepost_r"] = str(DEFAULT_PREPOST_R)
+        click.echo(f"prepost_r not given: assuming a pre-post correlation of {DEFAULT_PREPOST_R} "
+                   "(Cochrane Handbook 6.5.2.8); it is written into the row.", err=True)
+    if interactive:
+        if not record.get("stat_type"):
+            record["stat_type"] = click.prompt("stat_type", type=click.Choice(
+                next(f for f in schema.fields if f["name"] == "stat_type")["constraints"]["enum"]))
+        _prompt_missing(record, schema)
+    _, row, (g, v), warnings = check_new_row(path, record, package, resource)
+    click.echo(f"{row['es_id']}: g = {g:.4f} (SE {v ** 0.5:.4f}, variance {v:.6f}) from {row['stat_type']}"
+               + ("" if row["higher_is_better"] else "; sign flipped: lower scores are better"))
+    for warning in warnings:
+        click.echo(f"Warning: {warning.message}", err=True)
+    if not yes and not click.confirm(f"Append to {path}?", default=True):
+        click.echo("Nothing written.")
+        return
+    append_row(path, record, package, resource)
+    click.echo(f"Appended to {path}.")
+
+
+@main.group()
+def data():
+    """The open databases (Metapsy, MetaCIH): list, pull, path, import."""
+
+
+@data.command("list")
+@click.option("--mirror", default=None, help="Mirror folder (else COMPASSMETA_MIRROR).")
+def data_list(mirror):
+    """Known databases, their pinned versions and whether a verified copy is here."""
+    from ..data.datasets import DATABASES, local_path
+
+    for db in DATABASES.values():
+        try:
+            where = local_path(db.name, mirror) or "not here"
+        except CompassmetaError as error:
+            where = f"checksum mismatch ({error})"
+        click.echo(f"{db.name}\n  {db.title}\n  {db.repository} @ {db.commit}\n  doi:{db.doi}, {db.license}"
+                   f"\n  sha256 {db.sha256}\n  local: {where}")
+
+
+@data.command("pull")
+@click.argument("name")
+@click.option("--mirror", default=None, help="Copy from this mirror folder instead of downloading.")
+def data_pull(name, mirror):
+    """Download (or copy from a mirror) the pinned file, verify its sha256, cache it."""
+    from ..data.datasets import pull
+
+    click.echo(f"{name}: verified and saved to {pull(name, mirror)}")
+
+
+@data.command("path")
+@click.argument("name")
+@click.option("--mirror", default=None, help="Mirror folder (else COMPASSMETA_MIRROR).")
+def data_path(name, mirror):
+    """Print the local path of a verified copy (or say how to get one)."""
+    from ..data.datasets import require
+
+    click.echo(str(require(name, mirror)))
+
+
+@data.command("import")
+@click.argument("source")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="CSV to write in the project's schema (for curation).")
+@click.option("--mirror", default=None, help="Mirror folder (else COMPASSMETA_MIRROR).")
+def data_import(source, output, mirror):
+    """Turn a Metapsy-standard CSV (a file, or a database name) into the project's schema."""
+    from ..data.datasets import DATABASES, import_metapsy, require
+    from ..data.studytable import format_table, write_atomically
+
+    name = source if source in DATABASES else None
+    path = require(source, mirror) if name else Path(source)
+    rows, skipped = import_metapsy(path, name)
+    if not rows:
+        raise InputError("no rows with means, change scores or a precalculated g", file=path)
+    header = list(rows[0])
+    write_atomically(output, format_table(header, rows))
+    click.echo(f"{len(rows)} rows written to {output} ({skipped} without usable statistics skipped); "
+               "fill intervention_class, population and outcome before adding rows to the curated table.")
+

@@ -1,0 +1,1 @@
+"""Building blocks every stage uses: errors, immutable results, distributions, root finding, threads."""

@@ -1,0 +1,66 @@
+"""The package layout follows the data flow: no module imports from a higher stage.
+
+Stages, lowest first: common building blocks -> data (study rows, effect sizes) -> models
+(the fit) -> analyses (bias, sensitivity, resampling) -> plots -> report -> cli.
+"""
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "compassmeta"
+STAGES = ["common", "data", "models", "analyses", "plots", "report", "cli"]
+
+
+def stage_of(dotted):
+    """The stage of a module path under compassmeta ('models.pooling' -> 'models'); None for the top."""
+    first = dotted.split(".")[0]
+    return first if first in STAGES else None
+
+
+def imported_modules(path, source=None):
+    """Every compassmeta module a file imports (module level or inside functions), as dotted paths."""
+    package_parts = list(path.relative_to(PACKAGE).parent.parts)
+    tree = ast.parse(source if source is not None else path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package_parts[:len(package_parts) - (node.level - 1)]
+            elif node.module and node.module.split(".")[0] == "compassmeta":
+                base, node_module = [], node.module.split(".", 1)[1:] or [""]
+                yield from (f"{node_module[0]}.{alias.name}".strip(".") for alias in node.names)
+                continue
+            else:
+                continue
+            module = ".".join(base + ([node.module] if node.module else []))
+            yield from (f"{module}.{alias.name}".strip(".") for alias in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("compassmeta."):
+                    yield alias.name.split(".", 1)[1]
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+def test_every_module_sits_in_a_stage():
+    loose = [p.name for p in MODULES if p.parent == PACKAGE and p.name not in ("__init__.py", "__main__.py")]
+    assert loose == []
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_import_from_a_higher_stage(path):
+    own = stage_of(".".join(path.relative_to(PACKAGE).parts))
+    if own is None:  # the package's front door and __main__ may import any stage
+        return
+    upward = [target for target in imported_modules(path)
+              if stage_of(target) and STAGES.index(stage_of(target)) > STAGES.index(own)]
+    assert upward == [], f"{path.relative_to(PACKAGE)} imports from a higher stage: {upward}"
+
+
+def test_the_check_sees_upward_imports():
+    """The walker is not blind: relative, absolute and in-function imports are all found."""
+    source = ("from ..report.text import pool_table\n"
+              "def f():\n    from compassmeta.plots import forest\n    import compassmeta.cli.app\n")
+    found = list(imported_modules(PACKAGE / "models" / "probe.py", source))
+    assert found == ["report.text.pool_table", "plots.forest", "cli.app"]
