@@ -42,6 +42,8 @@ REQUIRED_STATISTICS = {
     "median_iqr_range": ("n1", "n2", "median1", "q1_1", "q3_1", "min1", "max1", "median2", "q1_2", "q3_2",
                          "min2", "max2"),
 }
+# SCS parts scored so that higher means less self-compassion (Neff 2003; Muris & Otgaar 2022)
+UNCOMPASSIONATE_PARTS = ("uncompassionate", "self_judgment", "isolation", "over_identification")
 CONVERTED_STAT_TYPES = ("median_iqr", "median_range", "median_iqr_range")
 LARGE_G = 5.0
 
@@ -212,6 +214,8 @@ class Instrument:
     minimum: float
     maximum: float
     higher_is_better: bool
+    items: int | None = None    # whole-number items forming the score (GRIM), if a plain sum or mean
+    score: str = "other"        # sum, item_mean or other
 
 
 def load_instruments(package):
@@ -227,7 +231,8 @@ def load_instruments(package):
     raise_first_error(problems)
     known = {}
     for row in rows:
-        instrument = Instrument(row["instrument"], row["minimum"], row["maximum"], row["higher_is_better"])
+        instrument = Instrument(row["instrument"], row["minimum"], row["maximum"], row["higher_is_better"],
+                                row["items"], row["score"])
         for name in [row["instrument"]] + (row["aliases"] or "").split(";"):
             if name.strip():
                 known[name.strip().lower()] = instrument
@@ -244,11 +249,13 @@ def instrument_problems(row, instrument, file, number):
     """Means outside the instrument's range (errors), SDs above half the range (warnings),
     and a direction that contradicts the instrument (error)."""
     problems = []
-    if row.get("higher_is_better") is not None and row["higher_is_better"] != instrument.higher_is_better:
-        way = "higher" if instrument.higher_is_better else "lower"
+    better_high = instrument.higher_is_better != (row.get("scs_component") in UNCOMPASSIONATE_PARTS)
+    if row.get("higher_is_better") is not None and row["higher_is_better"] != better_high:
+        way = "higher" if better_high else "lower"
+        part = f" ({row['scs_component']})" if row.get("scs_component") else ""
         problems.append(Problem(file, number, "higher_is_better",
-                                f"{instrument.name}: {way} scores are better, so higher_is_better must be "
-                                f"{str(instrument.higher_is_better).lower()}"))
+                                f"{instrument.name}{part}: {way} scores are better, so higher_is_better must be "
+                                f"{str(better_high).lower()}"))
     if row.get("stat_type") not in ("means", "pre_post"):
         return problems
     half_range = (instrument.maximum - instrument.minimum) / 2
