@@ -302,9 +302,28 @@ def row_problems(row, file, number, instruments=None):
     if not (math.isfinite(g) and math.isfinite(v) and v > 0):
         problems.append(Problem(file, number, "stat_type", "the statistics do not give a finite g and variance"))
     elif abs(g) > LARGE_G:
+        problems.append(standard_errors_as_sds(row, g, file, number) or Problem(
+            file, number, "stat_type", f"g = {g:.2f} is beyond |{LARGE_G:g}|: an SE entered as an SD?", "warning"))
+    if kind in CONVERTED_STAT_TYPES:
         problems.append(Problem(file, number, "stat_type",
-                                f"g = {g:.2f} is beyond |{LARGE_G:g}|: an SE entered as an SD?", "warning"))
+                                f"converted: means and SDs estimated from {kind.removeprefix('median_')} "
+                                "(Luo et al. 2018; Wan et al. 2014), assuming roughly normal scores", "warning"))
     return problems
+
+
+def standard_errors_as_sds(row, g, file, number):
+    """An error when a means row's g is implausibly large (beyond LARGE_G) but becomes plausible
+    once its SDs are read as standard errors of the means (SD = SE sqrt(n)); else None."""
+    if row["stat_type"] not in ("means", "change"):
+        return None
+    as_sds = dict(row, stat_type="adjusted_se", se1=row["sd1"], se2=row["sd2"])
+    g_if_se, _ = row_effect(as_sds)
+    if abs(g_if_se) > LARGE_G:
+        return None
+    return Problem(file, number, "sd1",
+                   f"sd1 and sd2 look like standard errors, not SDs: they give g = {g:.2f}, read as SEs "
+                   f"(SD = SE sqrt(n)) g = {g_if_se:.2f}; enter the SDs, or the SEs in se1/se2 with "
+                   "stat_type adjusted_se")
 
 
 @dataclass(frozen=True)
