@@ -547,5 +547,15 @@ def append_row(path, record, package=None, resource="trials"):
 
 
 def validate_file(path, package=None, resource="trials"):
-    """All problems of a study table file (for ``compassmeta validate``)."""
-    return _validated_file(path, package, resource)[1]
+    """All problems of a study table file (for ``compassmeta validate``); a trials table that
+    passes the schema also gets the consistency checks of :mod:`consistency`."""
+    from . import consistency
+
+    path = Path(path)
+    package = Path(package) if package else path.parent / "datapackage.json"
+    _, problems, typed = _validated_file(path, package, resource)
+    if resource != "trials" or any(problem.level == "error" for problem in problems):
+        return problems
+    table = read_table(path, allow_empty=True)
+    return problems + consistency.table_problems(path, table.header, table.rows, typed,
+                                                 load_instruments(package))
