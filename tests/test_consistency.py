@@ -139,3 +139,22 @@ def test_validate_reports_a_consistency_error_with_file_row_column(tmp_path):
     result = CliRunner().invoke(main, ["validate", str(table)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"Error: {table}, row 1, column 'mean1': GRIM: 12.13" in result.output
+
+
+def test_add_refuses_a_row_that_fails_a_consistency_check(tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from compassmeta.cli import main
+
+    for name in ("datapackage.json", "instruments.csv", "trials.csv"):
+        shutil.copyfile(ROOT / "studies" / name, tmp_path / name)
+    table = tmp_path / "trials.csv"
+    before = table.read_bytes()
+    args = ["add", "--table", str(table), "--yes"]
+    for key, value in dict(ROW, mean1="3.0", sd1="20.0").items():
+        args += ["-s", f"{key}={value}"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and table.read_bytes() == before
+    assert f"Error: {table}, column 'sd1': new row: SD 20.0 is impossible" in result.output
