@@ -49,7 +49,7 @@ def test_grim_is_a_warning_when_the_mean_may_be_imputed():
 
 
 def test_grim_on_item_means_counts_items_times_people():
-    scs = {"outcome": "self_compassion", "instrument": "SCS-SF", "scs_component": "total",
+    scs = {"outcome": "self-compassion", "instrument": "SCS-SF", "scs_component": "total",
            "higher_is_better": "true", "n1": "5", "mean1": "3.51", "sd1": "0.60", "mean2": "3.00",
            "sd2": "0.60", "analysis_set": "completers"}
     # 5 people x 12 items: means are k/60, so 3.51 (3.50 or 3.52) is impossible; 3.52 is possible
@@ -104,7 +104,7 @@ def test_arms_larger_than_the_trial_total_are_errors():
 
 
 def test_scs_rows_name_their_component():
-    scs = {"outcome": "self_compassion", "instrument": "SCS", "higher_is_better": "true",
+    scs = {"outcome": "self-compassion", "instrument": "SCS", "higher_is_better": "true",
            "mean1": "3.40", "sd1": "0.60", "mean2": "3.00", "sd2": "0.60"}
     assert [f[1] for f in findings(scs)] == ["scs_component"]
     assert findings(dict(scs, scs_component="compassionate")) == []
@@ -115,7 +115,7 @@ def test_scs_rows_name_their_component():
 
 
 def test_uncompassionate_component_must_run_lower_is_better():
-    record = dict(ROW, outcome="self_compassion", instrument="SCS", scs_component="uncompassionate",
+    record = dict(ROW, outcome="self-compassion", instrument="SCS", scs_component="uncompassionate",
                   higher_is_better="true", mean1="2.40", sd1="0.60", mean2="2.90", sd2="0.60")
     problems, _ = validate_text("t.csv", SCHEMA.names, [tuple(record.get(n, "") for n in SCHEMA.names)],
                                 SCHEMA, INSTRUMENTS)
