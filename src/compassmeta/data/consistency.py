@@ -21,7 +21,7 @@ import math
 from ..common import distributions as dist
 from .studytable import Problem, instrument_of
 
-CONTROLLED_ROUNDING = 1e-9     # floating-point slack on top of half a printed unit
+FLOAT_SLACK = 1e-9     # floating-point slack on top of half a printed unit
 
 
 def decimals(text):
@@ -31,7 +31,8 @@ def decimals(text):
 
 
 def half_unit(text):
-    return 0.5 * 10.0 ** -decimals(text) + CONTROLLED_ROUNDING
+    """Half a unit in the last printed decimal: how far the true value may lie from the text."""
+    return 0.5 * 10.0 ** -decimals(text) + FLOAT_SLACK
 
 
 def grim_problem(file, number, column, mean_text, n, items_per_person, score_label, level):
@@ -52,6 +53,7 @@ def grim_problem(file, number, column, mean_text, n, items_per_person, score_lab
 
 
 def grim_problems(row, cells, instrument, file, number):
+    """GRIM on the post means of a row whose instrument is a plain sum or mean of whole-number items."""
     if row["stat_type"] not in ("means", "pre_post") or not instrument.items or instrument.score == "other":
         return []
     if row.get("scs_component") not in (None, "total"):
