@@ -59,8 +59,16 @@ def test_schema_rejects_bad_rows(changes, column, message):
     assert any(c == column and message in m and level == "error" for c, m, level in found), found
 
 
-def test_se_entered_as_sd_is_a_warning():
+def test_se_entered_as_sd_is_refused_with_the_reason():
     found = problems_of({"sd1": "0.5", "sd2": "0.6"})
+    # read as SEs: SD = 0.5 sqrt(20) = 2.236, 0.6 sqrt(21) = 2.750, pooled 2.513; g = J(39) 4 / 2.513 = 1.56
+    assert ("sd1", "sd1 and sd2 look like standard errors, not SDs: they give g = 7.09, read as SEs "
+            "(SD = SE sqrt(n)) g = 1.56; enter the SDs, or the SEs in se1/se2 with stat_type adjusted_se",
+            "error") in found, found
+
+
+def test_large_g_not_explained_by_standard_errors_is_a_warning():
+    found = problems_of({"mean1": "2", "mean2": "62", "sd1": "2", "sd2": "2"})
     assert any(level == "warning" and "beyond |5|" in m for _, m, level in found), found
 
 

@@ -93,6 +93,18 @@ def _prompt_missing(record, schema):
             ask(by_name[name])
 
 
+def _consistency_of_new_row(path, package, record, row):
+    """The consistency checks of validate on the new row: errors refuse it, warnings are returned."""
+    from ..data.consistency import table_problems
+    from ..data.studytable import load_instruments
+
+    findings = table_problems(path, list(record), [tuple(record.values())], [row], load_instruments(package))
+    for finding in findings:
+        if finding.level == "error":
+            raise InputError(f"new row: {finding.message}", file=path, column=finding.column)
+    return findings
+
+
 @main.command()
 @click.option("--table", "table_path", default=None, help="Study table to append to [studies/trials.csv].")
 @click.option("--from", "from_file", default=None, type=click.Path(dir_okay=False),
@@ -129,6 +141,8 @@ def add(table_path, from_file, assignments, interactive, yes):
                 next(f for f in schema.fields if f["name"] == "stat_type")["constraints"]["enum"]))
         _prompt_missing(record, schema)
     _, row, (g, v), warnings = check_new_row(path, record, package, resource)
+    if resource == "trials":
+        warnings = warnings + _consistency_of_new_row(path, package, record, row)
     click.echo(f"{row['es_id']}: g = {g:.4f} (SE {v ** 0.5:.4f}, variance {v:.6f}) from {row['stat_type']}"
                + ("" if row["higher_is_better"] else "; sign flipped: lower scores are better"))
     for warning in warnings:

@@ -105,3 +105,82 @@ def g_from_ci(g, ci_lower, ci_upper, level=95):
 def orient(g, higher_is_better):
     """Flip g where lower scores are better, so that positive g favours the intervention."""
     return np.where(np.asarray(higher_is_better, dtype=bool), g, -np.asarray(g, dtype=float))
+
+
+def g_from_g_and_ns(g, n1, n2):
+    """A printed Hedges' g with the arm sizes: its variance from n1, n2 (escalc's d = g / J)."""
+    n1, n2 = np.asarray(n1, dtype=float), np.asarray(n2, dtype=float)
+    return g_from_d(np.asarray(g, dtype=float) / hedges_correction(n1 + n2 - 2), n1, n2)
+
+
+def sd_from_se(se, n):
+    """SD of one arm from the SE of its mean: SD = SE sqrt(n) (Cochrane Handbook 6.5.2.2)."""
+    return np.asarray(se, dtype=float) * np.sqrt(np.asarray(n, dtype=float))
+
+
+def sd_from_ci(ci_lower, ci_upper, n):
+    """SD of one arm from the 95% CI of its mean: SE = width / (2 t(0.975, n - 1)), SD = SE sqrt(n)
+    (Cochrane Handbook 6.5.2.2, with the t quantile the interval was built from)."""
+    n = np.asarray(n, dtype=float)
+    width = np.asarray(ci_upper, dtype=float) - np.asarray(ci_lower, dtype=float)
+    return sd_from_se(width / (2 * dist.t_quantile(0.975, n - 1)), n)
+
+
+EXACT_RANGE_UP_TO = 50
+
+
+def expected_normal_range(n):
+    """xi(n): the expected range, in SDs, of a normal sample of size n (Wan et al. 2014, Table 1).
+
+    Up to n = 50 it is 2 E[Z_(n)], the expected maximum of n standard normals, by numerical
+    integration (the values of Wan's Table 1); above, Wan's approximation
+    2 Phi^-1((n - 0.375) / (n + 0.25)).
+    """
+    from scipy import integrate
+
+    def exact(size):
+        density = lambda z: z * size * np.exp(-z * z / 2) / np.sqrt(2 * np.pi) * special.ndtr(z) ** (size - 1)
+        return 2 * integrate.quad(density, -np.inf, np.inf, epsabs=1e-13, epsrel=1e-13)[0]
+
+    n = np.asarray(n, dtype=float)
+    approximate = 2 * dist.normal_quantile((n - 0.375) / (n + 0.25))
+    small = np.vectorize(exact)(np.minimum(n, EXACT_RANGE_UP_TO))
+    return np.where(n <= EXACT_RANGE_UP_TO, small, approximate)
+
+
+def expected_normal_iqr(n):
+    """eta(n) = 2 Phi^-1((0.75 n - 0.125) / (n + 0.25)): the expected IQR, in SDs, of a normal
+    sample of size n (Wan et al. 2014, scenario C3)."""
+    n = np.asarray(n, dtype=float)
+    return 2 * dist.normal_quantile((0.75 * n - 0.125) / (n + 0.25))
+
+
+def mean_sd_from_quantiles(n, median, q1=None, q3=None, minimum=None, maximum=None):
+    """Mean and SD of one arm from its median with quartiles and/or range.
+
+    Mean: Luo et al. (2018), Stat Methods Med Res 27(6):1785-1805, scenarios S1 (median and
+    range), S2 (median, quartiles and range) and S3 (median and quartiles).  SD: Wan et al.
+    (2014), BMC Med Res Methodol 14:135, scenarios C1, C2 and C3 (the same three).  The
+    scenario follows from which values are given.
+    """
+    n = np.asarray(n, dtype=float)
+    median = np.asarray(median, dtype=float)
+    has_quartiles = q1 is not None and q3 is not None
+    has_range = minimum is not None and maximum is not None
+    if not (has_quartiles or has_range):
+        raise ValueError("a median needs its quartiles, its range, or both")
+    range_divisor, iqr_divisor = expected_normal_range(n), expected_normal_iqr(n)
+    if has_quartiles and has_range:
+        w1 = 2.2 / (2.2 + n ** 0.75)
+        w2 = 0.7 - 0.72 / n ** 0.55
+        mean = w1 * (minimum + maximum) / 2 + w2 * (q1 + q3) / 2 + (1 - w1 - w2) * median
+        sd = (maximum - minimum) / (2 * range_divisor) + (q3 - q1) / (2 * iqr_divisor)
+    elif has_range:
+        weight = 4 / (4 + n ** 0.75)
+        mean = weight * (minimum + maximum) / 2 + (1 - weight) * median
+        sd = (maximum - minimum) / range_divisor
+    else:
+        weight = 0.7 + 0.39 / n
+        mean = weight * (q1 + q3) / 2 + (1 - weight) * median
+        sd = (q3 - q1) / iqr_divisor
+    return mean, sd

@@ -33,7 +33,18 @@ REQUIRED_STATISTICS = {
     "p": ("n1", "n2", "statistic", "direction"),
     "g_se": ("g", "se"),
     "g_ci": ("g", "ci_lower", "ci_upper"),
+    "adjusted_se": ("n1", "n2", "mean1", "se1", "mean2", "se2"),
+    "adjusted_ci": ("n1", "n2", "mean1", "ci_lower1", "ci_upper1", "mean2", "ci_lower2", "ci_upper2"),
+    "d": ("n1", "n2", "statistic"),
+    "g_n": ("n1", "n2", "g"),
+    "median_iqr": ("n1", "n2", "median1", "q1_1", "q3_1", "median2", "q1_2", "q3_2"),
+    "median_range": ("n1", "n2", "median1", "min1", "max1", "median2", "min2", "max2"),
+    "median_iqr_range": ("n1", "n2", "median1", "q1_1", "q3_1", "min1", "max1", "median2", "q1_2", "q3_2",
+                         "min2", "max2"),
 }
+# SCS parts scored so that higher means less self-compassion (Neff 2003; Muris & Otgaar 2022)
+UNCOMPASSIONATE_PARTS = ("uncompassionate", "self_judgment", "isolation", "over_identification")
+CONVERTED_STAT_TYPES = ("median_iqr", "median_range", "median_iqr_range")
 LARGE_G = 5.0
 
 
@@ -162,9 +173,39 @@ def row_effect(row):
         g, v = effects.g_from_p(row["statistic"], n1, n2, row["direction"])
     elif kind == "g_se":
         g, v = effects.g_from_se(row["g"], row["se"])
-    else:
+    elif kind == "g_ci":
         g, v = effects.g_from_ci(row["g"], row["ci_lower"], row["ci_upper"])
+    elif kind == "d":
+        g, v = effects.g_from_d(row["statistic"], n1, n2)
+    elif kind == "g_n":
+        g, v = effects.g_from_g_and_ns(row["g"], n1, n2)
+    else:
+        g, v = effects.g_from_means(*arm_means_sds(row), convention="metafor")
     return float(effects.orient(g, row["higher_is_better"])), float(v)
+
+
+def arm_means_sds(row):
+    """(mean1, sd1, n1, mean2, sd2, n2) of a row whose statistics turn into means and SDs:
+    adjusted means with SEs or CIs, or medians with quartiles and/or ranges (converted;
+    see :func:`effects.mean_sd_from_quantiles`).  ``d`` and ``g_n`` rows give d against SD 1."""
+    kind, n1, n2 = row["stat_type"], row["n1"], row["n2"]
+    if kind == "adjusted_se":
+        return (row["mean1"], effects.sd_from_se(row["se1"], n1), n1,
+                row["mean2"], effects.sd_from_se(row["se2"], n2), n2)
+    if kind == "adjusted_ci":
+        return (row["mean1"], effects.sd_from_ci(row["ci_lower1"], row["ci_upper1"], n1), n1,
+                row["mean2"], effects.sd_from_ci(row["ci_lower2"], row["ci_upper2"], n2), n2)
+    if kind in CONVERTED_STAT_TYPES:
+        quartiles, ranges = kind != "median_range", kind != "median_iqr"
+        arms = []
+        for arm, n in (("1", n1), ("2", n2)):
+            mean, sd = effects.mean_sd_from_quantiles(
+                n, row[f"median{arm}"],
+                q1=row[f"q1_{arm}"] if quartiles else None, q3=row[f"q3_{arm}"] if quartiles else None,
+                minimum=row[f"min{arm}"] if ranges else None, maximum=row[f"max{arm}"] if ranges else None)
+            arms += [float(mean), float(sd), n]
+        return tuple(arms)
+    raise ValueError(f"stat_type {kind!r} has no means and SDs")
 
 
 @dataclass(frozen=True)
@@ -173,6 +214,8 @@ class Instrument:
     minimum: float
     maximum: float
     higher_is_better: bool
+    items: int | None = None    # whole-number items forming the score (GRIM), if a plain sum or mean
+    score: str = "other"        # sum, item_mean or other
 
 
 def load_instruments(package):
@@ -188,7 +231,8 @@ def load_instruments(package):
     raise_first_error(problems)
     known = {}
     for row in rows:
-        instrument = Instrument(row["instrument"], row["minimum"], row["maximum"], row["higher_is_better"])
+        instrument = Instrument(row["instrument"], row["minimum"], row["maximum"], row["higher_is_better"],
+                                row["items"], row["score"])
         for name in [row["instrument"]] + (row["aliases"] or "").split(";"):
             if name.strip():
                 known[name.strip().lower()] = instrument
@@ -205,11 +249,13 @@ def instrument_problems(row, instrument, file, number):
     """Means outside the instrument's range (errors), SDs above half the range (warnings),
     and a direction that contradicts the instrument (error)."""
     problems = []
-    if row.get("higher_is_better") is not None and row["higher_is_better"] != instrument.higher_is_better:
-        way = "higher" if instrument.higher_is_better else "lower"
+    better_high = instrument.higher_is_better != (row.get("scs_component") in UNCOMPASSIONATE_PARTS)
+    if row.get("higher_is_better") is not None and row["higher_is_better"] != better_high:
+        way = "higher" if better_high else "lower"
+        part = f" ({row['scs_component']})" if row.get("scs_component") else ""
         problems.append(Problem(file, number, "higher_is_better",
-                                f"{instrument.name}: {way} scores are better, so higher_is_better must be "
-                                f"{str(instrument.higher_is_better).lower()}"))
+                                f"{instrument.name}{part}: {way} scores are better, so higher_is_better must be "
+                                f"{str(better_high).lower()}"))
     if row.get("stat_type") not in ("means", "pre_post"):
         return problems
     half_range = (instrument.maximum - instrument.minimum) / 2
@@ -256,9 +302,28 @@ def row_problems(row, file, number, instruments=None):
     if not (math.isfinite(g) and math.isfinite(v) and v > 0):
         problems.append(Problem(file, number, "stat_type", "the statistics do not give a finite g and variance"))
     elif abs(g) > LARGE_G:
+        problems.append(standard_errors_as_sds(row, g, file, number) or Problem(
+            file, number, "stat_type", f"g = {g:.2f} is beyond |{LARGE_G:g}|: an SE entered as an SD?", "warning"))
+    if kind in CONVERTED_STAT_TYPES:
         problems.append(Problem(file, number, "stat_type",
-                                f"g = {g:.2f} is beyond |{LARGE_G:g}|: an SE entered as an SD?", "warning"))
+                                f"converted: means and SDs estimated from {kind.removeprefix('median_')} "
+                                "(Luo et al. 2018; Wan et al. 2014), assuming roughly normal scores", "warning"))
     return problems
+
+
+def standard_errors_as_sds(row, g, file, number):
+    """An error when a means row's g is implausibly large (beyond LARGE_G) but becomes plausible
+    once its SDs are read as standard errors of the means (SD = SE sqrt(n)); else None."""
+    if row["stat_type"] not in ("means", "change"):
+        return None
+    as_sds = dict(row, stat_type="adjusted_se", se1=row["sd1"], se2=row["sd2"])
+    g_if_se, _ = row_effect(as_sds)
+    if abs(g_if_se) > LARGE_G:
+        return None
+    return Problem(file, number, "sd1",
+                   f"sd1 and sd2 look like standard errors, not SDs: they give g = {g:.2f}, read as SEs "
+                   f"(SD = SE sqrt(n)) g = {g_if_se:.2f}; enter the SDs, or the SEs in se1/se2 with "
+                   "stat_type adjusted_se")
 
 
 @dataclass(frozen=True)
@@ -482,5 +547,15 @@ def append_row(path, record, package=None, resource="trials"):
 
 
 def validate_file(path, package=None, resource="trials"):
-    """All problems of a study table file (for ``compassmeta validate``)."""
-    return _validated_file(path, package, resource)[1]
+    """All problems of a study table file (for ``compassmeta validate``); a trials table that
+    passes the schema also gets the consistency checks of :mod:`consistency`."""
+    from . import consistency
+
+    path = Path(path)
+    package = Path(package) if package else path.parent / "datapackage.json"
+    _, problems, typed = _validated_file(path, package, resource)
+    if resource != "trials" or any(problem.level == "error" for problem in problems):
+        return problems
+    table = read_table(path, allow_empty=True)
+    return problems + consistency.table_problems(path, table.header, table.rows, typed,
+                                                 load_instruments(package))

@@ -213,8 +213,8 @@ def reproduce(folder=None, mirror=None, figures=None):
             outcome = (first["selection"] or "").partition("=")[2]
             n_rows, n_studies = _curated_count(loaded["trials"], outcome)
             note = (f"no study-level data yet: the trial rows of this meta-analysis are not openly available; "
-                    f"studies/trials.csv holds {n_rows} row(s) from {n_studies} trial(s) with outcome '{outcome}' "
-                    f"(which of the {first['k_published']} published trials they are is not recorded)")
+                    f"studies/trials.csv holds {n_rows} row(s) from {n_studies} trial(s) with outcome '{outcome}', "
+                    f"none of them known to be among the {first['k_published']} trials the review pooled")
         else:
             try:
                 if first["data"] not in loaded:

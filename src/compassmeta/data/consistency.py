@@ -1,0 +1,208 @@
+"""Consistency checks of entered statistics (``compassmeta validate``); findings are reported
+with file, row and column and never fixed.
+
+* GRIM (Brown & Heathers 2017, Soc Psychol Personal Sci 8(4):363-369): a mean of n whole-number
+  scores (or of n x k whole-number item scores) printed to D decimals must be T / N rounded
+  for some whole T.  Applies where the instrument table gives the items and the score is a
+  plain sum or item mean.  Only observed means of completers must lie on the grid (an ITT
+  mean may be imputed or model-estimated), so it is an error for analysis_set completers and
+  a warning otherwise.
+* A printed between-group t, F or p (``printed_test``, ``printed_value``) must follow from the
+  entered means, SDs and ns (Student's t with the pooled SD, df = n1 + n2 - 2) for some
+  values of those inputs within their printed rounding, and the printed value within its own.
+* SD against the instrument's range: a sample of n scores in [a, b] with mean M has
+  SD <= sqrt((M - a)(b - M) n / (n - 1)) (Bhatia & Davis 2000, Amer Math Monthly 107(4):353-357).
+* n per arm against the trial's total (``n_total``): the arms of one trial (each intervention
+  arm and each control arm counted once) cannot hold more participants than were randomised.
+* SCS rows name their component; the sum-score ranges hold for the total only.
+"""
+import math
+
+from ..common import distributions as dist
+from .studytable import Problem, instrument_of
+
+FLOAT_SLACK = 1e-9     # floating-point slack on top of half a printed unit
+
+
+def decimals(text):
+    """Decimals printed in a number's text ('3.40' -> 2)."""
+    text = (text or "").strip()
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def half_unit(text):
+    """Half a unit in the last printed decimal: how far the true value may lie from the text."""
+    return 0.5 * 10.0 ** -decimals(text) + FLOAT_SLACK
+
+
+def grim_problem(file, number, column, mean_text, n, items_per_person, score_label, level):
+    """The GRIM finding for one printed mean, or None when it is possible (or GRIM cannot tell)."""
+    places = decimals(mean_text)
+    granularity = n * items_per_person
+    if places == 0 or granularity >= 10 ** places:
+        return None                      # every printed value is reachable: GRIM cannot tell
+    mean = float(mean_text)
+    nearest = round(mean * granularity)
+    if abs(nearest / granularity - mean) <= half_unit(mean_text):
+        return None
+    below, above = math.floor(mean * granularity), math.ceil(mean * granularity)
+    return Problem(file, number, column,
+                   f"GRIM: {mean_text} is not a possible mean of {score_label} (n = {n}): the nearest "
+                   f"possible means are {below / granularity:.{places}f} and {above / granularity:.{places}f} "
+                   "(Brown & Heathers 2017)", level)
+
+
+def grim_problems(row, cells, instrument, file, number):
+    """GRIM on the post means of a row whose instrument is a plain sum or mean of whole-number items."""
+    if row["stat_type"] not in ("means", "pre_post") or not instrument.items or instrument.score == "other":
+        return []
+    if row.get("scs_component") not in (None, "total"):
+        return []                        # the instrument's item count is the total's
+    items = instrument.items if instrument.score == "item_mean" else 1
+    label = (f"{instrument.items} whole-number item scores per person" if items > 1
+             else f"whole-number {instrument.name} sums")
+    level = "error" if row.get("analysis_set") == "completers" else "warning"
+    found = [grim_problem(file, number, f"mean{arm}", cells[f"mean{arm}"], row[f"n{arm}"], items, label, level)
+             for arm in ("1", "2")]
+    return [problem for problem in found if problem]
+
+
+def t_range(cells):
+    """Smallest and largest |t| that the means, SDs and ns allow within their printed rounding."""
+    value = {name: float(cells[name]) for name in ("mean1", "sd1", "mean2", "sd2")}
+    slack = {name: half_unit(cells[name]) for name in value}
+    n1, n2 = float(cells["n1"]), float(cells["n2"])
+    scale = math.sqrt(1 / n1 + 1 / n2)
+
+    def t(difference, sd1, sd2):
+        pooled = math.sqrt(((n1 - 1) * sd1 ** 2 + (n2 - 1) * sd2 ** 2) / (n1 + n2 - 2))
+        return difference / (pooled * scale)
+
+    difference = abs(value["mean1"] - value["mean2"])
+    spread = slack["mean1"] + slack["mean2"]
+    largest = t(difference + spread, max(value["sd1"] - slack["sd1"], 1e-12), max(value["sd2"] - slack["sd2"], 1e-12))
+    smallest = t(max(difference - spread, 0.0), value["sd1"] + slack["sd1"], value["sd2"] + slack["sd2"])
+    return smallest, largest
+
+
+def printed_test_problem(row, cells, file, number):
+    """A printed t, F or p that the entered means, SDs and ns cannot give, or None."""
+    test, printed_text = row.get("printed_test"), cells.get("printed_value", "")
+    if not test:
+        return None
+    if row["stat_type"] != "means" or row.get("printed_value") is None:
+        return Problem(file, number, "printed_test",
+                       "a printed test is checked against means, SDs and ns: needs stat_type means and printed_value")
+    low, high = t_range(cells)
+    df = row["n1"] + row["n2"] - 2
+    if test == "t":
+        implied, printed = (low, high), abs(row["printed_value"])
+    elif test == "f":
+        implied, printed = (low ** 2, high ** 2), row["printed_value"]
+    else:
+        implied = (float(dist.t_two_sided_p(high, df)), float(dist.t_two_sided_p(low, df)))
+        printed = row["printed_value"]
+    slack = half_unit(printed_text)
+    if printed + slack >= implied[0] and printed - slack <= implied[1]:
+        return None
+    name = {"t": "|t|", "f": "F", "p": "p"}[test]
+    places = max(decimals(printed_text), 2)
+    return Problem(file, number, "printed_value",
+                   f"printed {test} = {printed_text} does not follow from the means, SDs and ns: they give "
+                   f"{name} between {implied[0]:.{places + 1}f} and {implied[1]:.{places + 1}f} "
+                   f"(Student's t, df = {df}, inputs at their printed decimals)")
+
+
+def sd_bound_problems(row, cells, instrument, file, number):
+    """SDs larger than any sample of n scores within the instrument's range can have (Bhatia-Davis)."""
+    if row["stat_type"] not in ("means", "pre_post"):
+        return []
+    problems = []
+    a, b = instrument.minimum, instrument.maximum
+    prefixes = ("", "pre_") if row["stat_type"] == "pre_post" else ("",)
+    for prefix in prefixes:
+        for arm in ("1", "2"):
+            mean_name, sd_name, n = f"{prefix}mean{arm}", f"{prefix}sd{arm}", row[f"n{arm}"]
+            if row.get(mean_name) is None or row.get(sd_name) is None or n is None or n < 2:
+                continue
+            mean, slack = row[mean_name], half_unit(cells[mean_name])
+            closest_to_middle = min(max((a + b) / 2, mean - slack), mean + slack)
+            bound = math.sqrt(max((closest_to_middle - a) * (b - closest_to_middle), 0.0) * n / (n - 1))
+            if row[sd_name] - half_unit(cells[sd_name]) > bound:
+                problems.append(Problem(file, number, sd_name,
+                                        f"SD {cells[sd_name]} is impossible for {n} {instrument.name} scores "
+                                        f"in {a:g}-{b:g} with mean {cells[mean_name]}: at most {bound:.3g} "
+                                        "(Bhatia & Davis 2000)"))
+    return problems
+
+
+def scs_problems(row, instrument, file, number):
+    """The SCS component is named on SCS rows only, and sum ranges are the total's."""
+    is_scs = bool(instrument) and instrument.name.startswith("SCS")
+    component = row.get("scs_component")
+    if component and not is_scs:
+        return [Problem(file, number, "scs_component",
+                        "scs_component is for Self-Compassion Scale rows (instrument SCS or SCS-SF) only")]
+    if is_scs and not component:
+        return [Problem(file, number, "scs_component",
+                        f"{instrument.name} row: name the component (total, compassionate, uncompassionate or a facet)")]
+    if is_scs and instrument.score == "sum" and component != "total":
+        return [Problem(file, number, "scs_component",
+                        f"{instrument.name} ranges are for the total; enter the {component} score as an item "
+                        "mean (instrument SCS or SCS-SF)")]
+    return []
+
+
+def arm_size_problems(rows, file):
+    """n per arm against the trial's total, per trial (each arm and control arm counted once)."""
+    trials = {}
+    for number, row in enumerate(rows, start=1):
+        if row.get("n_total") is not None and row.get("study_id"):
+            trials.setdefault(row["study_id"], []).append((number, row))
+    problems = []
+    for study_id, members in trials.items():
+        problems.extend(trial_size_problems(study_id, members, file))
+    return problems
+
+
+def trial_size_problems(study_id, members, file):
+    """The size findings of one trial's rows ((row number, typed row) pairs)."""
+    first_number, first = members[0]
+    total = first["n_total"]
+    arms, controls = {}, {}
+    for number, row in members:
+        if row["n_total"] != total:
+            return [Problem(file, number, "n_total",
+                            f"{study_id}: n_total {row['n_total']} differs from row {first_number} ({total})")]
+        n1, n2 = row.get("n1") or 0, row.get("n2") or 0
+        if n1 + n2 > total:
+            return [Problem(file, number, "n1", f"n1 + n2 = {n1 + n2} exceeds the trial's n_total {total}")]
+        arm, control = row.get("arm") or "", row.get("control_arm") or ""
+        arms[arm], controls[control] = max(arms.get(arm, 0), n1), max(controls.get(control, 0), n2)
+    in_arms = sum(arms.values()) + sum(controls.values())
+    if in_arms <= total:
+        return []
+    return [Problem(file, members[-1][0], "n_total",
+                    f"{study_id}: its arms hold {in_arms} participants ({len(arms)} intervention and "
+                    f"{len(controls)} control arm(s), each at its largest n) but n_total is {total}")]
+
+
+def table_problems(file, header, records, rows, instruments):
+    """Every consistency finding of a validated table (typed ``rows`` beside their text ``records``)."""
+    file = str(file)
+    problems = []
+    for number, (record, row) in enumerate(zip(records, rows), start=1):
+        cells = dict(zip(header, record))
+        instrument = instrument_of(row, instruments)
+        problems.extend(scs_problems(row, instrument, file, number))
+        if row.get("stat_type") is None:
+            continue
+        if instrument:
+            problems.extend(grim_problems(row, cells, instrument, file, number))
+            problems.extend(sd_bound_problems(row, cells, instrument, file, number))
+        printed = printed_test_problem(row, cells, file, number)
+        if printed:
+            problems.append(printed)
+    problems.extend(arm_size_problems(rows, file))
+    return problems
+
