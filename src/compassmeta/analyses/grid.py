@@ -288,10 +288,9 @@ def results_text(result, path):
     """The results file's text: CSV (one row per cell x method) or, for ``.json``, ``to_dict()``."""
     if Path(path).suffix.lower() == ".json":
         return json.dumps(result.to_dict(), indent=2) + "\n"
-    from ..report.text import csv_text
+    from ..data.studytable import format_table
 
-    return csv_text([{name: row[name] for name in COLUMNS} for row in result.rows]) if result.rows else (
-        ",".join(COLUMNS) + "\n")
+    return format_table(list(COLUMNS), result.rows)
 
 
 def save_results(result, path):
