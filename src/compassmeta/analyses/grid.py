@@ -171,13 +171,17 @@ def _names(spec, key, path, allowed, default):
     return normalised
 
 
+def _read_text(path, what):
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"cannot read {what}: {error.strerror}", file=path) from None
+
+
 def read_grid(path):
     """The :class:`Grid` described by a ``.toml`` or ``.json`` file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read the grid: {error.strerror}", file=path) from None
+    text = _read_text(path, "the grid")
     try:
         if path.suffix.lower() == ".json":
             spec = json.loads(text)
@@ -317,10 +321,7 @@ def _typed(row, path, number):
 def read_results(path):
     """Rows of a results file written by :func:`save_results` (CSV or JSON), typed."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read the results to resume: {error.strerror}", file=path) from None
+    text = _read_text(path, "the results to resume")
     if path.suffix.lower() == ".json":
         try:
             rows = json.loads(text)["rows"]
