@@ -242,3 +242,25 @@ def test_ctrl_c_keeps_finished_cells_and_resume_completes_them(tmp_path):
 def test_single_condition_simulate_still_needs_its_options():
     result = CliRunner().invoke(main, ["simulate", "--k", "5"])
     assert result.exit_code == 2 and "--grid" in result.output
+
+
+def test_a_worker_dying_mid_run_loses_no_cell(tmp_path):
+    """A worker process killed while cells run: dask recomputes its cells on the other worker
+    (its nanny restarts it), and the results still equal the local run."""
+    distributed = pytest.importorskip("distributed")
+    grid = _grid(tmp_path, "reps = 3000\nseed = 8\nk = [5, 10, 20]\ntau2 = [0.0, 0.1, 0.2, 0.3]\n"
+                           "true_effect = [0.0, 0.5]\nestimators = ['REML']\nci_methods = ['z']\n")
+    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as killer:
+        victim = sorted(killer.scheduler_info()["workers"])[0]
+        victim_pid = killer.run(os.getpid, workers=[victim])[victim]
+        seen = []
+
+        def kill_after_first_cell(index, rows):
+            if not seen:
+                os.kill(victim_pid, signal.SIGKILL)
+            seen.append(index)
+        on_cluster = grids.run_grid(grid, 8, scheduler=cluster.scheduler_address, on_cell=kill_after_first_cell)
+        assert victim not in killer.scheduler_info()["workers"]  # it really died (a new one replaced it)
+    assert sorted(seen) == list(range(len(grid.cells())))
+    assert on_cluster == grids.run_grid(grid, 8)
