@@ -45,7 +45,8 @@ def sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level
 @click.option("--true-effect", type=float, default=None, help="True mean effect (g).")
 @click.option("--reps", type=click.IntRange(min=2), default=None,
               help="Replications [10000; with --grid, the grid's].")
-@click.option("--seed", type=int, default=None, help="(Master) seed [with --grid, the grid's, else fresh].")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="(Master) seed [with --grid, the grid's, else fresh].")
 @click.option("--n-min", type=click.IntRange(min=2), default=20, show_default=True, help="Smallest arm size.")
 @click.option("--n-max", type=click.IntRange(min=2), default=100, show_default=True, help="Largest arm size.")
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table",
