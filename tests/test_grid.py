@@ -264,3 +264,11 @@ def test_a_worker_dying_mid_run_loses_no_cell(tmp_path):
         assert victim not in killer.scheduler_info()["workers"]  # it really died (a new one replaced it)
     assert sorted(seen) == list(range(len(grid.cells())))
     assert on_cluster == grids.run_grid(grid, 8)
+
+
+def test_a_local_grid_does_not_import_dask(tmp_path, small_grid):
+    code = ("import sys; from compassmeta.cli import main; "
+            f"main(['simulate', '--grid', {small_grid.path!r}, '--reps', '20', '-o', {str(tmp_path / 'o.csv')!r}], "
+            "standalone_mode=False); print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
