@@ -150,6 +150,23 @@ def test_fixed_effect_coverage_is_nominal_without_heterogeneity(tmp_path):
         assert abs(row["rejection_rate"] - 0.05) < 3.5 * math.sqrt(0.05 * 0.95 / grid.reps)
 
 
+def test_dl_and_hksj_error_rates_under_large_heterogeneity_and_equal_variances(tmp_path):
+    """Closed form (derived, not a published number): with equal sampling variances v and
+    tau^2 >> v (so tau^2 is never truncated), DL's tau^2 + v equals the sample variance s^2 of
+    the k effects, and the Wald z statistic is the one-sample t statistic ybar / (s / sqrt(k))
+    referred to the normal: its error rate is P(|t_(k-1)| > z_0.975) (30.03% at k = 2, the
+    Cauchy case); Knapp-Hartung's is that same t test referred to t_(k-1), exact at 5%.
+    Arms of 5,000 make v = 0.0004 (nearly equal), tau^2 = 0.5 is 1,250 times larger."""
+    from scipy import stats
+
+    grid = _grid(tmp_path, "reps = 40000\nseed = 5\nk = [2, 3, 5]\ntau2 = 0.5\ntrue_effect = 0\n"
+                           "estimators = 'DL'\nci_methods = ['z', 'knha']\n"
+                           "study_size = {n_min = 5000, n_max = 5000}\n")
+    for row in grids.run_grid(grid, grid.seed).rows:
+        exact = (2 * stats.t.sf(stats.norm.ppf(0.975), row["k"] - 1) if row["ci_method"] == "z" else 0.05)
+        assert abs(row["rejection_rate"] - exact) < 3.5 * math.sqrt(exact * (1 - exact) / grid.reps), row
+
+
 def test_inthout_2014_error_rates():
     """IntHout, Ioannidis & Borm (2014), BMC Med Res Methodol 14:25, Abstract, Results: "When
     the significance level was 5%, the HKSJ error rates at most doubled, whereas for DL they
