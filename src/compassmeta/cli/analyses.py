@@ -43,7 +43,7 @@ def sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level
 @click.option("--k", "studies", type=click.IntRange(min=2), default=None, help="Studies per meta-analysis.")
 @click.option("--tau2", type=click.FloatRange(min=0), default=None, help="True between-study variance.")
 @click.option("--true-effect", type=float, default=None, help="True mean effect (g).")
-@click.option("--reps", type=click.IntRange(min=2), default=None,
+@click.option("--reps", type=click.IntRange(min=1), default=None,
               help="Replications [10000; with --grid, the grid's].")
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="(Master) seed [with --grid, the grid's, else fresh].")
@@ -95,6 +95,8 @@ def simulate_grid(grid_path, reps, seed, output_format, output, figures_dir, wor
 
     grid = grids.read_grid(grid_path)
     if reps is not None:
+        if reps < 2:
+            raise click.UsageError("a grid needs --reps >= 2 (for Monte Carlo standard errors)")
         grid = dataclasses.replace(grid, reps=reps)
     done = {}
     if resume:
