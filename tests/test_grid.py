@@ -209,18 +209,41 @@ def test_cluster_results_equal_the_local_run(tmp_path, small_grid):
     assert json.loads(output.read_text()) == json.loads(json.dumps(local.to_dict()))
 
 
-def test_command_writes_csv_json_and_figures(tmp_path, small_grid):
-    output, figures = tmp_path / "out.csv", tmp_path / "figs"
-    result = CliRunner().invoke(main, ["simulate", "--grid", small_grid.path, "--workers", "1", "-o", str(output),
-                                       "--figures", str(figures)])
+def test_command_writes_csv_and_json(tmp_path, small_grid):
+    output = tmp_path / "out.csv"
+    result = CliRunner().invoke(main, ["simulate", "--grid", small_grid.path, "--workers", "1", "-o", str(output)])
     assert result.exit_code == 0, result.output
     expected = grids.run_grid(small_grid, 7)
     assert grids.read_results(output) == list(expected.rows)
     assert output.read_text().splitlines()[0] == ",".join(grids.COLUMNS)
-    pngs = sorted(p.name for p in figures.iterdir())
-    assert len(pngs) == 2 * 2 * 2 * 2 and all((figures / p).read_bytes().startswith(b"\x89PNG") for p in pngs)
     printed = CliRunner().invoke(main, ["simulate", "--grid", small_grid.path, "--format", "json"])
     assert json.loads(printed.stdout) == json.loads(json.dumps(expected.to_dict()))
+
+
+def test_figures_one_file_per_measure_and_condition(tmp_path):
+    import matplotlib.pyplot as plt
+    from compassmeta.plots.grid import grid_figures, measure_figure
+
+    grid = _grid(tmp_path, "reps = 50\nseed = 1\nk = [2, 4, 8]\ntau2 = [0, 0.1]\ntrue_effect = 0\n"
+                           "estimators = ['DL', 'REML']\nci_methods = ['z', 'knha']\n"
+                           "study_size = [{n_min = 20, n_max = 60}, {n_min = 80, n_max = 90}]\n")
+    rows = grids.run_grid(grid, 1).rows
+    paths = grid_figures(rows, tmp_path / "figs")
+    assert sorted(p.name for p in paths) == ["bias-0.0-U_20,60_-95.0.png", "bias-0.0-U_80,90_-95.0.png",
+                                             "coverage-0.0-U_20,60_-95.0.png", "coverage-0.0-U_80,90_-95.0.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
+    chosen = [row for row in rows if row["study_size"] == "U(20,60)"]
+    figure = measure_figure(chosen, "coverage", "test")
+    panels = figure.axes
+    assert [a.get_title() for a in panels] == ["tau^2 = 0", "tau^2 = 0.1"]  # a panel per tau^2
+    lines = [line for line in panels[1].get_lines()
+             if (line.get_gid() or "").startswith("line-") and line.get_marker() == "o"]  # not the caps
+    assert sorted(line.get_gid() for line in lines) == ["line-DL knha", "line-DL z", "line-REML knha", "line-REML z"]
+    expected = [row["coverage"] for row in chosen if row["tau2"] == 0.1 and row["estimator"] == "DL"
+                and row["ci_method"] == "z"]
+    drawn = next(line for line in lines if line.get_gid() == "line-DL z")
+    assert list(drawn.get_xdata()) == [2, 4, 8] and list(drawn.get_ydata()) == expected
+    plt.close(figure)
 
 
 def test_resume_refuses_results_of_another_seed(tmp_path, small_grid):
