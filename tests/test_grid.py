@@ -310,6 +310,7 @@ def test_a_local_grid_does_not_import_dask(tmp_path, small_grid):
     code = ("import sys; from compassmeta.cli import main; "
             f"main(['simulate', '--grid', {small_grid.path!r}, '--reps', '20', "
             f"'-o', {str(tmp_path / 'o.csv')!r}], "
-            "standalone_mode=False); print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
+            "standalone_mode=False); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
