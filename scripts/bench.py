@@ -211,3 +211,4 @@ if __name__ == "__main__":
     bench_large()
     bench_startup()
     bench_scale()
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "bench_grid.py")], check=True)

@@ -54,7 +54,12 @@ def simulate_data(k, tau2, true_effect, reps, rng, n_min=20, n_max=100):
     if k < 2 or reps < 1 or tau2 < 0 or n_min < 2 or n_max < n_min:
         raise InputError("simulate needs k >= 2, reps >= 1, tau2 >= 0 and 2 <= n_min <= n_max")
     n = rng.integers(n_min, n_max + 1, size=(reps, k)).astype(float)
-    theta = rng.normal(true_effect, np.sqrt(tau2), size=(reps, k))
+    return simulate_effects(n, tau2, true_effect, rng)
+
+
+def simulate_effects(n, tau2, true_effect, rng):
+    """(yi, vi) of studies with arm sizes ``n`` (an array (reps, k)), as in the module docstring."""
+    theta = rng.normal(true_effect, np.sqrt(tau2), size=n.shape)
     yi = rng.normal(theta, np.sqrt(2 / n + theta ** 2 / (4 * n)))
     return yi, 2 / n + yi ** 2 / (4 * n)
 

@@ -39,23 +39,44 @@ def sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level
     emit(result, output_format, sensitivity_table, lambda d: d["influence"])
 
 
-
 @main.command()
-@click.option("--k", "studies", type=click.IntRange(min=2), required=True, help="Studies per meta-analysis.")
-@click.option("--tau2", type=click.FloatRange(min=0), required=True, help="True between-study variance.")
-@click.option("--true-effect", type=float, required=True, help="True mean effect (g).")
-@click.option("--reps", type=click.IntRange(min=1), default=10000, show_default=True)
-@click.option("--seed", type=int, default=None)
+@click.option("--k", "studies", type=click.IntRange(min=2), default=None, help="Studies per meta-analysis.")
+@click.option("--tau2", type=click.FloatRange(min=0), default=None, help="True between-study variance.")
+@click.option("--true-effect", type=float, default=None, help="True mean effect (g).")
+@click.option("--reps", type=click.IntRange(min=1), default=None,
+              help="Replications [10000; with --grid, the grid's].")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="(Master) seed [with --grid, the grid's, else fresh].")
 @click.option("--n-min", type=click.IntRange(min=2), default=20, show_default=True, help="Smallest arm size.")
 @click.option("--n-max", type=click.IntRange(min=2), default=100, show_default=True, help="Largest arm size.")
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
-def simulate(studies, tau2, true_effect, reps, seed, n_min, n_max, output_format):
-    """Simulate meta-analyses; bias, RMSE, coverage and power of every estimator and CI method."""
+@click.option("--grid", "grid_path", type=click.Path(dir_okay=False), default=None,
+              help="A grid of conditions (.toml or .json) instead of --k/--tau2/--true-effect.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Grid results file (.csv or .json), rewritten atomically as cells finish.")
+@click.option("--figures", "figures_dir", type=click.Path(file_okay=False), default=None,
+              help="Directory for the grid's coverage and bias figures.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Local worker processes for a grid.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run the grid's cells on this dask.distributed scheduler.")
+@click.option("--resume", is_flag=True, help="Keep the cells already in --output; run only the others.")
+def simulate(studies, tau2, true_effect, reps, seed, n_min, n_max, output_format, grid_path, output,
+             figures_dir, workers, scheduler, resume):
+    """Simulate meta-analyses; bias, RMSE, coverage and power of every estimator and CI method.
+
+    One condition with --k, --tau2 and --true-effect, or a whole grid of them with --grid."""
+    if grid_path:
+        return simulate_grid(grid_path, reps, seed, output_format, output, figures_dir, workers, scheduler,
+                             resume)
+    if None in (studies, tau2, true_effect):
+        raise click.UsageError("give --k, --tau2 and --true-effect, or --grid")
     from ..analyses.simulate import ESTIMATORS
     from ..analyses.simulate import simulate as run_simulation
     from ..report.text import simulation_table
 
+    reps = 10000 if reps is None else reps
     with click.progressbar(length=len(ESTIMATORS), label=f"Simulating {reps:,} meta-analyses",
                            file=sys.stderr) as bar:
         result = run_simulation(studies, tau2, true_effect, reps, seed=seed, n_min=n_min, n_max=n_max,
@@ -63,3 +84,59 @@ def simulate(studies, tau2, true_effect, reps, seed, n_min, n_max, output_format
     emit(result, output_format, simulation_table, lambda d: d["performance"])
 
 
+def simulate_grid(grid_path, reps, seed, output_format, output, figures_dir, workers, scheduler, resume):
+    """Run a grid, saving finished cells to --output as they come (and on Ctrl-C)."""
+    import dataclasses
+    import os
+    import time
+
+    from ..analyses import grid as grids
+    from ..report.text import grid_table
+
+    grid = grids.read_grid(grid_path)
+    if reps is not None:
+        if reps < 2:
+            raise click.UsageError("a grid needs --reps >= 2 (for Monte Carlo standard errors)")
+        grid = dataclasses.replace(grid, reps=reps)
+    done = {}
+    if resume:
+        if not output:
+            raise click.UsageError("--resume needs -o/--output, the results file to continue")
+        if os.path.exists(output):
+            rows = grids.read_results(output)
+            if seed is None and grid.seed is None and rows:
+                seed = rows[0]["seed"]
+            seed = grids.master_seed(grid, seed)
+            done = grids.finished_cells(grid, seed, rows, output)
+    seed = grids.master_seed(grid, seed)
+    finished = dict(done)
+    last_save = [time.monotonic()]
+
+    def save():
+        if output:
+            grids.save_results(grids.grid_result(grid, seed, finished), output)
+        last_save[0] = time.monotonic()
+
+    total = len(grid.cells())
+    with click.progressbar(length=total - len(done), file=sys.stderr,
+                           label=f"Simulating {total} cells x {grid.reps:,} meta-analyses") as bar:
+        def on_cell(index, rows):
+            finished[index] = rows
+            bar.update(1)
+            if time.monotonic() - last_save[0] >= 1.0:
+                save()
+        try:
+            result = grids.run_grid(grid, seed, done=done, workers=workers, scheduler=scheduler, on_cell=on_cell)
+        except BaseException:
+            save()  # keep every finished cell, then stop
+            raise
+    save()
+    if figures_dir:
+        from ..plots.grid import grid_figures
+
+        for path in grid_figures(result.rows, figures_dir):
+            click.echo(f"Wrote {path}", err=True)
+    if output:
+        click.echo(f"Wrote {len(result.rows)} rows ({total} cells) to {output}", err=True)
+    else:
+        emit(result, output_format, grid_table, lambda d: d["rows"])

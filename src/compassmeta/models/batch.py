@@ -317,11 +317,13 @@ class BatchResult:
         return self.beta[:, 0]
 
 
-def fit_batch(batch, method="REML", ci_method="z", level=0.95):
+def fit_batch(batch, method="REML", ci_method="z", level=0.95, estimated=None):
     """Fit every row of ``batch``: tau^2, coefficients, SEs, tests, CIs, Q, I^2, H^2 and the
-    omnibus QM of the non-intercept coefficients (of the intercept for pooling)."""
+    omnibus QM of the non-intercept coefficients (of the intercept for pooling).
+    ``estimated``: the (tau2, iterations) of ``estimate_tau2(batch, method)`` when already
+    computed (several CI methods or levels on the same data)."""
     method = method.upper()
-    tau2, iterations = estimate_tau2(batch, method)
+    tau2, iterations = estimated if estimated is not None else estimate_tau2(batch, method)
     fit = batch.fits(batch.weights(tau2))
     p, k = batch.p, batch.k
     df = k - p

@@ -208,3 +208,18 @@ def simulation_table(result):
                       f"seed {d['seed']}", "", aligned(rows), "",
                       f"coverage: share of {d['level']:g}% CIs containing the true effect; power: share rejecting "
                       "effect = 0 at alpha = 0.05"])
+
+
+def grid_table(result):
+    """A simulation grid, one line per cell x method; Monte Carlo SEs in parentheses."""
+    d = result.to_dict()
+    rows = [["k", "tau^2", "effect", "arm sizes", "estimator", "CI", "level", "bias", "RMSE", "tau^2 bias",
+             "coverage", "CI width", "rejection"]]
+    for r in d["rows"]:
+        rows.append([r["k"], f"{r['tau2']:g}", f"{r['true_effect']:g}", r["study_size"], r["estimator"],
+                     r["ci_method"], f"{r['level']:g}"]
+                    + [f"{fmt(r[name], 3)} ({fmt(r[name + '_mcse'], 3)})"
+                       for name in ("bias", "rmse", "tau2_bias", "coverage", "ci_width", "rejection_rate")])
+    return "\n".join([f"Simulation grid {d['grid']}: {d['cells']} cells x {d['reps']:,} replications, "
+                      f"master seed {d['seed']}", "", aligned(rows), "",
+                      "Monte Carlo standard errors in parentheses (Morris, White & Crowther 2019, Table 6)"])

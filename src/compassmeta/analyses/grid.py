@@ -1,0 +1,434 @@
+"""Simulation grids: every combination of k, tau^2, true effect and study sizes, each cell
+simulated with the batched engine and summarised per estimator x CI method x level.
+
+A grid file (TOML, read with the standard library, or JSON) names the factors; scalars or
+lists are accepted for each::
+
+    reps = 1000            # replications per cell
+    seed = 2014            # master seed (the command's --seed overrides it)
+    k = [2, 3, 5, 10]
+    tau2 = [0.0, 0.1]
+    true_effect = 0.0
+    estimators = ["DL", "REML"]
+    ci_methods = ["z", "knha"]
+    level = 95             # percent, or a fraction such as 0.95
+    alpha = 0.05           # for the rejection rate of effect = 0
+    [[study_size]]         # arm sizes uniform on [n_min, n_max] (as `compassmeta simulate`)
+    n_min = 20
+    n_max = 100
+    [[study_size]]         # ceil(large_fraction * k) trials with arms n * large_factor, others n
+    n = 25
+    large_fraction = 0.25
+    large_factor = 10
+
+Cells are numbered in the canonical order of ``itertools.product(k, tau2, true_effect,
+study_size)``.  Cell i draws its data from ``numpy.random.SeedSequence(master).spawn(n_cells)[i]``
+(equivalently ``SeedSequence(master, spawn_key=(i,))``), so the results do not depend on how
+many processes or machines run the cells, nor in which order or chunks.
+
+Performance measures and their Monte Carlo standard errors (MCSE) follow Morris, White &
+Crowther (2019), "Using simulation studies to evaluate statistical methods", Stat Med
+38:2074-2102, Table 6: bias, MSE, coverage and rejection rate ("power").  The MCSE of the
+RMSE is that of the MSE by the delta method, MCSE(MSE) / (2 RMSE); the MCSE of the mean CI
+width is that of any mean, SD / sqrt(n_sim).
+"""
+import csv
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..common.errors import InputError
+from ..common.results import Result
+from ..models.batch import Batch, estimate_tau2, fit_batch
+from ..models.tau2 import METHODS
+from .simulate import CI_METHODS, simulate_effects
+
+CELL_COLUMNS = ("cell", "k", "tau2", "true_effect", "study_size")
+METHOD_COLUMNS = ("estimator", "ci_method", "level")
+MEASURES = ("bias", "rmse", "tau2_bias", "tau2_rmse", "coverage", "ci_width", "rejection_rate")
+COLUMNS = (CELL_COLUMNS + METHOD_COLUMNS + ("reps", "seed")
+           + tuple(name for measure in MEASURES for name in (measure, measure + "_mcse")))
+INTEGER_COLUMNS = {"cell", "k", "reps", "seed"}
+TEXT_COLUMNS = {"study_size", "estimator", "ci_method"}
+GRID_KEYS = {"reps", "seed", "k", "tau2", "true_effect", "study_size", "estimators", "ci_methods",
+             "level", "alpha"}
+
+
+@dataclass(frozen=True)
+class StudySize:
+    """How the arm sizes of a meta-analysis's k trials are drawn (both arms equal)."""
+
+    n_min: int = 0
+    n_max: int = 0
+    n: int = 0
+    large_fraction: float = 0.0
+    large_factor: float = 1.0
+
+    @property
+    def label(self):
+        if self.n:
+            return f"{self.n} ({self.large_fraction:g} x{self.large_factor:g})"
+        return f"U({self.n_min},{self.n_max})"
+
+    def draw(self, k, reps, rng):
+        """Arm sizes (reps, k): uniform integers on [n_min, n_max] (one draw per trial), or n
+        for all trials but the first ceil(large_fraction * k), which get n * large_factor."""
+        if not self.n:
+            return rng.integers(self.n_min, self.n_max + 1, size=(reps, k)).astype(float)
+        sizes = np.full((reps, k), float(self.n))
+        sizes[:, :math.ceil(self.large_fraction * k)] *= self.large_factor
+        return sizes
+
+
+@dataclass(frozen=True)
+class Cell:
+    index: int
+    k: int
+    tau2: float
+    true_effect: float
+    study_size: StudySize
+
+    def key(self):
+        """The values this cell writes in the cell columns of the results."""
+        return (self.index, self.k, self.tau2, self.true_effect, self.study_size.label)
+
+
+@dataclass(frozen=True)
+class Grid:
+    path: str
+    reps: int
+    seed: int | None
+    k: tuple
+    tau2: tuple
+    true_effect: tuple
+    study_size: tuple
+    estimators: tuple
+    ci_methods: tuple
+    levels: tuple
+    alpha: float
+
+    def cells(self):
+        """Every cell, in the canonical order (last factor varying fastest)."""
+        return [Cell(i, *values) for i, values in enumerate(
+            itertools.product(self.k, self.tau2, self.true_effect, self.study_size))]
+
+    @property
+    def methods_per_cell(self):
+        return len(self.estimators) * len(self.ci_methods) * len(self.levels)
+
+
+def _as_list(value):
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _numbers(spec, key, path, kind, minimum, default=None):
+    """The list under ``key`` as numbers of ``kind`` >= ``minimum`` (InputError naming the key)."""
+    if key not in spec:
+        if default is None:
+            raise InputError(f"the grid needs '{key}'", file=path, column=key)
+        return (default,)
+    values = _as_list(spec[key])
+    if not values or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+        raise InputError(f"'{key}' must be a number or a non-empty list of numbers", file=path, column=key)
+    if kind is int and any(v != int(v) for v in values):
+        raise InputError(f"'{key}' must hold whole numbers", file=path, column=key)
+    if any(v < minimum for v in values):
+        raise InputError(f"'{key}' must be >= {minimum}", file=path, column=key)
+    return tuple(kind(v) for v in values)
+
+
+def _study_size(entry, path):
+    column = "study_size"
+    if not isinstance(entry, dict):
+        raise InputError("each study_size must be a table such as {n_min = 20, n_max = 100}", file=path,
+                         column=column)
+    if set(entry) == {"n_min", "n_max"}:
+        n_min, n_max = _numbers(entry, "n_min", path, int, 2)[0], _numbers(entry, "n_max", path, int, 2)[0]
+        if n_max < n_min:
+            raise InputError("study_size needs n_min <= n_max", file=path, column=column)
+        return StudySize(n_min=n_min, n_max=n_max)
+    if set(entry) == {"n", "large_fraction", "large_factor"}:
+        fraction = _numbers(entry, "large_fraction", path, float, 0)[0]
+        if fraction > 1:
+            raise InputError("large_fraction must be between 0 and 1", file=path, column=column)
+        return StudySize(n=_numbers(entry, "n", path, int, 2)[0], large_fraction=fraction,
+                         large_factor=_numbers(entry, "large_factor", path, float, 1)[0])
+    raise InputError("a study_size has either n_min and n_max, or n, large_fraction and large_factor",
+                     file=path, column=column)
+
+
+def _names(spec, key, path, allowed, default):
+    values = tuple(str(v) for v in _as_list(spec.get(key, default)))
+    normalised = tuple(v.upper() for v in values) if key == "estimators" else values
+    unknown = [v for v in normalised if v not in allowed]
+    if unknown or not values:
+        raise InputError(f"'{key}' must name some of {', '.join(allowed)} (got {', '.join(unknown) or 'none'})",
+                         file=path, column=key)
+    return normalised
+
+
+def _read_text(path, what):
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"cannot read {what}: {error.strerror}", file=path) from None
+
+
+def read_grid(path):
+    """The :class:`Grid` described by a ``.toml`` or ``.json`` file."""
+    path = Path(path)
+    text = _read_text(path, "the grid")
+    try:
+        if path.suffix.lower() == ".json":
+            spec = json.loads(text)
+        elif path.suffix.lower() == ".toml":
+            import tomllib
+
+            spec = tomllib.loads(text)
+        else:
+            raise InputError("a grid is a .toml or .json file", file=path)
+    except (ValueError, json.JSONDecodeError) as error:  # tomllib.TOMLDecodeError is a ValueError
+        raise InputError(f"not a valid grid file: {error}", file=path) from None
+    if not isinstance(spec, dict):
+        raise InputError("a grid file holds a table of factors", file=path)
+    unknown = sorted(set(spec) - GRID_KEYS)
+    if unknown:
+        raise InputError(f"unknown grid key(s) {', '.join(unknown)}; use {', '.join(sorted(GRID_KEYS))}",
+                         file=path, column=unknown[0])
+    levels = tuple(v / 100 if v > 1 else v for v in _numbers(spec, "level", path, float, 0, default=95.0))
+    if any(not 0 < v < 1 for v in levels):
+        raise InputError("'level' must be between 0 and 100 (percent)", file=path, column="level")
+    alpha = _numbers(spec, "alpha", path, float, 0, default=0.05)[0]
+    if not 0 < alpha < 1:
+        raise InputError("'alpha' must be between 0 and 1", file=path, column="alpha")
+    seed = spec.get("seed")
+    if seed is not None:
+        seed = _numbers(spec, "seed", path, int, 0)[0]
+    sizes = spec.get("study_size", {"n_min": 20, "n_max": 100})
+    return Grid(path=str(path), reps=_numbers(spec, "reps", path, int, 2)[0], seed=seed,
+                k=_numbers(spec, "k", path, int, 2), tau2=_numbers(spec, "tau2", path, float, 0),
+                true_effect=_numbers(spec, "true_effect", path, float, -math.inf),
+                study_size=tuple(_study_size(entry, path) for entry in _as_list(sizes)),
+                estimators=_names(spec, "estimators", path, METHODS, "REML"),
+                ci_methods=_names(spec, "ci_methods", path, CI_METHODS, "z"), levels=levels, alpha=alpha)
+
+
+def _mean_and_mcse(values):
+    """Mean and its Monte Carlo SE, sqrt(sum (x - mean)^2 / (n (n - 1))) (Morris et al. Table 6, bias)."""
+    n = values.size
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(n))
+
+
+def _rmse_and_mcse(errors):
+    """RMSE and its MCSE: MSE = mean(e^2) with MCSE sqrt(sum (e^2 - MSE)^2 / (n (n - 1)))
+    (Morris et al. Table 6), carried to sqrt(MSE) by the delta method."""
+    mse, mse_mcse = _mean_and_mcse(errors ** 2)
+    rmse = math.sqrt(mse)
+    return rmse, (mse_mcse / (2 * rmse) if rmse > 0 else 0.0)
+
+
+def _proportion_and_mcse(hits):
+    """A proportion p and its MCSE sqrt(p (1 - p) / n) (Morris et al. Table 6, coverage and power)."""
+    p = float(hits.mean())
+    return p, math.sqrt(p * (1 - p) / hits.size)
+
+
+def cell_seed(master_seed, index):
+    """The stream of cell ``index``: child ``index`` of ``SeedSequence(master_seed).spawn(...)``."""
+    return np.random.SeedSequence(master_seed, spawn_key=(index,))
+
+
+def run_cell(grid, cell, master_seed):
+    """Simulate one cell and summarise every estimator x CI method x level: a tuple of row dicts."""
+    rng = np.random.default_rng(cell_seed(master_seed, cell.index))
+    sizes = cell.study_size.draw(cell.k, grid.reps, rng)
+    yi, vi = simulate_effects(sizes, cell.tau2, cell.true_effect, rng)
+    batch = Batch(yi, vi, np.ones_like(yi))
+    rows = []
+    for estimator in grid.estimators:
+        estimated = estimate_tau2(batch, estimator)
+        tau2_error = estimated[0] - cell.tau2
+        for ci_method in grid.ci_methods:
+            for level in grid.levels:
+                fit = fit_batch(batch, method=estimator, ci_method=ci_method, level=level, estimated=estimated)
+                error = fit.estimate - cell.true_effect
+                lower, upper = fit.ci_lower[:, 0], fit.ci_upper[:, 0]
+                measures = {
+                    "bias": _mean_and_mcse(error), "rmse": _rmse_and_mcse(error),
+                    "tau2_bias": _mean_and_mcse(tau2_error), "tau2_rmse": _rmse_and_mcse(tau2_error),
+                    "coverage": _proportion_and_mcse((lower <= cell.true_effect) & (cell.true_effect <= upper)),
+                    "ci_width": _mean_and_mcse(upper - lower),
+                    "rejection_rate": _proportion_and_mcse(fit.p_value[:, 0] < grid.alpha)}
+                row = dict(zip(CELL_COLUMNS, cell.key()))
+                row.update(estimator=estimator, ci_method=ci_method, level=100 * level, reps=grid.reps,
+                           seed=master_seed)
+                for name, (value, mcse) in measures.items():
+                    row[name], row[name + "_mcse"] = value, mcse
+                rows.append(row)
+    return tuple(rows)
+
+
+@dataclass(frozen=True)
+class GridResult(Result):
+    """The summary of a grid: one row per cell x estimator x CI method x level."""
+
+    grid: str
+    seed: int
+    reps: int
+    cells: int
+    rows: tuple
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(list(self.rows), columns=list(COLUMNS))
+
+
+def results_text(result, path):
+    """The results file's text: CSV (one row per cell x method) or, for ``.json``, ``to_dict()``."""
+    if Path(path).suffix.lower() == ".json":
+        return json.dumps(result.to_dict(), indent=2) + "\n"
+    from ..data.studytable import format_table
+
+    return format_table(list(COLUMNS), result.rows)
+
+
+def save_results(result, path):
+    """Write the results file atomically (a crash leaves the old file or the new one)."""
+    from ..data.studytable import write_atomically
+
+    write_atomically(path, results_text(result, path))
+
+
+def _typed(row, path, number):
+    typed = {}
+    for name in COLUMNS:
+        value = row.get(name)
+        if value is None:
+            raise InputError("missing value; not a grid results file", file=path, row=number, column=name)
+        try:
+            typed[name] = (value if name in TEXT_COLUMNS else int(value) if name in INTEGER_COLUMNS
+                           else float(value))
+        except ValueError:
+            raise InputError(f"'{value}' is not a number", file=path, row=number, column=name) from None
+    return typed
+
+
+def read_results(path):
+    """Rows of a results file written by :func:`save_results` (CSV or JSON), typed."""
+    path = Path(path)
+    text = _read_text(path, "the results to resume")
+    if path.suffix.lower() == ".json":
+        try:
+            rows = json.loads(text)["rows"]
+        except (ValueError, KeyError, TypeError):
+            raise InputError("not a grid results file (no 'rows')", file=path) from None
+    else:
+        rows = list(csv.DictReader(text.splitlines()))
+    return [_typed(row, path, number) for number, row in enumerate(rows, start=1)]
+
+
+def finished_cells(grid, seed, rows, path):
+    """Cells (index -> rows) already complete in ``rows``; an InputError if the rows come from
+    another grid or seed, since mixing them would be silently wrong."""
+    cells = {cell.index: cell for cell in grid.cells()}
+    by_cell = {}
+    for number, row in enumerate(rows, start=1):
+        cell = cells.get(row["cell"])
+        expected = cell and cell.key()
+        found = tuple(row[name] for name in CELL_COLUMNS)
+        if (expected is None or found[:2] + found[4:] != expected[:2] + expected[4:]
+                or not np.allclose(found[2:4], expected[2:4], rtol=1e-12, atol=0)):
+            raise InputError("this row's cell is not in the grid; resume with the grid that wrote it",
+                             file=path, row=number, column="cell")
+        if row["seed"] != seed or row["reps"] != grid.reps:
+            column = "seed" if row["seed"] != seed else "reps"
+            raise InputError(f"written with {column} {row[column]}, not {seed if column == 'seed' else grid.reps}",
+                             file=path, row=number, column=column)
+        by_cell.setdefault(row["cell"], []).append(row)
+    return {index: tuple(found) for index, found in by_cell.items() if len(found) == grid.methods_per_cell}
+
+
+def master_seed(grid, seed=None):
+    """The master seed: ``seed``, else the grid's, else fresh entropy (recorded in every row)."""
+    if seed is not None:
+        return int(seed)
+    return grid.seed if grid.seed is not None else int(np.random.SeedSequence().entropy)
+
+
+def run_grid(grid, seed, *, done=None, workers=1, scheduler=None, on_cell=None):
+    """Run the cells not in ``done`` (index -> rows); ``on_cell(index, rows)`` after each finishes.
+
+    Local processes (``concurrent.futures``) by default, in this process when ``workers`` is 1;
+    a dask.distributed cluster when ``scheduler`` (an address such as tcp://host:port) is given.
+    Returns the :class:`GridResult` with the rows in canonical cell order.
+    """
+    finished = dict(done or {})
+    pending = [cell for cell in grid.cells() if cell.index not in finished]
+
+    def record(cell, rows):
+        finished[cell.index] = rows
+        if on_cell:
+            on_cell(cell.index, rows)
+
+    if scheduler:
+        _run_on_dask(grid, seed, pending, scheduler, record)
+    elif workers <= 1:
+        for cell in pending:
+            record(cell, run_cell(grid, cell, seed))
+    else:
+        _run_in_processes(grid, seed, pending, workers, record)
+    return grid_result(grid, seed, finished)
+
+
+def grid_result(grid, seed, finished):
+    """The :class:`GridResult` of the finished cells (index -> rows), in canonical order."""
+    rows = tuple(row for index in sorted(finished) for row in finished[index])
+    return GridResult(grid=grid.path, seed=seed, reps=grid.reps, cells=len(grid.cells()), rows=rows)
+
+
+def _ignore_interrupts():
+    """Worker initialiser: Ctrl-C reaches the parent, which stops handing out cells."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_in_processes(grid, seed, cells, workers, record):
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    executor = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts)
+    try:
+        running = {executor.submit(run_cell, grid, cell, seed): cell for cell in cells}
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                record(running.pop(future), future.result())
+    except BaseException:
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True)
+
+
+def _run_on_dask(grid, seed, cells, scheduler, record):
+    """Cells as dask tasks; a cell lost with a dying worker is recomputed on another one
+    (dask reschedules it; ``retries`` also covers errors raised inside a task)."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise InputError("--scheduler needs dask.distributed: pip install 'compassmeta[distributed]'") from None
+    try:
+        client = Client(scheduler, timeout="20s")
+    except OSError as error:
+        raise InputError(f"cannot reach the scheduler {scheduler}: {error}") from None
+    try:
+        futures = {client.submit(run_cell, grid, cell, seed, key=f"compassmeta-cell-{seed}-{cell.index}",
+                                 retries=2, pure=False): cell for cell in cells}
+        for future in as_completed(futures):
+            record(futures[future], future.result())
+    finally:
+        client.close()
