@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..common.errors import InputError
+from .dependent import check_options, meta_regression_dependent
 from .model import ModelFit, fit_model
 from .pooling import PooledResult, as_fraction, check_effects, pool
 from ..common.results import INTERNAL, Result
@@ -119,12 +120,20 @@ def _pseudo_r2(fit, yi, vi):
     return max(0.0, 100.0 * (tau2_re - fit.tau2) / tau2_re)
 
 
-def meta_regression(yi, vi, moderators, *, method="REML", ci_method="z", level=95):
-    """Meta-regression of ``yi`` on ``moderators`` (a mapping name -> values)."""
+def meta_regression(yi, vi, moderators, *, method="REML", ci_method="z", level=95, cluster=None,
+                    rho=None):
+    """Meta-regression of ``yi`` on ``moderators`` (a mapping name -> values).
+
+    With ``cluster`` (and ``rho``) the multilevel (CHE) model, see models.dependent.
+    """
     yi, vi = check_effects(yi, vi)
     if not moderators:
         raise InputError("meta-regression needs at least one moderator")
     X, terms = design_matrix(moderators, yi.size)
+    check_options(cluster, rho, ci_method)
+    if cluster is not None:
+        return meta_regression_dependent(yi, vi, X, terms, cluster, method=method, rho=rho,
+                                         ci_method=ci_method, level=as_fraction(level))
     fit = fit_model(X, yi, vi, terms=terms, method=method, ci_method=ci_method,
                     level=as_fraction(level))
     crit = fit.critical_value
