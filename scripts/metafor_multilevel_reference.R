@@ -106,6 +106,12 @@ add_dataset("konstantopoulos2011", "metadat dat.konstantopoulos2011, cluster = d
             dat.konstantopoulos2011$yi, dat.konstantopoulos2011$vi,
             dat.konstantopoulos2011$district,
             list(year = as.numeric(dat.konstantopoulos2011$year)))
+# Subgroups of dat.assink2016 by deltype, as compassmeta subgroup --cluster fits them.
+for (type in unique(dat.assink2016$deltype)) {
+  part <- dat.assink2016[dat.assink2016$deltype == type, ]
+  add_dataset(paste0("assink2016_", type), paste0("metadat dat.assink2016, deltype == ", type),
+              part$yi, part$vi, part$study)
+}
 data(SATcoaching, package = "clubSandwich")
 sat <- SATcoaching[!is.na(SATcoaching$hrs), ]
 add_dataset("satcoaching", "clubSandwich SATcoaching (rows with hrs), cluster = study",
@@ -144,10 +150,21 @@ for (rho in c(0, 0.6)) {
   }
 }
 run_case("assink2016", 0.8, "REML", "deltype", "deltype")
+# (deltype "covert" comes from one study: metafor fixes its sigma^2 between at 0, and CR2
+# needs two clusters, so only the other two subgroups have robust references.)
+for (type in c("general", "overt")) run_case(paste0("assink2016_", type), 0.8, "REML")
+
+covert <- dat.assink2016[dat.assink2016$deltype == "covert", ]
+covert$es_id <- seq_len(nrow(covert))
+fc <- rma.mv(yi, vcalc(vi, cluster = study, obs = es_id, rho = 0.8, data = covert),
+             random = ~ 1 | study / es_id, data = covert, control = tight)
+single_cluster <- list(dataset = "assink2016_covert", rho = 0.8, method = "REML",
+                       beta = as.numeric(fc$b), se = as.numeric(fc$se), sigma2 = fc$sigma2)
 
 dir.create(file.path("tests", "fixtures"), showWarnings = FALSE, recursive = TRUE)
 writeLines(toJSON(list(metafor = as.character(packageVersion("metafor")),
                        clubSandwich = as.character(packageVersion("clubSandwich")),
-                       datasets = datasets, cases = cases),
+                       datasets = datasets, cases = cases,
+                       single_cluster = single_cluster),
                   auto_unbox = TRUE, digits = NA, pretty = TRUE, matrix = "rowmajor"),
            file.path("tests", "fixtures", "metafor_multilevel.json"))

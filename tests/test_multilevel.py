@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from compassmeta.common.errors import InputError
-from compassmeta.models.moderators import meta_regression
+from compassmeta.models.moderators import meta_regression, subgroup_analysis
 from compassmeta.models.multilevel import ClusterBlocks, fit_multilevel
 from compassmeta.models.pooling import pool
 
@@ -161,3 +161,35 @@ def test_fit_never_forms_a_k_by_k_matrix():
     fit = fit_multilevel(np.ones((k, 1)), yi, vi, cluster, terms=("intercept",))
     assert all(W.shape[0] * W.shape[1] <= 4000 * 20 and W.shape[1] < 20 for W in fit.gls.weights)
     assert 0.03 < fit.sigma2[0] < 0.05 and 0.04 < fit.sigma2[1] < 0.06  # simulated 0.04 and 0.05
+
+
+def test_subgroups_are_multilevel_fits_per_level_and_common_sigma2_metareg():
+    data = FIXTURE["datasets"]["assink2016"]
+    result = subgroup_analysis(data["yi"], data["vi"], data["mods"]["deltype"], by="deltype",
+                               cluster=data["cluster"], rho=0.8, ci_method="t")
+    groups = {g.group: g.result for g in result.groups}
+    for name in ("general", "overt"):
+        expected = next(c for c in CASES if c["dataset"] == f"assink2016_{name}")
+        close([groups[name].estimate, groups[name].se, groups[name].ci_lower, groups[name].ci_upper],
+              [expected["beta"], expected["se"], expected["ci_lb_t"], expected["ci_ub_t"]])
+        close([groups[name].sigma2_between, groups[name].sigma2_within], expected["sigma2"])
+    # covert comes from one study: sigma^2 between is fixed at 0, as metafor does
+    single = FIXTURE["single_cluster"]
+    close([groups["covert"].estimate, groups["covert"].se, groups["covert"].sigma2_within],
+          [single["beta"], single["se"], single["sigma2"][1]])
+    assert groups["covert"].sigma2_between == 0.0 and groups["covert"].n_clusters == 1
+    common = next(c for c in CASES if c["dataset"] == "assink2016" and c["rho"] == 0.8)
+    close([result.qm_common_sigma2, result.qm_common_sigma2_p], [common["QM_t"], common["QMp_t"]])
+    close([result.qm_common_sigma2_df, result.qm_common_sigma2_df2], common["QMdf_t"])
+
+
+def test_robust_subgroups_use_htz_for_the_common_test():
+    data = FIXTURE["datasets"]["assink2016"]
+    keep = [d != "covert" for d in data["mods"]["deltype"]]
+    pick = lambda values: [v for v, k in zip(values, keep) if k]  # noqa: E731
+    result = subgroup_analysis(pick(data["yi"]), pick(data["vi"]), pick(data["mods"]["deltype"]),
+                               by="deltype", cluster=pick(data["cluster"]), rho=0.8, ci_method="cr2")
+    expected = next(c for c in CASES if c["dataset"] == "assink2016_overt")
+    overt = next(g.result for g in result.groups if g.group == "overt")
+    close([overt.se, overt.df, overt.p_value], [expected["cr2_se"], expected["cr2_df"], expected["cr2_p"]])
+    assert result.qm_common_sigma2_df2 is not None and result.ci_method == "cr2"

@@ -28,19 +28,28 @@ def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
 
 @main.command()
 @model_options
+@cluster_options
 @click.option("--by", "by_column", required=True, help="Column whose levels form the subgroups.")
 @click.option("--permutations", type=click.IntRange(min=2), default=None,
               help="Permutation test of the subgroup difference (the common-tau^2 QM).")
 @click.option("--seed", type=int, default=None, help="Seed of random permutations.")
 def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-             by_column, permutations, seed):
+             cluster_column, rho, by_column, permutations, seed):
     """Fit the model within each level of --by and test the subgroup differences."""
     from ..models.moderators import subgroup_analysis
-    from ..report.text import subgroup_table
+    from ..report.text import multilevel_subgroup_table, subgroup_table
 
-    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     labels = table.label_column(by_column)
-    result = subgroup_analysis(yi, vi, labels, by=by_column, method=method, ci_method=ci_method, level=level)
+    if cluster_column and permutations:
+        raise click.UsageError("--permutations is for independent effects; it cannot be combined "
+                               "with --cluster")
+    result = subgroup_analysis(yi, vi, labels, by=by_column, method=method, ci_method=ci_method, level=level,
+                               cluster=cluster_labels(table, cluster_column), rho=rho)
+    if cluster_column:
+        emit(result, output_format, multilevel_subgroup_table,
+             lambda d: [dict(group=g["group"], **g["result"]) for g in d["groups"]])
+        return
     if permutations:
         from ..report.text import permutation_lines
 

@@ -103,6 +103,7 @@ class MultilevelPooledResult(Result):
     level: float
     rho: float
     iterations: int
+    notes: tuple = ()
     fit: MultilevelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
 
@@ -121,7 +122,7 @@ def pool_dependent(yi, vi, cluster, *, method, rho, ci_method, level):
         q_df=fit.q_df, q_p=fit.q_p, k=fit.k, n_clusters=fit.n_clusters,
         df=None if inference.df is None else float(inference.df[0]), statistic=estimate / se,
         method=fit.method, ci_method=ci_method, level=100 * level, rho=fit.rho,
-        iterations=fit.iterations, fit=fit)
+        iterations=fit.iterations, notes=fit.notes, fit=fit)
 
 
 @dataclass(frozen=True)
@@ -204,3 +205,71 @@ def meta_regression_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_meth
         i2_within=fit.i2[1], qe=fit.q, qe_df=fit.q_df, qe_p=fit.q_p, k=fit.k,
         n_clusters=fit.n_clusters, method=fit.method, ci_method=ci_method, level=100 * level,
         rho=fit.rho, iterations=fit.iterations, fit=fit)
+
+
+@dataclass(frozen=True)
+class MultilevelGroup(Result):
+    """The multilevel model fitted within one subgroup."""
+
+    group: str
+    result: MultilevelPooledResult
+
+
+@dataclass(frozen=True)
+class MultilevelSubgroupResult(Result):
+    """Multilevel fits per subgroup and the tests of their difference.
+
+    ``q_between``: Q of a fixed-effect model over the subgroup estimates (their variances the
+    squared se of ``ci_method``, df = groups - 1).  ``qm_common_sigma2``: the omnibus test of a
+    multilevel meta-regression on the grouping variable (one pair of sigma^2 for all groups):
+    Wald chi-square (z), F (t) or HTZ F (cr2), with ``qm_common_sigma2_df2`` None under z.
+    """
+
+    by: str
+    method: str
+    ci_method: str
+    level: float
+    rho: float
+    groups: tuple
+    q_between: float
+    q_between_df: int
+    q_between_p: float
+    qm_common_sigma2: float
+    qm_common_sigma2_df: int
+    qm_common_sigma2_df2: float | None
+    qm_common_sigma2_p: float
+    overall: MultilevelPooledResult
+
+    def to_frame(self):
+        """One row per subgroup."""
+        import pandas as pd
+
+        return pd.DataFrame([dict(group=g.group, **g.result.to_dict()) for g in self.groups])
+
+
+def subgroup_dependent(yi, vi, labels, levels, X, terms, cluster, *, by, method, rho, ci_method, level):
+    """Multilevel subgroup analysis; ``X``, ``terms`` code ``labels`` (levels in order)."""
+    cluster = np.asarray([str(c) for c in cluster], dtype=object)
+    groups = []
+    for name in levels:
+        rows = labels == name
+        try:
+            fitted = pool_dependent(yi[rows], vi[rows], cluster[rows], method=method, rho=rho,
+                                    ci_method=ci_method, level=level)
+        except InputError as error:
+            raise InputError(f"subgroup '{name}': {error.message}", column=by) from None
+        groups.append(MultilevelGroup(group=str(name), result=fitted))
+    estimates = np.array([g.result.estimate for g in groups])
+    weights = 1.0 / np.array([g.result.se for g in groups]) ** 2
+    common_mean = float(weights @ estimates / weights.sum())
+    q_between = float(weights @ (estimates - common_mean) ** 2)
+    common = meta_regression_dependent(yi, vi, X, terms, cluster, method=method, rho=rho,
+                                       ci_method=ci_method, level=level)
+    return MultilevelSubgroupResult(
+        by=by, method=common.method, ci_method=ci_method, level=100 * level, rho=common.rho,
+        groups=tuple(groups), q_between=q_between, q_between_df=len(groups) - 1,
+        q_between_p=float(dist.chi2_sf(q_between, len(groups) - 1)), qm_common_sigma2=common.qm,
+        qm_common_sigma2_df=common.qm_df, qm_common_sigma2_df2=common.qm_df2,
+        qm_common_sigma2_p=common.qm_p,
+        overall=pool_dependent(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
+                               level=level))

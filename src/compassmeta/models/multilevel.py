@@ -168,12 +168,15 @@ def estimate_sigma2(blocks, X, y, v, rho, method):
     X_groups, y_groups = blocks.stack(X), blocks.stack(y)
     sampling = blocks.sampling_covariances(v, rho)
     scale = float(np.mean(v))
-    sigma2 = _starting_values(X, y, v)
+    # One cluster: its sigma^2 cannot be told apart from the intercept (metafor fixes a
+    # single-level factor's sigma^2 at 0 and so does this fit).
+    identifiable = np.array([blocks.n_clusters > 1, True])
+    sigma2 = _starting_values(X, y, v) * identifiable
     gls = GroupedGLS(blocks, X_groups, y_groups, sampling, sigma2)
     loglik = gls.log_likelihood(reml)
     for iteration in range(1, MAX_ITERATIONS + 1):
         score, information = gls.score_and_information(reml)
-        free = ~((sigma2 <= 0.0) & (score <= 0.0))
+        free = identifiable & ~((sigma2 <= 0.0) & (score <= 0.0))
         step = np.zeros(2)
         if free.any():
             sub = information[np.ix_(free, free)]
@@ -233,6 +236,13 @@ class MultilevelFit:
     @property
     def vcov(self):
         return self.gls.cov
+
+    @property
+    def notes(self):
+        if self.n_clusters == 1:
+            return ("one cluster: sigma^2 between is fixed at 0 (as metafor does for a "
+                    "single-level factor)",)
+        return ()
 
     @cached_property
     def q(self):

@@ -144,7 +144,7 @@ def multilevel_pool_table(result):
              interval(d["pi_lower"], d["pi_upper"])]]
     return "\n".join(multilevel_header(d, "model") + [
         f"Test for heterogeneity: Q({d['q_df']}) = {fmt(d['q'], 2)}, {p_text(d['q_p'])}", "",
-        aligned(rows)])
+        aligned(rows)] + [f"Note: {note}" for note in d["notes"]])
 
 
 def multilevel_metareg_table(result):
@@ -161,6 +161,30 @@ def multilevel_metareg_table(result):
         f"Test for residual heterogeneity: QE({d['qe_df']}) = {fmt(d['qe'], 2)}, {p_text(d['qe_p'])}",
         f"Test of moderators: {test}({df}) = {fmt(d['qm'], 3)}, {p_text(d['qm_p'])}", "",
         aligned(rows)])
+
+
+def multilevel_subgroup_table(result):
+    d = result.to_dict()
+    level = f"{d['level']:g}%"
+    rows = [[d["by"], "k", "clusters", "estimate", "se", f"{level} CI", "p", "sigma^2 between",
+             "sigma^2 within"]]
+    for g in d["groups"] + [{"group": "overall", "result": d["overall"]}]:
+        r = g["result"]
+        rows.append([g["group"], r["k"], r["n_clusters"], fmt(r["estimate"]), fmt(r["se"]),
+                     interval(r["ci_lower"], r["ci_upper"]), fmt_p(r["p_value"]),
+                     fmt(r["sigma2_between"]), fmt(r["sigma2_within"])])
+    test = "HTZ F" if d["ci_method"] == "cr2" else ("F" if d["qm_common_sigma2_df2"] is not None else "QM")
+    df = (f"{d['qm_common_sigma2_df']}, {fmt(d['qm_common_sigma2_df2'], 2)}"
+          if d["qm_common_sigma2_df2"] is not None else f"{d['qm_common_sigma2_df']}")
+    working = f"CHE working model, rho = {d['rho']:g}" if d["rho"] else "three-level model"
+    return "\n".join([
+        f"Multilevel subgroup analysis by {d['by']} ({working}; {d['method']}; "
+        f"CI: {MULTILEVEL_CI_NAMES[d['ci_method']]})", "", aligned(rows), "",
+        f"Test of subgroup differences: Q_between({d['q_between_df']}) = {fmt(d['q_between'], 2)}, "
+        f"{p_text(d['q_between_p'])}",
+        f"Moderator test (common sigma^2): {test}({df}) = {fmt(d['qm_common_sigma2'], 3)}, "
+        f"{p_text(d['qm_common_sigma2_p'])}"]
+        + [f"Note: {g['group']}: {note}" for g in d["groups"] for note in g["result"]["notes"]])
 
 
 SPREADSHEET_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
