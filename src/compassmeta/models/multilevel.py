@@ -56,16 +56,14 @@ class ClusterBlocks:
         """``values`` (k, ...) gathered per group: a list of (m, n, ...) arrays."""
         return [values[rows] for rows in self.groups]
 
-    def sampling_covariances(self, v, rho):
-        """S_j per group: v on the diagonal, rho sqrt(v_i v_l) off it (metafor vcalc)."""
-        blocks = []
-        for v_group in self.stack(v):
-            n = v_group.shape[1]
-            root = np.sqrt(v_group)
-            block = rho * root[:, :, None] * root[:, None, :]
-            block[:, np.arange(n), np.arange(n)] = v_group
-            blocks.append(block)
-        return blocks
+
+def _cross(A, B):
+    """sum_j A_j' B_j for stacks of (n x p) and (n x q) blocks.
+
+    einsum rather than a BLAS product: on a loaded machine OpenBLAS threads cost more than
+    these thin (k x p) products.
+    """
+    return np.einsum("ia,ib->ab", A.reshape(-1, A.shape[2]), B.reshape(-1, B.shape[2]))
 
 
 def _components(n):
@@ -76,11 +74,15 @@ def _components(n):
 class GroupedGLS:
     """Generalised least squares with block-diagonal V = S + sigma^2_1 J + sigma^2_2 I.
 
-    Holds per size group the inverse blocks W_j = V_j^-1, and the fit beta, (X'WX)^-1,
-    residuals; ``covariance`` is the list of V_j blocks.
+    S_j has v on the diagonal and rho sqrt(v_i v_l) off it (metafor vcalc), so
+    V_j = D_j + U_j C U_j' with D_j = diag((1 - rho) v + sigma^2_2), U_j = [sqrt(v), 1] and
+    C = diag(rho, sigma^2_1): a diagonal plus rank two.  W_j = V_j^-1 by the Woodbury identity
+    and log det V_j by the matrix determinant lemma, with only 2 x 2 inverses per cluster
+    (Henderson & Searle 1981, SIAM Review 23:53, eq. 17).  Holds per size group the blocks
+    V_j (``covariance``) and W_j (``weights``), and the fit: beta, (X'WX)^-1, residuals.
     """
 
-    def __init__(self, blocks, X_groups, y_groups, sampling, sigma2):
+    def __init__(self, blocks, X_groups, y_groups, v_groups, rho, sigma2):
         self.blocks = blocks
         self.X_groups = X_groups
         self.y_groups = y_groups
@@ -88,20 +90,33 @@ class GroupedGLS:
         self.covariance = []
         self.weights = []
         self.log_det_v = 0.0
-        for S in sampling:
-            n = S.shape[1]
-            V = S + sigma2[0] * np.ones((n, n)) + sigma2[1] * np.eye(n)
-            chol = np.linalg.cholesky(V)
-            self.log_det_v += 2.0 * float(np.log(np.diagonal(chol, axis1=1, axis2=2)).sum())
-            self.covariance.append(V)
-            self.weights.append(np.linalg.inv(V))
+        low_rank = np.array([rho, sigma2[0]])                     # diagonal of C
+        for v in v_groups:
+            n = v.shape[1]
+            diagonal = (1.0 - rho) * v + sigma2[1]
+            U = np.stack([np.sqrt(v), np.ones_like(v)], axis=2)     # (m, n, 2)
+            D_inv_U = U / diagonal[:, :, None]
+            G = np.swapaxes(U, 1, 2) @ D_inv_U                       # U'D^-1 U
+            K = np.eye(2) + G * low_rank                            # I + G C
+            det = K[:, 0, 0] * K[:, 1, 1] - K[:, 0, 1] * K[:, 1, 0]
+            if np.any(diagonal <= 0) or np.any(det <= 0):
+                raise np.linalg.LinAlgError("marginal covariance is not positive definite")
+            K_inv = np.stack([np.stack([K[:, 1, 1], -K[:, 0, 1]], axis=1),
+                              np.stack([-K[:, 1, 0], K[:, 0, 0]], axis=1)], axis=1) / det[:, None, None]
+            middle = low_rank[:, None] * K_inv                      # C (I + G C)^-1
+            eye = np.eye(n)
+            self.weights.append(eye / diagonal[:, :, None]
+                                - D_inv_U @ middle @ np.swapaxes(D_inv_U, 1, 2))
+            self.covariance.append(diagonal[:, :, None] * eye
+                                   + (U * low_rank) @ np.swapaxes(U, 1, 2))
+            self.log_det_v += float(np.log(diagonal).sum() + np.log(det).sum())
         self.WX = [W @ X for W, X in zip(self.weights, X_groups)]
-        xwx = sum(np.einsum("mia,mib->ab", WX, X) for WX, X in zip(self.WX, X_groups))
+        xwx = sum(_cross(WX, X) for WX, X in zip(self.WX, X_groups))
         xwy = sum(np.einsum("mia,mi->a", WX, y) for WX, y in zip(self.WX, y_groups))
         self.cov = np.linalg.inv(xwx)
         self.beta = self.cov @ xwy
         self.resid = [y - X @ self.beta for X, y in zip(X_groups, y_groups)]
-        self.W_resid = [np.einsum("mij,mj->mi", W, r) for W, r in zip(self.weights, self.resid)]
+        self.W_resid = [(W @ r[:, :, None])[:, :, 0] for W, r in zip(self.weights, self.resid)]
 
     def rss(self):
         """r' V^-1 r."""
@@ -134,12 +149,12 @@ class GroupedGLS:
             WD = [W @ d for d in D]
             DWX = [d @ WX for d in D]
             for a in range(2):
-                score[a] += -0.5 * np.einsum("mii->", WD[a]) + 0.5 * np.einsum(
-                    "mi,ij,mj->", w_resid, D[a], w_resid)
-                xw_d_wx[a] += np.einsum("mia,mib->ab", WX, DWX[a])
+                score[a] += 0.5 * (-np.trace(WD[a], axis1=1, axis2=2).sum()
+                                   + ((w_resid @ D[a]) * w_resid).sum())
+                xw_d_wx[a] += _cross(WX, DWX[a])
                 for b in range(2):
-                    information[a, b] += 0.5 * np.einsum("mij,mji->", WD[a], WD[b])
-                    xw_d_w_d_wx[a, b] += np.einsum("mia,mij,mjb->ab", DWX[a], W, DWX[b])
+                    information[a, b] += 0.5 * (WD[a] * np.swapaxes(WD[b], 1, 2)).sum()
+                    xw_d_w_d_wx[a, b] += _cross(DWX[a], W @ DWX[b])
         if reml:
             C = self.cov
             for a in range(2):
@@ -166,13 +181,13 @@ def estimate_sigma2(blocks, X, y, v, rho, method):
     """
     reml = method == "REML"
     X_groups, y_groups = blocks.stack(X), blocks.stack(y)
-    sampling = blocks.sampling_covariances(v, rho)
+    v_groups = blocks.stack(v)
     scale = float(np.mean(v))
     # One cluster: its sigma^2 cannot be told apart from the intercept (metafor fixes a
     # single-level factor's sigma^2 at 0 and so does this fit).
     identifiable = np.array([blocks.n_clusters > 1, True])
     sigma2 = _starting_values(X, y, v) * identifiable
-    gls = GroupedGLS(blocks, X_groups, y_groups, sampling, sigma2)
+    gls = GroupedGLS(blocks, X_groups, y_groups, v_groups, rho, sigma2)
     loglik = gls.log_likelihood(reml)
     for iteration in range(1, MAX_ITERATIONS + 1):
         score, information = gls.score_and_information(reml)
@@ -184,7 +199,7 @@ def estimate_sigma2(blocks, X, y, v, rho, method):
         factor = 1.0
         while True:
             candidate = np.maximum(sigma2 + factor * step, 0.0)
-            trial = GroupedGLS(blocks, X_groups, y_groups, sampling, candidate)
+            trial = GroupedGLS(blocks, X_groups, y_groups, v_groups, rho, candidate)
             trial_loglik = trial.log_likelihood(reml)
             if trial_loglik >= loglik - 1e-12 * abs(loglik) or factor < 1e-10:
                 break
@@ -247,9 +262,8 @@ class MultilevelFit:
     @cached_property
     def q(self):
         """QE: the residual heterogeneity statistic r' S^-1 r of the fit with sigma^2 = 0."""
-        sampling = self.blocks.sampling_covariances(self.v, self.rho)
         return GroupedGLS(self.blocks, self.blocks.stack(self.X), self.blocks.stack(self.y),
-                          sampling, np.zeros(2)).rss()
+                          self.blocks.stack(self.v), self.rho, np.zeros(2)).rss()
 
     @property
     def q_df(self):
