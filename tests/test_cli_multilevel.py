@@ -98,3 +98,20 @@ def test_shared_trials_warning_on_the_study_table():
     code, out, err = run("pool", trials, "--cluster", "study_id", "--format", "json")
     assert code == 0 and "rows come from" not in err
     assert json.loads(out)["n_clusters"] < json.loads(out)["k"]
+
+
+@pytest.mark.parametrize("command", [["bias"], ["sensitivity"]])
+def test_other_commands_warn_about_shared_trials(command):
+    code, _, err = run(*command, PROJECT / "studies" / "trials.csv")
+    assert code == 0 and "--cluster study_id" in err
+
+
+def test_subgroup_cluster_json_matches_metafor_per_group(assink_csv):
+    code, out, _ = run("subgroup", assink_csv, "--by", "deltype", "--cluster", "study", "--rho", "0.8",
+                       "--ci-method", "t", "--format", "json")
+    assert code == 0
+    groups = {g["group"]: g["result"] for g in json.loads(out)["groups"]}
+    expected = case("assink2016_general", 0.8, "REML", [])
+    np.testing.assert_allclose([groups["general"]["estimate"], groups["general"]["ci_lower"]],
+                               [expected["beta"], expected["ci_lb_t"]], rtol=1e-6)
+    assert "one cluster" in groups["covert"]["notes"][0]
