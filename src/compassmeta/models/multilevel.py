@@ -31,12 +31,18 @@ MAX_ITERATIONS = 1000
 
 def cluster_codes(cluster, *, column="cluster", source=None):
     """Integer codes 0..m-1 for cluster labels; a missing label is an error naming its row."""
-    labels = [None if value is None else str(value).strip() for value in cluster]
-    for row, label in enumerate(labels):
-        if label in (None, "", "nan", "NaN", "NA", "None"):
-            raise InputError("cluster value is missing", file=source, row=row + 1, column=column)
-    _, codes = np.unique(np.array(labels, dtype=object).astype(str), return_inverse=True)
-    return codes
+    values = np.asarray(cluster)
+    if values.dtype.kind in "iub":
+        missing = np.zeros(values.shape, dtype=bool)
+    elif values.dtype.kind == "f":
+        missing = ~np.isfinite(values)
+    else:
+        values = np.char.strip(values.astype(str))
+        missing = np.isin(values, ["", "nan", "NaN", "NA", "None"])
+    if missing.any():
+        raise InputError("cluster value is missing", file=source, row=int(np.argmax(missing)) + 1,
+                         column=column)
+    return np.unique(values, return_inverse=True)[1].ravel()
 
 
 class ClusterBlocks:
