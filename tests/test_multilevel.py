@@ -193,3 +193,8 @@ def test_robust_subgroups_use_htz_for_the_common_test():
     overt = next(g.result for g in result.groups if g.group == "overt")
     close([overt.se, overt.df, overt.p_value], [expected["cr2_se"], expected["cr2_df"], expected["cr2_p"]])
     assert result.qm_common_sigma2_df2 is not None and result.ci_method == "cr2"
+
+
+def test_singleton_clusters_say_the_split_is_not_identified():
+    result = pool([0.1, 0.5, 0.2, 0.8, 0.3, 0.9], [0.01, 0.02, 0.01, 0.03, 0.02, 0.01], cluster=list("abcdef"))
+    assert "only the sum of the two sigma^2" in result.notes[0]

@@ -263,6 +263,9 @@ class MultilevelFit:
         if self.n_clusters == 1:
             return ("one cluster: sigma^2 between is fixed at 0 (as metafor does for a "
                     "single-level factor)",)
+        if self.n_clusters == self.k:
+            return ("every cluster holds one effect: only the sum of the two sigma^2 is "
+                    "identified, not their split",)
         return ()
 
     @cached_property
