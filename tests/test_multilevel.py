@@ -196,5 +196,9 @@ def test_robust_subgroups_use_htz_for_the_common_test():
 
 
 def test_singleton_clusters_say_the_split_is_not_identified():
-    result = pool([0.1, 0.5, 0.2, 0.8, 0.3, 0.9], [0.01, 0.02, 0.01, 0.03, 0.02, 0.01], cluster=list("abcdef"))
+    yi, vi = [0.1, 0.5, 0.2, 0.8, 0.3, 0.9], [0.01, 0.02, 0.01, 0.03, 0.02, 0.01]
+    result = pool(yi, vi, cluster=list("abcdef"))
     assert "only the sum of the two sigma^2" in result.notes[0]
+    # the sum is the univariate REML tau^2 (rma.uni, tested against metafor elsewhere)
+    close(result.sigma2_between + result.sigma2_within, pool(yi, vi).tau2)
+    close(result.estimate, pool(yi, vi).estimate)
