@@ -14,7 +14,7 @@ Fisher scoring (Harville 1977, JASA 72:320; score and expected information as in
 2005, eqs. 9-12, with V_j in place of a diagonal), bounded at zero.
 """
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
