@@ -207,6 +207,7 @@ def bench_scale():
 
 if __name__ == "__main__":
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, R: {'yes' if HAVE_R else 'not installed'}")
+    __import__("bench_multilevel").main()  # scripts/bench_multilevel.py: CHE + CR2
     bench_small()
     bench_large()
     bench_startup()

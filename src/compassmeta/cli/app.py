@@ -57,8 +57,10 @@ def model_options(func):
         click.option("--sei", "sei_column", default=None, help="Standard-error column (instead of --vi)."),
         click.option("--method", type=click.Choice(METHOD_CHOICES, case_sensitive=False), default="REML",
                      show_default=True, help="tau^2 estimator, or FE for a fixed-effect model."),
-        click.option("--ci-method", type=click.Choice(["z", "knha"]), default="z", show_default=True,
-                     help="Wald z, or Knapp-Hartung t/F."),
+        click.option("--ci-method", type=click.Choice(["z", "t", "cr2", "knha"]), default="z",
+                     show_default=True,
+                     help="Wald z; Knapp-Hartung t/F (independent effects); with --cluster: t on "
+                          "k - p df, or cr2 (CR2 robust se, Satterthwaite df, HTZ test)."),
         click.option("--level", type=float, default=95.0, show_default=True, help="Confidence level (%)."),
         click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]),
                      default="table", show_default=True),
@@ -70,14 +72,23 @@ def model_options(func):
     return func
 
 
+def cluster_options(func):
+    """--cluster and --rho: dependent effect sizes (the three-level and CHE models)."""
+    func = click.option("--rho", type=float, default=None,
+                        help="Within-cluster sampling correlation (CHE model; needs --cluster).")(func)
+    return click.option("--cluster", "cluster_column", default=None, metavar="COL",
+                        help="Column of the cluster (e.g. study_id): fit the three-level model.")(func)
+
+
 LABEL_COLUMNS = ("es_id", "study", "Author", "author", "label")
 
 
-def load_effects(data, yi_column, vi_column, sei_column, where=()):
+def load_effects(data, yi_column, vi_column, sei_column, where=(), cluster_column=None):
     """The table, its effect sizes and sampling variances, restricted by ``--where``.
 
     A study table in the project's schema (with ``es_id`` and ``stat_type``) gets its effect
     sizes computed from the statistics of each row; any other CSV needs yi and vi (or sei).
+    Rows that share a ``study_id`` while no ``cluster_column`` is given draw a warning.
     """
     from ..data.tables import Table, effect_columns, read_table
 
@@ -103,7 +114,18 @@ def load_effects(data, yi_column, vi_column, sei_column, where=()):
         table = Table(path=table.path, header=table.header,
                       rows=tuple(row for row, k in zip(table.rows, keep) if k))
         yi, vi = yi[keep], vi[keep]
+    if cluster_column is None and "study_id" in table.header:
+        _warn_shared_trials(table)
     return table, yi, vi
+
+
+def _warn_shared_trials(table):
+    """One stderr line when rows of one trial would be pooled as independent studies."""
+    trials = {cell.strip() for cell in table.column("study_id")}
+    if len(trials) < len(table):
+        click.echo(f"Warning: {len(table)} rows come from {len(trials)} trials (study_id) and are "
+                   "treated as independent; --cluster study_id fits the multilevel model "
+                   "(pool, subgroup, metareg).", err=True)
 
 
 def study_labels(table, label_column):

@@ -3,36 +3,53 @@ import sys
 
 import click
 
-from .app import emit, load_effects, main, model_options
+from .app import cluster_options, emit, load_effects, main, model_options
+
+
+def cluster_labels(table, cluster_column):
+    """The cluster of every row (an error names the first row without one), or None."""
+    return table.label_column(cluster_column) if cluster_column else None
 
 
 @main.command()
 @model_options
-def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where):
+@cluster_options
+def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
+         cluster_column, rho):
     """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
     from ..models.pooling import pool as pool_effects
-    from ..report.text import pool_table
+    from ..report.text import multilevel_pool_table, pool_table
 
-    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
-    result = pool_effects(yi, vi, method=method, ci_method=ci_method, level=level)
-    emit(result, output_format, pool_table, lambda d: [d])
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
+    result = pool_effects(yi, vi, method=method, ci_method=ci_method, level=level,
+                          cluster=cluster_labels(table, cluster_column), rho=rho)
+    emit(result, output_format, multilevel_pool_table if cluster_column else pool_table, lambda d: [d])
 
 
 @main.command()
 @model_options
+@cluster_options
 @click.option("--by", "by_column", required=True, help="Column whose levels form the subgroups.")
 @click.option("--permutations", type=click.IntRange(min=2), default=None,
               help="Permutation test of the subgroup difference (the common-tau^2 QM).")
 @click.option("--seed", type=int, default=None, help="Seed of random permutations.")
 def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-             by_column, permutations, seed):
+             cluster_column, rho, by_column, permutations, seed):
     """Fit the model within each level of --by and test the subgroup differences."""
     from ..models.moderators import subgroup_analysis
-    from ..report.text import subgroup_table
+    from ..report.text import multilevel_subgroup_table, subgroup_table
 
-    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     labels = table.label_column(by_column)
-    result = subgroup_analysis(yi, vi, labels, by=by_column, method=method, ci_method=ci_method, level=level)
+    if cluster_column and permutations:
+        raise click.UsageError("--permutations is for independent effects; it cannot be combined "
+                               "with --cluster")
+    result = subgroup_analysis(yi, vi, labels, by=by_column, method=method, ci_method=ci_method, level=level,
+                               cluster=cluster_labels(table, cluster_column), rho=rho)
+    if cluster_column:
+        emit(result, output_format, multilevel_subgroup_table,
+             lambda d: [dict(group=g["group"], **g["result"]) for g in d["groups"]])
+        return
     if permutations:
         from ..report.text import permutation_lines
 
@@ -47,6 +64,7 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
 
 @main.command()
 @model_options
+@cluster_options
 @click.option("--mods", "moderator_columns", multiple=True, required=True,
               help="Moderator column (repeat for several).")
 @click.option("--categorical", "categorical_columns", multiple=True,
@@ -55,17 +73,24 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
               help="Also run a permutation test with this many permutations (exact when fewer exist).")
 @click.option("--seed", type=int, default=None, help="Seed of random permutations.")
 def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-            moderator_columns, categorical_columns, permutations, seed):
+            cluster_column, rho, moderator_columns, categorical_columns, permutations, seed):
     """Mixed-effects meta-regression on one or more moderators."""
     from ..models.moderators import meta_regression
-    from ..report.text import metareg_table
+    from ..report.text import metareg_table, multilevel_metareg_table
 
-    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     moderators = {}
     for name in moderator_columns:
         moderators[name] = (table.label_column(name) if name in categorical_columns
                             else table.typed_column(name))
-    result = meta_regression(yi, vi, moderators, method=method, ci_method=ci_method, level=level)
+    if cluster_column and permutations:
+        raise click.UsageError("--permutations is for independent effects; it cannot be combined "
+                               "with --cluster")
+    result = meta_regression(yi, vi, moderators, method=method, ci_method=ci_method, level=level,
+                             cluster=cluster_labels(table, cluster_column), rho=rho)
+    if cluster_column:
+        emit(result, output_format, multilevel_metareg_table, lambda d: d["coefficients"])
+        return
     if permutations:
         from ..report.text import permutation_lines
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..common.errors import InputError
+from .dependent import check_options, meta_regression_dependent, subgroup_dependent
 from .model import ModelFit, fit_model
 from .pooling import PooledResult, as_fraction, check_effects, pool
 from ..common.results import INTERNAL, Result
@@ -119,12 +120,20 @@ def _pseudo_r2(fit, yi, vi):
     return max(0.0, 100.0 * (tau2_re - fit.tau2) / tau2_re)
 
 
-def meta_regression(yi, vi, moderators, *, method="REML", ci_method="z", level=95):
-    """Meta-regression of ``yi`` on ``moderators`` (a mapping name -> values)."""
+def meta_regression(yi, vi, moderators, *, method="REML", ci_method="z", level=95, cluster=None,
+                    rho=None):
+    """Meta-regression of ``yi`` on ``moderators`` (a mapping name -> values).
+
+    With ``cluster`` (and ``rho``) the multilevel (CHE) model, see models.dependent.
+    """
     yi, vi = check_effects(yi, vi)
     if not moderators:
         raise InputError("meta-regression needs at least one moderator")
     X, terms = design_matrix(moderators, yi.size)
+    check_options(cluster, rho, ci_method)
+    if cluster is not None:
+        return meta_regression_dependent(yi, vi, X, terms, cluster, method=method, rho=rho,
+                                         ci_method=ci_method, level=as_fraction(level))
     fit = fit_model(X, yi, vi, terms=terms, method=method, ci_method=ci_method,
                     level=as_fraction(level))
     crit = fit.critical_value
@@ -190,8 +199,12 @@ class GroupResult(Result):
     notes: tuple = ()
 
 
-def subgroup_analysis(yi, vi, groups, *, by="group", method="REML", ci_method="z", level=95):
-    """Fit the model separately within each level of ``groups`` and test their difference."""
+def subgroup_analysis(yi, vi, groups, *, by="group", method="REML", ci_method="z", level=95,
+                      cluster=None, rho=None):
+    """Fit the model separately within each level of ``groups`` and test their difference.
+
+    With ``cluster`` (and ``rho``) the multilevel (CHE) model, see models.dependent.
+    """
     yi, vi = check_effects(yi, vi)
     labels = np.array([str(value) for value in groups])
     if labels.shape != yi.shape:
@@ -200,6 +213,11 @@ def subgroup_analysis(yi, vi, groups, *, by="group", method="REML", ci_method="z
     if len(levels) < 2:
         raise InputError(f"subgroup analysis needs at least two groups; all rows are '{levels[0]}'",
                          column=by)
+    check_options(cluster, rho, ci_method)
+    if cluster is not None:
+        X, terms = design_matrix({by: labels}, yi.size)
+        return subgroup_dependent(yi, vi, labels, levels, X, terms, cluster, by=by, method=method,
+                                  rho=rho, ci_method=ci_method, level=as_fraction(level))
     group_results = []
     for level_name in levels:
         rows = labels == level_name

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..common.errors import InputError
+from .dependent import check_options, pool_dependent
 from .model import ModelFit, fit_model, prediction_interval
 from ..common.results import INTERNAL, Result
 
@@ -91,13 +92,20 @@ class PooledResult(Result):
                    converged=fit.tau2_estimate.converged, notes=fit.notes, fit=fit)
 
 
-def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True):
+def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, cluster=None,
+         rho=None):
     """Pool effect sizes ``yi`` with sampling variances ``vi``.
 
     ``method``: FE or a tau^2 estimator (DL, HE, HS, SJ, ML, REML, EB, PM);
     ``ci_method``: "z" (Wald) or "knha" (Knapp-Hartung); ``level`` in percent.
+    With ``cluster`` (a label per effect) the three-level model, or with ``rho`` the CHE
+    model, is fitted instead (REML or ML; ``ci_method`` z, t or cr2), see models.dependent.
     """
     yi, vi = check_effects(yi, vi)
+    check_options(cluster, rho, ci_method)
+    if cluster is not None:
+        return pool_dependent(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
+                              level=as_fraction(level))
     X = np.ones((yi.size, 1))
     fit = fit_model(X, yi, vi, terms=("intercept",), method=method, ci_method=ci_method,
                     level=as_fraction(level))

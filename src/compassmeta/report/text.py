@@ -118,6 +118,75 @@ def metareg_table(result):
     return "\n".join(lines)
 
 
+MULTILEVEL_CI_NAMES = {"z": "Wald z", "t": "t(k - p)", "cr2": "CR2 robust t (Satterthwaite df)"}
+
+
+def multilevel_header(d, kind):
+    """The model line and metafor's rma.mv variance-components table (estim, sqrt, nlvls)."""
+    working = (f"CHE working model, rho = {d['rho']:g}" if d["rho"] else "three-level model")
+    head = (f"Multilevel {kind} (k = {d['k']}; {d['n_clusters']} clusters; {working}; "
+            f"{d['method']}; CI: {MULTILEVEL_CI_NAMES[d['ci_method']]})")
+    rows = [["Variance components", "estim", "sqrt", "nlvls", "I^2"],
+            ["sigma^2 between clusters", fmt(d["sigma2_between"]), fmt(d["sigma2_between"] ** 0.5),
+             d["n_clusters"], f"{fmt(d['i2_between'], 2)}%"],
+            ["sigma^2 within clusters", fmt(d["sigma2_within"]), fmt(d["sigma2_within"] ** 0.5),
+             d["k"], f"{fmt(d['i2_within'], 2)}%"]]
+    return [head, "", aligned(rows), ""]
+
+
+def multilevel_pool_table(result):
+    d = result.to_dict()
+    stat = "z" if d["ci_method"] == "z" else "t"
+    level = f"{d['level']:g}%"
+    rows = [["", "estimate", "se", f"{level} CI", stat, "df", "p", f"{level} PI"],
+            ["pooled", fmt(d["estimate"]), fmt(d["se"]), interval(d["ci_lower"], d["ci_upper"]),
+             fmt(d["statistic"], 3), fmt(d["df"], 2), fmt_p(d["p_value"]),
+             interval(d["pi_lower"], d["pi_upper"])]]
+    return "\n".join(multilevel_header(d, "model") + [
+        f"Test for heterogeneity: Q({d['q_df']}) = {fmt(d['q'], 2)}, {p_text(d['q_p'])}", "",
+        aligned(rows)] + [f"Note: {note}" for note in d["notes"]])
+
+
+def multilevel_metareg_table(result):
+    d = result.to_dict()
+    stat = "z" if d["ci_method"] == "z" else "t"
+    level = f"{d['level']:g}%"
+    rows = [["term", "estimate", "se", stat, "df", "p", f"{level} CI"]]
+    for c in d["coefficients"]:
+        rows.append([c["term"], fmt(c["estimate"]), fmt(c["se"]), fmt(c["statistic"], 3),
+                     fmt(c["df"], 2), fmt_p(c["p_value"]), interval(c["ci_lower"], c["ci_upper"])])
+    test = "HTZ F" if d["ci_method"] == "cr2" else ("F" if d["qm_df2"] is not None else "QM")
+    df = f"{d['qm_df']}, {fmt(d['qm_df2'], 2)}" if d["qm_df2"] is not None else f"{d['qm_df']}"
+    return "\n".join(multilevel_header(d, "meta-regression") + [
+        f"Test for residual heterogeneity: QE({d['qe_df']}) = {fmt(d['qe'], 2)}, {p_text(d['qe_p'])}",
+        f"Test of moderators: {test}({df}) = {fmt(d['qm'], 3)}, {p_text(d['qm_p'])}", "",
+        aligned(rows)])
+
+
+def multilevel_subgroup_table(result):
+    d = result.to_dict()
+    level = f"{d['level']:g}%"
+    rows = [[d["by"], "k", "clusters", "estimate", "se", f"{level} CI", "p", "sigma^2 between",
+             "sigma^2 within"]]
+    for g in d["groups"] + [{"group": "overall", "result": d["overall"]}]:
+        r = g["result"]
+        rows.append([g["group"], r["k"], r["n_clusters"], fmt(r["estimate"]), fmt(r["se"]),
+                     interval(r["ci_lower"], r["ci_upper"]), fmt_p(r["p_value"]),
+                     fmt(r["sigma2_between"]), fmt(r["sigma2_within"])])
+    test = "HTZ F" if d["ci_method"] == "cr2" else ("F" if d["qm_common_sigma2_df2"] is not None else "QM")
+    df = (f"{d['qm_common_sigma2_df']}, {fmt(d['qm_common_sigma2_df2'], 2)}"
+          if d["qm_common_sigma2_df2"] is not None else f"{d['qm_common_sigma2_df']}")
+    working = f"CHE working model, rho = {d['rho']:g}" if d["rho"] else "three-level model"
+    return "\n".join([
+        f"Multilevel subgroup analysis by {d['by']} ({working}; {d['method']}; "
+        f"CI: {MULTILEVEL_CI_NAMES[d['ci_method']]})", "", aligned(rows), "",
+        f"Test of subgroup differences: Q_between({d['q_between_df']}) = {fmt(d['q_between'], 2)}, "
+        f"{p_text(d['q_between_p'])}",
+        f"Moderator test (common sigma^2): {test}({df}) = {fmt(d['qm_common_sigma2'], 3)}, "
+        f"{p_text(d['qm_common_sigma2_p'])}"]
+        + [f"Note: {g['group']}: {note}" for g in d["groups"] for note in g["result"]["notes"]])
+
+
 SPREADSHEET_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

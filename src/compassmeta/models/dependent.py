@@ -1,0 +1,275 @@
+"""Pooling and meta-regression of dependent effect sizes: results of the multilevel model.
+
+Inference (``ci_method``): "z" (metafor rma.mv test = "z"), "t" (test = "t": t and F on
+k - p df) or "cr2" (clubSandwich CR2 standard errors, Satterthwaite df per coefficient,
+the HTZ Wald test for the moderators; prediction intervals as metafor predict() on
+robust(..., clubSandwich = TRUE): t on the Satterthwaite df with the robust se).
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..common import distributions as dist
+from ..common.errors import InputError
+from ..common.results import INTERNAL, Result
+from .multilevel import MultilevelFit, fit_multilevel
+
+MULTILEVEL_CI_METHODS = ("z", "t", "cr2")
+
+
+@dataclass(frozen=True)
+class Inference:
+    """Standard errors, df (None under z) and the robust fit (under cr2) of every coefficient."""
+
+    ci_method: str
+    vcov: np.ndarray
+    df: np.ndarray | None
+    robust: object = None
+
+    @property
+    def se(self):
+        return np.sqrt(np.diag(self.vcov))
+
+    def critical_values(self, level):
+        if self.df is None:
+            return np.full(self.vcov.shape[0], dist.critical_value(level))
+        return np.array([dist.critical_value(level, df) for df in self.df])
+
+    def p_values(self, beta):
+        statistic = beta / self.se
+        if self.df is None:
+            return dist.normal_two_sided_p(statistic)
+        return dist.t_two_sided_p(statistic, self.df)
+
+
+def inference_for(fit, ci_method):
+    """The :class:`Inference` of ``fit`` under ``ci_method`` (z, t or cr2, already checked)."""
+    if ci_method == "z":
+        return Inference("z", fit.vcov, None)
+    if ci_method == "t":
+        return Inference("t", fit.vcov, np.full(fit.p, float(fit.k - fit.p)))
+    if fit.n_clusters < 2:
+        raise InputError("CR2 robust inference needs at least two clusters")
+    from .robust import cr2
+
+    robust = cr2(fit)
+    return Inference("cr2", robust.vcov, robust.df, robust)
+
+
+def check_options(cluster, rho, ci_method):
+    """Refuse option combinations that do not fit together, in one line."""
+    if cluster is None:
+        if rho is not None:
+            raise InputError("rho (--rho) is a within-cluster correlation: it needs a cluster (--cluster)")
+        if ci_method in ("t", "cr2"):
+            raise InputError(f"--ci-method {ci_method} is for dependent effect sizes: give the "
+                             "cluster column (--cluster); for independent effects use z or knha")
+    elif ci_method not in MULTILEVEL_CI_METHODS:
+        raise InputError(f"--ci-method {ci_method} is for independent effects only; with a cluster "
+                         f"choose from {', '.join(MULTILEVEL_CI_METHODS)}")
+
+
+def fit_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_method, level):
+    """Validate the options, fit the multilevel model, and return (fit, inference)."""
+    check_options(cluster, rho, ci_method)
+    fit = fit_multilevel(X, yi, vi, cluster, terms=terms, method=method, rho=rho, level=level)
+    return fit, inference_for(fit, ci_method)
+
+
+@dataclass(frozen=True)
+class MultilevelPooledResult(Result):
+    """Pooled effect of the three-level / CHE model (metafor rma.mv + predict())."""
+
+    estimate: float
+    se: float
+    ci_lower: float
+    ci_upper: float
+    p_value: float
+    pi_lower: float
+    pi_upper: float
+    sigma2_between: float
+    sigma2_within: float
+    i2_between: float
+    i2_within: float
+    q: float
+    q_df: int
+    q_p: float
+    k: int
+    n_clusters: int
+    df: float | None          # t df: k - 1 under t, Satterthwaite under cr2, None under z
+    statistic: float
+    method: str
+    ci_method: str
+    level: float
+    rho: float
+    iterations: int
+    notes: tuple = ()
+    fit: MultilevelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+
+
+def pool_dependent(yi, vi, cluster, *, method, rho, ci_method, level):
+    """Intercept-only multilevel model; ``level`` as a fraction."""
+    fit, inference = fit_dependent(yi, vi, np.ones((yi.size, 1)), ("intercept",), cluster,
+                                   method=method, rho=rho, ci_method=ci_method, level=level)
+    estimate, se = float(fit.beta[0]), float(inference.se[0])
+    crit = float(inference.critical_values(level)[0])
+    pi_half_width = crit * np.sqrt(se * se + sum(fit.sigma2))
+    return MultilevelPooledResult(
+        estimate=estimate, se=se, ci_lower=estimate - crit * se, ci_upper=estimate + crit * se,
+        p_value=float(inference.p_values(fit.beta)[0]), pi_lower=estimate - pi_half_width,
+        pi_upper=estimate + pi_half_width, sigma2_between=fit.sigma2[0],
+        sigma2_within=fit.sigma2[1], i2_between=fit.i2[0], i2_within=fit.i2[1], q=fit.q,
+        q_df=fit.q_df, q_p=fit.q_p, k=fit.k, n_clusters=fit.n_clusters,
+        df=None if inference.df is None else float(inference.df[0]), statistic=estimate / se,
+        method=fit.method, ci_method=ci_method, level=100 * level, rho=fit.rho,
+        iterations=fit.iterations, notes=fit.notes, fit=fit)
+
+
+@dataclass(frozen=True)
+class MultilevelCoefficient(Result):
+    """One coefficient of a multilevel meta-regression; df is None under z."""
+
+    term: str
+    estimate: float
+    se: float
+    statistic: float
+    df: float | None
+    p_value: float
+    ci_lower: float
+    ci_upper: float
+
+
+@dataclass(frozen=True)
+class MultilevelMetaRegressionResult(Result):
+    """Multilevel meta-regression (metafor rma.mv(yi, V, mods, random = ~ 1 | cluster/es)).
+
+    ``qm``: Wald chi-square (z), F on (qm_df, k - p) (t) or the HTZ F on (qm_df, qm_df2) (cr2).
+    """
+
+    coefficients: tuple
+    qm: float
+    qm_df: int
+    qm_df2: float | None
+    qm_p: float
+    sigma2_between: float
+    sigma2_within: float
+    i2_between: float
+    i2_within: float
+    qe: float
+    qe_df: int
+    qe_p: float
+    k: int
+    n_clusters: int
+    method: str
+    ci_method: str
+    level: float
+    rho: float
+    iterations: int
+    fit: MultilevelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+
+    def to_frame(self):
+        """The coefficient table."""
+        import pandas as pd
+
+        return pd.DataFrame([c.to_dict() for c in self.coefficients])
+
+
+def _omnibus_test(fit, inference, columns):
+    """(QM, df1, df2 or None, p) for the coefficients in ``columns``."""
+    if inference.robust is not None:
+        return inference.robust.wald_htz(fit.beta, columns)
+    b = fit.beta[columns]
+    chi2 = float(b @ np.linalg.solve(fit.vcov[np.ix_(columns, columns)], b))
+    m = len(columns)
+    if inference.df is None:
+        return chi2, m, None, float(dist.chi2_sf(chi2, m))
+    df2 = fit.k - fit.p
+    return chi2 / m, m, float(df2), float(dist.f_sf(chi2 / m, m, df2))
+
+
+def meta_regression_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_method, level):
+    """Multilevel meta-regression on design ``X`` (intercept first); ``level`` a fraction."""
+    fit, inference = fit_dependent(yi, vi, X, terms, cluster, method=method, rho=rho,
+                                   ci_method=ci_method, level=level)
+    se, crit = inference.se, inference.critical_values(level)
+    dfs = [None] * fit.p if inference.df is None else [float(df) for df in inference.df]
+    coefficients = tuple(
+        MultilevelCoefficient(term=term, estimate=float(b), se=float(s), statistic=float(b / s),
+                              df=df, p_value=float(p), ci_lower=float(b - c * s),
+                              ci_upper=float(b + c * s))
+        for term, b, s, df, p, c in zip(terms, fit.beta, se, dfs, inference.p_values(fit.beta), crit))
+    qm, qm_df, qm_df2, qm_p = _omnibus_test(fit, inference, list(range(1, fit.p)))
+    return MultilevelMetaRegressionResult(
+        coefficients=coefficients, qm=qm, qm_df=qm_df, qm_df2=qm_df2, qm_p=qm_p,
+        sigma2_between=fit.sigma2[0], sigma2_within=fit.sigma2[1], i2_between=fit.i2[0],
+        i2_within=fit.i2[1], qe=fit.q, qe_df=fit.q_df, qe_p=fit.q_p, k=fit.k,
+        n_clusters=fit.n_clusters, method=fit.method, ci_method=ci_method, level=100 * level,
+        rho=fit.rho, iterations=fit.iterations, fit=fit)
+
+
+@dataclass(frozen=True)
+class MultilevelGroup(Result):
+    """The multilevel model fitted within one subgroup."""
+
+    group: str
+    result: MultilevelPooledResult
+
+
+@dataclass(frozen=True)
+class MultilevelSubgroupResult(Result):
+    """Multilevel fits per subgroup and the tests of their difference.
+
+    ``q_between``: Q of a fixed-effect model over the subgroup estimates (their variances the
+    squared se of ``ci_method``, df = groups - 1).  ``qm_common_sigma2``: the omnibus test of a
+    multilevel meta-regression on the grouping variable (one pair of sigma^2 for all groups):
+    Wald chi-square (z), F (t) or HTZ F (cr2), with ``qm_common_sigma2_df2`` None under z.
+    """
+
+    by: str
+    method: str
+    ci_method: str
+    level: float
+    rho: float
+    groups: tuple
+    q_between: float
+    q_between_df: int
+    q_between_p: float
+    qm_common_sigma2: float
+    qm_common_sigma2_df: int
+    qm_common_sigma2_df2: float | None
+    qm_common_sigma2_p: float
+    overall: MultilevelPooledResult
+
+    def to_frame(self):
+        """One row per subgroup."""
+        import pandas as pd
+
+        return pd.DataFrame([dict(group=g.group, **g.result.to_dict()) for g in self.groups])
+
+
+def subgroup_dependent(yi, vi, labels, levels, X, terms, cluster, *, by, method, rho, ci_method, level):
+    """Multilevel subgroup analysis; ``X``, ``terms`` code ``labels`` (levels in order)."""
+    cluster = np.asarray([str(c) for c in cluster], dtype=object)
+    groups = []
+    for name in levels:
+        rows = labels == name
+        try:
+            fitted = pool_dependent(yi[rows], vi[rows], cluster[rows], method=method, rho=rho,
+                                    ci_method=ci_method, level=level)
+        except InputError as error:
+            raise InputError(f"subgroup '{name}': {error.message}", column=by) from None
+        groups.append(MultilevelGroup(group=str(name), result=fitted))
+    estimates = np.array([g.result.estimate for g in groups])
+    weights = 1.0 / np.array([g.result.se for g in groups]) ** 2
+    common_mean = float(weights @ estimates / weights.sum())
+    q_between = float(weights @ (estimates - common_mean) ** 2)
+    common = meta_regression_dependent(yi, vi, X, terms, cluster, method=method, rho=rho,
+                                       ci_method=ci_method, level=level)
+    return MultilevelSubgroupResult(
+        by=by, method=common.method, ci_method=ci_method, level=100 * level, rho=common.rho,
+        groups=tuple(groups), q_between=q_between, q_between_df=len(groups) - 1,
+        q_between_p=float(dist.chi2_sf(q_between, len(groups) - 1)), qm_common_sigma2=common.qm,
+        qm_common_sigma2_df=common.qm_df, qm_common_sigma2_df2=common.qm_df2,
+        qm_common_sigma2_p=common.qm_p,
+        overall=pool_dependent(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
+                               level=level))

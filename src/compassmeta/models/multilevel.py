@@ -1,0 +1,319 @@
+"""The three-level and correlated-hierarchical-effects (CHE) meta-analytic models.
+
+Effect i of cluster j:  y_ij = x_ij' beta + u_j + w_ij + e_ij with u_j ~ N(0, sigma^2_1)
+(between clusters), w_ij ~ N(0, sigma^2_2) (between effects within a cluster) and sampling
+errors e with variances v_ij, correlated rho within a cluster: Cov(e_ij, e_il) =
+rho sqrt(v_ij v_il) (metafor vcalc(vi, cluster, obs, rho); rho = 0 is the three-level model of
+Konstantopoulos 2011, rho > 0 the CHE working model of Pustejovsky & Tipton 2022).  This is
+metafor's rma.mv(yi, V, random = ~ 1 | cluster/effect).
+
+The marginal covariance is block-diagonal, V_j = S_j + sigma^2_1 J + sigma^2_2 I, so every
+quantity is a sum over clusters: clusters of equal size are stacked (batched numpy), each
+block (diagonal plus rank two) is inverted in closed form, and no k x k matrix is ever formed.  sigma^2 are estimated by ML or REML with
+Fisher scoring (Harville 1977, JASA 72:320; score and expected information as in Viechtbauer
+2005, eqs. 9-12, with V_j in place of a diagonal), bounded at zero.
+"""
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ..common import distributions as dist
+from ..common.errors import ConvergenceError, InputError
+from .wls import weighted_fit
+
+MULTILEVEL_METHODS = ("REML", "ML")
+#: Scoring stops when no sigma^2 moves by more than this, relative to the mean sampling variance.
+SCORING_TOLERANCE = 1e-12
+MAX_ITERATIONS = 1000
+
+
+def cluster_codes(cluster, *, column="cluster", source=None):
+    """Integer codes 0..m-1 for cluster labels; a missing label is an error naming its row."""
+    values = np.asarray(cluster)
+    if values.dtype.kind in "iub":
+        missing = np.zeros(values.shape, dtype=bool)
+    elif values.dtype.kind == "f":
+        missing = ~np.isfinite(values)
+    else:
+        values = np.char.strip(values.astype(str))
+        missing = np.isin(values, ["", "nan", "NaN", "NA", "None"])
+    if missing.any():
+        raise InputError("cluster value is missing", file=source, row=int(np.argmax(missing)) + 1,
+                         column=column)
+    return np.unique(values, return_inverse=True)[1].ravel()
+
+
+class ClusterBlocks:
+    """Rows grouped by cluster, and clusters of equal size stacked into (m, n) index arrays."""
+
+    def __init__(self, codes):
+        codes = np.asarray(codes)
+        order = np.argsort(codes, kind="stable")
+        sizes = np.bincount(codes)
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        self.n_clusters = sizes.size
+        self.k = codes.size
+        #: one (m, n) array of row indices per distinct cluster size n
+        self.groups = [order[starts[sizes == n][:, None] + np.arange(n)] for n in np.unique(sizes)]
+
+    def stack(self, values):
+        """``values`` (k, ...) gathered per group: a list of (m, n, ...) arrays."""
+        return [values[rows] for rows in self.groups]
+
+
+def _cross(A, B):
+    """sum_j A_j' B_j for stacks of (n x p) and (n x q) blocks.
+
+    einsum rather than a BLAS product: on a loaded machine OpenBLAS threads cost more than
+    these thin (k x p) products.
+    """
+    return np.einsum("ia,ib->ab", A.reshape(-1, A.shape[2]), B.reshape(-1, B.shape[2]))
+
+
+def _components(n):
+    """dV_j/dsigma^2 for the cluster and the within-cluster level: J_n and I_n."""
+    return (np.ones((n, n)), np.eye(n))
+
+
+class GroupedGLS:
+    """Generalised least squares with block-diagonal V = S + sigma^2_1 J + sigma^2_2 I.
+
+    S_j has v on the diagonal and rho sqrt(v_i v_l) off it (metafor vcalc), so
+    V_j = D_j + U_j C U_j' with D_j = diag((1 - rho) v + sigma^2_2), U_j = [sqrt(v), 1] and
+    C = diag(rho, sigma^2_1): a diagonal plus rank two.  W_j = V_j^-1 by the Woodbury identity
+    and log det V_j by the matrix determinant lemma, with only 2 x 2 inverses per cluster
+    (Henderson & Searle 1981, SIAM Review 23:53, eq. 17).  Holds per size group the blocks
+    V_j (``covariance``) and W_j (``weights``), and the fit: beta, (X'WX)^-1, residuals.
+    """
+
+    def __init__(self, blocks, X_groups, y_groups, v_groups, rho, sigma2):
+        self.blocks = blocks
+        self.X_groups = X_groups
+        self.y_groups = y_groups
+        self.sigma2 = sigma2
+        self.covariance = []
+        self.weights = []
+        self.log_det_v = 0.0
+        low_rank = np.array([rho, sigma2[0]])                     # diagonal of C
+        for v in v_groups:
+            n = v.shape[1]
+            diagonal = (1.0 - rho) * v + sigma2[1]
+            U = np.stack([np.sqrt(v), np.ones_like(v)], axis=2)     # (m, n, 2)
+            D_inv_U = U / diagonal[:, :, None]
+            G = np.swapaxes(U, 1, 2) @ D_inv_U                       # U'D^-1 U
+            K = np.eye(2) + G * low_rank                            # I + G C
+            det = K[:, 0, 0] * K[:, 1, 1] - K[:, 0, 1] * K[:, 1, 0]
+            if np.any(diagonal <= 0) or np.any(det <= 0):
+                raise np.linalg.LinAlgError("marginal covariance is not positive definite")
+            K_inv = np.stack([np.stack([K[:, 1, 1], -K[:, 0, 1]], axis=1),
+                              np.stack([-K[:, 1, 0], K[:, 0, 0]], axis=1)], axis=1) / det[:, None, None]
+            middle = low_rank[:, None] * K_inv                      # C (I + G C)^-1
+            eye = np.eye(n)
+            self.weights.append(eye / diagonal[:, :, None]
+                                - D_inv_U @ middle @ np.swapaxes(D_inv_U, 1, 2))
+            self.covariance.append(diagonal[:, :, None] * eye
+                                   + (U * low_rank) @ np.swapaxes(U, 1, 2))
+            self.log_det_v += float(np.log(diagonal).sum() + np.log(det).sum())
+        self.WX = [W @ X for W, X in zip(self.weights, X_groups)]
+        xwx = sum(_cross(WX, X) for WX, X in zip(self.WX, X_groups))
+        xwy = sum(np.einsum("mia,mi->a", WX, y) for WX, y in zip(self.WX, y_groups))
+        self.cov = np.linalg.inv(xwx)
+        self.beta = self.cov @ xwy
+        self.resid = [y - X @ self.beta for X, y in zip(X_groups, y_groups)]
+        self.W_resid = [(W @ r[:, :, None])[:, :, 0] for W, r in zip(self.weights, self.resid)]
+
+    def rss(self):
+        """r' V^-1 r."""
+        return float(sum(np.einsum("mi,mi->", r, wr) for r, wr in zip(self.resid, self.W_resid)))
+
+    def log_likelihood(self, reml):
+        """Log-likelihood (ML) or restricted log-likelihood (REML) as metafor's logLik()."""
+        k, p = self.blocks.k, self.cov.shape[0]
+        if not reml:
+            return -0.5 * (k * math.log(2 * math.pi) + self.log_det_v + self.rss())
+        X_all = np.concatenate([X.reshape(-1, p) for X in self.X_groups])
+        log_det_xx = np.linalg.slogdet(X_all.T @ X_all)[1]
+        log_det_xwx = -np.linalg.slogdet(self.cov)[1]
+        return -0.5 * ((k - p) * math.log(2 * math.pi) + self.log_det_v + log_det_xwx
+                       + self.rss() - log_det_xx)
+
+    def score_and_information(self, reml):
+        """Score and expected information for (sigma^2_1, sigma^2_2).
+
+        score_a = -tr(P D_a)/2 + r'W D_a W r/2,  info_ab = tr(P D_a P D_b)/2, with P = W
+        under ML and P = W - W X (X'WX)^-1 X'W under REML (Harville 1977).
+        """
+        p = self.cov.shape[0]
+        score = np.zeros(2)
+        information = np.zeros((2, 2))
+        xw_d_wx = np.zeros((2, p, p))        # X'W D_a W X
+        xw_d_w_d_wx = np.zeros((2, 2, p, p))  # X'W D_a W D_b W X
+        for W, WX, w_resid in zip(self.weights, self.WX, self.W_resid):
+            D = _components(W.shape[1])
+            WD = [W @ d for d in D]
+            DWX = [d @ WX for d in D]
+            for a in range(2):
+                score[a] += 0.5 * (-np.trace(WD[a], axis1=1, axis2=2).sum()
+                                   + ((w_resid @ D[a]) * w_resid).sum())
+                xw_d_wx[a] += _cross(WX, DWX[a])
+                for b in range(2):
+                    information[a, b] += 0.5 * (WD[a] * np.swapaxes(WD[b], 1, 2)).sum()
+                    xw_d_w_d_wx[a, b] += _cross(DWX[a], W @ DWX[b])
+        if reml:
+            C = self.cov
+            for a in range(2):
+                score[a] += 0.5 * np.trace(C @ xw_d_wx[a])
+                for b in range(2):
+                    information[a, b] += 0.5 * (-2.0 * np.trace(C @ xw_d_w_d_wx[a, b])
+                                                + np.trace(C @ xw_d_wx[a] @ C @ xw_d_wx[b]))
+        return score, information
+
+
+def _starting_values(X, y, v):
+    """Half each of the method-of-moments total heterogeneity (OLS residual variance - mean v)."""
+    ols = weighted_fit(X, y, np.ones(y.size))
+    total = max(ols.rss() / max(y.size - X.shape[1], 1) - float(np.mean(v)), 0.1 * float(np.mean(v)))
+    return np.array([total / 2.0, total / 2.0])
+
+
+def estimate_sigma2(blocks, X, y, v, rho, method):
+    """ML or REML estimates of (sigma^2_1, sigma^2_2) >= 0 by bounded Fisher scoring.
+
+    A sigma^2 at zero whose score points below zero is held at zero (the boundary
+    solution, as metafor's bound sigma^2 >= 0); steps are halved until the (restricted)
+    log-likelihood does not decrease.  Returns (gls, iterations).
+    """
+    reml = method == "REML"
+    X_groups, y_groups = blocks.stack(X), blocks.stack(y)
+    v_groups = blocks.stack(v)
+    scale = float(np.mean(v))
+    # One cluster: its sigma^2 cannot be told apart from the intercept (metafor fixes a
+    # single-level factor's sigma^2 at 0 and so does this fit).
+    identifiable = np.array([blocks.n_clusters > 1, True])
+    sigma2 = _starting_values(X, y, v) * identifiable
+    gls = GroupedGLS(blocks, X_groups, y_groups, v_groups, rho, sigma2)
+    loglik = gls.log_likelihood(reml)
+    for iteration in range(1, MAX_ITERATIONS + 1):
+        score, information = gls.score_and_information(reml)
+        free = identifiable & ~((sigma2 <= 0.0) & (score <= 0.0))
+        step = np.zeros(2)
+        if free.any():
+            sub = information[np.ix_(free, free)]
+            step[free] = np.linalg.lstsq(sub, score[free], rcond=None)[0]
+        factor = 1.0
+        while True:
+            candidate = np.maximum(sigma2 + factor * step, 0.0)
+            trial = GroupedGLS(blocks, X_groups, y_groups, v_groups, rho, candidate)
+            trial_loglik = trial.log_likelihood(reml)
+            if trial_loglik >= loglik - 1e-12 * abs(loglik) or factor < 1e-10:
+                break
+            factor /= 2.0
+        change = np.max(np.abs(candidate - sigma2))
+        sigma2, gls, loglik = candidate, trial, trial_loglik
+        if change <= SCORING_TOLERANCE * scale:
+            return gls, iteration
+    raise ConvergenceError(f"{method} estimation of sigma^2 did not converge in {MAX_ITERATIONS} "
+                           f"Fisher-scoring iterations (last sigma^2: {sigma2[0]:.6g}, {sigma2[1]:.6g})")
+
+
+@dataclass(frozen=True)
+class MultilevelFit:
+    """A fitted three-level / CHE model; the public results are views of it."""
+
+    X: np.ndarray
+    y: np.ndarray
+    v: np.ndarray
+    terms: tuple
+    method: str
+    rho: float
+    level: float                # as a fraction, e.g. 0.95
+    blocks: ClusterBlocks
+    gls: GroupedGLS
+    iterations: int
+    log_likelihood: float
+
+    @property
+    def k(self):
+        return self.X.shape[0]
+
+    @property
+    def p(self):
+        return self.X.shape[1]
+
+    @property
+    def n_clusters(self):
+        return self.blocks.n_clusters
+
+    @property
+    def sigma2(self):
+        return tuple(float(s) for s in self.gls.sigma2)
+
+    @property
+    def beta(self):
+        return self.gls.beta
+
+    @property
+    def vcov(self):
+        return self.gls.cov
+
+    @property
+    def notes(self):
+        if self.n_clusters == 1:
+            return ("one cluster: sigma^2 between is fixed at 0 (as metafor does for a "
+                    "single-level factor)",)
+        if self.n_clusters == self.k:
+            return ("every cluster holds one effect: only the sum of the two sigma^2 is "
+                    "identified, not their split",)
+        return ()
+
+    @cached_property
+    def q(self):
+        """QE: the residual heterogeneity statistic r' S^-1 r of the fit with sigma^2 = 0."""
+        return GroupedGLS(self.blocks, self.blocks.stack(self.X), self.blocks.stack(self.y),
+                          self.blocks.stack(self.v), self.rho, np.zeros(2)).rss()
+
+    @property
+    def q_df(self):
+        return self.k - self.p
+
+    @property
+    def q_p(self):
+        return float(dist.chi2_sf(self.q, self.q_df)) if self.q_df > 0 else 1.0
+
+    @cached_property
+    def i2(self):
+        """I^2 per level (percent): sigma^2_l / (sum sigma^2 + typical v), the typical v =
+        (k - p) / tr(P) with W = diag(1/v) (metafor FAQ, "I^2 for multilevel models")."""
+        typical_v = (self.k - self.p) / weighted_fit(self.X, self.y, 1.0 / self.v).trace_p()
+        total = sum(self.sigma2) + typical_v
+        return tuple(100.0 * s / total for s in self.sigma2)
+
+
+def fit_multilevel(X, y, v, cluster, *, terms, method="REML", rho=None, level=0.95, source=None,
+                   cluster_column="cluster"):
+    """Fit rma.mv(y, vcalc(v, cluster, rho), mods = X, random = ~ 1 | cluster/effect)."""
+    method = method.upper()
+    if method not in MULTILEVEL_METHODS:
+        raise InputError(f"the multilevel model is fitted by {' or '.join(MULTILEVEL_METHODS)}, "
+                         f"not {method}")
+    rho = 0.0 if rho is None else float(rho)
+    if not -1.0 < rho < 1.0:
+        raise InputError(f"rho must lie strictly between -1 and 1, got {rho:g}")
+    codes = cluster_codes(cluster, column=cluster_column, source=source)
+    if codes.size != y.size:
+        raise InputError(f"{codes.size} cluster labels for {y.size} effect sizes", column=cluster_column)
+    k, p = X.shape
+    if k <= p + 1:
+        raise InputError(f"{k} effect sizes cannot fit {p} coefficient(s) and two variance "
+                         f"components: need k >= {p + 2}")
+    blocks = ClusterBlocks(codes)
+    try:
+        gls, iterations = estimate_sigma2(blocks, X, y, v, rho, method)
+    except np.linalg.LinAlgError:
+        raise InputError(f"rho = {rho:g} makes a cluster's sampling covariance not positive "
+                         "definite") from None
+    return MultilevelFit(X=X, y=y, v=v, terms=tuple(terms), method=method, rho=rho, level=level,
+                         blocks=blocks, gls=gls, iterations=iterations,
+                         log_likelihood=gls.log_likelihood(method == "REML"))
