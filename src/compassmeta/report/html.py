@@ -192,14 +192,16 @@ def trial_label(row):
 
 
 def load_rows(paths):
-    """Typed rows of every table (with ``yi``, ``vi`` and ``table``) and each table's version."""
-    rows, versions = [], []
+    """Typed rows of every table (with ``yi``, ``vi`` and ``table``), each table's version and
+    the validation warnings."""
+    rows, versions, warnings = [], [], []
     for path in paths:
         path = Path(path)
         if not path.is_file():
             raise InputError("no such file", file=path)
         table = load_study_table(path, resource="thirdwave" if path.stem == "thirdwave" else "trials")
         versions.append(TableVersion(path=str(path), sha256=_sha256(path), rows=len(table)))
+        warnings += [str(problem) for problem in table.warnings]
         for row, g, v in zip(table.rows, table.yi, table.vi):
             rows.append(dict(row, yi=float(g), vi=float(v), table=str(path)))
     seen = {}
@@ -208,7 +210,7 @@ def load_rows(paths):
             raise InputError(f"es_id '{row['es_id']}' is also in {seen[row['es_id']]}", file=row["table"],
                              column="es_id")
         seen[row["es_id"]] = row["table"]
-    return rows, tuple(versions)
+    return rows, tuple(versions), tuple(warnings)
 
 
 def _unique_labels(rows):
@@ -476,7 +478,7 @@ def build_report(tables, since=None, *, studies_folder=None, mirror=None, progre
     ``studies_folder``: the folder holding published_results.csv for the reproduction table
     (default: the first table's folder); ``progress(n)`` is called after each unit of work."""
     progress = progress or (lambda n: None)
-    rows, versions = load_rows(tables)
+    rows, versions, warnings = load_rows(tables)
     if not rows:
         raise InputError("the tables hold no rows", file=versions[0].path if versions else None)
     labels = _unique_labels(rows)
@@ -506,12 +508,12 @@ def build_report(tables, since=None, *, studies_folder=None, mirror=None, progre
                   analyses=tuple(analyses), moderators=tuple(moderators), trials=trial_sources(rows, labels),
                   reproduction=reproduction, reproduction_note=reproduction_note, row_digests=digests,
                   changes=changes_since(previous, digests, analyses) if previous is not None else None,
-                  warnings=())
+                  warnings=warnings)
 
 
 def work_units(tables):
     """How many progress steps :func:`build_report` takes for these tables (for a progress bar)."""
-    rows, _ = load_rows(tables)
+    rows, _, _ = load_rows(tables)
     return 2 * len(outcome_groups(rows)) + 1
 
 
@@ -762,7 +764,8 @@ def render_html(report):
             "<header><h1>Self-compassion interventions: living evidence report</h1>"
             f'<p class="lede">Generated {_e(report.generated)} by compassmeta from {_e(tables)}. Random-effects '
             f"meta-analysis ({_e(report.method)}); effects are Hedges' g, positive favours the intervention.</p>"
-            f"</header>{nav}"
+            + "".join(f'<p class="note flag">Warning: {_e(w)}</p>' for w in report.warnings)
+            + f"</header>{nav}"
             + _summary_section(report) + _outcome_sections(report) + _explorer_section(report)
             + _reproduction_section(report) + _provenance_section(report)
             + f"<script>{SCRIPT}</script></body></html>\n")
