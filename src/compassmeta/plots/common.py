@@ -52,12 +52,12 @@ def format_interval(estimate, lower, upper):
 
 
 def svg_text(figure):
-    """The figure as SVG markup for inlining in HTML (text kept as text, stable ids); closes it."""
+    """The figure as SVG markup for inlining in HTML (glyphs as paths, so it looks the same in every browser; stable ids); closes it."""
     import io
 
     buffer = io.StringIO()
     try:
-        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "compassmeta"}):
+        with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "compassmeta"}):
             figure.savefig(buffer, format="svg")
     finally:
         plt.close(figure)

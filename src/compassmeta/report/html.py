@@ -554,14 +554,20 @@ def _flags(analysis):
 
 def _summary_section(report):
     rows = []
+    same = {item.key.replace(f"| {item.control}", "| all"): item.control
+            for item in report.analyses if item.same_trials_as}
     for item in report.analyses:
+        if item.same_trials_as:
+            continue  # shown on the row of all controls
         pooled = item.pooled
         cell = (f'<span class="g" data-key="{_e(item.key)}" data-estimate="{pooled.estimate!r}">'
                 f"{_interval(pooled.estimate, pooled.ci_lower, pooled.ci_upper)}</span>" if pooled
                 else '<span class="muted">not pooled</span>')
         loo = item.leave_one_out
         rows.append([
-            f'<a href="#{slug(item.key)}">{_e(item.outcome)}</a>', _e(item.control),
+            f'<a href="#{slug(item.key)}">{_e(item.outcome)}</a>',
+            _e(item.control) + (f' <span class="muted">(all {_e(same[item.key])})</span>'
+                                if item.key in same else ""),
             f"{item.k_trials} ({item.k_rows})", _e(item.n_participants if item.n_participants else "–"), cell,
             f"[{_g(pooled.pi_lower)}, {_g(pooled.pi_upper)}]" if pooled else "–",
             f"{_g(pooled.i2, 0)}%" if pooled else "–", _flags(item) if pooled else "–",
@@ -602,6 +608,18 @@ def _bias_block(item):
     return _table(["Publication bias", "Result", "Flag"], rows, "bias") + notes
 
 
+FIGURE_CAPTIONS = {
+    "forest": "Squares: each trial's g with its 95% CI, sized by weight; diamond: the pooled g; "
+              "bar below it: the 95% prediction interval.",
+    "funnel": "Each trial's g against its standard error; dashed: the pseudo 95% confidence region "
+              "around the pooled g; open circles: trials imputed by trim-and-fill.",
+    "subgroup-forest": "Trials grouped by the moderator, each subgroup pooled with its own τ²; "
+                       "the test compares the subgroup estimates.",
+    "bubble": "Each trial's g against the moderator (circles sized by weight), the fitted "
+              "meta-regression line and its 95% confidence band.",
+}
+
+
 def _figure(svg, caption, kind):
     return f'<figure class="fig fig-{kind}">{svg}<figcaption>{_e(caption)}</figcaption></figure>'
 
@@ -613,11 +631,11 @@ def _subset_block(item):
         return (head + f'<p class="note">The same {item.k_trials} trial(s) as with all controls (every trial of '
                        f"this outcome has a {_e(item.control)} control); see above.</p></div>")
     parts = [f'<p class="note">k = {item.k_trials} trial(s), {item.k_rows} row(s); model: {_e(item.model)}.</p>']
-    parts += [f'<p class="note">{_e(note)}</p>' for note in item.notes]
+    parts += [f'<p class="note">{_e(note[:1].upper() + note[1:])}.</p>' for note in item.notes]
     if item.pooled:
         parts.append(_pooled_block(item))
         parts.append(_bias_block(item))
-        figures = [_figure(item.figures[kind], f"{kind.capitalize()} plot, {title}", kind)
+        figures = [_figure(item.figures[kind], FIGURE_CAPTIONS[kind], kind)
                    for kind in ("forest", "funnel") if kind in item.figures]
         parts.append(f'<div class="figures">{"".join(figures)}</div>')
     return head + "".join(parts) + "</div>"
@@ -669,8 +687,8 @@ def _explorer_section(report):
     panels = []
     for item in report.moderators:
         body = _moderator_result(item) if item.result is not None else ""
-        figure = _figure(item.figure, f"{item.outcome}: {item.moderator}",
-                         "bubble" if item.kind == "meta-regression" else "subgroup-forest") if item.figure else ""
+        kind = "bubble" if item.kind == "meta-regression" else "subgroup-forest"
+        figure = _figure(item.figure, FIGURE_CAPTIONS[kind], kind) if item.figure else ""
         hidden = "" if item is first else " hidden"
         panels.append(f'<div class="mod-panel" id="mod-{slug(item.outcome)}--{slug(item.moderator)}"'
                       f' data-kind="{_e(item.kind)}"{hidden}><h3>{_e(item.outcome)}: {_e(item.moderator)}</h3>'
@@ -686,10 +704,11 @@ def _reproduction_section(report):
     if report.reproduction is None:
         return (f'<section id="reproduction"><h2>Reproduction of published results</h2>'
                 f'<p class="note">{_e(report.reproduction_note)}</p></section>')
-    rows = []
+    rows, previous_target = [], None
     for check in report.reproduction.targets:
         digits = check.decimals
-        rows.append([_e(check.target_id), _e(check.quantity), f"{check.published:.{digits}f}",
+        first_of_target, previous_target = check.target_id != previous_target, check.target_id
+        rows.append([f"<b>{_e(check.target_id)}</b>" if first_of_target else "", _e(check.quantity), f"{check.published:.{digits}f}",
                      "–" if check.recomputed is None else f"{check.recomputed:.{digits + 2}f}",
                      "–" if check.difference is None else f"{check.difference:+.{digits + 2}f}",
                      f"{'–' if check.k_used is None else check.k_used}/"
@@ -698,11 +717,12 @@ def _reproduction_section(report):
     counts = {}
     for check in report.reproduction.targets:
         counts[check.verdict] = counts.get(check.verdict, 0) + 1
-    sources = {}
+    publications = {}
     for check in report.reproduction.targets:
-        sources.setdefault(check.target_id, (check.citation, check.doi, check.note))
-    notes = "".join(f'<li><b>{_e(target)}</b>: {_e(citation)} {_doi_link(doi)}<br><span class="note">'
-                    f"{_e(note)}</span></li>" for target, (citation, doi, note) in sources.items())
+        publications.setdefault((check.citation, check.doi), {}).setdefault(check.target_id, check.note)
+    notes = "".join(f"<li>{_e(citation)} {_doi_link(doi)}<ul>"
+                    + "".join(f'<li class="note"><b>{_e(target)}</b>: {_e(note)}</li>' for target, note in targets.items())
+                    + "</ul></li>" for (citation, doi), targets in publications.items())
     return ('<section id="reproduction"><h2>Reproduction of published results</h2>'
             '<p class="note">Each published number recomputed from study-level data and compared at the '
             "publication's rounding (" + _e(", ".join(f"{n} {v}" for v, n in counts.items())) + ").</p>"
@@ -719,8 +739,8 @@ def _provenance_section(report):
     tables = _table(["Table", "#Rows", "sha256"], [[_e(t.path), str(t.rows), f'<span class="mono">{t.sha256}</span>']
                                                    for t in report.tables], "tables")
     rows = [[_e(trial.label), _e(trial.citation) + (" " + _doi_link(trial.doi) if trial.doi else ""),
-             "<br>".join(_e(source) for source in trial.sources)
-             + (f" ({_doi_link(trial.source_doi)})" if trial.source_doi else ""),
+             '<ul class="sources">' + "".join(f"<li>{_e(source)}</li>" for source in trial.sources) + "</ul>"
+             + (f"Database: {_doi_link(trial.source_doi)}" if trial.source_doi else ""),
              "<br>".join(f'<span class="mono">{_e(es)}</span>' for es in trial.es_ids)]
             for trial in report.trials]
     return ('<section id="provenance"><h2>Provenance</h2><h3>Data version</h3>' + tables

@@ -22,18 +22,23 @@ table.wide { width: 100%; }
 .figures { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
 figure { margin: 0.3rem 0; max-width: 100%; }
 figure svg { max-width: 100%; height: auto; display: block; }
-figcaption { font-size: 0.85rem; color: var(--muted); }
+.fig-funnel svg, .fig-bubble svg { width: 430px; }
+figcaption { max-width: 40rem;  font-size: 0.85rem; color: var(--muted); }
 .subset { border-left: 3px solid var(--rule); padding-left: 0.9rem; margin-bottom: 1.4rem; }
 .explorer-menus { background: var(--band); padding: 0.6rem 0.8rem; display: flex; gap: 1.5rem; flex-wrap: wrap; }
 .explorer-menus label { font-weight: bold; }
 .explorer-menus select { font: inherit; margin-left: 0.4rem; }
+table.trials .mono { word-break: normal; white-space: nowrap; }
+ul.sources { margin: 0; padding-left: 1rem; }
 .mod-panel { padding-top: 0.4rem; }
 code, .mono { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.82rem; word-break: break-all; }
 @media print {
   body { max-width: none; padding: 0; font-size: 10.5pt; }
   nav, .explorer-menus, .screen-only { display: none !important; }
   .mod-panel[hidden] { display: block !important; }
-  .mod-panel { break-inside: avoid-page; border-top: 1px solid var(--rule); }
+  table.trials .mono { word-break: normal; white-space: nowrap; }
+ul.sources { margin: 0; padding-left: 1rem; }
+.mod-panel { break-inside: avoid-page; border-top: 1px solid var(--rule); }
   figure, table, .subset h3 { break-inside: avoid; }
   h2 { break-after: avoid; }
   a { color: inherit; text-decoration: none; }
