@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from compassmeta.cli import main
-from compassmeta.report.html import bias_analyses, build_report, choose_model, render_html
+from compassmeta.report.html import bias_analyses, build_report, choose_model, outcome_groups, render_html
 from conftest import PROJECT, assert_close, load_fixture
 
 STUDIES = PROJECT / "studies"
@@ -78,6 +78,17 @@ def test_small_subsets_say_so_instead_of_failing(written):
     assert "k = 4 < 10" in notes[0] and "little power" in notes[0]
     sessions = next(m for m in written[1]["moderators"] if m["outcome"] == "stress" and m["moderator"] == "sessions")
     assert sessions["kind"] == "not analysed" and sessions["result"] is None
+
+
+def test_outcomes_grouped_by_scs_component_and_ordered():
+    rows = [{"outcome": outcome, "scs_component": component}
+            for outcome, component in (("grief", None), ("anxiety", None), ("self-compassion", "uncompassionate"),
+                                       ("depression", None), ("self_compassion", "compassionate"),
+                                       ("self-compassion", "compassionate"), ("self_compassion", None))]
+    groups = outcome_groups(rows)
+    assert list(groups) == ["self-compassion: uncompassionate", "self-compassion: compassionate",
+                            "self-compassion", "depression", "anxiety", "grief"]
+    assert len(groups["self-compassion: compassionate"]) == 2
 
 
 def test_passive_subset_identical_to_all_is_marked_not_recomputed(written):

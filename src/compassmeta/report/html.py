@@ -35,6 +35,7 @@ MODERATORS = (("control_type", "control type"), ("population", "population"),
               ("intervention_class", "intervention class"), ("format", "format"), ("sessions", "sessions"),
               ("intervention_duration", "duration"), ("risk_of_bias", "risk of bias"), ("year", "year"))
 SELF_COMPASSION = ("self_compassion", "self-compassion")
+LEADING_OUTCOMES = ("self-compassion", "depression", "anxiety")   # the report's first sections
 
 
 # ----------------------------------------------------------------------------- result objects
@@ -465,11 +466,17 @@ def _reproduction(studies_folder, mirror):
 
 
 def outcome_groups(rows):
-    """The (outcome, rows) groups of a table, in order of first appearance."""
+    """The outcome groups of the rows: self-compassion (by SCS component), depression and
+    anxiety first, then the others in order of first appearance."""
     groups = {}
     for row in rows:
         groups.setdefault(outcome_of(row), []).append(row)
-    return groups
+
+    def rank(outcome):
+        first = next((i for i, name in enumerate(LEADING_OUTCOMES) if outcome.startswith(name)), len(LEADING_OUTCOMES))
+        return first, list(groups).index(outcome)
+
+    return {outcome: groups[outcome] for outcome in sorted(groups, key=rank)}
 
 
 def build_report(tables, since=None, *, studies_folder=None, mirror=None, progress=None):
