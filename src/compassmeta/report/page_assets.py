@@ -28,7 +28,7 @@ figcaption { max-width: 40rem;  font-size: 0.85rem; color: var(--muted); }
 .explorer-menus { background: var(--band); padding: 0.6rem 0.8rem; display: flex; gap: 1.5rem; flex-wrap: wrap; }
 .explorer-menus label { font-weight: bold; }
 .explorer-menus select { font: inherit; margin-left: 0.4rem; }
-table.trials .mono { word-break: normal; white-space: nowrap; }
+table.trials .mono, table.summary td:nth-child(2) { word-break: normal; white-space: nowrap; }
 ul.sources { margin: 0; padding-left: 1rem; }
 .mod-panel { padding-top: 0.4rem; }
 code, .mono { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.82rem; word-break: break-all; }
@@ -36,9 +36,10 @@ code, .mono { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-
   body { max-width: none; padding: 0; font-size: 10.5pt; }
   nav, .explorer-menus, .screen-only { display: none !important; }
   .mod-panel[hidden] { display: block !important; }
-  table.trials .mono { word-break: normal; white-space: nowrap; }
-ul.sources { margin: 0; padding-left: 1rem; }
-.mod-panel { break-inside: avoid-page; border-top: 1px solid var(--rule); }
+  .mod-panel { break-inside: avoid-page; border-top: 1px solid var(--rule); }
+  .mod-panel[data-kind="not analysed"] { border-top: none; padding-top: 0; }
+  .mod-panel[data-kind="not analysed"] h3 { display: inline; font-size: 0.85rem; margin: 0; }
+  .mod-panel[data-kind="not analysed"] p { display: inline; margin-left: 0.4rem; }
   figure, table, .subset h3 { break-inside: avoid; }
   h2 { break-after: avoid; }
   a { color: inherit; text-decoration: none; }
