@@ -76,6 +76,9 @@ def test_small_subsets_say_so_instead_of_failing(written):
     checks, notes = bias_analyses(choice, choice.pool())
     assert [check.analysis for check in checks] == ["Egger's regression test", "Trim-and-fill", "PET-PEESE"]
     assert "k = 4 < 10" in notes[0] and "little power" in notes[0]
+    same_se = choose_model([dict(row, vi=0.05) for row in rows], {row["study_id"]: row["study_id"] for row in rows})
+    checks, notes = bias_analyses(same_se, same_se.pool())
+    assert checks == () and "same standard error" in notes[-1]
     sessions = next(m for m in written[1]["moderators"] if m["outcome"] == "stress" and m["moderator"] == "sessions")
     assert sessions["kind"] == "not analysed" and sessions["result"] is None
 

@@ -278,9 +278,15 @@ def bias_analyses(choice, pooled):
         return (), (f"k = {k}: publication-bias analyses need at least 3 trials",)
     notes = ((f"k = {k} < {FEW_FOR_BIAS}: asymmetry tests have little power to tell chance from real "
               "asymmetry (Cochrane Handbook 13.3.5.4)"),) if k < FEW_FOR_BIAS else ()
-    egger = regression_test(choice.yi, choice.vi, model="lm", predictor="sei")
-    filled = trim_and_fill(choice.yi, choice.vi, method=METHOD)
-    limits = pet_peese(choice.yi, choice.vi)
+    if np.ptp(choice.vi) == 0:
+        return (), notes + ("every trial has the same standard error: the funnel has no spread, so "
+                            "Egger's test, trim-and-fill and PET-PEESE are undefined",)
+    try:
+        egger = regression_test(choice.yi, choice.vi, model="lm", predictor="sei")
+        filled = trim_and_fill(choice.yi, choice.vi, method=METHOD)
+        limits = pet_peese(choice.yi, choice.vi)
+    except CompassmetaError as error:
+        return (), notes + (f"publication-bias analyses failed: {error}",)
     checks = (
         BiasCheck(analysis="Egger's regression test", p_value=egger.p_value, adjusted_estimate=None,
                   adjusted_ci_lower=None, adjusted_ci_upper=None, flag=egger.p_value < 0.10,
