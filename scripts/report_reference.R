@@ -60,6 +60,16 @@ for (moderator in c("format", "intervention_duration")) {
   }), levels)
 }
 
+# A numeric moderator (meta-regression, as the explorer runs it): sessions over all curated trials
+# that report it, one composite per trial.
+with_sessions <- trials[!is.na(trials$sessions), ]
+by_trial <- composite(with_sessions)
+by_trial$sessions <- with_sessions$sessions[match(by_trial$study_id, with_sessions$study_id)]
+reg <- rma(yi, vi, mods = ~ sessions, data = by_trial, method = "REML", control = ctrl)
+out[["curated trials | sessions"]] <- list(k = reg$k, intercept = as.numeric(reg$beta[1]),
+                                           slope = as.numeric(reg$beta[2]), slope_se = reg$se[2],
+                                           qm = reg$QM, qm_p = reg$QMp, tau2 = reg$tau2)
+
 writeLines(toJSON(list(metafor_version = as.character(packageVersion("metafor")), subsets = out),
                   auto_unbox = TRUE, digits = NA, pretty = TRUE),
            "tests/fixtures/report_reference.json")

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from compassmeta.cli import main
-from compassmeta.report.html import bias_analyses, build_report, choose_model, outcome_groups, render_html
+from compassmeta.report.html import (analyse_moderator, bias_analyses, build_report, choose_model, load_rows,
+                                     outcome_groups, render_html)
 from conftest import PROJECT, assert_close, load_fixture
 
 STUDIES = PROJECT / "studies"
@@ -33,7 +34,7 @@ def analysis(report_json, key):
     return next(item for item in report_json["analyses"] if item["key"] == key)
 
 
-@pytest.mark.parametrize("key", sorted(REFERENCE))
+@pytest.mark.parametrize("key", sorted(key for key, value in REFERENCE.items() if "estimate" in value))
 def test_pooled_subsets_match_metafor(written, key):
     pooled = analysis(written[1], key)["pooled"]
     assert pooled["k"] == REFERENCE[key]["k"]
@@ -57,6 +58,28 @@ def test_bias_leave_one_out_and_subgroups_match_metafor(written):
         assert set(groups) == set(expected[f"subgroups_{column}"])
         for level, estimate in expected[f"subgroups_{column}"].items():
             assert_close(groups[level], estimate, f"stress subgroup {name}={level}")
+
+
+def test_numeric_moderator_is_a_meta_regression_matching_metafor():
+    rows, _, _ = load_rows([STUDIES / "trials.csv"])
+    labels = {row["study_id"]: row["study_id"] for row in rows}
+    item = analyse_moderator("curated trials", "sessions", "sessions", rows, labels)
+    expected = REFERENCE["curated trials | sessions"]
+    assert item.kind == "meta-regression" and item.k_trials == expected["k"]
+    assert item.note.startswith("1 trial(s) without a sessions value left out")
+    intercept, slope = item.result.coefficients
+    assert_close(intercept.estimate, expected["intercept"], "intercept")
+    assert_close(slope.estimate, expected["slope"], "slope")
+    assert_close(slope.se, expected["slope_se"], "slope SE")
+    assert_close(item.result.qm_p, expected["qm_p"], "QM p")
+    assert_close(item.result.tau2, expected["tau2"], "tau2")
+    assert item.figure.startswith("<svg") and 'id="fitted-line"' in item.figure
+    import dataclasses
+
+    page = render_html(dataclasses.replace(build_report([str(STUDIES / "trials.csv")]), moderators=(item,)))
+    panel = re.search(r'<div class="mod-panel" id="mod-curated-trials--sessions" data-kind="meta-regression">.*?</div>',
+                      page, re.S).group(0)
+    assert f"{slope.estimate:.3f}" in panel and "QM(1) = 1.39, p = 0.238" in panel and "fig-bubble" in panel
 
 
 def test_small_subsets_say_so_instead_of_failing(written):
