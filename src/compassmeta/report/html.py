@@ -337,8 +337,8 @@ def _leave_one_out_range(choice):
                             highest_without=high.omitted)
 
 
-def analyse_subset(outcome, control, rows, labels, draw=True):
-    """Pool one outcome x control subset, with bias, leave-one-out and (``draw``) its figures.
+def analyse_subset(outcome, control, rows, labels):
+    """Pool one outcome x control subset, with bias, leave-one-out and its forest and funnel plots.
 
     Subsets too small say so: k < 2 trials are not pooled, bias needs k >= 3, leave-one-out k >= 3."""
     choice = choose_model(rows, labels)
@@ -355,8 +355,7 @@ def analyse_subset(outcome, control, rows, labels, draw=True):
             loo = _leave_one_out_range(choice)
         else:
             notes.append("leave-one-out needs at least 3 trials")
-        if draw:
-            figures = _subset_figures(choice, outcome, control)
+        figures = _subset_figures(choice, outcome, control)
     return SubsetAnalysis(key=f"{outcome} | {control}", outcome=outcome, control=control, k_trials=k,
                           k_rows=len(rows), n_participants=_participants(rows), model=choice.name,
                           pooled=pooled, bias=bias, bias_notes=bias_notes, leave_one_out=loo,
