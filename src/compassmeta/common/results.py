@@ -3,6 +3,7 @@
 Fields marked ``internal`` (the fitted model behind a result) stay out of both.
 """
 import dataclasses
+import html
 import math
 
 import numpy as np
@@ -28,9 +29,45 @@ def _plain(value):
     return value
 
 
+def html_cell(value):
+    """One value as escaped table text (floats to 4 significant digits, None as a dash)."""
+    if value is None:
+        return "&ndash;"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def html_table(header, rows, caption=None):
+    """A plain HTML table of ``rows`` (lists of values) under ``header``, for notebooks."""
+    head = "".join(f"<th>{html.escape(str(name))}</th>" for name in header)
+    body = "".join("<tr>" + "".join(f"<td>{html_cell(value)}</td>" for value in row) + "</tr>" for row in rows)
+    title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def records_table(records, caption=None):
+    """A table of dictionaries with the same keys (nested values left out)."""
+    header = [key for key, value in records[0].items() if not isinstance(value, (list, dict))] if records else []
+    return html_table(header, [[record[key] for key in header] for record in records], caption)
+
+
 @dataclasses.dataclass(frozen=True)
 class Result:
     """Base class: a frozen dataclass whose public fields are its dictionary."""
+
+    def _repr_html_(self):
+        """Jupyter's view: the scalar fields as a field/value table, then each nested result or
+        list of results as its own table."""
+        data = self.to_dict()
+        scalars = [[key, value] for key, value in data.items() if not isinstance(value, (list, dict))]
+        parts = [html_table(["field", "value"], scalars, type(self).__name__)]
+        for key, value in data.items():
+            if isinstance(value, dict):
+                parts.append(records_table([value], key))
+            elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+                parts.append(records_table(value, key))
+        return "".join(parts)
 
     def to_dict(self):
         return {f.name: _plain(getattr(self, f.name))

@@ -7,7 +7,7 @@ from ..common.errors import InputError
 from .dependent import check_options, meta_regression_dependent, subgroup_dependent
 from .model import ModelFit, fit_model
 from .pooling import PooledResult, as_fraction, check_effects, pool
-from ..common.results import INTERNAL, Result
+from ..common.results import INTERNAL, Result, html_cell, records_table
 
 
 def is_numeric(values):
@@ -101,6 +101,13 @@ class MetaRegressionResult(Result):
 
         return pd.DataFrame([c.to_dict() for c in self.coefficients])
 
+    def _repr_html_(self):
+        """The coefficient table with the moderator and residual heterogeneity tests."""
+        return (records_table([c.to_dict() for c in self.coefficients], f"Meta-regression (k = {self.k}, {self.method})")
+                + f"<p>QM({self.qm_df}) = {html_cell(self.qm)}, p = {html_cell(self.qm_p)}; "
+                  f"QE({self.qe_df}) = {html_cell(self.qe)}, p = {html_cell(self.qe_p)}; tau2 = {html_cell(self.tau2)}, "
+                  f"I2 = {html_cell(self.i2)}%, R2 = {html_cell(self.r2)}%</p>")
+
 
 def _pseudo_r2(fit, yi, vi):
     """Proportion of tau^2 explained, in percent (metafor's R^2 for rma.uni).
@@ -178,6 +185,13 @@ class SubgroupResult(Result):
         import pandas as pd
 
         return pd.DataFrame([group.to_dict() for group in self.groups])
+
+    def _repr_html_(self):
+        """One row per subgroup with the tests for subgroup differences."""
+        return (records_table([group.to_dict() for group in self.groups], f"Subgroups by {self.by} ({self.method})")
+                + f"<p>Test for subgroup differences: Q({self.q_between_df}) = {html_cell(self.q_between)}, "
+                  f"p = {html_cell(self.q_between_p)}; common-tau2 QM({self.qm_common_tau2_df}) = "
+                  f"{html_cell(self.qm_common_tau2)}, p = {html_cell(self.qm_common_tau2_p)}</p>")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import numpy as np
 from ..common.errors import InputError
 from .dependent import check_options, pool_dependent
 from .model import ModelFit, fit_model, prediction_interval
-from ..common.results import INTERNAL, Result
+from ..common.results import INTERNAL, Result, html_table
 
 
 def as_fraction(level):
@@ -73,6 +73,14 @@ class PooledResult(Result):
     converged: bool
     notes: tuple = ()
     fit: ModelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+
+    def _repr_html_(self):
+        """One row as a journal prints a pooled result."""
+        return html_table(["k", "estimate", "CI", "PI", "p", "tau2", "I2 (%)", "Q (df)", "method"],
+                          [[self.k, self.estimate, f"[{self.ci_lower:.4g}, {self.ci_upper:.4g}]",
+                            f"[{self.pi_lower:.4g}, {self.pi_upper:.4g}]", self.p_value, self.tau2, self.i2,
+                            f"{self.q:.4g} ({self.q_df})", f"{self.method}, {self.ci_method}"]],
+                          f"Pooled effect ({self.level:g}% intervals)")
 
     @classmethod
     def from_fit(cls, fit, *, with_tau2_ci=True):

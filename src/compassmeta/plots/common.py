@@ -49,3 +49,17 @@ def save_figure(figure, path, dpi=200):
 
 def format_interval(estimate, lower, upper):
     return f"{estimate:.2f} [{lower:.2f}, {upper:.2f}]"
+
+
+def svg_text(figure):
+    """The figure as SVG markup for inlining in HTML (glyphs as paths, so it looks the same in every browser; stable ids); closes it."""
+    import io
+
+    buffer = io.StringIO()
+    try:
+        with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "compassmeta"}):
+            figure.savefig(buffer, format="svg")
+    finally:
+        plt.close(figure)
+    markup = buffer.getvalue()
+    return markup[markup.index("<svg"):]

@@ -1,0 +1,40 @@
+"""``compassmeta report``: the living-evidence HTML report and its JSON."""
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .app import main
+
+
+@main.command()
+@click.argument("tables", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", default="report.html", show_default=True, type=click.Path(dir_okay=False),
+              help="The HTML file; its numbers go to the same name with .json beside it.")
+@click.option("--since", "since", default=None, type=click.Path(dir_okay=False),
+              help="An earlier report's JSON: list rows added, changed or removed and how each pooled g moved.")
+@click.option("--studies", "studies_folder", default=None,
+              help="Folder with published_results.csv for the reproduction table [the first table's folder].")
+@click.option("--mirror", default=None, help="Folder mirroring the open databases (else COMPASSMETA_MIRROR).")
+def report(tables, output, since, studies_folder, mirror):
+    """Write one self-contained HTML report of TABLE ... [studies/trials.csv] and its JSON."""
+    from ..data.studytable import write_atomically
+    from ..report.html import build_report, render_html, work_units
+    from ..report.reproduce import studies_dir
+
+    if not tables:
+        tables = (str(studies_dir() / "trials.csv"),)
+    html_path = Path(output)
+    json_path = html_path.with_suffix(".json")
+    if html_path.suffix.lower() not in (".html", ".htm"):
+        raise click.BadParameter("the report file must end in .html", param_hint="-o/--output")
+    with click.progressbar(length=work_units(tables), label="Analysing", file=sys.stderr) as bar:
+        result = build_report(list(tables), since=since, studies_folder=studies_folder, mirror=mirror,
+                              progress=bar.update)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(json_path, json.dumps(result.to_dict(), indent=1) + "\n")
+    write_atomically(html_path, render_html(result))
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(f"Wrote {html_path} and {json_path}")
