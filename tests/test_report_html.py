@@ -172,7 +172,7 @@ def test_since_lists_added_changed_removed_rows_and_moves(tmp_path):
     removed = next(line for line in lines if line.startswith("senra2025-orwell-post"))
     changed = next(line for line in lines if line.startswith("savari2021-bdi2-post"))
     table.write_text("".join(line for line in lines if line is not removed).replace(
-        changed, changed.replace(",15,15,16.2,3.9,", ",15,15,18.2,3.9,")), encoding="utf-8")
+        changed, changed.replace(",16.2,3.9,25.5,", ",18.2,3.9,25.5,")), encoding="utf-8")
     runner = CliRunner()
     first = runner.invoke(main, ["report", str(table), "-o", str(tmp_path / "old.html")])
     assert first.exit_code == 0, first.output
