@@ -3,7 +3,7 @@ import sys
 
 import click
 
-from .app import emit, load_effects, main, model_options
+from .app import complete_cases, emit, load_effects, main, model_options
 
 
 @main.command()
@@ -30,7 +30,7 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
     from ..models.moderators import subgroup_analysis
     from ..report.text import subgroup_table
 
-    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    table, yi, vi = complete_cases(*load_effects(data, yi_column, vi_column, sei_column, where), [by_column])
     labels = table.label_column(by_column)
     result = subgroup_analysis(yi, vi, labels, by=by_column, method=method, ci_method=ci_method, level=level)
     if permutations:
@@ -60,7 +60,8 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
     from ..models.moderators import meta_regression
     from ..report.text import metareg_table
 
-    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    table, yi, vi = complete_cases(*load_effects(data, yi_column, vi_column, sei_column, where),
+                                   list(moderator_columns))
     moderators = {}
     for name in moderator_columns:
         moderators[name] = (table.label_column(name) if name in categorical_columns
@@ -85,9 +86,14 @@ if __name__ == "__main__":  # pragma: no cover
 def _with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level):
     from ..analyses.permutation import WithPermutationTest, permutation_test
 
+    def run(progress):
+        return permutation_test(yi, vi, moderators, permutations=permutations, seed=seed, method=method,
+                                ci_method=ci_method, level=level, progress=progress)
+
+    if not sys.stderr.isatty():  # a progress bar only where someone watches it
+        return WithPermutationTest(result, run(None))
     with click.progressbar(length=permutations, label="Permutations", file=sys.stderr) as bar:
-        test = permutation_test(yi, vi, moderators, permutations=permutations, seed=seed, method=method,
-                                ci_method=ci_method, level=level, progress=bar.update)
+        test = run(bar.update)
     return WithPermutationTest(result, test)
 
 

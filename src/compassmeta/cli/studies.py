@@ -195,7 +195,7 @@ def data_import(source, output, mirror):
     rows, skipped = import_metapsy(path, name)
     if not rows:
         raise InputError("no rows with means, change scores or a precalculated g", file=path)
-    header = list(rows[0])
+    header = list(dict.fromkeys(name for row in rows for name in row))  # g/se rows add columns
     write_atomically(output, format_table(header, rows))
     click.echo(f"{len(rows)} rows written to {output} ({skipped} without usable statistics skipped); "
                "fill intervention_class, population and outcome before adding rows to the curated table.")
