@@ -40,9 +40,9 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
                                     level),
              output_format,
              lambda r: subgroup_table(r.result) + "\n" + permutation_lines(r.permutation_test),
-             lambda d: d["groups"])
+             lambda d: result.records())
         return
-    emit(result, output_format, subgroup_table, lambda d: d["groups"])
+    emit(result, output_format, subgroup_table, lambda d: result.records())
 
 
 @main.command()
@@ -73,10 +73,11 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
         emit(_with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level),
              output_format,
              lambda r: metareg_table(r.result) + "\n" + permutation_lines(r.permutation_test),
-             lambda d: [dict(c, permutation_p=p) for c, p in zip(d["coefficients"],
-                                                                 d["permutation_test"]["coefficient_p"])])
+             lambda d: [dict(c, permutation_p=p) for c, p in zip(result.records(),
+                                                                 d["permutation_test"]["coefficient_p"] + [
+                                                                     d["permutation_test"]["qm_p"]])])
         return
-    emit(result, output_format, metareg_table, lambda d: d["coefficients"])
+    emit(result, output_format, metareg_table, lambda d: result.records())
 
 
 if __name__ == "__main__":  # pragma: no cover

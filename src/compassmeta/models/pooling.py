@@ -73,6 +73,11 @@ class PooledResult(Result):
     notes: tuple = ()
     fit: ModelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
+    def __str__(self):
+        from .printing import pool_table
+
+        return pool_table(self)
+
     @classmethod
     def from_fit(cls, fit, *, with_tau2_ci=True):
         """Summarise an intercept-only :class:`ModelFit`."""
