@@ -252,3 +252,17 @@ def test_to_frame_of_meta_regression_and_subgroup_carries_tests_tau2_and_overall
     assert frame.loc["overall", "k"] == 13
     for group in subgroup["groups"]:
         assert_close(float(frame.loc[group["level"], "tau2"]), group["tau2"], group["level"])
+
+
+def test_conditional_pet_peese_line_reads_plainly():
+    case = next(c for c in load_fixture("metafor_bias.json")["cases"]
+                if c["data"] == "thirdwave" and c["method"] == "REML")
+    pet = case["egger_lm"]
+    code, output = run("bias", THIRDWAVE)
+    assert code == 0, output
+    line = next(line for line in output.splitlines() if line.startswith("Conditional PET-PEESE"))
+    # PET's limit estimate is not significant here (its CI covers 0), so PET is kept
+    assert pet["limit_ci_lower"] < 0 < pet["limit_ci_upper"]
+    assert (f": PET, {pet['limit_estimate']:.4f} [{pet['limit_ci_lower']:.4f}, {pet['limit_ci_upper']:.4f}] "
+            "(PEESE when PET's limit estimate differs from 0 at p < 0.05; here p = ") in line
+    assert line.endswith(", so PET)") and "PET (PET" not in output

@@ -77,9 +77,11 @@ def bias_table(report):
                      f"adjusted estimate {fmt(t['estimate'])} {interval(t['ci_lower'], t['ci_upper'])}")
     if d["pet_peese"]:
         pp = d["pet_peese"]
-        lines.append(f"PET: {fmt(pp['pet']['limit_estimate'])} {interval(pp['pet']['limit_ci_lower'], pp['pet']['limit_ci_upper'])}; "
-                     f"PEESE: {fmt(pp['peese']['limit_estimate'])} {interval(pp['peese']['limit_ci_lower'], pp['peese']['limit_ci_upper'])}; "
-                     f"conditional PET-PEESE: {pp['chosen']} ({pp['rule']})")
+        for name in ("pet", "peese"):
+            lines.append(f"{name.upper()} limit estimate: {fmt(pp[name]['limit_estimate'])} "
+                         f"{interval(pp[name]['limit_ci_lower'], pp[name]['limit_ci_upper'])}")
+        lines.append(f"Conditional PET-PEESE (Stanley & Doucouliagos 2014): {pp['chosen']}, "
+                     f"{fmt(pp['estimate'])} {interval(pp['ci_lower'], pp['ci_upper'])} ({pp['rule']})")
     f = d["fail_safe_n"]
     lines.append(f"Fail-safe N: Rosenthal {f['rosenthal']}, Orwin {f['orwin']} (target {fmt(f['orwin_target'])}), "
                  f"Rosenberg {f['rosenberg']}")
