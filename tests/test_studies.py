@@ -59,9 +59,13 @@ def test_schema_rejects_bad_rows(changes, column, message):
     assert any(c == column and message in m and level == "error" for c, m, level in found), found
 
 
-def test_se_entered_as_sd_is_a_warning():
+def test_se_entered_as_sd_is_an_error_unless_confirmed():
     found = problems_of({"sd1": "0.5", "sd2": "0.6"})
+    assert any(c == "sd1" and level == "error" and "beyond |5|" in m for c, m, level in found), found
+    found = problems_of({"sd1": "0.5", "sd2": "0.6",
+                         "inclusion_note": "checked [implausible value confirmed: as printed in Table 2]"})
     assert any(level == "warning" and "beyond |5|" in m for _, m, level in found), found
+    assert not any(level == "error" for _, _, level in found), found
 
 
 def test_duplicate_es_id_and_mixed_direction_are_rejected():

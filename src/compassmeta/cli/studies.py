@@ -12,6 +12,7 @@ from .app import (
     emit,
     main,
 )
+from .editing import CONFIRM_HELP, assignments_dict, check_fields, confirmed_note, imported_cross_check
 
 
 @main.command()
@@ -100,8 +101,9 @@ def _prompt_missing(record, schema):
 @click.option("-s", "--set", "assignments", multiple=True, metavar="FIELD=VALUE",
               help="Set a field of the new row (repeatable), e.g. -s es_id=smith2024-bdi-post.")
 @click.option("--interactive", is_flag=True, help="Prompt for every missing field.")
+@click.option("--confirm-implausible", "confirm_reason", default=None, metavar="REASON", help=CONFIRM_HELP)
 @click.option("--yes", is_flag=True, help="Write without asking for confirmation.")
-def add(table_path, from_file, assignments, interactive, yes):
+def add(table_path, from_file, assignments, interactive, confirm_reason, yes):
     """Add one effect-size row to a study table, safely (validated, locked, atomic)."""
     from ..data.studytable import Schema, append_row, check_new_row
     from ..report.reproduce import studies_dir
@@ -111,14 +113,11 @@ def add(table_path, from_file, assignments, interactive, yes):
     resource = _resource_for(path)
     schema = Schema.load(package, resource)
     record = _record_from_file(from_file) if from_file else {}
-    for assignment in assignments:
-        name, sep, value = assignment.partition("=")
-        if not sep:
-            raise InputError(f"--set takes FIELD=VALUE, got '{assignment}'")
-        record[name.strip()] = value.strip()
-    unknown = [name for name in record if name not in schema.names]
-    if unknown:
-        raise InputError(f"not a field of the schema: {', '.join(unknown)}", column=unknown[0])
+    record.update(assignments_dict(assignments))
+    database_g = imported_cross_check(record)
+    check_fields(record, schema, from_file)
+    if confirm_reason:
+        record["inclusion_note"] = confirmed_note(record.get("inclusion_note", ""), confirm_reason)
     if record.get("stat_type") == "pre_post" and not record.get("prepost_r", "").strip():
         record["prepost_r"] = str(DEFAULT_PREPOST_R)
         click.echo(f"prepost_r not given: assuming a pre-post correlation of {DEFAULT_PREPOST_R} "
@@ -131,6 +130,9 @@ def add(table_path, from_file, assignments, interactive, yes):
     _, row, (g, v), warnings = check_new_row(path, record, package, resource)
     click.echo(f"{row['es_id']}: g = {g:.4f} (SE {v ** 0.5:.4f}, variance {v:.6f}) from {row['stat_type']}"
                + ("" if row["higher_is_better"] else "; sign flipped: lower scores are better"))
+    if database_g is not None:
+        click.echo(f"the database's own g: {database_g}" + ("" if abs(abs(float(database_g)) - abs(g)) < 0.05
+                   else " (differs from the row's g: check the statistics)"), err=True)
     for warning in warnings:
         click.echo(f"Warning: {warning.message}", err=True)
     if not yes and not click.confirm(f"Append to {path}?", default=True):

@@ -9,12 +9,12 @@ the same formulas and the same plausibility limit as the curated route.
 import numpy as np
 
 from ..common.errors import InputError
-from .studytable import REQUIRED_STATISTICS, convert, row_effect
+from .studytable import LARGE_G, REQUIRED_STATISTICS, convert, row_effect
 from .where import is_missing
 
 FIELD_TYPES = {"stat_type": "string", "direction": "string", "higher_is_better": "boolean"}
 IMPORTED_COLUMN = "database_g"   # written by data import beside the statistics
-PLAUSIBLE_ABS_G = 5.0   # the curated route's limit (studytable.LARGE_G)
+PLAUSIBLE_ABS_G = LARGE_G   # the curated route's limit
 
 
 def typed_statistics(cells, file, number):
