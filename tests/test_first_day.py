@@ -266,3 +266,100 @@ def test_conditional_pet_peese_line_reads_plainly():
     assert (f": PET, {pet['limit_estimate']:.4f} [{pet['limit_ci_lower']:.4f}, {pet['limit_ci_upper']:.4f}] "
             "(PEESE when PET's limit estimate differs from 0 at p < 0.05; here p = ") in line
     assert line.endswith(", so PET)") and "PET (PET" not in output
+
+
+# --- correcting the study table: remove, edit, implausible values, typos, the lock file ---
+
+from test_studies import GOOD_ROW, add_args  # noqa: E402  (the schema-valid row of the add tests)
+
+
+@pytest.fixture
+def scratch_table(tmp_path):
+    for name in ("datapackage.json", "trials.csv", "instruments.csv"):
+        (tmp_path / name).write_bytes((PROJECT / "studies" / name).read_bytes())
+    return tmp_path / "trials.csv"
+
+
+def test_edit_changes_one_cell_validates_and_leaves_no_lock(scratch_table):
+    before = scratch_table.read_text().splitlines()
+    code, output = run("edit", "savari2021-bdi2-post", "-s", "sessions=9", "--table", scratch_table, "--yes")
+    assert code == 0, output
+    assert "sessions: 8 -> 9" in output
+    after = scratch_table.read_text().splitlines()
+    changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+    assert len(after) == len(before) and len(changed) == 1 and ",9," in after[changed[0]]
+    assert not Path(str(scratch_table) + ".lock").exists()
+
+
+def test_edit_refuses_a_bad_value_on_its_column_and_writes_nothing(scratch_table):
+    before = scratch_table.read_bytes()
+    code, output = run("edit", "savari2021-bdi2-post", "-s", "sd1=-2", "--table", scratch_table, "--yes")
+    assert code == 2 and "column 'sd1'" in output and "greater than 0" in output
+    code, output = run("edit", "savari2021-bdi2-post", "-s", "sd_1=3", "--table", scratch_table, "--yes")
+    assert code == 2 and "did you mean 'sd1'?" in output
+    assert scratch_table.read_bytes() == before
+
+
+def test_remove_drops_the_row_and_nothing_else(scratch_table):
+    before = scratch_table.read_text().splitlines()
+    code, output = run("remove", "savari2021-bdi2-post", "--table", scratch_table, "--yes")
+    assert code == 0, output
+    after = scratch_table.read_text().splitlines()
+    assert after == [line for line in before if not line.startswith("savari2021-bdi2-post,")]
+    assert len(after) == len(before) - 1
+    code, output = run("remove", "savari2021-bdi2", "--table", scratch_table, "--yes")
+    assert code == 2 and "no row with es_id" in output
+
+
+def test_add_leaves_no_lock_file(scratch_table):
+    code, output = run(*add_args(scratch_table, GOOD_ROW))
+    assert code == 0, output
+    assert not Path(str(scratch_table) + ".lock").exists()
+
+
+def test_scs_mean_outside_its_range_is_an_error_on_the_mean(scratch_table):
+    # Neff (2003): the SCS score is the mean of items rated 1-5; 35 is a sum or a typo
+    row = dict(GOOD_ROW, instrument="SCS (self-report)", higher_is_better="true", mean1="35", sd1="0.6",
+               mean2="3.1", sd2="0.6")
+    before = scratch_table.read_bytes()
+    code, output = run(*add_args(scratch_table, row))
+    assert code == 2 and "column 'mean1'" in output and "outside the SCS range 1-5" in output
+    assert scratch_table.read_bytes() == before
+
+
+def test_implausible_g_is_an_error_unless_confirmed(scratch_table):
+    row = dict(GOOD_ROW, sd1="0.5", sd2="0.6")          # SEs typed as SDs: g beyond 5
+    code, output = run(*add_args(scratch_table, row))
+    assert code == 2 and "column 'sd1'" in output and "beyond |5|" in output
+    code, output = run(*add_args(scratch_table, row), "--confirm-implausible", "SDs as printed in Table 2")
+    assert code == 0, output
+    code, output = run("validate", scratch_table)
+    assert code == 0 and "confirmed in inclusion_note" in output
+
+
+def test_add_from_an_imported_row(shared_data, tmp_path, scratch_table):
+    import csv
+
+    code, output = run("data", "import", "metapsy-sad", "-o", tmp_path / "sad.csv", "--mirror", shared_data)
+    assert code == 0, output
+    rows = list(csv.DictReader((tmp_path / "sad.csv").open()))
+    one = next(row for row in rows if row["stat_type"] == "means")
+    (tmp_path / "one.csv").write_text(format_one(one))
+    code, output = run("add", "--table", scratch_table, "--from", tmp_path / "one.csv", "--yes",
+                       "-s", "intervention_class=other", "-s", "population=clinical", "-s", "outcome=anxiety")
+    assert code == 0, output
+    assert "the database's own g" in output and "differs" not in output
+
+
+def format_one(record):
+    from compassmeta.data.studytable import format_table
+
+    return format_table(list(record), [record])
+
+
+def test_a_column_typo_names_the_file_and_suggests_the_name(scratch_table):
+    text = scratch_table.read_text()
+    scratch_table.write_text(text.replace(",sd1,", ",sd_1,", 1))
+    code, output = run("pool", scratch_table)
+    assert code == 2
+    assert f"{scratch_table}, column 'sd_1': column is not in the schema (did you mean 'sd1'?)" in output
