@@ -240,7 +240,7 @@ def test_checksum_mismatch_is_refused(tmp_path):
 # --- reproduce ----------------------------------------------------------------------------
 
 def reproduce_json(*extra, env=None):
-    result = CliRunner(env=env).invoke(main, ["reproduce", "--studies", str(STUDIES), "--no-figures", "--format", "json",
+    result = CliRunner(env=env).invoke(main, ["reproduce", "--studies", str(STUDIES), "--format", "json",
                                              *extra])
     assert result.exit_code == 0, result.output
     return json.loads(result.output)["targets"]

@@ -19,16 +19,17 @@ from .editing import CONFIRM_HELP, assignments_dict, check_fields, confirmed_not
 @click.option("--studies", "studies_folder", default=None, help="Folder with datapackage.json [./studies].")
 @click.option("--mirror", default=None, help="Folder mirroring the open databases (else COMPASSMETA_MIRROR).")
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--figures", "figures_folder", default=None,
-              help="Folder for the forest and funnel plots [figures/ beside studies/].")
-@click.option("--no-figures", is_flag=True, help="Do not draw the figures.")
-def reproduce(studies_folder, mirror, output_format, figures_folder, no_figures):
-    """Recompute the published pooled results in studies/published_results.csv and draw their figures."""
+@click.option("--figures", "figures_folder", default=None, metavar="DIR",
+              help="Also draw the forest and funnel plots into DIR (e.g. figures/ to refresh the "
+                   "committed ones); without it no figure is written.")
+def reproduce(studies_folder, mirror, output_format, figures_folder):
+    """Recompute the published pooled results in studies/published_results.csv (and, with
+    --figures DIR, draw their figures)."""
     from ..report.reproduce import reproduce as run_reproduction
     from ..report.reproduce import reproduction_table, studies_dir
 
     folder = studies_dir(studies_folder)
-    figures = None if no_figures else (figures_folder or folder.parent / "figures")
+    figures = Path(figures_folder) if figures_folder else None
     result = run_reproduction(folder, mirror=mirror, figures=figures)
     emit(result, output_format, reproduction_table, None)
 
