@@ -363,3 +363,40 @@ def test_a_column_typo_names_the_file_and_suggests_the_name(scratch_table):
     code, output = run("pool", scratch_table)
     assert code == 2
     assert f"{scratch_table}, column 'sd_1': column is not in the schema (did you mean 'sd1'?)" in output
+
+
+# --- reproduce: grouped by publication, reasons, counts, no figures unless asked ---
+
+def test_reproduce_groups_by_publication_and_explains_every_difference(shared_data, tmp_path, monkeypatch):
+    shutil.copytree(PROJECT / "studies", tmp_path / "studies")
+    monkeypatch.chdir(tmp_path)
+    code, output = run("reproduce", "--mirror", shared_data)
+    assert code == 0, output
+    code, as_json = run("reproduce", "--mirror", shared_data, "--format", "json")
+    targets = json.loads(as_json)["targets"]
+    for citation in {t["citation"] for t in targets}:
+        assert output.count(citation) == 1, citation
+    lines = output.splitlines()
+    differing = {t["target_id"] for t in targets if t["verdict"] == "differs"}
+    assert differing  # Goldberg et al. (2018) from MetaCIH
+    for target_id in differing:
+        start = next(i for i, line in enumerate(lines) if line.endswith(f"[{target_id}]"))
+        block = lines[start:lines.index("", start)]
+        assert any(line.strip().startswith("differs: ") and "studies/README.md" in line for line in block)
+        assert block[1].strip().startswith("model: one effect per study comparison: composite")
+    assert all(t["model"] for t in targets)
+    counts = {verdict: sum(t["verdict"] == verdict for t in targets) for verdict in ("matches", "differs")}
+    assert lines[-1].startswith(f"Summary: {len(targets)} published numbers")
+    assert f"{counts['matches']} matches" in lines[-1] and f"{counts['differs']} differs" in lines[-1]
+    assert "k used  k published" in output
+    assert not (tmp_path / "figures").exists()
+
+
+def test_reproduce_draws_figures_only_into_the_folder_asked(tmp_path, monkeypatch):
+    shutil.copytree(PROJECT / "studies", tmp_path / "studies")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COMPASSMETA_MIRROR", "")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code, output = run("reproduce", "--figures", tmp_path / "drawn")
+    assert code == 0, output
+    assert (tmp_path / "drawn" / "thirdwave_forest.png").exists() and not (tmp_path / "figures").exists()
