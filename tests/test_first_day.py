@@ -400,3 +400,26 @@ def test_reproduce_draws_figures_only_into_the_folder_asked(tmp_path, monkeypatc
     code, output = run("reproduce", "--figures", tmp_path / "drawn")
     assert code == 0, output
     assert (tmp_path / "drawn" / "thirdwave_forest.png").exists() and not (tmp_path / "figures").exists()
+
+
+def test_add_interactive_checks_each_answer_and_offers_optional_fields(scratch_table):
+    from compassmeta.cli.interactive import STATISTIC_FIELDS
+    from compassmeta.data.studytable import Schema, load_study_table
+
+    schema = Schema.load(scratch_table.parent / "datapackage.json", "trials")
+    required = [f["name"] for f in schema.fields if f.get("constraints", {}).get("required")]
+    optional = [f["name"] for f in schema.fields
+                if not f.get("constraints", {}).get("required") and f["name"] not in STATISTIC_FIELDS]
+    assert {"year", "sessions", "format", "doi", "weeks_after_baseline", "risk_of_bias"} <= set(optional)
+    answers = [GOOD_ROW[name] for name in required if name != "stat_type"]
+    statistics = ["20", "21", "12", "-2", "5", "16", "6"]          # sd1 typed as -2 first, then 5
+    optional_answers = {"year": "2024", "sessions": "8"}
+    inputs = (["means"] + answers + statistics + [optional_answers.get(name, "") for name in optional] + ["y"])
+    code, output = run("add", "--table", scratch_table, "--interactive", input="\n".join(inputs) + "\n")
+    assert code == 0, output
+    assert "must be greater than 0, got -2" in output
+    # the sd1 prompt appears twice (re-asked at once), before mean2 is asked
+    assert output.index("must be greater than 0") < output.index("mean2 (")
+    row = load_study_table(scratch_table).rows[-1]
+    assert (row["sd1"], row["year"], row["sessions"]) == (5.0, 2024, 8)
+    assert "g = 0.7086" in output   # the same row as test_studies' GOOD_ROW: J(39) (12 - 16) / sp, flipped

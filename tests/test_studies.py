@@ -277,8 +277,12 @@ def test_reproduce_lists_every_target(shared_data):
 def test_add_interactively(scratch_table):
     answers = {k: v for k, v in GOOD_ROW.items() if k not in ("stat_type",)}
     required = [f["name"] for f in SCHEMA.fields if f.get("constraints", {}).get("required")]
+    from compassmeta.cli.interactive import STATISTIC_FIELDS
+
+    optional = [f["name"] for f in SCHEMA.fields
+                if not f.get("constraints", {}).get("required") and f["name"] not in STATISTIC_FIELDS]
     inputs = ["means"] + [answers[name] for name in required if name != "stat_type"] + \
-             [answers[name] for name in ("n1", "n2", "mean1", "sd1", "mean2", "sd2")] + ["y"]
+             [answers[name] for name in ("n1", "n2", "mean1", "sd1", "mean2", "sd2")] + [""] * len(optional) + ["y"]
     result = CliRunner().invoke(main, ["add", "--table", str(scratch_table), "--interactive"],
                                 input="\n".join(inputs) + "\n")
     assert result.exit_code == 0, result.output

@@ -77,31 +77,14 @@ def _record_from_file(path):
     return dict(zip(table.header, table.rows[0]))
 
 
-def _prompt_missing(record, schema):
-    """Ask for every required field, and the statistics the stat_type needs, that are blank."""
-    from ..data.studytable import REQUIRED_STATISTICS
-
-    def ask(spec):
-        choices = spec.get("constraints", {}).get("enum")
-        prompt_type = click.Choice([str(c) for c in choices]) if choices else str
-        record[spec["name"]] = str(click.prompt(f"{spec['name']} ({spec['description']})", type=prompt_type))
-
-    by_name = {spec["name"]: spec for spec in schema.fields}
-    for spec in schema.fields:
-        if spec.get("constraints", {}).get("required") and not record.get(spec["name"], "").strip():
-            ask(spec)
-    for name in REQUIRED_STATISTICS[record["stat_type"]]:
-        if not record.get(name, "").strip():
-            ask(by_name[name])
-
-
 @main.command()
 @click.option("--table", "table_path", default=None, help="Study table to append to [studies/trials.csv].")
 @click.option("--from", "from_file", default=None, type=click.Path(dir_okay=False),
               help="A one-row CSV or a JSON object with the new row.")
 @click.option("-s", "--set", "assignments", multiple=True, metavar="FIELD=VALUE",
               help="Set a field of the new row (repeatable), e.g. -s es_id=smith2024-bdi-post.")
-@click.option("--interactive", is_flag=True, help="Prompt for every missing field.")
+@click.option("--interactive", is_flag=True,
+              help="Ask for every missing field, required then optional, checking each answer as typed.")
 @click.option("--confirm-implausible", "confirm_reason", default=None, metavar="REASON", help=CONFIRM_HELP)
 @click.option("--yes", is_flag=True, help="Write without asking for confirmation.")
 def add(table_path, from_file, assignments, interactive, confirm_reason, yes):
@@ -124,10 +107,9 @@ def add(table_path, from_file, assignments, interactive, confirm_reason, yes):
         click.echo(f"prepost_r not given: assuming a pre-post correlation of {DEFAULT_PREPOST_R} "
                    "(Cochrane Handbook 6.5.2.8); it is written into the row.", err=True)
     if interactive:
-        if not record.get("stat_type"):
-            record["stat_type"] = click.prompt("stat_type", type=click.Choice(
-                next(f for f in schema.fields if f["name"] == "stat_type")["constraints"]["enum"]))
-        _prompt_missing(record, schema)
+        from .interactive import prompt_row
+
+        prompt_row(record, schema)
     _, row, (g, v), warnings = check_new_row(path, record, package, resource)
     click.echo(f"{row['es_id']}: g = {g:.4f} (SE {v ** 0.5:.4f}, variance {v:.6f}) from {row['stat_type']}"
                + ("" if row["higher_is_better"] else "; sign flipped: lower scores are better"))
