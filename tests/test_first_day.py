@@ -423,3 +423,16 @@ def test_add_interactive_checks_each_answer_and_offers_optional_fields(scratch_t
     row = load_study_table(scratch_table).rows[-1]
     assert (row["sd1"], row["year"], row["sessions"]) == (5.0, 2024, 8)
     assert "g = 0.7086" in output   # the same row as test_studies' GOOD_ROW: J(39) (12 - 16) / sp, flipped
+
+
+def test_print_of_bias_and_sensitivity_reports_is_the_command_line_text():
+    from compassmeta.analyses.bias import bias_report
+    from compassmeta.analyses.sensitivity import sensitivity_report
+    from compassmeta.data.studytable import load_study_table
+
+    table = load_study_table(THIRDWAVE, resource="thirdwave")
+    code, output = run("bias", THIRDWAVE)
+    assert code == 0 and str(bias_report(table.yi, table.vi)) + "\n" == output
+    labels = table.column("es_id")
+    code, output = run("sensitivity", THIRDWAVE)
+    assert code == 0 and str(sensitivity_report(table.yi, table.vi, labels)) + "\n" == output

@@ -260,6 +260,11 @@ class BiasReport(Result):
     fail_safe_n: FailSafeN
     notes: tuple
 
+    def __str__(self):
+        from .printing import bias_table
+
+        return bias_table(self)
+
 
 def bias_report(yi, vi, *, method="REML", ci_method="z", level=95):
     """All small-study and publication-bias analyses of one set of effects."""
