@@ -62,12 +62,10 @@ def check_fields(record, schema, source=None):
 @click.option("--yes", is_flag=True, help="Remove without asking for confirmation.")
 def remove(es_id, table_path, yes):
     """Remove the row ES_ID from a study table (locked, validated, atomic)."""
-    from ..data.editing import rewrite_table, row_number, without_row
-    from ..data.tables import read_table
+    from ..data.editing import rewrite_table, row_cells, without_row
 
     path = study_table_path(table_path)
-    table = read_table(path)
-    cells = dict(zip(table.header, table.rows[row_number(table, es_id) - 1]))
+    cells = row_cells(path, es_id)
     click.echo(f"{es_id}: {cells.get('citation', '')[:80]} ({cells.get('outcome', '')}, {cells.get('timepoint', '')})")
     if not yes and not click.confirm(f"Remove it from {path}?", default=False):
         click.echo("Nothing written.")
@@ -85,18 +83,14 @@ def remove(es_id, table_path, yes):
 @click.option("--yes", is_flag=True, help="Write without asking for confirmation.")
 def edit(es_id, assignments, confirm_reason, table_path, yes):
     """Correct fields of the row ES_ID (locked, validated, atomic); shows old -> new and the new g."""
-    from ..data.editing import edited_row, rewrite_table, with_values
+    from ..data.editing import edited_row, rewrite_table, row_cells, with_values
 
     path = study_table_path(table_path)
     resource = _resource_for(path)
     values = assignments_dict(assignments)
     if confirm_reason:
-        from ..data.tables import read_table
-        from ..data.editing import row_number
-
-        table = read_table(path)
-        note = dict(zip(table.header, table.rows[row_number(table, es_id) - 1])).get("inclusion_note", "")
-        values["inclusion_note"] = confirmed_note(values.get("inclusion_note", note), confirm_reason)
+        note = values.get("inclusion_note", row_cells(path, es_id).get("inclusion_note", ""))
+        values["inclusion_note"] = confirmed_note(note, confirm_reason)
     old, _, (g, v), warnings = edited_row(path, es_id, values, resource=resource)
     for name, value in values.items():
         click.echo(f"{name}: {old[name] or '(empty)'} -> {value or '(empty)'}")

@@ -17,6 +17,12 @@ def row_number(table, es_id):
     return ids.index(es_id) + 1
 
 
+def row_cells(path, es_id):
+    """The text cells (a dict) of the row ``es_id`` of a table file."""
+    table = read_table(path, allow_empty=True)
+    return dict(zip(table.header, table.rows[row_number(table, es_id) - 1]))
+
+
 def changed_table(path, change, package=None, resource="trials"):
     """(header, new records, typed rows, warnings) of the table after ``change(header, records)``,
     validated as a whole; raises the first error.  Writes nothing."""
