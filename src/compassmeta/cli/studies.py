@@ -99,7 +99,7 @@ def add(table_path, from_file, assignments, interactive, confirm_reason, yes):
     record = _record_from_file(from_file) if from_file else {}
     record.update(assignments_dict(assignments))
     database_g = imported_cross_check(record)
-    check_fields(record, schema, from_file)
+    check_fields(record, schema, from_file or package)
     if confirm_reason:
         record["inclusion_note"] = confirmed_note(record.get("inclusion_note", ""), confirm_reason)
     if record.get("stat_type") == "pre_post" and not record.get("prepost_r", "").strip():
