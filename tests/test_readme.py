@@ -1,7 +1,9 @@
 """Every `compassmeta ...` example in the README runs as written on the shipped data.
 
-The examples run in a temporary copy of the project's ``studies/`` folder (so figures and
-imported tables land there, never in the checkout).  Commands that need the open databases
+Examples are the lines of indented code blocks that start with ``compassmeta``; they run in a
+temporary copy of the project's ``studies/`` and ``scripts/`` folders (so figures and imported
+tables land there, never in the checkout).  A line may end with ``# exit N`` when it is meant
+to fail with that exit code.  Commands that need the open databases
 (``data pull``, ``data import`` and the tables it writes) run when ``../shared/data`` (or
 COMPASSMETA_MIRROR) is present, as the mirror the commands read; without it they are skipped,
 since they would need the network.
@@ -19,6 +21,7 @@ from conftest import PROJECT, SHARED_DATA
 
 README = (PROJECT / "README.md").read_text(encoding="utf-8")
 NEEDS_DATABASES = re.compile(r"\bdata (pull|import)\b|depression\.csv")
+EXPECTED_EXIT = re.compile(r"#\s*exit (\d+)\s*$")
 
 
 def code_block_lines(text):
@@ -37,7 +40,8 @@ def test_the_readme_has_examples():
 
 @pytest.fixture
 def project_copy(tmp_path, monkeypatch):
-    shutil.copytree(PROJECT / "studies", tmp_path / "studies")
+    for folder in ("studies", "scripts"):
+        shutil.copytree(PROJECT / folder, tmp_path / folder)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     if SHARED_DATA.is_dir():
@@ -54,8 +58,9 @@ def test_every_command_example_runs(project_copy):
             skipped.append(line)
             continue
         args = shlex.split(line, comments=True)[1:]
+        expected = EXPECTED_EXIT.search(line)
         result = CliRunner().invoke(main, args)
-        if result.exit_code != 0:
+        if result.exit_code != (int(expected.group(1)) if expected else 0):
             failures.append(f"{line}\n  -> exit {result.exit_code}: {result.output.strip()[-300:]}")
     assert failures == [], "\n".join(failures)
     assert not (project_copy / "studies" / "trials.csv.lock").exists()
