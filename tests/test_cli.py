@@ -102,7 +102,8 @@ def test_metareg_categorical_and_csv(bcg_csv):
     assert code == 0, output
     lines = output.strip().splitlines()
     assert lines[0].startswith("term,estimate")
-    assert [line.split(",")[0] for line in lines[1:]] == ["intercept", "alloc[random]", "alloc[systematic]"]
+    assert [line.split(",")[0] for line in lines[1:]] == ["intercept", "alloc[random]", "alloc[systematic]",
+                                                          "(model)"]
 
 
 @pytest.mark.parametrize("content,message", [

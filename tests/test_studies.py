@@ -67,9 +67,13 @@ def test_se_entered_as_sd_is_refused_with_the_reason():
             "error") in found, found
 
 
-def test_large_g_not_explained_by_standard_errors_is_a_warning():
-    found = problems_of({"mean1": "2", "mean2": "62", "sd1": "2", "sd2": "2"})
+def test_large_g_not_explained_by_standard_errors_is_an_error_unless_confirmed():
+    large = {"mean1": "2", "mean2": "62", "sd1": "2", "sd2": "2"}
+    found = problems_of(large)
+    assert any(c == "sd1" and level == "error" and "beyond |5|" in m for c, m, level in found), found
+    found = problems_of(dict(large, inclusion_note="checked [implausible value confirmed: as printed in Table 2]"))
     assert any(level == "warning" and "beyond |5|" in m for _, m, level in found), found
+    assert not any(level == "error" for _, _, level in found), found
 
 
 def test_duplicate_es_id_and_mixed_direction_are_rejected():
@@ -244,7 +248,7 @@ def test_checksum_mismatch_is_refused(tmp_path):
 # --- reproduce ----------------------------------------------------------------------------
 
 def reproduce_json(*extra, env=None):
-    result = CliRunner(env=env).invoke(main, ["reproduce", "--studies", str(STUDIES), "--no-figures", "--format", "json",
+    result = CliRunner(env=env).invoke(main, ["reproduce", "--studies", str(STUDIES), "--format", "json",
                                              *extra])
     assert result.exit_code == 0, result.output
     return json.loads(result.output)["targets"]
@@ -281,8 +285,12 @@ def test_reproduce_lists_every_target(shared_data):
 def test_add_interactively(scratch_table):
     answers = {k: v for k, v in GOOD_ROW.items() if k not in ("stat_type",)}
     required = [f["name"] for f in SCHEMA.fields if f.get("constraints", {}).get("required")]
+    from compassmeta.cli.interactive import STATISTIC_FIELDS
+
+    optional = [f["name"] for f in SCHEMA.fields
+                if not f.get("constraints", {}).get("required") and f["name"] not in STATISTIC_FIELDS]
     inputs = ["means"] + [answers[name] for name in required if name != "stat_type"] + \
-             [answers[name] for name in ("n1", "n2", "mean1", "sd1", "mean2", "sd2")] + ["y"]
+             [answers[name] for name in ("n1", "n2", "mean1", "sd1", "mean2", "sd2")] + [""] * len(optional) + ["y"]
     result = CliRunner().invoke(main, ["add", "--table", str(scratch_table), "--interactive"],
                                 input="\n".join(inputs) + "\n")
     assert result.exit_code == 0, result.output

@@ -202,8 +202,8 @@ def pet_peese(yi, vi, *, alpha=0.05, level=95):
     return PetPeese(pet=pet, peese=peese, chosen="PEESE" if chosen is peese else "PET",
                     estimate=chosen.limit_estimate, ci_lower=chosen.limit_ci_lower,
                     ci_upper=chosen.limit_ci_upper,
-                    rule=f"PET limit estimate p = {limit_p:.4f}: {'PEESE' if chosen is peese else 'PET'} "
-                         f"(PEESE when p < {alpha:g})")
+                    rule=f"PEESE when PET's limit estimate differs from 0 at p < {alpha:g}; here p = "
+                         f"{limit_p:.4f}, so {'PEESE' if chosen is peese else 'PET'}")
 
 
 @dataclass(frozen=True)
@@ -259,6 +259,11 @@ class BiasReport(Result):
     pet_peese: PetPeese | None
     fail_safe_n: FailSafeN
     notes: tuple
+
+    def __str__(self):
+        from .printing import bias_table
+
+        return bias_table(self)
 
 
 def bias_report(yi, vi, *, method="REML", ci_method="z", level=95):

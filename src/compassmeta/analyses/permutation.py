@@ -28,6 +28,11 @@ class PermutationTest(Result):
     terms: tuple
     coefficient_p: tuple
 
+    def __str__(self):
+        from .printing import permutation_lines
+
+        return permutation_lines(self)
+
 
 @dataclass(frozen=True)
 class WithPermutationTest(Result):
@@ -42,6 +47,9 @@ class WithPermutationTest(Result):
 
     def to_frame(self):
         return self.result.to_frame()
+
+    def __str__(self):
+        return f"{self.result}\n{self.permutation_test}"
 
 
 def distinct_permutations(labels):

@@ -171,6 +171,11 @@ class SensitivityReport(Result):
         omitted = pd.DataFrame([row.to_dict() for row in self.leave_one_out]).add_prefix("without_")
         return pd.concat([influence, omitted.drop(columns="without_omitted")], axis=1)
 
+    def __str__(self):
+        from .printing import sensitivity_table
+
+        return sensitivity_table(self)
+
 
 def sensitivity_report(yi, vi, labels=None, *, order="as given", method="REML", ci_method="z", level=95):
     """Leave-one-out, influence (with Baujat coordinates) and a cumulative analysis.

@@ -48,6 +48,11 @@ class SimulationResult(Result):
 
         return pd.DataFrame([row.to_dict() for row in self.performance])
 
+    def __str__(self):
+        from .printing import simulation_table
+
+        return simulation_table(self)
+
 
 def simulate_data(k, tau2, true_effect, reps, rng, n_min=20, n_max=100):
     """(yi, vi) arrays of shape (reps, k) as described in the module docstring."""

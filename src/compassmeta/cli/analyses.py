@@ -11,15 +11,13 @@ from .app import emit, load_effects, main, model_options, study_labels
 def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where):
     """Small-study effects and publication bias: Egger, Begg, trim-and-fill, PET-PEESE, fail-safe N."""
     from ..analyses.bias import bias_report
-    from ..report.text import bias_table
+    from ..report.text import bias_table, section_records
 
     _, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
     result = bias_report(yi, vi, method=method, ci_method=ci_method, level=level)
     for note in result.notes:
         click.echo(f"Warning: {note}", err=True)
-    emit(result, output_format, bias_table, lambda d: [
-        {"test": name, **{key: value for key, value in (d[name] or {}).items() if not isinstance(value, dict)}}
-        for name in ("egger", "egger_mixed", "rank_correlation", "trim_and_fill", "fail_safe_n")])
+    emit(result, output_format, bias_table, section_records)
 
 
 @main.command()
@@ -31,12 +29,12 @@ def sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level
                 label_column, order):
     """Leave-one-out, influence diagnostics (with Baujat coordinates) and cumulative meta-analysis."""
     from ..analyses.sensitivity import sensitivity_report
-    from ..report.text import sensitivity_table
+    from ..report.text import section_records, sensitivity_table
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
     result = sensitivity_report(yi, vi, study_labels(table, label_column), order=order, method=method,
                                 ci_method=ci_method, level=level)
-    emit(result, output_format, sensitivity_table, lambda d: d["influence"])
+    emit(result, output_format, sensitivity_table, section_records)
 
 
 @main.command()

@@ -3,7 +3,7 @@ import sys
 
 import click
 
-from .app import cluster_options, emit, load_effects, main, model_options
+from .app import cluster_options, complete_cases, emit, load_effects, main, model_options
 
 
 def cluster_labels(table, cluster_column):
@@ -39,7 +39,8 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
     from ..models.moderators import subgroup_analysis
     from ..report.text import multilevel_subgroup_table, subgroup_table
 
-    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
+    table, yi, vi = complete_cases(*load_effects(data, yi_column, vi_column, sei_column, where, cluster_column),
+                                   [by_column])
     labels = table.label_column(by_column)
     if cluster_column and permutations:
         raise click.UsageError("--permutations is for independent effects; it cannot be combined "
@@ -57,9 +58,9 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
                                     level),
              output_format,
              lambda r: subgroup_table(r.result) + "\n" + permutation_lines(r.permutation_test),
-             lambda d: d["groups"])
+             lambda d: result.records())
         return
-    emit(result, output_format, subgroup_table, lambda d: d["groups"])
+    emit(result, output_format, subgroup_table, lambda d: result.records())
 
 
 @main.command()
@@ -78,7 +79,8 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
     from ..models.moderators import meta_regression
     from ..report.text import metareg_table, multilevel_metareg_table
 
-    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
+    table, yi, vi = complete_cases(*load_effects(data, yi_column, vi_column, sei_column, where, cluster_column),
+                                   list(moderator_columns))
     moderators = {}
     for name in moderator_columns:
         moderators[name] = (table.label_column(name) if name in categorical_columns
@@ -97,10 +99,11 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
         emit(_with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level),
              output_format,
              lambda r: metareg_table(r.result) + "\n" + permutation_lines(r.permutation_test),
-             lambda d: [dict(c, permutation_p=p) for c, p in zip(d["coefficients"],
-                                                                 d["permutation_test"]["coefficient_p"])])
+             lambda d: [dict(c, permutation_p=p) for c, p in zip(result.records(),
+                                                                 d["permutation_test"]["coefficient_p"] + [
+                                                                     d["permutation_test"]["qm_p"]])])
         return
-    emit(result, output_format, metareg_table, lambda d: d["coefficients"])
+    emit(result, output_format, metareg_table, lambda d: result.records())
 
 
 if __name__ == "__main__":  # pragma: no cover
@@ -110,9 +113,14 @@ if __name__ == "__main__":  # pragma: no cover
 def _with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level):
     from ..analyses.permutation import WithPermutationTest, permutation_test
 
+    def run(progress):
+        return permutation_test(yi, vi, moderators, permutations=permutations, seed=seed, method=method,
+                                ci_method=ci_method, level=level, progress=progress)
+
+    if not sys.stderr.isatty():  # a progress bar only where someone watches it
+        return WithPermutationTest(result, run(None))
     with click.progressbar(length=permutations, label="Permutations", file=sys.stderr) as bar:
-        test = permutation_test(yi, vi, moderators, permutations=permutations, seed=seed, method=method,
-                                ci_method=ci_method, level=level, progress=bar.update)
+        test = run(bar.update)
     return WithPermutationTest(result, test)
 
 

@@ -12,22 +12,24 @@ from .app import (
     emit,
     main,
 )
+from .editing import CONFIRM_HELP, assignments_dict, check_fields, confirmed_note, imported_cross_check
 
 
 @main.command()
 @click.option("--studies", "studies_folder", default=None, help="Folder with datapackage.json [./studies].")
 @click.option("--mirror", default=None, help="Folder mirroring the open databases (else COMPASSMETA_MIRROR).")
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--figures", "figures_folder", default=None,
-              help="Folder for the forest and funnel plots [figures/ beside studies/].")
-@click.option("--no-figures", is_flag=True, help="Do not draw the figures.")
-def reproduce(studies_folder, mirror, output_format, figures_folder, no_figures):
-    """Recompute the published pooled results in studies/published_results.csv and draw their figures."""
+@click.option("--figures", "figures_folder", default=None, metavar="DIR",
+              help="Also draw the forest and funnel plots into DIR (e.g. figures/ to refresh the "
+                   "committed ones); without it no figure is written.")
+def reproduce(studies_folder, mirror, output_format, figures_folder):
+    """Recompute the published pooled results in studies/published_results.csv (and, with
+    --figures DIR, draw their figures)."""
     from ..report.reproduce import reproduce as run_reproduction
     from ..report.reproduce import reproduction_table, studies_dir
 
     folder = studies_dir(studies_folder)
-    figures = None if no_figures else (figures_folder or folder.parent / "figures")
+    figures = Path(figures_folder) if figures_folder else None
     result = run_reproduction(folder, mirror=mirror, figures=figures)
     emit(result, output_format, reproduction_table, None)
 
@@ -75,24 +77,6 @@ def _record_from_file(path):
     return dict(zip(table.header, table.rows[0]))
 
 
-def _prompt_missing(record, schema):
-    """Ask for every required field, and the statistics the stat_type needs, that are blank."""
-    from ..data.studytable import REQUIRED_STATISTICS
-
-    def ask(spec):
-        choices = spec.get("constraints", {}).get("enum")
-        prompt_type = click.Choice([str(c) for c in choices]) if choices else str
-        record[spec["name"]] = str(click.prompt(f"{spec['name']} ({spec['description']})", type=prompt_type))
-
-    by_name = {spec["name"]: spec for spec in schema.fields}
-    for spec in schema.fields:
-        if spec.get("constraints", {}).get("required") and not record.get(spec["name"], "").strip():
-            ask(spec)
-    for name in REQUIRED_STATISTICS[record["stat_type"]]:
-        if not record.get(name, "").strip():
-            ask(by_name[name])
-
-
 def _consistency_of_new_row(path, package, record, row):
     """The consistency checks of validate on the new row: errors refuse it, warnings are returned."""
     from ..data.consistency import table_problems
@@ -111,9 +95,11 @@ def _consistency_of_new_row(path, package, record, row):
               help="A one-row CSV or a JSON object with the new row.")
 @click.option("-s", "--set", "assignments", multiple=True, metavar="FIELD=VALUE",
               help="Set a field of the new row (repeatable), e.g. -s es_id=smith2024-bdi-post.")
-@click.option("--interactive", is_flag=True, help="Prompt for every missing field.")
+@click.option("--interactive", is_flag=True,
+              help="Ask for every missing field, required then optional, checking each answer as typed.")
+@click.option("--confirm-implausible", "confirm_reason", default=None, metavar="REASON", help=CONFIRM_HELP)
 @click.option("--yes", is_flag=True, help="Write without asking for confirmation.")
-def add(table_path, from_file, assignments, interactive, yes):
+def add(table_path, from_file, assignments, interactive, confirm_reason, yes):
     """Add one effect-size row to a study table, safely (validated, locked, atomic)."""
     from ..data.studytable import Schema, append_row, check_new_row
     from ..report.reproduce import studies_dir
@@ -123,28 +109,27 @@ def add(table_path, from_file, assignments, interactive, yes):
     resource = _resource_for(path)
     schema = Schema.load(package, resource)
     record = _record_from_file(from_file) if from_file else {}
-    for assignment in assignments:
-        name, sep, value = assignment.partition("=")
-        if not sep:
-            raise InputError(f"--set takes FIELD=VALUE, got '{assignment}'")
-        record[name.strip()] = value.strip()
-    unknown = [name for name in record if name not in schema.names]
-    if unknown:
-        raise InputError(f"not a field of the schema: {', '.join(unknown)}", column=unknown[0])
+    record.update(assignments_dict(assignments))
+    database_g = imported_cross_check(record)
+    check_fields(record, schema, from_file or package)
+    if confirm_reason:
+        record["inclusion_note"] = confirmed_note(record.get("inclusion_note", ""), confirm_reason)
     if record.get("stat_type") == "pre_post" and not record.get("prepost_r", "").strip():
         record["prepost_r"] = str(DEFAULT_PREPOST_R)
         click.echo(f"prepost_r not given: assuming a pre-post correlation of {DEFAULT_PREPOST_R} "
                    "(Cochrane Handbook 6.5.2.8); it is written into the row.", err=True)
     if interactive:
-        if not record.get("stat_type"):
-            record["stat_type"] = click.prompt("stat_type", type=click.Choice(
-                next(f for f in schema.fields if f["name"] == "stat_type")["constraints"]["enum"]))
-        _prompt_missing(record, schema)
+        from .interactive import prompt_row
+
+        prompt_row(record, schema)
     _, row, (g, v), warnings = check_new_row(path, record, package, resource)
     if resource == "trials":
         warnings = warnings + _consistency_of_new_row(path, package, record, row)
     click.echo(f"{row['es_id']}: g = {g:.4f} (SE {v ** 0.5:.4f}, variance {v:.6f}) from {row['stat_type']}"
                + ("" if row["higher_is_better"] else "; sign flipped: lower scores are better"))
+    if database_g is not None:
+        click.echo(f"the database's own g: {database_g}" + ("" if abs(abs(float(database_g)) - abs(g)) < 0.05
+                   else " (differs from the row's g: check the statistics)"), err=True)
     for warning in warnings:
         click.echo(f"Warning: {warning.message}", err=True)
     if not yes and not click.confirm(f"Append to {path}?", default=True):
@@ -209,7 +194,7 @@ def data_import(source, output, mirror):
     rows, skipped = import_metapsy(path, name)
     if not rows:
         raise InputError("no rows with means, change scores or a precalculated g", file=path)
-    header = list(rows[0])
+    header = list(dict.fromkeys(name for row in rows for name in row))  # g/se rows add columns
     write_atomically(output, format_table(header, rows))
     click.echo(f"{len(rows)} rows written to {output} ({skipped} without usable statistics skipped); "
                "fill intervention_class, population and outcome before adding rows to the curated table.")

@@ -32,3 +32,11 @@ class InputError(CompassmetaError):
 
 class ConvergenceError(CompassmetaError):
     """An iterative estimator did not converge; no number is returned."""
+
+
+def did_you_mean(name, known):
+    """" (did you mean 'sd1'?)" when ``name`` is close to one of ``known`` (a typo), else ""."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

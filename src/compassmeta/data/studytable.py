@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import effects
-from ..common.errors import InputError
+from ..common.errors import InputError, did_you_mean
 from .tables import read_table
 
 REQUIRED_STATISTICS = {
@@ -302,8 +302,7 @@ def row_problems(row, file, number, instruments=None):
     if not (math.isfinite(g) and math.isfinite(v) and v > 0):
         problems.append(Problem(file, number, "stat_type", "the statistics do not give a finite g and variance"))
     elif abs(g) > LARGE_G:
-        problems.append(standard_errors_as_sds(row, g, file, number) or Problem(
-            file, number, "stat_type", f"g = {g:.2f} is beyond |{LARGE_G:g}|: an SE entered as an SD?", "warning"))
+        problems.append(standard_errors_as_sds(row, g, file, number) or implausible_g_problem(row, g, file, number))
     if kind in CONVERTED_STAT_TYPES:
         problems.append(Problem(file, number, "stat_type",
                                 f"converted: means and SDs estimated from {kind.removeprefix('median_')} "
@@ -324,6 +323,25 @@ def standard_errors_as_sds(row, g, file, number):
                    f"sd1 and sd2 look like standard errors, not SDs: they give g = {g:.2f}, read as SEs "
                    f"(SD = SE sqrt(n)) g = {g_if_se:.2f}; enter the SDs, or the SEs in se1/se2 with "
                    "stat_type adjusted_se")
+
+
+IMPLAUSIBLE_CONFIRMED = "implausible value confirmed"   # in inclusion_note: add/edit --confirm-implausible
+SUSPECT_COLUMN = {"means": "sd1", "change": "sd1", "pre_post": "sd1", "g_se": "se", "g_ci": "g",
+                  "t": "statistic", "f": "statistic", "p": "statistic", "d": "statistic", "g_n": "g",
+                  "adjusted_se": "se1", "adjusted_ci": "ci_lower1", "median_iqr": "q1_1",
+                  "median_range": "min1", "median_iqr_range": "q1_1"}
+
+
+def implausible_g_problem(row, g, file, number):
+    """|g| beyond LARGE_G: an error on the column most likely wrong, a warning once the row's
+    inclusion_note records that a curator confirmed it."""
+    confirmed = IMPLAUSIBLE_CONFIRMED in (row.get("inclusion_note") or "")
+    hint = ("an SE entered as an SD, or a sum entered as a mean?" if SUSPECT_COLUMN[row["stat_type"]] == "sd1"
+            else "check the reported statistics")
+    message = f"g = {g:.2f} is beyond |{LARGE_G:g}|: " + (
+        "confirmed in inclusion_note" if confirmed else f"{hint} If the value is right, confirm it "
+        "(add/edit --confirm-implausible REASON)")
+    return Problem(file, number, SUSPECT_COLUMN[row["stat_type"]], message, "warning" if confirmed else "error")
 
 
 @dataclass(frozen=True)
@@ -363,7 +381,8 @@ def validate_text(path, header, records, schema, instruments=None):
     for name in missing:
         problems.append(Problem(file, None, name, "column required by the schema is missing"))
     for name in unknown:
-        problems.append(Problem(file, None, name, "column is not in the schema (studies/datapackage.json)"))
+        hint = did_you_mean(name, missing or schema.names) or " (studies/datapackage.json)"
+        problems.insert(0, Problem(file, None, name, "column is not in the schema" + hint))
     if not missing and not unknown and tuple(header) != schema.names:
         problems.append(Problem(file, None, None, "columns are not in the schema's order"))
     if missing or unknown:
@@ -480,7 +499,12 @@ def default_file_mode():
 
 
 class TableLock:
-    """An exclusive advisory lock on ``<table>.lock`` for the read-check-write of an append."""
+    """An exclusive advisory lock on ``<table>.lock`` for the read-check-write of a change.
+
+    The lock file is removed on release, so none is left beside the table.  A process that
+    was waiting on the removed file sees that the path no longer names the file it locked
+    and locks the new one instead.
+    """
 
     def __init__(self, path):
         self.lock_path = Path(str(path) + ".lock")
@@ -489,13 +513,23 @@ class TableLock:
     def __enter__(self):
         import fcntl
 
-        self.handle = open(self.lock_path, "a")
-        fcntl.flock(self.handle, fcntl.LOCK_EX)
-        return self
+        while True:
+            handle = open(self.lock_path, "a")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                current = os.stat(self.lock_path).st_ino == os.fstat(handle.fileno()).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                self.handle = handle
+                return self
+            handle.close()
 
     def __exit__(self, *exc):
         import fcntl
 
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.lock_path)
         fcntl.flock(self.handle, fcntl.LOCK_UN)
         self.handle.close()
 

@@ -106,6 +106,11 @@ class MultilevelPooledResult(Result):
     notes: tuple = ()
     fit: MultilevelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
+    def __str__(self):
+        from .printing import multilevel_pool_table
+
+        return multilevel_pool_table(self)
+
 
 def pool_dependent(yi, vi, cluster, *, method, rho, ci_method, level):
     """Intercept-only multilevel model; ``level`` as a fraction."""
@@ -172,6 +177,11 @@ class MultilevelMetaRegressionResult(Result):
         import pandas as pd
 
         return pd.DataFrame([c.to_dict() for c in self.coefficients])
+
+    def __str__(self):
+        from .printing import multilevel_metareg_table
+
+        return multilevel_metareg_table(self)
 
 
 def _omnibus_test(fit, inference, columns):
@@ -245,6 +255,11 @@ class MultilevelSubgroupResult(Result):
         import pandas as pd
 
         return pd.DataFrame([dict(group=g.group, **g.result.to_dict()) for g in self.groups])
+
+    def __str__(self):
+        from .printing import multilevel_subgroup_table
+
+        return multilevel_subgroup_table(self)
 
 
 def subgroup_dependent(yi, vi, labels, levels, X, terms, cluster, *, by, method, rho, ci_method, level):

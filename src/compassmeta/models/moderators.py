@@ -71,6 +71,10 @@ class Coefficient(Result):
     ci_upper: float
 
 
+MODEL_SUMMARY_KEYS = ("k", "qm", "qm_df", "qm_df2", "qm_p", "qe", "qe_df", "qe_p", "tau2", "i2", "h2", "r2",
+                      "converged")
+
+
 @dataclass(frozen=True)
 class MetaRegressionResult(Result):
     """Mixed-effects meta-regression (metafor rma(yi, vi, mods = ...))."""
@@ -95,11 +99,22 @@ class MetaRegressionResult(Result):
     converged: bool
     fit: ModelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
+    def records(self):
+        """The coefficient rows, then one row (term '(model)') with the test of moderators,
+        residual heterogeneity, tau^2 and pseudo-R^2 (for CSV and ``to_frame``)."""
+        d = self.to_dict()
+        return list(d["coefficients"]) + [{"term": "(model)", **{key: d[key] for key in MODEL_SUMMARY_KEYS}}]
+
     def to_frame(self):
-        """The coefficient table."""
+        """:meth:`records` as a DataFrame (model columns empty on coefficient rows)."""
         import pandas as pd
 
-        return pd.DataFrame([c.to_dict() for c in self.coefficients])
+        return pd.DataFrame(self.records())
+
+    def __str__(self):
+        from .printing import metareg_table
+
+        return metareg_table(self)
 
     def _repr_html_(self):
         """The coefficient table with the moderator and residual heterogeneity tests."""
@@ -127,12 +142,42 @@ def _pseudo_r2(fit, yi, vi):
     return max(0.0, 100.0 * (tau2_re - fit.tau2) / tau2_re)
 
 
-def meta_regression(yi, vi, moderators, *, method="REML", ci_method="z", level=95, cluster=None,
-                    rho=None):
-    """Meta-regression of ``yi`` on ``moderators`` (a mapping name -> values).
+def moderator_columns(moderators, data=None):
+    """Moderators as a dict name -> list of values, from a mapping (dict, or values that are
+    pandas Series), a pandas DataFrame, a Series, or column names (one or a list) of ``data``
+    (a DataFrame or a dict)."""
+    if isinstance(moderators, str):
+        moderators = [moderators]
+    if isinstance(moderators, (list, tuple)) and all(isinstance(name, str) for name in moderators):
+        if data is None:
+            raise InputError("moderators given by column name need data= (a DataFrame or a dict)")
+        missing = [name for name in moderators if name not in data]
+        if missing:
+            raise InputError(f"no column '{missing[0]}' in data", column=missing[0])
+        return {name: list(data[name]) for name in moderators}
+    if hasattr(moderators, "columns"):          # a pandas DataFrame
+        return {str(name): list(moderators[name]) for name in moderators.columns}
+    if hasattr(moderators, "name") and hasattr(moderators, "tolist"):   # a pandas Series
+        return {str(moderators.name): moderators.tolist()}
+    if hasattr(moderators, "items"):
+        return {str(name): list(values) for name, values in moderators.items()}
+    raise InputError("moderators must be a dict of name -> values, a DataFrame, or column names with data=")
 
-    With ``cluster`` (and ``rho``) the multilevel (CHE) model, see models.dependent.
+
+def meta_regression(yi, vi, moderators, *, data=None, method="REML", ci_method="z", level=95, cluster=None,
+                    rho=None):
+    """Meta-regression of ``yi`` on ``moderators`` (see :func:`moderator_columns`).
+
+    With ``data``, ``yi`` and ``vi`` may also be column names:
+    ``meta_regression("yi", "vi", ["risk_of_bias"], data=frame)``.
+    With ``cluster`` (and ``rho``) the multilevel (CHE) model, see models.dependent; with
+    ``data``, ``cluster`` may be a column name too.
     """
+    if data is not None:
+        yi = data[yi] if isinstance(yi, str) else yi
+        vi = data[vi] if isinstance(vi, str) else vi
+        cluster = data[cluster] if isinstance(cluster, str) else cluster
+    moderators = moderator_columns(moderators, data)
     yi, vi = check_effects(yi, vi)
     if not moderators:
         raise InputError("meta-regression needs at least one moderator")
@@ -177,14 +222,32 @@ class SubgroupResult(Result):
     q_between_p: float
     qm_common_tau2: float
     qm_common_tau2_df: int
+    qm_common_tau2_df2: float | None   # denominator df of the F test under Knapp-Hartung
     qm_common_tau2_p: float
     overall: PooledResult
 
+    def records(self):
+        """One row per subgroup, the 'overall' row, and the two tests of subgroup differences
+        (statistic, df, df2, p_value), for CSV and ``to_frame``."""
+        d = self.to_dict()
+        overall = {key: d["overall"][key] for key in d["groups"][0] if key in d["overall"]}
+        tests = [("test: separate tau^2 (Q-between)", d["q_between"], d["q_between_df"], None, d["q_between_p"]),
+                 ("test: common tau^2 (QM)", d["qm_common_tau2"], d["qm_common_tau2_df"],
+                  d["qm_common_tau2_df2"], d["qm_common_tau2_p"])]
+        return (list(d["groups"]) + [{**overall, "level": "overall"}]
+                + [{"level": name, "statistic": statistic, "df": df, "df2": df2, "p_value": p}
+                   for name, statistic, df, df2, p in tests])
+
     def to_frame(self):
-        """One row per subgroup."""
+        """:meth:`records` as a DataFrame."""
         import pandas as pd
 
-        return pd.DataFrame([group.to_dict() for group in self.groups])
+        return pd.DataFrame(self.records())
+
+    def __str__(self):
+        from .printing import subgroup_table
+
+        return subgroup_table(self)
 
     def _repr_html_(self):
         """One row per subgroup with the tests for subgroup differences."""
@@ -200,6 +263,7 @@ class GroupResult(Result):
     k: int
     estimate: float
     se: float
+    df: float | None      # of the group's t under Knapp-Hartung (k - 1)
     ci_lower: float
     ci_upper: float
     pi_lower: float
@@ -241,7 +305,7 @@ def subgroup_analysis(yi, vi, groups, *, by="group", method="REML", ci_method="z
         except InputError as error:
             raise InputError(f"subgroup '{level_name}': {error.message}", column=by) from None
         group_results.append(GroupResult(
-            level=level_name, k=fitted.k, estimate=fitted.estimate, se=fitted.se,
+            level=level_name, k=fitted.k, estimate=fitted.estimate, se=fitted.se, df=fitted.df,
             ci_lower=fitted.ci_lower, ci_upper=fitted.ci_upper, pi_lower=fitted.pi_lower,
             pi_upper=fitted.pi_upper, p_value=fitted.p_value, tau2=fitted.tau2, i2=fitted.i2,
             q=fitted.q, q_df=fitted.q_df, q_p=fitted.q_p, notes=fitted.notes))
@@ -253,5 +317,5 @@ def subgroup_analysis(yi, vi, groups, *, by="group", method="REML", ci_method="z
         by=by, method=method.upper(), ci_method=ci_method, level=100 * as_fraction(level),
         groups=tuple(group_results), q_between=between.q, q_between_df=between.q_df,
         q_between_p=between.q_p, qm_common_tau2=common.qm, qm_common_tau2_df=common.qm_df,
-        qm_common_tau2_p=common.qm_p,
+        qm_common_tau2_df2=common.qm_df2, qm_common_tau2_p=common.qm_p,
         overall=pool(yi, vi, method=method, ci_method=ci_method, level=level))

@@ -82,6 +82,11 @@ class PooledResult(Result):
                             f"{self.q:.4g} ({self.q_df})", f"{self.method}, {self.ci_method}"]],
                           f"Pooled effect ({self.level:g}% intervals)")
 
+    def __str__(self):
+        from .printing import pool_table
+
+        return pool_table(self)
+
     @classmethod
     def from_fit(cls, fit, *, with_tau2_ci=True):
         """Summarise an intercept-only :class:`ModelFit`."""

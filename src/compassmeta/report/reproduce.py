@@ -57,6 +57,8 @@ class TargetCheck(Result):
     k_published: int | None
     verdict: str
     note: str
+    model: str = ""           # how the recomputation treats the data (dependence, estimator, CI)
+    reason: str = ""          # for "differs": the known cause and where it is documented
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,40 @@ def _subgroup_values(data, first):
     return {"q_between": result.q_between, "q_between_p": result.q_between_p, "k": int(data.yi.size)}
 
 
+DEPENDENCE = {
+    "metacih": f"one effect per study comparison: composite of outcomes within study, r = {GOLDBERG_CORRELATION} "
+               "(Borenstein et al. 2009, ch. 24)",
+    "thirdwave": "studies independent (one row per study)",
+    "trials": "studies independent (one row per trial and outcome)",
+}
+DIFFERENCE_REASONS = {
+    "metacih": "the database's study set and outcome coding only approximate the paper's analysis set, and "
+               "the paper's tau^2 estimator is not recorded (see studies/README.md, Reproduction decisions, "
+               "Goldberg et al. 2018)",
+}
+CI_TEXT = {"z": "Wald z", "knha": "Knapp-Hartung t"}
+
+
+def target_model(first):
+    """How a target is recomputed: dependence handling, estimator, CI, subgroup test."""
+    if first["data"] == "none":
+        return "not recomputed"
+    parts = [DEPENDENCE[first["data"]], f"{first['method'] or 'REML'}, {CI_TEXT[first['ci_method'] or 'z']}"]
+    if first["subgroup_by"]:
+        parts.append(f"separate tau^2 per {first['subgroup_by']}; Q-between from a fixed-effect model over "
+                     "the subgroup estimates")
+    return "; ".join(parts)
+
+
+def difference_reason(first, k_used):
+    """Why a recomputed number differs from the published one, with a pointer."""
+    reason = DIFFERENCE_REASONS.get(first["data"], "not explained yet (see studies/README.md, Reproduction "
+                                                   "decisions)")
+    if first["k_published"] is not None and k_used != first["k_published"]:
+        reason = f"k = {k_used} here against {first['k_published']} published; " + reason
+    return reason
+
+
 def _matches(recomputed, published, decimals):
     return abs(round(recomputed, decimals) - published) < 0.5 * 10.0 ** -(decimals + 3)
 
@@ -222,9 +258,6 @@ def reproduce(folder=None, mirror=None, figures=None):
                 data = loaded[first["data"]].select(first["selection"])
                 values = (_subgroup_values if first["subgroup_by"] else _pooled_values)(data, first)
                 note = f"{loaded[first['data']].description}; selected: {first['selection'] or 'all'}"
-                if first["data"] == "metacih":
-                    note += (f"; composite of outcomes within study (r = {GOLDBERG_CORRELATION}), REML "
-                             "(the paper's estimator is not recorded)")
             except CompassmetaError as error:
                 note = str(error)
         for row in rows:
@@ -236,42 +269,51 @@ def reproduce(folder=None, mirror=None, figures=None):
             else:
                 difference = recomputed - published
                 verdict = "matches" if _matches(recomputed, published, row["decimals"]) else "differs"
+            k_used = None if values is None else values["k"]
             checks.append(TargetCheck(
                 target_id=target_id, citation=row["citation"], doi=row["doi"] or "", outcome=row["outcome"],
                 analysis=row["analysis"], quantity=row["quantity"], published=published,
                 decimals=row["decimals"], recomputed=recomputed, difference=difference,
-                k_used=None if values is None else values["k"], k_published=row["k_published"],
-                verdict=verdict, note=note))
+                k_used=k_used, k_published=row["k_published"], verdict=verdict, note=note,
+                model=target_model(first),
+                reason=difference_reason(first, k_used) if verdict == "differs" else ""))
     return Reproduction(targets=tuple(checks), figures=write_figures(loaded, figures) if figures else ())
 
 
 def reproduction_table(result):
-    """Per target: published, recomputed, difference, k used / published, verdict."""
+    """Grouped by publication (its citation once), then by target: the model used, and one
+    line per published number with the recomputed value, k used beside k published and the
+    verdict; every "differs" with its reason; a summary counting the numbers."""
     from .text import aligned
 
-    lines = []
-    current = None
-    rows = []
+    by_publication = {}
     for check in result.targets:
-        if check.target_id != current:
-            if rows:
-                lines += [aligned(rows), ""]
-            current = check.target_id
-            lines += [f"{check.target_id}: {check.analysis} ({check.outcome})",
-                      f"  {check.citation}" + (f" doi:{check.doi}" if check.doi else ""),
-                      f"  {check.note}"]
-            rows = [["  quantity", "published", "recomputed", "difference", "k used/published", "verdict"]]
-        digits = check.decimals
-        recomputed = "-" if check.recomputed is None else f"{check.recomputed:.{digits + 2}f}"
-        difference = "-" if check.difference is None else f"{check.difference:+.{digits + 2}f}"
-        k = f"{'-' if check.k_used is None else check.k_used}/{'-' if check.k_published is None else check.k_published}"
-        rows.append([f"  {check.quantity}", f"{check.published:.{digits}f}", recomputed, difference, k,
-                     check.verdict])
-    if rows:
-        lines.append(aligned(rows))
+        by_publication.setdefault(check.citation, {}).setdefault(check.target_id, []).append(check)
+    lines = []
+    for citation, targets in by_publication.items():
+        first = next(iter(targets.values()))[0]
+        lines += [citation + (f" doi:{first.doi}" if first.doi and first.doi not in citation else ""), ""]
+        for target_id, checks in targets.items():
+            head = checks[0]
+            lines += [f"  {head.analysis} ({head.outcome}) [{target_id}]",
+                      f"    model: {head.model}", f"    data: {head.note}"]
+            rows = [["    quantity", "published", "recomputed", "difference", "k used", "k published", "verdict"]]
+            for check in checks:
+                digits = check.decimals
+                rows.append([f"    {check.quantity}", f"{check.published:.{digits}f}",
+                             "-" if check.recomputed is None else f"{check.recomputed:.{digits + 2}f}",
+                             "-" if check.difference is None else f"{check.difference:+.{digits + 2}f}",
+                             "-" if check.k_used is None else check.k_used,
+                             "-" if check.k_published is None else check.k_published, check.verdict])
+            lines.append(aligned(rows))
+            reasons = dict.fromkeys(check.reason for check in checks if check.reason)
+            lines += [f"    differs: {reason}" for reason in reasons]
+            lines.append("")
     counts = {}
     for check in result.targets:
         counts[check.verdict] = counts.get(check.verdict, 0) + 1
-    lines += ["", "Summary: " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items())]
+    lines.append(f"Summary: {len(result.targets)} published numbers in {sum(map(len, by_publication.values()))} "
+                 f"targets from {len(by_publication)} publications: "
+                 + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()))
     lines += [f"Figure: {path}" for path in result.figures]
     return "\n".join(lines)

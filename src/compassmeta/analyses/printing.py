@@ -1,0 +1,93 @@
+"""Printed form of bias, sensitivity, permutation and simulation results: the text of
+``print(result)`` and of the command line's table output."""
+from ..common.formatting import CI_NAMES, aligned, fmt, interval, p_text
+
+
+def bias_table(report):
+    d = report.to_dict()
+    lines = [f"Small-study effects and publication bias (k = {d['k']}; tau^2 estimator: {d['method']})", ""]
+    lines += [f"Note: {note}" for note in d["notes"]]
+    if d["egger"]:
+        for key, name in (("egger", "Egger's regression test (weighted least squares, t)"),
+                          ("egger_mixed", "Egger's test, mixed-effects version (metafor regtest default)")):
+            e = d[key]
+            lines.append(f"{name}: intercept (bias) = {fmt(e['intercept'])} (SE {fmt(e['se'])}), "
+                         f"statistic = {fmt(e['statistic'], 3)}, {p_text(e['p_value'])}; "
+                         f"limit estimate {fmt(e['limit_estimate'])} {interval(e['limit_ci_lower'], e['limit_ci_upper'])}")
+    if d["rank_correlation"]:
+        r = d["rank_correlation"]
+        lines.append(f"Begg and Mazumdar's rank correlation: Kendall's tau = {fmt(r['tau'], 3)}, "
+                     f"{p_text(r['p_value'])} ({'exact' if r['exact'] else 'normal approximation'})")
+    if d["trim_and_fill"]:
+        t = d["trim_and_fill"]
+        lines.append(f"Trim-and-fill ({t['estimator']}): {t['k0']} studies imputed on the {t['side']} side; "
+                     f"adjusted estimate {fmt(t['estimate'])} {interval(t['ci_lower'], t['ci_upper'])}")
+    if d["pet_peese"]:
+        pp = d["pet_peese"]
+        for name in ("pet", "peese"):
+            lines.append(f"{name.upper()} limit estimate: {fmt(pp[name]['limit_estimate'])} "
+                         f"{interval(pp[name]['limit_ci_lower'], pp[name]['limit_ci_upper'])}")
+        lines.append(f"Conditional PET-PEESE (Stanley & Doucouliagos 2014): {pp['chosen']}, "
+                     f"{fmt(pp['estimate'])} {interval(pp['ci_lower'], pp['ci_upper'])} ({pp['rule']})")
+    f = d["fail_safe_n"]
+    lines.append(f"Fail-safe N: Rosenthal {f['rosenthal']}, Orwin {f['orwin']} (target {fmt(f['orwin_target'])}), "
+                 f"Rosenberg {f['rosenberg']}")
+    return "\n".join(lines)
+
+
+def sensitivity_table(report):
+    d = report.to_dict()
+    level_rows = [["omitted", "k", "estimate", "95% CI", "tau^2", "I^2 (%)", "Q"]]
+    for r in d["leave_one_out"]:
+        level_rows.append([r["omitted"], r["k"], fmt(r["estimate"]), interval(r["ci_lower"], r["ci_upper"]),
+                           fmt(r["tau2"]), fmt(r["i2"], 2), fmt(r["q"], 2)])
+    influence_rows = [["study", "rstudent", "dffits", "cook.d", "cov.r", "tau2.del", "Q.del", "hat", "weight %", ""]]
+    for r in d["influence"]:
+        influence_rows.append([r["study"], fmt(r["rstudent"], 3), fmt(r["dffits"], 3), fmt(r["cook_d"], 3),
+                               fmt(r["cov_r"], 3), fmt(r["tau2_del"]), fmt(r["q_del"], 2), fmt(r["hat"], 3),
+                               fmt(r["weight"], 2), "*" if r["influential"] else ""])
+    cumulative_rows = [["adding", "k", "estimate", "95% CI", "tau^2", "I^2 (%)"]]
+    for r in d["cumulative"]:
+        cumulative_rows.append([r["added"], r["k"], fmt(r["estimate"]), interval(r["ci_lower"], r["ci_upper"]),
+                                fmt(r["tau2"]), fmt(r["i2"], 2)])
+    return "\n".join([f"Sensitivity analyses (k = {d['k']}; tau^2 estimator: {d['method']}; CI: {CI_NAMES[d['ci_method']]})",
+                      "", "Leave-one-out:", aligned(level_rows), "",
+                      "Influence diagnostics (* = influential by metafor's criteria):", aligned(influence_rows), "",
+                      f"Cumulative meta-analysis (order: {d['cumulative_order']}):", aligned(cumulative_rows)])
+
+
+def permutation_lines(test):
+    d = test.to_dict()
+    kind = "exact" if d["exact"] else "random"
+    lines = [f"Permutation test ({d['permutations']:,} {kind} permutations): QM = {fmt(d['qm'], 3)}, "
+             f"{p_text(d['qm_p'])}"]
+    lines += [f"  {term}: permutation {p_text(p)}" for term, p in zip(d["terms"], d["coefficient_p"])]
+    return "\n".join(lines)
+
+
+def simulation_table(result):
+    d = result.to_dict()
+    rows = [["estimator", "CI", "bias", "RMSE", "coverage", "power", "tau^2 bias", "CI width"]]
+    for r in d["performance"]:
+        rows.append([r["method"], CI_NAMES[r["ci_method"]], fmt(r["bias"]), fmt(r["rmse"]), fmt(r["coverage"], 3),
+                     fmt(r["power"], 3), fmt(r["tau2_bias"]), fmt(r["mean_ci_width"])])
+    return "\n".join([f"{d['reps']:,} simulated meta-analyses: k = {d['k']}, tau^2 = {d['tau2']:g}, "
+                      f"true effect = {d['true_effect']:g}, arm sizes {d['n_min']}-{d['n_max']}, "
+                      f"seed {d['seed']}", "", aligned(rows), "",
+                      f"coverage: share of {d['level']:g}% CIs containing the true effect; power: share rejecting "
+                      "effect = 0 at alpha = 0.05"])
+
+
+def grid_table(result):
+    """A simulation grid, one line per cell x method; Monte Carlo SEs in parentheses."""
+    d = result.to_dict()
+    rows = [["k", "tau^2", "effect", "arm sizes", "estimator", "CI", "level", "bias", "RMSE", "tau^2 bias",
+             "coverage", "CI width", "rejection"]]
+    for r in d["rows"]:
+        rows.append([r["k"], f"{r['tau2']:g}", f"{r['true_effect']:g}", r["study_size"], r["estimator"],
+                     r["ci_method"], f"{r['level']:g}"]
+                    + [f"{fmt(r[name], 3)} ({fmt(r[name + '_mcse'], 3)})"
+                       for name in ("bias", "rmse", "tau2_bias", "coverage", "ci_width", "rejection_rate")])
+    return "\n".join([f"Simulation grid {d['grid']}: {d['cells']} cells x {d['reps']:,} replications, "
+                      f"master seed {d['seed']}", "", aligned(rows), "",
+                      "Monte Carlo standard errors in parentheses (Morris, White & Crowther 2019, Table 6)"])

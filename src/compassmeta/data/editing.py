@@ -1,0 +1,78 @@
+"""Removing and correcting rows of a study table with the guarantees of an append: the
+table's lock held from read to write, the whole table validated, an atomic replace."""
+from pathlib import Path
+
+from ..common.errors import InputError, did_you_mean
+from .studytable import (Schema, TableLock, format_table, load_instruments, raise_first_error, row_effect,
+                         validate_text, write_atomically)
+from .tables import read_table
+
+
+def row_number(table, es_id):
+    """The 1-based row of ``es_id`` in a table; an error suggesting a close es_id if absent."""
+    ids = [cell.strip() for cell in table.column("es_id")]
+    if es_id not in ids:
+        raise InputError(f"no row with es_id '{es_id}'{did_you_mean(es_id, ids)}", file=table.path,
+                         column="es_id")
+    return ids.index(es_id) + 1
+
+
+def row_cells(path, es_id):
+    """The text cells (a dict) of the row ``es_id`` of a table file."""
+    table = read_table(path, allow_empty=True)
+    return dict(zip(table.header, table.rows[row_number(table, es_id) - 1]))
+
+
+def changed_table(path, change, package=None, resource="trials"):
+    """(header, new records, typed rows, warnings) of the table after ``change(header, records)``,
+    validated as a whole; raises the first error.  Writes nothing."""
+    path = Path(path)
+    package = Path(package) if package else path.parent / "datapackage.json"
+    schema = Schema.load(package, resource)
+    table = read_table(path, allow_empty=True)
+    records = change(table, list(table.rows))
+    problems, typed = validate_text(path, table.header, records, schema, load_instruments(package))
+    raise_first_error(problems)
+    return table.header, records, typed, [p for p in problems if p.level == "warning"]
+
+
+def rewrite_table(path, change, package=None, resource="trials"):
+    """Apply ``change(table, records) -> records`` under the table's lock, validate the whole
+    result and replace the file atomically.  Returns the warnings of the new table."""
+    with TableLock(path):
+        header, records, _, warnings = changed_table(path, change, package, resource)
+        write_atomically(path, format_table(list(header), [dict(zip(header, record)) for record in records]))
+    return warnings
+
+
+def without_row(es_id):
+    """A change for :func:`rewrite_table` that drops the row ``es_id``."""
+    def change(table, records):
+        number = row_number(table, es_id)
+        return records[:number - 1] + records[number:]
+    return change
+
+
+def with_values(es_id, values):
+    """A change for :func:`rewrite_table` that sets fields (text) of the row ``es_id``."""
+    def change(table, records):
+        unknown = [name for name in values if name not in table.header]
+        if unknown:
+            raise InputError(f"no column '{unknown[0]}'{did_you_mean(unknown[0], table.header)}",
+                             file=table.path, column=unknown[0])
+        number = row_number(table, es_id)
+        cells = dict(zip(table.header, records[number - 1]))
+        cells.update(values)
+        records[number - 1] = tuple(cells[name] for name in table.header)
+        return records
+    return change
+
+
+def edited_row(path, es_id, values, package=None, resource="trials"):
+    """(old cells, new typed row, (g, v), warnings on that row) of an edit, validated, not written."""
+    table = read_table(path, allow_empty=True)
+    number = row_number(table, es_id)
+    old = dict(zip(table.header, table.rows[number - 1]))
+    _, _, typed, warnings = changed_table(path, with_values(es_id, values), package, resource)
+    new = typed[number - 1]
+    return old, new, row_effect(new), [w for w in warnings if w.row == number]

@@ -1,0 +1,67 @@
+"""Effect sizes of a study-like table that is not (yet) in the curated schema.
+
+``compassmeta data import`` writes rows whose descriptive fields (intervention class,
+population, outcome) are left for the curator and which carry a ``database_g`` cross-check
+column.  Such a table cannot pass the schema, but its statistics already give Hedges' g: this
+module reads only the columns the row's ``stat_type`` needs (``REQUIRED_STATISTICS``), with
+the same formulas and the same plausibility limit as the curated route.
+"""
+import numpy as np
+
+from ..common.errors import InputError
+from .studytable import LARGE_G, REQUIRED_STATISTICS, convert, row_effect
+from .where import is_missing
+
+FIELD_TYPES = {"stat_type": "string", "direction": "string", "higher_is_better": "boolean"}
+IMPORTED_COLUMN = "database_g"   # written by data import beside the statistics
+PLAUSIBLE_ABS_G = LARGE_G   # the curated route's limit
+
+
+def typed_statistics(cells, file, number):
+    """The stat_type, direction and statistics of one row (a dict of text cells), typed."""
+    kind = cells.get("stat_type", "").strip()
+    if kind not in REQUIRED_STATISTICS:
+        raise InputError(f"stat_type '{kind}' is not one of: {', '.join(REQUIRED_STATISTICS)}",
+                         file=file, row=number, column="stat_type")
+    row = {"stat_type": kind}
+    for name in REQUIRED_STATISTICS[kind] + ("higher_is_better",):
+        text = cells.get(name, "")
+        if is_missing(text):
+            raise InputError(f"stat_type '{kind}' needs a value here", file=file, row=number, column=name)
+        try:
+            row[name] = convert(text.strip(), FIELD_TYPES.get(name, "number"))
+        except ValueError as error:
+            raise InputError(str(error), file=file, row=number, column=name) from None
+    return row
+
+
+def effects_from_statistics(table):
+    """(yi, vi, warnings) of every row of a :class:`~compassmeta.data.tables.Table` from its
+    statistics.  |g| beyond ``PLAUSIBLE_ABS_G`` is an error unless the row's ``database_g``
+    (the source database's own g) confirms it, which makes it a warning."""
+    yi, vi, warnings = np.empty(len(table)), np.empty(len(table)), []
+    for index, record in enumerate(table.rows):
+        number = index + 1
+        cells = dict(zip(table.header, record))
+        g, v = row_effect(typed_statistics(cells, table.path, number))
+        if not (np.isfinite(g) and np.isfinite(v) and v > 0):
+            raise InputError("the statistics do not give a finite g and variance", file=table.path,
+                             row=number, column="stat_type")
+        if abs(g) > PLAUSIBLE_ABS_G:
+            message = f"g = {g:.2f} is beyond |{PLAUSIBLE_ABS_G:g}|"
+            if not _confirmed_by_database(g, cells.get(IMPORTED_COLUMN, "")):
+                raise InputError(message + ": an SE entered as an SD, or a sum entered as a mean? Correct "
+                                 "the row or leave it out (--where)", file=table.path, row=number,
+                                 column="stat_type")
+            warnings.append(f"{table.path}, row {number}: {message}, as the database reports "
+                            f"({IMPORTED_COLUMN} = {cells[IMPORTED_COLUMN]})")
+        yi[index], vi[index] = g, v
+    return yi, vi, warnings
+
+
+def _confirmed_by_database(g, database_text, tolerance=0.05):
+    """The database's own g agrees with ours (small differences: its small-sample correction)."""
+    try:
+        return abs(abs(float(database_text)) - abs(g)) < tolerance
+    except ValueError:
+        return False
