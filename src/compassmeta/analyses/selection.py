@@ -1,0 +1,396 @@
+"""Weight-function selection models for publication bias, as metafor 3.8's selmodel().
+
+A study's observed effect y_i ~ N(mu, v_i + tau^2) is published with a relative probability
+w(p_i) that depends on its one-sided p-value p_i; the likelihood of the published studies is
+(Vevea & Hedges 1995, Psychometrika 60:419, eq. 6; Citkowicz & Vevea 2017 for the beta model)
+
+    L = prod_i  w(p_i) phi(y_i; mu, v_i + tau^2) / A_i,   A_i = integral w(p(y)) phi(y; mu, v_i + tau^2) dy.
+
+``stepfun`` has w constant (delta_j) on the p-value intervals (0, s_1], (s_1, s_2], ..., (s_J, 1]
+with delta_1 = 1, so A_i is a sum of normal probabilities (the 3PSM for steps 0.025, the 4PSM
+for 0.025, 0.5).  The smooth types are those of metafor's help(selmodel): beta
+p^(d1-1) (1-p)^(d2-1); halfnorm exp(-d p^2); negexp exp(-d p); logistic 2 exp(-d p) / (1 + exp(-d p));
+power (1-p)^d, each relative to its value at the optional step s below which w = 1.  Their A_i is
+integrated numerically (composite Gauss-Legendre, break points at every kink of w).
+
+Fitting as metafor does: maximum likelihood over (mu, log tau^2, deltas mapped logistically into
+[delta_min, delta_max]), standard errors from the Hessian of the log-likelihood on the natural
+scale, a likelihood-ratio test of the deltas against the unadjusted ML (or FE) model.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import special
+
+from ..common import distributions as dist
+from ..common.errors import ConvergenceError, InputError
+from ..common.results import INTERNAL, Result
+from ..models.pooling import as_fraction, check_effects, pool
+
+ALTERNATIVES = ("greater", "less")
+
+
+@dataclass(frozen=True)
+class WeightFunction:
+    """One selection-model type: its weight function and metafor's bounds for the deltas."""
+
+    name: str
+    n_delta: int
+    delta_min: tuple
+    delta_max: tuple
+    delta_init: tuple
+    null_delta: tuple      # deltas under which w = 1 (the unadjusted model), tested by z and the LRT
+    p_min: float           # observed and integrated p-values are clamped to [p_min, 1 - p_min]
+
+    def weight(self, p, delta, step=0.0):
+        """w(p) for the smooth types (metafor help(selmodel), 'Selection Models'); 1 below ``step``."""
+        d = delta[..., 0:1] if np.ndim(delta) > 1 else delta[0]
+        if self.name == "beta":
+            d2 = delta[..., 1:2] if np.ndim(delta) > 1 else delta[1]
+            return p ** (d - 1) * (1 - p) ** (d2 - 1)
+        if self.name == "halfnorm":
+            w = np.exp(-d * (p ** 2 - step ** 2))
+        elif self.name == "negexp":
+            w = np.exp(-d * (p - step))
+        elif self.name == "logistic":
+            w = (np.exp(-d * p) / (1 + np.exp(-d * p))) / (np.exp(-d * step) / (1 + np.exp(-d * step)))
+        else:  # power
+            w = ((1 - p) / (1 - step)) ** d
+        return np.where(p <= step, 1.0, w)
+
+
+WEIGHT_FUNCTIONS = {
+    "beta": WeightFunction("beta", 2, (1e-5, 1e-5), (100.0, 100.0), (1.0, 1.0), (1.0, 1.0), 1e-5),
+    "halfnorm": WeightFunction("halfnorm", 1, (0.0,), (100.0,), (1.0,), (0.0,), 0.0),
+    "negexp": WeightFunction("negexp", 1, (0.0,), (100.0,), (1.0,), (0.0,), 0.0),
+    "logistic": WeightFunction("logistic", 1, (0.0,), (100.0,), (1.0,), (0.0,), 0.0),
+    "power": WeightFunction("power", 1, (0.0,), (100.0,), (1.0,), (0.0,), 1e-5),
+}
+TYPES = ("stepfun",) + tuple(WEIGHT_FUNCTIONS)
+STEP_DELTA_MAX = 100.0
+
+# Gauss-Legendre rule used on every integration panel, and the panel break points (in SDs of
+# y around mu, and in z = y / sqrt(v) where w changes fastest).
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(12)
+_T_GRID = np.linspace(-10.0, 10.0, 21)
+_Z_GRID = np.arange(-8.0, 8.5, 1.0)
+
+
+def one_sided_p(yi, vi, alternative):
+    """p-value of each study's z = y / sqrt(v), one-sided in the direction of ``alternative``
+    (metafor .selmodel.pval)."""
+    z = yi / np.sqrt(vi)
+    return special.ndtr(-z if alternative == "greater" else z)
+
+
+def interval_of(p_values, steps):
+    """0-based index of the p-value interval (upper bounds ``steps``) holding each p-value."""
+    return np.searchsorted(np.asarray(steps), p_values, side="left")
+
+
+@dataclass(frozen=True)
+class SelectionModel(Result):
+    """A fitted selection model (metafor rma.uni.selmodel)."""
+
+    type: str
+    method: str
+    alternative: str
+    steps: tuple | None
+    level: float
+    k: int
+    estimate: float
+    se: float
+    statistic: float
+    p_value: float
+    ci_lower: float
+    ci_upper: float
+    tau2: float
+    tau2_se: float
+    delta: tuple
+    delta_se: tuple
+    delta_ci_lower: tuple
+    delta_ci_upper: tuple
+    delta_p_value: tuple
+    studies_per_interval: tuple | None
+    lrt: float
+    lrt_df: int
+    lrt_p: float
+    lrt_tau2: float | None
+    lrt_tau2_p: float | None
+    log_likelihood: float
+    log_likelihood_unadjusted: float
+    converged: bool
+    warnings: tuple = ()
+    p_values: np.ndarray = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+
+    def weight(self, p):
+        """The estimated weight function at p-values ``p`` (for plots)."""
+        p = np.asarray(p, dtype=float)
+        delta = np.array(self.delta)
+        if self.type == "stepfun":
+            return delta[np.minimum(interval_of(p, self.steps), len(delta) - 1)]
+        function = WEIGHT_FUNCTIONS[self.type]
+        step = self.steps[0] if self.steps and self.type != "beta" else 0.0
+        return function.weight(p, delta, step)
+
+
+class _Likelihood:
+    """Log-likelihood of one selection model, on the optimiser's scale and the natural one."""
+
+    def __init__(self, yi, vi, kind, steps, alternative, fixed_tau2):
+        self.yi, self.vi, self.kind, self.alternative = yi, vi, kind, alternative
+        self.sign = 1.0 if alternative == "greater" else -1.0
+        self.fixed_tau2 = fixed_tau2
+        if kind == "stepfun":
+            self.steps = np.asarray(steps)
+            n = len(steps)
+            self.delta_min, self.delta_max = np.zeros(n - 1), np.full(n - 1, STEP_DELTA_MAX)
+            self.p_min = 0.0
+        else:
+            self.function = WEIGHT_FUNCTIONS[kind]
+            self.step = steps[0] if steps is not None else 0.0
+            self.delta_min, self.delta_max = np.array(self.function.delta_min), np.array(self.function.delta_max)
+            self.p_min = self.function.p_min
+        self.p_values = np.clip(one_sided_p(yi, vi, alternative), self.p_min, 1 - self.p_min)
+        if kind == "stepfun":
+            self.group = interval_of(self.p_values, self.steps)
+            # z-quantiles of the interval bounds: p <= s  <=>  sign * y / sqrt(v) >= -ndtri(s)
+            self.bound_quantiles = special.ndtri(np.concatenate([[0.0], self.steps]))
+
+    # -- parameter mapping (metafor: tau2 = exp(theta), delta = min + (max - min) plogis(x)) --
+    def natural(self, theta):
+        mu = theta[0]
+        tau2 = 0.0 if self.fixed_tau2 is not None else float(np.exp(min(theta[1], 700.0)))
+        if tau2 < 10 * np.finfo(float).eps:
+            tau2 = 0.0
+        x = theta[1 if self.fixed_tau2 is not None else 2:]
+        delta = self.delta_min + (self.delta_max - self.delta_min) * special.expit(x)
+        return mu, tau2, delta
+
+    def transformed_start(self, mu, tau2, delta):
+        delta = np.asarray(delta, dtype=float)
+        x = np.log((delta - self.delta_min) / (self.delta_max - delta))
+        head = [mu] if self.fixed_tau2 is not None else [mu, np.log(tau2 + 0.001)]
+        return np.concatenate([head, x])
+
+    def all_delta(self, delta):
+        return np.concatenate([[1.0], delta]) if self.kind == "stepfun" else np.asarray(delta)
+
+    def __call__(self, mu, tau2, delta):
+        """log L at natural parameters (free deltas only)."""
+        tau2 = max(tau2, 0.0) if self.fixed_tau2 is None else self.fixed_tau2
+        delta = self.all_delta(delta)
+        total_var = self.vi + tau2
+        sd = np.sqrt(total_var)
+        log_density = -0.5 * (np.log(2 * np.pi * total_var) + (self.yi - mu) ** 2 / total_var)
+        if self.kind == "stepfun":
+            log_weight = np.log(delta[self.group])
+            normal_area = self._step_areas(mu, sd)
+            selected_area = normal_area @ delta
+        else:
+            log_weight = np.log(self.function.weight(self.p_values, delta, self.step))
+            selected_area = self._integrated_area(mu, sd, delta)
+        with np.errstate(divide="ignore"):
+            return float(np.sum(log_weight + log_density - np.log(selected_area)))
+
+    def _step_areas(self, mu, sd):
+        """P(p-value in interval j) for each study (rows) and interval (columns)."""
+        u = (self.sign * mu + np.sqrt(self.vi)[:, None] * self.bound_quantiles[None, :]) / sd[:, None]
+        return np.diff(special.ndtr(u), axis=1)
+
+    def _integrated_area(self, mu, sd, delta):
+        """A_i = E[w(p(Y_i))], Y_i ~ N(mu, sd_i^2), by composite Gauss-Legendre on panels whose
+        ends include every point where w has a kink (the clamps and the step)."""
+        se = np.sqrt(self.vi)
+        kinks_p = [c for c in (self.p_min, 1 - self.p_min, self.step) if 0 < c < 1]
+        # p = ndtr(-sign * y / se)  <=>  y = -sign * se * ndtri(p)
+        y_points = [-self.sign * se[:, None] * special.ndtri(np.array(kinks_p))[None, :]] if kinks_p else []
+        y_points.append(se[:, None] * _Z_GRID[None, :])
+        t_points = np.concatenate([(np.concatenate(y_points, axis=1) - mu) / sd[:, None],
+                                   np.broadcast_to(_T_GRID, (sd.size, _T_GRID.size))], axis=1)
+        t_points = np.sort(np.clip(t_points, _T_GRID[0], _T_GRID[-1]), axis=1)
+        left, right = t_points[:, :-1], t_points[:, 1:]
+        half = (right - left) / 2
+        t = (left + half)[:, :, None] + half[:, :, None] * _NODES[None, None, :]
+        y = mu + sd[:, None, None] * t
+        p = np.clip(special.ndtr(-self.sign * y / se[:, None, None]), self.p_min, 1 - self.p_min)
+        integrand = self.function.weight(p, delta, self.step) * np.exp(-0.5 * t ** 2) / np.sqrt(2 * np.pi)
+        return np.einsum("ijn,n,ij->i", integrand, _WEIGHTS, half)
+
+
+def _central_gradient(func, x, step=1e-6):
+    gradient = np.empty_like(x)
+    for i in range(x.size):
+        h = step * max(1.0, abs(x[i]))
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] -= h
+        gradient[i] = (func(up) - func(down)) / (2 * h)
+    return gradient
+
+
+def _hessian(func, x):
+    """Central-difference Hessian (step 1e-4 relative), as numDeriv::hessian approximates it."""
+    n = x.size
+    h = 1e-4 * np.maximum(np.abs(x), 1e-2)
+    hessian = np.empty((n, n))
+    f0 = func(x)
+    for i in range(n):
+        for j in range(i, n):
+            if i == j:
+                up, down = x.copy(), x.copy()
+                up[i] += h[i]
+                down[i] -= h[i]
+                hessian[i, i] = (func(up) - 2 * f0 + func(down)) / h[i] ** 2
+                continue
+            corners = []
+            for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                point = x.copy()
+                point[i] += si * h[i]
+                point[j] += sj * h[j]
+                corners.append(func(point))
+            hessian[i, j] = hessian[j, i] = (corners[0] - corners[1] - corners[2] + corners[3]) / (4 * h[i] * h[j])
+    return hessian
+
+
+def _maximise(likelihood, start):
+    """Maximise log L over the transformed parameters; BFGS (as metafor's optim default), and a
+    Nelder-Mead restart if BFGS stops with a large gradient.  Raises if neither converges."""
+    from scipy.optimize import minimize
+
+    def objective(theta):
+        value = likelihood(*likelihood.natural(theta))
+        return -value if np.isfinite(value) else 1e300
+
+    def gradient(theta):
+        return _central_gradient(objective, theta)
+
+    result = minimize(objective, start, jac=gradient, method="BFGS", options={"gtol": 1e-8, "maxiter": 1000})
+    if np.max(np.abs(gradient(result.x))) > 1e-4 * max(1.0, abs(result.fun)):
+        restart = minimize(objective, result.x, method="Nelder-Mead",
+                           options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000})
+        result = minimize(objective, restart.x, jac=gradient, method="BFGS", options={"gtol": 1e-8})
+        if np.max(np.abs(gradient(result.x))) > 1e-4 * max(1.0, abs(result.fun)):
+            raise ConvergenceError(f"the selection model did not converge ({result.message}); "
+                                   "no estimate is reported")
+    return result.x, -result.fun
+
+
+def _check_steps(steps, kind):
+    if steps is None:
+        if kind == "stepfun":
+            raise InputError("a step-function selection model needs --steps (e.g. 0.025 for the 3PSM)")
+        return None
+    steps = np.asarray(steps, dtype=float)
+    if np.any((steps < 0) | (steps > 1)) or np.any(~np.isfinite(steps)):
+        raise InputError("steps must lie between 0 and 1")
+    steps = np.unique(steps)
+    if steps[-1] != 1:
+        steps = np.append(steps, 1.0)
+    if kind == "beta":
+        return None  # metafor ignores steps for the beta model (with a warning)
+    if kind != "stepfun" and steps.size != 2:
+        raise InputError(f"the {kind} selection model takes a single step (below which w = 1)")
+    return tuple(float(s) for s in steps)
+
+
+def selection_model(yi, vi, *, type="stepfun", steps=None, method="ML", alternative="greater", level=95):
+    """Fit a selection model to effects ``yi`` with sampling variances ``vi`` (metafor selmodel()
+    applied to rma(yi, vi, method="ML") or method="FE")."""
+    yi, vi = check_effects(yi, vi)
+    kind, method = type, method.upper()
+    if kind not in TYPES:
+        raise InputError(f"unknown selection model type '{kind}'; choose one of {', '.join(TYPES)}")
+    if method not in ("ML", "FE"):
+        raise InputError(f"a selection model is fitted by ML (random effects) or FE, not {method}")
+    if alternative not in ALTERNATIVES:
+        raise InputError(f"alternative must be 'greater' or 'less', not '{alternative}'")
+    level = as_fraction(level)
+    warnings = []
+    if kind == "beta" and steps is not None:
+        warnings.append("steps are ignored by the beta selection model")
+    steps = _check_steps(steps, kind)
+    k = yi.size
+    fixed_tau2 = 0.0 if method == "FE" else None
+    likelihood = _Likelihood(yi, vi, kind, steps, alternative, fixed_tau2)
+    n_free = likelihood.delta_min.size
+    if k < 1 + (method != "FE") + n_free:
+        raise InputError(f"number of studies (k = {k}) is too small to fit the selection model")
+    counts = None
+    if steps is not None:
+        counts = np.bincount(interval_of(likelihood.p_values, steps), minlength=len(steps))
+        # metafor refuses an empty interval whose delta is estimated (all but stepfun's first)
+        estimated = np.arange(len(steps)) >= (1 if kind == "stepfun" else 0)
+        empty = [f"{low:g} < p <= {high:g}" for low, high, n, free in
+                 zip((0,) + steps[:-1], steps, counts, estimated) if n == 0 and free]
+        if empty:
+            raise InputError(f"no observed p-value in the interval(s) {', '.join(empty)}; "
+                             "choose other steps (metafor refuses this model too)")
+
+    unadjusted = pool(yi, vi, method=method, with_tau2_ci=False)
+    tau2_start = unadjusted.tau2
+    delta_start = (np.ones(n_free) if kind == "stepfun" else np.array(WEIGHT_FUNCTIONS[kind].delta_init))
+    theta, log_likelihood = _maximise(likelihood, likelihood.transformed_start(unadjusted.estimate, tau2_start,
+                                                                             delta_start))
+    mu, tau2, delta = likelihood.natural(theta)
+
+    near_bound = (delta <= likelihood.delta_min + np.finfo(float).eps ** 0.25) | \
+                 (delta >= likelihood.delta_max - 100 * np.finfo(float).eps ** 0.25)
+    if near_bound.any():
+        warnings.append("one or more delta estimates are (almost) equal to their lower or upper bound; "
+                        "treat the results with caution")
+
+    # Hessian on the natural scale over the estimated parameters (metafor: numDeriv, htransf = FALSE)
+    tau2_free = method != "FE"
+    natural = np.concatenate([[mu], [tau2] if tau2_free else [], delta])
+
+    def natural_log_likelihood(params):
+        return likelihood(params[0], params[1] if tau2_free else 0.0, params[1 + tau2_free:])
+
+    covariance = np.full((natural.size, natural.size), np.nan)
+    try:
+        covariance = np.linalg.inv(-_hessian(natural_log_likelihood, natural))
+        if np.any(np.diag(covariance) < 0) or not np.all(np.isfinite(covariance)):
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        covariance = np.full((natural.size, natural.size), np.nan)
+        warnings.append("the Hessian could not be inverted: no standard errors")
+    variances = np.diag(covariance)
+    se = float(np.sqrt(variances[0]))
+    tau2_se = float(np.sqrt(variances[1])) if tau2_free else float("nan")
+    free_delta_se = np.sqrt(variances[1 + tau2_free:])
+
+    crit = dist.critical_value(level)
+    all_delta = likelihood.all_delta(delta)
+    delta_se = np.concatenate([[np.nan], free_delta_se]) if kind == "stepfun" else free_delta_se
+    null_delta = np.ones(all_delta.size) if kind == "stepfun" else np.array(WEIGHT_FUNCTIONS[kind].null_delta)
+    delta_lower = np.maximum(all_delta - crit * delta_se, 0.0)  # metafor: every delta is >= 0
+    delta_upper = all_delta + crit * delta_se
+    delta_p = dist.normal_two_sided_p((all_delta - null_delta) / delta_se)
+
+    log_likelihood_unadjusted = _normal_log_likelihood(yi, vi, unadjusted)
+    lrt = max(0.0, 2 * (log_likelihood - log_likelihood_unadjusted))
+    lrt_tau2 = lrt_tau2_p = None
+    if tau2_free:
+        homogeneous = _Likelihood(yi, vi, kind, steps, alternative, 0.0)
+        start = homogeneous.transformed_start(unadjusted.estimate, 0.0, delta_start)
+        _, log_likelihood_fe = _maximise(homogeneous, start)
+        lrt_tau2 = max(0.0, 2 * (log_likelihood - log_likelihood_fe))
+        lrt_tau2_p = float(dist.chi2_sf(lrt_tau2, 1))
+    return SelectionModel(
+        type=kind, method=method, alternative=alternative, steps=steps, level=100 * level, k=k,
+        estimate=float(mu), se=se, statistic=float(mu / se), p_value=float(dist.normal_two_sided_p(mu / se)),
+        ci_lower=float(mu - crit * se), ci_upper=float(mu + crit * se), tau2=float(tau2), tau2_se=tau2_se,
+        delta=tuple(all_delta.tolist()), delta_se=tuple(delta_se.tolist()),
+        delta_ci_lower=tuple(delta_lower.tolist()), delta_ci_upper=tuple(delta_upper.tolist()),
+        delta_p_value=tuple(np.asarray(delta_p, dtype=float).tolist()),
+        studies_per_interval=tuple(int(n) for n in counts) if (counts is not None and kind == "stepfun") else None,
+        lrt=lrt, lrt_df=n_free, lrt_p=float(dist.chi2_sf(lrt, n_free)), lrt_tau2=lrt_tau2, lrt_tau2_p=lrt_tau2_p,
+        log_likelihood=log_likelihood, log_likelihood_unadjusted=log_likelihood_unadjusted, converged=True,
+        warnings=tuple(warnings), p_values=likelihood.p_values)
+
+
+def _normal_log_likelihood(yi, vi, fit):
+    """ML log-likelihood of the unadjusted random-effects (or FE) model at its estimates."""
+    total_var = vi + fit.tau2
+    return float(-0.5 * np.sum(np.log(2 * np.pi * total_var) + (yi - fit.estimate) ** 2 / total_var))
