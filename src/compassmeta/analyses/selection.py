@@ -110,6 +110,7 @@ class SelectionModel(Result):
     delta_se: tuple
     delta_ci_lower: tuple
     delta_ci_upper: tuple
+    delta_statistic: tuple
     delta_p_value: tuple
     studies_per_interval: tuple | None
     lrt: float
@@ -366,7 +367,8 @@ def selection_model(yi, vi, *, type="stepfun", steps=None, method="ML", alternat
     null_delta = np.ones(all_delta.size) if kind == "stepfun" else np.array(WEIGHT_FUNCTIONS[kind].null_delta)
     delta_lower = np.maximum(all_delta - crit * delta_se, 0.0)  # metafor: every delta is >= 0
     delta_upper = all_delta + crit * delta_se
-    delta_p = dist.normal_two_sided_p((all_delta - null_delta) / delta_se)
+    delta_z = (all_delta - null_delta) / delta_se
+    delta_p = dist.normal_two_sided_p(delta_z)
 
     log_likelihood_unadjusted = _normal_log_likelihood(yi, vi, unadjusted)
     lrt = max(0.0, 2 * (log_likelihood - log_likelihood_unadjusted))
@@ -383,7 +385,7 @@ def selection_model(yi, vi, *, type="stepfun", steps=None, method="ML", alternat
         ci_lower=float(mu - crit * se), ci_upper=float(mu + crit * se), tau2=float(tau2), tau2_se=tau2_se,
         delta=tuple(all_delta.tolist()), delta_se=tuple(delta_se.tolist()),
         delta_ci_lower=tuple(delta_lower.tolist()), delta_ci_upper=tuple(delta_upper.tolist()),
-        delta_p_value=tuple(np.asarray(delta_p, dtype=float).tolist()),
+        delta_statistic=tuple(np.asarray(delta_z, dtype=float).tolist()), delta_p_value=tuple(np.asarray(delta_p, dtype=float).tolist()),
         studies_per_interval=tuple(int(n) for n in counts) if (counts is not None and kind == "stepfun") else None,
         lrt=lrt, lrt_df=n_free, lrt_p=float(dist.chi2_sf(lrt, n_free)), lrt_tau2=lrt_tau2, lrt_tau2_p=lrt_tau2_p,
         log_likelihood=log_likelihood, log_likelihood_unadjusted=log_likelihood_unadjusted, converged=True,
