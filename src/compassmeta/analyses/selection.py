@@ -392,6 +392,18 @@ def selection_model(yi, vi, *, type="stepfun", steps=None, method="ML", alternat
         warnings=tuple(warnings), p_values=likelihood.p_values)
 
 
+def three_psm_or_note(yi, vi, *, method="ML", level=95, notes=None):
+    """The 3PSM (stepfun, steps 0.025) as ``compassmeta bias`` reports it: ML, or FE under FE;
+    None with a note in ``notes`` when it cannot be fitted (empty interval, too few studies,
+    no convergence)."""
+    try:
+        return selection_model(yi, vi, type="stepfun", steps=(0.025,), method="FE" if method.upper() == "FE" else "ML",
+                               level=level)
+    except (InputError, ConvergenceError) as error:
+        notes.append(f"3PSM selection model not reported: {error}")
+        return None
+
+
 def _normal_log_likelihood(yi, vi, fit):
     """ML log-likelihood of the unadjusted random-effects (or FE) model at its estimates."""
     total_var = vi + fit.tau2
