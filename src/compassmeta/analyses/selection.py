@@ -72,6 +72,8 @@ STEP_DELTA_MAX = 100.0
 # Gauss-Legendre rule used on every integration panel, and the panel break points (in SDs of
 # y around mu, and in z = y / sqrt(v) where w changes fastest).
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(12)
+_EPS = np.finfo(float).eps
+_INV_SQRT_2PI = 1 / np.sqrt(2 * np.pi)
 _T_GRID = np.linspace(-10.0, 10.0, 21)
 _Z_GRID = np.arange(-8.0, 8.5, 1.0)
 
@@ -156,13 +158,14 @@ class _Likelihood:
         if kind == "stepfun":
             self.group = interval_of(self.p_values, self.steps)
             # z-quantiles of the interval bounds: p <= s  <=>  sign * y / sqrt(v) >= -ndtri(s)
-            self.bound_quantiles = special.ndtri(np.concatenate([[0.0], self.steps]))
+            self.inner_offsets = np.sqrt(vi)[:, None] * special.ndtri(self.steps[:-1])[None, :]
+            self.counts = np.bincount(self.group, minlength=self.steps.size)
 
     # -- parameter mapping (metafor: tau2 = exp(theta), delta = min + (max - min) plogis(x)) --
     def natural(self, theta):
         mu = theta[0]
         tau2 = 0.0 if self.fixed_tau2 is not None else float(np.exp(min(theta[1], 700.0)))
-        if tau2 < 10 * np.finfo(float).eps:
+        if tau2 < 10 * _EPS:
             tau2 = 0.0
         x = theta[1 if self.fixed_tau2 is not None else 2:]
         delta = self.delta_min + (self.delta_max - self.delta_min) * special.expit(x)
@@ -180,24 +183,50 @@ class _Likelihood:
     def __call__(self, mu, tau2, delta):
         """log L at natural parameters (free deltas only)."""
         tau2 = max(tau2, 0.0) if self.fixed_tau2 is None else self.fixed_tau2
+        if self.kind == "stepfun":
+            return self.step_value_and_gradient(mu, tau2, delta)[0]
         delta = self.all_delta(delta)
         total_var = self.vi + tau2
         sd = np.sqrt(total_var)
         log_density = -0.5 * (np.log(2 * np.pi * total_var) + (self.yi - mu) ** 2 / total_var)
-        if self.kind == "stepfun":
-            log_weight = np.log(delta[self.group])
-            normal_area = self._step_areas(mu, sd)
-            selected_area = normal_area @ delta
-        else:
-            log_weight = np.log(self.function.weight(self.p_values, delta, self.step))
-            selected_area = self._integrated_area(mu, sd, delta)
-        with np.errstate(divide="ignore"):
-            return float(np.sum(log_weight + log_density - np.log(selected_area)))
+        log_weight = np.log(self.function.weight(self.p_values, delta, self.step))
+        return float(np.sum(log_weight + log_density - np.log(self._integrated_area(mu, sd, delta))))
 
-    def _step_areas(self, mu, sd):
-        """P(p-value in interval j) for each study (rows) and interval (columns)."""
-        u = (self.sign * mu + np.sqrt(self.vi)[:, None] * self.bound_quantiles[None, :]) / sd[:, None]
-        return np.diff(special.ndtr(u), axis=1)
+    def step_value_and_gradient(self, mu, tau2, delta):
+        """Step-function log L and its analytic gradient in (mu, tau^2, free deltas).
+
+        With u_ij = (sign mu + sqrt(v_i) z_j) / sigma_i at the inner interval bounds (z_j = ndtri(s_j)),
+        A_i = sum_j delta_j [Phi(u_ij) - Phi(u_i,j-1)], du/dmu = sign / sigma_i and
+        du/dtau^2 = -u / (2 sigma_i^2).
+        """
+        delta = self.all_delta(delta)
+        total_var = self.vi + tau2
+        sd = np.sqrt(total_var)
+        u = (self.sign * mu + self.inner_offsets) / sd[:, None]
+        zeros, ones = np.zeros((u.shape[0], 1)), np.ones((u.shape[0], 1))
+        areas = np.diff(np.hstack([zeros, special.ndtr(u), ones]), axis=1)
+        density = np.exp(-0.5 * u ** 2) * _INV_SQRT_2PI
+        density_diff = np.diff(np.hstack([zeros, density, zeros]), axis=1)
+        u_density_diff = np.diff(np.hstack([zeros, u * density, zeros]), axis=1)
+        selected_area = areas @ delta
+        residual = self.yi - mu
+        value = np.sum(np.log(delta[self.group]) - 0.5 * (np.log(2 * np.pi * total_var) + residual ** 2 / total_var)
+                       - np.log(selected_area))
+        d_mu = np.sum(residual / total_var - (density_diff @ delta) * self.sign / (sd * selected_area))
+        d_tau2 = np.sum((residual ** 2 / total_var - 1 + (u_density_diff @ delta) / selected_area) / (2 * total_var))
+        d_delta = self.counts[1:] / delta[1:] - (areas[:, 1:] / selected_area[:, None]).sum(axis=0)
+        return float(value), np.concatenate([[d_mu], [d_tau2] if self.fixed_tau2 is None else [], d_delta])
+
+    def transformed_value_and_gradient(self, theta):
+        """log L and its gradient in the optimiser's parameters (chain rule through exp and plogis)."""
+        mu, tau2, delta = self.natural(theta)
+        value, gradient = self.step_value_and_gradient(mu, tau2, delta)
+        offset = 1
+        if self.fixed_tau2 is None:
+            gradient[1] *= tau2
+            offset = 2
+        gradient[offset:] *= (delta - self.delta_min) * (self.delta_max - delta) / (self.delta_max - self.delta_min)
+        return value, gradient
 
     def _integrated_area(self, mu, sd, delta):
         """A_i = E[w(p(Y_i))], Y_i ~ N(mu, sd_i^2), by composite Gauss-Legendre on panels whose
@@ -259,19 +288,27 @@ def _maximise(likelihood, start):
     Nelder-Mead restart if BFGS stops with a large gradient.  Raises if neither converges."""
     from scipy.optimize import minimize
 
-    def objective(theta):
-        value = likelihood(*likelihood.natural(theta))
-        return -value if np.isfinite(value) else 1e300
+    if likelihood.kind == "stepfun":
+        def objective(theta):
+            value, gradient = likelihood.transformed_value_and_gradient(theta)
+            return (-value, -gradient) if np.isfinite(value) else (1e300, np.zeros_like(theta))
+    else:
+        def value_only(theta):
+            value = likelihood(*likelihood.natural(theta))
+            return -value if np.isfinite(value) else 1e300
 
-    def gradient(theta):
-        return _central_gradient(objective, theta)
+        def objective(theta):
+            return value_only(theta), _central_gradient(value_only, theta)
 
-    result = minimize(objective, start, jac=gradient, method="BFGS", options={"gtol": 1e-8, "maxiter": 1000})
-    if np.max(np.abs(gradient(result.x))) > 1e-4 * max(1.0, abs(result.fun)):
-        restart = minimize(objective, result.x, method="Nelder-Mead",
+    def converged(result):
+        return np.max(np.abs(objective(result.x)[1])) <= 1e-4 * max(1.0, abs(result.fun))
+
+    result = minimize(objective, start, jac=True, method="BFGS", options={"gtol": 1e-8, "maxiter": 1000})
+    if not converged(result):
+        restart = minimize(lambda theta: objective(theta)[0], result.x, method="Nelder-Mead",
                            options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000})
-        result = minimize(objective, restart.x, jac=gradient, method="BFGS", options={"gtol": 1e-8})
-        if np.max(np.abs(gradient(result.x))) > 1e-4 * max(1.0, abs(result.fun)):
+        result = minimize(objective, restart.x, jac=True, method="BFGS", options={"gtol": 1e-8})
+        if not converged(result):
             raise ConvergenceError(f"the selection model did not converge ({result.message}); "
                                    "no estimate is reported")
     return result.x, -result.fun
