@@ -283,6 +283,19 @@ def _hessian(func, x):
     return hessian
 
 
+def _hessian_from_gradient(gradient, x):
+    """Hessian as central differences of an analytic gradient (step 1e-5 relative), symmetrised."""
+    h = 1e-5 * np.maximum(np.abs(x), 1e-2)
+    columns = []
+    for i in range(x.size):
+        up, down = x.copy(), x.copy()
+        up[i] += h[i]
+        down[i] -= h[i]
+        columns.append((gradient(up) - gradient(down)) / (2 * h[i]))
+    hessian = np.column_stack(columns)
+    return (hessian + hessian.T) / 2
+
+
 def _maximise(likelihood, start):
     """Maximise log L over the transformed parameters; BFGS (as metafor's optim default), and a
     Nelder-Mead restart if BFGS stops with a large gradient.  Raises if neither converges."""
@@ -385,9 +398,15 @@ def selection_model(yi, vi, *, type="stepfun", steps=None, method="ML", alternat
     def natural_log_likelihood(params):
         return likelihood(params[0], params[1] if tau2_free else 0.0, params[1 + tau2_free:])
 
+    def natural_gradient(params):
+        return likelihood.step_value_and_gradient(params[0], params[1] if tau2_free else 0.0,
+                                                  params[1 + tau2_free:])[1]
+
+    hessian = (_hessian_from_gradient(natural_gradient, natural) if kind == "stepfun"
+               else _hessian(natural_log_likelihood, natural))
     covariance = np.full((natural.size, natural.size), np.nan)
     try:
-        covariance = np.linalg.inv(-_hessian(natural_log_likelihood, natural))
+        covariance = np.linalg.inv(-hessian)
         if np.any(np.diag(covariance) < 0) or not np.all(np.isfinite(covariance)):
             raise np.linalg.LinAlgError
     except np.linalg.LinAlgError:
