@@ -56,3 +56,25 @@ def selmodel(ctx, data, yi_column, vi_column, sei_column, method, ci_method, lev
         from ..plots.selection import weight_function_plot
 
         click.echo(f"Wrote {save_figure(weight_function_plot(result), plot_path)}", err=output_format != "table")
+
+
+@main.command()
+@model_options
+@click.option("--eta", type=click.FloatRange(min=1), default=1.0, show_default=True,
+              help="Selection ratio: affirmative studies this many times more likely published.")
+@click.option("--q", "target", type=float, default=0.0, show_default=True,
+              help="Value the S-values shift the estimate (and CI limit) to.")
+@click.option("--favor", type=click.Choice(["positive", "negative"]), default="positive", show_default=True,
+              help="Direction publication bias favours.")
+def svalue(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, eta, target,
+           favor):
+    """Mathur & VanderWeele (2020) sensitivity analysis for publication bias (fixed-effect version):
+    corrected estimate at --eta, worst-case estimate and S-values."""
+    from ..analyses.publication_sensitivity import publication_bias_sensitivity
+    from ..report.text import publication_sensitivity_table
+
+    _, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    result = publication_bias_sensitivity(yi, vi, eta=eta, q=target, favor=favor, level=level)
+    for note in result.notes:
+        click.echo(f"Note: {note}", err=True)
+    emit(result, output_format, publication_sensitivity_table, lambda d: [d])

@@ -252,3 +252,21 @@ def selection_table(result):
     lines.append(aligned(rows))
     lines += [f"Warning: {warning}" for warning in d["warnings"]]
     return "\n".join(lines)
+
+
+def publication_sensitivity_table(result):
+    """Mathur & VanderWeele's corrected and worst-case estimates with the S-values."""
+    d = result.to_dict()
+
+    def s_text(value):
+        return "not applicable" if value is None else (value if isinstance(value, str) else f"{value:.2f}")
+
+    return "\n".join([
+        f"Sensitivity analysis for publication bias (Mathur & VanderWeele 2020; fixed-effect; k = {d['k']}: "
+        f"{d['k_affirmative']} affirmative, {d['k_nonaffirmative']} nonaffirmative; favouring {d['favor']} results)",
+        "",
+        f"Corrected estimate at eta = {d['eta']:g}: {fmt(d['estimate'])} {interval(d['ci_lower'], d['ci_upper'])}",
+        f"Worst case (nonaffirmative studies only): {fmt(d['worst_case_estimate'])} "
+        f"{interval(d['worst_case_ci_lower'], d['worst_case_ci_upper'])}",
+        f"S-value to shift the estimate to q = {d['q']:g}: {s_text(d['s_value_estimate'])}",
+        f"S-value to shift the CI limit to q = {d['q']:g}: {s_text(d['s_value_ci'])}"])
