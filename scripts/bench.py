@@ -211,3 +211,4 @@ if __name__ == "__main__":
     bench_large()
     bench_startup()
     bench_scale()
+    __import__("bench_selection").main()  # 3PSM against metafor selmodel()
