@@ -92,3 +92,33 @@ def test_three_psm_note_when_it_cannot_be_fitted():
     notes = []
     assert three_psm_or_note([3.0, 2.5, 4.0], [0.01, 0.01, 0.01], notes=notes) is None
     assert "no observed p-value" in notes[0]
+
+
+SMOOTH_CASES = [c for c in REFERENCE["cases"] if c["type"] != "stepfun" and "error" not in c and not c["warnings"]]
+
+
+@pytest.mark.parametrize("case", SMOOTH_CASES, ids=case_id)
+def test_smooth_weight_functions_against_metafor(case):
+    """metafor integrates A_i with integrate() (rel.tol 1.2e-4) and stops BFGS at reltol 1e-8, so
+    its smooth-type estimates are only near the maximum: compassmeta (exact quadrature) must find a
+    log-likelihood at least as high as its own at metafor's estimates, and agree within 5e-3
+    (estimates), 1e-4 (logLik) and 5e-2 (SEs, from Hessians of metafor's noisy likelihood)."""
+    data, result = DATA[case["data"]], fit(case)
+    if result.warnings:
+        pytest.skip(f"compassmeta warns: {result.warnings[0]}")
+    likelihood = _Likelihood(np.array(data["yi"]), np.array(data["vi"]), case["type"],
+                             result.steps, case["alternative"], 0.0 if case["method"] == "FE" else None)
+    at_metafor = likelihood(case["estimate"], case["tau2"], np.array(as_list(case["delta"])))
+    assert result.log_likelihood >= at_metafor - 1e-9
+    assert_close(result.estimate, case["estimate"], "estimate", rel=5e-3, abs_=1e-4)
+    assert_close(result.log_likelihood, case["log_likelihood"], "logLik", rel=1e-4)
+    assert_close(result.lrt, case["lrt"], "lrt", rel=5e-3, abs_=1e-3)
+    assert_close(result.se, case["se"], "se", rel=5e-2)
+
+
+def test_power_model_on_thirdwave_flags_the_flat_likelihood():
+    """metafor stops here (optim convergence = 1); compassmeta reaches a maximum far outside the
+    data and says so instead of reporting the number silently."""
+    data = DATA["thirdwave"]
+    result = selection_model(data["yi"], data["vi"], type="power", method="ML")
+    assert any("outside the range of the observed effects" in w for w in result.warnings)

@@ -24,7 +24,7 @@ from scipy import special
 
 from ..common import distributions as dist
 from ..common.errors import ConvergenceError, InputError
-from ..common.results import INTERNAL, Result
+from ..common.results import INTERNAL, Estimate
 from ..models.pooling import as_fraction, check_effects, pool
 
 ALTERNATIVES = ("greater", "less")
@@ -69,13 +69,14 @@ WEIGHT_FUNCTIONS = {
 TYPES = ("stepfun",) + tuple(WEIGHT_FUNCTIONS)
 STEP_DELTA_MAX = 100.0
 
-# Gauss-Legendre rule used on every integration panel, and the panel break points (in SDs of
-# y around mu, and in z = y / sqrt(v) where w changes fastest).
+# Gauss-Legendre rule used on every integration panel, and the panel break points (evenly
+# spaced over the integration range, and at z = y / sqrt(v) = -8..8 where w changes fastest).
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(12)
 _EPS = np.finfo(float).eps
 _INV_SQRT_2PI = 1 / np.sqrt(2 * np.pi)
-_T_GRID = np.linspace(-10.0, 10.0, 21)
-_Z_GRID = np.arange(-8.0, 8.5, 1.0)
+_UNIFORM = np.linspace(0.0, 1.0, 41)
+_Z_LIMIT = 8.0
+_Z_GRID = np.arange(-_Z_LIMIT, _Z_LIMIT + 0.5, 1.0)
 
 
 def one_sided_p(yi, vi, alternative):
@@ -91,8 +92,9 @@ def interval_of(p_values, steps):
 
 
 @dataclass(frozen=True)
-class SelectionModel(Result):
-    """A fitted selection model (metafor rma.uni.selmodel)."""
+class SelectionModel(Estimate):
+    """A fitted selection model (metafor rma.uni.selmodel): the adjusted estimate and its inference,
+    tau^2, the weight-function parameters and the likelihood-ratio tests."""
 
     type: str
     method: str
@@ -100,12 +102,6 @@ class SelectionModel(Result):
     steps: tuple | None
     level: float
     k: int
-    estimate: float
-    se: float
-    statistic: float
-    p_value: float
-    ci_lower: float
-    ci_upper: float
     tau2: float
     tau2_se: float
     delta: tuple
@@ -229,23 +225,33 @@ class _Likelihood:
         return value, gradient
 
     def _integrated_area(self, mu, sd, delta):
-        """A_i = E[w(p(Y_i))], Y_i ~ N(mu, sd_i^2), by composite Gauss-Legendre on panels whose
-        ends include every point where w has a kink (the clamps and the step)."""
+        """A_i = E[w(p(Y_i))], Y_i ~ N(mu, sd_i^2), with t = (y - mu) / sd_i: composite Gauss-Legendre
+        on panels whose ends include every kink of w (the clamps and the step), covering both
+        |t| <= 10 and |z| = |y| / sqrt(v_i) <= 8, where w changes; beyond, p is within 1e-15 of 0
+        or 1, w is constant and the normal tail mass is added in closed form."""
         se = np.sqrt(self.vi)
+        lowest = np.minimum(-10.0, (-_Z_LIMIT * se - mu) / sd)
+        highest = np.maximum(10.0, (_Z_LIMIT * se - mu) / sd)
         kinks_p = [c for c in (self.p_min, 1 - self.p_min, self.step) if 0 < c < 1]
         # p = ndtr(-sign * y / se)  <=>  y = -sign * se * ndtri(p)
         y_points = [-self.sign * se[:, None] * special.ndtri(np.array(kinks_p))[None, :]] if kinks_p else []
         y_points.append(se[:, None] * _Z_GRID[None, :])
-        t_points = np.concatenate([(np.concatenate(y_points, axis=1) - mu) / sd[:, None],
-                                   np.broadcast_to(_T_GRID, (sd.size, _T_GRID.size))], axis=1)
-        t_points = np.sort(np.clip(t_points, _T_GRID[0], _T_GRID[-1]), axis=1)
+        uniform = lowest[:, None] + (highest - lowest)[:, None] * _UNIFORM[None, :]
+        t_points = np.concatenate([(np.concatenate(y_points, axis=1) - mu) / sd[:, None], uniform], axis=1)
+        t_points = np.sort(np.clip(t_points, lowest[:, None], highest[:, None]), axis=1)
         left, right = t_points[:, :-1], t_points[:, 1:]
         half = (right - left) / 2
         t = (left + half)[:, :, None] + half[:, :, None] * _NODES[None, None, :]
-        y = mu + sd[:, None, None] * t
-        p = np.clip(special.ndtr(-self.sign * y / se[:, None, None]), self.p_min, 1 - self.p_min)
-        integrand = self.function.weight(p, delta, self.step) * np.exp(-0.5 * t ** 2) / np.sqrt(2 * np.pi)
-        return np.einsum("ijn,n,ij->i", integrand, _WEIGHTS, half)
+        integrand = self._weight_at(mu + sd[:, None, None] * t, se[:, None, None], delta) * \
+            np.exp(-0.5 * t ** 2) * _INV_SQRT_2PI
+        tails = (self._weight_at(mu + sd * lowest, se, delta) * special.ndtr(lowest)
+                 + self._weight_at(mu + sd * highest, se, delta) * special.ndtr(-highest))
+        return np.einsum("ijn,n,ij->i", integrand, _WEIGHTS, half) + tails
+
+    def _weight_at(self, y, se, delta):
+        """w(p(y)) with p clamped to [p_min, 1 - p_min] as metafor's .selmodel.int does."""
+        p = np.clip(special.ndtr(-self.sign * y / se), self.p_min, 1 - self.p_min)
+        return self.function.weight(p, delta, self.step)
 
 
 def _central_gradient(func, x, step=1e-6):
@@ -390,6 +396,10 @@ def selection_model(yi, vi, *, type="stepfun", steps=None, method="ML", alternat
     if near_bound.any():
         warnings.append("one or more delta estimates are (almost) equal to their lower or upper bound; "
                         "treat the results with caution")
+
+    if not yi.min() <= mu <= yi.max():
+        warnings.append(f"the adjusted estimate {mu:.4g} lies outside the range of the observed effects "
+                        f"[{yi.min():.4g}, {yi.max():.4g}]: the likelihood is nearly flat there; treat it with caution")
 
     # Hessian on the natural scale over the estimated parameters (metafor: numDeriv, htransf = FALSE)
     tau2_free = method != "FE"
