@@ -26,19 +26,26 @@ def fit(case):
                            method=case["method"], alternative=case["alternative"])
 
 
-STEP_CASES = [c for c in REFERENCE["cases"] if c["type"] == "stepfun" and "error" not in c["tight"]]
+# An empty first interval (possible with alternative "less") leaves delta_2 unidentified: it runs to
+# its bound of 100 in both programs and is tested separately.
+STEP_CASES = [c for c in REFERENCE["cases"] if c["type"] == "stepfun" and "error" not in c["tight"]
+              and 0 not in as_list(c["tight"]["interval_k"])]
+EMPTY_FIRST = [c for c in REFERENCE["cases"] if c["type"] == "stepfun" and "error" not in c["tight"]
+               and 0 in as_list(c["tight"]["interval_k"])]
 STEP_REFUSED = [c for c in REFERENCE["cases"] if "error" in c and "intervals do not contain" in c["error"]]
 
 
 @pytest.mark.parametrize("case", STEP_CASES, ids=case_id)
 def test_step_function_matches_metafor(case):
     """3PSM/4PSM: estimates, tau^2, deltas, logLik and LRT to 1e-5 relative (metafor with optim's
-    reltol = 1e-13, which converges where the default stop leaves ~1e-5); SEs to 1e-3."""
+    reltol = 1e-13; where its estimate is near zero and the likelihood flat, as in the FE fits of
+    bangertdrowns2004, it stops up to 2e-6 (deltas 5e-6) away with a lower logLik); SEs to 1e-3."""
     tight, result = case["tight"], fit(case)
+    assert result.log_likelihood >= tight["log_likelihood"] - 1e-12
     for key in ("estimate", "tau2", "log_likelihood", "log_likelihood_unadjusted", "lrt", "lrt_p"):
-        assert_close(getattr(result, key), tight[key], key, rel=1e-5, abs_=1e-7)
+        assert_close(getattr(result, key), tight[key], key, rel=1e-5, abs_=2e-6)
     for j, value in enumerate(as_list(tight["delta"])):
-        assert_close(result.delta[j], value, f"delta[{j}]", rel=1e-5, abs_=1e-7)
+        assert_close(result.delta[j], value, f"delta[{j}]", rel=1e-5, abs_=5e-6)
     assert result.lrt_df == tight["lrt_df"]
     assert list(result.studies_per_interval) == as_list(tight["interval_k"])
     assert_close(result.se, tight["se"], "se", rel=1e-3)
@@ -67,10 +74,15 @@ def test_empty_interval_refused_like_metafor(case):
         fit(case)
 
 
-def test_empty_first_interval_is_allowed_as_in_metafor():
-    """metafor fits a stepfun model whose first interval (delta fixed at 1) is empty."""
-    case = next(c for c in STEP_CASES if c["alternative"] == "less" and as_list(c["interval_k"])[0] == 0)
-    assert_close(fit(case).estimate, case["tight"]["estimate"], "estimate", rel=1e-5)
+@pytest.mark.parametrize("case", EMPTY_FIRST, ids=case_id)
+def test_empty_first_interval_is_fitted_as_in_metafor(case):
+    """metafor fits a stepfun model whose first interval (delta fixed at 1) is empty; delta_2 then
+    runs to its bound (compassmeta warns) and the estimate follows from the other studies."""
+    result = fit(case)
+    assert result.studies_per_interval[0] == 0
+    assert result.log_likelihood >= case["tight"]["log_likelihood"] - 1e-9
+    assert_close(result.estimate, case["tight"]["estimate"], "estimate", rel=1e-4)
+    assert any("bound" in w for w in result.warnings)
 
 
 def test_too_few_studies():
@@ -104,8 +116,8 @@ def test_smooth_weight_functions_against_metafor(case):
     log-likelihood at least as high as its own at metafor's estimates, and agree within 5e-3
     (estimates), 1e-4 (logLik) and 5e-2 (SEs, from Hessians of metafor's noisy likelihood)."""
     data, result = DATA[case["data"]], fit(case)
-    if result.warnings:
-        pytest.skip(f"compassmeta warns: {result.warnings[0]}")
+    if any("bound" in warning for warning in result.warnings):
+        pytest.skip("a delta on its bound (compassmeta warns; metafor's bound check is looser)")
     likelihood = _Likelihood(np.array(data["yi"]), np.array(data["vi"]), case["type"],
                              result.steps, case["alternative"], 0.0 if case["method"] == "FE" else None)
     at_metafor = likelihood(case["estimate"], case["tau2"], np.array(as_list(case["delta"])))
@@ -113,7 +125,17 @@ def test_smooth_weight_functions_against_metafor(case):
     assert_close(result.estimate, case["estimate"], "estimate", rel=5e-3, abs_=1e-4)
     assert_close(result.log_likelihood, case["log_likelihood"], "logLik", rel=1e-4)
     assert_close(result.lrt, case["lrt"], "lrt", rel=5e-3, abs_=1e-3)
-    assert_close(result.se, case["se"], "se", rel=5e-2)
+    if case_id(case) not in FLAT_HESSIANS:
+        assert_close(result.se, case["se"], "se", rel=5e-2)
+
+
+# Where the likelihood is flat, metafor's numerical Hessian (numDeriv over integrate() results)
+# gives SEs 17% to 3x from compassmeta's, which are stable to 1e-4 under a 100-fold change of
+# the difference step (checked when this list was made): not compared.
+FLAT_HESSIANS = {"hackshaw1998-FE-halfnorm-[0.05]-greater", "bangertdrowns2004-ML-power-None-greater",
+                 "bangertdrowns2004-ML-halfnorm-[0.05]-greater", "bangertdrowns2004-FE-negexp-None-greater",
+                 "bangertdrowns2004-FE-negexp-[0.05]-greater", "hackshaw1998-FE-negexp-[0.05]-greater",
+                 "thirdwave-ML-halfnorm-None-greater"}
 
 
 def test_power_model_on_thirdwave_flags_the_flat_likelihood():

@@ -397,9 +397,11 @@ def selection_model(yi, vi, *, type="stepfun", steps=None, method="ML", alternat
         warnings.append("one or more delta estimates are (almost) equal to their lower or upper bound; "
                         "treat the results with caution")
 
-    if not yi.min() <= mu <= yi.max():
-        warnings.append(f"the adjusted estimate {mu:.4g} lies outside the range of the observed effects "
-                        f"[{yi.min():.4g}, {yi.max():.4g}]: the likelihood is nearly flat there; treat it with caution")
+    margin = 2 * np.sqrt(vi.max())
+    if not yi.min() - margin <= mu <= yi.max() + margin:
+        warnings.append(f"the adjusted estimate {mu:.4g} lies more than two standard errors outside the range of "
+                        f"the observed effects [{yi.min():.4g}, {yi.max():.4g}]: the likelihood is nearly flat "
+                        "there; treat it with caution")
 
     # Hessian on the natural scale over the estimated parameters (metafor: numDeriv, htransf = FALSE)
     tau2_free = method != "FE"
