@@ -100,3 +100,16 @@ def test_funnel_draws_selection_estimate(tmp_path):
     line = [a for a in figure.findobj(lambda a: a.get_gid() == "selmodel-line")][0]
     assert_close(line.get_xdata()[0], reference("thirdwave", "ML", "stepfun", 0.025)["estimate"], "line", rel=1e-5)
     run("funnel", THIRDWAVE, "--selmodel", "-o", tmp_path / "funnel.png")
+
+
+def test_weight_function_plot_draws_metafor_deltas():
+    from compassmeta.analyses.selection import selection_model
+    from compassmeta.plots.selection import weight_function_plot
+
+    data = next(d for d in REFERENCE["datasets"] if d["name"] == "hackshaw1998")
+    fit = selection_model(data["yi"], data["vi"], steps=[0.025, 0.5])
+    line = weight_function_plot(fit).findobj(lambda a: a.get_gid() == "weight-function")[0]
+    x, y = line.get_xdata(), line.get_ydata()
+    metafor = reference("hackshaw1998", "ML", "stepfun", [0.025, 0.5])["delta"]
+    for p, delta in ((0.01, metafor[0]), (0.3, metafor[1]), (0.9, metafor[2])):
+        assert_close(y[x >= p][0], delta, f"w({p})", rel=1e-5)
