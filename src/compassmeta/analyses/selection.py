@@ -199,11 +199,10 @@ class _Likelihood:
         total_var = self.vi + tau2
         sd = np.sqrt(total_var)
         u = (self.sign * mu + self.inner_offsets) / sd[:, None]
-        zeros, ones = np.zeros((u.shape[0], 1)), np.ones((u.shape[0], 1))
-        areas = np.diff(np.hstack([zeros, special.ndtr(u), ones]), axis=1)
+        areas = np.diff(special.ndtr(u), axis=1, prepend=0.0, append=1.0)
         density = np.exp(-0.5 * u ** 2) * _INV_SQRT_2PI
-        density_diff = np.diff(np.hstack([zeros, density, zeros]), axis=1)
-        u_density_diff = np.diff(np.hstack([zeros, u * density, zeros]), axis=1)
+        density_diff = np.diff(density, axis=1, prepend=0.0, append=0.0)
+        u_density_diff = np.diff(u * density, axis=1, prepend=0.0, append=0.0)
         selected_area = areas @ delta
         residual = self.yi - mu
         value = np.sum(np.log(delta[self.group]) - 0.5 * (np.log(2 * np.pi * total_var) + residual ** 2 / total_var)
@@ -443,7 +442,8 @@ def selection_model(yi, vi, *, type="stepfun", steps=None, method="ML", alternat
     lrt_tau2 = lrt_tau2_p = None
     if tau2_free:
         homogeneous = _Likelihood(yi, vi, kind, steps, alternative, 0.0)
-        start = homogeneous.transformed_start(unadjusted.estimate, 0.0, delta_start)
+        start = homogeneous.transformed_start(mu, 0.0, np.clip(delta, likelihood.delta_min + 1e-6,
+                                                                likelihood.delta_max - 1e-6))
         _, log_likelihood_fe = _maximise(homogeneous, start)
         lrt_tau2 = max(0.0, 2 * (log_likelihood - log_likelihood_fe))
         lrt_tau2_p = float(dist.chi2_sf(lrt_tau2, 1))
