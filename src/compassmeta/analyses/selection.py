@@ -191,25 +191,25 @@ class _Likelihood:
     def step_value_and_gradient(self, mu, tau2, delta):
         """Step-function log L and its analytic gradient in (mu, tau^2, free deltas).
 
-        With u_ij = (sign mu + sqrt(v_i) z_j) / sigma_i at the inner interval bounds (z_j = ndtri(s_j)),
-        A_i = sum_j delta_j [Phi(u_ij) - Phi(u_i,j-1)], du/dmu = sign / sigma_i and
-        du/dtau^2 = -u / (2 sigma_i^2).
+        With P_ij = Phi(u_ij), u_ij = (sign mu + sqrt(v_i) z_j) / sigma_i at the inner interval bounds
+        (z_j = ndtri(s_j)), A_i = sum_j delta_j [P_ij - P_i,j-1] = delta_J + sum_j P_ij (delta_j - delta_j+1);
+        du/dmu = sign / sigma_i and du/dtau^2 = -u / (2 sigma_i^2).
         """
         delta = self.all_delta(delta)
         total_var = self.vi + tau2
         sd = np.sqrt(total_var)
         u = (self.sign * mu + self.inner_offsets) / sd[:, None]
-        areas = np.diff(special.ndtr(u), axis=1, prepend=0.0, append=1.0)
+        probability = special.ndtr(u)
         density = np.exp(-0.5 * u ** 2) * _INV_SQRT_2PI
-        density_diff = np.diff(density, axis=1, prepend=0.0, append=0.0)
-        u_density_diff = np.diff(u * density, axis=1, prepend=0.0, append=0.0)
-        selected_area = areas @ delta
+        drop = delta[:-1] - delta[1:]
+        selected_area = delta[-1] + probability @ drop
         residual = self.yi - mu
-        value = np.sum(np.log(delta[self.group]) - 0.5 * (np.log(2 * np.pi * total_var) + residual ** 2 / total_var)
-                       - np.log(selected_area))
-        d_mu = np.sum(residual / total_var - (density_diff @ delta) * self.sign / (sd * selected_area))
-        d_tau2 = np.sum((residual ** 2 / total_var - 1 + (u_density_diff @ delta) / selected_area) / (2 * total_var))
-        d_delta = self.counts[1:] / delta[1:] - (areas[:, 1:] / selected_area[:, None]).sum(axis=0)
+        value = (self.counts @ np.log(delta) - 0.5 * (np.log(2 * np.pi * total_var) + residual ** 2 / total_var).sum()
+                 - np.log(selected_area).sum())
+        d_mu = (residual / total_var - (density @ drop) * self.sign / (sd * selected_area)).sum()
+        d_tau2 = ((residual ** 2 / total_var - 1 + ((u * density) @ drop) / selected_area) / (2 * total_var)).sum()
+        share = np.append((probability / selected_area[:, None]).sum(axis=0), (1 / selected_area).sum())
+        d_delta = self.counts[1:] / delta[1:] - np.diff(share)
         return float(value), np.concatenate([[d_mu], [d_tau2] if self.fixed_tau2 is None else [], d_delta])
 
     def transformed_value_and_gradient(self, theta):
