@@ -185,8 +185,9 @@ class _Likelihood:
         total_var = self.vi + tau2
         sd = np.sqrt(total_var)
         log_density = -0.5 * (np.log(2 * np.pi * total_var) + (self.yi - mu) ** 2 / total_var)
-        log_weight = np.log(self.function.weight(self.p_values, delta, self.step))
-        return float(np.sum(log_weight + log_density - np.log(self._integrated_area(mu, sd, delta))))
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # -inf / nan: rejected by the optimiser
+            log_weight = np.log(self.function.weight(self.p_values, delta, self.step))
+            return float(np.sum(log_weight + log_density - np.log(self._integrated_area(mu, sd, delta))))
 
     def step_value_and_gradient(self, mu, tau2, delta):
         """Step-function log L and its analytic gradient in (mu, tau^2, free deltas).
