@@ -213,6 +213,50 @@ class _Likelihood:
         d_delta = self.counts[1:] / delta[1:] - np.diff(share)
         return float(value), np.concatenate([[d_mu], [d_tau2] if self.fixed_tau2 is None else [], d_delta])
 
+    def step_hessian(self, mu, tau2, delta):
+        """Analytic Hessian of the step-function log L in (mu, tau^2 unless fixed, free deltas).
+
+        Derivatives of A_i = delta_J + sum_j P_ij d_j (d_j = delta_j - delta_j+1) with phi' = -u phi:
+        A_mumu = -sum d u phi / sigma^2, A_mutau = sign sum d phi (u^2 - 1) / (2 sigma^3),
+        A_tautau = sum d u phi (3 - u^2) / (4 sigma^4); dA/ddelta_k = P_k - P_k-1, linear in delta.
+        """
+        delta = self.all_delta(delta)
+        total_var = self.vi + tau2
+        sd = np.sqrt(total_var)
+        u = (self.sign * mu + self.inner_offsets) / sd[:, None]
+        probability = special.ndtr(u)
+        density = np.exp(-0.5 * u ** 2) * _INV_SQRT_2PI
+        drop = delta[:-1] - delta[1:]
+        area = delta[-1] + probability @ drop
+        residual = self.yi - mu
+        # first derivatives of A (columns: mu, tau2, delta_2..delta_J) and of the normal part
+        a_mu = (density @ drop) * self.sign / sd
+        a_tau = -((u * density) @ drop) / (2 * total_var)
+        zeros = np.zeros((u.shape[0], 1))
+        a_delta = np.diff(np.hstack([probability, zeros + 1]), axis=1)
+        bound_density = np.hstack([density, zeros])
+        bound_u_density = np.hstack([u * density, zeros])
+        a_mu_delta = np.diff(np.hstack([zeros, bound_density]), axis=1)[:, 1:] * (self.sign / sd)[:, None]
+        a_tau_delta = -np.diff(np.hstack([zeros, bound_u_density]), axis=1)[:, 1:] / (2 * total_var)[:, None]
+        a_mumu = -((u * density) @ drop) / total_var
+        a_mutau = self.sign * ((density * (u ** 2 - 1)) @ drop) / (2 * total_var * sd)
+        a_tautau = ((u * density * (3 - u ** 2)) @ drop) / (4 * total_var ** 2)
+        first = np.column_stack([a_mu, a_tau, a_delta])
+        n_delta = delta.size - 1
+        second = np.zeros((u.shape[0], 2 + n_delta, 2 + n_delta))
+        second[:, 0, 0], second[:, 0, 1], second[:, 1, 1] = a_mumu, a_mutau, a_tautau
+        second[:, 0, 2:], second[:, 1, 2:] = a_mu_delta, a_tau_delta
+        second = second + np.triu(second, 1).transpose(0, 2, 1)
+        hessian = -(np.einsum("ijk,i->jk", second, 1 / area) - np.einsum("ij,ik,i->jk", first, first, 1 / area ** 2))
+        hessian[0, 0] -= np.sum(1 / total_var)
+        hessian[0, 1] -= np.sum(residual / total_var ** 2)
+        hessian[1, 1] += np.sum(0.5 / total_var ** 2 - residual ** 2 / total_var ** 3)
+        hessian[1, 0] = hessian[0, 1]
+        hessian[2:, 2:] -= np.diag(self.counts[1:] / delta[1:] ** 2)
+        if self.fixed_tau2 is not None:
+            hessian = np.delete(np.delete(hessian, 1, axis=0), 1, axis=1)
+        return hessian
+
     def transformed_value_and_gradient(self, theta):
         """log L and its gradient in the optimiser's parameters (chain rule through exp and plogis)."""
         mu, tau2, delta = self.natural(theta)
@@ -287,19 +331,6 @@ def _hessian(func, x):
                 corners.append(func(point))
             hessian[i, j] = hessian[j, i] = (corners[0] - corners[1] - corners[2] + corners[3]) / (4 * h[i] * h[j])
     return hessian
-
-
-def _hessian_from_gradient(gradient, x):
-    """Hessian as central differences of an analytic gradient (step 1e-5 relative), symmetrised."""
-    h = 1e-5 * np.maximum(np.abs(x), 1e-2)
-    columns = []
-    for i in range(x.size):
-        up, down = x.copy(), x.copy()
-        up[i] += h[i]
-        down[i] -= h[i]
-        columns.append((gradient(up) - gradient(down)) / (2 * h[i]))
-    hessian = np.column_stack(columns)
-    return (hessian + hessian.T) / 2
 
 
 def _maximise(likelihood, start):
@@ -410,11 +441,7 @@ def selection_model(yi, vi, *, type="stepfun", steps=None, method="ML", alternat
     def natural_log_likelihood(params):
         return likelihood(params[0], params[1] if tau2_free else 0.0, params[1 + tau2_free:])
 
-    def natural_gradient(params):
-        return likelihood.step_value_and_gradient(params[0], params[1] if tau2_free else 0.0,
-                                                  params[1 + tau2_free:])[1]
-
-    hessian = (_hessian_from_gradient(natural_gradient, natural) if kind == "stepfun"
+    hessian = (likelihood.step_hessian(mu, tau2, delta) if kind == "stepfun"
                else _hessian(natural_log_likelihood, natural))
     covariance = np.full((natural.size, natural.size), np.nan)
     try:
