@@ -8,9 +8,7 @@ A full fit is timed: estimates, Hessian SEs, the LRT of delta and the LRT of tau
 selmodel() computes them.
 """
 import os
-import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 
@@ -43,17 +41,15 @@ def seconds(func, repeats):
 
 def metafor_seconds(yi, vi, repeats):
     """Median seconds of rma(method = "ML") + selmodel(type = "stepfun", steps = 0.025) inside R."""
-    if shutil.which("Rscript") is None:
-        return None
+    from bench import r_seconds
+
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "d.csv")
         np.savetxt(path, np.column_stack([yi, vi]), delimiter=",", header="yi,vi", comments="")
-        script = (f'suppressMessages(library(metafor)); d <- read.csv("{path}"); '
-                  f'fit <- function() selmodel(rma(d$yi, d$vi, method = "ML"), type = "stepfun", steps = 0.025); '
-                  f'invisible(fit()); times <- sapply(seq_len({repeats}), function(i) '
-                  f'{{ t0 <- proc.time()[["elapsed"]]; fit(); proc.time()[["elapsed"]] - t0 }}); '
-                  f'cat(median(times))')
-        return float(subprocess.run(["Rscript", "-e", script], capture_output=True, text=True).stdout.strip())
+        return r_seconds(f'd <- read.csv("{path}"); fit <- function() selmodel(rma(d$yi, d$vi, method = "ML"), '
+                         f'type = "stepfun", steps = 0.025); invisible(fit()); '
+                         f'times <- sapply(seq_len({repeats}), function(i) {{ t0 <- proc.time()[["elapsed"]]; '
+                         f'fit(); proc.time()[["elapsed"]] - t0 }}); cat(median(times))')
 
 
 def main():

@@ -189,13 +189,9 @@ class _Likelihood:
             log_weight = np.log(self.function.weight(self.p_values, delta, self.step))
             return float(np.sum(log_weight + log_density - np.log(self._integrated_area(mu, sd, delta))))
 
-    def step_value_and_gradient(self, mu, tau2, delta):
-        """Step-function log L and its analytic gradient in (mu, tau^2, free deltas).
-
-        With P_ij = Phi(u_ij), u_ij = (sign mu + sqrt(v_i) z_j) / sigma_i at the inner interval bounds
-        (z_j = ndtri(s_j)), A_i = sum_j delta_j [P_ij - P_i,j-1] = delta_J + sum_j P_ij (delta_j - delta_j+1);
-        du/dmu = sign / sigma_i and du/dtau^2 = -u / (2 sigma_i^2).
-        """
+    def _step_terms(self, mu, tau2, delta):
+        """Shared pieces of the step likelihood: all deltas, sigma_i^2, sigma_i, u_ij, Phi(u_ij),
+        phi(u_ij), delta_j - delta_j+1 and A_i."""
         delta = self.all_delta(delta)
         total_var = self.vi + tau2
         sd = np.sqrt(total_var)
@@ -203,7 +199,16 @@ class _Likelihood:
         probability = special.ndtr(u)
         density = np.exp(-0.5 * u ** 2) * _INV_SQRT_2PI
         drop = delta[:-1] - delta[1:]
-        selected_area = delta[-1] + probability @ drop
+        return delta, total_var, sd, u, probability, density, drop, delta[-1] + probability @ drop
+
+    def step_value_and_gradient(self, mu, tau2, delta):
+        """Step-function log L and its analytic gradient in (mu, tau^2, free deltas).
+
+        With P_ij = Phi(u_ij), u_ij = (sign mu + sqrt(v_i) z_j) / sigma_i at the inner interval bounds
+        (z_j = ndtri(s_j)), A_i = sum_j delta_j [P_ij - P_i,j-1] = delta_J + sum_j P_ij (delta_j - delta_j+1);
+        du/dmu = sign / sigma_i and du/dtau^2 = -u / (2 sigma_i^2).
+        """
+        delta, total_var, sd, u, probability, density, drop, selected_area = self._step_terms(mu, tau2, delta)
         residual = self.yi - mu
         value = (self.counts @ np.log(delta) - 0.5 * (np.log(2 * np.pi * total_var) + residual ** 2 / total_var).sum()
                  - np.log(selected_area).sum())
@@ -220,14 +225,7 @@ class _Likelihood:
         A_mumu = -sum d u phi / sigma^2, A_mutau = sign sum d phi (u^2 - 1) / (2 sigma^3),
         A_tautau = sum d u phi (3 - u^2) / (4 sigma^4); dA/ddelta_k = P_k - P_k-1, linear in delta.
         """
-        delta = self.all_delta(delta)
-        total_var = self.vi + tau2
-        sd = np.sqrt(total_var)
-        u = (self.sign * mu + self.inner_offsets) / sd[:, None]
-        probability = special.ndtr(u)
-        density = np.exp(-0.5 * u ** 2) * _INV_SQRT_2PI
-        drop = delta[:-1] - delta[1:]
-        area = delta[-1] + probability @ drop
+        delta, total_var, sd, u, probability, density, drop, area = self._step_terms(mu, tau2, delta)
         residual = self.yi - mu
         # first derivatives of A (columns: mu, tau2, delta_2..delta_J) and of the normal part
         a_mu = (density @ drop) * self.sign / sd
