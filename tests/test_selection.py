@@ -158,3 +158,10 @@ def test_where_metafor_fails_compassmeta_refuses_or_warns(case):
     except ConvergenceError:
         return
     assert result.warnings
+
+
+def test_steps_outside_zero_one_or_only_one_refused():
+    data = DATA["hackshaw1998"]
+    for steps in ([1.0], [0.025, 1.5]):
+        with pytest.raises(InputError, match="step"):
+            selection_model(data["yi"], data["vi"], type="stepfun", steps=steps)

@@ -35,7 +35,6 @@ class WeightFunction:
     """One selection-model type: its weight function and metafor's bounds for the deltas."""
 
     name: str
-    n_delta: int
     delta_min: tuple
     delta_max: tuple
     delta_init: tuple
@@ -44,10 +43,9 @@ class WeightFunction:
 
     def weight(self, p, delta, step=0.0):
         """w(p) for the smooth types (metafor help(selmodel), 'Selection Models'); 1 below ``step``."""
-        d = delta[..., 0:1] if np.ndim(delta) > 1 else delta[0]
+        d = delta[0]
         if self.name == "beta":
-            d2 = delta[..., 1:2] if np.ndim(delta) > 1 else delta[1]
-            return p ** (d - 1) * (1 - p) ** (d2 - 1)
+            return p ** (d - 1) * (1 - p) ** (delta[1] - 1)
         if self.name == "halfnorm":
             w = np.exp(-d * (p ** 2 - step ** 2))
         elif self.name == "negexp":
@@ -60,11 +58,11 @@ class WeightFunction:
 
 
 WEIGHT_FUNCTIONS = {
-    "beta": WeightFunction("beta", 2, (1e-5, 1e-5), (100.0, 100.0), (1.0, 1.0), (1.0, 1.0), 1e-5),
-    "halfnorm": WeightFunction("halfnorm", 1, (0.0,), (100.0,), (1.0,), (0.0,), 0.0),
-    "negexp": WeightFunction("negexp", 1, (0.0,), (100.0,), (1.0,), (0.0,), 0.0),
-    "logistic": WeightFunction("logistic", 1, (0.0,), (100.0,), (1.0,), (0.0,), 0.0),
-    "power": WeightFunction("power", 1, (0.0,), (100.0,), (1.0,), (0.0,), 1e-5),
+    "beta": WeightFunction("beta", (1e-5, 1e-5), (100.0, 100.0), (1.0, 1.0), (1.0, 1.0), 1e-5),
+    "halfnorm": WeightFunction("halfnorm", (0.0,), (100.0,), (1.0,), (0.0,), 0.0),
+    "negexp": WeightFunction("negexp", (0.0,), (100.0,), (1.0,), (0.0,), 0.0),
+    "logistic": WeightFunction("logistic", (0.0,), (100.0,), (1.0,), (0.0,), 0.0),
+    "power": WeightFunction("power", (0.0,), (100.0,), (1.0,), (0.0,), 1e-5),
 }
 TYPES = ("stepfun",) + tuple(WEIGHT_FUNCTIONS)
 STEP_DELTA_MAX = 100.0
@@ -118,7 +116,6 @@ class SelectionModel(Estimate):
     lrt_tau2_p: float | None
     log_likelihood: float
     log_likelihood_unadjusted: float
-    converged: bool
     warnings: tuple = ()
     p_values: np.ndarray = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
@@ -363,6 +360,9 @@ def _maximise(likelihood, start):
 
 
 def _check_steps(steps, kind):
+    """metafor's handling of ``steps``: sorted, unique, 1 appended; stepfun needs one below 1."""
+    if steps is not None and len(steps) == 0:
+        steps = None
     if steps is None:
         if kind == "stepfun":
             raise InputError("a step-function selection model needs --steps (e.g. 0.025 for the 3PSM)")
@@ -375,6 +375,8 @@ def _check_steps(steps, kind):
         steps = np.append(steps, 1.0)
     if kind == "beta":
         return None  # metafor ignores steps for the beta model (with a warning)
+    if kind == "stepfun" and steps.size < 2:
+        raise InputError("a step-function selection model needs at least one step below 1")
     if kind != "stepfun" and steps.size != 2:
         raise InputError(f"the {kind} selection model takes a single step (below which w = 1)")
     return tuple(float(s) for s in steps)
@@ -482,7 +484,7 @@ def selection_model(yi, vi, *, type="stepfun", steps=None, method="ML", alternat
         delta_statistic=tuple(np.asarray(delta_z, dtype=float).tolist()), delta_p_value=tuple(np.asarray(delta_p, dtype=float).tolist()),
         studies_per_interval=tuple(int(n) for n in counts) if (counts is not None and kind == "stepfun") else None,
         lrt=lrt, lrt_df=n_free, lrt_p=float(dist.chi2_sf(lrt, n_free)), lrt_tau2=lrt_tau2, lrt_tau2_p=lrt_tau2_p,
-        log_likelihood=log_likelihood, log_likelihood_unadjusted=log_likelihood_unadjusted, converged=True,
+        log_likelihood=log_likelihood, log_likelihood_unadjusted=log_likelihood_unadjusted,
         warnings=tuple(warnings), p_values=likelihood.p_values)
 
 
