@@ -31,7 +31,7 @@ def selmodel(ctx, data, yi_column, vi_column, sei_column, method, ci_method, lev
     """Selection model for publication bias (Vevea-Hedges step function or a smooth weight function),
     fitted by maximum likelihood as metafor's selmodel(); --method ML (random effects, default) or FE."""
     from ..analyses.selection import selection_model
-    from ..report.text import selection_table
+    from ..report.selection import selection_table
 
     method = method.upper()
     if ctx.get_parameter_source("method").name == "DEFAULT":
@@ -71,7 +71,7 @@ def svalue(data, yi_column, vi_column, sei_column, method, ci_method, level, out
     """Mathur & VanderWeele (2020) sensitivity analysis for publication bias (fixed-effect version):
     corrected estimate at --eta, worst-case estimate and S-values."""
     from ..analyses.publication_sensitivity import publication_bias_sensitivity
-    from ..report.text import publication_sensitivity_table
+    from ..report.selection import publication_sensitivity_table
 
     _, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
     result = publication_bias_sensitivity(yi, vi, eta=eta, q=target, favor=favor, level=level)
