@@ -213,4 +213,3 @@ def simulation_table(result):
                       f"seed {d['seed']}", "", aligned(rows), "",
                       f"coverage: share of {d['level']:g}% CIs containing the true effect; power: share rejecting "
                       "effect = 0 at alpha = 0.05"])
-
