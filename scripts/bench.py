@@ -213,3 +213,4 @@ if __name__ == "__main__":
     bench_startup()
     bench_scale()
     subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "bench_grid.py")], check=True)
+    __import__("bench_selection").main()  # 3PSM against metafor selmodel()

@@ -15,6 +15,7 @@ from ..common.errors import InputError
 from ..models.model import fit_model
 from ..models.pooling import PooledResult, as_fraction, check_effects, pool
 from ..common.results import Result
+from .selection import SelectionModel, three_psm_or_note
 
 #: Below this many studies the tests have too little power (Cochrane Handbook 13.3.5.4).
 FEW_STUDIES = 10
@@ -259,6 +260,7 @@ class BiasReport(Result):
     pet_peese: PetPeese | None
     fail_safe_n: FailSafeN
     notes: tuple
+    three_psm: SelectionModel | None = None
 
     def __str__(self):
         from .printing import bias_table
@@ -277,8 +279,9 @@ def bias_report(yi, vi, *, method="REML", ci_method="z", level=95):
     enough = k >= 3
     if not enough:
         notes.append(f"k = {k}: regression tests, trim-and-fill and PET-PEESE need k >= 3 and are not computed")
+    three_psm = three_psm_or_note(yi, vi, method=method, level=level, notes=notes)
     return BiasReport(
-        k=k, method=method.upper(),
+        k=k, method=method.upper(), three_psm=three_psm,
         egger=regression_test(yi, vi, model="lm", level=level) if enough else None,
         egger_mixed=regression_test(yi, vi, model="rma", method=method, ci_method=ci_method, level=level)
         if enough else None,

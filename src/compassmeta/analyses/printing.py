@@ -29,6 +29,11 @@ def bias_table(report):
                          f"{interval(pp[name]['limit_ci_lower'], pp[name]['limit_ci_upper'])}")
         lines.append(f"Conditional PET-PEESE (Stanley & Doucouliagos 2014): {pp['chosen']}, "
                      f"{fmt(pp['estimate'])} {interval(pp['ci_lower'], pp['ci_upper'])} ({pp['rule']})")
+    if d.get("three_psm"):
+        s = d["three_psm"]
+        lines.append(f"3PSM selection model (step at p = 0.025, {s['method']}): adjusted estimate {fmt(s['estimate'])} "
+                     f"{interval(s['ci_lower'], s['ci_upper'])}; delta = {fmt(s['delta'][1])}; "
+                     f"LRT({s['lrt_df']}) = {fmt(s['lrt'], 3)}, {p_text(s['lrt_p'])}")
     f = d["fail_safe_n"]
     lines.append(f"Fail-safe N: Rosenthal {f['rosenthal']}, Orwin {f['orwin']} (target {fmt(f['orwin_target'])}), "
                  f"Rosenberg {f['rosenberg']}")

@@ -55,14 +55,21 @@ def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, out
 @click.option("--contours", is_flag=True, help="Shade the p < .10, .05, .01 regions.")
 @click.option("--trimfill", is_flag=True, help="Add trim-and-fill's imputed studies (open circles).")
 @click.option("--egger", is_flag=True, help="Draw Egger's regression line.")
+@click.option("--selmodel", is_flag=True, help="Draw the 3PSM selection-model estimate (step at p = 0.025).")
 def funnel(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
-           output, contours, trimfill, egger):
+           output, contours, trimfill, egger, selmodel):
     """Funnel plot of DATA."""
     from .. import plots
 
     _, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    selection = None
+    if selmodel:
+        from ..analyses.selection import selection_model
+
+        selection = selection_model(yi, vi, type="stepfun", steps=(0.025,),
+                                    method="FE" if method.upper() == "FE" else "ML", level=level)
     figure = plots.funnel_plot(yi, vi, method=method, level=level, contours=contours, trimfill=trimfill,
-                               egger=egger)
+                               egger=egger, selmodel=selection)
     click.echo(f"Wrote {plots.save_figure(figure, output)}")
 
 

@@ -12,8 +12,10 @@ from .common import FONT_SIZE, MEASURE_NAME, new_figure
 CONTOURS = ((0.10, "0.10 > p > 0.05", "0.9"), (0.05, "0.05 > p > 0.01", "0.8"), (0.01, "p < 0.01", "0.68"))
 
 
-def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=False, egger=False, title=None):
-    """Draw the funnel; returns the Figure."""
+def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=False, egger=False, selmodel=None,
+                title=None):
+    """Draw the funnel; returns the Figure.  ``selmodel``: a fitted SelectionModel whose adjusted
+    estimate is drawn as a vertical line."""
     result = pool(yi, vi, method=method, level=level, with_tau2_ci=False)
     yi, vi = result.fit.y, result.fit.v
     se = np.sqrt(vi)
@@ -51,7 +53,10 @@ def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=Fal
         axis.plot(test.limit_estimate + test.intercept * grid, grid, color="tab:red", linewidth=1.0,
                   gid="egger-line", label="Egger's regression line (" + (
                       "p < 0.001" if test.p_value < 0.001 else f"p = {test.p_value:.3f}") + ")")
-    axis.set_xlim(low, high)
+    if selmodel is not None:
+        axis.plot([selmodel.estimate] * 2, [0, se_max], color="tab:blue", linestyle="-.", linewidth=1.0,
+                  gid="selmodel-line", label=f"selection model ({selmodel.type}) estimate {selmodel.estimate:.2f}")
+    axis.set_xlim(min(low, selmodel.estimate) if selmodel else low, max(high, selmodel.estimate) if selmodel else high)
     axis.set_ylim(se_max, 0)
     axis.set_xlabel(MEASURE_NAME, fontsize=FONT_SIZE + 1)
     axis.set_ylabel("Standard error", fontsize=FONT_SIZE + 1)

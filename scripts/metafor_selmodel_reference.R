@@ -1,0 +1,80 @@
+#!/usr/bin/env Rscript
+# Reference values from metafor's selmodel() (selection models for publication bias).
+#
+# Run from the project root:  Rscript scripts/metafor_selmodel_reference.R
+# Writes tests/fixtures/metafor_selmodel.json.  CI does not run it.  Every fit is metafor's
+# default (optim BFGS, numDeriv Hessian); a fit that stops with an error is recorded with
+# its message, and warnings are recorded with the values.  Step-function cases are fitted twice:
+# with metafor's defaults, and ("tight") with optim's reltol = 1e-13, because the default BFGS
+# stop (reltol 1e-8 on the log-likelihood) leaves the estimates about 1e-5 from the maximum.
+# (The smooth types are not refitted tightly: their likelihood integrates with integrate()'s
+# rel.tol 1.2e-4, and a tight BFGS on that noisy surface runs to its iteration limit.)
+suppressMessages({library(metafor); library(jsonlite)})
+
+num <- function(x) if (is.null(x) || length(x) == 0) NA else as.numeric(x)
+
+# Data rounded to the 15 significant digits that the JSON keeps.
+datasets <- list()
+add <- function(name, yi, vi, source) datasets[[name]] <<- list(
+  name = name, source = source, yi = signif(as.numeric(yi), 15), vi = signif(as.numeric(vi), 15))
+add("hackshaw1998", dat.hackshaw1998$yi, dat.hackshaw1998$vi, "metadat dat.hackshaw1998 (yi, vi)")
+add("baskerville2012", dat.baskerville2012$smd, dat.baskerville2012$se^2,
+    "metadat dat.baskerville2012 (smd, se^2)")
+bd <- dat.bangertdrowns2004[!is.na(dat.bangertdrowns2004$yi), ]
+add("bangertdrowns2004", bd$yi, bd$vi, "metadat dat.bangertdrowns2004 (yi, vi)")
+tw <- read.csv(file.path("studies", "thirdwave.csv"))
+add("thirdwave", tw$g, tw$se^2, "studies/thirdwave.csv (g, se^2)")
+
+models <- list(
+  list(type = "stepfun", steps = c(0.025)),
+  list(type = "stepfun", steps = c(0.025, 0.5)),
+  list(type = "stepfun", steps = c(0.05, 0.5)),
+  list(type = "beta", steps = NULL),
+  list(type = "halfnorm", steps = NULL),
+  list(type = "negexp", steps = NULL),
+  list(type = "logistic", steps = NULL),
+  list(type = "power", steps = NULL),
+  list(type = "halfnorm", steps = c(0.05)),
+  list(type = "negexp", steps = c(0.05)))
+
+values <- function(args) {
+  warnings <- character(0)
+  fit <- tryCatch(withCallingHandlers(do.call(selmodel, args), warning = function(w) {
+    warnings <<- c(warnings, conditionMessage(w)); invokeRestart("muffleWarning")}),
+    error = function(e) conditionMessage(e))
+  out <- list(warnings = warnings)
+  if (is.character(fit)) {
+    out$error <- fit
+  } else {
+    out$estimate <- num(fit$beta); out$se <- num(fit$se); out$ci_lower <- num(fit$ci.lb)
+    out$ci_upper <- num(fit$ci.ub); out$p_value <- num(fit$pval)
+    out$tau2 <- num(fit$tau2); out$tau2_se <- num(fit$se.tau2)
+    out$delta <- num(fit$delta); out$delta_se <- num(fit$se.delta)
+    out$lrt <- num(fit$LRT); out$lrt_df <- num(fit$LRTdf); out$lrt_p <- num(fit$LRTp)
+    out$lrt_tau2 <- num(fit$LRT.tau2); out$lrt_tau2_p <- num(fit$LRTp.tau2)
+    out$log_likelihood <- num(fit$ll); out$log_likelihood_unadjusted <- num(fit$ll0); out$k <- fit$k
+    out$interval_k <- if (is.data.frame(fit$ptable)) as.integer(fit$ptable$k) else NA
+    out$steps_used <- num(fit$steps)
+  }
+  out
+}
+
+cases <- list()
+for (d in datasets) for (method in c("ML", "FE")) for (m in models) for (alternative in c("greater", "less")) {
+  if (alternative == "less" && !(m$type == "stepfun" && length(m$steps) == 1) && m$type != "halfnorm") next
+  res <- rma(d$yi, d$vi, method = method)
+  args <- list(res, type = m$type, alternative = alternative)
+  if (!is.null(m$steps)) args$steps <- m$steps
+  out <- list(data = d$name, method = method, type = m$type, steps = if (is.null(m$steps)) NA else m$steps,
+              alternative = alternative)
+  out <- c(out, values(args))
+  if (m$type == "stepfun") out$tight <- values(c(args, list(control = list(reltol = 1e-13, maxit = 10000))))
+  cases[[length(cases) + 1]] <- out
+}
+
+# Timing of one 3PSM on k = 50 for scripts/bench_selection.py is measured there, not here.
+out <- list(metafor_version = as.character(packageVersion("metafor")), r_version = R.version.string,
+            datasets = unname(lapply(datasets, function(d) d[c("name", "source", "yi", "vi")])), cases = cases)
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE),
+           file.path("tests", "fixtures", "metafor_selmodel.json"))
+cat("wrote", length(cases), "cases\n")
