@@ -109,3 +109,30 @@ def level_order(levels):
         tiers = list(COMPARATOR_TIERS)
         return sorted(levels, key=tiers.index)
     return sorted(levels, key=lambda s: (s.lower(), s))
+
+
+def cluster_headings(columns, clusters):
+    """Heading of each cluster: "Author Year" of its first row, or the cluster's own value
+    when the table has no citation column."""
+    headings = {}
+    citations = columns.get("citation")
+    years = columns.get("year", [""] * len(clusters))
+    for index, cluster in enumerate(clusters):
+        if cluster not in headings:
+            headings[cluster] = author_year(citations[index], years[index]) if citations else str(cluster)
+    return headings
+
+
+def within_cluster_labels(columns, clusters, fallback):
+    """Row labels under a cluster heading: the instrument (or outcome), with the time point
+    where a cluster repeats it; ``fallback`` labels when the table has neither column."""
+    detail = columns.get("instrument") or columns.get("outcome")
+    if detail is None:
+        return [str(label) for label in fallback]
+    labels = [short_name(d) for d in detail]
+    timepoints = columns.get("timepoint")
+    if timepoints is not None:
+        repeats = Counter(zip(clusters, labels))
+        labels = [f"{label}, {t}" if repeats[(c, label)] > 1 else label
+                  for label, t, c in zip(labels, timepoints, clusters)]
+    return labels
