@@ -171,11 +171,13 @@ def subgroup_forest_plot(yi, vi, labels, groups, *, by="subgroup", columns=None,
         overall = not is_comparator_tiers(levels)
     spec = ForestSpec(column_titles=() if summary_only else tuple(columns), title=title,
                       label_title=heading if summary_only else "Study", weight_titles=() if summary_only
-                      else ("Weight",))
+                      else ("Weight",) if overall else ("Weight in subgroup",))
     for group_level in level_order(levels):
         members = np.flatnonzero(group_labels == group_level)
         group_fit = pool(yi[members], vi[members], method=method, ci_method=ci_method, level=level,
                          with_tau2_ci=False)
+        if not overall:  # no overall model: each study's share of its own subgroup's pooled estimate
+            weights[members] = _percent_weights(group_fit)
         if summary_only:
             spec.rows.append(Row("pooled", label=f"{names[group_level]} (k = {members.size})",
                                  estimate=group_fit.estimate, lower=group_fit.ci_lower, upper=group_fit.ci_upper,

@@ -13,7 +13,8 @@ CONTOURS = ((0.10, "0.10 > p > 0.05", "0.9"), (0.05, "0.05 > p > 0.01", "0.8"), 
 
 
 def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=False, egger=False, title=None):
-    """Draw the funnel; returns the Figure."""
+    """Draw the funnel; returns the Figure.  The title says "with trim-and-fill" only when
+    trim-and-fill imputed studies (k0 > 0); otherwise a subtitle says it imputed none."""
     result = pool(yi, vi, method=method, level=level, with_tau2_ci=False)
     yi, vi = result.fit.y, result.fit.v
     se = np.sqrt(vi)
@@ -65,8 +66,17 @@ def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=Fal
     if handles:  # below the axes, never over a study
         axis.legend(handles=handles, fontsize=FONT_SIZE - 1, loc="upper center", bbox_to_anchor=(0.5, -0.13),
                     ncol=2, frameon=False)
-    axis.set_title(title or f"Funnel plot (k = {result.k}; centre: "
-                            f"{'trim-and-fill adjusted ' if filled else ''}{result.method} estimate {centre:.2f})",
-                   fontsize=FONT_SIZE + 1)
+    axis.set_title(_title(title, result, filled, centre), fontsize=FONT_SIZE + 1)
     figure.tight_layout()
     return figure
+
+
+def _title(title, result, filled, centre):
+    """The given title (or a default), then what trim-and-fill did, if it was asked for."""
+    if filled is None:
+        return title or f"Funnel plot (k = {result.k}; centre: {result.method} estimate {centre:.2f})"
+    if filled.k0 > 0:
+        head = f"{title} with trim-and-fill" if title else f"Funnel plot with trim-and-fill (k = {result.k})"
+        return f"{head}\nk0 = {filled.k0} imputed ({filled.side} side); adjusted estimate {centre:.2f}"
+    head = title or f"Funnel plot (k = {result.k}; centre: {result.method} estimate {centre:.2f})"
+    return f"{head}\ntrim-and-fill imputed no study (k0 = 0)"

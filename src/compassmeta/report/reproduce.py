@@ -172,7 +172,7 @@ def write_figures(loaded, out_dir):
                                         by="Risk of bias", title="ThirdWave by risk of bias (ch. 7)", **options),
              "thirdwave_risk_of_bias_forest")
         save(plots.funnel_plot(data.yi, data.vi, contours=True, trimfill=True, egger=True,
-                               title="ThirdWave: contour-enhanced funnel with trim-and-fill"), "thirdwave_funnel")
+                               title="ThirdWave: contour-enhanced funnel"), "thirdwave_funnel")
     if "metacih" in loaded:
         post = loaded["metacih"].select("timepoint=post")
         save(plots.subgroup_forest_plot(post.yi, post.vi, post.labels, post.columns["comparator"], by="Comparator",
