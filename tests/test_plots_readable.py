@@ -254,3 +254,68 @@ def test_funnel_title_says_trim_and_fill_only_when_it_imputed(name):
 def test_rplots_pdf_is_gone_and_ignored():
     assert not (PROJECT / "Rplots.pdf").exists()
     assert "Rplots.pdf" in (PROJECT / ".gitignore").read_text().split()
+
+
+def _boxes(figure, artists):
+    renderer = figure.canvas.get_renderer()
+    return [a.get_window_extent(renderer) for a in artists]
+
+
+def test_baujat_labels_stay_inside_and_clear_of_points_and_each_other():
+    d = DATA["hackshaw1998"]
+    labels = [f"Study number {i}" for i in range(len(d["yi"]))]
+    figure = plots.baujat_plot(d["yi"], d["vi"], labels)
+    figure.canvas.draw()
+    axis = figure.axes[0]
+    frame = axis.get_window_extent(figure.canvas.get_renderer())
+    boxes = _boxes(figure, by_gid(figure, "study-label", Text))
+    assert boxes
+    for box in boxes:
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    points = axis.transData.transform(by_gid(figure, "study-points", PathCollection)[0].get_offsets())
+    for box in boxes:
+        assert not any(box.x0 < px < box.x1 and box.y0 < py < box.y1 for px, py in points)
+
+
+def test_bubble_at_large_k_is_translucent_sized_by_weight_with_a_legend():
+    rng = np.random.default_rng(478)
+    vi = rng.uniform(0.01, 0.2, 478)
+    yi = rng.normal(0.3, 0.3, 478)
+    figure = plots.bubble_plot(yi, vi, list(rng.uniform(2000, 2020, 478)), "publication_year")
+    axis = figure.axes[0]
+    points = by_gid(figure, "study-points", PathCollection)[0]
+    assert points.get_facecolor()[0][3] < 0.5  # translucent
+    sizes = points.get_sizes()
+    heaviest = np.argmin(vi)  # most precise study gets the largest bubble (the weights follow 1/(vi + tau^2))
+    assert sizes[heaviest] == sizes.max() and sizes.max() < 100
+    assert axis.get_legend().get_title().get_text() == "Weight"
+    assert axis.get_xlabel() == "Publication year"
+
+
+def test_bubble_categorical_tiers_in_order_with_metafor_estimates():
+    d = DATA["bcg"]
+    tiers = [TIERS[a] for a in d["mods"]["alloc"]]
+    figure = plots.bubble_plot(d["yi"], d["vi"], tiers, "comparator")
+    ticks = [t.get_text().replace("\n", " ") for t in figure.axes[0].get_xticklabels()]
+    assert ticks == ["No treatment", "Minimal treatment", "Evidence-based treatment"]
+    # the level means of metafor's rma(yi, vi, mods = ~ alloc): intercept = alternate (-> ebt)
+    coefficients = reference("metareg", data="bcg", mods="alloc", method="REML", test="z")["estimate"]
+    drawn = [line.get_ydata()[0] for line in figure.axes[0].lines if line.get_gid() == "level-estimate"]
+    assert drawn == pytest.approx([coefficients[0] + coefficients[1], coefficients[0] + coefficients[2],
+                                   coefficients[0]], rel=1e-6)
+
+
+def test_gosh_axes_end_at_the_data_and_show_a_density_scale():
+    from compassmeta.analyses.gosh import gosh
+
+    d = DATA["bcg"]
+    result = gosh(np.array(d["yi"][:8]), np.array(d["vi"][:8]), method="FE", workers=1)
+    figure = plots.gosh_plot(result)
+    axis = figure.axes[0]
+    low, high = axis.get_xlim()
+    span = result.estimate.max() - result.estimate.min()
+    assert low <= result.estimate.min() and high >= result.estimate.max()
+    assert low > result.estimate.min() - 0.05 * span and high < result.estimate.max() + 0.05 * span
+    scale = by_gid(figure, "density-scale")
+    assert scale and scale[0].get_xlabel() == "subsets per hexagon"

@@ -74,7 +74,7 @@ def study_labels_from(columns, cluster=None):
 
 def wrap(text, width=LABEL_WRAP):
     """Wrap a label onto lines of at most ``width`` characters."""
-    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
+    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False)) or text
 
 
 def readable_column(name):
