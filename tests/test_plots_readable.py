@@ -301,7 +301,8 @@ def test_bubble_categorical_tiers_in_order_with_metafor_estimates():
     assert ticks == ["No treatment", "Minimal treatment", "Evidence-based treatment"]
     # the level means of metafor's rma(yi, vi, mods = ~ alloc): intercept = alternate (-> ebt)
     coefficients = reference("metareg", data="bcg", mods="alloc", method="REML", test="z")["estimate"]
-    drawn = [line.get_ydata()[0] for line in figure.axes[0].lines if line.get_gid() == "level-estimate"]
+    drawn = [line.get_ydata()[0] for line in figure.axes[0].lines
+             if line.get_gid() == "level-estimate" and line.get_marker() == "D"]
     assert drawn == pytest.approx([coefficients[0] + coefficients[1], coefficients[0] + coefficients[2],
                                    coefficients[0]], rel=1e-6)
 
