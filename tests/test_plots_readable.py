@@ -24,6 +24,14 @@ TRIALS = PROJECT / "studies" / "trials.csv"
 THIRDWAVE = PROJECT / "studies" / "thirdwave.csv"
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def reference(kind, **match):
     return next(c["result"] for c in CORE[kind] if all(c.get(k) == v for k, v in match.items()))
 

@@ -40,6 +40,7 @@ class Row:
     lower: float = np.nan
     upper: float = np.nan
     weights: tuple = ()             # percent, one per weight column
+    marker_weight: float = np.nan   # sizes the square (default: the first weight)
     gid: str = ""
     bold: bool = False
     right_text: str | None = None   # overrides the effect [CI] column
@@ -103,14 +104,15 @@ def _order(yi, weights, years, sort):
     return np.arange(len(yi))
 
 
-def _study_rows(yi, vi, labels, columns, weight_columns, order, level):
+def _study_rows(yi, vi, labels, columns, weight_columns, order, level, marker_weights=None):
     z = _critical(level)
+    marker_weights = weight_columns[0] if marker_weights is None else marker_weights
     rows = []
     for i in order:
         half = z * np.sqrt(vi[i])
         rows.append(Row("study", label=wrap(str(labels[i])), cells=tuple(str(c[i]) for c in columns.values()),
                         estimate=yi[i], lower=yi[i] - half, upper=yi[i] + half,
-                        weights=tuple(w[i] for w in weight_columns)))
+                        weights=tuple(w[i] for w in weight_columns), marker_weight=marker_weights[i]))
     return rows
 
 
@@ -163,6 +165,7 @@ def subgroup_forest_plot(yi, vi, labels, groups, *, by="subgroup", columns=None,
     whole = analysis.overall
     yi, vi = whole.fit.y, whole.fit.v
     weights = _percent_weights(whole)
+    shown_weights = weights.copy()
     group_labels = np.array([str(g) for g in groups])
     levels = [group.level for group in analysis.groups]
     names = readable_levels(levels)
@@ -177,7 +180,7 @@ def subgroup_forest_plot(yi, vi, labels, groups, *, by="subgroup", columns=None,
         group_fit = pool(yi[members], vi[members], method=method, ci_method=ci_method, level=level,
                          with_tau2_ci=False)
         if not overall:  # no overall model: each study's share of its own subgroup's pooled estimate
-            weights[members] = _percent_weights(group_fit)
+            shown_weights[members] = _percent_weights(group_fit)
         if summary_only:
             spec.rows.append(Row("pooled", label=f"{names[group_level]} (k = {members.size})",
                                  estimate=group_fit.estimate, lower=group_fit.ci_lower, upper=group_fit.ci_upper,
@@ -187,7 +190,7 @@ def subgroup_forest_plot(yi, vi, labels, groups, *, by="subgroup", columns=None,
                                sort)]
         spec.rows.append(Row("header", label=wrap(f"{heading}: {names[group_level]}", HEADING_WRAP),
                              gid="subgroup-header", bold=True))
-        spec.rows += _study_rows(yi, vi, labels, columns, [weights], order, level)
+        spec.rows += _study_rows(yi, vi, labels, columns, [shown_weights], order, level, marker_weights=weights)
         spec.rows += _pooled_rows(group_fit, f"Subtotal (k = {members.size})", "subgroup-diamond",
                                   with_prediction=False)
         spec.rows.append(Row("blank"))
@@ -327,7 +330,8 @@ def draw(spec, reference_line=None):
     axis.set_xlim(low, high)
 
     study_x, study_y, study_size, ci_segments, arrows_left, arrows_right = [], [], [], [], [], []
-    max_weight = max([r.weights[0] for r in rows if r.kind == "study" and r.weights] + [1.0])
+    max_weight = max([r.marker_weight for r in rows if r.kind == "study" and np.isfinite(r.marker_weight)],
+                     default=1.0)
     smallest, largest = SQUARE_AREA
     for row, y in zip(rows, centres):
         if row.kind in ("study", "header", "pooled", "prediction", "text"):
@@ -339,7 +343,7 @@ def draw(spec, reference_line=None):
             if low <= row.estimate <= high:
                 study_x.append(row.estimate)
                 study_y.append(y)
-                weight = row.weights[0] if row.weights else max_weight / 3
+                weight = row.marker_weight if np.isfinite(row.marker_weight) else max_weight / 3
                 study_size.append(smallest + (largest - smallest) * weight / max_weight)
             ci_segments.append([(min(max(row.lower, low), high), y), (max(min(row.upper, high), low), y)])
             if row.lower < low:
