@@ -194,6 +194,13 @@ def test_forest_by_cluster_groups_rows_under_the_trial(tmp_path, monkeypatch):
     assert "not independent" in texts(figure, "caption")[0]
 
 
+def test_forest_says_when_rows_share_a_trial(tmp_path):
+    result = CliRunner().invoke(main, ["forest", str(TRIALS), "-o", str(tmp_path / "f.png")])
+    assert result.exit_code == 0 and "9 rows come from 6 trials" in result.stderr
+    clustered = CliRunner().invoke(main, ["forest", str(TRIALS), "--cluster", "study_id", "-o", str(tmp_path / "f.png")])
+    assert "not independent" not in clustered.stderr
+
+
 def test_cluster_forest_draws_the_given_overall_estimate():
     d = DATA["bcg"]
     clusters = [f"c{i // 2}" for i in range(13)]
@@ -328,3 +335,11 @@ def test_gosh_axes_end_at_the_data_and_show_a_density_scale():
     assert low > result.estimate.min() - 0.05 * span and high < result.estimate.max() + 0.05 * span
     scale = by_gid(figure, "density-scale")
     assert scale and scale[0].get_xlabel() == "subsets per hexagon"
+
+
+def test_gosh_prints_no_bare_progress_line_off_a_terminal(tmp_path):
+    d = DATA["bcg"]
+    path = csv_file(tmp_path, d["yi"][:6], d["vi"][:6])
+    result = CliRunner().invoke(main, ["gosh", str(path), "--method", "FE", "-o", str(tmp_path / "g.png")])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""

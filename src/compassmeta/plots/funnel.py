@@ -43,7 +43,9 @@ def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=Fal
     axis.plot(centre - z * grid, grid, color="black", linestyle="--", linewidth=0.8, gid="pseudo-ci")
     axis.plot(centre + z * grid, grid, color="black", linestyle="--", linewidth=0.8)
     axis.plot([centre, centre], [0, se_max], color="black", linewidth=0.8, gid="pooled-line")
-    axis.scatter(yi, se, s=28, color="black", zorder=3, gid="study-points")
+    crowded = yi.size > 50  # smaller, translucent points so that overlapping studies stay visible
+    axis.scatter(yi, se, s=16 if crowded else 28, color="black", alpha=0.6 if crowded else 1.0, zorder=3,
+                 gid="study-points")
     if filled and filled.k0:
         axis.scatter(filled.filled_yi, filled_se, s=28, facecolor="white", edgecolor="black", zorder=3,
                      gid="filled-studies")
