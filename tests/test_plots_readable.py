@@ -16,6 +16,7 @@ from compassmeta.plots.forest import SQUARE_AREA
 from compassmeta.plots.labels import author_year
 
 from conftest import PROJECT, load_fixture
+from test_plots import by_gid, reference, texts
 
 CORE = load_fixture("metafor_core.json")
 BIAS = load_fixture("metafor_bias.json")
@@ -30,18 +31,6 @@ def close_figures():
     import matplotlib.pyplot as plt
 
     plt.close("all")
-
-
-def reference(kind, **match):
-    return next(c["result"] for c in CORE[kind] if all(c.get(k) == v for k, v in match.items()))
-
-
-def by_gid(figure, gid, kind=object):
-    return [artist for artist in figure.findobj(lambda a: a.get_gid() == gid) if isinstance(artist, kind)]
-
-
-def texts(figure, gid):
-    return [t.get_text() for t in by_gid(figure, gid, Text)]
 
 
 def diamond_x(polygon):
