@@ -98,6 +98,8 @@ def test_long_labels_wrap_and_the_row_grows():
     figure = plots.forest_plot(d["yi"], d["vi"], labels)
     first = texts(figure, "study-label")[0]
     assert "\n" in first and max(len(line) for line in first.split("\n")) <= 40
+    endless = plots.forest_plot(d["yi"], d["vi"], ["word " * 200] * 13)
+    assert all(label.count("\n") == 2 and label.endswith("\u2026") for label in texts(endless, "study-label"))
 
 
 def test_subgroup_headings_are_readable(tmp_path, monkeypatch):

@@ -72,9 +72,12 @@ def study_labels_from(columns, cluster=None):
     return labels
 
 
-def wrap(text, width=LABEL_WRAP):
-    """Wrap a label onto lines of at most ``width`` characters."""
-    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False)) or text
+def wrap(text, width=LABEL_WRAP, max_lines=3):
+    """Wrap a label onto at most ``max_lines`` lines of about ``width`` characters (an ellipsis
+    ends a longer one)."""
+    lines = textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False, max_lines=max_lines,
+                          placeholder=" \u2026")
+    return "\n".join(lines) or text
 
 
 def readable_column(name):
