@@ -15,11 +15,11 @@ from .app import load_effects, main, model_options, study_labels
 def plot_options(func):
     """Options of the figure commands: the data options of a model, an output file, labels."""
     @functools.wraps(func)
-    def refusing_format(*args, output_format, **kwargs):
+    def refusing_format(*args, output_format, **kwargs):  # the command receives None, never a format
         if output_format is not None:
             raise InputError("figure commands write a figure, not a result: --format does not apply "
                              "(the figure's format follows the extension of -o: .png, .svg or .pdf)")
-        return func(*args, **kwargs)
+        return func(*args, output_format=None, **kwargs)
 
     refusing_format = click.option("--label", "label_column", default=None,
                                    help="Column naming the studies [Author Year from citation/year, "
@@ -59,7 +59,7 @@ def _refuse(condition, message):
               show_default=True, help="Forest of the studies, or of leave-one-out / cumulative re-fits.")
 @click.option("--fixed", is_flag=True, help="Also draw the fixed-effect diamond and fixed-effect weights.")
 @click.option("--summary-only", is_flag=True, help="With --by: one diamond per subgroup, no study rows.")
-def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, where, label_column,
+def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
            output, by_column, cluster_column, sort, extra_columns, kind, fixed, summary_only):
     """Forest plot of DATA (format by the extension of -o)."""
     from .. import plots
@@ -117,7 +117,7 @@ def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, whe
 @click.option("--contours", is_flag=True, help="Shade the p < .10, .05, .01 regions.")
 @click.option("--trimfill", is_flag=True, help="Add trim-and-fill's imputed studies (open circles).")
 @click.option("--egger", is_flag=True, help="Draw Egger's regression line.")
-def funnel(data, yi_column, vi_column, sei_column, method, ci_method, level, where, label_column,
+def funnel(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
            output, contours, trimfill, egger):
     """Funnel plot of DATA."""
     from .. import plots
@@ -131,7 +131,7 @@ def funnel(data, yi_column, vi_column, sei_column, method, ci_method, level, whe
 @main.command()
 @plot_options
 @click.option("--mod", "moderator", required=True, help="Moderator column (continuous or categorical).")
-def bubble(data, yi_column, vi_column, sei_column, method, ci_method, level, where, label_column,
+def bubble(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
            output, moderator):
     """Bubble plot of a meta-regression on one moderator."""
     from .. import plots
@@ -144,7 +144,7 @@ def bubble(data, yi_column, vi_column, sei_column, method, ci_method, level, whe
 
 @main.command()
 @plot_options
-def baujat(data, yi_column, vi_column, sei_column, method, ci_method, level, where, label_column,
+def baujat(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
            output):
     """Baujat plot: contribution to heterogeneity against influence on the pooled estimate."""
     from .. import plots
@@ -162,7 +162,7 @@ def baujat(data, yi_column, vi_column, sei_column, method, ci_method, level, whe
 @click.option("--seed", type=int, default=None, help="Seed of the random subsets.")
 @click.option("--save-results", type=click.Path(dir_okay=False), default=None,
               help="Write the per-subset results to this CSV.")
-def gosh(data, yi_column, vi_column, sei_column, method, ci_method, level, where, label_column,
+def gosh(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
          output, subsets, seed, save_results):
     """GOSH: the model fitted to every subset (or a random sample); plot estimate against I^2."""
     from .. import plots

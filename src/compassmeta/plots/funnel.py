@@ -13,8 +13,7 @@ CONTOURS = ((0.10, "0.10 > p > 0.05", "0.9"), (0.05, "0.05 > p > 0.01", "0.8"), 
 
 
 def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=False, egger=False, title=None):
-    """Draw the funnel; returns the Figure.  The title says "with trim-and-fill" only when
-    trim-and-fill imputed studies (k0 > 0); otherwise a subtitle says it imputed none."""
+    """Draw the funnel; returns the Figure."""
     result = pool(yi, vi, method=method, level=level, with_tau2_ci=False)
     yi, vi = result.fit.y, result.fit.v
     se = np.sqrt(vi)
@@ -74,7 +73,8 @@ def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=Fal
 
 
 def _title(title, result, filled, centre):
-    """The given title (or a default), then what trim-and-fill did, if it was asked for."""
+    """The given title (or a default), then what trim-and-fill did, if it was asked for: "with
+    trim-and-fill" only when it imputed studies (k0 > 0), else a subtitle saying it imputed none."""
     if filled is None:
         return title or f"Funnel plot (k = {result.k}; centre: {result.method} estimate {centre:.2f})"
     if filled.k0 > 0:
