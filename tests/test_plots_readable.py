@@ -185,13 +185,6 @@ def test_forest_by_cluster_groups_rows_under_the_trial(tmp_path, monkeypatch):
     assert "not independent" in texts(figure, "caption")[0]
 
 
-def test_forest_says_when_rows_share_a_trial(tmp_path):
-    result = CliRunner().invoke(main, ["forest", str(TRIALS), "-o", str(tmp_path / "f.png")])
-    assert result.exit_code == 0 and "9 rows come from 6 trials" in result.stderr
-    clustered = CliRunner().invoke(main, ["forest", str(TRIALS), "--cluster", "study_id", "-o", str(tmp_path / "f.png")])
-    assert "not independent" not in clustered.stderr
-
-
 def test_cluster_forest_draws_the_given_overall_estimate():
     d = DATA["bcg"]
     clusters = [f"c{i // 2}" for i in range(13)]

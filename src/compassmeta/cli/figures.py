@@ -84,11 +84,6 @@ def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, out
     if kind == "studies" and not summary_only and yi.size > plots.LARGE_FOREST:
         click.echo(f"Warning: a forest of {yi.size} rows is hard to read; "
                    f"--by COL --summary-only draws one diamond per subgroup", err=True)
-    if not cluster_column and "study_id" in table.header:
-        trials = len(set(table.column("study_id")))
-        if trials < len(table):
-            click.echo(f"Note: {len(table)} rows come from {trials} trials and are not independent; "
-                       f"--cluster study_id draws each trial's rows together", err=True)
     if kind != "studies":
         fits = (leave_one_out if kind == "leave-one-out" else cumulative)(yi, vi, labels, **options)
         names = [fit.omitted if kind == "leave-one-out" else fit.added for fit in fits]
