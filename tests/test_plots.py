@@ -63,7 +63,7 @@ def test_subgroup_forest_headers_and_diamonds():
     d = DATA["bcg"]
     figure = plots.subgroup_forest_plot(d["yi"], d["vi"], [str(i) for i in range(13)], d["mods"]["alloc"],
                                         by="alloc")
-    assert texts(figure, "subgroup-header") == ["alloc: alternate", "alloc: random", "alloc: systematic"]
+    assert texts(figure, "subgroup-header") == ["Alloc: alternate", "Alloc: random", "Alloc: systematic"]
     diamonds = by_gid(figure, "subgroup-diamond", Polygon)
     expected = reference("subgroup", data="bcg", by="alloc", method="REML", test="z")["groups"]
     assert [p.get_xy()[1, 0] for p in diamonds] == pytest.approx([g["estimate"] for g in expected], rel=1e-6)

@@ -1,49 +1,106 @@
-"""Figure commands: forest, funnel, bubble, Baujat, GOSH."""
+"""Figure commands: forest, funnel, bubble, Baujat, GOSH.
+
+They write a figure, not a result: its format follows the extension of -o, and ``--format``
+is refused in one line rather than silently ignored.
+"""
+import functools
 import sys
 
 import click
 
+from ..common.errors import InputError
 from .app import load_effects, main, model_options, study_labels
 
 
 def plot_options(func):
     """Options of the figure commands: the data options of a model, an output file, labels."""
-    func = click.option("--label", "label_column", default=None,
-                        help="Column naming the studies [es_id/study/Author].")(func)
-    func = click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-                        help="Figure file; .png, .svg or .pdf.")(func)
-    return model_options(func)
+    @functools.wraps(func)
+    def refusing_format(*args, output_format, **kwargs):  # the command receives None, never a format
+        if output_format is not None:
+            raise InputError("figure commands write a figure, not a result: --format does not apply "
+                             "(the figure's format follows the extension of -o: .png, .svg or .pdf)")
+        return func(*args, output_format=None, **kwargs)
+
+    refusing_format = click.option("--label", "label_column", default=None,
+                                   help="Column naming the studies [Author Year from citation/year, "
+                                        "else es_id/study/Author].")(refusing_format)
+    refusing_format = click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+                                   help="Figure file; .png, .svg or .pdf.")(refusing_format)
+    refusing_format = model_options(refusing_format)
+    for param in refusing_format.__click_params__:  # same name and flag, no default, hidden
+        if param.name == "output_format":
+            param.default, param.hidden, param.show_default = None, True, False
+    return refusing_format
+
+
+def figure_labels(table, label_column):
+    """Study labels of a figure: "Author Year" (with the instrument where a trial has several
+    rows) when the table cites its studies and no other column is asked for."""
+    from ..plots.labels import study_labels_from
+
+    if label_column in (None, "citation") and "citation" in table.header:
+        return study_labels_from({name: table.column(name) for name in table.header})
+    return study_labels(table, label_column)
+
+
+def _refuse(condition, message):
+    if condition:
+        raise InputError(message)
 
 
 @main.command()
 @plot_options
 @click.option("--by", "by_column", default=None, help="Column whose levels form subgroups.")
+@click.option("--cluster", "cluster_column", default=None,
+              help="Column naming the trial of each row: its effects are drawn together under one label.")
 @click.option("--sort", type=click.Choice(["given", "effect", "weight", "year"]), default="given", show_default=True)
 @click.option("--column", "extra_columns", multiple=True, help="Extra column to print beside the labels (repeatable).")
 @click.option("--kind", type=click.Choice(["studies", "leave-one-out", "cumulative"]), default="studies",
               show_default=True, help="Forest of the studies, or of leave-one-out / cumulative re-fits.")
-@click.option("--fixed", is_flag=True, help="Also draw the fixed-effect diamond.")
+@click.option("--fixed", is_flag=True, help="Also draw the fixed-effect diamond and fixed-effect weights.")
+@click.option("--summary-only", is_flag=True, help="With --by: one diamond per subgroup, no study rows.")
 def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
-           output, by_column, sort, extra_columns, kind, fixed):
+           output, by_column, cluster_column, sort, extra_columns, kind, fixed, summary_only):
     """Forest plot of DATA (format by the extension of -o)."""
     from .. import plots
     from ..analyses.sensitivity import cumulative, leave_one_out
     from ..models.pooling import pool as pool_effects
 
+    ignored = [flag for flag, given in (("--by", by_column), ("--cluster", cluster_column), ("--fixed", fixed),
+                                        ("--summary-only", summary_only), ("--column", extra_columns),
+                                        ("--sort", sort != "given")) if given]
+    _refuse(kind != "studies" and ignored, f"--kind {kind} draws one row per re-fit of all studies; "
+                                           f"{', '.join(ignored)} does not apply to it")
+    _refuse(by_column and cluster_column, "--by and --cluster cannot be combined; choose one grouping")
+    _refuse(summary_only and not by_column, "--summary-only needs --by (one diamond per subgroup)")
+    _refuse(fixed and (by_column or cluster_column), "--fixed applies to the plain forest (no --by or --cluster)")
+    _refuse(cluster_column and (extra_columns or sort != "given"),
+            "--cluster keeps each trial's rows together in file order; --column and --sort do not apply")
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
-    labels = study_labels(table, label_column)
+    labels = figure_labels(table, label_column)
     columns = {name: table.label_column(name) for name in extra_columns}
     years = table.typed_column("year") if sort == "year" and "year" in table.header else None
     options = dict(method=method, ci_method=ci_method, level=level)
+    if kind == "studies" and not summary_only and yi.size > plots.LARGE_FOREST:
+        click.echo(f"Warning: a forest of {yi.size} rows is hard to read; "
+                   f"--by COL --summary-only draws one diamond per subgroup", err=True)
     if kind != "studies":
         fits = (leave_one_out if kind == "leave-one-out" else cumulative)(yi, vi, labels, **options)
         names = [fit.omitted if kind == "leave-one-out" else fit.added for fit in fits]
         figure = plots.estimates_forest_plot(
             fits, names, pool_effects(yi, vi, with_tau2_ci=False, **options),
             label_title="Omitted study" if kind == "leave-one-out" else "Cumulative, adding")
+    elif cluster_column:
+        from ..plots.labels import cluster_headings, within_cluster_labels
+
+        clusters = table.label_column(cluster_column)
+        all_columns = {name: table.column(name) for name in table.header}
+        figure = plots.cluster_forest_plot(yi, vi, within_cluster_labels(all_columns, clusters, labels), clusters,
+                                           cluster_headings(all_columns, clusters), **options)
     elif by_column:
         figure = plots.subgroup_forest_plot(yi, vi, labels, table.label_column(by_column), by=by_column,
-                                            columns=columns, sort=sort, years=years, **options)
+                                            columns=columns, sort=sort, years=years, summary_only=summary_only,
+                                            **options)
     else:
         figure = plots.forest_plot(yi, vi, labels, columns=columns, sort=sort, years=years, show_fixed=fixed,
                                    **options)
@@ -95,7 +152,7 @@ def baujat(data, yi_column, vi_column, sei_column, method, ci_method, level, out
     from .. import plots
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
-    figure = plots.baujat_plot(yi, vi, study_labels(table, label_column), method=method, ci_method=ci_method,
+    figure = plots.baujat_plot(yi, vi, figure_labels(table, label_column), method=method, ci_method=ci_method,
                                level=level)
     click.echo(f"Wrote {plots.save_figure(figure, output)}")
 
@@ -116,8 +173,11 @@ def gosh(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
 
     _, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
     total = subset_codes(yi.size, subsets, seed)[0].size
-    with click.progressbar(length=total, label=f"Fitting {total:,} subsets", file=sys.stderr) as bar:
-        result = run_gosh(yi, vi, method=method, subsets=subsets, seed=seed, progress=bar.update)
+    if sys.stderr.isatty():
+        with click.progressbar(length=total, label=f"Fitting {total:,} subsets", file=sys.stderr) as bar:
+            result = run_gosh(yi, vi, method=method, subsets=subsets, seed=seed, progress=bar.update)
+    else:  # no bare progress line in logs and pipes
+        result = run_gosh(yi, vi, method=method, subsets=subsets, seed=seed)
     if save_results:
         from ..data.studytable import write_atomically
 

@@ -44,7 +44,9 @@ def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=Fal
     axis.plot(centre - z * grid, grid, color="black", linestyle="--", linewidth=0.8, gid="pseudo-ci")
     axis.plot(centre + z * grid, grid, color="black", linestyle="--", linewidth=0.8)
     axis.plot([centre, centre], [0, se_max], color="black", linewidth=0.8, gid="pooled-line")
-    axis.scatter(yi, se, s=28, color="black", zorder=3, gid="study-points")
+    crowded = yi.size > 50  # smaller, translucent points so that overlapping studies stay visible
+    axis.scatter(yi, se, s=16 if crowded else 28, color="black", alpha=0.6 if crowded else 1.0, zorder=3,
+                 gid="study-points")
     if filled and filled.k0:
         axis.scatter(filled.filled_yi, filled_se, s=28, facecolor="white", edgecolor="black", zorder=3,
                      gid="filled-studies")
@@ -70,8 +72,18 @@ def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=Fal
     if handles:  # below the axes, never over a study
         axis.legend(handles=handles, fontsize=FONT_SIZE - 1, loc="upper center", bbox_to_anchor=(0.5, -0.13),
                     ncol=2, frameon=False)
-    axis.set_title(title or f"Funnel plot (k = {result.k}; centre: "
-                            f"{'trim-and-fill adjusted ' if filled else ''}{result.method} estimate {centre:.2f})",
-                   fontsize=FONT_SIZE + 1)
+    axis.set_title(_title(title, result, filled, centre), fontsize=FONT_SIZE + 1)
     figure.tight_layout()
     return figure
+
+
+def _title(title, result, filled, centre):
+    """The given title (or a default), then what trim-and-fill did, if it was asked for: "with
+    trim-and-fill" only when it imputed studies (k0 > 0), else a subtitle saying it imputed none."""
+    if filled is None:
+        return title or f"Funnel plot (k = {result.k}; centre: {result.method} estimate {centre:.2f})"
+    if filled.k0 > 0:
+        head = f"{title} with trim-and-fill" if title else f"Funnel plot with trim-and-fill (k = {result.k})"
+        return f"{head}\nk0 = {filled.k0} imputed ({filled.side} side); adjusted estimate {centre:.2f}"
+    head = title or f"Funnel plot (k = {result.k}; centre: {result.method} estimate {centre:.2f})"
+    return f"{head}\ntrim-and-fill imputed no study (k0 = 0)"

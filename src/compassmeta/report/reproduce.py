@@ -191,6 +191,7 @@ def _curated_count(trials, outcome):
 def write_figures(loaded, out_dir):
     """Forest and funnel plots of the reproduced analyses; returns the paths written."""
     from .. import plots
+    from ..plots.labels import study_labels_from
 
     out_dir = Path(out_dir)
     written = []
@@ -208,7 +209,7 @@ def write_figures(loaded, out_dir):
                                         by="Risk of bias", title="ThirdWave by risk of bias (ch. 7)", **options),
              "thirdwave_risk_of_bias_forest")
         save(plots.funnel_plot(data.yi, data.vi, contours=True, trimfill=True, egger=True,
-                               title="ThirdWave: contour-enhanced funnel with trim-and-fill"), "thirdwave_funnel")
+                               title="ThirdWave: contour-enhanced funnel"), "thirdwave_funnel")
     if "metacih" in loaded:
         post = loaded["metacih"].select("timepoint=post")
         save(plots.subgroup_forest_plot(post.yi, post.vi, post.labels, post.columns["comparator"], by="Comparator",
@@ -218,7 +219,8 @@ def write_figures(loaded, out_dir):
                                title="MBIs vs all comparators, post-treatment (MetaCIH)"), "goldberg2018_post_funnel")
     if "trials" in loaded and loaded["trials"].yi.size >= 2:
         data = loaded["trials"]
-        save(plots.subgroup_forest_plot(data.yi, data.vi, data.labels, data.columns["outcome"], by="Outcome",
+        save(plots.subgroup_forest_plot(data.yi, data.vi, study_labels_from(data.columns), data.columns["outcome"],
+                                        by="Outcome",
                                         title="Curated compassion-based trials (studies/trials.csv)"),
              "trials_forest")
     return tuple(written)
