@@ -182,7 +182,19 @@ def test_forest_by_cluster_groups_rows_under_the_trial(tmp_path, monkeypatch):
     assert texts(figure, "cluster-header") == ["Koszycki et al. 2016", "Teale Sapach & Carleton 2023"]
     labels = [label.strip() for label in texts(figure, "study-label")]
     assert labels[2:4] == ["LSAS", "SPIN"] and labels[0] == "Aguilar-Raab et al. 2023"
-    assert "not independent" in texts(figure, "caption")[0]
+    # the diamond is metafor's three-level model (scripts/metafor_trials_multilevel.R)
+    expected = load_fixture("metafor_trials_multilevel.json")
+    assert diamond_x(by_gid(figure, "pooled-diamond", Polygon)[0]) == pytest.approx(
+        (expected["ci_lower"], expected["estimate"], expected["ci_upper"]), rel=1e-6)
+    assert "Three-level model" in [text.get_text() for text in figure.findobj(Text)]
+    assert "treated as independent" not in result.stderr  # no shared-trial warning with --cluster
+
+
+def test_forest_by_cluster_without_a_multilevel_estimator_says_rows_are_not_independent(tmp_path, monkeypatch):
+    figures = saved_figure(monkeypatch)
+    result = run("forest", TRIALS, "--cluster", "study_id", "--method", "DL", "-o", tmp_path / "c.png")
+    assert result.exit_code == 0, result.output
+    assert "not independent" in texts(figures[-1], "caption")[0]
 
 
 def test_cluster_forest_draws_the_given_overall_estimate():

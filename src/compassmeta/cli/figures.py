@@ -76,7 +76,7 @@ def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, out
     _refuse(fixed and (by_column or cluster_column), "--fixed applies to the plain forest (no --by or --cluster)")
     _refuse(cluster_column and (extra_columns or sort != "given"),
             "--cluster keeps each trial's rows together in file order; --column and --sort do not apply")
-    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     labels = figure_labels(table, label_column)
     columns = {name: table.label_column(name) for name in extra_columns}
     years = table.typed_column("year") if sort == "year" and "year" in table.header else None
@@ -95,8 +95,11 @@ def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, out
 
         clusters = table.label_column(cluster_column)
         all_columns = {name: table.column(name) for name in table.header}
+        multilevel = method.upper() in ("REML", "ML") and ci_method != "knha"
+        overall = pool_effects(yi, vi, cluster=clusters, **options) if multilevel else None
         figure = plots.cluster_forest_plot(yi, vi, within_cluster_labels(all_columns, clusters, labels), clusters,
-                                           cluster_headings(all_columns, clusters), **options)
+                                           cluster_headings(all_columns, clusters), overall=overall,
+                                           overall_label="Three-level model" if multilevel else None, **options)
     elif by_column:
         figure = plots.subgroup_forest_plot(yi, vi, labels, table.label_column(by_column), by=by_column,
                                             columns=columns, sort=sort, years=years, summary_only=summary_only,
