@@ -339,7 +339,8 @@ def test_browser_shows_pooled_values_menus_and_every_figure(written, tmp_path):
     moderators = re.search(r'<select id="explore-moderator">(.*?)</select>', page).group(1)
     assert re.findall(r'value="([^"]+)"', outcomes) == ["depression", "anxiety", "grief", "quality-of-life", "stress"]
     assert re.findall(r'value="([^"]+)"', moderators) == ["control-type", "population", "intervention-class",
-                                                          "format", "sessions", "duration", "risk-of-bias", "year"]
+                                                          "format", "sessions", "duration", "risk-of-bias", "analysis-set",
+                                                          "year"]
     subset_figures = sum(2 for item in report["analyses"] if item["pooled"] and not item["same_trials_as"])
     moderator_figures = sum(1 for item in report["moderators"] if item["result"] is not None)
     assert page.count('<figure class="fig') == subset_figures + moderator_figures

@@ -34,7 +34,8 @@ FEW_FOR_BIAS = 10               # under this, asymmetry tests have little power 
 #: Moderator columns explored, with the name shown on the page.
 MODERATORS = (("control_type", "control type"), ("population", "population"),
               ("intervention_class", "intervention class"), ("format", "format"), ("sessions", "sessions"),
-              ("intervention_duration", "duration"), ("risk_of_bias", "risk of bias"), ("year", "year"))
+              ("intervention_duration", "duration"), ("risk_of_bias", "risk of bias"),
+              ("analysis_set", "analysis set"), ("year", "year"))
 SELF_COMPASSION = ("self_compassion", "self-compassion")
 LEADING_OUTCOMES = ("self-compassion", "depression", "anxiety")   # the report's first sections
 
@@ -182,7 +183,7 @@ def outcome_of(row):
     outcome = row["outcome"]
     component = row.get("scs_component")
     if outcome in SELF_COMPASSION:
-        return f"self-compassion: {component}" if component else "self-compassion"
+        return f"self-compassion: {component.replace('_', ' ')}" if component else "self-compassion"
     return outcome.replace("_", " ")
 
 
