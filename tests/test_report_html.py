@@ -263,6 +263,22 @@ def test_since_lists_added_changed_removed_rows_and_moves(tmp_path):
     assert "Changes since the previous report" in page and "senra2025-orwell-post" in page
 
 
+def test_rho_and_ci_method_reach_the_dependent_subsets(tmp_path):
+    html_path = tmp_path / "che.html"
+    result = CliRunner().invoke(main, ["report", str(STUDIES / "trials.csv"), "-o", str(html_path), "--rho", "0.6",
+                                       "--ci-method", "cr2"])
+    assert result.exit_code == 0, result.output
+    report_json = json.loads((tmp_path / "che.json").read_text(encoding="utf-8"))
+    assert (report_json["rho"], report_json["ci_method"]) == (0.6, "cr2")
+    pooled, expected = analysis(report_json, "anxiety | all")["pooled"], REFERENCE["anxiety | all, CHE rho 0.6, CR2"]
+    assert_close(pooled["ci_lower"], expected["ci_lower"], "CHE CR2 ci_lower")
+    assert pooled["ci_method"] == "cr2"
+    assert analysis(report_json, "depression | all")["pooled"]["ci_method"] == "z"  # one effect per trial
+    assert "CHE model (rho = 0.6), CR2 robust inference" in html_path.read_text(encoding="utf-8")
+    bad = CliRunner().invoke(main, ["report", str(STUDIES / "trials.csv"), "-o", str(html_path), "--rho", "2"])
+    assert bad.exit_code == 2 and "rho is a correlation between -1 and 1" in bad.output.strip().splitlines()[-1]
+
+
 def test_since_with_a_file_that_is_not_a_report_exits_2_with_one_line(tmp_path):
     bad = tmp_path / "previous.json"
     bad.write_text("[1, 2]")

@@ -702,9 +702,12 @@ def _summary_section(report):
 
 
 def _short_model(item):
+    """The model in a few words for the summary table."""
     if not item.pooled:
         return "–"
-    return "one effect per trial" if not item.dependent else item.model.split(" (")[0]
+    if not item.dependent:
+        return '<span class="nowrap">one per trial</span>'
+    return '<span class="nowrap">' + ("three-level" if item.model.startswith("three-level") else "CHE") + "</span>"
 
 
 def _dependent_model_name(report):
@@ -777,7 +780,8 @@ def _subset_block(item):
     if item.same_trials_as:
         return (head + f'<p class="note">The same {item.k_trials} trial(s) as with all controls (every trial of '
                        f"this outcome has a {_e(item.control)} control); see above.</p></div>")
-    parts = [f'<p class="note">k = {item.k_trials} trial(s), {item.k_rows} row(s); model: {_e(item.model)}.</p>']
+    size = "" if item.dependent else f"k = {item.k_trials} trial(s), {item.k_rows} row(s); "
+    parts = [f'<p class="note">{size}model: {_e(item.model)}.</p>']
     parts += [f'<p class="note">{_e(note[:1].upper() + note[1:])}.</p>' for note in item.notes]
     if item.pooled:
         parts.append(_pooled_block(item))
