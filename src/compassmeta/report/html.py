@@ -850,7 +850,8 @@ def _explorer_section(report):
     return ('<section id="explorer"><h2>Moderator explorer</h2>'
             '<p class="note screen-only">Choose an outcome and a moderator: every analysis is computed in '
             "advance (subgroup analysis with separate τ² per subgroup for a categorical moderator, "
-            "meta-regression for a numeric one), so the page needs no server. Printed, all panels follow "
+            "meta-regression for a numeric one, on one effect per trial and moderator value: a trial's rows "
+            "averaged), so the page needs no server. Printed, all panels follow "
             "one another.</p>" + menus + "".join(panels) + "</section>")
 
 
