@@ -8,8 +8,16 @@
 # intervention.  Trials with several rows enter as one composite (mean of the rows, variance
 # (sum v_i + r sum_{i != j} sqrt(v_i v_j)) / m^2, r = 0.5; Borenstein et al. 2009, ch. 24),
 # written out here independently of compassmeta.  Models: rma(method = "REML"), Wald z,
-# tight convergence.
-suppressMessages({library(metafor); library(jsonlite)})
+# tight convergence.  Subsets where a trial contributes several rows: rma.mv(method = "REML",
+# random = ~ 1 | study_id/es_id) (the three-level model), and with --rho 0.6 --ci-method cr2
+# the CHE model (V = vcalc(vi, study_id, obs = es_id, rho = 0.6)) with clubSandwich CR2
+# inference (metafor robust(clubSandwich = TRUE) + predict()).  I^2 per level as in metafor's
+# FAQ (sigma^2_l over sum sigma^2 + (k - 1) / tr(P), W = diag(1 / vi)).  The 3PSM:
+# selmodel(rma(method = "ML"), type = "stepfun", steps = 0.025) on one effect per trial.
+# "stress, two rows of one trial" is a constructed copy of thirdwave.csv in which the second
+# trial's row is relabelled as a row of the first trial (a test of the dependent route with
+# k >= 3 trials; not data).
+suppressMessages({library(metafor); library(clubSandwich); library(jsonlite)})
 
 ctrl <- list(threshold = 1e-12, maxiter = 10000)
 trials <- read.csv("studies/trials.csv", stringsAsFactors = FALSE)
@@ -37,14 +45,51 @@ pooled <- function(d) {
        pi_lower = pred$pi.lb, pi_upper = pred$pi.ub, tau2 = fit$tau2, i2 = fit$I2, q = fit$QE)
 }
 
+tight_mv <- list(optimizer = "optim", optmethod = "BFGS", reltol = 1e-15, maxit = 10000)
+
+multilevel <- function(d, rho = NULL) {
+  d$es_id <- seq_len(nrow(d))
+  V <- if (is.null(rho)) d$vi else vcalc(vi, cluster = study_id, obs = es_id, rho = rho, data = d)
+  fit <- rma.mv(yi, V, random = ~ 1 | study_id / es_id, data = d, method = "REML", control = tight_mv)
+  W <- diag(1 / d$vi)
+  X <- model.matrix(fit)
+  P <- W - W %*% X %*% solve(t(X) %*% W %*% X) %*% t(X) %*% W
+  i2 <- 100 * fit$sigma2 / (sum(fit$sigma2) + (fit$k - fit$p) / sum(diag(P)))
+  pred <- predict(fit)
+  out <- list(k = fit$k, n_clusters = fit$s.nlevels[1], estimate = as.numeric(fit$beta), ci_lower = fit$ci.lb,
+              ci_upper = fit$ci.ub, pi_lower = pred$pi.lb, pi_upper = pred$pi.ub,
+              sigma2_between = fit$sigma2[1], sigma2_within = fit$sigma2[2], i2_between = i2[1],
+              i2_within = i2[2], q = fit$QE)
+  if (!is.null(rho)) {  # CR2 inference
+    rob <- robust(fit, cluster = d$study_id, clubSandwich = TRUE)
+    pr <- predict(rob)
+    out <- c(out[c("k", "n_clusters", "estimate", "sigma2_between", "sigma2_within", "q")],
+             list(rho = rho, se = rob$se, df = as.numeric(rob$ddf), ci_lower = rob$ci.lb, ci_upper = rob$ci.ub,
+                  p_value = rob$pval, pi_lower = pr$pi.lb, pi_upper = pr$pi.ub))
+  }
+  out
+}
+
+three_psm <- function(d) {
+  sel <- selmodel(rma(yi, vi, data = d, method = "ML"), type = "stepfun", steps = 0.025)
+  list(estimate = as.numeric(sel$beta), ci_lower = sel$ci.lb, ci_upper = sel$ci.ub, delta = sel$delta[2],
+       lrt = sel$LRT, lrt_p = sel$LRTp)
+}
+
 out <- list()
-for (wanted in c("depression", "anxiety")) {  # (a loop variable named 'outcome' would be read as the column)
+for (wanted in c("depression")) {  # (a loop variable named 'outcome' would be read as the column)
   out[[paste(wanted, "| all")]] <- pooled(composite(trials[trials$outcome == wanted, ]))
 }
+# anxiety: koszycki2016 (2 rows) and tealesapach2022 (3 rows), the one dependent subset shipped
+anxiety <- trials[trials$outcome == "anxiety", ]
+out[["anxiety | all"]] <- multilevel(anxiety)
+out[["anxiety | all, CHE rho 0.6, CR2"]] <- multilevel(anxiety, rho = 0.6)
+
 stress <- composite(thirdwave)
 key <- "stress | all"
 out[[key]] <- pooled(stress)
 fit <- rma(yi, vi, data = stress, method = "REML", control = ctrl)
+out[[key]]$three_psm <- three_psm(stress)
 out[[key]]$egger_p <- regtest(fit, model = "lm")$pval
 tf <- trimfill(fit)
 out[[key]]$trimfill_k0 <- tf$k0
@@ -59,6 +104,18 @@ for (moderator in c("format", "intervention_duration")) {
                    control = ctrl)$beta)
   }), levels)
 }
+
+# The constructed dependent copy: the multilevel model on the rows; 3PSM and leave-one-out on
+# one composite per trial.
+paired <- thirdwave
+paired$study_id[2] <- paired$study_id[1]
+key <- "stress, two rows of one trial | all"
+out[[key]] <- multilevel(paired)
+paired_trials <- composite(paired)
+out[[key]]$three_psm <- three_psm(paired_trials)
+loo <- leave1out(rma(yi, vi, data = paired_trials, method = "REML", control = ctrl))
+out[[key]]$leave_one_out_lowest <- min(loo$estimate)
+out[[key]]$leave_one_out_highest <- max(loo$estimate)
 
 # A numeric moderator (meta-regression, as the explorer runs it): sessions over all curated trials
 # that report it, one composite per trial.

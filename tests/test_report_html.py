@@ -10,14 +10,19 @@ import pytest
 from click.testing import CliRunner
 
 from compassmeta.cli import main
-from compassmeta.report.html import (analyse_moderator, bias_analyses, build_report, choose_model, load_rows,
-                                     outcome_groups, render_html)
+from compassmeta.report.html import (analyse_moderator, analyse_subset, bias_analyses, build_report, choose_model,
+                                     load_rows, outcome_groups, render_html)
+from compassmeta.report.html import BiasCheck
 from conftest import PROJECT, assert_close, load_fixture
 
 STUDIES = PROJECT / "studies"
 TABLES = [str(STUDIES / "trials.csv"), str(STUDIES / "thirdwave.csv")]
 REFERENCE = load_fixture("report_reference.json")["subsets"]
 POOLED_FIELDS = ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper", "tau2", "i2", "q")
+MULTILEVEL_FIELDS = ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper", "sigma2_between", "sigma2_within",
+                     "i2_between", "i2_within", "q")
+#: metafor's optim stops a sigma^2 at the zero boundary near 1e-8 (I^2 near 1e-6 %) on its log scale; ours is 0
+BOUNDARY = {"sigma2": 1e-7, "i2": 1e-4}
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +39,70 @@ def analysis(report_json, key):
     return next(item for item in report_json["analyses"] if item["key"] == key)
 
 
-@pytest.mark.parametrize("key", sorted(key for key, value in REFERENCE.items() if "estimate" in value))
+@pytest.mark.parametrize("key", sorted(key for key, value in REFERENCE.items() if "tau2" in value and "estimate" in value))
 def test_pooled_subsets_match_metafor(written, key):
     pooled = analysis(written[1], key)["pooled"]
     assert pooled["k"] == REFERENCE[key]["k"]
     for name in POOLED_FIELDS:
         assert_close(pooled[name], REFERENCE[key][name], f"{key} {name}")
+
+
+def assert_multilevel(pooled, expected, key, fields=MULTILEVEL_FIELDS, abs_=1e-8):
+    assert (pooled["k"], pooled["n_clusters"]) == (expected["k"], expected["n_clusters"])
+    for name in fields:
+        boundary = BOUNDARY.get(name.split("_")[0], 0)
+        if abs(expected[name]) < boundary:
+            assert abs(pooled[name]) < boundary, f"{key} {name} at the boundary: {pooled[name]}"
+        else:
+            assert_close(pooled[name], expected[name], f"{key} {name}", abs_=abs_)
+
+
+def test_dependent_subset_is_the_three_level_model_matching_rma_mv(written):
+    item, expected = analysis(written[1], "anxiety | all"), REFERENCE["anxiety | all"]
+    assert item["dependent"] is True and item["model"] == "three-level model (REML), 5 rows in 2 trials"
+    assert_multilevel(item["pooled"], expected, "anxiety | all")
+    assert analysis(written[1], "depression | all")["model"] == "random effects (REML), one effect per trial"
+    page = written[0].read_text(encoding="utf-8")
+    assert "model: three-level model (REML), 5 rows in 2 trials" in page
+    assert "model: random effects (REML), one effect per trial" in page
+
+
+def test_che_model_with_cr2_matches_clubsandwich():
+    rows, _, _ = load_rows([STUDIES / "trials.csv"])
+    anxiety = [row for row in rows if row["outcome"] == "anxiety"]
+    item = analyse_subset("anxiety", "all", anxiety, {row["study_id"]: row["study_id"] for row in rows},
+                          rho=0.6, ci_method="cr2")
+    expected = REFERENCE["anxiety | all, CHE rho 0.6, CR2"]
+    assert item.model.startswith("correlated and hierarchical effects model (REML, rho = 0.6), CR2")
+    assert_multilevel(item.pooled.to_dict(), expected, "CHE CR2",
+                      ("estimate", "se", "df", "ci_lower", "ci_upper", "p_value", "pi_lower", "pi_upper",
+                       "sigma2_between", "sigma2_within", "q"))
+
+
+def test_constructed_dependent_subset_runs_bias_and_leave_one_out_on_one_effect_per_trial():
+    """thirdwave.csv with the second trial's row relabelled as a row of the first (not data)."""
+    rows, _, _ = load_rows([STUDIES / "thirdwave.csv"])
+    rows[1] = dict(rows[1], study_id=rows[0]["study_id"])
+    item = analyse_subset("stress", "all", rows, {row["study_id"]: row["study_id"] for row in rows})
+    expected = REFERENCE["stress, two rows of one trial | all"]
+    assert item.dependent and (item.k_trials, item.k_rows) == (17, 18)
+    # metafor leaves sigma^2 between at 3e-8 instead of 0, which moves its PI bound near 0 by 2e-8
+    assert_multilevel(item.pooled.to_dict(), expected, "constructed", abs_=1e-7)
+    assert "use one effect per trial" in item.notes[0]
+    assert_close(item.leave_one_out.lowest, expected["leave_one_out_lowest"], "leave-one-out lowest")
+    assert_close(item.leave_one_out.highest, expected["leave_one_out_highest"], "leave-one-out highest")
+    assert_three_psm(item.bias, expected["three_psm"])
+    assert "not independent" in item.figures["forest-caption"] or "multilevel pooled g" in item.figures["forest-caption"]
+
+
+def assert_three_psm(checks, expected):
+    """selmodel agreement at 1e-5 (its optimum is found numerically on both sides)."""
+    check = next(check for check in checks if check.analysis == "3PSM selection model")
+    for name, value in (("adjusted_estimate", "estimate"), ("adjusted_ci_lower", "ci_lower"),
+                        ("adjusted_ci_upper", "ci_upper"), ("p_value", "lrt_p")):
+        assert_close(getattr(check, name), expected[value], f"3PSM {value}", rel=1e-5)
+    assert f"relative likelihood {expected['delta']:.2f}" in check.summary
+    assert check.flag is (expected["lrt_p"] < 0.10)
 
 
 def test_bias_leave_one_out_and_subgroups_match_metafor(written):
@@ -51,6 +114,7 @@ def test_bias_leave_one_out_and_subgroups_match_metafor(written):
     assert bias["Trim-and-fill"]["flag"] is (expected["trimfill_k0"] > 0)
     assert_close(item["leave_one_out"]["lowest"], expected["leave_one_out_lowest"], "leave-one-out lowest")
     assert_close(item["leave_one_out"]["highest"], expected["leave_one_out_highest"], "leave-one-out highest")
+    assert_three_psm([BiasCheck(**check) for check in item["bias"]], expected["three_psm"])
     for column, name in (("format", "format"), ("intervention_duration", "duration")):
         moderator = next(m for m in written[1]["moderators"] if m["outcome"] == "stress" and m["moderator"] == name)
         assert moderator["kind"] == "subgroup"
@@ -97,8 +161,14 @@ def test_small_subsets_say_so_instead_of_failing(written):
                                                                                 (0.3, 0.04), (0.8, 0.09)))]
     choice = choose_model(rows, {row["study_id"]: row["study_id"] for row in rows})
     checks, notes = bias_analyses(choice, choice.pool())
-    assert [check.analysis for check in checks] == ["Egger's regression test", "Trim-and-fill", "PET-PEESE"]
+    assert [check.analysis for check in checks] == ["Egger's regression test", "Trim-and-fill", "PET-PEESE",
+                                                    "3PSM selection model"]
     assert "k = 4 < 10" in notes[0] and "little power" in notes[0]
+    significant = choose_model([dict(row, yi=row["yi"] + 1) for row in rows], {row["study_id"]: row["study_id"]
+                                                                               for row in rows})
+    checks, notes = bias_analyses(significant, significant.pool())
+    assert len(checks) == 3 and notes[-1].startswith("3PSM selection model not reported: no observed p-value "
+                                                     "in the interval(s) 0.025 < p <= 1")
     same_se = choose_model([dict(row, vi=0.05) for row in rows], {row["study_id"]: row["study_id"] for row in rows})
     checks, notes = bias_analyses(same_se, same_se.pool())
     assert checks == () and "same standard error" in notes[-1]
@@ -142,7 +212,7 @@ def test_provenance_lists_every_trial_and_table_hash(written):
 def test_command_writes_json_equal_to_to_dict_and_shows_progress(written, tmp_path):
     html_path, report_json, output = written
     assert "Analysing" in output and f"Wrote {html_path}" in output
-    assert set(report_json) == {"generated", "method", "within_trial_r", "tables", "analyses", "moderators",
+    assert set(report_json) == {"generated", "method", "within_trial_r", "rho", "ci_method", "tables", "analyses", "moderators",
                                 "trials", "reproduction", "reproduction_note", "row_digests", "changes",
                                 "warnings"}
     again = build_report(TABLES).to_dict()
@@ -191,6 +261,22 @@ def test_since_lists_added_changed_removed_rows_and_moves(tmp_path):
     assert moves["quality of life | all"]["previous"] is None  # the only trial was not there, and k = 1
     page = (tmp_path / "new.html").read_text(encoding="utf-8")
     assert "Changes since the previous report" in page and "senra2025-orwell-post" in page
+
+
+def test_rho_and_ci_method_reach_the_dependent_subsets(tmp_path):
+    html_path = tmp_path / "che.html"
+    result = CliRunner().invoke(main, ["report", str(STUDIES / "trials.csv"), "-o", str(html_path), "--rho", "0.6",
+                                       "--ci-method", "cr2"])
+    assert result.exit_code == 0, result.output
+    report_json = json.loads((tmp_path / "che.json").read_text(encoding="utf-8"))
+    assert (report_json["rho"], report_json["ci_method"]) == (0.6, "cr2")
+    pooled, expected = analysis(report_json, "anxiety | all")["pooled"], REFERENCE["anxiety | all, CHE rho 0.6, CR2"]
+    assert_close(pooled["ci_lower"], expected["ci_lower"], "CHE CR2 ci_lower")
+    assert pooled["ci_method"] == "cr2"
+    assert analysis(report_json, "depression | all")["pooled"]["ci_method"] == "z"  # one effect per trial
+    assert "CHE model (rho = 0.6), CR2 robust inference" in html_path.read_text(encoding="utf-8")
+    bad = CliRunner().invoke(main, ["report", str(STUDIES / "trials.csv"), "-o", str(html_path), "--rho", "2"])
+    assert bad.exit_code == 2 and "rho is a correlation between -1 and 1" in bad.output.strip().splitlines()[-1]
 
 
 def test_since_with_a_file_that_is_not_a_report_exits_2_with_one_line(tmp_path):
@@ -269,7 +355,8 @@ def test_browser_shows_pooled_values_menus_and_every_figure(written, tmp_path):
     moderators = re.search(r'<select id="explore-moderator">(.*?)</select>', page).group(1)
     assert re.findall(r'value="([^"]+)"', outcomes) == ["depression", "anxiety", "grief", "quality-of-life", "stress"]
     assert re.findall(r'value="([^"]+)"', moderators) == ["control-type", "population", "intervention-class",
-                                                          "format", "sessions", "duration", "risk-of-bias", "year"]
+                                                          "format", "sessions", "duration", "risk-of-bias", "analysis-set",
+                                                          "year"]
     subset_figures = sum(2 for item in report["analyses"] if item["pooled"] and not item["same_trials_as"])
     moderator_figures = sum(1 for item in report["moderators"] if item["result"] is not None)
     assert page.count('<figure class="fig') == subset_figures + moderator_figures

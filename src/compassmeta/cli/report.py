@@ -17,7 +17,12 @@ from .app import main
 @click.option("--studies", "studies_folder", default=None,
               help="Folder with published_results.csv for the reproduction table [the first table's folder].")
 @click.option("--mirror", default=None, help="Folder mirroring the open databases (else COMPASSMETA_MIRROR).")
-def report(tables, output, since, studies_folder, mirror):
+@click.option("--rho", type=float, default=None,
+              help="Where trials contribute several rows: the CHE model with this within-trial sampling "
+                   "correlation instead of the three-level model.")
+@click.option("--ci-method", "ci_method", type=click.Choice(["z", "cr2"]), default="z", show_default=True,
+              help="Inference of the multilevel models: Wald z, or CR2 robust with Satterthwaite df.")
+def report(tables, output, since, studies_folder, mirror, rho, ci_method):
     """Write one self-contained HTML report of TABLE ... [studies/trials.csv] and its JSON."""
     from ..data.studytable import write_atomically
     from ..report.html import build_report, render_html, work_units
@@ -31,7 +36,7 @@ def report(tables, output, since, studies_folder, mirror):
         raise click.BadParameter("the report file must end in .html", param_hint="-o/--output")
     with click.progressbar(length=work_units(tables), label="Analysing", file=sys.stderr) as bar:
         result = build_report(list(tables), since=since, studies_folder=studies_folder, mirror=mirror,
-                              progress=bar.update)
+                              progress=bar.update, rho=rho, ci_method=ci_method)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(json_path, json.dumps(result.to_dict(), indent=1) + "\n")
     write_atomically(html_path, render_html(result))

@@ -24,6 +24,7 @@ from ..common.results import INTERNAL, Result
 from ..data.aggregate import aggregate_by
 from ..data.studytable import load_study_table
 from ..models.moderators import is_numeric, meta_regression, subgroup_analysis
+from ..models.dependent import MultilevelPooledResult
 from ..models.pooling import PooledResult, pool
 
 METHOD = "REML"
@@ -33,7 +34,8 @@ FEW_FOR_BIAS = 10               # under this, asymmetry tests have little power 
 #: Moderator columns explored, with the name shown on the page.
 MODERATORS = (("control_type", "control type"), ("population", "population"),
               ("intervention_class", "intervention class"), ("format", "format"), ("sessions", "sessions"),
-              ("intervention_duration", "duration"), ("risk_of_bias", "risk of bias"), ("year", "year"))
+              ("intervention_duration", "duration"), ("risk_of_bias", "risk of bias"),
+              ("analysis_set", "analysis set"), ("year", "year"))
 SELF_COMPASSION = ("self_compassion", "self-compassion")
 LEADING_OUTCOMES = ("self-compassion", "depression", "anxiety")   # the report's first sections
 
@@ -97,7 +99,8 @@ class SubsetAnalysis(Result):
     k_rows: int
     n_participants: int | None
     model: str
-    pooled: PooledResult | None
+    dependent: bool
+    pooled: PooledResult | MultilevelPooledResult | None
     bias: tuple
     bias_notes: tuple
     leave_one_out: LeaveOneOutRange | None
@@ -149,6 +152,8 @@ class Report(Result):
     generated: str
     method: str
     within_trial_r: float
+    rho: float | None
+    ci_method: str
     tables: tuple
     analyses: tuple
     moderators: tuple
@@ -178,7 +183,7 @@ def outcome_of(row):
     outcome = row["outcome"]
     component = row.get("scs_component")
     if outcome in SELF_COMPASSION:
-        return f"self-compassion: {component}" if component else "self-compassion"
+        return f"self-compassion: {component.replace('_', ' ')}" if component else "self-compassion"
     return outcome.replace("_", " ")
 
 
@@ -229,7 +234,12 @@ def _unique_labels(rows):
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """How one subset is pooled: one effect per trial (``yi``, ``vi``, ``labels``) and the model."""
+    """How one subset is pooled.
+
+    ``yi``, ``vi``, ``labels``, ``trials``: one effect per trial (a trial's several rows
+    averaged), the input of the analyses that assume independent effects (bias, leave-one-out).
+    ``rows_yi``, ``rows_vi``, ``row_trials``, ``row_labels``: every row, in trial order, for the
+    multilevel model when ``dependent`` (some trial contributes several rows)."""
 
     name: str
     note: str
@@ -237,41 +247,82 @@ class ModelChoice:
     vi: np.ndarray
     labels: tuple
     trials: tuple
+    dependent: bool = False
+    rows_yi: np.ndarray = None
+    rows_vi: np.ndarray = None
+    row_trials: tuple = ()
+    row_labels: tuple = ()
+    rho: float | None = None
+    ci_method: str = "z"
 
     def pool(self):
+        """One effect per trial: rma(yi, vi, method="REML"); dependent rows: the three-level model
+        (metafor rma.mv, random = ~ 1 | study_id/es_id) or, with ``rho``, the CHE model."""
+        if self.dependent:
+            return pool(self.rows_yi, self.rows_vi, cluster=list(self.row_trials), method=METHOD, rho=self.rho,
+                        ci_method=self.ci_method)
         return pool(self.yi, self.vi, method=METHOD)
 
 
-def choose_model(rows, labels=None):
-    """The model the rows need.  Today: where a trial contributes several rows, the rows are
-    averaged within the trial (composite effect, Borenstein et al. 2009, ch. 24, with an
-    assumed correlation r = WITHIN_TRIAL_R), so that each trial enters once; then a
-    random-effects model (REML, Wald z) on one effect per trial."""
+def _row_label(row):
+    """What tells a trial's rows apart: instrument, SCS component, time point."""
+    parts = [row.get("instrument") or row["es_id"], row.get("scs_component"),
+             row.get("timepoint") if row.get("timepoint") not in (None, "", "post") else None]
+    return ", ".join(str(part) for part in parts if part)
+
+
+def choose_model(rows, labels=None, *, rho=None, ci_method="z"):
+    """The model the rows need.  Where every trial gives one row: a random-effects model (REML,
+    Wald z) on one effect per trial.  Where a trial contributes several rows: the three-level
+    model (REML; Konstantopoulos 2011, metafor rma.mv with random = ~ 1 | study_id/es_id) on
+    every row, or with ``rho`` the correlated-and-hierarchical-effects model (Pustejovsky &
+    Tipton 2022; ``ci_method`` "cr2" for CR2 robust inference).  The one-effect-per-trial
+    composites (averaged within trial assuming r = WITHIN_TRIAL_R, Borenstein et al. 2009,
+    ch. 24) are kept for the analyses that assume independent effects."""
     labels = labels or _unique_labels(rows)
     combined = aggregate_by([row["study_id"] for row in rows], [row["yi"] for row in rows],
                             [row["vi"] for row in rows], r=WITHIN_TRIAL_R)
+    trials = tuple(c[0] for c in combined)
     several = [(study, m) for study, _, _, m in combined if m > 1]
     trial_labels = tuple(labels[study] + (f" ({m} measures)" if m > 1 else "") for study, _, _, m in combined)
-    if several:
-        name = f"random effects ({METHOD}), one composite effect per trial"
-        note = (f"{len(several)} trial(s) contribute several rows ({sum(m for _, m in several)} rows); "
-                f"each trial's rows are averaged into one composite effect assuming a correlation of "
-                f"r = {WITHIN_TRIAL_R} between its outcomes (Borenstein et al. 2009, ch. 24)")
-    else:
+    per_trial = dict(yi=np.array([c[1] for c in combined]), vi=np.array([c[2] for c in combined]),
+                     labels=trial_labels, trials=trials)
+    if not several or len(trials) < 2:
         name = f"random effects ({METHOD}), one effect per trial"
-        note = "every trial contributes one row"
-    return ModelChoice(name=name, note=note, yi=np.array([c[1] for c in combined]),
-                       vi=np.array([c[2] for c in combined]), labels=trial_labels,
-                       trials=tuple(c[0] for c in combined))
+        if several:
+            note = (f"the one trial's {len(rows)} rows are averaged into one composite effect (r = "
+                    f"{WITHIN_TRIAL_R}, Borenstein et al. 2009, ch. 24)")
+        else:
+            note = "every trial contributes one row"
+        return ModelChoice(name=name, note=note, **per_trial)
+    ordered = sorted(rows, key=lambda row: trials.index(row["study_id"]))
+    model = (f"three-level model ({METHOD})" if rho is None
+             else f"correlated and hierarchical effects model ({METHOD}, rho = {rho:g})")
+    inference = ", CR2 robust inference" if ci_method == "cr2" else ""
+    name = f"{model}{inference}, {len(rows)} rows in {len(trials)} trials"
+    note = (f"{len(several)} trial(s) contribute several rows ({sum(m for _, m in several)} rows): the rows are "
+            f"pooled by the {model.split(' (')[0]} (random effects for trial and for row within trial); "
+            "publication-bias analyses and leave-one-out assume independent effects, so they use one effect "
+            f"per trial (a trial's rows averaged, r = {WITHIN_TRIAL_R}, Borenstein et al. 2009, ch. 24)")
+    return ModelChoice(name=name, note=note, dependent=True, rho=rho, ci_method=ci_method,
+                       rows_yi=np.array([row["yi"] for row in ordered]),
+                       rows_vi=np.array([row["vi"] for row in ordered]),
+                       row_trials=tuple(row["study_id"] for row in ordered),
+                       row_labels=tuple(_row_label(row) for row in ordered), **per_trial)
 
 
 def bias_analyses(choice, pooled):
-    """The publication-bias analyses of a subset: Egger's regression test, trim-and-fill and
-    PET-PEESE (each needs k >= 3).  Returns (checks, notes).
+    """The publication-bias analyses of a subset, on one effect per trial: Egger's regression
+    test, trim-and-fill, PET-PEESE (each needs k >= 3) and the 3PSM selection model (Vevea &
+    Hedges 1995; metafor selmodel(type = "stepfun", steps = 0.025) on rma(method = "ML")),
+    whose refusals (too few trials, no p-value in an interval) become notes.  Returns
+    (checks, notes).
 
     Flags: Egger p < 0.10; trim-and-fill imputes trials; PET-PEESE's limit CI holds 0 while
-    the pooled CI (``pooled``) does not (the effect may be a small-study effect)."""
+    the pooled CI (``pooled``) does not (the effect may be a small-study effect); the 3PSM's
+    likelihood-ratio test of selection p < 0.10."""
     from ..analyses.bias import pet_peese, regression_test, trim_and_fill
+    from ..analyses.selection import three_psm_or_note
 
     k = choice.yi.size
     if k < 3:
@@ -303,6 +354,16 @@ def bias_analyses(choice, pooled):
                   summary=f"{limits.chosen} limit estimate g = "
                           f"{_interval(limits.estimate, limits.ci_lower, limits.ci_upper)}; {limits.rule}"),
     )
+    selection_notes = []
+    selection = three_psm_or_note(choice.yi, choice.vi, method="ML", notes=selection_notes)
+    if selection is not None:
+        checks += (BiasCheck(
+            analysis="3PSM selection model", p_value=selection.lrt_p, adjusted_estimate=selection.estimate,
+            adjusted_ci_lower=selection.ci_lower, adjusted_ci_upper=selection.ci_upper, flag=selection.lrt_p < 0.10,
+            summary=f"adjusted g = {_interval(selection.estimate, selection.ci_lower, selection.ci_upper)}; "
+                    f"trials with one-sided p > 0.025 published with relative likelihood {selection.delta[1]:.2f}; "
+                    f"LRT({selection.lrt_df}) = {selection.lrt:.2f}, {_p_text(selection.lrt_p)}"),)
+    notes += tuple(selection_notes) + tuple(f"3PSM: {warning}" for warning in (selection.warnings if selection else ()))
     return checks, notes
 
 
@@ -337,38 +398,71 @@ def _leave_one_out_range(choice):
                             highest_without=high.omitted)
 
 
-def analyse_subset(outcome, control, rows, labels):
+def analyse_subset(outcome, control, rows, labels, *, rho=None, ci_method="z"):
     """Pool one outcome x control subset, with bias, leave-one-out and its forest and funnel plots.
 
     Subsets too small say so: k < 2 trials are not pooled, bias needs k >= 3, leave-one-out k >= 3."""
-    choice = choose_model(rows, labels)
+    from ..common.errors import ConvergenceError
+
+    choice = choose_model(rows, labels, rho=rho, ci_method=ci_method)
     k = len(choice.trials)
     notes, pooled, bias, bias_notes, loo, figures = [choice.note], None, (), (), None, {}
     if k < 2:
         notes.append(f"k = {k} trial: not pooled (a pooled estimate needs at least 2 trials)")
     else:
-        pooled = choice.pool()
-        if not pooled.converged:
+        try:
+            pooled = choice.pool()
+        except ConvergenceError as error:
+            notes.append(f"not pooled: {error}")
+    if pooled is not None:
+        if not getattr(pooled, "converged", True):
             notes.append(f"the {METHOD} estimate of tau^2 did not converge; the numbers are not reliable")
+        notes += list(pooled.notes) if choice.dependent else []
         bias, bias_notes = bias_analyses(choice, pooled)
         if k >= 3:
             loo = _leave_one_out_range(choice)
         else:
             notes.append("leave-one-out needs at least 3 trials")
-        figures = _subset_figures(choice, outcome, control)
+        figures = _subset_figures(choice, pooled, outcome, control)
     return SubsetAnalysis(key=f"{outcome} | {control}", outcome=outcome, control=control, k_trials=k,
                           k_rows=len(rows), n_participants=_participants(rows), model=choice.name,
-                          pooled=pooled, bias=bias, bias_notes=bias_notes, leave_one_out=loo,
-                          same_trials_as=None, notes=tuple(notes), figures=figures)
+                          dependent=choice.dependent, pooled=pooled, bias=bias, bias_notes=bias_notes,
+                          leave_one_out=loo, same_trials_as=None, notes=tuple(notes), figures=figures)
 
 
-def _subset_figures(choice, outcome, control):
+def _dependent_forest(choice, pooled, title):
+    """Forest plot of a dependent subset: a trial's rows together under its name.  Uses the plots'
+    cluster forest (with the multilevel diamond) where the plots package has one; otherwise the
+    plain forest plot with the rows in trial order, whose diamond treats them as independent.
+    Returns (svg figure, caption)."""
+    from .. import plots
+
+    labels = dict(zip(choice.trials, choice.labels))
+    if hasattr(plots, "cluster_forest_plot"):
+        figure = plots.cluster_forest_plot(choice.rows_yi, choice.rows_vi, choice.row_labels, choice.row_trials,
+                                           labels, method=METHOD, overall=pooled,
+                                           overall_label=choice.name.split(",")[0], title=title)
+        return figure, ("A trial's rows are grouped under its name (squares sized by their univariate weight); "
+                        "diamond: the multilevel pooled g; bar below it: its 95% prediction interval.")
+    row_names = [f"{labels[trial].split(' (')[0]}: {row}" for trial, row in zip(choice.row_trials, choice.row_labels)]
+    figure = plots.forest_plot(choice.rows_yi, choice.rows_vi, row_names, method=METHOD, title=title)
+    return figure, ("A trial's rows are listed together. They are not independent: the diamond pools them as if "
+                    "they were, so it is not the reported estimate (the multilevel pooled g is in the table above).")
+
+
+def _subset_figures(choice, pooled, outcome, control):
+    """SVG forest and funnel plots and the forest's caption.  The funnel shows one effect per
+    trial, as the bias analyses use."""
     from ..plots import forest_plot, funnel_plot
     from ..plots.common import svg_text
 
     title = f"{outcome}, {control} controls" if control != "all" else f"{outcome}, all controls"
-    return {"forest": svg_text(forest_plot(choice.yi, choice.vi, choice.labels, method=METHOD,
-                                           title=f"Forest plot: {title}")),
+    if choice.dependent:
+        forest, caption = _dependent_forest(choice, pooled, f"Forest plot: {title}")
+    else:
+        forest, caption = forest_plot(choice.yi, choice.vi, choice.labels, method=METHOD,
+                                      title=f"Forest plot: {title}"), FIGURE_CAPTIONS["forest"]
+    return {"forest": svg_text(forest), "forest-caption": caption,
             "funnel": svg_text(funnel_plot(choice.yi, choice.vi, method=METHOD, trimfill=choice.yi.size >= 3,
                                            title=f"Funnel plot: {title}"))}
 
@@ -484,19 +578,25 @@ def outcome_groups(rows):
     return {outcome: groups[outcome] for outcome in sorted(groups, key=rank)}
 
 
-def build_report(tables, since=None, *, studies_folder=None, mirror=None, progress=None):
+def build_report(tables, since=None, *, studies_folder=None, mirror=None, progress=None, rho=None, ci_method="z"):
     """Analyse the study ``tables`` (paths); ``since``: an earlier report's JSON (path or dict).
 
     ``studies_folder``: the folder holding published_results.csv for the reproduction table
-    (default: the first table's folder); ``progress(n)`` is called after each unit of work."""
+    (default: the first table's folder); ``progress(n)`` is called after each unit of work.
+    ``rho`` (CHE model) and ``ci_method`` ("z" or "cr2") apply to subsets where trials
+    contribute several rows (see :func:`choose_model`)."""
     progress = progress or (lambda n: None)
+    if ci_method not in ("z", "cr2"):
+        raise InputError(f"the report's --ci-method is z or cr2, not {ci_method}")
+    if rho is not None and not -1 <= rho <= 1:
+        raise InputError(f"rho is a correlation between -1 and 1, not {rho}")
     rows, versions, warnings = load_rows(tables)
     if not rows:
         raise InputError("the tables hold no rows", file=versions[0].path if versions else None)
     labels = _unique_labels(rows)
     analyses, moderators = [], []
     for outcome, outcome_rows in outcome_groups(rows).items():
-        overall = analyse_subset(outcome, "all", outcome_rows, labels)
+        overall = analyse_subset(outcome, "all", outcome_rows, labels, rho=rho, ci_method=ci_method)
         analyses.append(overall)
         for control in CONTROLS[1:]:
             subset = [row for row in outcome_rows if row["control_type"] == control]
@@ -504,7 +604,7 @@ def build_report(tables, since=None, *, studies_folder=None, mirror=None, progre
                 analyses.append(replace(overall, key=f"{outcome} | {control}", control=control,
                                         same_trials_as="all", figures={}))
             elif subset:
-                analyses.append(analyse_subset(outcome, control, subset, labels))
+                analyses.append(analyse_subset(outcome, control, subset, labels, rho=rho, ci_method=ci_method))
         progress(1)
         for column, name in MODERATORS:
             if column in outcome_rows[0]:
@@ -516,7 +616,9 @@ def build_report(tables, since=None, *, studies_folder=None, mirror=None, progre
     digests = {row["es_id"]: _row_digest(row) for row in rows}
     previous = (since if isinstance(since, dict) else read_previous(since)) if since is not None else None
     return Report(generated=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                  method=f"{METHOD}, Wald z, 95% CI", within_trial_r=WITHIN_TRIAL_R, tables=versions,
+                  method=f"{METHOD}, Wald z, 95% CI" + (" (CR2 robust for the multilevel models)" if ci_method == "cr2"
+                                                        else ""),
+                  within_trial_r=WITHIN_TRIAL_R, rho=rho, ci_method=ci_method, tables=versions,
                   analyses=tuple(analyses), moderators=tuple(moderators), trials=trial_sources(rows, labels),
                   reproduction=reproduction, reproduction_note=reproduction_note, row_digests=digests,
                   changes=changes_since(previous, digests, analyses) if previous is not None else None,
@@ -580,35 +682,71 @@ def _summary_section(report):
             f'<a href="#{slug(item.key)}">{_e(item.outcome)}</a>',
             _e(item.control) + (f' <span class="muted">(all {_e(same[item.key])})</span>'
                                 if item.key in same else ""),
-            f"{item.k_trials} ({item.k_rows})", _e(item.n_participants if item.n_participants else "–"), cell,
+            f"{item.k_trials} ({item.k_rows})", _short_model(item),
+            _e(item.n_participants if item.n_participants else "–"), cell,
             f"[{_g(pooled.pi_lower)}, {_g(pooled.pi_upper)}]" if pooled else "–",
-            f"{_g(pooled.i2, 0)}%" if pooled else "–", _flags(item) if pooled else "–",
+            _i2_text(item) if pooled else "–", _flags(item) if pooled else "–",
             f"{_g(loo.lowest)} to {_g(loo.highest)}" if loo else "–"])
-    table = _table(["Outcome", "Control", "#Trials (rows)", "#Participants", "#g [95% CI]", "#95% PI", "#I²",
+    table = _table(["Outcome", "Control", "#Trials (rows)", "Model", "#Participants", "#g [95% CI]", "#95% PI", "#I²",
                     "Bias flags", "#Leave-one-out g"], rows, "wide summary")
     return (f'<section id="summary"><h2>Summary of findings</h2>{table}'
-            f'<p class="note">g: Hedges\' g, positive favours the intervention; model: {_e(report.method)}, '
-            f"one effect per trial (a trial's several rows averaged, r = {report.within_trial_r}). "
+            f'<p class="note">g: Hedges\' g, positive favours the intervention; {_e(report.method)}. '
+            "Model: one effect per trial where each trial gives one row; where a trial contributes several "
+            f"rows, the {_e(_dependent_model_name(report))} on every row (I² between + within trials), with "
+            f"bias analyses and leave-one-out on one effect per trial (a trial's rows averaged, "
+            f"r = {report.within_trial_r}) since they assume independent effects. "
             "PI: 95% prediction interval. Bias flags: Egger p &lt; 0.10; trim-and-fill imputes trials; "
-            "PET-PEESE limit CI holds 0 while the pooled CI does not. Participants: the largest n1 + n2 "
+            "PET-PEESE limit CI holds 0 while the pooled CI does not; 3PSM likelihood-ratio test p &lt; 0.10. "
+            "Participants: the largest n1 + n2 "
             "of each trial's rows (– when a row lacks n).</p></section>")
+
+
+def _short_model(item):
+    """The model in a few words for the summary table."""
+    if not item.pooled:
+        return "–"
+    if not item.dependent:
+        return '<span class="nowrap">one per trial</span>'
+    return '<span class="nowrap">' + ("three-level" if item.model.startswith("three-level") else "CHE") + "</span>"
+
+
+def _dependent_model_name(report):
+    model = "three-level model" if report.rho is None else f"CHE model (rho = {report.rho:g})"
+    return model + (", CR2 robust inference" if report.ci_method == "cr2" else "")
 
 
 def _pooled_block(item):
     pooled = item.pooled
     rows = [["Pooled g [95% CI]", f'<span class="g" data-key="{_e(item.key)}">'
-                                  f"{_interval(pooled.estimate, pooled.ci_lower, pooled.ci_upper)}</span>"],
-            ["z, p", f"{pooled.statistic:.2f}, {_p_text(pooled.p_value)}"],
-            ["95% prediction interval", f"[{_g(pooled.pi_lower)}, {_g(pooled.pi_upper)}]"],
-            ["τ² [95% CI] (τ)", f"{pooled.tau2:.3f} [{_g(pooled.tau2_ci_lower, 3)}, {_g(pooled.tau2_ci_upper, 3)}] "
-                                f"({pooled.tau:.3f})"],
-            ["I², H²", f"{pooled.i2:.1f}%, {pooled.h2:.2f}"],
-            ["Q (df), p", f"{pooled.q:.2f} ({pooled.q_df}), {_p_text(pooled.q_p)}"]]
+                                  f"{_interval(pooled.estimate, pooled.ci_lower, pooled.ci_upper)}</span>"]]
+    if item.dependent:
+        test = "z" if pooled.df is None else f"t({pooled.df:.2f})"
+        rows += [[f"{test}, p", f"{pooled.statistic:.2f}, {_p_text(pooled.p_value)}"],
+                 ["95% prediction interval", f"[{_g(pooled.pi_lower)}, {_g(pooled.pi_upper)}]"],
+                 ["σ² between trials, within trials", f"{pooled.sigma2_between:.3f}, {pooled.sigma2_within:.3f}"],
+                 ["I² between trials, within trials", f"{pooled.i2_between:.1f}%, {pooled.i2_within:.1f}%"],
+                 ["Q (df), p", f"{pooled.q:.2f} ({pooled.q_df}), {_p_text(pooled.q_p)}"]]
+    else:
+        rows += [["z, p", f"{pooled.statistic:.2f}, {_p_text(pooled.p_value)}"],
+                 ["95% prediction interval", f"[{_g(pooled.pi_lower)}, {_g(pooled.pi_upper)}]"],
+                 ["τ² [95% CI] (τ)", f"{pooled.tau2:.3f} [{_g(pooled.tau2_ci_lower, 3)}, "
+                                     f"{_g(pooled.tau2_ci_upper, 3)}] ({pooled.tau:.3f})"],
+                 ["I², H²", f"{pooled.i2:.1f}%, {pooled.h2:.2f}"],
+                 ["Q (df), p", f"{pooled.q:.2f} ({pooled.q_df}), {_p_text(pooled.q_p)}"]]
     if item.leave_one_out:
         loo = item.leave_one_out
-        rows.append(["Leave-one-out range", f"{loo.lowest:.2f} (without {_e(loo.lowest_without)}) to "
-                                            f"{loo.highest:.2f} (without {_e(loo.highest_without)})"])
+        rows.append(["Leave-one-out range" + (" (one effect per trial)" if item.dependent else ""),
+                     f"{loo.lowest:.2f} (without {_e(loo.lowest_without)}) to "
+                     f"{loo.highest:.2f} (without {_e(loo.highest_without)})"])
     return _table(["Quantity", "Value"], rows, "pooled")
+
+
+def _i2_text(item):
+    """I² of a subset: one number, or between + within trials for the multilevel model."""
+    pooled = item.pooled
+    if item.dependent:
+        return f"{_g(pooled.i2_between, 0)}% + {_g(pooled.i2_within, 0)}%"
+    return f"{_g(pooled.i2, 0)}%"
 
 
 def _bias_block(item):
@@ -642,12 +780,16 @@ def _subset_block(item):
     if item.same_trials_as:
         return (head + f'<p class="note">The same {item.k_trials} trial(s) as with all controls (every trial of '
                        f"this outcome has a {_e(item.control)} control); see above.</p></div>")
-    parts = [f'<p class="note">k = {item.k_trials} trial(s), {item.k_rows} row(s); model: {_e(item.model)}.</p>']
+    size = "" if item.dependent else f"k = {item.k_trials} trial(s), {item.k_rows} row(s); "
+    parts = [f'<p class="note">{size}model: {_e(item.model)}.</p>']
     parts += [f'<p class="note">{_e(note[:1].upper() + note[1:])}.</p>' for note in item.notes]
     if item.pooled:
         parts.append(_pooled_block(item))
         parts.append(_bias_block(item))
-        figures = [_figure(item.figures[kind], FIGURE_CAPTIONS[kind], kind)
+        captions = {"forest": item.figures.get("forest-caption", FIGURE_CAPTIONS["forest"]),
+                    "funnel": FIGURE_CAPTIONS["funnel"] + (" A trial's rows are averaged into one point, as the "
+                                                           "bias analyses use them." if item.dependent else "")}
+        figures = [_figure(item.figures[kind], captions[kind], kind)
                    for kind in ("forest", "funnel") if kind in item.figures]
         parts.append(f'<div class="figures">{"".join(figures)}</div>')
     return head + "".join(parts) + "</div>"
@@ -708,7 +850,8 @@ def _explorer_section(report):
     return ('<section id="explorer"><h2>Moderator explorer</h2>'
             '<p class="note screen-only">Choose an outcome and a moderator: every analysis is computed in '
             "advance (subgroup analysis with separate τ² per subgroup for a categorical moderator, "
-            "meta-regression for a numeric one), so the page needs no server. Printed, all panels follow "
+            "meta-regression for a numeric one, on one effect per trial and moderator value: a trial's rows "
+            "averaged), so the page needs no server. Printed, all panels follow "
             "one another.</p>" + menus + "".join(panels) + "</section>")
 
 
@@ -795,7 +938,8 @@ def render_html(report):
             f"<style>{STYLE}</style></head><body>"
             "<header><h1>Self-compassion interventions: living evidence report</h1>"
             f'<p class="lede">Generated {_e(report.generated)} by compassmeta from {_e(tables)}. Random-effects '
-            f"meta-analysis ({_e(report.method)}); effects are Hedges' g, positive favours the intervention.</p>"
+            f"meta-analysis ({_e(report.method)}): one effect per trial, or the {_e(_dependent_model_name(report))} "
+            "where trials contribute several rows; effects are Hedges' g, positive favours the intervention.</p>"
             + "".join(f'<p class="note flag">Warning: {_e(w)}</p>' for w in report.warnings)
             + f"</header>{nav}"
             + _summary_section(report) + _outcome_sections(report) + _explorer_section(report)

@@ -17,6 +17,7 @@ th { border-bottom: 1.5px solid var(--ink); font-weight: bold; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.wide { width: 100%; }
 .flag { color: var(--flag); font-weight: bold; }
+.nowrap { white-space: nowrap; }
 .verdict-matches { color: var(--ok); }
 .verdict-differs { color: var(--flag); font-weight: bold; }
 .figures { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
