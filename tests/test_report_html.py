@@ -92,7 +92,7 @@ def test_constructed_dependent_subset_runs_bias_and_leave_one_out_on_one_effect_
     assert_close(item.leave_one_out.lowest, expected["leave_one_out_lowest"], "leave-one-out lowest")
     assert_close(item.leave_one_out.highest, expected["leave_one_out_highest"], "leave-one-out highest")
     assert_three_psm(item.bias, expected["three_psm"])
-    assert "not independent" in item.figures["forest-caption"] or "multilevel pooled g" in item.figures["forest-caption"]
+    assert "multilevel pooled g" in item.figures["forest-caption"]
 
 
 def assert_three_psm(checks, expected):

@@ -431,23 +431,16 @@ def analyse_subset(outcome, control, rows, labels, *, rho=None, ci_method="z"):
 
 
 def _dependent_forest(choice, pooled, title):
-    """Forest plot of a dependent subset: a trial's rows together under its name.  Uses the plots'
-    cluster forest (with the multilevel diamond) where the plots package has one; otherwise the
-    plain forest plot with the rows in trial order, whose diamond treats them as independent.
-    Returns (svg figure, caption)."""
+    """Forest plot of a dependent subset: a trial's rows together under its name, the multilevel
+    pooled g as the diamond.  Returns (figure, caption)."""
     from .. import plots
 
     labels = dict(zip(choice.trials, choice.labels))
-    if hasattr(plots, "cluster_forest_plot"):
-        figure = plots.cluster_forest_plot(choice.rows_yi, choice.rows_vi, choice.row_labels, choice.row_trials,
-                                           labels, method=METHOD, overall=pooled,
-                                           overall_label=choice.name.split(",")[0], title=title)
-        return figure, ("A trial's rows are grouped under its name (squares sized by their univariate weight); "
-                        "diamond: the multilevel pooled g; bar below it: its 95% prediction interval.")
-    row_names = [f"{labels[trial].split(' (')[0]}: {row}" for trial, row in zip(choice.row_trials, choice.row_labels)]
-    figure = plots.forest_plot(choice.rows_yi, choice.rows_vi, row_names, method=METHOD, title=title)
-    return figure, ("A trial's rows are listed together. They are not independent: the diamond pools them as if "
-                    "they were, so it is not the reported estimate (the multilevel pooled g is in the table above).")
+    figure = plots.cluster_forest_plot(choice.rows_yi, choice.rows_vi, choice.row_labels, choice.row_trials,
+                                       labels, method=METHOD, overall=pooled,
+                                       overall_label=choice.name.split(",")[0], title=title)
+    return figure, ("A trial's rows are grouped under its name (squares sized by their univariate weight); "
+                    "diamond: the multilevel pooled g; bar below it: its 95% prediction interval.")
 
 
 def _subset_figures(choice, pooled, outcome, control):
