@@ -4,11 +4,14 @@
 # Run from the project root:  Rscript scripts/metafor_selmodel_reference.R
 # Writes tests/fixtures/metafor_selmodel.json.  CI does not run it.  Every fit is metafor's
 # default (optim BFGS, numDeriv Hessian); a fit that stops with an error is recorded with
-# its message, and warnings are recorded with the values.  Step-function cases are fitted twice:
-# with metafor's defaults, and ("tight") with optim's reltol = 1e-13, because the default BFGS
-# stop (reltol 1e-8 on the log-likelihood) leaves the estimates about 1e-5 from the maximum.
-# (The smooth types are not refitted tightly: their likelihood integrates with integrate()'s
-# rel.tol 1.2e-4, and a tight BFGS on that noisy surface runs to its iteration limit.)
+# its message, and warnings are recorded with the values.  Every case is fitted twice: with
+# metafor's defaults, and ("tight") with optim's reltol = 1e-13 (stepfun) or, for the smooth types,
+# with integrate() at rel.tol = 1e-12 (1000 subdivisions) and optim's reltol = 1e-14, because the
+# default BFGS stop (reltol 1e-8 on the log-likelihood) and integrate()'s default rel.tol (1.2e-4)
+# leave the estimates 1e-5 to 1e-3 from the maximum.  Where the tight smooth fit stops with an
+# error, it is retried with integrate()'s rel.tol = 1e-10 and nlminb (its default rel.tol 1e-10),
+# then with rel.tol = 1e-8 and optim's reltol = 1e-12; the settings that gave the values are recorded in tight$control.  A smooth case whose default fit
+# fails is not refitted.
 suppressMessages({library(metafor); library(jsonlite)})
 
 num <- function(x) if (is.null(x) || length(x) == 0) NA else as.numeric(x)
@@ -59,6 +62,11 @@ values <- function(args) {
   out
 }
 
+smooth_tight <- list(
+  list(intCtrl = list(rel.tol = 1e-12, subdivisions = 1000L), reltol = 1e-14, maxit = 10000),
+  list(intCtrl = list(rel.tol = 1e-10, subdivisions = 1000L), optimizer = "nlminb", iter.max = 10000,
+       eval.max = 20000),
+  list(intCtrl = list(rel.tol = 1e-8, subdivisions = 1000L), reltol = 1e-12, maxit = 10000))
 cases <- list()
 for (d in datasets) for (method in c("ML", "FE")) for (m in models) for (alternative in c("greater", "less")) {
   if (alternative == "less" && !(m$type == "stepfun" && length(m$steps) == 1) && m$type != "halfnorm") next
@@ -68,7 +76,14 @@ for (d in datasets) for (method in c("ML", "FE")) for (m in models) for (alterna
   out <- list(data = d$name, method = method, type = m$type, steps = if (is.null(m$steps)) NA else m$steps,
               alternative = alternative)
   out <- c(out, values(args))
-  if (m$type == "stepfun") out$tight <- values(c(args, list(control = list(reltol = 1e-13, maxit = 10000))))
+  if (m$type == "stepfun") {
+    out$tight <- values(c(args, list(control = list(reltol = 1e-13, maxit = 10000))))
+  } else if (is.null(out$error)) {
+    for (control in smooth_tight) {
+      out$tight <- c(values(c(args, list(control = control))), list(control = control))
+      if (is.null(out$tight$error)) break
+    }
+  }
   cases[[length(cases) + 1]] <- out
 }
 
