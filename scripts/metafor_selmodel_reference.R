@@ -2,7 +2,11 @@
 # Reference values from metafor's selmodel() (selection models for publication bias).
 #
 # Run from the project root:  Rscript scripts/metafor_selmodel_reference.R
-# Writes tests/fixtures/metafor_selmodel.json.  CI does not run it.  Every fit is metafor's
+# Writes tests/fixtures/metafor_selmodel.json.  CI does not run it.  The tight smooth refits take
+# minutes each; to use both cores, run one data set per process,
+#   Rscript scripts/metafor_selmodel_reference.R hackshaw1998 /tmp/part1.json   (etc.)
+# and join the parts' "cases" in data-set order (the fixture was made so).  A fit that takes
+# longer than 120 s is stopped and recorded as an error.  Every fit is metafor's
 # default (optim BFGS, numDeriv Hessian); a fit that stops with an error is recorded with
 # its message, and warnings are recorded with the values.  Every case is fitted twice: with
 # metafor's defaults, and ("tight") with optim's reltol = 1e-13 (stepfun) or, for the smooth types,
@@ -42,6 +46,8 @@ models <- list(
 
 values <- function(args) {
   warnings <- character(0)
+  setTimeLimit(elapsed = 120, transient = TRUE)
+  on.exit(setTimeLimit(elapsed = Inf))
   fit <- tryCatch(withCallingHandlers(do.call(selmodel, args), warning = function(w) {
     warnings <<- c(warnings, conditionMessage(w)); invokeRestart("muffleWarning")}),
     error = function(e) conditionMessage(e))
@@ -67,6 +73,8 @@ smooth_tight <- list(
   list(intCtrl = list(rel.tol = 1e-10, subdivisions = 1000L), optimizer = "nlminb", iter.max = 10000,
        eval.max = 20000),
   list(intCtrl = list(rel.tol = 1e-8, subdivisions = 1000L), reltol = 1e-12, maxit = 10000))
+arguments <- commandArgs(trailingOnly = TRUE)
+if (length(arguments) == 2) datasets <- datasets[arguments[1]]
 cases <- list()
 for (d in datasets) for (method in c("ML", "FE")) for (m in models) for (alternative in c("greater", "less")) {
   if (alternative == "less" && !(m$type == "stepfun" && length(m$steps) == 1) && m$type != "halfnorm") next
@@ -91,5 +99,5 @@ for (d in datasets) for (method in c("ML", "FE")) for (m in models) for (alterna
 out <- list(metafor_version = as.character(packageVersion("metafor")), r_version = R.version.string,
             datasets = unname(lapply(datasets, function(d) d[c("name", "source", "yi", "vi")])), cases = cases)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE),
-           file.path("tests", "fixtures", "metafor_selmodel.json"))
+           if (length(arguments) == 2) arguments[2] else file.path("tests", "fixtures", "metafor_selmodel.json"))
 cat("wrote", length(cases), "cases\n")

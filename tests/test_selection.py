@@ -138,6 +138,64 @@ FLAT_HESSIANS = {"hackshaw1998-FE-halfnorm-[0.05]-greater", "bangertdrowns2004-M
                  "thirdwave-ML-halfnorm-None-greater"}
 
 
+# metafor refitted with integrate() at rel.tol 1e-12 and optim's reltol 1e-14 (where that stops with an
+# error, the looser retry recorded in tight["control"]); cases whose default fit fails are not refitted.
+SMOOTH_TIGHT = [c for c in REFERENCE["cases"] if c["type"] != "stepfun" and "error" not in c.get("tight", {"error": 0})]
+
+
+@pytest.mark.parametrize("case", SMOOTH_TIGHT, ids=case_id)
+def test_smooth_weight_functions_match_tightly_fitted_metafor(case):
+    """Against the tight metafor fit: estimates, tau^2, deltas, logLik and LRT to 1e-5 relative
+    (2e-6 absolute for values near zero: a delta on its lower bound of 0, an estimate of 0.005 on a
+    flat likelihood), SEs to 1e-3.  The cases in KNOWN_DIFFERENCES are compared at 5e-5 (values),
+    their SEs not, and stay listed until the difference is explained (docs/limitations.md)."""
+    data, tight, result = DATA[case["data"]], case["tight"], fit(case)
+    likelihood = _Likelihood(np.array(data["yi"]), np.array(data["vi"]), case["type"],
+                             result.steps, case["alternative"], 0.0 if case["method"] == "FE" else None)
+    at_metafor = likelihood(tight["estimate"], tight["tau2"], np.array(as_list(tight["delta"])))
+    assert result.log_likelihood >= at_metafor - 1e-9
+    known = case_id(case) in KNOWN_DIFFERENCES
+    value_rel = 5e-5 if known else 1e-5
+    for key in ("estimate", "tau2", "log_likelihood", "lrt"):
+        assert_close(getattr(result, key), tight[key], key, rel=value_rel, abs_=2e-6)
+    for j, value in enumerate(as_list(tight["delta"])):
+        assert_close(result.delta[j], value, f"delta[{j}]", rel=value_rel, abs_=2e-6)
+    if known:  # the SE differences are listed in KNOWN_DIFFERENCES
+        return
+    assert_close(result.se, tight["se"], "se", rel=1e-3)
+    for j, value in enumerate(as_list(tight["delta_se"])):
+        assert_close(result.delta_se[j], value, f"delta_se[{j}]", rel=1e-3)
+    if case["method"] == "ML":
+        assert_close(result.tau2_se, tight["tau2_se"], "tau2_se", rel=1e-3, abs_=1e-6)
+
+
+# Smooth cases that still differ from the tight metafor fit (integrate() rel.tol 1e-12, optim
+# reltol 1e-14), with the difference seen.  The halfnorm SEs differ systematically (0.1-6%), most
+# with alternative "less": not explained yet.
+KNOWN_DIFFERENCES = {
+    "hackshaw1998-ML-halfnorm-None-less": "se 1.8%",
+    "hackshaw1998-ML-halfnorm-[0.05]-less": "se 1.4%",
+    "hackshaw1998-FE-halfnorm-None-less": "se 0.6%",
+    "hackshaw1998-FE-halfnorm-[0.05]-less": "se 3.2%",
+    "baskerville2012-ML-beta-None-greater": "tau2_se 1.25e-4 vs 2.01e-4",
+    "baskerville2012-ML-halfnorm-None-less": "se 0.9%",
+    "baskerville2012-FE-halfnorm-None-less": "se 0.1%",
+    "bangertdrowns2004-ML-beta-None-greater": "estimate 1.9e-5 relative (flat likelihood)",
+    "bangertdrowns2004-ML-halfnorm-None-less": "se 2.7%",
+    "bangertdrowns2004-ML-halfnorm-[0.05]-less": "se 3.0%",
+    "bangertdrowns2004-FE-halfnorm-None-greater": "se 0.4%",
+    "bangertdrowns2004-FE-halfnorm-None-less": "se 0.7%",
+    "bangertdrowns2004-FE-power-None-greater": "delta_se 0.13%",
+    "bangertdrowns2004-FE-halfnorm-[0.05]-greater": "metafor gives no delta_se (NA)",
+    "bangertdrowns2004-FE-halfnorm-[0.05]-less": "se 6%, delta_se 9%",
+    "thirdwave-ML-beta-None-greater": "estimate 2.4e-5 relative (flat likelihood)",
+    "thirdwave-ML-halfnorm-None-less": "se 4%",
+    "thirdwave-ML-negexp-[0.05]-greater": "estimate 1.1e-5 relative (flat likelihood)",
+    "thirdwave-FE-halfnorm-None-less": "se 0.8%",
+}
+
+
+
 def test_power_model_on_thirdwave_flags_the_flat_likelihood():
     """metafor stops here (optim convergence = 1); compassmeta reaches a maximum far outside the
     data and says so instead of reporting the number silently."""
