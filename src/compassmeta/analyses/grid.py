@@ -428,7 +428,10 @@ def _run_on_dask(grid, seed, cells, scheduler, record):
     try:
         futures = {client.submit(run_cell, grid, cell, seed, key=f"compassmeta-cell-{seed}-{cell.index}",
                                  retries=2, pure=False): cell for cell in cells}
-        for future in as_completed(futures):
-            record(futures[future], future.result())
+        # as_completed runs on this client's loop (its default is the process's default client,
+        # which need not be this one) and fetches each result there, so a key lost with a dying
+        # worker after it finished is re-gathered inside dask instead of from this thread.
+        for future, rows in as_completed(futures, loop=client.loop, with_results=True):
+            record(futures[future], rows)
     finally:
         client.close()
