@@ -14,8 +14,10 @@ power (1-p)^d, each relative to its value at the optional step s below which w =
 integrated numerically (composite Gauss-Legendre, break points at every kink of w).
 
 Fitting as metafor does: maximum likelihood over (mu, log tau^2, deltas mapped logistically into
-[delta_min, delta_max]), standard errors from the Hessian of the log-likelihood on the natural
-scale, a likelihood-ratio test of the deltas against the unadjusted ML (or FE) model.
+[delta_min, delta_max]) -- Newton-Raphson with the analytic Hessian for step functions, BFGS with
+numerical gradients for the smooth types --, standard errors from the Hessian of the log-likelihood
+on the natural scale (analytic for step functions, Richardson-extrapolated differences for the
+smooth types), a likelihood-ratio test of the deltas against the unadjusted ML (or FE) model.
 """
 from dataclasses import dataclass, field
 
@@ -198,14 +200,14 @@ class _Likelihood:
         drop = delta[:-1] - delta[1:]
         return delta, total_var, sd, u, probability, density, drop, delta[-1] + probability @ drop
 
-    def step_value_and_gradient(self, mu, tau2, delta):
+    def step_value_and_gradient(self, mu, tau2, delta, terms=None):
         """Step-function log L and its analytic gradient in (mu, tau^2, free deltas).
 
         With P_ij = Phi(u_ij), u_ij = (sign mu + sqrt(v_i) z_j) / sigma_i at the inner interval bounds
         (z_j = ndtri(s_j)), A_i = sum_j delta_j [P_ij - P_i,j-1] = delta_J + sum_j P_ij (delta_j - delta_j+1);
         du/dmu = sign / sigma_i and du/dtau^2 = -u / (2 sigma_i^2).
         """
-        delta, total_var, sd, u, probability, density, drop, selected_area = self._step_terms(mu, tau2, delta)
+        delta, total_var, sd, u, probability, density, drop, selected_area = terms or self._step_terms(mu, tau2, delta)
         residual = self.yi - mu
         value = (self.counts @ np.log(delta) - 0.5 * (np.log(2 * np.pi * total_var) + residual ** 2 / total_var).sum()
                  - np.log(selected_area).sum())
@@ -215,14 +217,14 @@ class _Likelihood:
         d_delta = self.counts[1:] / delta[1:] - np.diff(share)
         return float(value), np.concatenate([[d_mu], [d_tau2] if self.fixed_tau2 is None else [], d_delta])
 
-    def step_hessian(self, mu, tau2, delta):
+    def step_hessian(self, mu, tau2, delta, terms=None):
         """Analytic Hessian of the step-function log L in (mu, tau^2 unless fixed, free deltas).
 
         Derivatives of A_i = delta_J + sum_j P_ij d_j (d_j = delta_j - delta_j+1) with phi' = -u phi:
         A_mumu = -sum d u phi / sigma^2, A_mutau = sign sum d phi (u^2 - 1) / (2 sigma^3),
         A_tautau = sum d u phi (3 - u^2) / (4 sigma^4); dA/ddelta_k = P_k - P_k-1, linear in delta.
         """
-        delta, total_var, sd, u, probability, density, drop, area = self._step_terms(mu, tau2, delta)
+        delta, total_var, sd, u, probability, density, drop, area = terms or self._step_terms(mu, tau2, delta)
         residual = self.yi - mu
         # first derivatives of A (columns: mu, tau2, delta_2..delta_J) and of the normal part
         a_mu = (density @ drop) * self.sign / sd
@@ -252,16 +254,32 @@ class _Likelihood:
             hessian = np.delete(np.delete(hessian, 1, axis=0), 1, axis=1)
         return hessian
 
+    def _transform_slopes(self, theta):
+        """d natural / d theta and d^2 natural / d theta^2 of the mapping (mu, tau^2 = exp(t),
+        delta = lo + (hi - lo) plogis(x)): 1 and 0; tau^2 and tau^2; g = (delta - lo)(hi - delta) / (hi - lo)
+        and g (hi + lo - 2 delta) / (hi - lo)."""
+        mu, tau2, delta = self.natural(theta)
+        width = self.delta_max - self.delta_min
+        slope = (delta - self.delta_min) * (self.delta_max - delta) / width
+        curvature = slope * (self.delta_max + self.delta_min - 2 * delta) / width
+        tau_part = [] if self.fixed_tau2 is not None else [tau2]
+        first = np.concatenate([[1.0], tau_part, slope])
+        second = np.concatenate([[0.0], tau_part, curvature])
+        return (mu, tau2, delta), first, second
+
     def transformed_value_and_gradient(self, theta):
         """log L and its gradient in the optimiser's parameters (chain rule through exp and plogis)."""
-        mu, tau2, delta = self.natural(theta)
-        value, gradient = self.step_value_and_gradient(mu, tau2, delta)
-        offset = 1
-        if self.fixed_tau2 is None:
-            gradient[1] *= tau2
-            offset = 2
-        gradient[offset:] *= (delta - self.delta_min) * (self.delta_max - delta) / (self.delta_max - self.delta_min)
-        return value, gradient
+        natural, first, _ = self._transform_slopes(theta)
+        value, gradient = self.step_value_and_gradient(*natural)
+        return value, gradient * first
+
+    def transformed_hessian(self, theta):
+        """Hessian of the step-function log L in the optimiser's parameters:
+        J H J + diag(gradient * second derivatives of the mapping), J = diag(first derivatives)."""
+        natural, first, second = self._transform_slopes(theta)
+        terms = self._step_terms(*natural)
+        _, gradient = self.step_value_and_gradient(*natural, terms=terms)
+        return self.step_hessian(*natural, terms=terms) * np.outer(first, first) + np.diag(gradient * second)
 
     def _integrated_area(self, mu, sd, delta):
         """A_i = E[w(p(Y_i))], Y_i ~ N(mu, sd_i^2), with t = (y - mu) / sd_i: composite Gauss-Legendre
@@ -304,33 +322,77 @@ def _central_gradient(func, x, step=1e-6):
     return gradient
 
 
-def _hessian(func, x):
-    """Central-difference Hessian (step 1e-4 relative), as numDeriv::hessian approximates it."""
+def _hessian(func, x, rounds=4):
+    """Hessian by central differences refined by Richardson extrapolation, the scheme of
+    numDeriv::hessian that metafor's selmodel() uses (Gilbert & Varadhan, numDeriv): first steps
+    h_i = 1e-2 |x_i| (1e-4, numDeriv's, where |x_i| < 1.8e-5), halved each round, and the round
+    estimates D(h), D(h/2), ... combined as (4^m D(h/2) - D(h)) / (4^m - 1).  numDeriv starts at
+    1e-4 |x_i| and halves six times; at such steps the rounding of log L (about 1e-14) would
+    dominate, so the first step is larger and four rounds suffice (the truncation error left is
+    O(h^8)).
+
+    Diagonal: (f(x + h_i) - 2 f(x) + f(x - h_i)) / h_i^2.  Off-diagonal, from
+    f(x + h_i + h_j) - 2 f(x) + f(x - h_i - h_j) = h_i^2 H_ii + h_j^2 H_jj + 2 h_i h_j H_ij + O(h^4)."""
     n = x.size
-    h = 1e-4 * np.maximum(np.abs(x), 1e-2)
-    hessian = np.empty((n, n))
+    first_step = 1e-2 * np.abs(x) + 1e-4 * (np.abs(x) < np.sqrt(_EPS / 7e-7))
     f0 = func(x)
+
+    def extrapolated(estimate_at):
+        rounds_estimates = [estimate_at(first_step / 2 ** r) for r in range(rounds)]
+        for m in range(1, rounds):
+            rounds_estimates = [(4 ** m * finer - coarser) / (4 ** m - 1)
+                                for coarser, finer in zip(rounds_estimates, rounds_estimates[1:])]
+        return rounds_estimates[0]
+
+    def shifted(h, *indices, sign=1.0):
+        point = x.copy()
+        for i in indices:
+            point[i] += sign * h[i]
+        return func(point)
+
+    hessian = np.empty((n, n))
     for i in range(n):
-        for j in range(i, n):
-            if i == j:
-                up, down = x.copy(), x.copy()
-                up[i] += h[i]
-                down[i] -= h[i]
-                hessian[i, i] = (func(up) - 2 * f0 + func(down)) / h[i] ** 2
-                continue
-            corners = []
-            for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-                point = x.copy()
-                point[i] += si * h[i]
-                point[j] += sj * h[j]
-                corners.append(func(point))
-            hessian[i, j] = hessian[j, i] = (corners[0] - corners[1] - corners[2] + corners[3]) / (4 * h[i] * h[j])
+        hessian[i, i] = extrapolated(lambda h: (shifted(h, i) - 2 * f0 + shifted(h, i, sign=-1)) / h[i] ** 2)
+    for i in range(n):
+        for j in range(i):
+            hessian[i, j] = hessian[j, i] = extrapolated(
+                lambda h: (shifted(h, i, j) - 2 * f0 + shifted(h, i, j, sign=-1)
+                           - hessian[i, i] * h[i] ** 2 - hessian[j, j] * h[j] ** 2) / (2 * h[i] * h[j]))
     return hessian
 
 
+def _newton(likelihood, theta, max_iterations=100):
+    """Newton-Raphson with step halving on the step-function log L (analytic gradient and Hessian,
+    transformed parameters): (theta, log L) once the gradient is below 1e-8, or None where the
+    Hessian is not negative definite or no step increases log L (then BFGS takes over)."""
+    value, gradient = likelihood.transformed_value_and_gradient(theta)
+    for _ in range(max_iterations):
+        if np.max(np.abs(gradient)) < 1e-8:
+            return theta, value
+        try:
+            step = np.linalg.solve(likelihood.transformed_hessian(theta), -gradient)
+        except np.linalg.LinAlgError:
+            return None
+        ascent = gradient @ step
+        if not ascent > 0:
+            return None
+        scale = 1.0
+        while True:
+            trial = theta + scale * step
+            trial_value, trial_gradient = likelihood.transformed_value_and_gradient(trial)
+            if trial_value >= value + 1e-4 * scale * ascent:  # Armijo condition
+                break
+            scale /= 2
+            if scale < 1e-10:
+                return None
+        theta, value, gradient = trial, trial_value, trial_gradient
+    return None
+
+
 def _maximise(likelihood, start):
-    """Maximise log L over the transformed parameters; BFGS (as metafor's optim default), and a
-    Nelder-Mead restart if BFGS stops with a large gradient.  Raises if neither converges."""
+    """Maximise log L over the transformed parameters: Newton for step functions; otherwise, or
+    where Newton stalls, BFGS (as metafor's optim default), and a Nelder-Mead restart if BFGS stops
+    with a large gradient.  Raises if none converges."""
     from scipy.optimize import minimize
 
     if likelihood.kind == "stepfun":
@@ -348,6 +410,10 @@ def _maximise(likelihood, start):
     def converged(result):
         return np.max(np.abs(objective(result.x)[1])) <= 1e-4 * max(1.0, abs(result.fun))
 
+    if likelihood.kind == "stepfun":
+        newton = _newton(likelihood, start)
+        if newton is not None:
+            return newton
     result = minimize(objective, start, jac=True, method="BFGS", options={"gtol": 1e-8, "maxiter": 1000})
     if not converged(result):
         restart = minimize(lambda theta: objective(theta)[0], result.x, method="Nelder-Mead",
