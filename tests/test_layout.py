@@ -64,3 +64,15 @@ def test_the_check_sees_upward_imports():
               "def f():\n    from compassmeta.plots import forest\n    import compassmeta.cli.app\n")
     found = list(imported_modules(PACKAGE / "models" / "probe.py", source))
     assert found == ["report.text.pool_table", "plots.forest", "cli.app"]
+
+
+def test_readme_layout_table_names_every_module():
+    """The README's layout table lists each stage's modules; a module added or removed shows here."""
+    import re
+
+    readme = (PACKAGE.parents[1] / "README.md").read_text(encoding="utf-8")
+    for stage in STAGES:
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{stage}/` |"))
+        listed = set(re.findall(r"`(\w+)`", row.split("|")[3]))
+        present = {p.stem for p in (PACKAGE / stage).glob("*.py") if p.stem != "__init__"}
+        assert listed == present, f"{stage}/: README lists {sorted(listed - present)} not present, misses {sorted(present - listed)}"

@@ -299,7 +299,7 @@ def results_text(result, path):
 
 def save_results(result, path):
     """Write the results file atomically (a crash leaves the old file or the new one)."""
-    from ..data.studytable import write_atomically
+    from ..common.files import write_atomically
 
     write_atomically(path, results_text(result, path))
 

@@ -337,27 +337,33 @@ def _hessian(func, x, rounds=4):
     first_step = 1e-2 * np.abs(x) + 1e-4 * (np.abs(x) < np.sqrt(_EPS / 7e-7))
     f0 = func(x)
 
-    def extrapolated(estimate_at):
-        rounds_estimates = [estimate_at(first_step / 2 ** r) for r in range(rounds)]
+    def second_difference(h, indices):
+        """f(x + h_I) - 2 f(x) + f(x - h_I), h_I the steps of ``indices`` (one or two parameters)."""
+        shift = np.zeros(n)
+        shift[list(indices)] = h[list(indices)]
+        return func(x + shift) - 2 * f0 + func(x - shift)
+
+    def extrapolated(estimate_at, indices):
+        rounds_estimates = [estimate_at(first_step / 2 ** r, indices) for r in range(rounds)]
         for m in range(1, rounds):
             rounds_estimates = [(4 ** m * finer - coarser) / (4 ** m - 1)
                                 for coarser, finer in zip(rounds_estimates, rounds_estimates[1:])]
         return rounds_estimates[0]
 
-    def shifted(h, *indices, sign=1.0):
-        point = x.copy()
-        for i in indices:
-            point[i] += sign * h[i]
-        return func(point)
+    def diagonal(h, indices):
+        (i,) = indices
+        return second_difference(h, indices) / h[i] ** 2
+
+    def mixed(h, indices):
+        i, j = indices
+        return (second_difference(h, indices) - hessian[i, i] * h[i] ** 2 - hessian[j, j] * h[j] ** 2) / (2 * h[i] * h[j])
 
     hessian = np.empty((n, n))
     for i in range(n):
-        hessian[i, i] = extrapolated(lambda h: (shifted(h, i) - 2 * f0 + shifted(h, i, sign=-1)) / h[i] ** 2)
+        hessian[i, i] = extrapolated(diagonal, (i,))
     for i in range(n):
         for j in range(i):
-            hessian[i, j] = hessian[j, i] = extrapolated(
-                lambda h: (shifted(h, i, j) - 2 * f0 + shifted(h, i, j, sign=-1)
-                           - hessian[i, i] * h[i] ** 2 - hessian[j, j] * h[j] ** 2) / (2 * h[i] * h[j]))
+            hessian[i, j] = hessian[j, i] = extrapolated(mixed, (i, j))
     return hessian
 
 

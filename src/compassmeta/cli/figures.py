@@ -182,7 +182,7 @@ def gosh(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
     else:  # no bare progress line in logs and pipes
         result = run_gosh(yi, vi, method=method, subsets=subsets, seed=seed)
     if save_results:
-        from ..data.studytable import write_atomically
+        from ..common.files import write_atomically
 
         write_atomically(save_results, result.to_frame().to_csv(index=False, lineterminator="\n"))
         click.echo(f"Wrote {save_results}")

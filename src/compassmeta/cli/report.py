@@ -24,7 +24,7 @@ from .app import main
               help="Inference of the multilevel models: Wald z, or CR2 robust with Satterthwaite df.")
 def report(tables, output, since, studies_folder, mirror, rho, ci_method):
     """Write one self-contained HTML report of TABLE ... [studies/trials.csv] and its JSON."""
-    from ..data.studytable import write_atomically
+    from ..common.files import write_atomically
     from ..report.html import build_report, render_html, work_units
     from ..report.reproduce import studies_dir
 

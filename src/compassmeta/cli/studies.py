@@ -187,7 +187,8 @@ def data_path(name, mirror):
 def data_import(source, output, mirror):
     """Turn a Metapsy-standard CSV (a file, or a database name) into the project's schema."""
     from ..data.datasets import DATABASES, import_metapsy, require
-    from ..data.studytable import format_table, write_atomically
+    from ..common.files import write_atomically
+    from ..data.studytable import format_table
 
     name = source if source in DATABASES else None
     path = require(source, mirror) if name else Path(source)

@@ -115,7 +115,7 @@ def require(name, mirror=None):
 
 def pull(name, mirror=None, timeout=60):
     """Fetch the pinned file into the cache (from the mirror if given), verifying its sha256."""
-    from .studytable import write_atomically
+    from ..common.files import write_atomically
 
     db = database(name)
     folder = mirror_folder(mirror)

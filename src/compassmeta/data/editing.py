@@ -3,8 +3,9 @@ table's lock held from read to write, the whole table validated, an atomic repla
 from pathlib import Path
 
 from ..common.errors import InputError, did_you_mean
+from ..common.files import write_atomically
 from .studytable import (Schema, TableLock, format_table, load_instruments, raise_first_error, row_effect,
-                         validate_text, write_atomically)
+                         validate_text)
 from .tables import read_table
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..common.errors import InputError
+from ..common.files import write_atomically
 from ..common.results import Result
 from . import studytable
 from .tables import read_table
@@ -144,5 +145,5 @@ def merge(first_path, second_path, into, extractors, package=None):
         problems, _ = studytable.validate_text(into, table.header, text_records, schema,
                                                studytable.load_instruments(package))
         studytable.raise_first_error(problems)
-        studytable.write_atomically(into, studytable.format_table(table.header, records))
+        write_atomically(into, studytable.format_table(table.header, records))
     return MergeResult(into=str(into), extractors=recorded, rows_written=tuple(rows))

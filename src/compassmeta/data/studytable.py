@@ -13,7 +13,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from . import effects
 from ..common.errors import InputError, did_you_mean
+from ..common.files import write_atomically
 from .tables import read_table
 
 REQUIRED_STATISTICS = {
@@ -461,41 +461,6 @@ def format_table(header, records):
     """A whole CSV table (header line, then one line per record dict) as compassmeta writes it."""
     return format_record(header, dict(zip(header, header))) + "".join(
         format_record(header, record) for record in records)
-
-
-@contextlib.contextmanager
-def replacing(path):
-    """Yield a temporary path beside ``path``; once the block has written it, rename it over
-    ``path`` (keeping the old file's mode).  A crash at any moment leaves either the old file
-    or the new one, never a partial file; on an error the temporary file is removed."""
-    path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp",
-                                             dir=path.parent)
-    os.close(descriptor)
-    try:
-        yield temporary
-        os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else default_file_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def write_atomically(path, text):
-    """Write ``text`` (UTF-8) to ``path`` through :func:`replacing`, synced to disk first."""
-    with replacing(path) as temporary:
-        with open(temporary, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-
-
-def default_file_mode():
-    """The mode a newly created file gets under the process umask (mkstemp makes 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 class TableLock:

@@ -10,7 +10,7 @@ from matplotlib.textpath import TextToPath  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
 
 from ..common.errors import InputError  # noqa: E402
-from ..data.studytable import replacing  # noqa: E402
+from ..common.files import replacing  # noqa: E402
 
 FONT_SIZE = 9
 FORMATS = {".png", ".svg", ".pdf"}
