@@ -25,7 +25,7 @@ from .app import main
 def report(tables, output, since, studies_folder, mirror, rho, ci_method):
     """Write one self-contained HTML report of TABLE ... [studies/trials.csv] and its JSON."""
     from ..common.files import write_atomically
-    from ..report.html import build_report, render_html, work_units
+    from ..report.html import build_report, read_previous, render_html, work_units
     from ..report.reproduce import studies_dir
 
     if not tables:
@@ -34,8 +34,9 @@ def report(tables, output, since, studies_folder, mirror, rho, ci_method):
     json_path = html_path.with_suffix(".json")
     if html_path.suffix.lower() not in (".html", ".htm"):
         raise click.BadParameter("the report file must end in .html", param_hint="-o/--output")
+    previous = read_previous(since) if since else None  # a bad --since is refused before the analysis
     with click.progressbar(length=work_units(tables), label="Analysing", file=sys.stderr) as bar:
-        result = build_report(list(tables), since=since, studies_folder=studies_folder, mirror=mirror,
+        result = build_report(list(tables), since=previous, studies_folder=studies_folder, mirror=mirror,
                               progress=bar.update, rho=rho, ci_method=ci_method)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(json_path, json.dumps(result.to_dict(), indent=1) + "\n")

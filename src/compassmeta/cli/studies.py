@@ -1,5 +1,4 @@
 """Study-table commands: reproduce, validate, add, data."""
-import json
 import sys
 from pathlib import Path
 
@@ -60,13 +59,11 @@ def validate(tables):
 
 def _record_from_file(path):
     """A one-row CSV or a JSON object as text cells."""
+    from ..common.files import read_json
     from ..data.tables import read_table
 
     if str(path).lower().endswith(".json"):
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise InputError(f"cannot read JSON ({error})", file=path) from None
+        data = read_json(path, "JSON row")
         if not isinstance(data, dict):
             raise InputError("a JSON row must be one object of field: value", file=path)
         return {key: ("" if value is None else str(value).lower() if isinstance(value, bool) else str(value))

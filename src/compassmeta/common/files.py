@@ -1,9 +1,13 @@
-"""Writing files safely: a file compassmeta writes is replaced whole or not at all (write a
-temporary file beside it, then rename), so a crash never leaves it half-written."""
+"""Reading and writing files: a file compassmeta writes is replaced whole or not at all (write a
+temporary file beside it, then rename), so a crash never leaves it half-written; a JSON file
+that cannot be read is a one-line error naming it."""
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
+
+from .errors import InputError
 
 
 @contextlib.contextmanager
@@ -39,3 +43,14 @@ def default_file_mode():
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def read_json(path, what):
+    """The parsed JSON of ``path`` (``what`` says what it should be, for the error): an InputError
+    naming the file where it is missing, unreadable or not JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"no {what}: no such file", file=path) from None
+    except (OSError, ValueError) as error:  # ValueError covers bad UTF-8 and bad JSON
+        raise InputError(f"cannot read the {what} ({error})", file=path) from None

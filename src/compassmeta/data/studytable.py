@@ -9,7 +9,6 @@ Every problem names the file, the row (counted from the first data row) and the 
 import contextlib
 import csv
 import io
-import json
 import math
 import os
 import re
@@ -20,7 +19,7 @@ import numpy as np
 
 from . import effects
 from ..common.errors import InputError, did_you_mean
-from ..common.files import write_atomically
+from ..common.files import read_json, write_atomically
 from .tables import read_table
 
 REQUIRED_STATISTICS = {
@@ -77,12 +76,7 @@ class Schema:
 
     @classmethod
     def load(cls, package_path, resource):
-        try:
-            package = json.loads(Path(package_path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError("no data package (the schema) beside the table", file=package_path) from None
-        except (OSError, ValueError) as error:
-            raise InputError(f"cannot read the data package ({error})", file=package_path) from None
+        package = read_json(package_path, "data package (the schema) beside the table")
         for entry in package["resources"]:
             if entry["name"] == resource:
                 schema = entry["schema"]

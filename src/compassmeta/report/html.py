@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.errors import CompassmetaError, InputError
+from ..common.files import read_json
 from ..common.results import INTERNAL, Result
 from ..data.aggregate import aggregate_by
 from ..data.studytable import load_study_table
@@ -538,12 +539,7 @@ def changes_since(previous, row_digests, analyses):
 
 def read_previous(path):
     """The JSON of an earlier report (for ``--since``)."""
-    try:
-        previous = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no such file", file=path) from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InputError(f"not a report JSON file: {error}", file=path) from None
+    previous = read_json(path, "report JSON")
     if not isinstance(previous, dict) or "row_digests" not in previous:
         raise InputError("not a compassmeta report JSON (no row_digests)", file=path)
     return previous
