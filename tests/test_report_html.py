@@ -137,7 +137,7 @@ def test_numeric_moderator_is_a_meta_regression_matching_metafor():
     assert_close(slope.se, expected["slope_se"], "slope SE")
     assert_close(item.result.qm_p, expected["qm_p"], "QM p")
     assert_close(item.result.tau2, expected["tau2"], "tau2")
-    assert item.figure.startswith("<svg") and 'id="fitted-line"' in item.figure
+    assert item.figure.startswith("<svg") and re.search(r'id="f[0-9a-f]{8}-fitted-line"', item.figure)
     import dataclasses
 
     page = render_html(dataclasses.replace(build_report([str(STUDIES / "trials.csv")]), moderators=(item,)))
@@ -302,6 +302,17 @@ def test_page_is_self_contained(written):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page.replace('href="https://doi.org/', ""))
     assert "@media print" in page
     assert "<script src" not in page and "<link" not in page
+
+
+def test_ids_are_unique_and_every_in_page_reference_resolves(written):
+    """Several inline SVGs in one page: matplotlib's ids (and the plots' role gids) must not repeat,
+    or a figure could take another's clip path."""
+    page = written[0].read_text(encoding="utf-8")
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    repeated = sorted({name for name in ids if ids.count(name) > 1})
+    assert len(ids) > 500 and not repeated, repeated[:5]
+    references = re.findall(r'(?:url\(#|href="#)([^")]+)', page)
+    assert references and not set(references) - set(ids)
 
 
 def test_repr_html_of_results():

@@ -52,8 +52,13 @@ def format_interval(estimate, lower, upper):
 
 
 def svg_text(figure):
-    """The figure as SVG markup for inlining in HTML (glyphs as paths, so it looks the same in every browser; stable ids); closes it."""
+    """The figure as SVG markup for inlining in HTML (glyphs as paths, so it looks the same in every
+    browser); closes it.  Every id (and each reference to it) gets a prefix made from a hash of the
+    figure's own markup, so figures inlined in one page keep ids that are stable and unique
+    (references point to matplotlib's definitions, whose ids are unique within a figure)."""
+    import hashlib
     import io
+    import re
 
     buffer = io.StringIO()
     try:
@@ -62,4 +67,14 @@ def svg_text(figure):
     finally:
         plt.close(figure)
     markup = buffer.getvalue()
-    return markup[markup.index("<svg"):]
+    markup = markup[markup.index("<svg"):]
+    prefix = "f" + hashlib.sha256(markup.encode("utf-8")).hexdigest()[:8]
+    seen = {}
+
+    def unique_id(match):  # the plots' own gids name roles shared by many rows: number the repeats
+        name = match.group(1)
+        seen[name] = seen.get(name, 0) + 1
+        return f'id="{prefix}-{name}"' if seen[name] == 1 else f'id="{prefix}-{name}-{seen[name]}"'
+
+    markup = re.sub(r'\bid="([^"]+)"', unique_id, markup)
+    return re.sub(r'(url\(#|href="#)([^")]+)', lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", markup)
