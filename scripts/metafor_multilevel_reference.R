@@ -7,6 +7,7 @@
 #
 # Model: rma.mv(yi, V, mods, random = ~ 1 | cluster/es_id) with V = vcalc(vi, cluster,
 # obs = es_id, rho = rho), the CHE working model (rho = 0: the three-level model).
+# With mods = sei (the standard error) the model is Egger's regression test for dependent effects.
 # Robust inference: clubSandwich vcovCR(type = "CR2"), coef_test(test = "Satterthwaite"),
 # conf_int(), Wald_test(test = "HTZ") and metafor robust(clubSandwich = TRUE) + predict().
 # optim(BFGS) runs with a tight tolerance so that the fixture holds the converged optimum
@@ -101,11 +102,11 @@ run_case <- function(dataset, rho, method, mods = character(), categorical = cha
 
 add_dataset("assink2016", "metadat dat.assink2016 (Assink et al. 2016), cluster = study",
             dat.assink2016$yi, dat.assink2016$vi, dat.assink2016$study,
-            list(year = dat.assink2016$year, deltype = dat.assink2016$deltype))
+            list(year = dat.assink2016$year, deltype = dat.assink2016$deltype, sei = sqrt(dat.assink2016$vi)))
 add_dataset("konstantopoulos2011", "metadat dat.konstantopoulos2011, cluster = district",
             dat.konstantopoulos2011$yi, dat.konstantopoulos2011$vi,
             dat.konstantopoulos2011$district,
-            list(year = as.numeric(dat.konstantopoulos2011$year)))
+            list(year = as.numeric(dat.konstantopoulos2011$year), sei = sqrt(dat.konstantopoulos2011$vi)))
 # Subgroups of dat.assink2016 by deltype, as compassmeta subgroup --cluster fits them.
 for (type in unique(dat.assink2016$deltype)) {
   part <- dat.assink2016[dat.assink2016$deltype == type, ]
@@ -142,6 +143,10 @@ for (rho in c(0, 0.6)) {
     run_case("assink2016", rho, method, c("year", "deltype"), "deltype")
     run_case("konstantopoulos2011", rho, method)
     run_case("konstantopoulos2011", rho, method, "year")
+    # Egger's regression test for dependent effects: the standard error as moderator
+    # (metafor's regtest() does not take rma.mv models; Rodgers & Pustejovsky 2021).
+    run_case("assink2016", rho, method, "sei")
+    run_case("konstantopoulos2011", rho, method, "sei")
     run_case("satcoaching", rho, method)
     run_case("satcoaching", rho, method, c("hrs", "study_type"), "study_type")
     run_case("big_among_singletons", rho, method)
@@ -161,10 +166,24 @@ fc <- rma.mv(yi, vcalc(vi, cluster = study, obs = es_id, rho = 0.8, data = cover
 single_cluster <- list(dataset = "assink2016_covert", rho = 0.8, method = "REML",
                        beta = as.numeric(fc$b), se = as.numeric(fc$se), sigma2 = fc$sigma2)
 
+# compassmeta bias --cluster: the analyses for independent effects run on one composite per
+# cluster, the unweighted mean of its effects with correlation r (Borenstein et al. 2009, ch. 24),
+# which is metafor's aggregate(..., struct = "CS", weighted = FALSE).
+aggregated_bias <- lapply(c(0.5, 0.6), function(r) {
+  agg <- aggregate(escalc(yi = yi, vi = vi, data = dat.assink2016), cluster = study, rho = r,
+                   weighted = FALSE)
+  fit <- rma(yi, vi, data = agg, method = "REML", control = list(threshold = 1e-12, maxiter = 10000))
+  egger <- regtest(fit, model = "lm")
+  trim <- trimfill(fit)
+  list(dataset = "assink2016", r = r, yi = as.numeric(agg$yi), vi = as.numeric(agg$vi),
+       egger_lm_z = egger$zval, egger_lm_p = egger$pval, ranktest_tau = ranktest(fit)$tau,
+       trimfill_k0 = trim$k0, trimfill_beta = as.numeric(trim$beta))
+})
+
 dir.create(file.path("tests", "fixtures"), showWarnings = FALSE, recursive = TRUE)
 writeLines(toJSON(list(metafor = as.character(packageVersion("metafor")),
                        clubSandwich = as.character(packageVersion("clubSandwich")),
                        datasets = datasets, cases = cases,
-                       single_cluster = single_cluster),
+                       single_cluster = single_cluster, aggregated_bias = aggregated_bias),
                   auto_unbox = TRUE, digits = NA, pretty = TRUE, matrix = "rowmajor"),
            file.path("tests", "fixtures", "metafor_multilevel.json"))

@@ -116,6 +116,12 @@ out[[key]]$three_psm <- three_psm(paired_trials)
 loo <- leave1out(rma(yi, vi, data = paired_trials, method = "REML", control = ctrl))
 out[[key]]$leave_one_out_lowest <- min(loo$estimate)
 out[[key]]$leave_one_out_highest <- max(loo$estimate)
+# Egger's test on every row with the multilevel model (the standard error as moderator).
+paired$es_id <- seq_len(nrow(paired))
+egger_mv <- rma.mv(yi, vi, mods = ~ sqrt(vi), random = ~ 1 | study_id / es_id, data = paired, method = "REML",
+                   control = tight_mv)
+out[[key]]$egger_multilevel <- list(coefficient = as.numeric(egger_mv$beta[2]), se = egger_mv$se[2],
+                                    p_value = egger_mv$pval[2])
 
 # A numeric moderator (meta-regression, as the explorer runs it): sessions over all curated trials
 # that report it, one composite per trial.

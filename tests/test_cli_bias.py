@@ -75,3 +75,39 @@ def test_study_table_by_outcome_and_control_type():
     assert result["k"] == 5 and result["egger"] is not None
     sensitivity = run_json("sensitivity", table, "--where", "outcome=anxiety", "--where", "control_type=passive")
     assert [row["omitted"] for row in sensitivity["leave_one_out"]][0] == "koszycki2016-lsas-post"
+
+
+MULTILEVEL = load_fixture("metafor_multilevel.json")
+
+
+@pytest.mark.parametrize("rho", [None, 0.6])
+def test_bias_with_cluster_runs_egger_multilevel_and_the_rest_on_composites(tmp_path, rho):
+    """dat.assink2016 (100 effects in 17 studies): Egger's test with the multilevel model as
+    rma.mv(mods = ~ sqrt(vi)) + clubSandwich CR2; the other analyses on metafor's
+    aggregate(struct = "CS", weighted = FALSE) composites with r = rho (0.5 without rho)."""
+    data = MULTILEVEL["datasets"]["assink2016"]
+    path = tmp_path / "assink.csv"
+    path.write_text("study,yi,vi\n" + "".join(f"{c},{y!r},{v!r}\n" for c, y, v in
+                                              zip(data["cluster"], data["yi"], data["vi"])))
+    extra = ["--rho", rho] if rho is not None else []
+    result = run_json("bias", path, "--cluster", "study", "--ci-method", "cr2", *extra)
+    model = next(c for c in MULTILEVEL["cases"] if c["dataset"] == "assink2016" and c["rho"] == (rho or 0)
+                 and c["method"] == "REML" and c["mods"] == "sei")
+    egger = result["egger_multilevel"]
+    assert_close(egger["intercept"], model["beta"][1], "bias coefficient")
+    assert_close(egger["se"], model["cr2_se"][1], "CR2 se")
+    assert_close(egger["df"], model["cr2_df"][1], "Satterthwaite df")
+    assert_close(egger["p_value"], model["cr2_p"][1], "CR2 p")
+    assert egger["k"] == 100 and result["k"] == 17
+    composite = next(a for a in MULTILEVEL["aggregated_bias"] if a["r"] == (rho or 0.5))
+    assert_close(result["egger"]["p_value"], composite["egger_lm_p"], "Egger p on composites")
+    assert_close(result["rank_correlation"]["tau"], composite["ranktest_tau"], "Kendall's tau")
+    assert result["trim_and_fill"]["k0"] == composite["trimfill_k0"]
+    assert_close(result["trim_and_fill"]["estimate"], composite["trimfill_beta"], "trim-and-fill")
+    assert any("100 effects in 17 clusters" in note and "replaced by z" in note for note in result["notes"])
+
+
+def test_bias_rho_without_cluster_is_refused_in_one_line(bcg_csv):
+    result = CliRunner().invoke(main, ["bias", str(bcg_csv), "--rho", "0.6"])
+    assert result.exit_code == 2 and "needs a cluster" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

@@ -18,8 +18,14 @@ from compassmeta.models.pooling import pool
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "metafor_multilevel.json").read_text())
 RTOL = 1e-6
 BOUNDARY_ATOL = 1e-8
-#: CI bounds can sit next to zero, where a relative comparison means nothing.
-BOUND_ATOL = 1e-9
+
+
+def close_bounds(actual, expected, beta):
+    """CI bounds b -/+ c se: relative to the size of their parts (|b| + c se), since a bound next
+    to zero makes a relative comparison of the bound itself meaningless."""
+    actual, expected, beta = (np.asarray(x, dtype=float) for x in (actual, expected, beta))
+    allowed = RTOL * (np.abs(beta) + np.abs(expected - beta))
+    assert np.all(np.abs(actual - expected) <= allowed), (actual, expected, allowed)
 
 
 def as_list(value):
@@ -100,16 +106,16 @@ def test_metareg_matches_metafor_and_clubsandwich(case, ci_method):
         close([c.se for c in coefficients], case["cr2_se"])
         close([c.df for c in coefficients], case["cr2_df"])
         close([c.p_value for c in coefficients], case["cr2_p"])
-        close([c.ci_lower for c in coefficients], case["cr2_ci_lb"], atol=BOUND_ATOL)
-        close([c.ci_upper for c in coefficients], case["cr2_ci_ub"], atol=BOUND_ATOL)
+        close_bounds([c.ci_lower for c in coefficients], case["cr2_ci_lb"], case["beta"])
+        close_bounds([c.ci_upper for c in coefficients], case["cr2_ci_ub"], case["beta"])
         close([result.qm, result.qm_df, result.qm_df2, result.qm_p],
               [case["htz_F"], case["htz_df_num"], case["htz_df_denom"], case["htz_p"]])
     else:
         s = ci_method
         close([c.se for c in coefficients], case["se"])
         close([c.p_value for c in coefficients], case[f"pval_{s}"])
-        close([c.ci_lower for c in coefficients], case[f"ci_lb_{s}"], atol=BOUND_ATOL)
-        close([c.ci_upper for c in coefficients], case[f"ci_ub_{s}"], atol=BOUND_ATOL)
+        close_bounds([c.ci_lower for c in coefficients], case[f"ci_lb_{s}"], case["beta"])
+        close_bounds([c.ci_upper for c in coefficients], case[f"ci_ub_{s}"], case["beta"])
         close([result.qm, result.qm_p], [case[f"QM_{s}"], case[f"QMp_{s}"]])
         if s == "t":
             close([result.qm_df, result.qm_df2], case["QMdf_t"])
@@ -202,3 +208,27 @@ def test_singleton_clusters_say_the_split_is_not_identified():
     # the sum is the univariate REML tau^2 (rma.uni, tested against metafor elsewhere)
     close(result.sigma2_between + result.sigma2_within, pool(yi, vi).tau2)
     close(result.estimate, pool(yi, vi).estimate)
+
+
+EGGER_CASES = [c for c in CASES if as_list(c["mods"]) == ["sei"]]
+
+
+@pytest.mark.parametrize("case", EGGER_CASES, ids=case_id)
+@pytest.mark.parametrize("ci_method", ["z", "t", "cr2"])
+def test_multilevel_egger_test_matches_rma_mv_with_the_standard_error_as_moderator(case, ci_method):
+    """metafor's regtest() refuses rma.mv models; the test is rma.mv(yi, V, mods = ~ sqrt(vi)) and,
+    robust, clubSandwich's coef_test (CR2, Satterthwaite) on the slope."""
+    from compassmeta.analyses.bias import multilevel_regression_test
+
+    data = FIXTURE["datasets"][case["dataset"]]
+    test = multilevel_regression_test(np.array(data["yi"]), np.array(data["vi"]), data["cluster"],
+                                      method=case["method"], rho=case["rho"] or None, ci_method=ci_method)
+    se = case["cr2_se"] if ci_method == "cr2" else case["se"]
+    p = case["cr2_p"] if ci_method == "cr2" else case[f"pval_{ci_method}"]
+    bounds = ([case["cr2_ci_lb"][0], case["cr2_ci_ub"][0]] if ci_method == "cr2"
+              else [case[f"ci_lb_{ci_method}"][0], case[f"ci_ub_{ci_method}"][0]])
+    close([test.intercept, test.se, test.p_value, test.limit_estimate], [case["beta"][1], se[1], p[1], case["beta"][0]])
+    close_bounds([test.limit_ci_lower, test.limit_ci_upper], bounds, [case["beta"][0]] * 2)
+    assert test.k == case["k"] and (test.df is None) == (ci_method == "z")
+    if ci_method == "cr2":
+        close(test.df, case["cr2_df"][1])

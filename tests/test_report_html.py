@@ -93,6 +93,10 @@ def test_constructed_dependent_subset_runs_bias_and_leave_one_out_on_one_effect_
     assert_close(item.leave_one_out.highest, expected["leave_one_out_highest"], "leave-one-out highest")
     assert_three_psm(item.bias, expected["three_psm"])
     assert "multilevel pooled g" in item.figures["forest-caption"]
+    egger = item.bias[0]  # rma.mv(yi, vi, mods = ~ sqrt(vi), random = ~ 1 | study_id/es_id) on every row
+    assert egger.analysis == "Egger's test, multilevel model"
+    assert_close(egger.p_value, expected["egger_multilevel"]["p_value"], "multilevel Egger p")
+    assert f"bias coefficient {expected['egger_multilevel']['coefficient']:.2f}" in egger.summary
 
 
 def assert_three_psm(checks, expected):

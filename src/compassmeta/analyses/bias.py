@@ -3,7 +3,9 @@ and fsn() compute them.
 
 Sources: Egger et al. (1997, BMJ 315:629); Begg & Mazumdar (1994, Biometrics 50:1088);
 Duval & Tweedie (2000, Biometrics 56:455); Stanley & Doucouliagos (2014, Res Synth Methods
-5:60) for PET-PEESE; Rosenthal (1979), Orwin (1983), Rosenberg (2005) for fail-safe N.
+5:60) for PET-PEESE; Rosenthal (1979), Orwin (1983), Rosenberg (2005) for fail-safe N; for
+dependent effects, Egger's test with the multilevel model (Rodgers & Pustejovsky 2021, Psychol
+Methods 26:141), which metafor's regtest() does not offer for rma.mv models.
 """
 import math
 from dataclasses import dataclass
@@ -15,6 +17,8 @@ from ..common.errors import InputError
 from ..models.model import fit_model
 from ..models.pooling import PooledResult, as_fraction, check_effects, pool
 from ..common.results import Result
+from ..data.aggregate import DEFAULT_WITHIN_STUDY_R, aggregate_by
+from ..models.dependent import check_options, meta_regression_dependent
 from .selection import SelectionModel, three_psm_or_note
 
 #: Below this many studies the tests have too little power (Cochrane Handbook 13.3.5.4).
@@ -70,6 +74,26 @@ def regression_test(yi, vi, *, model="lm", predictor="sei", method="REML", ci_me
                           statistic=float(statistic), df=df, p_value=p_value,
                           limit_estimate=float(beta[0]), limit_ci_lower=float(beta[0] - crit * se[0]),
                           limit_ci_upper=float(beta[0] + crit * se[0]))
+
+
+def multilevel_regression_test(yi, vi, cluster, *, predictor="sei", method="REML", rho=None, ci_method="z",
+                               level=95):
+    """Egger's regression test for dependent effects: the three-level model (or CHE with ``rho``)
+    with the standard error (or variance) as moderator, metafor rma.mv(yi, V, mods = ~ sqrt(vi),
+    random = ~ 1 | cluster/es); ``ci_method`` "cr2" gives the CR2 robust t-test of clubSandwich,
+    the test Rodgers & Pustejovsky (2021) found to hold its size with dependent effects."""
+    yi, vi = check_effects(yi, vi)
+    k = yi.size
+    if k < 3:
+        raise InputError(f"a regression test needs k >= 3 effects, got {k}")
+    values = np.sqrt(vi) if predictor == "sei" else vi
+    fit = meta_regression_dependent(yi, vi, np.column_stack([np.ones(k), values]), ("intercept", predictor),
+                                    cluster, method=method, rho=rho, ci_method=ci_method, level=as_fraction(level))
+    limit, slope = fit.coefficients
+    return RegressionTest(model="multilevel", predictor=predictor, k=k, intercept=slope.estimate, se=slope.se,
+                          statistic=slope.statistic, df=slope.df, p_value=slope.p_value,
+                          limit_estimate=limit.estimate, limit_ci_lower=limit.ci_lower,
+                          limit_ci_upper=limit.ci_upper)
 
 
 @dataclass(frozen=True)
@@ -261,6 +285,7 @@ class BiasReport(Result):
     fail_safe_n: FailSafeN
     notes: tuple
     three_psm: SelectionModel | None = None
+    egger_multilevel: RegressionTest | None = None
 
     def __str__(self):
         from .printing import bias_table
@@ -268,11 +293,30 @@ class BiasReport(Result):
         return bias_table(self)
 
 
-def bias_report(yi, vi, *, method="REML", ci_method="z", level=95):
-    """All small-study and publication-bias analyses of one set of effects."""
+def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None, rho=None):
+    """All small-study and publication-bias analyses of one set of effects.
+
+    With ``cluster`` (a label per effect; dependent effects), Egger's test is also run on every
+    effect with the multilevel model (:func:`multilevel_regression_test`, ``rho`` for CHE); the
+    other analyses, which assume independent effects, use one composite effect per cluster
+    (its effects averaged with r = ``rho``, or 0.5; Borenstein et al. 2009, ch. 24)."""
     yi, vi = check_effects(yi, vi)
-    k = yi.size
+    check_options(cluster, rho, ci_method)
     notes = []
+    egger_multilevel = None
+    if cluster is not None:
+        egger_multilevel = multilevel_regression_test(yi, vi, cluster, method=method, rho=rho,
+                                                      ci_method=ci_method, level=level) if yi.size >= 3 else None
+        r = DEFAULT_WITHIN_STUDY_R if rho is None else rho
+        composites = aggregate_by(list(cluster), yi, vi, r=r)
+        notes.append(f"{yi.size} effects in {len(composites)} clusters: Egger's test with the "
+                     f"{'CHE' if rho is not None else 'three-level'} model on every effect; the other analyses "
+                     f"on one composite effect per cluster (r = {r:g}, Borenstein et al. 2009, ch. 24)"
+                     + (f", with {ci_method} inference replaced by z" if ci_method != "z" else ""))
+        yi = np.array([c[1] for c in composites])
+        vi = np.array([c[2] for c in composites])
+        ci_method = "z"
+    k = yi.size
     if k < FEW_STUDIES:
         notes.append(f"k = {k} < {FEW_STUDIES}: tests for funnel-plot asymmetry have too little power "
                      "to tell chance from real asymmetry (Cochrane Handbook 13.3.5.4)")
@@ -288,4 +332,4 @@ def bias_report(yi, vi, *, method="REML", ci_method="z", level=95):
         rank_correlation=rank_correlation(yi, vi) if k >= 3 else None,
         trim_and_fill=trim_and_fill(yi, vi, method=method, ci_method=ci_method, level=level) if enough else None,
         pet_peese=pet_peese(yi, vi, level=level) if enough else None,
-        fail_safe_n=fail_safe_n(yi, vi), notes=tuple(notes))
+        fail_safe_n=fail_safe_n(yi, vi), notes=tuple(notes), egger_multilevel=egger_multilevel)

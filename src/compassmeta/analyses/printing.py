@@ -7,12 +7,14 @@ def bias_table(report):
     d = report.to_dict()
     lines = [f"Small-study effects and publication bias (k = {d['k']}; tau^2 estimator: {d['method']})", ""]
     lines += [f"Note: {note}" for note in d["notes"]]
-    if d["egger"]:
-        for key, name in (("egger", "Egger's regression test (weighted least squares, t)"),
-                          ("egger_mixed", "Egger's test, mixed-effects version (metafor regtest default)")):
-            e = d[key]
+    for key, name in (("egger_multilevel", "Egger's test, multilevel model on every effect"),
+                      ("egger", "Egger's regression test (weighted least squares, t)"),
+                      ("egger_mixed", "Egger's test, mixed-effects version (metafor regtest default)")):
+        e = d.get(key)
+        if e:
+            df = f" (df = {fmt(e['df'], 2)})" if e["df"] is not None else ""
             lines.append(f"{name}: intercept (bias) = {fmt(e['intercept'])} (SE {fmt(e['se'])}), "
-                         f"statistic = {fmt(e['statistic'], 3)}, {p_text(e['p_value'])}; "
+                         f"statistic = {fmt(e['statistic'], 3)}{df}, {p_text(e['p_value'])}; "
                          f"limit estimate {fmt(e['limit_estimate'])} {interval(e['limit_ci_lower'], e['limit_ci_upper'])}")
     if d["rank_correlation"]:
         r = d["rank_correlation"]

@@ -3,18 +3,23 @@ import sys
 
 import click
 
-from .app import emit, load_effects, main, model_options, study_labels
+from .app import cluster_options, emit, load_effects, main, model_options, study_labels
 
 
 @main.command()
 @model_options
-def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where):
-    """Small-study effects and publication bias: Egger, Begg, trim-and-fill, PET-PEESE, fail-safe N."""
+@cluster_options
+def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, cluster_column, rho):
+    """Small-study effects and publication bias: Egger, Begg, trim-and-fill, PET-PEESE, 3PSM, fail-safe N.
+
+    With --cluster (dependent effects): Egger's test with the multilevel model on every effect, the
+    others on one composite effect per cluster."""
     from ..analyses.bias import bias_report
     from ..report.text import bias_table, section_records
 
-    _, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
-    result = bias_report(yi, vi, method=method, ci_method=ci_method, level=level)
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
+    result = bias_report(yi, vi, method=method, ci_method=ci_method, level=level,
+                         cluster=table.label_column(cluster_column) if cluster_column else None, rho=rho)
     for note in result.notes:
         click.echo(f"Warning: {note}", err=True)
     emit(result, output_format, bias_table, section_records)

@@ -1,8 +1,11 @@
 """Combining several effect sizes of one study into one (dependent outcomes)."""
 import numpy as np
 
+#: Correlation assumed between a study's outcomes when none is known (Borenstein et al. 2009, ch. 24).
+DEFAULT_WITHIN_STUDY_R = 0.5
 
-def composite_effect(yi, vi, r=0.5):
+
+def composite_effect(yi, vi, r=DEFAULT_WITHIN_STUDY_R):
     """Mean of m correlated effects and its variance (Borenstein et al. 2009, ch. 24):
 
     v = (1/m^2) (sum v_i + sum_{i != j} r sqrt(v_i v_j)), with an assumed correlation r.
@@ -14,7 +17,7 @@ def composite_effect(yi, vi, r=0.5):
     return float(yi.mean()), float((vi.sum() + r * cross) / m ** 2)
 
 
-def aggregate_by(keys, yi, vi, r=0.5):
+def aggregate_by(keys, yi, vi, r=DEFAULT_WITHIN_STUDY_R):
     """One composite per distinct key, in order of first appearance: [(key, g, v, m), ...]."""
     order, members = [], {}
     for index, key in enumerate(keys):

@@ -22,14 +22,14 @@ import numpy as np
 from ..common.errors import CompassmetaError, InputError
 from ..common.files import read_json
 from ..common.results import INTERNAL, Result
-from ..data.aggregate import aggregate_by
+from ..data.aggregate import DEFAULT_WITHIN_STUDY_R, aggregate_by
 from ..data.studytable import load_study_table
 from ..models.moderators import is_numeric, meta_regression, subgroup_analysis
 from ..models.dependent import MultilevelPooledResult
 from ..models.pooling import PooledResult, pool
 
 METHOD = "REML"
-WITHIN_TRIAL_R = 0.5            # assumed correlation of a trial's outcomes (Borenstein et al. 2009, ch. 24)
+WITHIN_TRIAL_R = DEFAULT_WITHIN_STUDY_R  # assumed correlation of a trial's outcomes (Borenstein et al. 2009, ch. 24)
 CONTROLS = ("all", "passive", "active")
 FEW_FOR_BIAS = 10               # under this, asymmetry tests have little power (Cochrane Handbook 13.3.5.4)
 #: Moderator columns explored, with the name shown on the page.
@@ -303,7 +303,8 @@ def choose_model(rows, labels=None, *, rho=None, ci_method="z"):
     name = f"{model}{inference}, {len(rows)} rows in {len(trials)} trials"
     note = (f"{len(several)} trial(s) contribute several rows ({sum(m for _, m in several)} rows): the rows are "
             f"pooled by the {model.split(' (')[0]} (random effects for trial and for row within trial); "
-            "publication-bias analyses and leave-one-out assume independent effects, so they use one effect "
+            "Egger's test is also run on every row with that model; the other publication-bias analyses and "
+            "leave-one-out assume independent effects, so they use one effect "
             f"per trial (a trial's rows averaged, r = {WITHIN_TRIAL_R}, Borenstein et al. 2009, ch. 24)")
     return ModelChoice(name=name, note=note, dependent=True, rho=rho, ci_method=ci_method,
                        rows_yi=np.array([row["yi"] for row in ordered]),
@@ -316,8 +317,9 @@ def bias_analyses(choice, pooled):
     """The publication-bias analyses of a subset, on one effect per trial: Egger's regression
     test, trim-and-fill, PET-PEESE (each needs k >= 3) and the 3PSM selection model (Vevea &
     Hedges 1995; metafor selmodel(type = "stepfun", steps = 0.025) on rma(method = "ML")),
-    whose refusals (too few trials, no p-value in an interval) become notes.  Returns
-    (checks, notes).
+    whose refusals (too few trials, no p-value in an interval) become notes; where trials
+    contribute several rows, first Egger's test with the multilevel model on every row.
+    Returns (checks, notes).
 
     Flags: Egger p < 0.10; trim-and-fill imputes trials; PET-PEESE's limit CI holds 0 while
     the pooled CI (``pooled``) does not (the effect may be a small-study effect); the 3PSM's
@@ -365,7 +367,25 @@ def bias_analyses(choice, pooled):
                     f"trials with one-sided p > 0.025 published with relative likelihood {selection.delta[1]:.2f}; "
                     f"LRT({selection.lrt_df}) = {selection.lrt:.2f}, {_p_text(selection.lrt_p)}"),)
     notes += tuple(selection_notes) + tuple(f"3PSM: {warning}" for warning in (selection.warnings if selection else ()))
+    if choice.dependent:
+        try:
+            checks = (_multilevel_egger_check(choice),) + checks
+        except CompassmetaError as error:
+            notes += (f"Egger's test with the multilevel model not run: {error}",)
     return checks, notes
+
+
+def _multilevel_egger_check(choice):
+    """Egger's test on every row of a subset whose trials contribute several rows: the subset's
+    multilevel model with the standard error as moderator (Rodgers & Pustejovsky 2021)."""
+    from ..analyses.bias import multilevel_regression_test
+
+    test = multilevel_regression_test(choice.rows_yi, choice.rows_vi, list(choice.row_trials), method=METHOD,
+                                      rho=choice.rho, ci_method=choice.ci_method)
+    return BiasCheck(analysis="Egger's test, multilevel model", p_value=test.p_value, adjusted_estimate=None,
+                     adjusted_ci_lower=None, adjusted_ci_upper=None, flag=test.p_value < 0.10,
+                     summary=f"every row ({test.k}): bias coefficient {test.intercept:.2f} (SE {test.se:.2f}), "
+                             f"{_p_text(test.p_value)}")
 
 
 def _p_text(p):
