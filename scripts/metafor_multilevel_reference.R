@@ -180,10 +180,31 @@ aggregated_bias <- lapply(c(0.5, 0.6), function(r) {
        trimfill_k0 = trim$k0, trimfill_beta = as.numeric(trim$beta))
 })
 
+# compassmeta sensitivity --cluster: the multilevel model refitted without each cluster in turn
+# (metafor's leave1out() does not take rma.mv models), REML, Wald z and CR2.
+leave_one_cluster_out <- list()
+for (name in c("assink2016", "konstantopoulos2011")) for (rho in c(0, 0.6)) {
+  d <- datasets[[name]]
+  dat <- data.frame(yi = d$yi, vi = d$vi, cluster = d$cluster, stringsAsFactors = FALSE)
+  rows <- lapply(unique(dat$cluster), function(omitted) {
+    part <- dat[dat$cluster != omitted, ]
+    part$es_id <- seq_len(nrow(part))
+    V <- vcalc(vi, cluster = cluster, obs = es_id, rho = rho, data = part)
+    fit <- tryCatch(rma.mv(yi, V, random = ~ 1 | cluster / es_id, data = part, method = "REML", control = tight),
+                    error = function(e) rma.mv(yi, V, random = ~ 1 | cluster / es_id, data = part, method = "REML"))
+    rob <- robust(fit, cluster = part$cluster, clubSandwich = TRUE)
+    list(omitted = omitted, k = fit$k, estimate = as.numeric(fit$beta), se = fit$se, ci_lower = fit$ci.lb,
+         ci_upper = fit$ci.ub, sigma2 = fit$sigma2, cr2_se = rob$se, cr2_df = as.numeric(rob$ddf),
+         cr2_ci_lower = rob$ci.lb, cr2_ci_upper = rob$ci.ub)
+  })
+  leave_one_cluster_out[[length(leave_one_cluster_out) + 1]] <- list(dataset = name, rho = rho, rows = rows)
+}
+
 dir.create(file.path("tests", "fixtures"), showWarnings = FALSE, recursive = TRUE)
 writeLines(toJSON(list(metafor = as.character(packageVersion("metafor")),
                        clubSandwich = as.character(packageVersion("clubSandwich")),
                        datasets = datasets, cases = cases,
-                       single_cluster = single_cluster, aggregated_bias = aggregated_bias),
+                       single_cluster = single_cluster, aggregated_bias = aggregated_bias,
+                       leave_one_cluster_out = leave_one_cluster_out),
                   auto_unbox = TRUE, digits = NA, pretty = TRUE, matrix = "rowmajor"),
            file.path("tests", "fixtures", "metafor_multilevel.json"))

@@ -111,3 +111,19 @@ def test_bias_rho_without_cluster_is_refused_in_one_line(bcg_csv):
     result = CliRunner().invoke(main, ["bias", str(bcg_csv), "--rho", "0.6"])
     assert result.exit_code == 2 and "needs a cluster" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_sensitivity_with_cluster_leaves_each_cluster_out_of_the_multilevel_model(tmp_path):
+    data = MULTILEVEL["datasets"]["assink2016"]
+    path = tmp_path / "assink.csv"
+    path.write_text("study,yi,vi\n" + "".join(f"s{c},{y!r},{v!r}\n" for c, y, v in
+                                              zip(data["cluster"], data["yi"], data["vi"])))
+    result = run_json("sensitivity", path, "--cluster", "study", "--rho", 0.6, "--ci-method", "cr2")
+    reference = next(r for r in MULTILEVEL["leave_one_cluster_out"] if r["dataset"] == "assink2016" and r["rho"] == 0.6)
+    rows = result["leave_one_cluster_out"]
+    assert [row["omitted"] for row in rows] == [f"s{r['omitted']}" for r in reference["rows"]]
+    for row, expected in zip(rows, reference["rows"]):
+        assert_close(row["estimate"], expected["estimate"], f"without {row['omitted']}")
+        assert_close(row["se"], expected["cr2_se"], f"CR2 se without {row['omitted']}")
+    assert [row["omitted"] for row in result["leave_one_out"]] == [row["omitted"] for row in rows]
+    assert result["k"] == 17 and "100 effects in 17 clusters" in result["notes"][0]

@@ -232,3 +232,33 @@ def test_multilevel_egger_test_matches_rma_mv_with_the_standard_error_as_moderat
     assert test.k == case["k"] and (test.df is None) == (ci_method == "z")
     if ci_method == "cr2":
         close(test.df, case["cr2_df"][1])
+
+
+@pytest.mark.parametrize("reference", FIXTURE["leave_one_cluster_out"], ids=lambda r: f"{r['dataset']}-rho{r['rho']}")
+@pytest.mark.parametrize("ci_method", ["z", "cr2"])
+def test_leave_one_cluster_out_matches_rma_mv_refits(reference, ci_method):
+    """metafor's leave1out() refuses rma.mv models: the reference refits rma.mv (and
+    clubSandwich CR2 through robust()) without each cluster in turn."""
+    from compassmeta.analyses.sensitivity import leave_one_cluster_out
+
+    data = FIXTURE["datasets"][reference["dataset"]]
+    rows = leave_one_cluster_out(np.array(data["yi"]), np.array(data["vi"]), data["cluster"],
+                                 rho=reference["rho"] or None, ci_method=ci_method)
+    assert [row.omitted for row in rows] == [str(r["omitted"]) for r in reference["rows"]]
+    for row, expected in zip(rows, reference["rows"]):
+        assert row.k == expected["k"]
+        close(row.estimate, expected["estimate"])
+        close_variance([row.sigma2_between, row.sigma2_within], expected["sigma2"])
+        prefix = "cr2_" if ci_method == "cr2" else ""
+        close(row.se, expected[f"{prefix}se"])
+        close_bounds([row.ci_lower, row.ci_upper], [expected[f"{prefix}ci_lower"], expected[f"{prefix}ci_upper"]],
+                     [expected["estimate"]] * 2)
+        if ci_method == "cr2":
+            close(row.df, expected["cr2_df"])
+
+
+def test_leave_one_cluster_out_needs_three_clusters():
+    from compassmeta.analyses.sensitivity import leave_one_cluster_out
+
+    with pytest.raises(InputError, match="at least 3 clusters"):
+        leave_one_cluster_out([0.1, 0.2, 0.3, 0.4], [0.01] * 4, ["a", "a", "b", "b"])

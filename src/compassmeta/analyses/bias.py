@@ -17,7 +17,7 @@ from ..common.errors import InputError
 from ..models.model import fit_model
 from ..models.pooling import PooledResult, as_fraction, check_effects, pool
 from ..common.results import Result
-from ..data.aggregate import DEFAULT_WITHIN_STUDY_R, aggregate_by
+from ..data.aggregate import cluster_composites
 from ..models.dependent import check_options, meta_regression_dependent
 from .selection import SelectionModel, three_psm_or_note
 
@@ -307,15 +307,12 @@ def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None,
     if cluster is not None:
         egger_multilevel = multilevel_regression_test(yi, vi, cluster, method=method, rho=rho,
                                                       ci_method=ci_method, level=level) if yi.size >= 3 else None
-        r = DEFAULT_WITHIN_STUDY_R if rho is None else rho
-        composites = aggregate_by(list(cluster), yi, vi, r=r)
-        notes.append(f"{yi.size} effects in {len(composites)} clusters: Egger's test with the "
+        labels, composite_yi, composite_vi, r = cluster_composites(cluster, yi, vi, rho)
+        notes.append(f"{yi.size} effects in {len(labels)} clusters: Egger's test with the "
                      f"{'CHE' if rho is not None else 'three-level'} model on every effect; the other analyses "
                      f"on one composite effect per cluster (r = {r:g}, Borenstein et al. 2009, ch. 24)"
                      + (f", with {ci_method} inference replaced by z" if ci_method != "z" else ""))
-        yi = np.array([c[1] for c in composites])
-        vi = np.array([c[2] for c in composites])
-        ci_method = "z"
+        yi, vi, ci_method = composite_yi, composite_vi, "z"
     k = yi.size
     if k < FEW_STUDIES:
         notes.append(f"k = {k} < {FEW_STUDIES}: tests for funnel-plot asymmetry have too little power "

@@ -57,8 +57,17 @@ def sensitivity_table(report):
     for r in d["cumulative"]:
         cumulative_rows.append([r["added"], r["k"], fmt(r["estimate"]), interval(r["ci_lower"], r["ci_upper"]),
                                 fmt(r["tau2"]), fmt(r["i2"], 2)])
+    cluster_lines = []
+    if d["leave_one_cluster_out"]:
+        cluster_rows = [["omitted cluster", "k", "clusters", "estimate", "CI", "sigma^2 between", "sigma^2 within"]]
+        for r in d["leave_one_cluster_out"]:
+            cluster_rows.append([r["omitted"], r["k"], r["n_clusters"], fmt(r["estimate"]),
+                                 interval(r["ci_lower"], r["ci_upper"]), fmt(r["sigma2_between"]),
+                                 fmt(r["sigma2_within"])])
+        cluster_lines = ["Leave one cluster out (multilevel model):", aligned(cluster_rows), ""]
     return "\n".join([f"Sensitivity analyses (k = {d['k']}; tau^2 estimator: {d['method']}; CI: {CI_NAMES[d['ci_method']]})",
-                      "", "Leave-one-out:", aligned(level_rows), "",
+                      "", *[f"Note: {note}" for note in d["notes"]], *([""] if d["notes"] else []), *cluster_lines,
+                      "Leave-one-out:", aligned(level_rows), "",
                       "Influence diagnostics (* = influential by metafor's criteria):", aligned(influence_rows), "",
                       f"Cumulative meta-analysis (order: {d['cumulative_order']}):", aligned(cumulative_rows)])
 

@@ -1,6 +1,7 @@
 """Sensitivity analyses of a pooled fit, as metafor's leave1out(), influence(), baujat()
 and cumul() compute them (Viechtbauer & Cheung 2010, Res Synth Methods 1:112; Baujat et
-al. 2002, Stat Med 21:2641)."""
+al. 2002, Stat Med 21:2641), and for dependent effects the multilevel model refitted without
+each cluster in turn (which metafor's leave1out() does not offer for rma.mv models)."""
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +11,8 @@ from ..common.errors import InputError
 from ..models.model import fit_model
 from ..models.pooling import as_fraction, check_effects, pool
 from ..common.results import Estimate, Result
+from ..data.aggregate import cluster_composites
+from ..models.dependent import check_options
 
 INTERCEPT = ("intercept",)
 
@@ -152,8 +155,46 @@ def _knapp_hartung_scale(fit):
 
 
 @dataclass(frozen=True)
+class ClusterOmitted(Result):
+    """The multilevel model (three-level, or CHE) refitted without one cluster; df is None under z."""
+
+    omitted: str
+    k: int
+    n_clusters: int
+    estimate: float
+    se: float
+    df: float | None
+    ci_lower: float
+    ci_upper: float
+    p_value: float
+    sigma2_between: float
+    sigma2_within: float
+
+
+def leave_one_cluster_out(yi, vi, cluster, *, method="REML", rho=None, ci_method="z", level=95):
+    """The multilevel model (metafor rma.mv(yi, V, random = ~ 1 | cluster/es)) without each
+    cluster in turn, clusters in order of first appearance."""
+    yi, vi = check_effects(yi, vi)
+    cluster = np.array([str(label) for label in cluster])
+    labels = list(dict.fromkeys(cluster))
+    if len(labels) < 3:
+        raise InputError(f"leaving one cluster out needs at least 3 clusters, got {len(labels)}")
+    rows = []
+    for label in labels:
+        keep = cluster != label
+        fit = pool(yi[keep], vi[keep], method=method, ci_method=ci_method, level=level, cluster=list(cluster[keep]),
+                   rho=rho)
+        rows.append(ClusterOmitted(omitted=label, k=fit.k, n_clusters=fit.n_clusters, estimate=fit.estimate,
+                                   se=fit.se, df=fit.df, ci_lower=fit.ci_lower, ci_upper=fit.ci_upper,
+                                   p_value=fit.p_value, sigma2_between=fit.sigma2_between,
+                                   sigma2_within=fit.sigma2_within))
+    return tuple(rows)
+
+
+@dataclass(frozen=True)
 class SensitivityReport(Result):
-    """What ``compassmeta sensitivity`` prints."""
+    """What ``compassmeta sensitivity`` prints; with clusters, ``leave_one_cluster_out`` holds the
+    multilevel refits and the other analyses run on one composite effect per cluster."""
 
     k: int
     method: str
@@ -162,6 +203,8 @@ class SensitivityReport(Result):
     influence: tuple
     cumulative: tuple
     cumulative_order: str
+    leave_one_cluster_out: tuple = ()
+    notes: tuple = ()
 
     def to_frame(self):
         """One row per study: its influence diagnostics and the fit without it."""
@@ -177,12 +220,27 @@ class SensitivityReport(Result):
         return sensitivity_table(self)
 
 
-def sensitivity_report(yi, vi, labels=None, *, order="as given", method="REML", ci_method="z", level=95):
+def sensitivity_report(yi, vi, labels=None, *, order="as given", method="REML", ci_method="z", level=95,
+                       cluster=None, rho=None):
     """Leave-one-out, influence (with Baujat coordinates) and a cumulative analysis.
 
-    ``order``: "as given", "precision" (most precise first), "effect" or "year" with ``years``.
+    ``order``: "as given", "precision" (most precise first) or "effect".  With ``cluster``
+    (dependent effects): the multilevel model without each cluster (:func:`leave_one_cluster_out`),
+    and the other analyses on one composite effect per cluster (its effects averaged with
+    r = ``rho``, or 0.5; Borenstein et al. 2009, ch. 24), labelled by cluster.
     """
     yi, vi = check_effects(yi, vi)
+    check_options(cluster, rho, ci_method)
+    without_cluster, notes = (), ()
+    if cluster is not None:
+        without_cluster = leave_one_cluster_out(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
+                                                level=level)
+        labels, composite_yi, composite_vi, r = cluster_composites(cluster, yi, vi, rho)
+        notes = (f"{yi.size} effects in {len(labels)} clusters: leave-one-cluster-out refits the "
+                 f"{'CHE' if rho is not None else 'three-level'} model; leave-one-out, influence and the "
+                 f"cumulative analysis use one composite effect per cluster (r = {r:g}, Borenstein et al. "
+                 "2009, ch. 24)" + (f", with {ci_method} inference replaced by z" if ci_method != "z" else ""),)
+        yi, vi, ci_method = composite_yi, composite_vi, "z"
     orders = {"as given": None, "precision": np.argsort(vi, kind="stable"),
               "effect": np.argsort(yi, kind="stable")}
     if order not in orders:
@@ -192,4 +250,4 @@ def sensitivity_report(yi, vi, labels=None, *, order="as given", method="REML", 
                              leave_one_out=leave_one_out(yi, vi, labels, **kwargs),
                              influence=influence(yi, vi, labels, **kwargs),
                              cumulative=cumulative(yi, vi, labels, orders[order], **kwargs),
-                             cumulative_order=order)
+                             cumulative_order=order, leave_one_cluster_out=without_cluster, notes=notes)

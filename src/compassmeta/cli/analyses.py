@@ -27,18 +27,25 @@ def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
 
 @main.command()
 @model_options
+@cluster_options
 @click.option("--label", "label_column", default=None, help="Column naming the studies [es_id/study/Author].")
 @click.option("--order", type=click.Choice(["as given", "precision", "effect"]), default="as given",
               show_default=True, help="Order of the cumulative meta-analysis.")
 def sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-                label_column, order):
-    """Leave-one-out, influence diagnostics (with Baujat coordinates) and cumulative meta-analysis."""
+                cluster_column, rho, label_column, order):
+    """Leave-one-out, influence diagnostics (with Baujat coordinates) and cumulative meta-analysis.
+
+    With --cluster (dependent effects): the multilevel model without each cluster in turn, and the
+    others on one composite effect per cluster."""
     from ..analyses.sensitivity import sensitivity_report
     from ..report.text import section_records, sensitivity_table
 
-    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
+    table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     result = sensitivity_report(yi, vi, study_labels(table, label_column), order=order, method=method,
-                                ci_method=ci_method, level=level)
+                                ci_method=ci_method, level=level,
+                                cluster=table.label_column(cluster_column) if cluster_column else None, rho=rho)
+    for note in result.notes:
+        click.echo(f"Warning: {note}", err=True)
     emit(result, output_format, sensitivity_table, section_records)
 
 

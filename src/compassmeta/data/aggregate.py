@@ -28,3 +28,12 @@ def aggregate_by(keys, yi, vi, r=DEFAULT_WITHIN_STUDY_R):
     yi, vi = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
     return [(key, *composite_effect(yi[members[key]], vi[members[key]], r), len(members[key]))
             for key in order]
+
+
+def cluster_composites(cluster, yi, vi, rho=None):
+    """One composite effect per cluster (order of first appearance) for the analyses that assume
+    independent effects, averaged with r = ``rho`` (the CHE model's), else the default r:
+    (labels, composite effects, their variances, r)."""
+    r = DEFAULT_WITHIN_STUDY_R if rho is None else rho
+    combined = aggregate_by([str(label) for label in cluster], yi, vi, r=r)
+    return ([c[0] for c in combined], np.array([c[1] for c in combined]), np.array([c[2] for c in combined]), r)
