@@ -10,7 +10,7 @@ import click
 
 from ..common.errors import CompassmetaError, InputError
 
-METHOD_CHOICES = ["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "FE"]
+METHOD_CHOICES = ["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "DLIT", "SJIT", "FE"]
 DEFAULT_PREPOST_R = 0.5
 
 

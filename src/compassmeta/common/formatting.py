@@ -4,7 +4,8 @@ CI_NAMES = {"z": "Wald z", "knha": "Knapp-Hartung t"}
 METHOD_NAMES = {
     "FE": "fixed (common) effect", "DL": "DerSimonian-Laird", "HE": "Hedges", "HS": "Hunter-Schmidt",
     "SJ": "Sidik-Jonkman", "ML": "maximum likelihood", "REML": "restricted maximum likelihood",
-    "EB": "empirical Bayes", "PM": "Paule-Mandel"}
+    "EB": "empirical Bayes", "PM": "Paule-Mandel", "DLIT": "iterated DerSimonian-Laird",
+    "SJIT": "iterated Sidik-Jonkman"}
 
 
 def fmt(value, digits=4):

@@ -13,8 +13,9 @@ import numpy as np
 
 from ..common import distributions as dist
 from ..common.errors import ConvergenceError, InputError
-from .tau2 import (MAX_ITERATIONS, METHODS, NEWTON_STOP, NEWTON_SWITCH, SCORING_TOLERANCE,
+from .tau2 import (MAX_ITERATIONS, METHODS, NEWTON_STOP, NEWTON_SWITCH, SCORING_TOLERANCE, Tau2Estimate,
                    bracketed_root)
+from .tau2 import estimate_tau2 as scalar_estimate_tau2
 
 
 def _sum(a):
@@ -187,6 +188,11 @@ def estimate_tau2(batch, method):
         return np.maximum(0.0, _safe_divide(start * fit.rss(), df)), zeros.astype(int)
     if method == "PM":
         return _q_root(batch), zeros.astype(int)
+    if method in ("DLIT", "SJIT"):  # rarely used: one row at a time
+        row_df = np.broadcast_to(df, (R,))
+        estimates = [scalar_estimate_tau2(method, *batch.row_data(row)) if row_df[row] > 0 else Tau2Estimate(0.0)
+                     for row in range(R)]
+        return (np.array([e.tau2 for e in estimates]), np.array([e.iterations for e in estimates]))
     return _scoring(batch, method)
 
 

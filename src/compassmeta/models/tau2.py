@@ -5,7 +5,8 @@ and returns a :class:`Tau2Estimate`.  Negative moment estimates are truncated at
 
 Sources: DerSimonian & Laird (1986); Hedges (1983) "HE"; Hunter & Schmidt (2004) "HS";
 Sidik & Jonkman (2005) "SJ"; Paule & Mandel (1982) "PM"; Morris (1983) "EB";
-ML and REML by Fisher scoring (Viechtbauer 2005, J Educ Behav Stat 30:261-293).
+ML and REML by Fisher scoring (Viechtbauer 2005, J Educ Behav Stat 30:261-293); "DLIT" and
+"SJIT", metafor's iterated DL and SJ (DerSimonian & Kacker 2007, Contemp Clin Trials 28:105).
 """
 import math
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from ..common.errors import ConvergenceError
 from ..common.roots import expand_upper, solve_monotone
 from .wls import generalized_q, weighted_fit
 
-METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "DLIT", "SJIT")
 
 #: Scoring stops when a step changes tau^2 by less than this, relative to the larger of
 #: tau^2 and the mean sampling variance (metafor: 1e-5 absolute).
@@ -27,6 +28,11 @@ NEWTON_SWITCH = 1e-2
 #: order of the step squared, far below SCORING_TOLERANCE.
 NEWTON_STOP = 1e-6
 MAX_ITERATIONS = 100  # metafor's maxiter
+#: The iterated DL and SJ estimators stop when a step changes tau^2 by less than this, relative
+#: to the larger of tau^2 and the mean sampling variance (metafor: 1e-5 absolute) ...
+FIXED_POINT_TOLERANCE = 1e-13
+#: ... within this many steps (they converge linearly; metafor stops at 100).
+FIXED_POINT_MAX_ITERATIONS = 10_000
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,41 @@ def sidik_jonkman(X, y, v):
     tau2_start = float(np.mean((y - y.mean()) ** 2))
     fit = weighted_fit(X, y, 1.0 / (v + tau2_start))
     return Tau2Estimate(max(0.0, tau2_start * fit.rss() / (k - p)))
+
+
+def _fixed_point(name, step, start, v):
+    """Iterate tau^2 <- step(tau^2) from ``start`` until it stops changing (see
+    FIXED_POINT_TOLERANCE); a ConvergenceError, as metafor's, if it does not."""
+    scale = float(np.mean(v))
+    tau2 = start
+    for iteration in range(1, FIXED_POINT_MAX_ITERATIONS + 1):
+        previous, tau2 = tau2, step(tau2)
+        if abs(tau2 - previous) <= FIXED_POINT_TOLERANCE * max(tau2, scale):
+            return Tau2Estimate(tau2, iterations=iteration, converged=True)
+    raise ConvergenceError(f"the iterative {name} estimator did not converge in {FIXED_POINT_MAX_ITERATIONS} steps")
+
+
+def iterated_dersimonian_laird(X, y, v):
+    """DLIT (metafor): the DL formula with weights 1/(v + tau^2), tau^2 <- max(0, (Q(tau^2) - (k - p)) /
+    tr P(tau^2)), repeated from tau^2 = 0."""
+    k, p = X.shape
+
+    def step(tau2):
+        fit = weighted_fit(X, y, 1.0 / (v + tau2))
+        return max(0.0, (fit.rss() - (k - p)) / fit.trace_p())
+
+    return _fixed_point("DL", step, 0.0, v)
+
+
+def iterated_sidik_jonkman(X, y, v):
+    """SJIT (metafor): the SJ update tau^2 <- tau^2 Q(tau^2) / (k - p) repeated from SJ's start; its
+    fixed point is where the generalised Q equals k - p, the PM estimate."""
+    k, p = X.shape
+
+    def step(tau2):
+        return tau2 * weighted_fit(X, y, 1.0 / (v + tau2)).rss() / (k - p)
+
+    return _fixed_point("SJ", step, float(np.mean((y - y.mean()) ** 2)), v)
 
 
 def paule_mandel(X, y, v):
@@ -195,4 +236,6 @@ _CLOSED_FORM = {
     "HS": hunter_schmidt,
     "SJ": sidik_jonkman,
     "PM": paule_mandel,
+    "DLIT": iterated_dersimonian_laird,
+    "SJIT": iterated_sidik_jonkman,
 }
