@@ -402,6 +402,10 @@ def _maximise(likelihood, start):
     from scipy.optimize import minimize
 
     if likelihood.kind == "stepfun":
+        newton = _newton(likelihood, start)
+        if newton is not None:
+            return newton
+
         def objective(theta):
             value, gradient = likelihood.transformed_value_and_gradient(theta)
             return (-value, -gradient) if np.isfinite(value) else (1e300, np.zeros_like(theta))
@@ -416,10 +420,6 @@ def _maximise(likelihood, start):
     def converged(result):
         return np.max(np.abs(objective(result.x)[1])) <= 1e-4 * max(1.0, abs(result.fun))
 
-    if likelihood.kind == "stepfun":
-        newton = _newton(likelihood, start)
-        if newton is not None:
-            return newton
     result = minimize(objective, start, jac=True, method="BFGS", options={"gtol": 1e-8, "maxiter": 1000})
     if not converged(result):
         restart = minimize(lambda theta: objective(theta)[0], result.x, method="Nelder-Mead",
