@@ -200,11 +200,33 @@ for (name in c("assink2016", "konstantopoulos2011")) for (rho in c(0, 0.6)) {
   leave_one_cluster_out[[length(leave_one_cluster_out) + 1]] <- list(dataset = name, rho = rho, rows = rows)
 }
 
+# Likelihood-ratio tests of the variance components (Assink & Wibbelink 2016, Quant Meth Psych
+# 12:154): the model with sigma^2 between (or within) fixed at 0 against the full model, anova().
+variance_tests <- list()
+for (name in c("assink2016", "konstantopoulos2011", "satcoaching")) for (rho in c(0, 0.6))
+  for (method in c("REML", "ML")) {
+    d <- datasets[[name]]
+    dat <- data.frame(yi = d$yi, vi = d$vi, cluster = d$cluster, stringsAsFactors = FALSE)
+    dat$es_id <- seq_len(nrow(dat))
+    V <- vcalc(vi, cluster = cluster, obs = es_id, rho = rho, data = dat)
+    fit <- function(sigma2) rma.mv(yi, V, random = ~ 1 | cluster / es_id, data = dat, method = method,
+                                   sigma2 = sigma2, control = tight)
+    full <- fit(c(NA, NA))
+    no_between <- fit(c(0, NA))
+    no_within <- fit(c(NA, 0))
+    between <- anova(full, no_between)
+    within <- anova(full, no_within)
+    variance_tests[[length(variance_tests) + 1]] <- list(
+      dataset = name, rho = rho, method = method, logLik = as.numeric(logLik(full)),
+      lrt_between = between$LRT, p_between = between$pval, sigma2_without_between = no_between$sigma2,
+      lrt_within = within$LRT, p_within = within$pval, sigma2_without_within = no_within$sigma2)
+  }
+
 dir.create(file.path("tests", "fixtures"), showWarnings = FALSE, recursive = TRUE)
 writeLines(toJSON(list(metafor = as.character(packageVersion("metafor")),
                        clubSandwich = as.character(packageVersion("clubSandwich")),
                        datasets = datasets, cases = cases,
                        single_cluster = single_cluster, aggregated_bias = aggregated_bias,
-                       leave_one_cluster_out = leave_one_cluster_out),
+                       leave_one_cluster_out = leave_one_cluster_out, variance_tests = variance_tests),
                   auto_unbox = TRUE, digits = NA, pretty = TRUE, matrix = "rowmajor"),
            file.path("tests", "fixtures", "metafor_multilevel.json"))

@@ -262,3 +262,28 @@ def test_leave_one_cluster_out_needs_three_clusters():
 
     with pytest.raises(InputError, match="at least 3 clusters"):
         leave_one_cluster_out([0.1, 0.2, 0.3, 0.4], [0.01] * 4, ["a", "a", "b", "b"])
+
+
+@pytest.mark.parametrize("reference", FIXTURE["variance_tests"],
+                         ids=lambda r: f"{r['dataset']}-rho{r['rho']}-{r['method']}")
+def test_variance_component_tests_match_metafor_anova(reference):
+    """anova(full, reduced) of rma.mv fits with sigma2 = c(0, NA) and c(NA, 0)."""
+    data = FIXTURE["datasets"][reference["dataset"]]
+    result = pool(np.array(data["yi"]), np.array(data["vi"]), cluster=data["cluster"], rho=reference["rho"] or None,
+                  method=reference["method"], variance_tests=True)
+    close(result.log_likelihood, reference["logLik"])
+    between, within = result.variance_tests
+    for test, name in ((between, "between"), (within, "within")):
+        assert test.component == name and test.df == 1
+        close([test.lrt, test.p_value], [reference[f"lrt_{name}"], reference[f"p_{name}"]], atol=1e-7)
+        close_variance([test.sigma2_between, test.sigma2_within], reference[f"sigma2_without_{name}"])
+
+
+def test_variance_component_tests_need_a_cluster_and_skip_what_is_not_identified():
+    with pytest.raises(InputError, match="--cluster"):
+        pool([0.1, 0.3, 0.2], [0.01, 0.02, 0.03], variance_tests=True)
+    singletons = pool([0.1, 0.3, 0.2, 0.5], [0.01, 0.02, 0.03, 0.02], cluster=["a", "b", "c", "d"],
+                      variance_tests=True)
+    assert singletons.variance_tests == ()
+    one_cluster = pool([0.1, 0.3, 0.2, 0.5], [0.01, 0.02, 0.03, 0.02], cluster=["a"] * 4, variance_tests=True)
+    assert [t.component for t in one_cluster.variance_tests] == ["within"]

@@ -14,15 +14,17 @@ def cluster_labels(table, cluster_column):
 @main.command()
 @model_options
 @cluster_options
+@click.option("--variance-tests", is_flag=True,
+              help="With --cluster: likelihood-ratio tests of sigma^2 between and within clusters against 0.")
 def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-         cluster_column, rho):
+         cluster_column, rho, variance_tests):
     """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
     from ..models.pooling import pool as pool_effects
     from ..report.text import multilevel_pool_table, pool_table
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     result = pool_effects(yi, vi, method=method, ci_method=ci_method, level=level,
-                          cluster=cluster_labels(table, cluster_column), rho=rho)
+                          cluster=cluster_labels(table, cluster_column), rho=rho, variance_tests=variance_tests)
     emit(result, output_format, multilevel_pool_table if cluster_column else pool_table, lambda d: [d])
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from ..common import distributions as dist
 from ..common.errors import InputError
 from ..common.results import INTERNAL, Result
-from .multilevel import MultilevelFit, fit_multilevel
+from .multilevel import MultilevelFit, fit_multilevel, log_likelihood_without
 
 MULTILEVEL_CI_METHODS = ("z", "t", "cr2")
 
@@ -77,6 +77,39 @@ def fit_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_method, level):
 
 
 @dataclass(frozen=True)
+class VarianceComponentTest(Result):
+    """Likelihood-ratio test of one variance component against 0 (metafor anova() of the full
+    rma.mv against the one with that sigma^2 fixed at 0; 1 df; Assink & Wibbelink 2016): the
+    reduced model's sigma^2 and log-likelihood."""
+
+    component: str              # "between" or "within" clusters
+    lrt: float
+    df: int
+    p_value: float
+    sigma2_between: float
+    sigma2_within: float
+    log_likelihood: float
+
+
+def variance_component_tests(fit):
+    """The tests of sigma^2 between and within clusters that the data can identify: none of
+    the between component with one cluster (it is fixed at 0), none where every cluster holds
+    one effect (only the sum of the two is identified)."""
+    if fit.n_clusters == fit.k:
+        return ()
+    tests = []
+    for component, name in ((0, "between"), (1, "within")):
+        if component == 0 and fit.n_clusters == 1:
+            continue
+        log_likelihood, sigma2 = log_likelihood_without(fit, component)
+        lrt = max(0.0, 2.0 * (fit.log_likelihood - log_likelihood))
+        tests.append(VarianceComponentTest(component=name, lrt=lrt, df=1, p_value=float(dist.chi2_sf(lrt, 1)),
+                                           sigma2_between=sigma2[0], sigma2_within=sigma2[1],
+                                           log_likelihood=log_likelihood))
+    return tuple(tests)
+
+
+@dataclass(frozen=True)
 class MultilevelPooledResult(Result):
     """Pooled effect of the three-level / CHE model (metafor rma.mv + predict())."""
 
@@ -103,7 +136,9 @@ class MultilevelPooledResult(Result):
     level: float
     rho: float
     iterations: int
+    log_likelihood: float        # (restricted) log-likelihood, as metafor's logLik()
     notes: tuple = ()
+    variance_tests: tuple = ()   # VarianceComponentTest, when asked for
     fit: MultilevelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def __str__(self):
@@ -112,8 +147,9 @@ class MultilevelPooledResult(Result):
         return multilevel_pool_table(self)
 
 
-def pool_dependent(yi, vi, cluster, *, method, rho, ci_method, level):
-    """Intercept-only multilevel model; ``level`` as a fraction."""
+def pool_dependent(yi, vi, cluster, *, method, rho, ci_method, level, variance_tests=False):
+    """Intercept-only multilevel model; ``level`` as a fraction; with ``variance_tests`` the
+    likelihood-ratio tests of the two variance components (two more fits)."""
     fit, inference = fit_dependent(yi, vi, np.ones((yi.size, 1)), ("intercept",), cluster,
                                    method=method, rho=rho, ci_method=ci_method, level=level)
     estimate, se = float(fit.beta[0]), float(inference.se[0])
@@ -127,7 +163,8 @@ def pool_dependent(yi, vi, cluster, *, method, rho, ci_method, level):
         q_df=fit.q_df, q_p=fit.q_p, k=fit.k, n_clusters=fit.n_clusters,
         df=None if inference.df is None else float(inference.df[0]), statistic=estimate / se,
         method=fit.method, ci_method=ci_method, level=100 * level, rho=fit.rho,
-        iterations=fit.iterations, notes=fit.notes, fit=fit)
+        iterations=fit.iterations, log_likelihood=fit.log_likelihood, notes=fit.notes,
+        variance_tests=variance_component_tests(fit) if variance_tests else (), fit=fit)
 
 
 @dataclass(frozen=True)

@@ -178,12 +178,13 @@ def _starting_values(X, y, v):
     return np.array([total / 2.0, total / 2.0])
 
 
-def estimate_sigma2(blocks, X, y, v, rho, method):
+def estimate_sigma2(blocks, X, y, v, rho, method, fixed_zero=(False, False)):
     """ML or REML estimates of (sigma^2_1, sigma^2_2) >= 0 by bounded Fisher scoring.
 
     A sigma^2 at zero whose score points below zero is held at zero (the boundary
     solution, as metafor's bound sigma^2 >= 0); steps are halved until the (restricted)
-    log-likelihood does not decrease.  Returns (gls, iterations).
+    log-likelihood does not decrease.  ``fixed_zero`` holds a component at 0 (metafor
+    rma.mv(sigma2 = c(0, NA)) and the like).  Returns (gls, iterations).
     """
     reml = method == "REML"
     X_groups, y_groups = blocks.stack(X), blocks.stack(y)
@@ -191,7 +192,7 @@ def estimate_sigma2(blocks, X, y, v, rho, method):
     scale = float(np.mean(v))
     # One cluster: its sigma^2 cannot be told apart from the intercept (metafor fixes a
     # single-level factor's sigma^2 at 0 and so does this fit).
-    identifiable = np.array([blocks.n_clusters > 1, True])
+    identifiable = np.array([blocks.n_clusters > 1, True]) & ~np.asarray(fixed_zero)
     sigma2 = _starting_values(X, y, v) * identifiable
     gls = GroupedGLS(blocks, X_groups, y_groups, v_groups, rho, sigma2)
     loglik = gls.log_likelihood(reml)
@@ -216,6 +217,14 @@ def estimate_sigma2(blocks, X, y, v, rho, method):
             return gls, iteration
     raise ConvergenceError(f"{method} estimation of sigma^2 did not converge in {MAX_ITERATIONS} "
                            f"Fisher-scoring iterations (last sigma^2: {sigma2[0]:.6g}, {sigma2[1]:.6g})")
+
+
+def log_likelihood_without(fit, component):
+    """The (restricted) log-likelihood of ``fit``'s model refitted with sigma^2 number
+    ``component`` (0 between, 1 within clusters) held at 0, and that fit's sigma^2."""
+    fixed_zero = (component == 0, component == 1)
+    gls, _ = estimate_sigma2(fit.blocks, fit.X, fit.y, fit.v, fit.rho, fit.method, fixed_zero)
+    return gls.log_likelihood(fit.method == "REML"), tuple(float(s) for s in gls.sigma2)
 
 
 @dataclass(frozen=True)

@@ -106,19 +106,23 @@ class PooledResult(Result):
 
 
 def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, cluster=None,
-         rho=None):
+         rho=None, variance_tests=False):
     """Pool effect sizes ``yi`` with sampling variances ``vi``.
 
     ``method``: FE or a tau^2 estimator (DL, HE, HS, SJ, ML, REML, EB, PM);
     ``ci_method``: "z" (Wald) or "knha" (Knapp-Hartung); ``level`` in percent.
     With ``cluster`` (a label per effect) the three-level model, or with ``rho`` the CHE
-    model, is fitted instead (REML or ML; ``ci_method`` z, t or cr2), see models.dependent.
+    model, is fitted instead (REML or ML; ``ci_method`` z, t or cr2), see models.dependent;
+    ``variance_tests`` adds its likelihood-ratio tests of sigma^2 between and within clusters.
     """
     yi, vi = check_effects(yi, vi)
     check_options(cluster, rho, ci_method)
     if cluster is not None:
         return pool_dependent(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
-                              level=as_fraction(level))
+                              level=as_fraction(level), variance_tests=variance_tests)
+    if variance_tests:
+        raise InputError("the variance-component tests (--variance-tests) are for the multilevel model: "
+                         "give the cluster column (--cluster)")
     X = np.ones((yi.size, 1))
     fit = fit_model(X, yi, vi, terms=("intercept",), method=method, ci_method=ci_method,
                     level=as_fraction(level))

@@ -106,8 +106,11 @@ def multilevel_pool_table(result):
             ["pooled", fmt(d["estimate"]), fmt(d["se"]), interval(d["ci_lower"], d["ci_upper"]),
              fmt(d["statistic"], 3), fmt(d["df"], 2), fmt_p(d["p_value"]),
              interval(d["pi_lower"], d["pi_upper"])]]
+    tests = [f"Likelihood-ratio test of sigma^2 {t['component']} clusters = 0: LRT({t['df']}) = {fmt(t['lrt'], 3)}, "
+             f"{p_text(t['p_value'])} (logLik {fmt(t['log_likelihood'], 3)} against {fmt(d['log_likelihood'], 3)})"
+             for t in d["variance_tests"]]
     return "\n".join(multilevel_header(d, "model") + [
-        f"Test for heterogeneity: Q({d['q_df']}) = {fmt(d['q'], 2)}, {p_text(d['q_p'])}", "",
+        f"Test for heterogeneity: Q({d['q_df']}) = {fmt(d['q'], 2)}, {p_text(d['q_p'])}", *tests, "",
         aligned(rows)] + [f"Note: {note}" for note in d["notes"]])
 
 
