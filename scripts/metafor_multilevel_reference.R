@@ -181,7 +181,8 @@ aggregated_bias <- lapply(c(0.5, 0.6), function(r) {
 })
 
 # compassmeta sensitivity --cluster: the multilevel model refitted without each cluster in turn
-# (metafor's leave1out() does not take rma.mv models), REML, Wald z and CR2.
+# (metafor's leave1out() does not take rma.mv models), REML, Wald z and CR2; with metafor's
+# cooks.distance() and dfbetas() of the full model by cluster.
 leave_one_cluster_out <- list()
 for (name in c("assink2016", "konstantopoulos2011")) for (rho in c(0, 0.6)) {
   d <- datasets[[name]]
@@ -197,7 +198,14 @@ for (name in c("assink2016", "konstantopoulos2011")) for (rho in c(0, 0.6)) {
          ci_upper = fit$ci.ub, sigma2 = fit$sigma2, cr2_se = rob$se, cr2_df = as.numeric(rob$ddf),
          cr2_ci_lower = rob$ci.lb, cr2_ci_upper = rob$ci.ub)
   })
-  leave_one_cluster_out[[length(leave_one_cluster_out) + 1]] <- list(dataset = name, rho = rho, rows = rows)
+  dat$es_id <- seq_len(nrow(dat))
+  full <- rma.mv(yi, vcalc(vi, cluster = cluster, obs = es_id, rho = rho, data = dat), random = ~ 1 | cluster / es_id,
+                 data = dat, method = "REML", control = tight)
+  cook <- cooks.distance(full, cluster = dat$cluster)   # in metafor's order of the cluster labels
+  dfbs <- dfbetas(full, cluster = dat$cluster)
+  leave_one_cluster_out[[length(leave_one_cluster_out) + 1]] <- list(
+    dataset = name, rho = rho, rows = rows, influence_clusters = names(cook), cook_d = as.numeric(cook),
+    dfbetas = as.numeric(dfbs[names(cook), 1]))
 }
 
 # Likelihood-ratio tests of the variance components (Assink & Wibbelink 2016, Quant Meth Psych

@@ -255,6 +255,12 @@ def test_leave_one_cluster_out_matches_rma_mv_refits(reference, ci_method):
                      [expected["estimate"]] * 2)
         if ci_method == "cr2":
             close(row.df, expected["cr2_df"])
+    by_cluster = {row.omitted: row for row in rows}
+    ordered = [by_cluster[str(label)] for label in reference["influence_clusters"]]
+    # Cook's D is a squared difference of nearly equal estimates: compared on the square-root
+    # scale (|b - b without| / se), absolute 1e-8 where the difference is small
+    close(np.sqrt([row.cook_d for row in ordered]), np.sqrt(reference["cook_d"]), atol=1e-8)
+    close([row.dfbetas for row in ordered], reference["dfbetas"], atol=1e-8)
 
 
 def test_leave_one_cluster_out_needs_three_clusters():

@@ -59,11 +59,12 @@ def sensitivity_table(report):
                                 fmt(r["tau2"]), fmt(r["i2"], 2)])
     cluster_lines = []
     if d["leave_one_cluster_out"]:
-        cluster_rows = [["omitted cluster", "k", "clusters", "estimate", "CI", "sigma^2 between", "sigma^2 within"]]
+        cluster_rows = [["omitted cluster", "k", "clusters", "estimate", "CI", "sigma^2 between", "sigma^2 within",
+                         "cook.d", "dfbetas"]]
         for r in d["leave_one_cluster_out"]:
             cluster_rows.append([r["omitted"], r["k"], r["n_clusters"], fmt(r["estimate"]),
                                  interval(r["ci_lower"], r["ci_upper"]), fmt(r["sigma2_between"]),
-                                 fmt(r["sigma2_within"])])
+                                 fmt(r["sigma2_within"]), fmt(r["cook_d"], 3), fmt(r["dfbetas"], 3)])
         cluster_lines = ["Leave one cluster out (multilevel model):", aligned(cluster_rows), ""]
     return "\n".join([f"Sensitivity analyses (k = {d['k']}; tau^2 estimator: {d['method']}; CI: {CI_NAMES[d['ci_method']]})",
                       "", *[f"Note: {note}" for note in d["notes"]], *([""] if d["notes"] else []), *cluster_lines,

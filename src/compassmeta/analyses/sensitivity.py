@@ -13,6 +13,7 @@ from ..models.pooling import as_fraction, check_effects, pool
 from ..common.results import Estimate, Result
 from ..data.aggregate import cluster_composites
 from ..models.dependent import check_options
+from ..models.multilevel import covariance_at
 
 INTERCEPT = ("intercept",)
 
@@ -169,25 +170,31 @@ class ClusterOmitted(Result):
     p_value: float
     sigma2_between: float
     sigma2_within: float
+    cook_d: float               # (b - b without) ^ 2 / var(b), metafor cooks.distance(cluster = )
+    dfbetas: float              # (b - b without) / se(b at the sigma^2 without), metafor dfbetas(cluster = )
 
 
 def leave_one_cluster_out(yi, vi, cluster, *, method="REML", rho=None, ci_method="z", level=95):
     """The multilevel model (metafor rma.mv(yi, V, random = ~ 1 | cluster/es)) without each
-    cluster in turn, clusters in order of first appearance."""
+    cluster in turn, clusters in order of first appearance, with each cluster's Cook's distance
+    and DFBETAS (model-based, whatever ``ci_method``)."""
     yi, vi = check_effects(yi, vi)
     cluster = np.array([str(label) for label in cluster])
     labels = list(dict.fromkeys(cluster))
     if len(labels) < 3:
         raise InputError(f"leaving one cluster out needs at least 3 clusters, got {len(labels)}")
+    full = pool(yi, vi, method=method, level=level, cluster=list(cluster), rho=rho).fit
     rows = []
     for label in labels:
         keep = cluster != label
         fit = pool(yi[keep], vi[keep], method=method, ci_method=ci_method, level=level, cluster=list(cluster[keep]),
                    rho=rho)
+        change = float(full.beta[0]) - fit.estimate
         rows.append(ClusterOmitted(omitted=label, k=fit.k, n_clusters=fit.n_clusters, estimate=fit.estimate,
                                    se=fit.se, df=fit.df, ci_lower=fit.ci_lower, ci_upper=fit.ci_upper,
                                    p_value=fit.p_value, sigma2_between=fit.sigma2_between,
-                                   sigma2_within=fit.sigma2_within))
+                                   sigma2_within=fit.sigma2_within, cook_d=change ** 2 / float(full.vcov[0, 0]),
+                                   dfbetas=change / float(np.sqrt(covariance_at(full, fit.fit.sigma2)[0, 0]))))
     return tuple(rows)
 
 

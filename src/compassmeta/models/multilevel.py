@@ -219,6 +219,14 @@ def estimate_sigma2(blocks, X, y, v, rho, method, fixed_zero=(False, False)):
                            f"Fisher-scoring iterations (last sigma^2: {sigma2[0]:.6g}, {sigma2[1]:.6g})")
 
 
+def covariance_at(fit, sigma2):
+    """Model-based covariance of ``fit``'s coefficients were the variance components ``sigma2``
+    (metafor's rma.mv with sigma2 fixed; dfbetas() scales by it)."""
+    blocks = fit.blocks
+    return GroupedGLS(blocks, blocks.stack(fit.X), blocks.stack(fit.y), blocks.stack(fit.v), fit.rho,
+                      np.asarray(sigma2, dtype=float)).cov
+
+
 def log_likelihood_without(fit, component):
     """The (restricted) log-likelihood of ``fit``'s model refitted with sigma^2 number
     ``component`` (0 between, 1 within clusters) held at 0, and that fit's sigma^2."""
