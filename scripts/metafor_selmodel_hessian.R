@@ -3,7 +3,10 @@
 #
 # Run from the project root, after scripts/metafor_selmodel_reference.R:
 #   Rscript scripts/metafor_selmodel_hessian.R
-# Writes tests/fixtures/metafor_selmodel_hessian.json.  CI does not run it.
+# Writes tests/fixtures/metafor_selmodel_hessian.json.  CI does not run it.  For the two-sided
+# fits of scripts/metafor_selmodel_two_sided.R:
+#   Rscript scripts/metafor_selmodel_hessian.R tests/fixtures/metafor_selmodel_two_sided.json \
+#       tests/fixtures/metafor_selmodel_two_sided_hessian.json
 #
 # For every smooth selection model of tests/fixtures/metafor_selmodel.json that has a tight fit,
 # metafor's Hessian is recomputed at that fit's estimates exactly as selmodel() computes it
@@ -14,8 +17,13 @@
 # precision (the tests compare compassmeta with the spread, not with one of them).
 suppressMessages({library(metafor); library(jsonlite)})
 
-reference <- fromJSON(file.path("tests", "fixtures", "metafor_selmodel.json"), simplifyVector = FALSE)
-datasets <- setNames(reference$datasets, vapply(reference$datasets, `[[`, "", "name"))
+arguments <- commandArgs(trailingOnly = TRUE)
+input <- if (length(arguments) == 2) arguments[1] else file.path("tests", "fixtures", "metafor_selmodel.json")
+output <- if (length(arguments) == 2) arguments[2] else file.path("tests", "fixtures", "metafor_selmodel_hessian.json")
+reference <- fromJSON(input, simplifyVector = FALSE)
+# the data sets are those of the main fixture
+main <- fromJSON(file.path("tests", "fixtures", "metafor_selmodel.json"), simplifyVector = FALSE)
+datasets <- setNames(main$datasets, vapply(main$datasets, `[[`, "", "name"))
 tolerances <- c(1e-8, 1e-10, 1e-12)
 
 standard_errors <- function(fit, point, tau2_fixed, rel_tol) {
@@ -35,13 +43,13 @@ standard_errors <- function(fit, point, tau2_fixed, rel_tol) {
 
 cases <- list()
 for (case in reference$cases) {
-  if (case$type == "stepfun" || !is.null(case$error) || is.null(case$tight) || !is.null(case$tight$error)) next
+  tight <- if (is.null(case$tight)) case else case$tight   # the two-sided fixture holds the tight fit itself
+  if (case$type == "stepfun" || !is.null(case$error) || !is.null(tight$error)) next
   d <- datasets[[case$data]]
   args <- list(rma(unlist(d$yi), unlist(d$vi), method = case$method), type = case$type,
                alternative = case$alternative, skiphes = TRUE)
   if (!is.null(case$steps)) args$steps <- unlist(case$steps)
   fit <- suppressWarnings(do.call(selmodel, args))  # its weight function, p-values and bounds
-  tight <- case$tight
   tau2_fixed <- case$method == "FE"
   point <- c(tight$estimate, if (tau2_fixed) 0 else tight$tau2, unlist(tight$delta))
   se <- lapply(tolerances, function(tol) {
@@ -56,6 +64,5 @@ for (case in reference$cases) {
 out <- list(metafor_version = as.character(packageVersion("metafor")),
             numderiv_version = as.character(packageVersion("numDeriv")), r_version = R.version.string,
             parameters = "estimate, tau2 (ML only), deltas", cases = cases)
-writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE),
-           file.path("tests", "fixtures", "metafor_selmodel_hessian.json"))
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE), output)
 cat("wrote", length(cases), "cases\n")

@@ -1,7 +1,8 @@
 """Weight-function selection models for publication bias, as metafor 3.8's selmodel().
 
 A study's observed effect y_i ~ N(mu, v_i + tau^2) is published with a relative probability
-w(p_i) that depends on its one-sided p-value p_i; the likelihood of the published studies is
+w(p_i) that depends on its p-value p_i (one-sided, or two-sided as metafor's alternative =
+"two.sided"); the likelihood of the published studies is
 (Vevea & Hedges 1995, Psychometrika 60:419, eq. 6; Citkowicz & Vevea 2017 for the beta model)
 
     L = prod_i  w(p_i) phi(y_i; mu, v_i + tau^2) / A_i,   A_i = integral w(p(y)) phi(y; mu, v_i + tau^2) dy.
@@ -29,7 +30,7 @@ from ..common.errors import ConvergenceError, InputError
 from ..common.results import INTERNAL, Estimate
 from ..models.pooling import as_fraction, check_effects, pool
 
-ALTERNATIVES = ("greater", "less")
+ALTERNATIVES = ("greater", "less", "two.sided")
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,17 @@ _INV_SQRT_2PI = 1 / np.sqrt(2 * np.pi)
 _UNIFORM = np.linspace(0.0, 1.0, 41)
 _Z_LIMIT = 8.0
 _Z_GRID = np.arange(-_Z_LIMIT, _Z_LIMIT + 0.5, 1.0)
+# Two-sided p-values have a cusp at y = 0 (1 - p ~ |z|, so w = (1 - p)^d behaves like |z|^d):
+# panels graded by decades towards it keep the rule exact there.
+_Z_GRADED = np.concatenate([-(10.0 ** -np.arange(1, 7)), 10.0 ** -np.arange(1, 7)])
 
 
-def one_sided_p(yi, vi, alternative):
-    """p-value of each study's z = y / sqrt(v), one-sided in the direction of ``alternative``
-    (metafor .selmodel.pval)."""
+def selection_p_values(yi, vi, alternative):
+    """p-value of each study's z = y / sqrt(v): one-sided in the direction of ``alternative``
+    ("greater" or "less"), or two-sided (metafor .selmodel.pval)."""
     z = yi / np.sqrt(vi)
+    if alternative == "two.sided":
+        return 2 * special.ndtr(-np.abs(z))
     return special.ndtr(-z if alternative == "greater" else z)
 
 
@@ -132,12 +138,32 @@ class SelectionModel(Estimate):
         return function.weight(p, delta, step)
 
 
+@dataclass
+class _StepTerms:
+    """The pieces of the step-function likelihood at one parameter value (see _Likelihood._step_terms)."""
+
+    delta: np.ndarray
+    total_var: np.ndarray
+    sd: np.ndarray
+    drop: np.ndarray
+    tails: list = field(default_factory=list)     # (sign, u, phi(u)) of each tail
+    probability: np.ndarray = 0.0
+    signed_density: np.ndarray = 0.0
+    u_density: np.ndarray = 0.0
+    area: np.ndarray = None
+
+    def tail_sum(self, term):
+        """sum over the tails of term(sign, u, phi(u))."""
+        return sum(term(sign, u, density) for sign, u, density in self.tails)
+
+
 class _Likelihood:
     """Log-likelihood of one selection model, on the optimiser's scale and the natural one."""
 
     def __init__(self, yi, vi, kind, steps, alternative, fixed_tau2):
         self.yi, self.vi, self.kind, self.alternative = yi, vi, kind, alternative
-        self.sign = 1.0 if alternative == "greater" else -1.0
+        # the tails of y that give small p-values: +1 (large y), -1 (small y), or both
+        self.signs = {"greater": (1.0,), "less": (-1.0,), "two.sided": (1.0, -1.0)}[alternative]
         self.fixed_tau2 = fixed_tau2
         if kind == "stepfun":
             self.steps = np.asarray(steps)
@@ -149,11 +175,13 @@ class _Likelihood:
             self.step = steps[0] if steps is not None else 0.0
             self.delta_min, self.delta_max = np.array(self.function.delta_min), np.array(self.function.delta_max)
             self.p_min = self.function.p_min
-        self.p_values = np.clip(one_sided_p(yi, vi, alternative), self.p_min, 1 - self.p_min)
+        self.p_values = np.clip(selection_p_values(yi, vi, alternative), self.p_min, 1 - self.p_min)
         if kind == "stepfun":
             self.group = interval_of(self.p_values, self.steps)
-            # z-quantiles of the interval bounds: p <= s  <=>  sign * y / sqrt(v) >= -ndtri(s)
-            self.inner_offsets = np.sqrt(vi)[:, None] * special.ndtri(self.steps[:-1])[None, :]
+            # z-quantiles of the interval bounds: one-sided p <= s  <=>  sign * y / sqrt(v) >= -ndtri(s);
+            # two-sided p <= s  <=>  |y| / sqrt(v) >= -ndtri(s / 2)
+            tail_share = self.steps[:-1] / len(self.signs)
+            self.inner_offsets = np.sqrt(vi)[:, None] * special.ndtri(tail_share)[None, :]
             self.counts = np.bincount(self.group, minlength=self.steps.size)
 
     # -- parameter mapping (metafor: tau2 = exp(theta), delta = min + (max - min) plogis(x)) --
@@ -189,58 +217,64 @@ class _Likelihood:
             return float(np.sum(log_weight + log_density - np.log(self._integrated_area(mu, sd, delta))))
 
     def _step_terms(self, mu, tau2, delta):
-        """Shared pieces of the step likelihood: all deltas, sigma_i^2, sigma_i, u_ij, Phi(u_ij),
-        phi(u_ij), delta_j - delta_j+1 and A_i."""
+        """Shared pieces of the step likelihood.  With u_tij = (s_t mu + sqrt(v_i) z_tj) / sigma_i
+        for each tail t of sign s_t (z_tj = ndtri(s_j), or ndtri(s_j / 2) with both tails for
+        two-sided p-values), P_ij = sum_t Phi(u_tij) = P(p_i <= s_j); du/dmu = s_t / sigma_i and
+        du/dtau^2 = -u / (2 sigma_i^2).  Returns the tails, the tail sums of Phi(u), s phi(u) and
+        u phi(u), delta_j - delta_j+1 and A_i."""
         delta = self.all_delta(delta)
         total_var = self.vi + tau2
         sd = np.sqrt(total_var)
-        u = (self.sign * mu + self.inner_offsets) / sd[:, None]
-        probability = special.ndtr(u)
-        density = np.exp(-0.5 * u ** 2) * _INV_SQRT_2PI
-        drop = delta[:-1] - delta[1:]
-        return delta, total_var, sd, u, probability, density, drop, delta[-1] + probability @ drop
+        terms = _StepTerms(delta=delta, total_var=total_var, sd=sd, drop=delta[:-1] - delta[1:])
+        for sign in self.signs:
+            u = (sign * mu + self.inner_offsets) / sd[:, None]
+            density = np.exp(-0.5 * u ** 2) * _INV_SQRT_2PI
+            terms.tails.append((sign, u, density))
+            terms.probability = terms.probability + special.ndtr(u)
+            terms.signed_density = terms.signed_density + sign * density
+            terms.u_density = terms.u_density + u * density
+        terms.area = delta[-1] + terms.probability @ terms.drop
+        return terms
 
     def step_value_and_gradient(self, mu, tau2, delta, terms=None):
-        """Step-function log L and its analytic gradient in (mu, tau^2, free deltas).
-
-        With P_ij = Phi(u_ij), u_ij = (sign mu + sqrt(v_i) z_j) / sigma_i at the inner interval bounds
-        (z_j = ndtri(s_j)), A_i = sum_j delta_j [P_ij - P_i,j-1] = delta_J + sum_j P_ij (delta_j - delta_j+1);
-        du/dmu = sign / sigma_i and du/dtau^2 = -u / (2 sigma_i^2).
-        """
-        delta, total_var, sd, u, probability, density, drop, selected_area = terms or self._step_terms(mu, tau2, delta)
+        """Step-function log L and its analytic gradient in (mu, tau^2, free deltas):
+        A_i = sum_j delta_j [P_ij - P_i,j-1] = delta_J + sum_j P_ij (delta_j - delta_j+1), with P as in
+        :meth:`_step_terms`."""
+        t = terms or self._step_terms(mu, tau2, delta)
         residual = self.yi - mu
-        value = (self.counts @ np.log(delta) - 0.5 * (np.log(2 * np.pi * total_var) + residual ** 2 / total_var).sum()
-                 - np.log(selected_area).sum())
-        d_mu = (residual / total_var - (density @ drop) * self.sign / (sd * selected_area)).sum()
-        d_tau2 = ((residual ** 2 / total_var - 1 + ((u * density) @ drop) / selected_area) / (2 * total_var)).sum()
-        share = np.append((probability / selected_area[:, None]).sum(axis=0), (1 / selected_area).sum())
-        d_delta = self.counts[1:] / delta[1:] - np.diff(share)
+        value = (self.counts @ np.log(t.delta) - 0.5 * (np.log(2 * np.pi * t.total_var) + residual ** 2 / t.total_var).sum()
+                 - np.log(t.area).sum())
+        d_mu = (residual / t.total_var - (t.signed_density @ t.drop) / (t.sd * t.area)).sum()
+        d_tau2 = ((residual ** 2 / t.total_var - 1 + (t.u_density @ t.drop) / t.area) / (2 * t.total_var)).sum()
+        share = np.append((t.probability / t.area[:, None]).sum(axis=0), (1 / t.area).sum())
+        d_delta = self.counts[1:] / t.delta[1:] - np.diff(share)
         return float(value), np.concatenate([[d_mu], [d_tau2] if self.fixed_tau2 is None else [], d_delta])
 
     def step_hessian(self, mu, tau2, delta, terms=None):
         """Analytic Hessian of the step-function log L in (mu, tau^2 unless fixed, free deltas).
 
-        Derivatives of A_i = delta_J + sum_j P_ij d_j (d_j = delta_j - delta_j+1) with phi' = -u phi:
-        A_mumu = -sum d u phi / sigma^2, A_mutau = sign sum d phi (u^2 - 1) / (2 sigma^3),
+        Derivatives of A_i = delta_J + sum_j P_ij d_j (d_j = delta_j - delta_j+1) with phi' = -u phi,
+        summed over the tails: A_mumu = -sum d u phi / sigma^2, A_mutau = sum d s phi (u^2 - 1) / (2 sigma^3),
         A_tautau = sum d u phi (3 - u^2) / (4 sigma^4); dA/ddelta_k = P_k - P_k-1, linear in delta.
         """
-        delta, total_var, sd, u, probability, density, drop, area = terms or self._step_terms(mu, tau2, delta)
+        t = terms or self._step_terms(mu, tau2, delta)
+        total_var, sd, drop, area = t.total_var, t.sd, t.drop, t.area
         residual = self.yi - mu
         # first derivatives of A (columns: mu, tau2, delta_2..delta_J) and of the normal part
-        a_mu = (density @ drop) * self.sign / sd
-        a_tau = -((u * density) @ drop) / (2 * total_var)
-        zeros = np.zeros((u.shape[0], 1))
-        a_delta = np.diff(np.hstack([probability, zeros + 1]), axis=1)
-        bound_density = np.hstack([density, zeros])
-        bound_u_density = np.hstack([u * density, zeros])
-        a_mu_delta = np.diff(np.hstack([zeros, bound_density]), axis=1)[:, 1:] * (self.sign / sd)[:, None]
+        a_mu = (t.signed_density @ drop) / sd
+        a_tau = -(t.u_density @ drop) / (2 * total_var)
+        zeros = np.zeros((residual.size, 1))
+        a_delta = np.diff(np.hstack([t.probability, zeros + 1]), axis=1)
+        bound_density = np.hstack([t.signed_density, zeros])
+        bound_u_density = np.hstack([t.u_density, zeros])
+        a_mu_delta = np.diff(np.hstack([zeros, bound_density]), axis=1)[:, 1:] / sd[:, None]
         a_tau_delta = -np.diff(np.hstack([zeros, bound_u_density]), axis=1)[:, 1:] / (2 * total_var)[:, None]
-        a_mumu = -((u * density) @ drop) / total_var
-        a_mutau = self.sign * ((density * (u ** 2 - 1)) @ drop) / (2 * total_var * sd)
-        a_tautau = ((u * density * (3 - u ** 2)) @ drop) / (4 * total_var ** 2)
+        a_mumu = -(t.u_density @ drop) / total_var
+        a_mutau = (t.tail_sum(lambda sign, u, phi: sign * phi * (u ** 2 - 1)) @ drop) / (2 * total_var * sd)
+        a_tautau = (t.tail_sum(lambda sign, u, phi: u * phi * (3 - u ** 2)) @ drop) / (4 * total_var ** 2)
         first = np.column_stack([a_mu, a_tau, a_delta])
-        n_delta = delta.size - 1
-        second = np.zeros((u.shape[0], 2 + n_delta, 2 + n_delta))
+        n_delta = t.delta.size - 1
+        second = np.zeros((residual.size, 2 + n_delta, 2 + n_delta))
         second[:, 0, 0], second[:, 0, 1], second[:, 1, 1] = a_mumu, a_mutau, a_tautau
         second[:, 0, 2:], second[:, 1, 2:] = a_mu_delta, a_tau_delta
         second = second + np.triu(second, 1).transpose(0, 2, 1)
@@ -249,7 +283,7 @@ class _Likelihood:
         hessian[0, 1] -= np.sum(residual / total_var ** 2)
         hessian[1, 1] += np.sum(0.5 / total_var ** 2 - residual ** 2 / total_var ** 3)
         hessian[1, 0] = hessian[0, 1]
-        hessian[2:, 2:] -= np.diag(self.counts[1:] / delta[1:] ** 2)
+        hessian[2:, 2:] -= np.diag(self.counts[1:] / t.delta[1:] ** 2)
         if self.fixed_tau2 is not None:
             hessian = np.delete(np.delete(hessian, 1, axis=0), 1, axis=1)
         return hessian
@@ -283,16 +317,20 @@ class _Likelihood:
 
     def _integrated_area(self, mu, sd, delta):
         """A_i = E[w(p(Y_i))], Y_i ~ N(mu, sd_i^2), with t = (y - mu) / sd_i: composite Gauss-Legendre
-        on panels whose ends include every kink of w (the clamps and the step), covering both
+        on panels whose ends include every kink of w (the clamps and the step, in each tail that
+        gives small p-values; y = 0 for two-sided p-values is on the grid), covering both
         |t| <= 10 and |z| = |y| / sqrt(v_i) <= 8, where w changes; beyond, p is within 1e-15 of 0
         or 1, w is constant and the normal tail mass is added in closed form."""
         se = np.sqrt(self.vi)
         lowest = np.minimum(-10.0, (-_Z_LIMIT * se - mu) / sd)
         highest = np.maximum(10.0, (_Z_LIMIT * se - mu) / sd)
-        kinks_p = [c for c in (self.p_min, 1 - self.p_min, self.step) if 0 < c < 1]
-        # p = ndtr(-sign * y / se)  <=>  y = -sign * se * ndtri(p)
-        y_points = [-self.sign * se[:, None] * special.ndtri(np.array(kinks_p))[None, :]] if kinks_p else []
+        kinks_p = np.array([c for c in (self.p_min, 1 - self.p_min, self.step) if 0 < c < 1])
+        # one-sided p = ndtr(-sign * y / se)  <=>  y = -sign * se * ndtri(p); two-sided: p / 2 in each tail
+        y_points = [-sign * se[:, None] * special.ndtri(kinks_p / len(self.signs))[None, :]
+                    for sign in self.signs] if kinks_p.size else []
         y_points.append(se[:, None] * _Z_GRID[None, :])
+        if len(self.signs) == 2:
+            y_points.append(se[:, None] * _Z_GRADED[None, :])
         uniform = lowest[:, None] + (highest - lowest)[:, None] * _UNIFORM[None, :]
         t_points = np.concatenate([(np.concatenate(y_points, axis=1) - mu) / sd[:, None], uniform], axis=1)
         t_points = np.sort(np.clip(t_points, lowest[:, None], highest[:, None]), axis=1)
@@ -307,7 +345,7 @@ class _Likelihood:
 
     def _weight_at(self, y, se, delta):
         """w(p(y)) with p clamped to [p_min, 1 - p_min] as metafor's .selmodel.int does."""
-        p = np.clip(special.ndtr(-self.sign * y / se), self.p_min, 1 - self.p_min)
+        p = np.clip(selection_p_values(y, se ** 2, self.alternative), self.p_min, 1 - self.p_min)
         return self.function.weight(p, delta, self.step)
 
 
@@ -464,7 +502,7 @@ def selection_model(yi, vi, *, type="stepfun", steps=None, method="ML", alternat
     if method not in ("ML", "FE"):
         raise InputError(f"a selection model is fitted by ML (random effects) or FE, not {method}")
     if alternative not in ALTERNATIVES:
-        raise InputError(f"alternative must be 'greater' or 'less', not '{alternative}'")
+        raise InputError(f"alternative must be 'greater', 'less' or 'two.sided', not '{alternative}'")
     level = as_fraction(level)
     warnings = []
     if kind == "beta" and steps is not None:

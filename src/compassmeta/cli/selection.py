@@ -21,8 +21,8 @@ def parse_steps(text):
 @click.option("--steps", default=None, metavar="P1,P2,...",
               help="Upper bounds of the p-value intervals (1 is added); 0.025 = 3PSM, 0.025,0.5 = 4PSM "
                    "[0.025 for stepfun].")
-@click.option("--alternative", type=click.Choice(["greater", "less"]), default="greater", show_default=True,
-              help="Direction of the one-sided p-values.")
+@click.option("--alternative", type=click.Choice(["greater", "less", "two.sided"]), default="greater", show_default=True,
+              help="Direction of the one-sided p-values, or two-sided p-values (two.sided, as metafor).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Also draw the estimated weight function to this file (.png, .svg, .pdf).")
 @click.pass_context

@@ -1,5 +1,5 @@
 """The estimated weight function of a selection model, like metafor's plot.rma.uni.selmodel:
-relative likelihood of selection against the one-sided p-value, with a rug of the studies'
+relative likelihood of selection against the (one- or two-sided) p-value, with a rug of the studies'
 p-values."""
 import numpy as np
 
@@ -24,7 +24,8 @@ def weight_function_plot(result, *, points=1000, title=None):
     axis.vlines(result.p_values, 0, rug_height, color="0.3", linewidth=0.8, gid="p-value-rug")
     axis.set_xlim(0, 1)
     axis.set_ylim(bottom=0)
-    axis.set_xlabel("p-value (one-sided)", fontsize=FONT_SIZE + 1)
+    sidedness = "two-sided" if result.alternative == "two.sided" else "one-sided"
+    axis.set_xlabel(f"p-value ({sidedness})", fontsize=FONT_SIZE + 1)
     axis.set_ylabel("Relative likelihood of selection", fontsize=FONT_SIZE + 1)
     axis.tick_params(labelsize=FONT_SIZE)
     axis.set_title(title or f"Selection model ({result.type}, k = {result.k}): estimated weight function",

@@ -21,7 +21,9 @@ def selection_table(result):
                         interval(d["ci_lower"], d["ci_upper"])]]), "",
               "Test for Selection Model Parameters:",
               f"LRT(df = {d['lrt_df']}) = {fmt(d['lrt'])}, {p_text(d['lrt_p'])}", "",
-              f"Selection Model Results ({d['type']}, one-sided p-values, alternative: {d['alternative']}):", ""]
+              f"Selection Model Results ({d['type']}, "
+              f"{'two-sided p-values' if d['alternative'] == 'two.sided' else 'one-sided p-values, alternative: ' + d['alternative']}):",
+              ""]
     if d["type"] == "stepfun":
         names = [f"{low:g} < p <= {high:g}" for low, high in zip([0] + d["steps"][:-1], d["steps"])]
         rows = [["", "k", "estimate", "se", "zval", "pval", f"{level} CI"]]
