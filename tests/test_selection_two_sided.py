@@ -9,14 +9,10 @@ from compassmeta.analyses.selection import _Likelihood, selection_model
 from compassmeta.cli import main
 
 from conftest import assert_close, load_fixture
+from test_selection import DATA, as_list
 
 REFERENCE = load_fixture("metafor_selmodel_two_sided.json")
-DATA = {d["name"]: d for d in load_fixture("metafor_selmodel.json")["datasets"]}
 HESSIANS = load_fixture("metafor_selmodel_two_sided_hessian.json")["cases"]
-
-
-def as_list(value):
-    return None if value is None else (value if isinstance(value, list) else [value])
 
 
 def case_id(case):
