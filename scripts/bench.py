@@ -205,6 +205,16 @@ def bench_scale():
         for reps in (10_000, 30_000, 300_000)))
 
 
+def bench_report():
+    """The living-evidence report of the curated table (build and render, figures included):
+    issue 15's budget is 10 s; no peer writes one."""
+    from compassmeta.report.html import build_report, render_html
+
+    table = os.path.join(os.path.dirname(__file__), os.pardir, "studies", "trials.csv")
+    seconds = statistics.median(timed(lambda: render_html(build_report([table]))) for _ in range(3))
+    print(f"\nHTML report of studies/trials.csv: {seconds:.2f} s (median of 3; budget 10 s)")
+
+
 if __name__ == "__main__":
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, R: {'yes' if HAVE_R else 'not installed'}")
     __import__("bench_multilevel").main()  # scripts/bench_multilevel.py: CHE + CR2
@@ -214,3 +224,4 @@ if __name__ == "__main__":
     bench_scale()
     subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "bench_grid.py")], check=True)
     __import__("bench_selection").main()  # 3PSM against metafor selmodel()
+    bench_report()
