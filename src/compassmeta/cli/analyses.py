@@ -3,7 +3,7 @@ import sys
 
 import click
 
-from .app import cluster_options, emit, load_effects, main, model_options, study_labels
+from .app import cluster_labels, cluster_options, emit, load_effects, main, model_options, study_labels
 
 
 @main.command()
@@ -19,7 +19,7 @@ def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     result = bias_report(yi, vi, method=method, ci_method=ci_method, level=level,
-                         cluster=table.label_column(cluster_column) if cluster_column else None, rho=rho)
+                         cluster=cluster_labels(table, cluster_column), rho=rho)
     for note in result.notes:
         click.echo(f"Warning: {note}", err=True)
     emit(result, output_format, bias_table, section_records)
@@ -43,7 +43,7 @@ def sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     result = sensitivity_report(yi, vi, study_labels(table, label_column), order=order, method=method,
                                 ci_method=ci_method, level=level,
-                                cluster=table.label_column(cluster_column) if cluster_column else None, rho=rho)
+                                cluster=cluster_labels(table, cluster_column), rho=rho)
     for note in result.notes:
         click.echo(f"Warning: {note}", err=True)
     emit(result, output_format, sensitivity_table, section_records)

@@ -82,6 +82,11 @@ def cluster_options(func):
                         help="Column of the cluster (e.g. study_id): fit the three-level model.")(func)
 
 
+def cluster_labels(table, cluster_column):
+    """The cluster of every row (an error names the first row without one), or None."""
+    return table.label_column(cluster_column) if cluster_column else None
+
+
 LABEL_COLUMNS = ("es_id", "study", "Author", "author", "label")
 
 

@@ -3,12 +3,7 @@ import sys
 
 import click
 
-from .app import cluster_options, complete_cases, emit, load_effects, main, model_options
-
-
-def cluster_labels(table, cluster_column):
-    """The cluster of every row (an error names the first row without one), or None."""
-    return table.label_column(cluster_column) if cluster_column else None
+from .app import cluster_labels, cluster_options, complete_cases, emit, load_effects, main, model_options
 
 
 @main.command()
