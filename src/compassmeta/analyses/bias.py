@@ -307,12 +307,11 @@ def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None,
     if cluster is not None:
         egger_multilevel = multilevel_regression_test(yi, vi, cluster, method=method, rho=rho,
                                                       ci_method=ci_method, level=level) if yi.size >= 3 else None
-        labels, composite_yi, composite_vi, r = cluster_composites(cluster, yi, vi, rho)
-        notes.append(f"{yi.size} effects in {len(labels)} clusters: Egger's test with the "
-                     f"{'CHE' if rho is not None else 'three-level'} model on every effect; the other analyses "
-                     f"on one composite effect per cluster (r = {r:g}, Borenstein et al. 2009, ch. 24)"
-                     + (f", with {ci_method} inference replaced by z" if ci_method != "z" else ""))
-        yi, vi, ci_method = composite_yi, composite_vi, "z"
+        _, yi, vi, note = cluster_composites(cluster, yi, vi, rho=rho, ci_method=ci_method,
+                                             multilevel_use="Egger's test with the {model} model on every effect",
+                                             composite_use="the other analyses on")
+        notes.append(note)
+        ci_method = "z"
     k = yi.size
     if k < FEW_STUDIES:
         notes.append(f"k = {k} < {FEW_STUDIES}: tests for funnel-plot asymmetry have too little power "

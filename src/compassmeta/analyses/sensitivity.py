@@ -242,12 +242,10 @@ def sensitivity_report(yi, vi, labels=None, *, order="as given", method="REML", 
     if cluster is not None:
         without_cluster = leave_one_cluster_out(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
                                                 level=level)
-        labels, composite_yi, composite_vi, r = cluster_composites(cluster, yi, vi, rho)
-        notes = (f"{yi.size} effects in {len(labels)} clusters: leave-one-cluster-out refits the "
-                 f"{'CHE' if rho is not None else 'three-level'} model; leave-one-out, influence and the "
-                 f"cumulative analysis use one composite effect per cluster (r = {r:g}, Borenstein et al. "
-                 "2009, ch. 24)" + (f", with {ci_method} inference replaced by z" if ci_method != "z" else ""),)
-        yi, vi, ci_method = composite_yi, composite_vi, "z"
+        labels, yi, vi, note = cluster_composites(
+            cluster, yi, vi, rho=rho, ci_method=ci_method, multilevel_use="leave-one-cluster-out refits the {model} model",
+            composite_use="leave-one-out, influence and the cumulative analysis use")
+        notes, ci_method = (note,), "z"
     orders = {"as given": None, "precision": np.argsort(vi, kind="stable"),
               "effect": np.argsort(yi, kind="stable")}
     if order not in orders:

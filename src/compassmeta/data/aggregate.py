@@ -30,10 +30,16 @@ def aggregate_by(keys, yi, vi, r=DEFAULT_WITHIN_STUDY_R):
             for key in order]
 
 
-def cluster_composites(cluster, yi, vi, rho=None):
+def cluster_composites(cluster, yi, vi, *, rho, ci_method, multilevel_use, composite_use):
     """One composite effect per cluster (order of first appearance) for the analyses that assume
-    independent effects, averaged with r = ``rho`` (the CHE model's), else the default r:
-    (labels, composite effects, their variances, r)."""
+    independent effects, averaged with r = ``rho`` (the CHE model's), else the default r, and the
+    note that says so: ``multilevel_use`` (with ``{model}``) what the multilevel model is used for,
+    ``composite_use`` what runs on the composites (z inference there, whatever ``ci_method``).
+    Returns (labels, composite effects, their variances, note)."""
     r = DEFAULT_WITHIN_STUDY_R if rho is None else rho
     combined = aggregate_by([str(label) for label in cluster], yi, vi, r=r)
-    return ([c[0] for c in combined], np.array([c[1] for c in combined]), np.array([c[2] for c in combined]), r)
+    model = "CHE" if rho is not None else "three-level"
+    note = (f"{len(yi)} effects in {len(combined)} clusters: {multilevel_use.format(model=model)}; {composite_use} "
+            f"one composite effect per cluster (r = {r:g}, Borenstein et al. 2009, ch. 24)"
+            + (f", with {ci_method} inference replaced by z" if ci_method != "z" else ""))
+    return ([c[0] for c in combined], np.array([c[1] for c in combined]), np.array([c[2] for c in combined]), note)
