@@ -86,7 +86,10 @@ _Z_GRADED = np.concatenate([-(10.0 ** -np.arange(1, 7)), 10.0 ** -np.arange(1, 7
 def selection_p_values(yi, vi, alternative):
     """p-value of each study's z = y / sqrt(v): one-sided in the direction of ``alternative``
     ("greater" or "less"), or two-sided (metafor .selmodel.pval)."""
-    z = yi / np.sqrt(vi)
+    return _p_of_z(yi / np.sqrt(vi), alternative)
+
+
+def _p_of_z(z, alternative):
     if alternative == "two.sided":
         return 2 * special.ndtr(-np.abs(z))
     return special.ndtr(-z if alternative == "greater" else z)
@@ -307,13 +310,15 @@ class _Likelihood:
         value, gradient = self.step_value_and_gradient(*natural)
         return value, gradient * first
 
-    def transformed_hessian(self, theta):
-        """Hessian of the step-function log L in the optimiser's parameters:
-        J H J + diag(gradient * second derivatives of the mapping), J = diag(first derivatives)."""
+    def transformed_derivatives(self, theta):
+        """log L, its gradient and its Hessian in the optimiser's parameters, from one evaluation of
+        the step terms: J g and J H J + diag(g * second derivatives of the mapping), J = diag(first
+        derivatives), g and H those on the natural scale."""
         natural, first, second = self._transform_slopes(theta)
         terms = self._step_terms(*natural)
-        _, gradient = self.step_value_and_gradient(*natural, terms=terms)
-        return self.step_hessian(*natural, terms=terms) * np.outer(first, first) + np.diag(gradient * second)
+        value, gradient = self.step_value_and_gradient(*natural, terms=terms)
+        hessian = self.step_hessian(*natural, terms=terms) * np.outer(first, first) + np.diag(gradient * second)
+        return value, gradient * first, hessian
 
     def _integrated_area(self, mu, sd, delta):
         """A_i = E[w(p(Y_i))], Y_i ~ N(mu, sd_i^2), with t = (y - mu) / sd_i: composite Gauss-Legendre
@@ -345,7 +350,7 @@ class _Likelihood:
 
     def _weight_at(self, y, se, delta):
         """w(p(y)) with p clamped to [p_min, 1 - p_min] as metafor's .selmodel.int does."""
-        p = np.clip(selection_p_values(y, se ** 2, self.alternative), self.p_min, 1 - self.p_min)
+        p = np.clip(_p_of_z(y / se, self.alternative), self.p_min, 1 - self.p_min)
         return self.function.weight(p, delta, self.step)
 
 
@@ -409,12 +414,12 @@ def _newton(likelihood, theta, max_iterations=100):
     """Newton-Raphson with step halving on the step-function log L (analytic gradient and Hessian,
     transformed parameters): (theta, log L) once the gradient is below 1e-8, or None where the
     Hessian is not negative definite or no step increases log L (then BFGS takes over)."""
-    value, gradient = likelihood.transformed_value_and_gradient(theta)
+    value, gradient, hessian = likelihood.transformed_derivatives(theta)
     for _ in range(max_iterations):
         if np.max(np.abs(gradient)) < 1e-8:
             return theta, value
         try:
-            step = np.linalg.solve(likelihood.transformed_hessian(theta), -gradient)
+            step = np.linalg.solve(hessian, -gradient)
         except np.linalg.LinAlgError:
             return None
         ascent = gradient @ step
@@ -423,13 +428,13 @@ def _newton(likelihood, theta, max_iterations=100):
         scale = 1.0
         while True:
             trial = theta + scale * step
-            trial_value, trial_gradient = likelihood.transformed_value_and_gradient(trial)
+            trial_value, trial_gradient, trial_hessian = likelihood.transformed_derivatives(trial)
             if trial_value >= value + 1e-4 * scale * ascent:  # Armijo condition
                 break
             scale /= 2
             if scale < 1e-10:
                 return None
-        theta, value, gradient = trial, trial_value, trial_gradient
+        theta, value, gradient, hessian = trial, trial_value, trial_gradient, trial_hessian
     return None
 
 
