@@ -8,7 +8,6 @@ import pytest
 from click.testing import CliRunner
 
 from compassmeta.cli import main
-
 from conftest import PROJECT
 
 CORPUS = Path(__file__).parent / "bad_inputs"

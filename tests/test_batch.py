@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 
 from compassmeta import meta_regression, pool
-from compassmeta.models.batch import Batch, fit_batch
 from compassmeta.analyses.gosh import gosh
 from compassmeta.analyses.permutation import count_distinct_permutations, permutation_test
 from compassmeta.analyses.simulate import simulate
-
+from compassmeta.models.batch import Batch, fit_batch
 from conftest import assert_close, load_fixture
 
 CORE = load_fixture("metafor_core.json")
@@ -127,6 +126,7 @@ def test_simulation_is_seeded_and_sane():
 
 def test_gosh_command_writes_plot_and_results(tmp_path):
     from click.testing import CliRunner
+
     from compassmeta.cli import main
 
     data = SPEED["data"]
@@ -142,6 +142,7 @@ def test_gosh_command_writes_plot_and_results(tmp_path):
 
 def test_simulate_command_json(tmp_path):
     from click.testing import CliRunner
+
     from compassmeta.cli import main
 
     result = CliRunner().invoke(main, ["simulate", "--k", "5", "--tau2", "0.1", "--true-effect", "0.3",
@@ -189,6 +190,7 @@ def test_ctrl_c_stops_gosh_cleanly(tmp_path):
 
 def test_metareg_permutations_from_the_command_line(tmp_path):
     from click.testing import CliRunner
+
     from compassmeta.cli import main
 
     data = SPEED["data"]

@@ -7,7 +7,6 @@ import pytest
 from click.testing import CliRunner
 
 from compassmeta.cli import main
-
 from conftest import assert_close, load_fixture
 
 REFERENCE = load_fixture("metafor_core.json")

@@ -5,7 +5,6 @@ import pytest
 from click.testing import CliRunner
 
 from compassmeta.cli import main
-
 from conftest import PROJECT, assert_close, load_fixture
 
 REFERENCE = load_fixture("metafor_selmodel.json")

@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 
 from compassmeta.data import effects
-
 from conftest import load_fixture
 
 ESCALC = load_fixture("metafor_core.json")["effects"]

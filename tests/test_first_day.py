@@ -8,7 +8,6 @@ import pytest
 from click.testing import CliRunner
 
 from compassmeta.cli import main
-
 from conftest import PROJECT, assert_close, load_fixture
 
 FIRST_DAY = load_fixture("metafor_first_day.json")

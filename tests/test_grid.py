@@ -222,6 +222,7 @@ def test_command_writes_csv_and_json(tmp_path, small_grid):
 
 def test_figures_one_file_per_measure_and_condition(tmp_path):
     import matplotlib.pyplot as plt
+
     from compassmeta.plots.grid import grid_figures, measure_figure
 
     grid = _grid(tmp_path, "reps = 50\nseed = 1\nk = [2, 4, 8]\ntau2 = [0, 0.1]\ntrue_effect = 0\n"

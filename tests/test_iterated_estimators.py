@@ -9,7 +9,6 @@ from compassmeta.common.errors import ConvergenceError
 from compassmeta.models.batch import Batch, estimate_tau2
 from compassmeta.models.moderators import meta_regression
 from compassmeta.models.pooling import pool
-
 from conftest import assert_close, load_fixture
 
 REFERENCE = load_fixture("metafor_iterated.json")

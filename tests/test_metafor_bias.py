@@ -2,9 +2,7 @@
 import numpy as np
 import pytest
 
-from compassmeta.analyses import bias
-from compassmeta.analyses import sensitivity
-
+from compassmeta.analyses import bias, sensitivity
 from conftest import assert_close, load_fixture
 
 REFERENCE = load_fixture("metafor_bias.json")

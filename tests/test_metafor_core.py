@@ -2,7 +2,6 @@
 import pytest
 
 from compassmeta import meta_regression, pool, subgroup_analysis
-
 from conftest import assert_close, load_fixture
 
 REFERENCE = load_fixture("metafor_core.json")

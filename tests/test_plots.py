@@ -8,7 +8,6 @@ from matplotlib.text import Text
 
 from compassmeta import plots
 from compassmeta.cli import main
-
 from conftest import PROJECT, load_fixture
 
 CORE = load_fixture("metafor_core.json")

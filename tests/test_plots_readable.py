@@ -14,7 +14,6 @@ from compassmeta import plots
 from compassmeta.cli import main
 from compassmeta.plots.forest import SQUARE_AREA
 from compassmeta.plots.labels import author_year
-
 from conftest import PROJECT, load_fixture
 from test_plots import by_gid, reference, texts
 

@@ -7,11 +7,12 @@ not numbers the code printed about itself.
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compassmeta import ConvergenceError, pool
-from compassmeta.models import tau2
 from compassmeta.cli import main
+from compassmeta.models import tau2
 
 METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 #: R: f <- function(t) as.numeric(logLik(rma(y, v, tau2 = t, method = "REML")));

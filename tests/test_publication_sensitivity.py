@@ -11,7 +11,6 @@ from compassmeta.analyses.publication_sensitivity import NOT_POSSIBLE, publicati
 from compassmeta.cli import main
 from compassmeta.common.errors import InputError
 from compassmeta.models.pooling import pool
-
 from conftest import assert_close, load_fixture
 
 BCG = next(d for d in load_fixture("metafor_bias.json")["datasets"] if d["name"] == "bcg")

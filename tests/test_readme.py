@@ -16,7 +16,6 @@ import pytest
 from click.testing import CliRunner
 
 from compassmeta.cli import main
-
 from conftest import PROJECT, SHARED_DATA
 
 README = (PROJECT / "README.md").read_text(encoding="utf-8")

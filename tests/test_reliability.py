@@ -14,10 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from compassmeta.cli import main
-from compassmeta.report.text import csv_text
 from compassmeta.data.studytable import format_table
 from compassmeta.data.tables import read_table
-
+from compassmeta.report.text import csv_text
 from conftest import PROJECT
 from test_studies import GOOD_ROW, add_args
 

@@ -9,9 +9,17 @@ import pytest
 from click.testing import CliRunner
 
 from compassmeta.cli import main
-from compassmeta.report.html import (analyse_moderator, analyse_subset, bias_analyses, build_report, choose_model,
-                                     load_rows, outcome_groups, render_html)
-from compassmeta.report.html import BiasCheck
+from compassmeta.report.html import (
+    BiasCheck,
+    analyse_moderator,
+    analyse_subset,
+    bias_analyses,
+    build_report,
+    choose_model,
+    load_rows,
+    outcome_groups,
+    render_html,
+)
 from conftest import PROJECT, assert_close, load_fixture
 
 STUDIES = PROJECT / "studies"

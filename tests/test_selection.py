@@ -5,7 +5,6 @@ import pytest
 
 from compassmeta.analyses.selection import _Likelihood, selection_model, three_psm_or_note
 from compassmeta.common.errors import ConvergenceError, InputError
-
 from conftest import assert_close, load_fixture
 
 REFERENCE = load_fixture("metafor_selmodel.json")

@@ -7,7 +7,6 @@ from click.testing import CliRunner
 
 from compassmeta.analyses.selection import _Likelihood, selection_model
 from compassmeta.cli import main
-
 from conftest import assert_close, load_fixture
 from test_selection import DATA, as_list
 

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from compassmeta.data import datasets
 from compassmeta.cli import main
+from compassmeta.data import datasets
 from compassmeta.data.studytable import Schema, format_table, load_study_table, validate_text
 from compassmeta.data.tables import read_table
-
 from conftest import PROJECT
 
 STUDIES = PROJECT / "studies"

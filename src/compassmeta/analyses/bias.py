@@ -14,11 +14,11 @@ import numpy as np
 
 from ..common import distributions as dist
 from ..common.errors import InputError
-from ..models.model import fit_model
-from ..models.pooling import PooledResult, as_fraction, check_effects, pool
 from ..common.results import Result
 from ..data.aggregate import cluster_composites
 from ..models.dependent import check_options, meta_regression_dependent
+from ..models.model import fit_model
+from ..models.pooling import PooledResult, as_fraction, check_effects, pool
 from .selection import SelectionModel, three_psm_or_note
 
 #: Below this many studies the tests have too little power (Cochrane Handbook 13.3.5.4).

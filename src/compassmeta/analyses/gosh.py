@@ -5,11 +5,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.batch import Batch, fit_batch
 from ..common.errors import InputError
 from ..common.parallel import map_in_threads
-from ..models.pooling import check_effects
 from ..common.results import Result
+from ..models.batch import Batch, fit_batch
+from ..models.pooling import check_effects
 
 EXACT_UP_TO = 20
 CHUNK_ROWS = 1 << 15

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..common.results import Result
 from ..models.batch import Batch, fit_batch
 from ..models.moderators import design_matrix, meta_regression
 from ..models.pooling import as_fraction, check_effects, pool
-from ..common.results import Result
 
 COMPARISON_TOLERANCE = np.finfo(float).eps ** 0.5  # metafor's comptol
 CHUNK = 2048

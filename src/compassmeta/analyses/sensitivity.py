@@ -8,12 +8,12 @@ import numpy as np
 
 from ..common import distributions as dist
 from ..common.errors import InputError
-from ..models.model import fit_model
-from ..models.pooling import as_fraction, check_effects, pool
 from ..common.results import Estimate, Result
 from ..data.aggregate import cluster_composites
 from ..models.dependent import check_options
+from ..models.model import fit_model
 from ..models.multilevel import covariance_at
+from ..models.pooling import as_fraction, check_effects, pool
 
 INTERCEPT = ("intercept",)
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.batch import Batch, fit_batch
 from ..common.errors import InputError
 from ..common.parallel import map_in_threads
 from ..common.results import Result
+from ..models.batch import Batch, fit_batch
 
 ESTIMATORS = ("DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 CI_METHODS = ("z", "knha")

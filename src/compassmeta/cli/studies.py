@@ -183,8 +183,8 @@ def data_path(name, mirror):
 @click.option("--mirror", default=None, help="Mirror folder (else COMPASSMETA_MIRROR).")
 def data_import(source, output, mirror):
     """Turn a Metapsy-standard CSV (a file, or a database name) into the project's schema."""
-    from ..data.datasets import DATABASES, import_metapsy, require
     from ..common.files import write_atomically
+    from ..data.datasets import DATABASES, import_metapsy, require
     from ..data.studytable import format_table
 
     name = source if source in DATABASES else None

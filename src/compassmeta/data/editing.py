@@ -4,8 +4,15 @@ from pathlib import Path
 
 from ..common.errors import InputError, did_you_mean
 from ..common.files import write_atomically
-from .studytable import (Schema, TableLock, format_table, load_instruments, raise_first_error, row_effect,
-                         validate_text)
+from .studytable import (
+    Schema,
+    TableLock,
+    format_table,
+    load_instruments,
+    raise_first_error,
+    row_effect,
+    validate_text,
+)
 from .tables import read_table
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import effects
 from ..common.errors import InputError, did_you_mean
 from ..common.files import read_json, write_atomically
+from . import effects
 from .tables import read_table
 
 REQUIRED_STATISTICS = {

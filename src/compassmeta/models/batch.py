@@ -13,8 +13,15 @@ import numpy as np
 
 from ..common import distributions as dist
 from ..common.errors import ConvergenceError, InputError
-from .tau2 import (MAX_ITERATIONS, METHODS, NEWTON_STOP, NEWTON_SWITCH, SCORING_TOLERANCE, Tau2Estimate,
-                   bracketed_root)
+from .tau2 import (
+    MAX_ITERATIONS,
+    METHODS,
+    NEWTON_STOP,
+    NEWTON_SWITCH,
+    SCORING_TOLERANCE,
+    Tau2Estimate,
+    bracketed_root,
+)
 from .tau2 import estimate_tau2 as scalar_estimate_tau2
 
 

@@ -4,10 +4,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..common.errors import InputError
+from ..common.results import INTERNAL, Result, html_cell, records_table
 from .dependent import check_options, meta_regression_dependent, subgroup_dependent
 from .model import ModelFit, fit_model
 from .pooling import PooledResult, as_fraction, check_effects, pool
-from ..common.results import INTERNAL, Result, html_cell, records_table
 
 
 def is_numeric(values):

@@ -4,9 +4,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..common.errors import InputError
+from ..common.results import INTERNAL, Result, html_table
 from .dependent import check_options, pool_dependent
 from .model import ModelFit, fit_model, prediction_interval
-from ..common.results import INTERNAL, Result, html_table
 
 
 def as_fraction(level):

@@ -6,8 +6,13 @@ users can find what was drawn.  :func:`save_figure` writes PNG, SVG or PDF by ex
 atomically.
 """
 from .common import save_figure
-from .forest import (LARGE_FOREST, cluster_forest_plot, estimates_forest_plot, forest_plot,
-                     subgroup_forest_plot)
+from .forest import (
+                     LARGE_FOREST,
+                     cluster_forest_plot,
+                     estimates_forest_plot,
+                     forest_plot,
+                     subgroup_forest_plot,
+)
 from .funnel import funnel_plot
 from .other import baujat_plot, bubble_plot, gosh_plot
 

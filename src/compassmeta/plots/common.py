@@ -6,8 +6,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.textpath import TextToPath  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
+from matplotlib.textpath import TextToPath  # noqa: E402
 
 from ..common.errors import InputError  # noqa: E402
 from ..common.files import replacing  # noqa: E402

@@ -1,8 +1,8 @@
 """Bubble plot of a meta-regression, Baujat plot and GOSH plot."""
 import numpy as np
 
-from ..models.moderators import design_matrix, is_numeric, meta_regression, sorted_levels
 from ..analyses.sensitivity import influence
+from ..models.moderators import design_matrix, is_numeric, meta_regression, sorted_levels
 from .common import FONT_SIZE, MEASURE_NAME, new_figure
 from .labels import level_order, readable_column, readable_levels, wrap
 

@@ -24,8 +24,8 @@ from ..common.files import read_json
 from ..common.results import INTERNAL, Result
 from ..data.aggregate import DEFAULT_WITHIN_STUDY_R, aggregate_by
 from ..data.studytable import load_study_table
-from ..models.moderators import is_numeric, meta_regression, subgroup_analysis
 from ..models.dependent import MultilevelPooledResult
+from ..models.moderators import is_numeric, meta_regression, subgroup_analysis
 from ..models.pooling import PooledResult, pool
 
 METHOD = "REML"

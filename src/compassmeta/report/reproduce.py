@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common.errors import CompassmetaError, InputError
+from ..common.results import Result
 from ..data import datasets
 from ..data.aggregate import aggregate_by
-from ..common.errors import CompassmetaError, InputError
-from ..models.moderators import subgroup_analysis
-from ..models.pooling import pool
-from ..common.results import Result
 from ..data.studytable import Schema, load_study_table, raise_first_error, validate_text
 from ..data.tables import read_table
+from ..models.moderators import subgroup_analysis
+from ..models.pooling import pool
 
 #: Goldberg et al. (2018) reproduction settings (see studies/README.md).
 GOLDBERG_TIERS = ("no treatment", "minimal treatment", "non-specific active control",

@@ -4,11 +4,16 @@ The JSON format is ``result.to_dict()`` itself; nothing here changes a number.  
 results live beside the code that makes them (``models.printing``, ``analyses.printing``), so
 that ``print(result)`` shows the same text; generic number formatting is in ``common.formatting``.
 """
-from ..analyses.printing import (bias_table, grid_table, permutation_lines, sensitivity_table,
-                                 simulation_table)
+from ..analyses.printing import bias_table, grid_table, permutation_lines, sensitivity_table, simulation_table
 from ..common.formatting import aligned
-from ..models.printing import (metareg_table, multilevel_metareg_table, multilevel_pool_table,
-                               multilevel_subgroup_table, pool_table, subgroup_table)
+from ..models.printing import (
+    metareg_table,
+    multilevel_metareg_table,
+    multilevel_pool_table,
+    multilevel_subgroup_table,
+    pool_table,
+    subgroup_table,
+)
 
 __all__ = ["metareg_table", "pool_table", "subgroup_table", "multilevel_pool_table", "multilevel_metareg_table",
            "multilevel_subgroup_table", "bias_table", "sensitivity_table", "grid_table",
