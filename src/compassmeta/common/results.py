@@ -92,3 +92,68 @@ class Estimate(Result):
     p_value: float
     ci_lower: float
     ci_upper: float
+
+
+@dataclasses.dataclass(frozen=True)
+class VarianceComponent(Result):
+    """One between-study variance of a pooled model: tau^2 of a univariate model, sigma^2 of a
+    level of a multilevel model, tau^2 of an inner level of a multivariate model, or the posterior
+    median of tau^2 of a Bayesian model.  ``i2`` in percent where the model defines it."""
+
+    name: str
+    variance: float
+    ci_lower: float | None = None
+    ci_upper: float | None = None
+    i2: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Heterogeneity(Result):
+    """The heterogeneity summary every pooled model gives: its variance components and the
+    Q test (Cochran's Q with its df and p; None where the model has none, as a Bayesian one)."""
+
+    components: tuple = ()
+    q: float | None = None
+    q_df: float | None = None
+    q_p: float | None = None
+
+    @property
+    def total_variance(self) -> float:
+        """The sum of the variance components (what a prediction interval adds to se^2)."""
+        return float(sum(component.variance for component in self.components))
+
+    @property
+    def i2(self) -> float | None:
+        """Total I^2 (percent): the sum over the components that define one."""
+        shares = [component.i2 for component in self.components if component.i2 is not None]
+        return float(sum(shares)) if shares else None
+
+
+class PooledModel:
+    """The interface of every pooled-model result (univariate, multilevel, multivariate, Bayesian).
+
+    Report, CLI and JSON use only these members, never the class: ``k``, ``n_clusters``
+    (None where rows are independent), ``converged``, ``pooled_estimate()`` (an :class:`Estimate`
+    with its interval at the result's level), ``prediction_interval()``, ``heterogeneity()`` and
+    ``describe()`` (the model in one line, e.g. "three-level model (REML), 9 rows in 6 trials").
+    A subclass is a frozen :class:`Result` dataclass that also derives from this class.
+    """
+
+    k: int
+    converged: bool
+
+    @property
+    def n_clusters(self) -> int | None:
+        return None
+
+    def pooled_estimate(self) -> "Estimate":
+        raise NotImplementedError
+
+    def prediction_interval(self) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def heterogeneity(self) -> Heterogeneity:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
