@@ -140,11 +140,8 @@ class PooledModel:
     """
 
     k: int
+    n_clusters: int | None
     converged: bool
-
-    @property
-    def n_clusters(self) -> int | None:
-        return None
 
     def pooled_estimate(self) -> "Estimate":
         raise NotImplementedError
