@@ -9,17 +9,13 @@ import pytest
 from click.testing import CliRunner
 
 from compassmeta.cli import main
-from compassmeta.report.html import (
-    BiasCheck,
-    analyse_moderator,
-    analyse_subset,
-    bias_analyses,
-    build_report,
-    choose_model,
-    load_rows,
-    outcome_groups,
-    render_html,
-)
+from compassmeta.report.figures import moderator_svg, subset_captions
+from compassmeta.report.html import build_report, load_report, render_html
+from compassmeta.report.moderators import analyse_moderator
+from compassmeta.report.results import BiasCheck
+from compassmeta.report.rows import load_rows
+from compassmeta.report.subset_analysis import analyse_subset, bias_analyses
+from compassmeta.report.subsets import choose_model, outcome_groups
 from conftest import PROJECT, assert_close, load_fixture
 
 STUDIES = PROJECT / "studies"
@@ -99,7 +95,7 @@ def test_constructed_dependent_subset_runs_bias_and_leave_one_out_on_one_effect_
     assert_close(item.leave_one_out.lowest, expected["leave_one_out_lowest"], "leave-one-out lowest")
     assert_close(item.leave_one_out.highest, expected["leave_one_out_highest"], "leave-one-out highest")
     assert_three_psm(item.bias, expected["three_psm"])
-    assert "multilevel pooled g" in item.figures["forest-caption"]
+    assert "multilevel pooled g" in subset_captions(item.to_dict())["forest"]
     egger = item.bias[0]  # rma.mv(yi, vi, mods = ~ sqrt(vi), random = ~ 1 | study_id/es_id) on every row
     assert egger.analysis == "Egger's test, multilevel model"
     assert_close(egger.p_value, expected["egger_multilevel"]["p_value"], "multilevel Egger p")
@@ -148,7 +144,8 @@ def test_numeric_moderator_is_a_meta_regression_matching_metafor():
     assert_close(slope.se, expected["slope_se"], "slope SE")
     assert_close(item.result.qm_p, expected["qm_p"], "QM p")
     assert_close(item.result.tau2, expected["tau2"], "tau2")
-    assert item.figure.startswith("<svg") and re.search(r'id="f[0-9a-f]{8}-fitted-line"', item.figure)
+    figure = moderator_svg(item.to_dict())  # drawn at render time from the analysis' data
+    assert figure.startswith("<svg") and re.search(r'id="f[0-9a-f]{8}-fitted-line"', figure)
     import dataclasses
 
     page = render_html(dataclasses.replace(build_report([str(STUDIES / "trials.csv")]), moderators=(item,)))
@@ -229,6 +226,18 @@ def test_command_writes_json_equal_to_to_dict_and_shows_progress(written, tmp_pa
     again = build_report(TABLES).to_dict()
     assert json.loads(json.dumps(again))["analyses"] == report_json["analyses"]
     assert not list(html_path.parent.glob(".report.*"))  # no temporary file left
+
+
+def test_page_rendered_from_the_saved_json_is_the_page_rendered_directly(tmp_path):
+    """The page needs nothing but the report's JSON: written, read back and rendered, it is the same page."""
+    report = build_report(TABLES, rho=0.6, ci_method="cr2")
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report.to_dict(), indent=1), encoding="utf-8")
+    direct, reloaded = render_html(report), render_html(load_report(path))
+    assert reloaded == direct
+    assert direct.count("<svg") == 2 * sum(1 for item in report.analyses if item.pooled and not item.same_trials_as) \
+        + sum(1 for item in report.moderators if item.result is not None)
+    assert "CHE model (rho = 0.6), CR2 robust inference" in reloaded
 
 
 def test_reproduction_table_is_in_the_report(written):

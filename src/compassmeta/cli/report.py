@@ -13,7 +13,8 @@ from .app import main
 @click.option("-o", "--output", default="report.html", show_default=True, type=click.Path(dir_okay=False),
               help="The HTML file; its numbers go to the same name with .json beside it.")
 @click.option("--since", "since", default=None, type=click.Path(dir_okay=False),
-              help="An earlier report's JSON: list rows added, changed or removed and how each pooled g moved.")
+              help="An earlier report's JSON: list rows added, changed or removed and how each pooled g "
+                   "moved.")
 @click.option("--studies", "studies_folder", default=None,
               help="Folder with published_results.csv for the reproduction table [the first table's folder].")
 @click.option("--mirror", default=None, help="Folder mirroring the open databases (else COMPASSMETA_MIRROR).")
@@ -25,8 +26,10 @@ from .app import main
 def report(tables, output, since, studies_folder, mirror, rho, ci_method):
     """Write one self-contained HTML report of TABLE ... [studies/trials.csv] and its JSON."""
     from ..common.files import write_atomically
-    from ..report.html import build_report, read_previous, render_html, work_units
+    from ..report.analysis import analyse, load_report, work_units
+    from ..report.render import render_html
     from ..report.reproduce import studies_dir
+    from ..report.settings import ReportSettings
 
     if not tables:
         tables = (str(studies_dir() / "trials.csv"),)
@@ -34,13 +37,15 @@ def report(tables, output, since, studies_folder, mirror, rho, ci_method):
     json_path = html_path.with_suffix(".json")
     if html_path.suffix.lower() not in (".html", ".htm"):
         raise click.BadParameter("the report file must end in .html", param_hint="-o/--output")
-    previous = read_previous(since) if since else None  # a bad --since is refused before the analysis
+    previous = load_report(since) if since else None  # a bad --since is refused before the analysis
+    settings = ReportSettings(tables=tables, since=previous, studies_folder=studies_folder, mirror=mirror,
+                              rho=rho, ci_method=ci_method)
     with click.progressbar(length=work_units(tables), label="Analysing", file=sys.stderr) as bar:
-        result = build_report(list(tables), since=previous, studies_folder=studies_folder, mirror=mirror,
-                              progress=bar.update, rho=rho, ci_method=ci_method)
+        result = analyse(settings, progress=bar.update)
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(json_path, json.dumps(result.to_dict(), indent=1) + "\n")
-    write_atomically(html_path, render_html(result))
+    data = result.to_dict()
+    write_atomically(json_path, json.dumps(data, indent=1) + "\n")
+    write_atomically(html_path, render_html(data))
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     click.echo(f"Wrote {html_path} and {json_path}")

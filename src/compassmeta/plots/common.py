@@ -63,7 +63,8 @@ def svg_text(figure):
     buffer = io.StringIO()
     try:
         with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "compassmeta"}):
-            figure.savefig(buffer, format="svg")
+            # no timestamp: the same figure gives the same markup (and ids)
+            figure.savefig(buffer, format="svg", metadata={"Date": None})
     finally:
         plt.close(figure)
     markup = buffer.getvalue()

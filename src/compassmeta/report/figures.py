@@ -1,0 +1,89 @@
+"""The report's figures as inline SVG, drawn at render time from the report's data alone (the
+dictionaries of ``Report.to_dict()``: a subset's ``effects`` and ``pooled``, a moderator's ``effects``)."""
+import math
+from types import SimpleNamespace
+
+import numpy as np
+
+from .settings import METHOD
+
+CAPTIONS = {
+    "forest": "Squares: each trial's g with its 95% CI, sized by weight; diamond: the pooled g; "
+              "bar below it: the 95% prediction interval.",
+    "dependent-forest": "A trial's rows are grouped under its name (squares sized by their univariate "
+                        "weight); diamond: the multilevel pooled g; bar below it: its 95% prediction "
+                        "interval.",
+    "funnel": "Each trial's g against its standard error; dashed: the pseudo 95% confidence region "
+              "around the pooled g; open circles: trials imputed by trim-and-fill.",
+    "dependent-funnel": " A trial's rows are averaged into one point, as the bias analyses use them.",
+    "subgroup-forest": "Trials grouped by the moderator, each subgroup pooled with its own τ²; "
+                       "the test compares the subgroup estimates.",
+    "bubble": "Each trial's g against the moderator (circles sized by weight), the fitted "
+              "meta-regression line and its 95% confidence band.",
+}
+
+
+def subset_captions(item: dict) -> dict:
+    """The captions of a subset's forest and funnel plots."""
+    dependent = item["dependent"]
+    return {"forest": CAPTIONS["dependent-forest" if dependent else "forest"],
+            "funnel": CAPTIONS["funnel"] + (CAPTIONS["dependent-funnel"] if dependent else "")}
+
+
+def _subset_title(item):
+    control = "all controls" if item["control"] == "all" else f"{item['control']} controls"
+    return f"{item['outcome']}, {control}"
+
+
+def _diamond(pooled):
+    """The pooled estimate, CI and PI of a subset's dictionary as the forest plot draws them
+    (a missing bound, JSON null, as NaN)."""
+    return SimpleNamespace(**{name: math.nan if pooled.get(name) is None else pooled[name]
+                              for name in ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper")})
+
+
+def forest_svg(item: dict) -> str:
+    """A pooled subset's forest plot: one effect per trial, or, where trials contribute several
+    rows, a trial's rows together under its name with the multilevel pooled g as the diamond."""
+    from ..plots import cluster_forest_plot, forest_plot
+    from ..plots.common import svg_text
+
+    effects, title = item["effects"], f"Forest plot: {_subset_title(item)}"
+    if item["dependent"]:
+        figure = cluster_forest_plot(np.array(effects["rows_yi"]), np.array(effects["rows_vi"]),
+                                     effects["row_labels"], effects["row_trials"],
+                                     dict(zip(effects["trials"], effects["labels"])), method=METHOD,
+                                     overall=_diamond(item["pooled"]),
+                                     overall_label=item["model"].split(",")[0], title=title)
+    else:
+        figure = forest_plot(np.array(effects["yi"]), np.array(effects["vi"]), effects["labels"],
+                             method=METHOD, title=title)
+    return svg_text(figure)
+
+
+def funnel_svg(item: dict) -> str:
+    """A pooled subset's funnel plot, one effect per trial as the bias analyses use them
+    (trim-and-fill drawn from 3 trials)."""
+    from ..plots import funnel_plot
+    from ..plots.common import svg_text
+
+    yi, vi = np.array(item["effects"]["yi"]), np.array(item["effects"]["vi"])
+    return svg_text(funnel_plot(yi, vi, method=METHOD, trimfill=yi.size >= 3,
+                                title=f"Funnel plot: {_subset_title(item)}"))
+
+
+def moderator_svg(item: dict) -> str:
+    """An analysed moderator's figure: the bubble plot of a meta-regression or the forest plot
+    of the subgroups."""
+    from ..plots import bubble_plot, subgroup_forest_plot
+    from ..plots.common import svg_text
+
+    effects, outcome, name = item["effects"], item["outcome"], item["moderator"]
+    yi, vi = np.array(effects["yi"]), np.array(effects["vi"])
+    if item["kind"] == "meta-regression":
+        figure = bubble_plot(yi, vi, effects["values"], name, method=METHOD,
+                             title=f"{outcome}: meta-regression on {name}")
+    else:
+        figure = subgroup_forest_plot(yi, vi, effects["labels"], [str(v) for v in effects["values"]], by=name,
+                                      method=METHOD, title=f"{outcome}: subgroups by {name}")
+    return svg_text(figure)

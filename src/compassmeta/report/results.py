@@ -1,0 +1,164 @@
+"""The report's results: numbers and the data its figures are drawn from, no markup.
+
+``Report.to_dict()`` is the report JSON, and it is all :mod:`compassmeta.report.render`
+needs to draw the page.
+"""
+from dataclasses import dataclass
+
+from ..common.results import Result
+
+
+@dataclass(frozen=True)
+class TableVersion(Result):
+    """One input table: where it is, its sha256 (the data version) and its number of rows."""
+
+    path: str
+    sha256: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class TrialSource(Result):
+    """Provenance of one trial: citation, DOI and where each of its numbers came from."""
+
+    study_id: str
+    label: str
+    citation: str
+    doi: str | None
+    es_ids: tuple
+    sources: tuple
+    source_doi: str | None
+    table: str
+
+
+@dataclass(frozen=True)
+class BiasCheck(Result):
+    """One publication-bias analysis of a subset; ``flag`` marks a sign of small-study effects."""
+
+    analysis: str
+    summary: str
+    p_value: float | None
+    adjusted_estimate: float | None
+    adjusted_ci_lower: float | None
+    adjusted_ci_upper: float | None
+    flag: bool
+
+
+@dataclass(frozen=True)
+class LeaveOneOutRange(Result):
+    """The lowest and highest pooled g when each trial is left out in turn."""
+
+    lowest: float
+    lowest_without: str
+    highest: float
+    highest_without: str
+
+
+@dataclass(frozen=True)
+class SubsetEffects(Result):
+    """The effects of a subset, as its analyses and figures use them.
+
+    One effect per trial (``trials``, ``labels``, ``yi``, ``vi``; a trial's rows averaged,
+    Borenstein et al. 2009, ch. 24): the input of the analyses that assume independent effects
+    (bias, leave-one-out), of the funnel plot and of the forest plot of a subset whose trials
+    give one row each.  Every row in trial order (``es_ids``, ``row_trials``, ``row_labels``,
+    ``rows_yi``, ``rows_vi``): the input of the multilevel model and of its forest plot."""
+
+    trials: tuple
+    labels: tuple
+    yi: tuple
+    vi: tuple
+    es_ids: tuple
+    row_trials: tuple
+    row_labels: tuple
+    rows_yi: tuple
+    rows_vi: tuple
+
+
+@dataclass(frozen=True)
+class SubsetAnalysis(Result):
+    """Everything about one outcome x control-type subset; ``effects`` holds its figures' data."""
+
+    key: str
+    outcome: str
+    control: str
+    k_trials: int
+    k_rows: int
+    n_participants: int | None
+    model: str
+    dependent: bool
+    pooled: Result | None
+    bias: tuple
+    bias_notes: tuple
+    leave_one_out: LeaveOneOutRange | None
+    same_trials_as: str | None
+    notes: tuple
+    effects: SubsetEffects | None = None
+
+
+@dataclass(frozen=True)
+class ModeratorEffects(Result):
+    """The trial comparisons of a moderator analysis: one effect per trial and moderator value
+    (``labels`` the trials' names, ``values`` the moderator's value), as its figure draws them."""
+
+    labels: tuple
+    values: tuple
+    yi: tuple
+    vi: tuple
+
+
+@dataclass(frozen=True)
+class ModeratorAnalysis(Result):
+    """A subgroup analysis (categorical) or meta-regression (numeric) of one outcome on one moderator."""
+
+    outcome: str
+    moderator: str
+    column: str
+    kind: str                   # "subgroup", "meta-regression" or "not analysed"
+    k_trials: int
+    result: Result | None
+    note: str
+    effects: ModeratorEffects | None = None
+
+
+@dataclass(frozen=True)
+class PooledMove(Result):
+    """How one pooled g moved since the previous report (None where a side has no estimate)."""
+
+    key: str
+    previous: float | None
+    current: float | None
+    change: float | None
+
+
+@dataclass(frozen=True)
+class Changes(Result):
+    """What changed since the previous report (rows by ``es_id``, tables by sha256)."""
+
+    previous_generated: str | None
+    previous_tables: tuple
+    added: tuple
+    changed: tuple
+    removed: tuple
+    pooled_moves: tuple
+
+
+@dataclass(frozen=True)
+class Report(Result):
+    """All numbers of one report run; ``to_dict()`` is the JSON written beside the HTML, and
+    the page is drawn from it alone (:func:`compassmeta.report.render.render_html`)."""
+
+    generated: str
+    method: str
+    within_trial_r: float
+    rho: float | None
+    ci_method: str
+    tables: tuple
+    analyses: tuple
+    moderators: tuple
+    trials: tuple
+    reproduction: Result | None
+    reproduction_note: str
+    row_digests: dict
+    changes: Changes | None
+    warnings: tuple

@@ -1,0 +1,158 @@
+"""The analyses of one subset: the pooled model, publication bias and leave-one-out.
+
+:func:`bias_analyses` holds the decision which publication-bias analyses run on a subset."""
+import numpy as np
+
+from ..common.errors import CompassmetaError, ConvergenceError
+from .numbers import interval_text, p_text
+from .results import BiasCheck, LeaveOneOutRange, SubsetAnalysis
+from .rows import participants
+from .settings import FEW_FOR_BIAS, METHOD
+from .subsets import ModelChoice, choose_model
+
+
+def model_converged(pooled) -> bool:
+    """Whether the pooled model's estimation converged (results without the flag always do)."""
+    return getattr(pooled, "converged", True)
+
+
+def model_notes(choice: ModelChoice, pooled) -> list:
+    """The notes of a multilevel model's fit (its boundary and estimation remarks); none for
+    one effect per trial."""
+    return list(pooled.notes) if choice.dependent else []
+
+
+def _checks_of_independent_effects(choice, pooled):
+    """Egger's regression test, trim-and-fill and PET-PEESE on one effect per trial."""
+    from ..analyses.bias import pet_peese, regression_test, trim_and_fill
+
+    egger = regression_test(choice.yi, choice.vi, model="lm", predictor="sei")
+    filled = trim_and_fill(choice.yi, choice.vi, method=METHOD)
+    limits = pet_peese(choice.yi, choice.vi)
+    return (
+        BiasCheck(analysis="Egger's regression test", p_value=egger.p_value, adjusted_estimate=None,
+                  adjusted_ci_lower=None, adjusted_ci_upper=None, flag=egger.p_value < 0.10,
+                  summary=f"bias coefficient {egger.intercept:.2f} (SE {egger.se:.2f}), "
+                          f"{p_text(egger.p_value)}"),
+        BiasCheck(analysis="Trim-and-fill", p_value=None, adjusted_estimate=filled.estimate,
+                  adjusted_ci_lower=filled.ci_lower, adjusted_ci_upper=filled.ci_upper, flag=filled.k0 > 0,
+                  summary=f"{filled.k0} trial(s) imputed on the {filled.side}; adjusted g = "
+                          f"{interval_text(filled.estimate, filled.ci_lower, filled.ci_upper)}"),
+        BiasCheck(analysis="PET-PEESE", p_value=None, adjusted_estimate=limits.estimate,
+                  adjusted_ci_lower=limits.ci_lower, adjusted_ci_upper=limits.ci_upper,
+                  flag=(limits.ci_lower <= 0 <= limits.ci_upper
+                        and not pooled.ci_lower <= 0 <= pooled.ci_upper),
+                  summary=f"{limits.chosen} limit estimate g = "
+                          f"{interval_text(limits.estimate, limits.ci_lower, limits.ci_upper)}; "
+                          f"{limits.rule}"),
+    )
+
+
+def _selection_check(choice):
+    """The 3PSM selection model (Vevea & Hedges 1995) on one effect per trial, or None; and its notes."""
+    from ..analyses.selection import three_psm_or_note
+
+    notes = []
+    selection = three_psm_or_note(choice.yi, choice.vi, method="ML", notes=notes)
+    if selection is None:
+        return None, tuple(notes)
+    check = BiasCheck(
+        analysis="3PSM selection model", p_value=selection.lrt_p, adjusted_estimate=selection.estimate,
+        adjusted_ci_lower=selection.ci_lower, adjusted_ci_upper=selection.ci_upper,
+        flag=selection.lrt_p < 0.10,
+        summary=f"adjusted g = {interval_text(selection.estimate, selection.ci_lower, selection.ci_upper)}; "
+                "trials with one-sided p > 0.025 published with relative likelihood "
+                f"{selection.delta[1]:.2f}; "
+                f"LRT({selection.lrt_df}) = {selection.lrt:.2f}, {p_text(selection.lrt_p)}")
+    return check, tuple(notes) + tuple(f"3PSM: {warning}" for warning in selection.warnings)
+
+
+def bias_analyses(choice: ModelChoice, pooled) -> tuple[tuple, tuple]:
+    """The publication-bias analyses of a subset, on one effect per trial: Egger's regression
+    test, trim-and-fill, PET-PEESE (each needs k >= 3) and the 3PSM selection model (Vevea &
+    Hedges 1995; metafor selmodel(type = "stepfun", steps = 0.025) on rma(method = "ML")),
+    whose refusals (too few trials, no p-value in an interval) become notes; where trials
+    contribute several rows, first Egger's test with the multilevel model on every row.
+    Returns (checks, notes).
+
+    Flags: Egger p < 0.10; trim-and-fill imputes trials; PET-PEESE's limit CI holds 0 while
+    the pooled CI (``pooled``) does not (the effect may be a small-study effect); the 3PSM's
+    likelihood-ratio test of selection p < 0.10."""
+    k = choice.yi.size
+    if k < 3:
+        return (), (f"k = {k}: publication-bias analyses need at least 3 trials",)
+    notes = ((f"k = {k} < {FEW_FOR_BIAS}: asymmetry tests have little power to tell chance from real "
+              "asymmetry (Cochrane Handbook 13.3.5.4)"),) if k < FEW_FOR_BIAS else ()
+    if np.ptp(choice.vi) == 0:
+        return (), notes + ("every trial has the same standard error: the funnel has no spread, so "
+                            "Egger's test, trim-and-fill and PET-PEESE are undefined",)
+    try:
+        checks = _checks_of_independent_effects(choice, pooled)
+    except CompassmetaError as error:
+        return (), notes + (f"publication-bias analyses failed: {error}",)
+    selection, selection_notes = _selection_check(choice)
+    checks += (selection,) if selection is not None else ()
+    notes += selection_notes
+    if choice.dependent:
+        try:
+            checks = (_multilevel_egger_check(choice),) + checks
+        except CompassmetaError as error:
+            notes += (f"Egger's test with the multilevel model not run: {error}",)
+    return checks, notes
+
+
+def _multilevel_egger_check(choice):
+    """Egger's test on every row of a subset whose trials contribute several rows: the subset's
+    multilevel model with the standard error as moderator (Rodgers & Pustejovsky 2021)."""
+    from ..analyses.bias import multilevel_regression_test
+
+    effects = choice.effects
+    test = multilevel_regression_test(np.array(effects.rows_yi), np.array(effects.rows_vi),
+                                      list(effects.row_trials), method=METHOD, rho=choice.rho,
+                                      ci_method=choice.ci_method)
+    return BiasCheck(analysis="Egger's test, multilevel model", p_value=test.p_value, adjusted_estimate=None,
+                     adjusted_ci_lower=None, adjusted_ci_upper=None, flag=test.p_value < 0.10,
+                     summary=f"every row ({test.k}): bias coefficient {test.intercept:.2f} "
+                             f"(SE {test.se:.2f}), {p_text(test.p_value)}")
+
+
+def leave_one_out_range(choice: ModelChoice) -> LeaveOneOutRange:
+    """The lowest and highest pooled g with each trial left out (one effect per trial)."""
+    from ..analyses.sensitivity import leave_one_out
+
+    fits = leave_one_out(choice.yi, choice.vi, choice.effects.labels, method=METHOD)
+    low = min(fits, key=lambda fit: fit.estimate)
+    high = max(fits, key=lambda fit: fit.estimate)
+    return LeaveOneOutRange(lowest=low.estimate, lowest_without=low.omitted, highest=high.estimate,
+                            highest_without=high.omitted)
+
+
+def analyse_subset(outcome: str, control: str, rows, labels: dict, *, rho: float | None = None,
+                   ci_method: str = "z") -> SubsetAnalysis:
+    """Pool one outcome x control subset, with bias and leave-one-out; its ``effects`` are the
+    data of its forest and funnel plots.
+
+    Subsets too small say so: k < 2 trials are not pooled, bias needs k >= 3, leave-one-out k >= 3."""
+    choice = choose_model(rows, labels, rho=rho, ci_method=ci_method)
+    k = len(choice.effects.trials)
+    notes, pooled, bias, bias_notes, loo = [choice.note], None, (), (), None
+    if k < 2:
+        notes.append(f"k = {k} trial: not pooled (a pooled estimate needs at least 2 trials)")
+    else:
+        try:
+            pooled = choice.pool()
+        except ConvergenceError as error:
+            notes.append(f"not pooled: {error}")
+    if pooled is not None:
+        if not model_converged(pooled):
+            notes.append(f"the {METHOD} estimate of tau^2 did not converge; the numbers are not reliable")
+        notes += model_notes(choice, pooled)
+        bias, bias_notes = bias_analyses(choice, pooled)
+        if k >= 3:
+            loo = leave_one_out_range(choice)
+        else:
+            notes.append("leave-one-out needs at least 3 trials")
+    return SubsetAnalysis(key=f"{outcome} | {control}", outcome=outcome, control=control, k_trials=k,
+                          k_rows=len(rows), n_participants=participants(rows), model=choice.name,
+                          dependent=choice.dependent, pooled=pooled, bias=bias, bias_notes=bias_notes,
+                          leave_one_out=loo, same_trials_as=None, notes=tuple(notes), effects=choice.effects)

@@ -1,0 +1,158 @@
+"""Which subsets a report pools, and how each is pooled (:func:`choose_model`).
+
+The decisions the project will change as its analysis plan grows: :func:`outcome_groups` and
+:func:`outcome_subsets` (which rows are pooled together) and :func:`choose_model` (the model).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.aggregate import aggregate_by
+from ..models.pooling import pool
+from .results import SubsetEffects
+from .rows import unique_labels
+from .settings import CONTROLS, LEADING_OUTCOMES, METHOD, SELF_COMPASSION, WITHIN_TRIAL_R
+
+
+def outcome_of(row: dict) -> str:
+    """The outcome group of a row: its ``outcome``, split by SCS component for self-compassion."""
+    outcome = row["outcome"]
+    component = row.get("scs_component")
+    if outcome in SELF_COMPASSION:
+        return f"self-compassion: {component.replace('_', ' ')}" if component else "self-compassion"
+    return outcome.replace("_", " ")
+
+
+def outcome_groups(rows) -> dict:
+    """The outcome groups of the rows: self-compassion (by SCS component), depression and
+    anxiety first, then the others in order of first appearance."""
+    groups = {}
+    for row in rows:
+        groups.setdefault(outcome_of(row), []).append(row)
+
+    def rank(outcome):
+        first = next((i for i, name in enumerate(LEADING_OUTCOMES) if outcome.startswith(name)),
+                     len(LEADING_OUTCOMES))
+        return first, list(groups).index(outcome)
+
+    return {outcome: groups[outcome] for outcome in sorted(groups, key=rank)}
+
+
+@dataclass(frozen=True)
+class Subset:
+    """The rows one analysis pools; ``same_trials_as`` names the control subset (of the same
+    outcome) that holds the same rows, whose analysis it shares."""
+
+    outcome: str
+    control: str
+    rows: tuple
+    same_trials_as: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.outcome} | {self.control}"
+
+
+def outcome_subsets(outcome: str, rows) -> list:
+    """The subsets of one outcome: all controls, then each control type that has rows (marked
+    as the same trials as all controls where every row has that control type)."""
+    subsets = [Subset(outcome, CONTROLS[0], tuple(rows))]
+    for control in CONTROLS[1:]:
+        subset = tuple(row for row in rows if row["control_type"] == control)
+        if len(subset) == len(rows):
+            subsets.append(Subset(outcome, control, subset, same_trials_as=CONTROLS[0]))
+        elif subset:
+            subsets.append(Subset(outcome, control, subset))
+    return subsets
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """How one subset is pooled: the model's ``name``, a ``note`` saying why, and the subset's
+    ``effects`` (one per trial, and every row in trial order; see :class:`SubsetEffects`).
+    ``dependent``: some trial contributes several rows, so the rows are pooled by the
+    multilevel model (the CHE model with ``rho``; ``ci_method`` its inference)."""
+
+    name: str
+    note: str
+    effects: SubsetEffects
+    dependent: bool = False
+    rho: float | None = None
+    ci_method: str = "z"
+
+    @property
+    def yi(self) -> np.ndarray:
+        """One effect per trial."""
+        return np.array(self.effects.yi, dtype=float)
+
+    @property
+    def vi(self) -> np.ndarray:
+        """The sampling variance of each trial's effect."""
+        return np.array(self.effects.vi, dtype=float)
+
+    def pool(self):
+        """One effect per trial: rma(yi, vi, method="REML"); dependent rows: the three-level model
+        (metafor rma.mv, random = ~ 1 | study_id/es_id) or, with ``rho``, the CHE model."""
+        if self.dependent:
+            return pool(np.array(self.effects.rows_yi), np.array(self.effects.rows_vi),
+                        cluster=list(self.effects.row_trials), method=METHOD, rho=self.rho,
+                        ci_method=self.ci_method)
+        return pool(self.yi, self.vi, method=METHOD)
+
+
+def _row_label(row):
+    """What tells a trial's rows apart: instrument, SCS component, time point."""
+    parts = [row.get("instrument") or row.get("es_id"), row.get("scs_component"),
+             row.get("timepoint") if row.get("timepoint") not in (None, "", "post") else None]
+    return ", ".join(str(part) for part in parts if part)
+
+
+def subset_effects(rows, labels: dict) -> SubsetEffects:
+    """One effect per trial (a trial's rows averaged assuming r = WITHIN_TRIAL_R, Borenstein
+    et al. 2009, ch. 24; a trial of several rows labelled "(m measures)") and every row in
+    trial order."""
+    combined = aggregate_by([row["study_id"] for row in rows], [row["yi"] for row in rows],
+                            [row["vi"] for row in rows], r=WITHIN_TRIAL_R)
+    trials = tuple(c[0] for c in combined)
+    ordered = sorted(rows, key=lambda row: trials.index(row["study_id"]))
+    return SubsetEffects(
+        trials=trials, labels=tuple(labels[study] + (f" ({m} measures)" if m > 1 else "")
+                                    for study, _, _, m in combined),
+        yi=tuple(float(c[1]) for c in combined), vi=tuple(float(c[2]) for c in combined),
+        es_ids=tuple(row.get("es_id") for row in ordered),
+        row_trials=tuple(row["study_id"] for row in ordered),
+        row_labels=tuple(_row_label(row) for row in ordered),
+        rows_yi=tuple(float(row["yi"]) for row in ordered),
+        rows_vi=tuple(float(row["vi"]) for row in ordered))
+
+
+def choose_model(rows, labels: dict | None = None, *, rho: float | None = None,
+                 ci_method: str = "z") -> ModelChoice:
+    """The model the rows need.  Where every trial gives one row: a random-effects model (REML,
+    Wald z) on one effect per trial.  Where a trial contributes several rows: the three-level
+    model (REML; Konstantopoulos 2011, metafor rma.mv with random = ~ 1 | study_id/es_id) on
+    every row, or with ``rho`` the correlated-and-hierarchical-effects model (Pustejovsky &
+    Tipton 2022; ``ci_method`` "cr2" for CR2 robust inference).  The one-effect-per-trial
+    composites (averaged within trial assuming r = WITHIN_TRIAL_R, Borenstein et al. 2009,
+    ch. 24) are kept for the analyses that assume independent effects."""
+    effects = subset_effects(rows, labels or unique_labels(rows))
+    measures = [effects.row_trials.count(study) for study in effects.trials]
+    several = [m for m in measures if m > 1]
+    if not several or len(effects.trials) < 2:
+        name = f"random effects ({METHOD}), one effect per trial"
+        if several:
+            note = (f"the one trial's {len(rows)} rows are averaged into one composite effect (r = "
+                    f"{WITHIN_TRIAL_R}, Borenstein et al. 2009, ch. 24)")
+        else:
+            note = "every trial contributes one row"
+        return ModelChoice(name=name, note=note, effects=effects)
+    model = (f"three-level model ({METHOD})" if rho is None
+             else f"correlated and hierarchical effects model ({METHOD}, rho = {rho:g})")
+    inference = ", CR2 robust inference" if ci_method == "cr2" else ""
+    name = f"{model}{inference}, {len(rows)} rows in {len(effects.trials)} trials"
+    note = (f"{len(several)} trial(s) contribute several rows ({sum(several)} rows): the rows are "
+            f"pooled by the {model.split(' (')[0]} (random effects for trial and for row within trial); "
+            "Egger's test is also run on every row with that model; the other publication-bias analyses and "
+            "leave-one-out assume independent effects, so they use one effect "
+            f"per trial (a trial's rows averaged, r = {WITHIN_TRIAL_R}, Borenstein et al. 2009, ch. 24)")
+    return ModelChoice(name=name, note=note, effects=effects, dependent=True, rho=rho, ci_method=ci_method)
