@@ -5,7 +5,7 @@ needs to draw the page.
 """
 from dataclasses import dataclass
 
-from ..common.results import Result
+from ..common.results import PooledModel, Result
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class SubsetAnalysis(Result):
     n_participants: int | None
     model: str
     dependent: bool
-    pooled: Result | None
+    pooled: PooledModel | None
     bias: tuple
     bias_notes: tuple
     leave_one_out: LeaveOneOutRange | None
