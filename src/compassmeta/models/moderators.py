@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..common.errors import InputError
-from ..common.results import INTERNAL, Result, html_cell, records_table
+from ..common.results import INTERNAL, Coefficient, Result, html_cell, records_table
 from .dependent import check_options, meta_regression_dependent, subgroup_dependent
 from .model import ModelFit, fit_model
 from .pooling import PooledResult, as_fraction, check_effects, pool
@@ -58,19 +58,6 @@ def design_matrix(moderators, k):
     return X, terms
 
 
-@dataclass(frozen=True)
-class Coefficient(Result):
-    """One coefficient of a meta-regression; the term comes first, as in a printed table."""
-
-    term: str
-    estimate: float
-    se: float
-    statistic: float
-    p_value: float
-    ci_lower: float
-    ci_upper: float
-
-
 MODEL_SUMMARY_KEYS = ("k", "qm", "qm_df", "qm_df2", "qm_p", "qe", "qe_df", "qe_p", "tau2", "i2", "h2", "r2",
                       "converged")
 
@@ -99,17 +86,12 @@ class MetaRegressionResult(Result):
     converged: bool
     fit: ModelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
-    def records(self):
+    def records(self) -> list[dict]:
         """The coefficient rows, then one row (term '(model)') with the test of moderators,
-        residual heterogeneity, tau^2 and pseudo-R^2 (for CSV and ``to_frame``)."""
+        residual heterogeneity, tau^2 and pseudo-R^2 (for CSV and ``to_frame``, where the model
+        columns are empty on coefficient rows)."""
         d = self.to_dict()
         return list(d["coefficients"]) + [{"term": "(model)", **{key: d[key] for key in MODEL_SUMMARY_KEYS}}]
-
-    def to_frame(self):
-        """:meth:`records` as a DataFrame (model columns empty on coefficient rows)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.records())
 
     def __str__(self):
         from .printing import metareg_table
@@ -191,8 +173,9 @@ def meta_regression(yi, vi, moderators, *, data=None, method="REML", ci_method="
     crit = fit.critical_value
     se, stat, p = fit.se, fit.statistic, fit.p_values
     coefficients = tuple(
-        Coefficient(term=term, estimate=float(b), se=float(s), statistic=float(z), p_value=float(pv),
-                    ci_lower=float(b - crit * s), ci_upper=float(b + crit * s))
+        Coefficient(term=term, estimate=float(b), se=float(s), statistic=float(z), df=fit.df,
+                    p_value=float(pv), ci_lower=float(b - crit * s), ci_upper=float(b + crit * s),
+                    level=100 * fit.level)
         for term, b, s, z, pv in zip(terms, fit.beta, se, stat, p))
     qm, qm_df, qm_p = fit.wald_test(range(1, fit.p))
     return MetaRegressionResult(
@@ -226,7 +209,7 @@ class SubgroupResult(Result):
     qm_common_tau2_p: float
     overall: PooledResult
 
-    def records(self):
+    def records(self) -> list[dict]:
         """One row per subgroup, the 'overall' row, and the two tests of subgroup differences
         (statistic, df, df2, p_value), for CSV and ``to_frame``."""
         d = self.to_dict()
@@ -237,12 +220,6 @@ class SubgroupResult(Result):
         return (list(d["groups"]) + [{**overall, "level": "overall"}]
                 + [{"level": name, "statistic": statistic, "df": df, "df2": df2, "p_value": p}
                    for name, statistic, df, df2, p in tests])
-
-    def to_frame(self):
-        """:meth:`records` as a DataFrame."""
-        import pandas as pd
-
-        return pd.DataFrame(self.records())
 
     def __str__(self):
         from .printing import subgroup_table
