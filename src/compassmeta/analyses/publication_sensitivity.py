@@ -107,7 +107,6 @@ def publication_bias_sensitivity(yi, vi, *, eta=1.0, q=0.0, favor="positive", al
         model="fixed", favor=favor, q=q, eta=eta, k=int(y.size), k_affirmative=n_affirmative,
         k_nonaffirmative=int(y.size - n_affirmative), estimate=sign * estimate, se=se,
         statistic=sign * estimate / se, p_value=float(dist.normal_two_sided_p(estimate / se)), ci_lower=lower,
-        ci_upper=upper, level=100 * as_fraction(level), worst_case_estimate=sign * worst, worst_case_se=worst_se,
-        worst_case_ci_lower=worst_lower,
-        worst_case_ci_upper=worst_upper, s_value_estimate=s_value_estimate, s_value_ci=s_value_ci,
-        notes=tuple(notes))
+        ci_upper=upper, level=100 * as_fraction(level), worst_case_estimate=sign * worst,
+        worst_case_se=worst_se, worst_case_ci_lower=worst_lower, worst_case_ci_upper=worst_upper,
+        s_value_estimate=s_value_estimate, s_value_ci=s_value_ci, notes=tuple(notes))

@@ -43,8 +43,8 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
     result = subgroup_analysis(yi, vi, labels, by=by_column, method=method, ci_method=ci_method, level=level,
                                cluster=cluster_labels(table, cluster_column), rho=rho)
     if permutations:
-        result = _with_permutation_test(result, yi, vi, {by_column: labels}, permutations, seed, method, ci_method,
-                                        level)
+        result = _with_permutation_test(result, yi, vi, {by_column: labels}, permutations, seed, method,
+                                        ci_method, level)
     emit(result, output_format, str, lambda d: result.records())
 
 

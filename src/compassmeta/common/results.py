@@ -65,18 +65,23 @@ class Result:
     Class-level hooks shape the views without per-class copies: ``leading_keys`` (keys that
     ``to_dict`` puts first, keeping a table's column order when fields come from a base class),
     ``html_columns`` ((header, function of the result) pairs: the notebook view becomes one row,
-    as a journal prints it, under ``html_caption()``) and ``records()`` (the rows of ``to_frame``).
+    as a journal prints it), ``html_rows`` (the name of a list field: the view becomes its table
+    followed by ``html_note()``), ``html_caption()`` and ``records()`` (the rows of ``to_frame``).
     """
 
     leading_keys: ClassVar[tuple[str, ...]] = ()
     html_columns: ClassVar[tuple[tuple[str, Callable], ...]] = ()
+    html_rows: ClassVar[str | None] = None
 
     def _repr_html_(self) -> str:
-        """Jupyter's view: the ``html_columns`` row, or the scalar fields as a field/value table
-        followed by each nested result or list of results as its own table."""
+        """Jupyter's view: the ``html_columns`` row, the ``html_rows`` table, or the scalar fields
+        as a field/value table followed by each nested result or list of results as its own table."""
         if self.html_columns:
             return html_table([header for header, _ in self.html_columns],
                               [[value(self) for _, value in self.html_columns]], self.html_caption())
+        if self.html_rows:
+            rows = [row.to_dict() for row in getattr(self, self.html_rows)]
+            return records_table(rows, self.html_caption()) + f"<p>{self.html_note()}</p>"
         data = self.to_dict()
         scalars = [[key, value] for key, value in data.items() if not isinstance(value, (list, dict))]
         parts = [html_table(["field", "value"], scalars, self.html_caption())]
@@ -89,6 +94,10 @@ class Result:
 
     def html_caption(self) -> str:
         return type(self).__name__
+
+    def html_note(self) -> str:
+        """The text under the ``html_rows`` table (its tests, in a sentence)."""
+        return ""
 
     def to_dict(self) -> dict:
         names = [f.name for f in dataclasses.fields(self) if not f.metadata.get("internal")]

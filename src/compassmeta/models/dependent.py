@@ -19,6 +19,7 @@ from ..common.results import (
     PooledModel,
     Result,
     VarianceComponent,
+    html_cell,
 )
 from .multilevel import MultilevelFit, fit_multilevel, log_likelihood_without
 
@@ -200,6 +201,8 @@ class MultilevelMetaRegressionResult(Result):
     ``qm``: Wald chi-square (z), F on (qm_df, k - p) (t) or the HTZ F on (qm_df, qm_df2) (cr2).
     """
 
+    html_rows = "coefficients"
+
     coefficients: tuple
     qm: float
     qm_df: int
@@ -224,6 +227,16 @@ class MultilevelMetaRegressionResult(Result):
     def records(self) -> list[dict]:
         """The coefficient table (for CSV and ``to_frame``)."""
         return [c.to_dict() for c in self.coefficients]
+
+    def html_caption(self) -> str:
+        return f"Multilevel meta-regression (k = {self.k}, {self.n_clusters} clusters, {self.method})"
+
+    def html_note(self) -> str:
+        """The moderator and residual heterogeneity tests and the variance components."""
+        df = f"{self.qm_df}" + (f", {html_cell(self.qm_df2)}" if self.qm_df2 is not None else "")
+        return (f"QM({df}) = {html_cell(self.qm)}, p = {html_cell(self.qm_p)}; "
+                f"QE({self.qe_df}) = {html_cell(self.qe)}, p = {html_cell(self.qe_p)}; "
+                f"sigma2 between, within = {html_cell(self.sigma2_between)}, {html_cell(self.sigma2_within)}")
 
     def __str__(self):
         from .printing import multilevel_metareg_table

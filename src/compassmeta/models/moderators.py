@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..common.errors import InputError
-from ..common.results import INTERNAL, Coefficient, Result, html_cell, records_table
+from ..common.results import INTERNAL, Coefficient, Result, html_cell
 from .dependent import check_options, meta_regression_dependent, subgroup_dependent
 from .model import ModelFit, fit_model
 from .pooling import PooledResult, as_fraction, check_effects, pool
@@ -66,6 +66,8 @@ MODEL_SUMMARY_KEYS = ("k", "qm", "qm_df", "qm_df2", "qm_p", "qe", "qe_df", "qe_p
 class MetaRegressionResult(Result):
     """Mixed-effects meta-regression (metafor rma(yi, vi, mods = ...))."""
 
+    html_rows = "coefficients"
+
     k: int
     method: str
     ci_method: str
@@ -98,12 +100,14 @@ class MetaRegressionResult(Result):
 
         return metareg_table(self)
 
-    def _repr_html_(self):
-        """The coefficient table with the moderator and residual heterogeneity tests."""
-        return (records_table([c.to_dict() for c in self.coefficients], f"Meta-regression (k = {self.k}, {self.method})")
-                + f"<p>QM({self.qm_df}) = {html_cell(self.qm)}, p = {html_cell(self.qm_p)}; "
-                  f"QE({self.qe_df}) = {html_cell(self.qe)}, p = {html_cell(self.qe_p)}; tau2 = {html_cell(self.tau2)}, "
-                  f"I2 = {html_cell(self.i2)}%, R2 = {html_cell(self.r2)}%</p>")
+    def html_caption(self) -> str:
+        return f"Meta-regression (k = {self.k}, {self.method})"
+
+    def html_note(self) -> str:
+        """The moderator and residual heterogeneity tests."""
+        return (f"QM({self.qm_df}) = {html_cell(self.qm)}, p = {html_cell(self.qm_p)}; "
+                f"QE({self.qe_df}) = {html_cell(self.qe)}, p = {html_cell(self.qe_p)}; "
+                f"tau2 = {html_cell(self.tau2)}, I2 = {html_cell(self.i2)}%, R2 = {html_cell(self.r2)}%")
 
 
 def _pseudo_r2(fit, yi, vi):
@@ -195,6 +199,8 @@ class SubgroupResult(Result):
     which assumes one tau^2 shared by all subgroups.
     """
 
+    html_rows = "groups"
+
     by: str
     method: str
     ci_method: str
@@ -226,12 +232,13 @@ class SubgroupResult(Result):
 
         return subgroup_table(self)
 
-    def _repr_html_(self):
-        """One row per subgroup with the tests for subgroup differences."""
-        return (records_table([group.to_dict() for group in self.groups], f"Subgroups by {self.by} ({self.method})")
-                + f"<p>Test for subgroup differences: Q({self.q_between_df}) = {html_cell(self.q_between)}, "
-                  f"p = {html_cell(self.q_between_p)}; common-tau2 QM({self.qm_common_tau2_df}) = "
-                  f"{html_cell(self.qm_common_tau2)}, p = {html_cell(self.qm_common_tau2_p)}</p>")
+    def html_caption(self) -> str:
+        return f"Subgroups by {self.by} ({self.method})"
+
+    def html_note(self) -> str:
+        return (f"Test for subgroup differences: Q({self.q_between_df}) = {html_cell(self.q_between)}, "
+                f"p = {html_cell(self.q_between_p)}; common-tau2 QM({self.qm_common_tau2_df}) = "
+                f"{html_cell(self.qm_common_tau2)}, p = {html_cell(self.qm_common_tau2_p)}")
 
 
 @dataclass(frozen=True)
