@@ -189,7 +189,7 @@ def _interval_text(bounds: tuple[float, float]) -> str:
     return f"[{bounds[0]:.4g}, {bounds[1]:.4g}]"
 
 
-def _q_text(heterogeneity: "Heterogeneity") -> str | None:
+def _q_text(heterogeneity: Heterogeneity) -> str | None:
     if heterogeneity.q is None:
         return None
     return f"{heterogeneity.q:.4g} ({heterogeneity.q_df:g})"
@@ -215,10 +215,10 @@ class PooledModel:
     n_clusters: int | None
     converged: bool
 
-    html_columns = (
+    html_columns: ClassVar[tuple[tuple[str, Callable], ...]] = (
         ("model", lambda r: r.describe()),
         ("estimate", lambda r: r.pooled_estimate().estimate),
-        ("CI", lambda r: _interval_text(r.pooled_estimate().conf_int())),
+        ("CI", lambda r: _interval_text((r.pooled_estimate().ci_lower, r.pooled_estimate().ci_upper))),
         ("PI", lambda r: _interval_text(r.prediction_interval())),
         ("p", lambda r: r.pooled_estimate().p_value),
         ("total variance", lambda r: r.heterogeneity().total_variance),

@@ -146,7 +146,7 @@ class MultilevelPooledResult(PooledModel, Estimate):
     log_likelihood: float        # (restricted) log-likelihood, as metafor's logLik()
     notes: tuple = ()
     variance_tests: tuple = ()   # VarianceComponentTest, when asked for
-    fit: MultilevelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+    fit: MultilevelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def pooled_estimate(self) -> Estimate:
         return Estimate(**self.estimate_fields())
@@ -164,7 +164,7 @@ class MultilevelPooledResult(PooledModel, Estimate):
         """E.g. "three-level model (REML), 9 rows in 6 clusters" or "CHE model (rho = 0.6, REML,
         CR2 robust inference), 9 rows in 6 clusters"."""
         model = "CHE model" if self.rho else "three-level model"
-        details = (f"rho = {self.rho:g}",) if self.rho else ()
+        details: tuple[str, ...] = (f"rho = {self.rho:g}",) if self.rho else ()
         details += (self.method,) + MULTILEVEL_INFERENCE[self.ci_method]
         return f"{model} ({', '.join(details)}), {self.k} rows in {self.n_clusters} clusters"
 
@@ -222,7 +222,7 @@ class MultilevelMetaRegressionResult(Result):
     level: float
     rho: float
     iterations: int
-    fit: MultilevelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+    fit: MultilevelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def records(self) -> list[dict]:
         """The coefficient table (for CSV and ``to_frame``)."""

@@ -86,7 +86,7 @@ class MetaRegressionResult(Result):
     r2: float | None
     iterations: int
     converged: bool
-    fit: ModelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+    fit: ModelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def records(self) -> list[dict]:
         """The coefficient rows, then one row (term '(model)') with the test of moderators,

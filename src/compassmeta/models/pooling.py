@@ -60,7 +60,7 @@ class PooledResult(PooledModel, Estimate):
     iterations: int
     converged: bool
     notes: tuple = ()
-    fit: ModelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+    fit: ModelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def pooled_estimate(self) -> Estimate:
         return Estimate(**self.estimate_fields())
