@@ -14,7 +14,7 @@ import numpy as np
 
 from ..common import distributions as dist
 from ..common.errors import InputError
-from ..common.results import Result
+from ..common.results import Estimate, Result
 from ..data.aggregate import cluster_composites
 from ..models.dependent import check_options, meta_regression_dependent
 from ..models.model import fit_model
@@ -124,18 +124,16 @@ def rank_correlation(yi, vi):
 
 
 @dataclass(frozen=True)
-class TrimAndFill(Result):
-    """Duval & Tweedie's trim-and-fill: k0 studies imputed on ``side``, and the refit."""
+class TrimAndFill(Estimate):
+    """Duval & Tweedie's trim-and-fill: k0 studies imputed on ``side``, and the refit (whose
+    estimate and inference it carries)."""
+
+    leading_keys = ("estimator", "side", "k0", "k0_se")
 
     estimator: str
     side: str
     k0: int
     k0_se: float
-    estimate: float
-    se: float
-    ci_lower: float
-    ci_upper: float
-    p_value: float
     tau2: float
     filled_yi: tuple
     filled_vi: tuple
@@ -196,23 +194,33 @@ def trim_and_fill(yi, vi, *, side=None, estimator="L0", method="REML", ci_method
     else:
         mirrored, filled_vi = np.array([]), np.array([])
         adjusted = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)
-    return TrimAndFill(estimator=estimator, side=side, k0=k0, k0_se=k0_se, estimate=adjusted.estimate,
-                       se=adjusted.se, ci_lower=adjusted.ci_lower, ci_upper=adjusted.ci_upper,
-                       p_value=adjusted.p_value, tau2=adjusted.tau2, filled_yi=tuple(mirrored.tolist()),
+    return TrimAndFill(estimator=estimator, side=side, k0=k0, k0_se=k0_se, **adjusted.estimate_fields(),
+                       tau2=adjusted.tau2, filled_yi=tuple(mirrored.tolist()),
                        filled_vi=tuple(filled_vi.tolist()), adjusted=adjusted)
 
 
 @dataclass(frozen=True)
-class PetPeese(Result):
-    """PET and PEESE limit estimates (weighted least squares) and the conditional choice."""
+class PetPeese(Estimate):
+    """PET and PEESE limit estimates (weighted least squares) and the conditional choice, whose
+    limit estimate (t on the regression's k - 2 df) it carries."""
+
+    leading_keys = ("pet", "peese", "chosen")
 
     pet: RegressionTest
     peese: RegressionTest
     chosen: str
-    estimate: float
-    ci_lower: float
-    ci_upper: float
     rule: str
+
+
+def _limit_estimate(test, level):
+    """The limit estimate b0 of a weighted least-squares regression test with its t inference
+    (its se from the half-width of its interval: c se with c the t quantile on the test's df)."""
+    fraction = as_fraction(level)
+    se = (test.limit_ci_upper - test.limit_estimate) / dist.critical_value(fraction, test.df)
+    statistic = test.limit_estimate / se
+    return Estimate(estimate=test.limit_estimate, se=se, statistic=statistic, df=test.df,
+                    p_value=float(dist.t_two_sided_p(statistic, test.df)), ci_lower=test.limit_ci_lower,
+                    ci_upper=test.limit_ci_upper, level=100 * fraction)
 
 
 def pet_peese(yi, vi, *, alpha=0.05, level=95):
@@ -220,13 +228,10 @@ def pet_peese(yi, vi, *, alpha=0.05, level=95):
     (Stanley & Doucouliagos 2014)."""
     pet = regression_test(yi, vi, model="lm", predictor="sei", level=level)
     peese = regression_test(yi, vi, model="lm", predictor="vi", level=level)
-    limit_p = float(dist.t_two_sided_p(pet.limit_estimate / ((pet.limit_ci_upper - pet.limit_estimate)
-                                                             / dist.critical_value(as_fraction(level), pet.df)),
-                                       pet.df))
+    limit_p = _limit_estimate(pet, level).p_value
     chosen = peese if limit_p < alpha else pet
     return PetPeese(pet=pet, peese=peese, chosen="PEESE" if chosen is peese else "PET",
-                    estimate=chosen.limit_estimate, ci_lower=chosen.limit_ci_lower,
-                    ci_upper=chosen.limit_ci_upper,
+                    **_limit_estimate(chosen, level).estimate_fields(),
                     rule=f"PEESE when PET's limit estimate differs from 0 at p < {alpha:g}; here p = "
                          f"{limit_p:.4f}, so {'PEESE' if chosen is peese else 'PET'}")
 

@@ -45,8 +45,8 @@ class WithPermutationTest(Result):
     def to_dict(self):
         return {**self.result.to_dict(), "permutation_test": self.permutation_test.to_dict()}
 
-    def to_frame(self):
-        return self.result.to_frame()
+    def records(self) -> list[dict]:
+        return self.result.records()
 
     def __str__(self):
         return f"{self.result}\n{self.permutation_test}"

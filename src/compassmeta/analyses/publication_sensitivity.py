@@ -18,7 +18,7 @@ import numpy as np
 
 from ..common import distributions as dist
 from ..common.errors import InputError
-from ..common.results import Result
+from ..common.results import Estimate
 from ..common.roots import solve_monotone
 from ..models.pooling import as_fraction, check_effects
 
@@ -26,8 +26,10 @@ NOT_POSSIBLE = "Not possible"
 
 
 @dataclass(frozen=True)
-class PublicationBiasSensitivity(Result):
-    """Bias-corrected estimate at ``eta``, the worst case and the S-values."""
+class PublicationBiasSensitivity(Estimate):
+    """Bias-corrected estimate at ``eta`` (z-based inference), the worst case and the S-values."""
+
+    leading_keys = ("model", "favor", "q", "eta", "k", "k_affirmative", "k_nonaffirmative")
 
     model: str
     favor: str
@@ -36,10 +38,6 @@ class PublicationBiasSensitivity(Result):
     k: int
     k_affirmative: int
     k_nonaffirmative: int
-    estimate: float
-    se: float
-    ci_lower: float
-    ci_upper: float
     worst_case_estimate: float
     worst_case_se: float
     worst_case_ci_lower: float
@@ -107,7 +105,8 @@ def publication_bias_sensitivity(yi, vi, *, eta=1.0, q=0.0, favor="positive", al
         worst_lower, worst_upper = -worst_upper, -worst_lower
     return PublicationBiasSensitivity(
         model="fixed", favor=favor, q=q, eta=eta, k=int(y.size), k_affirmative=n_affirmative,
-        k_nonaffirmative=int(y.size - n_affirmative), estimate=sign * estimate, se=se, ci_lower=lower,
-        ci_upper=upper, worst_case_estimate=sign * worst, worst_case_se=worst_se, worst_case_ci_lower=worst_lower,
-        worst_case_ci_upper=worst_upper, s_value_estimate=s_value_estimate, s_value_ci=s_value_ci,
-        notes=tuple(notes))
+        k_nonaffirmative=int(y.size - n_affirmative), estimate=sign * estimate, se=se,
+        statistic=sign * estimate / se, p_value=float(dist.normal_two_sided_p(estimate / se)), ci_lower=lower,
+        ci_upper=upper, level=100 * as_fraction(level), worst_case_estimate=sign * worst,
+        worst_case_se=worst_se, worst_case_ci_lower=worst_lower, worst_case_ci_upper=worst_upper,
+        s_value_estimate=s_value_estimate, s_value_ci=s_value_ci, notes=tuple(notes))

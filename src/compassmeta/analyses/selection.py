@@ -109,7 +109,6 @@ class SelectionModel(Estimate):
     method: str
     alternative: str
     steps: tuple | None
-    level: float
     k: int
     tau2: float
     tau2_se: float

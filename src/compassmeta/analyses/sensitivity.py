@@ -48,9 +48,8 @@ def _summary(kind, label, yi, vi, method, ci_method, level):
     """A LeaveOneOut or CumulativeStep (``kind``) for the studies given."""
     fit = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)
     label_field = "omitted" if kind is LeaveOneOut else "added"
-    return kind(**{label_field: label}, k=fit.k, estimate=fit.estimate, se=fit.se, statistic=fit.statistic,
-                      p_value=fit.p_value, ci_lower=fit.ci_lower, ci_upper=fit.ci_upper, q=fit.q,
-                      q_p=fit.q_p, tau2=fit.tau2, i2=fit.i2, h2=fit.h2)
+    return kind(**{label_field: label}, k=fit.k, **fit.estimate_fields(), q=fit.q, q_p=fit.q_p, tau2=fit.tau2,
+                i2=fit.i2, h2=fit.h2)
 
 
 def _labels(labels, k):
@@ -156,18 +155,14 @@ def _knapp_hartung_scale(fit):
 
 
 @dataclass(frozen=True)
-class ClusterOmitted(Result):
+class ClusterOmitted(Estimate):
     """The multilevel model (three-level, or CHE) refitted without one cluster; df is None under z."""
+
+    leading_keys = ("omitted", "k", "n_clusters")
 
     omitted: str
     k: int
     n_clusters: int
-    estimate: float
-    se: float
-    df: float | None
-    ci_lower: float
-    ci_upper: float
-    p_value: float
     sigma2_between: float
     sigma2_within: float
     cook_d: float               # (b - b without) ^ 2 / var(b), metafor cooks.distance(cluster = )
@@ -190,11 +185,11 @@ def leave_one_cluster_out(yi, vi, cluster, *, method="REML", rho=None, ci_method
         fit = pool(yi[keep], vi[keep], method=method, ci_method=ci_method, level=level, cluster=list(cluster[keep]),
                    rho=rho)
         change = float(full.beta[0]) - fit.estimate
-        rows.append(ClusterOmitted(omitted=label, k=fit.k, n_clusters=fit.n_clusters, estimate=fit.estimate,
-                                   se=fit.se, df=fit.df, ci_lower=fit.ci_lower, ci_upper=fit.ci_upper,
-                                   p_value=fit.p_value, sigma2_between=fit.sigma2_between,
-                                   sigma2_within=fit.sigma2_within, cook_d=change ** 2 / float(full.vcov[0, 0]),
-                                   dfbetas=change / float(np.sqrt(covariance_at(full, fit.fit.sigma2)[0, 0]))))
+        rows.append(ClusterOmitted(
+            omitted=label, k=fit.k, n_clusters=fit.n_clusters, **fit.estimate_fields(),
+            sigma2_between=fit.sigma2_between, sigma2_within=fit.sigma2_within,
+            cook_d=change ** 2 / float(full.vcov[0, 0]),
+            dfbetas=change / float(np.sqrt(covariance_at(full, fit.fit.sigma2)[0, 0]))))
     return tuple(rows)
 
 
@@ -213,13 +208,11 @@ class SensitivityReport(Result):
     leave_one_cluster_out: tuple = ()
     notes: tuple = ()
 
-    def to_frame(self):
-        """One row per study: its influence diagnostics and the fit without it."""
-        import pandas as pd
-
-        influence = pd.DataFrame([row.to_dict() for row in self.influence])
-        omitted = pd.DataFrame([row.to_dict() for row in self.leave_one_out]).add_prefix("without_")
-        return pd.concat([influence, omitted.drop(columns="without_omitted")], axis=1)
+    def records(self) -> list[dict]:
+        """One row per study: its influence diagnostics and the fit without it (``without_``)."""
+        return [{**row.to_dict(), **{f"without_{key}": value for key, value in without.to_dict().items()
+                                     if key != "omitted"}}
+                for row, without in zip(self.influence, self.leave_one_out)]
 
     def __str__(self):
         from .printing import sensitivity_table

@@ -15,12 +15,11 @@ def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
          cluster_column, rho, variance_tests):
     """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
     from ..models.pooling import pool as pool_effects
-    from ..report.text import multilevel_pool_table, pool_table
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     result = pool_effects(yi, vi, method=method, ci_method=ci_method, level=level,
                           cluster=cluster_labels(table, cluster_column), rho=rho, variance_tests=variance_tests)
-    emit(result, output_format, multilevel_pool_table if cluster_column else pool_table, lambda d: [d])
+    emit(result, output_format, str, lambda d: [d])
 
 
 @main.command()
@@ -34,7 +33,6 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
              cluster_column, rho, by_column, permutations, seed):
     """Fit the model within each level of --by and test the subgroup differences."""
     from ..models.moderators import subgroup_analysis
-    from ..report.text import multilevel_subgroup_table, subgroup_table
 
     table, yi, vi = complete_cases(*load_effects(data, yi_column, vi_column, sei_column, where, cluster_column),
                                    [by_column])
@@ -44,20 +42,10 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
                                "with --cluster")
     result = subgroup_analysis(yi, vi, labels, by=by_column, method=method, ci_method=ci_method, level=level,
                                cluster=cluster_labels(table, cluster_column), rho=rho)
-    if cluster_column:
-        emit(result, output_format, multilevel_subgroup_table,
-             lambda d: [dict(group=g["group"], **g["result"]) for g in d["groups"]])
-        return
     if permutations:
-        from ..report.text import permutation_lines
-
-        emit(_with_permutation_test(result, yi, vi, {by_column: labels}, permutations, seed, method, ci_method,
-                                    level),
-             output_format,
-             lambda r: subgroup_table(r.result) + "\n" + permutation_lines(r.permutation_test),
-             lambda d: result.records())
-        return
-    emit(result, output_format, subgroup_table, lambda d: result.records())
+        result = _with_permutation_test(result, yi, vi, {by_column: labels}, permutations, seed, method,
+                                        ci_method, level)
+    emit(result, output_format, str, lambda d: result.records())
 
 
 @main.command()
@@ -74,7 +62,6 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
             cluster_column, rho, moderator_columns, categorical_columns, permutations, seed):
     """Mixed-effects meta-regression on one or more moderators."""
     from ..models.moderators import meta_regression
-    from ..report.text import metareg_table, multilevel_metareg_table
 
     table, yi, vi = complete_cases(*load_effects(data, yi_column, vi_column, sei_column, where, cluster_column),
                                    list(moderator_columns))
@@ -87,20 +74,13 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
                                "with --cluster")
     result = meta_regression(yi, vi, moderators, method=method, ci_method=ci_method, level=level,
                              cluster=cluster_labels(table, cluster_column), rho=rho)
-    if cluster_column:
-        emit(result, output_format, multilevel_metareg_table, lambda d: d["coefficients"])
+    if not permutations:
+        emit(result, output_format, str, lambda d: result.records())
         return
-    if permutations:
-        from ..report.text import permutation_lines
-
-        emit(_with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level),
-             output_format,
-             lambda r: metareg_table(r.result) + "\n" + permutation_lines(r.permutation_test),
-             lambda d: [dict(c, permutation_p=p) for c, p in zip(result.records(),
-                                                                 d["permutation_test"]["coefficient_p"] + [
-                                                                     d["permutation_test"]["qm_p"]])])
-        return
-    emit(result, output_format, metareg_table, lambda d: result.records())
+    tested = _with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level)
+    emit(tested, output_format, str,
+         lambda d: [dict(c, permutation_p=p) for c, p in zip(
+             result.records(), d["permutation_test"]["coefficient_p"] + [d["permutation_test"]["qm_p"]])])
 
 
 if __name__ == "__main__":  # pragma: no cover

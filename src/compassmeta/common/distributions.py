@@ -5,6 +5,8 @@ Thin wrappers over ``scipy.special`` (fast to import, unlike ``scipy.stats``), s
 """
 from scipy import special
 
+from .errors import InputError
+
 
 def normal_two_sided_p(z):
     """P(|Z| > |z|) for a standard normal Z."""
@@ -45,3 +47,12 @@ def critical_value(level, df=None):
     """Two-sided critical value for a ``level`` (0-1) interval: z, or t with ``df``."""
     upper = 1.0 - (1.0 - level) / 2.0
     return normal_quantile(upper) if df is None else t_quantile(upper, df)
+
+
+def as_fraction(level):
+    """Confidence level given as 95 or 0.95 -> 0.95 (metafor accepts both)."""
+    level = float(level)
+    fraction = level / 100.0 if level > 1 else level
+    if not 0 < fraction < 1:
+        raise InputError(f"confidence level {level:g} must lie between 0 and 100")
+    return fraction

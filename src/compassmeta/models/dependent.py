@@ -11,7 +11,16 @@ import numpy as np
 
 from ..common import distributions as dist
 from ..common.errors import InputError
-from ..common.results import INTERNAL, Result
+from ..common.results import (
+    INTERNAL,
+    Coefficient,
+    Estimate,
+    Heterogeneity,
+    PooledModel,
+    Result,
+    VarianceComponent,
+    html_cell,
+)
 from .multilevel import MultilevelFit, fit_multilevel, log_likelihood_without
 
 MULTILEVEL_CI_METHODS = ("z", "t", "cr2")
@@ -69,6 +78,9 @@ def check_options(cluster, rho, ci_method):
                          f"choose from {', '.join(MULTILEVEL_CI_METHODS)}")
 
 
+MULTILEVEL_INFERENCE = {"z": (), "t": ("t test",), "cr2": ("CR2 robust inference",)}
+
+
 def fit_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_method, level):
     """Validate the options, fit the multilevel model, and return (fit, inference)."""
     check_options(cluster, rho, ci_method)
@@ -110,14 +122,11 @@ def variance_component_tests(fit):
 
 
 @dataclass(frozen=True)
-class MultilevelPooledResult(Result):
-    """Pooled effect of the three-level / CHE model (metafor rma.mv + predict())."""
+class MultilevelPooledResult(PooledModel, Estimate):
+    """Pooled effect of the three-level / CHE model (metafor rma.mv + predict()); ``df`` is k - 1
+    under t, Satterthwaite under cr2, None under z.  ``converged`` is always true: a fit that does
+    not converge raises ConvergenceError."""
 
-    estimate: float
-    se: float
-    ci_lower: float
-    ci_upper: float
-    p_value: float
     pi_lower: float
     pi_upper: float
     sigma2_between: float
@@ -129,17 +138,35 @@ class MultilevelPooledResult(Result):
     q_p: float
     k: int
     n_clusters: int
-    df: float | None          # t df: k - 1 under t, Satterthwaite under cr2, None under z
-    statistic: float
     method: str
     ci_method: str
-    level: float
     rho: float
     iterations: int
+    converged: bool
     log_likelihood: float        # (restricted) log-likelihood, as metafor's logLik()
     notes: tuple = ()
     variance_tests: tuple = ()   # VarianceComponentTest, when asked for
-    fit: MultilevelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+    fit: MultilevelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+
+    def pooled_estimate(self) -> Estimate:
+        return Estimate(**self.estimate_fields())
+
+    def prediction_interval(self) -> tuple[float, float]:
+        return self.pi_lower, self.pi_upper
+
+    def heterogeneity(self) -> Heterogeneity:
+        """sigma^2 between and within clusters with their I^2 (metafor's FAQ) and Cochran's Q."""
+        components = (VarianceComponent("sigma2_between", self.sigma2_between, i2=self.i2_between),
+                      VarianceComponent("sigma2_within", self.sigma2_within, i2=self.i2_within))
+        return Heterogeneity(components=components, q=self.q, q_df=self.q_df, q_p=self.q_p)
+
+    def describe(self) -> str:
+        """E.g. "three-level model (REML), 9 rows in 6 clusters" or "CHE model (rho = 0.6, REML,
+        CR2 robust inference), 9 rows in 6 clusters"."""
+        model = "CHE model" if self.rho else "three-level model"
+        details: tuple[str, ...] = (f"rho = {self.rho:g}",) if self.rho else ()
+        details += (self.method,) + MULTILEVEL_INFERENCE[self.ci_method]
+        return f"{model} ({', '.join(details)}), {self.k} rows in {self.n_clusters} clusters"
 
     def __str__(self):
         from .printing import multilevel_pool_table
@@ -163,22 +190,8 @@ def pool_dependent(yi, vi, cluster, *, method, rho, ci_method, level, variance_t
         q_df=fit.q_df, q_p=fit.q_p, k=fit.k, n_clusters=fit.n_clusters,
         df=None if inference.df is None else float(inference.df[0]), statistic=estimate / se,
         method=fit.method, ci_method=ci_method, level=100 * level, rho=fit.rho,
-        iterations=fit.iterations, log_likelihood=fit.log_likelihood, notes=fit.notes,
+        iterations=fit.iterations, converged=True, log_likelihood=fit.log_likelihood, notes=fit.notes,
         variance_tests=variance_component_tests(fit) if variance_tests else (), fit=fit)
-
-
-@dataclass(frozen=True)
-class MultilevelCoefficient(Result):
-    """One coefficient of a multilevel meta-regression; df is None under z."""
-
-    term: str
-    estimate: float
-    se: float
-    statistic: float
-    df: float | None
-    p_value: float
-    ci_lower: float
-    ci_upper: float
 
 
 @dataclass(frozen=True)
@@ -187,6 +200,8 @@ class MultilevelMetaRegressionResult(Result):
 
     ``qm``: Wald chi-square (z), F on (qm_df, k - p) (t) or the HTZ F on (qm_df, qm_df2) (cr2).
     """
+
+    html_rows = "coefficients"
 
     coefficients: tuple
     qm: float
@@ -207,13 +222,21 @@ class MultilevelMetaRegressionResult(Result):
     level: float
     rho: float
     iterations: int
-    fit: MultilevelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+    fit: MultilevelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
-    def to_frame(self):
-        """The coefficient table."""
-        import pandas as pd
+    def records(self) -> list[dict]:
+        """The coefficient table (for CSV and ``to_frame``)."""
+        return [c.to_dict() for c in self.coefficients]
 
-        return pd.DataFrame([c.to_dict() for c in self.coefficients])
+    def html_caption(self) -> str:
+        return f"Multilevel meta-regression (k = {self.k}, {self.n_clusters} clusters, {self.method})"
+
+    def html_note(self) -> str:
+        """The moderator and residual heterogeneity tests and the variance components."""
+        df = f"{self.qm_df}" + (f", {html_cell(self.qm_df2)}" if self.qm_df2 is not None else "")
+        return (f"QM({df}) = {html_cell(self.qm)}, p = {html_cell(self.qm_p)}; "
+                f"QE({self.qe_df}) = {html_cell(self.qe)}, p = {html_cell(self.qe_p)}; "
+                f"sigma2 between, within = {html_cell(self.sigma2_between)}, {html_cell(self.sigma2_within)}")
 
     def __str__(self):
         from .printing import multilevel_metareg_table
@@ -241,9 +264,8 @@ def meta_regression_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_meth
     se, crit = inference.se, inference.critical_values(level)
     dfs = [None] * fit.p if inference.df is None else [float(df) for df in inference.df]
     coefficients = tuple(
-        MultilevelCoefficient(term=term, estimate=float(b), se=float(s), statistic=float(b / s),
-                              df=df, p_value=float(p), ci_lower=float(b - c * s),
-                              ci_upper=float(b + c * s))
+        Coefficient(term=term, estimate=float(b), se=float(s), statistic=float(b / s), df=df,
+                    p_value=float(p), ci_lower=float(b - c * s), ci_upper=float(b + c * s), level=100 * level)
         for term, b, s, df, p, c in zip(terms, fit.beta, se, dfs, inference.p_values(fit.beta), crit))
     qm, qm_df, qm_df2, qm_p = _omnibus_test(fit, inference, list(range(1, fit.p)))
     return MultilevelMetaRegressionResult(
@@ -287,11 +309,9 @@ class MultilevelSubgroupResult(Result):
     qm_common_sigma2_p: float
     overall: MultilevelPooledResult
 
-    def to_frame(self):
-        """One row per subgroup."""
-        import pandas as pd
-
-        return pd.DataFrame([dict(group=g.group, **g.result.to_dict()) for g in self.groups])
+    def records(self) -> list[dict]:
+        """One row per subgroup (for CSV and ``to_frame``)."""
+        return [dict(group=g.group, **g.result.to_dict()) for g in self.groups]
 
     def __str__(self):
         from .printing import multilevel_subgroup_table

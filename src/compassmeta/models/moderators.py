@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..common.errors import InputError
-from ..common.results import INTERNAL, Result, html_cell, records_table
+from ..common.results import INTERNAL, Coefficient, Result, html_cell
 from .dependent import check_options, meta_regression_dependent, subgroup_dependent
 from .model import ModelFit, fit_model
 from .pooling import PooledResult, as_fraction, check_effects, pool
@@ -58,19 +58,6 @@ def design_matrix(moderators, k):
     return X, terms
 
 
-@dataclass(frozen=True)
-class Coefficient(Result):
-    """One coefficient of a meta-regression; the term comes first, as in a printed table."""
-
-    term: str
-    estimate: float
-    se: float
-    statistic: float
-    p_value: float
-    ci_lower: float
-    ci_upper: float
-
-
 MODEL_SUMMARY_KEYS = ("k", "qm", "qm_df", "qm_df2", "qm_p", "qe", "qe_df", "qe_p", "tau2", "i2", "h2", "r2",
                       "converged")
 
@@ -78,6 +65,8 @@ MODEL_SUMMARY_KEYS = ("k", "qm", "qm_df", "qm_df2", "qm_p", "qe", "qe_df", "qe_p
 @dataclass(frozen=True)
 class MetaRegressionResult(Result):
     """Mixed-effects meta-regression (metafor rma(yi, vi, mods = ...))."""
+
+    html_rows = "coefficients"
 
     k: int
     method: str
@@ -97,31 +86,28 @@ class MetaRegressionResult(Result):
     r2: float | None
     iterations: int
     converged: bool
-    fit: ModelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+    fit: ModelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
-    def records(self):
+    def records(self) -> list[dict]:
         """The coefficient rows, then one row (term '(model)') with the test of moderators,
-        residual heterogeneity, tau^2 and pseudo-R^2 (for CSV and ``to_frame``)."""
+        residual heterogeneity, tau^2 and pseudo-R^2 (for CSV and ``to_frame``, where the model
+        columns are empty on coefficient rows)."""
         d = self.to_dict()
         return list(d["coefficients"]) + [{"term": "(model)", **{key: d[key] for key in MODEL_SUMMARY_KEYS}}]
-
-    def to_frame(self):
-        """:meth:`records` as a DataFrame (model columns empty on coefficient rows)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.records())
 
     def __str__(self):
         from .printing import metareg_table
 
         return metareg_table(self)
 
-    def _repr_html_(self):
-        """The coefficient table with the moderator and residual heterogeneity tests."""
-        return (records_table([c.to_dict() for c in self.coefficients], f"Meta-regression (k = {self.k}, {self.method})")
-                + f"<p>QM({self.qm_df}) = {html_cell(self.qm)}, p = {html_cell(self.qm_p)}; "
-                  f"QE({self.qe_df}) = {html_cell(self.qe)}, p = {html_cell(self.qe_p)}; tau2 = {html_cell(self.tau2)}, "
-                  f"I2 = {html_cell(self.i2)}%, R2 = {html_cell(self.r2)}%</p>")
+    def html_caption(self) -> str:
+        return f"Meta-regression (k = {self.k}, {self.method})"
+
+    def html_note(self) -> str:
+        """The moderator and residual heterogeneity tests."""
+        return (f"QM({self.qm_df}) = {html_cell(self.qm)}, p = {html_cell(self.qm_p)}; "
+                f"QE({self.qe_df}) = {html_cell(self.qe)}, p = {html_cell(self.qe_p)}; "
+                f"tau2 = {html_cell(self.tau2)}, I2 = {html_cell(self.i2)}%, R2 = {html_cell(self.r2)}%")
 
 
 def _pseudo_r2(fit, yi, vi):
@@ -191,8 +177,9 @@ def meta_regression(yi, vi, moderators, *, data=None, method="REML", ci_method="
     crit = fit.critical_value
     se, stat, p = fit.se, fit.statistic, fit.p_values
     coefficients = tuple(
-        Coefficient(term=term, estimate=float(b), se=float(s), statistic=float(z), p_value=float(pv),
-                    ci_lower=float(b - crit * s), ci_upper=float(b + crit * s))
+        Coefficient(term=term, estimate=float(b), se=float(s), statistic=float(z), df=fit.df,
+                    p_value=float(pv), ci_lower=float(b - crit * s), ci_upper=float(b + crit * s),
+                    level=100 * fit.level)
         for term, b, s, z, pv in zip(terms, fit.beta, se, stat, p))
     qm, qm_df, qm_p = fit.wald_test(range(1, fit.p))
     return MetaRegressionResult(
@@ -212,6 +199,8 @@ class SubgroupResult(Result):
     which assumes one tau^2 shared by all subgroups.
     """
 
+    html_rows = "groups"
+
     by: str
     method: str
     ci_method: str
@@ -226,7 +215,7 @@ class SubgroupResult(Result):
     qm_common_tau2_p: float
     overall: PooledResult
 
-    def records(self):
+    def records(self) -> list[dict]:
         """One row per subgroup, the 'overall' row, and the two tests of subgroup differences
         (statistic, df, df2, p_value), for CSV and ``to_frame``."""
         d = self.to_dict()
@@ -238,23 +227,18 @@ class SubgroupResult(Result):
                 + [{"level": name, "statistic": statistic, "df": df, "df2": df2, "p_value": p}
                    for name, statistic, df, df2, p in tests])
 
-    def to_frame(self):
-        """:meth:`records` as a DataFrame."""
-        import pandas as pd
-
-        return pd.DataFrame(self.records())
-
     def __str__(self):
         from .printing import subgroup_table
 
         return subgroup_table(self)
 
-    def _repr_html_(self):
-        """One row per subgroup with the tests for subgroup differences."""
-        return (records_table([group.to_dict() for group in self.groups], f"Subgroups by {self.by} ({self.method})")
-                + f"<p>Test for subgroup differences: Q({self.q_between_df}) = {html_cell(self.q_between)}, "
-                  f"p = {html_cell(self.q_between_p)}; common-tau2 QM({self.qm_common_tau2_df}) = "
-                  f"{html_cell(self.qm_common_tau2)}, p = {html_cell(self.qm_common_tau2_p)}</p>")
+    def html_caption(self) -> str:
+        return f"Subgroups by {self.by} ({self.method})"
+
+    def html_note(self) -> str:
+        return (f"Test for subgroup differences: Q({self.q_between_df}) = {html_cell(self.q_between)}, "
+                f"p = {html_cell(self.q_between_p)}; common-tau2 QM({self.qm_common_tau2_df}) = "
+                f"{html_cell(self.qm_common_tau2)}, p = {html_cell(self.qm_common_tau2_p)}")
 
 
 @dataclass(frozen=True)

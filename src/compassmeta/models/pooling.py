@@ -3,19 +3,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..common.distributions import as_fraction
 from ..common.errors import InputError
-from ..common.results import INTERNAL, Result, html_table
+from ..common.results import INTERNAL, Estimate, Heterogeneity, PooledModel, VarianceComponent, finite_or_none
 from .dependent import check_options, pool_dependent
 from .model import ModelFit, fit_model, prediction_interval
-
-
-def as_fraction(level):
-    """Confidence level given as 95 or 0.95 -> 0.95 (metafor accepts both)."""
-    level = float(level)
-    fraction = level / 100.0 if level > 1 else level
-    if not 0 < fraction < 1:
-        raise InputError(f"confidence level {level:g} must lie between 0 and 100")
-    return fraction
 
 
 def check_effects(yi, vi, *, yi_name="yi", vi_name="vi", source=None):
@@ -44,20 +36,16 @@ def check_effects(yi, vi, *, yi_name="yi", vi_name="vi", source=None):
 
 
 @dataclass(frozen=True)
-class PooledResult(Result):
-    """A pooled effect with its heterogeneity statistics (metafor rma() + predict() + confint())."""
+class PooledResult(PooledModel, Estimate):
+    """A pooled effect with its heterogeneity statistics (metafor rma() + predict() + confint());
+    ``df`` is k - 1 under Knapp-Hartung, None under z."""
+
+    leading_keys = ("k", "method", "ci_method", "level")
+    n_clusters = None           # independent effects
 
     k: int
     method: str
     ci_method: str
-    level: float
-    estimate: float
-    se: float
-    statistic: float
-    df: float | None
-    p_value: float
-    ci_lower: float
-    ci_upper: float
     pi_lower: float
     pi_upper: float
     tau2: float
@@ -72,15 +60,26 @@ class PooledResult(Result):
     iterations: int
     converged: bool
     notes: tuple = ()
-    fit: ModelFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+    fit: ModelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
-    def _repr_html_(self):
-        """One row as a journal prints a pooled result."""
-        return html_table(["k", "estimate", "CI", "PI", "p", "tau2", "I2 (%)", "Q (df)", "method"],
-                          [[self.k, self.estimate, f"[{self.ci_lower:.4g}, {self.ci_upper:.4g}]",
-                            f"[{self.pi_lower:.4g}, {self.pi_upper:.4g}]", self.p_value, self.tau2, self.i2,
-                            f"{self.q:.4g} ({self.q_df})", f"{self.method}, {self.ci_method}"]],
-                          f"Pooled effect ({self.level:g}% intervals)")
+    def pooled_estimate(self) -> Estimate:
+        return Estimate(**self.estimate_fields())
+
+    def prediction_interval(self) -> tuple[float, float]:
+        return self.pi_lower, self.pi_upper
+
+    def heterogeneity(self) -> Heterogeneity:
+        """tau^2 (0 under FE) with its confidence interval where computed, I^2 and Cochran's Q."""
+        tau2 = VarianceComponent("tau2", self.tau2, finite_or_none(self.tau2_ci_lower),
+                                 finite_or_none(self.tau2_ci_upper), self.i2)
+        return Heterogeneity(components=(tau2,), q=self.q, q_df=self.q_df, q_p=self.q_p)
+
+    def describe(self) -> str:
+        """E.g. "random-effects model (REML, Knapp-Hartung), k = 18"."""
+        fixed = self.method == "FE"
+        details = ([] if fixed else [self.method]) + (["Knapp-Hartung"] if self.ci_method == "knha" else [])
+        model = "fixed-effect model" if fixed else "random-effects model"
+        return model + (f" ({', '.join(details)})" if details else "") + f", k = {self.k}"
 
     def __str__(self):
         from .printing import pool_table
