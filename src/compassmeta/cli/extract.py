@@ -29,7 +29,8 @@ def _conflict_table(comparison):
 @click.argument("second", type=click.Path(dir_okay=False))
 @click.option("--package", default=None, type=click.Path(dir_okay=False),
               help="datapackage.json with the schema [beside FIRST, else studies/].")
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
 def extract_compare(first, second, package, output_format):
     """List every cell on which two extractions disagree; exit 1 while any conflict is open."""
     from ..data.extraction import compare
@@ -56,7 +57,8 @@ def _schema_package(first, package):
 @click.option("--into", "into", required=True, type=click.Path(dir_okay=False),
               help="Study table to append the agreed rows to (e.g. studies/trials.csv).")
 @click.option("--extractors", required=True, metavar="A,B", help="The two extractors' names, e.g. \"A,B\".")
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
 def extract_merge(first, second, into, extractors, output_format):
     """Write the agreed rows into the study table, only when no conflict is open."""
     from ..data.extraction import merge

@@ -5,19 +5,16 @@ from pathlib import Path
 import click
 
 from ..common.errors import CompassmetaError, InputError
-from .app import (
-    DEFAULT_PREPOST_R,
-    _resource_for,
-    emit,
-    main,
-)
+from ..data.loading import resource_for
+from .app import DEFAULT_PREPOST_R, emit, main
 from .editing import CONFIRM_HELP, assignments_dict, check_fields, confirmed_note, imported_cross_check
 
 
 @main.command()
 @click.option("--studies", "studies_folder", default=None, help="Folder with datapackage.json [./studies].")
 @click.option("--mirror", default=None, help="Folder mirroring the open databases (else COMPASSMETA_MIRROR).")
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
 @click.option("--figures", "figures_folder", default=None, metavar="DIR",
               help="Also draw the forest and funnel plots into DIR (e.g. figures/ to refresh the "
                    "committed ones); without it no figure is written.")
@@ -46,7 +43,7 @@ def validate(tables):
         tables = [folder / "trials.csv", folder / "thirdwave.csv"]
     errors = 0
     for table in tables:
-        problems = validate_file(table, resource=_resource_for(table))
+        problems = validate_file(table, resource=resource_for(table))
         for problem in problems:
             click.echo(f"{problem.level.capitalize()}: {problem}", err=problem.level == "error")
         errors += sum(problem.level == "error" for problem in problems)
@@ -77,7 +74,7 @@ def _record_from_file(path):
 def _consistency_of_new_row(path, package, record, row):
     """The consistency checks of validate on the new row: errors refuse it, warnings are returned."""
     from ..data.consistency import table_problems
-    from ..data.studytable import load_instruments
+    from ..data.instruments import load_instruments
 
     findings = table_problems(path, list(record), [tuple(record.values())], [row], load_instruments(package))
     for finding in findings:
@@ -98,12 +95,13 @@ def _consistency_of_new_row(path, package, record, row):
 @click.option("--yes", is_flag=True, help="Write without asking for confirmation.")
 def add(table_path, from_file, assignments, interactive, confirm_reason, yes):
     """Add one effect-size row to a study table, safely (validated, locked, atomic)."""
-    from ..data.studytable import Schema, append_row, check_new_row
+    from ..data.schema import Schema
+    from ..data.store import append_row, check_new_row
     from ..report.reproduce import studies_dir
 
     path = Path(table_path) if table_path else studies_dir() / "trials.csv"
     package = path.parent / "datapackage.json"
-    resource = _resource_for(path)
+    resource = resource_for(path)
     schema = Schema.load(package, resource)
     record = _record_from_file(from_file) if from_file else {}
     record.update(assignments_dict(assignments))
@@ -185,7 +183,7 @@ def data_import(source, output, mirror):
     """Turn a Metapsy-standard CSV (a file, or a database name) into the project's schema."""
     from ..common.files import write_atomically
     from ..data.datasets import DATABASES, import_metapsy, require
-    from ..data.studytable import format_table
+    from ..data.store import format_table
 
     name = source if source in DATABASES else None
     path = require(source, mirror) if name else Path(source)

@@ -19,7 +19,8 @@ with file, row and column and never fixed.
 import math
 
 from ..common import distributions as dist
-from .studytable import Problem, instrument_of
+from .instruments import instrument_of
+from .schema import Problem
 
 FLOAT_SLACK = 1e-9     # floating-point slack on top of half a printed unit
 

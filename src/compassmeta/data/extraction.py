@@ -14,8 +14,11 @@ from pathlib import Path
 from ..common.errors import InputError
 from ..common.files import write_atomically
 from ..common.results import Result
-from . import studytable
+from . import store
+from .instruments import load_instruments
+from .schema import Schema, raise_first_error
 from .tables import read_table
+from .validation import validate_text
 
 IGNORED_FIELDS = ("extractors",)     # who extracted may differ: that is the point
 
@@ -57,14 +60,14 @@ def read_extraction(path, package):
     """An extraction file, checked against the study table's schema: (header, text records by
     es_id).  Any schema error is raised with its file, row and column."""
     path = Path(path)
-    schema = studytable.Schema.load(package, "trials")
+    schema = Schema.load(package, "trials")
     try:
         table = read_table(path)
     except FileNotFoundError:
         raise InputError("no such file", file=path) from None
-    problems, _ = studytable.validate_text(path, table.header, table.rows, schema,
-                                           studytable.load_instruments(package))
-    studytable.raise_first_error(problems)
+    problems, _ = validate_text(path, table.header, table.rows, schema,
+                                           load_instruments(package))
+    raise_first_error(problems)
     return table.header, {record[0]: dict(zip(table.header, record)) for record in table.rows}, schema
 
 
@@ -132,7 +135,7 @@ def merge(first_path, second_path, into, extractors, package=None):
                          f"{first.field}: '{first.first}' vs '{first.second}'; resolve them "
                          "(compassmeta extract compare) before merging", file=second_path, column=first.field)
     _, rows, schema = read_extraction(first_path, package)
-    with studytable.TableLock(into):
+    with store.TableLock(into):
         table = read_table(into, allow_empty=True)
         existing = {record[0] for record in table.rows}
         for number, es_id in enumerate(rows, start=1):
@@ -142,8 +145,8 @@ def merge(first_path, second_path, into, extractors, package=None):
         new_records = [dict(record, extractors=recorded) for record in rows.values()]
         records = [dict(zip(table.header, record)) for record in table.rows] + new_records
         text_records = [tuple(record.get(name, "") for name in table.header) for record in records]
-        problems, _ = studytable.validate_text(into, table.header, text_records, schema,
-                                               studytable.load_instruments(package))
-        studytable.raise_first_error(problems)
-        write_atomically(into, studytable.format_table(table.header, records))
+        problems, _ = validate_text(into, table.header, text_records, schema,
+                                               load_instruments(package))
+        raise_first_error(problems)
+        write_atomically(into, store.format_table(table.header, records))
     return MergeResult(into=str(into), extractors=recorded, rows_written=tuple(rows))

@@ -9,7 +9,9 @@ the same formulas and the same plausibility limit as the curated route.
 import numpy as np
 
 from ..common.errors import InputError
-from .studytable import LARGE_G, REQUIRED_STATISTICS, convert, row_effect
+from .row_effects import REQUIRED_STATISTICS, row_effect
+from .schema import convert
+from .validation import LARGE_G
 from .where import is_missing
 
 FIELD_TYPES = {"stat_type": "string", "direction": "string", "higher_is_better": "boolean"}
