@@ -11,6 +11,7 @@ from ..common.errors import CompassmetaError
 
 METHOD_CHOICES = ["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "DLIT", "SJIT", "FE"]
 DEFAULT_PREPOST_R = 0.5
+WARNINGS_SHOWN = 5   # warnings printed one per line before the rest are counted
 
 
 class FriendlyGroup(click.Group):
@@ -107,12 +108,24 @@ def complete_cases(table, yi, vi, columns):
     return kept.table, kept.yi, kept.vi
 
 
+def say(message):
+    """One line on stderr (progress and waiting notices of the library)."""
+    click.echo(message, err=True)
+
+
 def print_messages(loaded):
-    """The notes and warnings of loaded effects, one stderr line each."""
+    """The notes of loaded effects and a summary of their warnings, on stderr."""
     for note in loaded.notes:
         click.echo(f"Note: {note}", err=True)
-    for warning in loaded.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+    echo_warnings(loaded.warnings)
+
+
+def echo_warnings(warnings, shown=WARNINGS_SHOWN, err=True, hint="compassmeta validate lists them all"):
+    """The first ``shown`` warnings, one line each, then how many more there are."""
+    for warning in warnings[:shown]:
+        click.echo(f"Warning: {warning}", err=err)
+    if len(warnings) > shown:
+        click.echo(f"Warning: ... and {len(warnings) - shown:,} more warnings ({hint})", err=err)
 
 
 def study_labels(table, label_column):

@@ -4,8 +4,7 @@ from pathlib import Path
 import click
 
 from ..common.errors import InputError, did_you_mean
-from ..data.loading import resource_for
-from .app import main
+from .app import main, say
 
 CONFIRM_HELP = ("Accept a value beyond any plausible one (|g| > 5) after checking it against the report; "
                 "REASON is recorded in the row's inclusion_note.")
@@ -64,6 +63,7 @@ def check_fields(record, schema, source=None):
 def remove(es_id, table_path, yes):
     """Remove the row ES_ID from a study table (locked, validated, atomic)."""
     from ..data.editing import row_cells, without_row
+    from ..data.loading import resource_for
     from ..data.store import rewrite_table
 
     path = study_table_path(table_path)
@@ -73,7 +73,7 @@ def remove(es_id, table_path, yes):
     if not yes and not click.confirm(f"Remove it from {path}?", default=False):
         click.echo("Nothing written.")
         return
-    rewrite_table(path, without_row(es_id), resource=resource_for(path))
+    rewrite_table(path, without_row(es_id), resource=resource_for(path), on_wait=say)
     click.echo(f"Removed {es_id} from {path}.")
 
 
@@ -87,6 +87,7 @@ def remove(es_id, table_path, yes):
 def edit(es_id, assignments, confirm_reason, table_path, yes):
     """Correct fields of the row ES_ID (locked, validated, atomic); shows old -> new and the new g."""
     from ..data.editing import edited_row, row_cells, with_values
+    from ..data.loading import resource_for
     from ..data.store import rewrite_table
 
     path = study_table_path(table_path)
@@ -104,5 +105,5 @@ def edit(es_id, assignments, confirm_reason, table_path, yes):
     if not yes and not click.confirm(f"Write to {path}?", default=True):
         click.echo("Nothing written.")
         return
-    rewrite_table(path, with_values(es_id, values), resource=resource)
+    rewrite_table(path, with_values(es_id, values), resource=resource, on_wait=say)
     click.echo(f"Updated {es_id} in {path}.")

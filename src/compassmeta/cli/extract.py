@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from .app import emit, main
+from .app import emit, main, say
 
 
 @main.group()
@@ -63,7 +63,7 @@ def extract_merge(first, second, into, extractors, output_format):
     """Write the agreed rows into the study table, only when no conflict is open."""
     from ..data.extraction import merge
 
-    result = merge(first, second, into, extractors)
+    result = merge(first, second, into, extractors, on_wait=say)
     emit(result, output_format,
          lambda r: f"{len(r.rows_written)} row(s) written to {r.into} (extractors {r.extractors}): "
                    + ", ".join(r.rows_written), None)

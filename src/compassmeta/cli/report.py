@@ -24,7 +24,7 @@ from .app import main
               help="Inference of the multilevel models: Wald z, or CR2 robust with Satterthwaite df.")
 def report(tables, output, since, studies_folder, mirror, rho, ci_method):
     """Write one self-contained HTML report of TABLE ... [studies/trials.csv] and its JSON."""
-    from ..common.files import write_atomically
+    from ..common.files import check_outputs, write_atomically
     from ..report.html import build_report, read_previous, render_html, work_units
     from ..report.reproduce import studies_dir
 
@@ -34,6 +34,8 @@ def report(tables, output, since, studies_folder, mirror, rho, ci_method):
     json_path = html_path.with_suffix(".json")
     if html_path.suffix.lower() not in (".html", ".htm"):
         raise click.BadParameter("the report file must end in .html", param_hint="-o/--output")
+    check_outputs({"-o/--output": html_path, "-o/--output (its JSON)": json_path},
+                  inputs=list(tables) + ([since] if since else []))
     previous = read_previous(since) if since else None  # a bad --since is refused before the analysis
     with click.progressbar(length=work_units(tables), label="Analysing", file=sys.stderr) as bar:
         result = build_report(list(tables), since=previous, studies_folder=studies_folder, mirror=mirror,

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..common.errors import InputError
-from ..common.files import write_atomically
 from ..common.results import Result
 from . import store
 from .instruments import load_instruments
@@ -118,12 +117,12 @@ def parse_extractors(text):
     return ";".join(names)
 
 
-def merge(first_path, second_path, into, extractors, package=None):
+def merge(first_path, second_path, into, extractors: str, package=None, on_wait=None) -> MergeResult:
     """Append the agreed rows of two extractions to the study table ``into``.
 
     Refused while any conflict is open, when a row is already in the table, or when the
-    merged table would not validate; the table is locked for the read-check-write and
-    replaced atomically.
+    merged table would not pass every check of ``validate``; the table is locked for the
+    read-check-write and replaced atomically (:func:`store.rewrite_table`).
     """
     into = Path(into)
     package = Path(package) if package else into.parent / "datapackage.json"
@@ -134,19 +133,16 @@ def merge(first_path, second_path, into, extractors, package=None):
         raise InputError(f"{len(comparison.conflicts)} conflict(s) still open, e.g. {first.es_id} "
                          f"{first.field}: '{first.first}' vs '{first.second}'; resolve them "
                          "(compassmeta extract compare) before merging", file=second_path, column=first.field)
-    _, rows, schema = read_extraction(first_path, package)
-    with store.TableLock(into):
-        table = read_table(into, allow_empty=True)
-        existing = {record[0] for record in table.rows}
+    _, rows, _ = read_extraction(first_path, package)
+
+    def with_merged_rows(table, records):
+        existing = {record[0] for record in records}
         for number, es_id in enumerate(rows, start=1):
             if es_id in existing:
                 raise InputError(f"es_id '{es_id}' is already in {into}", file=first_path, row=number,
                                  column="es_id")
-        new_records = [dict(record, extractors=recorded) for record in rows.values()]
-        records = [dict(zip(table.header, record)) for record in table.rows] + new_records
-        text_records = [tuple(record.get(name, "") for name in table.header) for record in records]
-        problems, _ = validate_text(into, table.header, text_records, schema,
-                                               load_instruments(package))
-        raise_first_error(problems)
-        write_atomically(into, store.format_table(table.header, records))
+        return records + [tuple(dict(record, extractors=recorded).get(name, "") for name in table.header)
+                          for record in rows.values()]
+
+    store.rewrite_table(into, with_merged_rows, package, "trials", on_wait=on_wait)
     return MergeResult(into=str(into), extractors=recorded, rows_written=tuple(rows))

@@ -21,14 +21,17 @@ class Instrument:
 def load_instruments(package) -> dict:
     """Score ranges from the package's ``instruments`` resource, keyed by lower-case name and alias."""
     package = Path(package)
-    try:
-        schema = Schema.load(package, "instruments")
-    except InputError:
+    schema = Schema.find(package, "instruments")
+    if schema is None:
         return {}
     path = package.parent / schema.path
     table = read_table(path)
     problems, rows = schema_problems(path, table.header, table.rows, schema)
     raise_first_error(problems)
+    for number, row in enumerate(rows, start=1):
+        if row["maximum"] <= row["minimum"]:
+            raise InputError(f"maximum {row['maximum']:g} is not above minimum {row['minimum']:g}", file=path,
+                             row=number, column="maximum")
     known = {}
     for row in rows:
         instrument = Instrument(row["instrument"], row["minimum"], row["maximum"], row["higher_is_better"],

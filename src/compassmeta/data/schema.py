@@ -4,12 +4,12 @@ pattern), and the typing of a table's text cells against them.
 
 Every problem names the file, the row (counted from the first data row) and the column.
 """
-import math
 import re
 from dataclasses import dataclass
 
 from ..common.errors import InputError, did_you_mean
 from ..common.files import read_json
+from .tables import number_value, shown, whole_value
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,81 @@ class Schema:
         return tuple(f["name"] for f in self.fields)
 
     @classmethod
-    def load(cls, package_path, resource: str) -> "Schema":
-        package = read_json(package_path, "data package (the schema) beside the table")
-        for entry in package["resources"]:
+    def find(cls, package_path, resource: str) -> "Schema | None":
+        """The resource's schema, None if the package has no such resource; the package's
+        structure is checked first (:func:`package_resources`)."""
+        for entry in package_resources(package_path):
             if entry["name"] == resource:
                 schema = entry["schema"]
                 return cls(name=resource, fields=tuple(schema["fields"]),
                            primary_key=tuple(schema.get("primaryKey", ())), path=entry.get("path", ""))
-        raise InputError(f"no resource '{resource}' in the data package", file=package_path)
+        return None
+
+    @classmethod
+    def load(cls, package_path, resource: str) -> "Schema":
+        found = cls.find(package_path, resource)
+        if found is None:
+            raise InputError(f"no resource '{resource}' in the data package", file=package_path)
+        return found
+
+
+FIELD_TYPES = ("string", "integer", "number", "boolean")
+CONSTRAINT_TYPES = {"required": (bool,), "unique": (bool,), "enum": (list,), "minimum": (int, float),
+                    "maximum": (int, float), "exclusiveMinimum": (int, float), "pattern": (str,),
+                    "maxLength": (int,)}
+
+
+def package_resources(package_path) -> list:
+    """The resources of a data package, each checked to have what compassmeta reads (a name, a path,
+    fields with a name, a known type and well-formed constraints); a one-line error naming the file
+    and the place in it otherwise."""
+    package = read_json(package_path, "data package (the schema) beside the table")
+    if not isinstance(package, dict) or not isinstance(package.get("resources"), list):
+        raise InputError("not a data package: no 'resources' list", file=package_path)
+    for index, entry in enumerate(package["resources"]):
+        where = f"resources[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise InputError(f"{where}: a resource needs a 'name'", file=package_path)
+        where = f"{where} ('{entry['name']}')"
+        if not isinstance(entry.get("path", ""), str):
+            raise InputError(f"{where}: 'path' must be a file name", file=package_path)
+        schema = entry.get("schema")
+        if not isinstance(schema, dict) or not isinstance(schema.get("fields"), list) or not schema["fields"]:
+            raise InputError(f"{where}: needs a 'schema' with a list of 'fields'", file=package_path)
+        names = [_checked_field(spec, f"{where}, field {number}", package_path)
+                 for number, spec in enumerate(schema["fields"], start=1)]
+        repeated = next((name for name in names if names.count(name) > 1), None)
+        if repeated:
+            raise InputError(f"{where}: field '{repeated}' is defined twice", file=package_path)
+    return package["resources"]
+
+
+def _checked_field(spec, where, package_path) -> str:
+    """The name of a well-formed field description (see :func:`package_resources`)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
+        raise InputError(f"{where}: a field needs a 'name'", file=package_path)
+    where = f"{where} ('{spec['name']}')"
+    if spec.get("type") not in FIELD_TYPES:
+        raise InputError(f"{where}: type {spec.get('type')!r} is not one of {', '.join(FIELD_TYPES)}",
+                         file=package_path)
+    constraints = spec.get("constraints", {})
+    if not isinstance(constraints, dict):
+        raise InputError(f"{where}: 'constraints' must be an object", file=package_path)
+    for key, value in constraints.items():
+        if key not in CONSTRAINT_TYPES:
+            raise InputError(f"{where}: constraint '{key}' is not one compassmeta checks "
+                             f"({', '.join(CONSTRAINT_TYPES)})", file=package_path)
+        expected = CONSTRAINT_TYPES[key]
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+            raise InputError(f"{where}: constraint '{key}' has the wrong kind of value ({value!r})",
+                             file=package_path)
+    if "pattern" in constraints:
+        try:
+            re.compile(constraints["pattern"])
+        except re.error as error:
+            raise InputError(f"{where}: pattern is not a regular expression ({error})",
+                             file=package_path) from None
+    return spec["name"]
 
 
 def convert(text: str, field_type: str):
@@ -55,28 +122,21 @@ def convert(text: str, field_type: str):
     if field_type == "string":
         return text
     if field_type == "integer":
-        if not re.fullmatch(r"[+-]?\d+", text):
-            raise ValueError(f"not a whole number: '{text}'")
-        return int(text)
+        return whole_value(text)
     if field_type == "number":
-        try:
-            value = float(text)
-        except ValueError:
-            hint = " (decimal comma? use a point)" if re.fullmatch(r"[+-]?\d+,\d+", text) else ""
-            raise ValueError(f"not a number: '{text}'{hint}") from None
-        if not math.isfinite(value):
-            raise ValueError(f"not a finite number: '{text}'")
-        return value
+        return number_value(text)
     if field_type == "boolean":
         if text.lower() in ("true", "false"):
             return text.lower() == "true"
-        raise ValueError(f"not true or false: '{text}'")
+        raise ValueError(f"not true or false: '{shown(text)}'")
     raise ValueError(f"unsupported field type {field_type}")
 
 
 def check_constraints(value, spec: dict) -> str | None:
     """The first constraint of a field that ``value`` breaks, as a message, or None."""
     constraints = spec.get("constraints", {})
+    if "maxLength" in constraints and isinstance(value, str) and len(value) > constraints["maxLength"]:
+        return f"{len(value):,} characters: longer than the schema's maxLength {constraints['maxLength']:,}"
     if "enum" in constraints and value not in constraints["enum"]:
         return f"'{value}' is not one of: {', '.join(map(str, constraints['enum']))}"
     if "minimum" in constraints and value < constraints["minimum"]:

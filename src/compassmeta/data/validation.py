@@ -6,6 +6,8 @@ Every problem names the file, the row (counted from the first data row) and the 
 """
 import math
 
+import numpy as np
+
 from . import consistency
 from .instruments import Instrument, instrument_of
 from .row_effects import CONVERTED_STAT_TYPES, REQUIRED_STATISTICS, row_effect
@@ -71,19 +73,41 @@ def row_problems(row: dict, file: str, number: int, instruments: dict | None = N
         problems.append(Problem(file, number, "statistic",
                                 f"an F statistic cannot be negative, got {row['statistic']}"))
         return problems
-    g, v = row_effect(row)
-    if not (math.isfinite(g) and math.isfinite(v) and v > 0):
-        problems.append(Problem(file, number, "stat_type",
-                                "the statistics do not give a finite g and variance"))
-    elif abs(g) > LARGE_G:
-        problems.append(standard_errors_as_sds(row, g, file, number)
-                        or implausible_g_problem(row, g, file, number))
+    effect = effect_problem(row, file, number)
+    if effect:
+        problems.append(effect)
     if kind in CONVERTED_STAT_TYPES:
         problems.append(Problem(file, number, "stat_type",
                                 f"converted: means and SDs estimated from {kind.removeprefix('median_')} "
                                 "(Luo et al. 2018; Wan et al. 2014), assuming roughly normal scores",
                                 "warning"))
     return problems
+
+
+def effect_problem(row: dict, file: str, number: int) -> Problem | None:
+    """A row whose statistics give no finite g and variance, overflow floating point (an SD of
+    1e308 would give g = 0), or give an implausibly large g; else None."""
+    with np.errstate(over="raise", divide="raise"):
+        try:
+            g, v = row_effect(row)
+        except (FloatingPointError, OverflowError, ZeroDivisionError):
+            return overflow_problem(row, file, number)
+    if not (math.isfinite(g) and math.isfinite(v) and v > 0):
+        return Problem(file, number, "stat_type", "the statistics do not give a finite g and variance")
+    if abs(g) > LARGE_G:
+        return standard_errors_as_sds(row, g, file, number) or implausible_g_problem(row, g, file, number)
+    return None
+
+
+def overflow_problem(row: dict, file: str, number: int) -> Problem:
+    """The statistic of a row farthest from 1 in magnitude, named as too large or small to compute with."""
+    numbers = [name for name in REQUIRED_STATISTICS[row["stat_type"]]
+               if isinstance(row[name], float) and row[name]]
+    if not numbers:
+        return Problem(file, number, "stat_type", "the statistics are too large to compute g with")
+    extreme = max(numbers, key=lambda name: abs(math.log10(abs(row[name]))))
+    return Problem(file, number, extreme,
+                   f"{row[extreme]:g} is too large or too small to compute g with (the arithmetic overflows)")
 
 
 def standard_errors_as_sds(row, g, file, number):
