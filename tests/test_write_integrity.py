@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from compassmeta.cli import main
+from compassmeta.common.errors import InputError
 from compassmeta.data.tables import read_table
 from conftest import PROJECT
 
@@ -138,6 +139,9 @@ def test_gosh_and_plots_cannot_replace_their_input_or_the_study_folder(folder, t
     refused(run("funnel", folder / "trials.csv", "-o", folder / "thirdwave.csv"), "thirdwave.csv")
     (folder / "audit.log").write_text("entry\n", encoding="utf-8")
     refused(run("forest", folder / "trials.csv", "-o", folder / "audit.log"), "audit.log")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "link.csv").symlink_to(folder / "trials.csv")
+    refused(run("forest", folder / "trials.csv", "-o", tmp_path / "out" / "link.csv"), "the input", "trials.csv")
     assert {k: v for k, v in snapshot(folder).items() if k != "audit.log"} == before
 
 
@@ -243,7 +247,7 @@ def test_a_waiting_writer_says_so_and_gives_up_after_its_timeout(folder):
         fcntl.flock(held, fcntl.LOCK_EX)
         said = []
         started = time.monotonic()
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(InputError) as caught:
             with TableLock(folder / "trials.csv", timeout=1.6, on_wait=said.append):
                 pass
         waited = time.monotonic() - started

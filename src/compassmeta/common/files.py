@@ -87,7 +87,7 @@ def check_outputs(outputs: dict, inputs=()) -> None:
     given = {option: Path(path) for option, path in outputs.items() if path is not None}
     folders = {Path(path).parent for path in list(inputs) + list(given.values())}
     protected = [(Path(path), "the input") for path in inputs]
-    protected += [(path, "a file of the study folder") for folder in folders
+    protected += [(path, f"a file of the study folder {folder}") for folder in folders
                   for path in study_folder_files(folder)]
     for option, path in given.items():
         blocking = next((parent for parent in path.parents if parent.exists() and not parent.is_dir()), None)
@@ -96,7 +96,8 @@ def check_outputs(outputs: dict, inputs=()) -> None:
         identity = _identity(path)
         for other, what in protected:
             if identity & _identity(other):
-                raise InputError(f"{option} would overwrite {what} {other}; choose another path", file=path)
+                also = f" ({other})" if os.path.abspath(other) != os.path.abspath(path) else ""
+                raise InputError(f"{option} would overwrite {what}{also}; choose another path", file=path)
 
 
 def default_file_mode():
