@@ -141,7 +141,8 @@ def test_gosh_and_plots_cannot_replace_their_input_or_the_study_folder(folder, t
     refused(run("forest", folder / "trials.csv", "-o", folder / "audit.log"), "audit.log")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "link.csv").symlink_to(folder / "trials.csv")
-    refused(run("forest", folder / "trials.csv", "-o", tmp_path / "out" / "link.csv"), "the input", "trials.csv")
+    refused(run("forest", folder / "trials.csv", "-o", tmp_path / "out" / "link.csv"), "the input",
+            "trials.csv")
     assert {k: v for k, v in snapshot(folder).items() if k != "audit.log"} == before
 
 
