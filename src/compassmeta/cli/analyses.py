@@ -101,8 +101,10 @@ def simulate_grid(grid_path, reps, seed, output_format, output, figures_dir, wor
     import time
 
     from ..analyses import grid as grids
+    from ..common.files import check_outputs
     from ..report.text import grid_table
 
+    check_outputs({"-o/--output": output, "--figures": figures_dir}, inputs=[grid_path])
     grid = grids.read_grid(grid_path)
     if reps is not None:
         if reps < 2:

@@ -4,14 +4,14 @@ Errors the user can act on print one line (file, row, column, what is wrong) and
 ``--debug`` shows the traceback instead.
 """
 import json
-from pathlib import Path
 
 import click
 
-from ..common.errors import CompassmetaError, InputError
+from ..common.errors import CompassmetaError
 
 METHOD_CHOICES = ["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "DLIT", "SJIT", "FE"]
 DEFAULT_PREPOST_R = 0.5
+WARNINGS_SHOWN = 5   # warnings printed one per line before the rest are counted
 
 
 class FriendlyGroup(click.Group):
@@ -91,99 +91,41 @@ LABEL_COLUMNS = ("es_id", "study", "Author", "author", "label")
 
 
 def load_effects(data, yi_column, vi_column, sei_column, where=(), cluster_column=None):
-    """The table, its effect sizes and sampling variances, restricted by ``--where``.
+    """(table, yi, vi) of :func:`compassmeta.data.loading.load_effects`, its notes and warnings printed."""
+    from ..data.loading import load_effects as load
 
-    A study table in the project's schema (with ``es_id`` and ``stat_type``, and the data
-    package beside it) is validated and gets its effect sizes from the statistics of each
-    row; a study-like table outside the schema (``data import`` output) gets them from its
-    statistics columns alone; any other CSV needs yi and vi (or sei).
-    Rows that share a ``study_id`` while no ``cluster_column`` is given draw a warning.
-    """
-    table, yi, vi = _table_effects(data, yi_column, vi_column, sei_column, where)
-    if cluster_column is None and "study_id" in table.header:
-        _warn_shared_trials(table)
-    return table, yi, vi
-
-
-def _table_effects(data, yi_column, vi_column, sei_column, where):
-    """The rows ``--where`` keeps, with their effect sizes (see :func:`load_effects`)."""
-    from ..data.tables import effect_columns, read_table
-
-    table = read_table(data)
-    keep = _where_rows(table, where, data)
-    if yi_column is None and {"es_id", "stat_type"} <= set(table.header):
-        if _in_curated_schema(data, table):
-            from ..data.studytable import load_study_table
-
-            study = load_study_table(data, resource=_resource_for(data))
-            for warning in study.warnings:
-                click.echo(f"Warning: {warning}", err=True)
-            return _subset(table, keep), study.yi[keep], study.vi[keep]
-        from ..data.statistics_only import effects_from_statistics
-
-        table = _subset(table, keep)
-        click.echo(f"Note: {data} is not a curated study table (no data package beside it, or "
-                   "'data import' output); effect sizes come from its statistics columns alone", err=True)
-        yi, vi, warnings = effects_from_statistics(table)
-        for warning in warnings:
-            click.echo(f"Warning: {warning}", err=True)
-        return table, yi, vi
-    yi, vi, _, _ = effect_columns(table, yi=yi_column, vi=vi_column, sei=sei_column)
-    return _subset(table, keep), yi[keep], vi[keep]
-
-
-def _where_rows(table, where, data):
-    """Boolean mask of the rows every ``--where`` clause keeps (an error when none does)."""
-    import numpy as np
-
-    from ..data.where import matching_rows
-
-    keep = np.array(matching_rows(table, where), dtype=bool)
-    if where and not keep.any():
-        raise InputError(f"no rows match {' and '.join(where)}", file=data)
-    return keep
-
-
-def _subset(table, keep):
-    from ..data.tables import Table
-
-    return Table(path=table.path, header=table.header,
-                 rows=tuple(row for row, kept in zip(table.rows, keep) if kept))
-
-
-def _in_curated_schema(data, table):
-    """A curated study table: its data package lies beside it and it is not ``data import``
-    output (which carries the database's own g for cross-checking)."""
-    from ..data.statistics_only import IMPORTED_COLUMN
-
-    return (Path(data).parent / "datapackage.json").exists() and IMPORTED_COLUMN not in table.header
+    loaded = load(data, yi_column, vi_column, sei_column, where, cluster_column)
+    print_messages(loaded)
+    return loaded.table, loaded.yi, loaded.vi
 
 
 def complete_cases(table, yi, vi, columns):
-    """Drop rows with an empty (or NA) cell in any of ``columns``, warning how many, as
-    metafor's rma() does for missing moderators ("k studies with NAs omitted")."""
-    import numpy as np
+    """(table, yi, vi) of :func:`compassmeta.data.loading.complete_cases`, its warning printed."""
+    from ..data.loading import complete_cases as complete
 
-    from ..data.where import is_missing
-
-    present = np.array([not any(is_missing(cell) for cell in cells)
-                        for cells in zip(*(table.column(name) for name in columns))], dtype=bool)
-    omitted = int((~present).sum())
-    if omitted:
-        click.echo(f"Warning: {omitted} row(s) with a missing {' or '.join(columns)} omitted "
-                   f"({int(present.sum())} of {len(table)} used)", err=True)
-    if not present.any():
-        raise InputError(f"every row lacks {' or '.join(columns)}", file=table.path, column=columns[0])
-    return _subset(table, present), yi[present], vi[present]
+    kept = complete(table, yi, vi, columns)
+    print_messages(kept)
+    return kept.table, kept.yi, kept.vi
 
 
-def _warn_shared_trials(table):
-    """One stderr line when rows of one trial would be pooled as independent studies."""
-    trials = {cell.strip() for cell in table.column("study_id")}
-    if len(trials) < len(table):
-        click.echo(f"Warning: {len(table)} rows come from {len(trials)} trials (study_id) and are "
-                   "treated as independent; --cluster study_id fits the multilevel model "
-                   "(pool, subgroup, metareg).", err=True)
+def say(message):
+    """One line on stderr (progress and waiting notices of the library)."""
+    click.echo(message, err=True)
+
+
+def print_messages(loaded):
+    """The notes of loaded effects and a summary of their warnings, on stderr."""
+    for note in loaded.notes:
+        click.echo(f"Note: {note}", err=True)
+    echo_warnings(loaded.warnings)
+
+
+def echo_warnings(warnings, shown=WARNINGS_SHOWN, err=True, hint="compassmeta validate lists them all"):
+    """The first ``shown`` warnings, one line each, then how many more there are."""
+    for warning in warnings[:shown]:
+        click.echo(f"Warning: {warning}", err=err)
+    if len(warnings) > shown:
+        click.echo(f"Warning: ... and {len(warnings) - shown:,} more warnings ({hint})", err=err)
 
 
 def study_labels(table, label_column):
@@ -202,9 +144,4 @@ def emit(result, output_format, table_renderer, csv_records):
         click.echo(csv_text(csv_records(result.to_dict())), nl=False)
     else:
         click.echo(table_renderer(result))
-
-
-
-def _resource_for(path):
-    return "thirdwave" if Path(path).stem == "thirdwave" else "trials"
 

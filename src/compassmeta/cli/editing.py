@@ -4,7 +4,7 @@ from pathlib import Path
 import click
 
 from ..common.errors import InputError, did_you_mean
-from .app import _resource_for, main
+from .app import main, say
 
 CONFIRM_HELP = ("Accept a value beyond any plausible one (|g| > 5) after checking it against the report; "
                 "REASON is recorded in the row's inclusion_note.")
@@ -23,7 +23,7 @@ def study_table_path(table_path):
 
 def confirmed_note(note, reason):
     """``note`` with the curator's confirmation of an implausible value appended."""
-    from ..data.studytable import IMPLAUSIBLE_CONFIRMED
+    from ..data.validation import IMPLAUSIBLE_CONFIRMED
 
     return f"{note.strip()} [{IMPLAUSIBLE_CONFIRMED}: {reason.strip()}]".strip()
 
@@ -62,15 +62,18 @@ def check_fields(record, schema, source=None):
 @click.option("--yes", is_flag=True, help="Remove without asking for confirmation.")
 def remove(es_id, table_path, yes):
     """Remove the row ES_ID from a study table (locked, validated, atomic)."""
-    from ..data.editing import rewrite_table, row_cells, without_row
+    from ..data.editing import row_cells, without_row
+    from ..data.loading import resource_for
+    from ..data.store import rewrite_table
 
     path = study_table_path(table_path)
     cells = row_cells(path, es_id)
-    click.echo(f"{es_id}: {cells.get('citation', '')[:80]} ({cells.get('outcome', '')}, {cells.get('timepoint', '')})")
+    click.echo(f"{es_id}: {cells.get('citation', '')[:80]} "
+               f"({cells.get('outcome', '')}, {cells.get('timepoint', '')})")
     if not yes and not click.confirm(f"Remove it from {path}?", default=False):
         click.echo("Nothing written.")
         return
-    rewrite_table(path, without_row(es_id), resource=_resource_for(path))
+    rewrite_table(path, without_row(es_id), resource=resource_for(path), on_wait=say)
     click.echo(f"Removed {es_id} from {path}.")
 
 
@@ -83,10 +86,12 @@ def remove(es_id, table_path, yes):
 @click.option("--yes", is_flag=True, help="Write without asking for confirmation.")
 def edit(es_id, assignments, confirm_reason, table_path, yes):
     """Correct fields of the row ES_ID (locked, validated, atomic); shows old -> new and the new g."""
-    from ..data.editing import edited_row, rewrite_table, row_cells, with_values
+    from ..data.editing import edited_row, row_cells, with_values
+    from ..data.loading import resource_for
+    from ..data.store import rewrite_table
 
     path = study_table_path(table_path)
-    resource = _resource_for(path)
+    resource = resource_for(path)
     values = assignments_dict(assignments)
     if confirm_reason:
         note = values.get("inclusion_note", row_cells(path, es_id).get("inclusion_note", ""))
@@ -100,5 +105,5 @@ def edit(es_id, assignments, confirm_reason, table_path, yes):
     if not yes and not click.confirm(f"Write to {path}?", default=True):
         click.echo("Nothing written.")
         return
-    rewrite_table(path, with_values(es_id, values), resource=resource)
+    rewrite_table(path, with_values(es_id, values), resource=resource, on_wait=say)
     click.echo(f"Updated {es_id} in {path}.")

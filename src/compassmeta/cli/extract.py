@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from .app import emit, main
+from .app import emit, main, say
 
 
 @main.group()
@@ -29,7 +29,8 @@ def _conflict_table(comparison):
 @click.argument("second", type=click.Path(dir_okay=False))
 @click.option("--package", default=None, type=click.Path(dir_okay=False),
               help="datapackage.json with the schema [beside FIRST, else studies/].")
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
 def extract_compare(first, second, package, output_format):
     """List every cell on which two extractions disagree; exit 1 while any conflict is open."""
     from ..data.extraction import compare
@@ -56,12 +57,13 @@ def _schema_package(first, package):
 @click.option("--into", "into", required=True, type=click.Path(dir_okay=False),
               help="Study table to append the agreed rows to (e.g. studies/trials.csv).")
 @click.option("--extractors", required=True, metavar="A,B", help="The two extractors' names, e.g. \"A,B\".")
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
 def extract_merge(first, second, into, extractors, output_format):
     """Write the agreed rows into the study table, only when no conflict is open."""
     from ..data.extraction import merge
 
-    result = merge(first, second, into, extractors)
+    result = merge(first, second, into, extractors, on_wait=say)
     emit(result, output_format,
          lambda r: f"{len(r.rows_written)} row(s) written to {r.into} (extractors {r.extractors}): "
                    + ", ".join(r.rows_written), None)

@@ -19,6 +19,10 @@ def plot_options(func):
         if output_format is not None:
             raise InputError("figure commands write a figure, not a result: --format does not apply "
                              "(the figure's format follows the extension of -o: .png, .svg or .pdf)")
+        from ..common.files import check_outputs
+
+        check_outputs({"-o/--output": kwargs["output"], "--save-results": kwargs.get("save_results")},
+                      inputs=[kwargs["data"]])
         return func(*args, output_format=None, **kwargs)
 
     refusing_format = click.option("--label", "label_column", default=None,

@@ -25,7 +25,7 @@ from .app import main
               help="Inference of the multilevel models: Wald z, or CR2 robust with Satterthwaite df.")
 def report(tables, output, since, studies_folder, mirror, rho, ci_method):
     """Write one self-contained HTML report of TABLE ... [studies/trials.csv] and its JSON."""
-    from ..common.files import write_atomically
+    from ..common.files import check_outputs, write_atomically
     from ..report.analysis import analyse, load_report, work_units
     from ..report.render import render_html
     from ..report.reproduce import studies_dir
@@ -37,6 +37,8 @@ def report(tables, output, since, studies_folder, mirror, rho, ci_method):
     json_path = html_path.with_suffix(".json")
     if html_path.suffix.lower() not in (".html", ".htm"):
         raise click.BadParameter("the report file must end in .html", param_hint="-o/--output")
+    check_outputs({"-o/--output": html_path, "-o/--output (its JSON)": json_path},
+                  inputs=list(tables) + ([since] if since else []))
     previous = load_report(since) if since else None  # a bad --since is refused before the analysis
     settings = ReportSettings(tables=tables, since=previous, studies_folder=studies_folder, mirror=mirror,
                               rho=rho, ci_method=ci_method)

@@ -5,30 +5,30 @@ from pathlib import Path
 import click
 
 from ..common.errors import CompassmetaError, InputError
-from .app import (
-    DEFAULT_PREPOST_R,
-    _resource_for,
-    emit,
-    main,
-)
+from .app import DEFAULT_PREPOST_R, echo_warnings, emit, main, say
 from .editing import CONFIRM_HELP, assignments_dict, check_fields, confirmed_note, imported_cross_check
+
+VALIDATE_WARNINGS_SHOWN = 20
 
 
 @main.command()
 @click.option("--studies", "studies_folder", default=None, help="Folder with datapackage.json [./studies].")
 @click.option("--mirror", default=None, help="Folder mirroring the open databases (else COMPASSMETA_MIRROR).")
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
 @click.option("--figures", "figures_folder", default=None, metavar="DIR",
               help="Also draw the forest and funnel plots into DIR (e.g. figures/ to refresh the "
                    "committed ones); without it no figure is written.")
 def reproduce(studies_folder, mirror, output_format, figures_folder):
     """Recompute the published pooled results in studies/published_results.csv (and, with
     --figures DIR, draw their figures)."""
+    from ..common.files import check_outputs
     from ..report.reproduce import reproduce as run_reproduction
     from ..report.reproduce import reproduction_table, studies_dir
 
     folder = studies_dir(studies_folder)
     figures = Path(figures_folder) if figures_folder else None
+    check_outputs({"--figures": figures}, inputs=[folder / "datapackage.json"])
     result = run_reproduction(folder, mirror=mirror, figures=figures)
     emit(result, output_format, reproduction_table, None)
 
@@ -36,8 +36,11 @@ def reproduce(studies_folder, mirror, output_format, figures_folder):
 
 @main.command()
 @click.argument("tables", nargs=-1, type=click.Path(dir_okay=False))
-def validate(tables):
-    """Check study tables against studies/datapackage.json; list every problem."""
+@click.option("--all-warnings", is_flag=True,
+              help=f"List every warning (else the first {VALIDATE_WARNINGS_SHOWN} of a table and a count).")
+def validate(tables, all_warnings):
+    """Check study tables against studies/datapackage.json; list every error and the warnings."""
+    from ..data.loading import resource_for
     from ..data.studytable import validate_file
     from ..report.reproduce import studies_dir
 
@@ -46,10 +49,14 @@ def validate(tables):
         tables = [folder / "trials.csv", folder / "thirdwave.csv"]
     errors = 0
     for table in tables:
-        problems = validate_file(table, resource=_resource_for(table))
-        for problem in problems:
-            click.echo(f"{problem.level.capitalize()}: {problem}", err=problem.level == "error")
-        errors += sum(problem.level == "error" for problem in problems)
+        problems = validate_file(table, resource=resource_for(table))
+        found = [problem for problem in problems if problem.level == "error"]
+        for problem in found:
+            click.echo(f"Error: {problem}", err=True)
+        warnings = [problem for problem in problems if problem.level == "warning"]
+        echo_warnings(warnings, len(warnings) if all_warnings else VALIDATE_WARNINGS_SHOWN, err=False,
+                      hint="--all-warnings lists them")
+        errors += len(found)
         if not problems:
             click.echo(f"{table}: ok")
     if errors:
@@ -74,18 +81,6 @@ def _record_from_file(path):
     return dict(zip(table.header, table.rows[0]))
 
 
-def _consistency_of_new_row(path, package, record, row):
-    """The consistency checks of validate on the new row: errors refuse it, warnings are returned."""
-    from ..data.consistency import table_problems
-    from ..data.studytable import load_instruments
-
-    findings = table_problems(path, list(record), [tuple(record.values())], [row], load_instruments(package))
-    for finding in findings:
-        if finding.level == "error":
-            raise InputError(f"new row: {finding.message}", file=path, column=finding.column)
-    return findings
-
-
 @main.command()
 @click.option("--table", "table_path", default=None, help="Study table to append to [studies/trials.csv].")
 @click.option("--from", "from_file", default=None, type=click.Path(dir_okay=False),
@@ -98,12 +93,14 @@ def _consistency_of_new_row(path, package, record, row):
 @click.option("--yes", is_flag=True, help="Write without asking for confirmation.")
 def add(table_path, from_file, assignments, interactive, confirm_reason, yes):
     """Add one effect-size row to a study table, safely (validated, locked, atomic)."""
-    from ..data.studytable import Schema, append_row, check_new_row
+    from ..data.loading import resource_for
+    from ..data.schema import Schema
+    from ..data.store import append_row, check_new_row
     from ..report.reproduce import studies_dir
 
     path = Path(table_path) if table_path else studies_dir() / "trials.csv"
     package = path.parent / "datapackage.json"
-    resource = _resource_for(path)
+    resource = resource_for(path)
     schema = Schema.load(package, resource)
     record = _record_from_file(from_file) if from_file else {}
     record.update(assignments_dict(assignments))
@@ -120,8 +117,6 @@ def add(table_path, from_file, assignments, interactive, confirm_reason, yes):
 
         prompt_row(record, schema)
     _, row, (g, v), warnings = check_new_row(path, record, package, resource)
-    if resource == "trials":
-        warnings = warnings + _consistency_of_new_row(path, package, record, row)
     click.echo(f"{row['es_id']}: g = {g:.4f} (SE {v ** 0.5:.4f}, variance {v:.6f}) from {row['stat_type']}"
                + ("" if row["higher_is_better"] else "; sign flipped: lower scores are better"))
     if database_g is not None:
@@ -132,7 +127,7 @@ def add(table_path, from_file, assignments, interactive, confirm_reason, yes):
     if not yes and not click.confirm(f"Append to {path}?", default=True):
         click.echo("Nothing written.")
         return
-    append_row(path, record, package, resource)
+    append_row(path, record, package, resource, on_wait=say)
     click.echo(f"Appended to {path}.")
 
 
@@ -183,12 +178,13 @@ def data_path(name, mirror):
 @click.option("--mirror", default=None, help="Mirror folder (else COMPASSMETA_MIRROR).")
 def data_import(source, output, mirror):
     """Turn a Metapsy-standard CSV (a file, or a database name) into the project's schema."""
-    from ..common.files import write_atomically
+    from ..common.files import check_outputs, write_atomically
     from ..data.datasets import DATABASES, import_metapsy, require
-    from ..data.studytable import format_table
+    from ..data.store import format_table
 
     name = source if source in DATABASES else None
     path = require(source, mirror) if name else Path(source)
+    check_outputs({"-o/--output": output}, inputs=[path])
     rows, skipped = import_metapsy(path, name)
     if not rows:
         raise InputError("no rows with means, change scores or a precalculated g", file=path)

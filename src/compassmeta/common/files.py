@@ -4,6 +4,7 @@ that cannot be read is a one-line error naming it."""
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -36,6 +37,67 @@ def write_atomically(path, text):
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def remove_stale_temporaries(path) -> list:
+    """Remove the temporary files that :func:`replacing` left beside ``path`` when a write was
+    killed; return their paths.  Call it only while holding the lock every writer of ``path``
+    takes, so that no temporary file removed belongs to a write in progress."""
+    path = Path(path)
+    name = re.compile(rf"\.{re.escape(path.stem)}\.[a-z0-9_]{{8}}{re.escape(path.suffix or '.tmp')}")
+    stale = [candidate for candidate in path.parent.iterdir() if name.fullmatch(candidate.name)]
+    for candidate in stale:
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+    return stale
+
+
+STUDY_FOLDER_FILES = ("datapackage.json", "instruments.csv")   # besides every resource the package names
+AUDIT_LOG_PREFIX = "audit"
+
+
+def study_folder_files(folder) -> list:
+    """The files of a study folder (one holding ``datapackage.json``) that no output may replace:
+    the package, every resource it names, instruments.csv and audit logs; [] for another folder."""
+    folder = Path(folder)
+    if not (folder / "datapackage.json").is_file():
+        return []
+    files = [folder / name for name in STUDY_FOLDER_FILES]
+    with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
+        resources = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))["resources"]
+        files += [folder / entry["path"] for entry in resources if isinstance(entry.get("path"), str)]
+    files += [path for path in folder.iterdir() if path.name.lower().startswith(AUDIT_LOG_PREFIX)]
+    return files
+
+
+def _identity(path):
+    """What makes two paths the same file: the resolved path, and (dev, inode) when it exists."""
+    path = Path(path)
+    try:
+        status = path.stat()
+        return {str(path.resolve()), (status.st_dev, status.st_ino)}
+    except OSError:
+        return {str(path.resolve())}
+
+
+def check_outputs(outputs: dict, inputs=()) -> None:
+    """Refuse, in one line, an output path (``outputs`` maps each option, e.g. '-o/--output', to its
+    path or None) that would replace an input file or a file of a study folder (that of an input
+    or of the output: see :func:`study_folder_files`), or whose folder is a file."""
+    given = {option: Path(path) for option, path in outputs.items() if path is not None}
+    folders = {Path(path).parent for path in list(inputs) + list(given.values())}
+    protected = [(Path(path), "the input") for path in inputs]
+    protected += [(path, f"a file of the study folder {folder}") for folder in folders
+                  for path in study_folder_files(folder)]
+    for option, path in given.items():
+        blocking = next((parent for parent in path.parents if parent.exists() and not parent.is_dir()), None)
+        if blocking is not None:
+            raise InputError(f"{option}: cannot write here: {blocking} is a file, not a folder", file=path)
+        identity = _identity(path)
+        for other, what in protected:
+            if identity & _identity(other):
+                also = f" ({other})" if os.path.abspath(other) != os.path.abspath(path) else ""
+                raise InputError(f"{option} would overwrite {what}{also}; choose another path", file=path)
 
 
 def default_file_mode():

@@ -39,7 +39,9 @@ def cluster_composites(cluster, yi, vi, *, rho, ci_method, multilevel_use, compo
     r = DEFAULT_WITHIN_STUDY_R if rho is None else rho
     combined = aggregate_by([str(label) for label in cluster], yi, vi, r=r)
     model = "CHE" if rho is not None else "three-level"
-    note = (f"{len(yi)} effects in {len(combined)} clusters: {multilevel_use.format(model=model)}; {composite_use} "
+    note = (f"{len(yi)} effects in {len(combined)} clusters: {multilevel_use.format(model=model)}; "
+            f"{composite_use} "
             f"one composite effect per cluster (r = {r:g}, Borenstein et al. 2009, ch. 24)"
             + (f", with {ci_method} inference replaced by z" if ci_method != "z" else ""))
-    return ([c[0] for c in combined], np.array([c[1] for c in combined]), np.array([c[2] for c in combined]), note)
+    return ([c[0] for c in combined], np.array([c[1] for c in combined]), np.array([c[2] for c in combined]),
+            note)

@@ -19,7 +19,8 @@ with file, row and column and never fixed.
 import math
 
 from ..common import distributions as dist
-from .studytable import Problem, instrument_of
+from .instruments import instrument_of
+from .schema import Problem
 
 FLOAT_SLACK = 1e-9     # floating-point slack on top of half a printed unit
 
@@ -48,7 +49,8 @@ def grim_problem(file, number, column, mean_text, n, items_per_person, score_lab
     below, above = math.floor(mean * granularity), math.ceil(mean * granularity)
     return Problem(file, number, column,
                    f"GRIM: {mean_text} is not a possible mean of {score_label} (n = {n}): the nearest "
-                   f"possible means are {below / granularity:.{places}f} and {above / granularity:.{places}f} "
+                   f"possible means are {below / granularity:.{places}f} and "
+                   f"{above / granularity:.{places}f} "
                    "(Brown & Heathers 2017)", level)
 
 
@@ -62,8 +64,8 @@ def grim_problems(row, cells, instrument, file, number):
     label = (f"{instrument.items} whole-number item scores per person" if items > 1
              else f"whole-number {instrument.name} sums")
     level = "error" if row.get("analysis_set") == "completers" else "warning"
-    found = [grim_problem(file, number, f"mean{arm}", cells[f"mean{arm}"], row[f"n{arm}"], items, label, level)
-             for arm in ("1", "2")]
+    found = [grim_problem(file, number, f"mean{arm}", cells[f"mean{arm}"], row[f"n{arm}"], items, label,
+                          level) for arm in ("1", "2")]
     return [problem for problem in found if problem]
 
 
@@ -80,7 +82,8 @@ def t_range(cells):
 
     difference = abs(value["mean1"] - value["mean2"])
     spread = slack["mean1"] + slack["mean2"]
-    largest = t(difference + spread, max(value["sd1"] - slack["sd1"], 1e-12), max(value["sd2"] - slack["sd2"], 1e-12))
+    largest = t(difference + spread, max(value["sd1"] - slack["sd1"], 1e-12),
+                max(value["sd2"] - slack["sd2"], 1e-12))
     smallest = t(max(difference - spread, 0.0), value["sd1"] + slack["sd1"], value["sd2"] + slack["sd2"])
     return smallest, largest
 
@@ -92,7 +95,8 @@ def printed_test_problem(row, cells, file, number):
         return None
     if row["stat_type"] != "means" or row.get("printed_value") is None:
         return Problem(file, number, "printed_test",
-                       "a printed test is checked against means, SDs and ns: needs stat_type means and printed_value")
+                       "a printed test is checked against means, SDs and ns: needs stat_type means and "
+                       "printed_value")
     low, high = t_range(cells)
     df = row["n1"] + row["n2"] - 2
     if test == "t":
@@ -145,7 +149,8 @@ def scs_problems(row, instrument, file, number):
                         "scs_component is for Self-Compassion Scale rows (instrument SCS or SCS-SF) only")]
     if is_scs and not component:
         return [Problem(file, number, "scs_component",
-                        f"{instrument.name} row: name the component (total, compassionate, uncompassionate or a facet)")]
+                        f"{instrument.name} row: name the component (total, compassionate, uncompassionate "
+                        "or a facet)")]
     if is_scs and instrument.score == "sum" and component != "total":
         return [Problem(file, number, "scs_component",
                         f"{instrument.name} ranges are for the total; enter the {component} score as an item "
@@ -173,7 +178,8 @@ def trial_size_problems(study_id, members, file):
     for number, row in members:
         if row["n_total"] != total:
             return [Problem(file, number, "n_total",
-                            f"{study_id}: n_total {row['n_total']} differs from row {first_number} ({total})")]
+                            f"{study_id}: n_total {row['n_total']} differs from row {first_number} "
+                            f"({total})")]
         n1, n2 = row.get("n1") or 0, row.get("n2") or 0
         if n1 + n2 > total:
             return [Problem(file, number, "n1", f"n1 + n2 = {n1 + n2} exceeds the trial's n_total {total}")]

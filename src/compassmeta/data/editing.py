@@ -1,18 +1,8 @@
 """Removing and correcting rows of a study table with the guarantees of an append: the
 table's lock held from read to write, the whole table validated, an atomic replace."""
-from pathlib import Path
-
 from ..common.errors import InputError, did_you_mean
-from ..common.files import write_atomically
-from .studytable import (
-    Schema,
-    TableLock,
-    format_table,
-    load_instruments,
-    raise_first_error,
-    row_effect,
-    validate_text,
-)
+from .row_effects import row_effect
+from .store import changed_table
 from .tables import read_table
 
 
@@ -31,30 +21,8 @@ def row_cells(path, es_id):
     return dict(zip(table.header, table.rows[row_number(table, es_id) - 1]))
 
 
-def changed_table(path, change, package=None, resource="trials"):
-    """(header, new records, typed rows, warnings) of the table after ``change(header, records)``,
-    validated as a whole; raises the first error.  Writes nothing."""
-    path = Path(path)
-    package = Path(package) if package else path.parent / "datapackage.json"
-    schema = Schema.load(package, resource)
-    table = read_table(path, allow_empty=True)
-    records = change(table, list(table.rows))
-    problems, typed = validate_text(path, table.header, records, schema, load_instruments(package))
-    raise_first_error(problems)
-    return table.header, records, typed, [p for p in problems if p.level == "warning"]
-
-
-def rewrite_table(path, change, package=None, resource="trials"):
-    """Apply ``change(table, records) -> records`` under the table's lock, validate the whole
-    result and replace the file atomically.  Returns the warnings of the new table."""
-    with TableLock(path):
-        header, records, _, warnings = changed_table(path, change, package, resource)
-        write_atomically(path, format_table(list(header), [dict(zip(header, record)) for record in records]))
-    return warnings
-
-
 def without_row(es_id):
-    """A change for :func:`rewrite_table` that drops the row ``es_id``."""
+    """A change for :func:`store.rewrite_table` that drops the row ``es_id``."""
     def change(table, records):
         number = row_number(table, es_id)
         return records[:number - 1] + records[number:]
@@ -62,7 +30,7 @@ def without_row(es_id):
 
 
 def with_values(es_id, values):
-    """A change for :func:`rewrite_table` that sets fields (text) of the row ``es_id``."""
+    """A change for :func:`store.rewrite_table` that sets fields (text) of the row ``es_id``."""
     def change(table, records):
         unknown = [name for name in values if name not in table.header]
         if unknown:

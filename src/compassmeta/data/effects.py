@@ -139,7 +139,9 @@ def expected_normal_range(n):
     from scipy import integrate
 
     def exact(size):
-        density = lambda z: z * size * np.exp(-z * z / 2) / np.sqrt(2 * np.pi) * special.ndtr(z) ** (size - 1)
+        def density(z):
+            return z * size * np.exp(-z * z / 2) / np.sqrt(2 * np.pi) * special.ndtr(z) ** (size - 1)
+
         return 2 * integrate.quad(density, -np.inf, np.inf, epsabs=1e-13, epsrel=1e-13)[0]
 
     n = np.asarray(n, dtype=float)

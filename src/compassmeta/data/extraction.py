@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..common.errors import InputError
-from ..common.files import write_atomically
 from ..common.results import Result
-from . import studytable
+from . import store
+from .instruments import load_instruments
+from .schema import Schema, raise_first_error
 from .tables import read_table
+from .validation import validate_text
 
 IGNORED_FIELDS = ("extractors",)     # who extracted may differ: that is the point
 
@@ -57,14 +59,14 @@ def read_extraction(path, package):
     """An extraction file, checked against the study table's schema: (header, text records by
     es_id).  Any schema error is raised with its file, row and column."""
     path = Path(path)
-    schema = studytable.Schema.load(package, "trials")
+    schema = Schema.load(package, "trials")
     try:
         table = read_table(path)
     except FileNotFoundError:
         raise InputError("no such file", file=path) from None
-    problems, _ = studytable.validate_text(path, table.header, table.rows, schema,
-                                           studytable.load_instruments(package))
-    studytable.raise_first_error(problems)
+    problems, _ = validate_text(path, table.header, table.rows, schema,
+                                           load_instruments(package))
+    raise_first_error(problems)
     return table.header, {record[0]: dict(zip(table.header, record)) for record in table.rows}, schema
 
 
@@ -115,12 +117,12 @@ def parse_extractors(text):
     return ";".join(names)
 
 
-def merge(first_path, second_path, into, extractors, package=None):
+def merge(first_path, second_path, into, extractors: str, package=None, on_wait=None) -> MergeResult:
     """Append the agreed rows of two extractions to the study table ``into``.
 
     Refused while any conflict is open, when a row is already in the table, or when the
-    merged table would not validate; the table is locked for the read-check-write and
-    replaced atomically.
+    merged table would not pass every check of ``validate``; the table is locked for the
+    read-check-write and replaced atomically (:func:`store.rewrite_table`).
     """
     into = Path(into)
     package = Path(package) if package else into.parent / "datapackage.json"
@@ -131,19 +133,16 @@ def merge(first_path, second_path, into, extractors, package=None):
         raise InputError(f"{len(comparison.conflicts)} conflict(s) still open, e.g. {first.es_id} "
                          f"{first.field}: '{first.first}' vs '{first.second}'; resolve them "
                          "(compassmeta extract compare) before merging", file=second_path, column=first.field)
-    _, rows, schema = read_extraction(first_path, package)
-    with studytable.TableLock(into):
-        table = read_table(into, allow_empty=True)
-        existing = {record[0] for record in table.rows}
+    _, rows, _ = read_extraction(first_path, package)
+
+    def with_merged_rows(table, records):
+        existing = {record[0] for record in records}
         for number, es_id in enumerate(rows, start=1):
             if es_id in existing:
                 raise InputError(f"es_id '{es_id}' is already in {into}", file=first_path, row=number,
                                  column="es_id")
-        new_records = [dict(record, extractors=recorded) for record in rows.values()]
-        records = [dict(zip(table.header, record)) for record in table.rows] + new_records
-        text_records = [tuple(record.get(name, "") for name in table.header) for record in records]
-        problems, _ = studytable.validate_text(into, table.header, text_records, schema,
-                                               studytable.load_instruments(package))
-        studytable.raise_first_error(problems)
-        write_atomically(into, studytable.format_table(table.header, records))
+        return records + [tuple(dict(record, extractors=recorded).get(name, "") for name in table.header)
+                          for record in rows.values()]
+
+    store.rewrite_table(into, with_merged_rows, package, "trials", on_wait=on_wait)
     return MergeResult(into=str(into), extractors=recorded, rows_written=tuple(rows))

@@ -9,7 +9,9 @@ the same formulas and the same plausibility limit as the curated route.
 import numpy as np
 
 from ..common.errors import InputError
-from .studytable import LARGE_G, REQUIRED_STATISTICS, convert, row_effect
+from .row_effects import REQUIRED_STATISTICS, row_effect
+from .schema import convert
+from .validation import LARGE_G, overflow_problem
 from .where import is_missing
 
 FIELD_TYPES = {"stat_type": "string", "direction": "string", "higher_is_better": "boolean"}
@@ -43,7 +45,14 @@ def effects_from_statistics(table):
     for index, record in enumerate(table.rows):
         number = index + 1
         cells = dict(zip(table.header, record))
-        g, v = row_effect(typed_statistics(cells, table.path, number))
+        row = typed_statistics(cells, table.path, number)
+        with np.errstate(over="raise", divide="raise"):
+            try:
+                g, v = row_effect(row)
+            except (FloatingPointError, OverflowError, ZeroDivisionError):
+                problem = overflow_problem(row, table.path, number)
+                raise InputError(problem.message, file=table.path, row=number,
+                                 column=problem.column) from None
         if not (np.isfinite(g) and np.isfinite(v) and v > 0):
             raise InputError("the statistics do not give a finite g and variance", file=table.path,
                              row=number, column="stat_type")

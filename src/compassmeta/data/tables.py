@@ -7,6 +7,7 @@ row N is line N + 1.  Uses the standard library's csv module rather than pandas 
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,14 @@ import numpy as np
 from ..common.errors import InputError
 
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+# the Frictionless number and integer grammars: ASCII digits, one decimal point, optional sign and
+# exponent (Python's float() would also take Unicode digits, full-width digits and underscores)
+NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+NON_FINITE_TEXT = ("nan", "inf", "infinity")
+LARGEST_WHOLE = 2 ** 53       # whole numbers beyond this are not exact as floats
+FIELD_SIZE_LIMIT = 2 ** 31 - 1  # the csv module's default (131,072 characters) would stop the reader
+SHOWN_TEXT = 40               # characters of a bad cell quoted in a message
 
 
 @dataclass(frozen=True)
@@ -64,9 +73,38 @@ class Table:
 
 def _is_finite_number(text):
     try:
-        return math.isfinite(float(text))
+        return math.isfinite(number_value(text))
     except ValueError:
         return False
+
+
+def shown(text: str) -> str:
+    """A cell's text for a message, cut to SHOWN_TEXT characters."""
+    return text if len(text) <= SHOWN_TEXT else f"{text[:SHOWN_TEXT]}... ({len(text):,} characters)"
+
+
+def number_value(text: str) -> float:
+    """The float a cell's text spells in the Frictionless number grammar; ValueError with a reason
+    (not a number, with a hint for a decimal comma; not finite) otherwise."""
+    if text.lstrip("+-").lower() in NON_FINITE_TEXT:
+        raise ValueError(f"not a finite number: '{shown(text)}'")
+    if not NUMBER_TEXT.fullmatch(text):
+        hint = " (decimal comma? use a point)" if re.fullmatch(r"[+-]?[0-9]+,[0-9]+", text) else ""
+        raise ValueError(f"not a number: '{shown(text)}'{hint}")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: '{shown(text)}'")
+    return value
+
+
+def whole_value(text: str) -> int:
+    """The integer a cell's text spells (ASCII digits, optional sign, at most 2^53 in size);
+    ValueError with a reason otherwise."""
+    if not INTEGER_TEXT.fullmatch(text):
+        raise ValueError(f"not a whole number: '{shown(text)}'")
+    if len(text) > 20 or abs(int(text)) > LARGEST_WHOLE:
+        raise ValueError(f"whole number too large to compute with: '{shown(text)}'")
+    return int(text)
 
 
 def parse_number(text, *, file=None, row=None, column=None):
@@ -75,13 +113,9 @@ def parse_number(text, *, file=None, row=None, column=None):
     if stripped == "" or stripped.upper() in ("NA", "NAN", "NULL", "NONE"):
         raise InputError("value is missing", file=file, row=row, column=column)
     try:
-        value = float(stripped)
-    except ValueError:
-        hint = " (decimal comma? use a point)" if _is_finite_number(stripped.replace(",", ".")) else ""
-        raise InputError(f"not a number: '{stripped}'{hint}", file=file, row=row, column=column) from None
-    if not math.isfinite(value):
-        raise InputError(f"not a finite number: '{stripped}'", file=file, row=row, column=column)
-    return value
+        return number_value(stripped)
+    except ValueError as error:
+        raise InputError(str(error), file=file, row=row, column=column) from None
 
 
 def read_table(path, *, allow_empty=False):
@@ -99,7 +133,7 @@ def read_table(path, *, allow_empty=False):
         raise InputError(f"not UTF-8 text (byte {error.start})", file=path) from None
     if not text.strip():
         raise InputError("file is empty", file=path)
-    records = list(csv.reader(io.StringIO(text, newline="")))
+    records = _records(text, path)
     header = [name.strip() for name in records[0]]
     _check_delimiter(header, path)
     seen = set()
@@ -120,6 +154,24 @@ def read_table(path, *, allow_empty=False):
     if not rows and not allow_empty:
         raise InputError("no data rows below the header", file=path)
     return Table(path=str(path), header=tuple(header), rows=tuple(rows))
+
+
+def _records(text, path):
+    """The CSV records of ``text``; a quoted cell never closed (a cut file) or other broken
+    quoting is an error naming the row where it starts."""
+    csv.field_size_limit(FIELD_SIZE_LIMIT)
+    records = []
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        for record in reader:
+            records.append(record)
+    except csv.Error as error:
+        where = "the header" if not records else f"row {len(records)}"
+        reason = ("a quoted cell is never closed (a cut or damaged file?)" if "end of data" in str(error)
+                  else f"broken CSV quoting ({error})")
+        raise InputError(f"{reason}, from {where} on (line {reader.line_num} of the file)",
+                         file=path) from None
+    return records
 
 
 def _check_delimiter(header, path):

@@ -1,0 +1,48 @@
+"""The instruments of the data package (``studies/instruments.csv``): each scale's score range,
+direction, item count and scoring, keyed by name and alias."""
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..common.errors import InputError
+from .schema import Schema, raise_first_error, schema_problems
+from .tables import read_table
+
+
+@dataclass(frozen=True)
+class Instrument:
+    name: str
+    minimum: float
+    maximum: float
+    higher_is_better: bool
+    items: int | None = None    # whole-number items forming the score (GRIM), if a plain sum or mean
+    score: str = "other"        # sum, item_mean or other
+
+
+def load_instruments(package) -> dict:
+    """Score ranges from the package's ``instruments`` resource, keyed by lower-case name and alias."""
+    package = Path(package)
+    schema = Schema.find(package, "instruments")
+    if schema is None:
+        return {}
+    path = package.parent / schema.path
+    table = read_table(path)
+    problems, rows = schema_problems(path, table.header, table.rows, schema)
+    raise_first_error(problems)
+    for number, row in enumerate(rows, start=1):
+        if row["maximum"] <= row["minimum"]:
+            raise InputError(f"maximum {row['maximum']:g} is not above minimum {row['minimum']:g}", file=path,
+                             row=number, column="maximum")
+    known = {}
+    for row in rows:
+        instrument = Instrument(row["instrument"], row["minimum"], row["maximum"], row["higher_is_better"],
+                                row["items"], row["score"])
+        for name in [row["instrument"]] + (row["aliases"] or "").split(";"):
+            if name.strip():
+                known[name.strip().lower()] = instrument
+    return known
+
+
+def instrument_of(row: dict, instruments: dict) -> Instrument | None:
+    """The known instrument a row's instrument cell names (the text before ' ('), or None."""
+    name = (row.get("instrument") or "").split(" (")[0].strip().lower()
+    return instruments.get(name)

@@ -1,0 +1,112 @@
+"""Effect sizes of an input table for the analyses: which route a table takes, ``--where``
+row filtering, complete cases for moderators.  Warnings are returned as text (the command
+line prints them), so a library user gets the same rows, numbers and warnings.
+
+Routes: a study table in the project's schema (``es_id`` and ``stat_type`` columns, its data
+package beside it) is validated and gets each row's g from its statistics; a study-like table
+outside the schema (``data import`` output) gets them from its statistics columns alone; any
+other CSV names its yi and vi (or sei) columns.
+"""
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..common.errors import InputError
+from .statistics_only import IMPORTED_COLUMN, effects_from_statistics
+from .studytable import load_study_table
+from .tables import Table, effect_columns, read_table
+from .where import is_missing, matching_rows
+
+
+@dataclass(frozen=True)
+class LoadedEffects:
+    """The rows kept, their effect sizes and sampling variances, and what the reader should know:
+    ``notes`` (how the effects were obtained) and ``warnings`` (one line each, no prefix)."""
+
+    table: Table
+    yi: np.ndarray = field(repr=False)
+    vi: np.ndarray = field(repr=False)
+    warnings: tuple = ()
+    notes: tuple = ()
+
+
+def resource_for(path) -> str:
+    """The data-package resource of a study table file (thirdwave.csv or else trials)."""
+    return "thirdwave" if Path(path).stem == "thirdwave" else "trials"
+
+
+def load_effects(data, yi_column: str | None = None, vi_column: str | None = None,
+                 sei_column: str | None = None, where=(), cluster_column: str | None = None) -> LoadedEffects:
+    """The table ``data``, its effect sizes and sampling variances, restricted by ``where`` clauses
+    (see :mod:`where`).  Rows that share a ``study_id`` while no ``cluster_column`` is given
+    draw a warning."""
+    loaded = _table_effects(data, yi_column, vi_column, sei_column, where)
+    if cluster_column is None and "study_id" in loaded.table.header:
+        shared = shared_trials_warning(loaded.table)
+        if shared:
+            return LoadedEffects(loaded.table, loaded.yi, loaded.vi, loaded.warnings + (shared,),
+                                 loaded.notes)
+    return loaded
+
+
+def _table_effects(data, yi_column, vi_column, sei_column, where):
+    """The rows ``where`` keeps, with their effect sizes (see :func:`load_effects`)."""
+    table = read_table(data)
+    keep = where_mask(table, where, data)
+    if yi_column is None and {"es_id", "stat_type"} <= set(table.header):
+        if in_curated_schema(data, table):
+            study = load_study_table(data, resource=resource_for(data))
+            return LoadedEffects(subset(table, keep), study.yi[keep], study.vi[keep],
+                                 tuple(str(warning) for warning in study.warnings))
+        table = subset(table, keep)
+        note = (f"{data} is not a curated study table (no data package beside it, or 'data import' "
+                "output); effect sizes come from its statistics columns alone")
+        yi, vi, warnings = effects_from_statistics(table)
+        return LoadedEffects(table, yi, vi, tuple(str(warning) for warning in warnings), (note,))
+    yi, vi, _, _ = effect_columns(table, yi=yi_column, vi=vi_column, sei=sei_column)
+    return LoadedEffects(subset(table, keep), yi[keep], vi[keep])
+
+
+def where_mask(table: Table, where, data) -> np.ndarray:
+    """Boolean mask of the rows every ``where`` clause keeps (an error when none does)."""
+    keep = np.array(matching_rows(table, where), dtype=bool)
+    if where and not keep.any():
+        raise InputError(f"no rows match {' and '.join(where)}", file=data)
+    return keep
+
+
+def subset(table: Table, keep) -> Table:
+    """The rows of ``table`` where the mask ``keep`` is true."""
+    return Table(path=table.path, header=table.header,
+                 rows=tuple(row for row, kept in zip(table.rows, keep) if kept))
+
+
+def in_curated_schema(data, table: Table) -> bool:
+    """A curated study table: its data package lies beside it and it is not ``data import``
+    output (which carries the database's own g for cross-checking)."""
+    return (Path(data).parent / "datapackage.json").exists() and IMPORTED_COLUMN not in table.header
+
+
+def complete_cases(table: Table, yi, vi, columns) -> LoadedEffects:
+    """Drop rows with an empty (or NA) cell in any of ``columns``, warning how many, as
+    metafor's rma() does for missing moderators ("k studies with NAs omitted")."""
+    present = np.array([not any(is_missing(cell) for cell in cells)
+                        for cells in zip(*(table.column(name) for name in columns))], dtype=bool)
+    omitted = int((~present).sum())
+    warnings = ()
+    if omitted:
+        warnings = (f"{omitted} row(s) with a missing {' or '.join(columns)} omitted "
+                    f"({int(present.sum())} of {len(table)} used)",)
+    if not present.any():
+        raise InputError(f"every row lacks {' or '.join(columns)}", file=table.path, column=columns[0])
+    return LoadedEffects(subset(table, present), yi[present], vi[present], warnings)
+
+
+def shared_trials_warning(table: Table) -> str | None:
+    """A warning when rows of one trial would be pooled as independent studies, else None."""
+    trials = {cell.strip() for cell in table.column("study_id")}
+    if len(trials) < len(table):
+        return (f"{len(table)} rows come from {len(trials)} trials (study_id) and are treated as "
+                "independent; --cluster study_id fits the multilevel model (pool, subgroup, metareg).")
+    return None

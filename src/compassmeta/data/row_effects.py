@@ -1,0 +1,77 @@
+"""Hedges' g and its sampling variance for one typed row of a study table, from whichever
+statistics its ``stat_type`` names (formulas in :mod:`effects`)."""
+from . import effects
+
+REQUIRED_STATISTICS = {
+    "means": ("n1", "n2", "mean1", "sd1", "mean2", "sd2"),
+    "change": ("n1", "n2", "mean1", "sd1", "mean2", "sd2"),
+    "pre_post": ("n1", "n2", "mean1", "sd1", "mean2", "sd2", "pre_mean1", "pre_sd1", "pre_mean2",
+                 "pre_sd2", "prepost_r"),
+    "t": ("n1", "n2", "statistic"),
+    "f": ("n1", "n2", "statistic", "direction"),
+    "p": ("n1", "n2", "statistic", "direction"),
+    "g_se": ("g", "se"),
+    "g_ci": ("g", "ci_lower", "ci_upper"),
+    "adjusted_se": ("n1", "n2", "mean1", "se1", "mean2", "se2"),
+    "adjusted_ci": ("n1", "n2", "mean1", "ci_lower1", "ci_upper1", "mean2", "ci_lower2", "ci_upper2"),
+    "d": ("n1", "n2", "statistic"),
+    "g_n": ("n1", "n2", "g"),
+    "median_iqr": ("n1", "n2", "median1", "q1_1", "q3_1", "median2", "q1_2", "q3_2"),
+    "median_range": ("n1", "n2", "median1", "min1", "max1", "median2", "min2", "max2"),
+    "median_iqr_range": ("n1", "n2", "median1", "q1_1", "q3_1", "min1", "max1", "median2", "q1_2", "q3_2",
+                         "min2", "max2"),
+}
+CONVERTED_STAT_TYPES = ("median_iqr", "median_range", "median_iqr_range")
+
+
+def row_effect(row: dict) -> tuple:
+    """Hedges' g and its variance for one typed row, oriented so positive favours the intervention."""
+    kind = row["stat_type"]
+    n1, n2 = row.get("n1"), row.get("n2")
+    if kind in ("means", "change"):
+        g, v = effects.g_from_means(row["mean1"], row["sd1"], n1, row["mean2"], row["sd2"], n2)
+    elif kind == "pre_post":
+        g, v = effects.g_from_pre_post(row["pre_mean1"], row["pre_sd1"], row["mean1"], row["sd1"], n1,
+                                       row["pre_mean2"], row["pre_sd2"], row["mean2"], row["sd2"], n2,
+                                       r=row["prepost_r"])
+    elif kind == "t":
+        g, v = effects.g_from_t(row["statistic"], n1, n2)
+    elif kind == "f":
+        g, v = effects.g_from_f(row["statistic"], n1, n2, row["direction"])
+    elif kind == "p":
+        g, v = effects.g_from_p(row["statistic"], n1, n2, row["direction"])
+    elif kind == "g_se":
+        g, v = effects.g_from_se(row["g"], row["se"])
+    elif kind == "g_ci":
+        g, v = effects.g_from_ci(row["g"], row["ci_lower"], row["ci_upper"])
+    elif kind == "d":
+        g, v = effects.g_from_d(row["statistic"], n1, n2)
+    elif kind == "g_n":
+        g, v = effects.g_from_g_and_ns(row["g"], n1, n2)
+    else:
+        g, v = effects.g_from_means(*arm_means_sds(row), convention="metafor")
+    return float(effects.orient(g, row["higher_is_better"])), float(v)
+
+
+def arm_means_sds(row: dict) -> tuple:
+    """(mean1, sd1, n1, mean2, sd2, n2) of a row whose statistics turn into means and SDs:
+    adjusted means with SEs or CIs, or medians with quartiles and/or ranges (converted;
+    see :func:`effects.mean_sd_from_quantiles`).  ``d`` and ``g_n`` rows give d against SD 1."""
+    kind, n1, n2 = row["stat_type"], row["n1"], row["n2"]
+    if kind == "adjusted_se":
+        return (row["mean1"], effects.sd_from_se(row["se1"], n1), n1,
+                row["mean2"], effects.sd_from_se(row["se2"], n2), n2)
+    if kind == "adjusted_ci":
+        return (row["mean1"], effects.sd_from_ci(row["ci_lower1"], row["ci_upper1"], n1), n1,
+                row["mean2"], effects.sd_from_ci(row["ci_lower2"], row["ci_upper2"], n2), n2)
+    if kind in CONVERTED_STAT_TYPES:
+        quartiles, ranges = kind != "median_range", kind != "median_iqr"
+        arms = []
+        for arm, n in (("1", n1), ("2", n2)):
+            mean, sd = effects.mean_sd_from_quantiles(
+                n, row[f"median{arm}"],
+                q1=row[f"q1_{arm}"] if quartiles else None, q3=row[f"q3_{arm}"] if quartiles else None,
+                minimum=row[f"min{arm}"] if ranges else None, maximum=row[f"max{arm}"] if ranges else None)
+            arms += [float(mean), float(sd), n]
+        return tuple(arms)
+    raise ValueError(f"stat_type {kind!r} has no means and SDs")

@@ -1,0 +1,226 @@
+"""The Frictionless Table Schema of the study tables (``studies/datapackage.json``): fields,
+their types and constraints (required, unique, enum, minimum, maximum, exclusiveMinimum,
+pattern), and the typing of a table's text cells against them.
+
+Every problem names the file, the row (counted from the first data row) and the column.
+"""
+import re
+from dataclasses import dataclass
+
+from ..common.errors import InputError, did_you_mean
+from ..common.files import read_json
+from .tables import number_value, shown, whole_value
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of validation; ``level`` is 'error' or 'warning'."""
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+    level: str = "error"
+
+    def __str__(self) -> str:
+        return str(InputError(self.message, file=self.file, row=self.row, column=self.column))
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The fields of one resource of the data package."""
+
+    name: str
+    fields: tuple
+    primary_key: tuple = ()
+    path: str = ""            # the resource's file, relative to the package
+
+    @property
+    def names(self) -> tuple:
+        return tuple(f["name"] for f in self.fields)
+
+    @classmethod
+    def find(cls, package_path, resource: str) -> "Schema | None":
+        """The resource's schema, None if the package has no such resource; the package's
+        structure is checked first (:func:`package_resources`)."""
+        for entry in package_resources(package_path):
+            if entry["name"] == resource:
+                schema = entry["schema"]
+                return cls(name=resource, fields=tuple(schema["fields"]),
+                           primary_key=tuple(schema.get("primaryKey", ())), path=entry.get("path", ""))
+        return None
+
+    @classmethod
+    def load(cls, package_path, resource: str) -> "Schema":
+        found = cls.find(package_path, resource)
+        if found is None:
+            raise InputError(f"no resource '{resource}' in the data package", file=package_path)
+        return found
+
+
+FIELD_TYPES = ("string", "integer", "number", "boolean")
+CONSTRAINT_TYPES = {"required": (bool,), "unique": (bool,), "enum": (list,), "minimum": (int, float),
+                    "maximum": (int, float), "exclusiveMinimum": (int, float), "pattern": (str,),
+                    "maxLength": (int,)}
+
+
+def package_resources(package_path) -> list:
+    """The resources of a data package, each checked to have what compassmeta reads (a name, a path,
+    fields with a name, a known type and well-formed constraints); a one-line error naming the file
+    and the place in it otherwise."""
+    package = read_json(package_path, "data package (the schema) beside the table")
+    if not isinstance(package, dict) or not isinstance(package.get("resources"), list):
+        raise InputError("not a data package: no 'resources' list", file=package_path)
+    for index, entry in enumerate(package["resources"]):
+        where = f"resources[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise InputError(f"{where}: a resource needs a 'name'", file=package_path)
+        where = f"{where} ('{entry['name']}')"
+        if not isinstance(entry.get("path", ""), str):
+            raise InputError(f"{where}: 'path' must be a file name", file=package_path)
+        schema = entry.get("schema")
+        if not isinstance(schema, dict) or not isinstance(schema.get("fields"), list) or not schema["fields"]:
+            raise InputError(f"{where}: needs a 'schema' with a list of 'fields'", file=package_path)
+        names = [_checked_field(spec, f"{where}, field {number}", package_path)
+                 for number, spec in enumerate(schema["fields"], start=1)]
+        repeated = next((name for name in names if names.count(name) > 1), None)
+        if repeated:
+            raise InputError(f"{where}: field '{repeated}' is defined twice", file=package_path)
+    return package["resources"]
+
+
+def _checked_field(spec, where, package_path) -> str:
+    """The name of a well-formed field description (see :func:`package_resources`)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
+        raise InputError(f"{where}: a field needs a 'name'", file=package_path)
+    where = f"{where} ('{spec['name']}')"
+    if spec.get("type") not in FIELD_TYPES:
+        raise InputError(f"{where}: type {spec.get('type')!r} is not one of {', '.join(FIELD_TYPES)}",
+                         file=package_path)
+    constraints = spec.get("constraints", {})
+    if not isinstance(constraints, dict):
+        raise InputError(f"{where}: 'constraints' must be an object", file=package_path)
+    for key, value in constraints.items():
+        if key not in CONSTRAINT_TYPES:
+            raise InputError(f"{where}: constraint '{key}' is not one compassmeta checks "
+                             f"({', '.join(CONSTRAINT_TYPES)})", file=package_path)
+        expected = CONSTRAINT_TYPES[key]
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+            raise InputError(f"{where}: constraint '{key}' has the wrong kind of value ({value!r})",
+                             file=package_path)
+    if "pattern" in constraints:
+        try:
+            re.compile(constraints["pattern"])
+        except re.error as error:
+            raise InputError(f"{where}: pattern is not a regular expression ({error})",
+                             file=package_path) from None
+    return spec["name"]
+
+
+def convert(text: str, field_type: str):
+    """A cell's text as its schema type; ValueError with a reason if it does not parse."""
+    if field_type == "string":
+        return text
+    if field_type == "integer":
+        return whole_value(text)
+    if field_type == "number":
+        return number_value(text)
+    if field_type == "boolean":
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        raise ValueError(f"not true or false: '{shown(text)}'")
+    raise ValueError(f"unsupported field type {field_type}")
+
+
+def check_constraints(value, spec: dict) -> str | None:
+    """The first constraint of a field that ``value`` breaks, as a message, or None."""
+    constraints = spec.get("constraints", {})
+    if "maxLength" in constraints and isinstance(value, str) and len(value) > constraints["maxLength"]:
+        return f"{len(value):,} characters: longer than the schema's maxLength {constraints['maxLength']:,}"
+    if "enum" in constraints and value not in constraints["enum"]:
+        return f"'{value}' is not one of: {', '.join(map(str, constraints['enum']))}"
+    if "minimum" in constraints and value < constraints["minimum"]:
+        return f"{value} is below the minimum {constraints['minimum']}"
+    if "maximum" in constraints and value > constraints["maximum"]:
+        return f"{value} is above the maximum {constraints['maximum']}"
+    if "exclusiveMinimum" in constraints and value <= constraints["exclusiveMinimum"]:
+        return f"must be greater than {constraints['exclusiveMinimum']}, got {value}"
+    if "pattern" in constraints and not re.fullmatch(constraints["pattern"], str(value)):
+        return f"'{value}' does not match the pattern {constraints['pattern']}"
+    return None
+
+
+def typed_row(cells: dict, schema: Schema, file: str, number: int, problems: list) -> dict:
+    """Convert one row's text cells (a dict) to typed values, recording problems."""
+    row = {}
+    for spec in schema.fields:
+        name = spec["name"]
+        text = cells.get(name, "").strip()
+        if text == "":
+            if spec.get("constraints", {}).get("required"):
+                problems.append(Problem(file, number, name, "required value is missing"))
+            row[name] = None
+            continue
+        try:
+            value = convert(text, spec["type"])
+        except ValueError as error:
+            problems.append(Problem(file, number, name, str(error)))
+            row[name] = None
+            continue
+        message = check_constraints(value, spec)
+        if message:
+            problems.append(Problem(file, number, name, message))
+        row[name] = value
+    return row
+
+
+def header_problems(file: str, header, schema: Schema) -> list:
+    """Columns missing from, or unknown to, the schema, or out of its order."""
+    problems = []
+    missing = [name for name in schema.names if name not in header]
+    unknown = [name for name in header if name not in schema.names]
+    for name in missing:
+        problems.append(Problem(file, None, name, "column required by the schema is missing"))
+    for name in unknown:
+        hint = did_you_mean(name, missing or schema.names) or " (studies/datapackage.json)"
+        problems.insert(0, Problem(file, None, name, "column is not in the schema" + hint))
+    if not missing and not unknown and tuple(header) != schema.names:
+        problems.append(Problem(file, None, None, "columns are not in the schema's order"))
+    return problems
+
+
+def unique_problems(row: dict, schema: Schema, file: str, number: int, seen: dict) -> list:
+    """Values of ``unique`` fields already seen in an earlier row (``seen`` is updated)."""
+    problems = []
+    for spec in schema.fields:
+        if spec.get("constraints", {}).get("unique") and row[spec["name"]] is not None:
+            key = (spec["name"], row[spec["name"]])
+            if key in seen:
+                problems.append(Problem(file, number, spec["name"],
+                                        f"duplicate value '{row[spec['name']]}' (also row {seen[key]})"))
+            seen.setdefault(key, number)
+    return problems
+
+
+def raise_first_error(problems) -> None:
+    """Raise the first error among ``problems`` as an InputError (saying how many more there are)."""
+    errors = [p for p in problems if p.level == "error"]
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more problems: run compassmeta validate)" if len(errors) > 1 else ""
+        raise InputError(first.message + more, file=first.file, row=first.row, column=first.column)
+
+
+def schema_problems(path, header, records, schema: Schema) -> tuple:
+    """(problems, typed rows) of a table checked against its schema alone: the header, each
+    cell's type and constraints, unique fields."""
+    file = str(path)
+    problems = header_problems(file, header, schema)
+    if any(problem.column for problem in problems):
+        return problems, []
+    typed, seen = [], {}
+    for number, record in enumerate(records, start=1):
+        row = typed_row(dict(zip(header, record)), schema, file, number, problems)
+        problems.extend(unique_problems(row, schema, file, number, seen))
+        typed.append(row)
+    return problems, typed

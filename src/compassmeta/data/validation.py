@@ -1,0 +1,190 @@
+"""The rules of a study table beyond its schema: which statistics each ``stat_type`` needs, a
+CI that contains its estimate, one direction per instrument, scores within the instrument's
+range, a plausible g; and :func:`all_problems`, every check of ``compassmeta validate``
+(schema, these rules and the consistency checks of :mod:`consistency`) in one call.
+Every problem names the file, the row (counted from the first data row) and the column.
+"""
+import math
+
+import numpy as np
+
+from . import consistency
+from .instruments import Instrument, instrument_of
+from .row_effects import CONVERTED_STAT_TYPES, REQUIRED_STATISTICS, row_effect
+from .schema import Problem, Schema, header_problems, typed_row, unique_problems
+
+# SCS parts scored so that higher means less self-compassion (Neff 2003; Muris & Otgaar 2022)
+UNCOMPASSIONATE_PARTS = ("uncompassionate", "self_judgment", "isolation", "over_identification")
+LARGE_G = 5.0
+
+
+def instrument_problems(row: dict, instrument: Instrument, file: str, number: int) -> list:
+    """Means outside the instrument's range (errors), SDs above half the range (warnings),
+    and a direction that contradicts the instrument (error)."""
+    problems = []
+    better_high = instrument.higher_is_better != (row.get("scs_component") in UNCOMPASSIONATE_PARTS)
+    if row.get("higher_is_better") is not None and row["higher_is_better"] != better_high:
+        way = "higher" if better_high else "lower"
+        part = f" ({row['scs_component']})" if row.get("scs_component") else ""
+        problems.append(Problem(file, number, "higher_is_better",
+                                f"{instrument.name}{part}: {way} scores are better, so "
+                                f"higher_is_better must be {str(better_high).lower()}"))
+    if row.get("stat_type") not in ("means", "pre_post"):
+        return problems
+    half_range = (instrument.maximum - instrument.minimum) / 2
+    for name in ("mean1", "mean2", "pre_mean1", "pre_mean2"):
+        value = row.get(name)
+        if value is not None and not instrument.minimum <= value <= instrument.maximum:
+            problems.append(Problem(file, number, name, f"{value:g} lies outside the {instrument.name} range "
+                                                        f"{instrument.minimum:g}-{instrument.maximum:g}"))
+    for name in ("sd1", "sd2", "pre_sd1", "pre_sd2"):
+        value = row.get(name)
+        if value is not None and value > half_range:
+            problems.append(Problem(file, number, name, f"SD {value:g} exceeds half the {instrument.name} "
+                                                        f"range ({half_range:g}): implausible", "warning"))
+    return problems
+
+
+def row_problems(row: dict, file: str, number: int, instruments: dict | None = None) -> list:
+    """Rules beyond the schema for one typed row."""
+    problems = []
+    instrument = instrument_of(row, instruments or {})
+    if instrument:
+        problems.extend(instrument_problems(row, instrument, file, number))
+        if any(p.level == "error" for p in problems):
+            return problems
+    kind = row.get("stat_type")
+    if kind is None:
+        return problems
+    missing = [name for name in REQUIRED_STATISTICS[kind] if row.get(name) is None]
+    for name in missing:
+        problems.append(Problem(file, number, name, f"stat_type '{kind}' needs a value here"))
+    if missing or row.get("higher_is_better") is None:
+        return problems
+    if kind == "g_ci" and not row["ci_lower"] < row["g"] < row["ci_upper"]:
+        problems.append(Problem(file, number, "ci_lower", f"the CI [{row['ci_lower']}, {row['ci_upper']}] "
+                                                          f"does not contain g = {row['g']}"))
+        return problems
+    if kind == "p" and not 0 < row["statistic"] <= 1:
+        problems.append(Problem(file, number, "statistic",
+                                f"a p value must lie in (0, 1], got {row['statistic']}"))
+        return problems
+    if kind == "f" and row["statistic"] < 0:
+        problems.append(Problem(file, number, "statistic",
+                                f"an F statistic cannot be negative, got {row['statistic']}"))
+        return problems
+    effect = effect_problem(row, file, number)
+    if effect:
+        problems.append(effect)
+    if kind in CONVERTED_STAT_TYPES:
+        problems.append(Problem(file, number, "stat_type",
+                                f"converted: means and SDs estimated from {kind.removeprefix('median_')} "
+                                "(Luo et al. 2018; Wan et al. 2014), assuming roughly normal scores",
+                                "warning"))
+    return problems
+
+
+def effect_problem(row: dict, file: str, number: int) -> Problem | None:
+    """A row whose statistics give no finite g and variance, overflow floating point (an SD of
+    1e308 would give g = 0), or give an implausibly large g; else None."""
+    with np.errstate(over="raise", divide="raise"):
+        try:
+            g, v = row_effect(row)
+        except (FloatingPointError, OverflowError, ZeroDivisionError):
+            return overflow_problem(row, file, number)
+    if not (math.isfinite(g) and math.isfinite(v) and v > 0):
+        return Problem(file, number, "stat_type", "the statistics do not give a finite g and variance")
+    if abs(g) > LARGE_G:
+        return standard_errors_as_sds(row, g, file, number) or implausible_g_problem(row, g, file, number)
+    return None
+
+
+def overflow_problem(row: dict, file: str, number: int) -> Problem:
+    """The statistic of a row farthest from 1 in magnitude, named as too large or small to compute with."""
+    numbers = [name for name in REQUIRED_STATISTICS[row["stat_type"]]
+               if isinstance(row[name], float) and row[name]]
+    if not numbers:
+        return Problem(file, number, "stat_type", "the statistics are too large to compute g with")
+    extreme = max(numbers, key=lambda name: abs(math.log10(abs(row[name]))))
+    return Problem(file, number, extreme,
+                   f"{row[extreme]:g} is too large or too small to compute g with (the arithmetic overflows)")
+
+
+def standard_errors_as_sds(row, g, file, number):
+    """An error when a means row's g is implausibly large (beyond LARGE_G) but becomes plausible
+    once its SDs are read as standard errors of the means (SD = SE sqrt(n)); else None."""
+    if row["stat_type"] not in ("means", "change"):
+        return None
+    as_sds = dict(row, stat_type="adjusted_se", se1=row["sd1"], se2=row["sd2"])
+    g_if_se, _ = row_effect(as_sds)
+    if abs(g_if_se) > LARGE_G:
+        return None
+    return Problem(file, number, "sd1",
+                   f"sd1 and sd2 look like standard errors, not SDs: they give g = {g:.2f}, read as SEs "
+                   f"(SD = SE sqrt(n)) g = {g_if_se:.2f}; enter the SDs, or the SEs in se1/se2 with "
+                   "stat_type adjusted_se")
+
+
+IMPLAUSIBLE_CONFIRMED = "implausible value confirmed"   # in inclusion_note: add/edit --confirm-implausible
+SUSPECT_COLUMN = {"means": "sd1", "change": "sd1", "pre_post": "sd1", "g_se": "se", "g_ci": "g",
+                  "t": "statistic", "f": "statistic", "p": "statistic", "d": "statistic", "g_n": "g",
+                  "adjusted_se": "se1", "adjusted_ci": "ci_lower1", "median_iqr": "q1_1",
+                  "median_range": "min1", "median_iqr_range": "q1_1"}
+
+
+def implausible_g_problem(row, g, file, number):
+    """|g| beyond LARGE_G: an error on the column most likely wrong, a warning once the row's
+    inclusion_note records that a curator confirmed it."""
+    confirmed = IMPLAUSIBLE_CONFIRMED in (row.get("inclusion_note") or "")
+    hint = ("an SE entered as an SD, or a sum entered as a mean?" if SUSPECT_COLUMN[row["stat_type"]] == "sd1"
+            else "check the reported statistics")
+    message = f"g = {g:.2f} is beyond |{LARGE_G:g}|: " + (
+        "confirmed in inclusion_note" if confirmed else f"{hint} If the value is right, confirm it "
+        "(add/edit --confirm-implausible REASON)")
+    return Problem(file, number, SUSPECT_COLUMN[row["stat_type"]], message,
+                   "warning" if confirmed else "error")
+
+
+
+def direction_problem(row: dict, known: Instrument | None, file: str, number: int, directions: dict):
+    """An unknown instrument whose direction differs from its first row's, or None (``directions``
+    is updated); a known instrument's direction is checked against the instrument itself."""
+    if row.get("instrument") is None or row.get("higher_is_better") is None or known:
+        return None
+    first = directions.setdefault(row["instrument"].lower(), (row["higher_is_better"], number))
+    if first[0] == row["higher_is_better"]:
+        return None
+    return Problem(file, number, "higher_is_better",
+                   f"instrument '{row['instrument']}' runs the other way in row {first[1]}")
+
+
+def validate_text(path, header, records, schema: Schema, instruments: dict | None = None) -> tuple:
+    """Every problem of a table given as header + text records; typed rows alongside.
+
+    ``instruments`` (from :func:`instruments.load_instruments`) adds the range checks of known scales.
+    """
+    file = str(path)
+    problems = header_problems(file, header, schema)
+    if any(problem.column for problem in problems):
+        return problems, []
+    typed, seen_keys, directions = [], {}, {}
+    for number, record in enumerate(records, start=1):
+        row_problem_count = len(problems)
+        row = typed_row(dict(zip(header, record)), schema, file, number, problems)
+        problems.extend(unique_problems(row, schema, file, number, seen_keys))
+        direction = direction_problem(row, instrument_of(row, instruments or {}), file, number, directions)
+        if direction:
+            problems.append(direction)
+        if len(problems) == row_problem_count:
+            problems.extend(row_problems(row, file, number, instruments))
+        typed.append(row)
+    return problems, typed
+
+
+def all_problems(path, header, records, schema: Schema, instruments: dict) -> tuple:
+    """(problems, typed rows): every check of ``compassmeta validate`` on a table given as text.
+    A trials table that passes the schema and the row rules also gets the consistency checks."""
+    problems, typed = validate_text(path, header, records, schema, instruments)
+    if schema.name != "trials" or any(problem.level == "error" for problem in problems):
+        return problems, typed
+    return problems + consistency.table_problems(path, header, records, typed, instruments), typed
