@@ -1,0 +1,85 @@
+# Reference yi/vi of metafor's escalc() for every measure x vtype compassmeta implements, on
+# metafor's own example data (metadat package), plus continuity-correction (add/to) variants with
+# zero cells.  Output: tests/fixtures/metafor_escalc.json (read by tests/test_escalc.py).
+#   Rscript scripts/metafor_escalc_reference.R
+# Needs metafor 5.1-12 in /opt/rlib-current, metadat, jsonlite and gsl (for UCOR).
+.libPaths(c("/opt/rlib-current", .libPaths()))
+suppressPackageStartupMessages({library(metafor); library(metadat); library(jsonlite)})
+
+# inputs named as escalc's arguments
+bcg <- with(dat.bcg, data.frame(ai = tpos, bi = tneg, ci = cpos, di = cneg))
+nielweise <- dat.nielweise2007[, c("ai", "n1i", "ci", "n2i")]            # zero cells
+normand <- dat.normand1999[, c("m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i")]
+curtis <- dat.curtis1998[, c("m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i")]  # ratio-scale means (ROM, CVR)
+molloy <- dat.molloy2014[, c("ri", "ni")]
+pritz <- dat.pritz1997[, c("xi", "ni")]                                  # two studies with xi = ni
+debruin <- dat.debruin2009[, c("xi", "mi")]
+hart <- dat.hart1999[, c("x1i", "x2i", "t1i", "t2i")]
+hart1 <- with(dat.hart1999, data.frame(xi = x1i, ti = t1i))
+# Morris (2008), Organizational Research Methods 11:364-386, treatment groups, as in metafor's
+# test_analysis_example_morris2008.r and https://www.metafor-project.org/doku.php/analyses:morris2008
+morris <- data.frame(m1i = c(38.5, 26.8, 0.7, 75.9, 36.0), m2i = c(30.6, 23.5, 0.5, 53.4, 35.6),
+                     sd1i = c(11.6, 4.1, 0.1, 4.4, 4.6), sd2i = c(15.0, 3.1, 0.1, 14.5, 4.7),
+                     ni = c(20, 50, 9, 10, 14), ri = c(.47, .64, .77, .89, .44))
+morris_pre <- transform(morris, sd1i = sd2i)   # SMCR standardised by the pre-test SD, as in Morris (2008)
+
+datasets <- list(bcg = bcg, nielweise2007 = nielweise, normand1999 = normand, curtis1998 = curtis,
+                 molloy2014 = molloy, pritz1997 = pritz, debruin2009 = debruin, hart1999 = hart,
+                 hart1999_group1 = hart1, morris2008 = morris, morris2008_pre = morris_pre)
+
+vtypes <- list(
+  SMD = c("LS", "LS2", "UB", "AV", "H0"), SMD1 = c("LS", "LS2", "UB", "AV", "H0"), SMDH = c("LS", "LS2", "LS3"),
+  MD = c("LS", "UB", "HO"), ROM = c("LS", "HO", "AV", "AVHO", "LS2"), VR = c("LS", "LS2"), CVR = c("LS", "LS2"),
+  MC = "LS", SMCC = c("LS", "LS2", "UB", "H0"), SMCR = c("LS", "LS2", "UB", "H0"), SMCRH = c("LS", "LS2"),
+  ROMC = c("LS", "LS2"), COR = c("LS", "AV", "H0"), UCOR = c("LS", "UB", "AV"), ZCOR = "LS",
+  OR = c("LS", "AV", "H0"), RR = c("LS", "AV", "H0"), RD = c("LS", "UB", "AV", "H0"), AS = "LS", PETO = "LS",
+  PR = c("LS", "UB", "AV"), PLN = c("LS", "AV"), PLO = c("LS", "AV"), PAS = "LS", PFT = "LS",
+  IR = "LS", IRLN = "LS", IRS = "LS", IRFT = "LS", IRR = "LS", IRD = "LS", IRSD = "LS")
+
+on <- list(SMD = "normand1999", SMD1 = "normand1999", SMDH = "normand1999", MD = "normand1999",
+           ROM = "curtis1998", VR = "normand1999", CVR = "curtis1998",
+           MC = "morris2008", SMCC = "morris2008", SMCR = "morris2008_pre", SMCRH = "morris2008_pre",
+           ROMC = "morris2008", COR = "molloy2014", UCOR = "molloy2014", ZCOR = "molloy2014",
+           OR = "bcg", RR = "bcg", RD = "bcg", AS = "bcg", PETO = "bcg",
+           PR = "pritz1997", PLN = "pritz1997", PLO = "pritz1997", PAS = "pritz1997", PFT = "pritz1997",
+           IR = "hart1999_group1", IRLN = "hart1999_group1", IRS = "hart1999_group1", IRFT = "hart1999_group1",
+           IRR = "hart1999", IRD = "hart1999", IRSD = "hart1999")
+
+run <- function(measure, dataset, vtype = "LS", add = NULL, to = NULL) {
+  args <- c(list(measure = measure, vtype = vtype), as.list(datasets[[dataset]]))
+  if (!is.null(add)) args$add <- add
+  if (!is.null(to)) args$to <- to
+  res <- suppressWarnings(do.call(escalc, args))
+  list(measure = measure, dataset = dataset, vtype = vtype, add = add, to = to,
+       yi = as.numeric(res$yi), vi = as.numeric(res$vi))
+}
+
+cases <- list()
+for (measure in names(vtypes)) for (vtype in vtypes[[measure]])
+  cases[[length(cases) + 1]] <- run(measure, on[[measure]], vtype)
+# every measure on a second data set of its kind
+more <- list(SMD = "curtis1998", MD = "curtis1998", SMDH = "curtis1998", VR = "curtis1998",
+             ROM = "normand1999", CVR = "normand1999", SMCR = "morris2008", PR = "debruin2009",
+             PLO = "debruin2009", PFT = "debruin2009", OR = "nielweise2007", RR = "nielweise2007",
+             RD = "nielweise2007", AS = "nielweise2007", PETO = "nielweise2007")
+for (measure in names(more)) for (vtype in vtypes[[measure]])
+  cases[[length(cases) + 1]] <- run(measure, more[[measure]], vtype)
+# continuity corrections on zero cells (nielweise2007: 2x2 tables; pritz1997: xi = ni)
+for (to in c("only0", "all", "if0all", "none")) for (add in c(0.5, 1 / 6, 0)) {
+  for (measure in c("OR", "RR", "RD", "AS", "PETO"))
+    cases[[length(cases) + 1]] <- run(measure, "nielweise2007", "LS", add, to)
+  for (measure in c("PR", "PLN", "PLO", "PAS", "PFT"))
+    cases[[length(cases) + 1]] <- run(measure, "pritz1997", "LS", add, to)
+  for (measure in c("IR", "IRLN", "IRS", "IRFT"))
+    cases[[length(cases) + 1]] <- run(measure, "hart1999_group1", "LS", add, to)
+  for (measure in c("IRR", "IRD", "IRSD"))
+    cases[[length(cases) + 1]] <- run(measure, "hart1999", "LS", add, to)
+}
+
+out <- list(metafor_version = as.character(packageVersion("metafor")),
+            metadat_version = as.character(packageVersion("metadat")),
+            R_version = R.version.string,
+            datasets = lapply(datasets, as.list), cases = cases)
+writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, na = "null", null = "null"),
+           "tests/fixtures/metafor_escalc.json")
+cat(length(cases), "cases written\n")

@@ -1,0 +1,94 @@
+"""Effect sizes of every measure of metafor's ``escalc()`` that compassmeta implements.
+
+``escalc("OR", {"ai": ..., "bi": ..., "ci": ..., "di": ...})`` returns an :class:`Escalc` with yi
+and vi.  Inputs use metafor's argument names; ``vtype``, ``add`` and ``to`` mean what they mean
+in metafor, with its defaults per measure.  The measures live in one module per family (means,
+change, correlations, tables2x2, proportions, rates), registered in :mod:`.registry`.
+"""
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...common.errors import InputError
+from ...common.results import Result
+from . import change, correlations, means, proportions, rates, tables2x2  # noqa: F401  (registers the measures)
+from .registry import CONTINUITY_TARGETS, MEASURES, Correction, Measure, continuity_corrected, finish, lookup
+
+__all__ = ["MEASURES", "Escalc", "Measure", "escalc", "lookup"]
+
+# a column that can stand in for a missing input: the input is the difference of the two
+TOTALS = {"bi": ("n1i", "ai"), "di": ("n2i", "ci"), "mi": ("ni", "xi")}
+NONNEGATIVE = ("ai", "bi", "ci", "di", "xi", "mi", "x1i", "x2i", "sd1i", "sd2i")
+POSITIVE = ("n1i", "n2i", "ni", "ti", "t1i", "t2i")
+
+
+@dataclass(frozen=True)
+class Escalc(Result):
+    """yi and vi of ``measure`` (with its ``vtype`` and continuity correction ``add``/``to``)."""
+
+    measure: str
+    vtype: str
+    add: float
+    to: str
+    yi: tuple
+    vi: tuple
+
+
+def escalc(measure: str, data: Mapping, *, vtype: str | None = None, add: float | None = None,
+           to: str = "only0", file=None) -> Escalc:
+    """yi and vi of ``measure`` from the columns in ``data`` (metafor's argument names).
+
+    Errors name ``file``, the 1-based row and the column.  ``add`` defaults to metafor's default
+    for the measure (1/2, or 0 for AS, PAS, PFT, IRS, IRFT, IRSD).
+    """
+    spec = lookup(measure)
+    vtype = (vtype or spec.vtypes[0]).upper()
+    if vtype not in spec.vtypes:
+        raise InputError(f"vtype '{vtype}' is not defined for {spec.name} "
+                         f"(choose from {', '.join(spec.vtypes)})")
+    if to not in CONTINUITY_TARGETS:
+        raise InputError(f"unknown 'to' {to!r} (choose from {', '.join(CONTINUITY_TARGETS)})")
+    values = _inputs(spec, data, file)
+    correction = Correction(spec.default_add if add is None else float(add), to)
+    yi, vi = finish(*spec.compute(continuity_corrected(spec, values, correction), vtype))
+    return Escalc(spec.name, vtype, correction.add, to, tuple(yi), tuple(vi))
+
+
+def _inputs(spec: Measure, data: Mapping, file) -> dict:
+    """The measure's inputs as float arrays, derived from totals where needed, and checked."""
+    values = {}
+    for name in spec.inputs:
+        if name in data:
+            values[name] = np.asarray(data[name], dtype=float)
+        elif name in TOTALS and all(other in data for other in TOTALS[name]):
+            total, part = TOTALS[name]
+            values[name] = np.asarray(data[total], dtype=float) - np.asarray(data[part], dtype=float)
+            _check_part(values[part] if part in values else np.asarray(data[part], dtype=float),
+                        np.asarray(data[total], dtype=float), part, total, file)
+        else:
+            alternative = f" (or {' and '.join(TOTALS[name])})" if name in TOTALS else ""
+            raise InputError(f"{spec.name} needs column '{name}'{alternative}; it needs "
+                             f"{', '.join(spec.inputs)}", file=file, column=name)
+    for name, column in values.items():
+        _check_range(name, column, file)
+    return values
+
+
+def _check_part(part, total, part_name, total_name, file):
+    """A count must not exceed its total (ai <= n1i, ci <= n2i, xi <= ni)."""
+    over = np.flatnonzero(part > total)
+    if over.size:
+        row = int(over[0])
+        raise InputError(f"{part_name} = {part[row]:g} exceeds {total_name} = {total[row]:g}",
+                         file=file, row=row + 1, column=part_name)
+
+
+def _check_range(name, column, file):
+    """Counts and SDs >= 0, sizes and person-times > 0, correlations in [-1, 1]."""
+    rules = [(NONNEGATIVE, column < 0, "must not be negative"), (POSITIVE, column <= 0, "must be positive"),
+             (("ri",), np.abs(column) > 1, "a correlation must lie in [-1, 1]")]
+    for names, bad, message in rules:
+        if name in names and bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{message}, got {column[row]:g}", file=file, row=row + 1, column=name)
