@@ -1,0 +1,101 @@
+"""compassmeta escalc: the table with yi and vi (metafor's values), its output forms and errors."""
+import csv
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from compassmeta.cli import main
+from conftest import PROJECT, load_fixture
+
+REFERENCE = load_fixture("metafor_escalc.json")
+BCG = PROJECT / "studies" / "examples" / "bcg_counts.csv"
+MOLLOY = PROJECT / "studies" / "examples" / "molloy2014_correlations.csv"
+
+
+def reference(measure, dataset, vtype="LS"):
+    return next(c for c in REFERENCE["cases"] if (c["measure"], c["dataset"], c["vtype"], c["to"])
+                == (measure, dataset, vtype, None))
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("path, measure, dataset, vtype", [
+    (BCG, "RR", "bcg", "LS"), (BCG, "OR", "bcg", "H0"), (MOLLOY, "ZCOR", "molloy2014", "LS"),
+    (MOLLOY, "cor", "molloy2014", "AV")])
+def test_csv_adds_metafors_yi_and_vi(path, measure, dataset, vtype):
+    code, output = run("escalc", path, "--measure", measure, "--vtype", vtype)
+    assert code == 0, output
+    rows = list(csv.DictReader(output.splitlines()))
+    with open(path, newline="") as handle:
+        original = list(csv.DictReader(handle))
+    assert [{k: v for k, v in row.items() if k not in ("yi", "vi")} for row in rows] == original
+    case = reference(measure.upper(), dataset, vtype)
+    np.testing.assert_allclose([float(r["yi"]) for r in rows], case["yi"], rtol=1e-10)
+    np.testing.assert_allclose([float(r["vi"]) for r in rows], case["vi"], rtol=1e-10)
+
+
+def test_json_and_output_file(tmp_path):
+    out = tmp_path / "bcg_rr.json"
+    code, output = run("escalc", BCG, "--measure", "RR", "--format", "json", "-o", out)
+    assert code == 0 and "13 rows with yi and vi (RR, vtype LS) written to" in output
+    data = json.loads(out.read_text())
+    assert (data["escalc"]["measure"], data["escalc"]["add"], data["escalc"]["to"]) == ("RR", 0.5, "only0")
+    np.testing.assert_allclose([row["yi"] for row in data["rows"]], reference("RR", "bcg")["yi"], rtol=1e-10)
+    assert data["rows"][0]["author"] == "Aronson"
+
+
+def test_zero_cells_with_to_none_are_na(tmp_path):
+    table = tmp_path / "zero.csv"
+    table.write_text("study,ai,n1i,ci,n2i\nBach,0,116,3,117\nGeorge,1,44,3,35\n")
+    code, output = run("escalc", table, "--measure", "OR", "--to", "none")
+    assert code == 0
+    assert "Bach,0,116,3,117,NA,NA\n" in output and "1 row(s) have yi/vi NA" in output
+
+
+def test_escalc_output_pools(tmp_path):
+    out = tmp_path / "bcg_rr.csv"
+    assert run("escalc", BCG, "--measure", "RR", "-o", out)[0] == 0
+    code, output = run("pool", out, "--format", "json")
+    assert code == 0
+    # metafor: rma(measure="RR", ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg) (REML)
+    assert json.loads(output)["estimate"] == pytest.approx(-0.7145323, abs=5e-7)
+
+
+@pytest.mark.parametrize("text, args, message", [
+    ("ai,bi,ci,di\n4,119,11,128\n-1,300,29,274\n", ["--measure", "OR"],
+     "row 2, column 'ai': must not be negative"),
+    ("ai,bi,ci,di\n4,119,11,128\n6,x,29,274\n", ["--measure", "OR"], "row 2, column 'bi': not a number: 'x'"),
+    ("ai,n1i,ci,n2i\n4,3,11,128\n", ["--measure", "RD"], "row 1, column 'ai': ai = 4 exceeds n1i = 3"),
+    ("ri,ni\n0.2,10\n", ["--measure", "SMD"], "column 'm1i': SMD needs column 'm1i'"),
+])
+def test_bad_input_is_one_line_naming_file_row_and_column(tmp_path, text, args, message):
+    table = tmp_path / "t.csv"
+    table.write_text(text)
+    code, output = run("escalc", table, *args)
+    assert code == 2
+    assert output.strip().count("\n") == 0 and str(table) in output and message in output, output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--measure", "COR", "--vtype", "UB"], "vtype 'UB' is not defined for COR (choose from LS, AV, H0)"),
+    (["--measure", "COR", "--add", "1"], "--add and --to are continuity corrections of counts; COR has none"),
+    (["--measure", "XX"], "unknown measure 'XX' (measures: "),
+])
+def test_bad_options_are_one_line(tmp_path, args, message):
+    table = tmp_path / "t.csv"
+    table.write_text("ri,ni\n0.2,10\n")
+    code, output = run("escalc", table, *args)
+    assert code == 2 and output.strip().count("\n") == 0 and message in output, output
+
+
+def test_refuses_to_overwrite_its_input(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("ri,ni\n0.2,10\n")
+    code, output = run("escalc", table, "--measure", "COR", "-o", tmp_path / "." / "t.csv")
+    assert code == 2 and "refusing to overwrite the input table" in output
+    assert table.read_text() == "ri,ni\n0.2,10\n"
