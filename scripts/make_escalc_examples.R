@@ -4,9 +4,10 @@
 suppressPackageStartupMessages(library(metadat))
 version <- as.character(packageVersion("metadat"))
 
-bcg <- with(dat.bcg, data.frame(trial, author, year, ai = tpos, bi = tneg, ci = cpos, di = cneg,
+bcg <- with(dat.bcg, data.frame(trial, author, year, ai = tpos, bi = tneg, ci = cpos, di = cneg, ablat, alloc,
   source = sprintf(paste0("metadat %s dat.bcg row %d (Colditz et al. 1994, JAMA 271(9):698-702, ",
-                          "doi:10.1001/jama.1994.03510330076038): tpos, tneg, cpos, cneg"), version, trial)))
+                          "doi:10.1001/jama.1994.03510330076038): tpos, tneg, cpos, cneg, ablat, alloc"),
+                   version, trial)))
 write.csv(bcg, "studies/examples/bcg_counts.csv", row.names = FALSE)
 
 molloy <- with(dat.molloy2014, data.frame(authors, year, ri, ni,

@@ -5,14 +5,36 @@ import click
 
 from .app import cluster_labels, cluster_options, complete_cases, emit, load_effects, main, model_options
 
+TRANSF_HELP = ("Also report the estimate, CI and PI back-transformed (metafor's transf.*): exp, ztor, "
+               "ilogit, iprobit, iarcsin, isqrt, ipft.hm (needs a column ni). JSON/CSV gain transf and "
+               "estimate_transf, ci_lower_transf, ci_upper_transf, pi_lower_transf, pi_upper_transf.")
+
+
+def transf_option(func):
+    """--transf: the back-transformation of the pooled effects (analyses.backtransform)."""
+    return click.option("--transf", default=None, metavar="NAME", help=TRANSF_HELP)(func)
+
+
+def with_transf(result, renderer, transf, table):
+    """``result`` back-transformed by ``transf`` and a renderer that adds its lines (or both as given)."""
+    if transf is None:
+        return result, renderer
+    from ..analyses.backtransform import back_transform, lookup_transform
+
+    targs = {name: table.numeric_column(name, positive=True) for name in lookup_transform(transf).targs
+             if name in table.header}
+    transformed = back_transform(result, transf, **targs)
+    return transformed, lambda r: renderer(r.result) + "\n" + r.text()
+
 
 @main.command()
 @model_options
 @cluster_options
+@transf_option
 @click.option("--variance-tests", is_flag=True,
               help="With --cluster: likelihood-ratio tests of sigma^2 between and within clusters against 0.")
 def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-         cluster_column, rho, variance_tests):
+         cluster_column, rho, transf, variance_tests):
     """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
     from ..models.pooling import pool as pool_effects
     from ..report.text import multilevel_pool_table, pool_table
@@ -20,18 +42,21 @@ def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     result = pool_effects(yi, vi, method=method, ci_method=ci_method, level=level,
                           cluster=cluster_labels(table, cluster_column), rho=rho, variance_tests=variance_tests)
-    emit(result, output_format, multilevel_pool_table if cluster_column else pool_table, lambda d: [d])
+    renderer = multilevel_pool_table if cluster_column else pool_table
+    result, renderer = with_transf(result, renderer, transf, table)
+    emit(result, output_format, renderer, lambda d: [d])
 
 
 @main.command()
 @model_options
 @cluster_options
+@transf_option
 @click.option("--by", "by_column", required=True, help="Column whose levels form the subgroups.")
 @click.option("--permutations", type=click.IntRange(min=2), default=None,
               help="Permutation test of the subgroup difference (the common-tau^2 QM).")
 @click.option("--seed", type=int, default=None, help="Seed of random permutations.")
 def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-             cluster_column, rho, by_column, permutations, seed):
+             cluster_column, rho, transf, by_column, permutations, seed):
     """Fit the model within each level of --by and test the subgroup differences."""
     from ..models.moderators import subgroup_analysis
     from ..report.text import multilevel_subgroup_table, subgroup_table
@@ -44,6 +69,14 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
                                "with --cluster")
     result = subgroup_analysis(yi, vi, labels, by=by_column, method=method, ci_method=ci_method, level=level,
                                cluster=cluster_labels(table, cluster_column), rho=rho)
+    if transf is not None:
+        if permutations or transf.removeprefix("transf.") == "ipft.hm":
+            raise click.UsageError("--transf is not combined with --permutations, nor ipft.hm with subgroups "
+                                   "(its harmonic mean n is per model): run them separately")
+        renderer = multilevel_subgroup_table if cluster_column else subgroup_table
+        result, renderer = with_transf(result, renderer, transf, table)
+        emit(result, output_format, renderer, _group_records)
+        return
     if cluster_column:
         emit(result, output_format, multilevel_subgroup_table,
              lambda d: [dict(group=g["group"], **g["result"]) for g in d["groups"]])
@@ -105,6 +138,13 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _group_records(d):
+    """CSV rows of a (back-transformed) subgroup analysis: one per subgroup, then the overall fit."""
+    rows = [{"group": g.get("group", g.get("level")), **g.get("result", g)} for g in d["groups"]]
+    overall = d.get("overall")
+    return rows + ([{"group": "overall", **{k: v for k, v in overall.items() if k != "level"}}] if overall else [])
 
 
 def _with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level):
