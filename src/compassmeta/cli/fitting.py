@@ -3,7 +3,18 @@ import sys
 
 import click
 
-from .app import cluster_labels, cluster_options, complete_cases, emit, load_effects, main, model_options
+from ..common.errors import InputError
+from .app import (
+    _in_curated_schema,
+    _resource_for,
+    cluster_labels,
+    cluster_options,
+    complete_cases,
+    emit,
+    load_effects,
+    main,
+    model_options,
+)
 
 TRANSF_HELP = ("Also report the estimate, CI and PI back-transformed (metafor's transf.*): exp, ztor, "
                "ilogit, iprobit, iarcsin, isqrt, ipft.hm (needs a column ni). JSON/CSV gain transf and "
@@ -23,28 +34,75 @@ def with_transf(result, renderer, transf, table):
 
     targs = {name: table.numeric_column(name, positive=True) for name in lookup_transform(transf).targs
              if name in table.header}
-    transformed = back_transform(result, transf, **targs)
-    return transformed, lambda r: renderer(r.result) + "\n" + r.text()
+    return back_transform(result, transf, **targs), _followed_by_text(renderer)
+
+
+def correlations(ctx, param, value):
+    """--prepost-r "0.3,0.5,0.7" as floats."""
+    if value is None:
+        return None
+    try:
+        return [float(part) for part in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected correlations separated by commas, got {value!r}") from None
+
+
+def study_rows(data, where):
+    """The typed rows of the curated study table ``data`` that ``--where`` keeps."""
+    from ..data.studytable import load_study_table
+    from ..data.tables import read_table
+    from ..data.where import matching_rows
+
+    table = read_table(data)
+    if not ({"es_id", "stat_type"} <= set(table.header) and _in_curated_schema(data, table)):
+        raise InputError("--prepost-r recomputes the pre_post rows of a curated study table (stat_type, "
+                         "prepost_r, its datapackage.json beside it); this file is not one", file=data)
+    rows = load_study_table(data, resource=_resource_for(data)).rows
+    return [row for row, kept in zip(rows, matching_rows(table, where)) if kept]
 
 
 @main.command()
 @model_options
 @cluster_options
 @transf_option
+@click.option("--prepost-r", "prepost_r", default=None, metavar="R1,R2,...", callback=correlations,
+              help="Re-pool with every pre_post row recomputed at each assumed pre-post correlation, "
+                   "e.g. 0.3,0.5,0.7 (JSON key prepost_sensitivity).")
 @click.option("--variance-tests", is_flag=True,
               help="With --cluster: likelihood-ratio tests of sigma^2 between and within clusters against 0.")
 def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-         cluster_column, rho, transf, variance_tests):
+         cluster_column, rho, transf, prepost_r, variance_tests):
     """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
     from ..models.pooling import pool as pool_effects
     from ..report.text import multilevel_pool_table, pool_table
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
-    result = pool_effects(yi, vi, method=method, ci_method=ci_method, level=level,
-                          cluster=cluster_labels(table, cluster_column), rho=rho, variance_tests=variance_tests)
+    options = dict(method=method, ci_method=ci_method, level=level, rho=rho,
+                   cluster=cluster_labels(table, cluster_column))
+    result = pool_effects(yi, vi, variance_tests=variance_tests, **options)
     renderer = multilevel_pool_table if cluster_column else pool_table
+    if prepost_r:
+        from ..analyses.prepost import prepost_sensitivity
+
+        result = prepost_sensitivity(study_rows(data, where), yi, vi, prepost_r,
+                                     lambda y, v: pool_effects(y, v, with_tau2_ci=False, **options), result)
+        renderer = _followed_by_text(renderer)
     result, renderer = with_transf(result, renderer, transf, table)
-    emit(result, output_format, renderer, lambda d: [d])
+    emit(result, output_format, renderer, _pool_records)
+
+
+def _pool_records(d):
+    """CSV rows of pool: the model; with --prepost-r, then one row per assumed correlation."""
+    sensitivity = d.get("prepost_sensitivity")
+    if sensitivity is None:
+        return [d]
+    model = {"prepost_r": "as entered", **{k: v for k, v in d.items() if k != "prepost_sensitivity"}}
+    return [model] + [dict(fit) for fit in sensitivity["fits"]]
+
+
+def _followed_by_text(renderer):
+    """A renderer of a wrapping result: ``renderer`` on the wrapped result, then the wrapper's text."""
+    return lambda r: renderer(r.result) + "\n" + r.text()
 
 
 @main.command()
