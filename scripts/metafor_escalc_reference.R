@@ -22,10 +22,26 @@ morris <- data.frame(m1i = c(38.5, 26.8, 0.7, 75.9, 36.0), m2i = c(30.6, 23.5, 0
                      sd1i = c(11.6, 4.1, 0.1, 4.4, 4.6), sd2i = c(15.0, 3.1, 0.1, 14.5, 4.7),
                      ni = c(20, 50, 9, 10, 14), ri = c(.47, .64, .77, .89, .44))
 morris_pre <- transform(morris, sd1i = sd2i)   # SMCR standardised by the pre-test SD, as in Morris (2008)
+mcdaniel <- dat.mcdaniel1994[, c("ri", "ni")]    # correlations with r = 0, r = 0.99 and n down to 6
+# edge cases (constructed inputs, after metafor's tests: test_misc_escalc.r and
+# test_misc_handling_of_edge_cases_due_to_zeros.r): tables without events / without non-events,
+# proportions of 0 and 1, tiny samples, a paired design with one pair of means
+no_events <- data.frame(ai = c(0, 0, 0, 0), bi = c(10, 15, 20, 25), ci = c(0, 0, 0, 0), di = c(10, 10, 30, 20))
+all_events <- data.frame(ai = c(10, 15, 20, 25), bi = c(0, 0, 0, 0), ci = c(10, 10, 30, 20), di = c(0, 0, 0, 0))
+props_edge <- data.frame(xi = c(0, 5, 10, 0), ni = c(10, 10, 10, 1))
+rates_edge <- data.frame(xi = c(0, 10, 3), ti = c(100, 20, 0.5))
+rates2_edge <- data.frame(x1i = c(0, 10, 0), x2i = c(4, 6, 0), t1i = c(100, 20, 50), t2i = c(120, 20, 50))
+cor_edge <- data.frame(ri = c(0.5, 0.3, -0.2, 1, 0, 0.05), ni = c(3, 4, 5, 10, 12, 8))
+smd_edge <- data.frame(m1i = c(1, 2, 3), m2i = c(0, 1, 1), sd1i = c(1, 1, 2), sd2i = c(1, 2, 2),
+                       n1i = c(1, 2, 10), n2i = c(2, 2, 12))
+paired_one <- data.frame(m1i = 26, m2i = 22, sd1i = sqrt(30), sd2i = sqrt(20), ni = 60, ri = 0.7)
 
 datasets <- list(bcg = bcg, nielweise2007 = nielweise, normand1999 = normand, curtis1998 = curtis,
                  molloy2014 = molloy, pritz1997 = pritz, debruin2009 = debruin, hart1999 = hart,
-                 hart1999_group1 = hart1, morris2008 = morris, morris2008_pre = morris_pre)
+                 hart1999_group1 = hart1, morris2008 = morris, morris2008_pre = morris_pre,
+                 mcdaniel1994 = mcdaniel, no_events = no_events, all_events = all_events,
+                 proportions_edge = props_edge, rates_edge = rates_edge, rates2_edge = rates2_edge,
+                 cor_edge = cor_edge, smd_edge = smd_edge, paired_one = paired_one)
 
 vtypes <- list(
   SMD = c("LS", "LS2", "UB", "AV", "H0"), SMD1 = c("LS", "LS2", "UB", "AV", "H0"), SMDH = c("LS", "LS2", "LS3"),
@@ -51,7 +67,7 @@ run <- function(measure, dataset, vtype = "LS", add = NULL, to = NULL) {
   if (!is.null(to)) args$to <- to
   res <- suppressWarnings(do.call(escalc, args))
   list(measure = measure, dataset = dataset, vtype = vtype, add = add, to = to,
-       yi = as.numeric(res$yi), vi = as.numeric(res$vi))
+       yi = I(as.numeric(res$yi)), vi = I(as.numeric(res$vi)))
 }
 
 cases <- list()
@@ -64,6 +80,17 @@ more <- list(SMD = "curtis1998", MD = "curtis1998", SMDH = "curtis1998", VR = "c
              RD = "nielweise2007", AS = "nielweise2007", PETO = "nielweise2007")
 for (measure in names(more)) for (vtype in vtypes[[measure]])
   cases[[length(cases) + 1]] <- run(measure, more[[measure]], vtype)
+# edge cases, every vtype
+edge <- list(mcdaniel1994 = c("COR", "UCOR", "ZCOR"), cor_edge = c("COR", "UCOR", "ZCOR"),
+             no_events = c("OR", "RR", "RD", "AS", "PETO"), all_events = c("OR", "RR", "RD", "AS", "PETO"),
+             proportions_edge = c("PR", "PLN", "PLO", "PAS", "PFT"), rates_edge = c("IR", "IRLN", "IRS", "IRFT"),
+             rates2_edge = c("IRR", "IRD", "IRSD"), smd_edge = c("SMD", "SMD1", "SMDH", "MD"),
+             paired_one = c("MC", "SMCC", "SMCR", "SMCRH", "ROMC"))
+for (dataset in names(edge)) for (measure in edge[[dataset]]) for (vtype in vtypes[[measure]])
+  cases[[length(cases) + 1]] <- run(measure, dataset, vtype)
+for (dataset in c("no_events", "all_events")) for (to in c("all", "if0all", "none"))
+  for (measure in c("OR", "RR", "RD", "AS", "PETO"))
+    cases[[length(cases) + 1]] <- run(measure, dataset, "LS", 0.5, to)
 # continuity corrections on zero cells (nielweise2007: 2x2 tables; pritz1997: xi = ni)
 for (to in c("only0", "all", "if0all", "none")) for (add in c(0.5, 1 / 6, 0)) {
   for (measure in c("OR", "RR", "RD", "AS", "PETO"))
@@ -76,10 +103,29 @@ for (to in c("only0", "all", "if0all", "none")) for (add in c(0.5, 1 / 6, 0)) {
     cases[[length(cases) + 1]] <- run(measure, "hart1999", "LS", add, to)
 }
 
+# GSL's hyperg_2F1 (metafor's .Fcalc, used by UCOR and by SMCR's UB/H0) errs by up to 1e-3 near
+# x = 1 when c - a - b is an integer and c is small (cor_edge row 6: r = 0.05, n = 8).  The same
+# escalc() calls again with .Fcalc evaluating Euler's integral by integrate() (rel.tol 1e-13):
+euler_2F1 <- function(a, b, g, x) {
+  mapply(function(g, x) {
+    if (is.na(g) || is.na(x) || g <= a + b) return(NA_real_)
+    w <- function(t) t^(b - 1) * (1 - t)^(g - b - 1)
+    integrate(function(t) w(t) * (1 - x * t)^(-a), 0, 1, rel.tol = 1e-13, subdivisions = 1000)$value /
+      integrate(w, 0, 1, rel.tol = 1e-13, subdivisions = 1000)$value
+  }, rep_len(g, max(length(g), length(x))), rep_len(x, max(length(g), length(x))))
+}
+gsl_2F1 <- get(".Fcalc", envir = asNamespace("metafor"))
+assignInNamespace(".Fcalc", euler_2F1, "metafor")
+exact_2F1 <- list()
+for (measure in c("UCOR")) for (vtype in vtypes[[measure]])
+  exact_2F1[[length(exact_2F1) + 1]] <- run(measure, "cor_edge", vtype)
+for (vtype in c("UB", "H0")) exact_2F1[[length(exact_2F1) + 1]] <- run("SMCR", "morris2008_pre", vtype)
+assignInNamespace(".Fcalc", gsl_2F1, "metafor")
+
 out <- list(metafor_version = as.character(packageVersion("metafor")),
             metadat_version = as.character(packageVersion("metadat")),
             R_version = R.version.string,
-            datasets = lapply(datasets, as.list), cases = cases)
+            datasets = lapply(datasets, function(d) lapply(d, I)), cases = cases, exact_2F1 = exact_2F1)
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, na = "null", null = "null"),
            "tests/fixtures/metafor_escalc.json")
 cat(length(cases), "cases written\n")

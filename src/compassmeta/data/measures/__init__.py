@@ -51,7 +51,8 @@ def escalc(measure: str, data: Mapping, *, vtype: str | None = None, add: float 
         raise InputError(f"unknown 'to' {to!r} (choose from {', '.join(CONTINUITY_TARGETS)})")
     values = _inputs(spec, data, file)
     correction = Correction(spec.default_add if add is None else float(add), to)
-    yi, vi = finish(*spec.compute(continuity_corrected(spec, values, correction), vtype))
+    with np.errstate(divide="ignore", invalid="ignore"):  # undefined values become NA, as in metafor
+        yi, vi = finish(*spec.compute(continuity_corrected(spec, values, correction), vtype))
     return Escalc(spec.name, vtype, correction.add, to, tuple(yi), tuple(vi))
 
 

@@ -74,30 +74,54 @@ def hedges_correction(df):
     return np.where(df <= 1, np.nan, value)
 
 
-def hyp2f1(a: float, b: float, c, x):
-    """Gauss hypergeometric 2F1(a, b; c; x) for 0 <= x <= 1 and c > b > 0, NaN where c <= a + b
-    (as metafor's .Fcalc), from Euler's integral (Abramowitz & Stegun 15.3.1)
-    int t^(b-1) (1-t)^(c-b-1) (1-xt)^(-a) dt / B(b, c - b), both integrals by QUADPACK's QAWS
-    rule for the algebraic end-point weights, so that their quadrature errors cancel.
+SERIES_FROM_C = 30  # from this c on the power series converges within a few hundred terms for 0 <= x < 1
 
-    scipy.special.hyp2f1 (1.17) returns NaN or errors of 1e-3 near x = 1 (small correlations);
-    GSL's, which metafor calls, errs by up to 1e-3 there too when c - a - b is an integer and c
-    small (n <= ~20 and |r| < 0.1; docs/limitations.md).
+
+def hyp2f1(a: float, b: float, c, x):
+    """Gauss hypergeometric 2F1(a, b; c; x) for 0 <= x <= 1 and c > b > 0; NaN where c <= a + b
+    (as metafor's .Fcalc).  At x = 1 Gauss's sum Gamma(c) Gamma(c-a-b) / (Gamma(c-a) Gamma(c-b))
+    (as Pochhammer ratios); for c >= 30 the power series (Abramowitz & Stegun 15.1.1); below,
+    Euler's integral (A&S 15.3.1) int t^(b-1) (1-t)^(c-b-1) (1-xt)^(-a) dt / B(b, c-b), both
+    integrals by QUADPACK's QAWS rule for algebraic end-point weights, so that their errors cancel.
+
+    scipy.special.hyp2f1 (1.17) returns NaN, inf or errors of 1e-3 near x = 1 (small correlations);
+    GSL's, which metafor calls, errs by up to 1e-3 there too when c - a - b is an integer and c is
+    small (|r| < 0.1 with an even n <= ~20; docs/limitations.md).
     """
+    from scipy import special
+
+    c, x = (np.array(v, dtype=float) for v in np.broadcast_arrays(np.asarray(c, dtype=float),
+                                                                    np.asarray(x, dtype=float)))
+    value = np.full(c.shape, np.nan)
+    defined = c > a + b
+    at_one = defined & (x == 1)
+    value[at_one] = special.poch(c[at_one] - a, a) / special.poch(c[at_one] - a - b, a)
+    series = defined & (x < 1) & (c >= SERIES_FROM_C)
+    value[series] = _series(a, b, c[series], x[series])
+    integral = defined & (x < 1) & (c < SERIES_FROM_C)
+    value[integral] = [_euler_integral(a, b, c_, x_) for c_, x_ in zip(c[integral], x[integral])]
+    return value
+
+
+def _series(a, b, c, x):
+    """sum_k (a)_k (b)_k / ((c)_k k!) x^k until a term adds less than 1e-17 of the sum."""
+    term, total = np.ones_like(x), np.ones_like(x)
+    for k in range(100_000):
+        term = term * (a + k) * (b + k) / ((c + k) * (k + 1)) * x
+        total += term
+        if not (term > 1e-17 * total).any():
+            return total
+    raise ArithmeticError("hypergeometric series did not converge")  # pragma: no cover (c >= 30)
+
+
+def _euler_integral(a, b, c, x):
     from scipy import integrate
 
-    def one(c_, x_):
-        if not c_ > a + b:
-            return np.nan
-        beta = (b - 1, c_ - b - 1)
-        if x_ == 1:  # (1 - t)^(-a) joins the weight
-            return _qaws(lambda t: 1.0, (b - 1, c_ - b - 1 - a)) / _qaws(lambda t: 1.0, beta)
-        return _qaws(lambda t: (1 - x_ * t) ** (-a), beta) / _qaws(lambda t: 1.0, beta)
-
-    def _qaws(f, wvar):
+    def qaws(f, wvar):
         return integrate.quad(f, 0, 1, weight="alg", wvar=wvar, epsabs=0, epsrel=1e-13, limit=200)[0]
 
-    return np.vectorize(one, otypes=[float])(np.asarray(c, dtype=float), np.asarray(x, dtype=float))
+    beta = (b - 1, c - b - 1)
+    return qaws(lambda t: (1 - x * t) ** (-a), beta) / qaws(lambda t: 1.0, beta)
 
 
 @dataclass(frozen=True)
@@ -124,10 +148,11 @@ def continuity_corrected(measure: Measure, values: dict, correction: Correction)
 
 
 def finish(yi, vi):
-    """metafor's clean-up: an infinite yi or vi, or an undefined yi, makes both NaN (NA); a vi
-    left undefined by its formula (e.g. n <= 3 for COR) or negative is NaN alone."""
+    """metafor's clean-up: an infinite yi or vi makes both NaN (NA); a negative vi is NaN.  An
+    undefined yi or vi stays undefined alone (metafor's vtype="AV" gives a variance where the
+    bias correction, and so yi, is undefined)."""
     yi, vi = (np.array(x, dtype=float) for x in np.broadcast_arrays(yi, vi))
-    bad = np.isinf(yi) | np.isinf(vi) | np.isnan(yi)
+    bad = np.isinf(yi) | np.isinf(vi)
     yi[bad], vi[bad] = np.nan, np.nan
     with np.errstate(invalid="ignore"):
         vi[vi < 0] = np.nan
