@@ -49,6 +49,18 @@ def test_json_and_output_file(tmp_path):
     assert data["rows"][0]["author"] == "Aronson"
 
 
+def test_list_names_every_measure_with_its_vtypes():
+    code, output = run("escalc", "--list")
+    assert code == 0 and len(output.splitlines()) == 32
+    assert output.splitlines()[0].startswith("SMD    means         vtype LS/LS2/UB/AV/H0")
+    assert "RD     2x2           vtype LS/UB/AV/H0" in output
+
+
+def test_measures_without_counts_report_no_correction(tmp_path):
+    code, output = run("escalc", MOLLOY, "--measure", "COR", "--format", "json")
+    assert code == 0 and json.loads(output)["escalc"]["add"] is None
+
+
 def test_zero_cells_with_to_none_are_na(tmp_path):
     table = tmp_path / "zero.csv"
     table.write_text("study,ai,n1i,ci,n2i\nBach,0,116,3,117\nGeorge,1,44,3,35\n")

@@ -73,6 +73,11 @@ def test_bad_values_name_row_and_column(measure, data, row, column, message):
     assert message in error.value.message
 
 
+def test_inputs_of_different_length_are_an_error():
+    with pytest.raises(InputError, match="the inputs differ in length"):
+        escalc("COR", {"ri": [0.1, 0.2], "ni": [10]})
+
+
 def test_missing_column_unknown_measure_and_vtype_are_errors():
     with pytest.raises(InputError, match="needs column 'bi' \\(or n1i and ai\\)"):
         escalc("RR", {"ai": [1], "ci": [2], "di": [3]})

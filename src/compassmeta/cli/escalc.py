@@ -9,7 +9,18 @@ from .app import main
 CONTINUITY_TARGETS = ["only0", "all", "if0all", "none"]
 
 
+def list_measures(ctx, param, value):
+    """--list: print the measures and stop."""
+    if value and not ctx.resilient_parsing:
+        from ..data.measures import describe_measures
+
+        click.echo(describe_measures())
+        ctx.exit()
+
+
 @main.command()
+@click.option("--list", is_flag=True, expose_value=False, is_eager=True, callback=list_measures,
+              help="List the measures with their vtypes and stop.")
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--measure", required=True, metavar="M",
               help="metafor's measure: SMD SMDH SMD1 MD ROM CVR VR, SMCC SMCR SMCRH MC ROMC, COR UCOR ZCOR, "

@@ -15,7 +15,7 @@ from ...common.results import Result
 from . import change, correlations, means, proportions, rates, tables2x2  # noqa: F401  (registers the measures)
 from .registry import CONTINUITY_TARGETS, MEASURES, Correction, Measure, continuity_corrected, finish, lookup
 
-__all__ = ["MEASURES", "Escalc", "Measure", "escalc", "lookup"]
+__all__ = ["MEASURES", "Escalc", "Measure", "describe_measures", "escalc", "lookup"]
 
 # a column that can stand in for a missing input: the input is the difference of the two
 TOTALS = {"bi": ("n1i", "ai"), "di": ("n2i", "ci"), "mi": ("ni", "xi")}
@@ -25,12 +25,13 @@ POSITIVE = ("n1i", "n2i", "ni", "ti", "t1i", "t2i")
 
 @dataclass(frozen=True)
 class Escalc(Result):
-    """yi and vi of ``measure`` (with its ``vtype`` and continuity correction ``add``/``to``)."""
+    """yi and vi of ``measure`` (with its ``vtype`` and continuity correction ``add``/``to``;
+    None for measures without counts)."""
 
     measure: str
     vtype: str
-    add: float
-    to: str
+    add: float | None
+    to: str | None
     yi: tuple
     vi: tuple
 
@@ -53,7 +54,17 @@ def escalc(measure: str, data: Mapping, *, vtype: str | None = None, add: float 
     correction = Correction(spec.default_add if add is None else float(add), to)
     with np.errstate(divide="ignore", invalid="ignore"):  # undefined values become NA, as in metafor
         yi, vi = finish(*spec.compute(continuity_corrected(spec, values, correction), vtype))
+    if not spec.counts:
+        return Escalc(spec.name, vtype, None, None, tuple(yi), tuple(vi))
     return Escalc(spec.name, vtype, correction.add, to, tuple(yi), tuple(vi))
+
+
+def describe_measures() -> str:
+    """One line per registered measure: name, family, vtypes (default first), what it is."""
+    families = ("means", "change", "correlations", "2x2", "proportions", "rates")
+    ordered = sorted(MEASURES.values(), key=lambda m: families.index(m.family))
+    return "\n".join(f"{m.name:<6} {m.family:<13} vtype {'/'.join(m.vtypes):<18} {m.description}"
+                     for m in ordered)
 
 
 def _inputs(spec: Measure, data: Mapping, file) -> dict:
@@ -71,6 +82,9 @@ def _inputs(spec: Measure, data: Mapping, file) -> dict:
             alternative = f" (or {' and '.join(TOTALS[name])})" if name in TOTALS else ""
             raise InputError(f"{spec.name} needs column '{name}'{alternative}; it needs "
                              f"{', '.join(spec.inputs)}", file=file, column=name)
+    lengths = {name: column.size for name, column in values.items()}
+    if len(set(lengths.values())) > 1:
+        raise InputError(f"the inputs differ in length: {lengths}", file=file)
     for name, column in values.items():
         _check_range(name, column, file)
     return values
