@@ -34,6 +34,17 @@ rates2_edge <- data.frame(x1i = c(0, 10, 0), x2i = c(4, 6, 0), t1i = c(100, 20, 
 cor_edge <- data.frame(ri = c(0.5, 0.3, -0.2, 1, 0, 0.05), ni = c(3, 4, 5, 10, 12, 8))
 smd_edge <- data.frame(m1i = c(1, 2, 3), m2i = c(0, 1, 1), sd1i = c(1, 1, 2), sd2i = c(1, 2, 2),
                        n1i = c(1, 2, 10), n2i = c(2, 2, 12))
+# other statistics in place of means (metafor's di, ti, pi and ri routes), row by row
+smd_stats <- data.frame(m1i = c(3.4, NA, NA, NA, NA, 5.0), m2i = c(2.9, NA, NA, NA, NA, 4.1),
+                        sd1i = c(0.6, NA, NA, NA, NA, 1.2), sd2i = c(0.7, NA, NA, NA, NA, 1.1),
+                        n1i = c(24, 30, 18, 40, 25, 15), n2i = c(22, 28, 20, 41, 26, 16),
+                        di = c(NA, 0.45, NA, NA, NA, 0.2), ti = c(NA, NA, -2.1, NA, NA, NA),
+                        pi = c(NA, NA, NA, 0.03, NA, NA), ri = c(NA, NA, NA, NA, 0.31, NA))
+cor_stats <- data.frame(ri = c(0.25, NA, NA, NA), ti = c(NA, 2.4, -1.1, NA), pi = c(NA, NA, NA, -0.02),
+                        ni = c(50, 80, 35, 120))
+smcc_stats <- data.frame(m1i = c(26, NA, NA, NA), m2i = c(22, NA, NA, NA), sd1i = c(sqrt(30), NA, NA, NA),
+                         sd2i = c(sqrt(20), NA, NA, NA), ri = c(0.7, NA, NA, NA), ni = c(60, 25, 30, 40),
+                         di = c(NA, 0.5, NA, NA), ti = c(NA, NA, 3.2, NA), pi = c(NA, NA, NA, 0.04))
 paired_one <- data.frame(m1i = 26, m2i = 22, sd1i = sqrt(30), sd2i = sqrt(20), ni = 60, ri = 0.7)
 
 datasets <- list(bcg = bcg, nielweise2007 = nielweise, normand1999 = normand, curtis1998 = curtis,
@@ -41,7 +52,8 @@ datasets <- list(bcg = bcg, nielweise2007 = nielweise, normand1999 = normand, cu
                  hart1999_group1 = hart1, morris2008 = morris, morris2008_pre = morris_pre,
                  mcdaniel1994 = mcdaniel, no_events = no_events, all_events = all_events,
                  proportions_edge = props_edge, rates_edge = rates_edge, rates2_edge = rates2_edge,
-                 cor_edge = cor_edge, smd_edge = smd_edge, paired_one = paired_one)
+                 cor_edge = cor_edge, smd_edge = smd_edge, paired_one = paired_one,
+                 smd_statistics = smd_stats, cor_statistics = cor_stats, smcc_statistics = smcc_stats)
 
 vtypes <- list(
   SMD = c("LS", "LS2", "UB", "AV", "H0"), SMD1 = c("LS", "LS2", "UB", "AV", "H0"), SMDH = c("LS", "LS2", "LS3"),
@@ -85,7 +97,8 @@ edge <- list(mcdaniel1994 = c("COR", "UCOR", "ZCOR"), cor_edge = c("COR", "UCOR"
              no_events = c("OR", "RR", "RD", "AS", "PETO"), all_events = c("OR", "RR", "RD", "AS", "PETO"),
              proportions_edge = c("PR", "PLN", "PLO", "PAS", "PFT"), rates_edge = c("IR", "IRLN", "IRS", "IRFT"),
              rates2_edge = c("IRR", "IRD", "IRSD"), smd_edge = c("SMD", "SMD1", "SMDH", "MD"),
-             paired_one = c("MC", "SMCC", "SMCR", "SMCRH", "ROMC"))
+             paired_one = c("MC", "SMCC", "SMCR", "SMCRH", "ROMC"), smd_statistics = "SMD",
+             cor_statistics = c("COR", "UCOR", "ZCOR"), smcc_statistics = "SMCC")
 for (dataset in names(edge)) for (measure in edge[[dataset]]) for (vtype in vtypes[[measure]])
   cases[[length(cases) + 1]] <- run(measure, dataset, vtype)
 for (dataset in c("no_events", "all_events")) for (to in c("all", "if0all", "none"))

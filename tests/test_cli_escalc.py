@@ -39,6 +39,23 @@ def test_csv_adds_metafors_yi_and_vi(path, measure, dataset, vtype):
     np.testing.assert_allclose([float(r["vi"]) for r in rows], case["vi"], rtol=1e-10)
 
 
+@pytest.mark.parametrize("measure, dataset", [("SMD", "smd_statistics"), ("ZCOR", "cor_statistics"),
+                                              ("SMCC", "smcc_statistics")])
+def test_rows_may_give_t_p_or_d_instead_of_means(tmp_path, measure, dataset):
+    columns = REFERENCE["datasets"][dataset]
+    path = tmp_path / "statistics.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in zip(*columns.values()):
+            writer.writerow(["" if value is None else repr(value) for value in row])
+    code, output = run("escalc", path, "--measure", measure)
+    assert code == 0, output
+    rows = list(csv.DictReader(output.splitlines()))
+    np.testing.assert_allclose([float(r["yi"]) for r in rows], reference(measure, dataset)["yi"], rtol=1e-10)
+    np.testing.assert_allclose([float(r["vi"]) for r in rows], reference(measure, dataset)["vi"], rtol=1e-10)
+
+
 def test_json_and_output_file(tmp_path):
     out = tmp_path / "bcg_rr.json"
     code, output = run("escalc", BCG, "--measure", "RR", "--format", "json", "-o", out)
@@ -84,7 +101,11 @@ def test_escalc_output_pools(tmp_path):
      "row 2, column 'ai': must not be negative"),
     ("ai,bi,ci,di\n4,119,11,128\n6,x,29,274\n", ["--measure", "OR"], "row 2, column 'bi': not a number: 'x'"),
     ("ai,n1i,ci,n2i\n4,3,11,128\n", ["--measure", "RD"], "row 1, column 'ai': ai = 4 exceeds n1i = 3"),
-    ("ri,ni\n0.2,10\n", ["--measure", "SMD"], "column 'm1i': SMD needs column 'm1i'"),
+    ("ri,ni\n0.2,10\n", ["--measure", "SMD"], "column 'n1i': SMD needs column 'n1i'"),
+    ("m1i,m2i,sd1i,sd2i,n1i,n2i,ti\n1,0,1,1,10,10,\n,,,,10,12,\n", ["--measure", "SMD"],
+     "row 2, column 'm1i': value is missing and the row gives none of di, ti, pi, ri"),
+    ("ri,ni,pi\n0.2,10,\n,12,1.5\n", ["--measure", "COR"],
+     "row 2, column 'pi': a signed two-sided p value must lie in [-1, 1], got 1.5"),
 ])
 def test_bad_input_is_one_line_naming_file_row_and_column(tmp_path, text, args, message):
     table = tmp_path / "t.csv"

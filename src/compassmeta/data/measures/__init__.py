@@ -68,26 +68,50 @@ def describe_measures() -> str:
 
 
 def _inputs(spec: Measure, data: Mapping, file) -> dict:
-    """The measure's inputs as float arrays, derived from totals where needed, and checked."""
+    """The measure's inputs as float arrays: derived from totals or from alternative statistics
+    (di, ti, pi, ri) where a row gives those, and checked."""
+    alternatives = spec.alternatives
+    optional = (alternatives.columns + alternatives.replaces) if alternatives else ()
     values = {}
-    for name in spec.inputs:
+    for name in dict.fromkeys(spec.inputs + optional):
         if name in data:
             values[name] = np.asarray(data[name], dtype=float)
         elif name in TOTALS and all(other in data for other in TOTALS[name]):
-            total, part = TOTALS[name]
-            values[name] = np.asarray(data[total], dtype=float) - np.asarray(data[part], dtype=float)
-            _check_part(values[part] if part in values else np.asarray(data[part], dtype=float),
-                        np.asarray(data[total], dtype=float), part, total, file)
-        else:
-            alternative = f" (or {' and '.join(TOTALS[name])})" if name in TOTALS else ""
-            raise InputError(f"{spec.name} needs column '{name}'{alternative}; it needs "
+            values[name] = _from_total(name, data, file)
+        elif name not in optional:
+            raise InputError(f"{spec.name} needs column '{name}'{_instead(spec, name)}; it needs "
                              f"{', '.join(spec.inputs)}", file=file, column=name)
     lengths = {name: column.size for name, column in values.items()}
     if len(set(lengths.values())) > 1:
         raise InputError(f"the inputs differ in length: {lengths}", file=file)
     for name, column in values.items():
-        _check_range(name, column, file)
-    return values
+        _check_range(name, column, spec, file)
+    if alternatives:
+        absent = np.full(next(iter(lengths.values()), 0), np.nan)
+        values = alternatives.fill({name: values.get(name, absent) for name in optional} | values)
+    for name in spec.inputs:
+        missing = np.isnan(values[name])
+        if missing.any():
+            given = f" and the row gives none of {', '.join(alternatives.columns)}" if (
+                alternatives and name in alternatives.replaces) else ""
+            raise InputError(f"value is missing{given}", file=file, row=int(np.flatnonzero(missing)[0]) + 1,
+                             column=name)
+    return {name: values[name] for name in spec.inputs}
+
+
+def _instead(spec, name):
+    """' (or ...)': what can stand in for input ``name``."""
+    if name in TOTALS:
+        return f" (or {' and '.join(TOTALS[name])})"
+    if spec.alternatives and name in spec.alternatives.replaces:
+        return f" (or {', '.join(spec.alternatives.columns)})"
+    return ""
+
+
+def _from_total(name, data, file):
+    total, part = (np.asarray(data[column], dtype=float) for column in TOTALS[name])
+    _check_part(part, total, *reversed(TOTALS[name]), file)
+    return total - part
 
 
 def _check_part(part, total, part_name, total_name, file):
@@ -99,10 +123,13 @@ def _check_part(part, total, part_name, total_name, file):
                          file=file, row=row + 1, column=part_name)
 
 
-def _check_range(name, column, file):
-    """Counts and SDs >= 0, sizes and person-times > 0, correlations in [-1, 1]."""
-    rules = [(NONNEGATIVE, column < 0, "must not be negative"), (POSITIVE, column <= 0, "must be positive"),
-             (("ri",), np.abs(column) > 1, "a correlation must lie in [-1, 1]")]
+def _check_range(name, column, spec, file):
+    """Counts and SDs >= 0, sizes and person-times > 0, correlations in [-1, 1], p values in
+    [-1, 1] (signed); t statistics (ti of SMD, SMCC, COR) are not person-times."""
+    positive = POSITIVE if name in spec.inputs else ()
+    rules = [(NONNEGATIVE, column < 0, "must not be negative"), (positive, column <= 0, "must be positive"),
+             (("ri",), np.abs(column) > 1, "a correlation must lie in [-1, 1]"),
+             (("pi",), np.abs(column) > 1, "a signed two-sided p value must lie in [-1, 1]")]
     for names, bad, message in rules:
         if name in names and bad.any():
             row = int(np.flatnonzero(bad)[0])

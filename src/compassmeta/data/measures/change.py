@@ -7,7 +7,7 @@ correlation, ni the number of pairs.  Formulas as in metafor's ``escalc()``: SMC
 """
 import numpy as np
 
-from .registry import hedges_correction, hyp2f1, register
+from .registry import Alternatives, entered_as_d, filled, hedges_correction, hyp2f1, register, t_from_p
 
 PAIRED = ("m1i", "m2i", "sd1i", "sd2i", "ri", "ni")
 
@@ -41,8 +41,18 @@ def mc(v, vtype):
     return v["m1i"] - v["m2i"], change_sd(v["sd1i"], v["sd2i"], v["ri"]) ** 2 / v["ni"]
 
 
+def paired_d_from_statistics(v):
+    """metafor's other SMCC inputs, row by row: di; else ti (d = t / sqrt(n)); else a signed
+    two-sided pi (t on n - 1 df)."""
+    n = v["ni"]
+    d = filled(v["di"], filled(v["ti"], t_from_p(v["pi"], n - 1)) * np.sqrt(1 / n))
+    return entered_as_d(v, d, paired=True)
+
+
 @register("SMCC", "change", "standardised mean change, change-score standardisation", PAIRED,
-          ("LS", "LS2", "UB", "H0"))
+          ("LS", "LS2", "UB", "H0"),
+          alternatives=Alternatives(("di", "ti", "pi"), ("m1i", "m2i", "sd1i", "sd2i", "ri"),
+                                    paired_d_from_statistics))
 def smcc(v, vtype):
     n = v["ni"]
     d = (v["m1i"] - v["m2i"]) / change_sd(v["sd1i"], v["sd2i"], v["ri"])

@@ -7,7 +7,7 @@ Fisher's z with 1 / (n - 3).  Variances for n <= 3 are undefined, as in metafor.
 """
 import numpy as np
 
-from .registry import hyp2f1, register, weighted_mean
+from .registry import Alternatives, filled, hyp2f1, register, t_from_p, weighted_mean
 
 
 def correlation_variance(yi, r, n, vtype):
@@ -21,13 +21,25 @@ def correlation_variance(yi, r, n, vtype):
     return np.where(n <= 3, np.nan, vi)
 
 
-@register("COR", "correlations", "raw correlation coefficient", ("ri", "ni"), ("LS", "AV", "H0"))
+def r_from_t(v):
+    """metafor's other correlation inputs, row by row: ti (r = t / sqrt(t^2 + n - 2)); else a signed
+    two-sided pi (t on n - 2 df)."""
+    n = v["ni"]
+    t = filled(v["ti"], t_from_p(v["pi"], n - 2))
+    return dict(v, ri=filled(v["ri"], t / np.sqrt(t ** 2 + n - 2)))
+
+
+FROM_T = Alternatives(("ti", "pi"), ("ri",), r_from_t)
+
+
+@register("COR", "correlations", "raw correlation coefficient", ("ri", "ni"), ("LS", "AV", "H0"),
+          alternatives=FROM_T)
 def cor(v, vtype):
     return v["ri"], correlation_variance(v["ri"], v["ri"], v["ni"], vtype)
 
 
 @register("UCOR", "correlations", "unbiased correlation coefficient (Olkin & Pratt 1958)", ("ri", "ni"),
-          ("LS", "UB", "AV"))
+          ("LS", "UB", "AV"), alternatives=FROM_T)
 def ucor(v, vtype):
     r, n = v["ri"], v["ni"]
     yi = r * hyp2f1(0.5, 0.5, (n - 2) / 2, 1 - r ** 2)
@@ -39,7 +51,8 @@ def fisher_z(r):
     return np.arctanh(r)
 
 
-@register("ZCOR", "correlations", "Fisher's r-to-z transformed correlation", ("ri", "ni"))
+@register("ZCOR", "correlations", "Fisher's r-to-z transformed correlation", ("ri", "ni"),
+          alternatives=FROM_T)
 def zcor(v, vtype):
     n = v["ni"]
     with np.errstate(divide="ignore"):

@@ -7,7 +7,7 @@ Senior et al. (2020).  Group 1 minus (or over) group 2.
 """
 import numpy as np
 
-from .registry import hedges_correction, register, weighted_mean
+from .registry import Alternatives, entered_as_d, filled, hedges_correction, register, t_from_p, weighted_mean
 
 TWO_GROUPS = ("m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i")
 
@@ -45,8 +45,22 @@ def pooled_sd(sd1, n1, sd2, n2):
     return np.sqrt(((n1 - 1) * sd1 ** 2 + (n2 - 1) * sd2 ** 2) / (n1 + n2 - 2))
 
 
+def d_from_statistics(v):
+    """metafor's other SMD inputs, row by row: di (Cohen's d); else ti (d = t sqrt(1/n1 + 1/n2));
+    else a signed two-sided pi (t from its quantile on n1 + n2 - 2 df); else a point-biserial ri
+    (d = sqrt(h) r / sqrt(1 - r^2), h = m/n1 + m/n2, m = n1 + n2 - 2; Jacobs & Viechtbauer 2017)."""
+    n1, n2 = v["n1i"], v["n2i"]
+    m = n1 + n2 - 2
+    t = filled(v["ti"], t_from_p(v["pi"], m))
+    d = filled(v["di"], t * np.sqrt(1 / n1 + 1 / n2))
+    d = filled(d, np.sqrt(m / n1 + m / n2) * v["ri"] / np.sqrt(1 - v["ri"] ** 2))
+    return entered_as_d(v, d)
+
+
 @register("SMD", "means", "standardised mean difference (Hedges' g, pooled SD)", TWO_GROUPS,
-          ("LS", "LS2", "UB", "AV", "H0"))
+          ("LS", "LS2", "UB", "AV", "H0"),
+          alternatives=Alternatives(("di", "ti", "pi", "ri"), ("m1i", "m2i", "sd1i", "sd2i"),
+                                    d_from_statistics))
 def smd(v, vtype):
     return smd_from_d((v["m1i"] - v["m2i"]) / pooled_sd(v["sd1i"], v["n1i"], v["sd2i"], v["n2i"]),
                       v["n1i"], v["n2i"], vtype)

@@ -23,6 +23,8 @@ class Measure:
     the default first; ``counts``: the cells a continuity correction adds to (empty: none);
     ``default_add``: metafor's default ``add`` for it.  ``compute(values, vtype)`` takes the
     inputs as float arrays (counts already corrected) and returns ``(yi, vi)``.
+    ``alternatives`` (e.g. di, ti, pi) can stand in, row by row, for the ``replaceable`` inputs:
+    ``Alternatives.fill(values)`` completes those inputs where a row gives an alternative.
     """
 
     name: str
@@ -33,19 +35,56 @@ class Measure:
     compute: Callable
     counts: tuple = ()
     default_add: float = 0.5
+    alternatives: "Alternatives | None" = None
+
+
+@dataclass(frozen=True)
+class Alternatives:
+    """Other statistics a row may give instead of some inputs (metafor's di, ti, pi, ri routes):
+    ``columns`` the alternative columns, ``replaces`` the inputs they stand in for, ``fill`` the
+    function completing those inputs (NaN where a row gives neither)."""
+
+    columns: tuple
+    replaces: tuple
+    fill: Callable
 
 
 MEASURES: dict = {}
 
 
 def register(name: str, family: str, description: str, inputs: tuple, vtypes: tuple = ("LS",),
-             counts: tuple = (), default_add: float = 0.5) -> Callable:
+             counts: tuple = (), default_add: float = 0.5,
+             alternatives: Alternatives | None = None) -> Callable:
     """Decorator: register ``compute(values, vtype) -> (yi, vi)`` as measure ``name``."""
     def decorate(compute):
         MEASURES[name] = Measure(name, family, description, tuple(inputs), tuple(vtypes), compute,
-                                 tuple(counts), default_add)
+                                 tuple(counts), default_add, alternatives)
         return compute
     return decorate
+
+
+def filled(given, fallback):
+    """``given`` where it is a number, else ``fallback`` (metafor's replmiss)."""
+    return np.where(np.isnan(given), fallback, given)
+
+
+def t_from_p(p, df):
+    """t from a signed two-sided p value: sign(p) qt(|p|/2, df, lower.tail = FALSE) (metafor's
+    .convp2t); NaN where p is missing."""
+    from scipy import stats
+
+    return np.sign(p) * stats.t.isf(np.abs(p) / 2, df)
+
+
+def entered_as_d(v, d, paired=False):
+    """``v`` with the rows that give d entered as means d and 0 with SDs 1 (and r = 0.5 for
+    paired designs, so that the SD of the change is 1), as metafor does."""
+    given = ~np.isnan(d)
+    out = dict(v, m1i=np.where(given, d, v["m1i"]), m2i=np.where(given, 0.0, v["m2i"]),
+               sd1i=np.where(given, 1.0, v["sd1i"]), sd2i=np.where(given, 1.0, v["sd2i"]))
+    if paired:
+        out["ri"] = np.where(given, 0.5, v["ri"])
+    return out
 
 
 def lookup(name: str) -> Measure:

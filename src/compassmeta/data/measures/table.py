@@ -4,6 +4,8 @@ import io
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from ...common.errors import InputError
 from ...common.results import Result
 from . import TOTALS, Escalc, escalc, lookup
@@ -44,6 +46,18 @@ def _cell(value):
     return value
 
 
+def _column(table, name, *, may_be_empty):
+    """A numeric column; with ``may_be_empty`` an empty or NA cell is NaN (a row that gives another
+    statistic instead, e.g. ti for SMD), else it is an error naming the row."""
+    from ..tables import parse_number
+    from ..where import is_missing
+
+    if not may_be_empty:
+        return table.numeric_column(name)
+    return np.array([np.nan if is_missing(cell) else parse_number(cell, file=table.path, row=row, column=name)
+                     for row, cell in enumerate(table.column(name), start=1)])
+
+
 def escalc_table(path, measure: str, *, vtype: str | None = None, add: float | None = None,
                  to: str | None = None) -> EscalcTable:
     """:func:`escalc` on the CSV at ``path``; errors name the file, row and column."""
@@ -53,10 +67,11 @@ def escalc_table(path, measure: str, *, vtype: str | None = None, add: float | N
     if not spec.counts and (add is not None or to is not None):
         raise InputError(f"--add and --to are continuity corrections of counts; {spec.name} has none")
     table = read_table(path)
-    wanted = [name for name in spec.inputs if name in table.header]
+    optional = (spec.alternatives.columns + spec.alternatives.replaces) if spec.alternatives else ()
+    wanted = [name for name in dict.fromkeys(spec.inputs + optional) if name in table.header]
     wanted += [other for name in spec.inputs if name not in table.header and name in TOTALS
                for other in TOTALS[name] if other in table.header and other not in wanted]
-    columns = {name: table.numeric_column(name) for name in wanted}
+    columns = {name: _column(table, name, may_be_empty=name in optional) for name in wanted}
     result = escalc(spec.name, columns, vtype=vtype, add=add, to=to or "only0", file=table.path)
     rows = tuple({**{name: cell for name, cell in zip(table.header, row) if name not in ("yi", "vi")},
                   "yi": float(y), "vi": float(v)} for row, y, v in zip(table.rows, result.yi, result.vi))
