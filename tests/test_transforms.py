@@ -91,3 +91,30 @@ def test_pool_transf_errors_are_one_line(tmp_path):
     assert code == 2 and output.startswith("Error: unknown --transf 'log' (choose from exp, ztor")
     code, output = run("pool", path, "--transf", "ipft.hm")
     assert code == 2 and "needs the studies' ni (a column ni)" in output
+
+
+@pytest.fixture
+def bcg_rr_csv(tmp_path):
+    bcg = REFERENCE["bcg_rr"]
+    path = tmp_path / "bcg_rr.csv"
+    path.write_text("yi,vi,alloc\n" + "".join(f"{y!r},{v!r},{a}\n" for y, v, a in
+                                               zip(bcg["yi"], bcg["vi"], REFERENCE["alloc"])))
+    return path
+
+
+def test_subgroup_transf_json_and_csv(bcg_rr_csv):
+    code, output = run("subgroup", bcg_rr_csv, "--by", "alloc", "--transf", "exp", "--format", "json")
+    assert code == 0, output
+    groups = {group["level"]: group for group in json.loads(output)["groups"]}
+    for expected in REFERENCE["subgroups"]:
+        for key in KEYS:
+            assert groups[expected["group"]][key] == pytest.approx(expected[key], rel=1e-10), key
+    code, output = run("subgroup", bcg_rr_csv, "--by", "alloc", "--transf", "exp", "--format", "csv")
+    lines = output.splitlines()
+    assert code == 0 and lines[0].startswith("group,") and "estimate_transf" in lines[0]
+    assert [line.split(",")[0] for line in lines[1:]] == ["alternate", "random", "systematic", "overall"]
+
+
+def test_subgroup_transf_refuses_permutations(bcg_rr_csv):
+    code, output = run("subgroup", bcg_rr_csv, "--by", "alloc", "--transf", "exp", "--permutations", "100")
+    assert code == 2 and "--transf is not combined with --permutations" in output
