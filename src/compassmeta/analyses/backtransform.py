@@ -12,12 +12,12 @@ import numpy as np
 
 from ..common.errors import InputError
 from ..common.results import INTERNAL, Result
-from ..common.transforms import TRANSFORMS
+from ..common.transforms import TRANSFORMS, Transform
 
 BOUNDS = ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper")
 
 
-def lookup_transform(name: str):
+def lookup_transform(name: str) -> Transform:
     """The registered transformation ``name`` (metafor's, without ``transf.``)."""
     key = name.removeprefix("transf.")
     if key not in TRANSFORMS:

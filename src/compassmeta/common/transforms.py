@@ -21,7 +21,7 @@ class Transform:
     function: Callable
     targs: tuple = ()
 
-    def __call__(self, x, **targs):
+    def __call__(self, x, **targs) -> np.ndarray:
         return self.function(np.asarray(x, dtype=float), **targs)
 
 
@@ -45,7 +45,7 @@ def _iprobit(x):
     return special.ndtr(x)
 
 
-def freeman_tukey(p, n):
+def freeman_tukey(p, n) -> np.ndarray:
     """The Freeman-Tukey double arcsine of a proportion p at sample size n."""
     x = p * n
     return (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1)))) / 2

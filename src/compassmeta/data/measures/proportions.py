@@ -22,14 +22,14 @@ def _proportion(v):
 
 
 @_register_proportion("PR", "raw proportion", ("LS", "UB", "AV"))
-def proportion(v, vtype):
+def proportion(v: dict, vtype: str) -> tuple:
     n, p = _proportion(v)
     return p, {"LS": lambda: p * (1 - p) / n, "UB": lambda: p * (1 - p) / (n - 1),
                "AV": lambda: weighted_mean(p, n) * (1 - weighted_mean(p, n)) / n}[vtype]()
 
 
 @_register_proportion("PLN", "log proportion", ("LS", "AV"))
-def log_proportion(v, vtype):
+def log_proportion(v: dict, vtype: str) -> tuple:
     n, p = _proportion(v)
     with np.errstate(divide="ignore"):
         return np.log(p), {"LS": lambda: 1 / v["xi"] - 1 / n,
@@ -37,7 +37,7 @@ def log_proportion(v, vtype):
 
 
 @_register_proportion("PLO", "logit proportion (log odds)", ("LS", "AV"))
-def logit_proportion(v, vtype):
+def logit_proportion(v: dict, vtype: str) -> tuple:
     n, p = _proportion(v)
     with np.errstate(divide="ignore"):
         yi = np.log(p / (1 - p))
@@ -47,12 +47,12 @@ def logit_proportion(v, vtype):
 
 
 @_register_proportion("PAS", "arcsine square root proportion", default_add=0)
-def arcsine_proportion(v, vtype):
+def arcsine_proportion(v: dict, vtype: str) -> tuple:
     n, p = _proportion(v)
     return np.arcsin(np.sqrt(p)), 1 / (4 * n)
 
 
 @_register_proportion("PFT", "Freeman-Tukey double arcsine proportion", default_add=0)
-def freeman_tukey_proportion(v, vtype):
+def freeman_tukey_proportion(v: dict, vtype: str) -> tuple:
     n, x = v["xi"] + v["mi"], v["xi"]
     return (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1)))) / 2, 1 / (4 * n + 2)

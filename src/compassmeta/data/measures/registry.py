@@ -63,12 +63,12 @@ def register(name: str, family: str, description: str, inputs: tuple, vtypes: tu
     return decorate
 
 
-def filled(given, fallback):
+def filled(given, fallback) -> np.ndarray:
     """``given`` where it is a number, else ``fallback`` (metafor's replmiss)."""
     return np.where(np.isnan(given), fallback, given)
 
 
-def t_from_p(p, df):
+def t_from_p(p, df) -> np.ndarray:
     """t from a signed two-sided p value: sign(p) qt(|p|/2, df, lower.tail = FALSE) (metafor's
     .convp2t); NaN where p is missing."""
     from scipy import stats
@@ -76,7 +76,7 @@ def t_from_p(p, df):
     return np.sign(p) * stats.t.isf(np.abs(p) / 2, df)
 
 
-def entered_as_d(v, d, paired=False):
+def entered_as_d(v: dict, d, paired: bool = False) -> dict:
     """``v`` with the rows that give d entered as means d and 0 with SDs 1 (and r = 0.5 for
     paired designs, so that the SD of the change is 1), as metafor does."""
     given = ~np.isnan(d)
@@ -95,14 +95,14 @@ def lookup(name: str) -> Measure:
     return measure
 
 
-def weighted_mean(x, w):
+def weighted_mean(x, w) -> float:
     """Sum(w x) / sum(w) over the entries where both are defined (metafor's sample-size weighted
     average for vtype="AV")."""
     keep = ~(np.isnan(x) | np.isnan(w))
     return np.sum(x[keep] * w[keep]) / np.sum(w[keep])
 
 
-def hedges_correction(df):
+def hedges_correction(df) -> np.ndarray:
     """Exact small-sample bias correction c(m) = Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2)) (Hedges 1981,
     eq. 6e), through log-gamma so that it does not overflow; undefined (NaN) for m <= 1."""
     from scipy import special
@@ -116,7 +116,7 @@ def hedges_correction(df):
 SERIES_FROM_C = 30  # from this c on the power series converges within a few hundred terms for 0 <= x < 1
 
 
-def hyp2f1(a: float, b: float, c, x):
+def hyp2f1(a: float, b: float, c, x) -> np.ndarray:
     """Gauss hypergeometric 2F1(a, b; c; x) for 0 <= x <= 1 and c > b > 0; NaN where c <= a + b
     (as metafor's .Fcalc).  At x = 1 Gauss's sum Gamma(c) Gamma(c-a-b) / (Gamma(c-a) Gamma(c-b))
     (as Pochhammer ratios); for c >= 30 the power series (Abramowitz & Stegun 15.1.1); below,
@@ -186,7 +186,7 @@ def continuity_corrected(measure: Measure, values: dict, correction: Correction)
     return corrected
 
 
-def finish(yi, vi):
+def finish(yi, vi) -> tuple:
     """metafor's clean-up: an infinite yi or vi makes both NaN (NA); a negative vi is NaN.  An
     undefined yi or vi stays undefined alone (metafor's vtype="AV" gives a variance where the
     bias correction, and so yi, is undefined)."""

@@ -29,7 +29,7 @@ def _log_odds(p):
 
 
 @_register_2x2("OR", "log odds ratio")
-def odds_ratio(v, vtype):
+def odds_ratio(v: dict, vtype: str) -> tuple:
     n1, n2, p1, p2, p = _groups(v)
     with np.errstate(invalid="ignore", divide="ignore"):
         yi = _log_odds(p1) - _log_odds(p2)
@@ -40,7 +40,7 @@ def odds_ratio(v, vtype):
 
 
 @_register_2x2("RR", "log risk ratio")
-def risk_ratio(v, vtype):
+def risk_ratio(v: dict, vtype: str) -> tuple:
     n1, n2, p1, p2, p = _groups(v)
     with np.errstate(invalid="ignore", divide="ignore"):
         yi = np.log(p1) - np.log(p2)
@@ -51,7 +51,7 @@ def risk_ratio(v, vtype):
 
 
 @_register_2x2("RD", "risk difference", ("LS", "UB", "AV", "H0"))
-def risk_difference(v, vtype):
+def risk_difference(v: dict, vtype: str) -> tuple:
     n1, n2, p1, p2, p = _groups(v)
     with np.errstate(invalid="ignore", divide="ignore"):
         return p1 - p2, {"LS": lambda: p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2,
@@ -62,13 +62,13 @@ def risk_difference(v, vtype):
 
 
 @_register_2x2("AS", "arcsine square root risk difference", ("LS",), default_add=0)
-def arcsine_difference(v, vtype):
+def arcsine_difference(v: dict, vtype: str) -> tuple:
     n1, n2, p1, p2, _ = _groups(v)
     return np.arcsin(np.sqrt(p1)) - np.arcsin(np.sqrt(p2)), 1 / (4 * n1) + 1 / (4 * n2)
 
 
 @_register_2x2("PETO", "log odds ratio, Peto's one-step method", ("LS",))
-def peto(v, vtype):
+def peto(v: dict, vtype: str) -> tuple:
     """(O - E) / V with E = (ai + ci) n1 / n and the hypergeometric variance V; variance 1/V."""
     n1, n2, _, _, _ = _groups(v)
     n = n1 + n2
