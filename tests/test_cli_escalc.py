@@ -127,6 +127,12 @@ def test_bad_options_are_one_line(tmp_path, args, message):
     assert code == 2 and output.strip().count("\n") == 0 and message in output, output
 
 
+def test_output_into_a_missing_folder_is_a_one_line_error(tmp_path):
+    code, output = run("escalc", BCG, "--measure", "OR", "-o", tmp_path / "missing" / "out.csv")
+    assert code == 2 and output.strip() == f"Error: {tmp_path / 'missing' / 'out.csv'}: cannot write here: " \
+                                           "the folder does not exist"
+
+
 def test_refuses_to_overwrite_its_input(tmp_path):
     table = tmp_path / "t.csv"
     table.write_text("ri,ni\n0.2,10\n")

@@ -47,6 +47,8 @@ def escalc(data, measure, vtype, add, to, output, output_format):
 
     if output and Path(output).resolve() == Path(data).resolve():
         raise InputError("refusing to overwrite the input table; give another -o", file=data)
+    if output and not Path(output).resolve().parent.is_dir():
+        raise InputError("cannot write here: the folder does not exist", file=output)
     result = escalc_table(data, measure, vtype=vtype, add=add, to=to)
     text = json.dumps(result.to_dict(), indent=1) + "\n" if output_format == "json" else result.to_csv()
     if result.omitted:
