@@ -21,7 +21,7 @@ def test_bad_input(case, tmp_path):
     if case.get("study_table"):
         for name in ("datapackage.json", "instruments.csv"):
             shutil.copyfile(PROJECT / "studies" / name, tmp_path / name)
-    result = CliRunner().invoke(main, [case["command"], str(path)])
+    result = CliRunner().invoke(main, [case["command"], str(path), *case.get("args", [])])
     output = result.output
     assert "Traceback" not in output
     if case["expect"] == "ok":
@@ -32,7 +32,7 @@ def test_bad_input(case, tmp_path):
     assert str(path) in line
     if case["expect"] == "error":
         assert result.exit_code != 0
-        if case["command"] == "pool":
+        if case["command"] in ("pool", "escalc"):
             assert len(output.strip().splitlines()) == 1
     else:
         assert line.startswith("Warning:")

@@ -3,34 +3,117 @@ import sys
 
 import click
 
-from .app import cluster_labels, cluster_options, complete_cases, emit, load_effects, main, model_options
+from ..common.errors import InputError
+from .app import (
+    _in_curated_schema,
+    _resource_for,
+    cluster_labels,
+    cluster_options,
+    complete_cases,
+    emit,
+    load_effects,
+    main,
+    model_options,
+)
+
+TRANSF_HELP = ("Also report the estimate, CI and PI back-transformed (metafor's transf.*): exp, ztor, "
+               "ilogit, iprobit, iarcsin, isqrt, ipft.hm (needs a column ni). JSON/CSV gain transf and "
+               "estimate_transf, ci_lower_transf, ci_upper_transf, pi_lower_transf, pi_upper_transf.")
+
+
+def transf_option(func):
+    """--transf: the back-transformation of the pooled effects (analyses.backtransform)."""
+    return click.option("--transf", default=None, metavar="NAME", help=TRANSF_HELP)(func)
+
+
+def with_transf(result, renderer, transf, table):
+    """``result`` back-transformed by ``transf`` and a renderer that adds its lines (or both as given)."""
+    if transf is None:
+        return result, renderer
+    from ..analyses.backtransform import back_transform, lookup_transform
+
+    targs = {name: table.numeric_column(name, positive=True) for name in lookup_transform(transf).targs
+             if name in table.header}
+    return back_transform(result, transf, **targs), _followed_by_text(renderer)
+
+
+def correlations(ctx, param, value):
+    """--prepost-r "0.3,0.5,0.7" as floats."""
+    if value is None:
+        return None
+    try:
+        return [float(part) for part in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected correlations separated by commas, got {value!r}") from None
+
+
+def study_rows(data, where):
+    """The typed rows of the curated study table ``data`` that ``--where`` keeps."""
+    from ..data.studytable import load_study_table
+    from ..data.tables import read_table
+    from ..data.where import matching_rows
+
+    table = read_table(data)
+    if not ({"es_id", "stat_type"} <= set(table.header) and _in_curated_schema(data, table)):
+        raise InputError("--prepost-r recomputes the pre_post rows of a curated study table (stat_type, "
+                         "prepost_r, its datapackage.json beside it); this file is not one", file=data)
+    rows = load_study_table(data, resource=_resource_for(data)).rows
+    return [row for row, kept in zip(rows, matching_rows(table, where)) if kept]
 
 
 @main.command()
 @model_options
 @cluster_options
+@transf_option
+@click.option("--prepost-r", "prepost_r", default=None, metavar="R1,R2,...", callback=correlations,
+              help="Re-pool with every pre_post row recomputed at each assumed pre-post correlation, "
+                   "e.g. 0.3,0.5,0.7 (JSON key prepost_sensitivity).")
 @click.option("--variance-tests", is_flag=True,
               help="With --cluster: likelihood-ratio tests of sigma^2 between and within clusters against 0.")
 def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-         cluster_column, rho, variance_tests):
+         cluster_column, rho, transf, prepost_r, variance_tests):
     """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
     from ..models.pooling import pool as pool_effects
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
-    result = pool_effects(yi, vi, method=method, ci_method=ci_method, level=level,
-                          cluster=cluster_labels(table, cluster_column), rho=rho, variance_tests=variance_tests)
-    emit(result, output_format, str, lambda d: [d])
+    options = dict(method=method, ci_method=ci_method, level=level, rho=rho,
+                   cluster=cluster_labels(table, cluster_column))
+    result = pool_effects(yi, vi, variance_tests=variance_tests, **options)
+    renderer = str
+    if prepost_r:
+        from ..analyses.prepost import prepost_sensitivity
+
+        result = prepost_sensitivity(study_rows(data, where), yi, vi, prepost_r,
+                                     lambda y, v: pool_effects(y, v, with_tau2_ci=False, **options), result)
+        renderer = _followed_by_text(renderer)
+    result, renderer = with_transf(result, renderer, transf, table)
+    emit(result, output_format, renderer, _pool_records)
+
+
+def _pool_records(d):
+    """CSV rows of pool: the model; with --prepost-r, then one row per assumed correlation."""
+    sensitivity = d.get("prepost_sensitivity")
+    if sensitivity is None:
+        return [d]
+    model = {"prepost_r": "as entered", **{k: v for k, v in d.items() if k != "prepost_sensitivity"}}
+    return [model] + [dict(fit) for fit in sensitivity["fits"]]
+
+
+def _followed_by_text(renderer):
+    """A renderer of a wrapping result: ``renderer`` on the wrapped result, then the wrapper's text."""
+    return lambda r: renderer(r.result) + "\n" + r.text()
 
 
 @main.command()
 @model_options
 @cluster_options
+@transf_option
 @click.option("--by", "by_column", required=True, help="Column whose levels form the subgroups.")
 @click.option("--permutations", type=click.IntRange(min=2), default=None,
               help="Permutation test of the subgroup difference (the common-tau^2 QM).")
 @click.option("--seed", type=int, default=None, help="Seed of random permutations.")
 def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-             cluster_column, rho, by_column, permutations, seed):
+             cluster_column, rho, transf, by_column, permutations, seed):
     """Fit the model within each level of --by and test the subgroup differences."""
     from ..models.moderators import subgroup_analysis
 
@@ -42,6 +125,13 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
                                "with --cluster")
     result = subgroup_analysis(yi, vi, labels, by=by_column, method=method, ci_method=ci_method, level=level,
                                cluster=cluster_labels(table, cluster_column), rho=rho)
+    if transf is not None:
+        if permutations or transf.removeprefix("transf.") == "ipft.hm":
+            raise click.UsageError("--transf is not combined with --permutations, nor ipft.hm with subgroups "
+                                   "(its harmonic mean n is per model): run them separately")
+        result, renderer = with_transf(result, str, transf, table)
+        emit(result, output_format, renderer, _group_records)
+        return
     if permutations:
         result = _with_permutation_test(result, yi, vi, {by_column: labels}, permutations, seed, method,
                                         ci_method, level)
@@ -85,6 +175,13 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _group_records(d):
+    """CSV rows of a (back-transformed) subgroup analysis: one per subgroup, then the overall fit."""
+    rows = [{"group": g.get("group", g.get("level")), **g.get("result", g)} for g in d["groups"]]
+    overall = d.get("overall")
+    return rows + ([{"group": "overall", **{k: v for k, v in overall.items() if k != "level"}}] if overall else [])
 
 
 def _with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level):

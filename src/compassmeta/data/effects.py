@@ -17,13 +17,8 @@ import numpy as np
 from scipy import special
 
 from ..common import distributions as dist
-
-
-def hedges_correction(df):
-    """Exact small-sample bias correction J(m) (Hedges 1981, eq. 6e)."""
-    df = np.asarray(df, dtype=float)
-    return np.exp(special.gammaln(df / 2) - 0.5 * np.log(df / 2) - special.gammaln((df - 1) / 2))
-
+from .measures import change, means
+from .measures.registry import hedges_correction  # noqa: F401  (re-exported; one implementation, in measures)
 
 CONVENTIONS = ("metafor", "metapsy")
 
@@ -37,15 +32,12 @@ def g_from_d(d, n1, n2, convention="metafor"):
         return g, 1 / n1 + 1 / n2 + d * d / (2 * (n1 + n2))
     if convention != "metafor":
         raise ValueError(f"unknown effect-size convention {convention!r}; choose from {CONVENTIONS}")
-    g = hedges_correction(n1 + n2 - 2) * d
-    return g, 1 / n1 + 1 / n2 + g * g / (2 * (n1 + n2))
+    return means.smd_from_d(d, n1, n2)
 
 
 def pooled_sd(sd1, n1, sd2, n2):
     """Pooled within-group standard deviation."""
-    sd1, sd2 = np.asarray(sd1, dtype=float), np.asarray(sd2, dtype=float)
-    n1, n2 = np.asarray(n1, dtype=float), np.asarray(n2, dtype=float)
-    return np.sqrt(((n1 - 1) * sd1 ** 2 + (n2 - 1) * sd2 ** 2) / (n1 + n2 - 2))
+    return means.pooled_sd(*(np.asarray(x, dtype=float) for x in (sd1, n1, sd2, n2)))
 
 
 def g_from_means(mean1, sd1, n1, mean2, sd2, n2, convention="metafor"):
@@ -56,8 +48,7 @@ def g_from_means(mean1, sd1, n1, mean2, sd2, n2, convention="metafor"):
 
 def change_sd(sd_pre, sd_post, r):
     """SD of the change score given pre and post SDs and their correlation r."""
-    sd_pre, sd_post = np.asarray(sd_pre, dtype=float), np.asarray(sd_post, dtype=float)
-    return np.sqrt(sd_pre ** 2 + sd_post ** 2 - 2 * np.asarray(r, dtype=float) * sd_pre * sd_post)
+    return change.change_sd(*(np.asarray(x, dtype=float) for x in (sd_pre, sd_post, r)))
 
 
 def g_from_pre_post(pre1, sd_pre1, post1, sd_post1, n1, pre2, sd_pre2, post2, sd_post2, n2, r=0.5):
