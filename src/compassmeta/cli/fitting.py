@@ -3,10 +3,7 @@ import sys
 
 import click
 
-from ..common.errors import InputError
 from .app import (
-    _in_curated_schema,
-    _resource_for,
     cluster_labels,
     cluster_options,
     complete_cases,
@@ -47,20 +44,6 @@ def correlations(ctx, param, value):
         raise click.BadParameter(f"expected correlations separated by commas, got {value!r}") from None
 
 
-def study_rows(data, where):
-    """The typed rows of the curated study table ``data`` that ``--where`` keeps."""
-    from ..data.studytable import load_study_table
-    from ..data.tables import read_table
-    from ..data.where import matching_rows
-
-    table = read_table(data)
-    if not ({"es_id", "stat_type"} <= set(table.header) and _in_curated_schema(data, table)):
-        raise InputError("--prepost-r recomputes the pre_post rows of a curated study table (stat_type, "
-                         "prepost_r, its datapackage.json beside it); this file is not one", file=data)
-    rows = load_study_table(data, resource=_resource_for(data)).rows
-    return [row for row, kept in zip(rows, matching_rows(table, where)) if kept]
-
-
 @main.command()
 @model_options
 @cluster_options
@@ -82,8 +65,9 @@ def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
     renderer = str
     if prepost_r:
         from ..analyses.prepost import prepost_sensitivity
+        from ..data.loading import selected_study_rows
 
-        result = prepost_sensitivity(study_rows(data, where), yi, vi, prepost_r,
+        result = prepost_sensitivity(selected_study_rows(data, where), yi, vi, prepost_r,
                                      lambda y, v: pool_effects(y, v, with_tau2_ci=False, **options), result)
         renderer = _followed_by_text(renderer)
     result, renderer = with_transf(result, renderer, transf, table)

@@ -110,3 +110,13 @@ def shared_trials_warning(table: Table) -> str | None:
         return (f"{len(table)} rows come from {len(trials)} trials (study_id) and are treated as "
                 "independent; --cluster study_id fits the multilevel model (pool, subgroup, metareg).")
     return None
+
+
+def selected_study_rows(data, where):
+    """The typed rows of the curated study table ``data`` that ``--where`` keeps."""
+    table = read_table(data)
+    if not ({"es_id", "stat_type"} <= set(table.header) and in_curated_schema(data, table)):
+        raise InputError("--prepost-r recomputes the pre_post rows of a curated study table (stat_type, "
+                         "prepost_r, its datapackage.json beside it); this file is not one", file=data)
+    rows = load_study_table(data, resource=resource_for(data)).rows
+    return [row for row, kept in zip(rows, matching_rows(table, where)) if kept]
