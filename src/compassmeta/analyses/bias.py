@@ -19,6 +19,7 @@ from ..data.aggregate import cluster_composites
 from ..models.dependent import check_options, meta_regression_dependent
 from ..models.model import fit_model
 from ..models.pooling import PooledResult, as_fraction, check_effects, pool
+from ..models.wls import ordinary_wls
 from .selection import SelectionModel, three_psm_or_note
 
 #: Below this many studies the tests have too little power (Cochrane Handbook 13.3.5.4).
@@ -59,11 +60,9 @@ def regression_test(yi, vi, *, model="lm", predictor="sei", method="REML", ci_me
     X = np.column_stack([np.ones(k), values])
     level = as_fraction(level)
     if model == "lm":
-        from statsmodels.regression.linear_model import WLS
-
-        fit = WLS(yi, X, weights=1.0 / vi).fit()
-        beta, se, df = fit.params, fit.bse, fit.df_resid
-        statistic, p_value = fit.tvalues[1], float(fit.pvalues[1])
+        beta, se, df, _ = ordinary_wls(X, yi, 1.0 / vi)  # t on k - 2 df, as lm() in regtest()
+        statistic = beta[1] / se[1]
+        p_value = float(dist.t_two_sided_p(statistic, df))
         crit = dist.critical_value(level, df)
     else:
         fit = fit_model(X, yi, vi, terms=("intercept", predictor), method=method, ci_method=ci_method,
@@ -110,17 +109,14 @@ def rank_correlation(yi, vi):
     """metafor ranktest(): Kendall's tau of (y - theta_FE) / sqrt(v - 1/sum w) with v;
     the exact p (metafor asks cor.test for it) unless there are ties, else the normal
     approximation with the tie-corrected variance."""
-    from scipy import stats
-
     yi, vi = check_effects(yi, vi)
     w = 1.0 / vi
     theta = float(np.dot(w, yi) / w.sum())
     standardised = (yi - theta) / np.sqrt(vi - 1.0 / w.sum())
     ties = len(set(standardised)) < yi.size or len(set(vi)) < yi.size
     exact = not ties
-    result = stats.kendalltau(standardised, vi, method="exact" if exact else "asymptotic")
-    return RankCorrelation(k=int(yi.size), tau=float(result.statistic), p_value=float(result.pvalue),
-                           exact=exact)
+    tau, p_value = dist.kendall_tau_test(standardised, vi, exact)
+    return RankCorrelation(k=int(yi.size), tau=tau, p_value=p_value, exact=exact)
 
 
 @dataclass(frozen=True)
