@@ -19,6 +19,7 @@ Prints seconds per fit and ratios (peer time / compassmeta time) for
     and with the number of fits.
 """
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -128,22 +129,25 @@ LATENCY = [("--version", ["--version"], 0.15),
 
 
 def bench_latency(repeats=5):
-    """Each command as a fresh process on the shipped tables (median of ``repeats``) against
-    `Rscript -e 'library(metafor); print(rma(...))'` on ThirdWave, timed in the same run."""
+    """Each command as a fresh process on the shipped tables against `Rscript -e 'library(metafor);
+    print(rma(...))'` on ThirdWave, in ``repeats`` rounds that run R and every command once each (so
+    that a busy machine slows both alike); medians."""
     if not HAVE_R:
         print("\nlatency: needs Rscript for the reference; skipped")
         return
     r_command = ["Rscript", "-e", R_PRELUDE + f'd <- read.csv("{THIRDWAVE}"); print(rma(d$g, sei = d$se))']
-    reference = process_seconds(r_command, repeats, cwd=PROJECT)
-    print(f"\nLatency, fresh process, median of {repeats} (ratio = command / Rscript; budget in brackets)")
-    print(f"  {'Rscript + metafor print(rma())':34s} {reference:6.2f} s")
     with tempfile.TemporaryDirectory() as folder:
-        for label, arguments, budget in LATENCY:
-            command = [sys.executable, "-m", "compassmeta"] + [a.format(folder=folder) for a in arguments]
-            seconds = process_seconds(command, repeats, cwd=PROJECT)
-            verdict = "ok" if seconds <= budget * reference else "OVER"
-            print(f"  compassmeta {label:22s} {seconds:6.2f} s   ratio {seconds / reference:5.2f} "
-                  f"(<= {budget:.2f}) {verdict}")
+        ours = [[sys.executable, "-m", "compassmeta"] + [a.format(folder=folder) for a in arguments]
+                for _, arguments, _ in LATENCY]
+        commands = [r_command] + ours
+        times = [[process_seconds(command, 1, cwd=PROJECT) for command in commands] for _ in range(repeats)]
+    reference, *ours = [statistics.median(column) for column in zip(*times)]
+    print(f"\nLatency, fresh process, median of {repeats} rounds (ratio = command / Rscript, budget)")
+    print(f"  {'Rscript + metafor print(rma())':34s} {reference:6.2f} s")
+    for (label, _, budget), seconds in zip(LATENCY, ours):
+        verdict = "ok" if seconds <= budget * reference else "OVER"
+        print(f"  compassmeta {label:22s} {seconds:6.2f} s   ratio {seconds / reference:5.2f} "
+              f"(<= {budget:.2f}) {verdict}")
 
 
 def bench_scale():
