@@ -92,18 +92,18 @@ def metafor_seconds_per_fit(yi, vi, method, repeats):
 def bench_small():
     yi, vi = synthetic_data(20)
     for method in ("REML", "DL"):
-        ours = per_call(lambda: pool(yi, vi, method=method, with_tau2_ci=False))
+        ours = per_call(lambda method=method: pool(yi, vi, method=method, with_tau2_ci=False))
         peers = {name: per_call(func) for name, func in peers_python(yi, vi, method).items()}
         peers["metafor rma()"] = metafor_seconds_per_fit(yi, vi, method, repeats=300)
         report(f"k = 20, {method}: time per fit", ours, peers)
-        full = per_call(lambda: pool(yi, vi, method=method))
+        full = per_call(lambda method=method: pool(yi, vi, method=method))
         print(f"  (compassmeta with the Q-profile tau^2 CI as well: {full * 1e3:.3f} ms)")
 
 
 def bench_large():
     yi, vi = synthetic_data(1_000_000)
     for method in ("REML", "DL"):
-        ours = per_call(lambda: pool(yi, vi, method=method, with_tau2_ci=False), min_seconds=3)
+        ours = per_call(lambda method=method: pool(yi, vi, method=method, with_tau2_ci=False), min_seconds=3)
         peers = {name: per_call(func, min_seconds=3) for name, func in peers_python(yi, vi, method).items()
                  if name.startswith("statsmodels")}
         report(f"k = 1,000,000, {method}: time per fit", ours, peers)
@@ -167,7 +167,7 @@ def bench_scale():
         print(f"\n(metafor gosh() measured at k = 15, 32,767 fits: {metafor_k15:.2f} s)")
     report("GOSH k = 20, DL, all 1,048,575 subsets (time per run)", ours, peers)
     print("  compassmeta GOSH (DL) time by k: " + ", ".join(
-        f"k={k}: {timed(lambda: gosh(*synthetic_data(k), method='DL')):.2f} s" for k in (12, 14, 16, 18)))
+        f"k={k}: {timed(lambda k=k: gosh(*synthetic_data(k), method='DL')):.2f} s" for k in (12, 14, 16, 18)))
 
     moderator = np.random.default_rng(5).normal(size=20)
     ours = timed(lambda: permutation_test(yi, vi, {"x": list(moderator)}, permutations=10_000, seed=1))
@@ -179,13 +179,17 @@ def bench_scale():
     report("10,000 permutations, REML meta-regression, k = 20 (time per run)", ours,
            {} if metafor_200 is None else {"metafor permutest(), 200 x 50": metafor_200 * 50})
 
-    ours = timed(lambda: simulate_meta_analyses(20, 0.05, 0.4, 100_000, seed=1, methods=("REML",), ci_methods=("z",)))
+    def simulation(reps, seed):
+        return simulate_meta_analyses(20, 0.05, 0.4, reps, seed=seed, methods=("REML",), ci_methods=("z",))
+
+    ours = timed(lambda: simulation(100_000, 1))
     metafor_500 = r_seconds(f"y <- c({all_y}); v <- c({all_v}); t0 <- proc.time()[['elapsed']]; "
-                            "for (i in 1:500) rma(y + rnorm(20, 0, 0.2), v); cat(proc.time()[['elapsed']] - t0)")
+                            "for (i in 1:500) rma(y + rnorm(20, 0, 0.2), v); "
+                            "cat(proc.time()[['elapsed']] - t0)")
     report("100,000 simulated REML meta-analyses, k = 20 (time per run)", ours,
            {} if metafor_500 is None else {"metafor rma() loop, 500 x 200": metafor_500 * 200})
     print("  compassmeta simulation time by reps: " + ", ".join(
-        f"{reps:,}: {timed(lambda: simulate_meta_analyses(20, 0.05, 0.4, reps, seed=2, methods=('REML',), ci_methods=('z',))):.2f} s"
+        f"{reps:,}: {timed(lambda reps=reps: simulation(reps, 2)):.2f} s"
         for reps in (10_000, 30_000, 300_000)))
 
 
@@ -200,7 +204,8 @@ def bench_report():
 
 
 if __name__ == "__main__":
-    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, R: {'yes' if HAVE_R else 'not installed'}")
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, "
+          f"R: {'yes' if HAVE_R else 'not installed'}")
     if sys.argv[1:] == ["--latency"]:  # only the fresh-process latency table (README)
         bench_latency()
         sys.exit()

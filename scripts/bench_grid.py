@@ -70,8 +70,8 @@ def main():
         print(f"  50 cells: 1 worker {one_worker:.1f} s, 2 workers {two_workers:.1f} s "
               f"(speed-up {one_worker / two_workers:.2f}x)")
         rates = {"grid, 2 workers": cells / two}
-        single = timed(lambda: [simulate(20, 0.05, 0.1 * i, REPS, seed=i, methods=("REML",), ci_methods=("z",))
-                                for i in range(10)])
+        single = timed(lambda: [simulate(20, 0.05, 0.1 * i, REPS, seed=i, methods=("REML",),
+                                         ci_methods=("z",)) for i in range(10)])
         rates["simulate() library call per cell (REML, z)"] = 10 / single
         command = [shutil.which("compassmeta") or "compassmeta", "simulate", "--k", "20", "--tau2", "0.05",
                    "--true-effect", "0.4", "--reps", str(REPS), "--seed", "1"]

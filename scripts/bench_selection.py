@@ -34,10 +34,12 @@ def metafor_seconds(yi, vi, repeats):
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "d.csv")
         np.savetxt(path, np.column_stack([yi, vi]), delimiter=",", header="yi,vi", comments="")
-        return r_seconds(f'd <- read.csv("{path}"); fit <- function() selmodel(rma(d$yi, d$vi, method = "ML"), '
-                         f'type = "stepfun", steps = 0.025); invisible(fit()); '
-                         f'times <- sapply(seq_len({repeats}), function(i) {{ t0 <- proc.time()[["elapsed"]]; '
-                         f'fit(); proc.time()[["elapsed"]] - t0 }}); cat(median(times))')
+        return r_seconds(f'd <- read.csv("{path}"); '
+                         'fit <- function() selmodel(rma(d$yi, d$vi, method = "ML"), type = "stepfun", '
+                         'steps = 0.025); invisible(fit()); '
+                         f'times <- sapply(seq_len({repeats}), function(i) {{ '
+                         f't0 <- proc.time()[["elapsed"]]; fit(); proc.time()[["elapsed"]] - t0 }}); '
+                         'cat(median(times))')
 
 
 def main():
@@ -51,7 +53,8 @@ def main():
     if theirs is not None:
         print(f"  metafor selmodel()            {theirs * 1e3:9.2f} ms   ratio {theirs / ours:6.1f}x")
     big_yi, big_vi = selected_data(10_000)
-    big = median_seconds(lambda: selection_model(big_yi, big_vi, type="stepfun", steps=(0.025,), method="ML"), 3)
+    big = median_seconds(lambda: selection_model(big_yi, big_vi, type="stepfun", steps=(0.025,),
+                                                 method="ML"), 3)
     print(f"3PSM, k = 10,000: {big:.3f} s per full fit (target < 1 s)")
 
 

@@ -189,7 +189,9 @@ def _newton(likelihood, theta, max_iterations=100):
         while True:
             trial = theta + scale * step
             trial_value, trial_gradient, trial_hessian = likelihood.transformed_derivatives(trial)
-            if trial_value >= value + 1e-4 * scale * ascent:  # Armijo condition
+            # Armijo condition; or the trial is the maximum and log L differs only by rounding
+            # (at k = 10,000 the steps near the optimum change log L by less than its last digit)
+            if trial_value >= value + 1e-4 * scale * ascent or np.max(np.abs(trial_gradient)) < 1e-8:
                 break
             scale /= 2
             if scale < 1e-10:
