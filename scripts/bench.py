@@ -9,7 +9,9 @@ Prints seconds per fit and ratios (peer time / compassmeta time) for
     combine_effects (DL), PyMARE, and metafor's rma() timed inside R;
   * k = 1,000,000, REML (and DL): compassmeta, statsmodels, PyMARE; metafor is tried at
     k = 100,000 to show whether it can fit at all;
-  * start-up: `compassmeta pool` on a 20-row CSV as a fresh process vs Rscript running rma();
+  * latency: each command (--version, --help, pool, subgroup, metareg, validate, bias, selmodel,
+    report) as a fresh process, median of 5, against Rscript printing a metafor rma(), with the
+    budgets of issue 20 (`python scripts/bench.py --latency` runs this part alone);
   * at scale: GOSH k = 20 (1,048,575 DL fits) against metafor's gosh() measured at k = 15 and
     scaled by the number of fits; 10,000 permutations of a REML meta-regression (k = 20) against
     metafor's permutest() measured on 200 permutations; 100,000 simulated REML meta-analyses
@@ -17,37 +19,30 @@ Prints seconds per fit and ratios (peer time / compassmeta time) for
     and with the number of fits.
 """
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 
 import numpy as np
 
+import bench_multilevel
+import bench_selection
+from benchlib import (
+    HAVE_R,
+    R_PRELUDE,
+    median_seconds,
+    per_call,
+    process_seconds,
+    r_seconds,
+    report,
+    rscript,
+    timed,
+)
 from compassmeta import pool
 
 warnings.filterwarnings("ignore")
-HAVE_R = shutil.which("Rscript") is not None
-
-
-def per_call(func, min_seconds=1.0):
-    """Median seconds per call over batches lasting at least ``min_seconds`` in total."""
-    func()
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < min_seconds / 5:
-        func()
-        calls += 1
-    batch = max(1, calls)
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(batch):
-            func()
-        times.append((time.perf_counter() - t0) / batch)
-    return statistics.median(times)
 
 
 def synthetic_data(k, seed=20261121):
@@ -85,41 +80,30 @@ def metafor_seconds_per_fit(yi, vi, method, repeats):
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "d.csv")
         np.savetxt(path, np.column_stack([yi, vi]), delimiter=",", header="yi,vi", comments="")
-        script = (f'suppressMessages(library(metafor)); d <- read.csv("{path}"); '
-                  f'r <- tryCatch({{ invisible(rma(d$yi, d$vi, method="{method}")); '
-                  f't0 <- proc.time()[["elapsed"]]; '
-                  f'for (i in seq_len({repeats})) rma(d$yi, d$vi, method="{method}"); '
-                  f'cat((proc.time()[["elapsed"]] - t0) / {repeats}) }}, '
-                  f'error = function(e) cat("ERROR", conditionMessage(e)))')
-        out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True).stdout.strip()
+        out = rscript(f'd <- read.csv("{path}"); '
+                      f'r <- tryCatch({{ invisible(rma(d$yi, d$vi, method="{method}")); '
+                      f't0 <- proc.time()[["elapsed"]]; '
+                      f'for (i in seq_len({repeats})) rma(d$yi, d$vi, method="{method}"); '
+                      f'cat((proc.time()[["elapsed"]] - t0) / {repeats}) }}, '
+                      f'error = function(e) cat("ERROR", conditionMessage(e)))').strip()
     return out if out.startswith("ERROR") else float(out)
-
-
-def report(label, ours, peers):
-    print(f"\n{label}")
-    print(f"  {'compassmeta':32s} {ours * 1e3:10.3f} ms")
-    for name, seconds in peers.items():
-        if isinstance(seconds, str):
-            print(f"  {name:32s} {seconds}")
-        elif seconds is not None:
-            print(f"  {name:32s} {seconds * 1e3:10.3f} ms   ratio {seconds / ours:8.1f}x")
 
 
 def bench_small():
     yi, vi = synthetic_data(20)
     for method in ("REML", "DL"):
-        ours = per_call(lambda: pool(yi, vi, method=method, with_tau2_ci=False))
+        ours = per_call(lambda method=method: pool(yi, vi, method=method, with_tau2_ci=False))
         peers = {name: per_call(func) for name, func in peers_python(yi, vi, method).items()}
         peers["metafor rma()"] = metafor_seconds_per_fit(yi, vi, method, repeats=300)
         report(f"k = 20, {method}: time per fit", ours, peers)
-        full = per_call(lambda: pool(yi, vi, method=method))
+        full = per_call(lambda method=method: pool(yi, vi, method=method))
         print(f"  (compassmeta with the Q-profile tau^2 CI as well: {full * 1e3:.3f} ms)")
 
 
 def bench_large():
     yi, vi = synthetic_data(1_000_000)
     for method in ("REML", "DL"):
-        ours = per_call(lambda: pool(yi, vi, method=method, with_tau2_ci=False), min_seconds=3)
+        ours = per_call(lambda method=method: pool(yi, vi, method=method, with_tau2_ci=False), min_seconds=3)
         peers = {name: per_call(func, min_seconds=3) for name, func in peers_python(yi, vi, method).items()
                  if name.startswith("statsmodels")}
         report(f"k = 1,000,000, {method}: time per fit", ours, peers)
@@ -130,40 +114,40 @@ def bench_large():
         print(f"  metafor rma() at k = 100,000: {result if isinstance(result, str) else f'{result:.2f} s'}")
 
 
-def bench_startup():
-    yi, vi = synthetic_data(20)
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "d.csv")
-        np.savetxt(path, np.column_stack([yi, vi]), delimiter=",", header="yi,vi", comments="")
-        command = [shutil.which("compassmeta") or "compassmeta", "pool", path]
-        ours = statistics.median(_wall(command) for _ in range(7))
-        peers = {}
-        if HAVE_R:
-            r_command = ["Rscript", "-e", f'suppressMessages(library(metafor)); d <- read.csv("{path}"); '
-                                          'print(rma(d$yi, d$vi))']
-            peers["Rscript + metafor rma()"] = statistics.median(_wall(r_command) for _ in range(5))
-        report("start-up: `compassmeta pool` on a 20-row CSV as a fresh process", ours, peers)
+PROJECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
+THIRDWAVE = os.path.join("studies", "thirdwave.csv")
+# (label, arguments, budget as a multiple of Rscript printing a metafor rma())
+LATENCY = [("--version", ["--version"], 0.15),
+           ("--help", ["--help"], 0.15),
+           ("pool", ["pool", THIRDWAVE], 0.35),
+           ("subgroup", ["subgroup", THIRDWAVE, "--by", "risk_of_bias"], 0.35),
+           ("metareg", ["metareg", THIRDWAVE, "--mods", "risk_of_bias"], 0.35),
+           ("validate", ["validate"], 0.35),
+           ("bias", ["bias", THIRDWAVE], 0.35),
+           ("selmodel", ["selmodel", THIRDWAVE, "--steps", "0.025"], 0.35),
+           ("report (shipped tables)", ["report", "-o", "{folder}/report.html"], 1.0)]
 
 
-def _wall(command):
-    t0 = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - t0
-
-
-def r_seconds(script):
-    """Seconds printed by an R snippet that times itself; None without R."""
+def bench_latency(repeats=5):
+    """Each command as a fresh process on the shipped tables against `Rscript -e 'library(metafor);
+    print(rma(...))'` on ThirdWave, in ``repeats`` rounds that run R and every command once each (so
+    that a busy machine slows both alike); medians."""
     if not HAVE_R:
-        return None
-    out = subprocess.run(["Rscript", "-e", "suppressMessages(library(metafor)); " + script],
-                         capture_output=True, text=True).stdout.strip().splitlines()
-    return float(out[-1]) if out else None
-
-
-def timed(func):
-    t0 = time.perf_counter()
-    func()
-    return time.perf_counter() - t0
+        print("\nlatency: needs Rscript for the reference; skipped")
+        return
+    r_command = ["Rscript", "-e", R_PRELUDE + f'd <- read.csv("{THIRDWAVE}"); print(rma(d$g, sei = d$se))']
+    with tempfile.TemporaryDirectory() as folder:
+        ours = [[sys.executable, "-m", "compassmeta"] + [a.format(folder=folder) for a in arguments]
+                for _, arguments, _ in LATENCY]
+        commands = [r_command] + ours
+        times = [[process_seconds(command, 1, cwd=PROJECT) for command in commands] for _ in range(repeats)]
+    reference, *ours = [statistics.median(column) for column in zip(*times)]
+    print(f"\nLatency, fresh process, median of {repeats} rounds (ratio = command / Rscript, budget)")
+    print(f"  {'Rscript + metafor print(rma())':34s} {reference:6.2f} s")
+    for (label, _, budget), seconds in zip(LATENCY, ours):
+        verdict = "ok" if seconds <= budget * reference else "OVER"
+        print(f"  compassmeta {label:22s} {seconds:6.2f} s   ratio {seconds / reference:5.2f} "
+              f"(<= {budget:.2f}) {verdict}")
 
 
 def bench_scale():
@@ -183,7 +167,7 @@ def bench_scale():
         print(f"\n(metafor gosh() measured at k = 15, 32,767 fits: {metafor_k15:.2f} s)")
     report("GOSH k = 20, DL, all 1,048,575 subsets (time per run)", ours, peers)
     print("  compassmeta GOSH (DL) time by k: " + ", ".join(
-        f"k={k}: {timed(lambda: gosh(*synthetic_data(k), method='DL')):.2f} s" for k in (12, 14, 16, 18)))
+        f"k={k}: {timed(lambda k=k: gosh(*synthetic_data(k), method='DL')):.2f} s" for k in (12, 14, 16, 18)))
 
     moderator = np.random.default_rng(5).normal(size=20)
     ours = timed(lambda: permutation_test(yi, vi, {"x": list(moderator)}, permutations=10_000, seed=1))
@@ -195,13 +179,17 @@ def bench_scale():
     report("10,000 permutations, REML meta-regression, k = 20 (time per run)", ours,
            {} if metafor_200 is None else {"metafor permutest(), 200 x 50": metafor_200 * 50})
 
-    ours = timed(lambda: simulate_meta_analyses(20, 0.05, 0.4, 100_000, seed=1, methods=("REML",), ci_methods=("z",)))
+    def simulation(reps, seed):
+        return simulate_meta_analyses(20, 0.05, 0.4, reps, seed=seed, methods=("REML",), ci_methods=("z",))
+
+    ours = timed(lambda: simulation(100_000, 1))
     metafor_500 = r_seconds(f"y <- c({all_y}); v <- c({all_v}); t0 <- proc.time()[['elapsed']]; "
-                            "for (i in 1:500) rma(y + rnorm(20, 0, 0.2), v); cat(proc.time()[['elapsed']] - t0)")
+                            "for (i in 1:500) rma(y + rnorm(20, 0, 0.2), v); "
+                            "cat(proc.time()[['elapsed']] - t0)")
     report("100,000 simulated REML meta-analyses, k = 20 (time per run)", ours,
            {} if metafor_500 is None else {"metafor rma() loop, 500 x 200": metafor_500 * 200})
     print("  compassmeta simulation time by reps: " + ", ".join(
-        f"{reps:,}: {timed(lambda: simulate_meta_analyses(20, 0.05, 0.4, reps, seed=2, methods=('REML',), ci_methods=('z',))):.2f} s"
+        f"{reps:,}: {timed(lambda reps=reps: simulation(reps, 2)):.2f} s"
         for reps in (10_000, 30_000, 300_000)))
 
 
@@ -211,17 +199,21 @@ def bench_report():
     from compassmeta.report.html import build_report, render_html
 
     table = os.path.join(os.path.dirname(__file__), os.pardir, "studies", "trials.csv")
-    seconds = statistics.median(timed(lambda: render_html(build_report([table]))) for _ in range(3))
+    seconds = median_seconds(lambda: render_html(build_report([table])), 3)
     print(f"\nHTML report of studies/trials.csv: {seconds:.2f} s (median of 3; budget 10 s)")
 
 
 if __name__ == "__main__":
-    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, R: {'yes' if HAVE_R else 'not installed'}")
-    __import__("bench_multilevel").main()  # scripts/bench_multilevel.py: CHE + CR2
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, "
+          f"R: {'yes' if HAVE_R else 'not installed'}")
+    if sys.argv[1:] == ["--latency"]:  # only the fresh-process latency table (README)
+        bench_latency()
+        sys.exit()
+    bench_multilevel.main()  # CHE + CR2
     bench_small()
     bench_large()
-    bench_startup()
+    bench_latency()
     bench_scale()
     subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "bench_grid.py")], check=True)
-    __import__("bench_selection").main()  # 3PSM against metafor selmodel()
+    bench_selection.main()  # 3PSM against metafor selmodel()
     bench_report()

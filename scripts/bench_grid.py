@@ -17,8 +17,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
+from benchlib import HAVE_R, rscript, timed
 from compassmeta.analyses import grid as grids
 from compassmeta.analyses.simulate import simulate
 
@@ -42,21 +42,15 @@ def target_grid(folder, tau2_count=50, effect_count=10):
     return grids.read_grid(path)
 
 
-def timed(func):
-    start = time.perf_counter()
-    func()
-    return time.perf_counter() - start
-
-
 def metafor_cells_per_second(reps=300):
     """rma(method = "REML") on k = 20 simulated g's in an R loop, scaled to 10,000 replications."""
-    if shutil.which("Rscript") is None:
+    if not HAVE_R:
         return None
-    script = (f"suppressMessages(library(metafor)); set.seed(1); t0 <- proc.time()[['elapsed']]; "
+    script = (f"set.seed(1); t0 <- proc.time()[['elapsed']]; "
               f"for (i in 1:{reps}) {{ n <- sample(20:100, 20, replace = TRUE); "
               "theta <- rnorm(20, 0.4, sqrt(0.05)); g <- rnorm(20, theta, sqrt(2/n + theta^2/(4*n))); "
               "rma(g, 2/n + g^2/(4*n), method = 'REML') }; cat(proc.time()[['elapsed']] - t0)")
-    out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True).stdout.strip()
+    out = rscript(script).strip()
     return 1 / (float(out) * REPS / reps)
 
 
@@ -76,8 +70,8 @@ def main():
         print(f"  50 cells: 1 worker {one_worker:.1f} s, 2 workers {two_workers:.1f} s "
               f"(speed-up {one_worker / two_workers:.2f}x)")
         rates = {"grid, 2 workers": cells / two}
-        single = timed(lambda: [simulate(20, 0.05, 0.1 * i, REPS, seed=i, methods=("REML",), ci_methods=("z",))
-                                for i in range(10)])
+        single = timed(lambda: [simulate(20, 0.05, 0.1 * i, REPS, seed=i, methods=("REML",),
+                                         ci_methods=("z",)) for i in range(10)])
         rates["simulate() library call per cell (REML, z)"] = 10 / single
         command = [shutil.which("compassmeta") or "compassmeta", "simulate", "--k", "20", "--tau2", "0.05",
                    "--true-effect", "0.4", "--reps", str(REPS), "--seed", "1"]

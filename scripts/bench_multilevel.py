@@ -17,15 +17,14 @@ Prints seconds and ratios (peer time / compassmeta time), and the estimates, so 
 programs are seen to fit the same model.
 """
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import tracemalloc
 
 import numpy as np
 
+from benchlib import HAVE_R, R_PRELUDE, best_seconds
 from compassmeta.models.pooling import pool
 
 RHO = 0.6
@@ -46,16 +45,6 @@ def ours(yi, vi, cluster):
     return pool(yi, vi, cluster=cluster, rho=RHO, ci_method="cr2")
 
 
-def seconds(func, repeats=3):
-    """Best of ``repeats`` wall-clock times."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def peak_megabytes(func):
     tracemalloc.start()
     func()
@@ -65,7 +54,7 @@ def peak_megabytes(func):
 
 
 R_SCRIPT = """
-suppressMessages({library(metafor); library(clubSandwich)})
+suppressMessages(library(clubSandwich))
 d <- read.csv("%s")
 t0 <- proc.time()[["elapsed"]]
 V <- vcalc(vi, cluster = cluster, obs = es, rho = %r, data = d)
@@ -99,7 +88,7 @@ def peer_run(command):
 def bench_scale():
     yi, vi, cluster = clustered_data(100_000, 20_000)
     ours(yi, vi, cluster)  # warm-up
-    elapsed = seconds(lambda: ours(yi, vi, cluster))
+    elapsed = best_seconds(lambda: ours(yi, vi, cluster))
     print(f"CHE + CR2, k = 100,000 in 20,000 clusters: {elapsed:.2f} s (target < 2 s)")
     half = clustered_data(50_000, 10_000)
     small, large = peak_megabytes(lambda: ours(*half)), peak_megabytes(lambda: ours(yi, vi, cluster))
@@ -110,7 +99,7 @@ def bench_scale():
 def bench_against_peers():
     yi, vi, cluster = clustered_data(500, 100)
     result = ours(yi, vi, cluster)
-    elapsed = seconds(lambda: ours(yi, vi, cluster), repeats=20)
+    elapsed = best_seconds(lambda: ours(yi, vi, cluster), repeats=20)
     print(f"\nCHE + CR2, k = 500 in 100 clusters: compassmeta {elapsed * 1000:.1f} ms "
           f"(estimate {result.estimate:.6f}, se {result.se:.6f}, df {result.df:.3f})")
     with tempfile.TemporaryDirectory() as folder:
@@ -119,9 +108,9 @@ def bench_against_peers():
         np.savetxt(path, np.column_stack([yi, vi, cluster + 1, np.arange(1, yi.size + 1)]), delimiter=",",
                    header="yi,vi,cluster,es", comments="", fmt=["%.17g", "%.17g", "%d", "%d"])
         peers = {}
-        if shutil.which("Rscript"):
+        if HAVE_R:
             peers["metafor rma.mv + clubSandwich (Rscript)"] = peer_run(
-                ["Rscript", "-e", R_SCRIPT % (path, RHO)])
+                ["Rscript", "-e", R_PRELUDE + R_SCRIPT % (path, RHO)])
         if os.path.exists(PIMETA_PYTHON):
             peers["pimeta rma_mv + robust(clubSandwich=True)"] = peer_run(
                 [PIMETA_PYTHON, "-c", PIMETA_SCRIPT % RHO, path])

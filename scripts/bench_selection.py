@@ -8,12 +8,11 @@ A full fit is timed: estimates, Hessian SEs, the LRT of delta and the LRT of tau
 selmodel() computes them.
 """
 import os
-import statistics
 import tempfile
-import time
 
 import numpy as np
 
+from benchlib import median_seconds, r_seconds
 from compassmeta.analyses.selection import selection_model
 
 
@@ -30,40 +29,32 @@ def selected_data(k, seed=20261124):
     return np.array(yi), np.array(vi)
 
 
-def seconds(func, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def metafor_seconds(yi, vi, repeats):
     """Median seconds of rma(method = "ML") + selmodel(type = "stepfun", steps = 0.025) inside R."""
-    from bench import r_seconds
-
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "d.csv")
         np.savetxt(path, np.column_stack([yi, vi]), delimiter=",", header="yi,vi", comments="")
-        return r_seconds(f'd <- read.csv("{path}"); fit <- function() selmodel(rma(d$yi, d$vi, method = "ML"), '
-                         f'type = "stepfun", steps = 0.025); invisible(fit()); '
-                         f'times <- sapply(seq_len({repeats}), function(i) {{ t0 <- proc.time()[["elapsed"]]; '
-                         f'fit(); proc.time()[["elapsed"]] - t0 }}); cat(median(times))')
+        return r_seconds(f'd <- read.csv("{path}"); '
+                         'fit <- function() selmodel(rma(d$yi, d$vi, method = "ML"), type = "stepfun", '
+                         'steps = 0.025); invisible(fit()); '
+                         f'times <- sapply(seq_len({repeats}), function(i) {{ '
+                         f't0 <- proc.time()[["elapsed"]]; fit(); proc.time()[["elapsed"]] - t0 }}); '
+                         'cat(median(times))')
 
 
 def main():
     yi, vi = selected_data(50)
     fit = lambda: selection_model(yi, vi, type="stepfun", steps=(0.025,), method="ML")  # noqa: E731
     fit()
-    ours = seconds(fit, 20)
+    ours = median_seconds(fit, 20)
     theirs = metafor_seconds(yi, vi, 20)
     print("\n3PSM (stepfun, steps 0.025, ML), k = 50: time per full fit")
     print(f"  compassmeta selection_model   {ours * 1e3:9.2f} ms")
     if theirs is not None:
         print(f"  metafor selmodel()            {theirs * 1e3:9.2f} ms   ratio {theirs / ours:6.1f}x")
     big_yi, big_vi = selected_data(10_000)
-    big = seconds(lambda: selection_model(big_yi, big_vi, type="stepfun", steps=(0.025,), method="ML"), 3)
+    big = median_seconds(lambda: selection_model(big_yi, big_vi, type="stepfun", steps=(0.025,),
+                                                 method="ML"), 3)
     print(f"3PSM, k = 10,000: {big:.3f} s per full fit (target < 1 s)")
 
 

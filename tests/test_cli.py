@@ -163,3 +163,18 @@ def test_pool_does_not_import_heavy_modules(tmp_path, bcg_csv):
             "if m in sys.modules))")
     process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert process.stdout.strip().splitlines()[-1] == "[]", process.stdout + process.stderr
+
+
+def test_every_command_is_found_by_the_lazy_group():
+    """cli/__init__'s lazy_modules names each command's module: importing every command module
+    registers exactly those commands, each from the module named."""
+    import importlib
+    import pkgutil
+
+    import compassmeta.cli as cli
+
+    for module in pkgutil.iter_modules(cli.__path__):
+        importlib.import_module(f"compassmeta.cli.{module.name}")
+    registered = {name: command.callback.__module__.rsplit(".", 1)[1]
+                  for name, command in main.commands.items()}
+    assert registered == main.lazy_modules

@@ -19,6 +19,7 @@ from ..data.aggregate import cluster_composites
 from ..models.dependent import check_options, meta_regression_dependent
 from ..models.model import fit_model
 from ..models.pooling import PooledResult, as_fraction, check_effects, pool
+from ..models.wls import ordinary_wls
 from .selection import SelectionModel, three_psm_or_note
 
 #: Below this many studies the tests have too little power (Cochrane Handbook 13.3.5.4).
@@ -59,11 +60,9 @@ def regression_test(yi, vi, *, model="lm", predictor="sei", method="REML", ci_me
     X = np.column_stack([np.ones(k), values])
     level = as_fraction(level)
     if model == "lm":
-        from statsmodels.regression.linear_model import WLS
-
-        fit = WLS(yi, X, weights=1.0 / vi).fit()
-        beta, se, df = fit.params, fit.bse, fit.df_resid
-        statistic, p_value = fit.tvalues[1], float(fit.pvalues[1])
+        beta, se, df, _ = ordinary_wls(X, yi, 1.0 / vi)  # t on k - 2 df, as lm() in regtest()
+        statistic = beta[1] / se[1]
+        p_value = float(dist.t_two_sided_p(statistic, df))
         crit = dist.critical_value(level, df)
     else:
         fit = fit_model(X, yi, vi, terms=("intercept", predictor), method=method, ci_method=ci_method,
@@ -96,6 +95,52 @@ def multilevel_regression_test(yi, vi, cluster, *, predictor="sei", method="REML
                           limit_ci_upper=limit.ci_upper)
 
 
+def _tie_sums(values):
+    """sum t(t-1), sum t(t-1)(t-2) and sum t(t-1)(2t+5) over the sizes t of groups of tied values."""
+    _, sizes = np.unique(values, return_counts=True)
+    t = sizes[sizes > 1].astype(float)
+    return (float(np.sum(t * (t - 1))), float(np.sum(t * (t - 1) * (t - 2))),
+            float(np.sum(t * (t - 1) * (2 * t + 5))))
+
+
+def _inversions_cdf(n, d):
+    """P(D <= d) for D the number of inversions of a random permutation of n items (the null
+    distribution of the discordant pairs, Kendall 1970, Rank Correlation Methods, ch. 4), by the
+    recurrence I_j(d) = sum_{i=0}^{min(d, j-1)} I_{j-1}(d - i), kept as probabilities."""
+    probability = np.zeros(d + 1)
+    probability[0] = 1.0
+    for j in range(2, n + 1):
+        cumulative = np.cumsum(probability)
+        shifted = np.concatenate([np.zeros(j), cumulative[:d + 1 - j]]) if j <= d else np.zeros(d + 1)
+        probability = (cumulative - shifted) / j
+    return float(probability.sum())
+
+
+def kendall_tau_test(x, y, exact: bool) -> tuple[float, float]:
+    """Kendall's tau-b of x and y with its two-sided p-value (Kendall 1970, ch. 3-4): exact from the
+    distribution of the number of discordant pairs (no ties), or the normal approximation to
+    S = concordant - discordant with the tie-corrected variance
+    Var S = [n(n-1)(2n+5) - sum t(t-1)(2t+5) - sum u(u-1)(2u+5)] / 18
+            + sum t(t-1)(t-2) sum u(u-1)(u-2) / (9 n(n-1)(n-2)) + sum t(t-1) sum u(u-1) / (2 n(n-1))."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = x.size
+    s = 0.0
+    for i in range(n - 1):
+        s += float(np.sum(np.sign(x[i + 1:] - x[i]) * np.sign(y[i + 1:] - y[i])))
+    pairs = n * (n - 1) / 2
+    x2, x3, x5 = _tie_sums(x)
+    y2, y3, y5 = _tie_sums(y)
+    if x2 / 2 == pairs or y2 / 2 == pairs:  # one variable constant: tau undefined
+        return float("nan"), float("nan")
+    tau = min(1.0, max(-1.0, s / np.sqrt(pairs - x2 / 2) / np.sqrt(pairs - y2 / 2)))
+    if exact:
+        discordant = int(round((pairs - s) / 2))
+        return float(tau), float(min(1.0, 2 * _inversions_cdf(n, min(discordant, int(pairs) - discordant))))
+    m = n * (n - 1.0)
+    variance = (m * (2 * n + 5) - x5 - y5) / 18 + x2 * y2 / (2 * m) + x3 * y3 / (9 * m * (n - 2))
+    return float(tau), float(dist.normal_two_sided_p(s / np.sqrt(variance)))
+
+
 @dataclass(frozen=True)
 class RankCorrelation(Result):
     """Begg & Mazumdar's rank correlation between standardised effects and variances."""
@@ -110,17 +155,14 @@ def rank_correlation(yi, vi):
     """metafor ranktest(): Kendall's tau of (y - theta_FE) / sqrt(v - 1/sum w) with v;
     the exact p (metafor asks cor.test for it) unless there are ties, else the normal
     approximation with the tie-corrected variance."""
-    from scipy import stats
-
     yi, vi = check_effects(yi, vi)
     w = 1.0 / vi
     theta = float(np.dot(w, yi) / w.sum())
     standardised = (yi - theta) / np.sqrt(vi - 1.0 / w.sum())
     ties = len(set(standardised)) < yi.size or len(set(vi)) < yi.size
     exact = not ties
-    result = stats.kendalltau(standardised, vi, method="exact" if exact else "asymptotic")
-    return RankCorrelation(k=int(yi.size), tau=float(result.statistic), p_value=float(result.pvalue),
-                           exact=exact)
+    tau, p_value = kendall_tau_test(standardised, vi, exact)
+    return RankCorrelation(k=int(yi.size), tau=tau, p_value=p_value, exact=exact)
 
 
 @dataclass(frozen=True)

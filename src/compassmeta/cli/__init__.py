@@ -1,8 +1,21 @@
 """The ``compassmeta`` command line: parse options, call the library, render the result.
 
-One module per family of commands; importing them registers the commands on ``main``.
+One module per family of commands; importing one registers its commands on ``main``.  The group
+imports a command's module when the command is run (or listed by --help), so that each command
+starts with its own imports only.
 """
-from . import analyses, editing, escalc, extract, figures, fitting, report, selection, studies  # noqa: F401  (registers the commands)
 from .app import main
+
+main.lazy_modules = {
+    "pool": "fitting", "subgroup": "fitting", "metareg": "fitting",
+    "bias": "analyses", "sensitivity": "analyses", "simulate": "analyses",
+    "forest": "figures", "funnel": "figures", "bubble": "figures", "baujat": "figures", "gosh": "figures",
+    "selmodel": "selection", "svalue": "selection",
+    "add": "studies", "validate": "studies", "reproduce": "studies", "data": "studies",
+    "edit": "editing", "remove": "editing",
+    "extract": "extract",
+    "report": "report",
+    "escalc": "escalc",
+}
 
 __all__ = ["main"]

@@ -15,7 +15,21 @@ WARNINGS_SHOWN = 5   # warnings printed one per line before the rest are counted
 
 
 class FriendlyGroup(click.Group):
-    """Turns library errors into one-line messages unless --debug was given."""
+    """Turns library errors into one-line messages unless --debug was given.  Commands listed in
+    ``lazy_modules`` (name -> module under compassmeta.cli) are imported when first asked for, so
+    that a command starts without the imports of the others."""
+
+    lazy_modules: dict = {}
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_modules))
+
+    def get_command(self, ctx, name):
+        if name not in self.commands and name in self.lazy_modules:
+            from importlib import import_module
+
+            import_module(f"{__package__}.{self.lazy_modules[name]}")  # registers its commands on main
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx):
         try:

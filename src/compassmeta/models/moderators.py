@@ -8,6 +8,7 @@ from ..common.results import INTERNAL, Coefficient, Result, html_cell
 from .dependent import check_options, meta_regression_dependent, subgroup_dependent
 from .model import ModelFit, fit_model
 from .pooling import PooledResult, as_fraction, check_effects, pool
+from .wls import ordinary_wls
 
 
 def is_numeric(values):
@@ -119,9 +120,7 @@ def _pseudo_r2(fit, yi, vi):
     if fit.method == "FE":
         if np.var(yi) == 0:
             return 0.0
-        from statsmodels.regression.linear_model import WLS
-
-        return max(0.0, 100.0 * WLS(yi, fit.X, weights=1.0 / vi).fit().rsquared_adj)
+        return max(0.0, 100.0 * ordinary_wls(fit.X, yi, 1.0 / vi)[3])
     tau2_re = pool(yi, vi, method=fit.method, ci_method=fit.ci_method, with_tau2_ci=False).tau2
     if tau2_re == 0:
         return 0.0

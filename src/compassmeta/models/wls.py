@@ -149,3 +149,23 @@ def generalized_q(X, y, v, tau2):
     confidence interval solve Q(tau^2) = target (Viechtbauer 2007, Stat Med 26:37).
     """
     return weighted_fit(X, y, 1.0 / (v + tau2)).rss()
+
+
+def ordinary_wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Weighted least squares with the residual variance estimated (a linear model with
+    Var(e_i) = sigma^2 / w_i, R's lm(weights = w)): (beta, se, df_resid, adjusted R^2).
+
+    sigma^2 = sum w r^2 / (k - p), Var(beta) = sigma^2 (X'WX)^-1; R^2 = 1 - RSS / TSS with TSS the
+    weighted sum of squares about the weighted mean where X has a constant column, about 0 where it
+    has none; adjusted R^2 = 1 - (1 - R^2) (k - c) / (k - p), c = 1 with a constant column else 0
+    (summary.lm)."""
+    k, p = X.shape
+    fit = WeightedFit(X, y, w)
+    df_resid = float(k - p)
+    rss = fit.rss()
+    se = np.sqrt(np.diag(fit.cov) * (rss / df_resid))
+    has_constant = bool(np.any(np.all(X == X[:1], axis=0) & (X[0] != 0)))
+    centre = float(np.dot(w, y) / w.sum()) if has_constant else 0.0
+    tss = float(np.dot(w, (y - centre) ** 2))
+    r2_adjusted = 1.0 - (k - has_constant) / df_resid * (rss / tss)
+    return fit.beta, se, df_resid, r2_adjusted

@@ -1,11 +1,11 @@
 #!/usr/bin/env Rscript
-# Reference values from metafor for the first-day fixes (issue 17): rows with a missing
+# Reference values from metafor for row selection (issue 17): rows with a missing
 # moderator dropped with a warning, --where subsets, and the common-tau^2 F test of a
 # subgroup analysis under Knapp-Hartung.
 #
-# Run from the project root:  Rscript scripts/metafor_first_day_reference.R
+# Run from the project root:  Rscript scripts/metafor_row_selection_reference.R
 # (the open data from COMPASSMETA_MIRROR, else ../shared/data)
-# Writes tests/fixtures/metafor_first_day.json (CI reads the committed JSON only).
+# Writes tests/fixtures/metafor_row_selection.json (CI reads the committed JSON only).
 suppressMessages({library(metafor); library(jsonlite)})
 
 tight <- list(threshold = 1e-12, maxiter = 10000, tol = 1e-13)
@@ -42,7 +42,7 @@ common <- rma(tw$TE, sei = tw$seTE, mods = ~ factor(tw$RiskOfBias), method = "RE
 thirdwave_knha <- list(qm = num(common$QM), qm_df = num(common$QMdf), qm_p = num(common$QMp))
 
 out <- list(metafor_version = as.character(packageVersion("metafor")),
-            generated_by = "scripts/metafor_first_day_reference.R",
+            generated_by = "scripts/metafor_row_selection_reference.R",
             metareg_missing = metareg_missing, where = where, thirdwave_knha = thirdwave_knha)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
-           file.path("tests", "fixtures", "metafor_first_day.json"))
+           file.path("tests", "fixtures", "metafor_row_selection.json"))

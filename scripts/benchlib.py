@@ -1,0 +1,70 @@
+"""Timing helpers shared by the benchmarks in scripts/ (bench.py, bench_selection.py,
+bench_multilevel.py, bench_grid.py): wall-clock timers, fresh-process timing and R snippets run
+with metafor from the private library (.libPaths, as the reference scripts do)."""
+import shutil
+import statistics
+import subprocess
+import time
+
+HAVE_R = shutil.which("Rscript") is not None
+# metafor's current version lives in /opt/rlib-current; Debian's older one is the fallback
+R_PRELUDE = '.libPaths(c("/opt/rlib-current", .libPaths())); suppressMessages(library(metafor)); '
+
+
+def timed(func) -> float:
+    """Seconds one call of ``func`` takes."""
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
+def median_seconds(func, repeats: int) -> float:
+    """Median seconds of ``repeats`` calls."""
+    return statistics.median(timed(func) for _ in range(repeats))
+
+
+def best_seconds(func, repeats: int = 3) -> float:
+    """Least seconds of ``repeats`` calls."""
+    return min(timed(func) for _ in range(repeats))
+
+
+def per_call(func, min_seconds: float = 1.0) -> float:
+    """Median seconds per call over 5 batches lasting at least ``min_seconds`` in total."""
+    func()
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < min_seconds / 5:
+        func()
+        calls += 1
+    batch = max(1, calls)
+    return statistics.median(timed(lambda: [func() for _ in range(batch)]) / batch for _ in range(5))
+
+
+def process_seconds(command: list, repeats: int = 5, **run_options) -> float:
+    """Median wall-clock seconds of ``command`` run as a fresh process (start-up included)."""
+    return median_seconds(lambda: subprocess.run(command, check=True, capture_output=True, **run_options),
+                          repeats)
+
+
+def rscript(script: str, timeout: float | None = None) -> str:
+    """Standard output of an R snippet run after R_PRELUDE (metafor loaded); '' without R."""
+    if not HAVE_R:
+        return ""
+    return subprocess.run(["Rscript", "-e", R_PRELUDE + script], capture_output=True, text=True,
+                          timeout=timeout).stdout
+
+
+def r_seconds(script: str) -> float | None:
+    """Seconds printed (last line) by an R snippet that times itself; None without R or output."""
+    out = rscript(script).strip().splitlines()
+    return float(out[-1]) if out else None
+
+
+def report(label: str, ours: float, peers: dict) -> None:
+    """Print compassmeta's time and each peer's with the ratio peer / compassmeta."""
+    print(f"\n{label}")
+    print(f"  {'compassmeta':32s} {ours * 1e3:10.3f} ms")
+    for name, seconds in peers.items():
+        if isinstance(seconds, str):
+            print(f"  {name:32s} {seconds}")
+        elif seconds is not None:
+            print(f"  {name:32s} {seconds * 1e3:10.3f} ms   ratio {seconds / ours:8.1f}x")
