@@ -312,7 +312,7 @@ def test_since_with_a_file_that_is_not_a_report_exits_2_with_one_line(tmp_path):
 def test_curated_table_report_draws_the_figures_of_each_pooled_outcome():
     """(Its time, against the issue's 10 s budget, is measured by scripts/bench.py, not here.)"""
     page = render_html(build_report([str(STUDIES / "trials.csv")]))
-    # forest and funnel of depression and anxiety (k >= 2); depression (3 trials): format subgroups, year bubble
+    # forest and funnel of depression and anxiety (k >= 2); depression: format subgroups, year bubble
     assert page.count("<svg") == 6
 
 
