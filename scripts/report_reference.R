@@ -146,6 +146,22 @@ out[["curated trials | sessions"]] <- list(k = reg$k, intercept = as.numeric(reg
                                            slope = as.numeric(reg$beta[2]), slope_se = reg$se[2],
                                            qm = reg$QM, qm_p = reg$QMp, tau2 = reg$tau2)
 
-writeLines(toJSON(list(metafor_version = as.character(packageVersion("metafor")), subsets = out),
+# reproduce's indicative values beside the review targets without study-level data (issue 27):
+# the rows of trials.csv with the target's outcome (self-compassion: SCS totals only), one composite
+# per trial; pooled (REML, Wald z) from two trials on, else the one trial's g and Wald 95% CI.
+single <- function(d) {
+  s <- composite(d)
+  stopifnot(nrow(s) == 1)
+  half <- qnorm(0.975) * sqrt(s$vi)
+  list(k = 1, estimate = s$yi, ci_lower = s$yi - half, ci_upper = s$yi + half)
+}
+indicative <- list(
+  depression = pooled(composite(trials[trials$outcome == "depression", ])),
+  anxiety = pooled(composite(anxiety)),
+  `self-compassion` = single(trials[trials$outcome == "self-compassion" & trials$scs_component == "total", ]),
+  stress = single(trials[trials$outcome == "stress", ]))
+
+writeLines(toJSON(list(metafor_version = as.character(packageVersion("metafor")), subsets = out,
+                       indicative = indicative),
                   auto_unbox = TRUE, digits = NA, pretty = TRUE),
            "tests/fixtures/report_reference.json")

@@ -11,7 +11,7 @@ from compassmeta.cli import main
 from compassmeta.data import datasets
 from compassmeta.data.studytable import Schema, format_table, load_study_table, validate_text
 from compassmeta.data.tables import read_table
-from conftest import PROJECT
+from conftest import PROJECT, assert_close, load_fixture
 
 STUDIES = PROJECT / "studies"
 SCHEMA = Schema.load(STUDIES / "datapackage.json", "trials")
@@ -264,6 +264,34 @@ def test_reproduce_thirdwave_matches_the_book_offline(tmp_path):
                for t in goldberg)
 
 
+def test_review_targets_show_the_entered_trials_as_indicative_values_against_metafor(tmp_path):
+    """Issue 27: beside each review target without study-level data, the entered trials' own value
+    (metafor: scripts/report_reference.R), labelled as a different trial set; one trial is not pooled."""
+    targets = reproduce_json(env={"COMPASSMETA_MIRROR": "", "XDG_CACHE_HOME": str(tmp_path)})
+    reference = load_fixture("report_reference.json")["indicative"]
+    names = {"wilson2019", "ferrari2019", "kirby2017"}
+    reviews = [t for t in targets if t["target_id"].split("-")[0] in names]
+    assert {t["target_id"].split("-")[0] for t in reviews} == names
+    assert all(t["verdict"] == "no study-level data" and t["recomputed"] is None for t in reviews)
+    for target_id, outcome in (("wilson2019-depression", "depression"), ("kirby2017-anxiety", "anxiety"),
+                               ("ferrari2019-self_compassion", "self-compassion"),
+                               ("ferrari2019-stress", "stress")):
+        value = next(t for t in targets if t["target_id"] == target_id)["indicative"]
+        expected = reference[outcome]
+        assert value["k_trials"] == expected["k"] and value["pooled"] == (expected["k"] > 1)
+        assert value["label"].startswith("indicative: a different, smaller trial set")
+        assert ("one trial, not pooled" in value["label"]) == (expected["k"] == 1)
+        for name in ("estimate", "ci_lower", "ci_upper"):
+            assert_close(value[name], expected[name], f"{target_id} {name}")
+    kirby = next(t for t in targets if t["target_id"] == "kirby2017-self_compassion")["indicative"]
+    assert kirby["trials"] == ["eriksson2018"] and kirby["n_rows"] == 1 and kirby["controls"] == "passive"
+    assert next(t for t in targets if t["target_id"] == "kirby2017-wellbeing")["indicative"] is None
+    text = CliRunner(env={"COMPASSMETA_MIRROR": "", "XDG_CACHE_HOME": str(tmp_path)}).invoke(
+        main, ["reproduce", "--studies", str(STUDIES)]).output
+    assert "indicative: a different, smaller trial set (k = 3 trials): g = 0.80 [0.07, 1.54]" in text
+    assert "reproduc" not in text.split("[wilson2019-depression]")[1].split("\n\n")[0]
+
+
 def test_reproduce_lists_every_target(shared_data):
     targets = reproduce_json("--mirror", str(shared_data))
     ids = {t["target_id"] for t in targets}
@@ -273,7 +301,7 @@ def test_reproduce_lists_every_target(shared_data):
     assert sum(t.startswith("goldberg2018-") for t in ids) == 10
     wilson = next(t for t in targets if t["target_id"] == "wilson2019-depression")
     assert wilson["verdict"] == "no study-level data" and wilson["published"] == 0.40
-    assert "holds 2 row(s) from 2 trial(s)" in wilson["note"]
+    assert "holds 3 row(s) from 3 trial(s)" in wilson["note"]
     goldberg = [t for t in targets if t["target_id"].startswith("goldberg2018")]
     assert all(t["recomputed"] is not None and t["verdict"] in ("matches", "differs") for t in goldberg)
     keys = {"target_id", "citation", "quantity", "published", "recomputed", "difference", "k_used",
