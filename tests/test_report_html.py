@@ -417,3 +417,25 @@ def test_browser_screenshot(written, tmp_path):
     chromium(written[0].as_uri(), tmp_path, "--window-size=1280,2000", f"--screenshot={shot}")
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
+
+
+def test_evidence_level_is_shown_and_filters_the_report(written, tmp_path):
+    """Issue 27: the provenance table shows each trial's evidence level; --evidence-level keeps
+    only the rows printed there (the two abstract-only trials of the shipped table)."""
+    page = written[0].read_text(encoding="utf-8")
+    eriksson = next(t for t in written[1]["trials"] if t["study_id"] == "eriksson2018")
+    assert eriksson["evidence_levels"] == ["abstract"]
+    assert next(t for t in written[1]["trials"] if t["study_id"] == "savari2021")["evidence_levels"] == [""]
+    assert "<th>Evidence level</th>" in page and "<td>not recorded</td>" in page and "<td>abstract</td>" in page
+    html_path = tmp_path / "abstract.html"
+    result = CliRunner().invoke(main, ["report", str(STUDIES / "trials.csv"), "-o", str(html_path),
+                                       "--evidence-level", "abstract"])
+    assert result.exit_code == 0, result.output
+    report_json = json.loads(html_path.with_suffix(".json").read_text(encoding="utf-8"))
+    assert [t["study_id"] for t in report_json["trials"]] == ["eriksson2018", "schuling2020"]
+    assert set(report_json["row_digests"]) == {"eriksson2018-scs-total-post", "eriksson2018-scs-selfcoldness-post",
+                                               "eriksson2018-pss-post", "schuling2020-bdi2-post"}
+    assert report_json["method"].endswith("only rows with evidence level 'abstract'")
+    none = CliRunner().invoke(main, ["report", str(STUDIES / "trials.csv"), "-o", str(html_path),
+                                     "--evidence-level", "full"])
+    assert none.exit_code == 2 and "no row has evidence_level 'full results table'" in none.output
