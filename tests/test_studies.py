@@ -45,6 +45,7 @@ def test_good_row_passes():
     ({"mean1": "1,5"}, "mean1", "decimal comma"),
     ({"control_type": "waitlist"}, "control_type", "is not one of: passive, active"),
     ({"outcome": "happiness"}, "outcome", "is not one of"),
+    ({"evidence_level": "table 2"}, "evidence_level", "is not one of: full results table, abstract"),
     ({"citation": ""}, "citation", "required value is missing"),
     ({"higher_is_better": "yes"}, "higher_is_better", "not true or false"),
     ({"mean2": ""}, "mean2", "stat_type 'means' needs a value here"),
@@ -94,6 +95,25 @@ def test_shipped_tables_are_valid_and_cited():
         assert row["source"] and row["license"] and row["inclusion_note"]
     koszycki = [row for row in trials.rows if row["study_id"] == "koszycki2016"]
     assert {row["intervention_class"] for row in koszycki} == {"mindfulness-and-compassion"}
+
+
+def test_evidence_level_marks_the_double_extracted_report_rows_only():
+    """Issue 27: rows entered from a trial's own report carry evidence_level and both extractors;
+    the Metapsy rows (a database: where the numbers are printed is not recorded) leave it blank."""
+    trials = load_study_table(STUDIES / "trials.csv")
+    from_reports = [row for row in trials.rows if row["evidence_level"] is not None]
+    assert sorted(row["es_id"] for row in from_reports) == [
+        "eriksson2018-pss-post", "eriksson2018-scs-selfcoldness-post", "eriksson2018-scs-total-post",
+        "schuling2020-bdi2-post"]
+    for row in from_reports:
+        assert row["evidence_level"] == "abstract" and row["extractors"] == "A;B" and row["stat_type"] == "d"
+        assert row["source"].startswith("https://") and ", abstract (" in row["source"]
+    for row in trials.rows:
+        if row["source"].startswith("Metapsy"):
+            assert row["evidence_level"] is None and row["extractors"] is None, row["es_id"]
+    coldness = next(row for row in from_reports if row["es_id"] == "eriksson2018-scs-selfcoldness-post")
+    assert (coldness["scs_component"], coldness["higher_is_better"], coldness["statistic"]) == (
+        "uncompassionate", False, -0.73)
 
 
 def test_trial_rows_agree_with_the_database_g(shared_data):
