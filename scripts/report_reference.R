@@ -4,8 +4,8 @@
 # Run from the project root:  Rscript scripts/report_reference.R
 # Writes tests/fixtures/report_reference.json.  Inputs are the shipped tables
 # studies/trials.csv and studies/thirdwave.csv; effect sizes are computed here with escalc()
-# (SMD: Hedges' g with the exact correction), oriented so that positive favours the
-# intervention.  Trials with several rows enter as one composite (mean of the rows, variance
+# (SMD: Hedges' g with the exact correction; from the means, or from Cohen's d and the ns for
+# stat_type d rows), oriented so that positive favours the intervention.  Trials with several rows enter as one composite (mean of the rows, variance
 # (sum v_i + r sum_{i != j} sqrt(v_i v_j)) / m^2, r = 0.5; Borenstein et al. 2009, ch. 24),
 # written out here independently of compassmeta.  Models: rma(method = "REML"), Wald z,
 # tight convergence.  Subsets where a trial contributes several rows: rma.mv(method = "REML",
@@ -14,15 +14,27 @@
 # inference (metafor robust(clubSandwich = TRUE) + predict()).  I^2 per level as in metafor's
 # FAQ (sigma^2_l over sum sigma^2 + (k - 1) / tr(P), W = diag(1 / vi)).  The 3PSM:
 # selmodel(rma(method = "ML"), type = "stepfun", steps = 0.025) on one effect per trial.
+# The stress subset holds thirdwave.csv's rows and the stress rows of trials.csv.
 # "stress, two rows of one trial" is a constructed copy of thirdwave.csv in which the second
 # trial's row is relabelled as a row of the first trial (a test of the dependent route with
 # k >= 3 trials; not data).
+.libPaths(c("/opt/rlib-current", .libPaths()))
 suppressMessages({library(metafor); library(clubSandwich); library(jsonlite)})
 
 ctrl <- list(threshold = 1e-12, maxiter = 10000)
 trials <- read.csv("studies/trials.csv", stringsAsFactors = FALSE)
-trials <- escalc(measure = "SMD", m1i = mean1, sd1i = sd1, n1i = n1, m2i = mean2, sd2i = sd2, n2i = n2,
-                 data = trials)
+trials$yi <- NA_real_
+trials$vi <- NA_real_
+by_means <- trials$stat_type == "means"
+es <- escalc(measure = "SMD", m1i = mean1, sd1i = sd1, n1i = n1, m2i = mean2, sd2i = sd2, n2i = n2,
+             data = trials[by_means, ])
+trials$yi[by_means] <- es$yi
+trials$vi[by_means] <- es$vi
+by_d <- trials$stat_type == "d"
+es <- escalc(measure = "SMD", di = statistic, n1i = n1, n2i = n2, data = trials[by_d, ])
+trials$yi[by_d] <- es$yi
+trials$vi[by_d] <- es$vi
+stopifnot(!anyNA(trials$yi), !anyNA(trials$vi))
 flip <- tolower(trials$higher_is_better) == "false"
 trials$yi[flip] <- -trials$yi[flip]
 thirdwave <- read.csv("studies/thirdwave.csv", stringsAsFactors = FALSE)
@@ -85,7 +97,8 @@ anxiety <- trials[trials$outcome == "anxiety", ]
 out[["anxiety | all"]] <- multilevel(anxiety)
 out[["anxiety | all, CHE rho 0.6, CR2"]] <- multilevel(anxiety, rho = 0.6)
 
-stress <- composite(thirdwave)
+columns <- c("study_id", "yi", "vi", "format", "intervention_duration")
+stress <- composite(rbind(thirdwave[, columns], trials[trials$outcome == "stress", columns]))
 key <- "stress | all"
 out[[key]] <- pooled(stress)
 fit <- rma(yi, vi, data = stress, method = "REML", control = ctrl)
@@ -133,6 +146,22 @@ out[["curated trials | sessions"]] <- list(k = reg$k, intercept = as.numeric(reg
                                            slope = as.numeric(reg$beta[2]), slope_se = reg$se[2],
                                            qm = reg$QM, qm_p = reg$QMp, tau2 = reg$tau2)
 
-writeLines(toJSON(list(metafor_version = as.character(packageVersion("metafor")), subsets = out),
+# reproduce's indicative values beside the review targets without study-level data (issue 27):
+# the rows of trials.csv with the target's outcome (self-compassion: SCS totals only), one composite
+# per trial; pooled (REML, Wald z) from two trials on, else the one trial's g and Wald 95% CI.
+single <- function(d) {
+  s <- composite(d)
+  stopifnot(nrow(s) == 1)
+  half <- qnorm(0.975) * sqrt(s$vi)
+  list(k = 1, estimate = s$yi, ci_lower = s$yi - half, ci_upper = s$yi + half)
+}
+indicative <- list(
+  depression = pooled(composite(trials[trials$outcome == "depression", ])),
+  anxiety = pooled(composite(anxiety)),
+  `self-compassion` = single(trials[trials$outcome == "self-compassion" & trials$scs_component == "total", ]),
+  stress = single(trials[trials$outcome == "stress", ]))
+
+writeLines(toJSON(list(metafor_version = as.character(packageVersion("metafor")), subsets = out,
+                       indicative = indicative),
                   auto_unbox = TRUE, digits = NA, pretty = TRUE),
            "tests/fixtures/report_reference.json")

@@ -178,7 +178,8 @@ def test_forest_by_cluster_groups_rows_under_the_trial(tmp_path, monkeypatch):
     result = run("forest", TRIALS, "--cluster", "study_id", "-o", tmp_path / "c.png")
     assert result.exit_code == 0, result.output
     figure = figures[-1]
-    assert texts(figure, "cluster-header") == ["Koszycki et al. 2016", "Teale Sapach & Carleton 2023"]
+    assert texts(figure, "cluster-header") == ["Koszycki et al. 2016", "Teale Sapach & Carleton 2023",
+                                              "Eriksson et al. 2018"]
     labels = [label.strip() for label in texts(figure, "study-label")]
     assert labels[2:4] == ["LSAS", "SPIN"] and labels[0] == "Aguilar-Raab et al. 2023"
     # the diamond is metafor's three-level model (scripts/metafor_trials_multilevel.R)

@@ -137,7 +137,7 @@ def test_numeric_moderator_is_a_meta_regression_matching_metafor():
     item = analyse_moderator("curated trials", "sessions", "sessions", rows, labels)
     expected = REFERENCE["curated trials | sessions"]
     assert item.kind == "meta-regression" and item.k_trials == expected["k"]
-    assert item.note.startswith("1 trial(s) without a sessions value left out")
+    assert item.note.startswith("3 trial(s) without a sessions value left out")
     intercept, slope = item.result.coefficients
     assert_close(intercept.estimate, expected["intercept"], "intercept")
     assert_close(slope.estimate, expected["slope"], "slope")
@@ -164,7 +164,7 @@ def test_small_subsets_say_so_instead_of_failing(written):
     assert anxiety["leave_one_out"] is None
     assert "r = 0.5" in anxiety["notes"][0]
     stress = analysis(written[1], "stress | all")
-    assert stress["k_trials"] == 18 and stress["bias_notes"] == []
+    assert stress["k_trials"] == 19 and stress["bias_notes"] == []
     rows = [{"study_id": f"t{i}", "yi": g, "vi": v} for i, (g, v) in enumerate(((0.1, 0.02), (0.4, 0.05),
                                                                                 (0.3, 0.04), (0.8, 0.09)))]
     choice = choose_model(rows, {row["study_id"]: row["study_id"] for row in rows})
@@ -212,7 +212,7 @@ def test_provenance_lists_every_trial_and_table_hash(written):
     assert koszycki["doi"] == "10.1089/acm.2015.0108"
     assert koszycki["es_ids"] == ["koszycki2016-lsas-post", "koszycki2016-spin-post"]
     assert len(koszycki["sources"]) == 2 and "line 157" in koszycki["sources"][0]
-    assert len(report["trials"]) == 6 + 18
+    assert len(report["trials"]) == 8 + 18
     page = written[0].read_text(encoding="utf-8")
     assert 'href="https://doi.org/10.1089/acm.2015.0108"' in page
 
@@ -312,7 +312,8 @@ def test_since_with_a_file_that_is_not_a_report_exits_2_with_one_line(tmp_path):
 def test_curated_table_report_draws_the_figures_of_each_pooled_outcome():
     """(Its time, against the issue's 10 s budget, is measured by scripts/bench.py, not here.)"""
     page = render_html(build_report([str(STUDIES / "trials.csv")]))
-    assert page.count("<svg") == 4  # forest and funnel of depression and anxiety (k >= 2)
+    # forest and funnel of depression and anxiety (k >= 2); depression: format subgroups, year bubble
+    assert page.count("<svg") == 6
 
 
 def test_page_is_self_contained(written):
@@ -379,10 +380,12 @@ def test_browser_shows_pooled_values_menus_and_every_figure(written, tmp_path):
             pooled = item["pooled"]
             shown = f"{pooled['estimate']:.2f} [{pooled['ci_lower']:.2f}, {pooled['ci_upper']:.2f}]"
             assert re.search(rf'data-key="{re.escape(item["key"])}"[^>]*>{re.escape(shown)}<', page), item["key"]
-    assert "0.58 [0.41, 0.75]" in page  # stress, metafor: 0.5771 [0.4068, 0.7475]
+    assert "0.57 [0.41, 0.73]" in page  # stress, metafor: 0.5731 [0.4139, 0.7323]
     outcomes = re.search(r'<select id="explore-outcome">(.*?)</select>', page).group(1)
     moderators = re.search(r'<select id="explore-moderator">(.*?)</select>', page).group(1)
-    assert re.findall(r'value="([^"]+)"', outcomes) == ["depression", "anxiety", "grief", "quality-of-life", "stress"]
+    assert re.findall(r'value="([^"]+)"', outcomes) == [
+        "self-compassion-total", "self-compassion-uncompassionate", "depression", "anxiety", "grief",
+        "quality-of-life", "stress"]
     assert re.findall(r'value="([^"]+)"', moderators) == ["control-type", "population", "intervention-class",
                                                           "format", "sessions", "duration", "risk-of-bias", "analysis-set",
                                                           "year"]
@@ -414,3 +417,27 @@ def test_browser_screenshot(written, tmp_path):
     chromium(written[0].as_uri(), tmp_path, "--window-size=1280,2000", f"--screenshot={shot}")
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
+
+
+def test_evidence_level_is_shown_and_filters_the_report(written, tmp_path):
+    """Issue 27: the provenance table shows each trial's evidence level; --evidence-level keeps
+    only the rows printed there (the two abstract-only trials of the shipped table)."""
+    page = written[0].read_text(encoding="utf-8")
+    eriksson = next(t for t in written[1]["trials"] if t["study_id"] == "eriksson2018")
+    assert eriksson["evidence_levels"] == ["abstract"]
+    assert next(t for t in written[1]["trials"] if t["study_id"] == "savari2021")["evidence_levels"] == [""]
+    assert "<th>Evidence level</th>" in page
+    assert "<td>not recorded</td>" in page and "<td>abstract</td>" in page
+    html_path = tmp_path / "abstract.html"
+    result = CliRunner().invoke(main, ["report", str(STUDIES / "trials.csv"), "-o", str(html_path),
+                                       "--evidence-level", "abstract"])
+    assert result.exit_code == 0, result.output
+    report_json = json.loads(html_path.with_suffix(".json").read_text(encoding="utf-8"))
+    assert [t["study_id"] for t in report_json["trials"]] == ["eriksson2018", "schuling2020"]
+    assert set(report_json["row_digests"]) == {
+        "eriksson2018-scs-total-post", "eriksson2018-scs-selfcoldness-post", "eriksson2018-pss-post",
+        "schuling2020-bdi2-post"}
+    assert report_json["method"].endswith("only rows with evidence level 'abstract'")
+    none = CliRunner().invoke(main, ["report", str(STUDIES / "trials.csv"), "-o", str(html_path),
+                                     "--evidence-level", "full"])
+    assert none.exit_code == 2 and "no row has evidence_level 'full results table'" in none.output

@@ -11,7 +11,7 @@ from compassmeta.cli import main
 from compassmeta.data import datasets
 from compassmeta.data.studytable import Schema, format_table, load_study_table, validate_text
 from compassmeta.data.tables import read_table
-from conftest import PROJECT
+from conftest import PROJECT, assert_close, load_fixture
 
 STUDIES = PROJECT / "studies"
 SCHEMA = Schema.load(STUDIES / "datapackage.json", "trials")
@@ -45,6 +45,7 @@ def test_good_row_passes():
     ({"mean1": "1,5"}, "mean1", "decimal comma"),
     ({"control_type": "waitlist"}, "control_type", "is not one of: passive, active"),
     ({"outcome": "happiness"}, "outcome", "is not one of"),
+    ({"evidence_level": "table 2"}, "evidence_level", "is not one of: full results table, abstract"),
     ({"citation": ""}, "citation", "required value is missing"),
     ({"higher_is_better": "yes"}, "higher_is_better", "not true or false"),
     ({"mean2": ""}, "mean2", "stat_type 'means' needs a value here"),
@@ -94,6 +95,25 @@ def test_shipped_tables_are_valid_and_cited():
         assert row["source"] and row["license"] and row["inclusion_note"]
     koszycki = [row for row in trials.rows if row["study_id"] == "koszycki2016"]
     assert {row["intervention_class"] for row in koszycki} == {"mindfulness-and-compassion"}
+
+
+def test_evidence_level_marks_the_double_extracted_report_rows_only():
+    """Issue 27: rows entered from a trial's own report carry evidence_level and both extractors;
+    the Metapsy rows (a database: where the numbers are printed is not recorded) leave it blank."""
+    trials = load_study_table(STUDIES / "trials.csv")
+    from_reports = [row for row in trials.rows if row["evidence_level"] is not None]
+    assert sorted(row["es_id"] for row in from_reports) == [
+        "eriksson2018-pss-post", "eriksson2018-scs-selfcoldness-post", "eriksson2018-scs-total-post",
+        "schuling2020-bdi2-post"]
+    for row in from_reports:
+        assert row["evidence_level"] == "abstract" and row["extractors"] == "A;B" and row["stat_type"] == "d"
+        assert row["source"].startswith("https://") and ", abstract (" in row["source"]
+    for row in trials.rows:
+        if row["source"].startswith("Metapsy"):
+            assert row["evidence_level"] is None and row["extractors"] is None, row["es_id"]
+    coldness = next(row for row in from_reports if row["es_id"] == "eriksson2018-scs-selfcoldness-post")
+    assert (coldness["scs_component"], coldness["higher_is_better"], coldness["statistic"]) == (
+        "uncompassionate", False, -0.73)
 
 
 def test_trial_rows_agree_with_the_database_g(shared_data):
@@ -264,6 +284,34 @@ def test_reproduce_thirdwave_matches_the_book_offline(tmp_path):
                for t in goldberg)
 
 
+def test_review_targets_show_the_entered_trials_as_indicative_values_against_metafor(tmp_path):
+    """Issue 27: beside each review target without study-level data, the entered trials' own value
+    (metafor: scripts/report_reference.R), labelled as a different trial set; one trial is not pooled."""
+    targets = reproduce_json(env={"COMPASSMETA_MIRROR": "", "XDG_CACHE_HOME": str(tmp_path)})
+    reference = load_fixture("report_reference.json")["indicative"]
+    names = {"wilson2019", "ferrari2019", "kirby2017"}
+    reviews = [t for t in targets if t["target_id"].split("-")[0] in names]
+    assert {t["target_id"].split("-")[0] for t in reviews} == names
+    assert all(t["verdict"] == "no study-level data" and t["recomputed"] is None for t in reviews)
+    for target_id, outcome in (("wilson2019-depression", "depression"), ("kirby2017-anxiety", "anxiety"),
+                               ("ferrari2019-self_compassion", "self-compassion"),
+                               ("ferrari2019-stress", "stress")):
+        value = next(t for t in targets if t["target_id"] == target_id)["indicative"]
+        expected = reference[outcome]
+        assert value["k_trials"] == expected["k"] and value["pooled"] == (expected["k"] > 1)
+        assert value["label"].startswith("indicative: a different, smaller trial set")
+        assert ("one trial, not pooled" in value["label"]) == (expected["k"] == 1)
+        for name in ("estimate", "ci_lower", "ci_upper"):
+            assert_close(value[name], expected[name], f"{target_id} {name}")
+    kirby = next(t for t in targets if t["target_id"] == "kirby2017-self_compassion")["indicative"]
+    assert kirby["trials"] == ["eriksson2018"] and kirby["n_rows"] == 1 and kirby["controls"] == "passive"
+    assert next(t for t in targets if t["target_id"] == "kirby2017-wellbeing")["indicative"] is None
+    text = CliRunner(env={"COMPASSMETA_MIRROR": "", "XDG_CACHE_HOME": str(tmp_path)}).invoke(
+        main, ["reproduce", "--studies", str(STUDIES)]).output
+    assert "indicative: a different, smaller trial set (k = 3 trials): g = 0.80 [0.07, 1.54]" in text
+    assert "reproduc" not in text.split("[wilson2019-depression]")[1].split("\n\n")[0]
+
+
 def test_reproduce_lists_every_target(shared_data):
     targets = reproduce_json("--mirror", str(shared_data))
     ids = {t["target_id"] for t in targets}
@@ -273,7 +321,7 @@ def test_reproduce_lists_every_target(shared_data):
     assert sum(t.startswith("goldberg2018-") for t in ids) == 10
     wilson = next(t for t in targets if t["target_id"] == "wilson2019-depression")
     assert wilson["verdict"] == "no study-level data" and wilson["published"] == 0.40
-    assert "holds 2 row(s) from 2 trial(s)" in wilson["note"]
+    assert "holds 3 row(s) from 3 trial(s)" in wilson["note"]
     goldberg = [t for t in targets if t["target_id"].startswith("goldberg2018")]
     assert all(t["recomputed"] is not None and t["verdict"] in ("matches", "differs") for t in goldberg)
     keys = {"target_id", "citation", "quantity", "published", "recomputed", "difference", "k_used",

@@ -23,7 +23,10 @@ from .app import main
                    "correlation instead of the three-level model.")
 @click.option("--ci-method", "ci_method", type=click.Choice(["z", "cr2"]), default="z", show_default=True,
               help="Inference of the multilevel models: Wald z, or CR2 robust with Satterthwaite df.")
-def report(tables, output, since, studies_folder, mirror, rho, ci_method):
+@click.option("--evidence-level", "evidence_level", type=click.Choice(["abstract", "full"]), default=None,
+              help="Only the rows whose numbers are printed in a trial report's abstract, or in a full "
+                   "results table (column evidence_level; database rows have none).")
+def report(tables, output, since, studies_folder, mirror, rho, ci_method, evidence_level):
     """Write one self-contained HTML report of TABLE ... [studies/trials.csv] and its JSON."""
     from ..common.files import check_outputs, write_atomically
     from ..report.analysis import analyse, load_report, work_units
@@ -41,8 +44,9 @@ def report(tables, output, since, studies_folder, mirror, rho, ci_method):
                   inputs=list(tables) + ([since] if since else []))
     previous = load_report(since) if since else None  # a bad --since is refused before the analysis
     settings = ReportSettings(tables=tables, since=previous, studies_folder=studies_folder, mirror=mirror,
-                              rho=rho, ci_method=ci_method)
-    with click.progressbar(length=work_units(tables), label="Analysing", file=sys.stderr) as bar:
+                              rho=rho, ci_method=ci_method, evidence_level=evidence_level)
+    units = work_units(tables, evidence_level)
+    with click.progressbar(length=units, label="Analysing", file=sys.stderr) as bar:
         result = analyse(settings, progress=bar.update)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     data = result.to_dict()

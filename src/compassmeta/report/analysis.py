@@ -78,7 +78,7 @@ def analyse(settings: ReportSettings, progress=None) -> Report:
     """Analyse the study tables of ``settings``; ``progress(n)`` is called after each unit of work
     (:func:`work_units` counts them)."""
     progress = progress or (lambda n: None)
-    rows, versions, warnings = load_rows(settings.tables)
+    rows, versions, warnings = load_rows(settings.tables, settings.evidence_level)
     if not rows:
         raise InputError("the tables hold no rows", file=versions[0].path if versions else None)
     labels = unique_labels(rows)
@@ -104,13 +104,14 @@ def analyse(settings: ReportSettings, progress=None) -> Report:
 
 
 def build_report(tables, since=None, *, studies_folder=None, mirror=None, progress=None, rho=None,
-                 ci_method="z") -> Report:
+                 ci_method="z", evidence_level=None) -> Report:
     """Analyse the study ``tables`` (paths); the arguments are those of :class:`ReportSettings`."""
     return analyse(ReportSettings(tables=tuple(tables), since=since, studies_folder=studies_folder,
-                                  mirror=mirror, rho=rho, ci_method=ci_method), progress)
+                                  mirror=mirror, rho=rho, ci_method=ci_method, evidence_level=evidence_level),
+                   progress)
 
 
-def work_units(tables) -> int:
+def work_units(tables, evidence_level=None) -> int:
     """How many progress steps :func:`analyse` takes for these tables (for a progress bar)."""
-    rows, _, _ = load_rows(tables)
+    rows, _, _ = load_rows(tables, evidence_level)
     return 2 * len(outcome_groups(rows)) + 1

@@ -278,14 +278,18 @@ def _provenance_section(report):
              _e(trial["citation"]) + (" " + doi_link(trial["doi"]) if trial["doi"] else ""),
              '<ul class="sources">' + "".join(f"<li>{_e(source)}</li>" for source in trial["sources"])
              + "</ul>" + (f"Database: {doi_link(trial['source_doi'])}" if trial["source_doi"] else ""),
-             "<br>".join(f'<span class="mono">{_e(es)}</span>' for es in trial["es_ids"])]
+             "<br>".join(f'<span class="mono">{_e(es)}</span>' for es in trial["es_ids"]),
+             _e(", ".join(level or "not recorded" for level in trial.get("evidence_levels") or ("",)))]
             for trial in report["trials"]]
     return ('<section id="provenance"><h2>Provenance</h2><h3>Data version</h3>' + tables
             + f'<p class="note">Generated {_e(report["generated"])}. The sha256 of each table identifies the '
               "data; the JSON beside this page holds every number and a fingerprint of each row.</p>"
             + _changes_block(report["changes"])
-            + "<h3>Trials</h3>" + table(["Trial", "Citation", "Source of the numbers", "Rows (es_id)"], rows,
-                                        "wide trials") + "</section>")
+            + "<h3>Trials</h3>" + table(["Trial", "Citation", "Source of the numbers", "Rows (es_id)",
+                                         "Evidence level"], rows, "wide trials")
+            + '<p class="note">Evidence level: where a trial\'s numbers are printed in its own report (a '
+              "full results table, or the abstract only); not recorded for rows taken from a database "
+              "(Metapsy, dmetar).</p></section>")
 
 
 def _changes_block(changes):

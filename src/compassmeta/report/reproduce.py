@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common.distributions import critical_value
 from ..common.errors import CompassmetaError, InputError
 from ..common.results import Result
 from ..data import datasets
-from ..data.aggregate import aggregate_by
+from ..data.aggregate import DEFAULT_WITHIN_STUDY_R, aggregate_by
 from ..data.studytable import Schema, load_study_table, raise_first_error, validate_text
 from ..data.tables import read_table
 from ..models.moderators import subgroup_analysis
@@ -59,6 +60,33 @@ class TargetCheck(Result):
     note: str
     model: str = ""           # how the recomputation treats the data (dependence, estimator, CI)
     reason: str = ""          # for "differs": the known cause and where it is documented
+    indicative: "IndicativeValue | None" = None   # targets without study-level data only
+
+
+INDICATIVE = "indicative: a different, smaller trial set"
+
+
+@dataclass(frozen=True)
+class IndicativeValue(Result):
+    """The entered trials' own value beside a target that has no study-level data: the rows of
+    studies/trials.csv with the target's outcome and comparator (its ``selection``), one composite
+    per trial (r = 0.5, Borenstein et al. 2009, ch. 24), pooled with REML and a Wald z CI when
+    there are two trials or more.  A different, smaller trial set: never a reproduction."""
+
+    label: str
+    controls: str
+    trials: tuple
+    k_trials: int
+    n_rows: int
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+    pooled: bool
+    model: str
+
+    def describe(self) -> str:
+        value = f"g = {self.estimate:.2f} [{self.ci_lower:.2f}, {self.ci_upper:.2f}]"
+        return f"{self.label}: {value} ({self.model}; controls {self.controls}; {', '.join(self.trials)})"
 
 
 @dataclass(frozen=True)
@@ -188,6 +216,33 @@ def _curated_count(trials, outcome):
     return len(rows), len(studies)
 
 
+def indicative_value(trials: EffectData, selection: str) -> IndicativeValue | None:
+    """The entered trials' value for a target's outcome and comparator (``selection``), None when
+    no row matches.  Self-compassion rows count only as SCS totals or non-SCS scales (the
+    uncompassionate component and the facets are other quantities than the reviews' scores)."""
+    data = trials.select(selection)
+    keep = np.array([component in (None, "total") for component in data.columns["scs_component"]], dtype=bool)
+    if not keep.any():
+        return None
+    studies = [study for study, k in zip(data.columns["study_id"], keep) if k]
+    combined = aggregate_by(studies, data.yi[keep], data.vi[keep], r=DEFAULT_WITHIN_STUDY_R)
+    controls = sorted({control for control, k in zip(data.columns["control_type"], keep) if k})
+    common = dict(controls=", ".join(controls), trials=tuple(c[0] for c in combined), k_trials=len(combined),
+                  n_rows=int(keep.sum()))
+    if len(combined) == 1:
+        _, g, v, _ = combined[0]
+        half = critical_value(0.95) * np.sqrt(v)
+        return IndicativeValue(label=f"{INDICATIVE} (one trial, not pooled)", estimate=g, ci_lower=g - half,
+                               ci_upper=g + half, pooled=False, model="one trial: its own g and 95% CI",
+                               **common)
+    result = pool(np.array([c[1] for c in combined]), np.array([c[2] for c in combined]), method="REML",
+                  ci_method="z", with_tau2_ci=False)
+    return IndicativeValue(label=f"{INDICATIVE} (k = {len(combined)} trials)", estimate=result.estimate,
+                           ci_lower=result.ci_lower, ci_upper=result.ci_upper, pooled=True,
+                           model=f"REML, Wald z, one composite per trial (r = {DEFAULT_WITHIN_STUDY_R:g})",
+                           **common)
+
+
 def write_figures(loaded, out_dir):
     """Forest and funnel plots of the reproduced analyses; returns the paths written."""
     from .. import plots
@@ -244,15 +299,17 @@ def reproduce(folder=None, mirror=None, figures=None):
         groups.setdefault(row["target_id"], []).append(row)
     for target_id, rows in groups.items():
         first = rows[0]
-        values, note = None, ""
+        values, note, indicative = None, "", None
         if first["data"] == "none":
             if "trials" not in loaded:
                 loaded["trials"] = sources["trials"]()
-            outcome = (first["selection"] or "").partition("=")[2]
+            clauses = dict(clause.partition("=")[::2] for clause in (first["selection"] or "").split("&"))
+            outcome = clauses.get("outcome", "")
             n_rows, n_studies = _curated_count(loaded["trials"], outcome)
             note = (f"no study-level data yet: the trial rows of this meta-analysis are not openly available; "
                     f"studies/trials.csv holds {n_rows} row(s) from {n_studies} trial(s) with outcome '{outcome}', "
                     f"none of them known to be among the {first['k_published']} trials the review pooled")
+            indicative = indicative_value(loaded["trials"], first["selection"])
         else:
             try:
                 if first["data"] not in loaded:
@@ -278,7 +335,8 @@ def reproduce(folder=None, mirror=None, figures=None):
                 decimals=row["decimals"], recomputed=recomputed, difference=difference,
                 k_used=k_used, k_published=row["k_published"], verdict=verdict, note=note,
                 model=target_model(first),
-                reason=difference_reason(first, k_used) if verdict == "differs" else ""))
+                reason=difference_reason(first, k_used) if verdict == "differs" else "",
+                indicative=indicative))
     return Reproduction(targets=tuple(checks), figures=write_figures(loaded, figures) if figures else ())
 
 
@@ -310,6 +368,8 @@ def reproduction_table(result):
             lines.append(aligned(rows))
             reasons = dict.fromkeys(check.reason for check in checks if check.reason)
             lines += [f"    differs: {reason}" for reason in reasons]
+            if head.indicative is not None:
+                lines.append(f"    {head.indicative.describe()}")
             lines.append("")
     counts = {}
     for check in result.targets:

@@ -29,6 +29,7 @@ class TrialSource(Result):
     sources: tuple
     source_doi: str | None
     table: str
+    evidence_levels: tuple = ()   # where the rows' numbers are printed (blank: a database row)
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,14 @@ def trial_label(row: dict) -> str:
     return f"{name} {row['year']}" if row.get("year") else name
 
 
-def load_rows(paths) -> tuple[list, tuple, tuple]:
+#: ``--evidence-level`` choices and the ``evidence_level`` values they keep.
+EVIDENCE_LEVELS = {"abstract": "abstract", "full": "full results table"}
+
+
+def load_rows(paths, evidence_level: str | None = None) -> tuple[list, tuple, tuple]:
     """Typed rows of every table (with ``yi``, ``vi`` and ``table``), each table's version and
-    the validation warnings."""
+    the validation warnings; with ``evidence_level`` (a key of :data:`EVIDENCE_LEVELS`) only the
+    rows whose numbers are printed there (rows without the column, or blank, are left out)."""
     rows, versions, warnings = [], [], []
     for path in paths:
         path = Path(path)
@@ -49,6 +54,11 @@ def load_rows(paths) -> tuple[list, tuple, tuple]:
             raise InputError(f"es_id '{row['es_id']}' is also in {seen[row['es_id']]}", file=row["table"],
                              column="es_id")
         seen[row["es_id"]] = row["table"]
+    if evidence_level is not None:
+        rows = [row for row in rows if row.get("evidence_level") == EVIDENCE_LEVELS[evidence_level]]
+        if not rows:
+            raise InputError(f"no row has evidence_level '{EVIDENCE_LEVELS[evidence_level]}'",
+                             file=versions[0].path if versions else None, column="evidence_level")
     return rows, tuple(versions), tuple(warnings)
 
 
@@ -82,5 +92,7 @@ def trial_sources(rows, labels) -> tuple:
     return tuple(TrialSource(study_id=study, label=labels[study], citation=members[0]["citation"],
                              doi=members[0].get("doi"), es_ids=tuple(row["es_id"] for row in members),
                              sources=tuple(dict.fromkeys(row["source"] for row in members)),
-                             source_doi=members[0].get("source_doi"), table=members[0]["table"])
+                             source_doi=members[0].get("source_doi"), table=members[0]["table"],
+                             evidence_levels=tuple(dict.fromkeys(row.get("evidence_level") or ""
+                                                                 for row in members)))
                  for study, members in trials.items())

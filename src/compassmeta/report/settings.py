@@ -4,6 +4,7 @@ from pathlib import Path
 
 from ..common.errors import InputError
 from ..data.aggregate import DEFAULT_WITHIN_STUDY_R
+from .rows import EVIDENCE_LEVELS
 
 METHOD = "REML"
 #: Assumed correlation of a trial's outcomes (Borenstein et al. 2009, ch. 24).
@@ -37,6 +38,7 @@ class ReportSettings:
     mirror: str | Path | None = None
     rho: float | None = None
     ci_method: str = "z"
+    evidence_level: str | None = None   # "abstract" or "full": only the rows printed there
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tables", tuple(str(table) for table in self.tables))
@@ -44,6 +46,9 @@ class ReportSettings:
             raise InputError(f"the report's --ci-method is z or cr2, not {self.ci_method}")
         if self.rho is not None and not -1 <= self.rho <= 1:
             raise InputError(f"rho is a correlation between -1 and 1, not {self.rho}")
+        if self.evidence_level is not None and self.evidence_level not in EVIDENCE_LEVELS:
+            raise InputError(f"the report's --evidence-level is {' or '.join(EVIDENCE_LEVELS)}, "
+                             f"not {self.evidence_level}")
 
     @property
     def reproduction_folder(self) -> Path:
@@ -52,5 +57,7 @@ class ReportSettings:
 
     def method_text(self) -> str:
         """The estimation and inference of the report in a few words (the report's ``method``)."""
-        return f"{METHOD}, Wald z, 95% CI" + (" (CR2 robust for the multilevel models)"
-                                              if self.ci_method == "cr2" else "")
+        return (f"{METHOD}, Wald z, 95% CI" + (" (CR2 robust for the multilevel models)"
+                                               if self.ci_method == "cr2" else "")
+                + (f"; only rows with evidence level '{EVIDENCE_LEVELS[self.evidence_level]}'"
+                   if self.evidence_level else ""))
