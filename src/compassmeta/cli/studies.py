@@ -86,7 +86,9 @@ def _record_from_file(path):
 @click.option("--from", "from_file", default=None, type=click.Path(dir_okay=False),
               help="A one-row CSV or a JSON object with the new row.")
 @click.option("-s", "--set", "assignments", multiple=True, metavar="FIELD=VALUE",
-              help="Set a field of the new row (repeatable), e.g. -s es_id=smith2024-bdi-post.")
+              help="Set a field of the new row (repeatable), e.g. -s es_id=smith2024-bdi-post. A t, d or "
+                   "g may be given unsigned with -s direction=1 (intervention arm scored higher) or -1 "
+                   "(lower); a signed value must agree with direction.")
 @click.option("--interactive", is_flag=True,
               help="Ask for every missing field, required then optional, checking each answer as typed.")
 @click.option("--confirm-implausible", "confirm_reason", default=None, metavar="REASON", help=CONFIRM_HELP)
