@@ -57,13 +57,18 @@ def _schema_package(first, package):
 @click.option("--into", "into", required=True, type=click.Path(dir_okay=False),
               help="Study table to append the agreed rows to (e.g. studies/trials.csv).")
 @click.option("--extractors", required=True, metavar="A,B", help="The two extractors' names, e.g. \"A,B\".")
+@click.option("--by", "by", default="", metavar="NAME",
+              help="Who merges (recorded in changes.csv beside the table) [the login name].")
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
-def extract_merge(first, second, into, extractors, output_format):
-    """Write the agreed rows into the study table, only when no conflict is open."""
+def extract_merge(first, second, into, extractors, by, output_format):
+    """Write the agreed rows into the study table, only when no conflict is open (logged in
+    changes.csv)."""
+    from ..data.audit import Author
     from ..data.extraction import merge
 
-    result = merge(first, second, into, extractors, on_wait=say)
+    who = Author("extract merge", by, f"double extraction by {extractors}")
+    result = merge(first, second, into, extractors, on_wait=say, author=who)
     emit(result, output_format,
          lambda r: f"{len(r.rows_written)} row(s) written to {r.into} (extractors {r.extractors}): "
                    + ", ".join(r.rows_written), None)

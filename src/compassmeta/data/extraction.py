@@ -14,6 +14,7 @@ from pathlib import Path
 from ..common.errors import InputError
 from ..common.results import Result
 from . import store
+from .audit import Author
 from .instruments import load_instruments
 from .schema import Schema, raise_first_error
 from .tables import read_table
@@ -117,7 +118,8 @@ def parse_extractors(text):
     return ";".join(names)
 
 
-def merge(first_path, second_path, into, extractors: str, package=None, on_wait=None) -> MergeResult:
+def merge(first_path, second_path, into, extractors: str, package=None, on_wait=None,
+          author: Author | None = None) -> MergeResult:
     """Append the agreed rows of two extractions to the study table ``into``.
 
     Refused while any conflict is open, when a row is already in the table, or when the
@@ -144,5 +146,6 @@ def merge(first_path, second_path, into, extractors: str, package=None, on_wait=
         return records + [tuple(dict(record, extractors=recorded).get(name, "") for name in table.header)
                           for record in rows.values()]
 
-    store.rewrite_table(into, with_merged_rows, package, "trials", on_wait=on_wait)
+    store.rewrite_table(into, with_merged_rows, package, "trials", on_wait=on_wait,
+                        author=author or Author("extract merge"))
     return MergeResult(into=str(into), extractors=recorded, rows_written=tuple(rows))

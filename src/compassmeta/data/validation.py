@@ -56,9 +56,8 @@ def row_problems(row: dict, file: str, number: int, instruments: dict | None = N
     kind = row.get("stat_type")
     if kind is None:
         return problems
-    missing = [name for name in REQUIRED_STATISTICS[kind] if row.get(name) is None]
-    for name in missing:
-        problems.append(Problem(file, number, name, f"stat_type '{kind}' needs a value here"))
+    missing = missing_statistics(row, file, number)
+    problems.extend(missing)
     if missing or row.get("higher_is_better") is None:
         return problems
     contradiction = sign_problem(row, file, number)
@@ -85,6 +84,16 @@ def row_problems(row: dict, file: str, number: int, instruments: dict | None = N
                                 "(Luo et al. 2018; Wan et al. 2014), assuming roughly normal scores",
                                 "warning"))
     return problems
+
+
+def missing_statistics(row: dict, file: str, number: int, reported=()) -> list:
+    """A problem for each statistic the row's stat_type needs that is blank (columns in
+    ``reported`` already have a problem and are left out)."""
+    kind = row.get("stat_type")
+    if kind is None:
+        return []
+    return [Problem(file, number, name, f"stat_type '{kind}' needs a value here")
+            for name in REQUIRED_STATISTICS[kind] if row.get(name) is None and name not in reported]
 
 
 def sign_problem(row: dict, file: str, number: int) -> Problem | None:
@@ -191,6 +200,9 @@ def validate_text(path, header, records, schema: Schema, instruments: dict | Non
             problems.append(direction)
         if len(problems) == row_problem_count:
             problems.extend(row_problems(row, file, number, instruments))
+        else:   # list every missing statistic with the row's other problems, in one run
+            reported = {problem.column for problem in problems[row_problem_count:]}
+            problems.extend(missing_statistics(row, file, number, reported))
         typed.append(row)
     return problems, typed
 
