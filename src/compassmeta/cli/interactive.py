@@ -99,8 +99,9 @@ def answer_from_instrument(record, instruments):
 
 def prompt_row(draft: Draft, schema, instruments, taken_ids):
     """Fill the draft's record (text cells): stat_type, the required fields in the schema's order
-    (higher_is_better only for an instrument not in instruments.csv), the statistics the stat_type needs (and direction for a t, d or g), then every
-    optional non-statistic field.  The SCS component is asked for SCS rows only."""
+    (higher_is_better only for an instrument not in instruments.csv), the statistics the
+    stat_type needs (and direction for a t, d or g), then every optional non-statistic field.
+    The SCS component is asked for SCS rows only."""
     record, by_name = draft.record, {spec["name"]: spec for spec in schema.fields}
     blank = [name for name in schema.names if not record.get(name, "").strip()]
     for name in dict.fromkeys(["stat_type"] + blank):
@@ -138,7 +139,8 @@ def interactive_row(record, schema, path, package, resource, draft_path=None) ->
     from ..data.store import new_row_problems
     from ..data.tables import read_table
 
-    draft = Draft(Path(draft_path) if draft_path else Path(path).parent / DRAFT_NAME, record, bool(draft_path))
+    draft_file = Path(draft_path) if draft_path else Path(path).parent / DRAFT_NAME
+    draft = Draft(draft_file, record, resume=bool(draft_path))
     instruments = load_instruments(package)
     taken = set(read_table(path, allow_empty=True).column("es_id")) if Path(path).exists() else set()
     prompt_row(draft, schema, instruments, taken)
