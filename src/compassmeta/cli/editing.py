@@ -44,9 +44,9 @@ def author(command, by, reason, confirm_reason=None):
 
 def confirmed_note(note, reason):
     """``note`` with the curator's confirmation of an implausible value appended."""
-    from ..data.validation import IMPLAUSIBLE_CONFIRMED
+    from ..data.cross_checks import confirmation_note
 
-    return f"{note.strip()} [{IMPLAUSIBLE_CONFIRMED}: {reason.strip()}]".strip()
+    return confirmation_note(note, reason)
 
 
 def assignments_dict(assignments):

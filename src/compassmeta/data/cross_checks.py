@@ -31,6 +31,11 @@ COMPARISON_KEY = ("study_id", "outcome", "instrument", "scs_component", "arm", "
                   "weeks_after_baseline")
 
 
+def confirmation_note(note: str, reason: str) -> str:
+    """``note`` with a curator's confirmation of an implausible value appended."""
+    return f"{note.strip()} [{CONFIRMED}: {reason.strip()}]".strip()
+
+
 def confirmed(row: dict) -> bool:
     """The row's inclusion_note records that a curator confirmed an implausible value."""
     return CONFIRMED in (row.get("inclusion_note") or "")
