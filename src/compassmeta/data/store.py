@@ -189,13 +189,12 @@ def write_with_log(path, header, old_records, new_text: str, new_records, author
     audit log beside it (:mod:`audit`), in one step: both files are written before either is
     renamed, the log first (a crash between the renames leaves a logged change unmade, never an
     unlogged one).  Call it under the table's lock."""
-    texts = {}
+    texts = {Path(path): new_text}     # renamed in the reverse order: the log first
     if author is not None:
         found = audit.entries(header, old_records, new_records, author)
         if found:
             texts[audit.log_path(path)] = audit.appended_log(path, found, format_record)
-    texts[Path(path)] = new_text
-    write_files_atomically(dict(reversed(list(texts.items()))))
+    write_files_atomically(texts)
 
 
 def append_rows(path, new_records: list, package=None, resource: str = "trials", on_wait=None,
