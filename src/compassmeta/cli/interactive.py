@@ -147,8 +147,14 @@ def interactive_row(record, schema, path, package, resource, draft_path=None) ->
     by_name = {spec["name"]: spec for spec in schema.fields}
     for _ in range(MAX_ROUNDS):
         problems, first_new = new_row_problems(path, [record], package, resource)
-        wrong = [p for p in problems if p.level == "error" and p.row == first_new and p.column in by_name]
+        errors = [p for p in problems if p.level == "error"]
+        wrong = [p for p in errors if p.row == first_new and p.column in by_name
+                 and (p.column != "es_id" or record["es_id"] in taken)]
         if not wrong:
+            if errors:   # a finding no single answer fixes (e.g. a repeated comparison): keep the draft
+                raise InputError(f"{errors[0].message}; the answers are kept in {draft.path} "
+                                 "(--resume-draft)", file=errors[0].file, row=errors[0].row,
+                                 column=errors[0].column)
             return draft.path
         for problem in wrong:
             click.echo(f"{problem.column}: {problem.message}: enter it again", err=True)
