@@ -27,6 +27,11 @@ def run(*args):
     return CliRunner().invoke(main, [str(arg) for arg in args])
 
 
+def original_row():
+    with open(STUDIES / "trials.csv", newline="", encoding="utf-8") as handle:
+        return next(row for row in csv.DictReader(handle) if row["es_id"] == ROW)
+
+
 def log(folder):
     with open(folder / "changes.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
@@ -35,19 +40,19 @@ def log(folder):
 
 
 def test_edit_logs_old_and_new_value_who_and_why(folder):
-    result = run("edit", ROW, "-s", "sd1=7.9", "--studies", folder, "--by", "MJ", "--reason", "Table 2 recheck",
-                 "--yes")
+    result = run("edit", ROW, "-s", "sd1=7.9", "--studies", folder, "--by", "MJ", "--reason",
+                 "Table 2 recheck", "--yes")
     assert result.exit_code == 0, result.output
     [entry] = log(folder)
     assert (entry["who"], entry["command"], entry["es_id"], entry["field"], entry["new_value"],
             entry["reason"]) == ("MJ", "edit", ROW, "sd1", "7.9", "Table 2 recheck")
-    original = next(r for r in csv.DictReader(open(STUDIES / "trials.csv", encoding="utf-8")) if r["es_id"] == ROW)
+    original = original_row()
     assert entry["old_value"] == original["sd1"]
     assert entry["time"].endswith("Z") and entry["time"][:4].isdigit()
 
 
 def test_remove_and_add_log_every_filled_cell(folder):
-    cells = next(r for r in csv.DictReader(open(STUDIES / "trials.csv", encoding="utf-8")) if r["es_id"] == ROW)
+    cells = original_row()
     assert run("remove", ROW, "--studies", folder, "--by", "RC", "--yes").exit_code == 0
     removed = log(folder)
     assert {e["field"] for e in removed} == {k for k, v in cells.items() if v}
@@ -93,8 +98,9 @@ def test_extract_merge_is_logged(tmp_path):
         shutil.copyfile(STUDIES / name, tmp_path / name)
     header = (STUDIES / "trials.csv").read_text(encoding="utf-8").splitlines()[0]
     (tmp_path / "trials.csv").write_text(header + "\n", encoding="utf-8")
-    result = run("extract", "merge", EXAMPLES / "tealesapach2022_A.csv", EXAMPLES / "tealesapach2022_B_checked.csv",
-                 "--into", tmp_path / "trials.csv", "--extractors", "MJ,RC", "--by", "MJ")
+    result = run("extract", "merge", EXAMPLES / "tealesapach2022_A.csv",
+                 EXAMPLES / "tealesapach2022_B_checked.csv", "--into", tmp_path / "trials.csv",
+                 "--extractors", "MJ,RC", "--by", "MJ")
     assert result.exit_code == 0, result.output
     entries = log(tmp_path)
     assert {e["es_id"] for e in entries} == {"tealesapach2022-bfne-s-post", "tealesapach2022-lsas-sr-post",

@@ -87,8 +87,9 @@ def test_trial_template_is_the_example_and_round_trips_through_show(folder):
 
 
 def test_trial_add_replace_swaps_the_trials_rows_in_one_transaction(folder):
-    merged = run("extract", "merge", EXAMPLES / "tealesapach2022_A.csv", EXAMPLES / "tealesapach2022_B_checked.csv",
-                 "--into", folder / "trials.csv", "--extractors", "MJ,RC")
+    merged = run("extract", "merge", EXAMPLES / "tealesapach2022_A.csv",
+                 EXAMPLES / "tealesapach2022_B_checked.csv", "--into", folder / "trials.csv",
+                 "--extractors", "MJ,RC")
     assert merged.exit_code == 0
     refused = run("trial", "add", TRIAL, "--studies", folder, "--yes")
     assert refused.exit_code == 2 and "repeats row 1" in refused.output
@@ -162,7 +163,8 @@ def test_add_lists_every_missing_field_in_one_run(folder):
 
 GOOD = {"es_id": "example2024-bdi2-post", "study_id": "example2024", "citation": "Example row for tests",
         "intervention": "CFT", "intervention_class": "compassion-based", "control_type": "passive",
-        "control_detail": "waitlist", "population": "clinical", "outcome": "depression", "instrument": "BDI-2",
+        "control_detail": "waitlist", "population": "clinical", "outcome": "depression",
+        "instrument": "BDI-2",
         "timepoint": "post", "source": "constructed for a test", "license": "none", "inclusion_note": "test"}
 
 
@@ -181,7 +183,8 @@ def interactive_answers(folder, es_ids=("example2024-bdi2-post",)):
 
 
 def test_interactive_stores_the_canonical_instrument_and_does_not_ask_its_direction(folder):
-    result = run("add", "--studies", folder, "--interactive", input="\n".join(interactive_answers(folder)) + "\n")
+    answers = "\n".join(interactive_answers(folder)) + "\n"
+    result = run("add", "--studies", folder, "--interactive", input=answers)
     assert result.exit_code == 0, result.output
     assert "higher_is_better (" not in result.output
     row = rows(folder)[0]
@@ -220,9 +223,57 @@ def test_interactive_keeps_a_draft_to_resume(folder):
 
 @pytest.mark.parametrize("command", [["validate"], ["history"], ["trial", "show", "tealesapach2022"],
                                      ["remove", "tealesapach2022-sips-ar-vs-wlc-post", "--yes"],
-                                     ["edit", "tealesapach2022-sips-ar-vs-wlc-post", "-s", "sessions=6", "--yes"]])
+                                     ["edit", "tealesapach2022-sips-ar-vs-wlc-post", "-s", "sessions=6",
+                                      "--yes"]])
 def test_studies_option(folder, command, monkeypatch, tmp_path):
     run("trial", "add", TRIAL, "--studies", folder, "--yes")
     monkeypatch.chdir(tmp_path)
     result = run(*command, "--studies", folder)
     assert result.exit_code == 0, result.output
+
+
+# -- extract compare: every conflict, invalid values marked, rows paired by comparison ------------
+
+def test_compare_lists_invalid_values_and_every_other_conflict(tmp_path):
+    text = (EXAMPLES / "tealesapach2022_B.csv").read_text(encoding="utf-8")
+    second = tmp_path / "second.csv"
+    # a negative SD (invalid) beside B's two typing conflicts; the second extractor named the rows otherwise
+    second.write_text(text.replace(",6.79,", ",-6.79,").replace("-post,", "-post-b,"), encoding="utf-8")
+    result = run("extract", "compare", EXAMPLES / "tealesapach2022_A.csv", second, "--format", "json",
+                 "--package", STUDIES / "datapackage.json")
+    assert result.exit_code == 1
+    found = json.loads(result.output)
+    fields = {(c["es_id"], c["field"]): c for c in found["conflicts"]}
+    slip = fields[("tealesapach2022-bfne-s-post", "sd1")]
+    assert slip["second"].startswith("-6.79 (invalid: must be greater") and slip["first"] == "6.79"
+    assert ("tealesapach2022-lsas-sr-post", "sd1") in fields and ("tealesapach2022-sips-post", "n2") in fields
+    assert found["invalid_values"] == 1 and found["rows_compared"] == 3
+    assert {c["field"] for c in found["conflicts"]} == {"sd1", "n2", "es_id"}
+    table = run("extract", "compare", EXAMPLES / "tealesapach2022_A.csv", second,
+                "--package", STUDIES / "datapackage.json")
+    assert "6 conflict(s) in 3 row(s), 1 invalid value(s)" in table.output
+
+
+# -- data import recognises a pinned database by its sha256 -----------------------------------------
+
+def test_data_import_of_the_pinned_file_keeps_license_and_doi(tmp_path, shared_data):
+    pinned = shared_data / "metapsy" / "sad-psyctr.csv"
+    result = run("data", "import", pinned, "-o", tmp_path / "sad.csv")
+    assert result.exit_code == 0, result.output
+    assert "pinned file of metapsy-sad" in result.output
+    with open(tmp_path / "sad.csv", newline="", encoding="utf-8") as handle:
+        first = next(csv.DictReader(handle))
+    assert first["source_doi"] == "10.5281/zenodo.12726122" and first["license"] == "ODC-By 1.0"
+
+
+# -- edit and remove refuse a change that leaves the table invalid, naming the rule -----------------
+
+def test_edit_refuses_a_change_that_breaks_the_trial(folder):
+    run("trial", "add", TRIAL, "--studies", folder, "--yes")
+    before = (folder / "trials.csv").read_bytes()
+    result = run("edit", "tealesapach2022-sips-sct-vs-wlc-post", "-s", "n1=20", "--studies", folder, "--yes")
+    assert result.exit_code == 2 and "an arm has one n per assessment" in result.output
+    result = run("edit", "tealesapach2022-sips-sct-vs-wlc-post", "-s", "n_total=50", "--studies", folder,
+                 "--yes")
+    assert result.exit_code == 2 and "n_total" in result.output
+    assert (folder / "trials.csv").read_bytes() == before

@@ -15,7 +15,8 @@ def extract():
 def _conflict_table(comparison):
     if comparison.agreed:
         return f"{comparison.rows_compared} row(s) compared: the two extractions agree."
-    lines = [f"{len(comparison.conflicts)} conflict(s) in {comparison.rows_compared} row(s) "
+    invalid = f", {comparison.invalid_values} invalid value(s)" if comparison.invalid_values else ""
+    lines = [f"{len(comparison.conflicts)} conflict(s) in {comparison.rows_compared} row(s){invalid} "
              f"(first = {comparison.first}, second = {comparison.second}):"]
     for c in comparison.conflicts:
         arm = f", arm {c.arm}" if c.arm else ""
@@ -32,7 +33,9 @@ def _conflict_table(comparison):
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 def extract_compare(first, second, package, output_format):
-    """List every cell on which two extractions disagree; exit 1 while any conflict is open."""
+    """List every cell on which two extractions disagree, and every value that fails validation
+    (marked invalid: with the rule); rows are paired by trial, outcome, instrument, component, arm,
+    control arm and timepoint.  Exit 1 while any conflict is open."""
     from ..data.extraction import compare
 
     comparison = compare(first, second, _schema_package(first, package))

@@ -224,13 +224,19 @@ def data_path(name, mirror):
               help="CSV to write in the project's schema (for curation).")
 @click.option("--mirror", default=None, help="Mirror folder (else COMPASSMETA_MIRROR).")
 def data_import(source, output, mirror):
-    """Turn a Metapsy-standard CSV (a file, or a database name) into the project's schema."""
+    """Turn a Metapsy-standard CSV (a file, or a database name) into the project's schema; a file
+    that is a pinned database (same sha256) keeps that database's license and DOI."""
     from ..common.files import check_outputs, write_atomically
-    from ..data.datasets import DATABASES, import_metapsy, require
+    from ..data.datasets import DATABASES, import_metapsy, pinned_database, require
     from ..data.store import format_table
 
     name = source if source in DATABASES else None
     path = require(source, mirror) if name else Path(source)
+    if name is None and path.is_file():
+        name = pinned_database(path)
+        if name:
+            click.echo(f"{path} is the pinned file of {name} (sha256): its license and DOI are kept.",
+                       err=True)
     check_outputs({"-o/--output": output}, inputs=[path])
     rows, skipped = import_metapsy(path, name)
     if not rows:
