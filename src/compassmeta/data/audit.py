@@ -85,15 +85,28 @@ class History(Result):
         return pd.DataFrame(list(self.entries), columns=list(LOG_HEADER))
 
     def __str__(self) -> str:
+        """One line per changed row and write: an added or removed row with its count of cells,
+        an edit with each field's old -> new (--format csv or json gives every cell)."""
         if not self.entries:
             return f"{self.log}: no changes recorded" + (f" for {self.es_id}" if self.es_id else "")
-        lines = []
+        groups = {}
         for entry in self.entries:
-            why = f"  ({entry['reason']})" if entry["reason"] else ""
-            lines.append(f"{entry['time']}  {entry['who']}  {entry['command']}  {entry['es_id']}  "
-                         f"{entry['field']}: {entry['old_value'] or '(empty)'} -> "
-                         f"{entry['new_value'] or '(empty)'}{why}")
-        return "\n".join(lines)
+            key = tuple(entry[name] for name in ("time", "who", "command", "es_id", "reason"))
+            groups.setdefault(key, []).append(entry)
+        return "\n".join(_group_line(key, group) for key, group in groups.items())
+
+
+def _group_line(key, group) -> str:
+    time, who, command, es_id, reason = key
+    fields = {entry["field"] for entry in group}
+    if "es_id" in fields and all(not entry["old_value"] for entry in group):
+        what = f"added ({len(group)} cells)"
+    elif "es_id" in fields and all(not entry["new_value"] for entry in group):
+        what = f"removed ({len(group)} cells)"
+    else:
+        what = "; ".join(f"{e['field']}: {e['old_value'] or '(empty)'} -> {e['new_value'] or '(empty)'}"
+                         for e in group)
+    return f"{time}  {who}  {command}  {es_id}  {what}" + (f"  ({reason})" if reason else "")
 
 
 def history(table, es_id: str | None = None) -> History:
