@@ -38,7 +38,8 @@ def test_readme_walkthrough_runs_as_written(tmp_path):
     # flipped because lower scores are better
     assert "k = 3" in outputs[11] and "0.9620" in outputs[11]
     assert "k = 3" in outputs[12] and "0.6635" in outputs[12]
-    assert (tmp_path / "studies" / "trials.csv").read_bytes() == (ROOT / "studies" / "trials.csv").read_bytes()
+    shipped = (ROOT / "studies" / "trials.csv").read_bytes()
+    assert (tmp_path / "studies" / "trials.csv").read_bytes() == shipped
     # the audit log shows every change of the walk-through: 3 rows merged, 3 removed and 6 added
     history = outputs[13].strip().splitlines()
     merged = [line for line in history if "  MJ  extract merge  " in line and "added" in line]
