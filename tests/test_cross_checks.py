@@ -160,6 +160,9 @@ def test_validate_reports_cross_row_problems(table):
       "q1_1": "5", "q3_1": "11", "median2": "14", "q1_2": "7", "q3_2": "13"}, "median2",
      "outside [q1_2, q3_2]"),
     ({"sd1": "13", "mean1": "1.5", "sd2": "5"}, "sd1", "Bhatia & Davis"),
+    # SE 2.0 of a mean of 39: SD = 2.0 sqrt(39) = 12.5 > sqrt(8.1 x 12.9 x 39 / 38) = 10.4 on GAD-7 (0-21)
+    ({"stat_type": "adjusted_se", "sd1": "", "sd2": "", "se1": "2.0", "se2": "0.7"}, "se1",
+     "exceeds the largest 39 GAD-7 scores"),
 ])
 def test_implausible_values_are_errors_on_the_right_cell(changes, column, words):
     problems = errors(dict(ROW, **changes))

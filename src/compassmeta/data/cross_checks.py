@@ -18,9 +18,17 @@ Plausibility (errors on the cell most likely mistyped; warnings once the row's
 * an adjusted mean outside its own confidence interval;
 * q1 > q3, min > max, or a median outside its quartiles or range.
 
-The SD bound of the instrument's range (Bhatia & Davis 2000) is in :mod:`consistency`: an SD
-above it is impossible, not implausible, so it stays an error that no confirmation lifts.
+* an SD derived from an adjusted mean's SE or CI, or from a median's quartiles or range, above
+  the largest any sample of n scores within the instrument's range can have (Bhatia & Davis
+  2000: SD <= sqrt((M - a)(b - M) n / (n - 1))).
+
+The same bound on an SD entered as such is in :mod:`consistency`: there it is impossible, not
+implausible, so it stays an error that no confirmation lifts.
 """
+import math
+
+from .instruments import instrument_of
+from .row_effects import arm_means_sds
 from .schema import Problem
 
 SD_RATIO = 4.0
@@ -158,17 +166,41 @@ def quantile_problems(row, file, number) -> list:
     return problems
 
 
-def plausibility_problems(rows, file) -> list:
+DERIVED_SD_CELL = {"adjusted_se": "se{}", "adjusted_ci": "ci_lower{}", "median_iqr": "q1_{}",
+                   "median_range": "min{}", "median_iqr_range": "q1_{}"}
+
+
+def derived_sd_problems(row, instrument, file, number) -> list:
+    """Derived SDs above the Bhatia-Davis bound of the instrument's range (at the derived mean)."""
+    a, b = instrument.minimum, instrument.maximum
+    mean1, sd1, n1, mean2, sd2, n2 = arm_means_sds(row)
+    problems = []
+    for arm, mean, sd, n in (("1", mean1, sd1, n1), ("2", mean2, sd2, n2)):
+        bound = math.sqrt(max((mean - a) * (b - mean), 0.0) * n / (n - 1))
+        if sd > bound:
+            column = DERIVED_SD_CELL[row["stat_type"]].format(arm)
+            problems.append(implausible(row, file, number, column,
+                                        f"the SD these statistics give ({sd:.3g}) exceeds the largest "
+                                        f"{n} {instrument.name} scores in {a:g}-{b:g} with mean {mean:.3g} "
+                                        f"can have ({bound:.3g}; Bhatia & Davis 2000)"))
+    return problems
+
+
+def plausibility_problems(rows, file, instruments=None) -> list:
     """Every plausibility finding of the rows (see the module docstring)."""
     problems = []
     for number, row in enumerate(rows, start=1):
         kind = row.get("stat_type")
         if kind in ("means", "change", "pre_post"):
             problems.extend(sd_ratio_problems(row, file, number))
-        elif kind == "adjusted_ci":
-            problems.extend(adjusted_ci_problems(row, file, number))
-        elif kind in ("median_iqr", "median_range", "median_iqr_range"):
-            problems.extend(quantile_problems(row, file, number))
+            continue
+        found = (adjusted_ci_problems(row, file, number) if kind == "adjusted_ci"
+                 else quantile_problems(row, file, number) if kind in DERIVED_SD_CELL else [])
+        problems.extend(found)
+        instrument = instrument_of(row, instruments or {})
+        whole_score = row.get("scs_component") in (None, "total")
+        if kind in DERIVED_SD_CELL and instrument and whole_score and not found:
+            problems.extend(derived_sd_problems(row, instrument, file, number))
     return problems
 
 
@@ -180,6 +212,6 @@ def cross_row_problems(rows, file) -> list:
             + arm_size_problems(rows, file) + duplicate_problems(rows, file))
 
 
-def table_problems(rows, file) -> list:
-    """Cross-row and plausibility findings of a typed table."""
-    return cross_row_problems(rows, file) + plausibility_problems(rows, str(file))
+def table_problems(rows, file, instruments=None) -> list:
+    """Cross-row and plausibility findings of a typed table (``instruments`` for the SD bound)."""
+    return cross_row_problems(rows, file) + plausibility_problems(rows, str(file), instruments)

@@ -215,4 +215,4 @@ def all_problems(path, header, records, schema: Schema, instruments: dict) -> tu
     if schema.name != "trials" or any(problem.level == "error" for problem in problems):
         return problems, typed
     found = consistency.table_problems(path, header, records, typed, instruments)
-    return problems + found + cross_checks.table_problems(typed, path), typed
+    return problems + found + cross_checks.table_problems(typed, path, instruments), typed
