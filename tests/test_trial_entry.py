@@ -159,6 +159,12 @@ def test_add_lists_every_missing_field_in_one_run(folder):
         assert f"column '{column}'" in result.output, (column, result.output)
 
 
+def test_add_names_every_unknown_field(folder):
+    result = run("add", "--studies", folder, "--yes", "-s", "es_id=x", "-s", "sd_1=2", "-s", "mean_1=3")
+    assert result.exit_code == 2
+    assert "'sd_1' (did you mean 'sd1'?)" in result.output and "'mean_1' (did you mean 'mean1'?)" in result.output
+
+
 # -- add --interactive ---------------------------------------------------------------------------
 
 GOOD = {"es_id": "example2024-bdi2-post", "study_id": "example2024", "citation": "Example row for tests",

@@ -70,11 +70,15 @@ def imported_cross_check(record):
 
 
 def check_fields(record, schema, source=None):
-    """An error naming the first field that is not in the schema, with a close match."""
-    for name in record:
-        if name not in schema.names:
-            raise InputError(f"'{name}' is not a field of the schema{did_you_mean(name, schema.names)}",
-                             file=source, column=name)
+    """An error naming every field that is not in the schema, each with a close match."""
+    unknown = [name for name in record if name not in schema.names]
+    if len(unknown) == 1:
+        name = unknown[0]
+        raise InputError(f"'{name}' is not a field of the schema{did_you_mean(name, schema.names)}",
+                         file=source, column=name)
+    if unknown:
+        raise InputError("fields not in the schema: " + ", ".join(
+            f"'{name}'{did_you_mean(name, schema.names)}" for name in unknown), file=source)
 
 
 @main.command()
