@@ -162,7 +162,8 @@ def test_add_lists_every_missing_field_in_one_run(folder):
 def test_add_names_every_unknown_field(folder):
     result = run("add", "--studies", folder, "--yes", "-s", "es_id=x", "-s", "sd_1=2", "-s", "mean_1=3")
     assert result.exit_code == 2
-    assert "'sd_1' (did you mean 'sd1'?)" in result.output and "'mean_1' (did you mean 'mean1'?)" in result.output
+    assert "'sd_1' (did you mean 'sd1'?)" in result.output
+    assert "'mean_1' (did you mean 'mean1'?)" in result.output
 
 
 # -- add --interactive ---------------------------------------------------------------------------
