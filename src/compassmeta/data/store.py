@@ -123,9 +123,11 @@ def checked_records(path, header, records, package=None, resource="trials") -> t
     return all_problems(path, header, records, schema, load_instruments(package))
 
 
-def raise_new_row_errors(problems, first_new: int, count: int, path) -> None:
+def raise_new_row_errors(problems, first_new: int, new_records: list, path) -> None:
     """Raise every error of the new rows (rows ``first_new`` ... of the table) in one InputError,
-    one line per problem, or the first error of the table when no new row has one."""
+    one line per problem (a row named by its number among the new rows and its es_id), or the
+    first error of the table when no new row has one."""
+    count = len(new_records)
     errors = [p for p in problems if p.level == "error"]
     new_errors = [p for p in errors if p.row is not None and p.row >= first_new]
     if not errors:
@@ -137,7 +139,9 @@ def raise_new_row_errors(problems, first_new: int, count: int, path) -> None:
         raise InputError(f"{where}: {first.message}", file=first.file, column=first.column)
     lines = [f"{len(new_errors)} problems in the new row(s); nothing written:"]
     for problem in new_errors:
-        which = "new row" if count == 1 else f"new row {problem.row - first_new + 1}"
+        offset = problem.row - first_new
+        which = ("new row" if count == 1
+                 else f"new row {offset + 1} ({new_records[offset].get('es_id', '').strip() or 'no es_id'})")
         lines.append(f"  {which}, column '{problem.column}': {problem.message}")
     raise InputError("\n".join(lines), file=path)
 
@@ -166,7 +170,7 @@ def check_new_rows(path, new_records: list, package=None, resource: str = "trial
     new rows; raise one InputError listing every error of the new rows."""
     header, records, problems, typed = _with_new_rows(path, new_records, package, resource)
     first_new = len(records) + 1
-    raise_new_row_errors(problems, first_new, len(new_records), path)
+    raise_new_row_errors(problems, first_new, new_records, path)
     new_rows = typed[first_new - 1:]
     for offset, new_row in enumerate(new_rows):
         for number, row in enumerate(typed[:first_new - 1 + offset], start=1):
