@@ -15,7 +15,8 @@ def extract():
 def _conflict_table(comparison):
     if comparison.agreed:
         return f"{comparison.rows_compared} row(s) compared: the two extractions agree."
-    lines = [f"{len(comparison.conflicts)} conflict(s) in {comparison.rows_compared} row(s) "
+    invalid = f", {comparison.invalid_values} invalid value(s)" if comparison.invalid_values else ""
+    lines = [f"{len(comparison.conflicts)} conflict(s) in {comparison.rows_compared} row(s){invalid} "
              f"(first = {comparison.first}, second = {comparison.second}):"]
     for c in comparison.conflicts:
         arm = f", arm {c.arm}" if c.arm else ""
@@ -32,7 +33,9 @@ def _conflict_table(comparison):
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 def extract_compare(first, second, package, output_format):
-    """List every cell on which two extractions disagree; exit 1 while any conflict is open."""
+    """List every cell on which two extractions disagree, and every value that fails validation
+    (marked invalid: with the rule); rows are paired by trial, outcome, instrument, component, arm,
+    control arm and timepoint.  Exit 1 while any conflict is open."""
     from ..data.extraction import compare
 
     comparison = compare(first, second, _schema_package(first, package))
@@ -57,13 +60,18 @@ def _schema_package(first, package):
 @click.option("--into", "into", required=True, type=click.Path(dir_okay=False),
               help="Study table to append the agreed rows to (e.g. studies/trials.csv).")
 @click.option("--extractors", required=True, metavar="A,B", help="The two extractors' names, e.g. \"A,B\".")
+@click.option("--by", "by", default="", metavar="NAME",
+              help="Who merges (recorded in changes.csv beside the table) [the login name].")
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
-def extract_merge(first, second, into, extractors, output_format):
-    """Write the agreed rows into the study table, only when no conflict is open."""
+def extract_merge(first, second, into, extractors, by, output_format):
+    """Write the agreed rows into the study table, only when no conflict is open (logged in
+    changes.csv)."""
+    from ..data.audit import Author
     from ..data.extraction import merge
 
-    result = merge(first, second, into, extractors, on_wait=say)
+    who = Author("extract merge", by, f"double extraction by {extractors}")
+    result = merge(first, second, into, extractors, on_wait=say, author=who)
     emit(result, output_format,
          lambda r: f"{len(r.rows_written)} row(s) written to {r.into} (extractors {r.extractors}): "
                    + ", ".join(r.rows_written), None)

@@ -16,7 +16,8 @@ from .app import main
               help="An earlier report's JSON: list rows added, changed or removed and how each pooled g "
                    "moved.")
 @click.option("--studies", "studies_folder", default=None,
-              help="Folder with published_results.csv for the reproduction table [the first table's folder].")
+              help="Study folder: its trials.csv when no TABLE is given, its published_results.csv for "
+                   "the reproduction table [the first table's folder].")
 @click.option("--mirror", default=None, help="Folder mirroring the open databases (else COMPASSMETA_MIRROR).")
 @click.option("--rho", type=float, default=None,
               help="Where trials contribute several rows: the CHE model with this within-trial sampling "
@@ -35,7 +36,7 @@ def report(tables, output, since, studies_folder, mirror, rho, ci_method, eviden
     from ..report.settings import ReportSettings
 
     if not tables:
-        tables = (str(studies_dir() / "trials.csv"),)
+        tables = (str(studies_dir(studies_folder) / "trials.csv"),)
     html_path = Path(output)
     json_path = html_path.with_suffix(".json")
     if html_path.suffix.lower() not in (".html", ".htm"):

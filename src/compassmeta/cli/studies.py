@@ -6,7 +6,16 @@ import click
 
 from ..common.errors import CompassmetaError, InputError
 from .app import DEFAULT_PREPOST_R, echo_warnings, emit, main, say
-from .editing import CONFIRM_HELP, assignments_dict, check_fields, confirmed_note, imported_cross_check
+from .editing import (
+    CONFIRM_HELP,
+    assignments_dict,
+    author,
+    author_options,
+    check_fields,
+    confirmed_note,
+    imported_cross_check,
+    study_table_path,
+)
 
 VALIDATE_WARNINGS_SHOWN = 20
 
@@ -36,17 +45,22 @@ def reproduce(studies_folder, mirror, output_format, figures_folder):
 
 @main.command()
 @click.argument("tables", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--studies", "studies_folder", default=None, metavar="DIR",
+              help="Study folder whose trials.csv and thirdwave.csv to check when no TABLES are given "
+                   "[./studies].")
 @click.option("--all-warnings", is_flag=True,
               help=f"List every warning (else the first {VALIDATE_WARNINGS_SHOWN} of a table and a count).")
-def validate(tables, all_warnings):
-    """Check study tables against studies/datapackage.json; list every error and the warnings."""
+def validate(tables, studies_folder, all_warnings):
+    """Check study tables against studies/datapackage.json; list every error and the warnings
+    (schema, row rules, consistency, checks across a trial's rows, plausibility)."""
     from ..data.loading import resource_for
     from ..data.studytable import validate_file
     from ..report.reproduce import studies_dir
 
     if not tables:
-        folder = studies_dir()
-        tables = [folder / "trials.csv", folder / "thirdwave.csv"]
+        folder = studies_dir(studies_folder)
+        tables = [path for path in (folder / "trials.csv", folder / "thirdwave.csv")
+                  if path.exists() or path.name == "trials.csv"]
     errors = 0
     for table in tables:
         problems = validate_file(table, resource=resource_for(table))
@@ -64,71 +78,104 @@ def validate(tables, all_warnings):
         sys.exit(1)
 
 
-def _record_from_file(path):
-    """A one-row CSV or a JSON object as text cells."""
+def _records_from_file(path):
+    """The rows of a CSV, or of a JSON object or list of objects, as dicts of text cells."""
     from ..common.files import read_json
     from ..data.tables import read_table
 
     if str(path).lower().endswith(".json"):
         data = read_json(path, "JSON row")
-        if not isinstance(data, dict):
-            raise InputError("a JSON row must be one object of field: value", file=path)
-        return {key: ("" if value is None else str(value).lower() if isinstance(value, bool) else str(value))
-                for key, value in data.items()}
+        objects = data if isinstance(data, list) else [data]
+        if not objects or not all(isinstance(item, dict) for item in objects):
+            raise InputError("a JSON file of rows holds one object of field: value, or a list of them",
+                             file=path)
+        return [{key: ("" if value is None else str(value).lower() if isinstance(value, bool) else str(value))
+                 for key, value in item.items()} for item in objects]
     table = read_table(path)
-    if len(table) != 1:
-        raise InputError(f"holds {len(table)} rows; give one row per add", file=path)
-    return dict(zip(table.header, table.rows[0]))
+    return [dict(zip(table.header, record)) for record in table.rows]
 
 
-@main.command()
-@click.option("--table", "table_path", default=None, help="Study table to append to [studies/trials.csv].")
-@click.option("--from", "from_file", default=None, type=click.Path(dir_okay=False),
-              help="A one-row CSV or a JSON object with the new row.")
-@click.option("-s", "--set", "assignments", multiple=True, metavar="FIELD=VALUE",
-              help="Set a field of the new row (repeatable), e.g. -s es_id=smith2024-bdi-post.")
-@click.option("--interactive", is_flag=True,
-              help="Ask for every missing field, required then optional, checking each answer as typed.")
-@click.option("--confirm-implausible", "confirm_reason", default=None, metavar="REASON", help=CONFIRM_HELP)
-@click.option("--yes", is_flag=True, help="Write without asking for confirmation.")
-def add(table_path, from_file, assignments, interactive, confirm_reason, yes):
-    """Add one effect-size row to a study table, safely (validated, locked, atomic)."""
-    from ..data.loading import resource_for
-    from ..data.schema import Schema
-    from ..data.store import append_row, check_new_row
-    from ..report.reproduce import studies_dir
+def _new_records(from_file, assignments, schema, package, confirm_reason):
+    """The rows to add: those of --from (or one empty row), each with the -s values set."""
+    records = _records_from_file(from_file) if from_file else [{}]
+    if len(records) > 1 and assignments:
+        raise InputError("-s sets a field of one row; with a --from file of several rows, edit the file",
+                         file=from_file)
+    checks = []
+    for record in records:
+        record.update(assignments_dict(assignments))
+        checks.append(imported_cross_check(record))
+        check_fields(record, schema, from_file or package)
+        if confirm_reason:
+            record["inclusion_note"] = confirmed_note(record.get("inclusion_note", ""), confirm_reason)
+        if record.get("stat_type") == "pre_post" and not record.get("prepost_r", "").strip():
+            record["prepost_r"] = str(DEFAULT_PREPOST_R)
+            click.echo(f"prepost_r not given: assuming a pre-post correlation of {DEFAULT_PREPOST_R} "
+                       "(Cochrane Handbook 6.5.2.8); it is written into the row.", err=True)
+    return records, checks
 
-    path = Path(table_path) if table_path else studies_dir() / "trials.csv"
-    package = path.parent / "datapackage.json"
-    resource = resource_for(path)
-    schema = Schema.load(package, resource)
-    record = _record_from_file(from_file) if from_file else {}
-    record.update(assignments_dict(assignments))
-    database_g = imported_cross_check(record)
-    check_fields(record, schema, from_file or package)
-    if confirm_reason:
-        record["inclusion_note"] = confirmed_note(record.get("inclusion_note", ""), confirm_reason)
-    if record.get("stat_type") == "pre_post" and not record.get("prepost_r", "").strip():
-        record["prepost_r"] = str(DEFAULT_PREPOST_R)
-        click.echo(f"prepost_r not given: assuming a pre-post correlation of {DEFAULT_PREPOST_R} "
-                   "(Cochrane Handbook 6.5.2.8); it is written into the row.", err=True)
-    if interactive:
-        from .interactive import prompt_row
 
-        prompt_row(record, schema)
-    _, row, (g, v), warnings = check_new_row(path, record, package, resource)
+def _describe_new_row(row, g, v, database_g):
     click.echo(f"{row['es_id']}: g = {g:.4f} (SE {v ** 0.5:.4f}, variance {v:.6f}) from {row['stat_type']}"
                + ("" if row["higher_is_better"] else "; sign flipped: lower scores are better"))
     if database_g is not None:
         click.echo(f"the database's own g: {database_g}" + ("" if abs(abs(float(database_g)) - abs(g)) < 0.05
                    else " (differs from the row's g: check the statistics)"), err=True)
+
+
+@main.command()
+@click.option("--table", "table_path", default=None, help="Study table to append to [studies/trials.csv].")
+@click.option("--studies", "studies_folder", default=None, metavar="DIR",
+              help="Study folder with datapackage.json [./studies]; the table is DIR/trials.csv.")
+@click.option("--from", "from_file", default=None, type=click.Path(dir_okay=False),
+              help="A CSV, a JSON object or a JSON list of objects with the new rows: all are added or "
+                   "none.")
+@click.option("-s", "--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Set a field of the new row (repeatable), e.g. -s es_id=smith2024-bdi-post. A t, d or "
+                   "g may be given unsigned with -s direction=1 (intervention arm scored higher) or -1 "
+                   "(lower); a signed value must agree with direction.")
+@click.option("--interactive", is_flag=True,
+              help="Ask for every missing field, required then optional, checking each answer as typed "
+                   "(answers kept in a draft file).")
+@click.option("--resume-draft", "draft_path", default=None, type=click.Path(dir_okay=False),
+              help="With --interactive: resume the draft FILE an interrupted entry left (answers are "
+                   "kept in .add-draft.json beside the table as they are typed).")
+@click.option("--confirm-implausible", "confirm_reason", default=None, metavar="REASON", help=CONFIRM_HELP)
+@author_options
+@click.option("--yes", is_flag=True, help="Write without asking for confirmation.")
+def add(table_path, studies_folder, from_file, assignments, interactive, draft_path, confirm_reason, by,
+        reason, yes):
+    """Add effect-size rows to a study table, safely (validated as a whole, locked, atomic, all or
+    none, logged in changes.csv); every problem of the new rows is listed in one run."""
+    from ..data.loading import resource_for
+    from ..data.schema import Schema
+    from ..data.store import append_rows, check_new_rows
+
+    path = study_table_path(table_path, studies_folder)
+    package = path.parent / "datapackage.json"
+    resource = resource_for(path)
+    schema = Schema.load(package, resource)
+    records, database_gs = _new_records(from_file, assignments, schema, package, confirm_reason)
+    draft = None
+    if draft_path and not interactive:
+        raise InputError("--resume-draft goes with --interactive")
+    if interactive:
+        from .interactive import interactive_row
+
+        draft = interactive_row(records[0], schema, path, package, resource, draft_path)
+    _, _, rows, effects, warnings = check_new_rows(path, records, package, resource)
+    for row, (g, v), database_g in zip(rows, effects, database_gs):
+        _describe_new_row(row, g, v, database_g)
     for warning in warnings:
         click.echo(f"Warning: {warning.message}", err=True)
-    if not yes and not click.confirm(f"Append to {path}?", default=True):
+    if not yes and not click.confirm(f"Append {len(records)} row(s) to {path}?", default=True):
         click.echo("Nothing written.")
         return
-    append_row(path, record, package, resource, on_wait=say)
-    click.echo(f"Appended to {path}.")
+    append_rows(path, records, package, resource, on_wait=say,
+                author=author("add", by, reason, confirm_reason))
+    if draft is not None and draft.exists():
+        draft.unlink()
+    click.echo(f"Appended {len(records)} row(s) to {path}.")
 
 
 @main.group()
@@ -177,13 +224,19 @@ def data_path(name, mirror):
               help="CSV to write in the project's schema (for curation).")
 @click.option("--mirror", default=None, help="Mirror folder (else COMPASSMETA_MIRROR).")
 def data_import(source, output, mirror):
-    """Turn a Metapsy-standard CSV (a file, or a database name) into the project's schema."""
+    """Turn a Metapsy-standard CSV (a file, or a database name) into the project's schema; a file
+    that is a pinned database (same sha256) keeps that database's license and DOI."""
     from ..common.files import check_outputs, write_atomically
-    from ..data.datasets import DATABASES, import_metapsy, require
+    from ..data.datasets import DATABASES, import_metapsy, pinned_database, require
     from ..data.store import format_table
 
     name = source if source in DATABASES else None
     path = require(source, mirror) if name else Path(source)
+    if name is None and path.is_file():
+        name = pinned_database(path)
+        if name:
+            click.echo(f"{path} is the pinned file of {name} (sha256): its license and DOI are kept.",
+                       err=True)
     check_outputs({"-o/--output": output}, inputs=[path])
     rows, skipped = import_metapsy(path, name)
     if not rows:

@@ -32,11 +32,21 @@ def replacing(path):
 
 def write_atomically(path, text):
     """Write ``text`` (UTF-8) to ``path`` through :func:`replacing`, synced to disk first."""
-    with replacing(path) as temporary:
-        with open(temporary, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+    write_files_atomically({path: text})
+
+
+def write_files_atomically(texts: dict) -> None:
+    """Write several files (path -> UTF-8 text), each through :func:`replacing`: every temporary
+    file is written and synced before any is renamed, and they are renamed in the reverse of the
+    order given (the first path last), so an error while writing changes none of them and only a
+    crash between two renames can leave one renamed without the others."""
+    with contextlib.ExitStack() as stack:
+        for path, text in texts.items():
+            temporary = stack.enter_context(replacing(path))
+            with open(temporary, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
 
 
 def remove_stale_temporaries(path) -> list:
@@ -52,13 +62,15 @@ def remove_stale_temporaries(path) -> list:
     return stale
 
 
-STUDY_FOLDER_FILES = ("datapackage.json", "instruments.csv")   # besides every resource the package names
+# besides every resource the package names
+STUDY_FOLDER_FILES = ("datapackage.json", "instruments.csv", "changes.csv")
 AUDIT_LOG_PREFIX = "audit"
 
 
 def study_folder_files(folder) -> list:
     """The files of a study folder (one holding ``datapackage.json``) that no output may replace:
-    the package, every resource it names, instruments.csv and audit logs; [] for another folder."""
+    the package, every resource it names, instruments.csv and audit logs (changes.csv); [] for another
+    folder."""
     folder = Path(folder)
     if not (folder / "datapackage.json").is_file():
         return []

@@ -101,6 +101,12 @@ def local_path(name, mirror=None):
     return None
 
 
+def pinned_database(path):
+    """The name of the pinned database whose file ``path`` is (same sha256), or None."""
+    digest = sha256_of(path)
+    return next((db.name for db in DATABASES.values() if db.sha256 == digest), None)
+
+
 def how_to_get(name):
     return (f"get it with `compassmeta data pull {name}` (needs internet) or point "
             f"`--mirror DIR` / COMPASSMETA_MIRROR at a folder holding {database(name).mirror_path}")

@@ -49,6 +49,6 @@ def edited_row(path, es_id, values, package=None, resource="trials"):
     table = read_table(path, allow_empty=True)
     number = row_number(table, es_id)
     old = dict(zip(table.header, table.rows[number - 1]))
-    _, _, typed, warnings = changed_table(path, with_values(es_id, values), package, resource)
+    _, _, typed, warnings, _ = changed_table(path, with_values(es_id, values), package, resource)
     new = typed[number - 1]
     return old, new, row_effect(new), [w for w in warnings if w.row == number]

@@ -2,8 +2,10 @@
 
 Two reviewers each enter the trials they extracted into a table with the study table's
 columns.  :func:`compare` lists every cell on which they disagree (trial, outcome, arm,
-field, both values), as Metapsy's ``checkConflicts`` does for its databases; rows are matched
-by ``es_id``.  Numbers agree when they are equal as numbers ("16.20" and "16.2"), text when
+field, both values), as Metapsy's ``checkConflicts`` does for its databases, and every cell
+that fails validation (marked 'invalid:' with the rule); rows are paired by the comparison they
+report (trial, outcome, instrument, component, arm, control arm, timepoint), not by es_id.
+Numbers agree when they are equal as numbers ("16.20" and "16.2"), text when
 equal after trimming.  :func:`merge` writes the rows into the study table only when no
 conflict is open, records both extractors in ``extractors``, and uses the table's lock and
 atomic write, so a crash or Ctrl-C leaves the old table or the new one.
@@ -14,12 +16,15 @@ from pathlib import Path
 from ..common.errors import InputError
 from ..common.results import Result
 from . import store
+from .audit import Author
 from .instruments import load_instruments
 from .schema import Schema, raise_first_error
 from .tables import read_table
 from .validation import validate_text
 
 IGNORED_FIELDS = ("extractors",)     # who extracted may differ: that is the point
+PAIR_FIELDS = ("study_id", "outcome", "instrument", "scs_component", "arm", "control_arm", "timepoint",
+               "weeks_after_baseline")
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class ExtractionComparison(Result):
     second: str
     rows_compared: int
     conflicts: tuple
+    invalid_values: int = 0
 
     @property
     def agreed(self):
@@ -56,46 +62,72 @@ class ExtractionComparison(Result):
 
 
 def read_extraction(path, package):
-    """An extraction file, checked against the study table's schema: (header, text records by
-    es_id).  Any schema error is raised with its file, row and column."""
+    """An extraction file checked against the study table's schema and row rules: (header, text
+    records by es_id, schema, problems by (es_id, column)).  A file whose header does not fit the
+    schema is refused; a cell that fails a rule is kept and its problem returned."""
     path = Path(path)
     schema = Schema.load(package, "trials")
     try:
         table = read_table(path)
     except FileNotFoundError:
         raise InputError("no such file", file=path) from None
-    problems, _ = validate_text(path, table.header, table.rows, schema,
-                                           load_instruments(package))
-    raise_first_error(problems)
-    return table.header, {record[0]: dict(zip(table.header, record)) for record in table.rows}, schema
+    problems, _ = validate_text(path, table.header, table.rows, schema, load_instruments(package))
+    raise_first_error([p for p in problems if p.row is None or p.column is None])
+    ids = [record[0] for record in table.rows]
+    found = {}
+    for problem in problems:
+        if problem.level == "error":
+            found.setdefault((ids[problem.row - 1], problem.column), problem.message)
+    return table.header, {record[0]: dict(zip(table.header, record)) for record in table.rows}, schema, found
 
 
 def _same(first, second, field_type):
     first, second = first.strip(), second.strip()
     if field_type in ("number", "integer") and first and second:
-        return float(first) == float(second)
+        try:
+            return float(first) == float(second)
+        except ValueError:
+            return False
     return first == second
 
 
+def pair_key(row: dict) -> tuple:
+    """What pairs the rows of two extractions: the comparison (trial, outcome, instrument,
+    component, arm, control arm, timepoint), whatever es_id each extractor gave it."""
+    return tuple(row.get(name, "").strip() for name in PAIR_FIELDS)
+
+
+def _shown(value, problem):
+    return f"{value} (invalid: {problem})" if problem else value
+
+
 def compare(first_path, second_path, package):
-    """Every disagreeing cell of two extractions (rows matched by es_id)."""
-    _, first, schema = read_extraction(first_path, package)
-    _, second, _ = read_extraction(second_path, package)
+    """Every disagreeing cell of two extractions, and every cell that fails validation (marked
+    'invalid:' with the rule), rows paired by :func:`pair_key`."""
+    _, first, schema, first_problems = read_extraction(first_path, package)
+    _, second, _, second_problems = read_extraction(second_path, package)
     types = {spec["name"]: spec["type"] for spec in schema.fields}
+    by_key = {pair_key(row): row for row in second.values()}
+    paired = {es_id: by_key.get(pair_key(row)) for es_id, row in first.items()}
+    matched = {row["es_id"] for row in paired.values() if row}
+    pairs = list(paired.items()) + [(None, row) for row in second.values() if row["es_id"] not in matched]
     conflicts = []
-    for es_id in list(first) + [key for key in second if key not in first]:
-        a, b = first.get(es_id), second.get(es_id)
+    for es_id, b in pairs:
+        a = first.get(es_id) if es_id else None
         row = a or b
-        where = dict(es_id=es_id, study_id=row["study_id"], outcome=row["outcome"], arm=row["arm"])
+        where = dict(es_id=row["es_id"], study_id=row["study_id"], outcome=row["outcome"], arm=row["arm"])
         if a is None or b is None:
             conflicts.append(Conflict(**where, field="(row)", first="present" if a else "missing",
                                       second="present" if b else "missing"))
             continue
         for name in schema.names:
-            if name not in IGNORED_FIELDS and not _same(a[name], b[name], types[name]):
-                conflicts.append(Conflict(**where, field=name, first=a[name], second=b[name]))
-    return ExtractionComparison(first=str(first_path), second=str(second_path),
-                                rows_compared=len(set(first) | set(second)), conflicts=tuple(conflicts))
+            wrong = first_problems.get((a["es_id"], name)), second_problems.get((b["es_id"], name))
+            if name not in IGNORED_FIELDS and (not _same(a[name], b[name], types[name]) or any(wrong)):
+                conflicts.append(Conflict(**where, field=name, first=_shown(a[name], wrong[0]),
+                                          second=_shown(b[name], wrong[1])))
+    invalid = sum(1 for c in conflicts for text in (c.first, c.second) if " (invalid: " in text)
+    return ExtractionComparison(first=str(first_path), second=str(second_path), rows_compared=len(pairs),
+                                conflicts=tuple(conflicts), invalid_values=invalid)
 
 
 @dataclass(frozen=True)
@@ -117,7 +149,8 @@ def parse_extractors(text):
     return ";".join(names)
 
 
-def merge(first_path, second_path, into, extractors: str, package=None, on_wait=None) -> MergeResult:
+def merge(first_path, second_path, into, extractors: str, package=None, on_wait=None,
+          author: Author | None = None) -> MergeResult:
     """Append the agreed rows of two extractions to the study table ``into``.
 
     Refused while any conflict is open, when a row is already in the table, or when the
@@ -133,7 +166,7 @@ def merge(first_path, second_path, into, extractors: str, package=None, on_wait=
         raise InputError(f"{len(comparison.conflicts)} conflict(s) still open, e.g. {first.es_id} "
                          f"{first.field}: '{first.first}' vs '{first.second}'; resolve them "
                          "(compassmeta extract compare) before merging", file=second_path, column=first.field)
-    _, rows, _ = read_extraction(first_path, package)
+    _, rows, _, _ = read_extraction(first_path, package)
 
     def with_merged_rows(table, records):
         existing = {record[0] for record in records}
@@ -144,5 +177,6 @@ def merge(first_path, second_path, into, extractors: str, package=None, on_wait=
         return records + [tuple(dict(record, extractors=recorded).get(name, "") for name in table.header)
                           for record in rows.values()]
 
-    store.rewrite_table(into, with_merged_rows, package, "trials", on_wait=on_wait)
+    store.rewrite_table(into, with_merged_rows, package, "trials", on_wait=on_wait,
+                        author=author or Author("extract merge"))
     return MergeResult(into=str(into), extractors=recorded, rows_written=tuple(rows))

@@ -22,6 +22,19 @@ REQUIRED_STATISTICS = {
                          "min2", "max2"),
 }
 CONVERTED_STAT_TYPES = ("median_iqr", "median_range", "median_iqr_range")
+# routes whose number may be entered unsigned, its sign then given by ``direction``
+SIGNED_BY_DIRECTION = {"t": "statistic", "d": "statistic", "g_se": "g", "g_ci": "g", "g_n": "g"}
+
+
+def signed(row: dict, name: str) -> float:
+    """The value of ``name`` with the sign ``direction`` gives it: an unsigned (positive) t, d or g
+    takes the sign of ``direction`` (+1 intervention arm higher, -1 lower); a negative value, or
+    a row without ``direction``, is taken as signed.  A negative value against direction +1 is
+    refused by validation before any g is computed."""
+    value, direction = row[name], row.get("direction")
+    if direction is None or value < 0:
+        return value
+    return direction * value
 
 
 def row_effect(row: dict) -> tuple:
@@ -35,19 +48,19 @@ def row_effect(row: dict) -> tuple:
                                        row["pre_mean2"], row["pre_sd2"], row["mean2"], row["sd2"], n2,
                                        r=row["prepost_r"])
     elif kind == "t":
-        g, v = effects.g_from_t(row["statistic"], n1, n2)
+        g, v = effects.g_from_t(signed(row, "statistic"), n1, n2)
     elif kind == "f":
         g, v = effects.g_from_f(row["statistic"], n1, n2, row["direction"])
     elif kind == "p":
         g, v = effects.g_from_p(row["statistic"], n1, n2, row["direction"])
     elif kind == "g_se":
-        g, v = effects.g_from_se(row["g"], row["se"])
+        g, v = effects.g_from_se(signed(row, "g"), row["se"])
     elif kind == "g_ci":
-        g, v = effects.g_from_ci(row["g"], row["ci_lower"], row["ci_upper"])
+        g, v = effects.g_from_ci(signed(row, "g"), row["ci_lower"], row["ci_upper"])
     elif kind == "d":
-        g, v = effects.g_from_d(row["statistic"], n1, n2)
+        g, v = effects.g_from_d(signed(row, "statistic"), n1, n2)
     elif kind == "g_n":
-        g, v = effects.g_from_g_and_ns(row["g"], n1, n2)
+        g, v = effects.g_from_g_and_ns(signed(row, "g"), n1, n2)
     else:
         g, v = effects.g_from_means(*arm_means_sds(row), convention="metafor")
     return float(effects.orient(g, row["higher_is_better"])), float(v)

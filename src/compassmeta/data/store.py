@@ -1,8 +1,9 @@
 """Writing a study table safely: the table's lock held from read to write, the whole new
-table checked, an atomic replace (a crash leaves the old file or the new one, never a mix).
+table checked, an atomic replace (a crash leaves the old file or the new one, never a mix),
+and the change appended to the audit log beside the table in the same step (:mod:`audit`).
 
-:func:`append_row` adds a row; :func:`rewrite_table` applies any change to the rows (remove,
-edit, merge).  The CSV is written as compassmeta writes it everywhere (:func:`format_table`).
+:func:`append_rows` adds rows (all or none); :func:`rewrite_table` applies any change to the
+rows (remove, edit, merge).  The CSV is written as compassmeta writes it everywhere (:func:`format_table`).
 """
 import contextlib
 import csv
@@ -14,7 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..common.errors import InputError
-from ..common.files import remove_stale_temporaries, write_atomically
+from ..common.files import remove_stale_temporaries, write_files_atomically
+from . import audit
+from .audit import Author
 from .instruments import load_instruments
 from .row_effects import row_effect
 from .schema import Schema, raise_first_error
@@ -120,59 +123,126 @@ def checked_records(path, header, records, package=None, resource="trials") -> t
     return all_problems(path, header, records, schema, load_instruments(package))
 
 
-def check_new_row(path, record: dict, package=None, resource: str = "trials") -> tuple:
-    """Check the table with a new row (text cells) appended, as ``validate`` would; return the
-    header, the new typed row, its (g, v) and its warnings, or raise InputError naming the field."""
+def raise_new_row_errors(problems, first_new: int, new_records: list, path) -> None:
+    """Raise every error of the new rows (rows ``first_new`` ... of the table) in one InputError,
+    one line per problem (a row named by its number among the new rows and its es_id), or the
+    first error of the table when no new row has one."""
+    count = len(new_records)
+    errors = [p for p in problems if p.level == "error"]
+    new_errors = [p for p in errors if p.row is not None and p.row >= first_new]
+    if not errors:
+        return
+    if not new_errors or len(new_errors) == 1:
+        first = (new_errors or errors)[0]
+        where = (f"row {first.row}" if first.row is None or first.row < first_new
+                 else "new row" if count == 1 else f"new row {first.row - first_new + 1}")
+        raise InputError(f"{where}: {first.message}", file=first.file, column=first.column)
+    lines = [f"{len(new_errors)} problems in the new row(s); nothing written:"]
+    for problem in new_errors:
+        offset = problem.row - first_new
+        which = ("new row" if count == 1
+                 else f"new row {offset + 1} ({new_records[offset].get('es_id', '').strip() or 'no es_id'})")
+        lines.append(f"  {which}, column '{problem.column}': {problem.message}")
+    raise InputError("\n".join(lines), file=path)
+
+
+def _with_new_rows(path, new_records, package, resource) -> tuple:
+    """(header, existing records, problems, typed rows) of the table with the new rows appended."""
     path = Path(path)
     package = Path(package) if package else path.parent / "datapackage.json"
     existing = read_table(path, allow_empty=True) if path.exists() else None
     header = existing.header if existing else Schema.load(package, resource).names
     records = list(existing.rows) if existing else []
-    new_number = len(records) + 1
-    new_record = tuple(record.get(name, "") for name in header)
-    problems, typed = checked_records(path, header, records + [new_record], package, resource)
-    errors = [p for p in problems if p.level == "error"]
-    if errors:
-        new_errors = [p for p in errors if p.row == new_number] or errors
-        first = new_errors[0]
-        where = "new row" if first.row == new_number else f"row {first.row}"
-        raise InputError(f"{where}: {first.message}", file=first.file, column=first.column)
-    new_row = typed[-1]
-    for number, row in enumerate(typed[:-1], start=1):
-        if same_trial_result(row, new_row):
-            raise InputError(f"new row repeats row {number} ({row['es_id']}): same trial, outcome and "
-                             "statistics", file=path)
-    warnings = [p for p in problems if p.level == "warning" and p.row == new_number]
-    return header, new_row, row_effect(new_row), warnings
+    added = [tuple(record.get(name, "") for name in header) for record in new_records]
+    problems, typed = checked_records(path, header, records + added, package, resource)
+    return header, records, problems, typed
 
 
-def append_row(path, record: dict, package=None, resource: str = "trials", on_wait=None) -> tuple:
-    """Append a row under the table's lock once the whole new table passes every check of
-    ``validate``; the file is replaced atomically.  Returns (g, v, warnings of the new row)."""
+def new_row_problems(path, new_records: list, package=None, resource: str = "trials") -> tuple:
+    """(problems, number of the first new row) of the table with the new rows appended."""
+    _, records, problems, _ = _with_new_rows(path, new_records, package, resource)
+    return problems, len(records) + 1
+
+
+def check_new_rows(path, new_records: list, package=None, resource: str = "trials") -> tuple:
+    """Check the table with new rows (dicts of text cells) appended, as ``validate`` would; return
+    the header, the existing records, the new typed rows, their (g, v) and the warnings of the
+    new rows; raise one InputError listing every error of the new rows."""
+    header, records, problems, typed = _with_new_rows(path, new_records, package, resource)
+    first_new = len(records) + 1
+    raise_new_row_errors(problems, first_new, new_records, path)
+    new_rows = typed[first_new - 1:]
+    for offset, new_row in enumerate(new_rows):
+        for number, row in enumerate(typed[:first_new - 1 + offset], start=1):
+            if same_trial_result(row, new_row):
+                label = "new row" if len(new_records) == 1 else f"new row {offset + 1}"
+                raise InputError(f"{label} repeats row {number} ({row['es_id']}): same trial, outcome and "
+                                 "statistics", file=path)
+    warnings = [p for p in problems if p.level == "warning" and p.row >= first_new]
+    return header, records, new_rows, [row_effect(row) for row in new_rows], warnings
+
+
+def check_new_row(path, record: dict, package=None, resource: str = "trials") -> tuple:
+    """:func:`check_new_rows` of one row: the header, the new typed row, its (g, v), its warnings."""
+    header, _, rows, effects, warnings = check_new_rows(path, [record], package, resource)
+    return header, rows[0], effects[0], warnings
+
+
+def write_with_log(path, header, old_records, new_text: str, new_records, author: Author | None) -> None:
+    """Replace the table with ``new_text`` and, when ``author`` is given, append the change to the
+    audit log beside it (:mod:`audit`), in one step: both files are written before either is
+    renamed, the log first (a crash between the renames leaves a logged change unmade, never an
+    unlogged one).  Call it under the table's lock."""
+    texts = {Path(path): new_text}     # renamed in the reverse order: the log first
+    if author is not None:
+        found = audit.entries(header, old_records, new_records, author)
+        if found:
+            texts[audit.log_path(path)] = audit.appended_log(path, found, format_record)
+    write_files_atomically(texts)
+
+
+def append_rows(path, new_records: list, package=None, resource: str = "trials", on_wait=None,
+                author: Author | None = None) -> tuple:
+    """Append rows in one transaction, under the table's lock, once the whole new table passes
+    every check of ``validate`` (all rows or none); the file is replaced atomically and the
+    change logged.  Returns ((g, v) of each new row, warnings of the new rows)."""
     path = Path(path)
     with TableLock(path, on_wait=on_wait):
-        header, _, effect, warnings = check_new_row(path, record, package, resource)
+        header, records, _, effects, warnings = check_new_rows(path, new_records, package, resource)
         current = path.read_text(encoding="utf-8") if path.exists() else format_table(header, [])
         if current and not current.endswith("\n"):
             current += "\n"
-        write_atomically(path, current + format_record(header, record))
-    return effect[0], effect[1], warnings
+        added = [tuple(record.get(name, "") for name in header) for record in new_records]
+        new_text = current + "".join(format_record(header, record) for record in new_records)
+        write_with_log(path, header, records, new_text, records + added, author)
+    return effects, warnings
+
+
+def append_row(path, record: dict, package=None, resource: str = "trials", on_wait=None,
+               author: Author | None = None) -> tuple:
+    """Append one row (see :func:`append_rows`).  Returns (g, v, warnings of the new row)."""
+    effects, warnings = append_rows(path, [record], package, resource, on_wait, author)
+    return effects[0][0], effects[0][1], warnings
 
 
 def changed_table(path, change, package=None, resource: str = "trials") -> tuple:
-    """(header, new records, typed rows, warnings) of the table after ``change(table, records)``,
-    checked as a whole as ``validate`` checks it; raises the first error.  Writes nothing."""
+    """(header, new records, typed rows, warnings, old records) of the table after
+    ``change(table, records)``, checked as a whole as ``validate`` checks it; raises the first
+    error.  Writes nothing."""
     table = read_table(path, allow_empty=True)
     records = change(table, list(table.rows))
     problems, typed = checked_records(path, table.header, records, package, resource)
     raise_first_error(problems)
-    return table.header, records, typed, [p for p in problems if p.level == "warning"]
+    return table.header, records, typed, [p for p in problems if p.level == "warning"], list(table.rows)
 
 
-def rewrite_table(path, change, package=None, resource: str = "trials", on_wait=None) -> list:
+def rewrite_table(path, change, package=None, resource: str = "trials", on_wait=None,
+                  author: Author | None = None) -> list:
     """Apply ``change(table, records) -> records`` under the table's lock, check the whole result
-    as ``validate`` does and replace the file atomically.  Returns the warnings of the new table."""
+    as ``validate`` does, replace the file atomically and log the change.  Returns the warnings
+    of the new table."""
     with TableLock(path, on_wait=on_wait):
-        header, records, _, warnings = changed_table(path, change, package, resource)
-        write_atomically(path, format_table(list(header), [dict(zip(header, record)) for record in records]))
+        header, records, _, warnings, old = changed_table(path, change, package, resource)
+        new_text = format_table(list(header), [dict(zip(header, record)) for record in records])
+        write_with_log(path, header, old, new_text, records, author)
     return warnings

@@ -8,9 +8,9 @@ import math
 
 import numpy as np
 
-from . import consistency
+from . import consistency, cross_checks
 from .instruments import Instrument, instrument_of
-from .row_effects import CONVERTED_STAT_TYPES, REQUIRED_STATISTICS, row_effect
+from .row_effects import CONVERTED_STAT_TYPES, REQUIRED_STATISTICS, SIGNED_BY_DIRECTION, row_effect
 from .schema import Problem, Schema, header_problems, typed_row, unique_problems
 
 # SCS parts scored so that higher means less self-compassion (Neff 2003; Muris & Otgaar 2022)
@@ -56,11 +56,13 @@ def row_problems(row: dict, file: str, number: int, instruments: dict | None = N
     kind = row.get("stat_type")
     if kind is None:
         return problems
-    missing = [name for name in REQUIRED_STATISTICS[kind] if row.get(name) is None]
-    for name in missing:
-        problems.append(Problem(file, number, name, f"stat_type '{kind}' needs a value here"))
+    missing = missing_statistics(row, file, number)
+    problems.extend(missing)
     if missing or row.get("higher_is_better") is None:
         return problems
+    contradiction = sign_problem(row, file, number)
+    if contradiction:
+        return problems + [contradiction]
     if kind == "g_ci" and not row["ci_lower"] < row["g"] < row["ci_upper"]:
         problems.append(Problem(file, number, "ci_lower", f"the CI [{row['ci_lower']}, {row['ci_upper']}] "
                                                           f"does not contain g = {row['g']}"))
@@ -82,6 +84,27 @@ def row_problems(row: dict, file: str, number: int, instruments: dict | None = N
                                 "(Luo et al. 2018; Wan et al. 2014), assuming roughly normal scores",
                                 "warning"))
     return problems
+
+
+def missing_statistics(row: dict, file: str, number: int, reported=()) -> list:
+    """A problem for each statistic the row's stat_type needs that is blank (columns in
+    ``reported`` already have a problem and are left out)."""
+    kind = row.get("stat_type")
+    if kind is None:
+        return []
+    return [Problem(file, number, name, f"stat_type '{kind}' needs a value here")
+            for name in REQUIRED_STATISTICS[kind] if row.get(name) is None and name not in reported]
+
+
+def sign_problem(row: dict, file: str, number: int) -> Problem | None:
+    """A negative t, d or g on a row whose ``direction`` says the intervention arm scored higher
+    (+1): the two disagree on the sign, so the row is refused; else None."""
+    name = SIGNED_BY_DIRECTION.get(row["stat_type"])
+    if name is None or row.get("direction") != 1 or row[name] >= 0:
+        return None
+    return Problem(file, number, name,
+                   f"{name} {row[name]:g} is negative but direction is +1 (intervention arm higher): enter "
+                   "the value unsigned with its direction, or correct the sign")
 
 
 def effect_problem(row: dict, file: str, number: int) -> Problem | None:
@@ -125,7 +148,7 @@ def standard_errors_as_sds(row, g, file, number):
                    "stat_type adjusted_se")
 
 
-IMPLAUSIBLE_CONFIRMED = "implausible value confirmed"   # in inclusion_note: add/edit --confirm-implausible
+IMPLAUSIBLE_CONFIRMED = cross_checks.CONFIRMED   # in inclusion_note: add/edit --confirm-implausible
 SUSPECT_COLUMN = {"means": "sd1", "change": "sd1", "pre_post": "sd1", "g_se": "se", "g_ci": "g",
                   "t": "statistic", "f": "statistic", "p": "statistic", "d": "statistic", "g_n": "g",
                   "adjusted_se": "se1", "adjusted_ci": "ci_lower1", "median_iqr": "q1_1",
@@ -177,14 +200,19 @@ def validate_text(path, header, records, schema: Schema, instruments: dict | Non
             problems.append(direction)
         if len(problems) == row_problem_count:
             problems.extend(row_problems(row, file, number, instruments))
+        else:   # list every missing statistic with the row's other problems, in one run
+            reported = {problem.column for problem in problems[row_problem_count:]}
+            problems.extend(missing_statistics(row, file, number, reported))
         typed.append(row)
     return problems, typed
 
 
 def all_problems(path, header, records, schema: Schema, instruments: dict) -> tuple:
     """(problems, typed rows): every check of ``compassmeta validate`` on a table given as text.
-    A trials table that passes the schema and the row rules also gets the consistency checks."""
+    A trials table that passes the schema and the row rules also gets the consistency checks, the
+    checks across rows and the plausibility checks (:mod:`cross_checks`)."""
     problems, typed = validate_text(path, header, records, schema, instruments)
     if schema.name != "trials" or any(problem.level == "error" for problem in problems):
         return problems, typed
-    return problems + consistency.table_problems(path, header, records, typed, instruments), typed
+    found = consistency.table_problems(path, header, records, typed, instruments)
+    return problems + found + cross_checks.table_problems(typed, path, instruments), typed

@@ -1,0 +1,122 @@
+"""The audit log of a study table: ``changes.csv`` beside it, one line per changed cell.
+
+Every write of the table (add, trial add, edit, remove, extract merge) appends, in the same
+locked step as the table write (:mod:`store`), one entry per cell it changed: time (UTC), who,
+command, es_id, field, old value, new value and reason.  An added row logs each of its filled
+cells (old value empty), a removed row each of its filled cells (new value empty), an edit
+the cells that changed.  ``compassmeta history [ES_ID]`` prints the log.
+"""
+import csv
+import getpass
+import io
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..common.errors import InputError
+from ..common.results import Result
+
+LOG_NAME = "changes.csv"
+LOG_HEADER = ("time", "who", "command", "es_id", "field", "old_value", "new_value", "reason")
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who makes a change, with which command, and why (``reason`` may be empty)."""
+
+    command: str
+    who: str = ""
+    reason: str = ""
+
+    @property
+    def name(self) -> str:
+        if self.who:
+            return self.who
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return "unknown"
+
+
+def log_path(table) -> Path:
+    """The audit log beside a study table."""
+    return Path(table).parent / LOG_NAME
+
+
+def entries(header, old_records, new_records, author: Author) -> list:
+    """The log entries (dicts) of a change of a table from ``old_records`` to ``new_records``
+    (text records whose first cell is the es_id), in the new table's order, removals last."""
+    time = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    base = {"time": time, "who": author.name, "command": author.command, "reason": author.reason}
+    old = {record[0]: dict(zip(header, record)) for record in old_records}
+    new = {record[0]: dict(zip(header, record)) for record in new_records}
+    found = []
+    for es_id in list(new) + [key for key in old if key not in new]:
+        before, after = old.get(es_id, {}), new.get(es_id, {})
+        for name in header:
+            old_value, new_value = before.get(name, ""), after.get(name, "")
+            if old_value != new_value:
+                found.append(dict(base, es_id=es_id, field=name, old_value=old_value, new_value=new_value))
+    return found
+
+
+def appended_log(table, new_entries, format_record) -> str:
+    """The text of the audit log with ``new_entries`` appended (the header written first if new)."""
+    path = log_path(table)
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    if not current:
+        current = format_record(LOG_HEADER, dict(zip(LOG_HEADER, LOG_HEADER)))
+    elif not current.endswith("\n"):
+        current += "\n"
+    return current + "".join(format_record(LOG_HEADER, entry) for entry in new_entries)
+
+
+@dataclass(frozen=True)
+class History(Result):
+    """The audit log of a study table (``compassmeta history``), optionally of one es_id."""
+
+    log: str
+    es_id: str
+    entries: tuple
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(list(self.entries), columns=list(LOG_HEADER))
+
+    def __str__(self) -> str:
+        """One line per changed row and write: an added or removed row with its count of cells,
+        an edit with each field's old -> new (--format csv or json gives every cell)."""
+        if not self.entries:
+            return f"{self.log}: no changes recorded" + (f" for {self.es_id}" if self.es_id else "")
+        groups = {}
+        for entry in self.entries:
+            key = tuple(entry[name] for name in ("time", "who", "command", "es_id", "reason"))
+            groups.setdefault(key, []).append(entry)
+        return "\n".join(_group_line(key, group) for key, group in groups.items())
+
+
+def _group_line(key, group) -> str:
+    time, who, command, es_id, reason = key
+    fields = {entry["field"] for entry in group}
+    if "es_id" in fields and all(not entry["old_value"] for entry in group):
+        what = f"added ({len(group)} cells)"
+    elif "es_id" in fields and all(not entry["new_value"] for entry in group):
+        what = f"removed ({len(group)} cells)"
+    else:
+        what = "; ".join(f"{e['field']}: {e['old_value'] or '(empty)'} -> {e['new_value'] or '(empty)'}"
+                         for e in group)
+    return f"{time}  {who}  {command}  {es_id}  {what}" + (f"  ({reason})" if reason else "")
+
+
+def history(table, es_id: str | None = None) -> History:
+    """The entries of the audit log beside ``table`` (of ``es_id`` only, when given)."""
+    path = log_path(table)
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if rows and tuple(rows[0]) != LOG_HEADER:
+        raise InputError(f"not an audit log: the header is not {','.join(LOG_HEADER)}", file=path, row=0)
+    found = [dict(zip(LOG_HEADER, row)) for row in rows[1:] if row]
+    if es_id:
+        found = [entry for entry in found if entry["es_id"] == es_id]
+    return History(log=str(path), es_id=es_id or "", entries=tuple(found))

@@ -1,0 +1,217 @@
+"""Checks across the rows of one trial and plausibility checks of entered statistics
+(``compassmeta validate`` and every write; called from :func:`validation.all_problems`).
+
+Across rows (errors):
+
+* a trial (``study_id``) has one citation, year and population; an intervention arm
+  (``study_id``, ``arm``) one format and one number of sessions;
+* an arm's n at one assessment (timepoint and weeks) is the same in every row that uses it
+  (``n1`` of its ``arm``, ``n2`` of its ``control_arm``);
+* no two rows report the same comparison: (trial, outcome, instrument, SCS component, arm,
+  control arm, timepoint, weeks).
+
+Plausibility (errors on the cell most likely mistyped; warnings once the row's
+``inclusion_note`` records a curator's confirmation, ``--confirm-implausible REASON``):
+
+* the SDs of the two arms differ by more than a factor of ``SD_RATIO`` (a decimal slip:
+  0.68 for 6.8); the smaller SD is named, unless baseline SDs show which arm moved;
+* an adjusted mean outside its own confidence interval;
+* q1 > q3, min > max, or a median outside its quartiles or range.
+
+* an SD derived from an adjusted mean's SE or CI, or from a median's quartiles or range, above
+  the largest any sample of n scores within the instrument's range can have (Bhatia & Davis
+  2000: SD <= sqrt((M - a)(b - M) n / (n - 1))).
+
+The same bound on an SD entered as such is in :mod:`consistency`: there it is impossible, not
+implausible, so it stays an error that no confirmation lifts.
+"""
+import math
+
+from .instruments import instrument_of
+from .row_effects import arm_means_sds
+from .schema import Problem
+
+SD_RATIO = 4.0
+CONFIRMED = "implausible value confirmed"   # validation.IMPLAUSIBLE_CONFIRMED (no import: no cycle)
+TRIAL_FIELDS = ("citation", "year", "population")
+ARM_FIELDS = ("format", "sessions")
+COMPARISON_KEY = ("study_id", "outcome", "instrument", "scs_component", "arm", "control_arm", "timepoint",
+                  "weeks_after_baseline")
+
+
+def confirmation_note(note: str, reason: str) -> str:
+    """``note`` with a curator's confirmation of an implausible value appended."""
+    return f"{note.strip()} [{CONFIRMED}: {reason.strip()}]".strip()
+
+
+def confirmed(row: dict) -> bool:
+    """The row's inclusion_note records that a curator confirmed an implausible value."""
+    return CONFIRMED in (row.get("inclusion_note") or "")
+
+
+def implausible(row: dict, file, number, column, message) -> Problem:
+    """An error on ``column``, or a warning when the row records a confirmation."""
+    if confirmed(row):
+        return Problem(file, number, column, f"{message} (confirmed in inclusion_note)", "warning")
+    return Problem(file, number, column, f"{message}; if the value is right, confirm it "
+                                         "(add/edit --confirm-implausible REASON)")
+
+
+def shared_value_problems(rows, file, key_fields, fields, what) -> list:
+    """Rows that disagree with the first row of their group (``key_fields``) on one of ``fields``."""
+    first, problems = {}, []
+    for number, row in enumerate(rows, start=1):
+        if row.get("study_id") is None:
+            continue
+        key = tuple(row.get(name) or "" for name in key_fields)
+        reference = first.setdefault(key, (number, row))
+        for name in fields:
+            if name in row and row[name] != reference[1].get(name):
+                label = " ".join(str(part) for part in key if part)
+                problems.append(Problem(file, number, name,
+                                        f"{what} {label}: {name} {shown(row[name])} differs from row "
+                                        f"{reference[0]} ({shown(reference[1].get(name))})"))
+    return problems
+
+
+def shown(value) -> str:
+    return "(blank)" if value is None else f"'{value}'"
+
+
+def arm_size_problems(rows, file) -> list:
+    """An arm whose n differs between rows at one assessment (n1 of ``arm``, n2 of ``control_arm``)."""
+    seen, problems = {}, []
+    for number, row in enumerate(rows, start=1):
+        for label, size in (("arm", "n1"), ("control_arm", "n2")):
+            if row.get(label) is None or row.get(size) is None or row.get("study_id") is None:
+                continue
+            key = (row["study_id"], row[label], row.get("timepoint"), row.get("weeks_after_baseline"))
+            first = seen.setdefault(key, (number, row[size]))
+            if first[1] != row[size]:
+                problems.append(Problem(file, number, size,
+                                        f"{row['study_id']} arm {row[label]} at {row.get('timepoint')}: "
+                                        f"{size} {row[size]} differs from row {first[0]} ({first[1]}); an "
+                                        "arm has one n per assessment"))
+    return problems
+
+
+def duplicate_problems(rows, file) -> list:
+    """Rows reporting the same comparison as an earlier row (same trial, outcome, instrument,
+    component, arms and assessment)."""
+    seen, problems = {}, []
+    for number, row in enumerate(rows, start=1):
+        if row.get("study_id") is None:
+            continue
+        key = tuple(row.get(name) for name in COMPARISON_KEY)
+        if key in seen:
+            problems.append(Problem(file, number, "es_id",
+                                    f"{row.get('es_id')} repeats row {seen[key][0]} ({seen[key][1]}): the "
+                                    "same trial, outcome, instrument, component, arm, control arm and "
+                                    "timepoint"))
+        seen.setdefault(key, (number, row.get("es_id")))
+    return problems
+
+
+def sd_ratio_problems(row, file, number) -> list:
+    """Two arms' SDs more than SD_RATIO apart (post and baseline pairs)."""
+    problems = []
+    for prefix in ("", "pre_"):
+        sd1, sd2 = row.get(f"{prefix}sd1"), row.get(f"{prefix}sd2")
+        if sd1 is None or sd2 is None or max(sd1, sd2) <= SD_RATIO * min(sd1, sd2):
+            continue
+        column = suspect_sd(row, prefix)
+        problems.append(implausible(row, file, number, column,
+                                    f"{prefix}sd1 {sd1:g} and {prefix}sd2 {sd2:g} differ by more than a "
+                                    f"factor of {SD_RATIO:g}: a decimal slip?"))
+    return problems
+
+
+def suspect_sd(row, prefix) -> str:
+    """The SD most likely mistyped: at post, the arm whose SD moved most from its baseline SD
+    when both baselines are given; else the smaller SD."""
+    if not prefix and all(row.get(name) for name in ("pre_sd1", "pre_sd2")):
+        moved = [abs(row[f"sd{arm}"] / row[f"pre_sd{arm}"] - 1) for arm in ("1", "2")]
+        return "sd1" if moved[0] >= moved[1] else "sd2"
+    return f"{prefix}sd1" if row[f"{prefix}sd1"] < row[f"{prefix}sd2"] else f"{prefix}sd2"
+
+
+def adjusted_ci_problems(row, file, number) -> list:
+    """An adjusted mean outside its own confidence interval."""
+    problems = []
+    for arm in ("1", "2"):
+        mean, low, high = (row.get(f"{name}{arm}") for name in ("mean", "ci_lower", "ci_upper"))
+        if None not in (mean, low, high) and not low <= mean <= high:
+            problems.append(implausible(row, file, number, f"mean{arm}",
+                                        f"adjusted mean {mean:g} lies outside its own CI "
+                                        f"[{low:g}, {high:g}]"))
+    return problems
+
+
+def quantile_problems(row, file, number) -> list:
+    """Quartiles or a range out of order, or a median outside them."""
+    problems = []
+    for arm in ("1", "2"):
+        median = row.get(f"median{arm}")
+        for low_name, high_name in ((f"q1_{arm}", f"q3_{arm}"), (f"min{arm}", f"max{arm}")):
+            low, high = row.get(low_name), row.get(high_name)
+            if low is None or high is None:
+                continue
+            if low > high:
+                problems.append(implausible(row, file, number, low_name,
+                                            f"{low_name} {low:g} is above {high_name} {high:g}"))
+            elif median is not None and not low <= median <= high:
+                problems.append(implausible(row, file, number, f"median{arm}",
+                                            f"median {median:g} lies outside [{low_name}, {high_name}] = "
+                                            f"[{low:g}, {high:g}]"))
+    return problems
+
+
+DERIVED_SD_CELL = {"adjusted_se": "se{}", "adjusted_ci": "ci_lower{}", "median_iqr": "q1_{}",
+                   "median_range": "min{}", "median_iqr_range": "q1_{}"}
+
+
+def derived_sd_problems(row, instrument, file, number) -> list:
+    """Derived SDs above the Bhatia-Davis bound of the instrument's range (at the derived mean)."""
+    a, b = instrument.minimum, instrument.maximum
+    mean1, sd1, n1, mean2, sd2, n2 = arm_means_sds(row)
+    problems = []
+    for arm, mean, sd, n in (("1", mean1, sd1, n1), ("2", mean2, sd2, n2)):
+        bound = math.sqrt(max((mean - a) * (b - mean), 0.0) * n / (n - 1))
+        if sd > bound:
+            column = DERIVED_SD_CELL[row["stat_type"]].format(arm)
+            problems.append(implausible(row, file, number, column,
+                                        f"the SD these statistics give ({sd:.3g}) exceeds the largest "
+                                        f"{n} {instrument.name} scores in {a:g}-{b:g} with mean {mean:.3g} "
+                                        f"can have ({bound:.3g}; Bhatia & Davis 2000)"))
+    return problems
+
+
+def plausibility_problems(rows, file, instruments=None) -> list:
+    """Every plausibility finding of the rows (see the module docstring)."""
+    problems = []
+    for number, row in enumerate(rows, start=1):
+        kind = row.get("stat_type")
+        if kind in ("means", "change", "pre_post"):
+            problems.extend(sd_ratio_problems(row, file, number))
+            continue
+        found = (adjusted_ci_problems(row, file, number) if kind == "adjusted_ci"
+                 else quantile_problems(row, file, number) if kind in DERIVED_SD_CELL else [])
+        problems.extend(found)
+        instrument = instrument_of(row, instruments or {})
+        whole_score = row.get("scs_component") in (None, "total")
+        if kind in DERIVED_SD_CELL and instrument and whole_score and not found:
+            problems.extend(derived_sd_problems(row, instrument, file, number))
+    return problems
+
+
+def cross_row_problems(rows, file) -> list:
+    """Every finding across the rows of a table: trial and arm descriptions, arm sizes, duplicates."""
+    file = str(file)
+    return (shared_value_problems(rows, file, ("study_id",), TRIAL_FIELDS, "trial")
+            + shared_value_problems(rows, file, ("study_id", "arm"), ARM_FIELDS, "trial and arm")
+            + arm_size_problems(rows, file) + duplicate_problems(rows, file))
+
+
+def table_problems(rows, file, instruments=None) -> list:
+    """Cross-row and plausibility findings of a typed table (``instruments`` for the SD bound)."""
+    return cross_row_problems(rows, file) + plausibility_problems(rows, str(file), instruments)
