@@ -14,7 +14,8 @@ CAPTIONS = {
                         "weight); diamond: the multilevel pooled g; bar below it: its 95% prediction "
                         "interval.",
     "funnel": "Each trial's g against its standard error; dashed: the pseudo 95% confidence region "
-              "around the pooled g; open circles: trials imputed by trim-and-fill.",
+              "around the pooled g.",
+    "trimfill": " Open circles: trials imputed by trim-and-fill.",
     "dependent-funnel": " A trial's rows are averaged into one point, as the bias analyses use them.",
     "subgroup-forest": "Trials grouped by the moderator, each subgroup pooled with its own τ²; "
                        "the test compares the subgroup estimates.",
@@ -23,16 +24,18 @@ CAPTIONS = {
 }
 
 
-def subset_captions(item: dict) -> dict:
-    """The captions of a subset's forest and funnel plots."""
+def subset_captions(item: dict, bias_k: int = 10) -> dict:
+    """The captions of a subset's forest and funnel plots (trim-and-fill drawn from ``bias_k`` trials,
+    the plan's minimum_k.publication_bias)."""
     dependent = item["dependent"]
     return {"forest": CAPTIONS["dependent-forest" if dependent else "forest"],
-            "funnel": CAPTIONS["funnel"] + (CAPTIONS["dependent-funnel"] if dependent else "")}
+            "funnel": CAPTIONS["funnel"] + (CAPTIONS["trimfill"] if item["k_trials"] >= bias_k else "")
+            + (CAPTIONS["dependent-funnel"] if dependent else "")}
 
 
 def _subset_title(item):
     control = "all controls" if item["control"] == "all" else f"{item['control']} controls"
-    return f"{item['outcome']}, {control}"
+    return f"{item['outcome']}, {item.get('timepoint') or 'all timepoints'}, {control}"
 
 
 def _diamond(pooled):
@@ -61,14 +64,14 @@ def forest_svg(item: dict) -> str:
     return svg_text(figure)
 
 
-def funnel_svg(item: dict) -> str:
+def funnel_svg(item: dict, bias_k: int = 10) -> str:
     """A pooled subset's funnel plot, one effect per trial as the bias analyses use them
-    (trim-and-fill drawn from 3 trials)."""
+    (trim-and-fill drawn from ``bias_k`` trials, the plan's minimum_k.publication_bias)."""
     from ..plots import funnel_plot
     from ..plots.common import svg_text
 
     yi, vi = np.array(item["effects"]["yi"]), np.array(item["effects"]["vi"])
-    return svg_text(funnel_plot(yi, vi, method=METHOD, trimfill=yi.size >= 3,
+    return svg_text(funnel_plot(yi, vi, method=METHOD, trimfill=yi.size >= bias_k,
                                 title=f"Funnel plot: {_subset_title(item)}"))
 
 

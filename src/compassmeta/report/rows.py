@@ -5,8 +5,13 @@ import re
 from pathlib import Path
 
 from ..common.errors import InputError
+from ..data.plan import comparator_of, scs_part, timepoint_windows
 from ..data.studytable import load_study_table
 from .results import TableVersion, TrialSource
+from .settings import TEACHING_TABLES
+
+#: What :func:`classify_rows` adds to a row (left out of its fingerprint).
+PLAN_KEYS = ("window", "comparator", "comparator_kind", "scs_part", "collection", "label", "comparison")
 
 
 def _sha256(path):
@@ -15,7 +20,7 @@ def _sha256(path):
 
 def row_digest(row: dict) -> str:
     """A short fingerprint of a row's cells, so the next report can tell a changed row."""
-    text = json.dumps({name: row[name] for name in sorted(row) if name not in ("yi", "vi", "table")},
+    text = json.dumps({name: row[name] for name in sorted(row) if name not in ("yi", "vi", "table", *PLAN_KEYS)},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -52,6 +57,52 @@ def load_rows(paths) -> tuple[list, tuple, tuple]:
     return rows, tuple(versions), tuple(warnings)
 
 
+def classify_rows(rows, plan) -> list:
+    """The rows with what the analysis plan makes of them: ``window`` (timepoint window),
+    ``comparator`` (passive or active) and ``comparator_kind`` (waitlist, ...), ``scs_part``
+    (the SCS part of a self-compassion row, else None) and ``collection`` (the title of a
+    teaching table such as ThirdWave, kept apart from the curated trials; None for those)."""
+    windows = timepoint_windows(rows, plan)
+    classified = []
+    for row, window in zip(rows, windows):
+        kind, cls = comparator_of(row, plan)
+        classified.append(dict(row, window=window, comparator=cls, comparator_kind=kind, scs_part=scs_part(row),
+                               collection=TEACHING_TABLES.get(Path(row["table"]).stem)))
+    return classified
+
+
+def comparison_label(row) -> str:
+    """What a row compares: its arm (or intervention) against its comparator kind ('MSC vs waitlist')."""
+    arm = row.get("arm") or row.get("intervention") or "intervention"
+    control = row.get("comparator_kind") or row.get("control_arm") or "control"
+    if control == "control" and row.get("control_arm"):
+        control = row["control_arm"]
+    return f"{arm} vs {control}"
+
+
+def comparisons_of(rows) -> dict:
+    """The distinct comparisons (arm, control arm) of each trial, in order of first appearance."""
+    comparisons = {}
+    for row in rows:
+        pair = (row.get("arm"), row.get("control_arm"), row.get("comparator_kind"))
+        comparisons.setdefault(row["study_id"], [])
+        if pair not in comparisons[row["study_id"]]:
+            comparisons[row["study_id"]].append(pair)
+    return comparisons
+
+
+def label_rows(rows, labels: dict) -> list:
+    """The rows with their ``label``: the trial's label, and for a trial of several comparisons
+    (a multi-arm trial) the comparison too ('Hypo 2024: MSC vs waitlist'), the same everywhere."""
+    comparisons = comparisons_of(rows)
+    labelled = []
+    for row in rows:
+        comparison = comparison_label(row) if len(comparisons[row["study_id"]]) > 1 else None
+        labelled.append(dict(row, comparison=comparison,
+                             label=labels[row["study_id"]] + (f": {comparison}" if comparison else "")))
+    return labelled
+
+
 def unique_labels(rows) -> dict:
     """One label per trial; equal labels of different trials get their study id added."""
     labels = {}
@@ -64,14 +115,22 @@ def unique_labels(rows) -> dict:
 
 
 def participants(rows) -> int | None:
-    """Participants over trials (the largest n1 + n2 among a trial's rows); None if a trial lacks n."""
-    per_trial = {}
+    """Participants over trials, each group counted once: a trial's intervention arms (by ``arm``)
+    and control groups (by ``control_arm``) each add their largest n among the trial's rows, so
+    a control shared by two comparisons counts once (Cochrane Handbook 23.3.4); rows without arm
+    labels count the largest n1 + n2 of the trial.  None if a row lacks n."""
+    groups = {}
     for row in rows:
-        n = None if row.get("n1") is None or row.get("n2") is None else row["n1"] + row["n2"]
-        if n is None:
+        if row.get("n1") is None or row.get("n2") is None:
             return None
-        per_trial[row["study_id"]] = max(per_trial.get(row["study_id"], 0), n)
-    return int(sum(per_trial.values()))
+        if row.get("arm") and row.get("control_arm"):
+            for group, n in ((("arm", row["arm"]), row["n1"]), (("control", row["control_arm"]), row["n2"])):
+                key = (row["study_id"], group)
+                groups[key] = max(groups.get(key, 0), n)
+        else:
+            key = (row["study_id"], ("both", None))
+            groups[key] = max(groups.get(key, 0), row["n1"] + row["n2"])
+    return int(sum(groups.values()))
 
 
 def trial_sources(rows, labels) -> tuple:
