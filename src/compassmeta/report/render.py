@@ -204,7 +204,7 @@ def _subset_block(item, report):
 
 def section_label(item) -> str:
     """The section of an analysis or moderator: its outcome (with its teaching table) and window."""
-    return f"{_outcome_name(item)}, {item['timepoint']}"
+    return f"{_outcome_name(item)}, {item['timepoint']}" if item.get("timepoint") else _outcome_name(item)
 
 
 def _outcome_sections(report):
@@ -250,7 +250,7 @@ def _moderator_panel(item, shown):
     status = ('' if item["status"] == "tested" else
               ' <span class="status-insufficient">insufficient</span>')
     return (f'<div class="mod-panel" id="mod-{slug(section_label(item))}--{slug(item["moderator"])}"'
-            f' data-kind="{_e(item["kind"])}" data-status="{_e(item["status"])}"{"" if shown else " hidden"}>'
+            f' data-kind="{_e(item["kind"])}"{"" if shown else " hidden"}>'
             f'<h3>{_e(section_label(item))}: {_e(item["moderator"])}{status}</h3>'
             f'<p class="note">{_e(item["note"])}</p>{body}'
             + (figure(drawn, CAPTIONS[kind], kind) if drawn else "") + "</div>")
