@@ -39,8 +39,25 @@ def figure_labels(table, label_column):
     from ..plots.labels import study_labels_from
 
     if label_column in (None, "citation") and "citation" in table.header:
-        return study_labels_from({name: table.column(name) for name in table.header})
+        labels = study_labels_from({name: table.column(name) for name in table.header})
+        return _with_comparisons(table, labels)
     return study_labels(table, label_column)
+
+
+def _with_comparisons(table, labels):
+    """Labels of a multi-arm trial's rows name the comparison after "Author Year" ("Hypo & Test
+    2024: MSC vs waitlist, SCS"), as the report does (the analysis plan's comparator kinds)."""
+    if not {"study_id", "arm", "control_detail"} <= set(table.header):
+        return labels
+    from ..data.plan import comparison_labels, load_plan
+    from ..plots.labels import author_year
+
+    rows = [dict(zip(table.header, row)) for row in table.rows]
+    named = []
+    for label, row, comparison in zip(labels, rows, comparison_labels(rows, load_plan())):
+        base = author_year(row["citation"], row.get("year", ""))
+        named.append(f"{base}: {comparison}{label[len(base):]}" if comparison and label.startswith(base) else label)
+    return named
 
 
 def _refuse(condition, message):

@@ -251,6 +251,25 @@ def comparator_of(row, plan: Plan) -> tuple[str, str]:
     return "control", _text(row.get("control_type")) or "unknown"
 
 
+def comparison_label(row, plan: Plan) -> str:
+    """What a row compares: its arm (else its intervention) against its comparator kind
+    ('MSC vs waitlist'; the control arm's label where the plan knows no kind)."""
+    arm = _text(row.get("arm")) or _text(row.get("intervention")).split(" (")[0] or "intervention"
+    kind, _ = comparator_of(row, plan)
+    return f"{arm} vs {_text(row.get('control_arm')) or 'control' if kind == 'control' else kind}"
+
+
+def comparison_labels(rows, plan: Plan) -> list:
+    """Per row, its :func:`comparison_label` where its trial (``study_id``) makes several
+    comparisons (a multi-arm trial), else None: what tells the arms of one trial apart."""
+    rows = list(rows)
+    pairs = {}
+    for row in rows:
+        pairs.setdefault(_text(row.get("study_id")), set()).add((_text(row.get("arm")), _text(row.get("control_arm")),
+                                                                 comparator_of(row, plan)[0]))
+    return [comparison_label(row, plan) if len(pairs[_text(row.get("study_id"))]) > 1 else None for row in rows]
+
+
 def scs_part(row) -> str | None:
     """The SCS part a self-compassion row measures (total, compassionate, uncompassionate or a
     facet, each a separate outcome: Muris & Otgaar 2022); None for other rows."""

@@ -85,7 +85,7 @@ def _plan_rows(settings: ReportSettings):
     if not rows:
         raise InputError("the tables hold no rows", file=versions[0].path if versions else None)
     labels = unique_labels(rows)
-    return plan, label_rows(classify_rows(rows, plan), labels), labels, versions, warnings
+    return plan, label_rows(classify_rows(rows, plan), labels, plan), labels, versions, warnings
 
 
 def analyse(settings: ReportSettings, progress=None) -> Report:

@@ -1,12 +1,12 @@
 """The study rows of a report: loading, trial labels, fingerprints and provenance."""
 import hashlib
 import json
-import re
 from pathlib import Path
 
 from ..common.errors import InputError
-from ..data.plan import comparator_of, scs_part, timepoint_windows
+from ..data.plan import comparator_of, comparison_labels, scs_part, timepoint_windows
 from ..data.studytable import load_study_table
+from ..plots.labels import author_year
 from .results import TableVersion, TrialSource
 from .settings import TEACHING_TABLES
 
@@ -26,13 +26,9 @@ def row_digest(row: dict) -> str:
 
 
 def trial_label(row: dict) -> str:
-    """First author and year from the citation ('Aguilar-Raab 2023'); the study id as a fallback."""
-    head = re.split(r"[,(]", row.get("citation") or "")[0].replace("et al.", "")
-    words = head.split()
-    while words and re.fullmatch(r"(?:[A-Z]{1,3}|(?:[A-Z]\.-?)+)", words[-1]):
-        words.pop()  # trailing initials
-    name = " ".join(words) or row["study_id"]
-    return f"{name} {row['year']}" if row.get("year") else name
+    """"Author Year", "A & B Year" or "Author et al. Year" from the citation, as the CLI's figures
+    label a trial (:func:`compassmeta.plots.labels.author_year`); the study id as a fallback."""
+    return author_year(row.get("citation") or "", row.get("year") or "") or row["study_id"]
 
 
 def load_rows(paths) -> tuple[list, tuple, tuple]:
@@ -71,36 +67,12 @@ def classify_rows(rows, plan) -> list:
     return classified
 
 
-def comparison_label(row) -> str:
-    """What a row compares: its arm (or intervention) against its comparator kind ('MSC vs waitlist')."""
-    arm = row.get("arm") or row.get("intervention") or "intervention"
-    control = row.get("comparator_kind") or row.get("control_arm") or "control"
-    if control == "control" and row.get("control_arm"):
-        control = row["control_arm"]
-    return f"{arm} vs {control}"
-
-
-def comparisons_of(rows) -> dict:
-    """The distinct comparisons (arm, control arm) of each trial, in order of first appearance."""
-    comparisons = {}
-    for row in rows:
-        pair = (row.get("arm"), row.get("control_arm"), row.get("comparator_kind"))
-        comparisons.setdefault(row["study_id"], [])
-        if pair not in comparisons[row["study_id"]]:
-            comparisons[row["study_id"]].append(pair)
-    return comparisons
-
-
-def label_rows(rows, labels: dict) -> list:
+def label_rows(rows, labels: dict, plan) -> list:
     """The rows with their ``label``: the trial's label, and for a trial of several comparisons
-    (a multi-arm trial) the comparison too ('Hypo 2024: MSC vs waitlist'), the same everywhere."""
-    comparisons = comparisons_of(rows)
-    labelled = []
-    for row in rows:
-        comparison = comparison_label(row) if len(comparisons[row["study_id"]]) > 1 else None
-        labelled.append(dict(row, comparison=comparison,
-                             label=labels[row["study_id"]] + (f": {comparison}" if comparison else "")))
-    return labelled
+    (a multi-arm trial) the comparison too ('Hypo & Test 2024: MSC vs waitlist'), as the CLI's
+    figures label them; ``comparison`` the comparison alone (None for a trial of one)."""
+    return [dict(row, comparison=comparison, label=labels[row["study_id"]] + (f": {comparison}" if comparison else ""))
+            for row, comparison in zip(rows, comparison_labels(rows, plan))]
 
 
 def unique_labels(rows) -> dict:
