@@ -6,6 +6,7 @@ after the end, short follow-up; week 40 for the MSC arm's depression: 32 weeks, 
 rows of the SCS total, both components, two facets and depression; plus three trials of one
 comparison each (one against an attention placebo, the only active comparator).
 """
+
 import csv
 import json
 import shutil
@@ -15,31 +16,77 @@ from click.testing import CliRunner
 
 from compassmeta.cli import main
 from compassmeta.common.errors import InputError
-from compassmeta.data.plan import (SHORT, load_plan, mixing_warnings, scs_part, timepoint_windows)
+from compassmeta.data.plan import SHORT, load_plan, mixing_warnings, scs_part, timepoint_windows
 from conftest import PROJECT
 
 STUDIES = PROJECT / "studies"
 HEADER = (STUDIES / "trials.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
 CITATION = "Hypo, A., & Test, B. (2024). A constructed three-arm trial for the analysis-plan test."
 # (scs_component or None, instrument, higher_is_better, intervention mean, control mean, sd)
-MEASURES = (("total", "SCS", "true", 3.4, 3.0, 0.6), ("compassionate", "SCS", "true", 3.5, 3.1, 0.6),
-            ("uncompassionate", "SCS", "false", 2.6, 3.0, 0.6), ("self_kindness", "SCS", "true", 3.3, 2.9, 0.7),
-            ("self_judgment", "SCS", "false", 2.7, 3.1, 0.7), (None, "BDI-II", "false", 14.0, 18.0, 8.0))
-ARMS = (("MSC", "Mindful Self-Compassion (MSC)", "msc", 40), ("CFT", "compassion-focused therapy (CFT)", "cft-cmt", 38))
+MEASURES = (
+    ("total", "SCS", "true", 3.4, 3.0, 0.6),
+    ("compassionate", "SCS", "true", 3.5, 3.1, 0.6),
+    ("uncompassionate", "SCS", "false", 2.6, 3.0, 0.6),
+    ("self_kindness", "SCS", "true", 3.3, 2.9, 0.7),
+    ("self_judgment", "SCS", "false", 2.7, 3.1, 0.7),
+    (None, "BDI-II", "false", 14.0, 18.0, 8.0),
+)
+ARMS = (
+    ("MSC", "Mindful Self-Compassion (MSC)", "msc", 40),
+    ("CFT", "compassion-focused therapy (CFT)", "cft-cmt", 38),
+)
 
 
-def row(es_id, study_id, citation, year, arm, intervention, klass, control, control_type, measure, timepoint, weeks,
-        n1, n2, shift=0.0, n_total=""):
+def row(
+    es_id,
+    study_id,
+    citation,
+    year,
+    arm,
+    intervention,
+    klass,
+    control,
+    control_type,
+    measure,
+    timepoint,
+    weeks,
+    n1,
+    n2,
+    shift=0.0,
+    n_total="",
+):
     component, instrument, better, mean1, mean2, sd = measure
-    cells = dict(es_id=es_id, study_id=study_id, citation=citation, year=year, intervention=intervention,
-                 intervention_class=klass, control_type=control_type, control_detail=control, arm=arm,
-                 control_arm="wl" if arm else "", population="nonclinical",
-                 outcome="self-compassion" if component else "depression", instrument=instrument,
-                 scs_component=component or "", higher_is_better=better, timepoint=timepoint,
-                 weeks_after_baseline=weeks, risk_of_bias="low" if study_id != "two2022" else "high",
-                 stat_type="means", n1=n1, n2=n2, n_total=n_total, mean1=round(mean1 + shift, 2), sd1=sd,
-                 mean2=mean2, sd2=sd, source="constructed for tests/test_analysis_plan.py (not data)",
-                 license="constructed test rows", inclusion_note="constructed")
+    cells = dict(
+        es_id=es_id,
+        study_id=study_id,
+        citation=citation,
+        year=year,
+        intervention=intervention,
+        intervention_class=klass,
+        control_type=control_type,
+        control_detail=control,
+        arm=arm,
+        control_arm="wl" if arm else "",
+        population="nonclinical",
+        outcome="self-compassion" if component else "depression",
+        instrument=instrument,
+        scs_component=component or "",
+        higher_is_better=better,
+        timepoint=timepoint,
+        weeks_after_baseline=weeks,
+        risk_of_bias="low" if study_id != "two2022" else "high",
+        stat_type="means",
+        n1=n1,
+        n2=n2,
+        n_total=n_total,
+        mean1=round(mean1 + shift, 2),
+        sd1=sd,
+        mean2=mean2,
+        sd2=sd,
+        source="constructed for tests/test_analysis_plan.py (not data)",
+        license="constructed test rows",
+        inclusion_note="constructed",
+    )
     return [str(cells.get(name, "")) for name in HEADER]
 
 
@@ -49,21 +96,108 @@ def crafted_rows():
         for timepoint, weeks in (("post", 8), ("follow-up", 20)):
             for measure in MEASURES:
                 name = measure[0] or "bdi2"
-                rows.append(row(f"hypo2024-{arm.lower()}-{name}-{weeks}", "hypo2024", CITATION, 2024, arm, intervention,
-                                klass, "waitlist", "passive", measure, timepoint, weeks, n, 39,
-                                shift=0.1 if arm == "CFT" else 0.0, n_total=117))
-    rows.append(row("hypo2024-msc-bdi2-40", "hypo2024", CITATION, 2024, "MSC", ARMS[0][1], "msc", "waitlist", "passive",
-                    MEASURES[-1], "follow-up", 40, 40, 39, n_total=117))
-    singles = (("one2021", "One, C. (2021). Constructed.", 2021, "MSC", "msc", "waitlist", "passive", 0.2),
-               ("two2022", "Two, D. (2022). Constructed.", 2022, "CFT", "cft-cmt", "attention placebo", "active", -0.1),
-               ("three2023", "Three, E. (2023). Constructed.", 2023, "LKM", "compassion-meditation", "no treatment",
-                "passive", 0.3))
+                rows.append(
+                    row(
+                        f"hypo2024-{arm.lower()}-{name}-{weeks}",
+                        "hypo2024",
+                        CITATION,
+                        2024,
+                        arm,
+                        intervention,
+                        klass,
+                        "waitlist",
+                        "passive",
+                        measure,
+                        timepoint,
+                        weeks,
+                        n,
+                        39,
+                        shift=0.1 if arm == "CFT" else 0.0,
+                        n_total=117,
+                    )
+                )
+    rows.append(
+        row(
+            "hypo2024-msc-bdi2-40",
+            "hypo2024",
+            CITATION,
+            2024,
+            "MSC",
+            ARMS[0][1],
+            "msc",
+            "waitlist",
+            "passive",
+            MEASURES[-1],
+            "follow-up",
+            40,
+            40,
+            39,
+            n_total=117,
+        )
+    )
+    singles = (
+        ("one2021", "One, C. (2021). Constructed.", 2021, "MSC", "msc", "waitlist", "passive", 0.2),
+        (
+            "two2022",
+            "Two, D. (2022). Constructed.",
+            2022,
+            "CFT",
+            "cft-cmt",
+            "attention placebo",
+            "active",
+            -0.1,
+        ),
+        (
+            "three2023",
+            "Three, E. (2023). Constructed.",
+            2023,
+            "LKM",
+            "compassion-meditation",
+            "no treatment",
+            "passive",
+            0.3,
+        ),
+    )
     for study, citation, year, intervention, klass, control, control_type, shift in singles:
         for measure in (MEASURES[0], MEASURES[-1]):
-            rows.append(row(f"{study}-{measure[0] or 'bdi2'}-post", study, citation, year, "", intervention, klass,
-                            control, control_type, measure, "post", 8, 30, 30, shift=shift))
-    rows.append(row("three2023-bdi2-40", "three2023", singles[2][1], 2023, "", "LKM", "compassion-meditation",
-                    "no treatment", "passive", MEASURES[-1], "follow-up", 40, 30, 30, shift=0.2))
+            rows.append(
+                row(
+                    f"{study}-{measure[0] or 'bdi2'}-post",
+                    study,
+                    citation,
+                    year,
+                    "",
+                    intervention,
+                    klass,
+                    control,
+                    control_type,
+                    measure,
+                    "post",
+                    8,
+                    30,
+                    30,
+                    shift=shift,
+                )
+            )
+    rows.append(
+        row(
+            "three2023-bdi2-40",
+            "three2023",
+            singles[2][1],
+            2023,
+            "",
+            "LKM",
+            "compassion-meditation",
+            "no treatment",
+            "passive",
+            MEASURES[-1],
+            "follow-up",
+            40,
+            30,
+            30,
+            shift=0.2,
+        )
+    )
     return rows
 
 
@@ -106,8 +240,12 @@ def test_no_analysis_mixes_windows_outcomes_or_scs_parts(report, crafted):
         assert len({r["outcome"] for r in pooled}) == 1
         assert item["comparator"] in ("all", "passive", "active") and item["es_ids"]
     keys = {item["key"] for item in analyses}
-    assert {"self-compassion: total | post | all", "self-compassion: total | short follow-up | all",
-            "depression | long follow-up | all", "self-compassion: self kindness | post | all"} <= keys
+    assert {
+        "self-compassion: total | post | all",
+        "self-compassion: total | short follow-up | all",
+        "depression | long follow-up | all",
+        "self-compassion: self kindness | post | all",
+    } <= keys
     total_post = next(item for item in analyses if item["key"] == "self-compassion: total | post | all")
     assert (total_post["k_trials"], total_post["k_rows"]) == (4, 5) and total_post["dependent"]
 
@@ -132,12 +270,24 @@ def test_small_k_rules_and_moderator_status(report):
     total = analyses["self-compassion: total | post | all"]
     assert total["bias"] == [] and total["bias_notes"] == ["not assessable (k < 10)"]
     assert [fit["analysis"] for fit in total["sensitivity"]] == [
-        "all trials", "outliers removed", "influential removed", "low risk of bias", "lowest per trial",
-        "highest per trial", "three-level", "CHE"]
+        "all trials",
+        "outliers removed",
+        "influential removed",
+        "low risk of bias",
+        "lowest per trial",
+        "highest per trial",
+        "three-level",
+        "CHE",
+    ]
     assert total["sensitivity"][3]["k"] == 3  # two2022 is at high risk of bias
     assert analyses["self-compassion: total | post | active"]["pooled"] is None  # one trial
-    control = next(m for m in report[0]["moderators"] if m["outcome"] == "self-compassion: total"
-                   and m["timepoint"] == "post" and m["column"] == "control_type")
+    control = next(
+        m
+        for m in report[0]["moderators"]
+        if m["outcome"] == "self-compassion: total"
+        and m["timepoint"] == "post"
+        and m["column"] == "control_type"
+    )
     assert control["status"] == "insufficient" and control["result"] is None
     assert "'active' has 1 trial(s)" in control["note"]
     assert all(m["status"] in ("tested", "insufficient") for m in report[0]["moderators"])
@@ -151,12 +301,28 @@ def test_cli_warns_on_mixed_rows_and_allow_mixed_says_so(crafted):
     runner = CliRunner()
     mixed = runner.invoke(main, ["pool", str(crafted), "--where", "outcome=self-compassion"])
     assert mixed.exit_code == 0, mixed.output
-    assert "mix timepoint windows (post, short follow-up)" in mixed.output and "--where timepoint=post" in mixed.output
+    assert (
+        "mix timepoint windows (post, short follow-up)" in mixed.output
+        and "--where timepoint=post" in mixed.output
+    )
     assert "mix SCS parts" in mixed.output and "--allow-mixed silences" in mixed.output
-    allowed = runner.invoke(main, ["pool", str(crafted), "--where", "outcome=self-compassion", "--allow-mixed"])
+    allowed = runner.invoke(
+        main, ["pool", str(crafted), "--where", "outcome=self-compassion", "--allow-mixed"]
+    )
     assert "Warning: the selected rows mix" not in allowed.output and "Note: --allow-mixed" in allowed.output
-    clean = runner.invoke(main, ["pool", str(crafted), "--where", "scs_component=total", "--where", "timepoint=post",
-                                 "--cluster", "study_id"])
+    clean = runner.invoke(
+        main,
+        [
+            "pool",
+            str(crafted),
+            "--where",
+            "scs_component=total",
+            "--where",
+            "timepoint=post",
+            "--cluster",
+            "study_id",
+        ],
+    )
     assert clean.exit_code == 0 and "mix" not in clean.output
 
 
@@ -177,7 +343,17 @@ def test_plan_show_and_bad_plans(tmp_path):
 
 def test_mixing_warnings_are_values():
     plan = load_plan()
-    rows = [{"study_id": "a", "timepoint": "post", "outcome": "self-compassion", "scs_component": "total"},
-            {"study_id": "a", "timepoint": "post", "outcome": "self-compassion", "scs_component": "self_kindness"}]
-    assert len(mixing_warnings(rows, plan)) == 1 and "SCS parts (self_kindness, total)" in mixing_warnings(rows, plan)[0]
+    rows = [
+        {"study_id": "a", "timepoint": "post", "outcome": "self-compassion", "scs_component": "total"},
+        {
+            "study_id": "a",
+            "timepoint": "post",
+            "outcome": "self-compassion",
+            "scs_component": "self_kindness",
+        },
+    ]
+    assert (
+        len(mixing_warnings(rows, plan)) == 1
+        and "SCS parts (self_kindness, total)" in mixing_warnings(rows, plan)[0]
+    )
     assert mixing_warnings(rows[:1], plan) == ()

@@ -6,6 +6,7 @@ comparator (:func:`comparator_of`) and its SCS part (:func:`scs_part`), and
 :func:`mixing_warnings` says when selected rows mix what the plan keeps apart.  Rows are
 mappings of column to value: the typed rows of a study table or the text cells of a CSV.
 """
+
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,16 +72,27 @@ class Plan:
 
     def to_dict(self) -> dict:
         """The plan as plain data (what the report JSON records)."""
-        return {"path": self.path, "title": self.title, "outcome_order": list(self.outcome_order),
-                "timepoint_windows": list(WINDOWS), "short_follow_up_max_weeks": self.short_follow_up_max_weeks,
-                "comparators": [{"name": c.name, "class": c.cls, "match": list(c.match)} for c in self.comparators],
-                "intervention_classes": {c.name: c.label for c in self.intervention_classes},
-                "compassion_classes": list(self.compassion_classes),
-                "scs": {"compassionate": list(self.scs_compassionate),
-                        "uncompassionate": list(self.scs_uncompassionate)},
-                "model": {"dependent": self.dependent_model, "rho": self.rho},
-                "minimum_k": vars(self.minimum_k).copy(), "sensitivity": list(self.sensitivity),
-                "low_risk_of_bias": list(self.low_risk_of_bias), "citations": dict(self.citations)}
+        return {
+            "path": self.path,
+            "title": self.title,
+            "outcome_order": list(self.outcome_order),
+            "timepoint_windows": list(WINDOWS),
+            "short_follow_up_max_weeks": self.short_follow_up_max_weeks,
+            "comparators": [
+                {"name": c.name, "class": c.cls, "match": list(c.match)} for c in self.comparators
+            ],
+            "intervention_classes": {c.name: c.label for c in self.intervention_classes},
+            "compassion_classes": list(self.compassion_classes),
+            "scs": {
+                "compassionate": list(self.scs_compassionate),
+                "uncompassionate": list(self.scs_uncompassionate),
+            },
+            "model": {"dependent": self.dependent_model, "rho": self.rho},
+            "minimum_k": vars(self.minimum_k).copy(),
+            "sensitivity": list(self.sensitivity),
+            "low_risk_of_bias": list(self.low_risk_of_bias),
+            "citations": dict(self.citations),
+        }
 
 
 def default_plan_path() -> Path:
@@ -99,8 +111,9 @@ def _toml(text: str, path: Path) -> dict:
         try:
             import tomli as tomllib
         except ModuleNotFoundError:
-            raise InputError("reading a TOML plan needs Python >= 3.11 or the tomli package",
-                             file=path) from None
+            raise InputError(
+                "reading a TOML plan needs Python >= 3.11 or the tomli package", file=path
+            ) from None
     try:
         return tomllib.loads(text)
     except ValueError as error:  # tomllib.TOMLDecodeError is a ValueError
@@ -122,7 +135,9 @@ class _Reader:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-            raise InputError(f"{dotted} must be a {kind.__name__}, not {value!r}", file=self.path, column=dotted)
+            raise InputError(
+                f"{dotted} must be a {kind.__name__}, not {value!r}", file=self.path, column=dotted
+            )
         return value
 
     def strings(self, dotted: str) -> tuple:
@@ -144,9 +159,14 @@ class _Reader:
 def _comparators(reader: _Reader) -> tuple:
     kinds = []
     for i, entry in enumerate(reader.get("comparators.kind", list)):
-        sub = _Reader(entry, reader.path) if isinstance(entry, dict) else reader.fail(
-            f"comparators.kind[{i}]", "must be a table")
-        kind = ComparatorKind(name=sub.get("name", str), cls=sub.get("class", str), match=sub.strings("match"))
+        sub = (
+            _Reader(entry, reader.path)
+            if isinstance(entry, dict)
+            else reader.fail(f"comparators.kind[{i}]", "must be a table")
+        )
+        kind = ComparatorKind(
+            name=sub.get("name", str), cls=sub.get("class", str), match=sub.strings("match")
+        )
         if kind.cls not in ("passive", "active"):
             reader.fail(f"comparators.kind[{i}].class", f"passive or active, not {kind.cls!r}")
         kinds.append(kind)
@@ -154,9 +174,13 @@ def _comparators(reader: _Reader) -> tuple:
 
 
 def _interventions(reader: _Reader) -> tuple[tuple, tuple]:
-    classes = tuple(InterventionClass(name=_Reader(entry, reader.path).get("name", str),
-                                      label=_Reader(entry, reader.path).get("label", str))
-                    for entry in reader.get("interventions.class", list))
+    classes = tuple(
+        InterventionClass(
+            name=_Reader(entry, reader.path).get("name", str),
+            label=_Reader(entry, reader.path).get("label", str),
+        )
+        for entry in reader.get("interventions.class", list)
+    )
     compassion = reader.strings("interventions.compassion")
     unknown = sorted(set(compassion) - {c.name for c in classes})
     if unknown:
@@ -165,10 +189,13 @@ def _interventions(reader: _Reader) -> tuple[tuple, tuple]:
 
 
 def _minimum_k(reader: _Reader) -> MinimumK:
-    minimum = MinimumK(pool=reader.count("minimum_k.pool"), heterogeneity=reader.count("minimum_k.heterogeneity"),
-                       publication_bias=reader.count("minimum_k.publication_bias"),
-                       moderator_level=reader.count("minimum_k.moderator_level"),
-                       cr2_min_df=reader.get("minimum_k.cr2_min_df", float))
+    minimum = MinimumK(
+        pool=reader.count("minimum_k.pool"),
+        heterogeneity=reader.count("minimum_k.heterogeneity"),
+        publication_bias=reader.count("minimum_k.publication_bias"),
+        moderator_level=reader.count("minimum_k.moderator_level"),
+        cr2_min_df=reader.get("minimum_k.cr2_min_df", float),
+    )
     if minimum.pool < 2:
         reader.fail("minimum_k.pool", "a pooled estimate needs at least 2 trials")
     return minimum
@@ -193,15 +220,33 @@ def load_plan(path=None) -> Plan:
     if weeks <= 0:
         reader.fail("timepoints.short_follow_up_max_weeks", f"must be positive, not {weeks}")
     classes, compassion = _interventions(reader)
-    sections = ("outcomes", "timepoints", "comparators", "interventions", "scs", "model", "minimum_k",
-                "sensitivity")
-    return Plan(path=str(path), title=reader.get("title", str), outcome_order=reader.strings("outcomes.order"),
-                short_follow_up_max_weeks=weeks, comparators=_comparators(reader), intervention_classes=classes,
-                compassion_classes=compassion, scs_compassionate=reader.strings("scs.compassionate"),
-                scs_uncompassionate=reader.strings("scs.uncompassionate"), dependent_model=dependent, rho=rho,
-                minimum_k=_minimum_k(reader), sensitivity=reader.strings("sensitivity.analyses"),
-                low_risk_of_bias=reader.strings("sensitivity.low_risk_of_bias"),
-                citations={name: reader.get(f"{name}.citation", str) for name in sections})
+    sections = (
+        "outcomes",
+        "timepoints",
+        "comparators",
+        "interventions",
+        "scs",
+        "model",
+        "minimum_k",
+        "sensitivity",
+    )
+    return Plan(
+        path=str(path),
+        title=reader.get("title", str),
+        outcome_order=reader.strings("outcomes.order"),
+        short_follow_up_max_weeks=weeks,
+        comparators=_comparators(reader),
+        intervention_classes=classes,
+        compassion_classes=compassion,
+        scs_compassionate=reader.strings("scs.compassionate"),
+        scs_uncompassionate=reader.strings("scs.uncompassionate"),
+        dependent_model=dependent,
+        rho=rho,
+        minimum_k=_minimum_k(reader),
+        sensitivity=reader.strings("sensitivity.analyses"),
+        low_risk_of_bias=reader.strings("sensitivity.low_risk_of_bias"),
+        citations={name: reader.get(f"{name}.citation", str) for name in sections},
+    )
 
 
 def _text(value) -> str:
@@ -236,7 +281,9 @@ def timepoint_windows(rows, plan: Plan) -> list:
         elif weeks is None or row.get("study_id") not in end:
             windows.append(FOLLOW_UP_UNKNOWN)
         else:
-            windows.append(SHORT if weeks - end[row.get("study_id")] <= plan.short_follow_up_max_weeks else LONG)
+            windows.append(
+                SHORT if weeks - end[row.get("study_id")] <= plan.short_follow_up_max_weeks else LONG
+            )
     return windows
 
 
@@ -265,9 +312,12 @@ def comparison_labels(rows, plan: Plan) -> list:
     rows = list(rows)
     pairs = {}
     for row in rows:
-        pairs.setdefault(_text(row.get("study_id")), set()).add((_text(row.get("arm")), _text(row.get("control_arm")),
-                                                                 comparator_of(row, plan)[0]))
-    return [comparison_label(row, plan) if len(pairs[_text(row.get("study_id"))]) > 1 else None for row in rows]
+        pairs.setdefault(_text(row.get("study_id")), set()).add(
+            (_text(row.get("arm")), _text(row.get("control_arm")), comparator_of(row, plan)[0])
+        )
+    return [
+        comparison_label(row, plan) if len(pairs[_text(row.get("study_id"))]) > 1 else None for row in rows
+    ]
 
 
 def scs_part(row) -> str | None:
@@ -285,21 +335,27 @@ def mixing_warnings(rows, plan: Plan) -> tuple:
     warnings = []
     windows = sorted(set(timepoint_windows(rows, plan)), key=WINDOWS.index)
     if len(windows) > 1:
-        warnings.append(f"the selected rows mix timepoint windows ({', '.join(windows)}), which the analysis "
-                        "plan never pools together; select one, e.g. --where timepoint=post")
+        warnings.append(
+            f"the selected rows mix timepoint windows ({', '.join(windows)}), which the analysis "
+            "plan never pools together; select one, e.g. --where timepoint=post"
+        )
     parts = sorted({part for part in map(scs_part, rows) if part})
     if len(parts) > 1:
-        warnings.append(f"the selected rows mix SCS parts ({', '.join(parts)}): the total, each component and "
-                        "each facet are separate outcomes (Muris & Otgaar 2022); select one, e.g. "
-                        "--where scs_component=total")
+        warnings.append(
+            f"the selected rows mix SCS parts ({', '.join(parts)}): the total, each component and "
+            "each facet are separate outcomes (Muris & Otgaar 2022); select one, e.g. "
+            "--where scs_component=total"
+        )
     return tuple(warnings)
 
 
 def plan_text(plan: Plan) -> str:
     """The plan as a few lines of text (``compassmeta plan show``, the report's plan section)."""
     k = plan.minimum_k
-    comparators = "; ".join(f"{cls}: " + ", ".join(c.name for c in plan.comparators if c.cls == cls)
-                            for cls in ("passive", "active"))
+    comparators = "; ".join(
+        f"{cls}: " + ", ".join(c.name for c in plan.comparators if c.cls == cls)
+        for cls in ("passive", "active")
+    )
     lines = [
         f"Analysis plan: {plan.title} ({plan.path})",
         f"Outcomes, in order: {', '.join(plan.outcome_order)}",
@@ -313,8 +369,8 @@ def plan_text(plan: Plan) -> str:
         f"{'the three-level model' if plan.dependent_model == 'three-level' else 'the CHE model'} "
         f"(rho = {plan.rho:g} for CHE)",
         f"Minimum k: pool >= {k.pool} trials; heterogeneity, prediction interval, funnel >= {k.heterogeneity}; "
-        f"publication-bias tests >= {k.publication_bias} (else \"not assessable (k < {k.publication_bias})\"); "
-        f"moderator level >= {k.moderator_level} trials (else \"insufficient\", no test); CR2 df < "
+        f'publication-bias tests >= {k.publication_bias} (else "not assessable (k < {k.publication_bias})"); '
+        f'moderator level >= {k.moderator_level} trials (else "insufficient", no test); CR2 df < '
         f"{k.cr2_min_df:g} flagged unreliable",
         f"Sensitivity set: {', '.join(plan.sensitivity)}",
         "Sources: " + " | ".join(f"{name}: {text}" for name, text in plan.citations.items()),

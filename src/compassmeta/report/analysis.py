@@ -13,7 +13,7 @@ from ..common.files import read_json
 from .moderators import analyse_moderator
 from .results import Changes, PooledMove, Report, TableVersion
 from ..data.plan import load_plan, plan_text
-from .rows import classify_rows, label_rows, load_rows, row_digest, trial_sources, unique_labels
+from .rows import plan_rows, row_digest, trial_sources
 from .settings import MODERATORS, WITHIN_TRIAL_R, ReportSettings
 from .subset_analysis import analyse_subset
 from .subsets import outcome_subsets, sections
@@ -78,21 +78,12 @@ def section_analyses(section, rows, labels: dict, settings: ReportSettings, plan
     return list(analyses.values())
 
 
-def _plan_rows(settings: ReportSettings):
-    """The plan, and the rows of the tables classified and labelled by it."""
-    plan = load_plan(settings.plan)
-    rows, versions, warnings = load_rows(settings.tables)
-    if not rows:
-        raise InputError("the tables hold no rows", file=versions[0].path if versions else None)
-    labels = unique_labels(rows)
-    return plan, label_rows(classify_rows(rows, plan), labels, plan), labels, versions, warnings
-
-
 def analyse(settings: ReportSettings, progress=None) -> Report:
     """Analyse the study tables of ``settings`` by its analysis plan; ``progress(n)`` is called
     after each unit of work (:func:`work_units` counts them)."""
     progress = progress or (lambda n: None)
-    plan, rows, labels, versions, warnings = _plan_rows(settings)
+    plan = load_plan(settings.plan)
+    rows, labels, versions, warnings = plan_rows(settings.tables, plan)
     if settings.rho is None and plan.dependent_model == "che":
         settings = replace(settings, rho=plan.rho)
     analyses, moderators = [], []
@@ -139,5 +130,6 @@ def build_report(tables, since=None, *, studies_folder=None, mirror=None, progre
 
 def work_units(settings: ReportSettings) -> int:
     """How many progress steps :func:`analyse` takes for these settings (for a progress bar)."""
-    plan, rows, _, _, _ = _plan_rows(settings)
+    plan = load_plan(settings.plan)
+    rows = plan_rows(settings.tables, plan)[0]
     return 2 * len(sections(rows, plan)) + 1

@@ -193,11 +193,11 @@ def _subset_block(item, report):
     parts += [f'<p class="note">{_e(note[:1].upper() + note[1:])}.</p>' for note in item["notes"]]
     if item["pooled"]:
         bias_k = _minimum(report, "publication_bias")
-        captions = subset_captions(item, bias_k)
+        captions = subset_captions(item, bias_k, _minimum(report, "heterogeneity"))
         funnel = (figure(funnel_svg(item, bias_k), captions["funnel"], "funnel")
                   if _shows_spread(item, report) else "")
         parts += [_pooled_block(item, report), _sensitivity_block(item), _bias_block(item),
-                  '<div class="figures">' + figure(forest_svg(item), captions["forest"], "forest") + funnel
+                  '<div class="figures">' + figure(forest_svg(item, _minimum(report, "heterogeneity")), captions["forest"], "forest") + funnel
                   + "</div>"]
     return head + "".join(parts) + "</div>"
 

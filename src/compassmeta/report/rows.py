@@ -115,3 +115,14 @@ def trial_sources(rows, labels) -> tuple:
                              sources=tuple(dict.fromkeys(row["source"] for row in members)),
                              source_doi=members[0].get("source_doi"), table=members[0]["table"])
                  for study, members in trials.items())
+
+
+def plan_rows(tables, plan) -> tuple:
+    """The rows of the ``tables`` classified and labelled by the analysis ``plan``
+    (:func:`classify_rows`, :func:`label_rows`), the trial labels, the tables' versions and
+    the validation warnings."""
+    rows, versions, warnings = load_rows(tables)
+    if not rows:
+        raise InputError("the tables hold no rows", file=versions[0].path if versions else None)
+    labels = unique_labels(rows)
+    return label_rows(classify_rows(rows, plan), labels, plan), labels, versions, warnings
