@@ -26,7 +26,8 @@ MULTILEVEL_FIELDS = ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper",
                      "i2_between", "i2_within", "q")
 #: metafor's optim stops a sigma^2 at the zero boundary near 1e-8 (I^2 near 1e-6 %) on its log scale; ours is 0
 BOUNDARY = {"sigma2": 1e-7, "i2": 1e-4}
-STRESS = "thirdwave-teaching-data-stress-unspecified"  # ThirdWave's section: its own title, timepoint not coded
+#: ThirdWave's section: its own title, timepoint not coded
+STRESS = "thirdwave-teaching-data-stress-unspecified"
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,8 @@ def written(tmp_path_factory):
 def analysis(report_json, key):
     """The analysis of "OUTCOME | COMPARATOR" (the reference's keys): each outcome of the shipped
     tables has one timepoint window (the report's keys add it: "depression | post | all")."""
-    return next(item for item in report_json["analyses"] if f"{item['outcome']} | {item['comparator']}" == key)
+    return next(item for item in report_json["analyses"]
+                if f"{item['outcome']} | {item['comparator']}" == key)
 
 
 @pytest.mark.parametrize("key", sorted(key for key, value in REFERENCE.items() if "tau2" in value and "estimate" in value))
@@ -163,7 +165,8 @@ def test_small_subsets_say_so_instead_of_failing(written):
     assert any("not pooled" in note for note in grief["notes"])
     anxiety = analysis(written[1], "anxiety | all")
     assert anxiety["k_trials"] == 2 and anxiety["k_rows"] == 5
-    assert anxiety["bias"] == [] and anxiety["bias_notes"] == ["not assessable (k < 10)"]  # the plan's minimum k
+    # the plan's minimum k for publication-bias tests
+    assert anxiety["bias"] == [] and anxiety["bias_notes"] == ["not assessable (k < 10)"]
     assert anxiety["leave_one_out"] is None
     assert "r = 0.5" in anxiety["notes"][0]
     stress = analysis(written[1], "stress | all")
@@ -223,7 +226,8 @@ def test_provenance_lists_every_trial_and_table_hash(written):
 def test_command_writes_json_equal_to_to_dict_and_shows_progress(written, tmp_path):
     html_path, report_json, output = written
     assert "Analysing" in output and f"Wrote {html_path}" in output
-    assert set(report_json) == {"generated", "title", "plan", "method", "within_trial_r", "rho", "ci_method", "tables", "analyses", "moderators",
+    assert set(report_json) == {"generated", "title", "plan", "method", "within_trial_r", "rho", "ci_method",
+                                "tables", "analyses", "moderators",
                                 "trials", "reproduction", "reproduction_note", "row_digests", "changes",
                                 "warnings"}
     again = build_report(TABLES).to_dict()
@@ -282,7 +286,8 @@ def test_since_lists_added_changed_removed_rows_and_moves(tmp_path):
     depression = moves["depression | post | all"]
     assert depression["change"] == pytest.approx(depression["current"] - depression["previous"])
     assert depression["change"] > 0  # before, the edited trial's intervention arm ended more depressed
-    assert moves["quality of life | post | all"]["previous"] is None  # the only trial was not there, and k = 1
+    # the only trial was not there, and k = 1
+    assert moves["quality of life | post | all"]["previous"] is None
     page = (tmp_path / "new.html").read_text(encoding="utf-8")
     assert "Changes since the previous report" in page and "senra2025-orwell-post" in page
 
@@ -386,8 +391,8 @@ def test_browser_shows_pooled_values_menus_and_every_figure(written, tmp_path):
     assert "0.58 [0.41, 0.75]" in page  # stress, metafor: 0.5771 [0.4068, 0.7475]
     outcomes = re.search(r'<select id="explore-outcome">(.*?)</select>', page).group(1)
     moderators = re.search(r'<select id="explore-moderator">(.*?)</select>', page).group(1)
-    assert re.findall(r'value="([^"]+)"', outcomes) == ["depression-post", "anxiety-post", "quality-of-life-post",
-                                                        "grief-post", STRESS]  # sections: outcome x window
+    assert re.findall(r'value="([^"]+)"', outcomes) == [  # sections: outcome x window
+        "depression-post", "anxiety-post", "quality-of-life-post", "grief-post", STRESS]
     assert re.findall(r'value="([^"]+)"', moderators) == ["control-type", "population", "intervention-class",
                                                           "format", "sessions", "duration", "risk-of-bias", "analysis-set",
                                                           "year"]

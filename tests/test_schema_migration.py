@@ -16,7 +16,8 @@ CORRECTIONS = {("savari2021-bdi2-post", "source"): (
 # the analysis plan's intervention classes (issue 21) replaced the class "compassion-based"
 CORRECTIONS.update({(es_id, "intervention_class"): ("compassion-based", new) for es_id, new in (
     ("aguilarraab2023-hdrs17-post", "other-self-compassion"), ("savari2021-bdi2-post", "cft-cmt"),
-    ("tealesapach2022-bfne-s-post", "other-self-compassion"), ("tealesapach2022-lsas-sr-post", "other-self-compassion"),
+    ("tealesapach2022-bfne-s-post", "other-self-compassion"),
+    ("tealesapach2022-lsas-sr-post", "other-self-compassion"),
     ("tealesapach2022-sips-post", "other-self-compassion"), ("johannsen2022-pg13-post", "cft-cmt"))})
 
 

@@ -56,7 +56,8 @@ def _with_comparisons(table, labels):
     named = []
     for label, row, comparison in zip(labels, rows, comparison_labels(rows, load_plan())):
         base = author_year(row["citation"], row.get("year", ""))
-        named.append(f"{base}: {comparison}{label[len(base):]}" if comparison and label.startswith(base) else label)
+        named.append(f"{base}: {comparison}{label[len(base):]}" if comparison and label.startswith(base)
+                     else label)
     return named
 
 

@@ -363,12 +363,14 @@ def plan_text(plan: Plan) -> str:
         "weeks after the end of treatment; windows are never pooled together)",
         f"Comparators: {comparators} (all, passive and active analysed)",
         "Intervention classes: " + "; ".join(f"{c.name} ({c.label})" for c in plan.intervention_classes),
-        f"SCS: total, compassionate component ({', '.join(plan.scs_compassionate)}), uncompassionate component "
-        f"({', '.join(plan.scs_uncompassionate)}) and each facet are separate outcomes, never pooled together",
+        f"SCS: total, compassionate component ({', '.join(plan.scs_compassionate)}), "
+        f"uncompassionate component ({', '.join(plan.scs_uncompassionate)}) and each facet are "
+        "separate outcomes, never pooled together",
         f"Model: one row per trial: univariate random effects (REML); several rows per trial: "
         f"{'the three-level model' if plan.dependent_model == 'three-level' else 'the CHE model'} "
         f"(rho = {plan.rho:g} for CHE)",
-        f"Minimum k: pool >= {k.pool} trials; heterogeneity, prediction interval, funnel >= {k.heterogeneity}; "
+        f"Minimum k: pool >= {k.pool} trials; heterogeneity, prediction interval, funnel "
+        f">= {k.heterogeneity}; "
         f'publication-bias tests >= {k.publication_bias} (else "not assessable (k < {k.publication_bias})"); '
         f'moderator level >= {k.moderator_level} trials (else "insufficient", no test); CR2 df < '
         f"{k.cr2_min_df:g} flagged unreliable",

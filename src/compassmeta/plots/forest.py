@@ -130,7 +130,8 @@ def _percent_weights(result):
 def forest_plot(yi, vi, labels, *, columns=None, sort="given", years=None, method="REML", ci_method="z",
                 level=95, show_fixed=False, title=None, spread=True):
     """Forest plot of one meta-analysis (metafor forest.rma, with a prediction interval and the
-    heterogeneity line unless ``spread`` is False: too few studies to estimate them).  ``show_fixed`` adds the fixed-effect diamond and the fixed-effect
+    heterogeneity line unless ``spread`` is False: too few studies to estimate them).
+    ``show_fixed`` adds the fixed-effect diamond and the fixed-effect
     weights beside the random-effects ones."""
     columns = columns or {}
     result = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)

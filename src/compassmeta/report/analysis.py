@@ -10,16 +10,17 @@ from dataclasses import replace
 
 from ..common.errors import InputError
 from ..common.files import read_json
+from ..data.plan import load_plan, plan_text
 from .moderators import analyse_moderator
 from .results import Changes, PooledMove, Report, TableVersion
-from ..data.plan import load_plan, plan_text
 from .rows import plan_rows, row_digest, trial_sources
 from .settings import MODERATORS, WITHIN_TRIAL_R, ReportSettings
 from .subset_analysis import analyse_subset
 from .subsets import outcome_subsets, sections
 
 #: The keys of every report JSON (``Report.to_dict()``).
-REPORT_KEYS = frozenset(("generated", "title", "plan", "method", "within_trial_r", "rho", "ci_method", "tables", "analyses",
+REPORT_KEYS = frozenset(("generated", "title", "plan", "method", "within_trial_r", "rho", "ci_method", "tables",
+                         "analyses",
                          "moderators", "trials", "reproduction", "reproduction_note", "row_digests",
                          "changes", "warnings"))
 
@@ -91,7 +92,8 @@ def analyse(settings: ReportSettings, progress=None) -> Report:
         analyses += section_analyses(section, section_rows, labels, settings, plan)
         progress(1)
         moderators += [analyse_moderator(section.outcome, column, name, section_rows, labels,
-                                         minimum_level=plan.minimum_k.moderator_level, timepoint=section.window,
+                                         minimum_level=plan.minimum_k.moderator_level,
+                                         timepoint=section.window,
                                          collection=section.collection)
                        for column, name in MODERATORS if column in section_rows[0]]
         progress(1)

@@ -43,8 +43,8 @@ def _subset_title(item):
 def _diamond(pooled, prediction=True):
     """The pooled estimate, CI and PI of a subset's dictionary as the forest plot draws them
     (a missing bound, JSON null, as NaN; the PI as NaN, not drawn, without ``prediction``)."""
-    return SimpleNamespace(**{name: math.nan if pooled.get(name) is None or (name.startswith("pi_") and not prediction)
-                              else pooled[name]
+    hidden = () if prediction else ("pi_lower", "pi_upper")
+    return SimpleNamespace(**{name: math.nan if pooled.get(name) is None or name in hidden else pooled[name]
                               for name in ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper")})
 
 

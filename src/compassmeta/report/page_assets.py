@@ -17,7 +17,8 @@ th { border-bottom: 1.5px solid var(--ink); font-weight: bold; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.wide { width: 100%; }
 .flag { color: var(--flag); font-weight: bold; }
-.status-insufficient { font-weight: normal; font-size: 0.85em; border: 1px solid var(--rule); padding: 0 0.3em; }
+.status-insufficient { font-weight: normal; font-size: 0.85em; border: 1px solid var(--rule);
+  padding: 0 0.3em; }
 ul.plan li { margin: 0.2rem 0; }
 .nowrap { white-space: nowrap; }
 .verdict-matches { color: var(--ok); }

@@ -10,7 +10,6 @@ from ..common.results import Result
 from .figures import CAPTIONS, forest_svg, funnel_svg, moderator_svg, subset_captions
 from .numbers import interval_text, number, p_text
 from .page_assets import SCRIPT, STYLE
-from .settings import FEW_FOR_BIAS
 
 
 def _e(value):
@@ -79,7 +78,8 @@ def _summary_section(report):
     rows = [_summary_row(item, same, report) for item in report["analyses"]
             if not item["same_trials_as"]]  # a subset of the same trials is shown on the row of all controls
     minimum = report["plan"]["minimum_k"]
-    summary = table(["Outcome", "Timepoint", "Control", "#Trials (rows)", "Model", "#Participants", "#g [95% CI]",
+    summary = table(["Outcome", "Timepoint", "Control", "#Trials (rows)", "Model", "#Participants",
+                     "#g [95% CI]",
                      "#95% PI", "#I²", "Bias flags", "#Leave-one-out g"], rows, "wide summary")
     return (f'<section id="summary"><h2>Summary of findings</h2>{summary}'
             f'<p class="note">g: Hedges\' g, positive favours the intervention; {_e(report["method"])}. '
@@ -161,7 +161,8 @@ def _sensitivity_block(item):
     if not item.get("sensitivity"):
         return ""
     rows = [[_e(fit["analysis"]), str(fit["k"]), str(fit["k_rows"]),
-             "–" if fit["estimate"] is None else interval_text(fit["estimate"], fit["ci_lower"], fit["ci_upper"]),
+             "–" if fit["estimate"] is None
+             else interval_text(fit["estimate"], fit["ci_lower"], fit["ci_upper"]),
              f'<span class="muted">{_e(fit["note"])}</span>'] for fit in item["sensitivity"]]
     return table(["Sensitivity analysis", "#k", "#Rows", "#g [95% CI]", "Note"], rows, "sensitivity")
 
@@ -197,7 +198,8 @@ def _subset_block(item, report):
         funnel = (figure(funnel_svg(item, bias_k), captions["funnel"], "funnel")
                   if _shows_spread(item, report) else "")
         parts += [_pooled_block(item, report), _sensitivity_block(item), _bias_block(item),
-                  '<div class="figures">' + figure(forest_svg(item, _minimum(report, "heterogeneity")), captions["forest"], "forest") + funnel
+                  '<div class="figures">'
+                  + figure(forest_svg(item, _minimum(report, "heterogeneity")), captions["forest"], "forest") + funnel
                   + "</div>"]
     return head + "".join(parts) + "</div>"
 
@@ -366,7 +368,8 @@ def _plan_section(report):
     return ('<section id="plan"><h2>Analysis plan</h2>'
             f'<p class="note">This report followed the analysis plan in {_e(report["plan"]["path"])} '
             "(<code>compassmeta plan show</code> prints it).</p>"
-            f'<details open><summary>Decisions and sources</summary><ul class="plan">{lines}</ul></details></section>')
+            '<details open><summary>Decisions and sources</summary>'
+            f'<ul class="plan">{lines}</ul></details></section>')
 
 
 def _nav(report):

@@ -239,9 +239,11 @@ def plan_forests(path) -> list:
     figures = []
     for section, members in sections(rows, plan).items():
         subset = outcome_subsets(section, members)[0]
-        item = analyse_subset(section.outcome, subset.control, list(subset.rows), labels, plan=plan, subset=subset)
+        item = analyse_subset(section.outcome, subset.control, list(subset.rows), labels, plan=plan,
+                              subset=subset)
         if item.pooled is not None:
-            figures.append((f"{Path(path).stem}_{slug(section.label)}_forest", subset_forest(item.to_dict(), plan.minimum_k.heterogeneity)))
+            figures.append((f"{Path(path).stem}_{slug(section.label)}_forest",
+                            subset_forest(item.to_dict(), plan.minimum_k.heterogeneity)))
     return figures
 
 
@@ -298,7 +300,8 @@ def reproduce(folder=None, mirror=None, figures=None):
                 k_used=k_used, k_published=row["k_published"], verdict=verdict, note=note,
                 model=target_model(first),
                 reason=difference_reason(first, k_used) if verdict == "differs" else ""))
-    return Reproduction(targets=tuple(checks), figures=write_figures(loaded, figures, folder) if figures else ())
+    return Reproduction(targets=tuple(checks),
+                        figures=write_figures(loaded, figures, folder) if figures else ())
 
 
 def reproduction_table(result):

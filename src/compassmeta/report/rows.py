@@ -20,7 +20,8 @@ def _sha256(path):
 
 def row_digest(row: dict) -> str:
     """A short fingerprint of a row's cells, so the next report can tell a changed row."""
-    text = json.dumps({name: row[name] for name in sorted(row) if name not in ("yi", "vi", "table", *PLAN_KEYS)},
+    left_out = ("yi", "vi", "table", *PLAN_KEYS)
+    text = json.dumps({name: row[name] for name in sorted(row) if name not in left_out},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -62,7 +63,8 @@ def classify_rows(rows, plan) -> list:
     classified = []
     for row, window in zip(rows, windows):
         kind, cls = comparator_of(row, plan)
-        classified.append(dict(row, window=window, comparator=cls, comparator_kind=kind, scs_part=scs_part(row),
+        classified.append(dict(row, window=window, comparator=cls, comparator_kind=kind,
+                               scs_part=scs_part(row),
                                collection=TEACHING_TABLES.get(Path(row["table"]).stem)))
     return classified
 
@@ -71,7 +73,8 @@ def label_rows(rows, labels: dict, plan) -> list:
     """The rows with their ``label``: the trial's label, and for a trial of several comparisons
     (a multi-arm trial) the comparison too ('Hypo & Test 2024: MSC vs waitlist'), as the CLI's
     figures label them; ``comparison`` the comparison alone (None for a trial of one)."""
-    return [dict(row, comparison=comparison, label=labels[row["study_id"]] + (f": {comparison}" if comparison else ""))
+    return [dict(row, comparison=comparison,
+                 label=labels[row["study_id"]] + (f": {comparison}" if comparison else ""))
             for row, comparison in zip(rows, comparison_labels(rows, plan))]
 
 

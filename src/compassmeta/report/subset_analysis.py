@@ -4,9 +4,9 @@
 import numpy as np
 
 from ..common.errors import CompassmetaError, ConvergenceError
+from ..data.plan import load_plan
 from .numbers import interval_text, p_text
 from .results import BiasCheck, LeaveOneOutRange, SubsetAnalysis
-from ..data.plan import load_plan
 from .rows import participants
 from .sensitivity_set import sensitivity_set
 from .settings import FEW_FOR_BIAS, METHOD
@@ -144,8 +144,9 @@ def _plan_notes(choice: ModelChoice, pooled, rows, minimum) -> list:
     for (study, control), arms in shared.items():
         if len(arms) > 1:
             label = next(row.get("label", study) for row in rows if row["study_id"] == study).split(":")[0]
-            notes.append(f"{label}: {len(arms)} comparisons share one control group ({control}); their sampling "
-                         "errors are correlated (Gleser & Olkin 2009; Cochrane Handbook 23.3.4): the model takes "
+            notes.append(f"{label}: {len(arms)} comparisons share one control group ({control}); their "
+                         "sampling errors are correlated (Gleser & Olkin 2009; Cochrane Handbook 23.3.4): "
+                         "the model takes "
                          "that dependence as the trial's random effect (three-level) or the within-trial "
                          "correlation rho (CHE), not as the exact shared-group covariance")
     return notes
@@ -155,7 +156,8 @@ def _small_k(k, minimum) -> tuple[list, tuple]:
     """Notes and bias notes of a pooled subset below the plan's minimum k."""
     notes = []
     if k < minimum.heterogeneity:
-        notes.append(f"k = {k} < {minimum.heterogeneity}: no prediction interval, heterogeneity, funnel plot or "
+        notes.append(f"k = {k} < {minimum.heterogeneity}: no prediction interval, heterogeneity, funnel plot "
+                     "or "
                      "leave-one-out (analysis plan, minimum_k.heterogeneity)")
     return notes, (f"not assessable (k < {minimum.publication_bias})",)
 

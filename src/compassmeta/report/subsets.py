@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.aggregate import aggregate_by
+from ..data.plan import WINDOWS
 from ..models.pooling import pool
 from .results import SubsetEffects
 from .rows import unique_labels
-from ..data.plan import WINDOWS
 from .settings import CONTROLS, LEADING_OUTCOMES, METHOD, SELF_COMPASSION, WITHIN_TRIAL_R
 
 
@@ -167,8 +167,9 @@ def subset_effects(rows, labels: dict) -> SubsetEffects:
     trials = tuple(c[0] for c in combined)
     ordered = sorted(rows, key=lambda row: trials.index(row["study_id"]))
     return SubsetEffects(
-        trials=trials, labels=tuple(_trial_label(study, [row for row in rows if row["study_id"] == study], labels, m)
-                                    for study, _, _, m in combined),
+        trials=trials,
+        labels=tuple(_trial_label(study, [row for row in rows if row["study_id"] == study], labels, m)
+                     for study, _, _, m in combined),
         yi=tuple(float(c[1]) for c in combined), vi=tuple(float(c[2]) for c in combined),
         es_ids=tuple(row.get("es_id") for row in ordered),
         row_trials=tuple(row["study_id"] for row in ordered),
