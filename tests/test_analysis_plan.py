@@ -357,3 +357,39 @@ def test_mixing_warnings_are_values():
         and "SCS parts (self_kindness, total)" in mixing_warnings(rows, plan)[0]
     )
     assert mixing_warnings(rows[:1], plan) == ()
+
+
+def test_cr2_with_few_clusters_is_flagged_unreliable():
+    """Tipton 2015: Satterthwaite df below 4 (here 5 trials, sessions as moderator)."""
+    result = CliRunner().invoke(
+        main,
+        [
+            "metareg",
+            str(STUDIES / "trials.csv"),
+            "--mods",
+            "sessions",
+            "--cluster",
+            "study_id",
+            "--ci-method",
+            "cr2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "Warning: CR2 test with Satterthwaite df = " in result.output
+        and "< 4: unreliable (Tipton 2015)" in result.output
+    )
+
+
+def test_thirdwave_rows_are_classed_by_what_they_are():
+    with open(STUDIES / "thirdwave.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    classes = {(row["intervention"], row["intervention_class"]) for row in rows}
+    assert classes == {("mindfulness", "mindfulness-based"), ("ACT", "act"), ("PCI", "other")}
+    plan = load_plan()
+    assert not {"mindfulness-based", "act"} & set(plan.compassion_classes)
+    schema = json.loads((STUDIES / "datapackage.json").read_text(encoding="utf-8"))
+    for resource in schema["resources"][:2]:
+        field = next(f for f in resource["schema"]["fields"] if f["name"] == "intervention_class")
+        assert field["constraints"]["enum"] == [c.name for c in plan.intervention_classes]
+        assert "compassion-related" not in field["description"]

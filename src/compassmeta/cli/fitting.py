@@ -20,6 +20,8 @@ def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     result = pool_effects(yi, vi, method=method, ci_method=ci_method, level=level,
                           cluster=cluster_labels(table, cluster_column), rho=rho, variance_tests=variance_tests)
+    if cluster_column and ci_method == "cr2":
+        _warn_small_df([result.df])
     emit(result, output_format, multilevel_pool_table if cluster_column else pool_table, lambda d: [d])
 
 
@@ -87,6 +89,8 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
                                "with --cluster")
     result = meta_regression(yi, vi, moderators, method=method, ci_method=ci_method, level=level,
                              cluster=cluster_labels(table, cluster_column), rho=rho)
+    if cluster_column and ci_method == "cr2":
+        _warn_small_df([result.qm_df2] + [c.df for c in result.coefficients])
     if cluster_column:
         emit(result, output_format, multilevel_metareg_table, lambda d: d["coefficients"])
         return
@@ -105,6 +109,15 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _warn_small_df(dfs):
+    """The analysis plan's warning on CR2 tests with too few df (Tipton 2015)."""
+    from ..data.plan import load_plan, small_df_warning
+
+    warning = small_df_warning(dfs, load_plan())
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 def _with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level):

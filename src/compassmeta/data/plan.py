@@ -349,6 +349,16 @@ def mixing_warnings(rows, plan: Plan) -> tuple:
     return tuple(warnings)
 
 
+def small_df_warning(dfs, plan: Plan) -> str | None:
+    """A warning when a CR2 test has Satterthwaite df below the plan's minimum_k.cr2_min_df
+    (Tipton 2015: such tests are unreliable); None otherwise.  ``dfs``: the tests' df."""
+    small = [df for df in dfs if df is not None and df < plan.minimum_k.cr2_min_df]
+    if not small:
+        return None
+    return (f"CR2 test with Satterthwaite df = {min(small):.2f} < {plan.minimum_k.cr2_min_df:g}: unreliable "
+            "(Tipton 2015); too few clusters for robust inference")
+
+
 def plan_text(plan: Plan) -> str:
     """The plan as a few lines of text (``compassmeta plan show``, the report's plan section)."""
     k = plan.minimum_k

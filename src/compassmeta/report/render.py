@@ -91,8 +91,8 @@ def _summary_section(report):
             f"{minimum['publication_bias']} (below: not assessable), as the analysis plan sets. "
             "PI: 95% prediction interval. Bias flags: Egger p &lt; 0.10; trim-and-fill imputes trials; "
             "PET-PEESE limit CI holds 0 while the pooled CI does not; 3PSM likelihood-ratio test "
-            "p &lt; 0.10. Participants: the largest n1 + n2 "
-            "of each trial's rows (– when a row lacks n).</p></section>")
+            "p &lt; 0.10. Participants: each trial's arms and control "
+            "groups counted once (a shared control once; – when a row lacks n).</p></section>")
 
 
 def _outcome_name(item):

@@ -4,7 +4,7 @@
 import numpy as np
 
 from ..common.errors import CompassmetaError, ConvergenceError
-from ..data.plan import load_plan
+from ..data.plan import load_plan, small_df_warning
 from .numbers import interval_text, p_text
 from .results import BiasCheck, LeaveOneOutRange, SubsetAnalysis
 from .rows import participants
@@ -129,14 +129,12 @@ def leave_one_out_range(choice: ModelChoice) -> LeaveOneOutRange:
                             highest_without=high.omitted)
 
 
-def _plan_notes(choice: ModelChoice, pooled, rows, minimum) -> list:
+def _plan_notes(choice: ModelChoice, pooled, rows, plan) -> list:
     """The plan's small-k and dependence remarks on a pooled subset: CR2 df below the plan's
     minimum (Tipton 2015) and comparisons sharing a control group (Cochrane Handbook 23.3.4)."""
-    notes = []
-    df = getattr(pooled, "df", None)
-    if choice.dependent and choice.ci_method == "cr2" and df is not None and df < minimum.cr2_min_df:
-        notes.append(f"CR2 test with Satterthwaite df = {df:.2f} < {minimum.cr2_min_df:g}: unreliable "
-                     "(Tipton 2015)")
+    warning = small_df_warning([getattr(pooled, "df", None)], plan) if choice.dependent and \
+        choice.ci_method == "cr2" else None
+    notes = [warning] if warning else []
     shared = {}
     for row in rows:
         if row.get("control_arm") and row.get("arm"):
@@ -186,7 +184,7 @@ def analyse_subset(outcome: str, control: str, rows, labels: dict, *, rho: float
     if pooled is not None:
         if not model_converged(pooled):
             notes.append(f"the {METHOD} estimate of tau^2 did not converge; the numbers are not reliable")
-        notes += model_notes(choice, pooled) + _plan_notes(choice, pooled, rows, minimum)
+        notes += model_notes(choice, pooled) + _plan_notes(choice, pooled, rows, plan)
         small, bias_notes = _small_k(k, minimum)
         notes += small
         if k >= minimum.publication_bias:
