@@ -393,3 +393,20 @@ def test_thirdwave_rows_are_classed_by_what_they_are():
         field = next(f for f in resource["schema"]["fields"] if f["name"] == "intervention_class")
         assert field["constraints"]["enum"] == [c.name for c in plan.intervention_classes]
         assert "compassion-related" not in field["description"]
+
+
+def test_sensitivity_set_matches_metafor_on_thirdwave():
+    """scripts/sensitivity_set_reference.R: outliers (CI non-overlap) and influential cases removed."""
+    from compassmeta.report.html import build_report
+    from conftest import assert_close, load_fixture
+
+    expected = load_fixture("sensitivity_set_reference.json")
+    report = build_report([str(STUDIES / "thirdwave.csv")])
+    item = next(item for item in report.analyses if item.comparator == "all")
+    assert item.collection is not None and report.title.startswith("ThirdWave teaching data")
+    fits = {fit.analysis: fit for fit in item.sensitivity}
+    for name, key in (("outliers removed", "outliers_removed"), ("influential removed", "influential_removed")):
+        assert fits[name].k == expected[key]["k"]
+        for field in ("estimate", "ci_lower", "ci_upper"):
+            assert_close(getattr(fits[name], field), expected[key][field], f"{name} {field}")
+    assert "Danitz" in fits["outliers removed"].note and "Shapiro" in fits["outliers removed"].note

@@ -13,46 +13,24 @@ from .subsets import ModelChoice, choose_model
 Z95 = 1.959963984540054
 
 
+def _none(analysis, k, k_rows, note) -> SensitivityFit:
+    """An analysis of the set that gives no estimate, with the reason."""
+    return SensitivityFit(analysis=analysis, k=k, k_rows=k_rows, estimate=None, ci_lower=None, ci_upper=None,
+                          note=note)
+
+
 def _fit(analysis, yi, vi, k_rows, note="", cluster=None, rho=None) -> SensitivityFit:
     """The random-effects (or, with ``cluster``, multilevel) fit of one analysis of the set."""
     k = len(set(cluster)) if cluster is not None else len(yi)
     if k < 2:
-        return SensitivityFit(
-            analysis=analysis,
-            k=k,
-            k_rows=k_rows,
-            estimate=None,
-            ci_lower=None,
-            ci_upper=None,
-            note=(note + "; " if note else "") + "fewer than 2 trials: not pooled",
-        )
+        return _none(analysis, k, k_rows, (note + "; " if note else "") + "fewer than 2 trials: not pooled")
     try:
-        fit = pool(
-            np.asarray(yi, dtype=float),
-            np.asarray(vi, dtype=float),
-            method=METHOD,
-            cluster=list(cluster) if cluster is not None else None,
-            rho=rho,
-        )
+        fit = pool(np.asarray(yi, dtype=float), np.asarray(vi, dtype=float), method=METHOD,
+                   cluster=list(cluster) if cluster is not None else None, rho=rho)
     except CompassmetaError as error:
-        return SensitivityFit(
-            analysis=analysis,
-            k=k,
-            k_rows=k_rows,
-            estimate=None,
-            ci_lower=None,
-            ci_upper=None,
-            note=f"not estimable: {error}",
-        )
-    return SensitivityFit(
-        analysis=analysis,
-        k=k,
-        k_rows=k_rows,
-        estimate=float(fit.estimate),
-        ci_lower=float(fit.ci_lower),
-        ci_upper=float(fit.ci_upper),
-        note=note,
-    )
+        return _none(analysis, k, k_rows, f"not estimable: {error}")
+    return SensitivityFit(analysis=analysis, k=k, k_rows=k_rows, estimate=float(fit.estimate),
+                          ci_lower=float(fit.ci_lower), ci_upper=float(fit.ci_upper), note=note)
 
 
 def _without(analysis, choice: ModelChoice, drop, rule):
@@ -65,11 +43,8 @@ def _without(analysis, choice: ModelChoice, drop, rule):
 def outliers(choice: ModelChoice, pooled) -> set:
     """Trials whose 95% CI does not overlap the pooled 95% CI (Harrer et al. 2021, ch. 5.4.1)."""
     half = Z95 * np.sqrt(choice.vi)
-    return {
-        i
-        for i, (g, h) in enumerate(zip(choice.yi, half))
-        if g + h < pooled.ci_lower or g - h > pooled.ci_upper
-    }
+    return {i for i, (g, h) in enumerate(zip(choice.yi, half))
+            if g + h < pooled.ci_lower or g - h > pooled.ci_upper}
 
 
 def influential(choice: ModelChoice) -> set:
@@ -91,34 +66,34 @@ def _per_trial(analysis, rows, pick):
 
 
 def _low_risk(rows, labels, low_values, rho, ci_method):
-    low = [
-        row
-        for row in rows
-        if any(str(row.get("risk_of_bias") or "").lower().startswith(value.lower()) for value in low_values)
-    ]
+    """The trials at low risk of bias (``risk_of_bias`` starting with one of ``low_values``)."""
+    low = [row for row in rows
+           if any(str(row.get("risk_of_bias") or "").lower().startswith(value.lower())
+                  for value in low_values)]
     note = f"risk_of_bias starting with {' or '.join(low_values)}"
     if len({row["study_id"] for row in low}) < 2:
-        return SensitivityFit(
-            analysis="low risk of bias",
-            k=len({row["study_id"] for row in low}),
-            k_rows=len(low),
-            estimate=None,
-            ci_lower=None,
-            ci_upper=None,
-            note=note + "; fewer than 2 trials",
-        )
+        return _none("low risk of bias", len({row["study_id"] for row in low}), len(low),
+                     note + "; fewer than 2 trials")
     choice = choose_model(low, labels, rho=rho, ci_method=ci_method)
     if choice.dependent:
-        return _fit(
-            "low risk of bias",
-            choice.effects.rows_yi,
-            choice.effects.rows_vi,
-            len(low),
-            note + "; " + choice.name,
-            cluster=choice.effects.row_trials,
-            rho=rho,
-        )
+        return _fit("low risk of bias", choice.effects.rows_yi, choice.effects.rows_vi, len(low),
+                    note + "; " + choice.name, cluster=choice.effects.row_trials, rho=rho)
     return _fit("low risk of bias", choice.yi, choice.vi, len(low), note)
+
+
+def _removals(choice: ModelChoice, pooled, k_rows) -> list:
+    """Outliers removed and influential cases removed (each needs k >= 3 trials)."""
+    k = len(choice.yi)
+    if k < 3:
+        return [_none(name, k, k_rows, f"needs at least 3 trials (k = {k})")
+                for name in ("outliers removed", "influential removed")]
+    fits = [_without("outliers removed", choice, outliers(choice, pooled),
+                     "trial 95% CI outside the pooled 95% CI")]
+    try:
+        fits.append(_without("influential removed", choice, influential(choice), "metafor influence()"))
+    except CompassmetaError as error:
+        fits.append(_none("influential removed", k, k_rows, f"not estimable: {error}"))
+    return fits
 
 
 def sensitivity_set(choice: ModelChoice, pooled, rows, labels, plan, *, rho=None, ci_method="z") -> tuple:
@@ -126,77 +101,18 @@ def sensitivity_set(choice: ModelChoice, pooled, rows, labels, plan, *, rho=None
     entry a :class:`SensitivityFit` with k: outlier and influence rules need k >= 3 trials; the
     three-level and CHE models (rho from the plan) run on every row where a trial gives several."""
     k, effects = len(choice.yi), choice.effects
-    fits = [
-        SensitivityFit(
-            analysis="all trials",
-            k=k,
-            k_rows=len(rows),
-            estimate=float(pooled.estimate),
-            ci_lower=float(pooled.ci_lower),
-            ci_upper=float(pooled.ci_upper),
-            note=choice.name,
-        )
-    ]
-    if k >= 3:
-        fits.append(
-            _without(
-                "outliers removed", choice, outliers(choice, pooled), "trial 95% CI outside the pooled 95% CI"
-            )
-        )
-        try:
-            fits.append(_without("influential removed", choice, influential(choice), "metafor influence()"))
-        except CompassmetaError as error:
-            fits.append(
-                SensitivityFit(
-                    analysis="influential removed",
-                    k=k,
-                    k_rows=len(rows),
-                    estimate=None,
-                    ci_lower=None,
-                    ci_upper=None,
-                    note=f"not estimable: {error}",
-                )
-            )
-    else:
-        fits += [
-            SensitivityFit(
-                analysis=name,
-                k=k,
-                k_rows=len(rows),
-                estimate=None,
-                ci_lower=None,
-                ci_upper=None,
-                note=f"needs at least 3 trials (k = {k})",
-            )
-            for name in ("outliers removed", "influential removed")
-        ]
-    fits.append(_low_risk(rows, labels, plan.low_risk_of_bias, rho, ci_method))
-    fits.append(_per_trial("lowest per trial", rows, min))
-    fits.append(_per_trial("highest per trial", rows, max))
+    fits = [SensitivityFit(analysis="all trials", k=k, k_rows=len(rows), estimate=float(pooled.estimate),
+                           ci_lower=float(pooled.ci_lower), ci_upper=float(pooled.ci_upper),
+                           note=choice.name)]
+    fits += _removals(choice, pooled, len(rows))
+    fits += [_low_risk(rows, labels, plan.low_risk_of_bias, rho, ci_method),
+             _per_trial("lowest per trial", rows, min), _per_trial("highest per trial", rows, max)]
     several = len(effects.row_trials) > len(effects.trials)
     for name, model_rho in (("three-level", None), ("CHE", plan.rho if rho is None else rho)):
-        if several:
-            fits.append(
-                _fit(
-                    name,
-                    effects.rows_yi,
-                    effects.rows_vi,
-                    len(rows),
-                    f"every row, rho = {model_rho:g}" if model_rho is not None else "every row",
-                    cluster=effects.row_trials,
-                    rho=model_rho,
-                )
-            )
-        else:
-            fits.append(
-                SensitivityFit(
-                    analysis=name,
-                    k=k,
-                    k_rows=len(rows),
-                    estimate=None,
-                    ci_lower=None,
-                    ci_upper=None,
-                    note="not applicable: every trial gives one row",
-                )
-            )
+        if not several:
+            fits.append(_none(name, k, len(rows), "not applicable: every trial gives one row"))
+            continue
+        note = "every row" + (f", rho = {model_rho:g}" if model_rho is not None else "")
+        fits.append(_fit(name, effects.rows_yi, effects.rows_vi, len(rows), note, cluster=effects.row_trials,
+                         rho=model_rho))
     return tuple(fits)
