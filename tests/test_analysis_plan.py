@@ -405,7 +405,8 @@ def test_sensitivity_set_matches_metafor_on_thirdwave():
     item = next(item for item in report.analyses if item.comparator == "all")
     assert item.collection is not None and report.title.startswith("ThirdWave teaching data")
     fits = {fit.analysis: fit for fit in item.sensitivity}
-    for name, key in (("outliers removed", "outliers_removed"), ("influential removed", "influential_removed")):
+    for name, key in (("outliers removed", "outliers_removed"),
+                      ("influential removed", "influential_removed")):
         assert fits[name].k == expected[key]["k"]
         for field in ("estimate", "ci_lower", "ci_upper"):
             assert_close(getattr(fits[name], field), expected[key][field], f"{name} {field}")
