@@ -411,3 +411,12 @@ def test_sensitivity_set_matches_metafor_on_thirdwave():
         for field in ("estimate", "ci_lower", "ci_upper"):
             assert_close(getattr(fits[name], field), expected[key][field], f"{name} {field}")
     assert "Danitz" in fits["outliers removed"].note and "Shapiro" in fits["outliers removed"].note
+
+
+def test_cli_forest_labels_the_arms_as_the_report_does(crafted, tmp_path):
+    figure = tmp_path / "forest.svg"
+    result = CliRunner().invoke(main, ["forest", str(crafted), "--where", "scs_component=total",
+                                       "--where", "timepoint=post", "--cluster", "study_id", "-o", str(figure)])
+    assert result.exit_code == 0, result.output
+    text = figure.read_text(encoding="utf-8")
+    assert "MSC vs waitlist" in text and "CFT vs waitlist" in text and "Hypo &amp; Test 2024" in text
