@@ -416,7 +416,21 @@ def test_sensitivity_set_matches_metafor_on_thirdwave():
 def test_cli_forest_labels_the_arms_as_the_report_does(crafted, tmp_path):
     figure = tmp_path / "forest.svg"
     result = CliRunner().invoke(main, ["forest", str(crafted), "--where", "scs_component=total",
-                                       "--where", "timepoint=post", "--cluster", "study_id", "-o", str(figure)])
+                                       "--where", "timepoint=post", "--cluster", "study_id",
+                                       "-o", str(figure)])
     assert result.exit_code == 0, result.output
     text = figure.read_text(encoding="utf-8")
     assert "MSC vs waitlist" in text and "CFT vs waitlist" in text and "Hypo &amp; Test 2024" in text
+
+
+def test_a_report_written_before_the_plan_still_serves_since(report, tmp_path):
+    from compassmeta.report.html import load_report
+
+    old = {key: value for key, value in report[0].items() if key not in ("title", "plan")}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old), encoding="utf-8")
+    assert load_report(path)["row_digests"] == report[0]["row_digests"]
+    without_analyses = {key: value for key, value in old.items() if key != "analyses"}
+    path.write_text(json.dumps(without_analyses), encoding="utf-8")
+    with pytest.raises(InputError, match="no analyses"):
+        load_report(path)

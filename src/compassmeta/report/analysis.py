@@ -19,17 +19,21 @@ from .subset_analysis import analyse_subset
 from .subsets import outcome_subsets, sections
 
 #: The keys of every report JSON (``Report.to_dict()``).
-REPORT_KEYS = frozenset(("generated", "title", "plan", "method", "within_trial_r", "rho", "ci_method", "tables",
-                         "analyses",
-                         "moderators", "trials", "reproduction", "reproduction_note", "row_digests",
-                         "changes", "warnings"))
+REPORT_KEYS = frozenset(("generated", "title", "plan", "method", "within_trial_r", "rho", "ci_method",
+                         "tables", "analyses", "moderators", "trials", "reproduction", "reproduction_note",
+                         "row_digests", "changes", "warnings"))
+#: Keys a report written before the analysis plan lacks; it can still be the input of ``--since``.
+PLAN_REPORT_KEYS = frozenset(("title", "plan"))
 
 
 def load_report(path) -> dict:
     """A report's JSON as written beside its page (``Report.to_dict()``): what
-    :func:`compassmeta.report.render.render_html` draws a page from and ``--since`` compares with."""
+    :func:`compassmeta.report.render.render_html` draws a page from and ``--since`` compares with
+    (a report written before the analysis plan, without ``title`` and ``plan``, serves ``--since``
+    only)."""
     report = read_json(path, "report JSON")
-    missing = sorted(REPORT_KEYS - set(report)) if isinstance(report, dict) else ["row_digests"]
+    required = REPORT_KEYS - PLAN_REPORT_KEYS
+    missing = sorted(required - set(report)) if isinstance(report, dict) else ["row_digests"]
     if missing:
         raise InputError(f"not a compassmeta report JSON (no {', '.join(missing)})", file=path)
     return report
