@@ -434,3 +434,18 @@ def test_a_report_written_before_the_plan_still_serves_since(report, tmp_path):
     path.write_text(json.dumps(without_analyses), encoding="utf-8")
     with pytest.raises(InputError, match="no analyses"):
         load_report(path)
+
+
+def test_the_plan_chooses_the_sensitivity_set(crafted, tmp_path):
+    from compassmeta.report.html import build_report
+
+    text = (STUDIES / "analysis_plan.toml").read_text(encoding="utf-8")
+    plan = tmp_path / "plan.toml"
+    plan.write_text(text.replace('"three-level", "CHE"]', '"three-level"]'), encoding="utf-8")
+    report = build_report([str(crafted)], studies_folder=STUDIES, plan=plan)
+    total = next(item for item in report.analyses if item.key == "self-compassion: total | post | all")
+    assert [fit.analysis for fit in total.sensitivity][-1] == "three-level"
+    assert report.plan["path"] == str(plan)
+    plan.write_text(text.replace('"three-level", "CHE"]', '"three-level", "trimmed"]'), encoding="utf-8")
+    with pytest.raises(InputError, match="sensitivity.analyses: unknown trimmed"):
+        load_plan(plan)

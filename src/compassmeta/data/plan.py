@@ -19,6 +19,9 @@ FOLLOW_UP_UNKNOWN, UNSPECIFIED = "follow-up, length not given", "unspecified"
 #: The windows in report order.
 WINDOWS = (POST, SHORT, LONG, FOLLOW_UP_UNKNOWN, UNSPECIFIED)
 DEPENDENT_MODELS = ("three-level", "che")
+#: The sensitivity analyses a plan can ask for (metapsyTools' runMetaAnalysis() set).
+SENSITIVITY_ANALYSES = ("all trials", "outliers removed", "influential removed", "low risk of bias",
+                        "lowest per trial", "highest per trial", "three-level", "CHE")
 SCS_OUTCOMES = ("self-compassion", "self_compassion")
 
 
@@ -220,6 +223,10 @@ def load_plan(path=None) -> Plan:
     if weeks <= 0:
         reader.fail("timepoints.short_follow_up_max_weeks", f"must be positive, not {weeks}")
     classes, compassion = _interventions(reader)
+    unknown = sorted(set(reader.strings("sensitivity.analyses")) - set(SENSITIVITY_ANALYSES))
+    if unknown:
+        reader.fail("sensitivity.analyses",
+                    f"unknown {', '.join(unknown)}; use {', '.join(SENSITIVITY_ANALYSES)}")
     sections = (
         "outcomes",
         "timepoints",
@@ -385,6 +392,6 @@ def plan_text(plan: Plan) -> str:
         f'moderator level >= {k.moderator_level} trials (else "insufficient", no test); CR2 df < '
         f"{k.cr2_min_df:g} flagged unreliable",
         f"Sensitivity set: {', '.join(plan.sensitivity)}",
-        "Sources: " + " | ".join(f"{name}: {text}" for name, text in plan.citations.items()),
+        *(f"Source ({name}): {text}" for name, text in plan.citations.items()),
     ]
     return "\n".join(lines)

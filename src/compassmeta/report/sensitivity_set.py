@@ -99,7 +99,8 @@ def _removals(choice: ModelChoice, pooled, k_rows) -> list:
 def sensitivity_set(choice: ModelChoice, pooled, rows, labels, plan, *, rho=None, ci_method="z") -> tuple:
     """The sensitivity set of a pooled subset (``choice`` its model, ``pooled`` its fit), each
     entry a :class:`SensitivityFit` with k: outlier and influence rules need k >= 3 trials; the
-    three-level and CHE models (rho from the plan) run on every row where a trial gives several."""
+    three-level and CHE models (rho from the plan) run on every row where a trial gives several.
+    Only the analyses the plan lists (``sensitivity.analyses``) are returned."""
     k, effects = len(choice.yi), choice.effects
     fits = [SensitivityFit(analysis="all trials", k=k, k_rows=len(rows), estimate=float(pooled.estimate),
                            ci_lower=float(pooled.ci_lower), ci_upper=float(pooled.ci_upper),
@@ -115,4 +116,4 @@ def sensitivity_set(choice: ModelChoice, pooled, rows, labels, plan, *, rho=None
         note = "every row" + (f", rho = {model_rho:g}" if model_rho is not None else "")
         fits.append(_fit(name, effects.rows_yi, effects.rows_vi, len(rows), note, cluster=effects.row_trials,
                          rho=model_rho))
-    return tuple(fits)
+    return tuple(fit for fit in fits if fit.analysis in plan.sensitivity)
