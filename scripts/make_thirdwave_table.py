@@ -17,7 +17,8 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 SOURCE = Path(sys.argv[1]) if len(sys.argv) > 1 else PROJECT.parent / "shared" / "data" / "dmetar" / "ThirdWave.csv"
 
-INTERVENTION_CLASS = {"mindfulness": "compassion-related", "ACT": "compassion-related", "PCI": "other"}
+# the analysis plan's intervention classes
+INTERVENTION_CLASS = {"mindfulness": "mindfulness-based", "ACT": "act", "PCI": "other"}
 CONTROL_DETAIL = {"WLC": "waitlist (ThirdWave code WLC)", "no intervention": "no treatment (ThirdWave code no intervention)",
                   "information only": "minimal treatment (ThirdWave code information only)"}
 FORMAT = {"group": "group", "online": "online", "book": "self-help"}

@@ -13,7 +13,7 @@ SCHEMA = Schema.load(PACKAGE, "trials")
 INSTRUMENTS = load_instruments(PACKAGE)
 ROW = {
     "es_id": "example2024-bdi2-post", "study_id": "example2024", "citation": "Constructed row for a test",
-    "intervention": "CFT", "intervention_class": "compassion-based", "control_type": "passive",
+    "intervention": "CFT", "intervention_class": "cft-cmt", "control_type": "passive",
     "control_detail": "waitlist", "population": "clinical", "outcome": "depression", "instrument": "BDI-II",
     "higher_is_better": "false", "timepoint": "post", "stat_type": "means", "n1": "20", "n2": "21",
     "mean1": "12.0", "sd1": "5.0", "mean2": "16.0", "sd2": "6.0",

@@ -53,7 +53,7 @@ def test_median_rows_are_flagged_as_converted():
     from compassmeta.data.studytable import validate_text
 
     record = {"es_id": "x-post", "study_id": "x", "citation": "constructed", "intervention": "CFT",
-              "intervention_class": "compassion-based", "control_type": "passive", "control_detail": "waitlist",
+              "intervention_class": "cft-cmt", "control_type": "passive", "control_detail": "waitlist",
               "population": "clinical", "outcome": "depression", "instrument": "other scale",
               "higher_is_better": "false", "timepoint": "post", "stat_type": "median_iqr", "n1": "35", "n2": "32",
               "median1": "12", "q1_1": "8", "q3_1": "17", "median2": "16", "q1_2": "11", "q3_2": "22",

@@ -26,6 +26,8 @@ MULTILEVEL_FIELDS = ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper",
                      "i2_between", "i2_within", "q")
 #: metafor's optim stops a sigma^2 at the zero boundary near 1e-8 (I^2 near 1e-6 %) on its log scale; ours is 0
 BOUNDARY = {"sigma2": 1e-7, "i2": 1e-4}
+#: ThirdWave's section: its own title, timepoint not coded
+STRESS = "thirdwave-teaching-data-stress-unspecified"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,10 @@ def written(tmp_path_factory):
 
 
 def analysis(report_json, key):
-    return next(item for item in report_json["analyses"] if item["key"] == key)
+    """The analysis of "OUTCOME | COMPARATOR" (the reference's keys): each outcome of the shipped
+    tables has one timepoint window (the report's keys add it: "depression | post | all")."""
+    return next(item for item in report_json["analyses"]
+                if f"{item['outcome']} | {item['comparator']}" == key)
 
 
 @pytest.mark.parametrize("key", sorted(key for key, value in REFERENCE.items() if "tau2" in value and "estimate" in value))
@@ -160,7 +165,8 @@ def test_small_subsets_say_so_instead_of_failing(written):
     assert any("not pooled" in note for note in grief["notes"])
     anxiety = analysis(written[1], "anxiety | all")
     assert anxiety["k_trials"] == 2 and anxiety["k_rows"] == 5
-    assert anxiety["bias"] == [] and "at least 3 trials" in anxiety["bias_notes"][0]
+    # the plan's minimum k for publication-bias tests
+    assert anxiety["bias"] == [] and anxiety["bias_notes"] == ["not assessable (k < 10)"]
     assert anxiety["leave_one_out"] is None
     assert "r = 0.5" in anxiety["notes"][0]
     stress = analysis(written[1], "stress | all")
@@ -220,7 +226,8 @@ def test_provenance_lists_every_trial_and_table_hash(written):
 def test_command_writes_json_equal_to_to_dict_and_shows_progress(written, tmp_path):
     html_path, report_json, output = written
     assert "Analysing" in output and f"Wrote {html_path}" in output
-    assert set(report_json) == {"generated", "method", "within_trial_r", "rho", "ci_method", "tables", "analyses", "moderators",
+    assert set(report_json) == {"generated", "title", "plan", "method", "within_trial_r", "rho", "ci_method",
+                                "tables", "analyses", "moderators",
                                 "trials", "reproduction", "reproduction_note", "row_digests", "changes",
                                 "warnings"}
     again = build_report(TABLES).to_dict()
@@ -235,7 +242,8 @@ def test_page_rendered_from_the_saved_json_is_the_page_rendered_directly(tmp_pat
     path.write_text(json.dumps(report.to_dict(), indent=1), encoding="utf-8")
     direct, reloaded = render_html(report), render_html(load_report(path))
     assert reloaded == direct
-    assert direct.count("<svg") == 2 * sum(1 for item in report.analyses if item.pooled and not item.same_trials_as) \
+    drawn = [item for item in report.analyses if item.pooled and not item.same_trials_as]
+    assert direct.count("<svg") == len(drawn) + sum(1 for item in drawn if item.k_trials >= 3) \
         + sum(1 for item in report.moderators if item.result is not None)
     assert "CHE model (rho = 0.6), CR2 robust inference" in reloaded
 
@@ -275,10 +283,11 @@ def test_since_lists_added_changed_removed_rows_and_moves(tmp_path):
     assert changes["changed"] == ["savari2021-bdi2-post"]
     assert changes["removed"] == []
     moves = {move["key"]: move for move in changes["pooled_moves"]}
-    depression = moves["depression | all"]
+    depression = moves["depression | post | all"]
     assert depression["change"] == pytest.approx(depression["current"] - depression["previous"])
     assert depression["change"] > 0  # before, the edited trial's intervention arm ended more depressed
-    assert moves["quality of life | all"]["previous"] is None  # the only trial was not there, and k = 1
+    # the only trial was not there, and k = 1
+    assert moves["quality of life | post | all"]["previous"] is None
     page = (tmp_path / "new.html").read_text(encoding="utf-8")
     assert "Changes since the previous report" in page and "senra2025-orwell-post" in page
 
@@ -312,8 +321,7 @@ def test_since_with_a_file_that_is_not_a_report_exits_2_with_one_line(tmp_path):
 def test_curated_table_report_draws_the_figures_of_each_pooled_outcome():
     """(Its time, against the issue's 10 s budget, is measured by scripts/bench.py, not here.)"""
     page = render_html(build_report([str(STUDIES / "trials.csv")]))
-    # forest and funnel of depression and anxiety (k >= 2); depression: format subgroups, year bubble
-    assert page.count("<svg") == 6
+    assert page.count("<svg") == 2  # the forests of depression and anxiety (k = 2: no funnel below k = 3)
 
 
 def test_page_is_self_contained(written):
@@ -383,31 +391,31 @@ def test_browser_shows_pooled_values_menus_and_every_figure(written, tmp_path):
     assert "0.57 [0.41, 0.73]" in page  # stress, metafor: 0.5731 [0.4139, 0.7323]
     outcomes = re.search(r'<select id="explore-outcome">(.*?)</select>', page).group(1)
     moderators = re.search(r'<select id="explore-moderator">(.*?)</select>', page).group(1)
-    assert re.findall(r'value="([^"]+)"', outcomes) == [
-        "self-compassion-total", "self-compassion-uncompassionate", "depression", "anxiety", "grief",
-        "quality-of-life", "stress"]
+    assert re.findall(r'value="([^"]+)"', outcomes) == [  # sections: outcome x window
+        "depression-post", "anxiety-post", "quality-of-life-post", "grief-post", STRESS]
     assert re.findall(r'value="([^"]+)"', moderators) == ["control-type", "population", "intervention-class",
                                                           "format", "sessions", "duration", "risk-of-bias", "analysis-set",
                                                           "year"]
-    subset_figures = sum(2 for item in report["analyses"] if item["pooled"] and not item["same_trials_as"])
+    pooled = [item for item in report["analyses"] if item["pooled"] and not item["same_trials_as"]]
+    funnels = sum(1 for item in pooled if item["k_trials"] >= 3)  # the plan: no funnel below k = 3
     moderator_figures = sum(1 for item in report["moderators"] if item["result"] is not None)
-    assert page.count('<figure class="fig') == subset_figures + moderator_figures
-    assert page.count("<svg") == subset_figures + moderator_figures
-    assert len(re.findall(r'<figure class="fig fig-forest"><svg', page)) == subset_figures // 2
-    assert len(re.findall(r'<figure class="fig fig-funnel"><svg', page)) == subset_figures // 2
+    assert page.count('<figure class="fig') == len(pooled) + funnels + moderator_figures
+    assert page.count("<svg") == len(pooled) + funnels + moderator_figures
+    assert len(re.findall(r'<figure class="fig fig-forest"><svg', page)) == len(pooled)
+    assert len(re.findall(r'<figure class="fig fig-funnel"><svg', page)) == funnels == 1
 
 
 @needs_chromium
 def test_browser_switches_the_moderator_panel(written, tmp_path):
-    for fragment, shown in (("#explore=stress/format", "mod-stress--format"),
-                            ("#explore=stress/duration", "mod-stress--duration"),
-                            ("#explore=anxiety/sessions", "mod-anxiety--sessions")):
+    for fragment, shown in ((f"#explore={STRESS}/format", f"mod-{STRESS}--format"),
+                            (f"#explore={STRESS}/duration", f"mod-{STRESS}--duration"),
+                            ("#explore=anxiety-post/sessions", "mod-anxiety-post--sessions")):
         page = dom(written, tmp_path, fragment)
         assert f'data-explorer-shown="{shown}"' in page
         visible = re.findall(r'<div class="mod-panel" id="([^"]+)" data-kind="[^"]+">', page)
         assert visible == [shown], fragment
-    stress_format = re.search(r'id="mod-stress--format".*?</div>', dom(written, tmp_path, "#explore=stress/format"),
-                              re.S).group(0)
+    stress_format = re.search(rf'id="mod-{STRESS}--format".*?</div>',
+                              dom(written, tmp_path, f"#explore={STRESS}/format"), re.S).group(0)
     assert "Test for subgroup differences" in stress_format and "self-help" in stress_format
 
 

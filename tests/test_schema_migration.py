@@ -13,6 +13,12 @@ OLD = ROOT / "tests" / "fixtures" / "trials_before_schema_v2.csv"
 NEW = ROOT / "studies" / "trials.csv"
 CORRECTIONS = {("savari2021-bdi2-post", "source"): (
     "file line 643,", "file line 683 (record 642; earlier rows hold line breaks inside quoted cells),")}
+# the analysis plan's intervention classes (issue 21) replaced the class "compassion-based"
+CORRECTIONS.update({(es_id, "intervention_class"): ("compassion-based", new) for es_id, new in (
+    ("aguilarraab2023-hdrs17-post", "other-self-compassion"), ("savari2021-bdi2-post", "cft-cmt"),
+    ("tealesapach2022-bfne-s-post", "other-self-compassion"),
+    ("tealesapach2022-lsas-sr-post", "other-self-compassion"),
+    ("tealesapach2022-sips-post", "other-self-compassion"), ("johannsen2022-pg13-post", "cft-cmt"))})
 
 
 def rows_by_id(path):

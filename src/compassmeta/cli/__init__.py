@@ -15,7 +15,7 @@ main.lazy_modules = {
     "edit": "editing", "remove": "editing", "history": "editing",
     "trial": "trial",
     "extract": "extract",
-    "report": "report",
+    "report": "report", "plan": "report",
     "escalc": "escalc",
 }
 

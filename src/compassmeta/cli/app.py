@@ -62,6 +62,26 @@ def main(ctx, debug):
     ctx.obj["debug"] = debug
 
 
+def _remember_allow_mixed(ctx, param, value):
+    ctx.meta["allow_mixed"] = value
+
+
+def warn_mixed_rows(table):
+    """The analysis plan's warnings (:func:`compassmeta.data.plan.mixing_warnings`) when the
+    selected rows of a study table mix timepoint windows or SCS parts; ``--allow-mixed`` silences
+    them, and says so."""
+    if not {"study_id", "timepoint"} <= set(table.header):
+        return
+    from ..data.plan import load_plan, mixing_warnings
+
+    warnings = mixing_warnings([dict(zip(table.header, row)) for row in table.rows], load_plan())
+    context = click.get_current_context(silent=True)
+    allowed = bool(context and context.meta.get("allow_mixed"))
+    for warning in warnings:
+        click.echo(f"Note: --allow-mixed: pooled as asked although {warning.split('; select')[0]}" if allowed
+                   else f"Warning: {warning} (--allow-mixed silences this warning)", err=True)
+
+
 def model_options(func):
     """Options shared by every command that fits a model."""
     options = [
@@ -78,6 +98,9 @@ def model_options(func):
         click.option("--level", type=float, default=95.0, show_default=True, help="Confidence level (%)."),
         click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]),
                      default="table", show_default=True),
+        click.option("--allow-mixed", is_flag=True, expose_value=False, callback=_remember_allow_mixed,
+                     help="Pool rows that mix timepoint windows or SCS parts without the analysis plan's "
+                          "warning."),
         click.option("--where", "where", multiple=True, metavar="CLAUSE",
                      help="Keep rows where CLAUSE holds (repeatable, all must hold): COL=V, COL!=V, COL<N, "
                           "COL<=N, COL>N, COL>=N, 'COL in A,B', 'COL not in A,B', 'COL present', "
@@ -110,6 +133,7 @@ def load_effects(data, yi_column, vi_column, sei_column, where=(), cluster_colum
 
     loaded = load(data, yi_column, vi_column, sei_column, where, cluster_column)
     print_messages(loaded)
+    warn_mixed_rows(loaded.table)
     return loaded.table, loaded.yi, loaded.vi
 
 

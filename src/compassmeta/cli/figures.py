@@ -43,8 +43,33 @@ def figure_labels(table, label_column):
     from ..plots.labels import study_labels_from
 
     if label_column in (None, "citation") and "citation" in table.header:
-        return study_labels_from({name: table.column(name) for name in table.header})
+        labels = study_labels_from({name: table.column(name) for name in table.header})
+        return _with_comparisons(table, labels)
     return study_labels(table, label_column)
+
+
+def _comparisons(table) -> list:
+    """Per row, the comparison of a multi-arm trial ("MSC vs waitlist", the analysis plan's
+    comparator kinds, as the report names it), else None."""
+    if not {"study_id", "arm", "control_detail"} <= set(table.header):
+        return [None] * len(table)
+    from ..data.plan import comparison_labels, load_plan
+
+    return comparison_labels([dict(zip(table.header, row)) for row in table.rows], load_plan())
+
+
+def _with_comparisons(table, labels):
+    """Labels of a multi-arm trial's rows name the comparison after "Author Year" ("Hypo & Test
+    2024: MSC vs waitlist, SCS"), as the report does."""
+    from ..plots.labels import author_year
+
+    named = []
+    for label, row, comparison in zip(labels, table.rows, _comparisons(table)):
+        row = dict(zip(table.header, row))
+        base = author_year(row["citation"], row.get("year", ""))
+        named.append(f"{base}: {comparison}{label[len(base):]}" if comparison and label.startswith(base)
+                     else label)
+    return named
 
 
 def _refuse(condition, message):
@@ -101,7 +126,9 @@ def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, out
         all_columns = {name: table.column(name) for name in table.header}
         multilevel = method.upper() in ("REML", "ML") and ci_method != "knha"
         overall = pool_effects(yi, vi, cluster=clusters, **options) if multilevel else None
-        figure = plots.cluster_forest_plot(yi, vi, within_cluster_labels(all_columns, clusters, labels), clusters,
+        within = [f"{comparison}, {label}" if comparison else label for comparison, label in
+                  zip(_comparisons(table), within_cluster_labels(all_columns, clusters, labels))]
+        figure = plots.cluster_forest_plot(yi, vi, within, clusters,
                                            cluster_headings(all_columns, clusters), overall=overall,
                                            overall_label="Three-level model" if multilevel else None, **options)
     elif by_column:

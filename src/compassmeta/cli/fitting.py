@@ -62,6 +62,8 @@ def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
     options = dict(method=method, ci_method=ci_method, level=level, rho=rho,
                    cluster=cluster_labels(table, cluster_column))
     result = pool_effects(yi, vi, variance_tests=variance_tests, **options)
+    if cluster_column and ci_method == "cr2":
+        _warn_small_df([result.df])
     renderer = str
     if prepost_r:
         from ..analyses.prepost import prepost_sensitivity
@@ -148,6 +150,8 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
                                "with --cluster")
     result = meta_regression(yi, vi, moderators, method=method, ci_method=ci_method, level=level,
                              cluster=cluster_labels(table, cluster_column), rho=rho)
+    if cluster_column and ci_method == "cr2":
+        _warn_small_df([result.qm_df2] + [c.df for c in result.coefficients])
     if not permutations:
         emit(result, output_format, str, lambda d: result.records())
         return
@@ -157,15 +161,20 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
              result.records(), d["permutation_test"]["coefficient_p"] + [d["permutation_test"]["qm_p"]])])
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
-
 def _group_records(d):
     """CSV rows of a (back-transformed) subgroup analysis: one per subgroup, then the overall fit."""
     rows = [{"group": g.get("group", g.get("level")), **g.get("result", g)} for g in d["groups"]]
     overall = d.get("overall")
     return rows + ([{"group": "overall", **{k: v for k, v in overall.items() if k != "level"}}] if overall else [])
+
+
+def _warn_small_df(dfs):
+    """The analysis plan's warning on CR2 tests with too few df (Tipton 2015)."""
+    from ..data.plan import load_plan, small_df_warning
+
+    warning = small_df_warning(dfs, load_plan())
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 def _with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level):

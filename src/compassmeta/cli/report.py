@@ -27,8 +27,13 @@ from .app import main
 @click.option("--evidence-level", "evidence_level", type=click.Choice(["abstract", "full"]), default=None,
               help="Only the rows whose numbers are printed in a trial report's abstract, or in a full "
                    "results table (column evidence_level; database rows have none).")
-def report(tables, output, since, studies_folder, mirror, rho, ci_method, evidence_level):
-    """Write one self-contained HTML report of TABLE ... [studies/trials.csv] and its JSON."""
+@click.option("--plan", "plan_path", default=None, type=click.Path(dir_okay=False),
+              help="The analysis plan (TOML) that decides the subsets, models and minimum k "
+                   "[studies/analysis_plan.toml]; `compassmeta plan show` prints it.")
+def report(tables, output, since, studies_folder, mirror, rho, ci_method, evidence_level, plan_path):
+    """Write one self-contained HTML report of TABLE ... [studies/trials.csv] and its JSON.
+
+    Teaching tables (studies/thirdwave.csv) enter only when named, apart and under their own title."""
     from ..common.files import check_outputs, write_atomically
     from ..report.analysis import analyse, load_report, work_units
     from ..report.render import render_html
@@ -45,9 +50,8 @@ def report(tables, output, since, studies_folder, mirror, rho, ci_method, eviden
                   inputs=list(tables) + ([since] if since else []))
     previous = load_report(since) if since else None  # a bad --since is refused before the analysis
     settings = ReportSettings(tables=tables, since=previous, studies_folder=studies_folder, mirror=mirror,
-                              rho=rho, ci_method=ci_method, evidence_level=evidence_level)
-    units = work_units(tables, evidence_level)
-    with click.progressbar(length=units, label="Analysing", file=sys.stderr) as bar:
+                              rho=rho, ci_method=ci_method, evidence_level=evidence_level, plan=plan_path)
+    with click.progressbar(length=work_units(settings), label="Analysing", file=sys.stderr) as bar:
         result = analyse(settings, progress=bar.update)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     data = result.to_dict()
@@ -56,3 +60,20 @@ def report(tables, output, since, studies_folder, mirror, rho, ci_method, eviden
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     click.echo(f"Wrote {html_path} and {json_path}")
+
+
+@main.group()
+def plan():
+    """The analysis plan: which rows are pooled together, how, and what is printed at small k."""
+
+
+@plan.command("show")
+@click.argument("plan_path", required=False, type=click.Path(dir_okay=False))
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def plan_show(plan_path, output_format):
+    """Print the analysis plan PLAN [studies/analysis_plan.toml], validated, with its sources."""
+    from ..data.plan import load_plan, plan_text
+
+    loaded = load_plan(plan_path)
+    click.echo(json.dumps(loaded.to_dict(), indent=2) if output_format == "json" else plan_text(loaded))

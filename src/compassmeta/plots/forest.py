@@ -30,14 +30,14 @@ def _heterogeneity_text(result, prefix):
     return f"{prefix} " + ", ".join(parts)
 
 
-def _pooled_rows(result, label, gid, with_prediction=True):
+def _pooled_rows(result, label, gid, with_prediction=True, with_heterogeneity=True):
     rows = [Row("pooled", label=label, estimate=result.estimate, lower=result.ci_lower, upper=result.ci_upper,
                 gid=gid, bold=True)]
     if with_prediction and result.method != "FE" and np.isfinite(result.pi_lower):
         rows.append(Row("prediction", label="Prediction interval", estimate=result.estimate,
                         lower=result.pi_lower, upper=result.pi_upper, gid="prediction-interval",
                         right_text=f"[{result.pi_lower:.2f}, {result.pi_upper:.2f}]"))
-    if result.k > 1:
+    if result.k > 1 and with_heterogeneity:
         rows.append(Row("text", label=_heterogeneity_text(result, "Heterogeneity:")))
     return rows
 
@@ -87,10 +87,11 @@ def _percent_weights(result):
 
 
 def forest_plot(yi, vi, labels, *, columns=None, sort="given", years=None, method="REML", ci_method="z",
-                level=95, show_fixed=False, title=None):
-    """Forest plot of one meta-analysis (metafor forest.rma, with a prediction interval).
-    ``show_fixed`` adds the fixed-effect diamond and the fixed-effect weights beside the
-    random-effects ones."""
+                level=95, show_fixed=False, title=None, spread=True):
+    """Forest plot of one meta-analysis (metafor forest.rma, with a prediction interval and the
+    heterogeneity line unless ``spread`` is False: too few studies to estimate them).
+    ``show_fixed`` adds the fixed-effect diamond and the fixed-effect
+    weights beside the random-effects ones."""
     columns = columns or {}
     result = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)
     yi, vi = result.fit.y, result.fit.v
@@ -106,7 +107,8 @@ def forest_plot(yi, vi, labels, *, columns=None, sort="given", years=None, metho
     if fixed is not None:
         spec.rows.append(Row("pooled", label="Fixed-effect model", estimate=fixed.estimate,
                              lower=fixed.ci_lower, upper=fixed.ci_upper, gid="fixed-diamond", bold=True))
-    spec.rows += _pooled_rows(result, _model_label(result), "pooled-diamond")
+    spec.rows += _pooled_rows(result, _model_label(result), "pooled-diamond", with_prediction=spread,
+                              with_heterogeneity=spread)
     return draw(spec)
 
 

@@ -10,24 +10,30 @@ from dataclasses import replace
 
 from ..common.errors import InputError
 from ..common.files import read_json
+from ..data.plan import load_plan, plan_text
 from .moderators import analyse_moderator
 from .results import Changes, PooledMove, Report, TableVersion
-from .rows import load_rows, row_digest, trial_sources, unique_labels
+from .rows import plan_rows, row_digest, trial_sources
 from .settings import MODERATORS, WITHIN_TRIAL_R, ReportSettings
 from .subset_analysis import analyse_subset
-from .subsets import outcome_groups, outcome_subsets
+from .subsets import outcome_subsets, sections
 
 #: The keys of every report JSON (``Report.to_dict()``).
-REPORT_KEYS = frozenset(("generated", "method", "within_trial_r", "rho", "ci_method", "tables", "analyses",
-                         "moderators", "trials", "reproduction", "reproduction_note", "row_digests",
-                         "changes", "warnings"))
+REPORT_KEYS = frozenset(("generated", "title", "plan", "method", "within_trial_r", "rho", "ci_method",
+                         "tables", "analyses", "moderators", "trials", "reproduction", "reproduction_note",
+                         "row_digests", "changes", "warnings"))
+#: Keys a report written before the analysis plan lacks; it can still be the input of ``--since``.
+PLAN_REPORT_KEYS = frozenset(("title", "plan"))
 
 
 def load_report(path) -> dict:
     """A report's JSON as written beside its page (``Report.to_dict()``): what
-    :func:`compassmeta.report.render.render_html` draws a page from and ``--since`` compares with."""
+    :func:`compassmeta.report.render.render_html` draws a page from and ``--since`` compares with
+    (a report written before the analysis plan, without ``title`` and ``plan``, serves ``--since``
+    only)."""
     report = read_json(path, "report JSON")
-    missing = sorted(REPORT_KEYS - set(report)) if isinstance(report, dict) else ["row_digests"]
+    required = REPORT_KEYS - PLAN_REPORT_KEYS
+    missing = sorted(required - set(report)) if isinstance(report, dict) else ["row_digests"]
     if missing:
         raise InputError(f"not a compassmeta report JSON (no {', '.join(missing)})", file=path)
     return report
@@ -61,40 +67,48 @@ def _reproduction(settings):
     return reproduce(folder, mirror=settings.mirror), ""
 
 
-def outcome_analyses(outcome: str, rows, labels: dict, settings: ReportSettings) -> list:
-    """The analyses of one outcome's subsets; a subset holding the same rows as another shares its numbers."""
+def section_analyses(section, rows, labels: dict, settings: ReportSettings, plan) -> list:
+    """The analyses of one section's subsets (all, passive and active comparators); a subset
+    holding the same rows as another shares its numbers."""
     analyses = {}
-    for subset in outcome_subsets(outcome, rows):
+    for subset in outcome_subsets(section, rows):
         if subset.same_trials_as is not None:
-            analyses[subset.key] = replace(analyses[f"{outcome} | {subset.same_trials_as}"], key=subset.key,
-                                           control=subset.control, same_trials_as=subset.same_trials_as)
+            shared = analyses[subset.key.rsplit(" | ", 1)[0] + f" | {subset.same_trials_as}"]
+            analyses[subset.key] = replace(shared, key=subset.key, control=subset.control,
+                                           comparator=subset.control, same_trials_as=subset.same_trials_as)
         else:
-            analyses[subset.key] = analyse_subset(outcome, subset.control, list(subset.rows), labels,
-                                                  rho=settings.rho, ci_method=settings.ci_method)
+            analyses[subset.key] = analyse_subset(section.outcome, subset.control, list(subset.rows), labels,
+                                                  rho=settings.rho, ci_method=settings.ci_method, plan=plan,
+                                                  subset=subset)
     return list(analyses.values())
 
 
 def analyse(settings: ReportSettings, progress=None) -> Report:
-    """Analyse the study tables of ``settings``; ``progress(n)`` is called after each unit of work
-    (:func:`work_units` counts them)."""
+    """Analyse the study tables of ``settings`` by its analysis plan; ``progress(n)`` is called
+    after each unit of work (:func:`work_units` counts them)."""
     progress = progress or (lambda n: None)
-    rows, versions, warnings = load_rows(settings.tables, settings.evidence_level)
-    if not rows:
-        raise InputError("the tables hold no rows", file=versions[0].path if versions else None)
-    labels = unique_labels(rows)
+    plan = load_plan(settings.plan)
+    rows, labels, versions, warnings = plan_rows(settings.tables, plan, settings.evidence_level)
+    if settings.rho is None and plan.dependent_model == "che":
+        settings = replace(settings, rho=plan.rho)
     analyses, moderators = [], []
-    for outcome, outcome_rows in outcome_groups(rows).items():
-        analyses += outcome_analyses(outcome, outcome_rows, labels, settings)
+    for section, section_rows in sections(rows, plan).items():
+        analyses += section_analyses(section, section_rows, labels, settings, plan)
         progress(1)
-        moderators += [analyse_moderator(outcome, column, name, outcome_rows, labels)
-                       for column, name in MODERATORS if column in outcome_rows[0]]
+        moderators += [analyse_moderator(section.outcome, column, name, section_rows, labels,
+                                         minimum_level=plan.minimum_k.moderator_level,
+                                         timepoint=section.window,
+                                         collection=section.collection)
+                       for column, name in MODERATORS if column in section_rows[0]]
         progress(1)
     reproduction, reproduction_note = _reproduction(settings)
     progress(1)
     digests = {row["es_id"]: row_digest(row) for row in rows}
     since = settings.since
     previous = (since if isinstance(since, dict) else load_report(since)) if since is not None else None
+    plan_data = dict(plan.to_dict(), text=plan_text(plan))
     return Report(generated=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                  title=_title(plan, rows), plan=plan_data,
                   method=settings.method_text(), within_trial_r=WITHIN_TRIAL_R, rho=settings.rho,
                   ci_method=settings.ci_method, tables=versions, analyses=tuple(analyses),
                   moderators=tuple(moderators), trials=trial_sources(rows, labels), reproduction=reproduction,
@@ -103,15 +117,26 @@ def analyse(settings: ReportSettings, progress=None) -> Report:
                   warnings=warnings)
 
 
+def _title(plan, rows) -> str:
+    """The page's title: the plan's, or a teaching table's own where the report holds only that."""
+    collections = list(dict.fromkeys(row["collection"] for row in rows))
+    if collections == [None]:
+        return plan.title
+    if None not in collections:
+        return " and ".join(collection.split(" (")[0] for collection in collections)
+    return plan.title + " (with " + " and ".join(c.split(" (")[0] for c in collections if c) + ", apart)"
+
+
 def build_report(tables, since=None, *, studies_folder=None, mirror=None, progress=None, rho=None,
-                 ci_method="z", evidence_level=None) -> Report:
+                 ci_method="z", evidence_level=None, plan=None) -> Report:
     """Analyse the study ``tables`` (paths); the arguments are those of :class:`ReportSettings`."""
     return analyse(ReportSettings(tables=tuple(tables), since=since, studies_folder=studies_folder,
-                                  mirror=mirror, rho=rho, ci_method=ci_method, evidence_level=evidence_level),
-                   progress)
+                                  mirror=mirror, rho=rho, ci_method=ci_method, evidence_level=evidence_level,
+                                  plan=plan), progress)
 
 
-def work_units(tables, evidence_level=None) -> int:
-    """How many progress steps :func:`analyse` takes for these tables (for a progress bar)."""
-    rows, _, _ = load_rows(tables, evidence_level)
-    return 2 * len(outcome_groups(rows)) + 1
+def work_units(settings: ReportSettings) -> int:
+    """How many progress steps :func:`analyse` takes for these settings (for a progress bar)."""
+    plan = load_plan(settings.plan)
+    rows = plan_rows(settings.tables, plan, settings.evidence_level)[0]
+    return 2 * len(sections(rows, plan)) + 1

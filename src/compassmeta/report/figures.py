@@ -8,13 +8,14 @@ import numpy as np
 from .settings import METHOD
 
 CAPTIONS = {
-    "forest": "Squares: each trial's g with its 95% CI, sized by weight; diamond: the pooled g; "
-              "bar below it: the 95% prediction interval.",
+    "forest": "Squares: each trial's g with its 95% CI, sized by weight; diamond: the pooled g.",
     "dependent-forest": "A trial's rows are grouped under its name (squares sized by their univariate "
-                        "weight); diamond: the multilevel pooled g; bar below it: its 95% prediction "
-                        "interval.",
+                        "weight); diamond: the multilevel pooled g.",
+    "prediction": " Bar below it: the 95% prediction interval.",
+    "no-prediction": " No prediction interval below 3 trials (the analysis plan).",
     "funnel": "Each trial's g against its standard error; dashed: the pseudo 95% confidence region "
-              "around the pooled g; open circles: trials imputed by trim-and-fill.",
+              "around the pooled g.",
+    "trimfill": " Open circles: trials imputed by trim-and-fill.",
     "dependent-funnel": " A trial's rows are averaged into one point, as the bias analyses use them.",
     "subgroup-forest": "Trials grouped by the moderator, each subgroup pooled with its own τ²; "
                        "the test compares the subgroup estimates.",
@@ -23,52 +24,64 @@ CAPTIONS = {
 }
 
 
-def subset_captions(item: dict) -> dict:
-    """The captions of a subset's forest and funnel plots."""
+def subset_captions(item: dict, bias_k: int = 10, spread_k: int = 3) -> dict:
+    """The captions of a subset's forest and funnel plots (trim-and-fill drawn from ``bias_k`` trials,
+    the plan's minimum_k.publication_bias; the prediction interval from ``spread_k``)."""
     dependent = item["dependent"]
-    return {"forest": CAPTIONS["dependent-forest" if dependent else "forest"],
-            "funnel": CAPTIONS["funnel"] + (CAPTIONS["dependent-funnel"] if dependent else "")}
+    return {"forest": CAPTIONS["dependent-forest" if dependent else "forest"]
+            + CAPTIONS["prediction" if item["k_trials"] >= spread_k else "no-prediction"].replace(
+                "3 trials", f"{spread_k} trials"),
+            "funnel": CAPTIONS["funnel"] + (CAPTIONS["trimfill"] if item["k_trials"] >= bias_k else "")
+            + (CAPTIONS["dependent-funnel"] if dependent else "")}
 
 
 def _subset_title(item):
     control = "all controls" if item["control"] == "all" else f"{item['control']} controls"
-    return f"{item['outcome']}, {control}"
+    return f"{item['outcome']}, {item.get('timepoint') or 'all timepoints'}, {control}"
 
 
-def _diamond(pooled):
+def _diamond(pooled, prediction=True):
     """The pooled estimate, CI and PI of a subset's dictionary as the forest plot draws them
-    (a missing bound, JSON null, as NaN)."""
-    return SimpleNamespace(**{name: math.nan if pooled.get(name) is None else pooled[name]
+    (a missing bound, JSON null, as NaN; the PI as NaN, not drawn, without ``prediction``)."""
+    hidden = () if prediction else ("pi_lower", "pi_upper")
+    return SimpleNamespace(**{name: math.nan if pooled.get(name) is None or name in hidden else pooled[name]
                               for name in ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper")})
 
 
-def forest_svg(item: dict) -> str:
-    """A pooled subset's forest plot: one effect per trial, or, where trials contribute several
-    rows, a trial's rows together under its name with the multilevel pooled g as the diamond."""
-    from ..plots import cluster_forest_plot, forest_plot
+def forest_svg(item: dict, spread_k: int = 3) -> str:
+    """A pooled subset's forest plot (:func:`subset_forest`) as SVG text."""
     from ..plots.common import svg_text
+
+    return svg_text(subset_forest(item, spread_k))
+
+
+def subset_forest(item: dict, spread_k: int = 3):
+    """A pooled subset's forest plot: one effect per trial, or, where trials contribute several
+    rows, a trial's rows together under its name with the multilevel pooled g as the diamond;
+    the prediction interval from ``spread_k`` trials (the plan's minimum_k.heterogeneity)."""
+    from ..plots import cluster_forest_plot, forest_plot
 
     effects, title = item["effects"], f"Forest plot: {_subset_title(item)}"
     if item["dependent"]:
         figure = cluster_forest_plot(np.array(effects["rows_yi"]), np.array(effects["rows_vi"]),
                                      effects["row_labels"], effects["row_trials"],
                                      dict(zip(effects["trials"], effects["labels"])), method=METHOD,
-                                     overall=_diamond(item["pooled"]),
+                                     overall=_diamond(item["pooled"], item["k_trials"] >= spread_k),
                                      overall_label=item["model"].split(",")[0], title=title)
     else:
         figure = forest_plot(np.array(effects["yi"]), np.array(effects["vi"]), effects["labels"],
-                             method=METHOD, title=title)
-    return svg_text(figure)
+                             method=METHOD, title=title, spread=item["k_trials"] >= spread_k)
+    return figure
 
 
-def funnel_svg(item: dict) -> str:
+def funnel_svg(item: dict, bias_k: int = 10) -> str:
     """A pooled subset's funnel plot, one effect per trial as the bias analyses use them
-    (trim-and-fill drawn from 3 trials)."""
+    (trim-and-fill drawn from ``bias_k`` trials, the plan's minimum_k.publication_bias)."""
     from ..plots import funnel_plot
     from ..plots.common import svg_text
 
     yi, vi = np.array(item["effects"]["yi"]), np.array(item["effects"]["vi"])
-    return svg_text(funnel_plot(yi, vi, method=METHOD, trimfill=yi.size >= 3,
+    return svg_text(funnel_plot(yi, vi, method=METHOD, trimfill=yi.size >= bias_k,
                                 title=f"Funnel plot: {_subset_title(item)}"))
 
 

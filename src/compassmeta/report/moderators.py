@@ -31,32 +31,51 @@ def moderator_fit(effects: ModeratorEffects, column: str, name: str):
     return "subgroup", subgroup_analysis(yi, vi, [str(v) for v in effects.values], by=name, method=METHOD)
 
 
-def analyse_moderator(outcome: str, column: str, name: str, rows, labels: dict) -> ModeratorAnalysis:
+def _levels_too_small(effects: ModeratorEffects, minimum_level: int) -> list:
+    """The levels of a categorical moderator with fewer than ``minimum_level`` trials, with their counts."""
+    trials = {}
+    for label, value in zip(effects.labels, effects.values):
+        trials.setdefault(str(value), set()).add(label)
+    return [f"'{level}' has {len(names)} trial(s)" for level, names in sorted(trials.items())
+            if len(names) < minimum_level]
+
+
+def analyse_moderator(outcome: str, column: str, name: str, rows, labels: dict, *, minimum_level: int = 2,
+                      timepoint: str | None = None, collection: str | None = None) -> ModeratorAnalysis:
     """Subgroup analysis (text moderator) or meta-regression (numeric) of one outcome's trials.
 
     Each trial enters once per moderator value (rows of a trial with one value are averaged as in
     :func:`compassmeta.report.subsets.choose_model`); trials without a value are left out and
-    counted in the note.  Its ``effects`` are the data of its figure."""
+    counted in the note.  A level with fewer than ``minimum_level`` trials (the analysis plan's
+    minimum_k.moderator_level; Cochrane Handbook 10.11.5) makes the analysis "insufficient":
+    no test.  Its ``effects`` are the data of its figure."""
     effects = moderator_effects(column, rows, labels)
     present = {row["study_id"] for row in rows if row.get(column) not in (None, "")}
     missing = len({row["study_id"] for row in rows}) - len(present)
     k, levels = len(effects.yi), sorted(set(map(str, effects.values)))
     note = f"{missing} trial(s) without a {name} value left out; " if missing else ""
+    if len(effects.labels) > len(set(effects.labels)):
+        note += "a trial with several values enters several levels (the levels are not independent); "
 
     def not_analysed(reason):
         return ModeratorAnalysis(outcome=outcome, moderator=name, column=column, kind="not analysed",
-                                 k_trials=k, result=None, note=note + reason, effects=effects)
+                                 k_trials=k, result=None, note=note + reason, effects=effects,
+                                 status="insufficient", timepoint=timepoint, collection=collection)
 
     if not levels:
-        return replace(not_analysed(""), note=f"not analysed: no trial has a {name} value")
+        return replace(not_analysed(""), note=f"insufficient: no trial has a {name} value")
     if len(levels) < 2:
-        return not_analysed(f"not analysed: the {k} trial(s) with a value share one value ('{levels[0]}')")
+        return not_analysed(f"insufficient: the {k} trial(s) with a value share one value ('{levels[0]}')")
     if k < 3:
-        return not_analysed(f"not analysed: {k} trials (a moderator analysis needs at least 3)")
+        return not_analysed(f"insufficient: {k} trials (a moderator analysis needs at least 3)")
+    small = [] if is_numeric(effects.values) else _levels_too_small(effects, minimum_level)
+    if small:
+        return not_analysed(f"insufficient: {'; '.join(small)} (each level needs at least {minimum_level}); "
+                            "no test")
     try:
         kind, result = moderator_fit(effects, column, name)
     except CompassmetaError as error:
-        return not_analysed(f"not analysed: {error}")
+        return not_analysed(f"insufficient: {error}")
     return ModeratorAnalysis(outcome=outcome, moderator=name, column=column, kind=kind, k_trials=k,
                              result=result, note=note + f"{kind} analysis of {k} trial comparisons",
-                             effects=effects)
+                             effects=effects, timepoint=timepoint, collection=collection)

@@ -8,7 +8,9 @@ def p_text(p: float) -> str:
 
 
 def interval_text(estimate: float, lower: float, upper: float) -> str:
-    """'0.58 [0.41, 0.75]'."""
+    """'0.58 [0.41, 0.75]'; '0.58 (CI not estimable)' where a bound is missing or not finite."""
+    if any(value is None or not math.isfinite(value) for value in (lower, upper)):
+        return f"{estimate:.2f} (CI not estimable)"
     return f"{estimate:.2f} [{lower:.2f}, {upper:.2f}]"
 
 

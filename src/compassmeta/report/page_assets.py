@@ -16,7 +16,11 @@ th, td { padding: 0.22rem 0.55rem; text-align: left; vertical-align: top; border
 th { border-bottom: 1.5px solid var(--ink); font-weight: bold; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.wide { width: 100%; }
+table.summary { font-size: 0.82rem; }
 .flag { color: var(--flag); font-weight: bold; }
+.status-insufficient { font-weight: normal; font-size: 0.85em; border: 1px solid var(--rule);
+  padding: 0 0.3em; }
+ul.plan li { margin: 0.2rem 0; }
 .nowrap { white-space: nowrap; }
 .verdict-matches { color: var(--ok); }
 .verdict-differs { color: var(--flag); font-weight: bold; }
@@ -29,7 +33,7 @@ figcaption { max-width: 40rem;  font-size: 0.85rem; color: var(--muted); }
 .explorer-menus { background: var(--band); padding: 0.6rem 0.8rem; display: flex; gap: 1.5rem; flex-wrap: wrap; }
 .explorer-menus label { font-weight: bold; }
 .explorer-menus select { font: inherit; margin-left: 0.4rem; }
-table.trials .mono, table.summary td:nth-child(2) { word-break: normal; white-space: nowrap; }
+table.trials .mono, table.summary td:nth-child(3) { word-break: normal; white-space: nowrap; }
 ul.sources { margin: 0; padding-left: 1rem; }
 .mod-panel { padding-top: 0.4rem; }
 code, .mono { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.82rem; word-break: break-all; }

@@ -10,7 +10,6 @@ from ..common.results import Result
 from .figures import CAPTIONS, forest_svg, funnel_svg, moderator_svg, subset_captions
 from .numbers import interval_text, number, p_text
 from .page_assets import SCRIPT, STYLE
-from .settings import FEW_FOR_BIAS
 
 
 def _e(value):
@@ -40,35 +39,47 @@ def _pooled_interval(pooled):
     return interval_text(pooled["estimate"], pooled["ci_lower"], pooled["ci_upper"])
 
 
-def _flags(item):
+def _minimum(report, name):
+    """A minimum k of the report's plan (``minimum_k.NAME``)."""
+    return report["plan"]["minimum_k"][name]
+
+
+def _flags(item, report):
     flagged = [check["analysis"] for check in item["bias"] if check["flag"]]
-    if not item["bias"]:
-        return '<span class="muted">not assessed (k &lt; 3)</span>'
+    if item["k_trials"] < _minimum(report, "publication_bias") or not item["bias"]:
+        notes = item["bias_notes"]
+        return f'<span class="muted">{_e(notes[0] if notes else "not assessed")}</span>'
     text = ", ".join(_e(name) for name in flagged) if flagged else "none"
-    few = " (k &lt; 10)" if item["k_trials"] < FEW_FOR_BIAS else ""
-    return (f'<span class="flag">{text}</span>' if flagged else text) + few
+    return f'<span class="flag">{text}</span>' if flagged else text
 
 
-def _summary_row(item, same):
-    pooled, loo = item["pooled"], item["leave_one_out"]
+def _shows_spread(item, report):
+    """Whether the subset has the trials for a prediction interval, heterogeneity and a funnel."""
+    return item["pooled"] is not None and item["k_trials"] >= _minimum(report, "heterogeneity")
+
+
+def _summary_row(item, same, report):
+    pooled, loo, spread = item["pooled"], item["leave_one_out"], _shows_spread(item, report)
     cell = (f'<span class="g" data-key="{_e(item["key"])}" data-estimate="{pooled["estimate"]!r}">'
             f"{_pooled_interval(pooled)}</span>" if pooled else '<span class="muted">not pooled</span>')
-    return [f'<a href="#{slug(item["key"])}">{_e(item["outcome"])}</a>',
+    return [f'<a href="#{slug(item["key"])}">{_e(_outcome_name(item))}</a>', _e(item["timepoint"]),
             _e(item["control"]) + (f' <span class="muted">(all {_e(same[item["key"]])})</span>'
                                    if item["key"] in same else ""),
             f"{item['k_trials']} ({item['k_rows']})", _short_model(item),
             _e(item["n_participants"] if item["n_participants"] else "–"), cell,
-            f"[{number(pooled['pi_lower'])}, {number(pooled['pi_upper'])}]" if pooled else "–",
-            _i2_text(item) if pooled else "–", _flags(item) if pooled else "–",
+            f"[{number(pooled['pi_lower'])}, {number(pooled['pi_upper'])}]" if spread else "–",
+            _i2_text(item) if spread else "–", _flags(item, report) if pooled else "–",
             f"{number(loo['lowest'])} to {number(loo['highest'])}" if loo else "–"]
 
 
 def _summary_section(report):
-    same = {item["key"].replace(f"| {item['control']}", "| all"): item["control"]
+    same = {item["key"].rsplit(" | ", 1)[0] + " | all": item["control"]
             for item in report["analyses"] if item["same_trials_as"]}
-    rows = [_summary_row(item, same) for item in report["analyses"]
+    rows = [_summary_row(item, same, report) for item in report["analyses"]
             if not item["same_trials_as"]]  # a subset of the same trials is shown on the row of all controls
-    summary = table(["Outcome", "Control", "#Trials (rows)", "Model", "#Participants", "#g [95% CI]",
+    minimum = report["plan"]["minimum_k"]
+    summary = table(["Outcome", "Timepoint", "Control", "#Trials (rows)", "Model", "#Participants",
+                     "#g [95% CI]",
                      "#95% PI", "#I²", "Bias flags", "#Leave-one-out g"], rows, "wide summary")
     return (f'<section id="summary"><h2>Summary of findings</h2>{summary}'
             f'<p class="note">g: Hedges\' g, positive favours the intervention; {_e(report["method"])}. '
@@ -76,10 +87,18 @@ def _summary_section(report):
             f"rows, the {_e(_dependent_model_name(report))} on every row (I² between + within trials), with "
             f"bias analyses and leave-one-out on one effect per trial (a trial's rows averaged, "
             f"r = {report['within_trial_r']}) since they assume independent effects. "
+            f"PI, I² and funnel from {minimum['heterogeneity']} trials, publication-bias tests from "
+            f"{minimum['publication_bias']} (below: not assessable), as the analysis plan sets. "
             "PI: 95% prediction interval. Bias flags: Egger p &lt; 0.10; trim-and-fill imputes trials; "
             "PET-PEESE limit CI holds 0 while the pooled CI does not; 3PSM likelihood-ratio test "
-            "p &lt; 0.10. Participants: the largest n1 + n2 "
-            "of each trial's rows (– when a row lacks n).</p></section>")
+            "p &lt; 0.10. Participants: each trial's arms and control "
+            "groups counted once (a shared control once; – when a row lacks n).</p></section>")
+
+
+def _outcome_name(item):
+    """The outcome, with the teaching table it comes from."""
+    collection = item.get("collection")
+    return f"{collection.split(' (')[0]}: {item['outcome']}" if collection else item["outcome"]
 
 
 def _short_model(item):
@@ -116,9 +135,11 @@ def _heterogeneity_rows(item):
             ["I², H²", f"{number(pooled['i2'], 1)}%, {number(pooled['h2'])}"], q]
 
 
-def _pooled_block(item):
+def _pooled_block(item, report):
     rows = [["Pooled g [95% CI]", f'<span class="g" data-key="{_e(item["key"])}">'
-                                  f"{_pooled_interval(item['pooled'])}</span>"]] + _heterogeneity_rows(item)
+                                  f"{_pooled_interval(item['pooled'])}</span>"]]
+    heterogeneity = _heterogeneity_rows(item)
+    rows += heterogeneity if _shows_spread(item, report) else heterogeneity[:1]
     loo = item["leave_one_out"]
     if loo:
         rows.append(["Leave-one-out range" + (" (one effect per trial)" if item["dependent"] else ""),
@@ -135,6 +156,17 @@ def _i2_text(item):
     return f"{number(pooled['i2'], 0)}%"
 
 
+def _sensitivity_block(item):
+    """The subset's sensitivity set, one row per analysis with its k (metapsyTools' runMetaAnalysis())."""
+    if not item.get("sensitivity"):
+        return ""
+    rows = [[_e(fit["analysis"]), str(fit["k"]), str(fit["k_rows"]),
+             "–" if fit["estimate"] is None
+             else interval_text(fit["estimate"], fit["ci_lower"], fit["ci_upper"]),
+             f'<span class="muted">{_e(fit["note"])}</span>'] for fit in item["sensitivity"]]
+    return table(["Sensitivity analysis", "#k", "#Rows", "#g [95% CI]", "Note"], rows, "sensitivity")
+
+
 def _bias_block(item):
     notes = "".join(f'<p class="note">{_e(note)}</p>' for note in item["bias_notes"])
     if not item["bias"]:
@@ -149,33 +181,44 @@ def figure(svg: str, caption: str, kind: str) -> str:
     return f'<figure class="fig fig-{kind}">{svg}<figcaption>{_e(caption)}</figcaption></figure>'
 
 
-def _subset_block(item):
+def _subset_block(item, report):
     control = "all controls" if item["control"] == "all" else f"{item['control']} controls"
-    head = f'<div class="subset" id="{slug(item["key"])}"><h3>{_e(item["outcome"] + ": " + control)}</h3>'
+    head = (f'<div class="subset" id="{slug(item["key"])}"><h3>{_e(_outcome_name(item))}, '
+            f'{_e(item["timepoint"])}: {_e(control)}</h3>')
     if item["same_trials_as"]:
         return (head + f'<p class="note">The same {item["k_trials"]} trial(s) as with all controls (every '
                        f"trial of this outcome has a {_e(item['control'])} control); see above.</p></div>")
     size = "" if item["dependent"] else f"k = {item['k_trials']} trial(s), {item['k_rows']} row(s); "
+    size += f"{item['n_participants']} participants; " if item["n_participants"] else ""
     parts = [f'<p class="note">{size}model: {_e(item["model"])}.</p>']
     parts += [f'<p class="note">{_e(note[:1].upper() + note[1:])}.</p>' for note in item["notes"]]
     if item["pooled"]:
-        captions = subset_captions(item)
-        parts += [_pooled_block(item), _bias_block(item),
-                  '<div class="figures">' + figure(forest_svg(item), captions["forest"], "forest")
-                  + figure(funnel_svg(item), captions["funnel"], "funnel") + "</div>"]
+        bias_k = _minimum(report, "publication_bias")
+        captions = subset_captions(item, bias_k, _minimum(report, "heterogeneity"))
+        funnel = (figure(funnel_svg(item, bias_k), captions["funnel"], "funnel")
+                  if _shows_spread(item, report) else "")
+        parts += [_pooled_block(item, report), _sensitivity_block(item), _bias_block(item),
+                  '<div class="figures">'
+                  + figure(forest_svg(item, _minimum(report, "heterogeneity")), captions["forest"], "forest") + funnel
+                  + "</div>"]
     return head + "".join(parts) + "</div>"
+
+
+def section_label(item) -> str:
+    """The section of an analysis or moderator: its outcome (with its teaching table) and window."""
+    return f"{_outcome_name(item)}, {item['timepoint']}" if item.get("timepoint") else _outcome_name(item)
 
 
 def _outcome_sections(report):
     sections, current = [], None
     for item in report["analyses"]:
-        if item["outcome"] != current:
+        if section_label(item) != current:
             if current is not None:
                 sections.append("</section>")
-            current = item["outcome"]
+            current = section_label(item)
             sections.append(f'<section class="outcome" id="outcome-{slug(current)}">'
-                            f"<h2>{_e(current.capitalize())}</h2>")
-        sections.append(_subset_block(item))
+                            f"<h2>{_e(current[:1].upper() + current[1:])}</h2>")
+        sections.append(_subset_block(item, report))
     return "".join(sections + (["</section>"] if current is not None else []))
 
 
@@ -206,9 +249,12 @@ def _menu(element_id, label, values, selected):
 def _moderator_panel(item, shown):
     body, drawn = ("", "") if item["result"] is None else (_moderator_result(item), moderator_svg(item))
     kind = "bubble" if item["kind"] == "meta-regression" else "subgroup-forest"
-    return (f'<div class="mod-panel" id="mod-{slug(item["outcome"])}--{slug(item["moderator"])}"'
-            f' data-kind="{_e(item["kind"])}"{"" if shown else " hidden"}><h3>{_e(item["outcome"])}: '
-            f'{_e(item["moderator"])}</h3><p class="note">{_e(item["note"])}</p>{body}'
+    status = ('' if item["status"] == "tested" else
+              ' <span class="status-insufficient">insufficient</span>')
+    return (f'<div class="mod-panel" id="mod-{slug(section_label(item))}--{slug(item["moderator"])}"'
+            f' data-kind="{_e(item["kind"])}"{"" if shown else " hidden"}>'
+            f'<h3>{_e(section_label(item))}: {_e(item["moderator"])}{status}</h3>'
+            f'<p class="note">{_e(item["note"])}</p>{body}'
             + (figure(drawn, CAPTIONS[kind], kind) if drawn else "") + "</div>")
 
 
@@ -218,8 +264,8 @@ def _explorer_section(report):
         return ""
     first = next((item for item in moderators if item["result"] is not None), moderators[0])
     menus = ('<div class="explorer-menus">'
-             + _menu("explore-outcome", "Outcome", dict.fromkeys(m["outcome"] for m in moderators),
-                     first["outcome"])
+             + _menu("explore-outcome", "Outcome", dict.fromkeys(section_label(m) for m in moderators),
+                     section_label(first))
              + _menu("explore-moderator", "Moderator", dict.fromkeys(m["moderator"] for m in moderators),
                      first["moderator"]) + "</div>")
     panels = [_moderator_panel(item, item is first) for item in moderators]
@@ -312,7 +358,7 @@ def _changes_block(changes):
 def _header(report):
     tables = ", ".join(f"{Path(t['path']).name} ({t['rows']} rows, sha256 {t['sha256'][:12]})"
                        for t in report["tables"])
-    return ("<header><h1>Self-compassion interventions: living evidence report</h1>"
+    return (f"<header><h1>{_e(report['title'])}: living evidence report</h1>"
             f'<p class="lede">Generated {_e(report["generated"])} by compassmeta from {_e(tables)}. '
             f"Random-effects meta-analysis ({_e(report['method'])}): one effect per trial, or the "
             f"{_e(_dependent_model_name(report))} where trials contribute several rows; effects are "
@@ -320,9 +366,19 @@ def _header(report):
             + "".join(f'<p class="note flag">Warning: {_e(w)}</p>' for w in report["warnings"]) + "</header>")
 
 
+def _plan_section(report):
+    """The analysis plan the report followed, as its text, with the file it was read from."""
+    lines = "".join(f"<li>{_e(line)}</li>" for line in report["plan"]["text"].splitlines()[1:])
+    return ('<section id="plan"><h2>Analysis plan</h2>'
+            f'<p class="note">This report followed the analysis plan in {_e(report["plan"]["path"])} '
+            "(<code>compassmeta plan show</code> prints it).</p>"
+            '<details open><summary>Decisions and sources</summary>'
+            f'<ul class="plan">{lines}</ul></details></section>')
+
+
 def _nav(report):
-    outcomes = dict.fromkeys(item["outcome"] for item in report["analyses"])
-    return ('<nav><a href="#summary">Summary</a>'
+    outcomes = dict.fromkeys(section_label(item) for item in report["analyses"])
+    return ('<nav><a href="#summary">Summary</a><a href="#plan">Plan</a>'
             + "".join(f'<a href="#outcome-{slug(o)}">{_e(o)}</a>' for o in outcomes)
             + ('<a href="#explorer">Moderators</a>' if report["moderators"] else "")
             + '<a href="#reproduction">Reproduction</a><a href="#provenance">Provenance</a>'
@@ -335,8 +391,8 @@ def render_html(report: Result | dict) -> str:
     data = report.to_dict() if isinstance(report, Result) else report
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            "<title>Self-compassion interventions: living evidence report</title>"
+            f"<title>{_e(data['title'])}: living evidence report</title>"
             f"<style>{STYLE}</style></head><body>" + _header(data) + _nav(data)
-            + _summary_section(data) + _outcome_sections(data) + _explorer_section(data)
+            + _summary_section(data) + _plan_section(data) + _outcome_sections(data) + _explorer_section(data)
             + _reproduction_section(data) + _provenance_section(data)
             + f"<script>{SCRIPT}</script></body></html>\n")

@@ -19,6 +19,7 @@ from ..data.studytable import Schema, load_study_table, raise_first_error, valid
 from ..data.tables import read_table
 from ..models.moderators import subgroup_analysis
 from ..models.pooling import pool
+from .rows import plan_rows
 
 #: Goldberg et al. (2018) reproduction settings (see studies/README.md).
 GOLDBERG_TIERS = ("no treatment", "minimal treatment", "non-specific active control",
@@ -243,10 +244,10 @@ def indicative_value(trials: EffectData, selection: str) -> IndicativeValue | No
                            **common)
 
 
-def write_figures(loaded, out_dir):
-    """Forest and funnel plots of the reproduced analyses; returns the paths written."""
+def write_figures(loaded, out_dir, folder=None):
+    """Forest and funnel plots of the reproduced analyses, and the plan's forest plots of the
+    curated trials of ``folder`` (studies/); returns the paths written."""
     from .. import plots
-    from ..plots.labels import study_labels_from
 
     out_dir = Path(out_dir)
     written = []
@@ -272,13 +273,33 @@ def write_figures(loaded, out_dir):
              "goldberg2018_post_forest")
         save(plots.funnel_plot(post.yi, post.vi, contours=True, trimfill=True,
                                title="MBIs vs all comparators, post-treatment (MetaCIH)"), "goldberg2018_post_funnel")
-    if "trials" in loaded and loaded["trials"].yi.size >= 2:
-        data = loaded["trials"]
-        save(plots.subgroup_forest_plot(data.yi, data.vi, study_labels_from(data.columns), data.columns["outcome"],
-                                        by="Outcome",
-                                        title="Curated compassion-based trials (studies/trials.csv)"),
-             "trials_forest")
+    if "trials" in loaded and folder is not None:
+        for name, figure in plan_forests(Path(folder) / "trials.csv"):
+            save(figure, name)
     return tuple(written)
+
+
+def plan_forests(path) -> list:
+    """The forest plot of every subset the analysis plan pools from a study table (all
+    comparators; one outcome, SCS part and timepoint window each; k >= 2 trials), as the report
+    draws it: [(file name, figure)].  No diamond spans outcomes or windows."""
+    from ..data.plan import load_plan
+    from .figures import subset_forest
+    from .render import slug
+    from .subset_analysis import analyse_subset
+    from .subsets import outcome_subsets, sections
+
+    plan = load_plan()
+    rows, labels, _, _ = plan_rows([path], plan)
+    figures = []
+    for section, members in sections(rows, plan).items():
+        subset = outcome_subsets(section, members)[0]
+        item = analyse_subset(section.outcome, subset.control, list(subset.rows), labels, plan=plan,
+                              subset=subset)
+        if item.pooled is not None:
+            figures.append((f"{Path(path).stem}_{slug(section.label)}_forest",
+                            subset_forest(item.to_dict(), plan.minimum_k.heterogeneity)))
+    return figures
 
 
 def reproduce(folder=None, mirror=None, figures=None):
@@ -337,7 +358,7 @@ def reproduce(folder=None, mirror=None, figures=None):
                 model=target_model(first),
                 reason=difference_reason(first, k_used) if verdict == "differs" else "",
                 indicative=indicative))
-    return Reproduction(targets=tuple(checks), figures=write_figures(loaded, figures) if figures else ())
+    return Reproduction(targets=tuple(checks), figures=write_figures(loaded, figures, folder) if figures else ())
 
 
 def reproduction_table(result):

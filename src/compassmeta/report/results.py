@@ -77,12 +77,35 @@ class SubsetEffects(Result):
 
 
 @dataclass(frozen=True)
+class SensitivityFit(Result):
+    """One row of a subset's sensitivity set (as metapsyTools' runMetaAnalysis()): the analysis,
+    its k (trials) and rows, the pooled g with its 95% CI (None where not estimable) and a note."""
+
+    analysis: str
+    k: int
+    k_rows: int
+    estimate: float | None
+    ci_lower: float | None
+    ci_upper: float | None
+    note: str
+
+
+@dataclass(frozen=True)
 class SubsetAnalysis(Result):
-    """Everything about one outcome x control-type subset; ``effects`` holds its figures' data."""
+    """Everything about one outcome x timepoint window x comparator subset (one SCS part at most):
+    ``es_ids`` the rows it pooled, ``timepoint`` the window, ``component`` the SCS part (or None),
+    ``comparator`` the comparator class ("all", "passive", "active"; ``control`` the same),
+    ``collection`` the teaching table it comes from (None: the curated trials); ``effects``
+    holds its figures' data; ``sensitivity`` its sensitivity set."""
 
     key: str
     outcome: str
     control: str
+    timepoint: str
+    component: str | None
+    comparator: str
+    collection: str | None
+    es_ids: tuple
     k_trials: int
     k_rows: int
     n_participants: int | None
@@ -95,6 +118,7 @@ class SubsetAnalysis(Result):
     same_trials_as: str | None
     notes: tuple
     effects: SubsetEffects | None = None
+    sensitivity: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -120,6 +144,9 @@ class ModeratorAnalysis(Result):
     result: Result | None
     note: str
     effects: ModeratorEffects | None = None
+    status: str = "tested"      # "tested", or "insufficient" (too few trials: no test)
+    timepoint: str | None = None
+    collection: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +177,8 @@ class Report(Result):
     the page is drawn from it alone (:func:`compassmeta.report.render.render_html`)."""
 
     generated: str
+    title: str
+    plan: dict
     method: str
     within_trial_r: float
     rho: float | None

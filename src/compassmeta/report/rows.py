@@ -1,12 +1,17 @@
 """The study rows of a report: loading, trial labels, fingerprints and provenance."""
 import hashlib
 import json
-import re
 from pathlib import Path
 
 from ..common.errors import InputError
+from ..data.plan import comparator_of, comparison_labels, scs_part, timepoint_windows
 from ..data.studytable import load_study_table
+from ..plots.labels import author_year
 from .results import TableVersion, TrialSource
+from .settings import TEACHING_TABLES
+
+#: What :func:`classify_rows` adds to a row (left out of its fingerprint).
+PLAN_KEYS = ("window", "comparator", "comparator_kind", "scs_part", "collection", "label", "comparison")
 
 
 def _sha256(path):
@@ -15,19 +20,16 @@ def _sha256(path):
 
 def row_digest(row: dict) -> str:
     """A short fingerprint of a row's cells, so the next report can tell a changed row."""
-    text = json.dumps({name: row[name] for name in sorted(row) if name not in ("yi", "vi", "table")},
+    left_out = ("yi", "vi", "table", *PLAN_KEYS)
+    text = json.dumps({name: row[name] for name in sorted(row) if name not in left_out},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def trial_label(row: dict) -> str:
-    """First author and year from the citation ('Aguilar-Raab 2023'); the study id as a fallback."""
-    head = re.split(r"[,(]", row.get("citation") or "")[0].replace("et al.", "")
-    words = head.split()
-    while words and re.fullmatch(r"(?:[A-Z]{1,3}|(?:[A-Z]\.-?)+)", words[-1]):
-        words.pop()  # trailing initials
-    name = " ".join(words) or row["study_id"]
-    return f"{name} {row['year']}" if row.get("year") else name
+    """"Author Year", "A & B Year" or "Author et al. Year" from the citation, as the CLI's figures
+    label a trial (:func:`compassmeta.plots.labels.author_year`); the study id as a fallback."""
+    return author_year(row.get("citation") or "", row.get("year") or "") or row["study_id"]
 
 
 #: ``--evidence-level`` choices and the ``evidence_level`` values they keep.
@@ -62,6 +64,30 @@ def load_rows(paths, evidence_level: str | None = None) -> tuple[list, tuple, tu
     return rows, tuple(versions), tuple(warnings)
 
 
+def classify_rows(rows, plan) -> list:
+    """The rows with what the analysis plan makes of them: ``window`` (timepoint window),
+    ``comparator`` (passive or active) and ``comparator_kind`` (waitlist, ...), ``scs_part``
+    (the SCS part of a self-compassion row, else None) and ``collection`` (the title of a
+    teaching table such as ThirdWave, kept apart from the curated trials; None for those)."""
+    windows = timepoint_windows(rows, plan)
+    classified = []
+    for row, window in zip(rows, windows):
+        kind, cls = comparator_of(row, plan)
+        classified.append(dict(row, window=window, comparator=cls, comparator_kind=kind,
+                               scs_part=scs_part(row),
+                               collection=TEACHING_TABLES.get(Path(row["table"]).stem)))
+    return classified
+
+
+def label_rows(rows, labels: dict, plan) -> list:
+    """The rows with their ``label``: the trial's label, and for a trial of several comparisons
+    (a multi-arm trial) the comparison too ('Hypo & Test 2024: MSC vs waitlist'), as the CLI's
+    figures label them; ``comparison`` the comparison alone (None for a trial of one)."""
+    return [dict(row, comparison=comparison,
+                 label=labels[row["study_id"]] + (f": {comparison}" if comparison else ""))
+            for row, comparison in zip(rows, comparison_labels(rows, plan))]
+
+
 def unique_labels(rows) -> dict:
     """One label per trial; equal labels of different trials get their study id added."""
     labels = {}
@@ -74,14 +100,22 @@ def unique_labels(rows) -> dict:
 
 
 def participants(rows) -> int | None:
-    """Participants over trials (the largest n1 + n2 among a trial's rows); None if a trial lacks n."""
-    per_trial = {}
+    """Participants over trials, each group counted once: a trial's intervention arms (by ``arm``)
+    and control groups (by ``control_arm``) each add their largest n among the trial's rows, so
+    a control shared by two comparisons counts once (Cochrane Handbook 23.3.4); rows without arm
+    labels count the largest n1 + n2 of the trial.  None if a row lacks n."""
+    groups = {}
     for row in rows:
-        n = None if row.get("n1") is None or row.get("n2") is None else row["n1"] + row["n2"]
-        if n is None:
+        if row.get("n1") is None or row.get("n2") is None:
             return None
-        per_trial[row["study_id"]] = max(per_trial.get(row["study_id"], 0), n)
-    return int(sum(per_trial.values()))
+        if row.get("arm") and row.get("control_arm"):
+            for group, n in ((("arm", row["arm"]), row["n1"]), (("control", row["control_arm"]), row["n2"])):
+                key = (row["study_id"], group)
+                groups[key] = max(groups.get(key, 0), n)
+        else:
+            key = (row["study_id"], ("both", None))
+            groups[key] = max(groups.get(key, 0), row["n1"] + row["n2"])
+    return int(sum(groups.values()))
 
 
 def trial_sources(rows, labels) -> tuple:
@@ -96,3 +130,14 @@ def trial_sources(rows, labels) -> tuple:
                              evidence_levels=tuple(dict.fromkeys(row.get("evidence_level") or ""
                                                                  for row in members)))
                  for study, members in trials.items())
+
+
+def plan_rows(tables, plan, evidence_level: str | None = None) -> tuple:
+    """The rows of the ``tables`` (those of ``evidence_level``, see :func:`load_rows`) classified
+    and labelled by the analysis ``plan`` (:func:`classify_rows`, :func:`label_rows`), the trial
+    labels, the tables' versions and the validation warnings."""
+    rows, versions, warnings = load_rows(tables, evidence_level)
+    if not rows:
+        raise InputError("the tables hold no rows", file=versions[0].path if versions else None)
+    labels = unique_labels(rows)
+    return label_rows(classify_rows(rows, plan), labels, plan), labels, versions, warnings

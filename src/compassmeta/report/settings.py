@@ -19,6 +19,9 @@ MODERATORS = (("control_type", "control type"), ("population", "population"),
               ("analysis_set", "analysis set"), ("year", "year"))
 SELF_COMPASSION = ("self_compassion", "self-compassion")
 LEADING_OUTCOMES = ("self-compassion", "depression", "anxiety")   # the report's first sections
+#: Teaching tables: analysed only when named, apart from the curated trials, under their own title.
+TEACHING_TABLES = {"thirdwave": "ThirdWave teaching data (Harrer et al. 2021; mindfulness, ACT and other "
+                                "third-wave programmes for stress, not self-compassion trials)"}
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,8 @@ class ReportSettings:
     what changed; ``studies_folder``, the folder holding published_results.csv for the
     reproduction table (default: the first table's folder); ``mirror``, the folder mirroring
     the open databases; ``rho`` (the CHE model) and ``ci_method`` ("z" or "cr2") for subsets
-    where trials contribute several rows (see :func:`compassmeta.report.subsets.choose_model`).
+    where trials contribute several rows (see :func:`compassmeta.report.subsets.choose_model`);
+    ``plan``, the analysis plan's file (default: the shipped studies/analysis_plan.toml).
 
     Checked when made: a bad ``rho`` or ``ci_method`` raises :class:`InputError`."""
 
@@ -39,6 +43,7 @@ class ReportSettings:
     rho: float | None = None
     ci_method: str = "z"
     evidence_level: str | None = None   # "abstract" or "full": only the rows printed there
+    plan: str | Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tables", tuple(str(table) for table in self.tables))

@@ -4,9 +4,11 @@
 import numpy as np
 
 from ..common.errors import CompassmetaError, ConvergenceError
+from ..data.plan import load_plan, small_df_warning
 from .numbers import interval_text, p_text
 from .results import BiasCheck, LeaveOneOutRange, SubsetAnalysis
 from .rows import participants
+from .sensitivity_set import sensitivity_set
 from .settings import FEW_FOR_BIAS, METHOD
 from .subsets import ModelChoice, choose_model
 
@@ -127,17 +129,53 @@ def leave_one_out_range(choice: ModelChoice) -> LeaveOneOutRange:
                             highest_without=high.omitted)
 
 
-def analyse_subset(outcome: str, control: str, rows, labels: dict, *, rho: float | None = None,
-                   ci_method: str = "z") -> SubsetAnalysis:
-    """Pool one outcome x control subset, with bias and leave-one-out; its ``effects`` are the
-    data of its forest and funnel plots.
+def _plan_notes(choice: ModelChoice, pooled, rows, plan) -> list:
+    """The plan's small-k and dependence remarks on a pooled subset: CR2 df below the plan's
+    minimum (Tipton 2015) and comparisons sharing a control group (Cochrane Handbook 23.3.4)."""
+    warning = small_df_warning([getattr(pooled, "df", None)], plan) if choice.dependent and \
+        choice.ci_method == "cr2" else None
+    notes = [warning] if warning else []
+    shared = {}
+    for row in rows:
+        if row.get("control_arm") and row.get("arm"):
+            shared.setdefault((row["study_id"], row["control_arm"]), set()).add(row["arm"])
+    for (study, control), arms in shared.items():
+        if len(arms) > 1:
+            label = next(row.get("label", study) for row in rows if row["study_id"] == study).split(":")[0]
+            notes.append(f"{label}: {len(arms)} comparisons share one control group ({control}); their "
+                         "sampling errors are correlated (Gleser & Olkin 2009; Cochrane Handbook 23.3.4): "
+                         "the model takes "
+                         "that dependence as the trial's random effect (three-level) or the within-trial "
+                         "correlation rho (CHE), not as the exact shared-group covariance")
+    return notes
 
-    Subsets too small say so: k < 2 trials are not pooled, bias needs k >= 3, leave-one-out k >= 3."""
+
+def _small_k(k, minimum) -> tuple[list, tuple]:
+    """Notes and bias notes of a pooled subset below the plan's minimum k."""
+    notes = []
+    if k < minimum.heterogeneity:
+        notes.append(f"k = {k} < {minimum.heterogeneity}: no prediction interval, heterogeneity, funnel plot "
+                     "or "
+                     "leave-one-out (analysis plan, minimum_k.heterogeneity)")
+    return notes, (f"not assessable (k < {minimum.publication_bias})",)
+
+
+def analyse_subset(outcome: str, control: str, rows, labels: dict, *, rho: float | None = None,
+                   ci_method: str = "z", plan=None, subset=None) -> SubsetAnalysis:
+    """Pool one subset (``subset``, a :class:`compassmeta.report.subsets.Subset`, names its
+    timepoint window, SCS part and collection), with bias, leave-one-out and the sensitivity
+    set; its ``effects`` are the data of its forest and funnel plots.
+
+    The plan's minimum k (``plan``, default the shipped plan): no pooling below
+    minimum_k.pool trials, no prediction interval, heterogeneity, funnel or leave-one-out below
+    minimum_k.heterogeneity, publication-bias tests "not assessable" below minimum_k.publication_bias."""
+    plan = plan or load_plan()
+    minimum = plan.minimum_k
     choice = choose_model(rows, labels, rho=rho, ci_method=ci_method)
     k = len(choice.effects.trials)
-    notes, pooled, bias, bias_notes, loo = [choice.note], None, (), (), None
-    if k < 2:
-        notes.append(f"k = {k} trial: not pooled (a pooled estimate needs at least 2 trials)")
+    notes, pooled, bias, bias_notes, loo, sensitivity = [choice.note], None, (), (), None, ()
+    if k < minimum.pool:
+        notes.append(f"k = {k} trial: not pooled (a pooled estimate needs at least {minimum.pool} trials)")
     else:
         try:
             pooled = choice.pool()
@@ -146,13 +184,21 @@ def analyse_subset(outcome: str, control: str, rows, labels: dict, *, rho: float
     if pooled is not None:
         if not model_converged(pooled):
             notes.append(f"the {METHOD} estimate of tau^2 did not converge; the numbers are not reliable")
-        notes += model_notes(choice, pooled)
-        bias, bias_notes = bias_analyses(choice, pooled)
-        if k >= 3:
+        notes += model_notes(choice, pooled) + _plan_notes(choice, pooled, rows, plan)
+        small, bias_notes = _small_k(k, minimum)
+        notes += small
+        if k >= minimum.publication_bias:
+            bias, bias_notes = bias_analyses(choice, pooled)
+        if k >= max(3, minimum.heterogeneity):
             loo = leave_one_out_range(choice)
-        else:
-            notes.append("leave-one-out needs at least 3 trials")
-    return SubsetAnalysis(key=f"{outcome} | {control}", outcome=outcome, control=control, k_trials=k,
+        sensitivity = sensitivity_set(choice, pooled, rows, labels, plan, rho=rho, ci_method=ci_method)
+    section_key = subset.key if subset is not None else f"{outcome} | {control}"
+    return SubsetAnalysis(key=section_key, outcome=outcome, control=control,
+                          timepoint=subset.section.window if subset is not None else None,
+                          component=subset.component if subset is not None else None, comparator=control,
+                          collection=subset.section.collection if subset is not None else None,
+                          es_ids=tuple(row.get("es_id") for row in rows), k_trials=k,
                           k_rows=len(rows), n_participants=participants(rows), model=choice.name,
                           dependent=choice.dependent, pooled=pooled, bias=bias, bias_notes=bias_notes,
-                          leave_one_out=loo, same_trials_as=None, notes=tuple(notes), effects=choice.effects)
+                          leave_one_out=loo, same_trials_as=None, notes=tuple(notes), effects=choice.effects,
+                          sensitivity=sensitivity)

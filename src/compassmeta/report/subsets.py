@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.aggregate import aggregate_by
+from ..data.plan import WINDOWS
 from ..models.pooling import pool
 from .results import SubsetEffects
 from .rows import unique_labels
@@ -23,46 +24,89 @@ def outcome_of(row: dict) -> str:
     return outcome.replace("_", " ")
 
 
-def outcome_groups(rows) -> dict:
-    """The outcome groups of the rows: self-compassion (by SCS component), depression and
-    anxiety first, then the others in order of first appearance."""
+def outcome_groups(rows, order=LEADING_OUTCOMES) -> dict:
+    """The outcome groups of the rows: in the plan's outcome ``order`` (self-compassion, by SCS
+    part, then depression and anxiety by default), then the others in order of first appearance."""
     groups = {}
     for row in rows:
         groups.setdefault(outcome_of(row), []).append(row)
+    names = [name.replace("_", " ") for name in order]
 
     def rank(outcome):
-        first = next((i for i, name in enumerate(LEADING_OUTCOMES) if outcome.startswith(name)),
-                     len(LEADING_OUTCOMES))
+        first = next((i for i, name in enumerate(names) if outcome.startswith(name)), len(names))
         return first, list(groups).index(outcome)
 
     return {outcome: groups[outcome] for outcome in sorted(groups, key=rank)}
 
 
 @dataclass(frozen=True)
-class Subset:
-    """The rows one analysis pools; ``same_trials_as`` names the control subset (of the same
-    outcome) that holds the same rows, whose analysis it shares."""
+class Section:
+    """The rows of one outcome in one timepoint window, of one collection (None: the curated
+    trials; else a teaching table's title): what the plan allows to pool together."""
 
     outcome: str
+    window: str
+    collection: str | None = None
+
+    @property
+    def label(self) -> str:
+        """'depression, post' (a teaching table's short name first)."""
+        prefix = f"{self.collection.split(' (')[0]}: " if self.collection else ""
+        return f"{prefix}{self.outcome}, {self.window}"
+
+
+def sections(rows, plan) -> dict:
+    """The rows by :class:`Section`: curated trials first, outcomes in the plan's order, then
+    timepoint windows in order (post, short and long follow-up, ...); rows classified by
+    :func:`compassmeta.report.rows.classify_rows`."""
+    grouped = {}
+    for collection in dict.fromkeys(row["collection"] for row in rows):
+        members = [row for row in rows if row["collection"] == collection]
+        for outcome, outcome_rows in outcome_groups(members, plan.outcome_order).items():
+            for window in WINDOWS:
+                kept = [row for row in outcome_rows if row["window"] == window]
+                if kept:
+                    grouped[Section(outcome, window, collection)] = kept
+    return dict(sorted(grouped.items(), key=lambda item: item[0].collection is not None))
+
+
+@dataclass(frozen=True)
+class Subset:
+    """The rows one analysis pools: one outcome (and SCS part), one timepoint window, one
+    comparator class; ``same_trials_as`` names the comparator subset of the same section that
+    holds the same rows, whose analysis it shares."""
+
+    section: Section
     control: str
     rows: tuple
     same_trials_as: str | None = None
 
     @property
+    def outcome(self) -> str:
+        return self.section.outcome
+
+    @property
     def key(self) -> str:
-        return f"{self.outcome} | {self.control}"
+        prefix = f"{self.section.collection.split(' (')[0]}: " if self.section.collection else ""
+        return f"{prefix}{self.outcome} | {self.section.window} | {self.control}"
+
+    @property
+    def component(self) -> str | None:
+        """The SCS part the subset pools (None for other outcomes)."""
+        return self.rows[0].get("scs_part") if self.rows else None
 
 
-def outcome_subsets(outcome: str, rows) -> list:
-    """The subsets of one outcome: all controls, then each control type that has rows (marked
-    as the same trials as all controls where every row has that control type)."""
-    subsets = [Subset(outcome, CONTROLS[0], tuple(rows))]
+def outcome_subsets(section: Section, rows) -> list:
+    """The subsets of one section (one outcome and SCS part in one timepoint window): all
+    comparators, then each comparator class of the plan (passive, active) that has rows, marked
+    as the same trials as all comparators where every row has that class."""
+    subsets = [Subset(section, CONTROLS[0], tuple(rows))]
     for control in CONTROLS[1:]:
-        subset = tuple(row for row in rows if row["control_type"] == control)
+        subset = tuple(row for row in rows if row["comparator"] == control)
         if len(subset) == len(rows):
-            subsets.append(Subset(outcome, control, subset, same_trials_as=CONTROLS[0]))
+            subsets.append(Subset(section, control, subset, same_trials_as=CONTROLS[0]))
         elif subset:
-            subsets.append(Subset(outcome, control, subset))
+            subsets.append(Subset(section, control, subset))
     return subsets
 
 
@@ -101,10 +145,17 @@ class ModelChoice:
 
 
 def _row_label(row):
-    """What tells a trial's rows apart: instrument, SCS component, time point."""
-    parts = [row.get("instrument") or row.get("es_id"), row.get("scs_component"),
-             row.get("timepoint") if row.get("timepoint") not in (None, "", "post") else None]
+    """What tells a trial's rows apart: the comparison of a multi-arm trial, instrument, SCS part."""
+    parts = [row.get("comparison"), row.get("instrument") or row.get("es_id"), row.get("scs_component")]
     return ", ".join(str(part) for part in parts if part)
+
+
+def _trial_label(study, members, labels, m):
+    """A trial's label in a subset: its rows' common label (which names the comparison of a
+    multi-arm trial), else the trial's; with "(m measures)" where its rows are averaged."""
+    names = {row.get("label") for row in members} - {None}
+    name = names.pop() if len(names) == 1 else labels[study]
+    return name + (f" ({m} measures)" if m > 1 else "")
 
 
 def subset_effects(rows, labels: dict) -> SubsetEffects:
@@ -116,8 +167,9 @@ def subset_effects(rows, labels: dict) -> SubsetEffects:
     trials = tuple(c[0] for c in combined)
     ordered = sorted(rows, key=lambda row: trials.index(row["study_id"]))
     return SubsetEffects(
-        trials=trials, labels=tuple(labels[study] + (f" ({m} measures)" if m > 1 else "")
-                                    for study, _, _, m in combined),
+        trials=trials,
+        labels=tuple(_trial_label(study, [row for row in rows if row["study_id"] == study], labels, m)
+                     for study, _, _, m in combined),
         yi=tuple(float(c[1]) for c in combined), vi=tuple(float(c[2]) for c in combined),
         es_ids=tuple(row.get("es_id") for row in ordered),
         row_trials=tuple(row["study_id"] for row in ordered),
