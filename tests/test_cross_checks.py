@@ -17,7 +17,7 @@ INSTRUMENTS = load_instruments(STUDIES / "datapackage.json")
 
 ROW = {
     "es_id": "example2024-gad7-post", "study_id": "example2024", "citation": "Example trial for tests",
-    "year": "2024", "intervention": "CFT", "intervention_class": "compassion-based",
+    "year": "2024", "intervention": "CFT", "intervention_class": "cft-cmt",
     "control_type": "passive", "control_detail": "waitlist", "arm": "cft", "control_arm": "wl",
     "population": "clinical", "outcome": "anxiety", "instrument": "GAD-7", "higher_is_better": "false",
     "timepoint": "post", "format": "group", "sessions": "8", "stat_type": "means", "n1": "39", "n2": "39",

@@ -169,7 +169,7 @@ def test_add_names_every_unknown_field(folder):
 # -- add --interactive ---------------------------------------------------------------------------
 
 GOOD = {"es_id": "example2024-bdi2-post", "study_id": "example2024", "citation": "Example row for tests",
-        "intervention": "CFT", "intervention_class": "compassion-based", "control_type": "passive",
+        "intervention": "CFT", "intervention_class": "cft-cmt", "control_type": "passive",
         "control_detail": "waitlist", "population": "clinical", "outcome": "depression",
         "instrument": "BDI-2",
         "timepoint": "post", "source": "constructed for a test", "license": "none", "inclusion_note": "test"}

@@ -165,7 +165,7 @@ def test_an_output_below_a_file_is_one_line(tmp_path, folder):
 
 GOOD_ROW = {
     "es_id": "example2024-bdi2-post", "study_id": "example2024", "citation": "Example row for tests",
-    "year": "2024", "intervention": "CFT", "intervention_class": "compassion-based",
+    "year": "2024", "intervention": "CFT", "intervention_class": "cft-cmt",
     "control_type": "passive", "control_detail": "waitlist", "population": "clinical",
     "outcome": "depression", "instrument": "BDI-II", "higher_is_better": "false", "timepoint": "post",
     "stat_type": "means", "n1": "20", "n2": "21", "mean1": "12", "sd1": "5", "mean2": "16", "sd2": "6",

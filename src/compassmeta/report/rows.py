@@ -8,7 +8,7 @@ from ..data.plan import comparator_of, comparison_labels, scs_part, timepoint_wi
 from ..data.studytable import load_study_table
 from ..plots.labels import author_year
 from .results import TableVersion, TrialSource
-from .settings import TEACHING_TABLES
+from .settings import EVIDENCE_LEVELS, TEACHING_TABLES
 
 #: What :func:`classify_rows` adds to a row (left out of its fingerprint).
 PLAN_KEYS = ("window", "comparator", "comparator_kind", "scs_part", "collection", "label", "comparison")
@@ -30,10 +30,6 @@ def trial_label(row: dict) -> str:
     """"Author Year", "A & B Year" or "Author et al. Year" from the citation, as the CLI's figures
     label a trial (:func:`compassmeta.plots.labels.author_year`); the study id as a fallback."""
     return author_year(row.get("citation") or "", row.get("year") or "") or row["study_id"]
-
-
-#: ``--evidence-level`` choices and the ``evidence_level`` values they keep.
-EVIDENCE_LEVELS = {"abstract": "abstract", "full": "full results table"}
 
 
 def load_rows(paths, evidence_level: str | None = None) -> tuple[list, tuple, tuple]:

@@ -4,7 +4,6 @@ from pathlib import Path
 
 from ..common.errors import InputError
 from ..data.aggregate import DEFAULT_WITHIN_STUDY_R
-from .rows import EVIDENCE_LEVELS
 
 METHOD = "REML"
 #: Assumed correlation of a trial's outcomes (Borenstein et al. 2009, ch. 24).
@@ -20,6 +19,9 @@ MODERATORS = (("control_type", "control type"), ("population", "population"),
 SELF_COMPASSION = ("self_compassion", "self-compassion")
 LEADING_OUTCOMES = ("self-compassion", "depression", "anxiety")   # the report's first sections
 #: Teaching tables: analysed only when named, apart from the curated trials, under their own title.
+#: ``--evidence-level`` choices and the ``evidence_level`` values they keep.
+EVIDENCE_LEVELS = {"abstract": "abstract", "full": "full results table"}
+
 TEACHING_TABLES = {"thirdwave": "ThirdWave teaching data (Harrer et al. 2021; mindfulness, ACT and other "
                                 "third-wave programmes for stress, not self-compassion trials)"}
 
