@@ -14,7 +14,7 @@ import numpy as np
 from ..common import distributions as dist
 from ..common.errors import InputError
 from ..common.roots import expand_upper, solve_monotone
-from .tau2 import METHODS, Tau2Estimate, estimate_tau2
+from .tau2 import Tau2Estimate, canonical, estimate_tau2
 from .wls import generalized_q, inverse, weighted_fit
 
 CI_METHODS = ("z", "knha")
@@ -109,9 +109,7 @@ def fit_model(X, y, v, *, terms, method="REML", ci_method="z", level=0.95):
 
     ``X`` must hold an intercept column first; ``level`` is a fraction (0.95).
     """
-    method = method.upper()
-    if method not in METHODS:
-        raise InputError(f"unknown method '{method}'; choose from {', '.join(METHODS)}")
+    method = canonical(method)
     if ci_method not in CI_METHODS:
         raise InputError(f"unknown CI method '{ci_method}'; choose from {', '.join(CI_METHODS)}")
     k, p = X.shape
