@@ -7,9 +7,9 @@ from click.testing import CliRunner
 
 from compassmeta.cli import main
 from compassmeta.common.errors import ConvergenceError
+from compassmeta.models import tau2_iterative
 from compassmeta.models.batch import Batch, estimate_tau2
 from compassmeta.models.moderators import meta_regression
-from compassmeta.models import tau2_iterative
 from compassmeta.models.pooling import pool
 from conftest import assert_close, load_fixture
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import click
 
 from ..common.errors import CompassmetaError, InputError
+from ..models.tau2 import METHODS
 
-METHOD_CHOICES = ["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "DLIT", "SJIT", "FE"]
+#: The tau^2 estimators of the registry (models.tau2), then FE.
+METHOD_CHOICES = [name for name in METHODS if name != "FE"] + ["FE"]
 DEFAULT_PREPOST_R = 0.5
 
 

@@ -249,7 +249,8 @@ class Batch:
     def row(self, r):
         """One row as a :class:`Single` problem (for the estimators solved row by row)."""
         members = np.flatnonzero(self.mask[r] > 0)
-        X = np.ones((members.size, 1)) if self.X is None else (self.X[r] if self.X.ndim == 3 else self.X)[members]
+        design = None if self.X is None else (self.X[r] if self.X.ndim == 3 else self.X)
+        X = np.ones((members.size, 1)) if design is None else design[members]
 
         def take(a):
             return None if a is None else (a[r] if a.ndim == 2 else a)[members]

@@ -79,8 +79,8 @@ _ENTRIES = (
     Estimator("PMM", "median-unbiased Paule-Mandel", iterative.paule_mandel_median, moments.se_q_equation,
               closed_form=False),
     Estimator("GENQ", "generalised Q", moments.generalised_q, moments.se_generalised_q, needs_weights=True),
-    Estimator("DLIT", "iterated DerSimonian-Laird", iterative.iterated_dersimonian_laird, moments.se_q_equation,
-              closed_form=False, note=_DLIT_NOTE),
+    Estimator("DLIT", "iterated DerSimonian-Laird", iterative.iterated_dersimonian_laird,
+              moments.se_q_equation, closed_form=False, note=_DLIT_NOTE),
     Estimator("SJIT", "iterated Sidik-Jonkman", iterative.iterated_sidik_jonkman, moments.se_q_equation,
               closed_form=False),
 )
@@ -108,7 +108,7 @@ def _run(entry, problem):
         raise InputError(f"method {entry.name} estimates tau^2 with user weights: give them (--weights COL)")
     with np.errstate(divide="ignore", invalid="ignore"):
         found = entry.function(problem)
-    tau2, iterations, notes = (found + ({},))[:3] if isinstance(found, tuple) else (found, problem.full(0), {})
+    tau2, iterations, notes = (found + ({},))[:3] if isinstance(found, tuple) else (found, 0, {})
     return problem.where(problem.df > 0, problem.maximum(0.0, tau2), 0.0), iterations, notes
 
 

@@ -89,9 +89,10 @@ def bracketed_root(problem, equation):
         high = problem.where(value < 0, current, high)
         proposal = current - problem.ratio(value, slope)
         proposal = problem.where((proposal > low) & (proposal < high), proposal, 0.5 * (low + high))
-        done = ((problem.absolute(proposal - current)
-                 <= FIXED_POINT_TOLERANCE * problem.maximum(problem.take(scale, rows), proposal)) | (value == 0))
-        tau2, lower, upper = (problem.put(a, rows, b) for a, b in ((tau2, proposal), (lower, low), (upper, high)))
+        tolerance = FIXED_POINT_TOLERANCE * problem.maximum(problem.take(scale, rows), proposal)
+        done = (problem.absolute(proposal - current) <= tolerance) | (value == 0)
+        tau2, lower, upper = (problem.put(tau2, rows, proposal), problem.put(lower, rows, low),
+                              problem.put(upper, rows, high))
         active = problem.put(active, rows, problem.negate(done))
     raise ConvergenceError(f"the root search for tau^2 did not converge in {ROOT_MAX_ITERATIONS} steps")
 
@@ -125,11 +126,13 @@ def fixed_point(problem, name, step, start):
         rows = problem.active_rows(active)
         sub = problem.subset(rows)
         current, new = problem.take(tau2, rows), step(sub, problem.take(tau2, rows))
-        done = problem.absolute(new - current) <= FIXED_POINT_TOLERANCE * problem.maximum(new, problem.take(scale, rows))
+        tolerance = FIXED_POINT_TOLERANCE * problem.maximum(new, problem.take(scale, rows))
+        done = problem.absolute(new - current) <= tolerance
         tau2 = problem.put(tau2, rows, new)
         iterations = problem.put(iterations, rows, problem.take(iterations, rows) + 1)
         active = problem.put(active, rows, problem.negate(done))
-    raise ConvergenceError(f"the iterative {name} estimator did not converge in {FIXED_POINT_MAX_ITERATIONS} steps")
+    raise ConvergenceError(f"the iterative {name} estimator did not converge in "
+                           f"{FIXED_POINT_MAX_ITERATIONS} steps")
 
 
 def iterated_dersimonian_laird(problem):
@@ -157,7 +160,8 @@ def _scoring_steps(problem, method):
     (metafor halves such steps instead and creeps towards zero, ending near 1e-15)."""
     scale = _scale(problem)
     tau2 = problem.where(problem.df > 0, problem.maximum(0.0, hedges(problem)), 0.0)
-    iterations, change, active, failed = problem.full(0), problem.full(math.inf), problem.df > 0, problem.full(False)
+    iterations, change, failed = problem.full(0), problem.full(math.inf), problem.full(False)
+    active = problem.df > 0
     for _ in range(MAX_ITERATIONS):
         if not problem.any(active):
             break
@@ -166,17 +170,20 @@ def _scoring_steps(problem, method):
         current, row_scale = problem.take(tau2, rows), problem.take(scale, rows)
         value, information, derivative = estimating_equation(method, sub, sub.fits(sub.weights(current)))
         at_boundary = (current == 0) & (value <= 0)
-        newton = (derivative < 0) & (problem.take(change, rows) <= NEWTON_SWITCH * problem.maximum(row_scale, current))
-        step = problem.ratio(problem.where(newton, -value, value), problem.where(newton, derivative, information))
+        small = problem.take(change, rows) <= NEWTON_SWITCH * problem.maximum(row_scale, current)
+        newton = (derivative < 0) & small
+        step = problem.ratio(problem.where(newton, -value, value),
+                             problem.where(newton, derivative, information))
         finite = problem.isfinite(step)
-        proposal = problem.where(at_boundary | problem.negate(finite), current, problem.maximum(0.0, current + step))
+        stay = at_boundary | problem.negate(finite)
+        proposal = problem.where(stay, current, problem.maximum(0.0, current + step))
         moved = problem.absolute(proposal - current)
         settled = (moved <= problem.where(newton, NEWTON_STOP, SCORING_TOLERANCE)
                    * problem.maximum(row_scale, proposal)) & (proposal > 0)
         tau2, change = problem.put(tau2, rows, proposal), problem.put(change, rows, moved)
         iterations = problem.put(iterations, rows, problem.take(iterations, rows) + 1)
         failed = problem.put(failed, rows, problem.negate(finite))
-        active = problem.put(active, rows, problem.negate(at_boundary | settled | problem.negate(finite)))
+        active = problem.put(active, rows, problem.negate(stay | settled))
     reason = (f"{method}: the scoring step is not finite" if problem.any(failed)
               else f"{method}: Fisher scoring did not converge in {MAX_ITERATIONS} iterations")
     return tau2, iterations, failed | active, reason
