@@ -105,7 +105,7 @@ def test_cli_weights_column(tmp_path):
     case = next(c for c in REFERENCE["cases"] if c["data"] == "bcg" and c["method"] == "GENQ" and not c["mods"])
     data = DATA["bcg"]
     path = tmp_path / "d.csv"
-    path.write_text("yi,vi,w\n" + "".join(f"{y!r},{v!r},{1 / np.sqrt(v)!r}\n"
+    path.write_text("yi,vi,w\n" + "".join(f"{y!r},{v!r},{float(1 / np.sqrt(v))!r}\n"
                                           for y, v in zip(data["yi"], data["vi"])))
     result = CliRunner().invoke(main, ["pool", str(path), "--method", "genq", "--weights", "w", "--format", "json"])
     assert result.exit_code == 0, result.output

@@ -11,15 +11,19 @@ from .app import cluster_labels, cluster_options, complete_cases, emit, load_eff
 @cluster_options
 @click.option("--variance-tests", is_flag=True,
               help="With --cluster: likelihood-ratio tests of sigma^2 between and within clusters against 0.")
+@click.option("--weights", "weights_column", default=None, metavar="COL",
+              help="Column of user weights (metafor rma(weights=)): they weight the pooled estimate, and "
+                   "methods GENQ and GENQM estimate tau^2 with them.")
 def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-         cluster_column, rho, variance_tests):
+         cluster_column, rho, variance_tests, weights_column):
     """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
     from ..models.pooling import pool as pool_effects
     from ..report.text import multilevel_pool_table, pool_table
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     result = pool_effects(yi, vi, method=method, ci_method=ci_method, level=level,
-                          cluster=cluster_labels(table, cluster_column), rho=rho, variance_tests=variance_tests)
+                          cluster=cluster_labels(table, cluster_column), rho=rho, variance_tests=variance_tests,
+                          weights=_weights(table, weights_column))
     emit(result, output_format, multilevel_pool_table if cluster_column else pool_table, lambda d: [d])
 
 
@@ -105,6 +109,16 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _weights(table, column):
+    """The numbers of the --weights column (an error names the row of a bad cell), or None."""
+    from ..data.tables import parse_number
+
+    if column is None:
+        return None
+    return [parse_number(cell, file=table.path, row=row, column=column)
+            for row, cell in enumerate(table.column(column), start=1)]
 
 
 def _with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level):
