@@ -246,6 +246,10 @@ class Batch:
     def row_indices(self, flags):
         return np.flatnonzero(flags)
 
+    def per_row(self, estimator):
+        """``estimator`` (of a :class:`Single`) applied to each row with k > p, 0 elsewhere."""
+        return np.array([estimator(self.row(r)) if df > 0 else 0.0 for r, df in enumerate(self.df)])
+
     def row(self, r):
         """One row as a :class:`Single` problem (for the estimators solved row by row)."""
         members = np.flatnonzero(self.mask[r] > 0)
@@ -347,6 +351,9 @@ class Single:
     @staticmethod
     def row_indices(flag):
         return [0] if flag else []
+
+    def per_row(self, estimator):
+        return estimator(self)
 
     def row(self, r):
         return self

@@ -79,6 +79,8 @@ _ENTRIES = (
     Estimator("PMM", "median-unbiased Paule-Mandel", iterative.paule_mandel_median, moments.se_q_equation,
               closed_form=False),
     Estimator("GENQ", "generalised Q", moments.generalised_q, moments.se_generalised_q, needs_weights=True),
+    Estimator("GENQM", "median-unbiased generalised Q", iterative.generalised_q_median, moments.se_generalised_q,
+              closed_form=False, needs_weights=True),
     Estimator("DLIT", "iterated DerSimonian-Laird", iterative.iterated_dersimonian_laird,
               moments.se_q_equation, closed_form=False, note=_DLIT_NOTE),
     Estimator("SJIT", "iterated Sidik-Jonkman", iterative.iterated_sidik_jonkman, moments.se_q_equation,

@@ -12,8 +12,12 @@ does not converge raises :class:`ConvergenceError`, never returns a number.
 """
 import math
 
+import numpy as np
+
 from ..common import distributions as dist
 from ..common.errors import ConvergenceError
+from ..common.roots import expand_upper, solve_monotone
+from .quadform import upper_tail
 from .tau2_moments import hedges
 
 #: Scoring stops when a step changes tau^2 by less than this, relative to the larger of
@@ -113,6 +117,33 @@ def paule_mandel(problem):
 def paule_mandel_median(problem):
     """PMM: the tau^2 >= 0 at which the generalised Q equals the median of chi-square(k - p)."""
     return _q_root(problem, lambda sub: dist.chi2_quantile(0.5, sub.df))
+
+
+def generalised_q_median(problem):
+    """GENQM: the tau^2 >= 0 at which the observed generalised Q with the user's weights A is the median
+    of its distribution, sum_j lambda_j chi^2_1 with lambda the eigenvalues of S P_A S, S^2 = V + tau^2 I
+    (Jackson 2013, Res Synth Methods 4:220; metafor's "GENQM").  Solved one meta-analysis at a time."""
+    return problem.per_row(_generalised_q_median)
+
+
+def _generalised_q_median(single):
+    X, weights, v = single.X, single.user_weights, single.v
+    fit = single.fits(weights)
+    observed = fit.rss()
+    projection = np.diag(weights) - (weights[:, None] * X) @ fit.cov @ (X.T * weights)  # P_A
+
+    def excess(tau2):  # 1/2 - P(Q > Q_obs | tau2): decreasing in tau2
+        scale = np.sqrt(v + tau2)
+        eigenvalues = np.linalg.eigvalsh(scale[:, None] * projection * scale)[::-1][:single.df]
+        return 0.5 - upper_tail(observed, eigenvalues)
+
+    if excess(0.0) <= 0:
+        return 0.0
+    mean_v = float(np.mean(v))
+    try:
+        return solve_monotone(excess, 0.0, expand_upper(excess, mean_v), scale=mean_v, rtol=1e-13)
+    except ConvergenceError as error:
+        raise ConvergenceError(f"GENQM: the root search did not converge ({error})") from None
 
 
 def fixed_point(problem, name, step, start):
