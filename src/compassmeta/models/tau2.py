@@ -88,6 +88,8 @@ _ENTRIES = (
 )
 REGISTRY = {entry.name: entry for entry in _ENTRIES}
 METHODS = tuple(REGISTRY)
+#: The estimators that need no user weights (simulations and grids have none).
+UNWEIGHTED_METHODS = tuple(name for name, entry in REGISTRY.items() if not entry.needs_weights)
 _BY_UPPER = {name.upper(): entry for name, entry in REGISTRY.items()}
 
 
