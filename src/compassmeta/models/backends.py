@@ -11,6 +11,7 @@ studies and a few element-wise operations on per-meta-analysis state.
   holds the studies with ``mask[r] == 1``; its state is arrays of length R and its fits are
   computed for every row together.  Iterations update only the rows still active.
 """
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -207,7 +208,6 @@ class Batch:
             return numerator / denominator
     where = staticmethod(np.where)
     maximum = staticmethod(np.maximum)
-    absolute = staticmethod(np.abs)
     negate = staticmethod(np.logical_not)
     isfinite = staticmethod(np.isfinite)
 
@@ -232,16 +232,18 @@ class Batch:
                      pick(self.user_weights, 2))
 
     @staticmethod
-    def take(state, rows):
-        return state if rows is None else state[rows]
+    def take(rows, *states):
+        """The given rows of each per-row state array (all rows: the arrays themselves)."""
+        return states if rows is None else tuple(state[rows] for state in states)
 
     @staticmethod
-    def put(state, rows, values):
-        """``state`` with the given rows set to ``values`` (in place; all rows: ``values`` itself)."""
+    def put(rows, *updates):
+        """Each (state, values) with the given rows set to the values, in place (all rows: the values)."""
         if rows is None:
-            return values
-        state[rows] = values
-        return state
+            return tuple(values for _, values in updates)
+        for state, values in updates:
+            state[rows] = values
+        return tuple(state for state, _ in updates)
 
     def row_indices(self, flags):
         return np.flatnonzero(flags)
@@ -296,7 +298,8 @@ class Single:
         return float(np.add.reduce(a))
 
     def variance_of_y(self):
-        return float(np.mean((self.y - self.y.mean()) ** 2))
+        deviation = self.y - float(np.add.reduce(self.y)) / self.k
+        return float(np.dot(deviation, deviation)) / self.k
 
     @staticmethod
     def divide(numerator, denominator):
@@ -315,7 +318,6 @@ class Single:
         """max(a, b), nan when b is nan (as numpy's maximum)."""
         return b if (b != b or b > a) else a
 
-    absolute = staticmethod(abs)
 
     @staticmethod
     def negate(flag):
@@ -323,7 +325,7 @@ class Single:
 
     @staticmethod
     def isfinite(value):
-        return bool(np.isfinite(value))
+        return math.isfinite(value)
 
     @staticmethod
     def full(value):
@@ -341,12 +343,12 @@ class Single:
         return self
 
     @staticmethod
-    def take(state, rows):
-        return state
+    def take(rows, *states):
+        return states
 
     @staticmethod
-    def put(state, rows, values):
-        return values
+    def put(rows, *updates):
+        return tuple(values for _, values in updates)
 
     @staticmethod
     def row_indices(flag):

@@ -110,8 +110,7 @@ def _run(entry, problem):
     """(tau2 truncated at 0 and 0 where k <= p, iterations, notes by row) of ``entry`` on ``problem``."""
     if entry.needs_weights and problem.user_weights is None:
         raise InputError(f"method {entry.name} estimates tau^2 with user weights: give them (--weights COL)")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        found = entry.function(problem)
+    found = entry.function(problem)
     tau2, iterations, notes = (found + ({},))[:3] if isinstance(found, tuple) else (found, 0, {})
     return problem.where(problem.df > 0, problem.maximum(0.0, tau2), 0.0), iterations, notes
 

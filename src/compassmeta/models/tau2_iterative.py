@@ -87,17 +87,16 @@ def bracketed_root(problem, equation):
             return tau2
         rows = problem.active_rows(active)
         sub = problem.subset(rows)
-        current, low, high = (problem.take(a, rows) for a in (tau2, lower, upper))
+        current, low, high, row_scale = problem.take(rows, tau2, lower, upper, scale)
         value, slope = equation(sub, current)
         low = problem.where(value > 0, current, low)
         high = problem.where(value < 0, current, high)
         proposal = current - problem.ratio(value, slope)
         proposal = problem.where((proposal > low) & (proposal < high), proposal, 0.5 * (low + high))
-        tolerance = FIXED_POINT_TOLERANCE * problem.maximum(problem.take(scale, rows), proposal)
-        done = (problem.absolute(proposal - current) <= tolerance) | (value == 0)
-        tau2, lower, upper = (problem.put(tau2, rows, proposal), problem.put(lower, rows, low),
-                              problem.put(upper, rows, high))
-        active = problem.put(active, rows, problem.negate(done))
+        done = (abs(proposal - current) <= FIXED_POINT_TOLERANCE * problem.maximum(row_scale, proposal)) \
+            | (value == 0)
+        tau2, lower, upper, active = problem.put(rows, (tau2, proposal), (lower, low), (upper, high),
+                                                 (active, problem.negate(done)))
     raise ConvergenceError(f"the root search for tau^2 did not converge in {ROOT_MAX_ITERATIONS} steps")
 
 
@@ -156,12 +155,11 @@ def fixed_point(problem, name, step, start):
             return tau2, iterations
         rows = problem.active_rows(active)
         sub = problem.subset(rows)
-        current, new = problem.take(tau2, rows), step(sub, problem.take(tau2, rows))
-        tolerance = FIXED_POINT_TOLERANCE * problem.maximum(new, problem.take(scale, rows))
-        done = problem.absolute(new - current) <= tolerance
-        tau2 = problem.put(tau2, rows, new)
-        iterations = problem.put(iterations, rows, problem.take(iterations, rows) + 1)
-        active = problem.put(active, rows, problem.negate(done))
+        current, row_scale, row_iterations = problem.take(rows, tau2, scale, iterations)
+        new = step(sub, current)
+        done = abs(new - current) <= FIXED_POINT_TOLERANCE * problem.maximum(new, row_scale)
+        tau2, iterations, active = problem.put(rows, (tau2, new), (iterations, row_iterations + 1),
+                                               (active, problem.negate(done)))
     raise ConvergenceError(f"the iterative {name} estimator did not converge in "
                            f"{FIXED_POINT_MAX_ITERATIONS} steps")
 
@@ -198,23 +196,21 @@ def _scoring_steps(problem, method):
             break
         rows = problem.active_rows(active)
         sub = problem.subset(rows)
-        current, row_scale = problem.take(tau2, rows), problem.take(scale, rows)
+        current, row_scale, row_change, row_iterations = problem.take(rows, tau2, scale, change, iterations)
         value, information, derivative = estimating_equation(method, sub, sub.fits(sub.weights(current)))
         at_boundary = (current == 0) & (value <= 0)
-        small = problem.take(change, rows) <= NEWTON_SWITCH * problem.maximum(row_scale, current)
-        newton = (derivative < 0) & small
+        newton = (derivative < 0) & (row_change <= NEWTON_SWITCH * problem.maximum(row_scale, current))
         step = problem.ratio(problem.where(newton, -value, value),
                              problem.where(newton, derivative, information))
-        finite = problem.isfinite(step)
-        stay = at_boundary | problem.negate(finite)
+        infinite = problem.negate(problem.isfinite(step))
+        stay = at_boundary | infinite
         proposal = problem.where(stay, current, problem.maximum(0.0, current + step))
-        moved = problem.absolute(proposal - current)
+        moved = abs(proposal - current)
         settled = (moved <= problem.where(newton, NEWTON_STOP, SCORING_TOLERANCE)
                    * problem.maximum(row_scale, proposal)) & (proposal > 0)
-        tau2, change = problem.put(tau2, rows, proposal), problem.put(change, rows, moved)
-        iterations = problem.put(iterations, rows, problem.take(iterations, rows) + 1)
-        failed = problem.put(failed, rows, problem.negate(finite))
-        active = problem.put(active, rows, problem.negate(stay | settled))
+        tau2, change, iterations, failed, active = problem.put(
+            rows, (tau2, proposal), (change, moved), (iterations, row_iterations + 1), (failed, infinite),
+            (active, problem.negate(stay | settled)))
     reason = (f"{method}: the scoring step is not finite" if problem.any(failed)
               else f"{method}: Fisher scoring did not converge in {MAX_ITERATIONS} iterations")
     return tau2, iterations, failed | active, reason
@@ -234,7 +230,7 @@ def scoring(problem, method):
             return found[0], derivative
 
         try:
-            tau2 = problem.put(tau2, rows, bracketed_root(problem.subset(rows), equation))
+            (tau2,) = problem.put(rows, (tau2, bracketed_root(problem.subset(rows), equation)))
         except ConvergenceError as error:
             raise ConvergenceError(f"{reason}; the bracketed root search failed too ({error}); "
                                    "try method PM or DL") from None
@@ -243,7 +239,7 @@ def scoring(problem, method):
     positive = problem.row_indices(tau2 > 0)
     if method in ("ML", "REML") and len(positive):
         sub, restricted = problem.subset(positive), method == "REML"
-        current = problem.take(tau2, positive)
+        (current,) = problem.take(positive, tau2)
         worse = log_likelihood(sub, sub.full(0.0), restricted) - log_likelihood(sub, current, restricted)
-        tau2 = problem.put(tau2, positive, problem.where(worse > 1e-10, 0.0, current))
+        (tau2,) = problem.put(positive, (tau2, problem.where(worse > 1e-10, 0.0, current)))
     return tau2, iterations, notes
