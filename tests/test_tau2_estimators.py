@@ -20,7 +20,8 @@ DATA = REFERENCE["datasets"]
 
 
 def case_id(case):
-    return f"{case['data']}-{case['method']}{'-weighted' if case['weights'] else ''}-{case['mods'] or 'intercept'}"
+    weighted = "-weighted" if case["weights"] else ""
+    return f"{case['data']}-{case['method']}{weighted}-{case['mods'] or 'intercept'}"
 
 
 def _inputs(case):
@@ -102,12 +103,14 @@ def test_cli_choices_and_names_come_from_the_registry():
 
 
 def test_cli_weights_column(tmp_path):
-    case = next(c for c in REFERENCE["cases"] if c["data"] == "bcg" and c["method"] == "GENQ" and not c["mods"])
+    case = next(c for c in REFERENCE["cases"]
+                if c["data"] == "bcg" and c["method"] == "GENQ" and not c["mods"])
     data = DATA["bcg"]
     path = tmp_path / "d.csv"
     path.write_text("yi,vi,w\n" + "".join(f"{y!r},{v!r},{float(1 / np.sqrt(v))!r}\n"
                                           for y, v in zip(data["yi"], data["vi"])))
-    result = CliRunner().invoke(main, ["pool", str(path), "--method", "genq", "--weights", "w", "--format", "json"])
+    result = CliRunner().invoke(main, ["pool", str(path), "--method", "genq", "--weights", "w",
+                                       "--format", "json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["method"] == "GENQ"

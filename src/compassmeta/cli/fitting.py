@@ -22,8 +22,8 @@ def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     result = pool_effects(yi, vi, method=method, ci_method=ci_method, level=level,
-                          cluster=cluster_labels(table, cluster_column), rho=rho, variance_tests=variance_tests,
-                          weights=_weights(table, weights_column))
+                          cluster=cluster_labels(table, cluster_column), rho=rho,
+                          variance_tests=variance_tests, weights=_weights(table, weights_column))
     emit(result, output_format, multilevel_pool_table if cluster_column else pool_table, lambda d: [d])
 
 

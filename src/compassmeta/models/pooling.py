@@ -125,7 +125,8 @@ def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, c
         weights, _ = check_effects(weights, vi, yi_name="weights")
         if (weights < 0).any():
             row = int(np.argmax(weights < 0))
-            raise InputError(f"weights must not be negative, got {weights[row]:g}", row=row + 1, column="weights")
+            raise InputError(f"weights must not be negative, got {weights[row]:g}", row=row + 1,
+                             column="weights")
     check_options(cluster, rho, ci_method)
     if cluster is not None:
         return pool_dependent(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
