@@ -359,3 +359,9 @@ class Single:
 
     def row(self, r):
         return self
+
+
+#: Either back-end: the problem every tau^2 estimator takes.
+Problem = Single | Batch
+#: A per-meta-analysis value: a float on :class:`Single`, an array of length R on :class:`Batch`.
+Values = float | np.ndarray

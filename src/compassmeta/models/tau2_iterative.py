@@ -17,6 +17,7 @@ import numpy as np
 from ..common import distributions as dist
 from ..common.errors import ConvergenceError
 from ..common.roots import expand_upper, solve_monotone
+from .backends import Problem, Values
 from .quadform import upper_tail
 from .tau2_moments import hedges
 
@@ -42,7 +43,7 @@ def _scale(problem):
     return problem.divide(problem.sum(problem.masked(problem.v)), problem.k)
 
 
-def estimating_equation(method, problem, fit):
+def estimating_equation(method: str, problem: Problem, fit) -> tuple:
     """The estimating function f(tau^2) = 0 at the estimate, its expected-information scale
     (the Fisher-scoring / Morris step is f / scale, as metafor's rma.uni) and its derivative
     df/dtau^2 (for Newton steps), using dP/dtau^2 = -PP.
@@ -57,7 +58,7 @@ def estimating_equation(method, problem, fit):
     return fit.rss() * factor - problem.k, problem.sum(fit.w), -fit.ypp_y() * factor
 
 
-def log_likelihood(problem, tau2, restricted):
+def log_likelihood(problem: Problem, tau2: Values, restricted: bool) -> Values:
     """(Restricted) log-likelihood of the random-effects model at ``tau2`` (metafor's ll.ML / ll.REML)."""
     fit = problem.fits(problem.weights(tau2))
     value = -0.5 * problem.sum_log_variance(tau2) - 0.5 * fit.rss()
@@ -66,7 +67,7 @@ def log_likelihood(problem, tau2, restricted):
     return value - 0.5 * problem.k * math.log(2 * math.pi)
 
 
-def bracketed_root(problem, equation):
+def bracketed_root(problem: Problem, equation) -> Values:
     """tau^2 >= 0 where ``equation(problem, tau2) -> (value, slope)`` turns from positive to
     negative, for every row: 0 where the value at 0 is <= 0; else Newton steps kept inside a bracket
     that each evaluation narrows (bisection when a step leaves it)."""
@@ -108,17 +109,17 @@ def _q_root(problem, target):
     return bracketed_root(problem, equation)
 
 
-def paule_mandel(problem):
+def paule_mandel(problem: Problem) -> Values:
     """PM: the tau^2 >= 0 at which the generalised Q equals its expectation k - p."""
     return _q_root(problem, lambda sub: sub.df)
 
 
-def paule_mandel_median(problem):
+def paule_mandel_median(problem: Problem) -> Values:
     """PMM: the tau^2 >= 0 at which the generalised Q equals the median of chi-square(k - p)."""
     return _q_root(problem, lambda sub: dist.chi2_quantile(0.5, sub.df))
 
 
-def generalised_q_median(problem):
+def generalised_q_median(problem: Problem) -> Values:
     """GENQM: the tau^2 >= 0 at which the observed generalised Q with the user's weights A is the median
     of its distribution, sum_j lambda_j chi^2_1 with lambda the eigenvalues of S P_A S, S^2 = V + tau^2 I
     (Jackson 2013, Res Synth Methods 4:220; metafor's "GENQM").  Solved one meta-analysis at a time."""
@@ -145,7 +146,7 @@ def _generalised_q_median(single):
         raise ConvergenceError(f"GENQM: the root search did not converge ({error})") from None
 
 
-def fixed_point(problem, name, step, start):
+def fixed_point(problem: Problem, name: str, step, start: Values) -> tuple:
     """Iterate tau^2 <- step(problem, tau^2) from ``start`` until it stops changing (see
     FIXED_POINT_TOLERANCE); a ConvergenceError, as metafor's, if it does not."""
     scale = _scale(problem)
@@ -164,7 +165,7 @@ def fixed_point(problem, name, step, start):
                            f"{FIXED_POINT_MAX_ITERATIONS} steps")
 
 
-def iterated_dersimonian_laird(problem):
+def iterated_dersimonian_laird(problem: Problem) -> tuple:
     """DLIT: tau^2 <- max(0, (Q - tr(PV)) / tr(P)) with weights 1/(v + tau^2), from tau^2 = 0."""
     def step(sub, tau2):
         fit = sub.fits(sub.weights(tau2))
@@ -173,7 +174,7 @@ def iterated_dersimonian_laird(problem):
     return fixed_point(problem, "DL", step, problem.full(0.0))
 
 
-def iterated_sidik_jonkman(problem):
+def iterated_sidik_jonkman(problem: Problem) -> tuple:
     """SJIT: tau^2 <- tau^2 Q(tau^2) / (k - p) from SJ's start; its fixed point is where the
     generalised Q equals k - p, the PM estimate."""
     def step(sub, tau2):
@@ -216,7 +217,7 @@ def _scoring_steps(problem, method):
     return tau2, iterations, failed | active, reason
 
 
-def scoring(problem, method):
+def scoring(problem: Problem, method: str) -> tuple:
     """ML, REML or EB: scoring steps, a bracketed root search of the same equation for the rows where
     they do not settle (metafor stops with an error there), and metafor's ll0check for ML and REML (a
     boundary optimum that scoring walked away from).  Returns (tau2, iterations, notes by row)."""

@@ -7,45 +7,46 @@ DerSimonian & Laird (1986) "DL"; Hedges (1983) "HE"; Hunter & Schmidt (2004) "HS
 k/(k - p)-corrected form "HSk"; Sidik & Jonkman (2005) "SJ"; DerSimonian & Kacker (2007) the
 generalised Q with user weights A, "GENQ": (Q_A - tr(P_A V)) / tr(P_A).
 """
+from .backends import Problem, Values
 
 
-def fixed_fit(problem):
+def fixed_fit(problem: Problem):
     """The fit with fixed-effect weights 1/v."""
     return problem.fits(problem.inverse_variance())
 
 
-def hedges(problem):
+def hedges(problem: Problem) -> Values:
     """HE: (RSS_OLS - tr(P_OLS V)) / (k - p)."""
     ols = problem.fits(problem.unit_weights())
     v = problem.masked(problem.v)
     return problem.divide(ols.rss() - (problem.sum(v) - ols.trace_cov_moment(v)), problem.df)
 
 
-def dersimonian_laird(problem):
+def dersimonian_laird(problem: Problem) -> Values:
     """DL: (Q - (k - p)) / tr(P) with weights 1/v."""
     fe = fixed_fit(problem)
     return problem.divide(fe.rss() - problem.df, fe.trace_p())
 
 
-def hunter_schmidt(problem):
+def hunter_schmidt(problem: Problem) -> Values:
     """HS: (Q - k) / sum(1/v)."""
     fe = fixed_fit(problem)
     return problem.divide(fe.rss() - problem.k, problem.sum(fe.w))
 
 
-def hunter_schmidt_k(problem):
+def hunter_schmidt_k(problem: Problem) -> Values:
     """HSk: (Q k / (k - p) - k) / sum(1/v)."""
     fe = fixed_fit(problem)
     return problem.divide(fe.rss() * problem.divide(problem.k, problem.df) - problem.k, problem.sum(fe.w))
 
 
-def sidik_jonkman(problem):
+def sidik_jonkman(problem: Problem) -> Values:
     """SJ: tau0^2 Q(tau0^2) / (k - p), with tau0^2 the (biased) variance of y."""
     start = problem.variance_of_y()
     return problem.divide(start * problem.fits(problem.weights(start)).rss(), problem.df)
 
 
-def generalised_q(problem):
+def generalised_q(problem: Problem) -> Values:
     """GENQ: (Q_A - tr(P_A V)) / tr(P_A) with the user's weights A (DerSimonian & Kacker 2007)."""
     fit = problem.fits(problem.given_weights())
     return problem.divide(fit.rss() - fit.trace_pa(problem.masked(problem.v)), fit.trace_p())
@@ -66,21 +67,21 @@ def _quadratic_form_se(problem, fit, tau2, with_v):
     return variance ** 0.5
 
 
-def se_dersimonian_laird(problem, tau2):
+def se_dersimonian_laird(problem: Problem, tau2: Values) -> Values:
     fe = fixed_fit(problem)
     return _quadratic_form_se(problem, fe, tau2, with_v=False) / fe.trace_p()
 
 
-def se_hunter_schmidt(problem, tau2):
+def se_hunter_schmidt(problem: Problem, tau2: Values) -> Values:
     fe = fixed_fit(problem)
     return _quadratic_form_se(problem, fe, tau2, with_v=False) / problem.sum(fe.w)
 
 
-def se_hunter_schmidt_k(problem, tau2):
+def se_hunter_schmidt_k(problem: Problem, tau2: Values) -> Values:
     return se_hunter_schmidt(problem, tau2) * problem.k / problem.df
 
 
-def se_hedges(problem, tau2):
+def se_hedges(problem: Problem, tau2: Values) -> Values:
     """sqrt(2 tr(PVPV) + 4 tau^2 tr(PV) + 2 tau^4 (k - p)) / (k - p), P the OLS projection."""
     ols = problem.fits(problem.unit_weights())
     v = problem.masked(problem.v)
@@ -88,28 +89,28 @@ def se_hedges(problem, tau2):
     return variance ** 0.5 / problem.df
 
 
-def se_generalised_q(problem, tau2):
+def se_generalised_q(problem: Problem, tau2: Values) -> Values:
     fit = problem.fits(problem.given_weights())
     return _quadratic_form_se(problem, fit, tau2, with_v=True) / fit.trace_p()
 
 
-def se_sidik_jonkman(problem, tau2):
+def se_sidik_jonkman(problem: Problem, tau2: Values) -> Values:
     start = problem.variance_of_y()
     fit = problem.fits(problem.weights(start))
     return start * _quadratic_form_se(problem, fit, tau2, with_v=True) / problem.df
 
 
-def se_maximum_likelihood(problem, tau2):
+def se_maximum_likelihood(problem: Problem, tau2: Values) -> Values:
     """sqrt(2 / sum w^2), w = 1/(v + tau^2): the inverse expected information."""
     w = problem.weights(tau2)
     return (2.0 / problem.sum(w * w)) ** 0.5
 
 
-def se_restricted(problem, tau2):
+def se_restricted(problem: Problem, tau2: Values) -> Values:
     """sqrt(2 / tr(PP)) at the estimate (REML expected information)."""
     return (2.0 / problem.fits(problem.weights(tau2)).trace_pp()) ** 0.5
 
 
-def se_q_equation(problem, tau2):
+def se_q_equation(problem: Problem, tau2: Values) -> Values:
     """sqrt(2 k^2 / (k - p)) / sum w, w = 1/(v + tau^2) (metafor for EB, PM, PMM, DLIT, SJIT)."""
     return (2.0 * problem.k ** 2 / problem.df) ** 0.5 / problem.sum(problem.weights(tau2))
