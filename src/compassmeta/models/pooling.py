@@ -110,7 +110,7 @@ def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, c
          rho=None, variance_tests=False, weights=None):
     """Pool effect sizes ``yi`` with sampling variances ``vi``.
 
-    ``method``: FE or a tau^2 estimator (DL, HE, HS, SJ, ML, REML, EB, PM);
+    ``method``: FE or a tau^2 estimator of models.tau2.METHODS (DL, REML, PM, ...);
     ``ci_method``: "z" (Wald) or "knha" (Knapp-Hartung); ``level`` in percent.
     With ``cluster`` (a label per effect) the three-level model, or with ``rho`` the CHE
     model, is fitted instead (REML or ML; ``ci_method`` z, t or cr2), see models.dependent;
