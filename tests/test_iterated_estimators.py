@@ -1,11 +1,13 @@
 """metafor's iterated tau^2 estimators DLIT and SJIT (tests/fixtures/metafor_iterated.json, written
-by scripts/metafor_iterated_reference.R with threshold 1e-13)."""
+by scripts/metafor_iterated_reference.R with metafor 5.1 and threshold 1e-13).  DLIT follows metafor >= 4.6:
+tau^2 <- (Q - tr(PV)) / tr(P), whose fixed point is the Paule-Mandel estimate."""
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from compassmeta.cli import main
 from compassmeta.common.errors import ConvergenceError
+from compassmeta.models import tau2_iterative
 from compassmeta.models.batch import Batch, estimate_tau2
 from compassmeta.models.moderators import meta_regression
 from compassmeta.models.pooling import pool
@@ -13,8 +15,8 @@ from conftest import assert_close, load_fixture
 
 REFERENCE = load_fixture("metafor_iterated.json")
 DATA = REFERENCE["datasets"]
-FITTED = [c for c in REFERENCE["cases"] if "error" not in c]
-REFUSED = [c for c in REFERENCE["cases"] if "error" in c]
+FITTED = REFERENCE["cases"]
+REFUSED = REFERENCE["refused"]
 
 
 def case_id(case):
@@ -41,12 +43,25 @@ def test_iterated_estimators_match_metafor(case):
         assert_close(p, case["p_value"][j] if case["mods"] else case["p_value"], f"p[{j}]")
 
 
-@pytest.mark.parametrize("case", REFUSED, ids=case_id)
-def test_where_metafor_does_not_converge_compassmeta_refuses(case, tmp_path):
-    """DLIT on dat.hackshaw1998 alternates between 0 and 0.017 for ever; metafor stops with
-    'Iterative DL estimator did not converge', and so does compassmeta, in one line."""
+def test_metafor_version():
+    assert REFERENCE["metafor_version"].startswith("5.1")
+
+
+def test_dlit_is_the_paule_mandel_estimate_and_says_so():
+    data = DATA["bcg"]
+    dlit, pm = pool(data["yi"], data["vi"], method="DLIT"), pool(data["yi"], data["vi"], method="PM")
+    assert_close(dlit.tau2, pm.tau2, "DLIT = PM")
+    assert any("metafor 3" in note for note in dlit.notes)
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=lambda c: c["method"])
+def test_where_metafor_does_not_converge_compassmeta_refuses(case, tmp_path, monkeypatch):
+    """With maxiter = 3 metafor stops with 'Iterative DL (SJ) estimator did not converge', and so does
+    compassmeta given as few steps, in one line."""
+    monkeypatch.setattr(tau2_iterative, "FIXED_POINT_MAX_ITERATIONS", case["maxiter"] + 1)
     data = DATA[case["data"]]
-    with pytest.raises(ConvergenceError, match="iterative DL estimator did not converge"):
+    name = case["error"].split()[1]
+    with pytest.raises(ConvergenceError, match=f"iterative {name} estimator did not converge"):
         pool(data["yi"], data["vi"], method=case["method"])
     path = tmp_path / "d.csv"
     path.write_text("yi,vi\n" + "".join(f"{y!r},{v!r}\n" for y, v in zip(data["yi"], data["vi"])))

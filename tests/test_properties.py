@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from compassmeta import ConvergenceError, pool
 from compassmeta.cli import main
-from compassmeta.models import tau2
+from compassmeta.models import tau2_iterative as tau2
 
 METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 #: R: f <- function(t) as.numeric(logLik(rma(y, v, tau2 = t, method = "REML")));
@@ -129,7 +129,7 @@ def test_non_convergence_is_an_error_not_a_number(monkeypatch, tmp_path):
         raise ConvergenceError("no sign change")
 
     monkeypatch.setattr(tau2, "MAX_ITERATIONS", 1)
-    monkeypatch.setattr(tau2, "solve_monotone", failing_search)
+    monkeypatch.setattr(tau2, "bracketed_root", failing_search)
     yi, vi = [0.1, 0.9, 0.4, 1.3, -0.2], [0.02, 0.03, 0.05, 0.04, 0.02]
     with pytest.raises(ConvergenceError, match="did not converge"):
         pool(yi, vi, method="REML")

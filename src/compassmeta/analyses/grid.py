@@ -44,7 +44,7 @@ import numpy as np
 from ..common.errors import InputError
 from ..common.results import Result
 from ..models.batch import Batch, estimate_tau2, fit_batch
-from ..models.tau2 import METHODS
+from ..models.tau2 import UNWEIGHTED_METHODS
 from .simulate import CI_METHODS, simulate_effects
 
 CELL_COLUMNS = ("cell", "k", "tau2", "true_effect", "study_size")
@@ -163,7 +163,8 @@ def _study_size(entry, path):
 
 def _names(spec, key, path, allowed, default):
     values = tuple(str(v) for v in _as_list(spec.get(key, default)))
-    normalised = tuple(v.upper() for v in values) if key == "estimators" else values
+    spelling = {name.upper(): name for name in allowed} if key == "estimators" else {}
+    normalised = tuple(spelling.get(v.upper(), v) for v in values)
     unknown = [v for v in normalised if v not in allowed]
     if unknown or not values:
         raise InputError(f"'{key}' must name some of {', '.join(allowed)} (got {', '.join(unknown) or 'none'})",
@@ -213,7 +214,7 @@ def read_grid(path):
                 k=_numbers(spec, "k", path, int, 2), tau2=_numbers(spec, "tau2", path, float, 0),
                 true_effect=_numbers(spec, "true_effect", path, float, -math.inf),
                 study_size=tuple(_study_size(entry, path) for entry in _as_list(sizes)),
-                estimators=_names(spec, "estimators", path, METHODS, "REML"),
+                estimators=_names(spec, "estimators", path, UNWEIGHTED_METHODS, "REML"),
                 ci_methods=_names(spec, "ci_methods", path, CI_METHODS, "z"), levels=levels, alpha=alpha)
 
 

@@ -8,8 +8,10 @@ import json
 import click
 
 from ..common.errors import CompassmetaError
+from ..models.tau2 import METHODS
 
-METHOD_CHOICES = ["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "DLIT", "SJIT", "FE"]
+#: The tau^2 estimators of the registry (models.tau2), then FE.
+METHOD_CHOICES = [name for name in METHODS if name != "FE"] + ["FE"]
 DEFAULT_PREPOST_R = 0.5
 WARNINGS_SHOWN = 5   # warnings printed one per line before the rest are counted
 

@@ -53,14 +53,17 @@ def correlations(ctx, param, value):
                    "e.g. 0.3,0.5,0.7 (JSON key prepost_sensitivity).")
 @click.option("--variance-tests", is_flag=True,
               help="With --cluster: likelihood-ratio tests of sigma^2 between and within clusters against 0.")
+@click.option("--weights", "weights_column", default=None, metavar="COL",
+              help="Column of user weights (metafor rma(weights=)): they weight the pooled estimate, and "
+                   "methods GENQ and GENQM estimate tau^2 with them.")
 def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-         cluster_column, rho, transf, prepost_r, variance_tests):
+         cluster_column, rho, transf, prepost_r, variance_tests, weights_column):
     """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
     from ..models.pooling import pool as pool_effects
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     options = dict(method=method, ci_method=ci_method, level=level, rho=rho,
-                   cluster=cluster_labels(table, cluster_column))
+                   cluster=cluster_labels(table, cluster_column), weights=_weights(table, weights_column))
     result = pool_effects(yi, vi, variance_tests=variance_tests, **options)
     if cluster_column and ci_method == "cr2":
         _warn_small_df([result.df])
@@ -175,6 +178,16 @@ def _warn_small_df(dfs):
     warning = small_df_warning(dfs, load_plan())
     if warning:
         click.echo(f"Warning: {warning}", err=True)
+
+
+def _weights(table, column):
+    """The numbers of the --weights column (an error names the row of a bad cell), or None."""
+    from ..data.tables import parse_number
+
+    if column is None:
+        return None
+    return [parse_number(cell, file=table.path, row=row, column=column)
+            for row, cell in enumerate(table.column(column), start=1)]
 
 
 def _with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level):

@@ -1,11 +1,6 @@
 """Number formatting shared by every printed result: rounding, p values, intervals, aligned
 columns, and the one-line model description and heterogeneity lines of metafor's print.rma."""
 CI_NAMES = {"z": "Wald z", "knha": "Knapp-Hartung t"}
-METHOD_NAMES = {
-    "FE": "fixed (common) effect", "DL": "DerSimonian-Laird", "HE": "Hedges", "HS": "Hunter-Schmidt",
-    "SJ": "Sidik-Jonkman", "ML": "maximum likelihood", "REML": "restricted maximum likelihood",
-    "EB": "empirical Bayes", "PM": "Paule-Mandel", "DLIT": "iterated DerSimonian-Laird",
-    "SJIT": "iterated Sidik-Jonkman"}
 
 
 def fmt(value, digits=4):
@@ -42,12 +37,14 @@ def aligned(rows):
     return "\n".join(lines)
 
 
-def model_line(kind, k, method, ci_method, df):
-    """'Random-effects model (k = 18; tau^2: REML; CI: Knapp-Hartung t(17))'."""
+def model_line(kind, k, method, ci_method, df, label):
+    """'Random-effects model (k = 18; tau^2 estimator: restricted maximum likelihood [REML]; CI: Knapp-Hartung
+    t(17))'; ``label`` is the estimator's printed name (models.tau2's registry)."""
     test = CI_NAMES[ci_method] + (f"({df:g})" if df is not None else "")
     if method == "FE":
         return f"Fixed-effect {kind} (k = {k}; CI: {test})"
-    return f"{'Random' if kind == 'model' else 'Mixed'}-effects {kind} (k = {k}; tau^2 estimator: {METHOD_NAMES[method]} [{method}]; CI: {test})"
+    effects = "Random" if kind == "model" else "Mixed"
+    return f"{effects}-effects {kind} (k = {k}; tau^2 estimator: {label} [{method}]; CI: {test})"
 
 
 def heterogeneity_lines(result, q_name="Q"):

@@ -14,7 +14,7 @@ import numpy as np
 from ..common import distributions as dist
 from ..common.errors import InputError
 from ..common.roots import expand_upper, solve_monotone
-from .tau2 import METHODS, Tau2Estimate, estimate_tau2
+from .tau2 import Tau2Estimate, canonical, estimate_tau2, standard_error
 from .wls import generalized_q, inverse, weighted_fit
 
 CI_METHODS = ("z", "knha")
@@ -39,6 +39,7 @@ class ModelFit:
     i2: float
     h2: float
     notes: tuple = field(default=())
+    user_weights: np.ndarray | None = None   # weights given by the user (metafor rma(weights=))
 
     @property
     def k(self):
@@ -99,19 +100,26 @@ class ModelFit:
         return statistic, (m, self.df), float(dist.f_sf(statistic, m, self.df))
 
     @cached_property
+    def tau2_se(self):
+        """Standard error of the tau^2 estimate (metafor's se.tau2); nan for FE and k = 1."""
+        if self.method == "FE" or self.k <= self.p:
+            return float("nan")
+        return standard_error(self.method, self.X, self.y, self.v, self.tau2, self.user_weights)
+
+    @cached_property
     def tau2_ci(self):
         """Q-profile confidence interval for tau^2 (Viechtbauer 2007; metafor confint())."""
         return q_profile_interval(self.X, self.y, self.v, self.level)
 
 
-def fit_model(X, y, v, *, terms, method="REML", ci_method="z", level=0.95):
+def fit_model(X, y, v, *, terms, method="REML", ci_method="z", level=0.95, weights=None):
     """Fit the mixed-effects model by weighted least squares at the estimated tau^2.
 
-    ``X`` must hold an intercept column first; ``level`` is a fraction (0.95).
+    ``X`` must hold an intercept column first; ``level`` is a fraction (0.95).  ``weights``: the
+    user's weights A (metafor rma(weights=)): beta = (X'AX)^-1 X'Ay with the sandwich covariance
+    (X'AX)^-1 X'A(V + tau^2 I)AX (X'AX)^-1; GENQ and GENQM also estimate tau^2 with them.
     """
-    method = method.upper()
-    if method not in METHODS:
-        raise InputError(f"unknown method '{method}'; choose from {', '.join(METHODS)}")
+    method = canonical(method)
     if ci_method not in CI_METHODS:
         raise InputError(f"unknown CI method '{ci_method}'; choose from {', '.join(CI_METHODS)}")
     k, p = X.shape
@@ -125,21 +133,28 @@ def fit_model(X, y, v, *, terms, method="REML", ci_method="z", level=0.95):
                              + (" with Knapp-Hartung" if ci_method == "knha" else "")
                              + f": need k >= {p + 1}")
     else:
-        tau2_estimate = estimate_tau2(method, X, y, v)
+        tau2_estimate = estimate_tau2(method, X, y, v, weights)
     if tau2_estimate.note:
         notes.append(tau2_estimate.note)
     tau2 = tau2_estimate.tau2
     fit = weighted_fit(X, y, 1.0 / (v + tau2))
-    vcov = fit.cov
+    beta, vcov = (fit.beta, fit.cov) if weights is None else _user_weighted(X, y, v + tau2, weights)
     df = None
-    if ci_method == "knha":
+    if ci_method == "knha":  # s^2 from the inverse-variance fit, also with user weights (as metafor)
         df = k - p
         rss = fit.rss()
         vcov = vcov * (rss / df if rss > np.finfo(float).eps else 0.0)
     q, i2, h2 = _heterogeneity(X, y, v, tau2, method)
     return ModelFit(X=X, y=y, v=v, terms=tuple(terms), method=method, ci_method=ci_method,
-                    level=level, tau2_estimate=tau2_estimate, beta=fit.beta, vcov=vcov, df=df,
-                    q=q, i2=i2, h2=h2, notes=tuple(notes))
+                    level=level, tau2_estimate=tau2_estimate, beta=beta, vcov=vcov, df=df,
+                    q=q, i2=i2, h2=h2, notes=tuple(notes), user_weights=weights)
+
+
+def _user_weighted(X, y, marginal_v, weights):
+    """beta and its sandwich covariance with the user's weights A (metafor rma.uni, weights=)."""
+    fit = weighted_fit(X, y, weights)
+    bread = fit.cov @ (X * weights[:, None]).T
+    return fit.beta, bread @ (bread.T * marginal_v[:, None])
 
 
 def _heterogeneity(X, y, v, tau2, method):

@@ -59,6 +59,7 @@ class PooledResult(PooledModel, Estimate):
     q_p: float
     iterations: int
     converged: bool
+    tau2_se: float = float("nan")
     notes: tuple = ()
     fit: ModelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
@@ -101,20 +102,30 @@ class PooledResult(PooledModel, Estimate):
                    tau2=fit.tau2, tau=float(np.sqrt(fit.tau2)), tau2_ci_lower=tau2_lower,
                    tau2_ci_upper=tau2_upper, i2=fit.i2, h2=fit.h2, q=fit.q, q_df=fit.q_df,
                    q_p=fit.q_p, iterations=fit.tau2_estimate.iterations,
-                   converged=fit.tau2_estimate.converged, notes=fit.notes, fit=fit)
+                   converged=fit.tau2_estimate.converged, tau2_se=fit.tau2_se, notes=fit.notes, fit=fit)
 
 
 def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, cluster=None,
-         rho=None, variance_tests=False):
+         rho=None, variance_tests=False, weights=None):
     """Pool effect sizes ``yi`` with sampling variances ``vi``.
 
-    ``method``: FE or a tau^2 estimator (DL, HE, HS, SJ, ML, REML, EB, PM);
+    ``method``: FE or a tau^2 estimator of models.tau2.METHODS (DL, REML, PM, ...);
     ``ci_method``: "z" (Wald) or "knha" (Knapp-Hartung); ``level`` in percent.
     With ``cluster`` (a label per effect) the three-level model, or with ``rho`` the CHE
     model, is fitted instead (REML or ML; ``ci_method`` z, t or cr2), see models.dependent;
     ``variance_tests`` adds its likelihood-ratio tests of sigma^2 between and within clusters.
+    ``weights``: the user's weights of the studies (metafor rma(weights=); needed by GENQ and GENQM).
     """
     yi, vi = check_effects(yi, vi)
+    if weights is not None:
+        if cluster is not None:
+            raise InputError("user weights (--weights) are for independent effects; they cannot be "
+                             "combined with --cluster")
+        weights, _ = check_effects(weights, vi, yi_name="weights")
+        if (weights < 0).any():
+            row = int(np.argmax(weights < 0))
+            raise InputError(f"weights must not be negative, got {weights[row]:g}", row=row + 1,
+                             column="weights")
     check_options(cluster, rho, ci_method)
     if cluster is not None:
         return pool_dependent(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
@@ -124,5 +135,5 @@ def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, c
                          "give the cluster column (--cluster)")
     X = np.ones((yi.size, 1))
     fit = fit_model(X, yi, vi, terms=("intercept",), method=method, ci_method=ci_method,
-                    level=as_fraction(level))
+                    level=as_fraction(level), weights=weights)
     return PooledResult.from_fit(fit, with_tau2_ci=with_tau2_ci)

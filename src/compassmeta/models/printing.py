@@ -1,6 +1,7 @@
 """Printed form of fitted models, laid out like metafor's print.rma: the text of
 ``print(result)`` and of the command line's table output."""
 from ..common.formatting import aligned, fmt, fmt_p, heterogeneity_lines, interval, model_line, p_text
+from .tau2 import lookup
 
 
 def pool_table(result):
@@ -10,7 +11,8 @@ def pool_table(result):
     rows = [["", "estimate", "se", f"{level} CI", stat, "p", f"{level} PI"],
             ["pooled", fmt(d["estimate"]), fmt(d["se"]), interval(d["ci_lower"], d["ci_upper"]),
              fmt(d["statistic"], 3), fmt_p(d["p_value"]), interval(d["pi_lower"], d["pi_upper"])]]
-    lines = [model_line("model", d["k"], d["method"], d["ci_method"], d["df"]), "", aligned(rows), ""]
+    lines = [model_line("model", d["k"], d["method"], d["ci_method"], d["df"], lookup(d["method"]).label), "",
+             aligned(rows), ""]
     lines += heterogeneity_lines(d)
     lines += [f"Note: {note}" for note in d["notes"]]
     return "\n".join(lines)
@@ -32,8 +34,9 @@ def _subgroup_header(d):
     """The model line; under Knapp-Hartung each row's CI uses t with its own k - 1 df."""
     o = d["overall"]
     if d["ci_method"] != "knha":
-        return model_line("model", o["k"], d["method"], d["ci_method"], None) + f", by {d['by']}"
-    line = model_line("model", o["k"], d["method"], "knha", None)
+        line = model_line("model", o["k"], d["method"], d["ci_method"], None, lookup(d["method"]).label)
+        return line + f", by {d['by']}"
+    line = model_line("model", o["k"], d["method"], "knha", None, lookup(d["method"]).label)
     return line[:-1] + f" with df = k - 1 of each row), by {d['by']}"
 
 
@@ -74,7 +77,8 @@ def metareg_table(result):
     qm = (f"F({d['qm_df']}, {d['qm_df2']:g}) = {fmt(d['qm'], 3)}" if d["qm_df2"] is not None
           else f"QM({d['qm_df']}) = {fmt(d['qm'], 3)}")
     df = d["qe_df"] if d["ci_method"] == "knha" else None
-    lines = [model_line("meta-regression", d["k"], d["method"], d["ci_method"], df), "",
+    label = lookup(d["method"]).label
+    lines = [model_line("meta-regression", d["k"], d["method"], d["ci_method"], df, label), "",
              aligned(rows), "", f"Test of moderators: {qm}, {p_text(d['qm_p'])}"]
     lines += heterogeneity_lines(d, q_name="QE")
     if d["method"] != "FE":

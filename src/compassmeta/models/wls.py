@@ -53,6 +53,17 @@ class WeightedFit:
         return float(np.dot(self.w, self.w) - 2.0 * np.trace(self.cov @ self._moment(3))
                      + np.trace(c_b2 @ c_b2))
 
+    def trace_pa(self, a):
+        """tr(P A) for A = diag(a): sum w a - tr(C X'W^2AX)."""
+        return float(np.dot(self.w, a)) - self.trace_cov_moment(self.w * self.w * a)
+
+    def trace_papb(self, a, b):
+        """tr(P A P B) for diagonal A, B: sum w^2ab - 2 tr(C X'W^3ABX) + tr(C X'W^2AX C X'W^2BX)."""
+        w2 = self.w * self.w
+        ca = self.cov @ ((self.X * (w2 * a)[:, None]).T @ self.X)
+        cb = self.cov @ ((self.X * (w2 * b)[:, None]).T @ self.X)
+        return float(np.dot(w2, a * b) - 2.0 * self.trace_cov_moment(w2 * self.w * a * b) + np.trace(ca @ cb))
+
     def ypp_y(self):
         """y'PPy = sum (w_i resid_i)^2 (since Py = W resid)."""
         weighted_resid = self.w * self.resid
@@ -122,6 +133,16 @@ class InterceptOnlyFit:
         sum_w2 = self.sum_w2()
         sum_w3 = float(np.dot(self.w * self.w, self.w))
         return sum_w2 - 2.0 * sum_w3 / self.sum_w + (sum_w2 / self.sum_w) ** 2
+
+    def trace_pa(self, a):
+        """sum w a - sum w^2 a / sum w."""
+        return float(np.dot(self.w, a)) - float(np.dot(self.w * self.w, a)) / self.sum_w
+
+    def trace_papb(self, a, b):
+        """sum w^2ab - 2 sum w^3ab / sum w + (sum w^2a)(sum w^2b) / (sum w)^2."""
+        w2 = self.w * self.w
+        return (float(np.dot(w2, a * b)) - 2.0 * float(np.dot(w2 * self.w, a * b)) / self.sum_w
+                + float(np.dot(w2, a)) * float(np.dot(w2, b)) / self.sum_w ** 2)
 
     def ypp_y(self):
         u = self.weighted_resid()
