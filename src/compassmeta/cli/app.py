@@ -8,10 +8,22 @@ import json
 import click
 
 from ..common.errors import CompassmetaError
-from ..models.tau2 import METHODS
 
 #: The tau^2 estimators of the registry (models.tau2), then FE.
-METHOD_CHOICES = [name for name in METHODS if name != "FE"] + ["FE"]
+
+
+class MethodChoice(click.Choice):
+    """--method's choices: the tau^2 estimators of the registry (models.tau2), then FE, read when
+    first needed so that commands which fit nothing (--help, --version) do not import numpy."""
+
+    def __init__(self) -> None:
+        self.case_sensitive = False
+
+    @property
+    def choices(self) -> list[str]:
+        from ..models.tau2 import METHODS
+
+        return [name for name in METHODS if name != "FE"] + ["FE"]
 DEFAULT_PREPOST_R = 0.5
 WARNINGS_SHOWN = 5   # warnings printed one per line before the rest are counted
 
@@ -91,7 +103,7 @@ def model_options(func):
         click.option("--yi", "yi_column", default=None, help="Effect-size column [yi]."),
         click.option("--vi", "vi_column", default=None, help="Sampling-variance column [vi]."),
         click.option("--sei", "sei_column", default=None, help="Standard-error column (instead of --vi)."),
-        click.option("--method", type=click.Choice(METHOD_CHOICES, case_sensitive=False), default="REML",
+        click.option("--method", type=MethodChoice(), default="REML",
                      show_default=True, help="tau^2 estimator, or FE for a fixed-effect model."),
         click.option("--ci-method", type=click.Choice(["z", "t", "cr2", "knha"]), default="z",
                      show_default=True,
