@@ -127,11 +127,11 @@ bmr_record <- function(beta_sd) {
     bmr(y = tw$g, sigma = tw$se, labels = tw$es_id, X = X, tau.prior = function(t) dhalfnormal(t, scale = 0.5),
         beta.prior.mean = c(0, 0), beta.prior.sd = c(beta_sd, beta_sd))
   }
-  coefs <- lapply(colnames(X), function(term) list(
-    term = term, mean = unname(fit$summary["mean", term]), sd = unname(fit$summary["sd", term]),
-    median = unname(fit$summary["median", term]),
-    ci_lower = fit$qposterior(beta.p = 0.025, which.beta = term),
-    ci_upper = fit$qposterior(beta.p = 0.975, which.beta = term)))
+  coefs <- lapply(seq_len(ncol(X)), function(i) list(
+    term = colnames(X)[i], mean = unname(fit$summary["mean", i + 1]), sd = unname(fit$summary["sd", i + 1]),
+    median = unname(fit$summary["median", i + 1]),
+    ci_lower = fit$qposterior(beta.p = 0.025, which.beta = i),
+    ci_upper = fit$qposterior(beta.p = 0.975, which.beta = i)))
   list(tau_prior = "halfnormal:0.5", beta_prior_sd = if (is.null(beta_sd)) NULL else beta_sd,
        moderator = "risk_of_bias", coefficients = coefs,
        tau = list(median = fit$qposterior(tau.p = 0.5), mean = unname(fit$summary["mean", "tau"]),

@@ -19,10 +19,12 @@ from .app import complete_cases, load_effects, main, study_labels
               help="Prior on mu (with --mods: normal priors on every coefficient).")
 @click.option("--above", type=float, default=None, help="Also give P(mu > X) and P(theta_new > X).")
 @click.option("--mods", "moderator_columns", multiple=True, help="Moderator column: meta-regression (bmr()).")
-@click.option("--where", "where", multiple=True, metavar="CLAUSE", help="Keep rows where CLAUSE holds (as pool).")
+@click.option("--where", "where", multiple=True, metavar="CLAUSE",
+              help="Keep rows where CLAUSE holds (as pool).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Also draw the posterior densities and the forest plot to this file.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
 def bayes(data, yi_column, vi_column, sei_column, tau_prior, mu_prior, above, moderator_columns, where,
           plot_path, output_format):
     """Bayesian random-effects meta-analysis with the exact posterior (as R's bayesmeta):

@@ -4,7 +4,8 @@
   in the sense of numerical analysis: a monotone map (exponential near 0, rational towards
   infinity) takes [0, inf) to [0, 1), and the
   transformed density is interpolated by Chebyshev polynomials on panels that are halved until
-  the last coefficients of every panel are below ``TOLERANCE`` times the total mass; the
+  the last coefficients of every panel are below ``TOLERANCE`` times the total mass (or, for
+  large k, 64 eps (|log f| + k): the rounding noise of a log density summed over k studies); the
   interpolants give the normalising constant, the CDF, quantiles and moments.  The stated error
   bound: each panel's interpolation error is below TOLERANCE of the total mass, so the CDF is
   exact to about 1e-13 (Trefethen 2019, Approximation Theory and Approximation Practice, ch. 8).
@@ -22,18 +23,22 @@ from numpy.polynomial import chebyshev
 from scipy import optimize, special
 
 NODES = 24
+CUT = 60.0          # log-density drop beyond which the posterior's mass is negligible (e^-60)
 TOLERANCE = 1e-14
 _THETA = np.pi * (np.arange(NODES) + 0.5) / NODES
 _X = np.cos(_THETA)                        # Chebyshev points of the first kind on [-1, 1]
 _DCT = 2.0 / NODES * np.cos(np.outer(np.arange(NODES), _THETA))
 _DCT[0] /= 2
+_COS = np.cos(np.outer(np.arange(NODES), _THETA))   # Chebyshev series -> values at the nodes
+_M = np.arange(NODES)
+_FEJER = _DCT.T @ np.divide(2.0, 1.0 - _M ** 2, out=np.zeros(NODES), where=_M % 2 == 0)   # weights on [-1, 1]
 
 
 class AdaptiveDensity:
     """An unnormalised log density ``logf`` (vectorised over tau) on [lower, upper]."""
 
-    def __init__(self, logf, lower=0.0, upper=math.inf, scale=1.0, max_panels=4000):
-        self.logf, self.scale = logf, scale
+    def __init__(self, logf, lower=0.0, upper=math.inf, scale=1.0, max_panels=4000, terms=1):
+        self.logf, self.scale, self.terms = logf, scale, terms
         self.u_lower, self.u_upper = self._to_u(lower), self._to_u(upper)
         self.mode, self.log_max = self._find_mode(lower, upper)
         self.converged = self._build(max_panels)
@@ -69,19 +74,29 @@ class AdaptiveDensity:
         return self.logf(t) + np.where(u < self.U0, jac_low, jac_high)
 
     def _find_mode(self, lower, upper):
-        """The mode of the density in tau: the best of 65 points, polished by Brent's method."""
+        """The mode of the density in tau (the best of 65 points, polished by Brent's method),
+        its log density, and the range of u where the log density is within CUT of it."""
         u = np.linspace(self.u_lower, self.u_upper, 66)[:-1] if math.isinf(upper) else \
             np.linspace(self.u_lower, self.u_upper, 65)
         t = self._to_t(u)
         values = self.logf(t)
         best = int(np.argmax(values))
+        mode, log_max = float(t[best]), float(values[best])
         left, right = t[max(best - 1, 0)], t[min(best + 1, t.size - 1)]
         if right > left:
-            res = optimize.minimize_scalar(lambda x: -float(self.logf(np.array([x]))[0]), bounds=(left, right),
-                                           method="bounded", options={"xatol": 1e-13 * max(1.0, right)})
-            if -res.fun >= values[best]:
-                return float(res.x), float(-res.fun)
-        return float(t[best]), float(values[best])
+            res = optimize.minimize_scalar(lambda x: -float(self.logf(np.array([x]))[0]),
+                                           bounds=(left, right), method="bounded",
+                                           options={"xatol": 1e-13 * max(1.0, right)})
+            if -res.fun >= log_max:
+                mode, log_max = float(res.x), float(-res.fun)
+        keep = np.flatnonzero(values > log_max - CUT)
+        first, last = (keep[0], keep[-1]) if keep.size else (best, best)
+        level = lambda x: float(self.logf(self._to_t(np.array([x])))[0]) - (log_max - CUT)  # noqa: E731
+        if first > 0:
+            self.u_lower = optimize.brentq(level, u[first - 1], max(u[first], self._to_u(mode)))
+        if last < u.size - 1:
+            self.u_upper = optimize.brentq(level, min(u[last], self._to_u(mode)), u[last + 1])
+        return mode, log_max
 
     def _panel(self, a, b):
         u = a + (b - a) * (_X + 1) / 2
@@ -93,13 +108,14 @@ class AdaptiveDensity:
         edges = np.unique(np.concatenate([np.linspace(self.u_lower, self.u_upper, 17), [mode_u]]))
         todo = list(zip(edges[:-1], edges[1:]))
         done, converged = [], True
+        tolerance = max(TOLERANCE, 64 * np.finfo(float).eps * (abs(self.log_max) + self.terms))
         coefs = self._panels(todo)
         total = max(sum(_integral(c, a, b) for (a, b), c in zip(todo, coefs)), 1e-300)
         while todo:
             split = []
             for (a, b), c in zip(todo, coefs):
                 tail = np.abs(c[-3:]).max() * (b - a)
-                if tail <= TOLERANCE * total or len(done) + len(split) > max_panels:
+                if tail <= tolerance * total or len(done) + len(split) > max_panels:
                     converged &= tail <= 1e-10 * total
                     done.append((a, b, c))
                 else:
@@ -111,8 +127,8 @@ class AdaptiveDensity:
         self.edges = np.array([a for a, _, _ in done] + [done[-1][1]])
         self.coefs = np.array([c for _, _, c in done])
         widths = np.diff(self.edges) / 2
-        self.antiderivatives = [chebyshev.chebint(c, lbnd=-1) * w for c, w in zip(self.coefs, widths)]
-        masses = np.array([chebyshev.chebval(1.0, a) for a in self.antiderivatives])
+        self.antiderivatives = chebyshev.chebint(self.coefs.T, lbnd=-1).T * widths[:, None]
+        masses = self.antiderivatives.sum(axis=1)          # T_m(1) = 1
         self.cumulative = np.concatenate([[0.0], np.cumsum(masses)])
         self.total = float(self.cumulative[-1])
         return bool(converged and self.total > 0)
@@ -137,7 +153,7 @@ class AdaptiveDensity:
         u = np.clip(u, self.edges[0], self.edges[-1])
         index = np.clip(np.searchsorted(self.edges, u, side="right") - 1, 0, len(self.coefs) - 1)
         x = 2 * (u - self.edges[index]) / (self.edges[index + 1] - self.edges[index]) - 1
-        partial = np.array([chebyshev.chebval(xi, self.antiderivatives[i]) for xi, i in zip(x, index)])
+        partial = chebyshev.chebval(x, self.antiderivatives[index].T, tensor=False)
         return np.clip((self.cumulative[index] + partial) / self.total, 0.0, 1.0)
 
     def quantile(self, p: float) -> float:
@@ -156,13 +172,11 @@ class AdaptiveDensity:
         return float(self._to_t(a + (b - a) * (x + 1) / 2))
 
     def moment(self, power: int) -> float:
-        """E[tau^power] by Clenshaw-Curtis-type quadrature on each panel's interpolant."""
-        total = 0.0
-        for (a, b), c in zip(zip(self.edges[:-1], self.edges[1:]), self.coefs):
-            u = a + (b - a) * (_X + 1) / 2
-            values = chebyshev.chebval(_X, c) * self._to_t(u) ** power
-            total += _integral(_DCT @ values, a, b)
-        return total / self.total
+        """E[tau^power] by Fejer's first rule on each panel (the panels' own nodes)."""
+        a, b = self.edges[:-1, None], self.edges[1:, None]
+        u = a + (b - a) * (_X + 1) / 2
+        values = (self.coefs @ _COS) * self._to_t(u) ** power
+        return float(((b - a)[:, 0] / 2) @ (values @ _FEJER)) / self.total
 
     def pdf(self, t):
         """Normalised density at tau values (exact, not interpolated)."""
@@ -233,25 +247,31 @@ def mixture_cdf(x, weights, means, sds):
 
 def mixture_quantiles(p, weights, means, sds, tol=1e-12):
     """The p-quantile of each of n normal mixtures (means, sds of shape (n, J)): safeguarded
-    Newton iterations on all mixtures at once, bracketed by the components' 12-sd range."""
+    Newton iterations on all mixtures at once (bisection when a step leaves the bracket, which
+    starts as the components' 12-sd range), until the step is below tol times the mixture's sd."""
+    p = np.broadcast_to(np.asarray(p, dtype=float), (means.shape[0],))
     lo = (means - 12 * sds).min(axis=1)
     hi = (means + 12 * sds).max(axis=1)
     mean = means @ weights
     sd = np.sqrt(((means - mean[:, None]) ** 2 + sds ** 2) @ weights)
     x = mean + sd * special.ndtri(p)
+    active = np.arange(x.size)
     for _ in range(200):
-        f = mixture_cdf(x, weights, means, sds) - p
-        lo = np.where(f < 0, x, lo)
-        hi = np.where(f > 0, x, hi)
-        dens = (np.exp(-0.5 * ((x[:, None] - means) / sds) ** 2) / (sds * math.sqrt(2 * math.pi))) @ weights
+        m, s, xa = means[active], sds[active], x[active]
+        z = (xa[:, None] - m) / s
+        f = special.ndtr(z) @ weights - p[active]
+        dens = (np.exp(-0.5 * z ** 2) / (s * math.sqrt(2 * math.pi))) @ weights
+        lo[active] = np.where(f < 0, xa, lo[active])
+        hi[active] = np.where(f > 0, xa, hi[active])
         with np.errstate(divide="ignore", invalid="ignore"):
-            new = x - f / dens
-        bad = ~((new > lo) & (new < hi))
-        new[bad] = (lo[bad] + hi[bad]) / 2
-        done = np.abs(new - x) <= tol * sd
-        x = new
-        if done.all():
-            return x
+            new = xa - f / dens
+        bad = ~((new >= lo[active]) & (new <= hi[active]))
+        new[bad] = (lo[active][bad] + hi[active][bad]) / 2
+        x[active] = new
+        keep = (np.abs(new - xa) > tol * sd[active]) & (f != 0)
+        active = active[keep]
+        if not active.size:
+            break
     return x
 
 

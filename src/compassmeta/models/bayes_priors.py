@@ -68,7 +68,7 @@ def _positive(value, name, spec):
 def _halfnormal(spec, scale):
     scale = _positive(scale, "scale", spec)
     return TauPrior(spec, f"half-normal(scale={scale:g})",
-                    lambda t, s: math.log(2) - 0.5 * math.log(2 * math.pi) - math.log(scale) - 0.5 * (t / scale) ** 2)
+                    lambda t, s: math.log(2 / (math.sqrt(2 * math.pi) * scale)) - 0.5 * (t / scale) ** 2)
 
 
 def _halfcauchy(spec, scale):
@@ -136,7 +136,8 @@ def _table_prior(spec, name, table, outcome):
     location, scale = table[outcome]
     if name == "turner":   # log-normal for tau^2 is log-normal(mu/2, sigma/2) for tau
         return _lognormal(spec, location / 2, scale / 2,
-                          f"Turner et al. (2015) {outcome}: log-normal(mu={location / 2:.3f}, sigma={scale / 2:.3f})")
+                          f"Turner et al. (2015) {outcome}: log-normal(mu={location / 2:.3f}, "
+                          f"sigma={scale / 2:.3f})")
     return _log_t5(spec, location / 2, scale / 2,
                    f"Rhodes et al. (2015) {outcome}: log-Student-t(location={location / 2:.3f}, "
                    f"scale={scale / 2:.3f}, d.f.=5)")

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..common.errors import InputError
 from ..common.results import Result
-from .bayes import NormalNormal, Summary, tau_summary, check_data, posterior_tail, tau_posterior
-from .bayes_grid import solve_divergence, mixture_quantiles
+from .bayes import NormalNormal, Summary, check_data, posterior_tail, tau_posterior, tau_summary
+from .bayes_grid import mixture_quantiles, solve_divergence
 from .bayes_priors import TauPrior, parse_tau_prior
 from .moderators import design_matrix, moderator_columns
 

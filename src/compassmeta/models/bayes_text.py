@@ -20,12 +20,14 @@ def bayes_text(result) -> str:
     labels = [row["es_id"] for row in data["shrinkage"]]
     lines = [" Bayesian random-effects meta-analysis (as R's bayesmeta)", "",
              f"{data['k']} estimates:", ", ".join(labels[:10] + (["..."] if len(labels) > 10 else [])), "",
-             f"tau prior ({'proper' if data['prior']['tau_proper'] else 'improper'}):", data["prior"]["tau_label"], "",
+             f"tau prior ({'proper' if data['prior']['tau_proper'] else 'improper'}):",
+             data["prior"]["tau_label"], "",
              f"mu prior ({'improper' if data['prior']['mu'].startswith('uniform') else 'proper'}):",
              data["prior"]["mu"], "", "marginal posterior summary:",
              f"{'':22}{'tau':>12}{'mu':>12}{'theta_new':>12}"]
     for key in SUMMARY_KEYS:
-        lines.append(f"{ROW_NAMES[key]:22}" + "".join(_cell(data[name][key]) for name in ("tau", "mu", "theta_new")))
+        cells = "".join(_cell(data[name][key]) for name in ("tau", "mu", "theta_new"))
+        lines.append(f"{ROW_NAMES[key]:22}{cells}")
     lines += ["", f"Bayes factors: tau = 0: {_number(data['bayes_factor_tau0'])}, "
                   f"mu = 0: {_number(data['bayes_factor_mu0'])}; marginal likelihood: "
                   f"{_number(data['marginal_likelihood'])}"]
@@ -43,7 +45,8 @@ def bayes_regression_text(result) -> str:
     """The summary of a BayesRegressionResult: coefficients and tau."""
     data = result.to_dict()
     lines = [" Bayesian random-effects meta-regression (as R's bayesmeta bmr())", "",
-             f"k = {data['k']}; tau prior: {data['prior']['tau_label']}; beta prior: {data['prior']['beta']}", "",
+             f"k = {data['k']}; tau prior: {data['prior']['tau_label']}; "
+             f"beta prior: {data['prior']['beta']}", "",
              f"{'':24}{'mean':>10}{'sd':>10}{'median':>10}{'95% lower':>11}{'95% upper':>11}"]
     for row in data["coefficients"]:
         lines.append(f"{row['term']:24}" + "".join(f"{row[key]:10.4f}" for key in ("mean", "sd", "median"))

@@ -38,7 +38,8 @@ def _forest_panel(axis, result):
     axis.plot([theta.ci_lower, theta.ci_upper], [0.6, 0.6], color=POSTERIOR, linewidth=3,
               gid="prediction-interval")
     axis.set_yticks(list(positions) + [1.5, 0.6])
-    axis.set_yticklabels([s.es_id for s in result.shrinkage] + ["mu (95% CI)", "new study (95% PI)"], fontsize=8)
+    labels = [s.es_id for s in result.shrinkage] + ["mu (95% CI)", "new study (95% PI)"]
+    axis.set_yticklabels(labels, fontsize=8)
     axis.axvline(0, color=PRIOR, linewidth=0.8)
     axis.set_xlabel(MEASURE_NAME)
     axis.legend(frameon=False, fontsize=8, loc="lower right")
