@@ -168,23 +168,19 @@ class NormalNormal:
             sw, swy = sw + self.mu_prior[1] ** -2, swy + self.mu_prior[0] / self.mu_prior[1] ** 2
         return swy / sw, 1.0 / sw
 
-    def conditional_study(self, tau, mean, var):
-        """Mean and variance of every theta_i | tau, y (eq. 13-14): arrays (len(tau), k)."""
-        b = tau[:, None] ** 2 / (tau[:, None] ** 2 + self.s2)
-        return b * self.y + (1 - b) * mean[:, None], self.s2 * b + (1 - b) ** 2 * var[:, None]
-
-    def divergence_moments(self, tau: float):
+    def divergence_moments(self, tau: float, studies=None):
         """Means and variances of every conditional DIRECT watches (bayesmeta's ``alldivs``):
-        mu, theta_new and each theta_i at one tau (eq. 11-14, written out for speed)."""
+        mu, theta_new and each theta_i (or the theta_i of ``studies``) at one tau (eq. 11-14)."""
         t2 = tau * tau
         w = 1.0 / (t2 + self.s2)
         sw, swy = w.sum(), w @ self.y
         if self.mu_prior is not None:
             sw, swy = sw + self.mu_prior[1] ** -2, swy + self.mu_prior[0] / self.mu_prior[1] ** 2
         mean, var = swy / sw, 1.0 / sw
-        b = t2 * w
-        return (np.concatenate(([mean, mean], b * self.y + (1 - b) * mean)),
-                np.concatenate(([var, var + t2], self.s2 * b + (1 - b) ** 2 * var)))
+        y, s2 = (self.y, self.s2) if studies is None else (self.y[studies], self.s2[studies])
+        b = t2 / (t2 + s2)
+        return (np.concatenate(([mean, mean], b * y + (1 - b) * mean)),
+                np.concatenate(([var, var + t2], s2 * b + (1 - b) ** 2 * var)))
 
     def log_posterior_kernel(self, tau):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -252,14 +248,21 @@ def mixture_summary(weights, means, sds) -> Summary:
                    hpd_lower=hpd[0], hpd_upper=hpd[1])
 
 
-def _shrinkage(model, grid_tau, weights, mean, var, labels):
-    means, variances = model.conditional_study(grid_tau, mean, var)
-    means, sds = means.T, np.sqrt(variances.T)            # (k, J)
-    avg = means @ weights
-    sd = np.sqrt(((means - avg[:, None]) ** 2 + sds ** 2) @ weights)
-    q = [mixture_quantiles(np.full(avg.size, p), weights, means, sds) for p in (0.5, 0.025, 0.975)]
-    return tuple(Shrinkage(es_id=str(label), mean=float(a), median=float(m), sd=float(s), ci_lower=float(lo),
-                           ci_upper=float(hi)) for label, a, s, m, lo, hi in zip(labels, avg, sd, *q))
+def _shrinkage(model, grid_tau, weights, mean, var, labels, chunk=2048):
+    """Each study's theta_i | y: the mixture over the grid of its conditional normals, in chunks
+    of studies (so that the (studies x grid) arrays stay in cache)."""
+    rows = []
+    for start in range(0, model.y.size, chunk):
+        part = slice(start, start + chunk)
+        b = grid_tau[:, None] ** 2 / (grid_tau[:, None] ** 2 + model.s2[part])
+        means = (b * model.y[part] + (1 - b) * mean[:, None]).T                   # (studies, J)
+        sds = np.sqrt(model.s2[part] * b + (1 - b) ** 2 * var[:, None]).T
+        avg = means @ weights
+        sd = np.sqrt(((means - avg[:, None]) ** 2 + sds ** 2) @ weights)
+        q = [mixture_quantiles(p, weights, means, sds) for p in (0.5, 0.025, 0.975)]
+        rows += [Shrinkage(es_id=str(label), mean=float(a), median=float(m), sd=float(s), ci_lower=float(lo),
+                           ci_upper=float(hi)) for label, a, s, m, lo, hi in zip(labels[part], avg, sd, *q)]
+    return tuple(rows)
 
 
 def _bayes_factors(model, post):
@@ -293,7 +296,7 @@ def bayes_meta(yi, vi, tau_prior="halfnormal:0.5", mu_prior=None, *, labels=None
     mean, var = model.conditional_mu(grid_tau)
     sd_pred = np.sqrt(var + grid_tau ** 2)
     marginal, bf_tau, bf_mu = _bayes_factors(model, post)
-    labels = labels if labels is not None else [f"{i + 1:02d}" for i in range(y.size)]
+    labels = list(labels) if labels is not None else [f"{i + 1:02d}" for i in range(y.size)]
     tau_median = post.quantile(0.5)
     precision = 1 / sigma ** 2     # sigma^2-hat of Higgins & Thompson (2002, eq. 9), as bayesmeta's I2()
     sigma2hat = (y.size - 1) * precision.sum() / (precision.sum() ** 2 - (precision ** 2).sum()) \
