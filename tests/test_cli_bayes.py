@@ -8,8 +8,8 @@ from conftest import PROJECT, load_fixture
 
 REFERENCE = load_fixture("bayesmeta.json")
 THIRDWAVE = str(PROJECT / "studies" / "thirdwave.csv")
-KEYS = {"tau", "mu", "theta_new", "bayes_factor_tau0", "bayes_factor_mu0", "prob_mu_above", "prob_theta_new_above",
-        "shrinkage", "prior", "k", "marginal_likelihood"}
+KEYS = {"tau", "mu", "theta_new", "bayes_factor_tau0", "bayes_factor_mu0", "prob_mu_above",
+        "prob_theta_new_above", "shrinkage", "prior", "k", "marginal_likelihood"}
 
 
 def run(*args, exit_code=0):
@@ -24,13 +24,14 @@ def reference(data, tau_prior, mu_prior):
 
 
 def test_json_matches_bayesmeta_on_thirdwave():
-    out = json.loads(run("bayes", THIRDWAVE, "--tau-prior", "rhodes:mental-health", "--mu-prior", "normal:0,4",
-                         "--above", "0.2", "--format", "json").stdout)
+    out = json.loads(run("bayes", THIRDWAVE, "--tau-prior", "rhodes:mental-health", "--mu-prior",
+                         "normal:0,4", "--above", "0.2", "--format", "json").stdout)
     assert KEYS <= set(out)
     theirs = reference("thirdwave", "rhodes:mental-health", "normal:0,4")
     for name in ("tau", "mu", "theta_new"):
         for key in ("median", "ci_lower", "ci_upper", "mean", "sd"):
-            assert abs(out[name][key] - theirs[name][key]) <= 1e-6 * abs(theirs[name][key]) + 1e-9, (name, key)
+            ours, ref = out[name][key], theirs[name][key]
+            assert abs(ours - ref) <= 1e-6 * abs(ref) + 1e-9, (name, key)
     assert abs(out["bayes_factor_tau0"] / theirs["bayes_factor_tau0"] - 1) < 1e-6
     assert abs(out["prob_mu_above"] - theirs["prob_mu_above_0.2"]) < 1e-9
     assert [row["es_id"] for row in out["shrinkage"]][:2] == ["thirdwave-call", "thirdwave-cavanagh"]

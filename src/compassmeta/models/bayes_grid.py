@@ -244,14 +244,7 @@ def _next_point(moments, start, step, delta, watch=16):
     divergences = symmetric_kl(m1, v1, m2, v2)
     studies = np.argsort(divergences[2:])[-watch:]
     for _ in range(100):
-        chosen = np.concatenate(([0, 1], studies + 2))
-        first_m, first_v = m1[chosen], v1[chosen]
-
-        def divergence(t):
-            mean, var = moments(t, studies)
-            return float(np.max(symmetric_kl(first_m, first_v, mean, var)))
-
-        root = solve_divergence(divergence, tau0, step, delta)
+        root = solve_divergence(_watched_divergence(moments, m1, v1, studies), tau0, step, delta)
         m2, v2 = moments(root)
         divergences = symmetric_kl(m1, v1, m2, v2)
         beyond = np.flatnonzero(divergences[2:] > delta * (1 + 1e-12))
@@ -260,6 +253,17 @@ def _next_point(moments, start, step, delta, watch=16):
             return root, (m2, v2)
         studies = np.union1d(studies, new)
     raise RuntimeError("DIRECT grid: the watched set did not settle")
+
+
+def _watched_divergence(moments, m1, v1, studies):
+    """tau -> the largest divergence from (m1, v1) among mu, theta_new and ``studies``."""
+    chosen = np.concatenate(([0, 1], studies + 2))
+    first_m, first_v = m1[chosen], v1[chosen]
+
+    def divergence(t):
+        mean, var = moments(t, studies)
+        return float(np.max(symmetric_kl(first_m, first_v, mean, var)))
+    return divergence
 
 
 def mixture_cdf(x, weights, means, sds):
