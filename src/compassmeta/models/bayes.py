@@ -88,6 +88,10 @@ class BayesResult(Result, PooledModel):
             name="tau^2", variance=self.tau.median ** 2, ci_lower=self.tau.ci_lower ** 2,
             ci_upper=self.tau.ci_upper ** 2, i2=self.i2),))
 
+    def probability_above(self, x: float, predictive: bool = False) -> float:
+        """P(mu > x | y), or P(theta_new > x | y) with ``predictive`` (e.g. x = 0 and 0.2)."""
+        return self.densities.probability_above(x, predictive)
+
     def describe(self) -> str:
         mu = self.prior["mu"]
         return (f"Bayesian random-effects model (bayesmeta), k = {self.k}; "
@@ -116,6 +120,10 @@ class Densities:
         z = (np.asarray(x, dtype=float)[:, None] - self.means) / sds
         return (np.exp(-0.5 * z ** 2) / (sds * math.sqrt(2 * math.pi))) @ self.weights
 
+    def probability_above(self, x, predictive=False):
+        sds = np.sqrt(self.sds ** 2 + self.grid_tau ** 2) if predictive else self.sds
+        return 1.0 - float(mixture_cdf(np.array([x]), self.weights, self.means[None], sds[None])[0])
+
     def mu_prior(self, x):
         """Normal prior density of mu, or None for the flat prior."""
         if self.model.mu_prior is None:
@@ -138,7 +146,7 @@ class NormalNormal:
         tau = np.atleast_1d(np.asarray(tau, dtype=float))
         out = np.empty(tau.size)
         yc = self.y - self.center
-        chunk = max(1, 4_000_000 // self.y.size)
+        chunk = max(1, 262_144 // self.y.size)   # (rows x k) blocks of 2 MB stay in cache
         for start in range(0, tau.size, chunk):
             t = tau[start:start + chunk]
             v = t[:, None] ** 2 + self.s2
@@ -296,6 +304,7 @@ def bayes_meta(yi, vi, tau_prior="halfnormal:0.5", mu_prior=None, *, labels=None
     mean, var = model.conditional_mu(grid_tau)
     sd_pred = np.sqrt(var + grid_tau ** 2)
     marginal, bf_tau, bf_mu = _bayes_factors(model, post)
+    densities = Densities(model, post, weights, mean, np.sqrt(var), grid_tau)
     labels = list(labels) if labels is not None else [f"{i + 1:02d}" for i in range(y.size)]
     tau_median = post.quantile(0.5)
     precision = 1 / sigma ** 2     # sigma^2-hat of Higgins & Thompson (2002, eq. 9), as bayesmeta's I2()
@@ -307,13 +316,11 @@ def bayes_meta(yi, vi, tau_prior="halfnormal:0.5", mu_prior=None, *, labels=None
         tau=tau_summary(post, tail), mu=mixture_summary(weights, mean, np.sqrt(var)),
         theta_new=mixture_summary(weights, mean, sd_pred),
         bayes_factor_tau0=bf_tau, bayes_factor_mu0=bf_mu,
-        prob_mu_above=None if above is None else 1 - float(mixture_cdf(np.array([above]), weights,
-                                                                       mean[None], np.sqrt(var)[None])[0]),
-        prob_theta_new_above=None if above is None else 1 - float(mixture_cdf(np.array([above]), weights,
-                                                                              mean[None], sd_pred[None])[0]),
+        prob_mu_above=None if above is None else densities.probability_above(above),
+        prob_theta_new_above=None if above is None else densities.probability_above(above, True),
         above=above, shrinkage=_shrinkage(model, grid_tau, weights, mean, var, labels),
         prior={"tau": prior.spec, "tau_label": prior.label, "tau_proper": prior.proper,
                "mu": mu_label},
         k=int(y.size), marginal_likelihood=marginal,
         i2=100 * tau_median ** 2 / (tau_median ** 2 + sigma2hat), grid_size=int(grid_tau.size),
-        converged=post.converged, densities=Densities(model, post, weights, mean, np.sqrt(var), grid_tau))
+        converged=post.converged, densities=densities)
