@@ -10,6 +10,9 @@
 # (pposterior, qposterior, dposterior).  bayesmeta's own modes and shortest intervals come from
 # optimize() at its default tolerance (about 1e-4); the script also records them from the same
 # functions with optimize(tol = 1e-12), so that they can be compared at 1e-6.
+# With the Rhodes et al. (log-t) priors bayesmeta 3.4 stops ("extremely bad integrand
+# behaviour": the prior density grows without bound towards tau = 0); those fits are recorded
+# with bayesmeta's error message.
 .libPaths(c("/opt/rlib-current", .libPaths()))
 suppressMessages({library(bayesmeta); library(metafor); library(jsonlite)})
 
@@ -26,23 +29,24 @@ datasets <- list(
                    priors = c("halfnormal:0.5", "halfcauchy:1", "turner:any"), mu_sd = 4),
   rubin1981 = list(source = "bayesmeta Rubin1981 (eight schools), effect and stderr",
                    yi = Rubin1981$effect, vi = Rubin1981$stderr^2, labels = Rubin1981$school,
-                   priors = c("halfnormal:0.5", "halfcauchy:1", "rhodes:any"), mu_sd = 50),
+                   priors = c("halfnormal:0.5", "halfcauchy:1", "turner:any"), mu_sd = 50),
   thirdwave = list(source = "studies/thirdwave.csv, g and se (dmetar ThirdWave)",
                    yi = tw$g, vi = tw$se^2, labels = tw$es_id,
-                   priors = c("halfnormal:0.5", "halfcauchy:1", "rhodes:mental-health"), mu_sd = 4),
+                   priors = c("halfnormal:0.5", "halfcauchy:1", "turner:mental-health", "rhodes:mental-health"), mu_sd = 4),
   thirdwave_k2 = list(source = "studies/thirdwave.csv, first 2 rows", yi = tw$g[1:2], vi = tw$se[1:2]^2,
                       labels = tw$es_id[1:2],
-                      priors = c("halfnormal:0.5", "halfcauchy:1", "rhodes:mental-health"), mu_sd = 4),
+                      priors = c("halfnormal:0.5", "halfcauchy:1", "turner:mental-health", "rhodes:mental-health"), mu_sd = 4),
   thirdwave_k3 = list(source = "studies/thirdwave.csv, first 3 rows", yi = tw$g[1:3], vi = tw$se[1:3]^2,
                       labels = tw$es_id[1:3],
-                      priors = c("halfnormal:0.5", "halfcauchy:1", "rhodes:mental-health"), mu_sd = 4))
+                      priors = c("halfnormal:0.5", "halfcauchy:1", "turner:mental-health", "rhodes:mental-health"), mu_sd = 4))
 
 tau_prior <- function(spec) {
   parts <- strsplit(spec, ":")[[1]]
   switch(parts[1],
          halfnormal = function(t) dhalfnormal(t, scale = as.numeric(parts[2])),
          halfcauchy = function(t) dhalfcauchy(t, scale = as.numeric(parts[2])),
-         turner = TurnerEtAlPrior(outcome = NA)$dprior,
+         turner = if (parts[2] == "any") TurnerEtAlPrior(outcome = NA)$dprior else
+           TurnerEtAlPrior("mental health indicators", "non-pharmacological", "placebo / control")$dprior,
          rhodes = if (parts[2] == "any") RhodesEtAlPrior(outcome = NA)$dprior else
            RhodesEtAlPrior("mental health outcome", "non-pharmacological", "placebo / control")$dprior)
 }
@@ -152,6 +156,8 @@ out <- list(
                          bayesfactor = as.list(example$bayesfactor["actual", ]),
                          marginal_likelihood = as.numeric(example$marginal.likelihood)),
   turner_parameters = TurnerEtAlPrior(outcome = NA)$parameters["tau", ],
+  turner_mental_health = TurnerEtAlPrior("mental health indicators", "non-pharmacological",
+                                         "placebo / control")$parameters["tau", ],
   rhodes_mental_health = RhodesEtAlPrior("mental health outcome", "non-pharmacological",
                                          "placebo / control")$parameters["tau", ],
   bmr = list(bmr_record(NULL), bmr_record(4)))

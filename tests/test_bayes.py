@@ -44,9 +44,13 @@ def pair(request):
 @pytest.mark.parametrize("name", ["tau", "mu", "theta_new"])
 def test_posterior_summaries_match_bayesmeta(pair, name):
     reference, result = pair
-    ours = getattr(result, name).to_dict()
+    ours, theirs = getattr(result, name).to_dict(), reference[name]
+    # The shortest interval's ends minimise a width that is flat to second order at its minimum:
+    # compared at 1e-6 of the interval's width (the widths agree to 1e-12).
+    width = theirs["hpd_upper"] - theirs["hpd_lower"]
     for key in SUMMARY_KEYS:
-        assert close(ours[key], reference[name][key], atol=1e-8), (name, key, ours[key], reference[name][key])
+        atol = 1e-6 * width if key.startswith("hpd") else 1e-8
+        assert close(ours[key], theirs[key], atol=atol), (name, key, ours[key], theirs[key])
 
 
 def test_shrinkage_matches_bayesmeta(pair):
@@ -89,11 +93,11 @@ def test_printed_example_of_roever_2020():
 
 
 def test_turner_and_rhodes_parameters_are_bayesmetas():
-    mu, sigma = FIXTURE["turner_parameters"]["mu"], FIXTURE["turner_parameters"]["sigma"]
-    assert (TURNER["any"][0] / 2, TURNER["any"][1] / 2) == pytest.approx((mu, sigma), rel=1e-12)
-    rhodes = FIXTURE["rhodes_mental_health"]
-    assert (RHODES["mental-health"][0] / 2, RHODES["mental-health"][1] / 2) == pytest.approx(
-        (rhodes["location"], rhodes["scale"]), rel=1e-12)
+    """bayesmeta's TurnerEtAlPrior() and RhodesEtAlPrior() parameters for tau (half of tau^2's)."""
+    for ours, theirs in ((TURNER["any"], FIXTURE["turner_parameters"]),
+                         (TURNER["mental-health"], FIXTURE["turner_mental_health"]),
+                         (RHODES["mental-health"], FIXTURE["rhodes_mental_health"])):
+        assert (ours[0] / 2, ours[1] / 2) == pytest.approx(tuple(theirs), rel=1e-12)
 
 
 @pytest.mark.parametrize("index", [0, 1])

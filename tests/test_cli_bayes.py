@@ -24,10 +24,10 @@ def reference(data, tau_prior, mu_prior):
 
 
 def test_json_matches_bayesmeta_on_thirdwave():
-    out = json.loads(run("bayes", THIRDWAVE, "--tau-prior", "rhodes:mental-health", "--mu-prior",
+    out = json.loads(run("bayes", THIRDWAVE, "--tau-prior", "turner:mental-health", "--mu-prior",
                          "normal:0,4", "--above", "0.2", "--format", "json").stdout)
     assert KEYS <= set(out)
-    theirs = reference("thirdwave", "rhodes:mental-health", "normal:0,4")
+    theirs = reference("thirdwave", "turner:mental-health", "normal:0,4")
     for name in ("tau", "mu", "theta_new"):
         for key in ("median", "ci_lower", "ci_upper", "mean", "sd"):
             ours, ref = out[name][key], theirs[name][key]

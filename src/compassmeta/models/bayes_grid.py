@@ -87,7 +87,7 @@ class AdaptiveDensity:
             res = optimize.minimize_scalar(lambda x: -float(self.logf(np.array([x]))[0]),
                                            bounds=(left, right), method="bounded",
                                            options={"xatol": 1e-13 * max(1.0, right)})
-            if -res.fun >= log_max:
+            if -res.fun > log_max + 1e-13 * max(1.0, abs(log_max)):   # not a rounding tie with the grid
                 mode, log_max = float(res.x), float(-res.fun)
         keep = np.flatnonzero(values > log_max - CUT)
         first, last = (keep[0], keep[-1]) if keep.size else (best, best)
@@ -159,7 +159,7 @@ class AdaptiveDensity:
     def quantile(self, p: float) -> float:
         """The tau with CDF p (Brent's method inside the panel that holds it)."""
         if p <= 0:
-            return self._to_t(self.edges[0])
+            return float(self._to_t(self.edges[0]))
         target = p * self.total
         i = int(np.clip(np.searchsorted(self.cumulative, target) - 1, 0, len(self.coefs) - 1))
         a, b = self.edges[i], self.edges[i + 1]
@@ -309,5 +309,5 @@ def shortest_interval(quantile, cdf, level, lower, upper):
                                    options={"xatol": 1e-10 * max(1.0, abs(upper - lower))})
     left = float(res.x)
     if width(lower) <= width(left):
-        left = lower
-    return left, quantile(level + cdf(left))
+        left = float(lower)
+    return left, float(quantile(level + cdf(left)))

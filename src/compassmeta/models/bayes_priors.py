@@ -55,8 +55,9 @@ class TauPrior:
         tau = np.asarray(tau, dtype=float)
         inside = (tau >= self.lower) & (tau <= self.upper)
         out = np.full(tau.shape, -np.inf)
-        out[inside] = self.logpdf_fn(tau[inside], sigma)
-        return out
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[inside] = self.logpdf_fn(tau[inside], sigma)
+        return np.where(np.isnan(out), -np.inf, out)   # log-normal and log-t at tau = 0
 
 
 def _positive(value, name, spec):
