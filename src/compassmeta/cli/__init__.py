@@ -17,6 +17,7 @@ main.lazy_modules = {
     "extract": "extract",
     "report": "report", "plan": "report",
     "escalc": "escalc",
+    "bayes": "bayes",
 }
 
 __all__ = ["main"]

@@ -1,0 +1,326 @@
+"""Bayesian random-effects meta-analysis, computed exactly as R's bayesmeta (Roever 2020).
+
+The normal-normal hierarchical model y_i ~ N(theta_i, sigma_i^2), theta_i ~ N(mu, tau^2), with
+a prior on tau (models.bayes_priors) and on mu (improper uniform or normal).  Integrating mu
+out gives the marginal likelihood p(y | tau) in closed form (Roever 2020, J Stat Softw 93(6),
+eq. 10); tau's posterior p(tau | y) ~ p(tau) p(y | tau) is integrated numerically
+(models.bayes_grid.AdaptiveDensity); mu | tau, y is normal (eq. 11-12), so mu's marginal
+posterior is a mixture of normals over tau, discretised by the DIRECT grid (Roever & Friede
+2017).  The predictive theta_new | tau, y is N(mean, var + tau^2) and each study's shrinkage
+estimate theta_i | tau, y is normal (eq. 13-14).  Bayes factors and the marginal likelihood as
+bayesmeta computes them (sec. 2.5): defined when both priors are proper.
+"""
+import dataclasses
+import math
+
+import numpy as np
+
+from ..common.errors import InputError
+from ..common.results import INTERNAL, Estimate, Heterogeneity, PooledModel, Result, VarianceComponent
+from .bayes_grid import AdaptiveDensity, direct_grid, mixture_cdf, mixture_quantiles, shortest_interval
+from .bayes_priors import TauPrior, parse_mu_prior, parse_tau_prior
+
+LEVEL = 0.95
+SUMMARY_KEYS = ("mode", "median", "mean", "sd", "ci_lower", "ci_upper", "hpd_lower", "hpd_upper")
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary(Result):
+    """Posterior summary of one parameter: mode, median, mean, sd, the 95% central (ci) and the
+    95% shortest (hpd) interval.  A moment the posterior lacks (a heavy tail) is None."""
+
+    mode: float
+    median: float
+    mean: float | None
+    sd: float | None
+    ci_lower: float
+    ci_upper: float
+    hpd_lower: float
+    hpd_upper: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Shrinkage(Result):
+    """Posterior of one study's true effect theta_i (the shrinkage estimate)."""
+
+    es_id: str
+    mean: float
+    median: float
+    sd: float
+    ci_lower: float
+    ci_upper: float
+
+
+@dataclasses.dataclass(frozen=True)
+class BayesResult(Result, PooledModel):
+    """A fitted Bayesian random-effects model (see the module docstring)."""
+
+    tau: Summary
+    mu: Summary
+    theta_new: Summary
+    bayes_factor_tau0: float | None
+    bayes_factor_mu0: float | None
+    prob_mu_above: float | None
+    prob_theta_new_above: float | None
+    above: float | None
+    shrinkage: tuple
+    prior: dict
+    k: int
+    marginal_likelihood: float | None
+    i2: float
+    grid_size: int
+    converged: bool
+    n_clusters: int | None = None
+    densities: object = dataclasses.field(default=None, metadata=INTERNAL, repr=False, compare=False)
+
+    def pooled_estimate(self) -> Estimate:
+        """Posterior median of mu, posterior sd, and the 95% central credible interval."""
+        return Estimate(estimate=self.mu.median, se=self.mu.sd, statistic=math.nan, p_value=math.nan,
+                        ci_lower=self.mu.ci_lower, ci_upper=self.mu.ci_upper)
+
+    def prediction_interval(self) -> tuple[float, float]:
+        """95% central interval of the predictive distribution of a new study's effect."""
+        return self.theta_new.ci_lower, self.theta_new.ci_upper
+
+    def heterogeneity(self) -> Heterogeneity:
+        """tau^2 as the square of tau's posterior median, with tau's central interval squared."""
+        return Heterogeneity(components=(VarianceComponent(
+            name="tau^2", variance=self.tau.median ** 2, ci_lower=self.tau.ci_lower ** 2,
+            ci_upper=self.tau.ci_upper ** 2, i2=self.i2),))
+
+    def probability_above(self, x: float, predictive: bool = False) -> float:
+        """P(mu > x | y), or P(theta_new > x | y) with ``predictive`` (e.g. x = 0 and 0.2)."""
+        return self.densities.probability_above(x, predictive)
+
+    def describe(self) -> str:
+        mu = self.prior["mu"]
+        return (f"Bayesian random-effects model (bayesmeta), k = {self.k}; "
+                f"tau prior: {self.prior['tau_label']}; mu prior: {mu}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Densities:
+    """The posterior and prior densities behind a BayesResult (for its figures)."""
+
+    model: object
+    post: AdaptiveDensity
+    weights: np.ndarray
+    means: np.ndarray
+    sds: np.ndarray
+    grid_tau: np.ndarray
+
+    def tau(self, x):
+        return self.post.pdf(x)
+
+    def tau_prior(self, x):
+        return np.exp(self.model.tau_prior.logpdf(np.asarray(x, dtype=float), self.model.sigma))
+
+    def mu(self, x, predict=False):
+        sds = np.sqrt(self.sds ** 2 + self.grid_tau ** 2) if predict else self.sds
+        z = (np.asarray(x, dtype=float)[:, None] - self.means) / sds
+        return (np.exp(-0.5 * z ** 2) / (sds * math.sqrt(2 * math.pi))) @ self.weights
+
+    def probability_above(self, x, predictive=False):
+        sds = np.sqrt(self.sds ** 2 + self.grid_tau ** 2) if predictive else self.sds
+        return 1.0 - float(mixture_cdf(np.array([x]), self.weights, self.means[None], sds[None])[0])
+
+    def mu_prior(self, x):
+        """Normal prior density of mu, or None for the flat prior."""
+        if self.model.mu_prior is None:
+            return None
+        mean, sd = self.model.mu_prior
+        return np.exp(-0.5 * ((np.asarray(x) - mean) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+
+
+class NormalNormal:
+    """The model's conditional quantities for given data and priors (vectorised over tau)."""
+
+    def __init__(self, y, sigma, tau_prior: TauPrior, mu_prior):
+        self.y, self.sigma, self.s2 = y, sigma, sigma ** 2
+        self.tau_prior, self.mu_prior = tau_prior, mu_prior
+        self.center = float(np.sum(y / self.s2) / np.sum(1 / self.s2))
+
+    def log_likelihood(self, tau, mu=None):
+        """log p(y | tau) with mu integrated over its prior (Roever 2020, eq. 10), or the joint
+        log p(y | tau, mu) when ``mu`` is given; vectorised over tau in chunks."""
+        tau = np.atleast_1d(np.asarray(tau, dtype=float))
+        out = np.empty(tau.size)
+        yc = self.y - self.center
+        chunk = max(1, 262_144 // self.y.size)   # (rows x k) blocks of 2 MB stay in cache
+        for start in range(0, tau.size, chunk):
+            t = tau[start:start + chunk]
+            v = t[:, None] ** 2 + self.s2
+            w = 1.0 / v
+            logdet = np.log(v).sum(axis=1)
+            if mu is not None:
+                resid = ((yc - (mu - self.center)) ** 2 * w).sum(axis=1)
+                out[start:start + chunk] = -0.5 * (self.y.size * math.log(2 * math.pi) + logdet + resid)
+                continue
+            sums = w @ np.column_stack([np.ones_like(yc), yc, yc ** 2])
+            sw, swy, swyy = sums[:, 0], sums[:, 1], sums[:, 2]
+            n = self.y.size
+            if self.mu_prior is not None:
+                pm, psd = self.mu_prior[0] - self.center, self.mu_prior[1]
+                sw, swy, swyy = sw + psd ** -2, swy + pm / psd ** 2, swyy + pm ** 2 / psd ** 2
+                logdet, n = logdet + 2 * math.log(psd), n + 1
+            resid = swyy - swy ** 2 / sw
+            out[start:start + chunk] = -0.5 * ((n - 1) * math.log(2 * math.pi) + logdet + resid + np.log(sw))
+        return out
+
+    def conditional_mu(self, tau):
+        """Mean and variance of mu | tau, y (Roever 2020, eq. 11-12), arrays over tau."""
+        tau = np.atleast_1d(np.asarray(tau, dtype=float))
+        w = 1.0 / (tau[:, None] ** 2 + self.s2)
+        sw, swy = w.sum(axis=1), w @ self.y
+        if self.mu_prior is not None:
+            sw, swy = sw + self.mu_prior[1] ** -2, swy + self.mu_prior[0] / self.mu_prior[1] ** 2
+        return swy / sw, 1.0 / sw
+
+    def divergence_moments(self, tau: float, studies=None):
+        """Means and variances of every conditional DIRECT watches (bayesmeta's ``alldivs``):
+        mu, theta_new and each theta_i (or the theta_i of ``studies``) at one tau (eq. 11-14)."""
+        t2 = tau * tau
+        w = 1.0 / (t2 + self.s2)
+        sw, swy = w.sum(), w @ self.y
+        if self.mu_prior is not None:
+            sw, swy = sw + self.mu_prior[1] ** -2, swy + self.mu_prior[0] / self.mu_prior[1] ** 2
+        mean, var = swy / sw, 1.0 / sw
+        y, s2 = (self.y, self.s2) if studies is None else (self.y[studies], self.s2[studies])
+        b = t2 / (t2 + s2)
+        return (np.concatenate(([mean, mean], b * y + (1 - b) * mean)),
+                np.concatenate(([var, var + t2], s2 * b + (1 - b) ** 2 * var)))
+
+    def log_posterior_kernel(self, tau):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = self.tau_prior.logpdf(tau, self.sigma) + self.log_likelihood(tau)
+        return np.where(np.isnan(value), -np.inf, value)
+
+
+def check_data(yi, vi):
+    y, v = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
+    if y.ndim != 1 or y.shape != v.shape or y.size < 1:
+        raise InputError("yi and vi must be equal-length vectors with at least one study")
+    bad = np.flatnonzero(~np.isfinite(y) | ~np.isfinite(v) | (v <= 0))
+    if bad.size:
+        raise InputError("effect size or sampling variance missing, not finite or not positive",
+                         row=int(bad[0]) + 1, column="vi" if np.isfinite(y[bad[0]]) else "yi")
+    return y, np.sqrt(v)
+
+
+def posterior_tail(model: NormalNormal, d: int = 1) -> float:
+    """Power p with p(tau | y) ~ tau^-p for large tau: the prior's tail plus k - d for flat
+    coefficient priors (k with a proper one); inf for a light prior tail or bounded support."""
+    if model.tau_prior.tail is None or math.isfinite(model.tau_prior.upper):
+        return math.inf
+    return model.tau_prior.tail + model.y.size - (0 if model.mu_prior is not None else d)
+
+
+def tau_posterior(model: NormalNormal, d: int = 1) -> AdaptiveDensity:
+    """The normalisable posterior of tau (an error when the priors leave it improper)."""
+    if posterior_tail(model, d) <= 1:
+        raise InputError(f"the posterior of tau is improper with the {model.tau_prior.label} and "
+                         f"k = {model.y.size} (use a proper tau prior)")
+    scale = float(np.sqrt(np.median(model.s2)))
+    return AdaptiveDensity(model.log_posterior_kernel, model.tau_prior.lower, model.tau_prior.upper, scale,
+                           terms=model.y.size)
+
+
+def tau_summary(post: AdaptiveDensity, tail: float) -> Summary:
+    mean = post.moment(1) if tail > 2 else None
+    sd = math.sqrt(max(post.moment(2) - mean ** 2, 0.0)) if tail > 3 else None
+    lower = post.quantile(0.0)
+    hpd = shortest_interval(post.quantile, lambda x: float(post.cdf(x)[0]), LEVEL, lower,
+                            post.quantile(1 - LEVEL))
+    return Summary(mode=post.mode, median=post.quantile(0.5), mean=mean, sd=sd,
+                   ci_lower=post.quantile((1 - LEVEL) / 2), ci_upper=post.quantile((1 + LEVEL) / 2),
+                   hpd_lower=hpd[0], hpd_upper=hpd[1])
+
+
+def mixture_summary(weights, means, sds) -> Summary:
+    """Summary of one normal mixture (means, sds over the grid): the mode by Brent's method
+    between the 10% and 90% quantiles, the shortest interval as bayesmeta's post.interval()."""
+    from scipy import optimize
+
+    means, sds = means[None, :], sds[None, :]
+    quantile = lambda p: float(mixture_quantiles(np.array([p]), weights, means, sds)[0])  # noqa: E731
+    cdf = lambda x: float(mixture_cdf(np.array([x]), weights, means, sds)[0])  # noqa: E731
+    mean = float(means[0] @ weights)
+    sd = math.sqrt(float(((means[0] - mean) ** 2 + sds[0] ** 2) @ weights))
+    q10, q90 = quantile(0.1), quantile(0.9)
+    density = lambda x: float((np.exp(-0.5 * ((x - means[0]) / sds[0]) ** 2) / sds[0]) @ weights)  # noqa: E731
+    res = optimize.minimize_scalar(lambda x: -density(x),
+                                   bounds=(q10, q90), method="bounded", options={"xatol": 1e-12 * max(1, sd)})
+    hpd = shortest_interval(quantile, cdf, LEVEL, quantile((1 - LEVEL) / 50), quantile(1 - LEVEL))
+    return Summary(mode=float(res.x), median=quantile(0.5), mean=mean, sd=sd,
+                   ci_lower=quantile((1 - LEVEL) / 2), ci_upper=quantile((1 + LEVEL) / 2),
+                   hpd_lower=hpd[0], hpd_upper=hpd[1])
+
+
+def _shrinkage(model, grid_tau, weights, mean, var, labels, chunk=2048):
+    """Each study's theta_i | y: the mixture over the grid of its conditional normals, in chunks
+    of studies (so that the (studies x grid) arrays stay in cache)."""
+    rows = []
+    for start in range(0, model.y.size, chunk):
+        part = slice(start, start + chunk)
+        b = grid_tau[:, None] ** 2 / (grid_tau[:, None] ** 2 + model.s2[part])
+        means = (b * model.y[part] + (1 - b) * mean[:, None]).T                   # (studies, J)
+        sds = np.sqrt(model.s2[part] * b + (1 - b) ** 2 * var[:, None]).T
+        avg = means @ weights
+        sd = np.sqrt(((means - avg[:, None]) ** 2 + sds ** 2) @ weights)
+        q = [mixture_quantiles(p, weights, means, sds) for p in (0.5, 0.025, 0.975)]
+        rows += [Shrinkage(es_id=str(label), mean=float(a), median=float(m), sd=float(s), ci_lower=float(lo),
+                           ci_upper=float(hi)) for label, a, s, m, lo, hi in zip(labels[part], avg, sd, *q)]
+    return tuple(rows)
+
+
+def _bayes_factors(model, post):
+    """Marginal likelihood and the Bayes factors of tau = 0 and mu = 0 against the model
+    (bayesmeta: p(y | tau = 0) / p(y) and p(y | mu = 0) / p(y)); None unless both priors are proper."""
+    if model.mu_prior is None or not model.tau_prior.proper:
+        return None, None, None
+    log_marginal = post.log_integral
+    bf_tau = math.exp(float(model.log_likelihood(0.0)[0]) - log_marginal)
+    prior = model.tau_prior
+    at_zero = AdaptiveDensity(lambda t: prior.logpdf(t, model.sigma) + model.log_likelihood(t, mu=0.0),
+                              model.tau_prior.lower, model.tau_prior.upper, post.scale, terms=model.y.size)
+    return math.exp(log_marginal), bf_tau, math.exp(at_zero.log_integral - log_marginal)
+
+
+def bayes_meta(yi, vi, tau_prior="halfnormal:0.5", mu_prior=None, *, labels=None, above=None,
+               delta: float = 0.01, epsilon: float = 1e-4) -> BayesResult:
+    """Fit the Bayesian random-effects model as bayesmeta(y, sigma, tau.prior, mu.prior) does.
+
+    ``tau_prior`` a spec (see models.bayes_priors.parse_tau_prior) or a TauPrior; ``mu_prior``
+    None/"uniform" or "normal:MEAN,SD" or (mean, sd); ``above`` adds P(mu > above) and
+    P(theta_new > above); ``delta``, ``epsilon`` as bayesmeta's DIRECT settings.
+    """
+    y, sigma = check_data(yi, vi)
+    prior = tau_prior if isinstance(tau_prior, TauPrior) else parse_tau_prior(tau_prior)
+    mu_spec = mu_prior if isinstance(mu_prior, tuple) else parse_mu_prior(mu_prior)
+    model = NormalNormal(y, sigma, prior, mu_spec)
+    post = tau_posterior(model)
+    tail = posterior_tail(model)
+    grid_tau, weights = direct_grid(model.divergence_moments, post.cdf, post.quantile(1 - epsilon), delta)
+    mean, var = model.conditional_mu(grid_tau)
+    sd_pred = np.sqrt(var + grid_tau ** 2)
+    marginal, bf_tau, bf_mu = _bayes_factors(model, post)
+    densities = Densities(model, post, weights, mean, np.sqrt(var), grid_tau)
+    labels = list(labels) if labels is not None else [f"{i + 1:02d}" for i in range(y.size)]
+    tau_median = post.quantile(0.5)
+    precision = 1 / sigma ** 2     # sigma^2-hat of Higgins & Thompson (2002, eq. 9), as bayesmeta's I2()
+    sigma2hat = (y.size - 1) * precision.sum() / (precision.sum() ** 2 - (precision ** 2).sum()) \
+        if y.size > 1 else sigma[0] ** 2
+    mu_label = ("uniform(min=-Inf, max=Inf)" if mu_spec is None
+                else f"normal(mean={mu_spec[0]:g}, sd={mu_spec[1]:g})")
+    return BayesResult(
+        tau=tau_summary(post, tail), mu=mixture_summary(weights, mean, np.sqrt(var)),
+        theta_new=mixture_summary(weights, mean, sd_pred),
+        bayes_factor_tau0=bf_tau, bayes_factor_mu0=bf_mu,
+        prob_mu_above=None if above is None else densities.probability_above(above),
+        prob_theta_new_above=None if above is None else densities.probability_above(above, True),
+        above=above, shrinkage=_shrinkage(model, grid_tau, weights, mean, var, labels),
+        prior={"tau": prior.spec, "tau_label": prior.label, "tau_proper": prior.proper,
+               "mu": mu_label},
+        k=int(y.size), marginal_likelihood=marginal,
+        i2=100 * tau_median ** 2 / (tau_median ** 2 + sigma2hat), grid_size=int(grid_tau.size),
+        converged=post.converged, densities=densities)
