@@ -1,0 +1,118 @@
+"""RoB 2 risk-of-bias judgements (``studies/rob2.csv``) and the tool's overall algorithm.
+
+RoB 2 (Sterne et al. 2019, BMJ 366:l4898, Table 2) judges one result of a trial in five domains
+(D1 randomization process, D2 deviations from intended interventions, D3 missing outcome data,
+D4 measurement of the outcome, D5 selection of the reported result), each low / some concerns /
+high, and derives the overall judgement:
+
+- low: every domain low;
+- high: any domain high, or some concerns "in multiple domains in a way that substantially lowers
+  confidence in the result";
+- some concerns: otherwise.
+
+The second clause is a judgement; compassmeta operationalises it as some concerns in at least
+:data:`SOME_CONCERNS_FOR_HIGH` (three) domains.  That rule reproduces every one of the 315 overall
+judgements of the Metapsy social-anxiety database (sad-psyctr @ cc33ac16), which prints the five
+domains and the overall (two or four would not: tests/test_rob2.py).  A reviewer who judges
+otherwise (e.g. two domains with some concerns judged high) enters that overall with a written
+``overall_justification``; a different overall without one is refused.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..common.errors import InputError
+from .schema import Schema, raise_first_error, schema_problems
+from .tables import read_table
+
+RATINGS = ("low", "some concerns", "high")
+DOMAINS = ("d1", "d2", "d3", "d4", "d5")
+DOMAIN_NAMES = {"d1": "Randomization process", "d2": "Deviations from intended interventions",
+                "d3": "Missing outcome data", "d4": "Measurement of the outcome",
+                "d5": "Selection of the reported result"}
+#: Some concerns in this many domains make the overall judgement high (see the module docstring).
+SOME_CONCERNS_FOR_HIGH = 3
+
+
+def overall_judgement(domains) -> str:
+    """The RoB 2 overall judgement of five domain ratings (Sterne et al. 2019, Table 2, with the
+    operational rule of :data:`SOME_CONCERNS_FOR_HIGH`)."""
+    ratings = tuple(domains)
+    if len(ratings) != len(DOMAINS) or any(rating not in RATINGS for rating in ratings):
+        raise ValueError(f"RoB 2 needs five ratings out of {RATINGS}, got {ratings}")
+    if "high" in ratings or ratings.count("some concerns") >= SOME_CONCERNS_FOR_HIGH:
+        return "high"
+    return "some concerns" if "some concerns" in ratings else "low"
+
+
+@dataclass(frozen=True)
+class Rob2Judgement:
+    """One result's RoB 2 judgement: ``domains`` maps d1..d5 to a rating, ``supports`` to its note;
+    ``overall`` is the entered judgement and ``derived`` the algorithm's (they differ only with a
+    ``justification``); ``es_id`` None covers every row of the study and outcome."""
+
+    study_id: str
+    outcome: str
+    es_id: str | None
+    domains: dict
+    supports: dict
+    overall: str
+    derived: str
+    justification: str | None
+    assessor: str
+    source: str
+
+    def covers(self, row: dict) -> bool:
+        """Whether this judgement is the one of a trials.csv row."""
+        if self.es_id is not None:
+            return row.get("es_id") == self.es_id
+        return row.get("study_id") == self.study_id and row.get("outcome") == self.outcome
+
+
+def judgement_problem(row: dict) -> tuple[str, str] | None:
+    """(column, message) when a typed rob2 row's entered overall breaks the algorithm without a
+    justification, or carries a justification it does not need; None when it is consistent."""
+    derived = overall_judgement(row[name] for name in DOMAINS)
+    if row["overall"] != derived and not row.get("overall_justification"):
+        ratings = ", ".join(row[name] for name in DOMAINS)
+        return ("overall", f"entered '{row['overall']}' but the RoB 2 algorithm gives '{derived}' "
+                f"(domains {ratings}); write the reason in overall_justification")
+    if row["overall"] == derived and row.get("overall_justification"):
+        return ("overall_justification", "the entered overall is the algorithm's: no justification is needed")
+    return None
+
+
+def load_rob2(path, package=None) -> tuple[Rob2Judgement, ...]:
+    """The judgements of a RoB 2 table checked against the 'rob2' resource of its data package
+    (default: datapackage.json beside it) and against the algorithm; raise the first problem."""
+    path = Path(path)
+    package = Path(package) if package else path.parent / "datapackage.json"
+    schema = Schema.load(package, "rob2")
+    table = read_table(path, allow_empty=True)
+    problems, typed = schema_problems(path, table.header, table.rows, schema)
+    raise_first_error(problems)
+    judgements, seen = [], {}
+    for number, row in enumerate(typed, start=1):
+        problem = judgement_problem(row)
+        if problem:
+            raise InputError(problem[1], file=str(path), row=number, column=problem[0])
+        key = (row["study_id"], row["outcome"], row["es_id"])
+        if key in seen:
+            raise InputError(f"a second judgement of {key[0]} / {key[1]} / {key[2] or 'all rows'} "
+                             f"(also row {seen[key]})", file=str(path), row=number, column="es_id")
+        seen[key] = number
+        judgements.append(Rob2Judgement(
+            study_id=row["study_id"], outcome=row["outcome"], es_id=row["es_id"],
+            domains={name: row[name] for name in DOMAINS},
+            supports={name: row[f"{name}_support"] or "" for name in DOMAINS},
+            overall=row["overall"], derived=overall_judgement(row[name] for name in DOMAINS),
+            justification=row["overall_justification"], assessor=row["assessor"], source=row["source"]))
+    return tuple(judgements)
+
+
+def judgement_for(judgements, row: dict) -> Rob2Judgement | None:
+    """The judgement of a trials.csv row: one naming its es_id first, else its study and outcome."""
+    exact = [j for j in judgements if j.es_id is not None and j.covers(row)]
+    if exact:
+        return exact[0]
+    general = [j for j in judgements if j.es_id is None and j.covers(row)]
+    return general[0] if general else None
