@@ -16,6 +16,7 @@ main.lazy_modules = {
     "extract": "extract",
     "report": "report",
     "escalc": "escalc",
+    "rob": "rob",
 }
 
 __all__ = ["main"]

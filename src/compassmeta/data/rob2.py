@@ -116,3 +116,24 @@ def judgement_for(judgements, row: dict) -> Rob2Judgement | None:
         return exact[0]
     general = [j for j in judgements if j.es_id is None and j.covers(row)]
     return general[0] if general else None
+
+
+def inverse_variance_weights(judgements, rows, vi, *, file=None) -> list:
+    """Each judgement's weight for robvis's weighted summary: the sum of 1/v_i over the trials rows
+    it covers (fixed-effect inverse-variance weights); a judgement covering no row is an error."""
+    weights = []
+    for number, judgement in enumerate(judgements, start=1):
+        covered = [1.0 / v for row, v in zip(rows, vi) if judgement_for(judgements, row) is judgement]
+        if not covered:
+            raise InputError(f"no row of the trials table is judged here ({judgement.study_id}, "
+                             f"{judgement.outcome}, {judgement.es_id or 'all rows'})", file=file, row=number,
+                             column="es_id" if judgement.es_id else "study_id")
+        weights.append(sum(covered))
+    return weights
+
+
+def ratings_for_rows(judgements, rows) -> list:
+    """Per trials row (a dict with es_id, study_id, outcome): its judgement's (d1..d5, overall), or
+    None where none is entered."""
+    found = [judgement_for(judgements, row) for row in rows]
+    return [None if j is None else (*(j.domains[name] for name in DOMAINS), j.overall) for j in found]
