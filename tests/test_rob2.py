@@ -118,6 +118,14 @@ def test_a_needless_justification_and_a_bad_rating_are_refused(tmp_path):
     assert (error.value.row, error.value.column) == (1, "d2")
 
 
+def test_a_second_judgement_of_the_same_result_is_refused(tmp_path):
+    path = scratch(tmp_path, lambda row: row.update(es_id="koszycki2016-spin-post"))
+    message = r"a second judgement of koszycki2016 / anxiety / koszycki2016-spin-post \(also row 1\)"
+    with pytest.raises(InputError, match=message) as error:
+        load_rob2(path)
+    assert (error.value.row, error.value.column) == (2, "es_id")
+
+
 def test_a_judgement_is_found_for_its_trial_rows():
     judgements = load_rob2(STUDIES / "rob2.csv")
     assert judgement_for(judgements, {"es_id": "koszycki2016-spin-post"}).es_id == "koszycki2016-spin-post"
@@ -133,3 +141,16 @@ def test_the_free_text_risk_of_bias_is_kept_as_a_note():
     assert len(old) == 13 and set(old) <= set(new)
     assert {es_id: new[es_id] for es_id in old} == old
     assert old["savari2021-bdi2-post"] == "Metapsy score 3 of 4 (sg 1, ac 0, ba 1, itt 1)"
+
+
+def test_validate_lists_the_rob2_table_and_its_algorithm_errors(tmp_path):
+    from click.testing import CliRunner
+
+    from compassmeta.cli import main
+
+    runner = CliRunner()
+    assert "rob2.csv: ok" in runner.invoke(main, ["validate"]).output
+    path = scratch(tmp_path, lambda row: row.update(overall="high"))
+    result = runner.invoke(main, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert "row 1, column 'overall': entered 'high' but the RoB 2 algorithm gives 'low'" in result.output

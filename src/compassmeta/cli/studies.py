@@ -41,15 +41,19 @@ def reproduce(studies_folder, mirror, output_format, figures_folder):
 def validate(tables, all_warnings):
     """Check study tables against studies/datapackage.json; list every error and the warnings."""
     from ..data.loading import resource_for
+    from ..data.rob2 import rob2_problems
     from ..data.studytable import validate_file
     from ..report.reproduce import studies_dir
 
     if not tables:
         folder = studies_dir()
-        tables = [folder / "trials.csv", folder / "thirdwave.csv"]
+        tables = [folder / "trials.csv", folder / "thirdwave.csv", folder / "rob2.csv"]
     errors = 0
     for table in tables:
-        problems = validate_file(table, resource=resource_for(table))
+        if Path(table).stem == "rob2":       # RoB 2 judgements: their schema and the RoB 2 algorithm
+            problems = rob2_problems(table)[0]
+        else:
+            problems = validate_file(table, resource=resource_for(table))
         found = [problem for problem in problems if problem.level == "error"]
         for problem in found:
             click.echo(f"Error: {problem}", err=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..common.errors import InputError
-from .schema import Schema, raise_first_error, schema_problems
+from .schema import Problem, Schema, raise_first_error, schema_problems
 from .tables import read_table
 
 RATINGS = ("low", "some concerns", "high")
@@ -81,32 +81,41 @@ def judgement_problem(row: dict) -> tuple[str, str] | None:
     return None
 
 
-def load_rob2(path, package=None) -> tuple[Rob2Judgement, ...]:
-    """The judgements of a RoB 2 table checked against the 'rob2' resource of its data package
-    (default: datapackage.json beside it) and against the algorithm; raise the first problem."""
+def rob2_problems(path, package=None) -> tuple[list, list]:
+    """(problems, typed rows) of a RoB 2 table: its 'rob2' schema in the data package (default:
+    datapackage.json beside it), the algorithm check of each overall, repeated judgements."""
     path = Path(path)
     package = Path(package) if package else path.parent / "datapackage.json"
     schema = Schema.load(package, "rob2")
     table = read_table(path, allow_empty=True)
     problems, typed = schema_problems(path, table.header, table.rows, schema)
-    raise_first_error(problems)
-    judgements, seen = [], {}
+    if any(problem.level == "error" for problem in problems):
+        return problems, typed
+    seen = {}
     for number, row in enumerate(typed, start=1):
         problem = judgement_problem(row)
         if problem:
-            raise InputError(problem[1], file=str(path), row=number, column=problem[0])
+            problems.append(Problem(str(path), number, problem[0], problem[1]))
         key = (row["study_id"], row["outcome"], row["es_id"])
         if key in seen:
-            raise InputError(f"a second judgement of {key[0]} / {key[1]} / {key[2] or 'all rows'} "
-                             f"(also row {seen[key]})", file=str(path), row=number, column="es_id")
-        seen[key] = number
-        judgements.append(Rob2Judgement(
-            study_id=row["study_id"], outcome=row["outcome"], es_id=row["es_id"],
-            domains={name: row[name] for name in DOMAINS},
-            supports={name: row[f"{name}_support"] or "" for name in DOMAINS},
-            overall=row["overall"], derived=overall_judgement(row[name] for name in DOMAINS),
-            justification=row["overall_justification"], assessor=row["assessor"], source=row["source"]))
-    return tuple(judgements)
+            judged = f"{key[0]} / {key[1]} / {key[2] or 'all rows'}"
+            problems.append(Problem(str(path), number, "es_id", f"a second judgement of {judged} "
+                                    f"(also row {seen[key]})"))
+        seen.setdefault(key, number)
+    return problems, typed
+
+
+def load_rob2(path, package=None) -> tuple[Rob2Judgement, ...]:
+    """The judgements of a RoB 2 table, checked by :func:`rob2_problems`; raise the first problem."""
+    problems, typed = rob2_problems(path, package)
+    raise_first_error(problems)
+    return tuple(Rob2Judgement(
+        study_id=row["study_id"], outcome=row["outcome"], es_id=row["es_id"],
+        domains={name: row[name] for name in DOMAINS},
+        supports={name: row[f"{name}_support"] or "" for name in DOMAINS},
+        overall=row["overall"], derived=overall_judgement(row[name] for name in DOMAINS),
+        justification=row["overall_justification"], assessor=row["assessor"], source=row["source"])
+        for row in typed)
 
 
 def judgement_for(judgements, row: dict) -> Rob2Judgement | None:
