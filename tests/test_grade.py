@@ -71,6 +71,15 @@ def test_publication_bias_assessed_only_from_ten_trials():
     few = grade_subset(dataclasses.replace(CLEAN, k=9, weights=(1.0,) * 9, rob=("low",) * 9, bias_p=0.001))
     assert domain(few, "publication_bias").downgrade == 0
     assert domain(few, "publication_bias").reason == "not assessable (k = 9 < 10)"
+    assert few.footnotes() == ["publication bias: not assessable (k = 9 < 10)"]
+
+
+def test_risk_of_bias_not_assessable_without_judgements():
+    rating = grade_subset(dataclasses.replace(CLEAN, rob=(None,) * 12))
+    assert domain(rating, "risk_of_bias").reason == "not assessable (no trial has a RoB 2 judgement)"
+    partly = grade_subset(dataclasses.replace(CLEAN, rob=("high",) * 3 + (None,) * 9))
+    assert domain(partly, "risk_of_bias").reason == ("25% of the weight from trials at high risk of bias; "
+                                                     "75% from trials without a RoB 2 judgement")
 
 
 def test_indirectness_from_the_plan_and_an_override_with_its_justification():

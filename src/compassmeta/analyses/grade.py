@@ -158,10 +158,11 @@ class GradeRating(Result):
     share_above_mid: float | None = None
 
     def footnotes(self) -> list[str]:
-        """The GRADE summary-of-findings footnotes: one per rated-down or overridden domain."""
+        """The GRADE summary-of-findings footnotes: one per rated-down, overridden or not assessable
+        domain."""
         notes = []
         for d in self.domains:
-            if d.downgrade or d.overridden:
+            if d.downgrade or d.overridden or d.reason.startswith("not assessable"):
                 override = f" (override: {d.justification})" if d.overridden else ""
                 notes.append(f"{d.domain.replace('_', ' ')}: {d.reason}{override}")
         return notes
@@ -195,6 +196,8 @@ def _risk_of_bias(data: GradeInput, rules: GradeRules) -> GradeDomain:
         raise ValueError("risk of bias needs one weight and one RoB 2 judgement (or None) per trial")
     high = sum(w for w, r in zip(data.weights, data.rob) if r == "high") / total
     unjudged = sum(w for w, r in zip(data.weights, data.rob) if r is None) / total
+    if unjudged == 1:
+        return GradeDomain("risk_of_bias", 0, "not assessable (no trial has a RoB 2 judgement)", rule)
     reason = f"{high:.0%} of the weight from trials at high risk of bias"
     if unjudged:
         reason += f"; {unjudged:.0%} from trials without a RoB 2 judgement"
