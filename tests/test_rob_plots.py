@@ -7,6 +7,7 @@ from matplotlib.text import Text
 
 from compassmeta import plots
 from compassmeta.cli import main
+from compassmeta.common.errors import InputError
 from compassmeta.data.rob2 import inverse_variance_weights, load_rob2, ratings_for_rows
 from compassmeta.data.studytable import load_study_table
 from compassmeta.plots.rob import COLOURS, rob_plot, rob_shares
@@ -57,6 +58,9 @@ def test_summary_shares_counted_and_weighted():
     assert [bar.get_width() for bar in bars][-1] == pytest.approx(low, rel=1e-12)   # the overall bar
     with pytest.raises(ValueError):
         rob_shares(judgements, [1.0, 2.0])
+    with pytest.raises(InputError, match="no row of the trials table is judged here") as error:
+        inverse_variance_weights(judgements, table.rows[:2], table.vi[:2], file="rob2.csv")
+    assert (error.value.row, error.value.column) == (1, "es_id")
 
 
 def test_rob_command_writes_the_figure(tmp_path):

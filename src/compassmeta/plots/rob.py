@@ -99,6 +99,8 @@ def rob_plot(judgements, *, weights=None, kind: str = "both", labels=None, title
     ``weights`` (one per judgement) weight the summary bars."""
     if not judgements:
         raise ValueError("no RoB 2 judgements to draw")
+    if kind not in ("both", "traffic-light", "summary"):
+        raise ValueError(f"kind must be both, traffic-light or summary, not {kind!r}")
     labels = list(labels) if labels is not None else [judgement_label(j) for j in judgements]
     lights = ROW_HEIGHT * len(judgements) + 1.0 if kind in ("traffic-light", "both") else 0.0
     summary = 2.4 if kind in ("summary", "both") else 0.0
