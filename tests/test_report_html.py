@@ -394,7 +394,7 @@ def test_browser_shows_pooled_values_menus_and_every_figure(written, tmp_path):
     assert re.findall(r'value="([^"]+)"', outcomes) == [  # sections: outcome x window
         "depression-post", "anxiety-post", "quality-of-life-post", "grief-post", STRESS]
     assert re.findall(r'value="([^"]+)"', moderators) == ["control-type", "population", "intervention-class",
-                                                          "format", "sessions", "duration", "risk-of-bias", "analysis-set",
+                                                          "format", "sessions", "duration", "analysis-set",
                                                           "year"]
     pooled = [item for item in report["analyses"] if item["pooled"] and not item["same_trials_as"]]
     funnels = sum(1 for item in pooled if item["k_trials"] >= 3)  # the plan: no funnel below k = 3

@@ -72,6 +72,16 @@ def _with_comparisons(table, labels):
     return named
 
 
+def _rob_ratings(table, rob_path):
+    """Each row's RoB 2 judgements from the table at ``rob_path`` (None without --rob)."""
+    if rob_path is None:
+        return None
+    from ..data.rob2 import load_rob2, ratings_for_rows
+
+    rows = [dict(zip(table.header, row)) for row in table.rows]
+    return ratings_for_rows(load_rob2(rob_path), rows)
+
+
 def _refuse(condition, message):
     if condition:
         raise InputError(message)
@@ -88,8 +98,10 @@ def _refuse(condition, message):
               show_default=True, help="Forest of the studies, or of leave-one-out / cumulative re-fits.")
 @click.option("--fixed", is_flag=True, help="Also draw the fixed-effect diamond and fixed-effect weights.")
 @click.option("--summary-only", is_flag=True, help="With --by: one diamond per subgroup, no study rows.")
+@click.option("--rob", "rob_path", default=None, type=click.Path(dir_okay=False),
+              help="RoB 2 table (like studies/rob2.csv): add its domain and overall columns (plain forest).")
 def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
-           output, by_column, cluster_column, sort, extra_columns, kind, fixed, summary_only):
+           output, by_column, cluster_column, sort, extra_columns, kind, fixed, summary_only, rob_path):
     """Forest plot of DATA (format by the extension of -o)."""
     from .. import plots
     from ..analyses.sensitivity import cumulative, leave_one_out
@@ -102,6 +114,8 @@ def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, out
                                            f"{', '.join(ignored)} does not apply to it")
     _refuse(by_column and cluster_column, "--by and --cluster cannot be combined; choose one grouping")
     _refuse(summary_only and not by_column, "--summary-only needs --by (one diamond per subgroup)")
+    _refuse(rob_path and (by_column or cluster_column or kind != "studies"),
+            "--rob applies to the plain forest of the studies (no --by, --cluster or --kind)")
     _refuse(fixed and (by_column or cluster_column), "--fixed applies to the plain forest (no --by or --cluster)")
     _refuse(cluster_column and (extra_columns or sort != "given"),
             "--cluster keeps each trial's rows together in file order; --column and --sort do not apply")
@@ -137,7 +151,7 @@ def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, out
                                             **options)
     else:
         figure = plots.forest_plot(yi, vi, labels, columns=columns, sort=sort, years=years, show_fixed=fixed,
-                                   **options)
+                                   rob=_rob_ratings(table, rob_path), **options)
     click.echo(f"Wrote {plots.save_figure(figure, output)}")
 
 

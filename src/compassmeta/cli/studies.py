@@ -54,16 +54,20 @@ def validate(tables, studies_folder, all_warnings):
     """Check study tables against studies/datapackage.json; list every error and the warnings
     (schema, row rules, consistency, checks across a trial's rows, plausibility)."""
     from ..data.loading import resource_for
+    from ..data.rob2 import rob2_problems
     from ..data.studytable import validate_file
     from ..report.reproduce import studies_dir
 
     if not tables:
         folder = studies_dir(studies_folder)
-        tables = [path for path in (folder / "trials.csv", folder / "thirdwave.csv")
+        tables = [path for path in (folder / "trials.csv", folder / "thirdwave.csv", folder / "rob2.csv")
                   if path.exists() or path.name == "trials.csv"]
     errors = 0
     for table in tables:
-        problems = validate_file(table, resource=resource_for(table))
+        if Path(table).stem == "rob2":       # RoB 2 judgements: their schema and the RoB 2 algorithm
+            problems = rob2_problems(table)[0]
+        else:
+            problems = validate_file(table, resource=resource_for(table))
         found = [problem for problem in problems if problem.level == "error"]
         for problem in found:
             click.echo(f"Error: {problem}", err=True)

@@ -15,6 +15,10 @@ from .labels import HEADING_WRAP, is_comparator_tiers, level_order, readable_col
 
 SORT_KEYS = ("given", "effect", "weight", "year")
 LARGE_FOREST = 100      # study rows beyond which a forest is hard to read (offer --summary-only)
+ROB_TITLES = ("D1", "D2", "D3", "D4", "D5", "O")
+ROB_CAPTION = ("Risk of bias (RoB 2): D1 randomization process; D2 deviations from intended interventions; "
+               "D3 missing outcome data; D4 measurement of the outcome; D5 selection of the reported result; "
+               "O overall. + low, \u2212 some concerns, \u00d7 high; blank: no judgement entered.")
 
 __all__ = ["LARGE_FOREST", "SORT_KEYS", "SQUARE_AREA", "ForestSpec", "Row", "axis_limits", "draw",
            "forest_plot", "subgroup_forest_plot", "cluster_forest_plot", "estimates_forest_plot"]
@@ -63,7 +67,7 @@ def _order(yi, weights, years, sort):
     return np.arange(len(yi))
 
 
-def _study_rows(yi, vi, labels, columns, weight_columns, order, level, marker_weights=None):
+def _study_rows(yi, vi, labels, columns, weight_columns, order, level, marker_weights=None, rob=None):
     z = _critical(level)
     marker_weights = weight_columns[0] if marker_weights is None else marker_weights
     rows = []
@@ -71,7 +75,8 @@ def _study_rows(yi, vi, labels, columns, weight_columns, order, level, marker_we
         half = z * np.sqrt(vi[i])
         rows.append(Row("study", label=wrap(str(labels[i])), cells=tuple(str(c[i]) for c in columns.values()),
                         estimate=yi[i], lower=yi[i] - half, upper=yi[i] + half,
-                        weights=tuple(w[i] for w in weight_columns), marker_weight=marker_weights[i]))
+                        weights=tuple(w[i] for w in weight_columns), marker_weight=marker_weights[i],
+                        rob=tuple(rob[i] or ()) if rob is not None else ()))
     return rows
 
 
@@ -87,22 +92,26 @@ def _percent_weights(result):
 
 
 def forest_plot(yi, vi, labels, *, columns=None, sort="given", years=None, method="REML", ci_method="z",
-                level=95, show_fixed=False, title=None, spread=True):
+                level=95, show_fixed=False, title=None, spread=True, rob=None):
     """Forest plot of one meta-analysis (metafor forest.rma, with a prediction interval and the
     heterogeneity line unless ``spread`` is False: too few studies to estimate them).
-    ``show_fixed`` adds the fixed-effect diamond and the fixed-effect
-    weights beside the random-effects ones."""
+    ``show_fixed`` adds the fixed-effect diamond and the fixed-effect weights beside the
+    random-effects ones; ``rob`` (one RoB 2 tuple d1..d5, overall per study, or None where none
+    is entered) adds the risk-of-bias columns, as R meta's forest() of a meta object with rob."""
     columns = columns or {}
     result = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)
     yi, vi = result.fit.y, result.fit.v
     weights = [_percent_weights(result)]
     spec = ForestSpec(column_titles=tuple(columns), title=title)
+    if rob is not None:
+        spec.rob_titles, spec.caption = ROB_TITLES, ROB_CAPTION
     fixed = None
     if show_fixed and result.method != "FE":
         fixed = pool(yi, vi, method="FE", level=level, with_tau2_ci=False)
         weights.append(_percent_weights(fixed))
         spec.weight_titles = ("RE weight", "FE weight")
-    spec.rows += _study_rows(yi, vi, labels, columns, weights, _order(yi, weights[0], years, sort), level)
+    spec.rows += _study_rows(yi, vi, labels, columns, weights, _order(yi, weights[0], years, sort), level,
+                             rob=rob)
     spec.rows.append(Row("blank"))
     if fixed is not None:
         spec.rows.append(Row("pooled", label="Fixed-effect model", estimate=fixed.estimate,

@@ -16,6 +16,7 @@ from matplotlib.transforms import blended_transform_factory, offset_copy
 from .common import FONT_SIZE, MEASURE_NAME, format_interval, new_figure, text_width_inches
 
 ROW_HEIGHT = 0.22       # inches per line of text
+ROB_CELL = 0.26         # inches per risk-of-bias column
 PLOT_WIDTH = 3.2        # inches for the effect axis
 PAD = 0.18              # inches between text columns
 TOP, BOTTOM = 0.35, 0.8
@@ -41,6 +42,7 @@ class Row:
     gid: str = ""
     bold: bool = False
     right_text: str | None = None   # overrides the effect [CI] column
+    rob: tuple = ()                 # RoB 2 judgements (d1..d5, overall) for the risk-of-bias columns
 
     @property
     def lines(self):
@@ -56,6 +58,7 @@ class ForestSpec:
     weight_titles: tuple = ("Weight",)
     title: str | None = None
     caption: str | None = None
+    rob_titles: tuple = ()          # titles of the risk-of-bias columns right of the weights
 
 
 
@@ -118,6 +121,7 @@ def _measure(spec: ForestSpec) -> _Layout:
     weight_widths = [text_width_inches(t, bold=True) for t in spec.weight_titles]
     left = PAD + max(label_width + sum(w + PAD for w in cell_widths), wide_labels) + PAD
     right = PAD + effect_width + PAD + sum(w + PAD for w in weight_widths)
+    right += (ROB_CELL * len(spec.rob_titles) + PAD) if spec.rob_titles else 0.0
     width = left + PLOT_WIDTH + right
     caption_lines = _wrap_caption(spec.caption, width)
     bottom = BOTTOM + CAPTION_LINE * len(caption_lines)
@@ -150,6 +154,7 @@ class _Columns:
     cells: list
     effect: float
     weights: list
+    rob: list = field(default_factory=list)
 
 
 def _draw_titles(canvas: _Canvas, spec: ForestSpec, layout: _Layout) -> _Columns:
@@ -168,7 +173,11 @@ def _draw_titles(canvas: _Canvas, spec: ForestSpec, layout: _Layout) -> _Columns
     canvas.put(effect_x, top, EFFECT_TITLE, bold=True, align="right")
     for title_text, x in zip(spec.weight_titles, weight_x):
         canvas.put(x, top, title_text, bold=True, align="right", gid="weight-title")
-    return _Columns(cells, effect_x, weight_x)
+    start = (weight_x[-1] if weight_x else effect_x) + PAD
+    rob_x = [start + ROB_CELL * (i + 0.5) for i in range(len(spec.rob_titles))]
+    for title_text, x in zip(spec.rob_titles, rob_x):
+        canvas.put(x, top, title_text, bold=True, align="center", gid="rob-title")
+    return _Columns(cells, effect_x, weight_x, rob_x)
 
 
 @dataclass
@@ -240,7 +249,19 @@ def _draw_rows(canvas: _Canvas, rows: list, centres, columns: _Columns, limits: 
         if row.kind == "study":
             for weight, x in zip(row.weights, columns.weights):
                 canvas.put(x, y, f"{weight:.1f}%", align="right", gid="study-weight")
+            _draw_rob(canvas, row.rob, y, columns.rob)
     marks.draw(canvas.axis)
+
+
+def _draw_rob(canvas: _Canvas, ratings: tuple, y: float, xs: list):
+    """A row's RoB 2 judgements as robvis's coloured circles with their symbols (meta's forest with
+    rob); a row without a judgement stays blank."""
+    from .rob import COLOURS, SYMBOLS
+
+    for rating, x in zip(ratings, xs):
+        canvas.axis.scatter([x / canvas.width], [y], s=120, color=COLOURS[rating], edgecolor="black",
+                            linewidth=0.4, transform=canvas.text_at, clip_on=False, zorder=2, gid="rob-light")
+        canvas.put(x, y, SYMBOLS[rating], align="center", bold=True)
 
 
 def _draw_frame(canvas: _Canvas, spec: ForestSpec, layout: _Layout, reference_line):

@@ -14,7 +14,7 @@ FEW_FOR_BIAS = 10               # under this, asymmetry tests have little power 
 #: Moderator columns explored, with the name shown on the page.
 MODERATORS = (("control_type", "control type"), ("population", "population"),
               ("intervention_class", "intervention class"), ("format", "format"), ("sessions", "sessions"),
-              ("intervention_duration", "duration"), ("risk_of_bias", "risk of bias"),
+              ("intervention_duration", "duration"),
               ("analysis_set", "analysis set"), ("year", "year"))
 SELF_COMPASSION = ("self_compassion", "self-compassion")
 LEADING_OUTCOMES = ("self-compassion", "depression", "anxiety")   # the report's first sections
