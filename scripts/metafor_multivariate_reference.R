@@ -87,7 +87,13 @@ add_case <- function(name, dat, V, V_from, inner, struct, mods, contrasts = list
                         list(label = label, F = w$Fstat, df2 = w$df_denom, p_value = w$p_val)
                       }))
     }
-    if (profile && method == "REML") out$profile <- profile_table(res)
+    # confint() refits the model at every step of its search with the model's optimiser:
+    # BFGS there (Nelder-Mead's profile fits stop short and give different bounds).
+    if (profile && method == "REML") {
+      bfgs <- rma.mv(dat$yi, V, mods = mods, random = as.formula(paste("~", inner, "| cluster")),
+                     struct = struct, data = dat, method = method, test = test, control = controls$bfgs)
+      out$profile <- profile_table(bfgs)
+    }
     cases[[length(cases) + 1]] <<- out
   }
 }

@@ -2,7 +2,17 @@
 
 One module per family of commands; importing them registers the commands on ``main``.
 """
-from . import analyses, editing, extract, figures, fitting, report, selection, studies  # noqa: F401  (registers the commands)
+from . import (  # noqa: F401  (registers the commands)
+    analyses,
+    editing,
+    extract,
+    figures,
+    fitting,
+    multivariate,
+    report,
+    selection,
+    studies,
+)
 from .app import main
 
 __all__ = ["main"]

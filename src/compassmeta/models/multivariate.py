@@ -112,9 +112,9 @@ class MultivariateResult(Result, PooledModel):
     q: float
     q_df: int
     q_p: float
-    qm: float | None
+    qm: float
     qm_df: tuple
-    qm_p: float | None
+    qm_p: float
     k: int
     n_clusters: int
     struct: str
@@ -127,6 +127,8 @@ class MultivariateResult(Result, PooledModel):
     ci_method: str = field(default="z", metadata=INTERNAL)
     level: float = field(default=0.95, metadata=INTERNAL)
     notes: tuple = field(default=(), metadata=INTERNAL)
+    outer_name: str = field(default="cluster", metadata=INTERNAL)
+    inner_name: str = field(default="inner", metadata=INTERNAL)
     fit: MultivariateFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def pooled_estimate(self) -> Estimate:
@@ -301,7 +303,8 @@ def contrast_results(fit, inference, contrasts, level):
     return tuple(out)
 
 
-def summarise(fit, ci_method="z", level=0.95, contrasts=(), profile=False) -> MultivariateResult:
+def summarise(fit, ci_method="z", level=0.95, contrasts=(), profile=False,
+              names=("cluster", "inner")) -> MultivariateResult:
     """The result of ``fit`` under ``ci_method`` with its contrasts and profile CIs."""
     if ci_method not in MULTIVARIATE_CI_METHODS:
         raise InputError(f"unknown CI method '{ci_method}'; choose from {', '.join(MULTIVARIATE_CI_METHODS)}")
@@ -312,8 +315,9 @@ def summarise(fit, ci_method="z", level=0.95, contrasts=(), profile=False) -> Mu
         MultilevelCoefficient(term=term, estimate=float(b), se=float(s), statistic=float(b / s), df=df,
                               p_value=float(pv), ci_lower=float(b - c * s), ci_upper=float(b + c * s))
         for term, b, s, df, pv, c in zip(fit.terms, fit.beta, se, dfs, inference.p_values(fit.beta), crit))
-    tested = [i for i, term in enumerate(fit.terms) if term != "intercept"]
-    qm, qm_df, qm_p = wald(fit, inference, np.eye(fit.p)[tested]) if tested else (None, (0, None), None)
+    # metafor's QM: every coefficient but the intercept; the intercept alone in an intercept-only model
+    tested = [i for i, term in enumerate(fit.terms) if term != "intercept"] or [0]
+    qm, qm_df, qm_p = wald(fit, inference, np.eye(fit.p)[tested])
     sampling = fit.problem.sampling_only()
     q_df = fit.k - fit.p
     deviance, aic, bic = log_likelihood_terms(fit.k, fit.p, fit.log_likelihood, sampling,
@@ -334,12 +338,13 @@ def summarise(fit, ci_method="z", level=0.95, contrasts=(), profile=False) -> Mu
         method="REML" if fit.problem.reml else "ML",
         contrasts=contrast_results(fit, inference, contrasts, level), profile=profile_rows,
         converged=True, iterations=fit.iterations, levels=fit.levels, ci_method=ci_method, level=level,
-        notes=notes, fit=fit)
+        notes=notes, outer_name=names[0], inner_name=names[1], fit=fit)
 
 
 def multivariate(yi, vi, *, cluster, inner, struct, moderators=None, intercept=True, time=None, rho=None,
                  phi=None, pairs=None, method="REML", ci_method="z", level=0.95, contrasts=(),
-                 profile=False, source=None) -> MultivariateResult:
+                 profile=False, source=None, cluster_column="cluster",
+                 inner_column="inner") -> MultivariateResult:
     """rma.mv(yi, V, mods, random = ~ inner | cluster, struct = struct) and its inference.
 
     ``moderators`` maps a name to values (text: categorical); ``pairs`` lists published
@@ -349,5 +354,5 @@ def multivariate(yi, vi, *, cluster, inner, struct, moderators=None, intercept=T
     X, terms = build_design(moderators, y.size, intercept)
     fit = fit_multivariate(y, vi, X, terms, cluster=cluster, inner=inner, struct=struct,
                            method=str(method).upper(), time=time, rho=rho, phi=phi, pairs=pairs,
-                           source=source)
-    return summarise(fit, ci_method, level, contrasts, profile)
+                           source=source, cluster_column=cluster_column, inner_column=inner_column)
+    return summarise(fit, ci_method, level, contrasts, profile, (cluster_column, inner_column))

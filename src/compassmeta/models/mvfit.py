@@ -83,6 +83,10 @@ def _newton_polish(evaluate, theta):
     return theta, gradient, step
 
 
+def _converged(gradient):
+    return bool(np.all(np.isfinite(gradient)) and np.max(np.abs(gradient)) <= GRADIENT_TOLERANCE)
+
+
 def maximise(problem, parameters, start):
     """(tau^2, rho, iterations) at the maximum of the (restricted) likelihood over the free
     parameters, or ConvergenceError."""
@@ -95,12 +99,42 @@ def maximise(problem, parameters, start):
     result = minimize(evaluate, theta0, jac=True, method="BFGS",
                       options={"gtol": 1e-9, "maxiter": 2000})
     theta, gradient, polish = _newton_polish(evaluate, result.x)
-    if not np.all(np.isfinite(gradient)) or np.max(np.abs(gradient)) > GRADIENT_TOLERANCE:
+    if not _converged(gradient):
+        # BFGS lost precision (a flat or awkward surface, as at |rho| = 1): Nelder-Mead
+        # from its point, then Newton again.
+        simplex = minimize(lambda t: evaluate(t)[0], result.x, method="Nelder-Mead",
+                           options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 20000, "adaptive": True})
+        theta, gradient, polish = _newton_polish(evaluate, simplex.x)
+        polish += int(simplex.nit)
+    if not _converged(gradient):
+        at_zero = [i for i in range(parameters.n_tau2)
+                   if parameters.free[i] and abs(parameters.full(theta)[i]) < 1e-4]
+        if at_zero and not parameters.signed:
+            return _on_boundary(problem, parameters, theta, at_zero)
         raise ConvergenceError(f"the {'REML' if problem.reml else 'ML'} optimisation did not converge "
                                f"({result.message.lower().rstrip('.')}; largest gradient "
                                f"{np.max(np.abs(gradient)):.3g})")
     tau2, rho = parameters.natural(theta)
     return tau2, rho, int(result.nit) + polish
+
+
+def _on_boundary(problem, parameters, theta, at_zero):
+    """The optimum with the tau^2 in ``at_zero`` held at 0, accepted when the likelihood
+    falls as each of them leaves 0 (|s| has a kink at 0 where tau enters off the diagonal,
+    so the boundary optimum is not a stationary point)."""
+    from .mvstructs import Parameters
+
+    fixed = {**parameters.fixed, **{i: 0.0 for i in at_zero}}
+    held = Parameters(parameters.structure, parameters.n_levels, parameters.scale, fixed, parameters.signed)
+    tau2, rho = parameters.natural(theta)
+    tau2[at_zero] = 0.0
+    tau2, rho, iterations = maximise(problem, held, (tau2, rho))
+    gls = problem.gls(tau2, rho)
+    d_tau, _ = problem.layout.gradient(tau2, rho, gls.gradient_blocks(problem.reml))
+    if np.any(d_tau[at_zero] > GRADIENT_TOLERANCE):
+        raise ConvergenceError(f"the {'REML' if problem.reml else 'ML'} optimisation did not converge "
+                               "near tau^2 = 0")
+    return tau2, rho, iterations
 
 
 def starting_values(X, y, v, n_tau2, n_rho, structure):
@@ -129,13 +163,16 @@ def check_identifiable(structure, level_codes, cluster_codes, n_levels, levels, 
         raise InputError(f"the inner column has one level ({levels[0]}): struct {structure.name} needs "
                          "at least two")
     n_clusters = int(cluster_codes.max()) + 1
+    together = np.zeros((n_clusters, n_levels), dtype=bool)
+    together[cluster_codes, level_codes] = True
+    if structure.rho_count(n_levels) and not (together.sum(axis=1) > 1).any():
+        raise InputError(f"no cluster holds two levels of the inner column: rho of struct {structure.name} "
+                         "is not identified (struct ID or DIAG fits these data)")
     if structure.name == "UN":
         count = n_levels * (n_levels + 1) // 2
         if n_clusters < count:
             raise InputError(f"struct UN over {n_levels} levels has {count} variance parameters but the "
                              f"data hold {n_clusters} clusters")
-        together = np.zeros((n_clusters, n_levels), dtype=bool)
-        together[cluster_codes, level_codes] = True
         pairs = together.T.astype(int) @ together.astype(int)
         a, b = np.argwhere(pairs == 0)[0] if (pairs == 0).any() else (None, None)
         if a is not None:

@@ -20,7 +20,8 @@ def _profile_deviance(fit, position, target):
     """Deviance of the fit with parameter ``position`` held at ``target`` (natural scale)."""
     def deviance(value):
         base = fit.parameters
-        held = Parameters(base.structure, len(fit.levels), base.scale, base.fixed)
+        held = Parameters(base.structure, len(fit.levels), base.scale, base.fixed,
+                          signed=base.signed and position < base.n_tau2)
         full = base.unconstrained(fit.tau2, fit.rho)
         unconstrained = full.copy()
         if position < base.n_tau2:
@@ -36,25 +37,36 @@ def _profile_deviance(fit, position, target):
     return deviance
 
 
-def _bound(deviance, estimate, limit, tolerance):
-    """Where ``deviance`` crosses 0 between the estimate and ``limit`` (the limit when it
-    does not; None when the profile fit fails)."""
+#: Fractions of the way from the estimate to a parameter's limit at which the profile is
+#: tried until it crosses (the limit itself last: a profile fit at |rho| = 1 can be awkward).
+STEPS = (0.05, 0.2, 0.5, 0.8, 0.95, 0.99, 1.0)
+
+
+def _bound(deviance, estimate, points, tolerance):
+    """Where ``deviance`` crosses 0 between the estimate and the last of ``points`` (tried in
+    turn; the last point when it does not cross; None when a profile fit fails)."""
     from scipy.optimize import brentq
 
+    inner = estimate
     try:
-        if deviance(limit) <= 0.0:
-            return float(limit)
-        return float(brentq(deviance, estimate, limit, xtol=tolerance, rtol=1e-12))
+        for point in points:
+            if deviance(point) > 0.0:
+                return float(brentq(deviance, inner, point, xtol=tolerance, rtol=1e-12))
+            inner = point
+        return float(points[-1])
     except ConvergenceError:
         return None
 
 
-def _tau2_upper(deviance, estimate, scale):
-    """A tau^2 above the upper bound (doubling from the estimate)."""
-    value = max(estimate, scale) * 2.0
-    while deviance(value) < 0.0 and value < TAU2_SEARCH * max(estimate, scale):
-        value *= 2.0
-    return value
+def _towards(estimate, limit):
+    return [estimate + fraction * (limit - estimate) for fraction in STEPS]
+
+
+def _doubling(estimate, scale):
+    """tau^2 values searched for an upper bound: doubling up to TAU2_SEARCH times the larger
+    of the estimate and mean v (the last is reported as the bound if never crossed)."""
+    start = max(estimate, scale)
+    return [start * 2.0 ** j for j in range(1, int(np.log2(TAU2_SEARCH)) + 2)]
 
 
 def profile_intervals(fit, level):
@@ -75,10 +87,10 @@ def profile_intervals(fit, level):
         deviance = _profile_deviance(fit, position, target)
         if position < parameters.n_tau2:
             tolerance = 1e-10 * parameters.scale
-            lower = _bound(deviance, estimate, 0.0, tolerance)
-            upper = _bound(deviance, estimate, _tau2_upper(deviance, estimate, parameters.scale), tolerance)
+            lower = _bound(deviance, estimate, _towards(estimate, 0.0), tolerance)
+            upper = _bound(deviance, estimate, _doubling(estimate, parameters.scale), tolerance)
         else:
-            lower = _bound(deviance, estimate, lower_limit, 1e-10)
-            upper = _bound(deviance, estimate, 1.0, 1e-10)
+            lower = _bound(deviance, estimate, _towards(estimate, lower_limit), 1e-10)
+            upper = _bound(deviance, estimate, _towards(estimate, 1.0), 1e-10)
         rows.append(ProfileInterval(name, estimate, lower, upper))
     return tuple(rows)

@@ -73,6 +73,7 @@ class Structure:
     correlation: object         # (rho, lags) -> (R, dR/drho)
     rho_count: object           # n_levels -> number of rho
     by_time: bool = False       # lags from each row's time (CAR), not level positions
+    signed: bool = False        # tau = sqrt(scale) s with s of either sign (UN, see Parameters)
 
     def n_tau2(self, n_levels):
         return n_levels if self.heterogeneous else 1
@@ -101,7 +102,7 @@ STRUCTURES = {s.name: s for s in (
     Structure("DIAG", True, _identity, lambda n: 0),
     Structure("CS", False, _compound_symmetry, lambda n: 1),
     Structure("HCS", True, _compound_symmetry, lambda n: 1),
-    Structure("UN", True, _unstructured, lambda n: n * (n - 1) // 2),
+    Structure("UN", True, _unstructured, lambda n: n * (n - 1) // 2, signed=True),
     Structure("AR", False, _autoregressive, lambda n: 1),
     Structure("HAR", True, _autoregressive, lambda n: 1),
     Structure("CAR", False, _autoregressive, lambda n: 1, by_time=True),
@@ -114,15 +115,30 @@ class Parameters:
     ``fixed_tau2``: levels whose tau^2 is held at 0 (metafor: a level seen in one cluster
     only, for the heterogeneous structs).  ``fixed`` maps a position of the full vector to
     a held value (profile likelihood).
+
+    UN takes the signs of s into its correlations (rho_ab sign(s_a s_b)): G = D R D is then
+    smooth in s also where a tau^2 reaches 0, as a Cholesky factor would be.  The other
+    structs, whose one rho is shared by all pairs, use |s|, and so does a UN fit with a rho
+    held (profile likelihood), whose sign must not flip.
     """
 
-    def __init__(self, structure, n_levels, scale, fixed=None):
+    def __init__(self, structure, n_levels, scale, fixed=None, signed=None):
         self.structure = structure
+        self.n_levels = n_levels
         self.n_tau2 = structure.n_tau2(n_levels)
         self.n_rho = structure.rho_count(n_levels)
         self.scale = scale
         self.fixed = dict(fixed or {})
         self.free = np.array([i not in self.fixed for i in range(self.n_tau2 + self.n_rho)])
+        self.signed = structure.signed if signed is None else signed
+        self.pairs = _lower_pairs(n_levels)
+
+    def _signs(self, s):
+        """sign(s) (for UN: +1 at 0) and, for UN, sign(s_a s_b) of every rho."""
+        if not self.signed:
+            return np.sign(s), 1.0
+        sign = np.where(s >= 0, 1.0, -1.0)
+        return sign, sign[self.pairs[0]] * sign[self.pairs[1]]
 
     def full(self, theta):
         vector = np.empty(self.free.size)
@@ -135,7 +151,7 @@ class Parameters:
         """(tau^2, rho) of the free vector ``theta``."""
         vector = self.full(theta)
         s, z = vector[:self.n_tau2], vector[self.n_tau2:]
-        return self.scale * s * s, self.structure.rho_from(z)
+        return self.scale * s * s, self.structure.rho_from(z) * self._signs(s)[1]
 
     def unconstrained(self, tau2, rho):
         """The full vector of (tau^2, rho)."""
@@ -146,6 +162,7 @@ class Parameters:
         """Gradient in the free vector from dl/dtau (tau = sqrt(tau^2)) and dl/drho."""
         vector = self.full(theta)
         s, z = vector[:self.n_tau2], vector[self.n_tau2:]
-        gradient = np.concatenate([d_tau * np.sqrt(self.scale) * np.sign(s),
-                                   d_rho * self.structure.rho_derivative(z)])
+        sign, pair_sign = self._signs(s)
+        gradient = np.concatenate([d_tau * np.sqrt(self.scale) * sign,
+                                   d_rho * pair_sign * self.structure.rho_derivative(z)])
         return gradient[self.free]
