@@ -88,16 +88,18 @@ def peer_run(command, timeout=1800):
         return f"did not run ({type(error).__name__})"
     out = run.stdout.split()
     try:
-        return tuple(float(x) for x in out[-4:])
+        if len(out) >= 4:
+            return tuple(float(x) for x in out[-4:])
     except ValueError:
-        return "did not run: " + (run.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        pass
+    return "did not run: " + (run.stderr.strip().splitlines() or ["no output"])[-1][:200]
 
 
 def _write(path, yi, vi, trial, outcome):
     with open(path, "w") as handle:
         handle.write("yi,vi,trial,outcome\n")
         for row in zip(yi, vi, trial + 1, outcome):
-            handle.write(f"{row[0]!r},{row[1]!r},{row[2]},{row[3]}\n")
+            handle.write(f"{float(row[0])!r},{float(row[1])!r},{row[2]},{row[3]}\n")
 
 
 def _report(name, measured, elapsed):

@@ -19,6 +19,7 @@ from .wls import weighted_fit
 
 GRADIENT_TOLERANCE = 1e-7     # max |dl/dtheta| accepted at the optimum
 NEWTON_STEPS = 20
+POLISHED = 1e-10              # no Newton step once max |dl/dtheta| is below this
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ def _newton_polish(evaluate, theta):
     definite, at a flat or boundary direction, leaving BFGS's point)."""
     value, gradient = evaluate(theta)
     for step in range(1, NEWTON_STEPS + 1):
+        if np.max(np.abs(gradient)) < POLISHED:
+            return theta, gradient, step - 1
         h = 1e-5 * np.maximum(1.0, np.abs(theta))
         hessian = np.empty((theta.size, theta.size))
         for i in range(theta.size):

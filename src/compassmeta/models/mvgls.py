@@ -16,6 +16,26 @@ import numpy as np
 from .multilevel import _cross
 
 
+def inverse_and_log_det(V):
+    """V_j^-1 and sum_j log det V_j for a stack of symmetric blocks; LinAlgError unless every
+    block is positive definite.  Blocks of one and two rows in closed form (the bivariate case
+    is the common one; numpy's batched LAPACK calls cost more than the arithmetic there)."""
+    n = V.shape[1]
+    if n == 1:
+        if np.any(V <= 0):
+            raise np.linalg.LinAlgError("not positive definite")
+        return 1.0 / V, float(np.log(V).sum())
+    if n == 2:
+        a, b, d = V[:, 0, 0], V[:, 0, 1], V[:, 1, 1]
+        det = a * d - b * b
+        if np.any(a <= 0) or np.any(det <= 0):
+            raise np.linalg.LinAlgError("not positive definite")
+        W = np.stack([np.stack([d, -b], axis=1), np.stack([-b, a], axis=1)], axis=1) / det[:, None, None]
+        return W, float(np.log(det).sum())
+    lower = np.linalg.cholesky(V)
+    return np.linalg.inv(V), 2.0 * float(np.log(np.diagonal(lower, axis1=1, axis2=2)).sum())
+
+
 class MultivariateGLS:
     """GLS fit of y = X beta + e with Var(e) = blockdiag(S_j + G_j), per size group.
 
@@ -33,9 +53,9 @@ class MultivariateGLS:
         self.weights = []
         self.log_det_v = 0.0
         for V in self.covariance:
-            lower = np.linalg.cholesky(V)
-            self.log_det_v += 2.0 * float(np.log(np.diagonal(lower, axis1=1, axis2=2)).sum())
-            self.weights.append(np.linalg.inv(V))
+            W, log_det = inverse_and_log_det(V)
+            self.weights.append(W)
+            self.log_det_v += log_det
         self.WX = [W @ X for W, X in zip(self.weights, X_groups)]
         xwx = sum(_cross(WX, X) for WX, X in zip(self.WX, X_groups))
         xwy = sum(np.einsum("mia,mi->a", WX, y) for WX, y in zip(self.WX, y_groups))
