@@ -73,3 +73,19 @@ def test_refusal_is_one_line(berkey_files):
     assert result.exit_code == 2
     assert result.output.strip() == ("Error: struct CAR needs the time of every row (--time, or a numeric "
                                      "inner column)")
+
+
+def test_phi_and_time_columns_build_ishak_v(tmp_path):
+    """--phi 0.97 --time time: metafor vcalc(vi, study, time1 = time, phi = 0.97) and struct AR."""
+    case = next(c for c in FIXTURE["cases"] if c["name"] == "ishak2007_AR" and c["method"] == "REML")
+    data = tmp_path / "ishak.csv"
+    with open(data, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["study", "time", "yi", "vi"])
+        writer.writerows(zip(case["cluster"], case["time"], case["yi"], case["vi"]))
+    result = run("mvmeta", data, "--cluster", "study", "--inner", "time", "--time", "time", "--phi", "0.97",
+                 "--struct", "AR", "--mods", "time", "--no-intercept", "--format", "json")
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.output)
+    assert [c["term"] for c in d["coefficients"]] == ["time[1]", "time[2]", "time[3]", "time[4]"]
+    assert np.allclose(d["tau2"] + d["rho"], [case["tau2"], case["rho"]], rtol=1e-6)

@@ -45,7 +45,7 @@ def _pairs(path, table):
 @click.option("--vcov", "vcov_path", type=click.Path(dir_okay=False), default=None, metavar="PAIRS.csv",
               help="Published sampling covariances: columns es_id_1, es_id_2, cov.")
 @click.option("--mods", "moderator_columns", multiple=True, metavar="COL",
-              help="Moderator column (repeatable; text columns are categorical).")
+              help="Moderator column (repeatable; text columns and the --inner column are categorical).")
 @click.option("--no-intercept", is_flag=True, help="One coefficient per level of the first moderator.")
 @click.option("--contrast", "contrasts", multiple=True, metavar='"A-B"',
               help="Linear contrast of two terms or levels (repeatable).")
@@ -67,9 +67,11 @@ def mvmeta(data, yi_column, vi_column, sei_column, cluster_column, inner_column,
     needed = [cluster_column, inner_column, *moderator_columns] + ([time_column] if time_column else [])
     table, yi, vi = complete_cases(*load_effects(data, yi_column, vi_column, sei_column, where,
                                                  cluster_column), needed)
+    moderators = {name: (table.label_column if name == inner_column else table.typed_column)(name)
+                  for name in moderator_columns}
     result = multivariate(
         yi, vi, cluster=table.label_column(cluster_column), inner=table.typed_column(inner_column),
-        struct=struct, moderators={name: table.typed_column(name) for name in moderator_columns},
+        struct=struct, moderators=moderators,
         intercept=not no_intercept, time=table.numeric_column(time_column) if time_column else None,
         rho=rho, phi=phi, pairs=_pairs(vcov_path, table) if vcov_path else None, method=method.upper(),
         ci_method=ci_method, level=level / 100.0, contrasts=contrasts, profile=profile, source=data,
