@@ -60,13 +60,15 @@ cat(fit$b[1], fit$tau2[1], fit$rho, elapsed, "\\n")
 """
 
 PIMETA_SCRIPT = """
-import sys, time, numpy as np, pandas as pd, pimeta
-d = pd.read_csv(sys.argv[1])
-x = (d["outcome"] == "uncompassionate").to_numpy(float)
+import csv, sys, time, numpy as np, pimeta
+rows = list(csv.DictReader(open(sys.argv[1])))
+yi = np.array([float(r["yi"]) for r in rows]); vi = np.array([float(r["vi"]) for r in rows])
+trial = np.array([int(r["trial"]) for r in rows])
+x = np.array([r["outcome"] == "uncompassionate" for r in rows], dtype=float)
 t0 = time.perf_counter()
-V = pimeta.vcalc(d["vi"].to_numpy(), cluster=d["trial"].to_numpy(), obs=np.arange(len(d)), rho=%r)
-fit = pimeta.rma_mv(d["yi"].to_numpy(), V=V, mods=np.column_stack([1 - x, x]), intercept=False,
-                    data={"trial": d["trial"].to_numpy(), "x": x}, random="~ x | trial", struct="GEN")
+V = pimeta.vcalc(vi, cluster=trial, obs=np.arange(len(rows)), rho=%r)
+fit = pimeta.rma_mv(yi, V=V, mods=np.column_stack([1 - x, x]), intercept=False,
+                    data={"trial": trial, "x": x}, random="~ x | trial", struct="GEN")
 elapsed = time.perf_counter() - t0
 print(fit.beta[0], fit.tau2[0], float("nan"), elapsed)
 """

@@ -178,9 +178,10 @@ def _inner_levels(inner, column):
     missing = np.flatnonzero(np.isin(labels, ["", "nan", "NA", "None"]))
     if missing.size:
         raise InputError("inner value is missing", row=int(missing[0]) + 1, column=column)
-    levels = tuple(sorted_levels(labels))
-    index = {level: i for i, level in enumerate(levels)}
-    return levels, np.array([index[label] for label in labels]), None
+    distinct, codes = np.unique(labels, return_inverse=True)
+    levels = tuple(sorted_levels(distinct.tolist()))
+    position = np.array([levels.index(level) for level in distinct.tolist()])
+    return levels, position[codes.ravel()], None
 
 
 def build_design(moderators, k, intercept):
@@ -197,7 +198,7 @@ def build_design(moderators, k, intercept):
     if not dummies:
         return X[:, 1:], terms[1:]
     labels = np.array([str(value) for value in values])
-    base = sorted_levels(labels)[0]
+    base = sorted_levels(np.unique(labels).tolist())[0]
     X = X.copy()
     X[:, 0] = (labels == base).astype(float)
     return X, [f"{name}[{base}]"] + list(terms[1:])

@@ -61,7 +61,7 @@ class MultivariateGLS:
         xwy = sum(np.einsum("mia,mi->a", WX, y) for WX, y in zip(self.WX, y_groups))
         self.cov = np.linalg.inv(xwx)
         self.beta = self.cov @ xwy
-        self.resid = [y - X @ self.beta for X, y in zip(X_groups, y_groups)]
+        self.resid = [y - np.einsum("mip,p->mi", X, self.beta) for X, y in zip(X_groups, y_groups)]
         self.W_resid = [np.einsum("mil,ml->mi", W, r) for W, r in zip(self.weights, self.resid)]
 
     @property
@@ -87,20 +87,21 @@ class MultivariateGLS:
         """dl/dV_j per group, (m, n, n): (P_jj - u_j u_j') / -2 with u_j = V_j^-1 r_j."""
         blocks = []
         for W, WX, u in zip(self.weights, self.WX, self.W_resid):
-            P = W - WX @ self.cov @ np.swapaxes(WX, 1, 2) if reml else W
+            P = W - (WX @ self.cov) @ np.swapaxes(WX, 1, 2) if reml else W
             blocks.append(0.5 * (u[:, :, None] * u[:, None, :] - P))
         return blocks
 
 
 class RandomEffectLayout:
-    """Where each row's random effect sits: its inner level (one-hot per size group), and for
-    CAR the time lags between the rows of a cluster."""
+    """Where each row's random effect sits: for every pair of rows of a cluster the flat index
+    a * L + b of its entry in the L x L matrix G (per size group), and for CAR the time lags
+    between the rows of a cluster."""
 
     def __init__(self, blocks, level_codes, n_levels, structure, times=None):
         self.structure = structure
         self.n_levels = n_levels
-        self.codes = [level_codes[rows] for rows in blocks.groups]
-        self.one_hot = [np.eye(n_levels)[codes] for codes in self.codes]          # (m, n, L)
+        codes = [level_codes[rows] for rows in blocks.groups]
+        self.pair_index = [c[:, :, None] * n_levels + c[:, None, :] for c in codes]   # (m, n, n)
         positions = np.arange(n_levels, dtype=float)
         self.level_lags = np.abs(positions[:, None] - positions[None, :])
         if structure.by_time:
@@ -118,7 +119,7 @@ class RandomEffectLayout:
         tau = self._tau(tau2)
         R, _ = self.structure.correlation(rho, self.level_lags)
         G = tau[:, None] * R * tau[None, :]
-        return [G[codes[:, :, None], codes[:, None, :]] for codes in self.codes]
+        return [G.ravel()[index] for index in self.pair_index]
 
     def gradient(self, tau2, rho, gradient_blocks):
         """(dl/dtau, dl/drho) from dl/dV_j, tau = sqrt(tau^2) (one per tau^2 parameter)."""
@@ -130,7 +131,9 @@ class RandomEffectLayout:
                 d_tau += 2.0 * tau * float((D * R).sum())
                 d_rho += tau2[0] * np.einsum("kmil,mil->k", dR, D)
             return np.array([d_tau]), d_rho
-        H = sum(np.einsum("mia,mil,mlb->ab", Z, D, Z) for Z, D in zip(self.one_hot, gradient_blocks))
+        size = self.n_levels * self.n_levels
+        H = sum(np.bincount(index.ravel(), weights=D.ravel(), minlength=size)
+                for index, D in zip(self.pair_index, gradient_blocks)).reshape(self.n_levels, self.n_levels)
         tau = self._tau(tau2)
         R, dR = self.structure.correlation(rho, self.level_lags)
         d_tau = 2.0 * (H * R) @ tau
