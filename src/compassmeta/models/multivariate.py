@@ -140,7 +140,7 @@ class MultivariateResult(Result, PooledModel):
         """For the first coefficient's row: estimate +- crit sqrt(se^2 + tau^2 of the first
         inner level) (metafor predict(), tau2.levels = 1)."""
         c = self.coefficients[0]
-        half = dist.critical_value(self.level, c.df) * np.sqrt(c.se ** 2 + self.tau2[0])
+        half = float(dist.critical_value(self.level, c.df) * np.sqrt(c.se ** 2 + self.tau2[0]))
         return c.estimate - half, c.estimate + half
 
     def heterogeneity(self) -> Heterogeneity:
