@@ -8,11 +8,11 @@ commands that need neither numpy nor scipy start without them.
 """
 from .common.errors import CompassmetaError, ConvergenceError, InputError
 
-__all__ = ["pool", "meta_regression", "subgroup_analysis", "CompassmetaError", "InputError",
+__all__ = ["pool", "meta_regression", "subgroup_analysis", "multivariate", "CompassmetaError", "InputError",
            "ConvergenceError"]
 
 _LAZY = {"pool": "models.pooling", "meta_regression": "models.moderators",
-         "subgroup_analysis": "models.moderators"}
+         "subgroup_analysis": "models.moderators", "multivariate": "models.multivariate"}
 
 
 def __getattr__(name: str):

@@ -18,6 +18,7 @@ main.lazy_modules = {
     "report": "report", "plan": "report",
     "escalc": "escalc",
     "bayes": "bayes",
+    "mvmeta": "multivariate",
     "rob": "rob",
 }
 

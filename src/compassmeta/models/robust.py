@@ -54,7 +54,7 @@ def cluster_arrays(fit):
     M = gls.cov
     chol_m = np.linalg.cholesky(M)
     grams, levers, scores = [], [], []
-    for V, W, WX, X, resid in zip(gls.covariance, gls.weights, gls.WX, gls.X_groups, gls.resid):
+    for V, WX, X, resid in zip(gls.covariance, gls.WX, gls.X_groups, gls.resid):
         lower = np.linalg.cholesky(V)                          # V = L L', D = L'
         upper = np.swapaxes(lower, -1, -2)
         hat_part = V - X @ M @ np.swapaxes(X, -1, -2)          # (I - H_jj) V_j
@@ -89,12 +89,15 @@ class RobustInference:
 
     def wald_htz(self, beta, columns):
         """HTZ test that the coefficients in ``columns`` are zero: (F, df1, df2, p)."""
-        columns = list(columns)
-        q = len(columns)
-        b = beta[columns]
-        Q = float(b @ np.linalg.solve(self.vcov[np.ix_(columns, columns)], b))
-        gram = self.arrays.gram[:, columns][:, :, columns]
-        lever = self.arrays.lever[:, columns, :]
+        return self.wald_htz_matrix(beta, np.eye(beta.size)[list(columns)])
+
+    def wald_htz_matrix(self, beta, C):
+        """HTZ test of the q constraints C beta = 0 (rows of C): (F, df1, df2, p)."""
+        q = C.shape[0]
+        b = C @ beta
+        Q = float(b @ np.linalg.solve(C @ self.vcov @ C.T, b))
+        gram = C @ self.arrays.gram @ C.T
+        lever = np.einsum("st,jta->jsa", C, self.arrays.lever)
         omega = gram.sum(axis=0) - np.einsum("jsa,jta->st", lever, lever)
         rotate = inverse_sqrt(omega)
         gram = rotate @ gram @ rotate

@@ -1,0 +1,143 @@
+"""Block-diagonal generalised least squares and the (restricted) likelihood of a multivariate
+model, cluster by cluster.
+
+V = blockdiag_j(S_j + G_j): S_j the sampling covariance of cluster j, G_j = Z_j G Z_j' its
+random-effect covariance.  Clusters of equal size are stacked ((m, n, n) arrays, the
+stacking of :class:`.multilevel.ClusterBlocks`), so no k x k matrix is formed and the cost
+is linear in k.  The gradient of the log-likelihood in the elements of V_j is
+dl/dV_j = (P_jj - P_j y y' P_j') / -2 with P = V^-1 (ML) or V^-1 - V^-1 X (X'V^-1 X)^-1 X'V^-1
+(REML), P y = V^-1 r (Harville 1977, JASA 72:320, eqs. 4.6 and 6.3); only the diagonal
+blocks P_jj are needed because dV/dtheta is block-diagonal.
+"""
+import math
+
+import numpy as np
+
+from .multilevel import _cross
+
+
+def inverse_and_log_det(V):
+    """V_j^-1 and sum_j log det V_j for a stack of symmetric blocks; LinAlgError unless every
+    block is positive definite.  Blocks of one and two rows in closed form (the bivariate case
+    is the common one; numpy's batched LAPACK calls cost more than the arithmetic there)."""
+    n = V.shape[1]
+    if n == 1:
+        if np.any(V <= 0):
+            raise np.linalg.LinAlgError("not positive definite")
+        return 1.0 / V, float(np.log(V).sum())
+    if n == 2:
+        a, b, d = V[:, 0, 0], V[:, 0, 1], V[:, 1, 1]
+        det = a * d - b * b
+        if np.any(a <= 0) or np.any(det <= 0):
+            raise np.linalg.LinAlgError("not positive definite")
+        W = np.stack([np.stack([d, -b], axis=1), np.stack([-b, a], axis=1)], axis=1) / det[:, None, None]
+        return W, float(np.log(det).sum())
+    lower = np.linalg.cholesky(V)
+    return np.linalg.inv(V), 2.0 * float(np.log(np.diagonal(lower, axis1=1, axis2=2)).sum())
+
+
+class MultivariateGLS:
+    """GLS fit of y = X beta + e with Var(e) = blockdiag(S_j + G_j), per size group.
+
+    Attributes follow :class:`.multilevel.GroupedGLS` (``covariance``, ``weights``, ``WX``,
+    ``X_groups``, ``resid``, ``cov``, ``beta``) so that the CR2 estimator of
+    :mod:`.robust` applies unchanged.  Raises ``np.linalg.LinAlgError`` when a V_j is not
+    positive definite.
+    """
+
+    def __init__(self, k, X_groups, y_groups, S_groups, G_groups):
+        self.k = k
+        self.X_groups = X_groups
+        self.y_groups = y_groups
+        self.covariance = [S + G for S, G in zip(S_groups, G_groups)]
+        self.weights = []
+        self.log_det_v = 0.0
+        for V in self.covariance:
+            W, log_det = inverse_and_log_det(V)
+            self.weights.append(W)
+            self.log_det_v += log_det
+        self.WX = [W @ X for W, X in zip(self.weights, X_groups)]
+        xwx = sum(_cross(WX, X) for WX, X in zip(self.WX, X_groups))
+        xwy = sum(np.einsum("mia,mi->a", WX, y) for WX, y in zip(self.WX, y_groups))
+        self.cov = np.linalg.inv(xwx)
+        self.beta = self.cov @ xwy
+        self.resid = [y - np.einsum("mip,p->mi", X, self.beta) for X, y in zip(X_groups, y_groups)]
+        self.W_resid = [np.einsum("mil,ml->mi", W, r) for W, r in zip(self.weights, self.resid)]
+
+    @property
+    def p(self):
+        return self.cov.shape[0]
+
+    def rss(self):
+        """r' V^-1 r."""
+        return float(sum(np.einsum("mi,mi->", r, wr) for r, wr in zip(self.resid, self.W_resid)))
+
+    def log_likelihood(self, reml):
+        """metafor's logLik() of an rma.mv: ML, or REML with the log det(X'X) term."""
+        k, p = self.k, self.p
+        if not reml:
+            return -0.5 * (k * math.log(2 * math.pi) + self.log_det_v + self.rss())
+        X_all = np.concatenate([X.reshape(-1, p) for X in self.X_groups])
+        log_det_xx = np.linalg.slogdet(X_all.T @ X_all)[1]
+        log_det_xwx = -np.linalg.slogdet(self.cov)[1]
+        return -0.5 * ((k - p) * math.log(2 * math.pi) + self.log_det_v + log_det_xwx
+                       + self.rss() - log_det_xx)
+
+    def gradient_blocks(self, reml):
+        """dl/dV_j per group, (m, n, n): (P_jj - u_j u_j') / -2 with u_j = V_j^-1 r_j."""
+        blocks = []
+        for W, WX, u in zip(self.weights, self.WX, self.W_resid):
+            P = W - (WX @ self.cov) @ np.swapaxes(WX, 1, 2) if reml else W
+            blocks.append(0.5 * (u[:, :, None] * u[:, None, :] - P))
+        return blocks
+
+
+class RandomEffectLayout:
+    """Where each row's random effect sits: for every pair of rows of a cluster the flat index
+    a * L + b of its entry in the L x L matrix G (per size group), and for CAR the time lags
+    between the rows of a cluster."""
+
+    def __init__(self, blocks, level_codes, n_levels, structure, times=None):
+        self.structure = structure
+        self.n_levels = n_levels
+        codes = [level_codes[rows] for rows in blocks.groups]
+        self.pair_index = [c[:, :, None] * n_levels + c[:, None, :] for c in codes]   # (m, n, n)
+        positions = np.arange(n_levels, dtype=float)
+        self.level_lags = np.abs(positions[:, None] - positions[None, :])
+        if structure.by_time:
+            stacked = [times[rows] for rows in blocks.groups]
+            self.row_lags = [np.abs(t[:, :, None] - t[:, None, :]) for t in stacked]
+
+    def _tau(self, tau2):
+        tau = np.sqrt(tau2)
+        return tau if self.structure.heterogeneous else np.full(self.n_levels, tau[0])
+
+    def blocks(self, tau2, rho):
+        """G_j per group, and (for the gradient) the level matrices R, dR of the struct."""
+        if self.structure.by_time:
+            return [tau2[0] * self.structure.correlation(rho, lags)[0] for lags in self.row_lags]
+        tau = self._tau(tau2)
+        R, _ = self.structure.correlation(rho, self.level_lags)
+        G = tau[:, None] * R * tau[None, :]
+        return [G.ravel()[index] for index in self.pair_index]
+
+    def gradient(self, tau2, rho, gradient_blocks):
+        """(dl/dtau, dl/drho) from dl/dV_j, tau = sqrt(tau^2) (one per tau^2 parameter)."""
+        if self.structure.by_time:
+            tau = math.sqrt(tau2[0])
+            d_tau, d_rho = 0.0, np.zeros(1)
+            for lags, D in zip(self.row_lags, gradient_blocks):
+                R, dR = self.structure.correlation(rho, lags)
+                d_tau += 2.0 * tau * float((D * R).sum())
+                d_rho += tau2[0] * np.einsum("kmil,mil->k", dR, D)
+            return np.array([d_tau]), d_rho
+        size = self.n_levels * self.n_levels
+        H = sum(np.bincount(index.ravel(), weights=D.ravel(), minlength=size)
+                for index, D in zip(self.pair_index, gradient_blocks)).reshape(self.n_levels, self.n_levels)
+        tau = self._tau(tau2)
+        R, dR = self.structure.correlation(rho, self.level_lags)
+        d_tau = 2.0 * (H * R) @ tau
+        if not self.structure.heterogeneous:
+            d_tau = np.array([d_tau.sum()])
+        d_rho = np.einsum("ab,kab->k", H * np.outer(tau, tau), dR)
+        return d_tau, d_rho

@@ -1,0 +1,96 @@
+"""Profile-likelihood confidence intervals of the variance and correlation parameters of a
+multivariate model (metafor confint() of an rma.mv; Hardy & Thompson 1996, Stat Med 15:619).
+
+The bound of parameter theta is where 2 (l(theta_hat) - max over the others of l(theta)) =
+chi2_1(level); a side on which the profile stays below that at the parameter's limit (0 for
+tau^2, -1 or 1 for rho, 0 or 1 for the CAR rho) has the limit as its bound, as metafor.
+"""
+import numpy as np
+
+from ..common import distributions as dist
+from ..common.errors import ConvergenceError
+from .mvfit import maximise
+from .mvstructs import Parameters
+
+#: Upper search limit of a tau^2 bound, in multiples of the larger of tau^2 and mean v.
+TAU2_SEARCH = 1e4
+
+
+def _profile_deviance(fit, position, target):
+    """Deviance of the fit with parameter ``position`` held at ``target`` (natural scale)."""
+    def deviance(value):
+        base = fit.parameters
+        held = Parameters(base.structure, len(fit.levels), base.scale, base.fixed,
+                          signed=base.signed and position < base.n_tau2)
+        full = base.unconstrained(fit.tau2, fit.rho)
+        unconstrained = full.copy()
+        if position < base.n_tau2:
+            unconstrained[position] = np.sqrt(max(value, 0.0) / base.scale)
+        else:
+            unconstrained[position] = base.structure.z_from(np.array([value]))[0]
+        held.fixed[position] = float(unconstrained[position])
+        held.free[position] = False
+        tau2, rho = held.natural(unconstrained[held.free])
+        tau2, rho, _ = maximise(fit.problem, held, (tau2, rho))
+        gls = fit.problem.gls(tau2, rho)
+        return 2.0 * (fit.log_likelihood - gls.log_likelihood(fit.problem.reml)) - target
+    return deviance
+
+
+#: Fractions of the way from the estimate to a parameter's limit at which the profile is
+#: tried until it crosses (the limit itself last: a profile fit at |rho| = 1 can be awkward).
+STEPS = (0.05, 0.2, 0.5, 0.8, 0.95, 0.99, 1.0)
+
+
+def _bound(deviance, estimate, points, tolerance):
+    """Where ``deviance`` crosses 0 between the estimate and the last of ``points`` (tried in
+    turn; the last point when it does not cross; None when a profile fit fails)."""
+    from scipy.optimize import brentq
+
+    inner = estimate
+    try:
+        for point in points:
+            if deviance(point) > 0.0:
+                return float(brentq(deviance, inner, point, xtol=tolerance, rtol=1e-12))
+            inner = point
+        return float(points[-1])
+    except ConvergenceError:
+        return None
+
+
+def _towards(estimate, limit):
+    return [estimate + fraction * (limit - estimate) for fraction in STEPS]
+
+
+def _doubling(estimate, scale):
+    """tau^2 values searched for an upper bound: doubling up to TAU2_SEARCH times the larger
+    of the estimate and mean v (the last is reported as the bound if never crossed)."""
+    start = max(estimate, scale)
+    return [start * 2.0 ** j for j in range(1, int(np.log2(TAU2_SEARCH)) + 2)]
+
+
+def profile_intervals(fit, level):
+    """ProfileInterval rows for every free tau^2 and rho, in metafor's order."""
+    from .multivariate import ProfileInterval
+
+    target = float(dist.chi2_quantile(level, 1))
+    parameters = fit.parameters
+    rows = []
+    names = ([f"tau^2.{i + 1}" for i in range(parameters.n_tau2)] if parameters.n_tau2 > 1 else ["tau^2"])
+    names += ["rho"] if parameters.n_rho == 1 else [f"rho.{i + 1}" for i in range(parameters.n_rho)]
+    estimates = np.concatenate([fit.tau2, fit.rho])
+    lower_limit = 0.0 if parameters.structure.by_time else -1.0
+    for position, name in enumerate(names):
+        if not parameters.free[position]:
+            continue
+        estimate = float(estimates[position])
+        deviance = _profile_deviance(fit, position, target)
+        if position < parameters.n_tau2:
+            tolerance = 1e-10 * parameters.scale
+            lower = _bound(deviance, estimate, _towards(estimate, 0.0), tolerance)
+            upper = _bound(deviance, estimate, _doubling(estimate, parameters.scale), tolerance)
+        else:
+            lower = _bound(deviance, estimate, _towards(estimate, lower_limit), 1e-10)
+            upper = _bound(deviance, estimate, _towards(estimate, 1.0), 1e-10)
+        rows.append(ProfileInterval(name, estimate, lower, upper))
+    return tuple(rows)
