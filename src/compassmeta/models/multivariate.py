@@ -15,8 +15,16 @@ import numpy as np
 
 from ..common import distributions as dist
 from ..common.errors import InputError
-from ..common.results import INTERNAL, Estimate, Heterogeneity, PooledModel, Result, VarianceComponent
-from .dependent import Inference, MultilevelCoefficient, inference_for
+from ..common.results import (
+    INTERNAL,
+    Coefficient,
+    Estimate,
+    Heterogeneity,
+    PooledModel,
+    Result,
+    VarianceComponent,
+)
+from .dependent import Inference, inference_for
 from .moderators import design_matrix, sorted_levels
 from .multilevel import ClusterBlocks, cluster_codes
 from .mvfit import (
@@ -84,16 +92,6 @@ class Contrast(Result):
     p_value: float
     ci_lower: float
     ci_upper: float
-
-
-@dataclass(frozen=True)
-class ProfileInterval(Result):
-    """Profile-likelihood CI of one variance or correlation parameter (metafor confint())."""
-
-    parameter: str
-    estimate: float
-    ci_lower: float | None
-    ci_upper: float | None
 
 
 @dataclass(frozen=True)
@@ -313,8 +311,8 @@ def summarise(fit, ci_method="z", level=0.95, contrasts=(), profile=False,
     se, crit = inference.se, inference.critical_values(level)
     dfs = [None] * fit.p if inference.df is None else [float(df) for df in inference.df]
     coefficients = tuple(
-        MultilevelCoefficient(term=term, estimate=float(b), se=float(s), statistic=float(b / s), df=df,
-                              p_value=float(pv), ci_lower=float(b - c * s), ci_upper=float(b + c * s))
+        Coefficient(term=term, estimate=float(b), se=float(s), statistic=float(b / s), df=df, p_value=float(pv),
+                    ci_lower=float(b - c * s), ci_upper=float(b + c * s), level=100 * level)
         for term, b, s, df, pv, c in zip(fit.terms, fit.beta, se, dfs, inference.p_values(fit.beta), crit))
     # metafor's QM: every coefficient but the intercept; the intercept alone in an intercept-only model
     tested = [i for i, term in enumerate(fit.terms) if term != "intercept"] or [0]

@@ -5,12 +5,26 @@ The bound of parameter theta is where 2 (l(theta_hat) - max over the others of l
 chi2_1(level); a side on which the profile stays below that at the parameter's limit (0 for
 tau^2, -1 or 1 for rho, 0 or 1 for the CAR rho) has the limit as its bound, as metafor.
 """
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..common import distributions as dist
 from ..common.errors import ConvergenceError
+from ..common.results import Result
 from .mvfit import maximise
 from .mvstructs import Parameters
+
+
+@dataclass(frozen=True)
+class ProfileInterval(Result):
+    """Profile-likelihood CI of one variance or correlation parameter (metafor confint())."""
+
+    parameter: str
+    estimate: float
+    ci_lower: float | None
+    ci_upper: float | None
+
 
 #: Upper search limit of a tau^2 bound, in multiples of the larger of tau^2 and mean v.
 TAU2_SEARCH = 1e4
@@ -71,7 +85,6 @@ def _doubling(estimate, scale):
 
 def profile_intervals(fit, level):
     """ProfileInterval rows for every free tau^2 and rho, in metafor's order."""
-    from .multivariate import ProfileInterval
 
     target = float(dist.chi2_quantile(level, 1))
     parameters = fit.parameters
