@@ -37,8 +37,10 @@ def bias_table(report):
                      f"{interval(s['ci_lower'], s['ci_upper'])}; delta = {fmt(s['delta'][1])}; "
                      f"LRT({s['lrt_df']}) = {fmt(s['lrt'], 3)}, {p_text(s['lrt_p'])}")
     f = d["fail_safe_n"]
-    lines.append(f"Fail-safe N: Rosenthal {f['rosenthal']}, Orwin {f['orwin']} (target {fmt(f['orwin_target'])}), "
-                 f"Rosenberg {f['rosenberg']}")
+    lines.append(f"Fail-safe N: Rosenthal {f['rosenthal']}, Fisher {f['fisher']}, Orwin {f['orwin']} "
+                 f"(target {fmt(f['orwin_target'])}), Orwin weighted by 1/vi {f['orwin_weighted']} "
+                 f"(target {fmt(f['orwin_weighted_target'])}; metafor >= 4.4), Rosenberg {f['rosenberg']}, "
+                 f"General ({f['general_method']}) {f['general']}")
     return "\n".join(lines)
 
 
