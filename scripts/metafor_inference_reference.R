@@ -154,11 +154,11 @@ for (spec in metareg_specs) for (method in c("REML", "ML")) for (test in c("z", 
     list(values = values, estimate = p$pred, se = p$se, ci_lower = p$ci.lb, ci_upper = p$ci.ub,
          pi_lower = p$pi.lb, pi_upper = p$pi.ub)
   })
-  out <- list(data = d$name, mods = spec$mods, method = method, test = test, fitstats = fitstats_of(res),
+  out <- list(data = d$name, mods = I(spec$mods), drop = spec$drop, btt_names = I(spec$btt), method = method, test = test, fitstats = fitstats_of(res),
               coefficients = num(res$beta), terms = colnames(res$X),
               lrt = list(dropped = spec$drop, statistic = lrt$LRT, df = lrt$parms.f - lrt$parms.r,
                          p_value = lrt$pval, ll_full = lrt$fit.stats.f[["ll"]], ll_reduced = lrt$fit.stats.r[["ll"]]),
-              btt = list(terms = colnames(res$X)[btt], statistic = wald$QM, df = wald$QMdf[1],
+              btt = list(terms = I(colnames(res$X)[btt]), statistic = wald$QM, df = wald$QMdf[1],
                          df2 = num(wald$QMdf[2]), p_value = wald$QMp),
               predictions = predictions)
   if (!is.null(spec$factor)) {
@@ -168,9 +168,9 @@ for (spec in metareg_specs) for (method in c("REML", "ML")) for (test in c("z", 
     pairs <- combn(length(levs), 2)
     contrast <- t(apply(pairs, 2, function(ij) rows[ij[1], ] - rows[ij[2], ]))
     ct <- anova(res, X = contrast)
-    out$marginal_means <- list(levels = levs, estimate = num(mm$pred), se = num(mm$se),
+    out$marginal_means <- list(moderator = spec$factor, levels = levs, estimate = num(mm$pred), se = num(mm$se),
                                ci_lower = num(mm$ci.lb), ci_upper = num(mm$ci.ub))
-    out$contrasts <- list(label = apply(pairs, 2, function(ij) paste(levs[ij[1]], "-", levs[ij[2]])),
+    out$contrasts <- list(label = I(apply(pairs, 2, function(ij) paste(levs[ij[1]], "-", levs[ij[2]]))),
                           estimate = num(ct$Xb), se = num(ct$se), statistic = num(ct$zval),
                           p_value = num(ct$pval), p_holm = p.adjust(ct$pval, method = "holm"))
   }

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from compassmeta.analyses.failsafe import fail_safe_n, general_n
+from compassmeta.common.errors import InputError
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "metafor_inference.json").read_text())
 DATASETS = {d["name"]: d for d in FIXTURE["datasets"]}
@@ -47,3 +48,82 @@ def test_general_fail_safe_n_from_metafors_fit(name):
     expected = FIXTURE["fsn"][name]
     yi, vi = data(name)
     assert general_n(yi, vi, expected["general_estimate"], expected["general_tau2"]) == expected["general"]
+
+
+def pool_case_id(case):
+    return f"{case['data']}-{case['method']}-{case['test']}"
+
+
+@pytest.mark.parametrize("case", FIXTURE["pool"], ids=pool_case_id)
+@pytest.mark.parametrize("tau2_ci", ["qprofile", "pl"])
+def test_pool_fit_statistics_intervals_prediction(case, tau2_ci):
+    from compassmeta.models.pooling import pool
+
+    if tau2_ci == "pl" and case["method"] == "DL":
+        with pytest.raises(InputError):
+            pool(*data(case["data"]), method="DL", tau2_ci="pl")
+        return
+    yi, vi = data(case["data"])
+    above = case["prob_above"]["above"]
+    result = pool(yi, vi, method=case["method"], ci_method=case["test"], tau2_ci=tau2_ci, above=above,
+                  blup_labels=[f"es{i}" for i in range(yi.size)]).to_dict()
+    close([result[key] for key in case["fitstats"]], list(case["fitstats"].values()))
+    expected = case["q_profile" if tau2_ci == "qprofile" else "profile_likelihood"]
+    assert result["tau2_ci_method"] == {"qprofile": "Q-profile", "pl": "profile likelihood"}[tau2_ci]
+    close([result["tau2_ci_lower"], result["tau2_ci_upper"]], expected["tau2"])
+    close([result["i2_ci_lower"], result["i2_ci_upper"]], expected["i2"])
+    close([result["h2_ci_lower"], result["h2_ci_upper"]], expected["h2"])
+    assert result["above"] == above
+    close(result["prob_above"], case["prob_above"]["prob"])
+    assert [b["es_id"] for b in result["blups"]] == [f"es{i}" for i in range(yi.size)]
+    for key in ("estimate", "se", "pi_lower", "pi_upper"):
+        close([b[key] for b in result["blups"]], case["blups"][key])
+
+
+def metareg_case_id(case):
+    return f"{case['data']}-{'+'.join(case['mods'])}-{case['method']}-{case['test']}"
+
+
+def run_metareg(case):
+    from compassmeta.models.moderators import meta_regression
+
+    mods = DATASETS[case["data"]]["mods"]
+    result = meta_regression(*data(case["data"]), {name: mods[name] for name in case["mods"]},
+                             method=case["method"], ci_method=case["test"], drop=[case["drop"]],
+                             btt=case["btt_names"], newmods=[p["values"] for p in case["predictions"]])
+    return result.to_dict()
+
+
+@pytest.mark.parametrize("case", FIXTURE["metareg"], ids=metareg_case_id)
+def test_metareg_model_comparison(case):
+    result = run_metareg(case)
+    close([result[key] for key in case["fitstats"]], list(case["fitstats"].values()))
+    lrt = result["lrt"]
+    assert lrt["dropped"] == [case["drop"]] and lrt["df"] == case["lrt"]["df"]
+    close([lrt["statistic"], lrt["p_value"], lrt["ll_full"], lrt["ll_reduced"]],
+          [case["lrt"][key] for key in ("statistic", "p_value", "ll_full", "ll_reduced")])
+    wald = result["btt_test"]
+    assert wald["df"] == case["btt"]["df"] and len(wald["terms"]) == len(case["btt"]["terms"])
+    close([wald["statistic"], wald["p_value"]], [case["btt"]["statistic"], case["btt"]["p_value"]])
+    assert (wald["df2"] is None) == (case["btt"]["df2"] is None)
+    if wald["df2"] is not None:
+        close(wald["df2"], case["btt"]["df2"])
+    keys = ("estimate", "se", "ci_lower", "ci_upper", "pi_lower", "pi_upper")
+    for got, expected in zip(result["predictions"], case["predictions"], strict=True):
+        assert got["values"] == expected["values"]
+        close([got[key] for key in keys], [expected[key] for key in keys])
+
+
+@pytest.mark.parametrize("case", [c for c in FIXTURE["metareg"] if "marginal_means" in c],
+                         ids=metareg_case_id)
+def test_marginal_means_and_holm_contrasts(case):
+    result = run_metareg(case)
+    factor = case["marginal_means"]["moderator"]
+    means = [m for m in result["marginal_means"] if m["moderator"] == factor]
+    assert [m["level"] for m in means] == case["marginal_means"]["levels"]
+    for key in ("estimate", "se", "ci_lower", "ci_upper"):
+        close([m[key] for m in means], case["marginal_means"][key])
+    contrasts = [c for c in result["contrasts"] if c["moderator"] == factor]
+    assert [c["label"] for c in contrasts] == case["contrasts"]["label"]
+    for key in ("estimate", "se", "statistic", "p_value", "p_holm"):
+        close([c[key] for c in contrasts], case["contrasts"][key])

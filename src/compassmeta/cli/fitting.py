@@ -11,6 +11,7 @@ from .app import (
     load_effects,
     main,
     model_options,
+    study_labels,
 )
 
 TRANSF_HELP = ("Also report the estimate, CI and PI back-transformed (metafor's transf.*): exp, ztor, "
@@ -53,15 +54,24 @@ def correlations(ctx, param, value):
                    "e.g. 0.3,0.5,0.7 (JSON key prepost_sensitivity).")
 @click.option("--variance-tests", is_flag=True,
               help="With --cluster: likelihood-ratio tests of sigma^2 between and within clusters against 0.")
+@click.option("--tau2-ci", "tau2_ci", type=click.Choice(["qprofile", "pl"]), default="qprofile",
+              show_default=True, help="Interval for tau^2 (and the I^2, H^2 intervals): Q-profile or profile likelihood "
+                   "(metafor confint(type = 'PL'); ML or REML fits).")
+@click.option("--above", type=float, default=None, metavar="X",
+              help="Also report the share of true effects above X (metafor predict(prob = '>X'); "
+                   "JSON prob_above).")
+@click.option("--blup", is_flag=True,
+              help="Also report each effect's BLUP with its prediction interval (JSON blups).")
 def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-         cluster_column, rho, transf, prepost_r, variance_tests):
+         cluster_column, rho, transf, prepost_r, variance_tests, tau2_ci, above, blup):
     """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
     from ..models.pooling import pool as pool_effects
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     options = dict(method=method, ci_method=ci_method, level=level, rho=rho,
                    cluster=cluster_labels(table, cluster_column))
-    result = pool_effects(yi, vi, variance_tests=variance_tests, **options)
+    result = pool_effects(yi, vi, variance_tests=variance_tests, tau2_ci=tau2_ci, above=above,
+                          blup_labels=study_labels(table, None) if blup else None, **options)
     renderer = str
     if prepost_r:
         from ..analyses.prepost import prepost_sensitivity
@@ -132,8 +142,19 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
 @click.option("--permutations", type=click.IntRange(min=2), default=None,
               help="Also run a permutation test with this many permutations (exact when fewer exist).")
 @click.option("--seed", type=int, default=None, help="Seed of random permutations.")
+@click.option("--drop", "drop", multiple=True, metavar="COL",
+              help="Likelihood-ratio test of the model without this moderator, both fitted by ML "
+                   "(metafor anova(full, reduced); repeatable; JSON lrt).")
+@click.option("--btt", "btt", multiple=True, metavar="TERM",
+              help="Wald test that these coefficients are 0: a term or a moderator (all its terms); "
+                   "repeatable (metafor anova(btt =); JSON btt_test).")
+@click.option("--newmods", "newmods", multiple=True, metavar="COL=VALUE,...", callback=lambda c, p, v: [
+              _moderator_values(text) for text in v],
+              help="Predict at these moderator values, with CI and PI (metafor predict(newmods =)); "
+                   "repeatable (JSON predictions).")
 def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-            cluster_column, rho, moderator_columns, categorical_columns, permutations, seed):
+            cluster_column, rho, moderator_columns, categorical_columns, permutations, seed, drop, btt,
+            newmods):
     """Mixed-effects meta-regression on one or more moderators."""
     from ..models.moderators import meta_regression
 
@@ -147,7 +168,8 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
         raise click.UsageError("--permutations is for independent effects; it cannot be combined "
                                "with --cluster")
     result = meta_regression(yi, vi, moderators, method=method, ci_method=ci_method, level=level,
-                             cluster=cluster_labels(table, cluster_column), rho=rho)
+                             cluster=cluster_labels(table, cluster_column), rho=rho, drop=drop, btt=btt,
+                             newmods=newmods)
     if not permutations:
         emit(result, output_format, str, lambda d: result.records())
         return
@@ -159,6 +181,14 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _moderator_values(text):
+    """--newmods "ablat=30,alloc=random" as {"ablat": "30", "alloc": "random"} (typed by the model)."""
+    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+    if not pairs or any(len(pair) != 2 or not pair[0].strip() for pair in pairs):
+        raise click.BadParameter(f"expected COL=VALUE pairs separated by commas, got {text!r}")
+    return {name.strip(): value.strip() for name, value in pairs}
 
 
 def _group_records(d):

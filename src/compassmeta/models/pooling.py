@@ -7,6 +7,7 @@ from ..common.distributions import as_fraction
 from ..common.errors import InputError
 from ..common.results import INTERNAL, Estimate, Heterogeneity, PooledModel, VarianceComponent, finite_or_none
 from .dependent import check_options, pool_dependent
+from .fitstats import pooled_inference_fields
 from .model import ModelFit, fit_model, prediction_interval
 
 
@@ -60,6 +61,20 @@ class PooledResult(PooledModel, Estimate):
     iterations: int
     converged: bool
     notes: tuple = ()
+    # likelihood, heterogeneity and prediction inference (models.fitstats.pooled_inference_fields)
+    log_likelihood: float | None = None
+    deviance: float | None = None
+    aic: float | None = None
+    bic: float | None = None
+    aicc: float | None = None
+    tau2_ci_method: str | None = None
+    i2_ci_lower: float | None = None
+    i2_ci_upper: float | None = None
+    h2_ci_lower: float | None = None
+    h2_ci_upper: float | None = None
+    above: float | None = None
+    prob_above: float | None = None
+    blups: tuple = ()
     fit: ModelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def pooled_estimate(self) -> Estimate:
@@ -87,25 +102,25 @@ class PooledResult(PooledModel, Estimate):
         return pool_table(self)
 
     @classmethod
-    def from_fit(cls, fit, *, with_tau2_ci=True):
-        """Summarise an intercept-only :class:`ModelFit`."""
+    def from_fit(cls, fit, *, with_tau2_ci=True, tau2_ci="qprofile", above=None, labels=None):
+        """Summarise an intercept-only :class:`ModelFit` (the last three: see pooled_inference_fields)."""
         crit = fit.critical_value
         estimate, se = float(fit.beta[0]), float(fit.se[0])
         pi_lower, pi_upper = (prediction_interval(fit, np.ones(1)) if fit.method != "FE"
                               else (float("nan"), float("nan")))  # metafor: no PI without tau^2
-        tau2_lower, tau2_upper = fit.tau2_ci if with_tau2_ci else (float("nan"), float("nan"))
         return cls(k=fit.k, method=fit.method, ci_method=fit.ci_method, level=100 * fit.level,
                    estimate=estimate, se=se, statistic=float(fit.statistic[0]), df=fit.df,
                    p_value=float(fit.p_values[0]), ci_lower=estimate - crit * se,
                    ci_upper=estimate + crit * se, pi_lower=pi_lower, pi_upper=pi_upper,
-                   tau2=fit.tau2, tau=float(np.sqrt(fit.tau2)), tau2_ci_lower=tau2_lower,
-                   tau2_ci_upper=tau2_upper, i2=fit.i2, h2=fit.h2, q=fit.q, q_df=fit.q_df,
+                   tau2=fit.tau2, tau=float(np.sqrt(fit.tau2)), i2=fit.i2, h2=fit.h2, q=fit.q, q_df=fit.q_df,
                    q_p=fit.q_p, iterations=fit.tau2_estimate.iterations,
-                   converged=fit.tau2_estimate.converged, notes=fit.notes, fit=fit)
+                   converged=fit.tau2_estimate.converged, notes=fit.notes, fit=fit,
+                   **pooled_inference_fields(fit, with_tau2_ci=with_tau2_ci, tau2_ci=tau2_ci, above=above,
+                                             labels=labels))
 
 
 def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, cluster=None,
-         rho=None, variance_tests=False):
+         rho=None, variance_tests=False, tau2_ci="qprofile", above=None, blup_labels=None):
     """Pool effect sizes ``yi`` with sampling variances ``vi``.
 
     ``method``: FE or a tau^2 estimator (DL, HE, HS, SJ, ML, REML, EB, PM);
@@ -113,6 +128,8 @@ def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, c
     With ``cluster`` (a label per effect) the three-level model, or with ``rho`` the CHE
     model, is fitted instead (REML or ML; ``ci_method`` z, t or cr2), see models.dependent;
     ``variance_tests`` adds its likelihood-ratio tests of sigma^2 between and within clusters.
+    ``tau2_ci``: "qprofile" or "pl" (profile likelihood); ``above``: report the share of true effects
+    above it; ``blup_labels`` (one per effect): report every effect's BLUP.
     """
     yi, vi = check_effects(yi, vi)
     check_options(cluster, rho, ci_method)
@@ -125,4 +142,4 @@ def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, c
     X = np.ones((yi.size, 1))
     fit = fit_model(X, yi, vi, terms=("intercept",), method=method, ci_method=ci_method,
                     level=as_fraction(level))
-    return PooledResult.from_fit(fit, with_tau2_ci=with_tau2_ci)
+    return PooledResult.from_fit(fit, with_tau2_ci=with_tau2_ci, tau2_ci=tau2_ci, above=above, labels=blup_labels)
