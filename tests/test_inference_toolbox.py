@@ -127,3 +127,78 @@ def test_marginal_means_and_holm_contrasts(case):
     assert [c["label"] for c in contrasts] == case["contrasts"]["label"]
     for key in ("estimate", "se", "statistic", "p_value", "p_holm"):
         close([c[key] for c in contrasts], case["contrasts"][key])
+
+
+def test_three_level_blups():
+    """BLUPs of Konstantopoulos (2011): metafor fitted() + ranef() of district and school; the SE
+    from the mixed-model prediction-error variance (computed in the reference script)."""
+    from compassmeta.models.pooling import pool
+
+    case = FIXTURE["three_level_blups"]
+    labels = [str(i) for i in range(len(case["yi"]))]
+    result = pool(case["yi"], case["vi"], cluster=case["cluster"], blup_labels=labels)
+    close([result.sigma2_between, result.sigma2_within], case["sigma2"], rtol=1e-6)
+    close([b.estimate for b in result.blups], case["estimate"])
+    close([b.se for b in result.blups], case["se"])
+    crit = 1.959963984540054
+    close([b.pi_upper - b.estimate for b in result.blups], crit * np.array(case["se"]))
+
+
+def cli_json(*args):
+    from click.testing import CliRunner
+
+    from compassmeta.cli import main
+
+    result = CliRunner().invoke(main, [*map(str, args), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+THIRDWAVE = Path(__file__).parents[1] / "studies" / "thirdwave.csv"
+
+
+def test_cli_pool_pl_interval_share_above_and_blups():
+    case = next(c for c in FIXTURE["pool"]
+                if (c["data"], c["method"], c["test"]) == ("thirdwave", "REML", "z"))
+    above = case["prob_above"]["above"]
+    d = cli_json("pool", THIRDWAVE, "--yi", "g", "--sei", "se", "--tau2-ci", "pl", "--above", above, "--blup")
+    assert d["tau2_ci_method"] == "profile likelihood"
+    close([d["tau2_ci_lower"], d["tau2_ci_upper"]], case["profile_likelihood"]["tau2"])
+    close([d["i2_ci_lower"], d["i2_ci_upper"]], case["profile_likelihood"]["i2"])
+    close([d[key] for key in case["fitstats"]], list(case["fitstats"].values()))
+    assert d["above"] == above
+    close(d["prob_above"], case["prob_above"]["prob"])
+    assert d["blups"][0]["es_id"] == "thirdwave-call"
+    close([b["estimate"] for b in d["blups"]], case["blups"]["estimate"])
+    close([b["pi_upper"] for b in d["blups"]], case["blups"]["pi_upper"])
+
+
+def test_cli_metareg_drop_btt_newmods_contrasts():
+    case = next(c for c in FIXTURE["metareg"] if (c["data"], c["mods"], c["method"], c["test"])
+                == ("thirdwave", ["intervention"], "REML", "knha"))
+    d = cli_json("metareg", THIRDWAVE, "--yi", "g", "--sei", "se", "--mods", "intervention",
+                 "--ci-method", "knha", "--drop", "intervention", "--btt", "intervention",
+                 "--newmods", "intervention=PCI")
+    close([d["lrt"]["statistic"], d["lrt"]["p_value"]], [case["lrt"]["statistic"], case["lrt"]["p_value"]])
+    close([d["btt_test"]["statistic"], d["btt_test"]["df2"], d["btt_test"]["p_value"]],
+          [case["btt"]["statistic"], case["btt"]["df2"], case["btt"]["p_value"]])
+    (prediction,) = d["predictions"]
+    assert prediction["values"] == {"intervention": "PCI"}
+    close(prediction["pi_lower"], case["predictions"][0]["pi_lower"])
+    close([c["p_holm"] for c in d["contrasts"]], case["contrasts"]["p_holm"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--newmods", "intervention=yoga"], "not a level"),
+    (["--newmods", "intervention"], "COL=VALUE"),
+    (["--drop", "format"], "not a moderator"),
+    (["--btt", "format"], "no model term"),
+])
+def test_cli_metareg_bad_options_are_one_line_errors(args, message):
+    from click.testing import CliRunner
+
+    from compassmeta.cli import main
+
+    result = CliRunner().invoke(main, ["metareg", str(THIRDWAVE), "--yi", "g", "--sei", "se",
+                                       "--mods", "intervention", *args])
+    assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output

@@ -55,7 +55,8 @@ def correlations(ctx, param, value):
 @click.option("--variance-tests", is_flag=True,
               help="With --cluster: likelihood-ratio tests of sigma^2 between and within clusters against 0.")
 @click.option("--tau2-ci", "tau2_ci", type=click.Choice(["qprofile", "pl"]), default="qprofile",
-              show_default=True, help="Interval for tau^2 (and the I^2, H^2 intervals): Q-profile or profile likelihood "
+              show_default=True,
+              help="Interval for tau^2 (and the I^2, H^2 intervals): Q-profile or profile likelihood "
                    "(metafor confint(type = 'PL'); ML or REML fits).")
 @click.option("--above", type=float, default=None, metavar="X",
               help="Also report the share of true effects above X (metafor predict(prob = '>X'); "

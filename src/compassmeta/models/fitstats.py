@@ -48,6 +48,8 @@ def fit_statistics(fit) -> FitStatistics:
     """Fit statistics of a :class:`~compassmeta.models.model.ModelFit` (parameters: p, plus tau^2
     unless the model is fixed-effect)."""
     k, p = fit.k, fit.p
+    if k <= p:                  # k = 1: nothing to compare (metafor's BIC would be log(0))
+        return FitStatistics(*(float("nan"),) * 5)
     parameters = p + (fit.method != "FE")
     restricted = fit.method == "REML"
     ll = log_likelihood(fit.X, fit.y, fit.v, fit.tau2, restricted=restricted)
@@ -55,7 +57,7 @@ def fit_statistics(fit) -> FitStatistics:
     if restricted:
         deviance = -2.0 * ll
     else:           # against the saturated model, whose log-likelihood is sum log phi(0; v_i)
-        deviance = -2.0 * (ll + 0.5 * float(np.sum(LOG_2PI + np.log(fit.v)))) if k > p else 0.0
+        deviance = -2.0 * (ll + 0.5 * float(np.sum(LOG_2PI + np.log(fit.v))))
     corrected = max(n, parameters + 2)
     return FitStatistics(log_likelihood=ll, deviance=deviance, aic=-2 * ll + 2 * parameters,
                          bic=-2 * ll + parameters * math.log(n),

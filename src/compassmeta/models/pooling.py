@@ -134,12 +134,16 @@ def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, c
     yi, vi = check_effects(yi, vi)
     check_options(cluster, rho, ci_method)
     if cluster is not None:
+        if above is not None or tau2_ci != "qprofile":
+            raise InputError("--above and --tau2-ci pl are for independent effects (no --cluster)")
         return pool_dependent(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
-                              level=as_fraction(level), variance_tests=variance_tests)
+                              level=as_fraction(level), variance_tests=variance_tests,
+                              blup_labels=blup_labels)
     if variance_tests:
         raise InputError("the variance-component tests (--variance-tests) are for the multilevel model: "
                          "give the cluster column (--cluster)")
     X = np.ones((yi.size, 1))
     fit = fit_model(X, yi, vi, terms=("intercept",), method=method, ci_method=ci_method,
                     level=as_fraction(level))
-    return PooledResult.from_fit(fit, with_tau2_ci=with_tau2_ci, tau2_ci=tau2_ci, above=above, labels=blup_labels)
+    return PooledResult.from_fit(fit, with_tau2_ci=with_tau2_ci, tau2_ci=tau2_ci, above=above,
+                                 labels=blup_labels)

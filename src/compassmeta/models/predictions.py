@@ -171,3 +171,22 @@ def marginal_means(fit, moderators, terms):
         contrasts += [Contrast(factor, *row[:4], fit.df, row[4], float(p_holm))
                       for row, p_holm in zip(fields, adjusted)]
     return tuple(means), tuple(contrasts)
+
+
+def multilevel_blups(fit, labels, crit):
+    """BLUPs of every effect's true value x_i'b + u_cluster + u_i in the three-level (or CHE) model:
+    theta = X b + G W (y - X b) with G_j = sigma^2_1 J + sigma^2_2 I, and prediction-error variance
+    diag(G - G W G + A X Vb X'A'), A = I - G W (Henderson 1975, Biometrics 31:423; for one level it
+    is blup()'s l v + (1 - l)^2 x'Vb x)."""
+    gls = fit.gls
+    between, within = fit.sigma2
+    estimate, variance = np.empty(fit.k), np.empty(fit.k)
+    for rows, W, X, resid in zip(fit.blocks.groups, gls.weights, gls.X_groups, gls.resid):
+        n = rows.shape[1]
+        G = between * np.ones((n, n)) + within * np.eye(n)
+        GW = G @ W                                              # (m, n, n)
+        AX = X - GW @ X
+        estimate[rows] = X @ fit.beta + np.einsum("mij,mj->mi", GW, resid)
+        variance[rows] = (np.diagonal(G - GW @ G, axis1=1, axis2=2)
+                          + np.einsum("mia,ab,mib->mi", AX, fit.vcov, AX))
+    return blup_rows(labels, estimate, np.sqrt(variance), crit)
