@@ -181,7 +181,7 @@ for (spec in metareg_specs) for (method in c("REML", "ML")) for (test in c("z", 
                           cook_d = num(inf$inf$cook.d), cov_r = num(inf$inf$cov.r),
                           tau2_del = num(inf$inf$tau2.del), qe_del = num(inf$inf$QE.del),
                           hat = num(inf$inf$hat), weight = num(inf$inf$weight),
-                          dfbetas = unname(lapply(as.list(inf$dfbs), num)), influential = as.logical(inf$is.infl))
+                          dfbetas = unname(lapply(unclass(inf$dfbs)[seq_len(res$p)], num)), influential = as.logical(inf$is.infl))
     out$robust <- robust_case(res)
   }
   metareg_cases[[length(metareg_cases) + 1]] <- out

@@ -202,3 +202,39 @@ def test_cli_metareg_bad_options_are_one_line_errors(args, message):
     result = CliRunner().invoke(main, ["metareg", str(THIRDWAVE), "--yi", "g", "--sei", "se",
                                        "--mods", "intervention", *args])
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+
+
+INFLUENCE_KEYS = ("rstudent", "rstandard", "dffits", "cook_d", "cov_r", "tau2_del", "qe_del", "hat", "weight")
+
+
+@pytest.mark.parametrize("case", [c for c in FIXTURE["metareg"] if "influence" in c], ids=metareg_case_id)
+def test_meta_regression_influence(case):
+    from compassmeta.analyses.sensitivity import regression_influence
+
+    mods = DATASETS[case["data"]]["mods"]
+    report = regression_influence(*data(case["data"]), {name: mods[name] for name in case["mods"]},
+                                  method=case["method"], ci_method=case["test"])
+    expected = case["influence"]
+    for key in INFLUENCE_KEYS:
+        close([row.to_dict()[key] for row in report.influence], expected[key])
+    close([list(row.dfbetas.values()) for row in report.influence], np.array(expected["dfbetas"]).T)
+    assert [row.influential for row in report.influence] == expected["influential"]
+    assert list(report.influence[0].dfbetas) == list(report.terms)
+
+
+def test_cli_sensitivity_mods_json_and_csv():
+    case = next(c for c in FIXTURE["metareg"] if (c["data"], c["mods"], c["test"])
+                == ("thirdwave", ["risk_of_bias", "intervention_duration"], "z") and "influence" in c)
+    d = cli_json("sensitivity", THIRDWAVE, "--yi", "g", "--sei", "se", "--mods", "risk_of_bias",
+                 "--mods", "intervention_duration")
+    assert d["influence"][0]["study"] == "thirdwave-call"
+    close([row["cook_d"] for row in d["influence"]], case["influence"]["cook_d"])
+    close([row["dfbetas"]["intervention_duration[short]"] for row in d["influence"]],
+          case["influence"]["dfbetas"][2])
+    from click.testing import CliRunner
+
+    from compassmeta.cli import main
+
+    csv = CliRunner().invoke(main, ["sensitivity", str(THIRDWAVE), "--yi", "g", "--sei", "se", "--mods",
+                                    "risk_of_bias", "--format", "csv"]).output
+    assert "dfbetas_risk_of_bias[low]" in csv.splitlines()[0]

@@ -44,6 +44,21 @@ def bias_table(report):
     return "\n".join(lines)
 
 
+def regression_influence_table(report):
+    """metafor's print of influence() for a meta-regression, with rstandard and DFBETAS."""
+    d = report.to_dict()
+    header = ["study", "rstudent", "rstandard", "dffits", "cook.d", "cov.r", "tau2.del", "QE.del", "hat",
+              "weight %", *[f"dfbs {term}" for term in d["terms"]], ""]
+    rows = [header] + [[r["study"], *(fmt(r[key], 3) for key in ("rstudent", "rstandard", "dffits", "cook_d",
+                                                                  "cov_r")),
+                        fmt(r["tau2_del"]), fmt(r["qe_del"], 2), fmt(r["hat"], 3), fmt(r["weight"], 2),
+                        *(fmt(value, 3) for value in r["dfbetas"].values()), "*" if r["influential"] else ""]
+                       for r in d["influence"]]
+    return "\n".join([f"Influence diagnostics of the meta-regression (k = {d['k']}; tau^2 estimator: "
+                      f"{d['method']}; CI: {CI_NAMES[d['ci_method']]}; "
+                      "* = influential by metafor's criteria)", "", aligned(rows)])
+
+
 def sensitivity_table(report):
     d = report.to_dict()
     level_rows = [["omitted", "k", "estimate", "95% CI", "tau^2", "I^2 (%)", "Q"]]
