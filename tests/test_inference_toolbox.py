@@ -238,3 +238,28 @@ def test_cli_sensitivity_mods_json_and_csv():
     csv = CliRunner().invoke(main, ["sensitivity", str(THIRDWAVE), "--yi", "g", "--sei", "se", "--mods",
                                     "risk_of_bias", "--format", "csv"]).output
     assert "dfbetas_risk_of_bias[low]" in csv.splitlines()[0]
+
+
+ROBUST_CASES = [(c, kind) for c in FIXTURE["pool"] + [m for m in FIXTURE["metareg"] if "robust" in m]
+                for kind in ("CR0", "CR1", "CR2")]
+
+
+@pytest.mark.parametrize("case, kind", ROBUST_CASES,
+                         ids=[f"{c['data']}-{'+'.join(c.get('mods', []))}-{c['method']}-{c['test']}-{kind}"
+                              for c, kind in ROBUST_CASES])
+def test_robust_errors_of_univariate_models(case, kind):
+    """clubSandwich 0.5.8 through metafor robust(cluster = 1:k, clubSandwich = TRUE, vcov = kind)."""
+    from compassmeta.models.moderators import meta_regression
+    from compassmeta.models.pooling import pool
+
+    yi, vi = data(case["data"])
+    options = dict(method=case["method"], ci_method=case["test"], robust=kind)
+    if "mods" in case:
+        mods = DATASETS[case["data"]]["mods"]
+        result = meta_regression(yi, vi, {name: mods[name] for name in case["mods"]}, **options)
+    else:
+        result = pool(yi, vi, **options)
+    robust = result.to_dict()["robust"]
+    assert robust["type"] == kind
+    for key in ("estimate", "se", "df", "p_value", "ci_lower", "ci_upper"):
+        close([c[key] for c in robust["coefficients"]], np.atleast_1d(case["robust"][kind][key]))

@@ -35,6 +35,13 @@ def with_transf(result, renderer, transf, table):
     return back_transform(result, transf, **targs), _followed_by_text(renderer)
 
 
+def robust_option(func):
+    """--robust CR0|CR1|CR2: cluster-robust errors with every study its own cluster (models.robust)."""
+    return click.option("--robust", type=click.Choice(["CR0", "CR1", "CR2"]), default=None,
+                        help="Also report cluster-robust SEs, Satterthwaite df and t tests with every "
+                             "study its own cluster (metafor robust(clubSandwich = TRUE); JSON robust).")(func)
+
+
 def correlations(ctx, param, value):
     """--prepost-r "0.3,0.5,0.7" as floats."""
     if value is None:
@@ -63,8 +70,9 @@ def correlations(ctx, param, value):
                    "JSON prob_above).")
 @click.option("--blup", is_flag=True,
               help="Also report each effect's BLUP with its prediction interval (JSON blups).")
+@robust_option
 def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-         cluster_column, rho, transf, prepost_r, variance_tests, tau2_ci, above, blup):
+         cluster_column, rho, transf, prepost_r, variance_tests, tau2_ci, above, blup, robust):
     """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
     from ..models.pooling import pool as pool_effects
 
@@ -72,7 +80,7 @@ def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
     options = dict(method=method, ci_method=ci_method, level=level, rho=rho,
                    cluster=cluster_labels(table, cluster_column))
     result = pool_effects(yi, vi, variance_tests=variance_tests, tau2_ci=tau2_ci, above=above,
-                          blup_labels=study_labels(table, None) if blup else None, **options)
+                          blup_labels=study_labels(table, None) if blup else None, robust=robust, **options)
     renderer = str
     if prepost_r:
         from ..analyses.prepost import prepost_sensitivity
@@ -153,9 +161,10 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
               _moderator_values(text) for text in v],
               help="Predict at these moderator values, with CI and PI (metafor predict(newmods =)); "
                    "repeatable (JSON predictions).")
+@robust_option
 def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
             cluster_column, rho, moderator_columns, categorical_columns, permutations, seed, drop, btt,
-            newmods):
+            newmods, robust):
     """Mixed-effects meta-regression on one or more moderators."""
     from ..models.moderators import meta_regression
 
@@ -170,7 +179,7 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
                                "with --cluster")
     result = meta_regression(yi, vi, moderators, method=method, ci_method=ci_method, level=level,
                              cluster=cluster_labels(table, cluster_column), rho=rho, drop=drop, btt=btt,
-                             newmods=newmods)
+                             newmods=newmods, robust=robust)
     if not permutations:
         emit(result, output_format, str, lambda d: result.records())
         return

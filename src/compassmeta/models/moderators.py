@@ -11,6 +11,7 @@ from .fitstats import LikelihoodRatioTest, fit_statistics, likelihood_ratio_test
 from .model import ModelFit, fit_model
 from .pooling import PooledResult, as_fraction, check_effects, pool
 from .predictions import WaldTest, btt_test, marginal_means, predictions
+from .robust import RobustResult, robust_univariate
 
 MODEL_SUMMARY_KEYS = ("k", "qm", "qm_df", "qm_df2", "qm_p", "qe", "qe_df", "qe_p", "tau2", "i2", "h2", "r2",
                       "converged")
@@ -50,6 +51,7 @@ class MetaRegressionResult(Result):
     predictions: tuple = ()
     marginal_means: tuple = ()
     contrasts: tuple = ()
+    robust: RobustResult | None = None
     fit: ModelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def records(self) -> list[dict]:
@@ -127,19 +129,20 @@ def _drop_test(yi, vi, moderators, drop, ci_method):
     return likelihood_ratio_test(full, reduced, drop)
 
 
-def _model_comparison(fit, yi, vi, moderators, *, drop, btt, newmods):
+def _model_comparison(fit, yi, vi, moderators, *, drop, btt, newmods, robust):
     """Fit statistics, the --drop likelihood-ratio test, the --btt Wald test, --newmods
-    predictions and the marginal means and contrasts of categorical moderators."""
+    predictions, the marginal means and contrasts of categorical moderators, --robust errors."""
     means, contrasts = marginal_means(fit, moderators, fit.terms)
     return dict(**fit_statistics(fit).to_dict(),
                 lrt=_drop_test(yi, vi, moderators, drop, fit.ci_method) if drop else None,
                 btt_test=btt_test(fit, fit.terms, list(btt)) if btt else None,
                 predictions=predictions(fit, moderators, fit.terms, newmods or ()),
-                marginal_means=means, contrasts=contrasts)
+                marginal_means=means, contrasts=contrasts,
+                robust=robust_univariate(fit, robust) if robust else None)
 
 
 def meta_regression(yi, vi, moderators, *, data=None, method="REML", ci_method="z", level=95, cluster=None,
-                    rho=None, drop=(), btt=(), newmods=()):
+                    rho=None, drop=(), btt=(), newmods=(), robust=None):
     """Meta-regression of ``yi`` on ``moderators`` (see :func:`moderator_columns`).
 
     With ``data``, ``yi`` and ``vi`` may also be column names:
@@ -147,7 +150,8 @@ def meta_regression(yi, vi, moderators, *, data=None, method="REML", ci_method="
     With ``cluster`` (and ``rho``) the multilevel (CHE) model, see models.dependent; with
     ``data``, ``cluster`` may be a column name too.  ``drop`` (moderator names): likelihood-ratio test
     of the model without them; ``btt`` (terms or moderators): their Wald test; ``newmods`` (dicts of
-    moderator values): predictions there (independent effects only).
+    moderator values): predictions there; ``robust`` (CR0, CR1, CR2): cluster-robust inference with every
+    study its own cluster (all independent effects only).
     """
     if data is not None:
         yi = data[yi] if isinstance(yi, str) else yi
@@ -160,8 +164,9 @@ def meta_regression(yi, vi, moderators, *, data=None, method="REML", ci_method="
     X, terms = design_matrix(moderators, yi.size)
     check_options(cluster, rho, ci_method)
     if cluster is not None:
-        if drop or btt or newmods:
-            raise InputError("--drop, --btt and --newmods are for independent effects (no --cluster)")
+        if drop or btt or newmods or robust:
+            raise InputError("--drop, --btt, --newmods and --robust are for independent effects "
+                             "(no --cluster)")
         return meta_regression_dependent(yi, vi, X, terms, cluster, method=method, rho=rho,
                                          ci_method=ci_method, level=as_fraction(level))
     fit = fit_model(X, yi, vi, terms=terms, method=method, ci_method=ci_method,
@@ -180,7 +185,7 @@ def meta_regression(yi, vi, moderators, *, data=None, method="REML", ci_method="
         qm_df2=qm_df[1] if len(qm_df) > 1 else None, qm_p=qm_p, qe=fit.q, qe_df=fit.q_df,
         qe_p=fit.q_p, tau2=fit.tau2, i2=fit.i2, h2=fit.h2, r2=_pseudo_r2(fit, yi, vi),
         iterations=fit.tau2_estimate.iterations, converged=fit.tau2_estimate.converged, fit=fit,
-        **_model_comparison(fit, yi, vi, moderators, drop=drop, btt=btt, newmods=newmods))
+        **_model_comparison(fit, yi, vi, moderators, drop=drop, btt=btt, newmods=newmods, robust=robust))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Pooling effect sizes: the intercept-only model (fixed or random effects)."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -9,6 +9,7 @@ from ..common.results import INTERNAL, Estimate, Heterogeneity, PooledModel, Var
 from .dependent import check_options, pool_dependent
 from .fitstats import pooled_inference_fields
 from .model import ModelFit, fit_model, prediction_interval
+from .robust import RobustResult, robust_univariate
 
 
 def check_effects(yi, vi, *, yi_name="yi", vi_name="vi", source=None):
@@ -75,6 +76,7 @@ class PooledResult(PooledModel, Estimate):
     above: float | None = None
     prob_above: float | None = None
     blups: tuple = ()
+    robust: RobustResult | None = None   # --robust: CR0/CR1/CR2 with every study a cluster
     fit: ModelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def pooled_estimate(self) -> Estimate:
@@ -120,7 +122,7 @@ class PooledResult(PooledModel, Estimate):
 
 
 def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, cluster=None,
-         rho=None, variance_tests=False, tau2_ci="qprofile", above=None, blup_labels=None):
+         rho=None, variance_tests=False, tau2_ci="qprofile", above=None, blup_labels=None, robust=None):
     """Pool effect sizes ``yi`` with sampling variances ``vi``.
 
     ``method``: FE or a tau^2 estimator (DL, HE, HS, SJ, ML, REML, EB, PM);
@@ -129,13 +131,15 @@ def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, c
     model, is fitted instead (REML or ML; ``ci_method`` z, t or cr2), see models.dependent;
     ``variance_tests`` adds its likelihood-ratio tests of sigma^2 between and within clusters.
     ``tau2_ci``: "qprofile" or "pl" (profile likelihood); ``above``: report the share of true effects
-    above it; ``blup_labels`` (one per effect): report every effect's BLUP.
+    above it; ``blup_labels`` (one per effect): report every effect's BLUP; ``robust`` (CR0, CR1,
+    CR2): add cluster-robust inference with every study its own cluster (models.robust).
     """
     yi, vi = check_effects(yi, vi)
     check_options(cluster, rho, ci_method)
     if cluster is not None:
-        if above is not None or tau2_ci != "qprofile":
-            raise InputError("--above and --tau2-ci pl are for independent effects (no --cluster)")
+        if above is not None or tau2_ci != "qprofile" or robust:
+            raise InputError("--above, --tau2-ci pl and --robust are for independent effects (no --cluster; "
+                             "there use --ci-method cr2)")
         return pool_dependent(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
                               level=as_fraction(level), variance_tests=variance_tests,
                               blup_labels=blup_labels)
@@ -145,5 +149,6 @@ def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, c
     X = np.ones((yi.size, 1))
     fit = fit_model(X, yi, vi, terms=("intercept",), method=method, ci_method=ci_method,
                     level=as_fraction(level))
-    return PooledResult.from_fit(fit, with_tau2_ci=with_tau2_ci, tau2_ci=tau2_ci, above=above,
-                                 labels=blup_labels)
+    result = PooledResult.from_fit(fit, with_tau2_ci=with_tau2_ci, tau2_ci=tau2_ci, above=above,
+                                   labels=blup_labels)
+    return replace(result, robust=robust_univariate(fit, robust)) if robust else result
