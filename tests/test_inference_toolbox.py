@@ -263,3 +263,14 @@ def test_robust_errors_of_univariate_models(case, kind):
     assert robust["type"] == kind
     for key in ("estimate", "se", "df", "p_value", "ci_lower", "ci_upper"):
         close([c[key] for c in robust["coefficients"]], np.atleast_1d(case["robust"][kind][key]))
+
+
+@pytest.mark.parametrize("case", [c for c in FIXTURE["pool"] if "hc" in c], ids=pool_case_id)
+def test_henmi_copas_interval(case):
+    from compassmeta.analyses.bias import bias_report
+    from compassmeta.analyses.henmi_copas import henmi_copas
+
+    result = henmi_copas(*data(case["data"])).to_dict()
+    close([result[key] for key in case["hc"]], list(case["hc"].values()))
+    report = bias_report(*data(case["data"])).to_dict()
+    close(report["henmi_copas"]["ci_upper"], case["hc"]["ci_upper"])

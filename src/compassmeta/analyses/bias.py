@@ -20,6 +20,7 @@ from ..models.dependent import check_options, meta_regression_dependent
 from ..models.model import fit_model
 from ..models.pooling import PooledResult, as_fraction, check_effects, pool
 from .failsafe import FailSafeN, fail_safe_n
+from .henmi_copas import HenmiCopas, henmi_copas
 from .selection import SelectionModel, three_psm_or_note
 
 #: Below this many studies the tests have too little power (Cochrane Handbook 13.3.5.4).
@@ -252,6 +253,7 @@ class BiasReport(Result):
     notes: tuple
     three_psm: SelectionModel | None = None
     egger_multilevel: RegressionTest | None = None
+    henmi_copas: HenmiCopas | None = None
 
     def __str__(self):
         from .printing import bias_table
@@ -294,4 +296,5 @@ def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None,
         rank_correlation=rank_correlation(yi, vi) if k >= 3 else None,
         trim_and_fill=trim_and_fill(yi, vi, method=method, ci_method=ci_method, level=level) if enough else None,
         pet_peese=pet_peese(yi, vi, level=level) if enough else None,
+        henmi_copas=henmi_copas(yi, vi, level=level) if k >= 2 else None,
         fail_safe_n=fail_safe_n(yi, vi, method=method), notes=tuple(notes), egger_multilevel=egger_multilevel)

@@ -36,6 +36,10 @@ def bias_table(report):
         lines.append(f"3PSM selection model (step at p = 0.025, {s['method']}): adjusted estimate {fmt(s['estimate'])} "
                      f"{interval(s['ci_lower'], s['ci_upper'])}; delta = {fmt(s['delta'][1])}; "
                      f"LRT({s['lrt_df']}) = {fmt(s['lrt'], 3)}, {p_text(s['lrt_p'])}")
+    if d.get("henmi_copas"):
+        h = d["henmi_copas"]
+        lines.append(f"Henmi-Copas interval around the fixed-effect estimate {fmt(h['estimate'])}: "
+                     f"{interval(h['ci_lower'], h['ci_upper'])} (DL tau^2 = {fmt(h['tau2'])})")
     f = d["fail_safe_n"]
     lines.append(f"Fail-safe N: Rosenthal {f['rosenthal']}, Fisher {f['fisher']}, Orwin {f['orwin']} "
                  f"(target {fmt(f['orwin_target'])}), Orwin weighted by 1/vi {f['orwin_weighted']} "
