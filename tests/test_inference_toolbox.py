@@ -274,3 +274,27 @@ def test_henmi_copas_interval(case):
     close([result[key] for key in case["hc"]], list(case["hc"].values()))
     report = bias_report(*data(case["data"])).to_dict()
     close(report["henmi_copas"]["ci_upper"], case["hc"]["ci_upper"])
+
+
+def test_cli_bias_json_fail_safe_n_and_henmi_copas():
+    expected = FIXTURE["fsn"]["thirdwave"]
+    d = cli_json("bias", THIRDWAVE)
+    fsn = d["fail_safe_n"]
+    assert {"rosenthal", "orwin", "orwin_weighted", "rosenberg", "fisher", "general"} <= set(fsn)
+    for key in ("rosenthal", "fisher", "orwin", "orwin_weighted", "rosenberg", "general"):
+        assert fsn[key] == expected[key], key
+    hc = next(c for c in FIXTURE["pool"] if c["data"] == "thirdwave" and "hc" in c)["hc"]
+    close([d["henmi_copas"]["ci_lower"], d["henmi_copas"]["ci_upper"]], [hc["ci_lower"], hc["ci_upper"]])
+
+
+def test_cli_pool_robust_and_refusals_with_clusters():
+    case = next(c for c in FIXTURE["pool"]
+                if (c["data"], c["method"], c["test"]) == ("thirdwave", "REML", "z"))
+    d = cli_json("pool", THIRDWAVE, "--robust", "CR1")
+    close(d["robust"]["coefficients"][0]["se"], case["robust"]["CR1"]["se"])
+    from click.testing import CliRunner
+
+    from compassmeta.cli import main
+
+    result = CliRunner().invoke(main, ["pool", str(THIRDWAVE), "--cluster", "study_id", "--above", "0.2"])
+    assert result.exit_code != 0 and "independent effects" in result.output
