@@ -208,7 +208,12 @@ msep <- G - G %*% W %*% G + A %*% X %*% M %*% t(X) %*% t(A)
 three_level <- list(data = "konstantopoulos2011", yi = num(kd$yi), vi = num(kd$vi),
                     cluster = as.character(kd$district), sigma2 = num(ml$sigma2),
                     estimate = num(fitted(ml) + dist_u + school_u), se = num(sqrt(diag(msep))),
-                    ranef_district_se = num(re$district[as.character(kd$district), "se"]))
+                    ranef_district_se = num(re$district[as.character(kd$district), "se"]),
+                    prob_above = lapply(c("z", "t"), function(test) {
+                      fit <- rma.mv(yi, vi, random = ~ 1 | district/school, data = kd, test = test,
+                                    control = list(rel.tol = 1e-12))
+                      list(test = test, above = 0.1, prob = num(predict(fit, prob = ">0.1")$prob))
+                    }))
 
 output <- list(metafor_version = as.character(packageVersion("metafor")),
                clubSandwich_version = as.character(packageVersion("clubSandwich")),

@@ -296,5 +296,16 @@ def test_cli_pool_robust_and_refusals_with_clusters():
 
     from compassmeta.cli import main
 
-    result = CliRunner().invoke(main, ["pool", str(THIRDWAVE), "--cluster", "study_id", "--above", "0.2"])
+    result = CliRunner().invoke(main, ["pool", str(THIRDWAVE), "--cluster", "study_id", "--tau2-ci", "pl"])
     assert result.exit_code != 0 and "independent effects" in result.output
+
+
+@pytest.mark.parametrize("expected", FIXTURE["three_level_blups"]["prob_above"], ids=lambda e: e["test"])
+def test_three_level_share_above(expected):
+    from compassmeta.models.pooling import pool
+
+    case = FIXTURE["three_level_blups"]
+    result = pool(case["yi"], case["vi"], cluster=case["cluster"], ci_method=expected["test"],
+                  above=expected["above"])
+    assert result.above == expected["above"]
+    close(result.prob_above, expected["prob"])

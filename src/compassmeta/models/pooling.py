@@ -137,12 +137,12 @@ def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, c
     yi, vi = check_effects(yi, vi)
     check_options(cluster, rho, ci_method)
     if cluster is not None:
-        if above is not None or tau2_ci != "qprofile" or robust:
-            raise InputError("--above, --tau2-ci pl and --robust are for independent effects (no --cluster; "
+        if tau2_ci != "qprofile" or robust:
+            raise InputError("--tau2-ci pl and --robust are for independent effects (no --cluster; "
                              "there use --ci-method cr2)")
         return pool_dependent(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
                               level=as_fraction(level), variance_tests=variance_tests,
-                              blup_labels=blup_labels)
+                              blup_labels=blup_labels, above=above)
     if variance_tests:
         raise InputError("the variance-component tests (--variance-tests) are for the multilevel model: "
                          "give the cluster column (--cluster)")

@@ -42,14 +42,17 @@ def predict_row(fit, row):
     return estimate, se, estimate - crit * se, estimate + crit * se, estimate - spread, estimate + spread
 
 
+def share_above(threshold, estimate, se, heterogeneity, df=None):
+    """P(theta > threshold) for theta ~ N(estimate, se^2 + heterogeneity), or t on ``df``
+    (metafor predict(prob = ">a"); ``heterogeneity`` is tau^2, or the sum of the sigma^2)."""
+    z = (threshold - estimate) / np.sqrt(se * se + heterogeneity)
+    return float(dist.special.ndtr(-z) if df is None else dist.special.stdtr(df, -z))
+
+
 def probability_above(fit, threshold, row=None):
-    """Share of true effects above ``threshold`` (metafor predict(prob = ">a"))."""
-    row = np.ones(1) if row is None else row
-    estimate, se = predict_row(fit, row)[:2]
-    z = (threshold - estimate) / np.sqrt(se * se + fit.tau2)
-    if fit.df is None:
-        return float(dist.special.ndtr(-z))
-    return float(dist.special.stdtr(fit.df, -z))
+    """Share of true effects above ``threshold`` at design row ``row`` (default the intercept)."""
+    estimate, se = predict_row(fit, np.ones(1) if row is None else row)[:2]
+    return share_above(threshold, estimate, se, fit.tau2, fit.df)
 
 
 @dataclass(frozen=True)
