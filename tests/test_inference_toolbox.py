@@ -191,6 +191,7 @@ def test_cli_metareg_drop_btt_newmods_contrasts():
 @pytest.mark.parametrize("args, message", [
     (["--newmods", "intervention=yoga"], "not a level"),
     (["--newmods", "intervention"], "COL=VALUE"),
+    (["--newmods", "intervention=PCI,format=group"], "not a moderator"),
     (["--drop", "format"], "not a moderator"),
     (["--btt", "format"], "no model term"),
 ])

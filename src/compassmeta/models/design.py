@@ -61,9 +61,12 @@ def levels_of(values):
 
 def design_row(moderators, terms, values):
     """The design row of the model for moderator ``values`` (name -> number or level)."""
+    unknown = [name for name in values if name not in moderators]
+    if unknown:
+        raise InputError(f"'{unknown[0]}' is not a moderator of the model (--newmods)", column=unknown[0])
     missing = [name for name in moderators if name not in values]
     if missing:
-        raise InputError(f"--newmods gives no value for moderator '{missing[0]}'", column=missing[0])
+        raise InputError(f"no value given for moderator '{missing[0]}' (--newmods)", column=missing[0])
     row = {"intercept": 1.0}
     for name, column in moderators.items():
         value = values[name]
