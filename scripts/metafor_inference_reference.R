@@ -32,6 +32,7 @@ add_dataset("thirdwave", "studies/thirdwave.csv (dmetar ThirdWave), g and se^2",
 
 # ---- fail-safe N -------------------------------------------------------------------------------
 fsn_case <- function(d) {
+  target <- round(mean(d$yi) / 4, 2)     # Orwin with a given target: weighting changes the number
   r <- fsn(d$yi, d$vi, type = "Rosenthal")
   f <- fsn(d$yi, d$vi, type = "Rosenthal", pool = "fisher")
   ow <- fsn(d$yi, d$vi, type = "Orwin")
@@ -41,7 +42,9 @@ fsn_case <- function(d) {
   list(rosenthal = r$fsnum, rosenthal_p = r$pval, fisher = f$fsnum, fisher_p = f$pval,
        orwin = ou$fsnum, orwin_target = ou$target, orwin_weighted = ow$fsnum,
        orwin_weighted_target = ow$target, rosenberg = rb$fsnum, rosenberg_p = rb$pval,
-       general = g$fsnum, general_p = g$pval, general_estimate = g$est, general_tau2 = g$tau2)
+       general = g$fsnum, general_p = g$pval, general_estimate = g$est, general_tau2 = g$tau2,
+       target = target, orwin_at_target = fsn(d$yi, type = "Orwin", target = target)$fsnum,
+       orwin_weighted_at_target = fsn(d$yi, d$vi, type = "Orwin", target = target)$fsnum)
 }
 
 fitstats_of <- function(res) {

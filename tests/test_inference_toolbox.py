@@ -40,7 +40,18 @@ def test_fail_safe_n_every_type(name):
         close(result[key], expected[key])
     # metafor's fsn() fits its model at rma()'s default convergence (threshold 1e-5)
     close(result["general_p"], expected["general_p"], rtol=1e-3)
-    assert any("4.4" in note for note in result["notes"])
+    assert result["notes"] == []          # with the default target both Orwin numbers are k
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURE["fsn"]))
+def test_orwin_at_a_target_weighted_as_metafor_4_4(name):
+    expected = FIXTURE["fsn"][name]
+    result = fail_safe_n(*data(name), target=expected["target"])
+    assert result.orwin == expected["orwin_at_target"]
+    assert result.orwin_weighted == expected["orwin_weighted_at_target"]
+    assert result.orwin != result.orwin_weighted
+    (note,) = result.notes
+    assert f"metafor 3.x (unweighted mean) gave {result.orwin}" in note and "metafor >= 4.4" in note
 
 
 @pytest.mark.parametrize("name", sorted(FIXTURE["fsn"]))
@@ -151,7 +162,7 @@ def cli_json(*args):
 
     result = CliRunner().invoke(main, [*map(str, args), "--format", "json"])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 THIRDWAVE = Path(__file__).parents[1] / "studies" / "thirdwave.csv"
@@ -281,6 +292,9 @@ def test_cli_bias_json_fail_safe_n_and_henmi_copas():
     expected = FIXTURE["fsn"]["thirdwave"]
     d = cli_json("bias", THIRDWAVE)
     fsn = d["fail_safe_n"]
+    at_target = cli_json("bias", THIRDWAVE, "--fsn-target", expected["target"])["fail_safe_n"]
+    assert (at_target["orwin"], at_target["orwin_weighted"]) == (expected["orwin_at_target"],
+                                                                  expected["orwin_weighted_at_target"])
     assert {"rosenthal", "orwin", "orwin_weighted", "rosenberg", "fisher", "general"} <= set(fsn)
     for key in ("rosenthal", "fisher", "orwin", "orwin_weighted", "rosenberg", "general"):
         assert fsn[key] == expected[key], key

@@ -261,13 +261,15 @@ class BiasReport(Result):
         return bias_table(self)
 
 
-def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None, rho=None):
+def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None, rho=None,
+                fsn_target=None):
     """All small-study and publication-bias analyses of one set of effects.
 
     With ``cluster`` (a label per effect; dependent effects), Egger's test is also run on every
     effect with the multilevel model (:func:`multilevel_regression_test`, ``rho`` for CHE); the
     other analyses, which assume independent effects, use one composite effect per cluster
-    (its effects averaged with r = ``rho``, or 0.5; Borenstein et al. 2009, ch. 24)."""
+    (its effects averaged with r = ``rho``, or 0.5; Borenstein et al. 2009, ch. 24).
+    ``fsn_target``: the effect Orwin's fail-safe N brings the mean to (default half of it)."""
     yi, vi = check_effects(yi, vi)
     check_options(cluster, rho, ci_method)
     notes = []
@@ -297,4 +299,4 @@ def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None,
         trim_and_fill=trim_and_fill(yi, vi, method=method, ci_method=ci_method, level=level) if enough else None,
         pet_peese=pet_peese(yi, vi, level=level) if enough else None,
         henmi_copas=henmi_copas(yi, vi, level=level) if k >= 2 else None,
-        fail_safe_n=fail_safe_n(yi, vi, method=method), notes=tuple(notes), egger_multilevel=egger_multilevel)
+        fail_safe_n=fail_safe_n(yi, vi, method=method, target=fsn_target), notes=tuple(notes), egger_multilevel=egger_multilevel)

@@ -21,10 +21,12 @@ from ..models.pooling import check_effects
 
 UNIROOT_TOL = np.finfo(float).eps ** 0.25   # R's uniroot() default
 
-#: What a user of metafor 3.x sees differently (metafor NEWS, version 4.4.0).
-ORWIN_NOTE = ("Orwin's fail-safe N is given twice: 'orwin' with the unweighted mean (metafor <= 4.2 "
-              "without weighted=TRUE) and 'orwin_weighted' with the mean weighted by 1/vi, which is what "
-              "metafor >= 4.4 reports when sampling variances are given")
+def orwin_note(unweighted, weighted):
+    """What a user of metafor 3.x sees differently (metafor NEWS, version 4.4.0), when it differs."""
+    if unweighted == weighted:
+        return ()
+    return (f"Orwin's fail-safe N is {weighted} with the mean weighted by 1/vi, as metafor >= 4.4 computes "
+            f"it when sampling variances are given; metafor 3.x (unweighted mean) gave {unweighted} ('orwin')",)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class FailSafeN(Result):
     general_p: float
     general_method: str
     alpha: float
-    notes: tuple = (ORWIN_NOTE,)
+    notes: tuple = ()
 
 
 def whole(number: float) -> float:
@@ -134,4 +136,5 @@ def fail_safe_n(yi, vi, *, alpha=0.05, target=None, method="REML"):
                      orwin_weighted=orwin_weighted, orwin_weighted_target=weighted_target,
                      rosenberg=whole(rosenberg),
                      rosenberg_p=float(dist.normal_two_sided_p(weighted_total / math.sqrt(w.sum()))),
-                     general=general, general_p=general_p, general_method=method.upper(), alpha=alpha)
+                     general=general, general_p=general_p, general_method=method.upper(), alpha=alpha,
+                     notes=orwin_note(orwin, orwin_weighted))

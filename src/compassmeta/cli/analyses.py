@@ -18,7 +18,10 @@ from .app import (
 @main.command()
 @model_options
 @cluster_options
-def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, cluster_column, rho):
+@click.option("--fsn-target", "fsn_target", type=float, default=None, metavar="X",
+              help="Effect that Orwin's fail-safe N brings the mean down to [half the mean].")
+def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, cluster_column,
+         rho, fsn_target):
     """Small-study effects and publication bias: Egger, Begg, trim-and-fill, PET-PEESE, 3PSM, fail-safe N.
 
     With --cluster (dependent effects): Egger's test with the multilevel model on every effect, the
@@ -28,9 +31,11 @@ def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     result = bias_report(yi, vi, method=method, ci_method=ci_method, level=level,
-                         cluster=cluster_labels(table, cluster_column), rho=rho)
+                         cluster=cluster_labels(table, cluster_column), rho=rho, fsn_target=fsn_target)
     for note in result.notes:
         click.echo(f"Warning: {note}", err=True)
+    for note in result.fail_safe_n.notes:
+        click.echo(f"Note: {note}", err=True)
     emit(result, output_format, bias_table, section_records)
 
 
