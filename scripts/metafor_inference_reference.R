@@ -70,18 +70,18 @@ robust_case <- function(res) {
 
 # ---- pooled fits -------------------------------------------------------------------------------
 pool_cases <- list()
-for (d in datasets) for (method in c("REML", "ML", "DL")) for (test in c("z", "knha")) {
+for (d in datasets) for (method in c("REML", "ML", "DL", "FE")) for (test in c("z", "knha")) {
   res <- rma(d$yi, d$vi, method = method, test = test, control = tight)
   above <- round(median(d$yi), 2)
   pr <- predict(res, prob = paste0(">", above))
   bl <- blup(res)
   out <- list(data = d$name, method = method, test = test, fitstats = fitstats_of(res),
-              tau2 = res$tau2, q_profile = heterogeneity_ci(res, "QP"),
+              tau2 = res$tau2, q_profile = if (method != "FE") heterogeneity_ci(res, "QP"),
               prob_above = list(above = above, prob = num(pr$prob)),
               blups = list(estimate = num(bl$pred), se = num(bl$se), pi_lower = num(bl$pi.lb),
                            pi_upper = num(bl$pi.ub)),
               robust = robust_case(res))
-  if (method != "DL") out$profile_likelihood <- heterogeneity_ci(res, "PL")
+  if (method %in% c("REML", "ML")) out$profile_likelihood <- heterogeneity_ci(res, "PL")
   if (method == "REML" && test == "z") {
     h <- hc(res, control = list(tol = 1e-13))
     out$hc <- list(estimate = h$beta, se = h$se, ci_lower = h$ci.lb, ci_upper = h$ci.ub, tau2 = h$tau2)
