@@ -30,9 +30,21 @@ def fit_statistics_lines(d):
             f"AIC {fmt(d['aic'])}, BIC {fmt(d['bic'])}, AICc {fmt(d['aicc'])}"]
 
 
+def robust_lines(d):
+    """--robust: the coefficients with cluster-robust SEs (each study a cluster)."""
+    if not d.get("robust"):
+        return []
+    rows = [["term", "estimate", "se", "df", "t", "p", "CI"]]
+    rows += [[c["term"], fmt(c["estimate"]), fmt(c["se"]), fmt(c["df"], 2), fmt(c["statistic"], 3),
+              fmt_p(c["p_value"]), interval(c["ci_lower"], c["ci_upper"])]
+             for c in d["robust"]["coefficients"]]
+    return ["", f"Cluster-robust inference ({d['robust']['type']}, each study a cluster; Satterthwaite df):",
+            aligned(rows)]
+
+
 def prediction_lines(d):
     """The share of true effects above a threshold and the BLUPs, when asked for."""
-    lines = []
+    lines = robust_lines(d)
     if d.get("prob_above") is not None:
         lines.append(f"Share of true effects above {d['above']:g}: {fmt(d['prob_above'])}")
     if d.get("blups"):
@@ -134,7 +146,7 @@ def metareg_table(result):
     lines += heterogeneity_lines(d, q_name="QE")
     if d["method"] != "FE":
         lines.append(f"Heterogeneity accounted for (pseudo-R^2): {fmt(d['r2'], 2)}%")
-    return "\n".join(lines + fit_statistics_lines(d) + comparison_lines(d))
+    return "\n".join(lines + fit_statistics_lines(d) + comparison_lines(d) + robust_lines(d))
 
 
 MULTILEVEL_CI_NAMES = {"z": "Wald z", "t": "t(k - p)", "cr2": "CR2 robust t (Satterthwaite df)"}
