@@ -21,16 +21,24 @@ LOG_2PI = math.log(2.0 * math.pi)
 TAU2_CI_METHODS = {"qprofile": "Q-profile", "pl": "profile likelihood"}
 
 
-def log_likelihood(X, y, v, tau2, *, restricted):
-    """The (restricted) log-likelihood at tau^2 with beta at its GLS estimate (metafor's full
-    REML likelihood, constants included: + log|X'X| / 2)."""
+def log_likelihood(X, y, v, tau2, *, restricted, beta=None):
+    """The (restricted) log-likelihood at tau^2 with beta at its GLS estimate (given as ``beta``, or
+    computed); metafor's full REML likelihood, constants included (+ log|X'X| / 2)."""
     k, p = X.shape
-    fit = weighted_fit(X, y, 1.0 / (v + tau2))
-    base = -0.5 * float(np.sum(np.log(v + tau2))) - 0.5 * fit.rss()
+    w = 1.0 / (v + tau2)
+    xwx = X.T @ (w[:, None] * X)
+    if beta is None:
+        beta = np.linalg.solve(xwx, X.T @ (w * y))
+    resid = y - X @ beta
+    base = -0.5 * float(np.sum(np.log(v + tau2))) - 0.5 * float(np.dot(w, resid * resid))
     if not restricted:
         return -0.5 * k * LOG_2PI + base
-    log_det_xx = float(np.linalg.slogdet(X.T @ X)[1])
-    return -0.5 * (k - p) * LOG_2PI + 0.5 * log_det_xx + base - 0.5 * fit.log_det_xwx()
+    return -0.5 * (k - p) * LOG_2PI + 0.5 * _log_det(X.T @ X) + base - 0.5 * _log_det(xwx)
+
+
+def _log_det(matrix):
+    """log det of a positive definite p x p matrix (the 1 x 1 case without numpy's linalg overhead)."""
+    return math.log(matrix[0, 0]) if matrix.shape == (1, 1) else float(np.linalg.slogdet(matrix)[1])
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ def fit_statistics(fit) -> FitStatistics:
         return FitStatistics(*(float("nan"),) * 5)
     parameters = p + (fit.method != "FE")
     restricted = fit.method == "REML"
-    ll = log_likelihood(fit.X, fit.y, fit.v, fit.tau2, restricted=restricted)
+    ll = log_likelihood(fit.X, fit.y, fit.v, fit.tau2, restricted=restricted, beta=fit.beta)
     n = k - p if restricted else k
     if restricted:
         deviance = -2.0 * ll
@@ -129,8 +137,9 @@ def pooled_inference_fields(fit, *, with_tau2_ci=True, tau2_ci="qprofile", above
     bounds = nan
     if with_tau2_ci and fit.k > fit.p:
         bounds = fit.tau2_ci if tau2_ci == "qprofile" else profile_likelihood_interval(fit)
-    i2, h2 = i2_h2_bounds(fit, bounds) if fit.method != "FE" and fit.k > fit.p else (nan, nan)
-    return dict(**fit_statistics(fit).to_dict(), tau2_ci_method=TAU2_CI_METHODS[tau2_ci],
+    finite = fit.method != "FE" and fit.k > fit.p and np.isfinite(bounds).all()
+    i2, h2 = i2_h2_bounds(fit, bounds) if finite else (nan, nan)
+    return dict(**vars(fit_statistics(fit)), tau2_ci_method=TAU2_CI_METHODS[tau2_ci],
                 tau2_ci_lower=bounds[0], tau2_ci_upper=bounds[1], i2_ci_lower=i2[0], i2_ci_upper=i2[1],
                 h2_ci_lower=h2[0], h2_ci_upper=h2[1], above=above,
                 prob_above=None if above is None else probability_above(fit, above),

@@ -133,7 +133,7 @@ def _model_comparison(fit, yi, vi, moderators, *, drop, btt, newmods, robust):
     """Fit statistics, the --drop likelihood-ratio test, the --btt Wald test, --newmods
     predictions, the marginal means and contrasts of categorical moderators, --robust errors."""
     means, contrasts = marginal_means(fit, moderators, fit.terms)
-    return dict(**fit_statistics(fit).to_dict(),
+    return dict(**vars(fit_statistics(fit)),
                 lrt=_drop_test(yi, vi, moderators, drop, fit.ci_method) if drop else None,
                 btt_test=btt_test(fit, fit.terms, list(btt)) if btt else None,
                 predictions=predictions(fit, moderators, fit.terms, newmods or ()),
