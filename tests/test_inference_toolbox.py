@@ -49,7 +49,9 @@ def test_orwin_at_a_target_weighted_as_metafor_4_4(name):
     result = fail_safe_n(*data(name), target=expected["target"])
     assert result.orwin == expected["orwin_at_target"]
     assert result.orwin_weighted == expected["orwin_weighted_at_target"]
-    assert result.orwin != result.orwin_weighted
+    if expected["orwin_at_target"] == expected["orwin_weighted_at_target"]:   # equal variances
+        assert result.notes == ()
+        return
     (note,) = result.notes
     assert f"metafor 3.x (unweighted mean) gave {result.orwin}" in note and "metafor >= 4.4" in note
 

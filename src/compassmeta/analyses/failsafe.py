@@ -20,13 +20,15 @@ from ..models.model import fit_model
 from ..models.pooling import check_effects
 
 UNIROOT_TOL = np.finfo(float).eps ** 0.25   # R's uniroot() default
+MAX_GENERAL = 10 ** 7                        # metafor's cap (maxint) of the General fail-safe N
 
 def orwin_note(unweighted, weighted):
     """What a user of metafor 3.x sees differently (metafor NEWS, version 4.4.0), when it differs."""
     if unweighted == weighted:
         return ()
-    return (f"Orwin's fail-safe N is {weighted} with the mean weighted by 1/vi, as metafor >= 4.4 computes "
-            f"it when sampling variances are given; metafor 3.x (unweighted mean) gave {unweighted} ('orwin')",)
+    return (f"Orwin's fail-safe N is {weighted} with the mean weighted by 1/vi, as metafor >= 4.4 "
+            f"computes it when sampling variances are given; metafor 3.x (unweighted mean) gave {unweighted} "
+            "('orwin')",)
 
 
 @dataclass(frozen=True)
@@ -65,12 +67,17 @@ def _orwin(yi, weights, target):
 
 
 def _uniroot(func, k):
-    """The root metafor's uniroot() finds on (0, 50 k) with its default tolerance; a step function's
+    """The root metafor's uniroot(extendInt = "upX") finds from (0, 50 k) with its default tolerance:
+    the upper end moves up by 0.01 |upper|, doubling, until func is >= 0 there; a step function's
     root is where the search stops, so it is found by the same search (:func:`brent_zeroin`)."""
-    if func(50.0 * k) < 0:
-        raise InputError(f"the fail-safe N exceeds {50 * k} studies "
-                         "(metafor extends its search; compassmeta stops)")
-    return brent_zeroin(func, 0.0, 50.0 * k, tol=UNIROOT_TOL)
+    upper = 50.0 * k
+    step = 0.01 * upper
+    for _ in range(1000):
+        if func(upper) >= 0:
+            return brent_zeroin(func, 0.0, upper, tol=UNIROOT_TOL)
+        upper += step
+        step *= 2
+    raise InputError("no fail-safe N found (the search for its upper end did not end)")
 
 
 def _fisher(yi, vi, alpha):
@@ -108,7 +115,10 @@ def general_n(yi, vi, estimate, tau2, *, fixed=False, alpha=0.05):
     args = (yi, vi, estimate, tau2, fixed)
     if _general_p(0, *args) >= alpha:
         return 0
-    return whole(_uniroot(lambda n: _general_p(math.floor(n), *args) - alpha, yi.size))
+    def excess(n):              # metafor stops the search at the cap
+        return 0.0 if n >= MAX_GENERAL else _general_p(math.floor(n), *args) - alpha
+
+    return whole(min(_uniroot(excess, yi.size), MAX_GENERAL))
 
 
 def fail_safe_n(yi, vi, *, alpha=0.05, target=None, method="REML"):
