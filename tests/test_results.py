@@ -140,10 +140,13 @@ def test_pooled_notebook_view_comes_from_the_interface():
 def test_json_keys_are_only_added():
     """The keys each pooled result had before the interface, in the same order, then the new ones."""
     univariate = list(pool(BCG["yi"], BCG["vi"]).to_dict())
-    assert univariate == [
+    assert univariate[:25] == [
         "k", "method", "ci_method", "level", "estimate", "se", "statistic", "df", "p_value", "ci_lower",
         "ci_upper", "pi_lower", "pi_upper", "tau2", "tau", "tau2_ci_lower", "tau2_ci_upper", "i2", "h2", "q",
         "q_df", "q_p", "iterations", "converged", "notes"]
+    assert set(univariate[25:]) >= {  # issue 25: metafor's inference toolbox
+        "log_likelihood", "deviance", "aic", "bic", "aicc", "tau2_ci_method", "i2_ci_lower", "i2_ci_upper",
+        "h2_ci_lower", "h2_ci_upper", "above", "prob_above", "blups"}
     multilevel = set(pool(ASSINK["yi"], ASSINK["vi"], cluster=ASSINK["cluster"]).to_dict())
     assert multilevel >= {
         "estimate", "se", "ci_lower", "ci_upper", "p_value", "pi_lower", "pi_upper", "sigma2_between",

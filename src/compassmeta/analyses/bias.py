@@ -3,7 +3,7 @@ and fsn() compute them.
 
 Sources: Egger et al. (1997, BMJ 315:629); Begg & Mazumdar (1994, Biometrics 50:1088);
 Duval & Tweedie (2000, Biometrics 56:455); Stanley & Doucouliagos (2014, Res Synth Methods
-5:60) for PET-PEESE; Rosenthal (1979), Orwin (1983), Rosenberg (2005) for fail-safe N; for
+5:60) for PET-PEESE; fail-safe N in analyses.failsafe; for
 dependent effects, Egger's test with the multilevel model (Rodgers & Pustejovsky 2021, Psychol
 Methods 26:141), which metafor's regtest() does not offer for rma.mv models.
 """
@@ -20,6 +20,8 @@ from ..models.dependent import check_options, meta_regression_dependent
 from ..models.model import fit_model
 from ..models.pooling import PooledResult, as_fraction, check_effects, pool
 from ..models.wls import ordinary_wls
+from .failsafe import FailSafeN, fail_safe_n
+from .henmi_copas import HenmiCopas, henmi_copas
 from .selection import SelectionModel, three_psm_or_note
 
 #: Below this many studies the tests have too little power (Cochrane Handbook 13.3.5.4).
@@ -279,46 +281,6 @@ def pet_peese(yi, vi, *, alpha=0.05, level=95):
 
 
 @dataclass(frozen=True)
-class FailSafeN(Result):
-    """Fail-safe numbers (metafor fsn()): Rosenthal (Stouffer), Orwin, Rosenberg."""
-
-    rosenthal: int
-    rosenthal_p: float
-    orwin: int
-    orwin_target: float
-    rosenberg: int
-    rosenberg_p: float
-    alpha: float
-
-
-def _whole(number):
-    """metafor's rounding of a fail-safe number: up, unless it is a whole number already."""
-    if math.isinf(number):
-        return number
-    return math.ceil(number) if abs(number - round(number)) >= 1.49e-8 else round(number)
-
-
-def fail_safe_n(yi, vi, *, alpha=0.05, target=None):
-    """Rosenthal: studies averaging z = 0 needed to make Stouffer's one-sided p >= alpha.
-    Orwin: studies with effect 0 to bring the unweighted mean down to ``target`` (default
-    half the mean).  Rosenberg: weighted studies to make the fixed-effect z test non-significant."""
-    yi, vi = check_effects(yi, vi)
-    k = yi.size
-    z_average = abs(np.sum(yi / np.sqrt(vi)) / math.sqrt(k))
-    rosenthal = max(0.0, k * (z_average / dist.normal_quantile(1 - alpha)) ** 2 - k)
-    mean = float(yi.mean())
-    target = mean / 2 if target is None else (abs(target) if mean > 0 else -abs(target))
-    orwin = math.inf if target == 0 else max(0.0, k * (mean - target) / target)
-    w = 1.0 / vi
-    weighted_total = float(np.dot(w, yi))
-    rosenberg = max(0.0, k * ((weighted_total / dist.normal_quantile(1 - alpha / 2)) ** 2 - w.sum()) / w.sum())
-    z_fixed = weighted_total / w.sum() / math.sqrt(1 / w.sum())
-    return FailSafeN(rosenthal=_whole(rosenthal), rosenthal_p=float(dist.special.ndtr(-z_average)),
-                     orwin=_whole(orwin), orwin_target=target, rosenberg=_whole(rosenberg),
-                     rosenberg_p=float(dist.normal_two_sided_p(z_fixed)), alpha=alpha)
-
-
-@dataclass(frozen=True)
 class BiasReport(Result):
     """Everything ``compassmeta bias`` prints; a test that cannot run carries None and a note."""
 
@@ -333,6 +295,7 @@ class BiasReport(Result):
     notes: tuple
     three_psm: SelectionModel | None = None
     egger_multilevel: RegressionTest | None = None
+    henmi_copas: HenmiCopas | None = None
 
     def __str__(self):
         from .printing import bias_table
@@ -340,13 +303,15 @@ class BiasReport(Result):
         return bias_table(self)
 
 
-def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None, rho=None):
+def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None, rho=None,
+                fsn_target=None):
     """All small-study and publication-bias analyses of one set of effects.
 
     With ``cluster`` (a label per effect; dependent effects), Egger's test is also run on every
     effect with the multilevel model (:func:`multilevel_regression_test`, ``rho`` for CHE); the
     other analyses, which assume independent effects, use one composite effect per cluster
-    (its effects averaged with r = ``rho``, or 0.5; Borenstein et al. 2009, ch. 24)."""
+    (its effects averaged with r = ``rho``, or 0.5; Borenstein et al. 2009, ch. 24).
+    ``fsn_target``: the effect Orwin's fail-safe N brings the mean to (default half of it)."""
     yi, vi = check_effects(yi, vi)
     check_options(cluster, rho, ci_method)
     notes = []
@@ -375,4 +340,5 @@ def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None,
         rank_correlation=rank_correlation(yi, vi) if k >= 3 else None,
         trim_and_fill=trim_and_fill(yi, vi, method=method, ci_method=ci_method, level=level) if enough else None,
         pet_peese=pet_peese(yi, vi, level=level) if enough else None,
-        fail_safe_n=fail_safe_n(yi, vi), notes=tuple(notes), egger_multilevel=egger_multilevel)
+        henmi_copas=henmi_copas(yi, vi, level=level) if k >= 2 else None,
+        fail_safe_n=fail_safe_n(yi, vi, method=method, target=fsn_target), notes=tuple(notes), egger_multilevel=egger_multilevel)

@@ -36,10 +36,31 @@ def bias_table(report):
         lines.append(f"3PSM selection model (step at p = 0.025, {s['method']}): adjusted estimate {fmt(s['estimate'])} "
                      f"{interval(s['ci_lower'], s['ci_upper'])}; delta = {fmt(s['delta'][1])}; "
                      f"LRT({s['lrt_df']}) = {fmt(s['lrt'], 3)}, {p_text(s['lrt_p'])}")
+    if d.get("henmi_copas"):
+        h = d["henmi_copas"]
+        lines.append(f"Henmi-Copas interval around the fixed-effect estimate {fmt(h['estimate'])}: "
+                     f"{interval(h['ci_lower'], h['ci_upper'])} (DL tau^2 = {fmt(h['tau2'])})")
     f = d["fail_safe_n"]
-    lines.append(f"Fail-safe N: Rosenthal {f['rosenthal']}, Orwin {f['orwin']} (target {fmt(f['orwin_target'])}), "
-                 f"Rosenberg {f['rosenberg']}")
+    lines.append(f"Fail-safe N: Rosenthal {f['rosenthal']}, Fisher {f['fisher']}, Orwin {f['orwin']} "
+                 f"(target {fmt(f['orwin_target'])}), Orwin weighted by 1/vi {f['orwin_weighted']} "
+                 f"(target {fmt(f['orwin_weighted_target'])}; metafor >= 4.4), Rosenberg {f['rosenberg']}, "
+                 f"General ({f['general_method']}) {f['general']}")
     return "\n".join(lines)
+
+
+def regression_influence_table(report):
+    """metafor's print of influence() for a meta-regression, with rstandard and DFBETAS."""
+    d = report.to_dict()
+    header = ["study", "rstudent", "rstandard", "dffits", "cook.d", "cov.r", "tau2.del", "QE.del", "hat",
+              "weight %", *[f"dfbs {term}" for term in d["terms"]], ""]
+    rows = [header] + [[r["study"], *(fmt(r[key], 3) for key in ("rstudent", "rstandard", "dffits", "cook_d",
+                                                                  "cov_r")),
+                        fmt(r["tau2_del"]), fmt(r["qe_del"], 2), fmt(r["hat"], 3), fmt(r["weight"], 2),
+                        *(fmt(value, 3) for value in r["dfbetas"].values()), "*" if r["influential"] else ""]
+                       for r in d["influence"]]
+    return "\n".join([f"Influence diagnostics of the meta-regression (k = {d['k']}; tau^2 estimator: "
+                      f"{d['method']}; CI: {CI_NAMES[d['ci_method']]}; "
+                      "* = influential by metafor's criteria)", "", aligned(rows)])
 
 
 def sensitivity_table(report):

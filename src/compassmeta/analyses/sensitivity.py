@@ -11,9 +11,11 @@ from ..common.errors import InputError
 from ..common.results import Estimate, Result
 from ..data.aggregate import cluster_composites
 from ..models.dependent import check_options
+from ..models.design import design_matrix
 from ..models.model import fit_model
 from ..models.multilevel import covariance_at
 from ..models.pooling import as_fraction, check_effects, pool
+from ..models.wls import inverse
 
 INTERCEPT = ("intercept",)
 
@@ -105,53 +107,84 @@ class StudyInfluence(Result):
     baujat_y: float
 
 
+def case_deletion(X, yi, vi, *, terms, method="REML", ci_method="z", level=0.95):
+    """metafor influence() of a mixed-effects model with design ``X`` (Viechtbauer & Cheung 2010):
+    a dict of arrays over the studies, ``dfbetas`` (k x p), and the fitted full model.
+
+    With b_(-i), Vb_(-i), tau^2_(-i), s^2_(-i) (the Knapp-Hartung factor, 1 under z) of the fit
+    without study i, and H = X (X'WX)^-1 X'W of the full fit:
+    rstudent = (y_i - x_i'b_(-i)) / sqrt(s^2_(-i) (v_i + tau^2_(-i)) + x_i'Vb_(-i) x_i);
+    DFFITS = x_i'(b - b_(-i)) / sqrt(s^2_(-i) h_i (tau^2_(-i) + v_i));
+    Cook's D = (b - b_(-i))' Vb^-1 (b - b_(-i)); COVRATIO = det Vb_(-i) / det Vb;
+    DFBETAS = (b - b_(-i)) / sqrt(s^2_(-i) diag (X'W_(-i)X)^-1), W_(-i) = diag 1/(v + tau^2_(-i));
+    rstandard = (y_i - x_i'b) / sqrt([(I - H) M (I - H)']_ii), M = diag(v + tau^2).
+    """
+    k, p = X.shape
+    full = fit_model(X, yi, vi, terms=terms, method=method, ci_method=ci_method, level=level)
+    w = full.weights
+    unscaled = inverse(X.T @ (w[:, None] * X))
+    H = X @ unscaled @ (X * w[:, None]).T
+    residual_maker = np.eye(k) - H
+    marginal_var = np.einsum("ij,j,ij->i", residual_maker, vi + full.tau2, residual_maker)
+    out = {name: np.empty(k) for name in ("rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "qe_del")}
+    dfbetas, changes = np.empty((k, p)), np.empty((k, p))
+    precision = inverse(full.vcov)
+    keep = np.ones(k, dtype=bool)
+    for i in range(k):
+        keep[i] = False
+        deleted = fit_model(X[keep], yi[keep], vi[keep], terms=terms, method=method, ci_method=ci_method,
+                            level=level)
+        keep[i] = True
+        scale = _knapp_hartung_scale(deleted)
+        tau2_del = deleted.tau2
+        change = changes[i] = full.beta - deleted.beta
+        predicted, var_predicted = X[i] @ deleted.beta, X[i] @ deleted.vcov @ X[i]
+        out["rstudent"][i] = (yi[i] - predicted) / np.sqrt(scale * (vi[i] + tau2_del) + var_predicted)
+        out["dffits"][i] = X[i] @ change / np.sqrt(scale * H[i, i] * (tau2_del + vi[i]))
+        out["cook_d"][i] = change @ precision @ change
+        out["cov_r"][i] = np.linalg.det(deleted.vcov) / np.linalg.det(full.vcov)
+        out["tau2_del"][i], out["qe_del"][i] = tau2_del, deleted.q
+        at_tau2_del = inverse(X.T @ (X / (vi + tau2_del)[:, None]))
+        dfbetas[i] = change / np.sqrt(scale * np.diag(at_tau2_del))
+    out["rstandard"] = (yi - X @ full.beta) / np.sqrt(marginal_var)
+    out["hat"], out["weight"] = np.diag(H).copy(), 100.0 * w / w.sum()
+    out["influential"] = (np.abs(out["dffits"]) > 3 * np.sqrt(p / (k - p)))
+    out["influential"] |= dist.special.chdtr(p, out["cook_d"]) > 0.5
+    out["influential"] |= (out["hat"] > 3 * p / k) | (np.abs(dfbetas) > 1).any(axis=1)
+    out["change"] = changes
+    return out, dfbetas, full
+
+
 def influence(yi, vi, labels=None, *, method="REML", ci_method="z", level=95):
     """Externally standardised residuals, DFFITS, Cook's distance, covariance ratio,
     leave-one-out tau^2 and Q, hat values, weights (%), DFBETAS and metafor's flag of
-    influential studies (|DFFITS| > 3 sqrt(p/(k-p)), P(chi2_1 < Cook's D) > 0.5,
+    influential studies (|DFFITS| > 3 sqrt(p/(k-p)), P(chi2_p < Cook's D) > 0.5,
     hat > 3p/k or |DFBETAS| > 1); Baujat's coordinates alongside."""
     yi, vi = check_effects(yi, vi)
-    k, p = yi.size, 1
+    k = yi.size
     if k < 3:
         raise InputError(f"influence diagnostics need k >= 3 studies, got {k}")
-    X = np.ones((k, 1))
-    fraction = as_fraction(level)
-    full = fit_model(X, yi, vi, terms=INTERCEPT, method=method, ci_method=ci_method, level=fraction)
-    weights = full.weights
-    hat = weights / weights.sum()
-    estimate, variance = full.beta[0], full.vcov[0, 0]
-    rows = []
-    keep = np.ones(k, dtype=bool)
-    for index, label in enumerate(_labels(labels, k)):
-        keep[index] = False
-        deleted = fit_model(X[keep], yi[keep], vi[keep], terms=INTERCEPT, method=method,
-                            ci_method=ci_method, level=fraction)
-        keep[index] = True
-        scale = _knapp_hartung_scale(deleted)
-        tau2_del, beta_del, var_del = deleted.tau2, deleted.beta[0], deleted.vcov[0, 0]
-        difference = estimate - beta_del
-        # variance of the estimate with all k studies weighted at the deleted fit's tau^2
-        var_all_at_tau2_del = 1.0 / np.sum(1.0 / (vi + tau2_del))
-        dfbetas = difference / np.sqrt(scale * var_all_at_tau2_del)
-        rstudent = (yi[index] - beta_del) / np.sqrt(vi[index] * scale + var_del + tau2_del * scale)
-        dffits = difference / np.sqrt(scale * hat[index] * (tau2_del + vi[index]))
-        cook = difference ** 2 / variance
-        rows.append(dict(study=label, rstudent=float(rstudent), dffits=float(dffits), cook_d=float(cook),
-                         cov_r=float(var_del / variance), tau2_del=float(tau2_del), q_del=float(deleted.q),
-                         hat=float(hat[index]), weight=float(100 * hat[index]), dfbetas=float(dfbetas),
-                         baujat_x=float((yi[index] - estimate) ** 2 / (full.tau2 + vi[index])),
-                         baujat_y=float(difference ** 2 / var_del)))
-    threshold_dffits = 3 * np.sqrt(p / (k - p))
-    return tuple(StudyInfluence(**row, influential=bool(
-        abs(row["dffits"]) > threshold_dffits or dist.special.chdtr(1, row["cook_d"]) > 0.5
-        or row["hat"] > 3 * p / k or abs(row["dfbetas"]) > 1)) for row in rows)
+    out, dfbetas, full = case_deletion(np.ones((k, 1)), yi, vi, terms=INTERCEPT, method=method,
+                                       ci_method=ci_method, level=as_fraction(level))
+    estimate = full.beta[0]
+    change = out["change"][:, 0]
+    var_del = out["cov_r"] * full.vcov[0, 0]          # det Vb_(-i) / det Vb times Vb, p = 1
+    return tuple(StudyInfluence(
+        study=label, rstudent=float(out["rstudent"][i]), dffits=float(out["dffits"][i]),
+        cook_d=float(out["cook_d"][i]), cov_r=float(out["cov_r"][i]), tau2_del=float(out["tau2_del"][i]),
+        q_del=float(out["qe_del"][i]), hat=float(out["hat"][i]), weight=float(out["weight"][i]),
+        dfbetas=float(dfbetas[i, 0]), influential=bool(out["influential"][i]),
+        baujat_x=float((yi[i] - estimate) ** 2 / (full.tau2 + vi[i])),
+        baujat_y=float(change[i] ** 2 / var_del[i]))
+        for i, label in enumerate(_labels(labels, k)))
 
 
 def _knapp_hartung_scale(fit):
     """s^2 of the Knapp-Hartung adjustment of a fit (1 under Wald z): vcov = s^2 (X'WX)^-1."""
     if fit.ci_method != "knha":
         return 1.0
-    return float(fit.vcov[0, 0] * np.sum(fit.weights))
+    unscaled = inverse(fit.X.T @ (fit.weights[:, None] * fit.X))
+    return float(fit.vcov[0, 0] / unscaled[0, 0])
 
 
 @dataclass(frozen=True)
@@ -249,3 +282,64 @@ def sensitivity_report(yi, vi, labels=None, *, order="as given", method="REML", 
                              influence=influence(yi, vi, labels, **kwargs),
                              cumulative=cumulative(yi, vi, labels, orders[order], **kwargs),
                              cumulative_order=order, leave_one_cluster_out=without_cluster, notes=notes)
+
+
+@dataclass(frozen=True)
+class StudyRegressionInfluence(Result):
+    """Case deletion diagnostics of one study in a meta-regression (metafor influence(),
+    rstandard()); ``dfbetas`` maps each model term to its DFBETAS."""
+
+    study: str
+    rstudent: float
+    rstandard: float
+    dffits: float
+    cook_d: float
+    cov_r: float
+    tau2_del: float
+    qe_del: float
+    hat: float
+    weight: float
+    dfbetas: dict
+    influential: bool
+
+
+@dataclass(frozen=True)
+class RegressionInfluenceReport(Result):
+    """What ``compassmeta sensitivity --mods`` prints: the diagnostics of every study."""
+
+    k: int
+    method: str
+    ci_method: str
+    terms: tuple
+    influence: tuple
+
+    def records(self) -> list[dict]:
+        """One row per study, DFBETAS as ``dfbetas_<term>`` columns."""
+        return [{**{key: value for key, value in row.items() if key != "dfbetas"},
+                 **{f"dfbetas_{term}": value for term, value in row["dfbetas"].items()}}
+                for row in self.to_dict()["influence"]]
+
+    def __str__(self):
+        from .printing import regression_influence_table
+
+        return regression_influence_table(self)
+
+
+DIAGNOSTICS = ("rstudent", "rstandard", "dffits", "cook_d", "cov_r", "tau2_del", "qe_del", "hat", "weight")
+
+
+def regression_influence(yi, vi, moderators, labels=None, *, method="REML", ci_method="z", level=95):
+    """metafor influence() and rstandard() of the meta-regression on ``moderators`` (name -> values)."""
+    yi, vi = check_effects(yi, vi)
+    X, terms = design_matrix(moderators, yi.size)
+    if yi.size < X.shape[1] + 2:
+        raise InputError(f"influence diagnostics of {X.shape[1]} coefficients need k >= {X.shape[1] + 2} "
+                         f"studies, got {yi.size}")
+    out, dfbetas, full = case_deletion(X, yi, vi, terms=terms, method=method, ci_method=ci_method,
+                                       level=as_fraction(level))
+    rows = tuple(StudyRegressionInfluence(
+        study=label, **{key: float(out[key][i]) for key in DIAGNOSTICS},
+        dfbetas={term: float(value) for term, value in zip(terms, dfbetas[i])},
+        influential=bool(out["influential"][i])) for i, label in enumerate(_labels(labels, yi.size)))
+    return RegressionInfluenceReport(k=int(yi.size), method=full.method, ci_method=ci_method,
+                                     terms=tuple(terms), influence=rows)

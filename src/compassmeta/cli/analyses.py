@@ -3,13 +3,25 @@ import sys
 
 import click
 
-from .app import cluster_labels, cluster_options, emit, load_effects, main, model_options, study_labels
+from .app import (
+    cluster_labels,
+    cluster_options,
+    complete_cases,
+    emit,
+    load_effects,
+    main,
+    model_options,
+    study_labels,
+)
 
 
 @main.command()
 @model_options
 @cluster_options
-def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, cluster_column, rho):
+@click.option("--fsn-target", "fsn_target", type=float, default=None, metavar="X",
+              help="Effect that Orwin's fail-safe N brings the mean down to [half the mean].")
+def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, cluster_column,
+         rho, fsn_target):
     """Small-study effects and publication bias: Egger, Begg, trim-and-fill, PET-PEESE, 3PSM, fail-safe N.
 
     With --cluster (dependent effects): Egger's test with the multilevel model on every effect, the
@@ -19,9 +31,11 @@ def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     result = bias_report(yi, vi, method=method, ci_method=ci_method, level=level,
-                         cluster=cluster_labels(table, cluster_column), rho=rho)
+                         cluster=cluster_labels(table, cluster_column), rho=rho, fsn_target=fsn_target)
     for note in result.notes:
         click.echo(f"Warning: {note}", err=True)
+    for note in result.fail_safe_n.notes:
+        click.echo(f"Note: {note}", err=True)
     emit(result, output_format, bias_table, section_records)
 
 
@@ -31,15 +45,26 @@ def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
 @click.option("--label", "label_column", default=None, help="Column naming the studies [es_id/study/Author].")
 @click.option("--order", type=click.Choice(["as given", "precision", "effect"]), default="as given",
               show_default=True, help="Order of the cumulative meta-analysis.")
+@click.option("--mods", "moderator_columns", multiple=True, metavar="COL",
+              help="Influence diagnostics of the meta-regression on these moderators instead (repeatable; "
+                   "metafor influence(), rstandard()).")
+@click.option("--categorical", "categorical_columns", multiple=True, metavar="COL",
+              help="With --mods: treat this numeric moderator as categorical (repeatable).")
 def sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-                cluster_column, rho, label_column, order):
+                cluster_column, rho, label_column, order, moderator_columns, categorical_columns):
     """Leave-one-out, influence diagnostics (with Baujat coordinates) and cumulative meta-analysis.
 
     With --cluster (dependent effects): the multilevel model without each cluster in turn, and the
-    others on one composite effect per cluster."""
+    others on one composite effect per cluster.  With --mods: the influence diagnostics of the
+    meta-regression (residuals, hat values, Cook's distances, DFFITS, DFBETAS, COVRATIO, tau^2 and QE
+    after deletion)."""
     from ..analyses.sensitivity import sensitivity_report
     from ..report.text import section_records, sensitivity_table
 
+    if moderator_columns:
+        return regression_sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level,
+                                      output_format, where, cluster_column, label_column, moderator_columns,
+                                      categorical_columns)
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     result = sensitivity_report(yi, vi, study_labels(table, label_column), order=order, method=method,
                                 ci_method=ci_method, level=level,
@@ -47,6 +72,23 @@ def sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level
     for note in result.notes:
         click.echo(f"Warning: {note}", err=True)
     emit(result, output_format, sensitivity_table, section_records)
+
+
+def regression_sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format,
+                           where, cluster_column, label_column, moderator_columns, categorical_columns):
+    """sensitivity --mods: metafor influence() of the meta-regression."""
+    from ..analyses.sensitivity import regression_influence
+
+    if cluster_column:
+        raise click.UsageError("--mods diagnostics are for independent effects; "
+                               "they cannot be combined with --cluster")
+    table, yi, vi = complete_cases(*load_effects(data, yi_column, vi_column, sei_column, where, None),
+                                   list(moderator_columns))
+    moderators = {name: table.label_column(name) if name in categorical_columns else table.typed_column(name)
+                  for name in moderator_columns}
+    result = regression_influence(yi, vi, moderators, study_labels(table, label_column), method=method,
+                                  ci_method=ci_method, level=level)
+    emit(result, output_format, str, lambda d: result.records())
 
 
 @main.command()

@@ -11,6 +11,7 @@ from .app import (
     load_effects,
     main,
     model_options,
+    study_labels,
 )
 
 TRANSF_HELP = ("Also report the estimate, CI and PI back-transformed (metafor's transf.*): exp, ztor, "
@@ -32,6 +33,13 @@ def with_transf(result, renderer, transf, table):
     targs = {name: table.numeric_column(name, positive=True) for name in lookup_transform(transf).targs
              if name in table.header}
     return back_transform(result, transf, **targs), _followed_by_text(renderer)
+
+
+def robust_option(func):
+    """--robust CR0|CR1|CR2: cluster-robust errors with every study its own cluster (models.robust)."""
+    return click.option("--robust", type=click.Choice(["CR0", "CR1", "CR2"]), default=None,
+                        help="Also report cluster-robust SEs, Satterthwaite df and t tests with every "
+                             "study its own cluster (metafor robust(clubSandwich = TRUE); JSON robust).")(func)
 
 
 def correlations(ctx, param, value):
@@ -56,15 +64,26 @@ def correlations(ctx, param, value):
 @click.option("--weights", "weights_column", default=None, metavar="COL",
               help="Column of user weights (metafor rma(weights=)): they weight the pooled estimate, and "
                    "methods GENQ and GENQM estimate tau^2 with them.")
+@click.option("--tau2-ci", "tau2_ci", type=click.Choice(["qprofile", "pl"]), default="qprofile",
+              show_default=True,
+              help="Interval for tau^2 (and the I^2, H^2 intervals): Q-profile or profile likelihood "
+                   "(metafor confint(type = 'PL'); ML or REML fits).")
+@click.option("--above", type=float, default=None, metavar="X",
+              help="Also report the share of true effects above X (metafor predict(prob = '>X'); "
+                   "JSON prob_above).")
+@click.option("--blup", is_flag=True,
+              help="Also report each effect's BLUP with its prediction interval (JSON blups).")
+@robust_option
 def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-         cluster_column, rho, transf, prepost_r, variance_tests, weights_column):
+         cluster_column, rho, transf, prepost_r, variance_tests, tau2_ci, above, blup, robust, weights_column):
     """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
     from ..models.pooling import pool as pool_effects
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     options = dict(method=method, ci_method=ci_method, level=level, rho=rho,
                    cluster=cluster_labels(table, cluster_column), weights=_weights(table, weights_column))
-    result = pool_effects(yi, vi, variance_tests=variance_tests, **options)
+    result = pool_effects(yi, vi, variance_tests=variance_tests, tau2_ci=tau2_ci, above=above,
+                          blup_labels=study_labels(table, None) if blup else None, robust=robust, **options)
     if cluster_column and ci_method == "cr2":
         _warn_small_df([result.df])
     renderer = str
@@ -137,8 +156,20 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
 @click.option("--permutations", type=click.IntRange(min=2), default=None,
               help="Also run a permutation test with this many permutations (exact when fewer exist).")
 @click.option("--seed", type=int, default=None, help="Seed of random permutations.")
+@click.option("--drop", "drop", multiple=True, metavar="COL",
+              help="Likelihood-ratio test of the model without this moderator, both fitted by ML "
+                   "(metafor anova(full, reduced); repeatable; JSON lrt).")
+@click.option("--btt", "btt", multiple=True, metavar="TERM",
+              help="Wald test that these coefficients are 0: a term or a moderator (all its terms); "
+                   "repeatable (metafor anova(btt =); JSON btt_test).")
+@click.option("--newmods", "newmods", multiple=True, metavar="COL=VALUE,...", callback=lambda c, p, v: [
+              _moderator_values(text) for text in v],
+              help="Predict at these moderator values, with CI and PI (metafor predict(newmods =)); "
+                   "repeatable (JSON predictions).")
+@robust_option
 def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-            cluster_column, rho, moderator_columns, categorical_columns, permutations, seed):
+            cluster_column, rho, moderator_columns, categorical_columns, permutations, seed, drop, btt,
+            newmods, robust):
     """Mixed-effects meta-regression on one or more moderators."""
     from ..models.moderators import meta_regression
 
@@ -152,7 +183,8 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
         raise click.UsageError("--permutations is for independent effects; it cannot be combined "
                                "with --cluster")
     result = meta_regression(yi, vi, moderators, method=method, ci_method=ci_method, level=level,
-                             cluster=cluster_labels(table, cluster_column), rho=rho)
+                             cluster=cluster_labels(table, cluster_column), rho=rho, drop=drop, btt=btt,
+                             newmods=newmods, robust=robust)
     if cluster_column and ci_method == "cr2":
         _warn_small_df([result.qm_df2] + [c.df for c in result.coefficients])
     if not permutations:
@@ -162,6 +194,14 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
     emit(tested, output_format, str,
          lambda d: [dict(c, permutation_p=p) for c, p in zip(
              result.records(), d["permutation_test"]["coefficient_p"] + [d["permutation_test"]["qm_p"]])])
+
+
+def _moderator_values(text):
+    """--newmods "ablat=30,alloc=random" as {"ablat": "30", "alloc": "random"} (typed by the model)."""
+    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+    if not pairs or any(len(pair) != 2 or not pair[0].strip() for pair in pairs):
+        raise click.BadParameter(f"expected COL=VALUE pairs separated by commas, got {text!r}")
+    return {name.strip(): value.strip() for name, value in pairs}
 
 
 def _group_records(d):

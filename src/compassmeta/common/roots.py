@@ -51,3 +51,49 @@ def expand_upper(func, start, *, factor=2.0, max_steps=200):
             return upper
         upper *= factor
     raise ConvergenceError("could not bracket the root (function stays positive)")
+
+
+def brent_zeroin(func, lower, upper, *, tol, max_iter=1000):
+    """Brent's (1973, Algorithms for Minimization without Derivatives, ch. 4) zeroin, the root
+    finder of R's uniroot(): kept step for step because a fail-safe number is the ceiling of the
+    point where this search, with uniroot's tolerance, stops on a step function (metafor fsn())."""
+    a, b = float(lower), float(upper)
+    fa, fb = func(a), func(b)
+    if fa == 0.0:
+        return a
+    if fb == 0.0:
+        return b
+    c, fc = a, fa
+    eps = 2.220446049250313e-16
+    for _ in range(max_iter + 1):
+        previous_step = b - a
+        if abs(fc) < abs(fb):
+            a, b, c = b, c, b
+            fa, fb, fc = fb, fc, fb
+        tol_act = 2 * eps * abs(b) + tol / 2
+        new_step = (c - b) / 2
+        if abs(new_step) <= tol_act or fb == 0.0:
+            return b
+        if abs(previous_step) >= tol_act and abs(fa) > abs(fb):
+            cb = c - b
+            if a == c:                      # secant
+                t1 = fb / fa
+                p, q = cb * t1, 1.0 - t1
+            else:                           # inverse quadratic interpolation
+                q, t1, t2 = fa / fc, fb / fc, fb / fa
+                p = t2 * (cb * q * (q - t1) - (b - a) * (t1 - 1.0))
+                q = (q - 1.0) * (t1 - 1.0) * (t2 - 1.0)
+            if p > 0:
+                q = -q
+            else:
+                p = -p
+            if p < 0.75 * cb * q - abs(tol_act * q) / 2 and p < abs(previous_step * q / 2):
+                new_step = p / q
+        if abs(new_step) < tol_act:
+            new_step = tol_act if new_step > 0 else -tol_act
+        a, fa = b, fb
+        b += new_step
+        fb = func(b)
+        if (fb > 0 and fc > 0) or (fb < 0 and fc < 0):
+            c, fc = a, fa
+    raise ConvergenceError(f"root search did not converge in {max_iter} iterations")

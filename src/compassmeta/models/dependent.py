@@ -22,6 +22,7 @@ from ..common.results import (
     html_cell,
 )
 from .multilevel import MultilevelFit, fit_multilevel, log_likelihood_without
+from .predictions import multilevel_blups, share_above
 
 MULTILEVEL_CI_METHODS = ("z", "t", "cr2")
 
@@ -146,6 +147,9 @@ class MultilevelPooledResult(PooledModel, Estimate):
     log_likelihood: float        # (restricted) log-likelihood, as metafor's logLik()
     notes: tuple = ()
     variance_tests: tuple = ()   # VarianceComponentTest, when asked for
+    blups: tuple = ()            # models.predictions.Blup per effect, when asked for
+    above: float | None = None   # with prob_above, the share of true effects above it
+    prob_above: float | None = None
     fit: MultilevelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def pooled_estimate(self) -> Estimate:
@@ -174,9 +178,12 @@ class MultilevelPooledResult(PooledModel, Estimate):
         return multilevel_pool_table(self)
 
 
-def pool_dependent(yi, vi, cluster, *, method, rho, ci_method, level, variance_tests=False):
+def pool_dependent(yi, vi, cluster, *, method, rho, ci_method, level, variance_tests=False, blup_labels=None,
+                   above=None):
     """Intercept-only multilevel model; ``level`` as a fraction; with ``variance_tests`` the
-    likelihood-ratio tests of the two variance components (two more fits)."""
+    likelihood-ratio tests of the two variance components (two more fits); with ``blup_labels``
+    every effect's BLUP (models.predictions.multilevel_blups); with ``above`` the share of true
+    effects above it (metafor predict(prob =), the PI's distribution)."""
     fit, inference = fit_dependent(yi, vi, np.ones((yi.size, 1)), ("intercept",), cluster,
                                    method=method, rho=rho, ci_method=ci_method, level=level)
     estimate, se = float(fit.beta[0]), float(inference.se[0])
@@ -191,7 +198,10 @@ def pool_dependent(yi, vi, cluster, *, method, rho, ci_method, level, variance_t
         df=None if inference.df is None else float(inference.df[0]), statistic=estimate / se,
         method=fit.method, ci_method=ci_method, level=100 * level, rho=fit.rho,
         iterations=fit.iterations, converged=True, log_likelihood=fit.log_likelihood, notes=fit.notes,
-        variance_tests=variance_component_tests(fit) if variance_tests else (), fit=fit)
+        variance_tests=variance_component_tests(fit) if variance_tests else (), fit=fit,
+        blups=() if blup_labels is None else multilevel_blups(fit, blup_labels, crit), above=above,
+        prob_above=None if above is None else share_above(
+            above, estimate, se, sum(fit.sigma2), None if inference.df is None else float(inference.df[0])))
 
 
 @dataclass(frozen=True)

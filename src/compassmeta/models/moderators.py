@@ -6,58 +6,13 @@ import numpy as np
 from ..common.errors import InputError
 from ..common.results import INTERNAL, Coefficient, Result, html_cell
 from .dependent import check_options, meta_regression_dependent, subgroup_dependent
+from .design import design_matrix, is_numeric, sorted_levels  # noqa: F401 (is_numeric: public here too)
+from .fitstats import LikelihoodRatioTest, fit_statistics, likelihood_ratio_test
 from .model import ModelFit, fit_model
 from .pooling import PooledResult, as_fraction, check_effects, pool
+from .predictions import WaldTest, btt_test, marginal_means, predictions
+from .robust import RobustResult, robust_univariate
 from .wls import ordinary_wls
-
-
-def is_numeric(values):
-    """True when every value is a number; text (even "1", "2") makes a moderator categorical."""
-    return all(isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-               for value in values)
-
-
-def sorted_levels(labels):
-    """Distinct labels in R's factor order under a usual locale (case-insensitive)."""
-    return sorted(set(labels), key=lambda label: (label.lower(), label))
-
-
-def design_matrix(moderators, k):
-    """Intercept plus one column per continuous moderator and dummies per categorical one.
-
-    ``moderators`` maps a name to k values.  A categorical moderator is dummy coded against
-    its first level in R's factor order (treatment contrasts); its terms are
-    ``name[level]``.  Returns ``(X, terms)``.
-    """
-    columns, terms = [np.ones(k)], ["intercept"]
-    for name, values in moderators.items():
-        values = np.asarray(values, dtype=object)
-        if values.shape != (k,):
-            raise InputError(f"moderator has {values.size} values for {k} studies", column=name)
-        if is_numeric(values):
-            numeric = values.astype(float)
-            bad = np.flatnonzero(~np.isfinite(numeric))
-            if bad.size:
-                raise InputError("moderator value is missing or not finite", row=int(bad[0]) + 1,
-                                 column=name)
-            columns.append(numeric)
-            terms.append(name)
-            continue
-        labels = np.array([str(value) for value in values])
-        missing = np.flatnonzero(np.isin(labels, ["", "nan", "None", "NA"]))
-        if missing.size:
-            raise InputError("moderator value is missing", row=int(missing[0]) + 1, column=name)
-        levels = sorted_levels(labels)
-        if len(levels) < 2:
-            raise InputError(f"categorical moderator has a single level '{levels[0]}'", column=name)
-        for level in levels[1:]:
-            columns.append((labels == level).astype(float))
-            terms.append(f"{name}[{level}]")
-    X = np.column_stack(columns)
-    if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise InputError("moderators are collinear (a term is a combination of others)")
-    return X, terms
-
 
 MODEL_SUMMARY_KEYS = ("k", "qm", "qm_df", "qm_df2", "qm_p", "qe", "qe_df", "qe_p", "tau2", "i2", "h2", "r2",
                       "converged")
@@ -87,6 +42,17 @@ class MetaRegressionResult(Result):
     r2: float | None
     iterations: int
     converged: bool
+    log_likelihood: float | None = None
+    deviance: float | None = None
+    aic: float | None = None
+    bic: float | None = None
+    aicc: float | None = None
+    lrt: LikelihoodRatioTest | None = None
+    btt_test: WaldTest | None = None
+    predictions: tuple = ()
+    marginal_means: tuple = ()
+    contrasts: tuple = ()
+    robust: RobustResult | None = None
     fit: ModelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def records(self) -> list[dict]:
@@ -149,14 +115,42 @@ def moderator_columns(moderators, data=None):
     raise InputError("moderators must be a dict of name -> values, a DataFrame, or column names with data=")
 
 
+def _drop_test(yi, vi, moderators, drop, ci_method):
+    """metafor anova(full, reduced) with both models fitted by ML, ``drop`` left out of the reduced one."""
+    missing = [name for name in drop if name not in moderators]
+    if missing:
+        raise InputError(f"--drop: '{missing[0]}' is not a moderator of the model", column=missing[0])
+    kept = {name: values for name, values in moderators.items() if name not in drop}
+    X, terms = design_matrix(moderators, yi.size)
+    X_reduced, terms_reduced = design_matrix(kept, yi.size)
+    full = fit_model(X, yi, vi, terms=terms, method="ML", ci_method=ci_method)
+    reduced = fit_model(X_reduced, yi, vi, terms=terms_reduced, method="ML", ci_method=ci_method)
+    return likelihood_ratio_test(full, reduced, drop)
+
+
+def _model_comparison(fit, yi, vi, moderators, *, drop, btt, newmods, robust):
+    """Fit statistics, the --drop likelihood-ratio test, the --btt Wald test, --newmods
+    predictions, the marginal means and contrasts of categorical moderators, --robust errors."""
+    means, contrasts = marginal_means(fit, moderators, fit.terms)
+    return dict(**vars(fit_statistics(fit)),
+                lrt=_drop_test(yi, vi, moderators, drop, fit.ci_method) if drop else None,
+                btt_test=btt_test(fit, fit.terms, list(btt)) if btt else None,
+                predictions=predictions(fit, moderators, fit.terms, newmods or ()),
+                marginal_means=means, contrasts=contrasts,
+                robust=robust_univariate(fit, robust) if robust else None)
+
+
 def meta_regression(yi, vi, moderators, *, data=None, method="REML", ci_method="z", level=95, cluster=None,
-                    rho=None):
+                    rho=None, drop=(), btt=(), newmods=(), robust=None):
     """Meta-regression of ``yi`` on ``moderators`` (see :func:`moderator_columns`).
 
     With ``data``, ``yi`` and ``vi`` may also be column names:
     ``meta_regression("yi", "vi", ["risk_of_bias"], data=frame)``.
     With ``cluster`` (and ``rho``) the multilevel (CHE) model, see models.dependent; with
-    ``data``, ``cluster`` may be a column name too.
+    ``data``, ``cluster`` may be a column name too.  ``drop`` (moderator names): likelihood-ratio test
+    of the model without them; ``btt`` (terms or moderators): their Wald test; ``newmods`` (dicts of
+    moderator values): predictions there; ``robust`` (CR0, CR1, CR2): cluster-robust inference with every
+    study its own cluster (all independent effects only).
     """
     if data is not None:
         yi = data[yi] if isinstance(yi, str) else yi
@@ -169,6 +163,9 @@ def meta_regression(yi, vi, moderators, *, data=None, method="REML", ci_method="
     X, terms = design_matrix(moderators, yi.size)
     check_options(cluster, rho, ci_method)
     if cluster is not None:
+        if drop or btt or newmods or robust:
+            raise InputError("--drop, --btt, --newmods and --robust are for independent effects "
+                             "(no --cluster)")
         return meta_regression_dependent(yi, vi, X, terms, cluster, method=method, rho=rho,
                                          ci_method=ci_method, level=as_fraction(level))
     fit = fit_model(X, yi, vi, terms=terms, method=method, ci_method=ci_method,
@@ -186,7 +183,8 @@ def meta_regression(yi, vi, moderators, *, data=None, method="REML", ci_method="
         coefficients=coefficients, qm=qm, qm_df=qm_df[0],
         qm_df2=qm_df[1] if len(qm_df) > 1 else None, qm_p=qm_p, qe=fit.q, qe_df=fit.q_df,
         qe_p=fit.q_p, tau2=fit.tau2, i2=fit.i2, h2=fit.h2, r2=_pseudo_r2(fit, yi, vi),
-        iterations=fit.tau2_estimate.iterations, converged=fit.tau2_estimate.converged, fit=fit)
+        iterations=fit.tau2_estimate.iterations, converged=fit.tau2_estimate.converged, fit=fit,
+        **_model_comparison(fit, yi, vi, moderators, drop=drop, btt=btt, newmods=newmods, robust=robust))
 
 
 @dataclass(frozen=True)

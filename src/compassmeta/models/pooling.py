@@ -1,5 +1,5 @@
 """Pooling effect sizes: the intercept-only model (fixed or random effects)."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -7,7 +7,9 @@ from ..common.distributions import as_fraction
 from ..common.errors import InputError
 from ..common.results import INTERNAL, Estimate, Heterogeneity, PooledModel, VarianceComponent, finite_or_none
 from .dependent import check_options, pool_dependent
+from .fitstats import pooled_inference_fields
 from .model import ModelFit, fit_model, prediction_interval
+from .robust import RobustResult, robust_univariate
 
 
 def check_effects(yi, vi, *, yi_name="yi", vi_name="vi", source=None):
@@ -61,6 +63,21 @@ class PooledResult(PooledModel, Estimate):
     converged: bool
     tau2_se: float = float("nan")
     notes: tuple = ()
+    # likelihood, heterogeneity and prediction inference (models.fitstats.pooled_inference_fields)
+    log_likelihood: float | None = None
+    deviance: float | None = None
+    aic: float | None = None
+    bic: float | None = None
+    aicc: float | None = None
+    tau2_ci_method: str | None = None
+    i2_ci_lower: float | None = None
+    i2_ci_upper: float | None = None
+    h2_ci_lower: float | None = None
+    h2_ci_upper: float | None = None
+    above: float | None = None
+    prob_above: float | None = None
+    blups: tuple = ()
+    robust: RobustResult | None = None   # --robust: CR0/CR1/CR2 with every study a cluster
     fit: ModelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def pooled_estimate(self) -> Estimate:
@@ -88,25 +105,26 @@ class PooledResult(PooledModel, Estimate):
         return pool_table(self)
 
     @classmethod
-    def from_fit(cls, fit, *, with_tau2_ci=True):
-        """Summarise an intercept-only :class:`ModelFit`."""
+    def from_fit(cls, fit, *, with_tau2_ci=True, tau2_ci="qprofile", above=None, labels=None):
+        """Summarise an intercept-only :class:`ModelFit` (the last three: see pooled_inference_fields)."""
         crit = fit.critical_value
         estimate, se = float(fit.beta[0]), float(fit.se[0])
         pi_lower, pi_upper = (prediction_interval(fit, np.ones(1)) if fit.method != "FE"
                               else (float("nan"), float("nan")))  # metafor: no PI without tau^2
-        tau2_lower, tau2_upper = fit.tau2_ci if with_tau2_ci else (float("nan"), float("nan"))
         return cls(k=fit.k, method=fit.method, ci_method=fit.ci_method, level=100 * fit.level,
                    estimate=estimate, se=se, statistic=float(fit.statistic[0]), df=fit.df,
                    p_value=float(fit.p_values[0]), ci_lower=estimate - crit * se,
                    ci_upper=estimate + crit * se, pi_lower=pi_lower, pi_upper=pi_upper,
-                   tau2=fit.tau2, tau=float(np.sqrt(fit.tau2)), tau2_ci_lower=tau2_lower,
-                   tau2_ci_upper=tau2_upper, i2=fit.i2, h2=fit.h2, q=fit.q, q_df=fit.q_df,
+                   tau2=fit.tau2, tau=float(np.sqrt(fit.tau2)), i2=fit.i2, h2=fit.h2, q=fit.q, q_df=fit.q_df,
                    q_p=fit.q_p, iterations=fit.tau2_estimate.iterations,
-                   converged=fit.tau2_estimate.converged, tau2_se=fit.tau2_se, notes=fit.notes, fit=fit)
+                   converged=fit.tau2_estimate.converged, tau2_se=fit.tau2_se, notes=fit.notes, fit=fit,
+                   **pooled_inference_fields(fit, with_tau2_ci=with_tau2_ci, tau2_ci=tau2_ci, above=above,
+                                             labels=labels))
 
 
 def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, cluster=None,
-         rho=None, variance_tests=False, weights=None):
+         rho=None, variance_tests=False, weights=None, tau2_ci="qprofile", above=None, blup_labels=None,
+         robust=None):
     """Pool effect sizes ``yi`` with sampling variances ``vi``.
 
     ``method``: FE or a tau^2 estimator of models.tau2.METHODS (DL, REML, PM, ...);
@@ -115,6 +133,9 @@ def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, c
     model, is fitted instead (REML or ML; ``ci_method`` z, t or cr2), see models.dependent;
     ``variance_tests`` adds its likelihood-ratio tests of sigma^2 between and within clusters.
     ``weights``: the user's weights of the studies (metafor rma(weights=); needed by GENQ and GENQM).
+    ``tau2_ci``: "qprofile" or "pl" (profile likelihood); ``above``: report the share of true effects
+    above it; ``blup_labels`` (one per effect): report every effect's BLUP; ``robust`` (CR0, CR1,
+    CR2): add cluster-robust inference with every study its own cluster (models.robust).
     """
     yi, vi = check_effects(yi, vi)
     if weights is not None:
@@ -127,13 +148,23 @@ def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, c
             raise InputError(f"weights must not be negative, got {weights[row]:g}", row=row + 1,
                              column="weights")
     check_options(cluster, rho, ci_method)
+    if weights is not None and (cluster is not None or tau2_ci != "qprofile" or above is not None
+                                or blup_labels is not None or robust):
+        raise InputError("user weights (--weights) weight the univariate pooled estimate only: they do not "
+                         "go with --cluster, --tau2-ci pl, --above, --blup or --robust")
     if cluster is not None:
+        if tau2_ci != "qprofile" or robust:
+            raise InputError("--tau2-ci pl and --robust are for independent effects (no --cluster; "
+                             "there use --ci-method cr2)")
         return pool_dependent(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
-                              level=as_fraction(level), variance_tests=variance_tests)
+                              level=as_fraction(level), variance_tests=variance_tests,
+                              blup_labels=blup_labels, above=above)
     if variance_tests:
         raise InputError("the variance-component tests (--variance-tests) are for the multilevel model: "
                          "give the cluster column (--cluster)")
     X = np.ones((yi.size, 1))
     fit = fit_model(X, yi, vi, terms=("intercept",), method=method, ci_method=ci_method,
                     level=as_fraction(level), weights=weights)
-    return PooledResult.from_fit(fit, with_tau2_ci=with_tau2_ci)
+    result = PooledResult.from_fit(fit, with_tau2_ci=with_tau2_ci, tau2_ci=tau2_ci, above=above,
+                                   labels=blup_labels)
+    return replace(result, robust=robust_univariate(fit, robust)) if robust else result

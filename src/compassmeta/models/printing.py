@@ -14,8 +14,75 @@ def pool_table(result):
     lines = [model_line("model", d["k"], d["method"], d["ci_method"], d["df"], lookup(d["method"]).label), "",
              aligned(rows), ""]
     lines += heterogeneity_lines(d)
+    if d.get("i2_ci_lower") is not None:
+        i2 = interval(d["i2_ci_lower"], d["i2_ci_upper"], 2)
+        lines.append(f"  {d['tau2_ci_method']} intervals: I^2 {i2}%, "
+                     f"H^2 {interval(d['h2_ci_lower'], d['h2_ci_upper'], 2)}")
+    lines += fit_statistics_lines(d) + prediction_lines(d)
     lines += [f"Note: {note}" for note in d["notes"]]
     return "\n".join(lines)
+
+
+def fit_statistics_lines(d):
+    """metafor fitstats() in one line (absent on results without them)."""
+    if d.get("log_likelihood") is None or "aic" not in d:
+        return []
+    kind = "REML" if d["method"] == "REML" else "ML"
+    return [f"Fit ({kind}): logLik {fmt(d['log_likelihood'])}, deviance {fmt(d['deviance'])}, "
+            f"AIC {fmt(d['aic'])}, BIC {fmt(d['bic'])}, AICc {fmt(d['aicc'])}"]
+
+
+def robust_lines(d):
+    """--robust: the coefficients with cluster-robust SEs (each study a cluster)."""
+    if not d.get("robust"):
+        return []
+    rows = [["term", "estimate", "se", "df", "t", "p", "CI"]]
+    rows += [[c["term"], fmt(c["estimate"]), fmt(c["se"]), fmt(c["df"], 2), fmt(c["statistic"], 3),
+              fmt_p(c["p_value"]), interval(c["ci_lower"], c["ci_upper"])]
+             for c in d["robust"]["coefficients"]]
+    return ["", f"Cluster-robust inference ({d['robust']['type']}, each study a cluster; Satterthwaite df):",
+            aligned(rows)]
+
+
+def prediction_lines(d):
+    """The share of true effects above a threshold and the BLUPs, when asked for."""
+    lines = robust_lines(d)
+    if d.get("prob_above") is not None:
+        lines.append(f"Share of true effects above {d['above']:g}: {fmt(d['prob_above'])}")
+    if d.get("blups"):
+        rows = [["effect", "BLUP", "se", "PI"]]
+        rows += [[b["es_id"], fmt(b["estimate"]), fmt(b["se"]), interval(b["pi_lower"], b["pi_upper"])]
+                 for b in d["blups"]]
+        lines += ["", "Best linear unbiased predictions of the true effects:", aligned(rows)]
+    return lines
+
+
+def comparison_lines(d):
+    """metareg's --drop, --btt and --newmods results, marginal means and contrasts."""
+    lines = []
+    if d.get("lrt"):
+        t = d["lrt"]
+        lines.append(f"Likelihood-ratio test without {', '.join(t['dropped'])} (ML fits): "
+                     f"LRT({t['df']}) = {fmt(t['statistic'], 3)}, {p_text(t['p_value'])}")
+    if d.get("btt_test"):
+        t = d["btt_test"]
+        name = f"F({t['df']}, {t['df2']:g})" if t["df2"] is not None else f"QM({t['df']})"
+        lines.append(f"Wald test of {', '.join(t['terms'])}: {name} = {fmt(t['statistic'], 3)}, "
+                     f"{p_text(t['p_value'])}")
+    for p in d.get("predictions", ()):
+        at = ", ".join(f"{k}={v}" for k, v in p["values"].items())
+        lines.append(f"Predicted at {at}: {fmt(p['estimate'])} {interval(p['ci_lower'], p['ci_upper'])}, "
+                     f"PI {interval(p['pi_lower'], p['pi_upper'])}")
+    if d.get("marginal_means"):
+        rows = [["moderator", "level", "mean", "se", "CI"]]
+        rows += [[m["moderator"], m["level"], fmt(m["estimate"]), fmt(m["se"]),
+                  interval(m["ci_lower"], m["ci_upper"])] for m in d["marginal_means"]]
+        rows += [["contrast", "", "difference", "se", "p (Holm)"]]
+        rows += [[c["moderator"], c["label"], fmt(c["estimate"]), fmt(c["se"]),
+                  f"{fmt_p(c['p_value'])} ({fmt_p(c['p_holm'])})"] for c in d["contrasts"]]
+        lines += ["", "Marginal means (other moderators at their means, levels weighted equally):",
+                  aligned(rows)]
+    return lines
 
 
 NOT_ESTIMABLE = "not estimable"
@@ -83,7 +150,7 @@ def metareg_table(result):
     lines += heterogeneity_lines(d, q_name="QE")
     if d["method"] != "FE":
         lines.append(f"Heterogeneity accounted for (pseudo-R^2): {fmt(d['r2'], 2)}%")
-    return "\n".join(lines)
+    return "\n".join(lines + fit_statistics_lines(d) + comparison_lines(d) + robust_lines(d))
 
 
 MULTILEVEL_CI_NAMES = {"z": "Wald z", "t": "t(k - p)", "cr2": "CR2 robust t (Satterthwaite df)"}
@@ -115,7 +182,7 @@ def multilevel_pool_table(result):
              for t in d["variance_tests"]]
     return "\n".join(multilevel_header(d, "model") + [
         f"Test for heterogeneity: Q({d['q_df']}) = {fmt(d['q'], 2)}, {p_text(d['q_p'])}", *tests, "",
-        aligned(rows)] + [f"Note: {note}" for note in d["notes"]])
+        aligned(rows)] + prediction_lines(d) + [f"Note: {note}" for note in d["notes"]])
 
 
 def multilevel_metareg_table(result):

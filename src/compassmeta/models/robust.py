@@ -1,4 +1,6 @@
-"""CR2 cluster-robust inference for a fitted multilevel model, as clubSandwich does for rma.mv.
+"""Cluster-robust (sandwich) inference as clubSandwich computes it for rma.mv and rma.uni models:
+CR2 for the multilevel model with its clusters, and CR0, CR1 and CR2 for a univariate model with
+every study its own cluster (metafor robust(x, cluster = 1:k, clubSandwich = TRUE)).
 
 Working model: the fitted marginal covariance V_j (weights W_j = V_j^-1), so the "inverse
 variance" forms of Pustejovsky & Tipton (2018, JBES 36:672) apply.  With M = (X'WX)^-1,
@@ -7,7 +9,8 @@ residuals e_j and V_j = D_j'D_j (Cholesky):
 * CR2 adjustment (Bell & McCaffrey 2002; P&T 2018 eq. 8):
   A_j = D_j' [D_j (V_j - X_j M X_j') D_j']^(-1/2) D_j, the inverse square root taken over
   eigenvalues above 1e-12 (clubSandwich matrix_power);
-* V^CR2 = M [sum_j X_j'W_j A_j e_j e_j' A_j W_j X_j] M (P&T 2018 eq. 5);
+* V^CR2 = M [sum_j X_j'W_j A_j e_j e_j' A_j W_j X_j] M (P&T 2018 eq. 5); CR0 takes A_j = I, and
+  CR1 is CR0 times J / (J - 1) for J clusters (clubSandwich vcovCR);
 * Satterthwaite df of coefficient c (P&T 2018 eq. 11, Bell & McCaffrey 2002): with
   g_j = D_j A_j W_j X_j M c and h_j = (M X_j'W_j A_j X_j L_M)' c, L_M L_M' = M, the matrix
   Omega_jl = delta_jl |g_j|^2 - h_j'h_l over clusters gives df = tr(Omega)^2 / |Omega|_F^2;
@@ -22,6 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..common import distributions as dist
+from ..common.errors import InputError
+from ..common.results import Result
+from .wls import inverse
+
+ROBUST_TYPES = ("CR0", "CR1", "CR2")
 
 #: Eigenvalues at or below this are dropped from inverse square roots (clubSandwich).
 EIGEN_TOLERANCE = 1e-12
@@ -48,18 +56,20 @@ class ClusterArrays:
     scores: np.ndarray
 
 
-def cluster_arrays(fit):
-    """The CR2 arrays of a :class:`MultilevelFit` (one pass over the size groups)."""
-    gls = fit.gls
-    M = gls.cov
+def cluster_arrays(M, blocks, adjust=True):
+    """The sandwich arrays from M = (X'WX)^-1 and ``blocks``: per size group the stacked (V_j, W_j X_j,
+    X_j, e_j); ``adjust`` applies the CR2 adjustment A_j (else A_j = I, CR0)."""
     chol_m = np.linalg.cholesky(M)
     grams, levers, scores = [], [], []
-    for V, WX, X, resid in zip(gls.covariance, gls.WX, gls.X_groups, gls.resid):
+    for V, WX, X, resid in blocks:
         lower = np.linalg.cholesky(V)                          # V = L L', D = L'
         upper = np.swapaxes(lower, -1, -2)
-        hat_part = V - X @ M @ np.swapaxes(X, -1, -2)          # (I - H_jj) V_j
-        adjustment = lower @ inverse_sqrt(upper @ hat_part @ lower) @ upper
-        xwa = np.swapaxes(WX, -1, -2) @ adjustment             # X_j'W_j A_j
+        xw = np.swapaxes(WX, -1, -2)
+        if adjust:
+            hat_part = V - X @ M @ np.swapaxes(X, -1, -2)      # (I - H_jj) V_j
+            xwa = xw @ lower @ inverse_sqrt(upper @ hat_part @ lower) @ upper   # X_j'W_j A_j
+        else:
+            xwa = xw
         G = M @ xwa @ lower
         grams.append(G @ np.swapaxes(G, -1, -2))
         levers.append(M @ xwa @ X @ chol_m)
@@ -111,14 +121,63 @@ class RobustInference:
         return F, q, df2, p_value
 
 
-def cr2(fit):
-    """clubSandwich vcovCR(type = "CR2") and coef_test(test = "Satterthwaite") for ``fit``."""
-    arrays = cluster_arrays(fit)
-    M = fit.gls.cov
-    meat = arrays.scores.T @ arrays.scores
-    vcov = M @ meat @ M
-    df = np.empty(fit.p)
-    for c in range(fit.p):
+def sandwich(M, blocks, kind="CR2"):
+    """clubSandwich vcovCR(type = ``kind``) with coef_test(test = "Satterthwaite"): CR0, CR1 or CR2."""
+    if kind not in ROBUST_TYPES:
+        raise InputError(f"unknown robust covariance '{kind}'; choose from {', '.join(ROBUST_TYPES)}")
+    arrays = cluster_arrays(M, blocks, adjust=kind == "CR2")
+    n_clusters = arrays.scores.shape[0]
+    vcov = M @ (arrays.scores.T @ arrays.scores) @ M
+    if kind == "CR1":
+        vcov = vcov * n_clusters / (n_clusters - 1)
+    df = np.empty(M.shape[0])
+    for c in range(M.shape[0]):
         omega, T = _pair_sums(arrays.gram[:, [c]][:, :, [c]], arrays.lever[:, [c], :])
         df[c] = omega[0, 0] ** 2 / T[0, 0, 0, 0]
     return RobustInference(vcov=vcov, se=np.sqrt(np.diag(vcov)), df=df, arrays=arrays)
+
+
+def cr2(fit):
+    """CR2 of a :class:`MultilevelFit`, its clusters the fit's (clubSandwich for rma.mv)."""
+    gls = fit.gls
+    return sandwich(gls.cov, zip(gls.covariance, gls.WX, gls.X_groups, gls.resid))
+
+
+@dataclass(frozen=True)
+class RobustCoefficient(Result):
+    """A coefficient with its cluster-robust SE, Satterthwaite df, t test and CI."""
+
+    term: str
+    estimate: float
+    se: float
+    df: float
+    statistic: float
+    p_value: float
+    ci_lower: float
+    ci_upper: float
+
+
+@dataclass(frozen=True)
+class RobustResult(Result):
+    """Cluster-robust inference of every coefficient (``type`` CR0, CR1 or CR2; each study a cluster)."""
+
+    type: str
+    coefficients: tuple
+
+
+def robust_univariate(fit, kind="CR2") -> RobustResult:
+    """metafor robust(fit, cluster = 1:k, clubSandwich = TRUE, vcov = ``kind``) of a univariate
+    :class:`~compassmeta.models.model.ModelFit`: every study its own cluster, V_j = v_j + tau^2."""
+    total = fit.v + fit.tau2
+    w = 1.0 / total
+    M = inverse(fit.X.T @ (w[:, None] * fit.X))
+    resid = fit.y - fit.X @ fit.beta
+    blocks = [(total[:, None, None], (w[:, None] * fit.X)[:, None, :], fit.X[:, None, :], resid[:, None])]
+    inference = sandwich(M, blocks, kind)
+    rows = []
+    for term, b, se, df in zip(fit.terms, fit.beta, inference.se, inference.df):
+        crit = float(dist.t_quantile(1 - (1 - fit.level) / 2, df))
+        rows.append(RobustCoefficient(term=term, estimate=float(b), se=float(se), df=float(df),
+                                      statistic=float(b / se), p_value=float(dist.t_two_sided_p(b / se, df)),
+                                      ci_lower=float(b - crit * se), ci_upper=float(b + crit * se)))
+    return RobustResult(type=kind, coefficients=tuple(rows))
