@@ -61,8 +61,8 @@ class PooledResult(PooledModel, Estimate):
     q_p: float
     iterations: int
     converged: bool
-    tau2_se: float = float("nan")
     notes: tuple = ()
+    tau2_se: float = float("nan")   # metafor's se.tau2
     # likelihood, heterogeneity and prediction inference (models.fitstats.pooled_inference_fields)
     log_likelihood: float | None = None
     deviance: float | None = None
