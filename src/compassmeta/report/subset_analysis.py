@@ -4,6 +4,7 @@
 import numpy as np
 
 from ..common.errors import CompassmetaError, ConvergenceError
+from ..common.results import PooledModel
 from ..data.plan import load_plan, small_df_warning
 from .numbers import interval_text, p_text
 from .results import BiasCheck, LeaveOneOutRange, SubsetAnalysis
@@ -13,12 +14,12 @@ from .settings import FEW_FOR_BIAS, METHOD
 from .subsets import ModelChoice, choose_model
 
 
-def model_converged(pooled) -> bool:
-    """Whether the pooled model's estimation converged (results without the flag always do)."""
-    return getattr(pooled, "converged", True)
+def model_converged(pooled: PooledModel) -> bool:
+    """Whether the pooled model's estimation converged (:class:`PooledModel`'s ``converged``)."""
+    return pooled.converged
 
 
-def model_notes(choice: ModelChoice, pooled) -> list:
+def model_notes(choice: ModelChoice, pooled: PooledModel) -> list:
     """The notes of a multilevel model's fit (its boundary and estimation remarks); none for
     one effect per trial."""
     return list(pooled.notes) if choice.dependent else []
@@ -132,7 +133,7 @@ def leave_one_out_range(choice: ModelChoice) -> LeaveOneOutRange:
 def _plan_notes(choice: ModelChoice, pooled, rows, plan) -> list:
     """The plan's small-k and dependence remarks on a pooled subset: CR2 df below the plan's
     minimum (Tipton 2015) and comparisons sharing a control group (Cochrane Handbook 23.3.4)."""
-    warning = small_df_warning([getattr(pooled, "df", None)], plan) if choice.dependent and \
+    warning = small_df_warning([pooled.pooled_estimate().df], plan) if choice.dependent and \
         choice.ci_method == "cr2" else None
     notes = [warning] if warning else []
     shared = {}
