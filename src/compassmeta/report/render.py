@@ -6,6 +6,7 @@ import html
 import re
 from pathlib import Path
 
+from ..common.errors import CompassmetaError
 from ..common.results import Result
 from .figures import CAPTIONS, forest_svg, funnel_svg, moderator_svg, subset_captions
 from .model_text import heterogeneity_rows, i2_text, short_model
@@ -140,6 +141,16 @@ def _bias_block(item):
     return table(["Publication bias", "Result", "Flag"], rows, "bias") + notes
 
 
+def _drawn(draw, caption: str, kind: str) -> str:
+    """The figure ``draw()`` returns, or a note with the reason where drawing it fails (e.g. the
+    funnel's trim-and-fill not converging), so that the rest of the page is still written."""
+    try:
+        svg = draw()
+    except CompassmetaError as error:
+        return f'<p class="note">{_e(kind.capitalize())} plot not drawn: {_e(error)}.</p>'
+    return figure(svg, caption, kind)
+
+
 def figure(svg: str, caption: str, kind: str) -> str:
     """A figure with its caption."""
     return f'<figure class="fig fig-{kind}">{svg}<figcaption>{_e(caption)}</figcaption></figure>'
@@ -159,12 +170,11 @@ def _subset_block(item, report):
     if item["pooled"]:
         bias_k = _minimum(report, "publication_bias")
         captions = subset_captions(item, bias_k, _minimum(report, "heterogeneity"))
-        funnel = (figure(funnel_svg(item, bias_k), captions["funnel"], "funnel")
+        funnel = (_drawn(lambda: funnel_svg(item, bias_k), captions["funnel"], "funnel")
                   if _shows_spread(item, report) else "")
+        forest = _drawn(lambda: forest_svg(item, _minimum(report, "heterogeneity")), captions["forest"], "forest")
         parts += [_pooled_block(item, report), _sensitivity_block(item), _bias_block(item),
-                  '<div class="figures">'
-                  + figure(forest_svg(item, _minimum(report, "heterogeneity")), captions["forest"], "forest") + funnel
-                  + "</div>"]
+                  f'<div class="figures">{forest}{funnel}</div>']
     return head + "".join(parts) + "</div>"
 
 
