@@ -66,6 +66,9 @@ def test_one_trial_subsets_are_shown_not_pooled(written, key):
     page = written[0].read_text(encoding="utf-8")
     shown = re.search(rf'<div class="subset" id="{section}-all">.*?</div>', page, re.S)
     assert "k = 1 trial(s)" in shown.group(0) and "not pooled" in shown.group(0)
+    expected = REFERENCE[key]  # the trial's g and Wald 95% CI, shown in its section
+    assert (f'{item["effects"]["labels"][0]}: g = {expected["estimate"]:.2f} '
+            f'[{expected["ci_lower"]:.2f}, {expected["ci_upper"]:.2f}] (one trial, not pooled)') in shown.group(0)
 
 
 def assert_multilevel(pooled, expected, key, fields=MULTILEVEL_FIELDS, abs_=1e-8):

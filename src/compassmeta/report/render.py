@@ -6,6 +6,7 @@ import html
 import re
 from pathlib import Path
 
+from ..common.distributions import critical_value
 from ..common.errors import CompassmetaError
 from ..common.results import Result
 from .figures import CAPTIONS, forest_svg, funnel_svg, moderator_svg, subset_captions
@@ -156,6 +157,18 @@ def figure(svg: str, caption: str, kind: str) -> str:
     return f'<figure class="fig fig-{kind}">{svg}<figcaption>{_e(caption)}</figcaption></figure>'
 
 
+def _sentence(note):
+    """A note as a sentence: its first letter upper-case, except a symbol such as "k = 1"."""
+    return note if note.startswith("k ") else note[:1].upper() + note[1:]
+
+
+def _one_trial(effects):
+    """The one trial of an unpooled subset: its g with the Wald 95% CI (g +- z sqrt(v))."""
+    g, half = effects["yi"][0], critical_value(0.95) * effects["vi"][0] ** 0.5
+    return (f'<p class="note trial-g">{_e(effects["labels"][0])}: g = '
+            f'{interval_text(g, g - half, g + half)} (one trial, not pooled).</p>')
+
+
 def _subset_block(item, report):
     control = "all controls" if item["control"] == "all" else f"{item['control']} controls"
     head = (f'<div class="subset" id="{slug(item["key"])}"><h3>{_e(_outcome_name(item))}, '
@@ -166,7 +179,9 @@ def _subset_block(item, report):
     size = "" if item["dependent"] else f"k = {item['k_trials']} trial(s), {item['k_rows']} row(s); "
     size += f"{item['n_participants']} participants; " if item["n_participants"] else ""
     parts = [f'<p class="note">{size}model: {_e(item["model"])}.</p>']
-    parts += [f'<p class="note">{_e(note[:1].upper() + note[1:])}.</p>' for note in item["notes"]]
+    parts += [f'<p class="note">{_e(_sentence(note))}.</p>' for note in item["notes"]]
+    if item["pooled"] is None and item["k_trials"] == 1 and item["effects"]:
+        parts.append(_one_trial(item["effects"]))
     if item["pooled"]:
         bias_k = _minimum(report, "publication_bias")
         captions = subset_captions(item, bias_k, _minimum(report, "heterogeneity"))
