@@ -71,7 +71,7 @@ def subset_forest(item: dict, spread_k: int = 3):
                                      effects["row_labels"], effects["row_trials"],
                                      dict(zip(effects["trials"], effects["labels"])), method=METHOD,
                                      overall=_diamond(item["pooled"], item["k_trials"] >= spread_k),
-                                     overall_label=item["model"].split(",")[0], title=title)
+                                     overall_label=item["model_description"].rsplit(", ", 1)[0], title=title)
     else:
         figure = forest_plot(np.array(effects["yi"]), np.array(effects["vi"]), effects["labels"],
                              method=METHOD, title=title, spread=item["k_trials"] >= spread_k)
