@@ -14,7 +14,8 @@
 # inference (metafor robust(clubSandwich = TRUE) + predict()).  I^2 per level as in metafor's
 # FAQ (sigma^2_l over sum sigma^2 + (k - 1) / tr(P), W = diag(1 / vi)).  The 3PSM:
 # selmodel(rma(method = "ML"), type = "stepfun", steps = 0.025) on one effect per trial.
-# The stress subset holds thirdwave.csv's rows and the stress rows of trials.csv.
+# Keys follow the analysis plan (studies/analysis_plan.toml) as the report's JSON does:
+# "OUTCOME | WINDOW | COMPARATOR"; one-trial subsets carry that trial's g, variance and Wald CI.
 # "stress, two rows of one trial" is a constructed copy of thirdwave.csv in which the second
 # trial's row is relabelled as a row of the first trial (a test of the dependent route with
 # k >= 3 trials; not data).
@@ -88,18 +89,44 @@ three_psm <- function(d) {
        lrt = sel$LRT, lrt_p = sel$LRTp)
 }
 
-out <- list()
-for (wanted in c("depression")) {  # (a loop variable named 'outcome' would be read as the column)
-  out[[paste(wanted, "| all")]] <- pooled(composite(trials[trials$outcome == wanted, ]))
+# The plan's subsets (studies/analysis_plan.toml): outcome (the SCS total and each SCS component
+# apart) x timepoint window x comparator, keyed as the report's JSON keys them.  Every row of
+# trials.csv is an end-of-treatment ("post") row with a passive comparator, so each "| passive"
+# subset holds the rows of its "| all" subset (the report marks it, not recomputed); ThirdWave
+# (timepoint not coded: "unspecified") is its own section, never pooled with trials.csv.
+stopifnot(all(trials$timepoint == "post"), all(trials$control_type == "passive"),
+          all(thirdwave$timepoint == "unspecified"), all(thirdwave$control_type == "passive"))
+# One trial: not pooled; its g and Wald 95% CI.
+single <- function(d) {
+  s <- composite(d)
+  stopifnot(nrow(s) == 1)
+  half <- qnorm(0.975) * sqrt(s$vi)
+  list(k = 1, estimate = s$yi, vi = s$vi, ci_lower = s$yi - half, ci_upper = s$yi + half)
 }
+out <- list()
+scs <- trials$outcome == "self-compassion"
+for (component in unique(trials$scs_component[scs])) {
+  out[[paste0("self-compassion: ", component, " | post | all")]] <- single(trials[scs & trials$scs_component == component, ])
+}
+depression <- composite(trials[trials$outcome == "depression", ])
+out[["depression | post | all"]] <- pooled(depression)
+# depression's numeric moderator, year (meta-regression on one effect per trial)
+depression$year <- trials$year[match(depression$study_id, trials$study_id)]
+reg <- rma(yi, vi, mods = ~ year, data = depression, method = "REML", control = ctrl)
+out[["depression | post | all"]]$year <- list(k = reg$k, intercept = as.numeric(reg$beta[1]),
+                                              slope = as.numeric(reg$beta[2]), slope_se = reg$se[2],
+                                              qm = reg$QM, qm_p = reg$QMp, tau2 = reg$tau2)
 # anxiety: koszycki2016 (2 rows) and tealesapach2022 (3 rows), the one dependent subset shipped
 anxiety <- trials[trials$outcome == "anxiety", ]
-out[["anxiety | all"]] <- multilevel(anxiety)
-out[["anxiety | all, CHE rho 0.6, CR2"]] <- multilevel(anxiety, rho = 0.6)
+out[["anxiety | post | all"]] <- multilevel(anxiety)
+out[["anxiety | post | all, CHE rho 0.6, CR2"]] <- multilevel(anxiety, rho = 0.6)
+for (wanted in c("stress", "quality_of_life", "grief")) {  # (a variable named 'outcome' would be read as the column)
+  out[[paste(gsub("_", " ", wanted), "| post | all")]] <- single(trials[trials$outcome == wanted, ])
+}
 
 columns <- c("study_id", "yi", "vi", "format", "intervention_duration")
-stress <- composite(rbind(thirdwave[, columns], trials[trials$outcome == "stress", columns]))
-key <- "stress | all"
+stress <- composite(thirdwave[, columns])
+key <- "ThirdWave teaching data: stress | unspecified | all"
 out[[key]] <- pooled(stress)
 fit <- rma(yi, vi, data = stress, method = "REML", control = ctrl)
 out[[key]]$three_psm <- three_psm(stress)
@@ -149,12 +176,6 @@ out[["curated trials | sessions"]] <- list(k = reg$k, intercept = as.numeric(reg
 # reproduce's indicative values beside the review targets without study-level data (issue 27):
 # the rows of trials.csv with the target's outcome (self-compassion: SCS totals only), one composite
 # per trial; pooled (REML, Wald z) from two trials on, else the one trial's g and Wald 95% CI.
-single <- function(d) {
-  s <- composite(d)
-  stopifnot(nrow(s) == 1)
-  half <- qnorm(0.975) * sqrt(s$vi)
-  list(k = 1, estimate = s$yi, ci_lower = s$yi - half, ci_upper = s$yi + half)
-}
 indicative <- list(
   depression = pooled(composite(trials[trials$outcome == "depression", ])),
   anxiety = pooled(composite(anxiety)),

@@ -205,7 +205,9 @@ def test_cluster_forest_draws_the_given_overall_estimate():
     expected = reference("pool", data="bcg", method="REML", test="z")
     assert diamond_x(by_gid(univariate, "pooled-diamond", Polygon)[0]) == pytest.approx(
         (expected["ci_lower"], expected["estimate"], expected["ci_upper"]), rel=1e-6)
-    multilevel = SimpleNamespace(estimate=-0.6, ci_lower=-0.9, ci_upper=-0.3, pi_lower=-1.5, pi_upper=0.3)
+    # a stand-in with the PooledModel members the plot reads
+    diamond = SimpleNamespace(estimate=-0.6, ci_lower=-0.9, ci_upper=-0.3)
+    multilevel = SimpleNamespace(pooled_estimate=lambda: diamond, prediction_interval=lambda: (-1.5, 0.3))
     figure = plots.cluster_forest_plot(d["yi"], d["vi"], [str(i) for i in range(13)], clusters, headings,
                                        overall=multilevel, overall_label="Three-level model")
     assert diamond_x(by_gid(figure, "pooled-diamond", Polygon)[0]) == pytest.approx((-0.9, -0.6, -0.3))

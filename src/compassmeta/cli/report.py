@@ -34,7 +34,7 @@ def report(tables, output, since, studies_folder, mirror, rho, ci_method, eviden
     """Write one self-contained HTML report of TABLE ... [studies/trials.csv] and its JSON.
 
     Teaching tables (studies/thirdwave.csv) enter only when named, apart and under their own title."""
-    from ..common.files import check_outputs, write_atomically
+    from ..common.files import check_outputs, write_files_atomically
     from ..report.analysis import analyse, load_report, work_units
     from ..report.render import render_html
     from ..report.reproduce import studies_dir
@@ -55,8 +55,8 @@ def report(tables, output, since, studies_folder, mirror, rho, ci_method, eviden
         result = analyse(settings, progress=bar.update)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     data = result.to_dict()
-    write_atomically(json_path, json.dumps(data, indent=1) + "\n")
-    write_atomically(html_path, render_html(data))
+    # page and JSON as one unit: both rendered before either replaces a file (issue 29)
+    write_files_atomically({html_path: render_html(data), json_path: json.dumps(data, indent=1) + "\n"})
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     click.echo(f"Wrote {html_path} and {json_path}")

@@ -186,10 +186,10 @@ def cluster_forest_plot(yi, vi, labels, clusters, cluster_labels, *, method="REM
     """Forest plot with the effects of one cluster (trial) together under the cluster's label.
 
     ``labels`` name each row within its cluster (instrument, time point); ``cluster_labels``
-    maps a cluster to its heading ("Author Year").  ``overall`` is any pooled result with
-    ``estimate``, ``ci_lower`` and ``ci_upper`` (and optionally ``pi_lower``/``pi_upper``),
-    e.g. a multilevel model's; without one the univariate model is drawn and the caption says
-    that it treats the rows of a trial as independent.
+    maps a cluster to its heading ("Author Year").  ``overall`` is any pooled model
+    (:class:`compassmeta.common.results.PooledModel`: its pooled_estimate() is the diamond, its
+    prediction_interval() the bar below where finite), e.g. a multilevel model's; without one the
+    univariate model is drawn and the caption says that it treats the rows of a trial as independent.
     """
     result = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)
     yi, vi = result.fit.y, result.fit.v
@@ -213,11 +213,12 @@ def cluster_forest_plot(yi, vi, labels, clusters, cluster_labels, *, method="REM
         spec.caption = (f"{result.k} effects from {n_clusters} trials: rows of one trial are not "
                         "independent, and this univariate model pools them as if they were.")
     else:
-        spec.rows.append(Row("pooled", label=overall_label or "Multilevel model", estimate=overall.estimate,
-                             lower=overall.ci_lower, upper=overall.ci_upper, gid="pooled-diamond", bold=True))
-        pi_lower, pi_upper = getattr(overall, "pi_lower", np.nan), getattr(overall, "pi_upper", np.nan)
+        pooled = overall.pooled_estimate()
+        spec.rows.append(Row("pooled", label=overall_label or "Multilevel model", estimate=pooled.estimate,
+                             lower=pooled.ci_lower, upper=pooled.ci_upper, gid="pooled-diamond", bold=True))
+        pi_lower, pi_upper = (np.nan if bound is None else bound for bound in overall.prediction_interval())
         if np.isfinite(pi_lower) and np.isfinite(pi_upper):
-            spec.rows.append(Row("prediction", label="Prediction interval", estimate=overall.estimate,
+            spec.rows.append(Row("prediction", label="Prediction interval", estimate=pooled.estimate,
                                  lower=pi_lower, upper=pi_upper, gid="prediction-interval",
                                  right_text=f"[{pi_lower:.2f}, {pi_upper:.2f}]"))
         spec.caption = (f"{result.k} effects from {n_clusters} trials; weights are those of the "

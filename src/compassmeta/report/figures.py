@@ -41,11 +41,15 @@ def _subset_title(item):
 
 
 def _diamond(pooled, prediction=True):
-    """The pooled estimate, CI and PI of a subset's dictionary as the forest plot draws them
-    (a missing bound, JSON null, as NaN; the PI as NaN, not drawn, without ``prediction``)."""
-    hidden = () if prediction else ("pi_lower", "pi_upper")
-    return SimpleNamespace(**{name: math.nan if pooled.get(name) is None or name in hidden else pooled[name]
-                              for name in ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper")})
+    """A subset's pooled model read back from its dictionary with the two PooledModel members
+    the forest plot draws: pooled_estimate() (estimate and CI) and prediction_interval() (a
+    missing bound, JSON null, as NaN; NaN, not drawn, without ``prediction``)."""
+    def value(name):
+        return math.nan if pooled.get(name) is None else pooled[name]
+
+    estimate = SimpleNamespace(**{name: value(name) for name in ("estimate", "ci_lower", "ci_upper")})
+    interval = (value("pi_lower"), value("pi_upper")) if prediction else (math.nan, math.nan)
+    return SimpleNamespace(pooled_estimate=lambda: estimate, prediction_interval=lambda: interval)
 
 
 def forest_svg(item: dict, spread_k: int = 3) -> str:
@@ -67,7 +71,7 @@ def subset_forest(item: dict, spread_k: int = 3):
                                      effects["row_labels"], effects["row_trials"],
                                      dict(zip(effects["trials"], effects["labels"])), method=METHOD,
                                      overall=_diamond(item["pooled"], item["k_trials"] >= spread_k),
-                                     overall_label=item["model"].split(",")[0], title=title)
+                                     overall_label=item["model_description"].rsplit(", ", 1)[0], title=title)
     else:
         figure = forest_plot(np.array(effects["yi"]), np.array(effects["vi"]), effects["labels"],
                              method=METHOD, title=title, spread=item["k_trials"] >= spread_k)

@@ -6,8 +6,11 @@ import html
 import re
 from pathlib import Path
 
+from ..common.distributions import critical_value
+from ..common.errors import CompassmetaError
 from ..common.results import Result
 from .figures import CAPTIONS, forest_svg, funnel_svg, moderator_svg, subset_captions
+from .model_text import heterogeneity_rows, i2_text, short_model
 from .numbers import interval_text, number, p_text
 from .page_assets import SCRIPT, STYLE
 
@@ -65,10 +68,10 @@ def _summary_row(item, same, report):
     return [f'<a href="#{slug(item["key"])}">{_e(_outcome_name(item))}</a>', _e(item["timepoint"]),
             _e(item["control"]) + (f' <span class="muted">(all {_e(same[item["key"]])})</span>'
                                    if item["key"] in same else ""),
-            f"{item['k_trials']} ({item['k_rows']})", _short_model(item),
+            f"{item['k_trials']} ({item['k_rows']})", short_model(item),
             _e(item["n_participants"] if item["n_participants"] else "–"), cell,
             f"[{number(pooled['pi_lower'])}, {number(pooled['pi_upper'])}]" if spread else "–",
-            _i2_text(item) if spread else "–", _flags(item, report) if pooled else "–",
+            i2_text(item) if spread else "–", _flags(item, report) if pooled else "–",
             f"{number(loo['lowest'])} to {number(loo['highest'])}" if loo else "–"]
 
 
@@ -101,44 +104,15 @@ def _outcome_name(item):
     return f"{collection.split(' (')[0]}: {item['outcome']}" if collection else item["outcome"]
 
 
-def _short_model(item):
-    """The model in a few words for the summary table."""
-    if not item["pooled"]:
-        return "–"
-    if not item["dependent"]:
-        return '<span class="nowrap">one per trial</span>'
-    short = "three-level" if item["model"].startswith("three-level") else "CHE"
-    return f'<span class="nowrap">{short}</span>'
-
-
 def _dependent_model_name(report):
     model = "three-level model" if report["rho"] is None else f"CHE model (rho = {report['rho']:g})"
     return model + (", CR2 robust inference" if report["ci_method"] == "cr2" else "")
 
 
-def _heterogeneity_rows(item):
-    """Inference and heterogeneity of a subset's pooled model: sigma^2 and I^2 between and within
-    trials for the multilevel model, tau^2, I^2 and H^2 for one effect per trial."""
-    pooled = item["pooled"]
-    interval = ["95% prediction interval", f"[{number(pooled['pi_lower'])}, {number(pooled['pi_upper'])}]"]
-    q = ["Q (df), p", f"{number(pooled['q'])} ({pooled['q_df']}), {p_text(pooled['q_p'])}"]
-    if item["dependent"]:
-        test = "z" if pooled.get("df") is None else f"t({pooled['df']:.2f})"
-        return [[f"{test}, p", f"{number(pooled['statistic'])}, {p_text(pooled['p_value'])}"], interval,
-                ["σ² between trials, within trials",
-                 f"{number(pooled['sigma2_between'], 3)}, {number(pooled['sigma2_within'], 3)}"],
-                ["I² between trials, within trials",
-                 f"{number(pooled['i2_between'], 1)}%, {number(pooled['i2_within'], 1)}%"], q]
-    return [["z, p", f"{number(pooled['statistic'])}, {p_text(pooled['p_value'])}"], interval,
-            ["τ² [95% CI] (τ)", f"{number(pooled['tau2'], 3)} [{number(pooled['tau2_ci_lower'], 3)}, "
-                                f"{number(pooled['tau2_ci_upper'], 3)}] ({number(pooled['tau'], 3)})"],
-            ["I², H²", f"{number(pooled['i2'], 1)}%, {number(pooled['h2'])}"], q]
-
-
 def _pooled_block(item, report):
     rows = [["Pooled g [95% CI]", f'<span class="g" data-key="{_e(item["key"])}">'
                                   f"{_pooled_interval(item['pooled'])}</span>"]]
-    heterogeneity = _heterogeneity_rows(item)
+    heterogeneity = heterogeneity_rows(item)
     rows += heterogeneity if _shows_spread(item, report) else heterogeneity[:1]
     loo = item["leave_one_out"]
     if loo:
@@ -146,14 +120,6 @@ def _pooled_block(item, report):
                      f"{loo['lowest']:.2f} (without {_e(loo['lowest_without'])}) to "
                      f"{loo['highest']:.2f} (without {_e(loo['highest_without'])})"])
     return table(["Quantity", "Value"], rows, "pooled")
-
-
-def _i2_text(item):
-    """I² of a subset: one number, or between + within trials for the multilevel model."""
-    pooled = item["pooled"]
-    if item["dependent"]:
-        return f"{number(pooled['i2_between'], 0)}% + {number(pooled['i2_within'], 0)}%"
-    return f"{number(pooled['i2'], 0)}%"
 
 
 def _sensitivity_block(item):
@@ -176,9 +142,31 @@ def _bias_block(item):
     return table(["Publication bias", "Result", "Flag"], rows, "bias") + notes
 
 
+def _drawn(draw, caption: str, kind: str) -> str:
+    """The figure ``draw()`` returns, or a note with the reason where drawing it fails (e.g. the
+    funnel's trim-and-fill not converging), so that the rest of the page is still written."""
+    try:
+        svg = draw()
+    except CompassmetaError as error:
+        return f'<p class="note">{_e(kind.capitalize())} plot not drawn: {_e(error)}.</p>'
+    return figure(svg, caption, kind)
+
+
 def figure(svg: str, caption: str, kind: str) -> str:
     """A figure with its caption."""
     return f'<figure class="fig fig-{kind}">{svg}<figcaption>{_e(caption)}</figcaption></figure>'
+
+
+def _sentence(note):
+    """A note as a sentence: its first letter upper-case, except a symbol such as "k = 1"."""
+    return note if note.startswith("k ") else note[:1].upper() + note[1:]
+
+
+def _one_trial(effects):
+    """The one trial of an unpooled subset: its g with the Wald 95% CI (g +- z sqrt(v))."""
+    g, half = effects["yi"][0], critical_value(0.95) * effects["vi"][0] ** 0.5
+    return (f'<p class="note trial-g">{_e(effects["labels"][0])}: g = '
+            f'{interval_text(g, g - half, g + half)} (one trial, not pooled).</p>')
 
 
 def _subset_block(item, report):
@@ -191,16 +179,17 @@ def _subset_block(item, report):
     size = "" if item["dependent"] else f"k = {item['k_trials']} trial(s), {item['k_rows']} row(s); "
     size += f"{item['n_participants']} participants; " if item["n_participants"] else ""
     parts = [f'<p class="note">{size}model: {_e(item["model"])}.</p>']
-    parts += [f'<p class="note">{_e(note[:1].upper() + note[1:])}.</p>' for note in item["notes"]]
+    parts += [f'<p class="note">{_e(_sentence(note))}.</p>' for note in item["notes"]]
+    if item["pooled"] is None and item["k_trials"] == 1 and item["effects"]:
+        parts.append(_one_trial(item["effects"]))
     if item["pooled"]:
         bias_k = _minimum(report, "publication_bias")
         captions = subset_captions(item, bias_k, _minimum(report, "heterogeneity"))
-        funnel = (figure(funnel_svg(item, bias_k), captions["funnel"], "funnel")
+        funnel = (_drawn(lambda: funnel_svg(item, bias_k), captions["funnel"], "funnel")
                   if _shows_spread(item, report) else "")
+        forest = _drawn(lambda: forest_svg(item, _minimum(report, "heterogeneity")), captions["forest"], "forest")
         parts += [_pooled_block(item, report), _sensitivity_block(item), _bias_block(item),
-                  '<div class="figures">'
-                  + figure(forest_svg(item, _minimum(report, "heterogeneity")), captions["forest"], "forest") + funnel
-                  + "</div>"]
+                  f'<div class="figures">{forest}{funnel}</div>']
     return head + "".join(parts) + "</div>"
 
 

@@ -120,6 +120,15 @@ class SubsetAnalysis(Result):
     effects: SubsetEffects | None = None
     sensitivity: tuple = ()
 
+    def to_dict(self) -> dict:
+        """The fields, plus the pooled model's ``heterogeneity`` (its variance components and Q
+        test) and ``model_description`` (its describe()), the members of
+        :class:`~compassmeta.common.results.PooledModel` the page is rendered from (None unpooled)."""
+        pooled = self.pooled
+        return {**super().to_dict(),
+                "heterogeneity": pooled.heterogeneity().to_dict() if pooled is not None else None,
+                "model_description": pooled.describe() if pooled is not None else None}
+
 
 @dataclass(frozen=True)
 class ModeratorEffects(Result):

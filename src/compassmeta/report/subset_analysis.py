@@ -4,6 +4,7 @@
 import numpy as np
 
 from ..common.errors import CompassmetaError, ConvergenceError
+from ..common.results import PooledModel
 from ..data.plan import load_plan, small_df_warning
 from .numbers import interval_text, p_text
 from .results import BiasCheck, LeaveOneOutRange, SubsetAnalysis
@@ -13,12 +14,12 @@ from .settings import FEW_FOR_BIAS, METHOD
 from .subsets import ModelChoice, choose_model
 
 
-def model_converged(pooled) -> bool:
-    """Whether the pooled model's estimation converged (results without the flag always do)."""
-    return getattr(pooled, "converged", True)
+def model_converged(pooled: PooledModel) -> bool:
+    """Whether the pooled model's estimation converged (:class:`PooledModel`'s ``converged``)."""
+    return pooled.converged
 
 
-def model_notes(choice: ModelChoice, pooled) -> list:
+def model_notes(choice: ModelChoice, pooled: PooledModel) -> list:
     """The notes of a multilevel model's fit (its boundary and estimation remarks); none for
     one effect per trial."""
     return list(pooled.notes) if choice.dependent else []
@@ -132,7 +133,7 @@ def leave_one_out_range(choice: ModelChoice) -> LeaveOneOutRange:
 def _plan_notes(choice: ModelChoice, pooled, rows, plan) -> list:
     """The plan's small-k and dependence remarks on a pooled subset: CR2 df below the plan's
     minimum (Tipton 2015) and comparisons sharing a control group (Cochrane Handbook 23.3.4)."""
-    warning = small_df_warning([getattr(pooled, "df", None)], plan) if choice.dependent and \
+    warning = small_df_warning([pooled.pooled_estimate().df], plan) if choice.dependent and \
         choice.ci_method == "cr2" else None
     notes = [warning] if warning else []
     shared = {}
@@ -160,18 +161,10 @@ def _small_k(k, minimum) -> tuple[list, tuple]:
     return notes, (f"not assessable (k < {minimum.publication_bias})",)
 
 
-def analyse_subset(outcome: str, control: str, rows, labels: dict, *, rho: float | None = None,
-                   ci_method: str = "z", plan=None, subset=None) -> SubsetAnalysis:
-    """Pool one subset (``subset``, a :class:`compassmeta.report.subsets.Subset`, names its
-    timepoint window, SCS part and collection), with bias, leave-one-out and the sensitivity
-    set; its ``effects`` are the data of its forest and funnel plots.
-
-    The plan's minimum k (``plan``, default the shipped plan): no pooling below
-    minimum_k.pool trials, no prediction interval, heterogeneity, funnel or leave-one-out below
-    minimum_k.heterogeneity, publication-bias tests "not assessable" below minimum_k.publication_bias."""
-    plan = plan or load_plan()
+def _analysed(choice: ModelChoice, rows, labels: dict, plan, rho, ci_method) -> tuple:
+    """The pooled model, notes, bias checks and notes, leave-one-out range and sensitivity set of
+    one subset by the plan's minimum k (see :func:`analyse_subset`)."""
     minimum = plan.minimum_k
-    choice = choose_model(rows, labels, rho=rho, ci_method=ci_method)
     k = len(choice.effects.trials)
     notes, pooled, bias, bias_notes, loo, sensitivity = [choice.note], None, (), (), None, ()
     if k < minimum.pool:
@@ -192,12 +185,34 @@ def analyse_subset(outcome: str, control: str, rows, labels: dict, *, rho: float
         if k >= max(3, minimum.heterogeneity):
             loo = leave_one_out_range(choice)
         sensitivity = sensitivity_set(choice, pooled, rows, labels, plan, rho=rho, ci_method=ci_method)
+    return pooled, notes, bias, bias_notes, loo, sensitivity
+
+
+def analyse_subset(outcome: str, control: str, rows, labels: dict, *, rho: float | None = None,
+                   ci_method: str = "z", plan=None, subset=None) -> SubsetAnalysis:
+    """Pool one subset (``subset``, a :class:`compassmeta.report.subsets.Subset`, names its
+    timepoint window, SCS part and collection), with bias, leave-one-out and the sensitivity
+    set; its ``effects`` are the data of its forest and funnel plots.
+
+    The plan's minimum k (``plan``, default the shipped plan): no pooling below
+    minimum_k.pool trials, no prediction interval, heterogeneity, funnel or leave-one-out below
+    minimum_k.heterogeneity, publication-bias tests "not assessable" below minimum_k.publication_bias.
+    A subset whose analysis fails (e.g. a leave-one-out fit that does not converge) is returned
+    unpooled with the reason in its notes, so that the rest of the report is still written."""
+    plan = plan or load_plan()
+    choice = choose_model(rows, labels, rho=rho, ci_method=ci_method)
+    try:
+        analysed = _analysed(choice, rows, labels, plan, rho, ci_method)
+        pooled, notes, bias, bias_notes, loo, sensitivity = analysed
+    except CompassmetaError as error:
+        pooled, bias, bias_notes, loo, sensitivity = None, (), (), None, ()
+        notes = [choice.note, f"analysis failed, no result reported for this subset: {error}"]
     section_key = subset.key if subset is not None else f"{outcome} | {control}"
     return SubsetAnalysis(key=section_key, outcome=outcome, control=control,
                           timepoint=subset.section.window if subset is not None else None,
                           component=subset.component if subset is not None else None, comparator=control,
                           collection=subset.section.collection if subset is not None else None,
-                          es_ids=tuple(row.get("es_id") for row in rows), k_trials=k,
+                          es_ids=tuple(row.get("es_id") for row in rows), k_trials=len(choice.effects.trials),
                           k_rows=len(rows), n_participants=participants(rows), model=choice.name,
                           dependent=choice.dependent, pooled=pooled, bias=bias, bias_notes=bias_notes,
                           leave_one_out=loo, same_trials_as=None, notes=tuple(notes), effects=choice.effects,
