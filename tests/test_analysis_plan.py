@@ -74,7 +74,7 @@ def row(
         higher_is_better=better,
         timepoint=timepoint,
         weeks_after_baseline=weeks,
-        risk_of_bias="low" if study_id != "two2022" else "high",
+        risk_of_bias_source="low" if study_id != "two2022" else "high",
         stat_type="means",
         n1=n1,
         n2=n2,

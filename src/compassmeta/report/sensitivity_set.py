@@ -66,11 +66,12 @@ def _per_trial(analysis, rows, pick):
 
 
 def _low_risk(rows, labels, low_values, rho, ci_method):
-    """The trials at low risk of bias (``risk_of_bias`` starting with one of ``low_values``)."""
+    """The trials at low risk of bias: the risk-of-bias note (``risk_of_bias_source`` of a study
+    table, ``risk_of_bias`` of a teaching table) starting with one of ``low_values``."""
     low = [row for row in rows
-           if any(str(row.get("risk_of_bias") or "").lower().startswith(value.lower())
-                  for value in low_values)]
-    note = f"risk_of_bias starting with {' or '.join(low_values)}"
+           if any(str(row.get("risk_of_bias_source") or row.get("risk_of_bias") or "").lower()
+                  .startswith(value.lower()) for value in low_values)]
+    note = f"risk-of-bias note starting with {' or '.join(low_values)}"
     if len({row["study_id"] for row in low}) < 2:
         return _none("low risk of bias", len({row["study_id"] for row in low}), len(low),
                      note + "; fewer than 2 trials")
