@@ -51,7 +51,7 @@ def f_sf(x: FloatOrArray, df1: FloatOrArray, df2: FloatOrArray) -> Any:
     return special.fdtrc(df1, df2, x)
 
 
-def critical_value(level: float, df: float | None = None) -> float:
+def critical_value(level: float, df: FloatOrArray | None = None) -> Any:
     """Two-sided critical value for a ``level`` (0-1) interval: z, or t with ``df``."""
     upper = 1.0 - (1.0 - level) / 2.0
     return normal_quantile(upper) if df is None else t_quantile(upper, df)

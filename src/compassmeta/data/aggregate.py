@@ -1,11 +1,14 @@
 """Combining several effect sizes of one study into one (dependent outcomes)."""
 from collections.abc import Hashable, Sequence
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 #: Correlation assumed between a study's outcomes when none is known (Borenstein et al. 2009, ch. 24).
 DEFAULT_WITHIN_STUDY_R = 0.5
+
+K = TypeVar("K", bound=Hashable)
 
 
 def composite_effect(yi: ArrayLike, vi: ArrayLike, r: float = DEFAULT_WITHIN_STUDY_R) -> tuple[float, float]:
@@ -20,11 +23,11 @@ def composite_effect(yi: ArrayLike, vi: ArrayLike, r: float = DEFAULT_WITHIN_STU
     return float(yi.mean()), float((vi.sum() + r * cross) / m ** 2)
 
 
-def aggregate_by(keys: Sequence[Hashable], yi: ArrayLike, vi: ArrayLike,
-                 r: float = DEFAULT_WITHIN_STUDY_R) -> list[tuple[Hashable, float, float, int]]:
+def aggregate_by(keys: Sequence[K], yi: ArrayLike, vi: ArrayLike,
+                 r: float = DEFAULT_WITHIN_STUDY_R) -> list[tuple[K, float, float, int]]:
     """One composite per distinct key, in order of first appearance: [(key, g, v, m), ...]."""
-    order: list[Hashable] = []
-    members: dict[Hashable, list[int]] = {}
+    order: list[K] = []
+    members: dict[K, list[int]] = {}
     for index, key in enumerate(keys):
         if key not in members:
             order.append(key)
@@ -37,7 +40,7 @@ def aggregate_by(keys: Sequence[Hashable], yi: ArrayLike, vi: ArrayLike,
 
 def cluster_composites(cluster: Sequence[object], yi: Sequence[float] | NDArray[np.float64], vi: ArrayLike, *, rho: float | None, ci_method: str,
                        multilevel_use: str, composite_use: str
-                       ) -> tuple[list[Hashable], NDArray[np.float64], NDArray[np.float64], str]:
+                       ) -> tuple[list[str], NDArray[np.float64], NDArray[np.float64], str]:
     """One composite effect per cluster (order of first appearance) for the analyses that assume
     independent effects, averaged with r = ``rho`` (the CHE model's), else the default r, and the
     note that says so: ``multilevel_use`` (with ``{model}``) what the multilevel model is used for,
