@@ -48,7 +48,8 @@ class GoshResult(Result):
                 "i2_range": [float(self.i2.min()), float(self.i2.max())]}
 
 
-def subset_codes(k: int, subsets: int | None = None, seed: int | None = None) -> tuple[NDArray[np.int64], bool]:
+def subset_codes(k: int, subsets: int | None = None,
+                 seed: int | None = None) -> tuple[NDArray[np.int64], bool]:
     """Bit codes of the subsets to fit: all of them when 2^k - 1 <= ``subsets`` (default all
     up to k = 20), else ``subsets`` random ones (size ~ Binomial(k, 1/2), at least 1)."""
     total = (1 << k) - 1
@@ -68,8 +69,9 @@ def subset_codes(k: int, subsets: int | None = None, seed: int | None = None) ->
     return codes, False
 
 
-def gosh(yi: ArrayLike, vi: ArrayLike, *, method: str = "FE", subsets: int | None = None, seed: int | None = None,
-         progress: Callable[[int], object] | None = None, workers: int = 2) -> GoshResult:
+def gosh(yi: ArrayLike, vi: ArrayLike, *, method: str = "FE", subsets: int | None = None,
+         seed: int | None = None, progress: Callable[[int], object] | None = None,
+         workers: int = 2) -> GoshResult:
     """Fit the model to each subset; ``progress(n)`` is called as chunks of n fits finish."""
     yi, vi = cast("tuple[NDArray[np.float64], NDArray[np.float64]]", check_effects(yi, vi))
     k = yi.size

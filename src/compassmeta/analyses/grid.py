@@ -173,7 +173,8 @@ def _study_size(entry: Any, path: Path) -> StudySize:
                      file=path, column=column)
 
 
-def _names(spec: Mapping[str, Any], key: str, path: Path, allowed: Sequence[str], default: str) -> tuple[str, ...]:
+def _names(spec: Mapping[str, Any], key: str, path: Path, allowed: Sequence[str],
+           default: str) -> tuple[str, ...]:
     values = tuple(str(v) for v in _as_list(spec.get(key, default)))
     normalised = tuple(v.upper() for v in values) if key == "estimators" else values
     unknown = [v for v in normalised if v not in allowed]
@@ -203,7 +204,8 @@ def read_grid(path: str | os.PathLike[str]) -> Grid:
 
                 spec = tomllib.loads(text)
             else:
-                raise InputError("reading a .toml grid needs Python 3.11 or later; give it as .json", file=path)
+                raise InputError("reading a .toml grid needs Python 3.11 or later; give it as .json",
+                                 file=path)
         else:
             raise InputError("a grid is a .toml or .json file", file=path)
     except (ValueError, json.JSONDecodeError) as error:  # tomllib.TOMLDecodeError is a ValueError
@@ -347,7 +349,8 @@ def read_results(path: str | os.PathLike[str]) -> list[Row]:
     return [_typed(row, path, number) for number, row in enumerate(rows, start=1)]
 
 
-def finished_cells(grid: Grid, seed: int, rows: Iterable[Row], path: str | os.PathLike[str]) -> dict[int, Rows]:
+def finished_cells(grid: Grid, seed: int, rows: Iterable[Row],
+                   path: str | os.PathLike[str]) -> dict[int, Rows]:
     """Cells (index -> rows) already complete in ``rows``; an InputError if the rows come from
     another grid or seed, since mixing them would be silently wrong."""
     cells = {cell.index: cell for cell in grid.cells()}
@@ -377,7 +380,8 @@ def master_seed(grid: Grid, seed: int | None = None) -> int:
 
 
 def run_grid(grid: Grid, seed: int, *, done: Mapping[int, Rows] | None = None, workers: int = 1,
-             scheduler: str | None = None, on_cell: Callable[[int, Rows], object] | None = None) -> GridResult:
+             scheduler: str | None = None,
+             on_cell: Callable[[int, Rows], object] | None = None) -> GridResult:
     """Run the cells not in ``done`` (index -> rows); ``on_cell(index, rows)`` after each finishes.
 
     Local processes (``concurrent.futures``) by default, in this process when ``workers`` is 1;

@@ -93,7 +93,8 @@ def make_likelihood(yi: Array, vi: Array, kind: str, steps: Steps | None, altern
 _Likelihood = make_likelihood  # the name tests/test_selection*.py use
 
 
-def _check_arguments(kind: str, method: str, alternative: str, level: float) -> tuple[WeightFunction, str, float]:
+def _check_arguments(kind: str, method: str, alternative: str,
+                     level: float) -> tuple[WeightFunction, str, float]:
     """Checked (weight function, method, level as a fraction)."""
     function = weight_function(kind)
     method = method.upper()
@@ -119,7 +120,8 @@ def _interval_counts(likelihood: SelectionLikelihood, steps: Steps | None) -> ND
     return counts
 
 
-def _fit_warnings(likelihood: SelectionLikelihood, yi: Array, vi: Array, mu: float, delta: Array) -> list[str]:
+def _fit_warnings(likelihood: SelectionLikelihood, yi: Array, vi: Array, mu: float,
+                  delta: Array) -> list[str]:
     """Cautions about an estimate on a delta's bound or far outside the observed effects."""
     warnings = []
     near_bound = (delta <= likelihood.delta_min + np.finfo(float).eps ** 0.25) | \
@@ -167,8 +169,9 @@ def _delta_inference(function: WeightFunction, delta: Array, free_delta_se: Arra
                 delta_p_value=tuple(np.asarray(dist.normal_two_sided_p(delta_z), dtype=float).tolist()))
 
 
-def _tau2_test(likelihood: SelectionLikelihood, yi: Array, vi: Array, steps: Steps | None, log_likelihood: float,
-               mu: float, delta: Array) -> tuple[float, float] | tuple[None, None]:
+def _tau2_test(likelihood: SelectionLikelihood, yi: Array, vi: Array, steps: Steps | None,
+               log_likelihood: float, mu: float,
+               delta: Array) -> tuple[float, float] | tuple[None, None]:
     """LRT of tau^2 = 0: the selection model refitted as FE from the ML estimates (None under FE)."""
     if likelihood.fixed_tau2 is not None:
         return None, None
@@ -180,8 +183,9 @@ def _tau2_test(likelihood: SelectionLikelihood, yi: Array, vi: Array, steps: Ste
     return lrt_tau2, float(dist.chi2_sf(lrt_tau2, 1))
 
 
-def selection_model(yi: ArrayLike, vi: ArrayLike, *, type: str = "stepfun", steps: Sequence[float] | None = None,
-                    method: str = "ML", alternative: str = "greater", level: float = 95) -> SelectionModel:
+def selection_model(yi: ArrayLike, vi: ArrayLike, *, type: str = "stepfun",
+                    steps: Sequence[float] | None = None, method: str = "ML", alternative: str = "greater",
+                    level: float = 95) -> SelectionModel:
     """Fit a selection model to effects ``yi`` with sampling variances ``vi`` (metafor selmodel()
     applied to rma(yi, vi, method="ML") or method="FE")."""
     yi, vi = cast("tuple[Array, Array]", check_effects(yi, vi))

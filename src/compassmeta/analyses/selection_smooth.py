@@ -128,7 +128,8 @@ def _hessian(func: Callable[[Array], float], x: Array, rounds: int = 4) -> Array
         shift[list(indices)] = h[list(indices)]
         return func(x + shift) - 2 * f0 + func(x - shift)
 
-    def extrapolated(estimate_at: Callable[[Array, tuple[int, ...]], float], indices: tuple[int, ...]) -> float:
+    def extrapolated(estimate_at: Callable[[Array, tuple[int, ...]], float],
+                     indices: tuple[int, ...]) -> float:
         rounds_estimates = [estimate_at(first_step / 2 ** r, indices) for r in range(rounds)]
         for m in range(1, rounds):
             rounds_estimates = [(4 ** m * finer - coarser) / (4 ** m - 1)

@@ -175,7 +175,8 @@ class StepLikelihood(SelectionLikelihood):
         return newton if newton is not None else super().maximise(start)
 
 
-def _newton(likelihood: StepLikelihood, theta: Array, max_iterations: int = 100) -> tuple[Array, float] | None:
+def _newton(likelihood: StepLikelihood, theta: Array,
+            max_iterations: int = 100) -> tuple[Array, float] | None:
     """Newton-Raphson with step halving on the step-function log L (analytic gradient and Hessian,
     transformed parameters): (theta, log L) once the gradient is below 1e-8, or None where the
     Hessian is not negative definite or no step increases log L (then BFGS takes over)."""

@@ -38,7 +38,8 @@ def aggregate_by(keys: Sequence[K], yi: ArrayLike, vi: ArrayLike,
             for key in order]
 
 
-def cluster_composites(cluster: Sequence[object], yi: Sequence[float] | NDArray[np.float64], vi: ArrayLike, *, rho: float | None, ci_method: str,
+def cluster_composites(cluster: Sequence[object], yi: Sequence[float] | NDArray[np.float64], vi: ArrayLike, *,
+                       rho: float | None, ci_method: str,
                        multilevel_use: str, composite_use: str
                        ) -> tuple[list[str], NDArray[np.float64], NDArray[np.float64], str]:
     """One composite effect per cluster (order of first appearance) for the analyses that assume

@@ -196,7 +196,8 @@ def derived_sd_problems(row: Row, instrument: Instrument, file: str, number: int
     return problems
 
 
-def plausibility_problems(rows: Rows, file: str, instruments: dict[str, Instrument] | None = None) -> list[Problem]:
+def plausibility_problems(rows: Rows, file: str,
+                          instruments: dict[str, Instrument] | None = None) -> list[Problem]:
     """Every plausibility finding of the rows (see the module docstring)."""
     problems: list[Problem] = []
     for number, row in enumerate(rows, start=1):

@@ -274,7 +274,8 @@ def imported_effects(rows: Iterable[dict[str, str]],
     g, v = [], []
     for row in rows:
         if row["stat_type"] in ("means", "change"):
-            mean1, sd1, n1, mean2, sd2, n2 = (float(row[k]) for k in ("mean1", "sd1", "n1", "mean2", "sd2", "n2"))
+            mean1, sd1, n1, mean2, sd2, n2 = (float(row[k])
+                                              for k in ("mean1", "sd1", "n1", "mean2", "sd2", "n2"))
             g_row, v_row = effects.g_from_means(mean1, sd1, n1, mean2, sd2, n2, convention=convention)
             value, variance = float(effects.orient(g_row, row["higher_is_better"] == "true")), float(v_row)
         else:

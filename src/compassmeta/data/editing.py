@@ -52,7 +52,8 @@ def with_values(es_id: str, values: Mapping[str, str]) -> Change:
 
 
 def edited_row(path: str | os.PathLike[str], es_id: str, values: Mapping[str, str], package: Any = None,
-               resource: str = "trials") -> tuple[dict[str, str], dict[str, Any], tuple[float, float], list[Any]]:
+               resource: str = "trials"
+               ) -> tuple[dict[str, str], dict[str, Any], tuple[float, float], list[Any]]:
     """(old cells, new typed row, (g, v), warnings on that row) of an edit, validated, not written."""
     table = read_table(path, allow_empty=True)
     number = row_number(table, es_id)

@@ -45,8 +45,8 @@ def pooled_sd(sd1: ArrayLike, n1: ArrayLike, sd2: ArrayLike, n2: ArrayLike) -> A
     return means.pooled_sd(*(np.asarray(x, dtype=float) for x in (sd1, n1, sd2, n2)))
 
 
-def g_from_means(mean1: ArrayLike, sd1: ArrayLike, n1: ArrayLike, mean2: ArrayLike, sd2: ArrayLike, n2: ArrayLike,
-                 convention: str = "metafor") -> tuple[Array, Array]:
+def g_from_means(mean1: ArrayLike, sd1: ArrayLike, n1: ArrayLike, mean2: ArrayLike, sd2: ArrayLike,
+                 n2: ArrayLike, convention: str = "metafor") -> tuple[Array, Array]:
     """g from post-test (or change-score) means, SDs and sizes of two arms."""
     d = (np.asarray(mean1, dtype=float) - np.asarray(mean2, dtype=float)) / pooled_sd(sd1, n1, sd2, n2)
     return g_from_d(d, n1, n2, convention)
@@ -94,7 +94,8 @@ def g_from_se(g: ArrayLike, se: ArrayLike) -> tuple[Array, Array]:
     return np.asarray(g, dtype=float), np.asarray(se, dtype=float) ** 2
 
 
-def g_from_ci(g: ArrayLike, ci_lower: ArrayLike, ci_upper: ArrayLike, level: float = 95) -> tuple[Array, Array]:
+def g_from_ci(g: ArrayLike, ci_lower: ArrayLike, ci_upper: ArrayLike,
+              level: float = 95) -> tuple[Array, Array]:
     """A precomputed g with a symmetric confidence interval: se = width / (2 z)."""
     z = dist.critical_value(level / 100 if level > 1 else level)
     se = (np.asarray(ci_upper, dtype=float) - np.asarray(ci_lower, dtype=float)) / (2 * z)
@@ -156,8 +157,9 @@ def expected_normal_iqr(n: ArrayLike) -> Array:
     return 2 * dist.normal_quantile((0.75 * n - 0.125) / (n + 0.25))
 
 
-def mean_sd_from_quantiles(n: ArrayLike, median: ArrayLike, q1: Numbers | None = None, q3: Numbers | None = None,
-                           minimum: Numbers | None = None, maximum: Numbers | None = None) -> tuple[Array, Array]:
+def mean_sd_from_quantiles(n: ArrayLike, median: ArrayLike, q1: Numbers | None = None,
+                           q3: Numbers | None = None, minimum: Numbers | None = None,
+                           maximum: Numbers | None = None) -> tuple[Array, Array]:
     """Mean and SD of one arm from its median with quartiles and/or range.
 
     Mean: Luo et al. (2018), Stat Methods Med Res 27(6):1785-1805, scenarios S1 (median and

@@ -109,7 +109,8 @@ def whole_value(text: str) -> int:
     return int(text)
 
 
-def parse_number(text: str, *, file: object = None, row: int | None = None, column: str | None = None) -> float:
+def parse_number(text: str, *, file: object = None, row: int | None = None,
+                 column: str | None = None) -> float:
     """A finite float from a cell, or an error saying what is wrong with it."""
     stripped = text.strip()
     if stripped == "" or stripped.upper() in ("NA", "NAN", "NULL", "NONE"):

@@ -65,7 +65,8 @@ def read_trial_file(path: PathLike) -> Spec:
 
                 spec = tomllib.loads(text)
             else:
-                raise InputError("reading a .toml trial needs Python 3.11 or later; give it as .json", file=path)
+                raise InputError("reading a .toml trial needs Python 3.11 or later; give it as .json",
+                                 file=path)
         elif path.suffix.lower() == ".json":
             spec = json.loads(text)
         else:
@@ -165,8 +166,8 @@ def _results(spec: Spec, arms: dict[str, Spec], outcomes: dict[str, Spec], timep
                 raise InputError(f"{where}: {key} {block.get(key)!r} is not declared ({', '.join(declared)})",
                                  file=file, column=f"{where}.{key}")
         place = (cell(block["arm"]), cell(block["outcome"]), cell(block["timepoint"]))
-        target, full_key = ((by_comparison, (place[0], cell(block["versus"])) + place[1:]) if "versus" in block
-                            else (by_arm, place))
+        target, full_key = ((by_comparison, (place[0], cell(block["versus"])) + place[1:])
+                            if "versus" in block else (by_arm, place))
         if full_key in target:
             raise InputError(f"{where}: a second result block for {' / '.join(full_key)}", file=file,
                              column=where)
@@ -238,7 +239,8 @@ def trial_rows(spec: Spec, instruments: dict[str, Instrument], file: object = No
 
 def _n_total(interventions: dict[str, Spec], controls: dict[str, Spec]) -> str:
     """Participants randomised to the whole trial, when every arm gives its n randomised."""
-    sizes: list[Any] = [arm.get("n_randomised") for arm in list(interventions.values()) + list(controls.values())]
+    sizes: list[Any] = [arm.get("n_randomised")
+                        for arm in list(interventions.values()) + list(controls.values())]
     return str(sum(int(size) for size in sizes)) if all(size is not None for size in sizes) else ""
 
 
@@ -252,8 +254,9 @@ def _arm_cells(arm: Spec, control: Spec, i_label: str, c_label: str) -> Cells:
             "arm": i_label, "control_arm": c_label}
 
 
-def _comparison_statistics(spec: Spec, by_arm: dict[tuple[str, ...], Spec], by_comparison: dict[tuple[str, ...], Spec],
-                           arms: tuple[str, str], place: tuple[str, str], arm: Spec, control: Spec,
+def _comparison_statistics(spec: Spec, by_arm: dict[tuple[str, ...], Spec],
+                           by_comparison: dict[tuple[str, ...], Spec], arms: tuple[str, str],
+                           place: tuple[str, str], arm: Spec, control: Spec,
                            file: object) -> Cells | None:
     """The statistic cells of one comparison, from its comparison block or its two arm blocks."""
     o_label, t_label = place
@@ -323,7 +326,8 @@ def _replacing(records: list[Cells]) -> Callable[[Table, list[tuple[str, ...]]],
     return change
 
 
-def check_trial(path: PathLike, records: list[Cells], replace: bool, resource: str = "trials") -> CheckedTrial:
+def check_trial(path: PathLike, records: list[Cells], replace: bool,
+                resource: str = "trials") -> CheckedTrial:
     """The generated rows checked with the table (every check of ``validate``); nothing written."""
     if not replace:
         _, _, rows, effects, warnings = store.check_new_rows(path, records, None, resource)

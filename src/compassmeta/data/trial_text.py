@@ -273,8 +273,8 @@ def _outcome_label(row: dict[str, str]) -> str:
     return name + (f"-{row['scs_component']}" if row.get("scs_component") else "")
 
 
-def _add_results(results: dict[tuple[str, ...], dict[str, str]], row: dict[str, str], label: str, control: str,
-                 timepoint: str) -> None:
+def _add_results(results: dict[tuple[str, ...], dict[str, str]], row: dict[str, str], label: str,
+                 control: str, timepoint: str) -> None:
     """The result blocks of one row: a comparison block, or one block per arm."""
     place = {"outcome": _outcome_label(row), "timepoint": timepoint}
     kind = row["stat_type"]

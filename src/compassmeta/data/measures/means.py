@@ -23,7 +23,8 @@ from .registry import (
 TWO_GROUPS = ("m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i")
 
 
-def smd_variance(g: Array, d: Array, c: Array, n1: Array, n2: Array, n_p: Array, df: Array, vtype: str, weights: Array) -> Array:
+def smd_variance(g: Array, d: Array, c: Array, n1: Array, n2: Array, n_p: Array, df: Array, vtype: str,
+                 weights: Array) -> Array:
     """Sampling variance of a bias-corrected standardised mean difference g = c(df) d.
 
     LS: 1/n1 + 1/n2 + g^2 / (2 n_p) (Hedges 1982, eq. 8; Hedges & Olkin 1985, eq. 15);

@@ -58,8 +58,8 @@ class Alternatives:
 MEASURES: dict[str, Measure] = {}
 
 
-def register(name: str, family: str, description: str, inputs: tuple[str, ...], vtypes: tuple[str, ...] = ("LS",),
-             counts: tuple[str, ...] = (), default_add: float = 0.5,
+def register(name: str, family: str, description: str, inputs: tuple[str, ...],
+             vtypes: tuple[str, ...] = ("LS",), counts: tuple[str, ...] = (), default_add: float = 0.5,
              alternatives: Alternatives | None = None) -> Callable[[Compute], Compute]:
     """Decorator: register ``compute(values, vtype) -> (yi, vi)`` as measure ``name``."""
     def decorate(compute: Compute) -> Compute:

@@ -60,8 +60,8 @@ def _column(table: Any, name: str, *, may_be_empty: bool) -> Any:
                      for row, cell in enumerate(table.column(name), start=1)])
 
 
-def escalc_table(path: str | os.PathLike[str], measure: str, *, vtype: str | None = None, add: float | None = None,
-                 to: str | None = None) -> EscalcTable:
+def escalc_table(path: str | os.PathLike[str], measure: str, *, vtype: str | None = None,
+                 add: float | None = None, to: str | None = None) -> EscalcTable:
     """:func:`escalc` on the CSV at ``path``; errors name the file, row and column."""
     from ..tables import read_table
 
