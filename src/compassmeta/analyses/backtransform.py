@@ -6,7 +6,9 @@
 ``pi_upper_transf``: the transformation applied to the estimate and to the bounds of its CI and
 PI (metafor's definition: the bounds are transformed, not recomputed), and ``transf`` at the top.
 """
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -31,9 +33,9 @@ class BackTransformed(Result):
 
     result: Result = field(metadata=INTERNAL)
     transf: str
-    targs: dict = field(default_factory=dict, metadata=INTERNAL)
+    targs: dict[str, Any] = field(default_factory=dict, metadata=INTERNAL)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         transform = TRANSFORMS[self.transf]
         return {**_with_transformed(self.result.to_dict(), transform, self.targs), "transf": self.transf}
 
@@ -48,7 +50,7 @@ class BackTransformed(Result):
         return "\n".join(lines)
 
 
-def back_transform(result: Result, transf: str, **targs) -> BackTransformed:
+def back_transform(result: Result, transf: str, **targs: Any) -> BackTransformed:
     """``result`` with its pooled effects back-transformed by the transformation ``transf``."""
     transform = lookup_transform(transf)
     missing = [name for name in transform.targs if name not in targs]
@@ -58,7 +60,7 @@ def back_transform(result: Result, transf: str, **targs) -> BackTransformed:
     return BackTransformed(result, transform.name, {name: targs[name] for name in transform.targs})
 
 
-def _with_transformed(data, transform, targs):
+def _with_transformed(data: Any, transform: Transform, targs: dict[str, Any]) -> Any:
     """A copy of the dict ``data`` with the ``*_transf`` keys beside every pooled effect in it."""
     if isinstance(data, list):
         return [_with_transformed(item, transform, targs) for item in data]
@@ -72,7 +74,7 @@ def _with_transformed(data, transform, targs):
     return out
 
 
-def _effects(data, label=""):
+def _effects(data: dict[str, Any], label: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
     """(label, dict) of every pooled effect in a back-transformed dict, in order."""
     if "estimate_transf" in data:
         yield label, data

@@ -1,15 +1,21 @@
 """GOSH: the model fitted to every subset of the studies (Olkin, Dahabreh & Trikalinos 2012,
 Res Synth Methods 3:214), as metafor's gosh(): all 2^k - 1 subsets up to k = 20, a seeded
 random sample of subsets beyond (subset sizes drawn from Binomial(k, 1/2) as metafor)."""
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..common.errors import InputError
 from ..common.parallel import map_in_threads
 from ..common.results import Result
 from ..models.batch import Batch, fit_batch
 from ..models.pooling import check_effects
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXACT_UP_TO = 20
 CHUNK_ROWS = 1 << 15
@@ -29,20 +35,21 @@ class GoshResult(Result):
     h2: np.ndarray
     tau2: np.ndarray
 
-    def to_frame(self):
+    def to_frame(self) -> "pd.DataFrame":
         import pandas as pd
 
         return pd.DataFrame({"subset": self.subsets, "k": self.k, "estimate": self.estimate, "q": self.q,
                              "i2": self.i2, "h2": self.h2, "tau2": self.tau2})
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Summary only (the per-subset arrays go to CSV through to_frame())."""
         return {"method": self.method, "exact": self.exact, "fits": int(self.subsets.size),
                 "estimate_range": [float(self.estimate.min()), float(self.estimate.max())],
                 "i2_range": [float(self.i2.min()), float(self.i2.max())]}
 
 
-def subset_codes(k, subsets=None, seed=None):
+def subset_codes(k: int, subsets: int | None = None,
+                 seed: int | None = None) -> tuple[NDArray[np.int64], bool]:
     """Bit codes of the subsets to fit: all of them when 2^k - 1 <= ``subsets`` (default all
     up to k = 20), else ``subsets`` random ones (size ~ Binomial(k, 1/2), at least 1)."""
     total = (1 << k) - 1
@@ -62,15 +69,17 @@ def subset_codes(k, subsets=None, seed=None):
     return codes, False
 
 
-def gosh(yi, vi, *, method="FE", subsets=None, seed=None, progress=None, workers=2):
+def gosh(yi: ArrayLike, vi: ArrayLike, *, method: str = "FE", subsets: int | None = None,
+         seed: int | None = None, progress: Callable[[int], object] | None = None,
+         workers: int = 2) -> GoshResult:
     """Fit the model to each subset; ``progress(n)`` is called as chunks of n fits finish."""
-    yi, vi = check_effects(yi, vi)
+    yi, vi = cast("tuple[NDArray[np.float64], NDArray[np.float64]]", check_effects(yi, vi))
     k = yi.size
     codes, exact = subset_codes(k, subsets, seed)
     bits = 1 << np.arange(k, dtype=np.int64)
     chunks = [codes[start:start + CHUNK_ROWS] for start in range(0, codes.size, CHUNK_ROWS)]
 
-    def fit_chunk(chunk):
+    def fit_chunk(chunk: NDArray[np.int64]) -> Any:
         mask = ((chunk[:, None] & bits) != 0).astype(float)
         result = fit_batch(Batch(yi, vi, mask), method=method)
         if progress:

@@ -36,16 +36,27 @@ import csv
 import itertools
 import json
 import math
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..common.errors import InputError
 from ..common.results import Result
 from ..models.batch import Batch, estimate_tau2, fit_batch
 from ..models.tau2 import UNWEIGHTED_METHODS
 from .simulate import CI_METHODS, simulate_effects
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Row = dict[str, Any]
+Rows = tuple[Row, ...]
 
 CELL_COLUMNS = ("cell", "k", "tau2", "true_effect", "study_size")
 METHOD_COLUMNS = ("estimator", "ci_method", "level")
@@ -69,12 +80,12 @@ class StudySize:
     large_factor: float = 1.0
 
     @property
-    def label(self):
+    def label(self) -> str:
         if self.n:
             return f"{self.n} ({self.large_fraction:g} x{self.large_factor:g})"
         return f"U({self.n_min},{self.n_max})"
 
-    def draw(self, k, reps, rng):
+    def draw(self, k: int, reps: int, rng: np.random.Generator) -> NDArray[np.float64]:
         """Arm sizes (reps, k): uniform integers on [n_min, n_max] (one draw per trial), or n
         for all trials but the first ceil(large_fraction * k), which get n * large_factor."""
         if not self.n:
@@ -92,7 +103,7 @@ class Cell:
     true_effect: float
     study_size: StudySize
 
-    def key(self):
+    def key(self) -> tuple[int, int, float, float, str]:
         """The values this cell writes in the cell columns of the results."""
         return (self.index, self.k, self.tau2, self.true_effect, self.study_size.label)
 
@@ -102,30 +113,31 @@ class Grid:
     path: str
     reps: int
     seed: int | None
-    k: tuple
-    tau2: tuple
-    true_effect: tuple
-    study_size: tuple
-    estimators: tuple
-    ci_methods: tuple
-    levels: tuple
+    k: tuple[int, ...]
+    tau2: tuple[float, ...]
+    true_effect: tuple[float, ...]
+    study_size: tuple[StudySize, ...]
+    estimators: tuple[str, ...]
+    ci_methods: tuple[str, ...]
+    levels: tuple[float, ...]
     alpha: float
 
-    def cells(self):
+    def cells(self) -> list[Cell]:
         """Every cell, in the canonical order (last factor varying fastest)."""
         return [Cell(i, *values) for i, values in enumerate(
             itertools.product(self.k, self.tau2, self.true_effect, self.study_size))]
 
     @property
-    def methods_per_cell(self):
+    def methods_per_cell(self) -> int:
         return len(self.estimators) * len(self.ci_methods) * len(self.levels)
 
 
-def _as_list(value):
+def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _numbers(spec, key, path, kind, minimum, default=None):
+def _numbers(spec: Mapping[str, Any], key: str, path: Path, kind: type, minimum: float,
+             default: float | None = None) -> tuple[Any, ...]:
     """The list under ``key`` as numbers of ``kind`` >= ``minimum`` (InputError naming the key)."""
     if key not in spec:
         if default is None:
@@ -141,7 +153,7 @@ def _numbers(spec, key, path, kind, minimum, default=None):
     return tuple(kind(v) for v in values)
 
 
-def _study_size(entry, path):
+def _study_size(entry: Any, path: Path) -> StudySize:
     column = "study_size"
     if not isinstance(entry, dict):
         raise InputError("each study_size must be a table such as {n_min = 20, n_max = 100}", file=path,
@@ -161,7 +173,8 @@ def _study_size(entry, path):
                      file=path, column=column)
 
 
-def _names(spec, key, path, allowed, default):
+def _names(spec: Mapping[str, Any], key: str, path: Path, allowed: Sequence[str],
+           default: str) -> tuple[str, ...]:
     values = tuple(str(v) for v in _as_list(spec.get(key, default)))
     spelling = {name.upper(): name for name in allowed} if key == "estimators" else {}
     normalised = tuple(spelling.get(v.upper(), v) for v in values)
@@ -172,14 +185,14 @@ def _names(spec, key, path, allowed, default):
     return normalised
 
 
-def _read_text(path, what):
+def _read_text(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as error:
         raise InputError(f"cannot read {what}: {error.strerror}", file=path) from None
 
 
-def read_grid(path):
+def read_grid(path: str | os.PathLike[str]) -> Grid:
     """The :class:`Grid` described by a ``.toml`` or ``.json`` file."""
     path = Path(path)
     text = _read_text(path, "the grid")
@@ -187,9 +200,13 @@ def read_grid(path):
         if path.suffix.lower() == ".json":
             spec = json.loads(text)
         elif path.suffix.lower() == ".toml":
-            import tomllib
+            if sys.version_info >= (3, 11):
+                import tomllib
 
-            spec = tomllib.loads(text)
+                spec = tomllib.loads(text)
+            else:
+                raise InputError("reading a .toml grid needs Python 3.11 or later; give it as .json",
+                                 file=path)
         else:
             raise InputError("a grid is a .toml or .json file", file=path)
     except (ValueError, json.JSONDecodeError) as error:  # tomllib.TOMLDecodeError is a ValueError
@@ -218,13 +235,13 @@ def read_grid(path):
                 ci_methods=_names(spec, "ci_methods", path, CI_METHODS, "z"), levels=levels, alpha=alpha)
 
 
-def _mean_and_mcse(values):
+def _mean_and_mcse(values: NDArray[np.float64]) -> tuple[float, float]:
     """Mean and its Monte Carlo SE, sqrt(sum (x - mean)^2 / (n (n - 1))) (Morris et al. Table 6, bias)."""
     n = values.size
     return float(values.mean()), float(values.std(ddof=1) / math.sqrt(n))
 
 
-def _rmse_and_mcse(errors):
+def _rmse_and_mcse(errors: NDArray[np.float64]) -> tuple[float, float]:
     """RMSE and its MCSE: MSE = mean(e^2) with MCSE sqrt(sum (e^2 - MSE)^2 / (n (n - 1)))
     (Morris et al. Table 6), carried to sqrt(MSE) by the delta method."""
     mse, mse_mcse = _mean_and_mcse(errors ** 2)
@@ -232,18 +249,18 @@ def _rmse_and_mcse(errors):
     return rmse, (mse_mcse / (2 * rmse) if rmse > 0 else 0.0)
 
 
-def _proportion_and_mcse(hits):
+def _proportion_and_mcse(hits: NDArray[np.bool_]) -> tuple[float, float]:
     """A proportion p and its MCSE sqrt(p (1 - p) / n) (Morris et al. Table 6, coverage and power)."""
     p = float(hits.mean())
     return p, math.sqrt(p * (1 - p) / hits.size)
 
 
-def cell_seed(master_seed, index):
+def cell_seed(master_seed: int, index: int) -> np.random.SeedSequence:
     """The stream of cell ``index``: child ``index`` of ``SeedSequence(master_seed).spawn(...)``."""
     return np.random.SeedSequence(master_seed, spawn_key=(index,))
 
 
-def run_cell(grid, cell, master_seed):
+def run_cell(grid: Grid, cell: Cell, master_seed: int) -> Rows:
     """Simulate one cell and summarise every estimator x CI method x level: a tuple of row dicts."""
     rng = np.random.default_rng(cell_seed(master_seed, cell.index))
     sizes = cell.study_size.draw(cell.k, grid.reps, rng)
@@ -281,15 +298,15 @@ class GridResult(Result):
     seed: int
     reps: int
     cells: int
-    rows: tuple
+    rows: Rows
 
-    def to_frame(self):
+    def to_frame(self) -> "pd.DataFrame":
         import pandas as pd
 
         return pd.DataFrame(list(self.rows), columns=list(COLUMNS))
 
 
-def results_text(result, path):
+def results_text(result: GridResult, path: str | os.PathLike[str]) -> str:
     """The results file's text: CSV (one row per cell x method) or, for ``.json``, ``to_dict()``."""
     if Path(path).suffix.lower() == ".json":
         return json.dumps(result.to_dict(), indent=2) + "\n"
@@ -298,14 +315,14 @@ def results_text(result, path):
     return format_table(list(COLUMNS), result.rows)
 
 
-def save_results(result, path):
+def save_results(result: GridResult, path: str | os.PathLike[str]) -> None:
     """Write the results file atomically (a crash leaves the old file or the new one)."""
     from ..common.files import write_atomically
 
     write_atomically(path, results_text(result, path))
 
 
-def _typed(row, path, number):
+def _typed(row: Mapping[str, Any], path: Path, number: int) -> Row:
     typed = {}
     for name in COLUMNS:
         value = row.get(name)
@@ -319,7 +336,7 @@ def _typed(row, path, number):
     return typed
 
 
-def read_results(path):
+def read_results(path: str | os.PathLike[str]) -> list[Row]:
     """Rows of a results file written by :func:`save_results` (CSV or JSON), typed."""
     path = Path(path)
     text = _read_text(path, "the results to resume")
@@ -333,14 +350,15 @@ def read_results(path):
     return [_typed(row, path, number) for number, row in enumerate(rows, start=1)]
 
 
-def finished_cells(grid, seed, rows, path):
+def finished_cells(grid: Grid, seed: int, rows: Iterable[Row],
+                   path: str | os.PathLike[str]) -> dict[int, Rows]:
     """Cells (index -> rows) already complete in ``rows``; an InputError if the rows come from
     another grid or seed, since mixing them would be silently wrong."""
     cells = {cell.index: cell for cell in grid.cells()}
-    by_cell = {}
+    by_cell: dict[int, list[Row]] = {}
     for number, row in enumerate(rows, start=1):
         cell = cells.get(row["cell"])
-        expected = cell and cell.key()
+        expected = cell.key() if cell is not None else None
         found = tuple(row[name] for name in CELL_COLUMNS)
         if (expected is None or found[:2] + found[4:] != expected[:2] + expected[4:]
                 or not np.allclose(found[2:4], expected[2:4], rtol=1e-12, atol=0)):
@@ -354,14 +372,17 @@ def finished_cells(grid, seed, rows, path):
     return {index: tuple(found) for index, found in by_cell.items() if len(found) == grid.methods_per_cell}
 
 
-def master_seed(grid, seed=None):
+def master_seed(grid: Grid, seed: int | None = None) -> int:
     """The master seed: ``seed``, else the grid's, else fresh entropy (recorded in every row)."""
     if seed is not None:
         return int(seed)
-    return grid.seed if grid.seed is not None else int(np.random.SeedSequence().entropy)
+    # SeedSequence() draws its entropy as one int
+    return grid.seed if grid.seed is not None else int(cast(int, np.random.SeedSequence().entropy))
 
 
-def run_grid(grid, seed, *, done=None, workers=1, scheduler=None, on_cell=None):
+def run_grid(grid: Grid, seed: int, *, done: Mapping[int, Rows] | None = None, workers: int = 1,
+             scheduler: str | None = None,
+             on_cell: Callable[[int, Rows], object] | None = None) -> GridResult:
     """Run the cells not in ``done`` (index -> rows); ``on_cell(index, rows)`` after each finishes.
 
     Local processes (``concurrent.futures``) by default, in this process when ``workers`` is 1;
@@ -371,7 +392,7 @@ def run_grid(grid, seed, *, done=None, workers=1, scheduler=None, on_cell=None):
     finished = dict(done or {})
     pending = [cell for cell in grid.cells() if cell.index not in finished]
 
-    def record(cell, rows):
+    def record(cell: Cell, rows: Rows) -> None:
         finished[cell.index] = rows
         if on_cell:
             on_cell(cell.index, rows)
@@ -386,20 +407,21 @@ def run_grid(grid, seed, *, done=None, workers=1, scheduler=None, on_cell=None):
     return grid_result(grid, seed, finished)
 
 
-def grid_result(grid, seed, finished):
+def grid_result(grid: Grid, seed: int, finished: Mapping[int, Rows]) -> GridResult:
     """The :class:`GridResult` of the finished cells (index -> rows), in canonical order."""
     rows = tuple(row for index in sorted(finished) for row in finished[index])
     return GridResult(grid=grid.path, seed=seed, reps=grid.reps, cells=len(grid.cells()), rows=rows)
 
 
-def _ignore_interrupts():
+def _ignore_interrupts() -> None:
     """Worker initialiser: Ctrl-C reaches the parent, which stops handing out cells."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_in_processes(grid, seed, cells, workers, record):
+def _run_in_processes(grid: Grid, seed: int, cells: Sequence[Cell], workers: int,
+                      record: Callable[[Cell, Rows], None]) -> None:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     executor = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts)
@@ -415,7 +437,8 @@ def _run_in_processes(grid, seed, cells, workers, record):
     executor.shutdown(wait=True)
 
 
-def _run_on_dask(grid, seed, cells, scheduler, record):
+def _run_on_dask(grid: Grid, seed: int, cells: Sequence[Cell], scheduler: str,
+                 record: Callable[[Cell, Rows], None]) -> None:
     """Cells as dask tasks; a cell lost with a dying worker is recomputed on another one
     (dask reschedules it; ``retries`` also covers errors raised inside a task)."""
     try:

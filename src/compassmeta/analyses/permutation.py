@@ -4,9 +4,12 @@ for an intercept-only model); exact when the distinct permutations are no more t
 for, otherwise seeded random ones with the observed data as the first."""
 import math
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..common.results import Result
 from ..models.batch import Batch, fit_batch
@@ -25,10 +28,10 @@ class PermutationTest(Result):
     exact: bool
     qm: float
     qm_p: float
-    terms: tuple
-    coefficient_p: tuple
+    terms: tuple[str, ...]
+    coefficient_p: tuple[float, ...]
 
-    def __str__(self):
+    def __str__(self) -> str:
         from .printing import permutation_lines
 
         return permutation_lines(self)
@@ -42,23 +45,24 @@ class WithPermutationTest(Result):
     result: Result
     permutation_test: PermutationTest
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {**self.result.to_dict(), "permutation_test": self.permutation_test.to_dict()}
 
     def records(self) -> list[dict]:
         return self.result.records()
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.result}\n{self.permutation_test}"
 
 
-def distinct_permutations(labels):
+def distinct_permutations(labels: Sequence[int | str]) -> NDArray[Any]:
     """All distinct orderings of a multiset of labels (rows of X that are equal are interchangeable)."""
     counts = Counter(labels)
     items = sorted(counts)
-    result, current = [], []
+    result: list[list[Any]] = []
+    current: list[Any] = []
 
-    def extend(remaining):
+    def extend(remaining: int) -> None:
         if remaining == 0:
             result.append(list(current))
             return
@@ -74,15 +78,17 @@ def distinct_permutations(labels):
     return np.array(result)
 
 
-def count_distinct_permutations(labels):
+def count_distinct_permutations(labels: Sequence[int | str]) -> int:
     counts = Counter(labels).values()
     return math.factorial(len(labels)) // math.prod(math.factorial(c) for c in counts)
 
 
-def permutation_test(yi, vi, moderators=None, *, permutations=1000, seed=None, method="REML", ci_method="z",
-                     level=95, progress=None):
+def permutation_test(yi: ArrayLike, vi: ArrayLike, moderators: dict[str, Any] | None = None, *,
+                     permutations: int = 1000, seed: int | None = None, method: str = "REML",
+                     ci_method: str = "z", level: float = 95,
+                     progress: Callable[[int], object] | None = None) -> PermutationTest:
     """Permutation p-values for the model of ``yi`` on ``moderators`` (None: intercept only)."""
-    yi, vi = check_effects(yi, vi)
+    yi, vi = cast("tuple[NDArray[np.float64], NDArray[np.float64]]", check_effects(yi, vi))
     k = yi.size
     level = as_fraction(level)
     if moderators:
@@ -110,21 +116,21 @@ def permutation_test(yi, vi, moderators=None, *, permutations=1000, seed=None, m
             rng = np.random.default_rng(seed)
             orders = np.vstack([np.ones(k, dtype=int), rng.choice([-1, 1], size=(permutations - 1, k))])
         make_batch = lambda signs: Batch(signs * yi, vi, np.ones((len(signs), k)))  # noqa: E731
-    statistics, qms = [], []
+    statistic_chunks, qm_chunks = [], []
     for start in range(0, len(orders), CHUNK):
         result = fit_batch(make_batch(orders[start:start + CHUNK]), method=method, ci_method=ci_method, level=level)
-        statistics.append(result.statistic)
-        qms.append(result.qm)
+        statistic_chunks.append(result.statistic)
+        qm_chunks.append(result.qm)
         if progress:
             progress(len(orders[start:start + CHUNK]))
-    statistics, qms = np.vstack(statistics), np.concatenate(qms)
+    statistics, qms = np.vstack(statistic_chunks), np.concatenate(qm_chunks)
     coefficient_p = np.mean(np.abs(statistics) >= np.abs(statistic) - COMPARISON_TOLERANCE, axis=0)
     return PermutationTest(permutations=len(orders), exact=exact, qm=float(qm),
                            qm_p=float(np.mean(qms >= qm - COMPARISON_TOLERANCE)), terms=tuple(terms),
                            coefficient_p=tuple(float(p) for p in np.minimum(coefficient_p, 1.0)))
 
 
-def _orders_from_labels(label_orders, labels):
+def _orders_from_labels(label_orders: NDArray[Any], labels: NDArray[Any]) -> NDArray[np.int_]:
     """Row orders realising each distinct label sequence (equal rows are interchangeable)."""
     positions = {label: list(np.flatnonzero(labels == label)) for label in np.unique(labels)}
     orders = np.empty(label_orders.shape, dtype=int)

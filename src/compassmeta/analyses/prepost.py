@@ -7,8 +7,10 @@ with the same model, so that a reader sees how far the pooled g moves with r.
 """
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..common.errors import InputError
 from ..common.results import INTERNAL, Result
@@ -24,9 +26,9 @@ class PrePostSensitivity(Result):
 
     result: Result = field(metadata=INTERNAL)
     k_pre_post: int
-    fits: tuple  # one dict per r: prepost_r and the KEPT values of its pooled model
+    fits: tuple[dict[str, Any], ...]  # one dict per r: prepost_r and the KEPT values of its pooled model
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {**self.result.to_dict(), "prepost_sensitivity": {"k_pre_post": self.k_pre_post,
                                                                  "fits": [dict(fit) for fit in self.fits]}}
 
@@ -42,7 +44,8 @@ class PrePostSensitivity(Result):
         return "\n".join(lines)
 
 
-def prepost_sensitivity(rows: Sequence[dict], yi, vi, correlations: Sequence[float], fit: Callable,
+def prepost_sensitivity(rows: Sequence[dict[str, Any]], yi: ArrayLike, vi: ArrayLike,
+                        correlations: Sequence[float], fit: Callable[[Any, Any], Result],
                         result: Result) -> PrePostSensitivity:
     """Pool again with every pre_post row of the typed study ``rows`` at each r in ``correlations``.
 

@@ -1,9 +1,10 @@
 """Printed form of bias, sensitivity, permutation and simulation results: the text of
 ``print(result)`` and of the command line's table output."""
 from ..common.formatting import CI_NAMES, aligned, fmt, interval, p_text
+from ..common.results import Result
 
 
-def bias_table(report):
+def bias_table(report: Result) -> str:
     d = report.to_dict()
     lines = [f"Small-study effects and publication bias (k = {d['k']}; tau^2 estimator: {d['method']})", ""]
     lines += [f"Note: {note}" for note in d["notes"]]
@@ -48,7 +49,7 @@ def bias_table(report):
     return "\n".join(lines)
 
 
-def regression_influence_table(report):
+def regression_influence_table(report: Result) -> str:
     """metafor's print of influence() for a meta-regression, with rstandard and DFBETAS."""
     d = report.to_dict()
     header = ["study", "rstudent", "rstandard", "dffits", "cook.d", "cov.r", "tau2.del", "QE.del", "hat",
@@ -63,7 +64,7 @@ def regression_influence_table(report):
                       "* = influential by metafor's criteria)", "", aligned(rows)])
 
 
-def sensitivity_table(report):
+def sensitivity_table(report: Result) -> str:
     d = report.to_dict()
     level_rows = [["omitted", "k", "estimate", "95% CI", "tau^2", "I^2 (%)", "Q"]]
     for r in d["leave_one_out"]:
@@ -94,7 +95,7 @@ def sensitivity_table(report):
                       f"Cumulative meta-analysis (order: {d['cumulative_order']}):", aligned(cumulative_rows)])
 
 
-def permutation_lines(test):
+def permutation_lines(test: Result) -> str:
     d = test.to_dict()
     kind = "exact" if d["exact"] else "random"
     lines = [f"Permutation test ({d['permutations']:,} {kind} permutations): QM = {fmt(d['qm'], 3)}, "
@@ -103,7 +104,7 @@ def permutation_lines(test):
     return "\n".join(lines)
 
 
-def simulation_table(result):
+def simulation_table(result: Result) -> str:
     d = result.to_dict()
     rows = [["estimator", "CI", "bias", "RMSE", "coverage", "power", "tau^2 bias", "CI width"]]
     for r in d["performance"]:
@@ -116,7 +117,7 @@ def simulation_table(result):
                       "effect = 0 at alpha = 0.05"])
 
 
-def grid_table(result):
+def grid_table(result: Result) -> str:
     """A simulation grid, one line per cell x method; Monte Carlo SEs in parentheses."""
     d = result.to_dict()
     rows = [["k", "tau^2", "effect", "arm sizes", "estimator", "CI", "level", "bias", "RMSE", "tau^2 bias",

@@ -13,8 +13,10 @@ studies alone.  The S-values are the eta that would move the estimate, or the co
 nearer the null, to ``q``: "Not possible" when no eta can (the worst case is still beyond q).
 """
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..common import distributions as dist
 from ..common.errors import InputError
@@ -44,10 +46,11 @@ class PublicationBiasSensitivity(Estimate):
     worst_case_ci_upper: float
     s_value_estimate: float | str
     s_value_ci: float | str | None
-    notes: tuple = ()
+    notes: tuple[str, ...] = ()
 
 
-def _corrected(y, w, affirmative, eta, crit):
+def _corrected(y: NDArray[np.float64], w: NDArray[np.float64], affirmative: NDArray[np.bool_], eta: float,
+               crit: float) -> tuple[float, float, float, float]:
     """mu_eta, its SE and CI (in the favoured-positive orientation)."""
     weights = np.where(affirmative, 1.0, eta) * w
     estimate = float(np.dot(weights, y) / weights.sum())
@@ -55,10 +58,12 @@ def _corrected(y, w, affirmative, eta, crit):
     return estimate, se, estimate - crit * se, estimate + crit * se
 
 
-def publication_bias_sensitivity(yi, vi, *, eta=1.0, q=0.0, favor="positive", alpha_select=0.05, level=95):
+def publication_bias_sensitivity(yi: ArrayLike, vi: ArrayLike, *, eta: float = 1.0, q: float = 0.0,
+                                 favor: str = "positive", alpha_select: float = 0.05,
+                                 level: float = 95) -> PublicationBiasSensitivity:
     """Mathur & VanderWeele's corrected estimate at selection ratio ``eta``, worst-case estimate and
     S-values for shifting the estimate (and the CI limit nearer the null) to ``q``."""
-    yi, vi = check_effects(yi, vi)
+    yi, vi = cast("tuple[NDArray[np.float64], NDArray[np.float64]]", check_effects(yi, vi))
     if favor not in ("positive", "negative"):
         raise InputError(f"favor must be 'positive' or 'negative', not '{favor}'")
     if eta < 1:
@@ -85,14 +90,15 @@ def publication_bias_sensitivity(yi, vi, *, eta=1.0, q=0.0, favor="positive", al
     # eta moving the estimate to q: solve sum_A w (y - q) + eta sum_N w (y - q) = 0
     numerator = float(np.dot(w[affirmative], y[affirmative] - target))
     denominator = float(np.dot(worst_w, target - y[nonaffirmative]))
-    s_value_estimate = numerator / denominator if denominator > 0 else NOT_POSSIBLE
+    s_value_estimate: float | str = numerator / denominator if denominator > 0 else NOT_POSSIBLE
+    s_value_ci: float | str | None
     if naive_lower <= target:
         s_value_ci = None
         notes.append("the uncorrected confidence interval already contains q: no S-value for the CI")
     elif worst - crit * worst_se > target:
         s_value_ci = NOT_POSSIBLE
     else:
-        def lower_limit_minus_q(log_eta):
+        def lower_limit_minus_q(log_eta: float) -> float:
             return _corrected(y, w, affirmative, float(np.exp(log_eta)), crit)[2] - target
 
         upper_log = 1.0

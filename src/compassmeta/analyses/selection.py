@@ -14,9 +14,12 @@ mapped logistically into [delta_min, delta_max]), standard errors from the Hessi
 log-likelihood on the natural scale, a likelihood-ratio test of the deltas against the unadjusted
 ML (or FE) model and, under ML, one of tau^2 against the FE selection model.
 """
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..common import distributions as dist
 from ..common.errors import ConvergenceError, InputError
@@ -29,6 +32,9 @@ from .selection_weights import (
     ALTERNATIVES,
     TYPES,
     WEIGHT_FUNCTIONS,
+    Array,
+    Steps,
+    WeightFunction,
     interval_of,
     selection_p_values,
     weight_function,
@@ -49,17 +55,17 @@ class SelectionModel(Estimate):
     type: str
     method: str
     alternative: str
-    steps: tuple | None
+    steps: Steps | None
     k: int
     tau2: float
     tau2_se: float
-    delta: tuple
-    delta_se: tuple
-    delta_ci_lower: tuple
-    delta_ci_upper: tuple
-    delta_statistic: tuple
-    delta_p_value: tuple
-    studies_per_interval: tuple | None
+    delta: tuple[float, ...]
+    delta_se: tuple[float, ...]
+    delta_ci_lower: tuple[float, ...]
+    delta_ci_upper: tuple[float, ...]
+    delta_statistic: tuple[float, ...]
+    delta_p_value: tuple[float, ...]
+    studies_per_interval: tuple[int, ...] | None
     lrt: float
     lrt_df: int
     lrt_p: float
@@ -67,17 +73,17 @@ class SelectionModel(Estimate):
     lrt_tau2_p: float | None
     log_likelihood: float
     log_likelihood_unadjusted: float
-    warnings: tuple = ()
-    p_values: np.ndarray = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+    warnings: tuple[str, ...] = ()
+    p_values: Array | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
-    def weight(self, p) -> np.ndarray:
+    def weight(self, p: ArrayLike) -> Array:
         """The estimated weight function at p-values ``p`` (for plots)."""
         function = WEIGHT_FUNCTIONS[self.type]
         return function.weight(np.asarray(p, dtype=float), np.array(self.delta), self.steps)
 
 
 
-def make_likelihood(yi: np.ndarray, vi: np.ndarray, kind: str, steps, alternative: str,
+def make_likelihood(yi: Array, vi: Array, kind: str, steps: Steps | None, alternative: str,
                     fixed_tau2: float | None) -> SelectionLikelihood:
     """The log-likelihood of selection model ``kind`` (a registered type) for checked ``steps``."""
     function = weight_function(kind)
@@ -87,7 +93,8 @@ def make_likelihood(yi: np.ndarray, vi: np.ndarray, kind: str, steps, alternativ
 _Likelihood = make_likelihood  # the name tests/test_selection*.py use
 
 
-def _check_arguments(kind, method, alternative, level):
+def _check_arguments(kind: str, method: str, alternative: str,
+                     level: float) -> tuple[WeightFunction, str, float]:
     """Checked (weight function, method, level as a fraction)."""
     function = weight_function(kind)
     method = method.upper()
@@ -98,7 +105,7 @@ def _check_arguments(kind, method, alternative, level):
     return function, method, as_fraction(level)
 
 
-def _interval_counts(likelihood, steps):
+def _interval_counts(likelihood: SelectionLikelihood, steps: Steps | None) -> NDArray[np.intp] | None:
     """Studies per p-value interval (None without steps); metafor refuses an empty interval whose
     delta is estimated (all but stepfun's first)."""
     if steps is None:
@@ -113,7 +120,8 @@ def _interval_counts(likelihood, steps):
     return counts
 
 
-def _fit_warnings(likelihood, yi, vi, mu, delta):
+def _fit_warnings(likelihood: SelectionLikelihood, yi: Array, vi: Array, mu: float,
+                  delta: Array) -> list[str]:
     """Cautions about an estimate on a delta's bound or far outside the observed effects."""
     warnings = []
     near_bound = (delta <= likelihood.delta_min + np.finfo(float).eps ** 0.25) | \
@@ -129,7 +137,8 @@ def _fit_warnings(likelihood, yi, vi, mu, delta):
     return warnings
 
 
-def _standard_errors(likelihood, mu, tau2, delta, warnings):
+def _standard_errors(likelihood: SelectionLikelihood, mu: float, tau2: float, delta: Array,
+                     warnings: list[str]) -> tuple[float, float, Array]:
     """SEs of (mu, tau^2 or nan under FE, free deltas) from the inverse of -Hessian on the natural
     scale (metafor: numDeriv, htransf = FALSE); nan with a warning where it cannot be inverted."""
     hessian = likelihood.natural_hessian(mu, tau2, delta)
@@ -147,7 +156,8 @@ def _standard_errors(likelihood, mu, tau2, delta, warnings):
     return float(np.sqrt(variances[0])), tau2_se, np.sqrt(variances[1 + tau2_free:])
 
 
-def _delta_inference(function, delta, free_delta_se, crit):
+def _delta_inference(function: WeightFunction, delta: Array, free_delta_se: Array,
+                     crit: float) -> dict[str, Any]:
     """Every delta with its SE, CI (bounded below by 0, as metafor's) and z test of w = 1."""
     all_delta = function.all_delta(delta)
     delta_se = function.all_delta_se(free_delta_se)
@@ -159,7 +169,9 @@ def _delta_inference(function, delta, free_delta_se, crit):
                 delta_p_value=tuple(np.asarray(dist.normal_two_sided_p(delta_z), dtype=float).tolist()))
 
 
-def _tau2_test(likelihood, yi, vi, steps, log_likelihood, mu, delta):
+def _tau2_test(likelihood: SelectionLikelihood, yi: Array, vi: Array, steps: Steps | None,
+               log_likelihood: float, mu: float,
+               delta: Array) -> tuple[float, float] | tuple[None, None]:
     """LRT of tau^2 = 0: the selection model refitted as FE from the ML estimates (None under FE)."""
     if likelihood.fixed_tau2 is not None:
         return None, None
@@ -171,11 +183,12 @@ def _tau2_test(likelihood, yi, vi, steps, log_likelihood, mu, delta):
     return lrt_tau2, float(dist.chi2_sf(lrt_tau2, 1))
 
 
-def selection_model(yi, vi, *, type: str = "stepfun", steps=None, method: str = "ML",
-                    alternative: str = "greater", level: float = 95) -> SelectionModel:
+def selection_model(yi: ArrayLike, vi: ArrayLike, *, type: str = "stepfun",
+                    steps: Sequence[float] | None = None, method: str = "ML", alternative: str = "greater",
+                    level: float = 95) -> SelectionModel:
     """Fit a selection model to effects ``yi`` with sampling variances ``vi`` (metafor selmodel()
     applied to rma(yi, vi, method="ML") or method="FE")."""
-    yi, vi = check_effects(yi, vi)
+    yi, vi = cast("tuple[Array, Array]", check_effects(yi, vi))
     function, method, level = _check_arguments(type, method, alternative, level)
     warnings = function.step_warnings(steps)
     steps = function.check_steps(steps)
@@ -208,7 +221,8 @@ def selection_model(yi, vi, *, type: str = "stepfun", steps=None, method: str = 
         warnings=tuple(warnings), p_values=likelihood.p_values)
 
 
-def three_psm_or_note(yi, vi, *, method="ML", level=95, notes=None):
+def three_psm_or_note(yi: ArrayLike, vi: ArrayLike, *, method: str = "ML", level: float = 95,
+                      notes: list[str] | None = None) -> SelectionModel | None:
     """The 3PSM (stepfun, steps 0.025) as ``compassmeta bias`` reports it: ML, or FE under FE;
     None with a note in ``notes`` when it cannot be fitted (empty interval, too few studies,
     no convergence)."""
@@ -216,11 +230,12 @@ def three_psm_or_note(yi, vi, *, method="ML", level=95, notes=None):
         return selection_model(yi, vi, type="stepfun", steps=(0.025,),
                                method="FE" if method.upper() == "FE" else "ML", level=level)
     except (InputError, ConvergenceError) as error:
-        notes.append(f"3PSM selection model not reported: {error}")
+        if notes is not None:
+            notes.append(f"3PSM selection model not reported: {error}")
         return None
 
 
-def _normal_log_likelihood(yi, vi, fit):
+def _normal_log_likelihood(yi: Array, vi: Array, fit: Any) -> float:
     """ML log-likelihood of the unadjusted random-effects (or FE) model at its estimates."""
     total_var = vi + fit.tau2
     return float(-0.5 * np.sum(np.log(2 * np.pi * total_var) + (yi - fit.estimate) ** 2 / total_var))

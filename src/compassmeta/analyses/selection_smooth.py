@@ -5,11 +5,13 @@ A_i = E[w(p(Y_i))], Y_i ~ N(mu, v_i + tau^2), by composite Gauss-Legendre with b
 every kink of w; maximised by BFGS with central-difference gradients (metafor: optim's BFGS), and
 standard errors from a Richardson-extrapolated numerical Hessian (metafor: numDeriv::hessian).
 """
+from collections.abc import Callable
+
 import numpy as np
 from scipy import special
 
 from .selection_likelihood import EPS, SelectionLikelihood
-from .selection_weights import p_of_z
+from .selection_weights import Array, Steps, WeightFunction, p_of_z
 
 # Gauss-Legendre rule used on every integration panel, and the panel break points (evenly
 # spaced over the integration range, and at z = y / sqrt(v) = -8..8 where w changes fastest).
@@ -26,12 +28,13 @@ _Z_GRADED = np.concatenate([-(10.0 ** -np.arange(1, 7)), 10.0 ** -np.arange(1, 7
 class SmoothLikelihood(SelectionLikelihood):
     """log L of a smooth-type selection model (metafor selmodel(type = "beta", "halfnorm", ...))."""
 
-    def __init__(self, yi, vi, function, steps, alternative, fixed_tau2):
+    def __init__(self, yi: Array, vi: Array, function: WeightFunction, steps: Steps | None, alternative: str,
+                 fixed_tau2: float | None) -> None:
         super().__init__(yi, vi, function, steps, alternative, fixed_tau2)
         self.steps = steps
         self.step = steps[0] if steps is not None else 0.0
 
-    def __call__(self, mu, tau2, delta):
+    def __call__(self, mu: float, tau2: float, delta: Array) -> float:
         tau2 = max(tau2, 0.0) if self.fixed_tau2 is None else self.fixed_tau2
         delta = self.all_delta(delta)
         total_var = self.vi + tau2
@@ -42,24 +45,24 @@ class SmoothLikelihood(SelectionLikelihood):
             log_weight = np.log(self.function.weight(self.p_values, delta, self.steps))
             return float(np.sum(log_weight + log_density - np.log(self._integrated_area(mu, sd, delta))))
 
-    def _value(self, theta):
+    def _value(self, theta: Array) -> float:
         value = self(*self.natural(theta))
         return -value if np.isfinite(value) else 1e300
 
-    def objective(self, theta):
+    def objective(self, theta: Array) -> tuple[float, Array]:
         return self._value(theta), _central_gradient(self._value, theta)
 
-    def natural_hessian(self, mu, tau2, delta):
+    def natural_hessian(self, mu: float, tau2: float, delta: Array) -> Array:
         """Numerical, as metafor's (numDeriv, htransf = FALSE)."""
         tau2_free = self.fixed_tau2 is None
         natural = np.concatenate([[mu], [tau2] if tau2_free else [], delta])
 
-        def natural_log_likelihood(params):
+        def natural_log_likelihood(params: Array) -> float:
             return self(params[0], params[1] if tau2_free else 0.0, params[1 + tau2_free:])
 
         return _hessian(natural_log_likelihood, natural)
 
-    def _integrated_area(self, mu, sd, delta):
+    def _integrated_area(self, mu: float, sd: Array, delta: Array) -> Array:
         """A_i = E[w(p(Y_i))], Y_i ~ N(mu, sd_i^2), with t = (y - mu) / sd_i: composite Gauss-Legendre
         on panels whose ends include every kink of w (the clamps and the step, in each tail that
         gives small p-values; y = 0 for two-sided p-values is on the grid), covering both
@@ -87,13 +90,13 @@ class SmoothLikelihood(SelectionLikelihood):
                  + self._weight_at(mu + sd * highest, se, delta) * special.ndtr(-highest))
         return np.einsum("ijn,n,ij->i", integrand, _WEIGHTS, half) + tails
 
-    def _weight_at(self, y, se, delta):
+    def _weight_at(self, y: Array, se: Array, delta: Array) -> Array:
         """w(p(y)) with p clamped to [p_min, 1 - p_min] as metafor's .selmodel.int does."""
         p = np.clip(p_of_z(y / se, self.alternative), self.p_min, 1 - self.p_min)
         return self.function.weight(p, delta, self.steps)
 
 
-def _central_gradient(func, x, step=1e-6):
+def _central_gradient(func: Callable[[Array], float], x: Array, step: float = 1e-6) -> Array:
     gradient = np.empty_like(x)
     for i in range(x.size):
         h = step * max(1.0, abs(x[i]))
@@ -104,7 +107,7 @@ def _central_gradient(func, x, step=1e-6):
     return gradient
 
 
-def _hessian(func, x, rounds=4):
+def _hessian(func: Callable[[Array], float], x: Array, rounds: int = 4) -> Array:
     """Hessian by central differences refined by Richardson extrapolation, the scheme of
     numDeriv::hessian that metafor's selmodel() uses (Gilbert & Varadhan, numDeriv): first steps
     h_i = 1e-2 |x_i| (1e-4, numDeriv's, where |x_i| < 1.8e-5), halved each round, and the round
@@ -119,24 +122,25 @@ def _hessian(func, x, rounds=4):
     first_step = 1e-2 * np.abs(x) + 1e-4 * (np.abs(x) < np.sqrt(EPS / 7e-7))
     f0 = func(x)
 
-    def second_difference(h, indices):
+    def second_difference(h: Array, indices: tuple[int, ...]) -> float:
         """f(x + h_I) - 2 f(x) + f(x - h_I), h_I the steps of ``indices`` (one or two parameters)."""
         shift = np.zeros(n)
         shift[list(indices)] = h[list(indices)]
         return func(x + shift) - 2 * f0 + func(x - shift)
 
-    def extrapolated(estimate_at, indices):
+    def extrapolated(estimate_at: Callable[[Array, tuple[int, ...]], float],
+                     indices: tuple[int, ...]) -> float:
         rounds_estimates = [estimate_at(first_step / 2 ** r, indices) for r in range(rounds)]
         for m in range(1, rounds):
             rounds_estimates = [(4 ** m * finer - coarser) / (4 ** m - 1)
                                 for coarser, finer in zip(rounds_estimates, rounds_estimates[1:])]
         return rounds_estimates[0]
 
-    def diagonal(h, indices):
+    def diagonal(h: Array, indices: tuple[int, ...]) -> float:
         (i,) = indices
         return second_difference(h, indices) / h[i] ** 2
 
-    def mixed(h, indices):
+    def mixed(h: Array, indices: tuple[int, ...]) -> float:
         i, j = indices
         difference = second_difference(h, indices) - hessian[i, i] * h[i] ** 2 - hessian[j, j] * h[j] ** 2
         return difference / (2 * h[i] * h[j])

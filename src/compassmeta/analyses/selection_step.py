@@ -5,13 +5,15 @@ A_i = E[w(p(Y_i))] is a sum of normal probabilities (Vevea & Hedges 1995, Psycho
 log L, its gradient and Hessian are in closed form and Newton-Raphson maximises it; standard
 errors come from the analytic Hessian on the natural scale (metafor computes the same numerically).
 """
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import special
 
 from .selection_likelihood import SelectionLikelihood
-from .selection_weights import interval_of
+from .selection_weights import Array, Steps, WeightFunction, interval_of
 
 _INV_SQRT_2PI = 1 / np.sqrt(2 * np.pi)
 
@@ -20,17 +22,18 @@ _INV_SQRT_2PI = 1 / np.sqrt(2 * np.pi)
 class _StepTerms:
     """The pieces of the step-function likelihood at one parameter value (see StepLikelihood._step_terms)."""
 
-    delta: np.ndarray
-    total_var: np.ndarray
-    sd: np.ndarray
-    drop: np.ndarray
-    tails: list = field(default_factory=list)     # (sign, u, phi(u)) of each tail
-    probability: np.ndarray = 0.0
-    signed_density: np.ndarray = 0.0
-    u_density: np.ndarray = 0.0
-    area: np.ndarray = None
+    delta: Array
+    total_var: Array
+    sd: Array
+    drop: Array
+    tails: list[tuple[float, Array, Array]] = field(default_factory=list)     # (sign, u, phi(u)) of each tail
+    # sums over the tails (0.0, then arrays) and A_i (None until computed): Any, as they change type
+    probability: Any = 0.0
+    signed_density: Any = 0.0
+    u_density: Any = 0.0
+    area: Any = None
 
-    def tail_sum(self, term):
+    def tail_sum(self, term: Callable[[float, Array, Array], Array]) -> Any:
         """sum over the tails of term(sign, u, phi(u))."""
         return sum(term(sign, u, density) for sign, u, density in self.tails)
 
@@ -38,7 +41,8 @@ class _StepTerms:
 class StepLikelihood(SelectionLikelihood):
     """log L of a step-function selection model (metafor selmodel(type = "stepfun"))."""
 
-    def __init__(self, yi, vi, function, steps, alternative, fixed_tau2):
+    def __init__(self, yi: Array, vi: Array, function: WeightFunction, steps: Steps | None, alternative: str,
+                 fixed_tau2: float | None) -> None:
         super().__init__(yi, vi, function, steps, alternative, fixed_tau2)
         self.steps = np.asarray(steps)
         self.group = interval_of(self.p_values, self.steps)
@@ -48,11 +52,11 @@ class StepLikelihood(SelectionLikelihood):
         self.inner_offsets = np.sqrt(vi)[:, None] * special.ndtri(tail_share)[None, :]
         self.counts = np.bincount(self.group, minlength=self.steps.size)
 
-    def __call__(self, mu, tau2, delta):
+    def __call__(self, mu: float, tau2: float, delta: Array) -> float:
         tau2 = max(tau2, 0.0) if self.fixed_tau2 is None else self.fixed_tau2
         return self.step_value_and_gradient(mu, tau2, delta)[0]
 
-    def _step_terms(self, mu, tau2, delta):
+    def _step_terms(self, mu: float, tau2: float, delta: Array) -> _StepTerms:
         """Shared pieces of the step likelihood.  With u_tij = (s_t mu + sqrt(v_i) z_tj) / sigma_i
         for each tail t of sign s_t (z_tj = ndtri(s_j), or ndtri(s_j / 2) with both tails for
         two-sided p-values), P_ij = sum_t Phi(u_tij) = P(p_i <= s_j); du/dmu = s_t / sigma_i and
@@ -72,7 +76,8 @@ class StepLikelihood(SelectionLikelihood):
         terms.area = delta[-1] + terms.probability @ terms.drop
         return terms
 
-    def step_value_and_gradient(self, mu, tau2, delta, terms=None):
+    def step_value_and_gradient(self, mu: float, tau2: float, delta: Array,
+                                terms: _StepTerms | None = None) -> tuple[float, Array]:
         """Step-function log L and its analytic gradient in (mu, tau^2, free deltas):
         A_i = sum_j delta_j [P_ij - P_i,j-1] = delta_J + sum_j P_ij (delta_j - delta_j+1), with P as in
         :meth:`_step_terms`."""
@@ -88,7 +93,7 @@ class StepLikelihood(SelectionLikelihood):
         d_delta = self.counts[1:] / t.delta[1:] - np.diff(share)
         return float(value), np.concatenate([[d_mu], [d_tau2] if self.fixed_tau2 is None else [], d_delta])
 
-    def step_hessian(self, mu, tau2, delta, terms=None):
+    def step_hessian(self, mu: float, tau2: float, delta: Array, terms: _StepTerms | None = None) -> Array:
         """Analytic Hessian of the step-function log L in (mu, tau^2 unless fixed, free deltas).
 
         Derivatives of A_i = delta_J + sum_j P_ij d_j (d_j = delta_j - delta_j+1) with phi' = -u phi,
@@ -127,7 +132,7 @@ class StepLikelihood(SelectionLikelihood):
             hessian = np.delete(np.delete(hessian, 1, axis=0), 1, axis=1)
         return hessian
 
-    def _transform_slopes(self, theta):
+    def _transform_slopes(self, theta: Array) -> tuple[tuple[float, float, Array], Array, Array]:
         """d natural / d theta and d^2 natural / d theta^2 of the mapping (mu, tau^2 = exp(t),
         delta = lo + (hi - lo) plogis(x)): 1 and 0; tau^2 and tau^2; g = (delta - lo)(hi - delta) / (hi - lo)
         and g (hi + lo - 2 delta) / (hi - lo)."""
@@ -140,13 +145,13 @@ class StepLikelihood(SelectionLikelihood):
         second = np.concatenate([[0.0], tau_part, curvature])
         return (mu, tau2, delta), first, second
 
-    def transformed_value_and_gradient(self, theta):
+    def transformed_value_and_gradient(self, theta: Array) -> tuple[float, Array]:
         """log L and its gradient in the optimiser's parameters (chain rule through exp and plogis)."""
         natural, first, _ = self._transform_slopes(theta)
         value, gradient = self.step_value_and_gradient(*natural)
         return value, gradient * first
 
-    def transformed_derivatives(self, theta):
+    def transformed_derivatives(self, theta: Array) -> tuple[float, Array, Array]:
         """log L, its gradient and its Hessian in the optimiser's parameters, from one evaluation of
         the step terms: J g and J H J + diag(g * second derivatives of the mapping), J = diag(first
         derivatives), g and H those on the natural scale."""
@@ -157,20 +162,21 @@ class StepLikelihood(SelectionLikelihood):
                    + np.diag(gradient * second))
         return value, gradient * first, hessian
 
-    def natural_hessian(self, mu, tau2, delta):
+    def natural_hessian(self, mu: float, tau2: float, delta: Array) -> Array:
         return self.step_hessian(mu, tau2, delta)
 
-    def objective(self, theta):
+    def objective(self, theta: Array) -> tuple[float, Array]:
         value, gradient = self.transformed_value_and_gradient(theta)
         return (-value, -gradient) if np.isfinite(value) else (1e300, np.zeros_like(theta))
 
-    def maximise(self, start):
+    def maximise(self, start: Array) -> tuple[Array, float]:
         """Newton-Raphson; BFGS where Newton stalls."""
         newton = _newton(self, start)
         return newton if newton is not None else super().maximise(start)
 
 
-def _newton(likelihood, theta, max_iterations=100):
+def _newton(likelihood: StepLikelihood, theta: Array,
+            max_iterations: int = 100) -> tuple[Array, float] | None:
     """Newton-Raphson with step halving on the step-function log L (analytic gradient and Hessian,
     transformed parameters): (theta, log L) once the gradient is below 1e-8, or None where the
     Hessian is not negative definite or no step increases log L (then BFGS takes over)."""

@@ -6,14 +6,20 @@ analysed with the usual estimate of its variance, v_i = 2/n + g_i^2/(4n) (the la
 variance of g, as metafor's escalc, with n1 = n2 = n).  All replicates are fitted at once by
 the batched engine.
 """
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..common.errors import InputError
 from ..common.parallel import map_in_threads
 from ..common.results import Result
 from ..models.batch import Batch, fit_batch
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ESTIMATORS = ("DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 CI_METHODS = ("z", "knha")
@@ -41,20 +47,21 @@ class SimulationResult(Result):
     n_min: int
     n_max: int
     level: float
-    performance: tuple
+    performance: tuple[EstimatorPerformance, ...]
 
-    def to_frame(self):
+    def to_frame(self) -> "pd.DataFrame":
         import pandas as pd
 
         return pd.DataFrame([row.to_dict() for row in self.performance])
 
-    def __str__(self):
+    def __str__(self) -> str:
         from .printing import simulation_table
 
         return simulation_table(self)
 
 
-def simulate_data(k, tau2, true_effect, reps, rng, n_min=20, n_max=100):
+def simulate_data(k: int, tau2: float, true_effect: float, reps: int, rng: np.random.Generator,
+                  n_min: int = 20, n_max: int = 100) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """(yi, vi) arrays of shape (reps, k) as described in the module docstring."""
     if k < 2 or reps < 1 or tau2 < 0 or n_min < 2 or n_max < n_min:
         raise InputError("simulate needs k >= 2, reps >= 1, tau2 >= 0 and 2 <= n_min <= n_max")
@@ -62,20 +69,23 @@ def simulate_data(k, tau2, true_effect, reps, rng, n_min=20, n_max=100):
     return simulate_effects(n, tau2, true_effect, rng)
 
 
-def simulate_effects(n, tau2, true_effect, rng):
+def simulate_effects(n: NDArray[np.float64], tau2: float, true_effect: float,
+                     rng: np.random.Generator) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """(yi, vi) of studies with arm sizes ``n`` (an array (reps, k)), as in the module docstring."""
     theta = rng.normal(true_effect, np.sqrt(tau2), size=n.shape)
     yi = rng.normal(theta, np.sqrt(2 / n + theta ** 2 / (4 * n)))
     return yi, 2 / n + yi ** 2 / (4 * n)
 
 
-def simulate(k, tau2, true_effect, reps, *, seed=None, methods=ESTIMATORS, ci_methods=CI_METHODS,
-             n_min=20, n_max=100, level=0.95, alpha=0.05, progress=None, workers=2):
+def simulate(k: int, tau2: float, true_effect: float, reps: int, *, seed: int | None = None,
+             methods: Sequence[str] = ESTIMATORS, ci_methods: Sequence[str] = CI_METHODS, n_min: int = 20,
+             n_max: int = 100, level: float = 0.95, alpha: float = 0.05,
+             progress: Callable[[int], object] | None = None, workers: int = 2) -> SimulationResult:
     """Bias, RMSE, CI coverage and power of each estimator and CI method on the same data."""
     yi, vi = simulate_data(k, tau2, true_effect, reps, np.random.default_rng(seed), n_min, n_max)
     batch = Batch(yi, vi, np.ones((reps, k)))
 
-    def run(method):
+    def run(method: str) -> list[EstimatorPerformance]:
         rows = []
         for ci_method in ci_methods:
             result = fit_batch(batch, method=method, ci_method=ci_method, level=level)

@@ -1,4 +1,5 @@
 """Errors that the command line turns into one-line messages (no traceback)."""
+from collections.abc import Iterable
 
 
 class CompassmetaError(Exception):
@@ -12,14 +13,15 @@ class InputError(CompassmetaError):
     counts rows below the header.
     """
 
-    def __init__(self, message, *, file=None, row=None, column=None):
+    def __init__(self, message: str, *, file: object = None, row: int | None = None,
+                 column: str | None = None) -> None:
         self.message = message
         self.file = file
         self.row = row
         self.column = column
         super().__init__(self.__str__())
 
-    def __str__(self):
+    def __str__(self) -> str:
         where = []
         if self.file is not None:
             where.append(str(self.file))
@@ -34,7 +36,7 @@ class ConvergenceError(CompassmetaError):
     """An iterative estimator did not converge; no number is returned."""
 
 
-def did_you_mean(name, known):
+def did_you_mean(name: str, known: Iterable[str]) -> str:
     """" (did you mean 'sd1'?)" when ``name`` is close to one of ``known`` (a typo), else ""."""
     import difflib
 

@@ -6,13 +6,15 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from .errors import InputError
 
 
 @contextlib.contextmanager
-def replacing(path):
+def replacing(path: str | os.PathLike[str]) -> Iterator[str]:
     """Yield a temporary path beside ``path``; once the block has written it, rename it over
     ``path`` (keeping the old file's mode).  A crash at any moment leaves either the old file
     or the new one, never a partial file; on an error the temporary file is removed."""
@@ -30,12 +32,12 @@ def replacing(path):
         raise
 
 
-def write_atomically(path, text):
+def write_atomically(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` through :func:`replacing`, synced to disk first."""
     write_files_atomically({path: text})
 
 
-def write_files_atomically(texts: dict) -> None:
+def write_files_atomically(texts: Mapping[Any, str]) -> None:
     """Write several files (path -> UTF-8 text), each through :func:`replacing`: every temporary
     file is written and synced before any is renamed, and they are renamed in the reverse of the
     order given (the first path last), so an error while writing changes none of them and only a
@@ -49,7 +51,7 @@ def write_files_atomically(texts: dict) -> None:
                 os.fsync(handle.fileno())
 
 
-def remove_stale_temporaries(path) -> list:
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
     """Remove the temporary files that :func:`replacing` left beside ``path`` when a write was
     killed; return their paths.  Call it only while holding the lock every writer of ``path``
     takes, so that no temporary file removed belongs to a write in progress."""
@@ -67,7 +69,7 @@ STUDY_FOLDER_FILES = ("datapackage.json", "instruments.csv", "changes.csv")
 AUDIT_LOG_PREFIX = "audit"
 
 
-def study_folder_files(folder) -> list:
+def study_folder_files(folder: str | os.PathLike[str]) -> list[Path]:
     """The files of a study folder (one holding ``datapackage.json``) that no output may replace:
     the package, every resource it names, instruments.csv and audit logs (changes.csv); [] for another
     folder."""
@@ -82,7 +84,7 @@ def study_folder_files(folder) -> list:
     return files
 
 
-def _identity(path):
+def _identity(path: str | os.PathLike[str]) -> set[object]:
     """What makes two paths the same file: the resolved path, and (dev, inode) when it exists."""
     path = Path(path)
     try:
@@ -92,7 +94,7 @@ def _identity(path):
         return {str(path.resolve())}
 
 
-def check_outputs(outputs: dict, inputs=()) -> None:
+def check_outputs(outputs: Mapping[str, Any], inputs: Iterable[Any] = ()) -> None:
     """Refuse, in one line, an output path (``outputs`` maps each option, e.g. '-o/--output', to its
     path or None) that would replace an input file or a file of a study folder (that of an input
     or of the output: see :func:`study_folder_files`), or whose folder is a file."""
@@ -112,14 +114,14 @@ def check_outputs(outputs: dict, inputs=()) -> None:
                 raise InputError(f"{option} would overwrite {what}{also}; choose another path", file=path)
 
 
-def default_file_mode():
+def default_file_mode() -> int:
     """The mode a newly created file gets under the process umask (mkstemp makes 0600)."""
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
 
 
-def read_json(path, what):
+def read_json(path: str | os.PathLike[str], what: str) -> Any:
     """The parsed JSON of ``path`` (``what`` says what it should be, for the error): an InputError
     naming the file where it is missing, unreadable or not JSON."""
     try:

@@ -1,32 +1,35 @@
 """Number formatting shared by every printed result: rounding, p values, intervals, aligned
 columns, and the one-line model description and heterogeneity lines of metafor's print.rma."""
+from collections.abc import Sequence
+from typing import Any
+
 CI_NAMES = {"z": "Wald z", "knha": "Knapp-Hartung t"}
 
 
-def fmt(value, digits=4):
+def fmt(value: float | None, digits: int = 4) -> str:
     """A number rounded for a table; '-' for a missing one."""
     if value is None or value != value:
         return "-"
     return f"{value:.{digits}f}"
 
 
-def fmt_p(value):
+def fmt_p(value: float | None) -> str:
     if value is None or value != value:
         return "-"
     return "<0.0001" if value < 0.0001 else f"{value:.4f}"
 
 
-def p_text(value):
+def p_text(value: float | None) -> str:
     """'p = 0.0123' or 'p < 0.0001'."""
     text = fmt_p(value)
     return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
 
 
-def interval(lower, upper, digits=4):
+def interval(lower: float | None, upper: float | None, digits: int = 4) -> str:
     return f"[{fmt(lower, digits)}, {fmt(upper, digits)}]"
 
 
-def aligned(rows):
+def aligned(rows: Sequence[Sequence[object]]) -> str:
     """Columns padded to their widest cell; the first column left-aligned, others right."""
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = []
@@ -37,7 +40,7 @@ def aligned(rows):
     return "\n".join(lines)
 
 
-def model_line(kind, k, method, ci_method, df, label):
+def model_line(kind: str, k: int, method: str, ci_method: str, df: float | None, label: str) -> str:
     """'Random-effects model (k = 18; tau^2 estimator: restricted maximum likelihood [REML]; CI: Knapp-Hartung
     t(17))'; ``label`` is the estimator's printed name (models.tau2's registry)."""
     test = CI_NAMES[ci_method] + (f"({df:g})" if df is not None else "")
@@ -47,7 +50,7 @@ def model_line(kind, k, method, ci_method, df, label):
     return f"{effects}-effects {kind} (k = {k}; tau^2 estimator: {label} [{method}]; CI: {test})"
 
 
-def heterogeneity_lines(result, q_name="Q"):
+def heterogeneity_lines(result: Any, q_name: str = "Q") -> list[str]:
     d = result if isinstance(result, dict) else result.to_dict()
     lines = []
     if d["method"] != "FE":

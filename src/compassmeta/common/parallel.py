@@ -1,8 +1,13 @@
 """Running chunks of numpy work on both cores (numpy releases the GIL in its loops)."""
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
-def map_in_threads(func, items, workers=2):
+def map_in_threads(func: Callable[[T], R], items: Iterable[T], workers: int = 2) -> list[R]:
     """``[func(item) for item in items]`` on ``workers`` threads, in order.
 
     On Ctrl-C the queued chunks are cancelled, so the command stops at once instead of

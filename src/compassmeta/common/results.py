@@ -7,17 +7,20 @@ result implements :class:`PooledModel`.
 import dataclasses
 import html
 import math
-from collections.abc import Callable
-from typing import ClassVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from .distributions import as_fraction, critical_value
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 INTERNAL = {"internal": True}
 
 
-def _plain(value):
+def _plain(value: object) -> Any:
     """Numpy scalars and arrays to Python values; NaN and infinities to None (valid JSON)."""
     if isinstance(value, Result):
         return value.to_dict()
@@ -35,7 +38,7 @@ def _plain(value):
     return value
 
 
-def html_cell(value):
+def html_cell(value: object) -> str:
     """One value as escaped table text (floats to 4 significant digits, None as a dash)."""
     if value is None:
         return "&ndash;"
@@ -44,7 +47,7 @@ def html_cell(value):
     return html.escape(str(value))
 
 
-def html_table(header, rows, caption=None):
+def html_table(header: Sequence[object], rows: Iterable[Iterable[object]], caption: str | None = None) -> str:
     """A plain HTML table of ``rows`` (lists of values) under ``header``, for notebooks."""
     head = "".join(f"<th>{html.escape(str(name))}</th>" for name in header)
     body = "".join("<tr>" + "".join(f"<td>{html_cell(value)}</td>" for value in row) + "</tr>" for row in rows)
@@ -52,7 +55,7 @@ def html_table(header, rows, caption=None):
     return f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def records_table(records, caption=None):
+def records_table(records: Sequence[Mapping[str, Any]], caption: str | None = None) -> str:
     """A table of dictionaries with the same keys (nested values left out)."""
     header = [key for key, value in records[0].items() if not isinstance(value, (list, dict))] if records else []
     return html_table(header, [[record[key] for key in header] for record in records], caption)
@@ -109,7 +112,7 @@ class Result:
         their own frames)."""
         return [{key: value for key, value in self.to_dict().items() if not isinstance(value, (list, dict))}]
 
-    def to_frame(self):
+    def to_frame(self) -> "pd.DataFrame":
         """:meth:`records` as a pandas DataFrame."""
         import pandas as pd
 

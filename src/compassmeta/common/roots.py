@@ -5,10 +5,13 @@ only because importing ``scipy.optimize`` costs about half a second of start-up 
 ``compassmeta pool`` call.  For the smooth, monotone Q(tau^2) curves solved here it
 converges superlinearly, and it never leaves the bracket.
 """
+from collections.abc import Callable
+
 from .errors import ConvergenceError
 
 
-def solve_monotone(func, lower, upper, *, scale=1.0, rtol=1e-14, max_iter=500):
+def solve_monotone(func: Callable[[float], float], lower: float, upper: float, *, scale: float = 1.0,
+                   rtol: float = 1e-14, max_iter: int = 500) -> float:
     """Return x in [lower, upper] with func(x) = 0, given func(lower), func(upper) of opposite sign.
 
     Stops when successive iterates differ by less than ``rtol * max(scale, |x|)``.
@@ -43,7 +46,8 @@ def solve_monotone(func, lower, upper, *, scale=1.0, rtol=1e-14, max_iter=500):
     raise ConvergenceError(f"root search did not converge in {max_iter} iterations")
 
 
-def expand_upper(func, start, *, factor=2.0, max_steps=200):
+def expand_upper(func: Callable[[float], float], start: float, *, factor: float = 2.0,
+                 max_steps: int = 200) -> float:
     """Smallest ``start * factor**n`` at which the decreasing ``func`` is negative."""
     upper = start
     for _ in range(max_steps):

@@ -8,8 +8,10 @@ arcsine at the harmonic mean of the studies' ni (Miller 1978), 0 / 1 beyond its 
 """
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 
 @dataclass(frozen=True)
@@ -18,40 +20,40 @@ class Transform:
 
     name: str
     description: str
-    function: Callable
-    targs: tuple = ()
+    function: Callable[..., Any]
+    targs: tuple[str, ...] = ()
 
-    def __call__(self, x, **targs) -> np.ndarray:
+    def __call__(self, x: ArrayLike, **targs: Any) -> NDArray[np.float64]:
         return self.function(np.asarray(x, dtype=float), **targs)
 
 
-def _iarcsin(x):
+def _iarcsin(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.where(x < 0, 0.0, np.where(x > np.pi / 2, 1.0, np.sin(x) ** 2))
 
 
-def _isqrt(x):
+def _isqrt(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.where(x < 0, 0.0, x * x)
 
 
-def _ilogit(x):
+def _ilogit(x: NDArray[np.float64]) -> NDArray[np.float64]:
     from scipy import special
 
     return special.expit(x)
 
 
-def _iprobit(x):
+def _iprobit(x: NDArray[np.float64]) -> NDArray[np.float64]:
     from scipy import special
 
     return special.ndtr(x)
 
 
-def freeman_tukey(p, n) -> np.ndarray:
+def freeman_tukey(p: float | NDArray[np.float64], n: float | NDArray[np.float64]) -> NDArray[np.float64]:
     """The Freeman-Tukey double arcsine of a proportion p at sample size n."""
     x = p * n
     return (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1)))) / 2
 
 
-def _ipft_hm(x, ni):
+def _ipft_hm(x: NDArray[np.float64], ni: ArrayLike) -> NDArray[np.float64]:
     """Miller's (1978) inverse of the double arcsine at the harmonic mean n of ``ni``."""
     ni = np.asarray(ni, dtype=float)
     n = 1 / np.mean(1 / ni[~np.isnan(ni)])

@@ -1,11 +1,17 @@
 """Combining several effect sizes of one study into one (dependent outcomes)."""
+from collections.abc import Hashable, Sequence
+from typing import TypeVar
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 #: Correlation assumed between a study's outcomes when none is known (Borenstein et al. 2009, ch. 24).
 DEFAULT_WITHIN_STUDY_R = 0.5
 
+K = TypeVar("K", bound=Hashable)
 
-def composite_effect(yi, vi, r=DEFAULT_WITHIN_STUDY_R):
+
+def composite_effect(yi: ArrayLike, vi: ArrayLike, r: float = DEFAULT_WITHIN_STUDY_R) -> tuple[float, float]:
     """Mean of m correlated effects and its variance (Borenstein et al. 2009, ch. 24):
 
     v = (1/m^2) (sum v_i + sum_{i != j} r sqrt(v_i v_j)), with an assumed correlation r.
@@ -17,9 +23,11 @@ def composite_effect(yi, vi, r=DEFAULT_WITHIN_STUDY_R):
     return float(yi.mean()), float((vi.sum() + r * cross) / m ** 2)
 
 
-def aggregate_by(keys, yi, vi, r=DEFAULT_WITHIN_STUDY_R):
+def aggregate_by(keys: Sequence[K], yi: ArrayLike, vi: ArrayLike,
+                 r: float = DEFAULT_WITHIN_STUDY_R) -> list[tuple[K, float, float, int]]:
     """One composite per distinct key, in order of first appearance: [(key, g, v, m), ...]."""
-    order, members = [], {}
+    order: list[K] = []
+    members: dict[K, list[int]] = {}
     for index, key in enumerate(keys):
         if key not in members:
             order.append(key)
@@ -30,7 +38,10 @@ def aggregate_by(keys, yi, vi, r=DEFAULT_WITHIN_STUDY_R):
             for key in order]
 
 
-def cluster_composites(cluster, yi, vi, *, rho, ci_method, multilevel_use, composite_use):
+def cluster_composites(cluster: Sequence[object], yi: Sequence[float] | NDArray[np.float64], vi: ArrayLike, *,
+                       rho: float | None, ci_method: str,
+                       multilevel_use: str, composite_use: str
+                       ) -> tuple[list[str], NDArray[np.float64], NDArray[np.float64], str]:
     """One composite effect per cluster (order of first appearance) for the analyses that assume
     independent effects, averaged with r = ``rho`` (the CHE model's), else the default r, and the
     note that says so: ``multilevel_use`` (with ``{model}``) what the multilevel model is used for,

@@ -9,12 +9,20 @@ the cells that changed.  ``compassmeta history [ES_ID]`` prints the log.
 import csv
 import getpass
 import io
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..common.errors import InputError
 from ..common.results import Result
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Entry = dict[str, str]
 
 LOG_NAME = "changes.csv"
 LOG_HEADER = ("time", "who", "command", "es_id", "field", "old_value", "new_value", "reason")
@@ -38,12 +46,13 @@ class Author:
             return "unknown"
 
 
-def log_path(table) -> Path:
+def log_path(table: str | os.PathLike[str]) -> Path:
     """The audit log beside a study table."""
     return Path(table).parent / LOG_NAME
 
 
-def entries(header, old_records, new_records, author: Author) -> list:
+def entries(header: Sequence[str], old_records: Iterable[Sequence[str]], new_records: Iterable[Sequence[str]],
+            author: Author) -> list[Entry]:
     """The log entries (dicts) of a change of a table from ``old_records`` to ``new_records``
     (text records whose first cell is the es_id), in the new table's order, removals last."""
     time = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -60,7 +69,8 @@ def entries(header, old_records, new_records, author: Author) -> list:
     return found
 
 
-def appended_log(table, new_entries, format_record) -> str:
+def appended_log(table: str | os.PathLike[str], new_entries: Iterable[Entry],
+                 format_record: Callable[[Sequence[str], Entry], str]) -> str:
     """The text of the audit log with ``new_entries`` appended (the header written first if new)."""
     path = log_path(table)
     current = path.read_text(encoding="utf-8") if path.exists() else ""
@@ -77,9 +87,9 @@ class History(Result):
 
     log: str
     es_id: str
-    entries: tuple
+    entries: tuple[Entry, ...]
 
-    def to_frame(self):
+    def to_frame(self) -> "pd.DataFrame":
         import pandas as pd
 
         return pd.DataFrame(list(self.entries), columns=list(LOG_HEADER))
@@ -89,14 +99,14 @@ class History(Result):
         an edit with each field's old -> new (--format csv or json gives every cell)."""
         if not self.entries:
             return f"{self.log}: no changes recorded" + (f" for {self.es_id}" if self.es_id else "")
-        groups = {}
+        groups: dict[tuple[str, ...], list[Entry]] = {}
         for entry in self.entries:
             key = tuple(entry[name] for name in ("time", "who", "command", "es_id", "reason"))
             groups.setdefault(key, []).append(entry)
         return "\n".join(_group_line(key, group) for key, group in groups.items())
 
 
-def _group_line(key, group) -> str:
+def _group_line(key: tuple[str, ...], group: list[Entry]) -> str:
     time, who, command, es_id, reason = key
     fields = {entry["field"] for entry in group}
     if "es_id" in fields and all(not entry["old_value"] for entry in group):
@@ -109,7 +119,7 @@ def _group_line(key, group) -> str:
     return f"{time}  {who}  {command}  {es_id}  {what}" + (f"  ({reason})" if reason else "")
 
 
-def history(table, es_id: str | None = None) -> History:
+def history(table: str | os.PathLike[str], es_id: str | None = None) -> History:
     """The entries of the audit log beside ``table`` (of ``es_id`` only, when given)."""
     path = log_path(table)
     text = path.read_text(encoding="utf-8") if path.exists() else ""

@@ -26,10 +26,16 @@ The same bound on an SD entered as such is in :mod:`consistency`: there it is im
 implausible, so it stays an error that no confirmation lifts.
 """
 import math
+import os
+from collections.abc import Sequence
+from typing import Any
 
-from .instruments import instrument_of
+from .instruments import Instrument, instrument_of
 from .row_effects import arm_means_sds
 from .schema import Problem
+
+Row = dict[str, Any]    # a typed row of the study table
+Rows = Sequence[Row]
 
 SD_RATIO = 4.0
 CONFIRMED = "implausible value confirmed"   # validation.IMPLAUSIBLE_CONFIRMED (no import: no cycle)
@@ -44,12 +50,12 @@ def confirmation_note(note: str, reason: str) -> str:
     return f"{note.strip()} [{CONFIRMED}: {reason.strip()}]".strip()
 
 
-def confirmed(row: dict) -> bool:
+def confirmed(row: Row) -> bool:
     """The row's inclusion_note records that a curator confirmed an implausible value."""
     return CONFIRMED in (row.get("inclusion_note") or "")
 
 
-def implausible(row: dict, file, number, column, message) -> Problem:
+def implausible(row: Row, file: str, number: int, column: str, message: str) -> Problem:
     """An error on ``column``, or a warning when the row records a confirmation."""
     if confirmed(row):
         return Problem(file, number, column, f"{message} (confirmed in inclusion_note)", "warning")
@@ -57,9 +63,11 @@ def implausible(row: dict, file, number, column, message) -> Problem:
                                          "(add/edit --confirm-implausible REASON)")
 
 
-def shared_value_problems(rows, file, key_fields, fields, what) -> list:
+def shared_value_problems(rows: Rows, file: str, key_fields: tuple[str, ...], fields: tuple[str, ...],
+                          what: str) -> list[Problem]:
     """Rows that disagree with the first row of their group (``key_fields``) on one of ``fields``."""
-    first, problems = {}, []
+    first: dict[tuple[Any, ...], tuple[int, Row]] = {}
+    problems: list[Problem] = []
     for number, row in enumerate(rows, start=1):
         if row.get("study_id") is None:
             continue
@@ -74,13 +82,14 @@ def shared_value_problems(rows, file, key_fields, fields, what) -> list:
     return problems
 
 
-def shown(value) -> str:
+def shown(value: object) -> str:
     return "(blank)" if value is None else f"'{value}'"
 
 
-def arm_size_problems(rows, file) -> list:
+def arm_size_problems(rows: Rows, file: str) -> list[Problem]:
     """An arm whose n differs between rows at one assessment (n1 of ``arm``, n2 of ``control_arm``)."""
-    seen, problems = {}, []
+    seen: dict[tuple[Any, ...], tuple[int, Any]] = {}
+    problems: list[Problem] = []
     for number, row in enumerate(rows, start=1):
         for label, size in (("arm", "n1"), ("control_arm", "n2")):
             if row.get(label) is None or row.get(size) is None or row.get("study_id") is None:
@@ -95,10 +104,11 @@ def arm_size_problems(rows, file) -> list:
     return problems
 
 
-def duplicate_problems(rows, file) -> list:
+def duplicate_problems(rows: Rows, file: str) -> list[Problem]:
     """Rows reporting the same comparison as an earlier row (same trial, outcome, instrument,
     component, arms and assessment)."""
-    seen, problems = {}, []
+    seen: dict[tuple[Any, ...], tuple[int, Any]] = {}
+    problems: list[Problem] = []
     for number, row in enumerate(rows, start=1):
         if row.get("study_id") is None:
             continue
@@ -112,9 +122,9 @@ def duplicate_problems(rows, file) -> list:
     return problems
 
 
-def sd_ratio_problems(row, file, number) -> list:
+def sd_ratio_problems(row: Row, file: str, number: int) -> list[Problem]:
     """Two arms' SDs more than SD_RATIO apart (post and baseline pairs)."""
-    problems = []
+    problems: list[Problem] = []
     for prefix in ("", "pre_"):
         sd1, sd2 = row.get(f"{prefix}sd1"), row.get(f"{prefix}sd2")
         if sd1 is None or sd2 is None or max(sd1, sd2) <= SD_RATIO * min(sd1, sd2):
@@ -126,7 +136,7 @@ def sd_ratio_problems(row, file, number) -> list:
     return problems
 
 
-def suspect_sd(row, prefix) -> str:
+def suspect_sd(row: Row, prefix: str) -> str:
     """The SD most likely mistyped: at post, the arm whose SD moved most from its baseline SD
     when both baselines are given; else the smaller SD."""
     if not prefix and all(row.get(name) for name in ("pre_sd1", "pre_sd2")):
@@ -135,21 +145,21 @@ def suspect_sd(row, prefix) -> str:
     return f"{prefix}sd1" if row[f"{prefix}sd1"] < row[f"{prefix}sd2"] else f"{prefix}sd2"
 
 
-def adjusted_ci_problems(row, file, number) -> list:
+def adjusted_ci_problems(row: Row, file: str, number: int) -> list[Problem]:
     """An adjusted mean outside its own confidence interval."""
-    problems = []
+    problems: list[Problem] = []
     for arm in ("1", "2"):
         mean, low, high = (row.get(f"{name}{arm}") for name in ("mean", "ci_lower", "ci_upper"))
-        if None not in (mean, low, high) and not low <= mean <= high:
+        if mean is not None and low is not None and high is not None and not low <= mean <= high:
             problems.append(implausible(row, file, number, f"mean{arm}",
                                         f"adjusted mean {mean:g} lies outside its own CI "
                                         f"[{low:g}, {high:g}]"))
     return problems
 
 
-def quantile_problems(row, file, number) -> list:
+def quantile_problems(row: Row, file: str, number: int) -> list[Problem]:
     """Quartiles or a range out of order, or a median outside them."""
-    problems = []
+    problems: list[Problem] = []
     for arm in ("1", "2"):
         median = row.get(f"median{arm}")
         for low_name, high_name in ((f"q1_{arm}", f"q3_{arm}"), (f"min{arm}", f"max{arm}")):
@@ -170,11 +180,11 @@ DERIVED_SD_CELL = {"adjusted_se": "se{}", "adjusted_ci": "ci_lower{}", "median_i
                    "median_range": "min{}", "median_iqr_range": "q1_{}"}
 
 
-def derived_sd_problems(row, instrument, file, number) -> list:
+def derived_sd_problems(row: Row, instrument: Instrument, file: str, number: int) -> list[Problem]:
     """Derived SDs above the Bhatia-Davis bound of the instrument's range (at the derived mean)."""
     a, b = instrument.minimum, instrument.maximum
     mean1, sd1, n1, mean2, sd2, n2 = arm_means_sds(row)
-    problems = []
+    problems: list[Problem] = []
     for arm, mean, sd, n in (("1", mean1, sd1, n1), ("2", mean2, sd2, n2)):
         bound = math.sqrt(max((mean - a) * (b - mean), 0.0) * n / (n - 1))
         if sd > bound:
@@ -186,9 +196,10 @@ def derived_sd_problems(row, instrument, file, number) -> list:
     return problems
 
 
-def plausibility_problems(rows, file, instruments=None) -> list:
+def plausibility_problems(rows: Rows, file: str,
+                          instruments: dict[str, Instrument] | None = None) -> list[Problem]:
     """Every plausibility finding of the rows (see the module docstring)."""
-    problems = []
+    problems: list[Problem] = []
     for number, row in enumerate(rows, start=1):
         kind = row.get("stat_type")
         if kind in ("means", "change", "pre_post"):
@@ -204,7 +215,7 @@ def plausibility_problems(rows, file, instruments=None) -> list:
     return problems
 
 
-def cross_row_problems(rows, file) -> list:
+def cross_row_problems(rows: Rows, file: str | os.PathLike[str]) -> list[Problem]:
     """Every finding across the rows of a table: trial and arm descriptions, arm sizes, duplicates."""
     file = str(file)
     return (shared_value_problems(rows, file, ("study_id",), TRIAL_FIELDS, "trial")
@@ -212,6 +223,7 @@ def cross_row_problems(rows, file) -> list:
             + arm_size_problems(rows, file) + duplicate_problems(rows, file))
 
 
-def table_problems(rows, file, instruments=None) -> list:
+def table_problems(rows: Rows, file: str | os.PathLike[str],
+                   instruments: dict[str, Instrument] | None = None) -> list[Problem]:
     """Cross-row and plausibility findings of a typed table (``instruments`` for the SD bound)."""
     return cross_row_problems(rows, file) + plausibility_problems(rows, str(file), instruments)

@@ -10,12 +10,16 @@ import hashlib
 import io
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..common.errors import CompassmetaError, InputError
+
+PathLike = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
@@ -30,10 +34,10 @@ class Database:
     license: str = "ODC-By 1.0"
 
     @property
-    def url(self):
+    def url(self) -> str:
         return f"https://raw.githubusercontent.com/{self.repository}/{self.commit}/data.csv"
 
-    def citation(self):
+    def citation(self) -> str:
         return f"{self.title} ({self.repository} @ {self.commit[:10]}, doi:{self.doi}, {self.license})"
 
 
@@ -61,19 +65,19 @@ DATABASES = {db.name: db for db in [
 ]}
 
 
-def database(name):
+def database(name: str) -> Database:
     try:
         return DATABASES[name]
     except KeyError:
         raise InputError(f"unknown database '{name}'; known: {', '.join(DATABASES)}") from None
 
 
-def cache_dir():
+def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "compassmeta"
 
 
-def sha256_of(path):
+def sha256_of(path: PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -81,13 +85,13 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
-def mirror_folder(mirror=None):
+def mirror_folder(mirror: PathLike | None = None) -> Path | None:
     """The mirror folder given, or COMPASSMETA_MIRROR, or None."""
     folder = mirror or os.environ.get("COMPASSMETA_MIRROR")
     return Path(folder) if folder else None
 
 
-def local_path(name, mirror=None):
+def local_path(name: str, mirror: PathLike | None = None) -> Path | None:
     """The verified local file of a database (mirror first, then cache), or None."""
     db = database(name)
     folder = mirror_folder(mirror)
@@ -101,25 +105,25 @@ def local_path(name, mirror=None):
     return None
 
 
-def pinned_database(path):
+def pinned_database(path: PathLike) -> str | None:
     """The name of the pinned database whose file ``path`` is (same sha256), or None."""
     digest = sha256_of(path)
     return next((db.name for db in DATABASES.values() if db.sha256 == digest), None)
 
 
-def how_to_get(name):
+def how_to_get(name: str) -> str:
     return (f"get it with `compassmeta data pull {name}` (needs internet) or point "
             f"`--mirror DIR` / COMPASSMETA_MIRROR at a folder holding {database(name).mirror_path}")
 
 
-def require(name, mirror=None):
+def require(name: str, mirror: PathLike | None = None) -> Path:
     path = local_path(name, mirror)
     if path is None:
         raise CompassmetaError(f"database {name} is not available offline: {how_to_get(name)}")
     return path
 
 
-def pull(name, mirror=None, timeout=60):
+def pull(name: str, mirror: PathLike | None = None, timeout: float = 60) -> Path:
     """Fetch the pinned file into the cache (from the mirror if given), verifying its sha256."""
     from ..common.files import write_atomically
 
@@ -151,7 +155,7 @@ def pull(name, mirror=None, timeout=60):
 
 # --- reading Metapsy-standard files ------------------------------------------------------
 
-def read_metapsy(path):
+def read_metapsy(path: PathLike) -> list[dict[str, str]]:
     """Rows of a Metapsy-standard CSV (';', decimal commas, 'NA') as dicts of text (NA -> '')."""
     text = Path(path).read_text(encoding="utf-8-sig")
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=";")
@@ -159,7 +163,7 @@ def read_metapsy(path):
              if key is not None} for row in reader]
 
 
-def metapsy_number(text):
+def metapsy_number(text: str | None) -> float:
     """A Metapsy cell as float (decimal comma), NaN when empty."""
     return float(text.replace(",", ".")) if text not in ("", None) else float("nan")
 
@@ -173,7 +177,7 @@ ACTIVE_CODES = {"non-specific active control": "non-specific active control",
                 "other ctr": "other control", "attention": "attention control"}
 
 
-def control_type(code):
+def control_type(code: str) -> tuple[str, str]:
     """passive / active for a Metapsy or MetaCIH comparator code, and the detail kept."""
     key = code.strip().lower()
     if key in PASSIVE_CODES:
@@ -183,11 +187,11 @@ def control_type(code):
     return "", f"unmapped comparator code {code}"
 
 
-def _slug(text):
+def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", text.lower())
 
 
-def import_metapsy(path, name=None):
+def import_metapsy(path: PathLike, name: str | None = None) -> tuple[list[dict[str, str]], int]:
     """Metapsy-standard rows in the project's schema (text cells), ready for curation.
 
     Rows with post means/SDs become stat_type ``means``, with change scores ``change``, with a
@@ -198,7 +202,8 @@ def import_metapsy(path, name=None):
     """
     source = Path(path)
     db = DATABASES.get(name) if name else None
-    rows, skipped = [], 0
+    rows: list[dict[str, str]] = []
+    skipped = 0
     seen = set()
     for line, cell in enumerate(read_metapsy(source), start=2):
         stats = _statistics(cell)
@@ -231,14 +236,14 @@ def import_metapsy(path, name=None):
     return rows, skipped
 
 
-def _statistics(cell):
+def _statistics(cell: dict[str, str]) -> dict[str, str] | None:
     """The statistics fields of one Metapsy row, or None when it has none we use."""
-    def value(key):
+    def value(key: str) -> str:
         return cell.get(key, "").replace(",", ".")
 
     database_g = metapsy_number(cell.get(".g", ""))
 
-    def orientation(raw):
+    def orientation(raw: float) -> str:
         """'true' when the raw difference and the database's .g agree in sign."""
         return "true" if (database_g > 0) == (raw > 0) and database_g != 0 and raw != 0 else "false"
 
@@ -256,21 +261,23 @@ def _statistics(cell):
     return None
 
 
-def _whole(text):
+def _whole(text: str) -> str:
     number = float(text)
     return str(int(number)) if number.is_integer() else text
 
 
-def imported_effects(rows, convention="metapsy"):
+def imported_effects(rows: Iterable[dict[str, str]],
+                     convention: str = "metapsy") -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """g and variance of imported rows (``means``/``change`` rows only), oriented as the database."""
     from . import effects
 
     g, v = [], []
     for row in rows:
         if row["stat_type"] in ("means", "change"):
-            args = [float(row[k]) for k in ("mean1", "sd1", "n1", "mean2", "sd2", "n2")]
-            value, variance = effects.g_from_means(*args, convention=convention)
-            value = float(effects.orient(value, row["higher_is_better"] == "true"))
+            mean1, sd1, n1, mean2, sd2, n2 = (float(row[k])
+                                              for k in ("mean1", "sd1", "n1", "mean2", "sd2", "n2"))
+            g_row, v_row = effects.g_from_means(mean1, sd1, n1, mean2, sd2, n2, convention=convention)
+            value, variance = float(effects.orient(g_row, row["higher_is_better"] == "true")), float(v_row)
         else:
             value, variance = float(row["g"]), float(row["se"]) ** 2
             value = float(effects.orient(value, row["higher_is_better"] == "true"))

@@ -1,12 +1,19 @@
 """Removing and correcting rows of a study table with the guarantees of an append: the
 table's lock held from read to write, the whole table validated, an atomic replace."""
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from ..common.errors import InputError, did_you_mean
 from .row_effects import row_effect
 from .store import changed_table
-from .tables import read_table
+from .tables import Table, read_table
+
+Records = list[tuple[str, ...]]
+Change = Callable[[Table, Records], Records]
 
 
-def row_number(table, es_id):
+def row_number(table: Table, es_id: str) -> int:
     """The 1-based row of ``es_id`` in a table; an error suggesting a close es_id if absent."""
     ids = [cell.strip() for cell in table.column("es_id")]
     if es_id not in ids:
@@ -15,23 +22,23 @@ def row_number(table, es_id):
     return ids.index(es_id) + 1
 
 
-def row_cells(path, es_id):
+def row_cells(path: str | os.PathLike[str], es_id: str) -> dict[str, str]:
     """The text cells (a dict) of the row ``es_id`` of a table file."""
     table = read_table(path, allow_empty=True)
     return dict(zip(table.header, table.rows[row_number(table, es_id) - 1]))
 
 
-def without_row(es_id):
+def without_row(es_id: str) -> Change:
     """A change for :func:`store.rewrite_table` that drops the row ``es_id``."""
-    def change(table, records):
+    def change(table: Table, records: Records) -> Records:
         number = row_number(table, es_id)
         return records[:number - 1] + records[number:]
     return change
 
 
-def with_values(es_id, values):
+def with_values(es_id: str, values: Mapping[str, str]) -> Change:
     """A change for :func:`store.rewrite_table` that sets fields (text) of the row ``es_id``."""
-    def change(table, records):
+    def change(table: Table, records: Records) -> Records:
         unknown = [name for name in values if name not in table.header]
         if unknown:
             raise InputError(f"no column '{unknown[0]}'{did_you_mean(unknown[0], table.header)}",
@@ -44,7 +51,9 @@ def with_values(es_id, values):
     return change
 
 
-def edited_row(path, es_id, values, package=None, resource="trials"):
+def edited_row(path: str | os.PathLike[str], es_id: str, values: Mapping[str, str], package: Any = None,
+               resource: str = "trials"
+               ) -> tuple[dict[str, str], dict[str, Any], tuple[float, float], list[Any]]:
     """(old cells, new typed row, (g, v), warnings on that row) of an edit, validated, not written."""
     table = read_table(path, allow_empty=True)
     number = row_number(table, es_id)

@@ -10,8 +10,11 @@ equal after trimming.  :func:`merge` writes the rows into the study table only w
 conflict is open, records both extractors in ``extractors``, and uses the table's lock and
 atomic write, so a crash or Ctrl-C leaves the old table or the new one.
 """
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..common.errors import InputError
 from ..common.results import Result
@@ -19,8 +22,14 @@ from . import store
 from .audit import Author
 from .instruments import load_instruments
 from .schema import Schema, raise_first_error
-from .tables import read_table
+from .tables import Table, read_table
 from .validation import validate_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PathLike = str | os.PathLike[str]
+Cells = dict[str, str]   # a row's text cells by column
 
 IGNORED_FIELDS = ("extractors",)     # who extracted may differ: that is the point
 PAIR_FIELDS = ("study_id", "outcome", "instrument", "scs_component", "arm", "control_arm", "timepoint",
@@ -47,21 +56,22 @@ class ExtractionComparison(Result):
     first: str
     second: str
     rows_compared: int
-    conflicts: tuple
+    conflicts: tuple[Conflict, ...]
     invalid_values: int = 0
 
     @property
-    def agreed(self):
+    def agreed(self) -> bool:
         return not self.conflicts
 
-    def to_frame(self):
+    def to_frame(self) -> "pd.DataFrame":
         import pandas as pd
 
         return pd.DataFrame([conflict.to_dict() for conflict in self.conflicts],
                             columns=[name for name in Conflict.__dataclass_fields__])
 
 
-def read_extraction(path, package):
+def read_extraction(path: PathLike, package: PathLike
+                    ) -> tuple[tuple[str, ...], dict[str, Cells], Schema, dict[tuple[str, str], str]]:
     """An extraction file checked against the study table's schema and row rules: (header, text
     records by es_id, schema, problems by (es_id, column)).  A file whose header does not fit the
     schema is refused; a cell that fails a rule is kept and its problem returned."""
@@ -74,14 +84,14 @@ def read_extraction(path, package):
     problems, _ = validate_text(path, table.header, table.rows, schema, load_instruments(package))
     raise_first_error([p for p in problems if p.row is None or p.column is None])
     ids = [record[0] for record in table.rows]
-    found = {}
+    found: dict[tuple[str, str], str] = {}
     for problem in problems:
         if problem.level == "error":
             found.setdefault((ids[problem.row - 1], problem.column), problem.message)
     return table.header, {record[0]: dict(zip(table.header, record)) for record in table.rows}, schema, found
 
 
-def _same(first, second, field_type):
+def _same(first: str, second: str, field_type: str) -> bool:
     first, second = first.strip(), second.strip()
     if field_type in ("number", "integer") and first and second:
         try:
@@ -91,17 +101,17 @@ def _same(first, second, field_type):
     return first == second
 
 
-def pair_key(row: dict) -> tuple:
+def pair_key(row: Cells) -> tuple[str, ...]:
     """What pairs the rows of two extractions: the comparison (trial, outcome, instrument,
     component, arm, control arm, timepoint), whatever es_id each extractor gave it."""
     return tuple(row.get(name, "").strip() for name in PAIR_FIELDS)
 
 
-def _shown(value, problem):
+def _shown(value: str, problem: str | None) -> str:
     return f"{value} (invalid: {problem})" if problem else value
 
 
-def compare(first_path, second_path, package):
+def compare(first_path: PathLike, second_path: PathLike, package: PathLike) -> ExtractionComparison:
     """Every disagreeing cell of two extractions, and every cell that fails validation (marked
     'invalid:' with the rule), rows paired by :func:`pair_key`."""
     _, first, schema, first_problems = read_extraction(first_path, package)
@@ -115,6 +125,7 @@ def compare(first_path, second_path, package):
     for es_id, b in pairs:
         a = first.get(es_id) if es_id else None
         row = a or b
+        assert row is not None  # every pair has a row on one side at least
         where = dict(es_id=row["es_id"], study_id=row["study_id"], outcome=row["outcome"], arm=row["arm"])
         if a is None or b is None:
             conflicts.append(Conflict(**where, field="(row)", first="present" if a else "missing",
@@ -136,10 +147,10 @@ class MergeResult(Result):
 
     into: str
     extractors: str
-    rows_written: tuple
+    rows_written: tuple[str, ...]
 
 
-def parse_extractors(text):
+def parse_extractors(text: str) -> str:
     """'A,B' -> 'A;B' (two distinct, non-empty names)."""
     names = [name.strip() for name in text.split(",")]
     if len(names) != 2 or not all(names) or names[0] == names[1]:
@@ -149,7 +160,8 @@ def parse_extractors(text):
     return ";".join(names)
 
 
-def merge(first_path, second_path, into, extractors: str, package=None, on_wait=None,
+def merge(first_path: PathLike, second_path: PathLike, into: PathLike, extractors: str,
+          package: PathLike | None = None, on_wait: Callable[[str], None] | None = None,
           author: Author | None = None) -> MergeResult:
     """Append the agreed rows of two extractions to the study table ``into``.
 
@@ -168,7 +180,7 @@ def merge(first_path, second_path, into, extractors: str, package=None, on_wait=
                          "(compassmeta extract compare) before merging", file=second_path, column=first.field)
     _, rows, _, _ = read_extraction(first_path, package)
 
-    def with_merged_rows(table, records):
+    def with_merged_rows(table: Table, records: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
         existing = {record[0] for record in records}
         for number, es_id in enumerate(rows, start=1):
             if es_id in existing:

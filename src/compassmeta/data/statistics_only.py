@@ -6,11 +6,16 @@ column.  Such a table cannot pass the schema, but its statistics already give He
 module reads only the columns the row's ``stat_type`` needs (``REQUIRED_STATISTICS``), with
 the same formulas and the same plausibility limit as the curated route.
 """
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ..common.errors import InputError
 from .row_effects import REQUIRED_STATISTICS, row_effect
 from .schema import convert
+from .tables import Table
 from .validation import LARGE_G, overflow_problem
 from .where import is_missing
 
@@ -19,13 +24,13 @@ IMPORTED_COLUMN = "database_g"   # written by data import beside the statistics
 PLAUSIBLE_ABS_G = LARGE_G   # the curated route's limit
 
 
-def typed_statistics(cells, file, number):
+def typed_statistics(cells: Mapping[str, str], file: object, number: int) -> dict[str, Any]:
     """The stat_type, direction and statistics of one row (a dict of text cells), typed."""
     kind = cells.get("stat_type", "").strip()
     if kind not in REQUIRED_STATISTICS:
         raise InputError(f"stat_type '{kind}' is not one of: {', '.join(REQUIRED_STATISTICS)}",
                          file=file, row=number, column="stat_type")
-    row = {"stat_type": kind}
+    row: dict[str, Any] = {"stat_type": kind}
     for name in REQUIRED_STATISTICS[kind] + ("higher_is_better",):
         text = cells.get(name, "")
         if is_missing(text):
@@ -37,7 +42,7 @@ def typed_statistics(cells, file, number):
     return row
 
 
-def effects_from_statistics(table):
+def effects_from_statistics(table: Table) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str]]:
     """(yi, vi, warnings) of every row of a :class:`~compassmeta.data.tables.Table` from its
     statistics.  |g| beyond ``PLAUSIBLE_ABS_G`` is an error unless the row's ``database_g``
     (the source database's own g) confirms it, which makes it a warning."""
@@ -68,7 +73,7 @@ def effects_from_statistics(table):
     return yi, vi, warnings
 
 
-def _confirmed_by_database(g, database_text, tolerance=0.05):
+def _confirmed_by_database(g: float, database_text: str, tolerance: float = 0.05) -> bool:
     """The database's own g agrees with ours (small differences: its small-sample correction)."""
     try:
         return abs(abs(float(database_text)) - abs(g)) < tolerance

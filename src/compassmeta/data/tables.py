@@ -7,11 +7,13 @@ row N is line N + 1.  Uses the standard library's csv module rather than pandas 
 import csv
 import io
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..common.errors import InputError
 
@@ -31,13 +33,13 @@ class Table:
     """A CSV file's header and text cells, as read (no type conversion yet)."""
 
     path: str
-    header: tuple
-    rows: tuple
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.rows)
 
-    def column(self, name):
+    def column(self, name: str) -> list[str]:
         """The text cells of a column; an error naming the available columns if absent."""
         try:
             index = self.header.index(name)
@@ -46,7 +48,7 @@ class Table:
                              file=self.path, column=name) from None
         return [row[index] for row in self.rows]
 
-    def numeric_column(self, name, *, positive=False):
+    def numeric_column(self, name: str, *, positive: bool = False) -> NDArray[np.float64]:
         """A column as floats: every cell must parse and be finite (and > 0 if ``positive``)."""
         values = np.empty(len(self.rows))
         for number, text in enumerate(self.column(name), start=1):
@@ -57,7 +59,7 @@ class Table:
             values[number - 1] = value
         return values
 
-    def label_column(self, name):
+    def label_column(self, name: str) -> list[str]:
         """A column of labels (stripped text); an error at the first empty cell."""
         cells = [cell.strip() for cell in self.column(name)]
         for number, cell in enumerate(cells, start=1):
@@ -65,13 +67,13 @@ class Table:
                 raise InputError("value is missing", file=self.path, row=number, column=name)
         return cells
 
-    def typed_column(self, name):
+    def typed_column(self, name: str) -> list[float] | list[str]:
         """Floats when every cell is a number, else the labels (a categorical column)."""
         cells = self.label_column(name)
         return [float(cell) for cell in cells] if all(map(_is_finite_number, cells)) else cells
 
 
-def _is_finite_number(text):
+def _is_finite_number(text: str) -> bool:
     try:
         return math.isfinite(number_value(text))
     except ValueError:
@@ -107,7 +109,8 @@ def whole_value(text: str) -> int:
     return int(text)
 
 
-def parse_number(text, *, file=None, row=None, column=None):
+def parse_number(text: str, *, file: object = None, row: int | None = None,
+                 column: str | None = None) -> float:
     """A finite float from a cell, or an error saying what is wrong with it."""
     stripped = text.strip()
     if stripped == "" or stripped.upper() in ("NA", "NAN", "NULL", "NONE"):
@@ -118,7 +121,7 @@ def parse_number(text, *, file=None, row=None, column=None):
         raise InputError(str(error), file=file, row=row, column=column) from None
 
 
-def read_table(path, *, allow_empty=False):
+def read_table(path: str | os.PathLike[str], *, allow_empty: bool = False) -> Table:
     """Read a comma-separated file with a header line into a :class:`Table`."""
     path = Path(path)
     try:
@@ -156,7 +159,7 @@ def read_table(path, *, allow_empty=False):
     return Table(path=str(path), header=tuple(header), rows=tuple(rows))
 
 
-def _records(text, path):
+def _records(text: str, path: Path) -> list[list[str]]:
     """The CSV records of ``text``; a quoted cell never closed (a cut file) or other broken
     quoting is an error naming the row where it starts."""
     csv.field_size_limit(FIELD_SIZE_LIMIT)
@@ -174,7 +177,7 @@ def _records(text, path):
     return records
 
 
-def _check_delimiter(header, path):
+def _check_delimiter(header: list[str], path: Path) -> None:
     if len(header) == 1:
         for delimiter, name in DELIMITERS.items():
             if delimiter != "," and delimiter in header[0]:
@@ -182,7 +185,8 @@ def _check_delimiter(header, path):
                                  "CSV (Metapsy-style files: compassmeta data import)", file=path)
 
 
-def effect_columns(table, *, yi=None, vi=None, sei=None):
+def effect_columns(table: Table, *, yi: str | None = None, vi: str | None = None,
+                   sei: str | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64], str, str]:
     """Effect sizes and sampling variances from a table: ``(yi, vi, yi_name, vi_name)``.
 
     Defaults follow metafor: columns ``yi`` and ``vi`` (or ``sei``, squared).
@@ -200,5 +204,6 @@ def effect_columns(table, *, yi=None, vi=None, sei=None):
             raise InputError("no column 'vi' or 'sei' (name one with --vi or --sei)", file=table.path)
     if vi is not None:
         return effects, table.numeric_column(vi, positive=True), yi_name, vi
+    assert sei is not None  # given, or found above
     standard_errors = table.numeric_column(sei, positive=True)
     return effects, standard_errors ** 2, yi_name, sei

@@ -13,16 +13,27 @@ compared with each control arm (a shared control is recorded in ``control_arm`` 
 that uses it), wherever both arms have results, or a comparison block gives the statistics.
 """
 import json
+import os
 import re
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..common.errors import InputError
 from . import store
+from .audit import Author
 from .cross_checks import confirmation_note
-from .instruments import instrument_of, load_instruments
+from .instruments import Instrument, instrument_of, load_instruments
 from .row_effects import row_effect
+from .schema import Problem
+from .tables import Table
 from .validation import UNCOMPASSIONATE_PARTS
+
+PathLike = str | os.PathLike[str]
+Spec = dict[str, Any]    # a trial file's table (TOML) or object (JSON), or one of its entries
+Cells = dict[str, str]   # a generated row's text cells by column
 
 TRIAL_KEYS = {"study_id", "citation", "doi", "year", "population", "analysis_set", "risk_of_bias", "source",
               "source_doi", "license", "inclusion_note", "prepost_r", "n_total", "arms", "timepoints",
@@ -40,7 +51,7 @@ COMPARISON_ROUTES = ("t", "f", "p", "d", "g_se", "g_ci", "g_n")
 BLOCK_KEYS = {"arm", "versus", "outcome", "timepoint", "stat_type", "source", "prepost_r"}
 
 
-def read_trial_file(path) -> dict:
+def read_trial_file(path: PathLike) -> Spec:
     """The trial declared in a ``.toml`` or ``.json`` file (a dict), as written."""
     path = Path(path)
     try:
@@ -49,9 +60,13 @@ def read_trial_file(path) -> dict:
         raise InputError("no such trial file", file=path) from None
     try:
         if path.suffix.lower() == ".toml":
-            import tomllib
+            if sys.version_info >= (3, 11):
+                import tomllib
 
-            spec = tomllib.loads(text)
+                spec = tomllib.loads(text)
+            else:
+                raise InputError("reading a .toml trial needs Python 3.11 or later; give it as .json",
+                                 file=path)
         elif path.suffix.lower() == ".json":
             spec = json.loads(text)
         else:
@@ -63,7 +78,7 @@ def read_trial_file(path) -> dict:
     return spec
 
 
-def cell(value) -> str:
+def cell(value: object) -> str:
     """A value of the trial file as the text of a table cell (quoted numbers keep their decimals)."""
     if value is None:
         return ""
@@ -72,7 +87,7 @@ def cell(value) -> str:
     return str(value).strip()
 
 
-def _entries(spec, key, known, file, required=True) -> list:
+def _entries(spec: Spec, key: str, known: set[str], file: object, required: bool = True) -> list[Spec]:
     """The list ``spec[key]`` of tables, each checked for unknown keys and a label."""
     items = spec.get(key, [])
     if not isinstance(items, list) or (required and not items):
@@ -90,7 +105,7 @@ def _entries(spec, key, known, file, required=True) -> list:
     return items
 
 
-def _by_label(items, key, file) -> dict:
+def _by_label(items: list[Spec], key: str, file: object) -> dict[str, Spec]:
     labels = {}
     for index, item in enumerate(items, start=1):
         label = cell(item["label"])
@@ -101,7 +116,7 @@ def _by_label(items, key, file) -> dict:
     return labels
 
 
-def _arms(spec, file) -> tuple:
+def _arms(spec: Spec, file: object) -> tuple[dict[str, Spec], dict[str, Spec]]:
     """(intervention arms, control arms): label -> table, each with its class checked."""
     arms = _by_label(_entries(spec, "arms", ARM_KEYS, file), "arms", file)
     for label, arm in arms.items():
@@ -120,7 +135,7 @@ def _arms(spec, file) -> tuple:
     return interventions, controls
 
 
-def _outcome_cells(outcome, instruments, file) -> dict:
+def _outcome_cells(outcome: Spec, instruments: dict[str, Instrument], file: object) -> Cells:
     """The outcome's columns; higher_is_better from instruments.csv when the file leaves it out."""
     cells = {"outcome": cell(outcome.get("outcome")), "instrument": cell(outcome.get("instrument")),
              "scs_component": cell(outcome.get("scs_component")),
@@ -136,11 +151,13 @@ def _outcome_cells(outcome, instruments, file) -> dict:
     return cells
 
 
-def _results(spec, arms, outcomes, timepoints, file) -> tuple:
+def _results(spec: Spec, arms: dict[str, Spec], outcomes: dict[str, Spec], timepoints: dict[str, Spec],
+             file: object) -> tuple[dict[tuple[str, ...], Spec], dict[tuple[str, ...], Spec]]:
     """(arm results: (arm, outcome, timepoint) -> block, comparison results: (arm, versus,
     outcome, timepoint) -> block), every label checked against the declared ones."""
     known = BLOCK_KEYS | set(ARM_STATISTICS) | COMPARISON_STATISTICS
-    by_arm, by_comparison = {}, {}
+    by_arm: dict[tuple[str, ...], Spec] = {}
+    by_comparison: dict[tuple[str, ...], Spec] = {}
     for index, block in enumerate(_entries(spec, "results", known, file), start=1):
         where = f"results[{index}]"
         for key, declared in (("arm", arms), ("versus", arms), ("outcome", outcomes),
@@ -148,9 +165,9 @@ def _results(spec, arms, outcomes, timepoints, file) -> tuple:
             if (key != "versus" or "versus" in block) and cell(block.get(key)) not in declared:
                 raise InputError(f"{where}: {key} {block.get(key)!r} is not declared ({', '.join(declared)})",
                                  file=file, column=f"{where}.{key}")
-        key = (cell(block["arm"]), cell(block["outcome"]), cell(block["timepoint"]))
-        target, full_key = ((by_comparison, (key[0], cell(block["versus"])) + key[1:]) if "versus" in block
-                            else (by_arm, key))
+        place = (cell(block["arm"]), cell(block["outcome"]), cell(block["timepoint"]))
+        target, full_key = ((by_comparison, (place[0], cell(block["versus"])) + place[1:])
+                            if "versus" in block else (by_arm, place))
         if full_key in target:
             raise InputError(f"{where}: a second result block for {' / '.join(full_key)}", file=file,
                              column=where)
@@ -158,7 +175,7 @@ def _results(spec, arms, outcomes, timepoints, file) -> tuple:
     return by_arm, by_comparison
 
 
-def arm_route(block) -> str:
+def arm_route(block: Spec) -> str:
     """The stat_type an arm's result block gives (its own ``stat_type`` first)."""
     keys = set(block) & set(ARM_STATISTICS)
     if block.get("stat_type"):
@@ -176,11 +193,12 @@ def arm_route(block) -> str:
     return "means"
 
 
-def slug(text) -> str:
+def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def trial_rows(spec: dict, instruments: dict, file=None) -> tuple:
+def trial_rows(spec: Spec, instruments: dict[str, Instrument], file: object = None
+               ) -> tuple[list[Cells], list[str]]:
     """(rows as dicts of text cells, notes) of a declared trial: one row per intervention arm x
     control arm x outcome x timepoint with results; notes name the comparisons left out."""
     unknown = sorted(set(spec) - TRIAL_KEYS)
@@ -196,7 +214,8 @@ def trial_rows(spec: dict, instruments: dict, file=None) -> tuple:
                                                       "inclusion_note")}
     n_total = cell(spec.get("n_total")) or _n_total(interventions, controls)
     several = len(interventions) > 1 or len(controls) > 1
-    rows, notes = [], []
+    rows: list[Cells] = []
+    notes: list[str] = []
     for o_label, outcome in outcomes.items():
         outcome_cells = _outcome_cells(outcome, instruments, file)
         for t_label, timepoint in timepoints.items():
@@ -218,13 +237,14 @@ def trial_rows(spec: dict, instruments: dict, file=None) -> tuple:
     return rows, notes
 
 
-def _n_total(interventions, controls) -> str:
+def _n_total(interventions: dict[str, Spec], controls: dict[str, Spec]) -> str:
     """Participants randomised to the whole trial, when every arm gives its n randomised."""
-    sizes = [arm.get("n_randomised") for arm in list(interventions.values()) + list(controls.values())]
+    sizes: list[Any] = [arm.get("n_randomised")
+                        for arm in list(interventions.values()) + list(controls.values())]
     return str(sum(int(size) for size in sizes)) if all(size is not None for size in sizes) else ""
 
 
-def _arm_cells(arm, control, i_label, c_label) -> dict:
+def _arm_cells(arm: Spec, control: Spec, i_label: str, c_label: str) -> Cells:
     return {"intervention": cell(arm.get("intervention")),
             "intervention_class": cell(arm.get("intervention_class")),
             "format": cell(arm.get("format")), "sessions": cell(arm.get("sessions")),
@@ -234,7 +254,10 @@ def _arm_cells(arm, control, i_label, c_label) -> dict:
             "arm": i_label, "control_arm": c_label}
 
 
-def _comparison_statistics(spec, by_arm, by_comparison, arms, place, arm, control, file) -> dict | None:
+def _comparison_statistics(spec: Spec, by_arm: dict[tuple[str, ...], Spec],
+                           by_comparison: dict[tuple[str, ...], Spec], arms: tuple[str, str],
+                           place: tuple[str, str], arm: Spec, control: Spec,
+                           file: object) -> Cells | None:
     """The statistic cells of one comparison, from its comparison block or its two arm blocks."""
     o_label, t_label = place
     sizes = {"n1": cell(arm.get("n_analysed", {}).get(t_label)),
@@ -263,7 +286,7 @@ def _comparison_statistics(spec, by_arm, by_comparison, arms, place, arm, contro
     return cells
 
 
-def _source(spec, *blocks) -> str:
+def _source(spec: Spec, *blocks: Spec) -> str:
     """The trial's source, with the result blocks' own source notes appended."""
     parts = [cell(spec.get("source"))] + [cell(block.get("source")) for block in blocks]
     return "; ".join(dict.fromkeys(part for part in parts if part))
@@ -273,13 +296,14 @@ def _source(spec, *blocks) -> str:
 class CheckedTrial:
     """The generated rows of a trial as the table would hold them, before writing."""
 
-    rows: tuple          # typed rows
-    effects: tuple       # (g, v) of each
-    warnings: tuple      # Problems (warnings) of the new table
+    rows: tuple[dict[str, Any], ...]          # typed rows
+    effects: tuple[tuple[float, float], ...]  # (g, v) of each
+    warnings: tuple[Problem, ...]             # warnings of the new table
     replaced: int        # rows of the trial already in the table that --replace removes
 
 
-def trial_records(trial_file, table, confirm_reason: str | None = None) -> tuple:
+def trial_records(trial_file: PathLike, table: PathLike,
+                  confirm_reason: str | None = None) -> tuple[list[Cells], list[str]]:
     """(rows as text cells, notes) of the trial in ``trial_file`` for the study table ``table``
     (whose data package gives the instruments)."""
     spec = read_trial_file(trial_file)
@@ -292,17 +316,18 @@ def trial_records(trial_file, table, confirm_reason: str | None = None) -> tuple
     return rows, notes
 
 
-def _replacing(records):
+def _replacing(records: list[Cells]) -> Callable[[Table, list[tuple[str, ...]]], list[tuple[str, ...]]]:
     """A change for :func:`store.rewrite_table`: the trial's rows out, the generated rows in."""
     study_id = records[0]["study_id"]
 
-    def change(table, current):
+    def change(table: Table, current: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
         kept = [record for record in current if dict(zip(table.header, record))["study_id"] != study_id]
         return kept + [tuple(record.get(name, "") for name in table.header) for record in records]
     return change
 
 
-def check_trial(path, records, replace: bool, resource: str = "trials") -> CheckedTrial:
+def check_trial(path: PathLike, records: list[Cells], replace: bool,
+                resource: str = "trials") -> CheckedTrial:
     """The generated rows checked with the table (every check of ``validate``); nothing written."""
     if not replace:
         _, _, rows, effects, warnings = store.check_new_rows(path, records, None, resource)
@@ -315,7 +340,8 @@ def check_trial(path, records, replace: bool, resource: str = "trials") -> Check
                         len(old) - (len(new_records) - len(records)))
 
 
-def write_trial(path, records, replace: bool, resource: str = "trials", on_wait=None, author=None) -> None:
+def write_trial(path: PathLike, records: list[Cells], replace: bool, resource: str = "trials",
+                on_wait: Callable[[str], None] | None = None, author: Author | None = None) -> None:
     """Write the generated rows (all or none), appended or replacing the trial's rows, logged."""
     if replace:
         store.rewrite_table(path, _replacing(records), None, resource, on_wait=on_wait, author=author)

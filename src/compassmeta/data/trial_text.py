@@ -1,8 +1,10 @@
 """A trial of the study table written back as the TOML that ``compassmeta trial add`` reads
 (``compassmeta trial show STUDY_ID``), and the commented template (``compassmeta trial template``)."""
 import json
+from typing import Any
 
 from ..common.errors import InputError, did_you_mean
+from .tables import Table
 from .trial import ARM_STATISTICS, COMPARISON_ROUTES, COMPARISON_STATISTICS, slug
 
 # the trial's fields written once (each row's source goes with its results)
@@ -197,11 +199,11 @@ def toml_value(text: str, number: bool = False) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _line(key, text, number=False) -> str:
+def _line(key: str, text: str, number: bool = False) -> str:
     return f"{key} = {toml_value(text, number)}"
 
 
-def trial_cells(table, study_id) -> list:
+def trial_cells(table: Table, study_id: str) -> list[dict[str, str]]:
     """The text cells (dicts) of the rows of one trial; an error naming close study_ids if none."""
     rows = [dict(zip(table.header, record)) for record in table.rows]
     found = [row for row in rows if row["study_id"].strip() == study_id]
@@ -212,7 +214,7 @@ def trial_cells(table, study_id) -> list:
     return found
 
 
-def show_trial(table, study_id) -> str:
+def show_trial(table: Table, study_id: str) -> str:
     """The rows of ``study_id`` as a trial file (TOML) that ``trial add`` turns back into them
     (es_ids are generated anew; n_total needs n_randomised per arm, which the table does not keep)."""
     rows = trial_cells(table, study_id)
@@ -221,13 +223,15 @@ def show_trial(table, study_id) -> str:
     lines += [_line(name, first[name], name == "year") for name in TRIAL_FIELDS if first.get(name, "")]
     if first.get("n_total"):
         lines.append(_line("n_total", first["n_total"], True) + "   # or n_randomised of every arm")
-    weeks = {}
+    weeks: dict[str, set[str]] = {}
     for row in rows:
         weeks.setdefault(row["timepoint"], set()).add(row.get("weeks_after_baseline", ""))
     label_of = {id(row): row["timepoint"] if len(weeks[row["timepoint"]]) == 1 else
                 f"{row['timepoint']}-{row['weeks_after_baseline']}w" for row in rows}
     timepoints = {label_of[id(row)]: row for row in rows}
-    arms, controls, results = {}, {}, {}
+    arms: dict[str, dict[str, Any]] = {}     # label -> {"row": a row of the arm, "n": timepoint -> n}
+    controls: dict[str, dict[str, Any]] = {}
+    results: dict[tuple[str, ...], dict[str, str]] = {}
     for row in rows:
         label, control = row["arm"] or "intervention", row["control_arm"] or "control"
         arms.setdefault(label, {"row": row, "n": {}})["n"][label_of[id(row)]] = row["n1"]
@@ -239,10 +243,10 @@ def show_trial(table, study_id) -> str:
                   ("intervention", "intervention_class", "format", "sessions", "intervention_duration")
                   if arm["row"].get(name)]
         lines.append(_n_analysed(arm["n"]))
-    for label, control in controls.items():
+    for label, entry in controls.items():
         lines += ["", "[[arms]]", _line("label", label), 'class = "control"',
-                  _line("control_type", control["row"]["control_type"]),
-                  _line("control_detail", control["row"]["control_detail"]), _n_analysed(control["n"])]
+                  _line("control_type", entry["row"]["control_type"]),
+                  _line("control_detail", entry["row"]["control_detail"]), _n_analysed(entry["n"])]
     for label, row in timepoints.items():
         lines += ["", "[[timepoints]]", _line("label", label), _line("timepoint", row["timepoint"])]
         if row.get("weeks_after_baseline"):
@@ -259,17 +263,18 @@ def show_trial(table, study_id) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _n_analysed(sizes: dict) -> str:
+def _n_analysed(sizes: dict[str, str]) -> str:
     entries = ", ".join(f"{json.dumps(label)} = {n}" for label, n in sizes.items() if n)
     return "n_analysed = { " + entries + " }"
 
 
-def _outcome_label(row) -> str:
+def _outcome_label(row: dict[str, str]) -> str:
     name = slug(row["instrument"].split(" (")[0])
     return name + (f"-{row['scs_component']}" if row.get("scs_component") else "")
 
 
-def _add_results(results, row, label, control, timepoint) -> None:
+def _add_results(results: dict[tuple[str, ...], dict[str, str]], row: dict[str, str], label: str,
+                 control: str, timepoint: str) -> None:
     """The result blocks of one row: a comparison block, or one block per arm."""
     place = {"outcome": _outcome_label(row), "timepoint": timepoint}
     kind = row["stat_type"]

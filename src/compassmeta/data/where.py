@@ -9,9 +9,10 @@ Syntax (all clauses given must hold):
 * ``COL present``, ``COL missing``: the cell is filled / empty (or NA).
 """
 import re
+from collections.abc import Callable, Iterable
 
 from ..common.errors import InputError
-from .tables import parse_number
+from .tables import Table, parse_number
 
 WHERE_SYNTAX = ("COL=V, COL!=V, COL<N, COL<=N, COL>N, COL>=N, 'COL in A,B', 'COL not in A,B', "
                 "'COL present', 'COL missing'")
@@ -21,12 +22,12 @@ _MEMBERSHIP = re.compile(r"^\s*(\S+)\s+(not in|in)\s+(.+?)\s*$")
 _PRESENCE = re.compile(r"^\s*(\S+)\s+(present|missing)\s*$")
 
 
-def is_missing(cell):
+def is_missing(cell: str) -> bool:
     """An empty or NA cell."""
     return cell.strip().upper() in MISSING_TEXT
 
 
-def _numeric_test(operator, value, clause):
+def _numeric_test(operator: str, value: str, clause: str) -> Callable[[float], bool]:
     try:
         bound = float(value)
     except ValueError:
@@ -35,7 +36,7 @@ def _numeric_test(operator, value, clause):
             ">": lambda x: x > bound, ">=": lambda x: x >= bound}[operator]
 
 
-def clause_matches(table, clause):
+def clause_matches(table: Table, clause: str) -> list[bool]:
     """One boolean per row of ``table``: does the row satisfy ``clause``?"""
     presence = _PRESENCE.match(clause)
     if presence:
@@ -58,7 +59,7 @@ def clause_matches(table, clause):
             for number, cell in enumerate(cells, start=1)]
 
 
-def matching_rows(table, clauses):
+def matching_rows(table: Table, clauses: Iterable[str]) -> list[bool]:
     """One boolean per row: every clause holds."""
     keep = [True] * len(table)
     for clause in clauses:

@@ -1,10 +1,13 @@
 """Printed form of fitted models, laid out like metafor's print.rma: the text of
 ``print(result)`` and of the command line's table output."""
+from typing import Any
+
 from ..common.formatting import aligned, fmt, fmt_p, heterogeneity_lines, interval, model_line, p_text
+from ..common.results import Result
 from .tau2 import lookup
 
 
-def pool_table(result):
+def pool_table(result: Result) -> str:
     d = result.to_dict()
     stat = "t" if d["ci_method"] == "knha" else "z"
     level = f"{d['level']:g}%"
@@ -88,7 +91,7 @@ def comparison_lines(d):
 NOT_ESTIMABLE = "not estimable"
 
 
-def _tau2_cells(group, method):
+def _tau2_cells(group: dict[str, Any], method: str) -> tuple[str, str]:
     """tau^2 and I^2 of one subgroup row; 'not estimable' from a single study."""
     if method == "FE":
         return "-", fmt(group["i2"], 2)
@@ -97,7 +100,7 @@ def _tau2_cells(group, method):
     return fmt(group["tau2"]), fmt(group["i2"], 2)
 
 
-def _subgroup_header(d):
+def _subgroup_header(d: dict[str, Any]) -> str:
     """The model line; under Knapp-Hartung each row's CI uses t with its own k - 1 df."""
     o = d["overall"]
     if d["ci_method"] != "knha":
@@ -107,7 +110,7 @@ def _subgroup_header(d):
     return line[:-1] + f" with df = k - 1 of each row), by {d['by']}"
 
 
-def subgroup_table(result):
+def subgroup_table(result: Result) -> str:
     """Per-subgroup fits, the overall fit and both tests of subgroup differences, named."""
     d = result.to_dict()
     level = f"{d['level']:g}%"
@@ -133,7 +136,7 @@ def subgroup_table(result):
     return "\n".join(lines)
 
 
-def metareg_table(result):
+def metareg_table(result: Result) -> str:
     d = result.to_dict()
     stat = "t" if d["ci_method"] == "knha" else "z"
     level = f"{d['level']:g}%"
@@ -156,7 +159,7 @@ def metareg_table(result):
 MULTILEVEL_CI_NAMES = {"z": "Wald z", "t": "t(k - p)", "cr2": "CR2 robust t (Satterthwaite df)"}
 
 
-def multilevel_header(d, kind):
+def multilevel_header(d: dict[str, Any], kind: str) -> list[str]:
     """The model line and metafor's rma.mv variance-components table (estim, sqrt, nlvls)."""
     working = (f"CHE working model, rho = {d['rho']:g}" if d["rho"] else "three-level model")
     head = (f"Multilevel {kind} (k = {d['k']}; {d['n_clusters']} clusters; {working}; "
@@ -169,7 +172,7 @@ def multilevel_header(d, kind):
     return [head, "", aligned(rows), ""]
 
 
-def multilevel_pool_table(result):
+def multilevel_pool_table(result: Result) -> str:
     d = result.to_dict()
     stat = "z" if d["ci_method"] == "z" else "t"
     level = f"{d['level']:g}%"
@@ -185,7 +188,7 @@ def multilevel_pool_table(result):
         aligned(rows)] + prediction_lines(d) + [f"Note: {note}" for note in d["notes"]])
 
 
-def multilevel_metareg_table(result):
+def multilevel_metareg_table(result: Result) -> str:
     d = result.to_dict()
     stat = "z" if d["ci_method"] == "z" else "t"
     level = f"{d['level']:g}%"
@@ -201,7 +204,7 @@ def multilevel_metareg_table(result):
         aligned(rows)])
 
 
-def multilevel_subgroup_table(result):
+def multilevel_subgroup_table(result: Result) -> str:
     d = result.to_dict()
     level = f"{d['level']:g}%"
     rows = [[d["by"], "k", "clusters", "estimate", "se", f"{level} CI", "p", "sigma^2 between",

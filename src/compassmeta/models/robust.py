@@ -20,9 +20,12 @@ residuals e_j and V_j = D_j'D_j (Cholesky):
   (q, nu - q + 1) df.
 Each sum over pairs of clusters is reduced to sums over clusters, so the cost is linear in k.
 """
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..common import distributions as dist
 from ..common.errors import InputError
@@ -31,11 +34,16 @@ from .wls import inverse
 
 ROBUST_TYPES = ("CR0", "CR1", "CR2")
 
+if TYPE_CHECKING:
+    from .multilevel import MultilevelFit
+
+Array = NDArray[np.float64]
+
 #: Eigenvalues at or below this are dropped from inverse square roots (clubSandwich).
 EIGEN_TOLERANCE = 1e-12
 
 
-def inverse_sqrt(matrices):
+def inverse_sqrt(matrices: Array) -> Array:
     """Symmetric (pseudo-)inverse square root of a stack of symmetric matrices."""
     values, vectors = np.linalg.eigh(matrices)
     with np.errstate(divide="ignore"):
@@ -51,9 +59,9 @@ class ClusterArrays:
     M X_j'W_j A_j X_j L_M (p x p); ``scores[j]`` = X_j'W_j A_j e_j (p).
     """
 
-    gram: np.ndarray
-    lever: np.ndarray
-    scores: np.ndarray
+    gram: Array
+    lever: Array
+    scores: Array
 
 
 def cluster_arrays(M, blocks, adjust=True):
@@ -77,7 +85,7 @@ def cluster_arrays(M, blocks, adjust=True):
     return ClusterArrays(np.concatenate(grams), np.concatenate(levers), np.concatenate(scores))
 
 
-def _pair_sums(gram, lever):
+def _pair_sums(gram: Array, lever: Array) -> tuple[Array, Array]:
     """T[s,t,u,v] = sum_{j,l} P[s,t,j,l] P[u,v,j,l] for P[s,t,j,l] = delta_jl gram_j[s,t]
     - lever_j[s]'lever_l[t], in sums over single clusters (returns Omega and T)."""
     cross = np.einsum("jsa,jta->jst", lever, lever)
@@ -92,12 +100,12 @@ def _pair_sums(gram, lever):
 class RobustInference:
     """CR2 covariance, standard errors and Satterthwaite df of every coefficient."""
 
-    vcov: np.ndarray
-    se: np.ndarray
-    df: np.ndarray
+    vcov: Array
+    se: Array
+    df: Array
     arrays: ClusterArrays
 
-    def wald_htz(self, beta, columns):
+    def wald_htz(self, beta: Array, columns: Iterable[int]) -> tuple[float, int, float, float]:
         """HTZ test that the coefficients in ``columns`` are zero: (F, df1, df2, p)."""
         return self.wald_htz_matrix(beta, np.eye(beta.size)[list(columns)])
 

@@ -7,13 +7,24 @@ change, correlations, tables2x2, proportions, rates), registered in :mod:`.regis
 """
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ...common.errors import InputError
 from ...common.results import Result
 from . import change, correlations, means, proportions, rates, tables2x2  # noqa: F401  (registers the measures)
-from .registry import CONTINUITY_TARGETS, MEASURES, Correction, Measure, continuity_corrected, finish, lookup
+from .registry import (
+    CONTINUITY_TARGETS,
+    MEASURES,
+    Array,
+    Correction,
+    Measure,
+    Values,
+    continuity_corrected,
+    finish,
+    lookup,
+)
 
 __all__ = ["MEASURES", "Escalc", "Measure", "describe_measures", "escalc", "lookup"]
 
@@ -32,12 +43,12 @@ class Escalc(Result):
     vtype: str
     add: float | None
     to: str | None
-    yi: tuple
-    vi: tuple
+    yi: tuple[float, ...]
+    vi: tuple[float, ...]
 
 
-def escalc(measure: str, data: Mapping, *, vtype: str | None = None, add: float | None = None,
-           to: str = "only0", file=None) -> Escalc:
+def escalc(measure: str, data: Mapping[str, Any], *, vtype: str | None = None, add: float | None = None,
+           to: str = "only0", file: object = None) -> Escalc:
     """yi and vi of ``measure`` from the columns in ``data`` (metafor's argument names).
 
     Errors name ``file``, the 1-based row and the column.  ``add`` defaults to metafor's default
@@ -67,12 +78,12 @@ def describe_measures() -> str:
                      for m in ordered)
 
 
-def _inputs(spec: Measure, data: Mapping, file) -> dict:
+def _inputs(spec: Measure, data: Mapping[str, Any], file: object) -> Values:
     """The measure's inputs as float arrays: derived from totals or from alternative statistics
     (di, ti, pi, ri) where a row gives those, and checked."""
     alternatives = spec.alternatives
     optional = (alternatives.columns + alternatives.replaces) if alternatives else ()
-    values = {}
+    values: Values = {}
     for name in dict.fromkeys(spec.inputs + optional):
         if name in data:
             values[name] = np.asarray(data[name], dtype=float)
@@ -99,7 +110,7 @@ def _inputs(spec: Measure, data: Mapping, file) -> dict:
     return {name: values[name] for name in spec.inputs}
 
 
-def _instead(spec, name):
+def _instead(spec: Measure, name: str) -> str:
     """' (or ...)': what can stand in for input ``name``."""
     if name in TOTALS:
         return f" (or {' and '.join(TOTALS[name])})"
@@ -108,13 +119,14 @@ def _instead(spec, name):
     return ""
 
 
-def _from_total(name, data, file):
+def _from_total(name: str, data: Mapping[str, Any], file: object) -> Array:
     total, part = (np.asarray(data[column], dtype=float) for column in TOTALS[name])
-    _check_part(part, total, *reversed(TOTALS[name]), file)
+    total_name, part_name = TOTALS[name]
+    _check_part(part, total, part_name, total_name, file)
     return total - part
 
 
-def _check_part(part, total, part_name, total_name, file):
+def _check_part(part: Array, total: Array, part_name: str, total_name: str, file: object) -> None:
     """A count must not exceed its total (ai <= n1i, ci <= n2i, xi <= ni)."""
     over = np.flatnonzero(part > total)
     if over.size:
@@ -123,7 +135,7 @@ def _check_part(part, total, part_name, total_name, file):
                          file=file, row=row + 1, column=part_name)
 
 
-def _check_range(name, column, spec, file):
+def _check_range(name: str, column: Array, spec: Measure, file: object) -> None:
     """Counts and SDs >= 0, sizes and person-times > 0, correlations in [-1, 1], p values in
     [-1, 1] (signed); t statistics (ti of SMD, SMCC, COR) are not person-times."""
     positive = POSITIVE if name in spec.inputs else ()

@@ -7,10 +7,10 @@ Fisher's z with 1 / (n - 3).  Variances for n <= 3 are undefined, as in metafor.
 """
 import numpy as np
 
-from .registry import Alternatives, filled, hyp2f1, register, t_from_p, weighted_mean
+from .registry import Alternatives, Array, Values, YiVi, filled, hyp2f1, register, t_from_p, weighted_mean
 
 
-def correlation_variance(yi, r, n, vtype: str) -> np.ndarray:
+def correlation_variance(yi: Array, r: Array, n: Array, vtype: str) -> Array:
     """Variance of a (raw or unbiased) correlation ``yi`` of ``vtype``."""
     with np.errstate(invalid="ignore", divide="ignore"):
         vi = {"LS": lambda: (1 - yi ** 2) ** 2 / (n - 1),
@@ -21,7 +21,7 @@ def correlation_variance(yi, r, n, vtype: str) -> np.ndarray:
     return np.where(n <= 3, np.nan, vi)
 
 
-def r_from_t(v: dict) -> dict:
+def r_from_t(v: Values) -> Values:
     """metafor's other correlation inputs, row by row: ti (r = t / sqrt(t^2 + n - 2)); else a signed
     two-sided pi (t on n - 2 df)."""
     n = v["ni"]
@@ -34,26 +34,26 @@ FROM_T = Alternatives(("ti", "pi"), ("ri",), r_from_t)
 
 @register("COR", "correlations", "raw correlation coefficient", ("ri", "ni"), ("LS", "AV", "H0"),
           alternatives=FROM_T)
-def cor(v: dict, vtype: str) -> tuple:
+def cor(v: Values, vtype: str) -> YiVi:
     return v["ri"], correlation_variance(v["ri"], v["ri"], v["ni"], vtype)
 
 
 @register("UCOR", "correlations", "unbiased correlation coefficient (Olkin & Pratt 1958)", ("ri", "ni"),
           ("LS", "UB", "AV"), alternatives=FROM_T)
-def ucor(v: dict, vtype: str) -> tuple:
+def ucor(v: Values, vtype: str) -> YiVi:
     r, n = v["ri"], v["ni"]
     yi = r * hyp2f1(0.5, 0.5, (n - 2) / 2, 1 - r ** 2)
     return yi, correlation_variance(yi, r, n, vtype)
 
 
-def fisher_z(r) -> np.ndarray:
+def fisher_z(r: Array) -> Array:
     """Fisher's r-to-z transformation atanh(r)."""
     return np.arctanh(r)
 
 
 @register("ZCOR", "correlations", "Fisher's r-to-z transformed correlation", ("ri", "ni"),
           alternatives=FROM_T)
-def zcor(v: dict, vtype: str) -> tuple:
+def zcor(v: Values, vtype: str) -> YiVi:
     n = v["ni"]
     with np.errstate(divide="ignore"):
         return fisher_z(v["ri"]), np.where(n <= 3, np.nan, 1 / np.where(n <= 3, 1, n - 3))

@@ -7,12 +7,24 @@ Senior et al. (2020).  Group 1 minus (or over) group 2.
 """
 import numpy as np
 
-from .registry import Alternatives, entered_as_d, filled, hedges_correction, register, t_from_p, weighted_mean
+from .registry import (
+    Alternatives,
+    Array,
+    Values,
+    YiVi,
+    entered_as_d,
+    filled,
+    hedges_correction,
+    register,
+    t_from_p,
+    weighted_mean,
+)
 
 TWO_GROUPS = ("m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i")
 
 
-def smd_variance(g, d, c, n1, n2, n_p, df, vtype: str, weights) -> np.ndarray:
+def smd_variance(g: Array, d: Array, c: Array, n1: Array, n2: Array, n_p: Array, df: Array, vtype: str,
+                 weights: Array) -> Array:
     """Sampling variance of a bias-corrected standardised mean difference g = c(df) d.
 
     LS: 1/n1 + 1/n2 + g^2 / (2 n_p) (Hedges 1982, eq. 8; Hedges & Olkin 1985, eq. 15);
@@ -31,7 +43,7 @@ def smd_variance(g, d, c, n1, n2, n_p, df, vtype: str, weights) -> np.ndarray:
                 }[vtype]()
 
 
-def smd_from_d(d, n1, n2, vtype: str = "LS") -> tuple:
+def smd_from_d(d: Array, n1: Array, n2: Array, vtype: str = "LS") -> YiVi:
     """Hedges' g = c(n1 + n2 - 2) d and its variance from Cohen's d (pooled-SD standardiser)."""
     d, n1, n2 = (np.asarray(x, dtype=float) for x in (d, n1, n2))
     df = n1 + n2 - 2
@@ -40,12 +52,12 @@ def smd_from_d(d, n1, n2, vtype: str = "LS") -> tuple:
     return g, smd_variance(g, d, c, n1, n2, n1 + n2, df, vtype, n1 + n2)
 
 
-def pooled_sd(sd1, n1, sd2, n2) -> np.ndarray:
+def pooled_sd(sd1: Array, n1: Array, sd2: Array, n2: Array) -> Array:
     """Pooled within-group SD sqrt(((n1 - 1) sd1^2 + (n2 - 1) sd2^2) / (n1 + n2 - 2))."""
     return np.sqrt(((n1 - 1) * sd1 ** 2 + (n2 - 1) * sd2 ** 2) / (n1 + n2 - 2))
 
 
-def d_from_statistics(v: dict) -> dict:
+def d_from_statistics(v: Values) -> Values:
     """metafor's other SMD inputs, row by row: di (Cohen's d); else ti (d = t sqrt(1/n1 + 1/n2));
     else a signed two-sided pi (t from its quantile on n1 + n2 - 2 df); else a point-biserial ri
     (d = sqrt(h) r / sqrt(1 - r^2), h = m/n1 + m/n2, m = n1 + n2 - 2; Jacobs & Viechtbauer 2017)."""
@@ -61,14 +73,14 @@ def d_from_statistics(v: dict) -> dict:
           ("LS", "LS2", "UB", "AV", "H0"),
           alternatives=Alternatives(("di", "ti", "pi", "ri"), ("m1i", "m2i", "sd1i", "sd2i"),
                                     d_from_statistics))
-def smd(v: dict, vtype: str) -> tuple:
+def smd(v: Values, vtype: str) -> YiVi:
     return smd_from_d((v["m1i"] - v["m2i"]) / pooled_sd(v["sd1i"], v["n1i"], v["sd2i"], v["n2i"]),
                       v["n1i"], v["n2i"], vtype)
 
 
 @register("SMD1", "means", "standardised mean difference, standardised by the SD of group 2",
           ("m1i", "m2i", "sd2i", "n1i", "n2i"), ("LS", "LS2", "UB", "AV", "H0"))
-def smd1(v: dict, vtype: str) -> tuple:
+def smd1(v: Values, vtype: str) -> YiVi:
     n1, n2 = v["n1i"], v["n2i"]
     d = (v["m1i"] - v["m2i"]) / v["sd2i"]
     c = hedges_correction(n2 - 1)
@@ -78,7 +90,7 @@ def smd1(v: dict, vtype: str) -> tuple:
 
 @register("SMDH", "means", "standardised mean difference with heteroscedastic SDs (Bonett 2008)",
           TWO_GROUPS, ("LS", "LS2", "LS3"))
-def smdh(v: dict, vtype: str) -> tuple:
+def smdh(v: Values, vtype: str) -> YiVi:
     """g = c(n1 + n2 - 2) (m1 - m2) / sqrt((sd1^2 + sd2^2) / 2); LS Bonett (2008, eq. 8),
     LS2 with n in place of n - 1, LS3 the delta-method mix of the two."""
     n1, n2, s1, s2 = v["n1i"], v["n2i"], v["sd1i"] ** 2, v["sd2i"] ** 2
@@ -91,7 +103,7 @@ def smdh(v: dict, vtype: str) -> tuple:
 
 
 @register("MD", "means", "raw mean difference", TWO_GROUPS, ("LS", "UB", "HO"))
-def md(v: dict, vtype: str) -> tuple:
+def md(v: Values, vtype: str) -> YiVi:
     """m1 - m2 with sd1^2/n1 + sd2^2/n2 (LS, UB) or the pooled variance (HO)."""
     n1, n2 = v["n1i"], v["n2i"]
     if vtype == "HO":
@@ -101,14 +113,14 @@ def md(v: dict, vtype: str) -> tuple:
     return v["m1i"] - v["m2i"], variance
 
 
-def cv2_over_n(sd, m, n) -> np.ndarray:
+def cv2_over_n(sd: Array, m: Array, n: Array) -> Array:
     """sd^2 / (n m^2): the squared coefficient of variation over n."""
     return sd ** 2 / (n * m ** 2)
 
 
 @register("ROM", "means", "log ratio of means (bias-corrected, Lajeunesse 2015)", TWO_GROUPS,
           ("LS", "HO", "AV", "AVHO", "LS2"))
-def rom(v: dict, vtype: str) -> tuple:
+def rom(v: Values, vtype: str) -> YiVi:
     """log(m1/m2) + (cv1^2/n1 - cv2^2/n2) / 2 (Lajeunesse 2015, eq. 8); LS the delta-method
     variance, LS2 its second-order form (eq. 9), HO with the pooled SD, AV / AVHO with the
     sample-size weighted mean CVs per group / over both groups."""
@@ -118,7 +130,7 @@ def rom(v: dict, vtype: str) -> tuple:
         yi = np.log(m1 / m2) + (a - b) / 2
     cv1, cv2 = sd1 / m1, sd2 / m2
 
-    def av_pooled():
+    def av_pooled() -> Array:
         keep = ~(np.isnan(cv1) | np.isnan(cv2))
         mean = (np.sum(n1[keep] * cv1[keep]) + np.sum(n2[keep] * cv2[keep])) / np.sum((n1 + n2)[keep])
         return mean ** 2 * (1 / n1 + 1 / n2)
@@ -131,7 +143,7 @@ def rom(v: dict, vtype: str) -> tuple:
                 "LS2": lambda: a + b + a ** 2 / 2 + b ** 2 / 2}[vtype]()
 
 
-def log_sd_variance(n1, n2, vtype: str) -> np.ndarray:
+def log_sd_variance(n1: Array, n2: Array, vtype: str) -> Array:
     """Variance of log(sd1/sd2): 1/(2(n1-1)) + 1/(2(n2-1)) (LS), or n/(2(n-1)^2) summed (LS2,
     Senior et al. 2020, eq. 15)."""
     if vtype == "LS2":
@@ -141,7 +153,7 @@ def log_sd_variance(n1, n2, vtype: str) -> np.ndarray:
 
 @register("VR", "means", "log variability ratio (log SD ratio)", ("sd1i", "sd2i", "n1i", "n2i"),
           ("LS", "LS2"))
-def vr(v: dict, vtype: str) -> tuple:
+def vr(v: Values, vtype: str) -> YiVi:
     """log(sd1/sd2) + 1/(2(n1-1)) - 1/(2(n2-1)) (Nakagawa et al. 2015, eq. 9)."""
     n1, n2 = v["n1i"], v["n2i"]
     yi = np.log(v["sd1i"] / v["sd2i"]) + 1 / (2 * (n1 - 1)) - 1 / (2 * (n2 - 1))
@@ -149,7 +161,7 @@ def vr(v: dict, vtype: str) -> tuple:
 
 
 @register("CVR", "means", "log coefficient-of-variation ratio", TWO_GROUPS, ("LS", "LS2"))
-def cvr(v: dict, vtype: str) -> tuple:
+def cvr(v: Values, vtype: str) -> YiVi:
     """log(cv1/cv2) with the bias terms of Senior et al. (2020, eq. 6); LS Nakagawa et al. (2015,
     eq. 12) without the mean-SD correlation terms, LS2 Senior et al. (2020, eq. 16)."""
     m1, m2, sd1, sd2, n1, n2 = (v[name] for name in TWO_GROUPS)

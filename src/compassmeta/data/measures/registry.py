@@ -9,10 +9,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ...common.errors import InputError
 
 CONTINUITY_TARGETS = ("only0", "all", "if0all", "none")
+
+Array = NDArray[np.float64]
+Values = dict[str, Array]          # a measure's inputs by metafor's argument names
+YiVi = tuple[Array, Array]
+Compute = Callable[[Values, str], YiVi]
 
 
 @dataclass(frozen=True)
@@ -30,10 +36,10 @@ class Measure:
     name: str
     family: str
     description: str
-    inputs: tuple
-    vtypes: tuple
-    compute: Callable
-    counts: tuple = ()
+    inputs: tuple[str, ...]
+    vtypes: tuple[str, ...]
+    compute: Compute
+    counts: tuple[str, ...] = ()
     default_add: float = 0.5
     alternatives: "Alternatives | None" = None
 
@@ -44,31 +50,31 @@ class Alternatives:
     ``columns`` the alternative columns, ``replaces`` the inputs they stand in for, ``fill`` the
     function completing those inputs (NaN where a row gives neither)."""
 
-    columns: tuple
-    replaces: tuple
-    fill: Callable
+    columns: tuple[str, ...]
+    replaces: tuple[str, ...]
+    fill: Callable[[Values], Values]
 
 
-MEASURES: dict = {}
+MEASURES: dict[str, Measure] = {}
 
 
-def register(name: str, family: str, description: str, inputs: tuple, vtypes: tuple = ("LS",),
-             counts: tuple = (), default_add: float = 0.5,
-             alternatives: Alternatives | None = None) -> Callable:
+def register(name: str, family: str, description: str, inputs: tuple[str, ...],
+             vtypes: tuple[str, ...] = ("LS",), counts: tuple[str, ...] = (), default_add: float = 0.5,
+             alternatives: Alternatives | None = None) -> Callable[[Compute], Compute]:
     """Decorator: register ``compute(values, vtype) -> (yi, vi)`` as measure ``name``."""
-    def decorate(compute):
+    def decorate(compute: Compute) -> Compute:
         MEASURES[name] = Measure(name, family, description, tuple(inputs), tuple(vtypes), compute,
                                  tuple(counts), default_add, alternatives)
         return compute
     return decorate
 
 
-def filled(given, fallback) -> np.ndarray:
+def filled(given: Array, fallback: ArrayLike) -> Array:
     """``given`` where it is a number, else ``fallback`` (metafor's replmiss)."""
     return np.where(np.isnan(given), fallback, given)
 
 
-def t_from_p(p, df) -> np.ndarray:
+def t_from_p(p: Array, df: ArrayLike) -> Array:
     """t from a signed two-sided p value: sign(p) qt(|p|/2, df, lower.tail = FALSE) (metafor's
     .convp2t); NaN where p is missing."""
     from scipy import stats
@@ -76,7 +82,7 @@ def t_from_p(p, df) -> np.ndarray:
     return np.sign(p) * stats.t.isf(np.abs(p) / 2, df)
 
 
-def entered_as_d(v: dict, d, paired: bool = False) -> dict:
+def entered_as_d(v: Values, d: Array, paired: bool = False) -> Values:
     """``v`` with the rows that give d entered as means d and 0 with SDs 1 (and r = 0.5 for
     paired designs, so that the SD of the change is 1), as metafor does."""
     given = ~np.isnan(d)
@@ -95,14 +101,14 @@ def lookup(name: str) -> Measure:
     return measure
 
 
-def weighted_mean(x, w) -> float:
+def weighted_mean(x: Array, w: Array) -> float:
     """Sum(w x) / sum(w) over the entries where both are defined (metafor's sample-size weighted
     average for vtype="AV")."""
     keep = ~(np.isnan(x) | np.isnan(w))
     return np.sum(x[keep] * w[keep]) / np.sum(w[keep])
 
 
-def hedges_correction(df) -> np.ndarray:
+def hedges_correction(df: ArrayLike) -> Array:
     """Exact small-sample bias correction c(m) = Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2)) (Hedges 1981,
     eq. 6e), through log-gamma so that it does not overflow; undefined (NaN) for m <= 1."""
     from scipy import special
@@ -116,7 +122,7 @@ def hedges_correction(df) -> np.ndarray:
 SERIES_FROM_C = 30  # from this c on the power series converges within a few hundred terms for 0 <= x < 1
 
 
-def hyp2f1(a: float, b: float, c, x) -> np.ndarray:
+def hyp2f1(a: float, b: float, c: ArrayLike, x: ArrayLike) -> Array:
     """Gauss hypergeometric 2F1(a, b; c; x) for 0 <= x <= 1 and c > b > 0; NaN where c <= a + b
     (as metafor's .Fcalc).  At x = 1 Gauss's sum Gamma(c) Gamma(c-a-b) / (Gamma(c-a) Gamma(c-b))
     (as Pochhammer ratios); for c >= 30 the power series (Abramowitz & Stegun 15.1.1); below,
@@ -142,7 +148,7 @@ def hyp2f1(a: float, b: float, c, x) -> np.ndarray:
     return value
 
 
-def _series(a, b, c, x):
+def _series(a: float, b: float, c: Array, x: Array) -> Array:
     """sum_k (a)_k (b)_k / ((c)_k k!) x^k until a term adds less than 1e-17 of the sum."""
     term, total = np.ones_like(x), np.ones_like(x)
     for k in range(100_000):
@@ -153,10 +159,10 @@ def _series(a, b, c, x):
     raise ArithmeticError("hypergeometric series did not converge")  # pragma: no cover (c >= 30)
 
 
-def _euler_integral(a, b, c, x):
+def _euler_integral(a: float, b: float, c: float, x: float) -> float:
     from scipy import integrate
 
-    def qaws(f, wvar):
+    def qaws(f: Callable[[float], float], wvar: tuple[float, float]) -> float:
         return integrate.quad(f, 0, 1, weight="alg", wvar=wvar, epsabs=0, epsrel=1e-13, limit=200)[0]
 
     beta = (b - 1, c - b - 1)
@@ -171,7 +177,7 @@ class Correction:
     to: str
 
 
-def continuity_corrected(measure: Measure, values: dict, correction: Correction) -> dict:
+def continuity_corrected(measure: Measure, values: Values, correction: Correction) -> Values:
     """The count cells after metafor's ``add``/``to`` rule: ``all`` rows, ``only0`` rows with a
     zero cell, ``if0all`` every row when any row has a zero cell, ``none``."""
     if not measure.counts or correction.to == "none" or correction.add == 0:
@@ -186,7 +192,7 @@ def continuity_corrected(measure: Measure, values: dict, correction: Correction)
     return corrected
 
 
-def finish(yi, vi) -> tuple:
+def finish(yi: ArrayLike, vi: ArrayLike) -> YiVi:
     """metafor's clean-up: an infinite yi or vi makes both NaN (NA); a negative vi is NaN.  An
     undefined yi or vi stays undefined alone (metafor's vtype="AV" gives a variance where the
     bias correction, and so yi, is undefined)."""

@@ -2,7 +2,9 @@
 import csv
 import io
 import math
+import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -18,10 +20,10 @@ class EscalcTable(Result):
 
     file: str
     escalc: Escalc
-    rows: tuple  # one dict per row: column -> text cell, then yi and vi as floats
+    rows: tuple[dict[str, Any], ...]  # one dict per row: column -> text cell, then yi and vi as floats
 
     @property
-    def header(self) -> list:
+    def header(self) -> list[str]:
         return list(dict.fromkeys([*self.rows[0], "yi", "vi"])) if self.rows else ["yi", "vi"]
 
     @property
@@ -40,13 +42,13 @@ class EscalcTable(Result):
         return out.getvalue()
 
 
-def _cell(value):
+def _cell(value: object) -> object:
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else "NA"
     return value
 
 
-def _column(table, name, *, may_be_empty):
+def _column(table: Any, name: str, *, may_be_empty: bool) -> Any:
     """A numeric column; with ``may_be_empty`` an empty or NA cell is NaN (a row that gives another
     statistic instead, e.g. ti for SMD), else it is an error naming the row."""
     from ..tables import parse_number
@@ -58,8 +60,8 @@ def _column(table, name, *, may_be_empty):
                      for row, cell in enumerate(table.column(name), start=1)])
 
 
-def escalc_table(path, measure: str, *, vtype: str | None = None, add: float | None = None,
-                 to: str | None = None) -> EscalcTable:
+def escalc_table(path: str | os.PathLike[str], measure: str, *, vtype: str | None = None,
+                 add: float | None = None, to: str | None = None) -> EscalcTable:
     """:func:`escalc` on the CSV at ``path``; errors name the file, row and column."""
     from ..tables import read_table
 
