@@ -257,6 +257,8 @@ def _shrinkage(model, grid_tau, weights, mean, var, labels, chunk=2048):
     """Each study's theta_i | y: the mixture over the grid of its conditional normals, in chunks
     of studies (so that the (studies x grid) arrays stay in cache)."""
     rows = []
+    used = weights > 0                  # DIRECT bins without posterior mass add nothing to a mixture
+    grid_tau, weights, mean, var = grid_tau[used], weights[used], mean[used], var[used]
     for start in range(0, model.y.size, chunk):
         part = slice(start, start + chunk)
         b = grid_tau[:, None] ** 2 / (grid_tau[:, None] ** 2 + model.s2[part])
@@ -265,8 +267,8 @@ def _shrinkage(model, grid_tau, weights, mean, var, labels, chunk=2048):
         avg = means @ weights
         sd = np.sqrt(((means - avg[:, None]) ** 2 + sds ** 2) @ weights)
         q = [mixture_quantiles(p, weights, means, sds) for p in (0.5, 0.025, 0.975)]
-        rows += [Shrinkage(es_id=str(label), mean=float(a), median=float(m), sd=float(s), ci_lower=float(lo),
-                           ci_upper=float(hi)) for label, a, s, m, lo, hi in zip(labels[part], avg, sd, *q)]
+        columns = [x.tolist() for x in (avg, q[0], sd, q[1], q[2])]   # Shrinkage's field order
+        rows += [Shrinkage(str(label), *row) for label, *row in zip(labels[part], *columns)]
     return tuple(rows)
 
 
