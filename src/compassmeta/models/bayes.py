@@ -11,7 +11,6 @@ estimate theta_i | tau, y is normal (eq. 13-14).  Bayes factors and the marginal
 bayesmeta computes them (sec. 2.5): defined when both priors are proper.
 """
 import dataclasses
-import functools
 import math
 
 import numpy as np
@@ -20,7 +19,7 @@ from ..common.errors import InputError
 from ..common.results import INTERNAL, Estimate, Heterogeneity, PooledModel, Result, VarianceComponent
 from .bayes_grid import AdaptiveDensity, direct_grid, mixture_cdf, mixture_quantiles, shortest_interval
 from .bayes_priors import TauPrior, parse_mu_prior, parse_tau_prior
-from .bayes_sums import CHECK, CompressedSums, exact_sums
+from .bayes_sums import CHECK, CompressedSums, ExactSums
 
 LEVEL = 0.95
 COMPRESS_K = 1000     # from this many studies the sums are compressed (models.bayes_sums)
@@ -144,21 +143,24 @@ class NormalNormal:
         self.center = float(np.sum(y / self.s2) / np.sum(1 / self.s2))
         yc = y - self.center
         columns = np.column_stack([np.ones_like(yc), yc, yc ** 2])
-        self.sums = functools.partial(exact_sums, s2=self.s2, columns=columns)
+        self.sums = ExactSums(self.s2, columns)
         if y.size >= compress:
             compressed = CompressedSums(self.s2, columns)
             if compressed.error <= CHECK:
                 self.sums = compressed
 
-    def _prior_sums(self, tau):
+    def _prior_sums(self, tau, with_logdet=True):
         """log det, sum w, sum w yc, sum w yc^2 and the count, the normal prior of mu counted as
-        one more observation (Roever 2020, eq. 10-12)."""
-        logdet, sums = self.sums(tau)
+        one more observation (Roever 2020, eq. 10-12); without ``with_logdet`` at one tau, log det None."""
+        if with_logdet:
+            logdet, sums = self.sums(tau)
+        else:
+            logdet, sums = None, self.sums.inverse(tau)[None, :]
         sw, swy, swyy, n = sums[:, 0], sums[:, 1], sums[:, 2], self.y.size
         if self.mu_prior is not None:
             pm, psd = self.mu_prior[0] - self.center, self.mu_prior[1]
             sw, swy, swyy = sw + psd ** -2, swy + pm / psd ** 2, swyy + pm ** 2 / psd ** 2
-            logdet, n = logdet + 2 * math.log(psd), n + 1
+            logdet, n = (None if logdet is None else logdet + 2 * math.log(psd)), n + 1
         return logdet, sw, swy, swyy, n
 
     def log_likelihood(self, tau, mu=None):
@@ -181,7 +183,8 @@ class NormalNormal:
         """Means and variances of every conditional DIRECT watches (bayesmeta's ``alldivs``):
         mu, theta_new and each theta_i (or the theta_i of ``studies``) at one tau (eq. 11-14)."""
         t2 = tau * tau
-        mean, var = (float(x[0]) for x in self.conditional_mu(tau))
+        _, sw, swy, _, _ = self._prior_sums(tau, with_logdet=False)
+        mean, var = self.center + float(swy[0] / sw[0]), float(1.0 / sw[0])
         y, s2 = (self.y, self.s2) if studies is None else (self.y[studies], self.s2[studies])
         b = t2 / (t2 + s2)
         return (np.concatenate(([mean, mean], b * y + (1 - b) * mean)),

@@ -25,21 +25,31 @@ _DCT = 2.0 / NODES * np.cos(np.outer(np.arange(NODES), _THETA))
 _DCT[0] /= 2
 
 
-def exact_sums(tau, s2, columns):
-    """(logdet, sums) over tau: sum_i log(tau^2 + s2_i) and sum_i columns_i / (tau^2 + s2_i),
-    in (rows x k) blocks of 2 MB."""
-    tau = np.atleast_1d(np.asarray(tau, dtype=float))
-    logdet, sums = np.empty(tau.size), np.empty((tau.size, columns.shape[1]))
-    chunk = max(1, 262_144 // s2.size)
-    for start in range(0, tau.size, chunk):
-        v = tau[start:start + chunk, None] ** 2 + s2
-        logdet[start:start + chunk] = np.log(v).sum(axis=1)
-        sums[start:start + chunk] = np.einsum("ij,jc->ic", 1.0 / v, columns)
-    return logdet, sums
+class ExactSums:
+    """sum_i log(tau^2 + s2_i) and sum_i columns_i / (tau^2 + s2_i) over tau, summed over the
+    studies in (rows x k) blocks of 2 MB."""
+
+    def __init__(self, s2, columns):
+        self.s2, self.columns = s2, columns
+
+    def __call__(self, tau):
+        """(logdet, sums) at each tau."""
+        tau = np.atleast_1d(np.asarray(tau, dtype=float))
+        logdet, sums = np.empty(tau.size), np.empty((tau.size, self.columns.shape[1]))
+        chunk = max(1, 262_144 // self.s2.size)
+        for start in range(0, tau.size, chunk):
+            v = tau[start:start + chunk, None] ** 2 + self.s2
+            logdet[start:start + chunk] = np.log(v).sum(axis=1)
+            sums[start:start + chunk] = np.einsum("ij,jc->ic", 1.0 / v, self.columns)
+        return logdet, sums
+
+    def inverse(self, tau: float):
+        """The sums without the log determinant at one tau (the DIRECT grid's many calls)."""
+        return (1.0 / (tau * tau + self.s2)) @ self.columns
 
 
 class CompressedSums:
-    """The sums of :func:`exact_sums` from m = 32 x panels nodes (see the module docstring)."""
+    """The sums of :class:`ExactSums` from m = 32 x panels nodes (see the module docstring)."""
 
     def __init__(self, s2, columns):
         v = np.log(s2)
@@ -69,12 +79,16 @@ class CompressedSums:
         x = tau[:, None] ** 2 + self.nodes
         return np.log(x) @ self.weights[:, 0], (1.0 / x) @ self.weights
 
+    def inverse(self, tau: float):
+        """The sums without the log determinant at one tau."""
+        return (1.0 / (tau * tau + self.nodes)) @ self.weights
+
     def _check(self, s2, columns):
         """Largest error of the compressed sums against the exact ones, relative to sum |c_i g|."""
         tau = np.array([0.0, math.sqrt(float(np.median(s2))), 100 * math.sqrt(float(s2.max()))])
-        logdet, sums = exact_sums(tau, s2, columns)
+        logdet, sums = ExactSums(s2, columns)(tau)
         scale_log = np.abs(np.log(tau[:, None] ** 2 + s2)).sum(axis=1) * np.abs(columns[:, 0]).max()
-        _, scale = exact_sums(tau, s2, np.abs(columns))
+        _, scale = ExactSums(s2, np.abs(columns))(tau)
         approx_log, approx = self(tau)
         return float(max((np.abs(approx_log - logdet) / np.maximum(scale_log, 1e-300)).max(),
                          (np.abs(approx - sums) / np.maximum(scale, 1e-300)).max()))
