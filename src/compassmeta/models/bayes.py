@@ -137,14 +137,14 @@ class Densities:
 class NormalNormal:
     """The model's conditional quantities for given data and priors (vectorised over tau)."""
 
-    def __init__(self, y, sigma, tau_prior: TauPrior, mu_prior, compress: int = COMPRESS_K):
+    def __init__(self, y, sigma, tau_prior: TauPrior, mu_prior):
         self.y, self.sigma, self.s2 = y, sigma, sigma ** 2
         self.tau_prior, self.mu_prior = tau_prior, mu_prior
         self.center = float(np.sum(y / self.s2) / np.sum(1 / self.s2))
         yc = y - self.center
         columns = np.column_stack([np.ones_like(yc), yc, yc ** 2])
         self.sums = ExactSums(self.s2, columns)
-        if y.size >= compress:
+        if y.size >= COMPRESS_K:
             compressed = CompressedSums(self.s2, columns)
             if compressed.error <= CHECK:
                 self.sums = compressed
