@@ -19,8 +19,10 @@ from ..common.errors import InputError
 from ..common.results import INTERNAL, Estimate, Heterogeneity, PooledModel, Result, VarianceComponent
 from .bayes_grid import AdaptiveDensity, direct_grid, mixture_cdf, mixture_quantiles, shortest_interval
 from .bayes_priors import TauPrior, parse_mu_prior, parse_tau_prior
+from .bayes_sums import CHECK, CompressedSums, ExactSums
 
 LEVEL = 0.95
+COMPRESS_K = 1000     # from this many studies the sums are compressed (models.bayes_sums)
 SUMMARY_KEYS = ("mode", "median", "mean", "sd", "ci_lower", "ci_upper", "hpd_lower", "hpd_upper")
 
 
@@ -139,52 +141,50 @@ class NormalNormal:
         self.y, self.sigma, self.s2 = y, sigma, sigma ** 2
         self.tau_prior, self.mu_prior = tau_prior, mu_prior
         self.center = float(np.sum(y / self.s2) / np.sum(1 / self.s2))
+        yc = y - self.center
+        columns = np.column_stack([np.ones_like(yc), yc, yc ** 2])
+        self.sums = ExactSums(self.s2, columns)
+        if y.size >= COMPRESS_K:
+            compressed = CompressedSums(self.s2, columns)
+            if compressed.error <= CHECK:
+                self.sums = compressed
+
+    def _prior_sums(self, tau, with_logdet=True):
+        """log det, sum w, sum w yc, sum w yc^2 and the count, the normal prior of mu counted as
+        one more observation (Roever 2020, eq. 10-12); without ``with_logdet`` at one tau, log det None."""
+        if with_logdet:
+            logdet, sums = self.sums(tau)
+        else:
+            logdet, sums = None, self.sums.inverse(tau)[None, :]
+        sw, swy, swyy, n = sums[:, 0], sums[:, 1], sums[:, 2], self.y.size
+        if self.mu_prior is not None:
+            pm, psd = self.mu_prior[0] - self.center, self.mu_prior[1]
+            sw, swy, swyy = sw + psd ** -2, swy + pm / psd ** 2, swyy + pm ** 2 / psd ** 2
+            logdet, n = (None if logdet is None else logdet + 2 * math.log(psd)), n + 1
+        return logdet, sw, swy, swyy, n
 
     def log_likelihood(self, tau, mu=None):
         """log p(y | tau) with mu integrated over its prior (Roever 2020, eq. 10), or the joint
-        log p(y | tau, mu) when ``mu`` is given; vectorised over tau in chunks."""
-        tau = np.atleast_1d(np.asarray(tau, dtype=float))
-        out = np.empty(tau.size)
-        yc = self.y - self.center
-        chunk = max(1, 262_144 // self.y.size)   # (rows x k) blocks of 2 MB stay in cache
-        for start in range(0, tau.size, chunk):
-            t = tau[start:start + chunk]
-            v = t[:, None] ** 2 + self.s2
-            w = 1.0 / v
-            logdet = np.log(v).sum(axis=1)
-            if mu is not None:
-                resid = ((yc - (mu - self.center)) ** 2 * w).sum(axis=1)
-                out[start:start + chunk] = -0.5 * (self.y.size * math.log(2 * math.pi) + logdet + resid)
-                continue
-            sums = w @ np.column_stack([np.ones_like(yc), yc, yc ** 2])
-            sw, swy, swyy = sums[:, 0], sums[:, 1], sums[:, 2]
-            n = self.y.size
-            if self.mu_prior is not None:
-                pm, psd = self.mu_prior[0] - self.center, self.mu_prior[1]
-                sw, swy, swyy = sw + psd ** -2, swy + pm / psd ** 2, swyy + pm ** 2 / psd ** 2
-                logdet, n = logdet + 2 * math.log(psd), n + 1
-            resid = swyy - swy ** 2 / sw
-            out[start:start + chunk] = -0.5 * ((n - 1) * math.log(2 * math.pi) + logdet + resid + np.log(sw))
-        return out
+        log p(y | tau, mu) when ``mu`` is given; vectorised over tau."""
+        if mu is not None:
+            logdet, sums = self.sums(tau)
+            m = mu - self.center
+            resid = sums[:, 2] - 2 * m * sums[:, 1] + m * m * sums[:, 0]
+            return -0.5 * (self.y.size * math.log(2 * math.pi) + logdet + resid)
+        logdet, sw, swy, swyy, n = self._prior_sums(tau)
+        return -0.5 * ((n - 1) * math.log(2 * math.pi) + logdet + swyy - swy ** 2 / sw + np.log(sw))
 
     def conditional_mu(self, tau):
         """Mean and variance of mu | tau, y (Roever 2020, eq. 11-12), arrays over tau."""
-        tau = np.atleast_1d(np.asarray(tau, dtype=float))
-        w = 1.0 / (tau[:, None] ** 2 + self.s2)
-        sw, swy = w.sum(axis=1), w @ self.y
-        if self.mu_prior is not None:
-            sw, swy = sw + self.mu_prior[1] ** -2, swy + self.mu_prior[0] / self.mu_prior[1] ** 2
-        return swy / sw, 1.0 / sw
+        _, sw, swy, _, _ = self._prior_sums(tau)
+        return self.center + swy / sw, 1.0 / sw
 
     def divergence_moments(self, tau: float, studies=None):
         """Means and variances of every conditional DIRECT watches (bayesmeta's ``alldivs``):
         mu, theta_new and each theta_i (or the theta_i of ``studies``) at one tau (eq. 11-14)."""
         t2 = tau * tau
-        w = 1.0 / (t2 + self.s2)
-        sw, swy = w.sum(), w @ self.y
-        if self.mu_prior is not None:
-            sw, swy = sw + self.mu_prior[1] ** -2, swy + self.mu_prior[0] / self.mu_prior[1] ** 2
-        mean, var = swy / sw, 1.0 / sw
+        _, sw, swy, _, _ = self._prior_sums(tau, with_logdet=False)
+        mean, var = self.center + float(swy[0] / sw[0]), float(1.0 / sw[0])
         y, s2 = (self.y, self.s2) if studies is None else (self.y[studies], self.s2[studies])
         b = t2 / (t2 + s2)
         return (np.concatenate(([mean, mean], b * y + (1 - b) * mean)),
@@ -260,6 +260,8 @@ def _shrinkage(model, grid_tau, weights, mean, var, labels, chunk=2048):
     """Each study's theta_i | y: the mixture over the grid of its conditional normals, in chunks
     of studies (so that the (studies x grid) arrays stay in cache)."""
     rows = []
+    used = weights > 0                  # DIRECT bins without posterior mass add nothing to a mixture
+    grid_tau, weights, mean, var = grid_tau[used], weights[used], mean[used], var[used]
     for start in range(0, model.y.size, chunk):
         part = slice(start, start + chunk)
         b = grid_tau[:, None] ** 2 / (grid_tau[:, None] ** 2 + model.s2[part])
@@ -268,8 +270,8 @@ def _shrinkage(model, grid_tau, weights, mean, var, labels, chunk=2048):
         avg = means @ weights
         sd = np.sqrt(((means - avg[:, None]) ** 2 + sds ** 2) @ weights)
         q = [mixture_quantiles(p, weights, means, sds) for p in (0.5, 0.025, 0.975)]
-        rows += [Shrinkage(es_id=str(label), mean=float(a), median=float(m), sd=float(s), ci_lower=float(lo),
-                           ci_upper=float(hi)) for label, a, s, m, lo, hi in zip(labels[part], avg, sd, *q)]
+        columns = [x.tolist() for x in (avg, q[0], sd, q[1], q[2])]   # Shrinkage's field order
+        rows += [Shrinkage(str(label), *row) for label, *row in zip(labels[part], *columns)]
     return tuple(rows)
 
 

@@ -192,7 +192,7 @@ def _integral(c, a, b):
 
 def symmetric_kl(m1, v1, m2, v2):
     """Symmetrised Kullback-Leibler divergence of N(m1, v1) and N(m2, v2) (Roever & Friede 2017, eq. 4)."""
-    return (m1 - m2) ** 2 * 0.5 * (1 / v1 + 1 / v2) + (v1 - v2) ** 2 / (2 * v1 * v2)
+    return ((m1 - m2) ** 2 * (v1 + v2) + (v1 - v2) ** 2) / (2 * v1 * v2)
 
 
 def solve_divergence(divergence, start, step, delta):
@@ -219,12 +219,12 @@ def direct_grid(moments, cdf, maxtau, delta=0.01):
     renormalised.  Returns (tau, weight) arrays.
     """
     start = (0.0, moments(0.0))
-    margin, at_margin = _next_point(moments, start, max(maxtau, 1e-8) / 64, delta)
+    margin, at_margin, watched = _next_point(moments, start, max(maxtau, 1e-8) / 64, delta)
     points, margins = [0.0], [margin]
     while margin <= maxtau or len(points) < 2:
         step = (margin - points[-1]) / (2 if len(points) == 1 else 1)
-        point, at_point = _next_point(moments, (margin, at_margin), step, delta)
-        margin, at_margin = _next_point(moments, (point, at_point), point - margin, delta)
+        point, at_point, watched = _next_point(moments, (margin, at_margin), step, delta, watched)
+        margin, at_margin, watched = _next_point(moments, (point, at_point), point - margin, delta, watched)
         points.append(point)
         margins.append(margin)
     probs = cdf(np.array(margins))
@@ -232,17 +232,17 @@ def direct_grid(moments, cdf, maxtau, delta=0.01):
     return np.array(points), weights / weights.sum()
 
 
-def _next_point(moments, start, step, delta, watch=16):
-    """The tau > start whose conditionals lie at divergence delta from start's, and their moments.
+def _next_point(moments, start, step, delta, studies=None, watch=16):
+    """The tau > start whose conditionals lie at divergence delta from start's, their moments,
+    and the ``watch`` studies that diverged most (the watched set of the next step).
 
-    The root is solved on the ``watch`` conditionals that diverge most at a first guess (O(1)
-    per evaluation beyond mu's sums); every conditional is checked at the root, and the ones
-    past delta join the watched set until none is (each divergence grows with tau, so the
-    root of the watched set is then the root of all)."""
+    The root is solved on the watched conditionals (``studies``, or the ``watch`` that diverge
+    most at a first guess): O(1) per evaluation beyond mu's sums; every conditional is checked
+    at the root, and the ones past delta join the watched set until none is (each divergence
+    grows with tau, so the root of the watched set is then the root of all)."""
     tau0, (m1, v1) = start
-    m2, v2 = moments(tau0 + step)
-    divergences = symmetric_kl(m1, v1, m2, v2)
-    studies = np.argsort(divergences[2:])[-watch:]
+    if studies is None:
+        studies = _most_divergent(symmetric_kl(m1, v1, *moments(tau0 + step)), watch)
     for _ in range(100):
         root = solve_divergence(_watched_divergence(moments, m1, v1, studies), tau0, step, delta)
         m2, v2 = moments(root)
@@ -250,9 +250,16 @@ def _next_point(moments, start, step, delta, watch=16):
         beyond = np.flatnonzero(divergences[2:] > delta * (1 + 1e-12))
         new = np.setdiff1d(beyond, studies)
         if not new.size:
-            return root, (m2, v2)
+            return root, (m2, v2), _most_divergent(divergences, watch)
         studies = np.union1d(studies, new)
     raise RuntimeError("DIRECT grid: the watched set did not settle")
+
+
+def _most_divergent(divergences, watch):
+    """Indices of the ``watch`` studies (entries after mu and theta_new) of largest divergence."""
+    if divergences.size <= watch + 2:
+        return np.arange(divergences.size - 2)
+    return np.argpartition(divergences[2:], -watch)[-watch:]
 
 
 def _watched_divergence(moments, m1, v1, studies):
