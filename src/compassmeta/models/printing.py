@@ -26,7 +26,7 @@ def pool_table(result: Result) -> str:
     return "\n".join(lines)
 
 
-def fit_statistics_lines(d):
+def fit_statistics_lines(d: dict[str, Any]) -> list[str]:
     """metafor fitstats() in one line (absent on results without them)."""
     if d.get("log_likelihood") is None or "aic" not in d:
         return []
@@ -35,7 +35,7 @@ def fit_statistics_lines(d):
             f"AIC {fmt(d['aic'])}, BIC {fmt(d['bic'])}, AICc {fmt(d['aicc'])}"]
 
 
-def robust_lines(d):
+def robust_lines(d: dict[str, Any]) -> list[str]:
     """--robust: the coefficients with cluster-robust SEs (each study a cluster)."""
     if not d.get("robust"):
         return []
@@ -47,7 +47,7 @@ def robust_lines(d):
             aligned(rows)]
 
 
-def prediction_lines(d):
+def prediction_lines(d: dict[str, Any]) -> list[str]:
     """The share of true effects above a threshold and the BLUPs, when asked for."""
     lines = robust_lines(d)
     if d.get("prob_above") is not None:
@@ -60,7 +60,7 @@ def prediction_lines(d):
     return lines
 
 
-def comparison_lines(d):
+def comparison_lines(d: dict[str, Any]) -> list[str]:
     """metareg's --drop, --btt and --newmods results, marginal means and contrasts."""
     lines = []
     if d.get("lrt"):
