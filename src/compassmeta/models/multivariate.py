@@ -311,8 +311,9 @@ def summarise(fit, ci_method="z", level=0.95, contrasts=(), profile=False,
     se, crit = inference.se, inference.critical_values(level)
     dfs = [None] * fit.p if inference.df is None else [float(df) for df in inference.df]
     coefficients = tuple(
-        Coefficient(term=term, estimate=float(b), se=float(s), statistic=float(b / s), df=df, p_value=float(pv),
-                    ci_lower=float(b - c * s), ci_upper=float(b + c * s), level=100 * level)
+        Coefficient(term=term, estimate=float(b), se=float(s), statistic=float(b / s), df=df,
+                    p_value=float(pv), ci_lower=float(b - c * s), ci_upper=float(b + c * s),
+                    level=100 * level)
         for term, b, s, df, pv, c in zip(fit.terms, fit.beta, se, dfs, inference.p_values(fit.beta), crit))
     # metafor's QM: every coefficient but the intercept; the intercept alone in an intercept-only model
     tested = [i for i, term in enumerate(fit.terms) if term != "intercept"] or [0]
