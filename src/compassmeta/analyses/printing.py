@@ -98,7 +98,8 @@ def sensitivity_table(report: Result) -> str:
                       "Leave-one-out:", aligned(level_rows), "",
                       "Influence diagnostics (* = influential by metafor's criteria):",
                       aligned(influence_rows), "",
-                      f"Cumulative meta-analysis (order: {d['cumulative_order']}):", aligned(cumulative_rows)])
+                      f"Cumulative meta-analysis (order: {d['cumulative_order']}):",
+                      aligned(cumulative_rows)])
 
 
 def permutation_lines(test: Result) -> str:
