@@ -264,7 +264,8 @@ def sensitivity_report(yi, vi, labels=None, *, order="as given", method="REML", 
     """
     yi, vi = check_effects(yi, vi)
     check_options(cluster, rho, ci_method)
-    without_cluster, notes = (), ()
+    without_cluster: tuple = ()
+    notes: tuple[str, ...] = ()
     if cluster is not None:
         without_cluster = leave_one_cluster_out(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
                                                 level=level)

@@ -31,7 +31,9 @@ def plot_options(func):
     refusing_format = click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
                                    help="Figure file; .png, .svg or .pdf.")(refusing_format)
     refusing_format = model_options(refusing_format)
-    for param in refusing_format.__click_params__:  # same name and flag, no default, hidden
+    # same name and flag, no default, hidden (click.option keeps its parameters in an attribute that
+    # the function's type does not declare)
+    for param in refusing_format.__click_params__:  # type: ignore[attr-defined]
         if param.name == "output_format":
             param.default, param.hidden, param.show_default = None, True, False
     return refusing_format
