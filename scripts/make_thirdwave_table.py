@@ -15,11 +15,13 @@ import sys
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
-SOURCE = Path(sys.argv[1]) if len(sys.argv) > 1 else PROJECT.parent / "shared" / "data" / "dmetar" / "ThirdWave.csv"
+DEFAULT_SOURCE = PROJECT.parent / "shared" / "data" / "dmetar" / "ThirdWave.csv"
+SOURCE = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_SOURCE
 
 # the analysis plan's intervention classes
 INTERVENTION_CLASS = {"mindfulness": "mindfulness-based", "ACT": "act", "PCI": "other"}
-CONTROL_DETAIL = {"WLC": "waitlist (ThirdWave code WLC)", "no intervention": "no treatment (ThirdWave code no intervention)",
+CONTROL_DETAIL = {"WLC": "waitlist (ThirdWave code WLC)",
+                  "no intervention": "no treatment (ThirdWave code no intervention)",
                   "information only": "minimal treatment (ThirdWave code information only)"}
 FORMAT = {"group": "group", "online": "online", "book": "self-help"}
 CITATION = ("{author} (label in dmetar's ThirdWave teaching data; Harrer, Cuijpers, Furukawa & Ebert 2021, "
@@ -47,11 +49,13 @@ def main():
             "intervention_duration": row["InterventionDuration"],
             "risk_of_bias": row["RiskOfBias"],
             "stat_type": "g_se", "g": row["TE"], "se": row["seTE"],
-            "source": f"dmetar ThirdWave.csv (data/ThirdWave.rda @ 89dbcac19e6e261225703f8a526b10ec6c49e21d), line {line}: TE, seTE",
+            "source": "dmetar ThirdWave.csv (data/ThirdWave.rda @ 89dbcac19e6e261225703f8a526b10ec6c49e21d), "
+                      f"line {line}: TE, seTE",
             "license": "MIT (dmetar)",
-            "inclusion_note": "ThirdWave teaching data, carried whole for the reproduction of Harrer et al. (2021) ch. 4 and 7; "
-                              "TE is already oriented so that positive favours the intervention. Intervention, duration "
-                              "and risk of bias are ThirdWave's own codes.",
+            "inclusion_note": "ThirdWave teaching data, carried whole for the reproduction of Harrer et al. "
+                              "(2021) ch. 4 and 7; TE is already oriented so that positive favours the "
+                              "intervention. Intervention, duration and risk of bias are ThirdWave's own "
+                              "codes.",
         })
     with open(PROJECT / "studies" / "thirdwave.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, lineterminator="\n")

@@ -21,7 +21,8 @@ def _close(a, b):
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("ci_method", ["z", "knha"])
-@pytest.mark.parametrize("name", ["bcg", "hackshaw1998", "raudenbush1985", "thirdwave", "edge_huge_heterogeneity"])
+@pytest.mark.parametrize("name", ["bcg", "hackshaw1998", "raudenbush1985", "thirdwave",
+                                  "edge_huge_heterogeneity"])
 def test_batched_subsets_equal_one_at_a_time(name, method, ci_method):
     data = next(d for d in CORE["datasets"] if d["name"] == name)
     y, v = np.array(data["yi"]), np.array(data["vi"])
@@ -69,8 +70,8 @@ def test_gosh_matches_metafor(case):
         for key in ("estimate", "q", "i2", "tau2"):
             assert_close(float(getattr(result, key)[i]), case[key][j], f"subset {code} {key}")
         # metafor's gosh() shortcut for FE/DL reports H^2 = Q/df even below 1; rma() truncates at 1
-        assert_close(float(result.h2[i]), max(1.0, case["h2"][j]) if case["method"] == "DL" else case["h2"][j],
-                     f"subset {code} h2")
+        h2 = max(1.0, case["h2"][j]) if case["method"] == "DL" else case["h2"][j]
+        assert_close(float(result.h2[i]), h2, f"subset {code} h2")
 
 
 def _moderators(case):
@@ -86,7 +87,8 @@ def _moderators(case):
 @pytest.mark.parametrize("case", SPEED["permutest"], ids=lambda c: f"{c['model']}-{c['method']}-{c['test']}")
 def test_exact_permutation_test_matches_metafor(case):
     y, v, moderators = _moderators(case)
-    result = permutation_test(y, v, moderators, permutations=100_000, method=case["method"], ci_method=case["test"])
+    result = permutation_test(y, v, moderators, permutations=100_000, method=case["method"],
+                              ci_method=case["test"])
     assert result.exact and result.permutations == case["permutations"]
     assert_close(result.qm, case["qm"], "QM")
     # metafor drops the permutations whose fit fails (Fisher scoring not converging); with
@@ -194,7 +196,8 @@ def test_metareg_permutations_from_the_command_line(tmp_path):
     from compassmeta.cli import main
 
     data = SPEED["data"]
-    case = next(c for c in SPEED["permutest"] if (c["model"], c["method"], c["test"]) == ("binary", "REML", "z"))
+    case = next(c for c in SPEED["permutest"]
+                if (c["model"], c["method"], c["test"]) == ("binary", "REML", "z"))
     path = tmp_path / "d.csv"
     path.write_text("yi,vi,group\n" + "".join(f"{y!r},{v!r},{g}\n" for y, v, g in
                                                zip(data["yi"], data["vi"], data["binary"])))

@@ -159,7 +159,8 @@ def test_no_traceback_from_a_fresh_process(tmp_path):
 def test_pool_does_not_import_heavy_modules(tmp_path, bcg_csv):
     code = ("import sys; from compassmeta.cli import main; "
             f"main(['pool', r'{bcg_csv}'], standalone_mode=False); "
-            "print(sorted(m for m in ('matplotlib', 'statsmodels', 'pandas', 'scipy.stats', 'scipy.optimize') "
+            "print(sorted(m for m in ('matplotlib', 'statsmodels', 'pandas', 'scipy.stats', "
+            "'scipy.optimize') "
             "if m in sys.modules))")
     process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert process.stdout.strip().splitlines()[-1] == "[]", process.stdout + process.stderr

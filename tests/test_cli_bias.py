@@ -37,12 +37,14 @@ def test_bias_json(bcg_csv):
     assert_close(result["rank_correlation"]["tau"], BCG_REML["ranktest"]["tau"], "tau")
     assert_close(result["rank_correlation"]["p_value"], BCG_REML["ranktest"]["p_value"], "rank p")
     trimfill = BCG_REML["trimfill"][0]
-    assert result["trim_and_fill"]["k0"] == trimfill["k0"] and result["trim_and_fill"]["side"] == trimfill["side"]
+    filled = result["trim_and_fill"]
+    assert filled["k0"] == trimfill["k0"] and filled["side"] == trimfill["side"]
     for key in ["estimate", "se", "ci_lower", "ci_upper"]:
         assert_close(result["trim_and_fill"][key], trimfill[key], key)
     assert result["fail_safe_n"]["rosenthal"] == BCG_REML["fsn"]["rosenthal"]["n"]
-    assert_close(result["pet_peese"]["pet"]["limit_estimate"], BCG_REML["egger_lm"]["limit_estimate"], "PET")
-    assert_close(result["pet_peese"]["peese"]["limit_estimate"], BCG_REML["peese_lm"]["limit_estimate"], "PEESE")
+    pet_peese = result["pet_peese"]
+    assert_close(pet_peese["pet"]["limit_estimate"], BCG_REML["egger_lm"]["limit_estimate"], "PET")
+    assert_close(pet_peese["peese"]["limit_estimate"], BCG_REML["peese_lm"]["limit_estimate"], "PEESE")
 
 
 def test_sensitivity_json(bcg_csv):
@@ -72,7 +74,8 @@ def test_study_table_by_outcome_and_control_type():
     table = PROJECT / "studies" / "trials.csv"
     result = run_json("bias", table, "--where", "outcome=anxiety", "--where", "control_type=passive")
     assert result["k"] == 5 and result["egger"] is not None
-    sensitivity = run_json("sensitivity", table, "--where", "outcome=anxiety", "--where", "control_type=passive")
+    sensitivity = run_json("sensitivity", table, "--where", "outcome=anxiety",
+                           "--where", "control_type=passive")
     assert [row["omitted"] for row in sensitivity["leave_one_out"]][0] == "koszycki2016-lsas-post"
 
 
@@ -118,7 +121,8 @@ def test_sensitivity_with_cluster_leaves_each_cluster_out_of_the_multilevel_mode
     path.write_text("study,yi,vi\n" + "".join(f"s{c},{y!r},{v!r}\n" for c, y, v in
                                               zip(data["cluster"], data["yi"], data["vi"])))
     result = run_json("sensitivity", path, "--cluster", "study", "--rho", 0.6, "--ci-method", "cr2")
-    reference = next(r for r in MULTILEVEL["leave_one_cluster_out"] if r["dataset"] == "assink2016" and r["rho"] == 0.6)
+    reference = next(r for r in MULTILEVEL["leave_one_cluster_out"]
+                     if r["dataset"] == "assink2016" and r["rho"] == 0.6)
     rows = result["leave_one_cluster_out"]
     assert [row["omitted"] for row in rows] == [f"s{r['omitted']}" for r in reference["rows"]]
     for row, expected in zip(rows, reference["rows"]):

@@ -9,8 +9,8 @@ from conftest import PROJECT, assert_close, load_fixture
 
 REFERENCE = load_fixture("metafor_selmodel.json")
 THIRDWAVE = str(PROJECT / "studies" / "thirdwave.csv")
-ISSUE_KEYS = {"estimate", "se", "ci_lower", "ci_upper", "p_value", "tau2", "delta", "delta_se", "lrt", "lrt_df",
-              "lrt_p", "log_likelihood", "k", "studies_per_interval"}
+ISSUE_KEYS = {"estimate", "se", "ci_lower", "ci_upper", "p_value", "tau2", "delta", "delta_se", "lrt",
+              "lrt_df", "lrt_p", "log_likelihood", "k", "studies_per_interval"}
 
 
 def reference(data, method, type_, steps, alternative="greater"):
@@ -97,7 +97,8 @@ def test_funnel_draws_selection_estimate(tmp_path):
     fit = selection_model(data["yi"], data["vi"], steps=[0.025])
     figure = plots.funnel_plot(data["yi"], data["vi"], selmodel=fit)
     line = [a for a in figure.findobj(lambda a: a.get_gid() == "selmodel-line")][0]
-    assert_close(line.get_xdata()[0], reference("thirdwave", "ML", "stepfun", 0.025)["estimate"], "line", rel=1e-5)
+    assert_close(line.get_xdata()[0], reference("thirdwave", "ML", "stepfun", 0.025)["estimate"], "line",
+                 rel=1e-5)
     run("funnel", THIRDWAVE, "--selmodel", "-o", tmp_path / "funnel.png")
 
 

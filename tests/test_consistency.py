@@ -71,7 +71,8 @@ def student_t(mean1, sd1, n1, mean2, sd2, n2):
     ("p", "0.026", True), ("p", "0.26", False)])
 def test_printed_test_is_recomputed_at_the_printed_rounding(test, printed, consistent):
     exact = student_t(12.0, 5.0, 20, 16.0, 6.0, 21)      # |t| = 2.313, p = 0.026 (scipy)
-    assert abs(exact.statistic) == pytest.approx(2.3128, abs=1e-4) and exact.pvalue == pytest.approx(0.0261, abs=1e-4)
+    assert abs(exact.statistic) == pytest.approx(2.3128, abs=1e-4)
+    assert exact.pvalue == pytest.approx(0.0261, abs=1e-4)
     found = findings({"printed_test": test, "printed_value": printed})
     assert (found == []) == consistent, found
     if not consistent:
@@ -95,7 +96,8 @@ def test_sd_larger_than_the_range_allows_is_an_error():
 def test_arms_larger_than_the_trial_total_are_errors():
     assert [f[:3] for f in findings({"n_total": "30"})] == [(1, "n1", "error")]
     two_arms = ({"arm": "cft", "control_arm": "wl", "n_total": "55"},
-                {"arm": "ar", "control_arm": "wl", "n1": "19", "n_total": "55", "instrument": "BDI-II (other rater)"})
+                {"arm": "ar", "control_arm": "wl", "n1": "19", "n_total": "55",
+                 "instrument": "BDI-II (other rater)"})
     found = findings(*two_arms)
     # arms 20 + 19 and one shared control of 21: 60 participants, more than 55
     assert [f[:3] for f in found] == [(2, "n_total", "error")] and "hold 60 participants" in found[0][3]
@@ -120,7 +122,8 @@ def test_uncompassionate_component_must_run_lower_is_better():
     problems, _ = validate_text("t.csv", SCHEMA.names, [tuple(record.get(n, "") for n in SCHEMA.names)],
                                 SCHEMA, INSTRUMENTS)
     assert [(p.column, p.message) for p in problems] == [
-        ("higher_is_better", "SCS (uncompassionate): lower scores are better, so higher_is_better must be false")]
+        ("higher_is_better",
+         "SCS (uncompassionate): lower scores are better, so higher_is_better must be false")]
 
 
 def test_validate_reports_a_consistency_error_with_file_row_column(tmp_path):

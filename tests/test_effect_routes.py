@@ -55,9 +55,11 @@ def test_median_rows_are_flagged_as_converted():
     record = {"es_id": "x-post", "study_id": "x", "citation": "constructed", "intervention": "CFT",
               "intervention_class": "cft-cmt", "control_type": "passive", "control_detail": "waitlist",
               "population": "clinical", "outcome": "depression", "instrument": "other scale",
-              "higher_is_better": "false", "timepoint": "post", "stat_type": "median_iqr", "n1": "35", "n2": "32",
+              "higher_is_better": "false", "timepoint": "post", "stat_type": "median_iqr",
+              "n1": "35", "n2": "32",
               "median1": "12", "q1_1": "8", "q3_1": "17", "median2": "16", "q1_2": "11", "q3_2": "22",
               "source": "constructed", "license": "none", "inclusion_note": "test"}
-    problems, _ = validate_text("t.csv", SCHEMA.names, [tuple(record.get(n, "") for n in SCHEMA.names)], SCHEMA)
+    row = tuple(record.get(n, "") for n in SCHEMA.names)
+    problems, _ = validate_text("t.csv", SCHEMA.names, [row], SCHEMA)
     assert [(p.column, p.level) for p in problems] == [("stat_type", "warning")]
     assert problems[0].message.startswith("converted: means and SDs estimated from iqr (Luo et al. 2018")

@@ -211,7 +211,8 @@ def test_cluster_results_equal_the_local_run(tmp_path, small_grid):
 
 def test_command_writes_csv_and_json(tmp_path, small_grid):
     output = tmp_path / "out.csv"
-    result = CliRunner().invoke(main, ["simulate", "--grid", small_grid.path, "--workers", "1", "-o", str(output)])
+    result = CliRunner().invoke(main, ["simulate", "--grid", small_grid.path, "--workers", "1",
+                                       "-o", str(output)])
     assert result.exit_code == 0, result.output
     expected = grids.run_grid(small_grid, 7)
     assert grids.read_results(output) == list(expected.rows)
@@ -231,7 +232,8 @@ def test_figures_one_file_per_measure_and_condition(tmp_path):
     rows = grids.run_grid(grid, 1).rows
     paths = grid_figures(rows, tmp_path / "figs")
     assert sorted(p.name for p in paths) == ["bias-0.0-U_20,60_-95.0.png", "bias-0.0-U_80,90_-95.0.png",
-                                             "coverage-0.0-U_20,60_-95.0.png", "coverage-0.0-U_80,90_-95.0.png"]
+                                             "coverage-0.0-U_20,60_-95.0.png",
+                                             "coverage-0.0-U_80,90_-95.0.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
     chosen = [row for row in rows if row["study_size"] == "U(20,60)"]
     figure = measure_figure(chosen, "coverage", "test")
@@ -239,7 +241,8 @@ def test_figures_one_file_per_measure_and_condition(tmp_path):
     assert [a.get_title() for a in panels] == ["tau^2 = 0", "tau^2 = 0.1"]  # a panel per tau^2
     lines = [line for line in panels[1].get_lines()
              if (line.get_gid() or "").startswith("line-") and line.get_marker() == "o"]  # not the caps
-    assert sorted(line.get_gid() for line in lines) == ["line-DL knha", "line-DL z", "line-REML knha", "line-REML z"]
+    assert sorted(line.get_gid() for line in lines) == ["line-DL knha", "line-DL z", "line-REML knha",
+                                                        "line-REML z"]
     expected = [row["coverage"] for row in chosen if row["tau2"] == 0.1 and row["estimator"] == "DL"
                 and row["ci_method"] == "z"]
     drawn = next(line for line in lines if line.get_gid() == "line-DL z")
@@ -250,15 +253,17 @@ def test_figures_one_file_per_measure_and_condition(tmp_path):
 def test_resume_refuses_results_of_another_seed(tmp_path, small_grid):
     output = tmp_path / "out.csv"
     grids.save_results(grids.run_grid(small_grid, 1), output)
-    result = CliRunner().invoke(main, ["simulate", "--grid", small_grid.path, "--seed", "2", "-o", str(output),
-                                       "--resume"])
+    result = CliRunner().invoke(main, ["simulate", "--grid", small_grid.path, "--seed", "2",
+                                       "-o", str(output), "--resume"])
     assert result.exit_code == 2 and "column 'seed'" in result.stderr
 
 
 def test_ctrl_c_keeps_finished_cells_and_resume_completes_them(tmp_path):
     grid_path = tmp_path / "slow.toml"
-    grid_path.write_text("reps = 5000\nseed = 11\nk = [5, 10, 20, 30]\ntau2 = [0.0, 0.05, 0.1, 0.2, 0.4]\n"
-                         "true_effect = [0.0, 0.5]\nestimators = ['REML', 'PM']\nci_methods = ['z', 'knha']\n")
+    grid_path.write_text("reps = 5000\nseed = 11\nk = [5, 10, 20, 30]\n"
+                         "tau2 = [0.0, 0.05, 0.1, 0.2, 0.4]\n"
+                         "true_effect = [0.0, 0.5]\nestimators = ['REML', 'PM']\n"
+                         "ci_methods = ['z', 'knha']\n")
     grid = grids.read_grid(grid_path)
     output = tmp_path / "out.csv"
     command = [sys.executable, "-m", "compassmeta", "simulate", "--grid", str(grid_path), "-o", str(output),
@@ -301,7 +306,8 @@ def test_a_worker_dying_mid_run_loses_no_cell(tmp_path):
             if not seen:
                 os.kill(victim_pid, signal.SIGKILL)
             seen.append(index)
-        on_cluster = grids.run_grid(grid, 8, scheduler=cluster.scheduler_address, on_cell=kill_after_first_cell)
+        on_cluster = grids.run_grid(grid, 8, scheduler=cluster.scheduler_address,
+                                    on_cell=kill_after_first_cell)
         assert victim not in killer.scheduler_info()["workers"]  # it really died (a new one replaced it)
     assert sorted(seen) == list(range(len(grid.cells())))
     assert on_cluster == grids.run_grid(grid, 8)

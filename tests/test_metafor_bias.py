@@ -38,8 +38,10 @@ REGRESSION_KEYS = {"statistic": "statistic", "p_value": "p_value", "intercept": 
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_regression_tests(case):
     yi, vi = _data(case)
-    for key, model, predictor in (("egger_lm", "lm", "sei"), ("peese_lm", "lm", "vi"), ("egger_rma", "rma", "sei")):
-        result = bias.regression_test(yi, vi, model=model, predictor=predictor, method=case["method"]).to_dict()
+    for key, model, predictor in (("egger_lm", "lm", "sei"), ("peese_lm", "lm", "vi"),
+                                  ("egger_rma", "rma", "sei")):
+        result = bias.regression_test(yi, vi, model=model, predictor=predictor,
+                                      method=case["method"]).to_dict()
         for ours, theirs in REGRESSION_KEYS.items():
             assert_close(result[ours], case[key][theirs], f"{_ids(case)} {key} {ours}")
 
@@ -115,7 +117,8 @@ def test_cumulative(case, test):
     results = sensitivity.cumulative(*_data(case), order=order, method=case["method"], ci_method=test)
     skip = 1 if test == "knha" else 0  # metafor's first knha step has NA intervals: not reported here
     for key in ["estimate", "se", "ci_lower", "ci_upper", "q", "i2"] + TAU2[:case["method"] != "FE"]:
-        _compare([getattr(r, key) for r in results], _list(expected[key])[skip:], f"{_ids(case)} {test} {key}")
+        _compare([getattr(r, key) for r in results], _list(expected[key])[skip:],
+                 f"{_ids(case)} {test} {key}")
 
 
 def test_influential_studies_are_flagged_somewhere():

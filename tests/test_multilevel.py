@@ -33,7 +33,8 @@ def as_list(value):
 
 
 def case_id(case):
-    return f"{case['dataset']}-rho{case['rho']}-{case['method']}-{'+'.join(as_list(case['mods'])) or 'intercept'}"
+    mods = "+".join(as_list(case["mods"])) or "intercept"
+    return f"{case['dataset']}-rho{case['rho']}-{case['method']}-{mods}"
 
 
 CASES = FIXTURE["cases"]
@@ -227,14 +228,16 @@ def test_multilevel_egger_test_matches_rma_mv_with_the_standard_error_as_moderat
     p = case["cr2_p"] if ci_method == "cr2" else case[f"pval_{ci_method}"]
     bounds = ([case["cr2_ci_lb"][0], case["cr2_ci_ub"][0]] if ci_method == "cr2"
               else [case[f"ci_lb_{ci_method}"][0], case[f"ci_ub_{ci_method}"][0]])
-    close([test.intercept, test.se, test.p_value, test.limit_estimate], [case["beta"][1], se[1], p[1], case["beta"][0]])
+    close([test.intercept, test.se, test.p_value, test.limit_estimate],
+          [case["beta"][1], se[1], p[1], case["beta"][0]])
     close_bounds([test.limit_ci_lower, test.limit_ci_upper], bounds, [case["beta"][0]] * 2)
     assert test.k == case["k"] and (test.df is None) == (ci_method == "z")
     if ci_method == "cr2":
         close(test.df, case["cr2_df"][1])
 
 
-@pytest.mark.parametrize("reference", FIXTURE["leave_one_cluster_out"], ids=lambda r: f"{r['dataset']}-rho{r['rho']}")
+@pytest.mark.parametrize("reference", FIXTURE["leave_one_cluster_out"],
+                         ids=lambda r: f"{r['dataset']}-rho{r['rho']}")
 @pytest.mark.parametrize("ci_method", ["z", "cr2"])
 def test_leave_one_cluster_out_matches_rma_mv_refits(reference, ci_method):
     """metafor's leave1out() refuses rma.mv models: the reference refits rma.mv (and
@@ -251,7 +254,8 @@ def test_leave_one_cluster_out_matches_rma_mv_refits(reference, ci_method):
         close_variance([row.sigma2_between, row.sigma2_within], expected["sigma2"])
         prefix = "cr2_" if ci_method == "cr2" else ""
         close(row.se, expected[f"{prefix}se"])
-        close_bounds([row.ci_lower, row.ci_upper], [expected[f"{prefix}ci_lower"], expected[f"{prefix}ci_upper"]],
+        close_bounds([row.ci_lower, row.ci_upper],
+                     [expected[f"{prefix}ci_lower"], expected[f"{prefix}ci_upper"]],
                      [expected["estimate"]] * 2)
         if ci_method == "cr2":
             close(row.df, expected["cr2_df"])
@@ -275,8 +279,8 @@ def test_leave_one_cluster_out_needs_three_clusters():
 def test_variance_component_tests_match_metafor_anova(reference):
     """anova(full, reduced) of rma.mv fits with sigma2 = c(0, NA) and c(NA, 0)."""
     data = FIXTURE["datasets"][reference["dataset"]]
-    result = pool(np.array(data["yi"]), np.array(data["vi"]), cluster=data["cluster"], rho=reference["rho"] or None,
-                  method=reference["method"], variance_tests=True)
+    result = pool(np.array(data["yi"]), np.array(data["vi"]), cluster=data["cluster"],
+                  rho=reference["rho"] or None, method=reference["method"], variance_tests=True)
     close(result.log_likelihood, reference["logLik"])
     between, within = result.variance_tests
     for test, name in ((between, "between"), (within, "within")):

@@ -27,7 +27,8 @@ def test_subgroup_names_both_tests_and_reads_f_under_knapp_hartung():
     assert "Use the separate-tau^2 test when" in output
     header = output.splitlines()[0]
     assert "t(17)" not in header and "df = k - 1 of each row" in header
-    code, output = run("subgroup", THIRDWAVE, "--by", "risk_of_bias", "--ci-method", "knha", "--format", "json")
+    code, output = run("subgroup", THIRDWAVE, "--by", "risk_of_bias", "--ci-method", "knha",
+                       "--format", "json")
     result = json.loads(output)
     assert [result["qm_common_tau2_df"], result["qm_common_tau2_df2"]] == expected["qm_df"]
     assert [g["df"] for g in result["groups"]] == [6, 10]
@@ -139,10 +140,14 @@ def test_to_frame_of_meta_regression_and_subgroup_carries_tests_tau2_and_overall
     for key in ("qm", "tau2", "r2"):
         assert_close(float(model[key]), reference[key], key)
     subgroup = next(c["result"] for c in load_fixture("metafor_core.json")["subgroup"]
-                    if c["data"] == "bcg" and c["by"] == "alloc" and c["method"] == "REML" and c["test"] == "z")
-    frame = subgroup_analysis(BCG["yi"], BCG["vi"], BCG["mods"]["alloc"], by="alloc").to_frame().set_index("level")
-    assert_close(float(frame.loc["test: separate tau^2 (Q-between)", "statistic"]), subgroup["q_between"], "Qb")
-    assert_close(float(frame.loc["test: common tau^2 (QM)", "statistic"]), subgroup["qm_common_tau2"], "QM")
+                    if c["data"] == "bcg" and c["by"] == "alloc" and c["method"] == "REML"
+                    and c["test"] == "z")
+    analysis = subgroup_analysis(BCG["yi"], BCG["vi"], BCG["mods"]["alloc"], by="alloc")
+    frame = analysis.to_frame().set_index("level")
+    assert_close(float(frame.loc["test: separate tau^2 (Q-between)", "statistic"]), subgroup["q_between"],
+                 "Qb")
+    assert_close(float(frame.loc["test: common tau^2 (QM)", "statistic"]), subgroup["qm_common_tau2"],
+                 "QM")
     assert frame.loc["overall", "k"] == 13
     for group in subgroup["groups"]:
         assert_close(float(frame.loc[group["level"], "tau2"]), group["tau2"], group["level"])

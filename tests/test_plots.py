@@ -31,7 +31,8 @@ def texts(figure, gid):
 def bcg_forest():
     d = DATA["bcg"]
     labels = [f"Trial {i + 1}" for i in range(len(d["yi"]))]
-    return plots.forest_plot(d["yi"], d["vi"], labels, columns={"Allocation": d["mods"]["alloc"]}, ci_method="knha")
+    return plots.forest_plot(d["yi"], d["vi"], labels, columns={"Allocation": d["mods"]["alloc"]},
+                             ci_method="knha")
 
 
 def test_forest_labels_and_markers(bcg_forest):
@@ -71,7 +72,8 @@ def test_subgroup_forest_headers_and_diamonds():
 def _overlaps(figure):
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
-    boxes = [t.get_window_extent(renderer) for t in figure.findobj(Text) if t.get_text().strip() and t.get_visible()]
+    boxes = [t.get_window_extent(renderer) for t in figure.findobj(Text)
+             if t.get_text().strip() and t.get_visible()]
     boxes = np.array([[b.x0, b.y0, b.x1, b.y1] for b in boxes])
     x0, y0, x1, y1 = (boxes[:, i][:, None] for i in range(4))
     overlap = (x0 < x1.T - 0.5) & (x1 > x0.T + 0.5) & (y0 < y1.T - 0.5) & (y1 > y0.T + 0.5)
@@ -92,7 +94,8 @@ def test_forest_text_never_overlaps(k):
     assert figure.get_figheight() > 0.2 * k  # the figure grows with k
 
 
-@pytest.mark.parametrize("case", [c for c in BIAS["cases"] if c["method"] == "REML"][:4], ids=lambda c: c["data"])
+@pytest.mark.parametrize("case", [c for c in BIAS["cases"] if c["method"] == "REML"][:4],
+                         ids=lambda c: c["data"])
 def test_funnel_draws_studies_and_trim_and_fill(case):
     d = next(x for x in BIAS["datasets"] if x["name"] == case["data"])
     figure = plots.funnel_plot(d["yi"], d["vi"], contours=True, trimfill=True, egger=True)
@@ -124,7 +127,8 @@ def test_cli_formats_follow_the_extension(tmp_path):
         assert result.exit_code == 0, result.output
         assert (tmp_path / name).read_bytes().startswith(magic)
     for command in (["funnel", str(path), "--contours", "--trimfill", "--egger"], ["baujat", str(path)],
-                    ["forest", str(path), "--kind", "leave-one-out"], ["forest", str(path), "--kind", "cumulative"]):
+                    ["forest", str(path), "--kind", "leave-one-out"],
+                    ["forest", str(path), "--kind", "cumulative"]):
         result = runner.invoke(main, command + ["-o", str(tmp_path / "x.png")])
         assert result.exit_code == 0, result.output
     bad = runner.invoke(main, ["forest", str(path), "-o", str(tmp_path / "f.jpg")])
@@ -133,7 +137,8 @@ def test_cli_formats_follow_the_extension(tmp_path):
 
 def test_reproduce_writes_figures(tmp_path):
     result = CliRunner(env={"COMPASSMETA_MIRROR": ""}).invoke(
-        main, ["reproduce", "--studies", str(PROJECT / "studies"), "--figures", str(tmp_path), "--format", "json"])
+        main, ["reproduce", "--studies", str(PROJECT / "studies"), "--figures", str(tmp_path),
+               "--format", "json"])
     assert result.exit_code == 0, result.output
     names = {p.name for p in tmp_path.iterdir()}
     assert {"thirdwave_forest.png", "thirdwave_funnel.png", "thirdwave_risk_of_bias_forest.png"} <= names

@@ -67,11 +67,12 @@ def saved_figure(monkeypatch):
 
 
 @pytest.mark.parametrize("citation, year, expected", [
-    ("Savari, Y., Mohagheghi, H., & Petrocchi, N. (2021). A preliminary investigation.", "2021", "Savari et al. 2021"),
+    ("Savari, Y., Mohagheghi, H., & Petrocchi, N. (2021). A preliminary investigation.", "2021",
+     "Savari et al. 2021"),
     ("Teale Sapach, M. J. N., & Carleton, R. N. (2023). Self-compassion training.", "2023",
      "Teale Sapach & Carleton 2023"),
-    ("Aguilar-Raab C, Winter F, Warth M, et al. A compassion-based treatment. J Affect Disord. 2023;342:127-38.",
-     "", "Aguilar-Raab et al. 2023"),
+    ("Aguilar-Raab C, Winter F, Warth M, et al. A compassion-based treatment. J Affect Disord. "
+     "2023;342:127-38.", "", "Aguilar-Raab et al. 2023"),
     ("Smith J. One author. J Foo. 2020;1:2.", "", "Smith 2020"),
     ("Call et al. (label in dmetar's ThirdWave teaching data; Harrer 2021)", "", "Call et al."),
 ])
@@ -141,8 +142,10 @@ def test_comparator_tiers_are_ordered_named_and_pooled_within_tier_only():
                                                 "Comparator: Evidence-based treatment"]
     assert not by_gid(figure, "pooled-diamond")
     assert "No overall diamond" in texts(figure, "caption")[0]
-    expected = {g["level"]: g for g in reference("subgroup", data="bcg", by="alloc", method="REML", test="z")["groups"]}
-    for polygon, alloc in zip(by_gid(figure, "subgroup-diamond", Polygon), ["random", "systematic", "alternate"]):
+    groups = reference("subgroup", data="bcg", by="alloc", method="REML", test="z")["groups"]
+    expected = {g["level"]: g for g in groups}
+    for polygon, alloc in zip(by_gid(figure, "subgroup-diamond", Polygon),
+                              ["random", "systematic", "alternate"]):
         g = expected[alloc]
         assert diamond_x(polygon) == pytest.approx((g["ci_lower"], g["estimate"], g["ci_upper"]), rel=1e-6)
     weights = [float(t.rstrip("%")) for t in texts(figure, "study-weight")]
@@ -161,7 +164,8 @@ def test_summary_only_draws_one_diamond_per_subgroup(tmp_path, monkeypatch):
     drawn = [diamond_x(p)[1] for p in by_gid(figure, "subgroup-diamond", Polygon)]
     assert drawn == pytest.approx([g["estimate"] for g in expected], rel=1e-6)
     overall = reference("pool", data="bcg", method="REML", test="z")
-    assert diamond_x(by_gid(figure, "pooled-diamond", Polygon)[0])[1] == pytest.approx(overall["estimate"], rel=1e-6)
+    pooled = diamond_x(by_gid(figure, "pooled-diamond", Polygon)[0])[1]
+    assert pooled == pytest.approx(overall["estimate"], rel=1e-6)
     assert run("forest", path, "--summary-only", "-o", tmp_path / "s.png").exit_code == 2
 
 
@@ -190,7 +194,8 @@ def test_forest_by_cluster_groups_rows_under_the_trial(tmp_path, monkeypatch):
     assert "treated as independent" not in result.stderr  # no shared-trial warning with --cluster
 
 
-def test_forest_by_cluster_without_a_multilevel_estimator_says_rows_are_not_independent(tmp_path, monkeypatch):
+def test_forest_by_cluster_without_a_multilevel_estimator_says_rows_are_not_independent(
+        tmp_path, monkeypatch):
     figures = saved_figure(monkeypatch)
     result = run("forest", TRIALS, "--cluster", "study_id", "--method", "DL", "-o", tmp_path / "c.png")
     assert result.exit_code == 0, result.output
@@ -226,7 +231,8 @@ def test_forest_fixed_shows_fixed_effect_weights(tmp_path, monkeypatch):
     inverse_variance = 100 / np.array(d["vi"]) / np.sum(1 / np.array(d["vi"]))
     np.testing.assert_allclose(shown[:, 1], inverse_variance, atol=0.051)
     fixed = reference("pool", data="bcg", method="FE", test="z")
-    assert diamond_x(by_gid(figure, "fixed-diamond", Polygon)[0])[1] == pytest.approx(fixed["estimate"], rel=1e-6)
+    fixed_centre = diamond_x(by_gid(figure, "fixed-diamond", Polygon)[0])[1]
+    assert fixed_centre == pytest.approx(fixed["estimate"], rel=1e-6)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -31,7 +31,8 @@ STEP_CASES = [c for c in REFERENCE["cases"] if c["type"] == "stepfun" and "error
               and 0 not in as_list(c["tight"]["interval_k"])]
 EMPTY_FIRST = [c for c in REFERENCE["cases"] if c["type"] == "stepfun" and "error" not in c["tight"]
                and 0 in as_list(c["tight"]["interval_k"])]
-REFUSED = [c for c in REFERENCE["cases"] if "error" in c and "not contain any observed p-values" in c["error"]]
+REFUSED = [c for c in REFERENCE["cases"]
+           if "error" in c and "not contain any observed p-values" in c["error"]]
 
 
 @pytest.mark.parametrize("case", STEP_CASES, ids=case_id)
@@ -105,7 +106,8 @@ def test_three_psm_note_when_it_cannot_be_fitted():
     assert "no observed p-value" in notes[0]
 
 
-SMOOTH_CASES = [c for c in REFERENCE["cases"] if c["type"] != "stepfun" and "error" not in c and not c["warnings"]]
+SMOOTH_CASES = [c for c in REFERENCE["cases"]
+                if c["type"] != "stepfun" and "error" not in c and not c["warnings"]]
 
 
 @pytest.mark.parametrize("case", SMOOTH_CASES, ids=case_id)
@@ -149,7 +151,8 @@ FLAT_HESSIANS = {"hackshaw1998-FE-halfnorm-[0.05]-greater", "bangertdrowns2004-M
 
 # metafor refitted with integrate() at rel.tol 1e-12 and optim's reltol 1e-14 (where that stops with an
 # error, the looser retry recorded in tight["control"]); cases whose default fit fails are not refitted.
-SMOOTH_TIGHT = [c for c in REFERENCE["cases"] if c["type"] != "stepfun" and "error" not in c.get("tight", {"error": 0})]
+SMOOTH_TIGHT = [c for c in REFERENCE["cases"]
+                if c["type"] != "stepfun" and "error" not in c.get("tight", {"error": 0})]
 
 
 # metafor's Hessian at each tight fit's estimates, recomputed as selmodel() computes it with
@@ -175,8 +178,8 @@ def test_smooth_weight_functions_match_tightly_fitted_metafor(case):
     """Against the tight metafor fit: estimates, tau^2, deltas, logLik and LRT to 1e-5 relative
     (2e-6 absolute for values near zero: a delta on its lower bound of 0, an estimate of 0.005 on a
     flat likelihood); each SE within 1e-3 of the range metafor's own Hessian gives at its estimates
-    (its values agree within 1e-3 in 60 of the 66 cases, 1e-6 in 34).  FLAT_LIKELIHOODS and TAU2_ON_ITS_BOUND are the
-    explained exceptions."""
+    (its values agree within 1e-3 in 60 of the 66 cases, 1e-6 in 34).  FLAT_LIKELIHOODS and
+    TAU2_ON_ITS_BOUND are the explained exceptions."""
     data, tight, result = DATA[case["data"]], case["tight"], fit(case)
     likelihood = _Likelihood(np.array(data["yi"]), np.array(data["vi"]), case["type"],
                              result.steps, case["alternative"], 0.0 if case["method"] == "FE" else None)
@@ -194,7 +197,8 @@ def test_smooth_weight_functions_match_tightly_fitted_metafor(case):
     for j, (value, low, high) in enumerate(zip(ours, lowest, highest)):
         if case_id(case) in TAU2_ON_ITS_BOUND and j == 1:
             continue
-        assert low * (1 - 1e-3) <= value <= high * (1 + 1e-3), f"SE {j}: {value} outside metafor's [{low}, {high}]"
+        assert low * (1 - 1e-3) <= value <= high * (1 + 1e-3), \
+            f"SE {j}: {value} outside metafor's [{low}, {high}]"
 
 
 # The likelihood is so flat that both programs' estimates are maxima to the precision of log L

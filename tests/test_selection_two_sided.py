@@ -45,8 +45,8 @@ def test_two_sided_selection_models_match_metafor(case):
     as at metafor's estimates; step-function SEs to 1e-3; smooth-type SEs within 1e-3 of the range
     of metafor's own Hessian at its estimates."""
     data, result = DATA[case["data"]], fit(case)
-    likelihood = _Likelihood(np.array(data["yi"]), np.array(data["vi"]), case["type"], result.steps, "two.sided",
-                             0.0 if case["method"] == "FE" else None)
+    likelihood = _Likelihood(np.array(data["yi"]), np.array(data["vi"]), case["type"], result.steps,
+                             "two.sided", 0.0 if case["method"] == "FE" else None)
     delta = np.array(as_list(case["delta"])[1:] if case["type"] == "stepfun" else as_list(case["delta"]))
     assert result.log_likelihood >= likelihood(case["estimate"], case["tau2"], delta) - 1e-9
     rel = 5e-5 if case_id(case) in LOOSE else 1e-5
@@ -65,14 +65,16 @@ def test_two_sided_selection_models_match_metafor(case):
         return
     lowest, highest = metafor_se_range(case, len(ours))
     for j, (value, low, high) in enumerate(zip(ours, lowest, highest)):
-        assert low * (1 - 1e-3) <= value <= high * (1 + 1e-3), f"SE {j}: {value} outside metafor's [{low}, {high}]"
+        assert low * (1 - 1e-3) <= value <= high * (1 + 1e-3), \
+            f"SE {j}: {value} outside metafor's [{low}, {high}]"
 
 
 def test_cli_two_sided_prints_the_sidedness(tmp_path):
     data = DATA["thirdwave"]
     path = tmp_path / "tw.csv"
     path.write_text("yi,vi\n" + "".join(f"{y!r},{v!r}\n" for y, v in zip(data["yi"], data["vi"])))
-    result = CliRunner().invoke(main, ["selmodel", str(path), "--steps", "0.05", "--alternative", "two.sided"])
+    result = CliRunner().invoke(main, ["selmodel", str(path), "--steps", "0.05",
+                                       "--alternative", "two.sided"])
     assert result.exit_code == 0, result.output
     assert "two-sided p-values" in result.output
     case = next(c for c in REFERENCE["cases"] if c["data"] == "thirdwave" and c["method"] == "ML"

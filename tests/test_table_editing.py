@@ -148,12 +148,14 @@ def test_add_interactive_checks_each_answer_and_offers_optional_fields(scratch_t
     required = [f["name"] for f in schema.fields if f.get("constraints", {}).get("required")]
     optional = [f["name"] for f in schema.fields if not f.get("constraints", {}).get("required")
                 and f["name"] not in STATISTIC_FIELDS | {"direction", "scs_component"}]
-    assert {"year", "sessions", "format", "doi", "weeks_after_baseline", "risk_of_bias_source"} <= set(optional)
+    assert {"year", "sessions", "format", "doi", "weeks_after_baseline",
+            "risk_of_bias_source"} <= set(optional)
     # higher_is_better is not asked: instruments.csv answers it for BDI-II
     answers = [GOOD_ROW[name] for name in required if name not in ("stat_type", "higher_is_better")]
     statistics = ["20", "21", "12", "-2", "5", "16", "6"]          # sd1 typed as -2 first, then 5
     optional_answers = {"year": "2024", "sessions": "8"}
-    inputs = (["means"] + answers + statistics + [optional_answers.get(name, "") for name in optional] + ["y"])
+    inputs = (["means"] + answers + statistics + [optional_answers.get(name, "") for name in optional]
+              + ["y"])
     code, output = run("add", "--table", scratch_table, "--interactive", input="\n".join(inputs) + "\n")
     assert code == 0, output
     assert "must be greater than 0, got -2" in output

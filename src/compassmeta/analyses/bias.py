@@ -89,7 +89,8 @@ def multilevel_regression_test(yi, vi, cluster, *, predictor="sei", method="REML
         raise InputError(f"a regression test needs k >= 3 effects, got {k}")
     values = np.sqrt(vi) if predictor == "sei" else vi
     fit = meta_regression_dependent(yi, vi, np.column_stack([np.ones(k), values]), ("intercept", predictor),
-                                    cluster, method=method, rho=rho, ci_method=ci_method, level=as_fraction(level))
+                                    cluster, method=method, rho=rho, ci_method=ci_method,
+                                    level=as_fraction(level))
     limit, slope = fit.coefficients
     return RegressionTest(model="multilevel", predictor=predictor, k=k, intercept=slope.estimate, se=slope.se,
                           statistic=slope.statistic, df=slope.df, p_value=slope.p_value,
@@ -317,11 +318,13 @@ def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None,
     notes = []
     egger_multilevel = None
     if cluster is not None:
-        egger_multilevel = multilevel_regression_test(yi, vi, cluster, method=method, rho=rho,
-                                                      ci_method=ci_method, level=level) if yi.size >= 3 else None
-        _, yi, vi, note = cluster_composites(cluster, yi, vi, rho=rho, ci_method=ci_method,
-                                             multilevel_use="Egger's test with the {model} model on every effect",
-                                             composite_use="the other analyses on")
+        if yi.size >= 3:
+            egger_multilevel = multilevel_regression_test(yi, vi, cluster, method=method, rho=rho,
+                                                          ci_method=ci_method, level=level)
+        _, yi, vi, note = cluster_composites(
+            cluster, yi, vi, rho=rho, ci_method=ci_method,
+            multilevel_use="Egger's test with the {model} model on every effect",
+            composite_use="the other analyses on")
         notes.append(note)
         ci_method = "z"
     k = yi.size
@@ -330,7 +333,8 @@ def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None,
                      "to tell chance from real asymmetry (Cochrane Handbook 13.3.5.4)")
     enough = k >= 3
     if not enough:
-        notes.append(f"k = {k}: regression tests, trim-and-fill and PET-PEESE need k >= 3 and are not computed")
+        notes.append(f"k = {k}: regression tests, trim-and-fill and PET-PEESE need k >= 3 "
+                     "and are not computed")
     three_psm = three_psm_or_note(yi, vi, method=method, level=level, notes=notes)
     return BiasReport(
         k=k, method=method.upper(), three_psm=three_psm,
@@ -338,7 +342,9 @@ def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None,
         egger_mixed=regression_test(yi, vi, model="rma", method=method, ci_method=ci_method, level=level)
         if enough else None,
         rank_correlation=rank_correlation(yi, vi) if k >= 3 else None,
-        trim_and_fill=trim_and_fill(yi, vi, method=method, ci_method=ci_method, level=level) if enough else None,
+        trim_and_fill=trim_and_fill(yi, vi, method=method, ci_method=ci_method, level=level)
+        if enough else None,
         pet_peese=pet_peese(yi, vi, level=level) if enough else None,
         henmi_copas=henmi_copas(yi, vi, level=level) if k >= 2 else None,
-        fail_safe_n=fail_safe_n(yi, vi, method=method, target=fsn_target), notes=tuple(notes), egger_multilevel=egger_multilevel)
+        fail_safe_n=fail_safe_n(yi, vi, method=method, target=fsn_target), notes=tuple(notes),
+        egger_multilevel=egger_multilevel)

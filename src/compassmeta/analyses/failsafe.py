@@ -35,7 +35,7 @@ def orwin_note(unweighted, weighted):
 class FailSafeN(Result):
     """Fail-safe numbers (metafor fsn() of every type) with the p-values and targets they start from."""
 
-    rosenthal: int
+    rosenthal: float            # whole() of the bound: a whole number, or inf
     rosenthal_p: float
     fisher: int
     fisher_p: float
@@ -43,7 +43,7 @@ class FailSafeN(Result):
     orwin_target: float
     orwin_weighted: int
     orwin_weighted_target: float
-    rosenberg: int
+    rosenberg: float            # whole(), as rosenthal
     rosenberg_p: float
     general: int
     general_p: float

@@ -118,7 +118,8 @@ def permutation_test(yi: ArrayLike, vi: ArrayLike, moderators: dict[str, Any] | 
         make_batch = lambda signs: Batch(signs * yi, vi, np.ones((len(signs), k)))  # noqa: E731
     statistic_chunks, qm_chunks = [], []
     for start in range(0, len(orders), CHUNK):
-        result = fit_batch(make_batch(orders[start:start + CHUNK]), method=method, ci_method=ci_method, level=level)
+        result = fit_batch(make_batch(orders[start:start + CHUNK]), method=method, ci_method=ci_method,
+                           level=level)
         statistic_chunks.append(result.statistic)
         qm_chunks.append(result.qm)
         if progress:

@@ -16,7 +16,8 @@ def bias_table(report: Result) -> str:
             df = f" (df = {fmt(e['df'], 2)})" if e["df"] is not None else ""
             lines.append(f"{name}: intercept (bias) = {fmt(e['intercept'])} (SE {fmt(e['se'])}), "
                          f"statistic = {fmt(e['statistic'], 3)}{df}, {p_text(e['p_value'])}; "
-                         f"limit estimate {fmt(e['limit_estimate'])} {interval(e['limit_ci_lower'], e['limit_ci_upper'])}")
+                         f"limit estimate {fmt(e['limit_estimate'])} "
+                         f"{interval(e['limit_ci_lower'], e['limit_ci_upper'])}")
     if d["rank_correlation"]:
         r = d["rank_correlation"]
         lines.append(f"Begg and Mazumdar's rank correlation: Kendall's tau = {fmt(r['tau'], 3)}, "
@@ -34,7 +35,8 @@ def bias_table(report: Result) -> str:
                      f"{fmt(pp['estimate'])} {interval(pp['ci_lower'], pp['ci_upper'])} ({pp['rule']})")
     if d.get("three_psm"):
         s = d["three_psm"]
-        lines.append(f"3PSM selection model (step at p = 0.025, {s['method']}): adjusted estimate {fmt(s['estimate'])} "
+        lines.append(f"3PSM selection model (step at p = 0.025, {s['method']}): "
+                     f"adjusted estimate {fmt(s['estimate'])} "
                      f"{interval(s['ci_lower'], s['ci_upper'])}; delta = {fmt(s['delta'][1])}; "
                      f"LRT({s['lrt_df']}) = {fmt(s['lrt'], 3)}, {p_text(s['lrt_p'])}")
     if d.get("henmi_copas"):
@@ -70,29 +72,34 @@ def sensitivity_table(report: Result) -> str:
     for r in d["leave_one_out"]:
         level_rows.append([r["omitted"], r["k"], fmt(r["estimate"]), interval(r["ci_lower"], r["ci_upper"]),
                            fmt(r["tau2"]), fmt(r["i2"], 2), fmt(r["q"], 2)])
-    influence_rows = [["study", "rstudent", "dffits", "cook.d", "cov.r", "tau2.del", "Q.del", "hat", "weight %", ""]]
+    influence_rows = [["study", "rstudent", "dffits", "cook.d", "cov.r", "tau2.del", "Q.del", "hat",
+                       "weight %", ""]]
     for r in d["influence"]:
         influence_rows.append([r["study"], fmt(r["rstudent"], 3), fmt(r["dffits"], 3), fmt(r["cook_d"], 3),
                                fmt(r["cov_r"], 3), fmt(r["tau2_del"]), fmt(r["q_del"], 2), fmt(r["hat"], 3),
                                fmt(r["weight"], 2), "*" if r["influential"] else ""])
     cumulative_rows = [["adding", "k", "estimate", "95% CI", "tau^2", "I^2 (%)"]]
     for r in d["cumulative"]:
-        cumulative_rows.append([r["added"], r["k"], fmt(r["estimate"]), interval(r["ci_lower"], r["ci_upper"]),
-                                fmt(r["tau2"]), fmt(r["i2"], 2)])
+        cumulative_rows.append([r["added"], r["k"], fmt(r["estimate"]),
+                                interval(r["ci_lower"], r["ci_upper"]), fmt(r["tau2"]), fmt(r["i2"], 2)])
     cluster_lines = []
     if d["leave_one_cluster_out"]:
-        cluster_rows = [["omitted cluster", "k", "clusters", "estimate", "CI", "sigma^2 between", "sigma^2 within",
-                         "cook.d", "dfbetas"]]
+        cluster_rows = [["omitted cluster", "k", "clusters", "estimate", "CI", "sigma^2 between",
+                         "sigma^2 within", "cook.d", "dfbetas"]]
         for r in d["leave_one_cluster_out"]:
             cluster_rows.append([r["omitted"], r["k"], r["n_clusters"], fmt(r["estimate"]),
                                  interval(r["ci_lower"], r["ci_upper"]), fmt(r["sigma2_between"]),
                                  fmt(r["sigma2_within"]), fmt(r["cook_d"], 3), fmt(r["dfbetas"], 3)])
         cluster_lines = ["Leave one cluster out (multilevel model):", aligned(cluster_rows), ""]
-    return "\n".join([f"Sensitivity analyses (k = {d['k']}; tau^2 estimator: {d['method']}; CI: {CI_NAMES[d['ci_method']]})",
-                      "", *[f"Note: {note}" for note in d["notes"]], *([""] if d["notes"] else []), *cluster_lines,
+    title = (f"Sensitivity analyses (k = {d['k']}; tau^2 estimator: {d['method']}; "
+             f"CI: {CI_NAMES[d['ci_method']]})")
+    notes = [f"Note: {note}" for note in d["notes"]] + ([""] if d["notes"] else [])
+    return "\n".join([title, "", *notes, *cluster_lines,
                       "Leave-one-out:", aligned(level_rows), "",
-                      "Influence diagnostics (* = influential by metafor's criteria):", aligned(influence_rows), "",
-                      f"Cumulative meta-analysis (order: {d['cumulative_order']}):", aligned(cumulative_rows)])
+                      "Influence diagnostics (* = influential by metafor's criteria):",
+                      aligned(influence_rows), "",
+                      f"Cumulative meta-analysis (order: {d['cumulative_order']}):",
+                      aligned(cumulative_rows)])
 
 
 def permutation_lines(test: Result) -> str:
@@ -108,13 +115,13 @@ def simulation_table(result: Result) -> str:
     d = result.to_dict()
     rows = [["estimator", "CI", "bias", "RMSE", "coverage", "power", "tau^2 bias", "CI width"]]
     for r in d["performance"]:
-        rows.append([r["method"], CI_NAMES[r["ci_method"]], fmt(r["bias"]), fmt(r["rmse"]), fmt(r["coverage"], 3),
-                     fmt(r["power"], 3), fmt(r["tau2_bias"]), fmt(r["mean_ci_width"])])
+        rows.append([r["method"], CI_NAMES[r["ci_method"]], fmt(r["bias"]), fmt(r["rmse"]),
+                     fmt(r["coverage"], 3), fmt(r["power"], 3), fmt(r["tau2_bias"]), fmt(r["mean_ci_width"])])
     return "\n".join([f"{d['reps']:,} simulated meta-analyses: k = {d['k']}, tau^2 = {d['tau2']:g}, "
                       f"true effect = {d['true_effect']:g}, arm sizes {d['n_min']}-{d['n_max']}, "
                       f"seed {d['seed']}", "", aligned(rows), "",
-                      f"coverage: share of {d['level']:g}% CIs containing the true effect; power: share rejecting "
-                      "effect = 0 at alpha = 0.05"])
+                      f"coverage: share of {d['level']:g}% CIs containing the true effect; "
+                      "power: share rejecting effect = 0 at alpha = 0.05"])
 
 
 def grid_table(result: Result) -> str:

@@ -215,8 +215,8 @@ def leave_one_cluster_out(yi, vi, cluster, *, method="REML", rho=None, ci_method
     rows = []
     for label in labels:
         keep = cluster != label
-        fit = pool(yi[keep], vi[keep], method=method, ci_method=ci_method, level=level, cluster=list(cluster[keep]),
-                   rho=rho)
+        fit = pool(yi[keep], vi[keep], method=method, ci_method=ci_method, level=level,
+                   cluster=list(cluster[keep]), rho=rho)
         change = float(full.beta[0]) - fit.estimate
         rows.append(ClusterOmitted(
             omitted=label, k=fit.k, n_clusters=fit.n_clusters, **fit.estimate_fields(),
@@ -264,12 +264,14 @@ def sensitivity_report(yi, vi, labels=None, *, order="as given", method="REML", 
     """
     yi, vi = check_effects(yi, vi)
     check_options(cluster, rho, ci_method)
-    without_cluster, notes = (), ()
+    without_cluster: tuple = ()
+    notes: tuple[str, ...] = ()
     if cluster is not None:
         without_cluster = leave_one_cluster_out(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
                                                 level=level)
         labels, yi, vi, note = cluster_composites(
-            cluster, yi, vi, rho=rho, ci_method=ci_method, multilevel_use="leave-one-cluster-out refits the {model} model",
+            cluster, yi, vi, rho=rho, ci_method=ci_method,
+            multilevel_use="leave-one-cluster-out refits the {model} model",
             composite_use="leave-one-out, influence and the cumulative analysis use")
         notes, ci_method = (note,), "z"
     orders = {"as given": None, "precision": np.argsort(vi, kind="stable"),

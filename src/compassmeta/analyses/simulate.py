@@ -95,7 +95,8 @@ def simulate(k: int, tau2: float, true_effect: float, reps: int, *, seed: int | 
                 method=method, ci_method=ci_method, bias=float(np.mean(estimate - true_effect)),
                 rmse=float(np.sqrt(np.mean((estimate - true_effect) ** 2))),
                 coverage=float(np.mean((lower <= true_effect) & (true_effect <= upper))),
-                power=float(np.mean(result.p_value[:, 0] < alpha)), tau2_bias=float(np.mean(result.tau2 - tau2)),
+                power=float(np.mean(result.p_value[:, 0] < alpha)),
+                tau2_bias=float(np.mean(result.tau2 - tau2)),
                 mean_ci_width=float(np.mean(upper - lower))))
         if progress:
             progress(1)

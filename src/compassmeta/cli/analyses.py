@@ -20,8 +20,8 @@ from .app import (
 @cluster_options
 @click.option("--fsn-target", "fsn_target", type=float, default=None, metavar="X",
               help="Effect that Orwin's fail-safe N brings the mean down to [half the mean].")
-def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, cluster_column,
-         rho, fsn_target):
+def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
+         cluster_column, rho, fsn_target):
     """Small-study effects and publication bias: Egger, Begg, trim-and-fill, PET-PEESE, 3PSM, fail-safe N.
 
     With --cluster (dependent effects): Egger's test with the multilevel model on every effect, the
@@ -180,7 +180,8 @@ def simulate_grid(grid_path, reps, seed, output_format, output, figures_dir, wor
             if time.monotonic() - last_save[0] >= 1.0:
                 save()
         try:
-            result = grids.run_grid(grid, seed, done=done, workers=workers, scheduler=scheduler, on_cell=on_cell)
+            result = grids.run_grid(grid, seed, done=done, workers=workers, scheduler=scheduler,
+                                    on_cell=on_cell)
         except BaseException:
             save()  # keep every finished cell, then stop
             raise

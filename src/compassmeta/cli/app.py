@@ -3,13 +3,20 @@
 Errors the user can act on print one line (file, row, column, what is wrong) and exit 2;
 ``--debug`` shows the traceback instead.
 """
+from __future__ import annotations
+
 import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
 from ..common.errors import CompassmetaError
 
-#: The tau^2 estimators of the registry (models.tau2), then FE.
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..data.tables import Table
 
 
 class MethodChoice(click.Choice):
@@ -19,11 +26,11 @@ class MethodChoice(click.Choice):
     def __init__(self) -> None:
         self.case_sensitive = False
 
-    @property
-    def choices(self) -> list[str]:
+    @property  # click.Choice's attribute, made lazy (read only)
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
         from ..models.tau2 import METHODS
 
-        return [name for name in METHODS if name != "FE"] + ["FE"]
+        return tuple(name for name in METHODS if name != "FE") + ("FE",)
 DEFAULT_PREPOST_R = 0.5
 WARNINGS_SHOWN = 5   # warnings printed one per line before the rest are counted
 
@@ -141,7 +148,9 @@ def cluster_labels(table, cluster_column):
 LABEL_COLUMNS = ("es_id", "study", "Author", "author", "label")
 
 
-def load_effects(data, yi_column, vi_column, sei_column, where=(), cluster_column=None):
+def load_effects(data: str, yi_column: str | None, vi_column: str | None, sei_column: str | None,
+                 where: Sequence[str] = (), cluster_column: str | None = None,
+                 ) -> tuple[Table, np.ndarray, np.ndarray]:
     """(table, yi, vi) of :func:`compassmeta.data.loading.load_effects`, its notes and warnings printed."""
     from ..data.loading import load_effects as load
 
@@ -151,7 +160,8 @@ def load_effects(data, yi_column, vi_column, sei_column, where=(), cluster_colum
     return loaded.table, loaded.yi, loaded.vi
 
 
-def complete_cases(table, yi, vi, columns):
+def complete_cases(table: Table, yi: np.ndarray, vi: np.ndarray, columns: list[str],
+                   ) -> tuple[Table, np.ndarray, np.ndarray]:
     """(table, yi, vi) of :func:`compassmeta.data.loading.complete_cases`, its warning printed."""
     from ..data.loading import complete_cases as complete
 

@@ -1,9 +1,13 @@
 """The ``bayes`` command: Bayesian random-effects meta-analysis and meta-regression (bayesmeta)."""
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from .app import complete_cases, load_effects, main, study_labels
+
+if TYPE_CHECKING:
+    from ..common.results import Result
 
 
 @main.command()
@@ -32,6 +36,7 @@ def bayes(data, yi_column, vi_column, sei_column, tau_prior, mu_prior, above, mo
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
     if moderator_columns and plot_path:
         raise click.UsageError("--plot draws the model without moderators; leave out --mods")
+    result: Result  # a BayesResult, or a BayesRegressionResult with --mods
     if moderator_columns:
         from ..models.bayes_priors import parse_mu_prior
         from ..models.bayes_regression import bayes_regression

@@ -31,7 +31,9 @@ def plot_options(func):
     refusing_format = click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
                                    help="Figure file; .png, .svg or .pdf.")(refusing_format)
     refusing_format = model_options(refusing_format)
-    for param in refusing_format.__click_params__:  # same name and flag, no default, hidden
+    # same name and flag, no default, hidden (click.option keeps its parameters in an attribute that
+    # the function's type does not declare)
+    for param in refusing_format.__click_params__:  # type: ignore[attr-defined]
         if param.name == "output_format":
             param.default, param.hidden, param.show_default = None, True, False
     return refusing_format
@@ -92,31 +94,35 @@ def _refuse(condition, message):
 @click.option("--by", "by_column", default=None, help="Column whose levels form subgroups.")
 @click.option("--cluster", "cluster_column", default=None,
               help="Column naming the trial of each row: its effects are drawn together under one label.")
-@click.option("--sort", type=click.Choice(["given", "effect", "weight", "year"]), default="given", show_default=True)
-@click.option("--column", "extra_columns", multiple=True, help="Extra column to print beside the labels (repeatable).")
+@click.option("--sort", type=click.Choice(["given", "effect", "weight", "year"]), default="given",
+              show_default=True)
+@click.option("--column", "extra_columns", multiple=True,
+              help="Extra column to print beside the labels (repeatable).")
 @click.option("--kind", type=click.Choice(["studies", "leave-one-out", "cumulative"]), default="studies",
               show_default=True, help="Forest of the studies, or of leave-one-out / cumulative re-fits.")
 @click.option("--fixed", is_flag=True, help="Also draw the fixed-effect diamond and fixed-effect weights.")
 @click.option("--summary-only", is_flag=True, help="With --by: one diamond per subgroup, no study rows.")
 @click.option("--rob", "rob_path", default=None, type=click.Path(dir_okay=False),
               help="RoB 2 table (like studies/rob2.csv): add its domain and overall columns (plain forest).")
-def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
-           output, by_column, cluster_column, sort, extra_columns, kind, fixed, summary_only, rob_path):
+def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
+           label_column, output, by_column, cluster_column, sort, extra_columns, kind, fixed, summary_only,
+           rob_path):
     """Forest plot of DATA (format by the extension of -o)."""
     from .. import plots
     from ..analyses.sensitivity import cumulative, leave_one_out
     from ..models.pooling import pool as pool_effects
 
-    ignored = [flag for flag, given in (("--by", by_column), ("--cluster", cluster_column), ("--fixed", fixed),
-                                        ("--summary-only", summary_only), ("--column", extra_columns),
-                                        ("--sort", sort != "given")) if given]
+    ignored = [flag for flag, given in (("--by", by_column), ("--cluster", cluster_column),
+                                        ("--fixed", fixed), ("--summary-only", summary_only),
+                                        ("--column", extra_columns), ("--sort", sort != "given")) if given]
     _refuse(kind != "studies" and ignored, f"--kind {kind} draws one row per re-fit of all studies; "
                                            f"{', '.join(ignored)} does not apply to it")
     _refuse(by_column and cluster_column, "--by and --cluster cannot be combined; choose one grouping")
     _refuse(summary_only and not by_column, "--summary-only needs --by (one diamond per subgroup)")
     _refuse(rob_path and (by_column or cluster_column or kind != "studies"),
             "--rob applies to the plain forest of the studies (no --by, --cluster or --kind)")
-    _refuse(fixed and (by_column or cluster_column), "--fixed applies to the plain forest (no --by or --cluster)")
+    _refuse(fixed and (by_column or cluster_column),
+            "--fixed applies to the plain forest (no --by or --cluster)")
     _refuse(cluster_column and (extra_columns or sort != "given"),
             "--cluster keeps each trial's rows together in file order; --column and --sort do not apply")
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
@@ -144,11 +150,12 @@ def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, out
                   zip(_comparisons(table), within_cluster_labels(all_columns, clusters, labels))]
         figure = plots.cluster_forest_plot(yi, vi, within, clusters,
                                            cluster_headings(all_columns, clusters), overall=overall,
-                                           overall_label="Three-level model" if multilevel else None, **options)
+                                           overall_label="Three-level model" if multilevel else None,
+                                           **options)
     elif by_column:
         figure = plots.subgroup_forest_plot(yi, vi, labels, table.label_column(by_column), by=by_column,
-                                            columns=columns, sort=sort, years=years, summary_only=summary_only,
-                                            **options)
+                                            columns=columns, sort=sort, years=years,
+                                            summary_only=summary_only, **options)
     else:
         figure = plots.forest_plot(yi, vi, labels, columns=columns, sort=sort, years=years, show_fixed=fixed,
                                    rob=_rob_ratings(table, rob_path), **options)
@@ -161,8 +168,8 @@ def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, out
 @click.option("--trimfill", is_flag=True, help="Add trim-and-fill's imputed studies (open circles).")
 @click.option("--egger", is_flag=True, help="Draw Egger's regression line.")
 @click.option("--selmodel", is_flag=True, help="Draw the 3PSM selection-model estimate (step at p = 0.025).")
-def funnel(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
-           output, contours, trimfill, egger, selmodel):
+def funnel(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
+           label_column, output, contours, trimfill, egger, selmodel):
     """Funnel plot of DATA."""
     from .. import plots
 
@@ -181,8 +188,8 @@ def funnel(data, yi_column, vi_column, sei_column, method, ci_method, level, out
 @main.command()
 @plot_options
 @click.option("--mod", "moderator", required=True, help="Moderator column (continuous or categorical).")
-def bubble(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
-           output, moderator):
+def bubble(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
+           label_column, output, moderator):
     """Bubble plot of a meta-regression on one moderator."""
     from .. import plots
 
@@ -194,8 +201,8 @@ def bubble(data, yi_column, vi_column, sei_column, method, ci_method, level, out
 
 @main.command()
 @plot_options
-def baujat(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, label_column,
-           output):
+def baujat(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
+           label_column, output):
     """Baujat plot: contribution to heterogeneity against influence on the pooled estimate."""
     from .. import plots
 

@@ -39,7 +39,8 @@ def robust_option(func):
     """--robust CR0|CR1|CR2: cluster-robust errors with every study its own cluster (models.robust)."""
     return click.option("--robust", type=click.Choice(["CR0", "CR1", "CR2"]), default=None,
                         help="Also report cluster-robust SEs, Satterthwaite df and t tests with every "
-                             "study its own cluster (metafor robust(clubSandwich = TRUE); JSON robust).")(func)
+                             "study its own cluster (metafor robust(clubSandwich = TRUE); "
+                             "JSON robust).")(func)
 
 
 def correlations(ctx, param, value):
@@ -75,7 +76,8 @@ def correlations(ctx, param, value):
               help="Also report each effect's BLUP with its prediction interval (JSON blups).")
 @robust_option
 def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-         cluster_column, rho, transf, prepost_r, variance_tests, tau2_ci, above, blup, robust, weights_column):
+         cluster_column, rho, transf, prepost_r, variance_tests, tau2_ci, above, blup, robust,
+         weights_column):
     """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
     from ..models.pooling import pool as pool_effects
 
@@ -125,8 +127,8 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
     """Fit the model within each level of --by and test the subgroup differences."""
     from ..models.moderators import subgroup_analysis
 
-    table, yi, vi = complete_cases(*load_effects(data, yi_column, vi_column, sei_column, where, cluster_column),
-                                   [by_column])
+    loaded = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
+    table, yi, vi = complete_cases(*loaded, [by_column])
     labels = table.label_column(by_column)
     if cluster_column and permutations:
         raise click.UsageError("--permutations is for independent effects; it cannot be combined "
@@ -173,8 +175,8 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
     """Mixed-effects meta-regression on one or more moderators."""
     from ..models.moderators import meta_regression
 
-    table, yi, vi = complete_cases(*load_effects(data, yi_column, vi_column, sei_column, where, cluster_column),
-                                   list(moderator_columns))
+    loaded = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
+    table, yi, vi = complete_cases(*loaded, list(moderator_columns))
     moderators = {}
     for name in moderator_columns:
         moderators[name] = (table.label_column(name) if name in categorical_columns
@@ -208,7 +210,9 @@ def _group_records(d):
     """CSV rows of a (back-transformed) subgroup analysis: one per subgroup, then the overall fit."""
     rows = [{"group": g.get("group", g.get("level")), **g.get("result", g)} for g in d["groups"]]
     overall = d.get("overall")
-    return rows + ([{"group": "overall", **{k: v for k, v in overall.items() if k != "level"}}] if overall else [])
+    if overall:
+        rows.append({"group": "overall", **{k: v for k, v in overall.items() if k != "level"}})
+    return rows
 
 
 def _warn_small_df(dfs):

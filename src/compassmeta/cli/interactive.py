@@ -130,7 +130,7 @@ def prompt_row(draft: Draft, schema, instruments, taken_ids):
 def is_scs(record, instruments) -> bool:
     """The row's instrument is the Self-Compassion Scale (or its short form)."""
     known = instrument_of(record, instruments)
-    return bool(known) and known.name.startswith("SCS")
+    return known is not None and known.name.startswith("SCS")
 
 
 def interactive_row(record, schema, path, package, resource, draft_path=None) -> Path:

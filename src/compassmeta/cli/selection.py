@@ -16,18 +16,20 @@ def parse_steps(text):
 
 @main.command()
 @model_options
-@click.option("--type", "kind", type=click.Choice(["stepfun", "beta", "halfnorm", "negexp", "logistic", "power"]),
+@click.option("--type", "kind",
+              type=click.Choice(["stepfun", "beta", "halfnorm", "negexp", "logistic", "power"]),
               default="stepfun", show_default=True, help="Weight function of the selection model.")
 @click.option("--steps", default=None, metavar="P1,P2,...",
               help="Upper bounds of the p-value intervals (1 is added); 0.025 = 3PSM, 0.025,0.5 = 4PSM "
                    "[0.025 for stepfun].")
-@click.option("--alternative", type=click.Choice(["greater", "less", "two.sided"]), default="greater", show_default=True,
+@click.option("--alternative", type=click.Choice(["greater", "less", "two.sided"]), default="greater",
+              show_default=True,
               help="Direction of the one-sided p-values, or two-sided p-values (two.sided, as metafor).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Also draw the estimated weight function to this file (.png, .svg, .pdf).")
 @click.pass_context
-def selmodel(ctx, data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, kind,
-             steps, alternative, plot_path):
+def selmodel(ctx, data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
+             kind, steps, alternative, plot_path):
     """Selection model for publication bias (Vevea-Hedges step function or a smooth weight function),
     fitted by maximum likelihood as metafor's selmodel(); --method ML (random effects, default) or FE."""
     from ..analyses.selection import selection_model
@@ -46,7 +48,8 @@ def selmodel(ctx, data, yi_column, vi_column, sei_column, method, ci_method, lev
     if steps is None and kind == "stepfun":
         steps = (0.025,)
     _, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
-    result = selection_model(yi, vi, type=kind, steps=steps, method=method, alternative=alternative, level=level)
+    result = selection_model(yi, vi, type=kind, steps=steps, method=method, alternative=alternative,
+                             level=level)
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     emit(result, output_format, selection_table, lambda d: [
@@ -55,7 +58,8 @@ def selmodel(ctx, data, yi_column, vi_column, sei_column, method, ci_method, lev
         from ..plots.common import save_figure
         from ..plots.selection import weight_function_plot
 
-        click.echo(f"Wrote {save_figure(weight_function_plot(result), plot_path)}", err=output_format != "table")
+        click.echo(f"Wrote {save_figure(weight_function_plot(result), plot_path)}",
+                   err=output_format != "table")
 
 
 @main.command()
@@ -66,8 +70,8 @@ def selmodel(ctx, data, yi_column, vi_column, sei_column, method, ci_method, lev
               help="Value the S-values shift the estimate (and CI limit) to.")
 @click.option("--favor", type=click.Choice(["positive", "negative"]), default="positive", show_default=True,
               help="Direction publication bias favours.")
-def svalue(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, eta, target,
-           favor):
+def svalue(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where, eta,
+           target, favor):
     """Mathur & VanderWeele (2020) sensitivity analysis for publication bias (fixed-effect version):
     corrected estimate at --eta, worst-case estimate and S-values."""
     from ..analyses.publication_sensitivity import publication_bias_sensitivity

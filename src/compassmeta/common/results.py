@@ -50,14 +50,16 @@ def html_cell(value: object) -> str:
 def html_table(header: Sequence[object], rows: Iterable[Iterable[object]], caption: str | None = None) -> str:
     """A plain HTML table of ``rows`` (lists of values) under ``header``, for notebooks."""
     head = "".join(f"<th>{html.escape(str(name))}</th>" for name in header)
-    body = "".join("<tr>" + "".join(f"<td>{html_cell(value)}</td>" for value in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{html_cell(value)}</td>" for value in row) + "</tr>"
+                   for row in rows)
     title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def records_table(records: Sequence[Mapping[str, Any]], caption: str | None = None) -> str:
     """A table of dictionaries with the same keys (nested values left out)."""
-    header = [key for key, value in records[0].items() if not isinstance(value, (list, dict))] if records else []
+    header = ([key for key, value in records[0].items() if not isinstance(value, (list, dict))]
+              if records else [])
     return html_table(header, [[record[key] for key in header] for record in records], caption)
 
 

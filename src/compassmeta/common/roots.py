@@ -57,7 +57,8 @@ def expand_upper(func: Callable[[float], float], start: float, *, factor: float 
     raise ConvergenceError("could not bracket the root (function stays positive)")
 
 
-def brent_zeroin(func, lower, upper, *, tol, max_iter=1000):
+def brent_zeroin(func: Callable[[float], float], lower: float, upper: float, *, tol: float,
+                 max_iter: int = 1000) -> float:
     """Brent's (1973, Algorithms for Minimization without Derivatives, ch. 4) zeroin, the root
     finder of R's uniroot(): kept step for step because a fail-safe number is the ceiling of the
     point where this search, with uniroot's tolerance, stops on a step function (metafor fsn())."""

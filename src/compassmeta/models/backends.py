@@ -206,7 +206,11 @@ class Batch:
         """numerator / denominator, inf or nan where the denominator is 0."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return numerator / denominator
-    where = staticmethod(np.where)
+
+    @staticmethod
+    def where(condition, a, b):
+        return np.where(condition, a, b)
+
     maximum = staticmethod(np.maximum)
     negate = staticmethod(np.logical_not)
     isfinite = staticmethod(np.isfinite)

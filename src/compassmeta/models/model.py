@@ -126,7 +126,8 @@ def fit_model(X, y, v, *, terms, method="REML", ci_method="z", level=0.95, weigh
     notes = []
     if k <= p:
         if k == 1 and p == 1 and ci_method == "z":
-            notes.append("k = 1: the estimate is the single study's effect; heterogeneity cannot be estimated")
+            notes.append("k = 1: the estimate is the single study's effect; "
+                         "heterogeneity cannot be estimated")
             tau2_estimate = Tau2Estimate(0.0)
         else:
             raise InputError(f"{k} stud{'y' if k == 1 else 'ies'} cannot fit {p} coefficient(s)"

@@ -217,7 +217,8 @@ class SubgroupResult(Result):
         (statistic, df, df2, p_value), for CSV and ``to_frame``."""
         d = self.to_dict()
         overall = {key: d["overall"][key] for key in d["groups"][0] if key in d["overall"]}
-        tests = [("test: separate tau^2 (Q-between)", d["q_between"], d["q_between_df"], None, d["q_between_p"]),
+        tests = [("test: separate tau^2 (Q-between)", d["q_between"], d["q_between_df"], None,
+                  d["q_between_p"]),
                  ("test: common tau^2 (QM)", d["qm_common_tau2"], d["qm_common_tau2_df"],
                   d["qm_common_tau2_df2"], d["qm_common_tau2_p"])]
         return (list(d["groups"]) + [{**overall, "level": "overall"}]

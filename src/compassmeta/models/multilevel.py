@@ -9,9 +9,10 @@ metafor's rma.mv(yi, V, random = ~ 1 | cluster/effect).
 
 The marginal covariance is block-diagonal, V_j = S_j + sigma^2_1 J + sigma^2_2 I, so every
 quantity is a sum over clusters: clusters of equal size are stacked (batched numpy), each
-block (diagonal plus rank two) is inverted in closed form, and no k x k matrix is ever formed.  sigma^2 are estimated by ML or REML with
-Fisher scoring (Harville 1977, JASA 72:320; score and expected information as in Viechtbauer
-2005, eqs. 9-12, with V_j in place of a diagonal), bounded at zero.
+block (diagonal plus rank two) is inverted in closed form, and no k x k matrix is ever formed.
+sigma^2 are estimated by ML or REML with Fisher scoring (Harville 1977, JASA 72:320; score and
+expected information as in Viechtbauer 2005, eqs. 9-12, with V_j in place of a diagonal), bounded
+at zero.
 """
 import math
 from dataclasses import dataclass

@@ -35,9 +35,9 @@ from .mvfit import (
     maximise,
     starting_values,
 )
-from .mvgls import RandomEffectLayout
+from .mvgls import MultivariateGLS, RandomEffectLayout
 from .mvsampling import sampling_covariance
-from .mvstructs import STRUCTURES, Parameters
+from .mvstructs import STRUCTURES, Parameters, Structure
 
 MULTIVARIATE_METHODS = ("REML", "ML")
 MULTIVARIATE_CI_METHODS = ("z", "t", "cr2")
@@ -51,11 +51,11 @@ class MultivariateFit:
     terms: tuple
     problem: Problem
     parameters: Parameters
-    structure: object
+    structure: Structure
     levels: tuple
     tau2: np.ndarray
     rho: np.ndarray
-    gls: object
+    gls: MultivariateGLS
     iterations: int
     log_likelihood: float
 
@@ -127,7 +127,7 @@ class MultivariateResult(Result, PooledModel):
     notes: tuple = field(default=(), metadata=INTERNAL)
     outer_name: str = field(default="cluster", metadata=INTERNAL)
     inner_name: str = field(default="inner", metadata=INTERNAL)
-    fit: MultivariateFit = field(default=None, repr=False, compare=False, metadata=INTERNAL)
+    fit: MultivariateFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def pooled_estimate(self) -> Estimate:
         """The first coefficient (the intercept, or the first level's effect without one)."""
@@ -177,9 +177,9 @@ def _inner_levels(inner, column):
     if missing.size:
         raise InputError("inner value is missing", row=int(missing[0]) + 1, column=column)
     distinct, codes = np.unique(labels, return_inverse=True)
-    levels = tuple(sorted_levels(distinct.tolist()))
-    position = np.array([levels.index(level) for level in distinct.tolist()])
-    return levels, position[codes.ravel()], None
+    names = tuple(sorted_levels(distinct.tolist()))
+    position = np.array([names.index(level) for level in distinct.tolist()])
+    return names, position[codes.ravel()], None
 
 
 def build_design(moderators, k, intercept):
@@ -311,8 +311,9 @@ def summarise(fit, ci_method="z", level=0.95, contrasts=(), profile=False,
     se, crit = inference.se, inference.critical_values(level)
     dfs = [None] * fit.p if inference.df is None else [float(df) for df in inference.df]
     coefficients = tuple(
-        Coefficient(term=term, estimate=float(b), se=float(s), statistic=float(b / s), df=df, p_value=float(pv),
-                    ci_lower=float(b - c * s), ci_upper=float(b + c * s), level=100 * level)
+        Coefficient(term=term, estimate=float(b), se=float(s), statistic=float(b / s), df=df,
+                    p_value=float(pv), ci_lower=float(b - c * s), ci_upper=float(b + c * s),
+                    level=100 * level)
         for term, b, s, df, pv, c in zip(fit.terms, fit.beta, se, dfs, inference.p_values(fit.beta), crit))
     # metafor's QM: every coefficient but the intercept; the intercept alone in an intercept-only model
     tested = [i for i, term in enumerate(fit.terms) if term != "intercept"] or [0]

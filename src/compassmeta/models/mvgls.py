@@ -132,12 +132,13 @@ class RandomEffectLayout:
                 d_rho += tau2[0] * np.einsum("kmil,mil->k", dR, D)
             return np.array([d_tau]), d_rho
         size = self.n_levels * self.n_levels
-        H = sum(np.bincount(index.ravel(), weights=D.ravel(), minlength=size)
-                for index, D in zip(self.pair_index, gradient_blocks)).reshape(self.n_levels, self.n_levels)
+        H = sum((np.bincount(index.ravel(), weights=D.ravel(), minlength=size)
+                 for index, D in zip(self.pair_index, gradient_blocks)), np.zeros(size))
+        H = H.reshape(self.n_levels, self.n_levels)
         tau = self._tau(tau2)
         R, dR = self.structure.correlation(rho, self.level_lags)
-        d_tau = 2.0 * (H * R) @ tau
+        d_taus = 2.0 * (H * R) @ tau
         if not self.structure.heterogeneous:
-            d_tau = np.array([d_tau.sum()])
+            d_taus = np.array([d_taus.sum()])
         d_rho = np.einsum("ab,kab->k", H * np.outer(tau, tau), dR)
-        return d_tau, d_rho
+        return d_taus, d_rho

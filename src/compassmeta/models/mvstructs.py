@@ -22,7 +22,9 @@ tau^2 = scale s^2 and rho = sin z (CAR: rho = sin^2 z, rho in [0, 1]), which rea
 boundaries tau^2 = 0 and |rho| = 1 as interior, non-degenerate stationary points, so a
 boundary optimum (as Kalaian & Raudenbush's rho = -1) is found as tightly as an interior one.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -70,8 +72,8 @@ class Structure:
 
     name: str
     heterogeneous: bool         # one tau^2 per inner level
-    correlation: object         # (rho, lags) -> (R, dR/drho)
-    rho_count: object           # n_levels -> number of rho
+    correlation: Callable[..., Any]   # (rho, lags) -> (R, dR/drho)
+    rho_count: Callable[[int], int]  # n_levels -> number of rho
     by_time: bool = False       # lags from each row's time (CAR), not level positions
     signed: bool = False        # tau = sqrt(scale) s with s of either sign (UN, see Parameters)
 

@@ -26,7 +26,7 @@ def pool_table(result: Result) -> str:
     return "\n".join(lines)
 
 
-def fit_statistics_lines(d):
+def fit_statistics_lines(d: dict[str, Any]) -> list[str]:
     """metafor fitstats() in one line (absent on results without them)."""
     if d.get("log_likelihood") is None or "aic" not in d:
         return []
@@ -35,7 +35,7 @@ def fit_statistics_lines(d):
             f"AIC {fmt(d['aic'])}, BIC {fmt(d['bic'])}, AICc {fmt(d['aicc'])}"]
 
 
-def robust_lines(d):
+def robust_lines(d: dict[str, Any]) -> list[str]:
     """--robust: the coefficients with cluster-robust SEs (each study a cluster)."""
     if not d.get("robust"):
         return []
@@ -47,7 +47,7 @@ def robust_lines(d):
             aligned(rows)]
 
 
-def prediction_lines(d):
+def prediction_lines(d: dict[str, Any]) -> list[str]:
     """The share of true effects above a threshold and the BLUPs, when asked for."""
     lines = robust_lines(d)
     if d.get("prob_above") is not None:
@@ -60,7 +60,7 @@ def prediction_lines(d):
     return lines
 
 
-def comparison_lines(d):
+def comparison_lines(d: dict[str, Any]) -> list[str]:
     """metareg's --drop, --btt and --newmods results, marginal means and contrasts."""
     lines = []
     if d.get("lrt"):
@@ -120,17 +120,20 @@ def subgroup_table(result: Result) -> str:
         rows.append([g["level"], g["k"]] + ([f"{g['df']:g}" if g["df"] is not None else "-"] if knha else [])
                     + [fmt(g["estimate"]), fmt(g["se"]), interval(g["ci_lower"], g["ci_upper"]),
                        *_tau2_cells(g, d["method"])])
-    common = (f"F({d['qm_common_tau2_df']}, {d['qm_common_tau2_df2']:g})" if d["qm_common_tau2_df2"] is not None
-              else f"QM({d['qm_common_tau2_df']})")
+    common = (f"F({d['qm_common_tau2_df']}, {d['qm_common_tau2_df2']:g})"
+              if d["qm_common_tau2_df2"] is not None else f"QM({d['qm_common_tau2_df']})")
     lines = [_subgroup_header(d), "", aligned(rows), "",
              "Tests for subgroup differences:",
              f"  separate tau^2 per subgroup (Q-between over the subgroup estimates): "
              f"Q({d['q_between_df']}) = {fmt(d['q_between'], 2)}, {p_text(d['q_between_p'])}",
              f"  common tau^2 (meta-regression on {d['by']}, metafor rma(mods = ~ factor)): "
              f"{common} = {fmt(d['qm_common_tau2'], 2)}, {p_text(d['qm_common_tau2_p'])}",
-             "Use the separate-tau^2 test when heterogeneity plausibly differs between subgroups and each has",
-             "enough studies to estimate it; with few studies per subgroup prefer the common-tau^2 test, whose",
-             "pooled tau^2 is estimated more reliably (Borenstein et al. 2009, Introduction to Meta-Analysis, ch. 19)."]
+             "Use the separate-tau^2 test when heterogeneity plausibly differs between subgroups "
+             "and each has",
+             "enough studies to estimate it; with few studies per subgroup prefer the common-tau^2 test, "
+             "whose",
+             "pooled tau^2 is estimated more reliably (Borenstein et al. 2009, Introduction to "
+             "Meta-Analysis, ch. 19)."]
     if any(g["k"] < 2 for g in d["groups"]) and d["method"] != "FE":
         lines.append("tau^2 of a one-study subgroup is not estimable; its row is that study's own estimate.")
     return "\n".join(lines)
@@ -180,8 +183,9 @@ def multilevel_pool_table(result: Result) -> str:
             ["pooled", fmt(d["estimate"]), fmt(d["se"]), interval(d["ci_lower"], d["ci_upper"]),
              fmt(d["statistic"], 3), fmt(d["df"], 2), fmt_p(d["p_value"]),
              interval(d["pi_lower"], d["pi_upper"])]]
-    tests = [f"Likelihood-ratio test of sigma^2 {t['component']} clusters = 0: LRT({t['df']}) = {fmt(t['lrt'], 3)}, "
-             f"{p_text(t['p_value'])} (logLik {fmt(t['log_likelihood'], 3)} against {fmt(d['log_likelihood'], 3)})"
+    tests = [f"Likelihood-ratio test of sigma^2 {t['component']} clusters = 0: "
+             f"LRT({t['df']}) = {fmt(t['lrt'], 3)}, {p_text(t['p_value'])} "
+             f"(logLik {fmt(t['log_likelihood'], 3)} against {fmt(d['log_likelihood'], 3)})"
              for t in d["variance_tests"]]
     return "\n".join(multilevel_header(d, "model") + [
         f"Test for heterogeneity: Q({d['q_df']}) = {fmt(d['q'], 2)}, {p_text(d['q_p'])}", *tests, "",

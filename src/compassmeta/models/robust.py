@@ -35,6 +35,7 @@ from .wls import inverse
 ROBUST_TYPES = ("CR0", "CR1", "CR2")
 
 if TYPE_CHECKING:
+    from .model import ModelFit
     from .multilevel import MultilevelFit
 
 Array = NDArray[np.float64]
@@ -64,7 +65,8 @@ class ClusterArrays:
     scores: Array
 
 
-def cluster_arrays(M, blocks, adjust=True):
+def cluster_arrays(M: np.ndarray, blocks: Iterable[tuple[Array, Array, Array, Array]],
+                   adjust: bool = True) -> ClusterArrays:
     """The sandwich arrays from M = (X'WX)^-1 and ``blocks``: per size group the stacked (V_j, W_j X_j,
     X_j, e_j); ``adjust`` applies the CR2 adjustment A_j (else A_j = I, CR0)."""
     chol_m = np.linalg.cholesky(M)
@@ -109,7 +111,7 @@ class RobustInference:
         """HTZ test that the coefficients in ``columns`` are zero: (F, df1, df2, p)."""
         return self.wald_htz_matrix(beta, np.eye(beta.size)[list(columns)])
 
-    def wald_htz_matrix(self, beta, C):
+    def wald_htz_matrix(self, beta: Array, C: Array) -> tuple[float, int, float, float]:
         """HTZ test of the q constraints C beta = 0 (rows of C): (F, df1, df2, p)."""
         q = C.shape[0]
         b = C @ beta
@@ -129,7 +131,8 @@ class RobustInference:
         return F, q, df2, p_value
 
 
-def sandwich(M, blocks, kind="CR2"):
+def sandwich(M: np.ndarray, blocks: Iterable[tuple[Array, Array, Array, Array]],
+             kind: str = "CR2") -> RobustInference:
     """clubSandwich vcovCR(type = ``kind``) with coef_test(test = "Satterthwaite"): CR0, CR1 or CR2."""
     if kind not in ROBUST_TYPES:
         raise InputError(f"unknown robust covariance '{kind}'; choose from {', '.join(ROBUST_TYPES)}")
@@ -145,7 +148,7 @@ def sandwich(M, blocks, kind="CR2"):
     return RobustInference(vcov=vcov, se=np.sqrt(np.diag(vcov)), df=df, arrays=arrays)
 
 
-def cr2(fit):
+def cr2(fit: "MultilevelFit") -> RobustInference:
     """CR2 of a :class:`MultilevelFit`, its clusters the fit's (clubSandwich for rma.mv)."""
     gls = fit.gls
     return sandwich(gls.cov, zip(gls.covariance, gls.WX, gls.X_groups, gls.resid))
@@ -173,7 +176,7 @@ class RobustResult(Result):
     coefficients: tuple
 
 
-def robust_univariate(fit, kind="CR2") -> RobustResult:
+def robust_univariate(fit: "ModelFit", kind: str = "CR2") -> RobustResult:
     """metafor robust(fit, cluster = 1:k, clubSandwich = TRUE, vcov = ``kind``) of a univariate
     :class:`~compassmeta.models.model.ModelFit`: every study its own cluster, V_j = v_j + tau^2."""
     total = fit.v + fit.tau2

@@ -230,7 +230,7 @@ def _draw_interval_mark(axis, row: Row, y: float):
         axis.plot([row.upper, row.upper], [y - 0.2, y + 0.2], color="black", linewidth=1.0)
 
 
-def _draw_rows(canvas: _Canvas, rows: list, centres, columns: _Columns, limits: tuple):
+def _draw_rows(canvas: _Canvas, rows: list, centres, columns: _Columns, limits: tuple[float, float]):
     """Labels, cells, marks, the effect [CI] text and the weights of every row."""
     max_weight = max([r.marker_weight for r in rows if r.kind == "study" and np.isfinite(r.marker_weight)],
                      default=1.0)

@@ -9,11 +9,12 @@ from ..common.distributions import normal_quantile
 from ..models.pooling import pool
 from .common import FONT_SIZE, MEASURE_NAME, new_figure
 
-CONTOURS = ((0.10, "0.10 > p > 0.05", "0.9"), (0.05, "0.05 > p > 0.01", "0.8"), (0.01, "p < 0.01", "0.68"))
+CONTOURS = ((0.10, "0.10 > p > 0.05", "0.9"), (0.05, "0.05 > p > 0.01", "0.8"),
+            (0.01, "p < 0.01", "0.68"))
 
 
-def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=False, egger=False, selmodel=None,
-                title=None):
+def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=False, egger=False,
+                selmodel=None, title=None):
     """Draw the funnel; returns the Figure.  ``selmodel``: a fitted SelectionModel whose adjusted
     estimate is drawn as a vertical line."""
     result = pool(yi, vi, method=method, level=level, with_tau2_ci=False)
@@ -26,21 +27,13 @@ def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=Fal
     z = normal_quantile(1 - (1 - result.level / 100) / 2)
     all_effects = np.concatenate([yi, np.array(filled.filled_yi) if filled else []])
     span = max(np.abs(all_effects - centre).max(), z * se_max) * 1.1
-    low, high = min(centre - span, -z * se_max * (1.1 if contours else 0)), max(centre + span, z * se_max * (1.1 if contours else 0))
+    reach = z * se_max * (1.1 if contours else 0)  # the contours need both sides of 0
+    low, high = min(centre - span, -reach), max(centre + span, reach)
 
     figure = new_figure(6.4, 5.4)
     axis = figure.add_subplot(1, 1, 1)
     grid = np.array([0.0, se_max])
-    legend = []
-    if contours:
-        axis.set_facecolor("white")
-        for p, label, shade in CONTOURS:
-            edge = normal_quantile(1 - p / 2) * grid
-            # |effect| beyond edge is significant at p: shade both tails out to the axis limits
-            axis.fill_betweenx(grid, [low, low], -edge, color=shade, linewidth=0, gid=f"contour-p{p:g}")
-            axis.fill_betweenx(grid, edge, [high, high], color=shade, linewidth=0)
-            legend.append(Patch(facecolor=shade, label=label))
-        legend.insert(0, Patch(facecolor="white", edgecolor="0.6", label="p > 0.10"))
+    legend = _contours(axis, grid, low, high) if contours else []
     axis.plot(centre - z * grid, grid, color="black", linestyle="--", linewidth=0.8, gid="pseudo-ci")
     axis.plot(centre + z * grid, grid, color="black", linestyle="--", linewidth=0.8)
     axis.plot([centre, centre], [0, se_max], color="black", linewidth=0.8, gid="pooled-line")
@@ -57,24 +50,45 @@ def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=Fal
                       "p < 0.001" if test.p_value < 0.001 else f"p = {test.p_value:.3f}") + ")")
     if selmodel is not None:
         axis.plot([selmodel.estimate] * 2, [0, se_max], color="tab:blue", linestyle="-.", linewidth=1.0,
-                  gid="selmodel-line", label=f"selection model ({selmodel.type}) estimate {selmodel.estimate:.2f}")
-    axis.set_xlim(min(low, selmodel.estimate) if selmodel else low, max(high, selmodel.estimate) if selmodel else high)
+                  gid="selmodel-line",
+                  label=f"selection model ({selmodel.type}) estimate {selmodel.estimate:.2f}")
+    if selmodel:
+        low, high = min(low, selmodel.estimate), max(high, selmodel.estimate)
+    axis.set_xlim(low, high)
     axis.set_ylim(se_max, 0)
     axis.set_xlabel(MEASURE_NAME, fontsize=FONT_SIZE + 1)
     axis.set_ylabel("Standard error", fontsize=FONT_SIZE + 1)
     axis.tick_params(labelsize=FONT_SIZE)
+    _legend(axis, legend, filled)
+    axis.set_title(_title(title, result, filled, centre), fontsize=FONT_SIZE + 1)
+    figure.tight_layout()
+    return figure
+
+
+def _contours(axis, grid, low, high):
+    """Shade the significance regions of CONTOURS (Peters et al. 2008); returns their legend patches."""
+    axis.set_facecolor("white")
+    legend = [Patch(facecolor="white", edgecolor="0.6", label="p > 0.10")]
+    for p, label, shade in CONTOURS:
+        edge = normal_quantile(1 - p / 2) * grid
+        # |effect| beyond edge is significant at p: shade both tails out to the axis limits
+        axis.fill_betweenx(grid, [low, low], -edge, color=shade, linewidth=0, gid=f"contour-p{p:g}")
+        axis.fill_betweenx(grid, edge, [high, high], color=shade, linewidth=0)
+        legend.append(Patch(facecolor=shade, label=label))
+    return legend
+
+
+def _legend(axis, legend, filled):
+    """The contour patches, the labelled lines and trim-and-fill's open circles, below the axes."""
     handles = legend + [h for h in axis.get_legend_handles_labels()[0]]
     if filled and filled.k0:
         from matplotlib.lines import Line2D
 
-        handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="black",
-                              label=f"imputed by trim-and-fill (k0 = {filled.k0})"))
+        handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="white",
+                              markeredgecolor="black", label=f"imputed by trim-and-fill (k0 = {filled.k0})"))
     if handles:  # below the axes, never over a study
         axis.legend(handles=handles, fontsize=FONT_SIZE - 1, loc="upper center", bbox_to_anchor=(0.5, -0.13),
                     ncol=2, frameon=False)
-    axis.set_title(_title(title, result, filled, centre), fontsize=FONT_SIZE + 1)
-    figure.tight_layout()
-    return figure
 
 
 def _title(title, result, filled, centre):

@@ -52,5 +52,6 @@ def grid_figures(rows, directory):
         title = f"true effect {effect:g}, arm sizes {sizes}, {level:g}% CIs (bars: +-2 MCSE)"
         suffix = "" if len(combinations) == 1 else "-" + "-".join(
             "".join(c if c.isalnum() or c in ".," else "_" for c in str(value)) for value in combination)
-        paths.append(save_figure(measure_figure(chosen, measure, title), directory / f"{measure}{suffix}.png"))
+        path = directory / f"{measure}{suffix}.png"
+        paths.append(save_figure(measure_figure(chosen, measure, title), path))
     return paths
