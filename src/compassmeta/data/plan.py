@@ -107,16 +107,9 @@ def default_plan_path() -> Path:
 
 
 def _toml(text: str, path: Path) -> dict:
-    """The TOML document (tomllib from Python 3.11; tomli, if installed, on 3.10)."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        try:
-            import tomli as tomllib
-        except ModuleNotFoundError:
-            raise InputError(
-                "reading a TOML plan needs Python >= 3.11 or the tomli package", file=path
-            ) from None
+    """The TOML document of the plan file (``tomllib``)."""
+    import tomllib
+
     try:
         return tomllib.loads(text)
     except ValueError as error:  # tomllib.TOMLDecodeError is a ValueError

@@ -15,7 +15,6 @@ that uses it), wherever both arms have results, or a comparison block gives the 
 import json
 import os
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,13 +59,9 @@ def read_trial_file(path: PathLike) -> Spec:
         raise InputError("no such trial file", file=path) from None
     try:
         if path.suffix.lower() == ".toml":
-            if sys.version_info >= (3, 11):
-                import tomllib
+            import tomllib
 
-                spec = tomllib.loads(text)
-            else:
-                raise InputError("reading a .toml trial needs Python 3.11 or later; give it as .json",
-                                 file=path)
+            spec = tomllib.loads(text)
         elif path.suffix.lower() == ".json":
             spec = json.loads(text)
         else:

@@ -143,7 +143,7 @@ class NormalNormal:
         self.center = float(np.sum(y / self.s2) / np.sum(1 / self.s2))
         yc = y - self.center
         columns = np.column_stack([np.ones_like(yc), yc, yc ** 2])
-        self.sums = ExactSums(self.s2, columns)
+        self.sums: ExactSums | CompressedSums = ExactSums(self.s2, columns)
         if y.size >= COMPRESS_K:
             compressed = CompressedSums(self.s2, columns)
             if compressed.error <= CHECK:
