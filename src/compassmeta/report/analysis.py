@@ -11,6 +11,7 @@ from dataclasses import replace
 from ..common.errors import InputError
 from ..common.files import read_json
 from ..data.plan import load_plan, plan_text
+from .evidence import load_evidence
 from .moderators import analyse_moderator
 from .results import Changes, PooledMove, Report, TableVersion
 from .rows import plan_rows, row_digest, trial_sources
@@ -67,9 +68,10 @@ def _reproduction(settings):
     return reproduce(folder, mirror=settings.mirror), ""
 
 
-def section_analyses(section, rows, labels: dict, settings: ReportSettings, plan) -> list:
+def section_analyses(section, rows, labels: dict, settings: ReportSettings, plan, evidence=None) -> list:
     """The analyses of one section's subsets (all, passive and active comparators); a subset
-    holding the same rows as another shares its numbers."""
+    holding the same rows as another shares its numbers.  ``evidence``: see
+    :func:`compassmeta.report.evidence.load_evidence`."""
     analyses = {}
     for subset in outcome_subsets(section, rows):
         if subset.same_trials_as is not None:
@@ -79,7 +81,7 @@ def section_analyses(section, rows, labels: dict, settings: ReportSettings, plan
         else:
             analyses[subset.key] = analyse_subset(section.outcome, subset.control, list(subset.rows), labels,
                                                   rho=settings.rho, ci_method=settings.ci_method, plan=plan,
-                                                  subset=subset)
+                                                  subset=subset, evidence=evidence)
     return list(analyses.values())
 
 
@@ -92,8 +94,9 @@ def analyse(settings: ReportSettings, progress=None) -> Report:
     if settings.rho is None and plan.dependent_model == "che":
         settings = replace(settings, rho=plan.rho)
     analyses, moderators = [], []
+    evidence = load_evidence(plan, rows, settings.reproduction_folder)
     for section, section_rows in sections(rows, plan).items():
-        analyses += section_analyses(section, section_rows, labels, settings, plan)
+        analyses += section_analyses(section, section_rows, labels, settings, plan, evidence)
         progress(1)
         moderators += [analyse_moderator(section.outcome, column, name, section_rows, labels,
                                          minimum_level=plan.minimum_k.moderator_level,
