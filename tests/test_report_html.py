@@ -264,7 +264,7 @@ def test_command_writes_json_equal_to_to_dict_and_shows_progress(written, tmp_pa
     assert set(report_json) == {"generated", "title", "plan", "method", "within_trial_r", "rho", "ci_method",
                                 "tables", "analyses", "moderators",
                                 "trials", "reproduction", "reproduction_note", "row_digests", "changes",
-                                "warnings"}
+                                "warnings", "joint_models"}
     again = build_report(TABLES).to_dict()
     assert json.loads(json.dumps(again))["analyses"] == report_json["analyses"]
     assert not list(html_path.parent.glob(".report.*"))  # no temporary file left

@@ -12,6 +12,7 @@ from ..common.errors import InputError
 from ..common.files import read_json
 from ..data.plan import load_plan, plan_text
 from .evidence import load_evidence
+from .joint_models import component_models, trajectory_models
 from .moderators import analyse_moderator
 from .results import Changes, PooledMove, Report, TableVersion
 from .rows import plan_rows, row_digest, trial_sources
@@ -22,9 +23,10 @@ from .subsets import outcome_subsets, sections
 #: The keys of every report JSON (``Report.to_dict()``).
 REPORT_KEYS = frozenset(("generated", "title", "plan", "method", "within_trial_r", "rho", "ci_method",
                          "tables", "analyses", "moderators", "trials", "reproduction", "reproduction_note",
-                         "row_digests", "changes", "warnings"))
-#: Keys a report written before the analysis plan lacks; it can still be the input of ``--since``.
-PLAN_REPORT_KEYS = frozenset(("title", "plan"))
+                         "row_digests", "changes", "warnings", "joint_models"))
+#: Keys a report written before the analysis plan (or before its multivariate models) lacks; it can
+#: still be the input of ``--since``.
+PLAN_REPORT_KEYS = frozenset(("title", "plan", "joint_models"))
 
 
 def load_report(path) -> dict:
@@ -95,7 +97,8 @@ def analyse(settings: ReportSettings, progress=None) -> Report:
         settings = replace(settings, rho=plan.rho)
     analyses, moderators = [], []
     evidence = load_evidence(plan, rows, settings.reproduction_folder)
-    for section, section_rows in sections(rows, plan).items():
+    grouped = sections(rows, plan)
+    for section, section_rows in grouped.items():
         analyses += section_analyses(section, section_rows, labels, settings, plan, evidence)
         progress(1)
         moderators += [analyse_moderator(section.outcome, column, name, section_rows, labels,
@@ -117,7 +120,8 @@ def analyse(settings: ReportSettings, progress=None) -> Report:
                   moderators=tuple(moderators), trials=trial_sources(rows, labels), reproduction=reproduction,
                   reproduction_note=reproduction_note, row_digests=digests,
                   changes=changes_since(previous, digests, analyses) if previous is not None else None,
-                  warnings=warnings)
+                  warnings=warnings,
+                  joint_models=tuple(component_models(rows, plan.rho) + trajectory_models(grouped)))
 
 
 def _title(plan, rows) -> str:

@@ -11,6 +11,7 @@ from ..common.errors import CompassmetaError
 from ..common.results import Result
 from .evidence_render import bayes_rows, rob_figure, sof_table, unpooled_cell
 from .figures import CAPTIONS, forest_svg, funnel_svg, moderator_svg, subset_captions
+from .joint_render import joint_section
 from .model_text import heterogeneity_rows, i2_text, short_model
 from .numbers import interval_text, number, p_text
 from .page_assets import SCRIPT, STYLE
@@ -376,6 +377,7 @@ def _nav(report):
     outcomes = dict.fromkeys(section_label(item) for item in report["analyses"])
     return ('<nav><a href="#summary">Summary</a><a href="#plan">Plan</a>'
             + "".join(f'<a href="#outcome-{slug(o)}">{_e(o)}</a>' for o in outcomes)
+            + ('<a href="#multivariate">Multivariate</a>' if report.get("joint_models") else "")
             + ('<a href="#explorer">Moderators</a>' if report["moderators"] else "")
             + '<a href="#reproduction">Reproduction</a><a href="#provenance">Provenance</a>'
             + ('<a href="#changes">Changes</a>' if report["changes"] else "") + "</nav>")
@@ -389,6 +391,7 @@ def render_html(report: Result | dict) -> str:
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(data['title'])}: living evidence report</title>"
             f"<style>{STYLE}</style></head><body>" + _header(data) + _nav(data)
-            + _summary_section(data) + _plan_section(data) + _outcome_sections(data) + _explorer_section(data)
+            + _summary_section(data) + _plan_section(data) + _outcome_sections(data)
+            + joint_section(data, table) + _explorer_section(data)
             + _reproduction_section(data) + _provenance_section(data)
             + f"<script>{SCRIPT}</script></body></html>\n")

@@ -241,3 +241,4 @@ class Report(Result):
     row_digests: dict
     changes: Changes | None
     warnings: tuple
+    joint_models: tuple = ()      # report.joint_models.JointModel: SCS components, trajectories
