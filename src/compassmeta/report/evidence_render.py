@@ -59,7 +59,8 @@ def sof_table(report, name_of, table) -> str:
     """The GRADE summary of findings (Guyatt et al. 2011, J Clin Epidemiol 64:383-394): a row per
     subset with a frequentist or Bayesian answer, its certainty with footnotes, and the notes;
     ``name_of(item)`` names a subset, ``table`` draws the page's tables."""
-    footnotes, rows = [], []
+    footnotes: list[str] = []
+    rows = []
     for item in report["analyses"]:
         if not item["same_trials_as"] and (item["pooled"] or item.get("bayes")):
             rows.append(_sof_row(item, name_of(item), footnotes))

@@ -77,7 +77,7 @@ def trajectory_models(section_rows: dict) -> list:
     estimate per window from the trials with rows in two windows or more, AR(1) over the windows
     in time order (metafor struct "AR": true effects of a trial at windows j steps apart correlate
     rho^j; Ishak et al. 2007)."""
-    by_outcome = {}
+    by_outcome: dict[str, list] = {}
     for section, rows in section_rows.items():
         if section.collection is None and section.window in TRAJECTORY_WINDOWS:
             by_outcome.setdefault(section.outcome, []).extend(rows)

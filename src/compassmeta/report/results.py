@@ -5,6 +5,7 @@ needs to draw the page.
 """
 from dataclasses import dataclass
 
+from ..analyses.grade import GradeRating
 from ..common.results import PooledModel, Result
 
 
@@ -154,7 +155,7 @@ class SubsetAnalysis(Result):
     notes: tuple
     effects: SubsetEffects | None = None
     sensitivity: tuple = ()
-    grade: Result | None = None          # analyses.grade.GradeRating of a pooled subset
+    grade: GradeRating | None = None
     bayes: BayesianEstimate | None = None
     rob2: tuple = ()                     # RobJudgement of each row rob2.csv judges
 
