@@ -180,3 +180,23 @@ def test_rob2_overrides_the_note_and_the_note_serves_unjudged_rows():
     # e0 (g 0, v 0.04) and e2 (g 0.2, v 0.06): Q = 0.04 / 0.1 < 1, so REML tau^2 = 0 and the estimate
     # is the inverse-variance mean (0 / 0.04 + 0.2 / 0.06) / (1 / 0.04 + 1 / 0.06) = 0.08
     assert_close(fit.estimate, 0.08, "low-risk estimate")
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("mid = 0.2\n", "mid = 0.2\nbogus = 1\n", "unknown key grade.bogus"),
+    ("mid = 0.2\n", "mid = -0.2\n", "grade.mid = -0.2 is out of range"),
+    ('tau_prior = "halfnormal:0.5"', 'tau_prior = "halfnormal:x"',
+     "bayes.tau_prior: tau prior 'halfnormal:x'")])
+def test_a_bad_grade_or_bayes_table_is_a_one_line_error(tmp_path, old, new, message):
+    from click.testing import CliRunner
+
+    from compassmeta.cli import main
+
+    plan = tmp_path / "plan.toml"
+    plan.write_text((STUDIES / "analysis_plan.toml").read_text(encoding="utf-8").replace(old, new, 1),
+                    encoding="utf-8")
+    output = str(tmp_path / "r.html")
+    result = CliRunner().invoke(main, ["report", TABLES[0], "-o", output, "--plan", str(plan)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    last = result.output.strip().splitlines()[-1]
+    assert message in last and str(plan) in last
