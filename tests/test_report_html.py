@@ -264,7 +264,7 @@ def test_command_writes_json_equal_to_to_dict_and_shows_progress(written, tmp_pa
     assert set(report_json) == {"generated", "title", "plan", "method", "within_trial_r", "rho", "ci_method",
                                 "tables", "analyses", "moderators",
                                 "trials", "reproduction", "reproduction_note", "row_digests", "changes",
-                                "warnings"}
+                                "warnings", "joint_models"}
     again = build_report(TABLES).to_dict()
     assert json.loads(json.dumps(again))["analyses"] == report_json["analyses"]
     assert not list(html_path.parent.glob(".report.*"))  # no temporary file left
@@ -279,7 +279,8 @@ def test_page_rendered_from_the_saved_json_is_the_page_rendered_directly(tmp_pat
     assert reloaded == direct
     drawn = [item for item in report.analyses if item.pooled and not item.same_trials_as]
     assert direct.count("<svg") == len(drawn) + sum(1 for item in drawn if item.k_trials >= 3) \
-        + sum(1 for item in report.moderators if item.result is not None)
+        + sum(1 for item in report.moderators if item.result is not None) \
+        + sum(1 for item in report.analyses if item.rob2 and item.control == "all")  # RoB 2 traffic lights
     assert "CHE model (rho = 0.6), CR2 robust inference" in reloaded
 
 
@@ -362,8 +363,8 @@ def test_curated_table_report_draws_the_figures_of_each_pooled_outcome():
     # (Koszycki, Teale Sapach): forest only (the plan: no funnel below k = 3); depression's year: the one
     # moderator with a result (a meta-regression, bubble plot; every other moderator has one level or
     # too few trials per level).  The one-trial sections (SCS total, SCS uncompassionate, stress, quality
-    # of life, grief) draw nothing.
-    assert page.count("<svg") == 2 + 1 + 1
+    # of life, grief) draw nothing.  Anxiety's five rows are judged in rob2.csv: its RoB 2 traffic lights.
+    assert page.count("<svg") == 2 + 1 + 1 + 1
 
 
 def test_page_is_self_contained(written):
@@ -442,8 +443,10 @@ def test_browser_shows_pooled_values_menus_and_every_figure(written, tmp_path):
     pooled = [item for item in report["analyses"] if item["pooled"] and not item["same_trials_as"]]
     funnels = sum(1 for item in pooled if item["k_trials"] >= 3)  # the plan: no funnel below k = 3
     moderator_figures = sum(1 for item in report["moderators"] if item["result"] is not None)
-    assert page.count('<figure class="fig') == len(pooled) + funnels + moderator_figures
-    assert page.count("<svg") == len(pooled) + funnels + moderator_figures
+    traffic_lights = sum(1 for item in report["analyses"] if item["rob2"] and item["control"] == "all")
+    assert traffic_lights == 1   # anxiety: its rows are judged in studies/rob2.csv
+    assert page.count('<figure class="fig') == len(pooled) + funnels + moderator_figures + traffic_lights
+    assert page.count("<svg") == len(pooled) + funnels + moderator_figures + traffic_lights
     assert len(re.findall(r'<figure class="fig fig-forest"><svg', page)) == len(pooled)
     # depression post (3 trials) and ThirdWave (18)
     assert len(re.findall(r'<figure class="fig fig-funnel"><svg', page)) == funnels == 2

@@ -8,7 +8,7 @@ mappings of column to value: the typed rows of a study table or the text cells o
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..common.errors import InputError
@@ -23,6 +23,8 @@ DEPENDENT_MODELS = ("three-level", "che")
 SENSITIVITY_ANALYSES = ("all trials", "outliers removed", "influential removed", "low risk of bias",
                         "lowest per trial", "highest per trial", "three-level", "CHE")
 SCS_OUTCOMES = ("self-compassion", "self_compassion")
+#: The tau prior of the Bayesian model where a plan has no [bayes] table (Roever 2020).
+DEFAULT_TAU_PRIOR = "halfnormal:0.5"
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class Plan:
     sensitivity: tuple
     low_risk_of_bias: tuple
     citations: dict
+    grade: dict = field(default_factory=dict)   # the [grade] table as read (analyses.grade.GradeRules)
+    bayes_tau_prior: str = DEFAULT_TAU_PRIOR
 
     def to_dict(self) -> dict:
         """The plan as plain data (what the report JSON records)."""
@@ -81,19 +85,18 @@ class Plan:
             "outcome_order": list(self.outcome_order),
             "timepoint_windows": list(WINDOWS),
             "short_follow_up_max_weeks": self.short_follow_up_max_weeks,
-            "comparators": [
-                {"name": c.name, "class": c.cls, "match": list(c.match)} for c in self.comparators
-            ],
+            "comparators": [{"name": c.name, "class": c.cls, "match": list(c.match)}
+                            for c in self.comparators],
             "intervention_classes": {c.name: c.label for c in self.intervention_classes},
             "compassion_classes": list(self.compassion_classes),
-            "scs": {
-                "compassionate": list(self.scs_compassionate),
-                "uncompassionate": list(self.scs_uncompassionate),
-            },
+            "scs": {"compassionate": list(self.scs_compassionate),
+                    "uncompassionate": list(self.scs_uncompassionate)},
             "model": {"dependent": self.dependent_model, "rho": self.rho},
             "minimum_k": vars(self.minimum_k).copy(),
             "sensitivity": list(self.sensitivity),
             "low_risk_of_bias": list(self.low_risk_of_bias),
+            "grade": dict(self.grade),
+            "bayes": {"tau_prior": self.bayes_tau_prior},
             "citations": dict(self.citations),
         }
 
@@ -170,13 +173,9 @@ def _comparators(reader: _Reader) -> tuple:
 
 
 def _interventions(reader: _Reader) -> tuple[tuple, tuple]:
-    classes = tuple(
-        InterventionClass(
-            name=_Reader(entry, reader.path).get("name", str),
-            label=_Reader(entry, reader.path).get("label", str),
-        )
-        for entry in reader.get("interventions.class", list)
-    )
+    classes = tuple(InterventionClass(name=_Reader(entry, reader.path).get("name", str),
+                                      label=_Reader(entry, reader.path).get("label", str))
+                    for entry in reader.get("interventions.class", list))
     compassion = reader.strings("interventions.compassion")
     unknown = sorted(set(compassion) - {c.name for c in classes})
     if unknown:
@@ -220,16 +219,8 @@ def load_plan(path=None) -> Plan:
     if unknown:
         reader.fail("sensitivity.analyses",
                     f"unknown {', '.join(unknown)}; use {', '.join(SENSITIVITY_ANALYSES)}")
-    sections = (
-        "outcomes",
-        "timepoints",
-        "comparators",
-        "interventions",
-        "scs",
-        "model",
-        "minimum_k",
-        "sensitivity",
-    )
+    sections = ("outcomes", "timepoints", "comparators", "interventions", "scs", "model", "minimum_k",
+                "sensitivity", *(name for name in ("grade", "bayes") if name in reader.document))
     return Plan(
         path=str(path),
         title=reader.get("title", str),
@@ -246,7 +237,18 @@ def load_plan(path=None) -> Plan:
         sensitivity=reader.strings("sensitivity.analyses"),
         low_risk_of_bias=reader.strings("sensitivity.low_risk_of_bias"),
         citations={name: reader.get(f"{name}.citation", str) for name in sections},
+        grade=_grade(reader),
+        bayes_tau_prior=(reader.get("bayes.tau_prior", str) if "bayes" in reader.document
+                         else DEFAULT_TAU_PRIOR),
     )
+
+
+def _grade(reader: _Reader) -> dict:
+    """The [grade] table but its citation, checked when read by analyses.grade.GradeRules."""
+    table = reader.document.get("grade", {})
+    if not isinstance(table, dict):
+        reader.fail("grade", "must be a table")
+    return {key: value for key, value in table.items() if key != "citation"}
 
 
 def _text(value) -> str:
@@ -313,11 +315,9 @@ def comparison_labels(rows, plan: Plan) -> list:
     pairs = {}
     for row in rows:
         pairs.setdefault(_text(row.get("study_id")), set()).add(
-            (_text(row.get("arm")), _text(row.get("control_arm")), comparator_of(row, plan)[0])
-        )
-    return [
-        comparison_label(row, plan) if len(pairs[_text(row.get("study_id"))]) > 1 else None for row in rows
-    ]
+            (_text(row.get("arm")), _text(row.get("control_arm")), comparator_of(row, plan)[0]))
+    return [comparison_label(row, plan) if len(pairs[_text(row.get("study_id"))]) > 1 else None
+            for row in rows]
 
 
 def scs_part(row) -> str | None:
@@ -385,6 +385,10 @@ def plan_text(plan: Plan) -> str:
         f'moderator level >= {k.moderator_level} trials (else "insufficient", no test); CR2 df < '
         f"{k.cr2_min_df:g} flagged unreliable",
         f"Sensitivity set: {', '.join(plan.sensitivity)}",
+        "GRADE: " + (", ".join(f"{key} = {value}" for key, value in plan.grade.items()
+                               if not isinstance(value, dict)) or "the GRADE defaults")
+        + " (rules in compassmeta.analyses.grade)",
+        f"Bayesian model: tau prior {plan.bayes_tau_prior}, flat prior on mu",
         *(f"Source ({name}): {text}" for name, text in plan.citations.items()),
     ]
     return "\n".join(lines)

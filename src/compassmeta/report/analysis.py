@@ -11,6 +11,8 @@ from dataclasses import replace
 from ..common.errors import InputError
 from ..common.files import read_json
 from ..data.plan import load_plan, plan_text
+from .evidence import load_evidence
+from .joint_models import component_models, trajectory_models
 from .moderators import analyse_moderator
 from .results import Changes, PooledMove, Report, TableVersion
 from .rows import plan_rows, row_digest, trial_sources
@@ -21,9 +23,10 @@ from .subsets import outcome_subsets, sections
 #: The keys of every report JSON (``Report.to_dict()``).
 REPORT_KEYS = frozenset(("generated", "title", "plan", "method", "within_trial_r", "rho", "ci_method",
                          "tables", "analyses", "moderators", "trials", "reproduction", "reproduction_note",
-                         "row_digests", "changes", "warnings"))
-#: Keys a report written before the analysis plan lacks; it can still be the input of ``--since``.
-PLAN_REPORT_KEYS = frozenset(("title", "plan"))
+                         "row_digests", "changes", "warnings", "joint_models"))
+#: Keys a report written before the analysis plan (or before its multivariate models) lacks; it can
+#: still be the input of ``--since``.
+PLAN_REPORT_KEYS = frozenset(("title", "plan", "joint_models"))
 
 
 def load_report(path) -> dict:
@@ -67,9 +70,10 @@ def _reproduction(settings):
     return reproduce(folder, mirror=settings.mirror), ""
 
 
-def section_analyses(section, rows, labels: dict, settings: ReportSettings, plan) -> list:
+def section_analyses(section, rows, labels: dict, settings: ReportSettings, plan, evidence=None) -> list:
     """The analyses of one section's subsets (all, passive and active comparators); a subset
-    holding the same rows as another shares its numbers."""
+    holding the same rows as another shares its numbers.  ``evidence``: see
+    :func:`compassmeta.report.evidence.load_evidence`."""
     analyses = {}
     for subset in outcome_subsets(section, rows):
         if subset.same_trials_as is not None:
@@ -79,7 +83,7 @@ def section_analyses(section, rows, labels: dict, settings: ReportSettings, plan
         else:
             analyses[subset.key] = analyse_subset(section.outcome, subset.control, list(subset.rows), labels,
                                                   rho=settings.rho, ci_method=settings.ci_method, plan=plan,
-                                                  subset=subset)
+                                                  subset=subset, evidence=evidence)
     return list(analyses.values())
 
 
@@ -92,8 +96,10 @@ def analyse(settings: ReportSettings, progress=None) -> Report:
     if settings.rho is None and plan.dependent_model == "che":
         settings = replace(settings, rho=plan.rho)
     analyses, moderators = [], []
-    for section, section_rows in sections(rows, plan).items():
-        analyses += section_analyses(section, section_rows, labels, settings, plan)
+    evidence = load_evidence(plan, rows, settings.reproduction_folder)
+    grouped = sections(rows, plan)
+    for section, section_rows in grouped.items():
+        analyses += section_analyses(section, section_rows, labels, settings, plan, evidence)
         progress(1)
         moderators += [analyse_moderator(section.outcome, column, name, section_rows, labels,
                                          minimum_level=plan.minimum_k.moderator_level,
@@ -114,7 +120,8 @@ def analyse(settings: ReportSettings, progress=None) -> Report:
                   moderators=tuple(moderators), trials=trial_sources(rows, labels), reproduction=reproduction,
                   reproduction_note=reproduction_note, row_digests=digests,
                   changes=changes_since(previous, digests, analyses) if previous is not None else None,
-                  warnings=warnings)
+                  warnings=warnings,
+                  joint_models=tuple(component_models(rows, plan.rho) + trajectory_models(grouped)))
 
 
 def _title(plan, rows) -> str:

@@ -9,7 +9,9 @@ from pathlib import Path
 from ..common.distributions import critical_value
 from ..common.errors import CompassmetaError
 from ..common.results import Result
+from .evidence_render import bayes_rows, rob_figure, sof_table, unpooled_cell
 from .figures import CAPTIONS, forest_svg, funnel_svg, moderator_svg, subset_captions
+from .joint_render import joint_section
 from .model_text import heterogeneity_rows, i2_text, short_model
 from .numbers import interval_text, number, p_text
 from .page_assets import SCRIPT, STYLE
@@ -64,7 +66,7 @@ def _shows_spread(item, report):
 def _summary_row(item, same, report):
     pooled, loo, spread = item["pooled"], item["leave_one_out"], _shows_spread(item, report)
     cell = (f'<span class="g" data-key="{_e(item["key"])}" data-estimate="{pooled["estimate"]!r}">'
-            f"{_pooled_interval(pooled)}</span>" if pooled else '<span class="muted">not pooled</span>')
+            f"{_pooled_interval(pooled)}</span>" if pooled else unpooled_cell(item))
     return [f'<a href="#{slug(item["key"])}">{_e(_outcome_name(item))}</a>', _e(item["timepoint"]),
             _e(item["control"]) + (f' <span class="muted">(all {_e(same[item["key"]])})</span>'
                                    if item["key"] in same else ""),
@@ -95,7 +97,8 @@ def _summary_section(report):
             "PI: 95% prediction interval. Bias flags: Egger p &lt; 0.10; trim-and-fill imputes trials; "
             "PET-PEESE limit CI holds 0 while the pooled CI does not; 3PSM likelihood-ratio test "
             "p &lt; 0.10. Participants: each trial's arms and control "
-            "groups counted once (a shared control once; – when a row lacks n).</p></section>")
+            "groups counted once (a shared control once; – when a row lacks n).</p>"
+            + sof_table(report, section_label, table) + "</section>")
 
 
 def _outcome_name(item):
@@ -114,6 +117,7 @@ def _pooled_block(item, report):
                                   f"{_pooled_interval(item['pooled'])}</span>"]]
     heterogeneity = heterogeneity_rows(item)
     rows += heterogeneity if _shows_spread(item, report) else heterogeneity[:1]
+    rows += bayes_rows(item)
     loo = item["leave_one_out"]
     if loo:
         rows.append(["Leave-one-out range" + (" (one effect per trial)" if item["dependent"] else ""),
@@ -182,6 +186,10 @@ def _subset_block(item, report):
     parts += [f'<p class="note">{_e(_sentence(note))}.</p>' for note in item["notes"]]
     if item["pooled"] is None and item["k_trials"] == 1 and item["effects"]:
         parts.append(_one_trial(item["effects"]))
+    if item["pooled"] is None and item.get("bayes"):
+        parts.append(table(["Quantity", "Value"], bayes_rows(item), "pooled"))
+    if item["control"] == "all":
+        parts.append(rob_figure(item, figure))
     if item["pooled"]:
         bias_k = _minimum(report, "publication_bias")
         captions = subset_captions(item, bias_k, _minimum(report, "heterogeneity"))
@@ -369,6 +377,7 @@ def _nav(report):
     outcomes = dict.fromkeys(section_label(item) for item in report["analyses"])
     return ('<nav><a href="#summary">Summary</a><a href="#plan">Plan</a>'
             + "".join(f'<a href="#outcome-{slug(o)}">{_e(o)}</a>' for o in outcomes)
+            + ('<a href="#multivariate">Multivariate</a>' if report.get("joint_models") else "")
             + ('<a href="#explorer">Moderators</a>' if report["moderators"] else "")
             + '<a href="#reproduction">Reproduction</a><a href="#provenance">Provenance</a>'
             + ('<a href="#changes">Changes</a>' if report["changes"] else "") + "</nav>")
@@ -382,6 +391,7 @@ def render_html(report: Result | dict) -> str:
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(data['title'])}: living evidence report</title>"
             f"<style>{STYLE}</style></head><body>" + _header(data) + _nav(data)
-            + _summary_section(data) + _plan_section(data) + _outcome_sections(data) + _explorer_section(data)
+            + _summary_section(data) + _plan_section(data) + _outcome_sections(data)
+            + joint_section(data, table) + _explorer_section(data)
             + _reproduction_section(data) + _provenance_section(data)
             + f"<script>{SCRIPT}</script></body></html>\n")

@@ -5,6 +5,7 @@ needs to draw the page.
 """
 from dataclasses import dataclass
 
+from ..analyses.grade import GradeRating
 from ..common.results import PooledModel, Result
 
 
@@ -91,6 +92,41 @@ class SensitivityFit(Result):
 
 
 @dataclass(frozen=True)
+class BayesianEstimate(Result):
+    """A subset's Bayesian random-effects estimate (bayesmeta's normal-normal model on one effect
+    per trial): the tau prior (``prior`` its name, ``tau_prior`` its spec) and the flat or normal
+    mu prior; posterior median of mu with its 95% central interval, the 95% predictive interval of
+    a new trial's effect, tau's posterior median and 95% interval, P(mu > 0) and P(mu > 0.2)."""
+
+    prior: str
+    tau_prior: str
+    mu_prior: str
+    k: int
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+    pi_lower: float
+    pi_upper: float
+    tau: float
+    tau_ci_lower: float
+    tau_ci_upper: float
+    prob_above_0: float
+    prob_above_02: float
+    converged: bool
+
+
+@dataclass(frozen=True)
+class RobJudgement(Result):
+    """The RoB 2 judgement of one row of a subset (``domains`` d1..d5, ``overall``), as the
+    traffic-light plot draws it."""
+
+    es_id: str
+    label: str
+    domains: dict
+    overall: str
+
+
+@dataclass(frozen=True)
 class SubsetAnalysis(Result):
     """Everything about one outcome x timepoint window x comparator subset (one SCS part at most):
     ``es_ids`` the rows it pooled, ``timepoint`` the window, ``component`` the SCS part (or None),
@@ -119,14 +155,19 @@ class SubsetAnalysis(Result):
     notes: tuple
     effects: SubsetEffects | None = None
     sensitivity: tuple = ()
+    grade: GradeRating | None = None
+    bayes: BayesianEstimate | None = None
+    rob2: tuple = ()                     # RobJudgement of each row rob2.csv judges
 
     def to_dict(self) -> dict:
         """The fields, plus the pooled model's ``heterogeneity`` (its variance components and Q
         test) and ``model_description`` (its describe()), the members of
-        :class:`~compassmeta.common.results.PooledModel` the page is rendered from (None unpooled)."""
-        pooled = self.pooled
-        return {**super().to_dict(),
-                "heterogeneity": pooled.heterogeneity().to_dict() if pooled is not None else None,
+        :class:`~compassmeta.common.results.PooledModel` the page is rendered from (None unpooled),
+        and the GRADE rating's summary-of-findings ``footnotes``."""
+        pooled, data = self.pooled, super().to_dict()
+        if self.grade is not None:
+            data["grade"] = {**data["grade"], "footnotes": self.grade.footnotes()}
+        return {**data, "heterogeneity": pooled.heterogeneity().to_dict() if pooled is not None else None,
                 "model_description": pooled.describe() if pooled is not None else None}
 
 
@@ -201,3 +242,4 @@ class Report(Result):
     row_digests: dict
     changes: Changes | None
     warnings: tuple
+    joint_models: tuple = ()      # report.joint_models.JointModel: SCS components, trajectories

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..common.errors import CompassmetaError
 from ..models.pooling import pool
+from .evidence import rob2_overall
 from .results import SensitivityFit
 from .settings import METHOD
 from .subsets import ModelChoice, choose_model
@@ -65,13 +66,25 @@ def _per_trial(analysis, rows, pick):
     return _fit(analysis, [row["yi"] for row in picked], [row["vi"] for row in picked], len(picked))
 
 
-def _low_risk(rows, labels, low_values, rho, ci_method):
-    """The trials at low risk of bias: the risk-of-bias note (``risk_of_bias_source`` of a study
-    table, ``risk_of_bias`` of a teaching table) starting with one of ``low_values``."""
-    low = [row for row in rows
-           if any(str(row.get("risk_of_bias_source") or row.get("risk_of_bias") or "").lower()
-                  .startswith(value.lower()) for value in low_values)]
+def _is_low_risk(row, low_values, evidence) -> bool:
+    """RoB 2 overall low where rob2.csv judges the row; else its risk-of-bias note
+    (``risk_of_bias_source`` of a study table, ``risk_of_bias`` of a teaching table) starting with
+    one of ``low_values``."""
+    overall = rob2_overall(evidence, row.get("es_id"))
+    if overall is not None:
+        return overall == "low"
+    note = str(row.get("risk_of_bias_source") or row.get("risk_of_bias") or "").lower()
+    return any(note.startswith(value.lower()) for value in low_values)
+
+
+def _low_risk(rows, labels, low_values, rho, ci_method, evidence=None):
+    """The trials at low risk of bias (:func:`_is_low_risk`)."""
+    low = [row for row in rows if _is_low_risk(row, low_values, evidence)]
+    judged = sum(rob2_overall(evidence, row.get("es_id")) is not None for row in rows)
     note = f"risk-of-bias note starting with {' or '.join(low_values)}"
+    if judged:
+        note = f"RoB 2 overall low ({judged} of {len(rows)} rows judged in rob2.csv)" + (
+            f"; other rows: {note}" if judged < len(rows) else "")
     if len({row["study_id"] for row in low}) < 2:
         return _none("low risk of bias", len({row["study_id"] for row in low}), len(low),
                      note + "; fewer than 2 trials")
@@ -97,17 +110,19 @@ def _removals(choice: ModelChoice, pooled, k_rows) -> list:
     return fits
 
 
-def sensitivity_set(choice: ModelChoice, pooled, rows, labels, plan, *, rho=None, ci_method="z") -> tuple:
+def sensitivity_set(choice: ModelChoice, pooled, rows, labels, plan, *, rho=None, ci_method="z",
+                    evidence=None) -> tuple:
     """The sensitivity set of a pooled subset (``choice`` its model, ``pooled`` its fit), each
     entry a :class:`SensitivityFit` with k: outlier and influence rules need k >= 3 trials; the
     three-level and CHE models (rho from the plan) run on every row where a trial gives several.
-    Only the analyses the plan lists (``sensitivity.analyses``) are returned."""
+    Only the analyses the plan lists (``sensitivity.analyses``) are returned; ``evidence`` holds
+    the RoB 2 judgements that decide "low risk of bias"."""
     k, effects = len(choice.yi), choice.effects
     fits = [SensitivityFit(analysis="all trials", k=k, k_rows=len(rows), estimate=float(pooled.estimate),
                            ci_lower=float(pooled.ci_lower), ci_upper=float(pooled.ci_upper),
                            note=choice.name)]
     fits += _removals(choice, pooled, len(rows))
-    fits += [_low_risk(rows, labels, plan.low_risk_of_bias, rho, ci_method),
+    fits += [_low_risk(rows, labels, plan.low_risk_of_bias, rho, ci_method, evidence),
              _per_trial("lowest per trial", rows, min), _per_trial("highest per trial", rows, max)]
     several = len(effects.row_trials) > len(effects.trials)
     for name, model_rho in (("three-level", None), ("CHE", plan.rho if rho is None else rho)):

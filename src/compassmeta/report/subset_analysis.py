@@ -6,6 +6,7 @@ import numpy as np
 from ..common.errors import CompassmetaError, ConvergenceError
 from ..common.results import PooledModel
 from ..data.plan import load_plan, small_df_warning
+from .evidence import Evidence, judged_rows, subset_bayes, subset_grade
 from .numbers import interval_text, p_text
 from .results import BiasCheck, LeaveOneOutRange, SubsetAnalysis
 from .rows import participants
@@ -161,14 +162,15 @@ def _small_k(k, minimum) -> tuple[list, tuple]:
     return notes, (f"not assessable (k < {minimum.publication_bias})",)
 
 
-def _analysed(choice: ModelChoice, rows, labels: dict, plan, rho, ci_method) -> tuple:
-    """The pooled model, notes, bias checks and notes, leave-one-out range and sensitivity set of
-    one subset by the plan's minimum k (see :func:`analyse_subset`)."""
+def _analysed(choice: ModelChoice, rows, labels: dict, plan, rho, ci_method, evidence, key) -> tuple:
+    """The pooled model, notes, bias checks and notes, leave-one-out range, sensitivity set and
+    GRADE rating of one subset by the plan's minimum k (see :func:`analyse_subset`)."""
     minimum = plan.minimum_k
     k = len(choice.effects.trials)
-    notes, pooled, bias, bias_notes, loo, sensitivity = [choice.note], None, (), (), None, ()
+    notes, pooled, bias, bias_notes, loo, sensitivity, grade = [choice.note], None, (), (), None, (), None
     if k < minimum.pool:
-        notes.append(f"k = {k} trial: not pooled (a pooled estimate needs at least {minimum.pool} trials)")
+        notes.append(f"k = {k} trial{'s' if k > 1 else ''}: not pooled (a pooled estimate needs at least "
+                     f"{minimum.pool} trials)" + ("; the Bayesian estimate is given" if k > 1 else ""))
     else:
         try:
             pooled = choice.pool()
@@ -184,12 +186,15 @@ def _analysed(choice: ModelChoice, rows, labels: dict, plan, rho, ci_method) -> 
             bias, bias_notes = bias_analyses(choice, pooled)
         if k >= max(3, minimum.heterogeneity):
             loo = leave_one_out_range(choice)
-        sensitivity = sensitivity_set(choice, pooled, rows, labels, plan, rho=rho, ci_method=ci_method)
-    return pooled, notes, bias, bias_notes, loo, sensitivity
+        sensitivity = sensitivity_set(choice, pooled, rows, labels, plan, rho=rho, ci_method=ci_method,
+                                      evidence=evidence)
+        grade = subset_grade(key, choice, pooled, bias, evidence, participants(rows))
+    return pooled, notes, bias, bias_notes, loo, sensitivity, grade
 
 
 def analyse_subset(outcome: str, control: str, rows, labels: dict, *, rho: float | None = None,
-                   ci_method: str = "z", plan=None, subset=None) -> SubsetAnalysis:
+                   ci_method: str = "z", plan=None, subset=None, evidence: Evidence | None = None
+                   ) -> SubsetAnalysis:
     """Pool one subset (``subset``, a :class:`compassmeta.report.subsets.Subset`, names its
     timepoint window, SCS part and collection), with bias, leave-one-out and the sensitivity
     set; its ``effects`` are the data of its forest and funnel plots.
@@ -198,16 +203,19 @@ def analyse_subset(outcome: str, control: str, rows, labels: dict, *, rho: float
     minimum_k.pool trials, no prediction interval, heterogeneity, funnel or leave-one-out below
     minimum_k.heterogeneity, publication-bias tests "not assessable" below minimum_k.publication_bias.
     A subset whose analysis fails (e.g. a leave-one-out fit that does not converge) is returned
-    unpooled with the reason in its notes, so that the rest of the report is still written."""
+    unpooled with the reason in its notes, so that the rest of the report is still written.
+    ``evidence`` (RoB 2 judgements, GRADE rules, Bayesian prior; default: none judged, the GRADE
+    defaults) gives the GRADE rating of a pooled subset and the Bayesian estimate from 2 trials."""
     plan = plan or load_plan()
+    evidence = evidence or Evidence(tau_prior=plan.bayes_tau_prior)
     choice = choose_model(rows, labels, rho=rho, ci_method=ci_method)
-    try:
-        analysed = _analysed(choice, rows, labels, plan, rho, ci_method)
-        pooled, notes, bias, bias_notes, loo, sensitivity = analysed
-    except CompassmetaError as error:
-        pooled, bias, bias_notes, loo, sensitivity = None, (), (), None, ()
-        notes = [choice.note, f"analysis failed, no result reported for this subset: {error}"]
     section_key = subset.key if subset is not None else f"{outcome} | {control}"
+    try:
+        analysed = _analysed(choice, rows, labels, plan, rho, ci_method, evidence, section_key)
+        pooled, notes, bias, bias_notes, loo, sensitivity, grade = analysed
+    except CompassmetaError as error:
+        pooled, bias, bias_notes, loo, sensitivity, grade = None, (), (), None, (), None
+        notes = [choice.note, f"analysis failed, no result reported for this subset: {error}"]
     return SubsetAnalysis(key=section_key, outcome=outcome, control=control,
                           timepoint=subset.section.window if subset is not None else None,
                           component=subset.component if subset is not None else None, comparator=control,
@@ -216,4 +224,5 @@ def analyse_subset(outcome: str, control: str, rows, labels: dict, *, rho: float
                           k_rows=len(rows), n_participants=participants(rows), model=choice.name,
                           dependent=choice.dependent, pooled=pooled, bias=bias, bias_notes=bias_notes,
                           leave_one_out=loo, same_trials_as=None, notes=tuple(notes), effects=choice.effects,
-                          sensitivity=sensitivity)
+                          sensitivity=sensitivity, grade=grade, bayes=subset_bayes(choice, evidence),
+                          rob2=judged_rows(choice.effects, evidence))
