@@ -2,8 +2,7 @@
 table's lock held from read to write, the whole table validated, an atomic replace."""
 from ..common.errors import InputError, did_you_mean
 from .row_effects import row_effect
-from .store import changed_table
-from .tables import read_table
+from .store import changed_table, current_table
 
 
 def row_number(table, es_id):
@@ -17,7 +16,7 @@ def row_number(table, es_id):
 
 def row_cells(path, es_id):
     """The text cells (a dict) of the row ``es_id`` of a table file."""
-    table = read_table(path, allow_empty=True)
+    table = current_table(path)
     return dict(zip(table.header, table.rows[row_number(table, es_id) - 1]))
 
 
@@ -26,6 +25,7 @@ def without_row(es_id):
     def change(table, records):
         number = row_number(table, es_id)
         return records[:number - 1] + records[number:]
+    change.key = ("remove", es_id)
     return change
 
 
@@ -41,12 +41,13 @@ def with_values(es_id, values):
         cells.update(values)
         records[number - 1] = tuple(cells[name] for name in table.header)
         return records
+    change.key = ("edit", es_id, tuple(values.items()))
     return change
 
 
 def edited_row(path, es_id, values, package=None, resource="trials"):
     """(old cells, new typed row, (g, v), warnings on that row) of an edit, validated, not written."""
-    table = read_table(path, allow_empty=True)
+    table = current_table(path)
     number = row_number(table, es_id)
     old = dict(zip(table.header, table.rows[number - 1]))
     _, _, typed, warnings = changed_table(path, with_values(es_id, values), package, resource)

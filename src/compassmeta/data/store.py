@@ -112,6 +112,47 @@ def same_trial_result(a: dict, b: dict) -> bool:
     return all(a.get(key) == b.get(key) for key in keys)
 
 
+_LAST = {}   # the last table read and the last check, keyed by the file's identity (one entry each)
+
+
+def _identity(path) -> tuple:
+    """What changes whenever a table file is replaced or written: inode, size, modification time."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return (str(path), None)
+    return (str(Path(path).resolve()), status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+
+
+def _inputs(path, package) -> tuple:
+    """The identities of everything a check reads: the table, its data package and instruments."""
+    package = Path(package) if package else Path(path).parent / "datapackage.json"
+    return _identity(path), _identity(package), _identity(package.parent / "instruments.csv")
+
+
+def current_table(path):
+    """The table file as read now; read once per version of the file (a command that previews a
+    change and then writes it under the lock reads and checks a large table once, not twice)."""
+    identity = _identity(path)
+    cached = _LAST.get("table")
+    if cached and cached[0] == identity:
+        return cached[1]
+    table = read_table(path, allow_empty=True)
+    _LAST["table"] = (identity, table)
+    return table
+
+
+def _remembered(key, compute):
+    """``compute()``, or its result for the same ``key`` (which holds the file's identity) if the
+    last call had it; results that raise are not kept."""
+    cached = _LAST.get("check")
+    if cached and cached[0] == key:
+        return cached[1]
+    result = compute()
+    _LAST["check"] = (key, result)
+    return result
+
+
 def checked_records(path, header, records, package=None, resource="trials") -> tuple:
     """(problems, typed rows) of a table given as text: every check of ``compassmeta validate``."""
     path = Path(path)
@@ -122,10 +163,17 @@ def checked_records(path, header, records, package=None, resource="trials") -> t
 
 def check_new_row(path, record: dict, package=None, resource: str = "trials") -> tuple:
     """Check the table with a new row (text cells) appended, as ``validate`` would; return the
-    header, the new typed row, its (g, v) and its warnings, or raise InputError naming the field."""
+    header, the new typed row, its (g, v) and its warnings, or raise InputError naming the field.
+    A second call for the same row on the same version of the file returns the first's result."""
     path = Path(path)
     package = Path(package) if package else path.parent / "datapackage.json"
-    existing = read_table(path, allow_empty=True) if path.exists() else None
+    key = ("add", _inputs(path, package), resource, tuple(sorted(record.items())))
+    return _remembered(key, lambda: _check_new_row(path, record, package, resource))
+
+
+def _check_new_row(path, record, package, resource):
+    """:func:`check_new_row` itself."""
+    existing = current_table(path) if path.exists() else None
     header = existing.header if existing else Schema.load(package, resource).names
     records = list(existing.rows) if existing else []
     new_number = len(records) + 1
@@ -139,7 +187,7 @@ def check_new_row(path, record: dict, package=None, resource: str = "trials") ->
         raise InputError(f"{where}: {first.message}", file=first.file, column=first.column)
     new_row = typed[-1]
     for number, row in enumerate(typed[:-1], start=1):
-        if same_trial_result(row, new_row):
+        if row["study_id"] == new_row["study_id"] and same_trial_result(row, new_row):
             raise InputError(f"new row repeats row {number} ({row['es_id']}): same trial, outcome and "
                              "statistics", file=path)
     warnings = [p for p in problems if p.level == "warning" and p.row == new_number]
@@ -161,12 +209,19 @@ def append_row(path, record: dict, package=None, resource: str = "trials", on_wa
 
 def changed_table(path, change, package=None, resource: str = "trials") -> tuple:
     """(header, new records, typed rows, warnings) of the table after ``change(table, records)``,
-    checked as a whole as ``validate`` checks it; raises the first error.  Writes nothing."""
-    table = read_table(path, allow_empty=True)
-    records = change(table, list(table.rows))
-    problems, typed = checked_records(path, table.header, records, package, resource)
-    raise_first_error(problems)
-    return table.header, records, typed, [p for p in problems if p.level == "warning"]
+    checked as a whole as ``validate`` checks it; raises the first error.  Writes nothing.
+    A change with a ``key`` attribute (:mod:`editing`) is checked once per version of the file."""
+    def compute():
+        table = current_table(path)
+        records = change(table, list(table.rows))
+        problems, typed = checked_records(path, table.header, records, package, resource)
+        raise_first_error(problems)
+        return table.header, records, typed, [p for p in problems if p.level == "warning"]
+
+    key = getattr(change, "key", None)
+    if key is None:
+        return compute()
+    return _remembered((key, _inputs(path, package), resource), compute)
 
 
 def rewrite_table(path, change, package=None, resource: str = "trials", on_wait=None) -> list:
