@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..common.errors import InputError
-from ..common.files import remove_stale_temporaries, write_atomically
+from ..common.files import remove_stale_temporaries, replacing, write_atomically
 from .instruments import load_instruments
 from .row_effects import row_effect
 from .schema import Schema, raise_first_error
@@ -40,8 +40,14 @@ def format_record(header, record: dict) -> str:
 
 def format_table(header, records) -> str:
     """A whole CSV table (header line, then one line per record dict) as compassmeta writes it."""
-    return format_record(header, dict(zip(header, header))) + "".join(
-        format_record(header, record) for record in records)
+    return "".join(table_lines(header, records))
+
+
+def table_lines(header, records):
+    """The lines of :func:`format_table`, one at a time."""
+    yield format_record(header, dict(zip(header, header)))
+    for record in records:
+        yield format_record(header, record)
 
 
 class TableLock:
@@ -200,11 +206,34 @@ def append_row(path, record: dict, package=None, resource: str = "trials", on_wa
     path = Path(path)
     with TableLock(path, on_wait=on_wait):
         header, _, effect, warnings = check_new_row(path, record, package, resource)
-        current = path.read_text(encoding="utf-8") if path.exists() else format_table(header, [])
-        if current and not current.endswith("\n"):
-            current += "\n"
-        write_atomically(path, current + format_record(header, record))
+        _LAST.clear()
+        if path.exists():
+            with open(path, encoding="utf-8") as handle:
+                _write_streamed(path, _appended(handle, format_record(header, record)))
+        else:
+            write_atomically(path, format_table(header, [record]))
     return effect[0], effect[1], warnings
+
+
+def _appended(handle, line: str):
+    """The text of an open table file in blocks (line ends read as '\n'), then ``line``, with a
+    line end added before it if the file lacked its last one."""
+    last = ""
+    while block := handle.read(1 << 20):
+        last = block[-1]
+        yield block
+    yield ("\n" if last and last != "\n" else "") + line
+
+
+def _write_streamed(path, blocks) -> None:
+    """Write text ``blocks`` to ``path`` atomically (:func:`common.files.replacing`), synced to disk,
+    without holding the whole text in memory."""
+    with replacing(path) as temporary:
+        with open(temporary, "w", encoding="utf-8", newline="") as handle:
+            for block in blocks:
+                handle.write(block)
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def changed_table(path, change, package=None, resource: str = "trials") -> tuple:
@@ -229,5 +258,6 @@ def rewrite_table(path, change, package=None, resource: str = "trials", on_wait=
     as ``validate`` does and replace the file atomically.  Returns the warnings of the new table."""
     with TableLock(path, on_wait=on_wait):
         header, records, _, warnings = changed_table(path, change, package, resource)
-        write_atomically(path, format_table(list(header), [dict(zip(header, record)) for record in records]))
+        _LAST.clear()
+        _write_streamed(path, table_lines(header, (dict(zip(header, record)) for record in records)))
     return warnings
