@@ -36,6 +36,8 @@ import csv
 import itertools
 import json
 import math
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,8 +127,9 @@ def _as_list(value):
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _numbers(spec, key, path, kind, minimum, default=None):
-    """The list under ``key`` as numbers of ``kind`` >= ``minimum`` (InputError naming the key)."""
+def _numbers(spec, key, path, kind, minimum, default=None, largest=None):
+    """The list under ``key`` as finite numbers of ``kind`` >= ``minimum`` and within +-``largest``
+    (LARGEST_FACTOR unless given); an InputError naming the key otherwise."""
     if key not in spec:
         if default is None:
             raise InputError(f"the grid needs '{key}'", file=path, column=key)
@@ -134,11 +137,28 @@ def _numbers(spec, key, path, kind, minimum, default=None):
     values = _as_list(spec[key])
     if not values or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
         raise InputError(f"'{key}' must be a number or a non-empty list of numbers", file=path, column=key)
+    if any(not math.isfinite(v) for v in values):
+        raise InputError(f"'{key}' must hold finite numbers (no inf or nan)", file=path, column=key)
     if kind is int and any(v != int(v) for v in values):
         raise InputError(f"'{key}' must hold whole numbers", file=path, column=key)
     if any(v < minimum for v in values):
         raise InputError(f"'{key}' must be >= {minimum}", file=path, column=key)
+    largest = largest or LARGEST_FACTOR
+    if any(abs(v) > largest for v in values):
+        raise InputError(f"'{key}' must lie within +-{largest:g}", file=path, column=key)
     return tuple(kind(v) for v in values)
+
+
+LARGEST_FACTOR = 1e9          # any factor: beyond it the arithmetic (and the arrays) stop making sense
+MAX_DRAWS_PER_CELL = 10 ** 7  # reps x k values per array of a cell (80 MB each as floats)
+
+
+def _checked_sizes(reps, ks, path):
+    """reps x k within MAX_DRAWS_PER_CELL for every k (a cell's arrays must fit in memory)."""
+    if reps * max(ks) > MAX_DRAWS_PER_CELL:
+        raise InputError(f"reps x k = {reps:,} x {max(ks):,} values per cell is more than "
+                         f"{MAX_DRAWS_PER_CELL:,} (the arrays would not fit in memory); lower reps or k",
+                         file=path, column="k")
 
 
 def _study_size(entry, path):
@@ -176,6 +196,8 @@ def _read_text(path, what):
         return path.read_text(encoding="utf-8")
     except OSError as error:
         raise InputError(f"cannot read {what}: {error.strerror}", file=path) from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"cannot read {what}: not UTF-8 text (byte {error.start})", file=path) from None
 
 
 def read_grid(path):
@@ -207,10 +229,11 @@ def read_grid(path):
         raise InputError("'alpha' must be between 0 and 1", file=path, column="alpha")
     seed = spec.get("seed")
     if seed is not None:
-        seed = _numbers(spec, "seed", path, int, 0)[0]
+        seed = _numbers(spec, "seed", path, int, 0, largest=2 ** 63)[0]
     sizes = spec.get("study_size", {"n_min": 20, "n_max": 100})
-    return Grid(path=str(path), reps=_numbers(spec, "reps", path, int, 2)[0], seed=seed,
-                k=_numbers(spec, "k", path, int, 2), tau2=_numbers(spec, "tau2", path, float, 0),
+    reps, ks = _numbers(spec, "reps", path, int, 2)[0], _numbers(spec, "k", path, int, 2)
+    _checked_sizes(reps, ks, path)
+    return Grid(path=str(path), reps=reps, seed=seed, k=ks, tau2=_numbers(spec, "tau2", path, float, 0),
                 true_effect=_numbers(spec, "true_effect", path, float, -math.inf),
                 study_size=tuple(_study_size(entry, path) for entry in _as_list(sizes)),
                 estimators=_names(spec, "estimators", path, METHODS, "REML"),
@@ -391,17 +414,31 @@ def grid_result(grid, seed, finished):
     return GridResult(grid=grid.path, seed=seed, reps=grid.reps, cells=len(grid.cells()), rows=rows)
 
 
-def _ignore_interrupts():
-    """Worker initialiser: Ctrl-C reaches the parent, which stops handing out cells."""
+PARENT_POLL = 0.2   # seconds between a worker's checks that its parent still lives
+
+
+def _start_worker():
+    """Worker initialiser: Ctrl-C reaches the parent, which stops handing out cells; a parent
+    that dies (even by SIGKILL, which runs no clean-up) takes its workers with it: a watch
+    thread ends the worker once it is handed to another parent."""
     import signal
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="compassmeta-parent-watch").start()
 
 
 def _run_in_processes(grid, seed, cells, workers, record):
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    executor = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts)
+    executor = ProcessPoolExecutor(max_workers=workers, initializer=_start_worker)
     try:
         running = {executor.submit(run_cell, grid, cell, seed): cell for cell in cells}
         while running:

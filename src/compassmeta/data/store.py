@@ -8,6 +8,7 @@ import contextlib
 import csv
 import fcntl
 import io
+import itertools
 import os
 import time
 from collections.abc import Callable
@@ -40,14 +41,19 @@ def format_record(header, record: dict) -> str:
 
 def format_table(header, records) -> str:
     """A whole CSV table (header line, then one line per record dict) as compassmeta writes it."""
-    return "".join(table_lines(header, records))
+    return "".join(table_lines(header, ([record.get(name, "") for name in header] for record in records)))
 
 
-def table_lines(header, records):
-    """The lines of :func:`format_table`, one at a time."""
-    yield format_record(header, dict(zip(header, header)))
-    for record in records:
-        yield format_record(header, record)
+def table_lines(header, rows):
+    """The lines of a CSV table (the header, then ``rows`` of cells in its order) as
+    :func:`format_record` writes them, one at a time, through one reused writer."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for cells in itertools.chain([header], rows):
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(cells)
+        yield buffer.getvalue()[:-2] + "\n"
 
 
 class TableLock:
@@ -259,5 +265,5 @@ def rewrite_table(path, change, package=None, resource: str = "trials", on_wait=
     with TableLock(path, on_wait=on_wait):
         header, records, _, warnings = changed_table(path, change, package, resource)
         _LAST.clear()
-        _write_streamed(path, table_lines(header, (dict(zip(header, record)) for record in records)))
+        _write_streamed(path, table_lines(header, records))
     return warnings
