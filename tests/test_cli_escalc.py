@@ -151,5 +151,7 @@ def test_refuses_to_overwrite_a_file_of_a_study_folder_or_write_below_a_file(tmp
     assert (folder / "datapackage.json").read_text() == '{"resources": []}'
     (tmp_path / "afile").write_text("")
     code, output = run("escalc", BCG, "--measure", "OR", "-o", tmp_path / "afile" / "out.csv")
-    assert code == 2 and output.strip() == (f"Error: {tmp_path / 'afile' / 'out.csv'}: -o/--output: cannot write "
-                                            f"here: {tmp_path / 'afile'} is a file, not a folder")
+    target, blocking = tmp_path / "afile" / "out.csv", tmp_path / "afile"
+    assert code == 2
+    assert output.strip() == (f"Error: {target}: -o/--output: cannot write here: {blocking} is a file, "
+                              "not a folder")

@@ -34,14 +34,15 @@ def row_effect(row: dict) -> tuple:
     return float(g), float(v)
 
 
-def table_effects(rows) -> tuple:
+def table_effects(rows, columns: dict | None = None) -> tuple:
     """(g, v, done) for every typed row: arrays, ``done`` marking the rows computed.  Rows of each
     ``stat_type`` with every required statistic and a direction are computed together, under
     the same floating-point traps as :func:`row_effect` (overflow, division by zero); a group
-    that trips one is left undone, for the caller to take row by row."""
+    that trips one is left undone, for the caller to take row by row.  ``columns``: the rows'
+    values by field, if at hand (:func:`schema.typed_rows`)."""
     g, v, done = np.full(len(rows), np.nan), np.full(len(rows), np.nan), np.zeros(len(rows), dtype=bool)
     names = sorted({name for needed in REQUIRED_STATISTICS.values() for name in needed})
-    columns = rows_as_columns(rows, names + ["stat_type", "higher_is_better"])
+    columns = columns or rows_as_columns(rows, names + ["stat_type", "higher_is_better"])
     groups = {}
     for number, (kind, direction) in enumerate(zip(columns["stat_type"], columns["higher_is_better"])):
         if kind is not None and direction is not None:

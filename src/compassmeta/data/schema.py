@@ -269,13 +269,13 @@ def unique_problems(columns, schema: Schema, file: str) -> dict:
 
 
 def typed_rows(header, records, schema: Schema, file: str) -> tuple:
-    """(typed rows as :class:`RowView`, {row number: [Problem, ...]}) of text records: each cell's
-    type and constraints, then unique fields, in that order within a row."""
+    """(typed rows as :class:`RowView`, {row number: [Problem, ...]}, {field: its values}) of text
+    records: each cell's type and constraints, then unique fields, in that order within a row."""
     columns, problems = typed_columns(header, records, schema, file)
     for number, found in unique_problems(columns, schema, file).items():
         problems.setdefault(number, []).extend(found)
     index = {name: position for position, name in enumerate(schema.names)}
-    return [RowView(index, values) for values in zip(*columns)], problems
+    return [RowView(index, values) for values in zip(*columns)], problems, dict(zip(schema.names, columns))
 
 
 def raise_first_error(problems) -> None:
@@ -294,7 +294,7 @@ def schema_problems(path, header, records, schema: Schema) -> tuple:
     problems = header_problems(file, header, schema)
     if any(problem.column for problem in problems):
         return problems, []
-    typed, found = typed_rows(header, records, schema, file)
+    typed, found, _ = typed_rows(header, records, schema, file)
     for number in sorted(found):
         problems.extend(found[number])
     return problems, typed

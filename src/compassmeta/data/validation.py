@@ -173,13 +173,20 @@ def validate_text(path, header, records, schema: Schema, instruments: dict | Non
 
     ``instruments`` (from :func:`instruments.load_instruments`) adds the range checks of known scales.
     """
+    problems, typed, _ = checked_text(path, header, records, schema, instruments)
+    return problems, typed
+
+
+def checked_text(path, header, records, schema: Schema, instruments: dict | None = None) -> tuple:
+    """(problems, typed rows, (g, v, done) as :func:`row_effects.table_effects` gives them, or None
+    for a table without ``stat_type``): :func:`validate_text` with the effects it computed."""
     file = str(path)
     problems = header_problems(file, header, schema)
     if any(problem.column for problem in problems):
-        return problems, []
+        return problems, [], None
     with paused_gc():
-        typed, cell_problems = typed_rows(header, records, schema, file)
-        g, v, done = table_effects(typed) if "stat_type" in schema.names else (None, None, None)
+        typed, cell_problems, columns = typed_rows(header, records, schema, file)
+        effects = table_effects(typed, columns) if "stat_type" in schema.names else None
         known, directions = row_instruments(typed, instruments or {}), {}
         for number, row in enumerate(typed, start=1):
             found = cell_problems.get(number, [])
@@ -187,11 +194,11 @@ def validate_text(path, header, records, schema: Schema, instruments: dict | Non
             if direction:
                 found.append(direction)
             if not found:
-                computed = done is not None and done[number - 1]
-                effect = (float(g[number - 1]), float(v[number - 1])) if computed else None
+                computed = effects is not None and effects[2][number - 1]
+                effect = (float(effects[0][number - 1]), float(effects[1][number - 1])) if computed else None
                 found = row_problems(row, file, number, instruments, effect, known[number - 1])
             problems.extend(found)
-    return problems, typed
+    return problems, typed, effects
 
 
 def all_problems(path, header, records, schema: Schema, instruments: dict) -> tuple:
