@@ -7,7 +7,6 @@ edit, merge).  The CSV is written as compassmeta writes it everywhere (:func:`fo
 import contextlib
 import csv
 import fcntl
-import io
 import itertools
 import os
 import time
@@ -27,6 +26,17 @@ LOCK_NOTICE = 1.0     # seconds of waiting before the writer says so
 LOCK_POLL = 0.05
 
 
+class _Line:
+    """A 'file' for csv.writer whose write returns the text, so that writerow returns the line."""
+
+    @staticmethod
+    def write(text: str) -> str:
+        return text
+
+
+LINE_WRITER = csv.writer(_Line, lineterminator="\r\n")
+
+
 def format_record(header, record: dict) -> str:
     """One CSV line as compassmeta writes it: minimal quoting, '\\n' line ends.
 
@@ -34,9 +44,12 @@ def format_record(header, record: dict) -> str:
     holding either character (with '\\n' alone, a bare '\\r' would go out unquoted and split
     the row when read back); the terminator is then replaced by '\\n'.
     """
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow([record.get(name, "") for name in header])
-    return buffer.getvalue()[:-2] + "\n"
+    return _line([record.get(name, "") for name in header])
+
+
+def _line(cells) -> str:
+    """One row of cells as a CSV line (see :func:`format_record`)."""
+    return LINE_WRITER.writerow(cells)[:-2] + "\n"
 
 
 def format_table(header, records) -> str:
@@ -46,14 +59,8 @@ def format_table(header, records) -> str:
 
 def table_lines(header, rows):
     """The lines of a CSV table (the header, then ``rows`` of cells in its order) as
-    :func:`format_record` writes them, one at a time, through one reused writer."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    for cells in itertools.chain([header], rows):
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(cells)
-        yield buffer.getvalue()[:-2] + "\n"
+    :func:`format_record` writes them, one at a time."""
+    return map(_line, itertools.chain([header], rows))
 
 
 class TableLock:
