@@ -177,12 +177,32 @@ class RowView(Mapping):
         return repr(dict(self))
 
 
+class ColumnRowView(RowView):
+    """Row ``row`` of a table held as columns (one list per field, in ``index`` order): a typed
+    row that costs one small object, its values staying in the columns."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, index: dict, columns: list, row: int):
+        super().__init__(index, columns)
+        self._row = row
+
+    def __getitem__(self, name):
+        return self._values[self._index[name]][self._row]
+
+    def get(self, name, default=None):
+        position = self._index.get(name)
+        return default if position is None else self._values[position][self._row]
+
+
 def rows_as_columns(rows, names) -> dict:
-    """{name: tuple of the values of that field across ``rows``}; one transposition when the rows
-    are :class:`RowView` s sharing one index (as :func:`typed_rows` makes them)."""
-    if rows and isinstance(rows[0], RowView) and all(row._index is rows[0]._index for row in rows):
-        every = dict(zip(rows[0]._index, zip(*(row._values for row in rows))))
-        return {name: every.get(name, (None,) * len(rows)) for name in names}
+    """{name: the values of that field across ``rows``}; the columns themselves when ``rows`` are
+    every row of one table held as columns (as :func:`typed_rows` makes them)."""
+    first = rows[0] if rows else None
+    if isinstance(first, ColumnRowView) and len(first._values[0]) == len(rows) and all(
+            row._values is first._values and row._row == number for number, row in enumerate(rows)):
+        return {name: first._values[first._index[name]] if name in first._index else (None,) * len(rows)
+                for name in names}
     return {name: tuple(row.get(name) for row in rows) for name in names}
 
 
@@ -250,6 +270,8 @@ def typed_columns(header, records, schema: Schema, file: str) -> tuple:
             continue
         values = {text: value for text, (value, _) in outcomes.items()}
         columns.append(list(map(values.__getitem__, cells)))
+        if index is not None:
+            transposed[index] = None      # each column's text is read once: let it go
         bad = {text for text, (_, message) in outcomes.items() if message}
         for number, text in enumerate(cells, start=1) if bad else ():
             if text in bad:
@@ -300,7 +322,8 @@ def typed_rows(header, records, schema: Schema, file: str) -> tuple:
     for number, found in unique_problems(columns, schema, file).items():
         problems.setdefault(number, []).extend(found)
     index = {name: position for position, name in enumerate(schema.names)}
-    return [RowView(index, values) for values in zip(*columns)], problems, dict(zip(schema.names, columns))
+    rows = [ColumnRowView(index, columns, row) for row in range(len(records))]
+    return rows, problems, dict(zip(schema.names, columns))
 
 
 def raise_first_error(problems) -> None:
