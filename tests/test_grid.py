@@ -83,7 +83,8 @@ def test_a_grid_in_utf16_is_one_line_naming_the_file(tmp_path):
     path.write_text("reps = 10\nk = [2]\ntau2 = 0\ntrue_effect = 0\n", encoding="utf-16")
     result = CliRunner().invoke(main, ["simulate", "--grid", str(path)])
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines() == [f"Error: {path}: cannot read the grid: not UTF-8 text (byte 0)"]
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {path}: cannot read the grid: not UTF-8 text (byte 0)"]
 
 
 def test_bad_grid_on_the_command_line_is_one_line_exit_2(tmp_path):
