@@ -137,5 +137,21 @@ def test_refuses_to_overwrite_its_input(tmp_path):
     table = tmp_path / "t.csv"
     table.write_text("ri,ni\n0.2,10\n")
     code, output = run("escalc", table, "--measure", "COR", "-o", tmp_path / "." / "t.csv")
-    assert code == 2 and "refusing to overwrite the input table" in output
+    assert code == 2 and "-o/--output would overwrite the input; choose another path" in output
     assert table.read_text() == "ri,ni\n0.2,10\n"
+
+
+def test_refuses_to_overwrite_a_file_of_a_study_folder_or_write_below_a_file(tmp_path):
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    (folder / "datapackage.json").write_text('{"resources": []}')
+    code, output = run("escalc", BCG, "--measure", "OR", "-o", folder / "datapackage.json")
+    assert code == 2 and output.strip().count("\n") == 0
+    assert f"would overwrite a file of the study folder {folder}" in output
+    assert (folder / "datapackage.json").read_text() == '{"resources": []}'
+    (tmp_path / "afile").write_text("")
+    code, output = run("escalc", BCG, "--measure", "OR", "-o", tmp_path / "afile" / "out.csv")
+    target, blocking = tmp_path / "afile" / "out.csv", tmp_path / "afile"
+    assert code == 2
+    assert output.strip() == (f"Error: {target}: -o/--output: cannot write here: {blocking} is a file, "
+                              "not a folder")

@@ -64,6 +64,11 @@ def test_toml_and_json_grids_are_the_same_grid(tmp_path, small_grid):
     ("reps = 10\nk = 2\ntau2 = 0", "true_effect"),
     ("reps = 10\nk = 2\ntau2 = 0\ntrue_effect = 0\nestimators = ['XX']", "estimators"),
     ("reps = 10\nk = 2\ntau2 = 0\ntrue_effect = 0\nstudy_size = {n_min = 50, n_max = 20}", "study_size"),
+    ("reps = 10\nk = [1000000000000]\ntau2 = 0\ntrue_effect = 0", "k"),       # was MemoryError, 146 TiB
+    ("reps = 100000\nk = [1000]\ntau2 = 0\ntrue_effect = 0", "k"),           # 10^8 draws per array
+    ("reps = 10\nk = [2]\ntau2 = 0\ntrue_effect = inf", "true_effect"),      # was ZeroDivisionError
+    ("reps = 10\nk = [2]\ntau2 = nan\ntrue_effect = 0", "tau2"),             # was accepted
+    ("reps = 10\nk = [2]\ntau2 = 0\ntrue_effect = 0\nlevel = nan", "level"),
 ])
 def test_bad_grids_name_the_key(tmp_path, text, column):
     path = tmp_path / "bad.toml"
@@ -71,6 +76,15 @@ def test_bad_grids_name_the_key(tmp_path, text, column):
     with pytest.raises(InputError) as error:
         grids.read_grid(path)
     assert error.value.column == column and error.value.file == path
+
+
+def test_a_grid_in_utf16_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text("reps = 10\nk = [2]\ntau2 = 0\ntrue_effect = 0\n", encoding="utf-16")
+    result = CliRunner().invoke(main, ["simulate", "--grid", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {path}: cannot read the grid: not UTF-8 text (byte 0)"]
 
 
 def test_bad_grid_on_the_command_line_is_one_line_exit_2(tmp_path):
@@ -258,12 +272,13 @@ def test_resume_refuses_results_of_another_seed(tmp_path, small_grid):
     assert result.exit_code == 2 and "column 'seed'" in result.stderr
 
 
+SLOW_GRID = ("reps = 5000\nseed = 11\nk = [5, 10, 20, 30]\ntau2 = [0.0, 0.05, 0.1, 0.2, 0.4]\n"
+             "true_effect = [0.0, 0.5]\nestimators = ['REML', 'PM']\nci_methods = ['z', 'knha']\n")
+
+
 def test_ctrl_c_keeps_finished_cells_and_resume_completes_them(tmp_path):
     grid_path = tmp_path / "slow.toml"
-    grid_path.write_text("reps = 5000\nseed = 11\nk = [5, 10, 20, 30]\n"
-                         "tau2 = [0.0, 0.05, 0.1, 0.2, 0.4]\n"
-                         "true_effect = [0.0, 0.5]\nestimators = ['REML', 'PM']\n"
-                         "ci_methods = ['z', 'knha']\n")
+    grid_path.write_text(SLOW_GRID)
     grid = grids.read_grid(grid_path)
     output = tmp_path / "out.csv"
     command = [sys.executable, "-m", "compassmeta", "simulate", "--grid", str(grid_path), "-o", str(output),
@@ -321,3 +336,47 @@ def test_a_local_grid_does_not_import_dask(tmp_path, small_grid):
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+
+def _state(pid):
+    """(parent pid, state letter) of a process from /proc, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), fields[0]
+
+
+def _alive(pid):
+    state = _state(pid)
+    return state is not None and state[1] != "Z"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table from /proc")
+def test_workers_end_when_the_main_process_is_killed(tmp_path):
+    grid_path = tmp_path / "slow.toml"
+    grid_path.write_text(SLOW_GRID)
+    command = [sys.executable, "-m", "compassmeta", "simulate", "--grid", str(grid_path), "-o",
+               str(tmp_path / "out.csv"), "--workers", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def workers():
+        return [int(pid) for pid in os.listdir("/proc")
+                if pid.isdigit() and (_state(pid) or (0,))[0] == process.pid]
+
+    deadline = time.monotonic() + 60
+    while len(workers()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = workers()
+    assert len(started) == 2
+    process.kill()
+    process.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while any(map(_alive, started)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = [pid for pid in started if _alive(pid)]
+    for pid in alive:          # never leave them running, even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert alive == []

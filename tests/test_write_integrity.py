@@ -301,3 +301,26 @@ def test_validate_summarises_warnings_unless_asked_for_all(folder):
     every = run("validate", folder / "trials.csv", "--all-warnings")
     assert sum(line.startswith("Warning:") for line in every.output.splitlines()) == int(
         warnings[-1].split("and ")[1].split(" ")[0]) + 20
+
+
+def test_a_write_rechecks_a_table_changed_since_its_preview(folder):
+    """add/edit check the table once for the preview and reuse that check for the write only while
+    the files are unchanged: a row another writer added in between is checked against."""
+    from compassmeta.data.editing import edited_row, with_values
+    from compassmeta.data.store import append_row, check_new_row, rewrite_table
+
+    table = folder / "trials.csv"
+    cells = dict(zip(read_table(table).header, read_table(table).rows[1]))
+    record = dict(cells, es_id="newcomer-post", study_id="newcomer2024")
+    check_new_row(table, record)                                   # the preview passes
+    append_row(table, dict(cells, es_id="newcomer-post", study_id="other2024"))   # another writer
+    before = snapshot(folder)
+    with pytest.raises(InputError, match="duplicate value 'newcomer-post'"):
+        append_row(table, record)
+    assert snapshot(folder) == before
+    edited_row(table, ROW, {"n_total": "100"})                      # the preview passes
+    rewrite_table(table, with_values(ROW, {"n1": "90"}))            # another writer: n1 + n2 now > 100
+    before = snapshot(folder)
+    with pytest.raises(InputError, match="exceeds the trial's n_total 100"):
+        rewrite_table(table, with_values(ROW, {"n_total": "100"}))
+    assert snapshot(folder) == before

@@ -1,25 +1,7 @@
 """Simulation grids: every combination of k, tau^2, true effect and study sizes, each cell
 simulated with the batched engine and summarised per estimator x CI method x level.
 
-A grid file (TOML, read with the standard library, or JSON) names the factors; scalars or
-lists are accepted for each::
-
-    reps = 1000            # replications per cell
-    seed = 2014            # master seed (the command's --seed overrides it)
-    k = [2, 3, 5, 10]
-    tau2 = [0.0, 0.1]
-    true_effect = 0.0
-    estimators = ["DL", "REML"]
-    ci_methods = ["z", "knha"]
-    level = 95             # percent, or a fraction such as 0.95
-    alpha = 0.05           # for the rejection rate of effect = 0
-    [[study_size]]         # arm sizes uniform on [n_min, n_max] (as `compassmeta simulate`)
-    n_min = 20
-    n_max = 100
-    [[study_size]]         # ceil(large_fraction * k) trials with arms n * large_factor, others n
-    n = 25
-    large_fraction = 0.25
-    large_factor = 10
+The grid file's format is described in :mod:`grid_file`.
 
 Cells are numbered in the canonical order of ``itertools.product(k, tau2, true_effect,
 study_size)``.  Cell i draws its data from ``numpy.random.SeedSequence(master).spawn(n_cells)[i]``
@@ -33,11 +15,10 @@ RMSE is that of the MSE by the delta method, MCSE(MSE) / (2 RMSE); the MCSE of t
 width is that of any mean, SD / sqrt(n_sim).
 """
 import csv
-import itertools
 import json
 import math
 import os
-import sys
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +30,8 @@ from numpy.typing import NDArray
 from ..common.errors import InputError
 from ..common.results import Result
 from ..models.batch import Batch, estimate_tau2, fit_batch
-from ..models.tau2 import UNWEIGHTED_METHODS
-from .simulate import CI_METHODS, simulate_effects
+from .grid_file import Cell, Grid, StudySize, read_grid, read_text  # noqa: F401  (re-exported)
+from .simulate import simulate_effects
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,176 +46,6 @@ COLUMNS = (CELL_COLUMNS + METHOD_COLUMNS + ("reps", "seed")
            + tuple(name for measure in MEASURES for name in (measure, measure + "_mcse")))
 INTEGER_COLUMNS = {"cell", "k", "reps", "seed"}
 TEXT_COLUMNS = {"study_size", "estimator", "ci_method"}
-GRID_KEYS = {"reps", "seed", "k", "tau2", "true_effect", "study_size", "estimators", "ci_methods",
-             "level", "alpha"}
-
-
-@dataclass(frozen=True)
-class StudySize:
-    """How the arm sizes of a meta-analysis's k trials are drawn (both arms equal)."""
-
-    n_min: int = 0
-    n_max: int = 0
-    n: int = 0
-    large_fraction: float = 0.0
-    large_factor: float = 1.0
-
-    @property
-    def label(self) -> str:
-        if self.n:
-            return f"{self.n} ({self.large_fraction:g} x{self.large_factor:g})"
-        return f"U({self.n_min},{self.n_max})"
-
-    def draw(self, k: int, reps: int, rng: np.random.Generator) -> NDArray[np.float64]:
-        """Arm sizes (reps, k): uniform integers on [n_min, n_max] (one draw per trial), or n
-        for all trials but the first ceil(large_fraction * k), which get n * large_factor."""
-        if not self.n:
-            return rng.integers(self.n_min, self.n_max + 1, size=(reps, k)).astype(float)
-        sizes = np.full((reps, k), float(self.n))
-        sizes[:, :math.ceil(self.large_fraction * k)] *= self.large_factor
-        return sizes
-
-
-@dataclass(frozen=True)
-class Cell:
-    index: int
-    k: int
-    tau2: float
-    true_effect: float
-    study_size: StudySize
-
-    def key(self) -> tuple[int, int, float, float, str]:
-        """The values this cell writes in the cell columns of the results."""
-        return (self.index, self.k, self.tau2, self.true_effect, self.study_size.label)
-
-
-@dataclass(frozen=True)
-class Grid:
-    path: str
-    reps: int
-    seed: int | None
-    k: tuple[int, ...]
-    tau2: tuple[float, ...]
-    true_effect: tuple[float, ...]
-    study_size: tuple[StudySize, ...]
-    estimators: tuple[str, ...]
-    ci_methods: tuple[str, ...]
-    levels: tuple[float, ...]
-    alpha: float
-
-    def cells(self) -> list[Cell]:
-        """Every cell, in the canonical order (last factor varying fastest)."""
-        return [Cell(i, *values) for i, values in enumerate(
-            itertools.product(self.k, self.tau2, self.true_effect, self.study_size))]
-
-    @property
-    def methods_per_cell(self) -> int:
-        return len(self.estimators) * len(self.ci_methods) * len(self.levels)
-
-
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def _numbers(spec: Mapping[str, Any], key: str, path: Path, kind: type, minimum: float,
-             default: float | None = None) -> tuple[Any, ...]:
-    """The list under ``key`` as numbers of ``kind`` >= ``minimum`` (InputError naming the key)."""
-    if key not in spec:
-        if default is None:
-            raise InputError(f"the grid needs '{key}'", file=path, column=key)
-        return (default,)
-    values = _as_list(spec[key])
-    if not values or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
-        raise InputError(f"'{key}' must be a number or a non-empty list of numbers", file=path, column=key)
-    if kind is int and any(v != int(v) for v in values):
-        raise InputError(f"'{key}' must hold whole numbers", file=path, column=key)
-    if any(v < minimum for v in values):
-        raise InputError(f"'{key}' must be >= {minimum}", file=path, column=key)
-    return tuple(kind(v) for v in values)
-
-
-def _study_size(entry: Any, path: Path) -> StudySize:
-    column = "study_size"
-    if not isinstance(entry, dict):
-        raise InputError("each study_size must be a table such as {n_min = 20, n_max = 100}", file=path,
-                         column=column)
-    if set(entry) == {"n_min", "n_max"}:
-        n_min, n_max = _numbers(entry, "n_min", path, int, 2)[0], _numbers(entry, "n_max", path, int, 2)[0]
-        if n_max < n_min:
-            raise InputError("study_size needs n_min <= n_max", file=path, column=column)
-        return StudySize(n_min=n_min, n_max=n_max)
-    if set(entry) == {"n", "large_fraction", "large_factor"}:
-        fraction = _numbers(entry, "large_fraction", path, float, 0)[0]
-        if fraction > 1:
-            raise InputError("large_fraction must be between 0 and 1", file=path, column=column)
-        return StudySize(n=_numbers(entry, "n", path, int, 2)[0], large_fraction=fraction,
-                         large_factor=_numbers(entry, "large_factor", path, float, 1)[0])
-    raise InputError("a study_size has either n_min and n_max, or n, large_fraction and large_factor",
-                     file=path, column=column)
-
-
-def _names(spec: Mapping[str, Any], key: str, path: Path, allowed: Sequence[str],
-           default: str) -> tuple[str, ...]:
-    values = tuple(str(v) for v in _as_list(spec.get(key, default)))
-    spelling = {name.upper(): name for name in allowed} if key == "estimators" else {}
-    normalised = tuple(spelling.get(v.upper(), v) for v in values)
-    unknown = [v for v in normalised if v not in allowed]
-    if unknown or not values:
-        raise InputError(f"'{key}' must name some of {', '.join(allowed)} (got {', '.join(unknown) or 'none'})",
-                         file=path, column=key)
-    return normalised
-
-
-def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read {what}: {error.strerror}", file=path) from None
-
-
-def read_grid(path: str | os.PathLike[str]) -> Grid:
-    """The :class:`Grid` described by a ``.toml`` or ``.json`` file."""
-    path = Path(path)
-    text = _read_text(path, "the grid")
-    try:
-        if path.suffix.lower() == ".json":
-            spec = json.loads(text)
-        elif path.suffix.lower() == ".toml":
-            if sys.version_info >= (3, 11):
-                import tomllib
-
-                spec = tomllib.loads(text)
-            else:
-                raise InputError("reading a .toml grid needs Python 3.11 or later; give it as .json",
-                                 file=path)
-        else:
-            raise InputError("a grid is a .toml or .json file", file=path)
-    except (ValueError, json.JSONDecodeError) as error:  # tomllib.TOMLDecodeError is a ValueError
-        raise InputError(f"not a valid grid file: {error}", file=path) from None
-    if not isinstance(spec, dict):
-        raise InputError("a grid file holds a table of factors", file=path)
-    unknown = sorted(set(spec) - GRID_KEYS)
-    if unknown:
-        raise InputError(f"unknown grid key(s) {', '.join(unknown)}; use {', '.join(sorted(GRID_KEYS))}",
-                         file=path, column=unknown[0])
-    levels = tuple(v / 100 if v > 1 else v for v in _numbers(spec, "level", path, float, 0, default=95.0))
-    if any(not 0 < v < 1 for v in levels):
-        raise InputError("'level' must be between 0 and 100 (percent)", file=path, column="level")
-    alpha = _numbers(spec, "alpha", path, float, 0, default=0.05)[0]
-    if not 0 < alpha < 1:
-        raise InputError("'alpha' must be between 0 and 1", file=path, column="alpha")
-    seed = spec.get("seed")
-    if seed is not None:
-        seed = _numbers(spec, "seed", path, int, 0)[0]
-    sizes = spec.get("study_size", {"n_min": 20, "n_max": 100})
-    return Grid(path=str(path), reps=_numbers(spec, "reps", path, int, 2)[0], seed=seed,
-                k=_numbers(spec, "k", path, int, 2), tau2=_numbers(spec, "tau2", path, float, 0),
-                true_effect=_numbers(spec, "true_effect", path, float, -math.inf),
-                study_size=tuple(_study_size(entry, path) for entry in _as_list(sizes)),
-                estimators=_names(spec, "estimators", path, UNWEIGHTED_METHODS, "REML"),
-                ci_methods=_names(spec, "ci_methods", path, CI_METHODS, "z"), levels=levels, alpha=alpha)
-
-
 def _mean_and_mcse(values: NDArray[np.float64]) -> tuple[float, float]:
     """Mean and its Monte Carlo SE, sqrt(sum (x - mean)^2 / (n (n - 1))) (Morris et al. Table 6, bias)."""
     n = values.size
@@ -272,13 +83,15 @@ def run_cell(grid: Grid, cell: Cell, master_seed: int) -> Rows:
         tau2_error = estimated[0] - cell.tau2
         for ci_method in grid.ci_methods:
             for level in grid.levels:
-                fit = fit_batch(batch, method=estimator, ci_method=ci_method, level=level, estimated=estimated)
+                fit = fit_batch(batch, method=estimator, ci_method=ci_method, level=level,
+                                estimated=estimated)
                 error = fit.estimate - cell.true_effect
                 lower, upper = fit.ci_lower[:, 0], fit.ci_upper[:, 0]
                 measures = {
                     "bias": _mean_and_mcse(error), "rmse": _rmse_and_mcse(error),
                     "tau2_bias": _mean_and_mcse(tau2_error), "tau2_rmse": _rmse_and_mcse(tau2_error),
-                    "coverage": _proportion_and_mcse((lower <= cell.true_effect) & (cell.true_effect <= upper)),
+                    "coverage": _proportion_and_mcse((lower <= cell.true_effect)
+                                                     & (cell.true_effect <= upper)),
                     "ci_width": _mean_and_mcse(upper - lower),
                     "rejection_rate": _proportion_and_mcse(fit.p_value[:, 0] < grid.alpha)}
                 row = dict(zip(CELL_COLUMNS, cell.key()))
@@ -339,7 +152,7 @@ def _typed(row: Mapping[str, Any], path: Path, number: int) -> Row:
 def read_results(path: str | os.PathLike[str]) -> list[Row]:
     """Rows of a results file written by :func:`save_results` (CSV or JSON), typed."""
     path = Path(path)
-    text = _read_text(path, "the results to resume")
+    text = read_text(path, "the results to resume")
     if path.suffix.lower() == ".json":
         try:
             rows = json.loads(text)["rows"]
@@ -366,7 +179,8 @@ def finished_cells(grid: Grid, seed: int, rows: Iterable[Row],
                              file=path, row=number, column="cell")
         if row["seed"] != seed or row["reps"] != grid.reps:
             column = "seed" if row["seed"] != seed else "reps"
-            raise InputError(f"written with {column} {row[column]}, not {seed if column == 'seed' else grid.reps}",
+            wanted = seed if column == "seed" else grid.reps
+            raise InputError(f"written with {column} {row[column]}, not {wanted}",
                              file=path, row=number, column=column)
         by_cell.setdefault(row["cell"], []).append(row)
     return {index: tuple(found) for index, found in by_cell.items() if len(found) == grid.methods_per_cell}
@@ -413,18 +227,32 @@ def grid_result(grid: Grid, seed: int, finished: Mapping[int, Rows]) -> GridResu
     return GridResult(grid=grid.path, seed=seed, reps=grid.reps, cells=len(grid.cells()), rows=rows)
 
 
-def _ignore_interrupts() -> None:
-    """Worker initialiser: Ctrl-C reaches the parent, which stops handing out cells."""
+PARENT_POLL = 0.2   # seconds between a worker's checks that its parent still lives
+
+
+def _start_worker() -> None:
+    """Worker initialiser: Ctrl-C reaches the parent, which stops handing out cells; a parent
+    that dies (even by SIGKILL, which runs no clean-up) takes its workers with it: a watch
+    thread ends the worker once it is handed to another parent."""
     import signal
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="compassmeta-parent-watch").start()
 
 
 def _run_in_processes(grid: Grid, seed: int, cells: Sequence[Cell], workers: int,
                       record: Callable[[Cell, Rows], None]) -> None:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    executor = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts)
+    executor = ProcessPoolExecutor(max_workers=workers, initializer=_start_worker)
     try:
         running = {executor.submit(run_cell, grid, cell, seed): cell for cell in cells}
         while running:
@@ -444,7 +272,8 @@ def _run_on_dask(grid: Grid, seed: int, cells: Sequence[Cell], scheduler: str,
     try:
         from distributed import Client, as_completed
     except ImportError:
-        raise InputError("--scheduler needs dask.distributed: pip install 'compassmeta[distributed]'") from None
+        raise InputError("--scheduler needs dask.distributed: "
+                         "pip install 'compassmeta[distributed]'") from None
     try:
         client = Client(scheduler, timeout="20s")
     except OSError as error:

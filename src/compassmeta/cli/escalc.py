@@ -42,11 +42,10 @@ def escalc(data, measure, vtype, add, to, output, output_format):
     (ai bi ci di n1i n2i m1i m2i sd1i sd2i ri ni xi mi ti x1i x2i t1i t2i)."""
     import json
 
-    from ..common.files import write_atomically
+    from ..common.files import check_outputs, write_atomically
     from ..data.measures.table import escalc_table
 
-    if output and Path(output).resolve() == Path(data).resolve():
-        raise InputError("refusing to overwrite the input table; give another -o", file=data)
+    check_outputs({"-o/--output": output}, inputs=[data])
     if output and not Path(output).resolve().parent.is_dir():
         raise InputError("cannot write here: the folder does not exist", file=output)
     result = escalc_table(data, measure, vtype=vtype, add=add, to=to)

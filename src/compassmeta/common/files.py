@@ -37,8 +37,9 @@ def write_atomically(path: str | os.PathLike[str], text: str) -> None:
     write_files_atomically({path: text})
 
 
-def write_files_atomically(texts: Mapping[Any, str]) -> None:
-    """Write several files (path -> UTF-8 text), each through :func:`replacing`: every temporary
+def write_files_atomically(texts: Mapping[Any, str | Iterable[str]]) -> None:
+    """Write several files (path -> UTF-8 text, or its blocks, written as they come so that a
+    large file is never held whole), each through :func:`replacing`: every temporary
     file is written and synced before any is renamed, and they are renamed in the reverse of the
     order given (the first path last), so an error while writing changes none of them and only a
     crash between two renames can leave one renamed without the others."""
@@ -46,7 +47,8 @@ def write_files_atomically(texts: Mapping[Any, str]) -> None:
         for path, text in texts.items():
             temporary = stack.enter_context(replacing(path))
             with open(temporary, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
+                for block in [text] if isinstance(text, str) else text:
+                    handle.write(block)
                 handle.flush()
                 os.fsync(handle.fileno())
 

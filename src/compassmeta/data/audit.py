@@ -57,11 +57,14 @@ def entries(header: Sequence[str], old_records: Iterable[Sequence[str]], new_rec
     (text records whose first cell is the es_id), in the new table's order, removals last."""
     time = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     base = {"time": time, "who": author.name, "command": author.command, "reason": author.reason}
-    old = {record[0]: dict(zip(header, record)) for record in old_records}
-    new = {record[0]: dict(zip(header, record)) for record in new_records}
+    old = {record[0]: tuple(record) for record in old_records}
+    new = {record[0]: tuple(record) for record in new_records}
     found = []
     for es_id in list(new) + [key for key in old if key not in new]:
-        before, after = old.get(es_id, {}), new.get(es_id, {})
+        old_record, new_record = old.get(es_id), new.get(es_id)
+        if old_record == new_record:   # an unchanged row (most rows of a large table): no entry
+            continue
+        before, after = dict(zip(header, old_record or ())), dict(zip(header, new_record or ()))
         for name in header:
             old_value, new_value = before.get(name, ""), after.get(name, "")
             if old_value != new_value:

@@ -19,8 +19,8 @@ with file, row and column and never fixed.
 import math
 
 from ..common import distributions as dist
-from .instruments import instrument_of
-from .schema import Problem
+from .instruments import row_instruments
+from .schema import Problem, RowView
 
 FLOAT_SLACK = 1e-9     # floating-point slack on top of half a printed unit
 
@@ -197,9 +197,10 @@ def table_problems(file, header, records, rows, instruments):
     """Every consistency finding of a validated table (typed ``rows`` beside their text ``records``)."""
     file = str(file)
     problems = []
-    for number, (record, row) in enumerate(zip(records, rows), start=1):
-        cells = dict(zip(header, record))
-        instrument = instrument_of(row, instruments)
+    index = {name: position for position, name in enumerate(header)}
+    for number, (record, row, instrument) in enumerate(zip(records, rows, row_instruments(rows, instruments)),
+                                                      start=1):
+        cells = RowView(index, record)
         problems.extend(scs_problems(row, instrument, file, number))
         if row.get("stat_type") is None:
             continue

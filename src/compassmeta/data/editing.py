@@ -6,8 +6,8 @@ from typing import Any
 
 from ..common.errors import InputError, did_you_mean
 from .row_effects import row_effect
-from .store import changed_table
-from .tables import Table, read_table
+from .store import changed_table, current_table
+from .tables import Table
 
 Records = list[tuple[str, ...]]
 Change = Callable[[Table, Records], Records]
@@ -24,7 +24,7 @@ def row_number(table: Table, es_id: str) -> int:
 
 def row_cells(path: str | os.PathLike[str], es_id: str) -> dict[str, str]:
     """The text cells (a dict) of the row ``es_id`` of a table file."""
-    table = read_table(path, allow_empty=True)
+    table = current_table(path)
     return dict(zip(table.header, table.rows[row_number(table, es_id) - 1]))
 
 
@@ -33,6 +33,7 @@ def without_row(es_id: str) -> Change:
     def change(table: Table, records: Records) -> Records:
         number = row_number(table, es_id)
         return records[:number - 1] + records[number:]
+    change.key = ("remove", es_id)  # type: ignore[attr-defined]  # store.changed_table reads it
     return change
 
 
@@ -48,6 +49,7 @@ def with_values(es_id: str, values: Mapping[str, str]) -> Change:
         cells.update(values)
         records[number - 1] = tuple(cells[name] for name in table.header)
         return records
+    change.key = ("edit", es_id, tuple(values.items()))  # type: ignore[attr-defined]
     return change
 
 
@@ -55,7 +57,7 @@ def edited_row(path: str | os.PathLike[str], es_id: str, values: Mapping[str, st
                resource: str = "trials"
                ) -> tuple[dict[str, str], dict[str, Any], tuple[float, float], list[Any]]:
     """(old cells, new typed row, (g, v), warnings on that row) of an edit, validated, not written."""
-    table = read_table(path, allow_empty=True)
+    table = current_table(path)
     number = row_number(table, es_id)
     old = dict(zip(table.header, table.rows[number - 1]))
     _, _, typed, warnings, _ = changed_table(path, with_values(es_id, values), package, resource)

@@ -46,3 +46,15 @@ def instrument_of(row: dict, instruments: dict) -> Instrument | None:
     """The known instrument a row's instrument cell names (the text before ' ('), or None."""
     name = (row.get("instrument") or "").split(" (")[0].strip().lower()
     return instruments.get(name)
+
+
+def row_instruments(rows, instruments: dict) -> list:
+    """The known instrument of each typed row (:func:`instrument_of`), each distinct cell looked up once."""
+    known = {}
+    found = []
+    for row in rows:
+        text = row.get("instrument")
+        if text not in known:
+            known[text] = instrument_of(row, instruments)
+        found.append(known[text])
+    return found

@@ -56,7 +56,7 @@ def _table_effects(data, yi_column, vi_column, sei_column, where):
     keep = where_mask(table, where, data)
     if yi_column is None and {"es_id", "stat_type"} <= set(table.header):
         if in_curated_schema(data, table):
-            study = load_study_table(data, resource=resource_for(data))
+            study = load_study_table(data, resource=resource_for(data), table=table)
             return LoadedEffects(subset(table, keep), study.yi[keep], study.vi[keep],
                                  tuple(str(warning) for warning in study.warnings))
         table = subset(table, keep)
@@ -118,5 +118,5 @@ def selected_study_rows(data, where):
     if not ({"es_id", "stat_type"} <= set(table.header) and in_curated_schema(data, table)):
         raise InputError("--prepost-r recomputes the pre_post rows of a curated study table (stat_type, "
                          "prepost_r, its datapackage.json beside it); this file is not one", file=data)
-    rows = load_study_table(data, resource=resource_for(data)).rows
+    rows = load_study_table(data, resource=resource_for(data), table=table).rows
     return [row for row, kept in zip(rows, matching_rows(table, where)) if kept]

@@ -1,6 +1,12 @@
 """Hedges' g and its sampling variance for one typed row of a study table, from whichever
-statistics its ``stat_type`` names (formulas in :mod:`effects`)."""
+statistics its ``stat_type`` names (formulas in :mod:`effects`); :func:`table_effects` gives
+every row's at once, one vectorised call per ``stat_type``."""
+from typing import Any
+
+import numpy as np
+
 from . import effects
+from .schema import rows_as_columns
 
 REQUIRED_STATISTICS = {
     "means": ("n1", "n2", "mean1", "sd1", "mean2", "sd2"),
@@ -26,12 +32,14 @@ CONVERTED_STAT_TYPES = ("median_iqr", "median_range", "median_iqr_range")
 SIGNED_BY_DIRECTION = {"t": "statistic", "d": "statistic", "g_se": "g", "g_ci": "g", "g_n": "g"}
 
 
-def signed(row: dict, name: str) -> float:
+def signed(row: dict, name: str) -> Any:
     """The value of ``name`` with the sign ``direction`` gives it: an unsigned (positive) t, d or g
     takes the sign of ``direction`` (+1 intervention arm higher, -1 lower); a negative value, or
     a row without ``direction``, is taken as signed.  A negative value against direction +1 is
     refused by validation before any g is computed."""
     value, direction = row[name], row.get("direction")
+    if np.ndim(value):   # columns of one stat_type (:func:`table_effects`); a blank direction is nan
+        return np.where(np.isnan(direction) | (value < 0), value, direction * value)
     if direction is None or value < 0:
         return value
     return direction * value
@@ -39,7 +47,48 @@ def signed(row: dict, name: str) -> float:
 
 def row_effect(row: dict) -> tuple:
     """Hedges' g and its variance for one typed row, oriented so positive favours the intervention."""
-    kind = row["stat_type"]
+    g, v = _effect(row, row["stat_type"])
+    return float(g), float(v)
+
+
+def table_effects(rows, columns: dict | None = None) -> tuple:
+    """(g, v, done) for every typed row: arrays, ``done`` marking the rows computed.  Rows of each
+    ``stat_type`` with every required statistic and a direction are computed together, under
+    the same floating-point traps as :func:`row_effect` (overflow, division by zero); a group
+    that trips one is left undone, for the caller to take row by row.  ``columns``: the rows'
+    values by field, if at hand (:func:`schema.typed_rows`)."""
+    g, v, done = np.full(len(rows), np.nan), np.full(len(rows), np.nan), np.zeros(len(rows), dtype=bool)
+    names = sorted({name for needed in REQUIRED_STATISTICS.values() for name in needed})
+    columns = columns or rows_as_columns(rows, names + ["stat_type", "higher_is_better"])
+    groups: dict[str, list[int]] = {}
+    for number, (kind, direction) in enumerate(zip(columns["stat_type"], columns["higher_is_better"])):
+        if kind is not None and direction is not None:
+            groups.setdefault(kind, []).append(number)
+    for kind, members in groups.items():
+        needed = REQUIRED_STATISTICS[kind] + ("higher_is_better",)
+        picked = {name: [columns[name][number] for number in members] for name in needed}
+        complete = [all(values) for values in zip(*([value is not None for value in picked[name]]
+                                                      for name in needed))]
+        members = [number for number, keep in zip(members, complete) if keep]
+        if not members:
+            continue
+        group: dict[str, Any] = {
+            name: np.array([value for value, keep in zip(picked[name], complete) if keep], dtype=float)
+            for name in needed}
+        group["higher_is_better"], group["stat_type"] = group["higher_is_better"].astype(bool), kind
+        if kind in SIGNED_BY_DIRECTION:
+            group["direction"] = np.array([columns["direction"][number] for number in members], dtype=float)
+        with np.errstate(over="raise", divide="raise"):
+            try:
+                g[members], v[members] = _effect(group, kind)
+            except (FloatingPointError, OverflowError, ZeroDivisionError):
+                continue
+        done[members] = True
+    return g, v, done
+
+
+def _effect(row, kind) -> tuple:
+    """(g, v) of one row or of columns of rows of one ``stat_type`` (arrays keyed by field)."""
     n1, n2 = row.get("n1"), row.get("n2")
     if kind in ("means", "change"):
         g, v = effects.g_from_means(row["mean1"], row["sd1"], n1, row["mean2"], row["sd2"], n2)
@@ -63,7 +112,7 @@ def row_effect(row: dict) -> tuple:
         g, v = effects.g_from_g_and_ns(signed(row, "g"), n1, n2)
     else:
         g, v = effects.g_from_means(*arm_means_sds(row), convention="metafor")
-    return float(effects.orient(g, row["higher_is_better"])), float(v)
+    return effects.orient(g, row["higher_is_better"]), v
 
 
 def arm_means_sds(row: dict) -> tuple:
@@ -85,6 +134,6 @@ def arm_means_sds(row: dict) -> tuple:
                 n, row[f"median{arm}"],
                 q1=row[f"q1_{arm}"] if quartiles else None, q3=row[f"q3_{arm}"] if quartiles else None,
                 minimum=row[f"min{arm}"] if ranges else None, maximum=row[f"max{arm}"] if ranges else None)
-            arms += [float(mean), float(sd), n]
+            arms += [np.asarray(mean, dtype=float), np.asarray(sd, dtype=float), n]
         return tuple(arms)
     raise ValueError(f"stat_type {kind!r} has no means and SDs")

@@ -8,11 +8,12 @@ rows (remove, edit, merge).  The CSV is written as compassmeta writes it everywh
 import contextlib
 import csv
 import fcntl
-import io
+import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from ..common.errors import InputError
 from ..common.files import remove_stale_temporaries, write_files_atomically
@@ -29,6 +30,17 @@ LOCK_NOTICE = 1.0     # seconds of waiting before the writer says so
 LOCK_POLL = 0.05
 
 
+class _Line:
+    """A 'file' for csv.writer whose write returns the text, so that writerow returns the line."""
+
+    @staticmethod
+    def write(text: str) -> str:
+        return text
+
+
+LINE_WRITER = csv.writer(_Line, lineterminator="\r\n")
+
+
 def format_record(header, record: dict) -> str:
     """One CSV line as compassmeta writes it: minimal quoting, '\\n' line ends.
 
@@ -36,15 +48,23 @@ def format_record(header, record: dict) -> str:
     holding either character (with '\\n' alone, a bare '\\r' would go out unquoted and split
     the row when read back); the terminator is then replaced by '\\n'.
     """
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow([record.get(name, "") for name in header])
-    return buffer.getvalue()[:-2] + "\n"
+    return _line([record.get(name, "") for name in header])
+
+
+def _line(cells) -> str:
+    """One row of cells as a CSV line (see :func:`format_record`)."""
+    return LINE_WRITER.writerow(cells)[:-2] + "\n"
 
 
 def format_table(header, records) -> str:
     """A whole CSV table (header line, then one line per record dict) as compassmeta writes it."""
-    return format_record(header, dict(zip(header, header))) + "".join(
-        format_record(header, record) for record in records)
+    return "".join(table_lines(header, ([record.get(name, "") for name in header] for record in records)))
+
+
+def table_lines(header, rows):
+    """The lines of a CSV table (the header, then ``rows`` of cells in its order) as
+    :func:`format_record` writes them, one at a time."""
+    return map(_line, itertools.chain([header], rows))
 
 
 class TableLock:
@@ -115,6 +135,48 @@ def same_trial_result(a: dict, b: dict) -> bool:
     return all(a.get(key) == b.get(key) for key in keys)
 
 
+# the last table read and the last check, keyed by the file's identity (one entry each)
+_LAST: dict[str, tuple[Any, Any]] = {}
+
+
+def _identity(path) -> tuple:
+    """What changes whenever a table file is replaced or written: inode, size, modification time."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return (str(path), None)
+    return (str(Path(path).resolve()), status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+
+
+def _inputs(path, package) -> tuple:
+    """The identities of everything a check reads: the table, its data package and instruments."""
+    package = Path(package) if package else Path(path).parent / "datapackage.json"
+    return _identity(path), _identity(package), _identity(package.parent / "instruments.csv")
+
+
+def current_table(path):
+    """The table file as read now; read once per version of the file (a command that previews a
+    change and then writes it under the lock reads and checks a large table once, not twice)."""
+    identity = _identity(path)
+    cached = _LAST.get("table")
+    if cached and cached[0] == identity:
+        return cached[1]
+    table = read_table(path, allow_empty=True)
+    _LAST["table"] = (identity, table)
+    return table
+
+
+def _remembered(key, compute):
+    """``compute()``, or its result for the same ``key`` (which holds the file's identity) if the
+    last call had it; results that raise are not kept."""
+    cached = _LAST.get("check")
+    if cached and cached[0] == key:
+        return cached[1]
+    result = compute()
+    _LAST["check"] = (key, result)
+    return result
+
+
 def checked_records(path, header, records, package=None, resource="trials") -> tuple:
     """(problems, typed rows) of a table given as text: every check of ``compassmeta validate``."""
     path = Path(path)
@@ -147,10 +209,19 @@ def raise_new_row_errors(problems, first_new: int, new_records: list, path) -> N
 
 
 def _with_new_rows(path, new_records, package, resource) -> tuple:
-    """(header, existing records, problems, typed rows) of the table with the new rows appended."""
+    """(header, existing records, problems, typed rows) of the table with the new rows appended.
+    A second call for the same rows on the same version of the files returns the first's result
+    (a command that previews rows and then writes them reads and checks the table once)."""
     path = Path(path)
     package = Path(package) if package else path.parent / "datapackage.json"
-    existing = read_table(path, allow_empty=True) if path.exists() else None
+    rows = tuple(tuple(sorted(record.items())) for record in new_records)
+    key = ("add", _inputs(path, package), resource, rows)
+    return _remembered(key, lambda: _checked_with_new_rows(path, new_records, package, resource))
+
+
+def _checked_with_new_rows(path, new_records, package, resource) -> tuple:
+    """:func:`_with_new_rows` itself."""
+    existing = current_table(path) if path.exists() else None
     header = existing.header if existing else Schema.load(package, resource).names
     records = list(existing.rows) if existing else []
     added = [tuple(record.get(name, "") for name in header) for record in new_records]
@@ -174,7 +245,7 @@ def check_new_rows(path, new_records: list, package=None, resource: str = "trial
     new_rows = typed[first_new - 1:]
     for offset, new_row in enumerate(new_rows):
         for number, row in enumerate(typed[:first_new - 1 + offset], start=1):
-            if same_trial_result(row, new_row):
+            if row["study_id"] == new_row["study_id"] and same_trial_result(row, new_row):
                 label = "new row" if len(new_records) == 1 else f"new row {offset + 1}"
                 raise InputError(f"{label} repeats row {number} ({row['es_id']}): same trial, outcome and "
                                  "statistics", file=path)
@@ -188,11 +259,13 @@ def check_new_row(path, record: dict, package=None, resource: str = "trials") ->
     return header, rows[0], effects[0], warnings
 
 
-def write_with_log(path, header, old_records, new_text: str, new_records, author: Author | None) -> None:
-    """Replace the table with ``new_text`` and, when ``author`` is given, append the change to the
-    audit log beside it (:mod:`audit`), in one step: both files are written before either is
-    renamed, the log first (a crash between the renames leaves a logged change unmade, never an
-    unlogged one).  Call it under the table's lock."""
+def write_with_log(path, header, old_records, new_text: str | Iterable[str], new_records,
+                   author: Author | None) -> None:
+    """Replace the table with ``new_text`` (a text or its blocks, streamed to the file) and,
+    when ``author`` is given, append the change to the audit log beside it (:mod:`audit`), in
+    one step: both files are written before either is renamed, the log first (a crash between
+    the renames leaves a logged change unmade, never an unlogged one).  Call it under the
+    table's lock."""
     texts = {Path(path): new_text}     # renamed in the reverse order: the log first
     if author is not None:
         found = audit.entries(header, old_records, new_records, author)
@@ -209,12 +282,14 @@ def append_rows(path, new_records: list, package=None, resource: str = "trials",
     path = Path(path)
     with TableLock(path, on_wait=on_wait):
         header, records, _, effects, warnings = check_new_rows(path, new_records, package, resource)
-        current = path.read_text(encoding="utf-8") if path.exists() else format_table(header, [])
-        if current and not current.endswith("\n"):
-            current += "\n"
         added = [tuple(record.get(name, "") for name in header) for record in new_records]
-        new_text = current + "".join(format_record(header, record) for record in new_records)
-        write_with_log(path, header, records, new_text, records + added, author)
+        lines = "".join(format_record(header, record) for record in new_records)
+        _LAST.clear()
+        if path.exists():   # the old text streamed to the temporary file, then the new lines
+            with open(path, encoding="utf-8") as handle:
+                write_with_log(path, header, records, _appended(handle, lines), records + added, author)
+        else:
+            write_with_log(path, header, records, format_table(header, []) + lines, records + added, author)
     return effects, warnings
 
 
@@ -225,15 +300,32 @@ def append_row(path, record: dict, package=None, resource: str = "trials", on_wa
     return effects[0][0], effects[0][1], warnings
 
 
+def _appended(handle, line: str):
+    """The text of an open table file in blocks (line ends read as '\n'), then ``line``, with a
+    line end added before it if the file lacked its last one."""
+    last = ""
+    while block := handle.read(1 << 20):
+        last = block[-1]
+        yield block
+    yield ("\n" if last and last != "\n" else "") + line
+
+
 def changed_table(path, change, package=None, resource: str = "trials") -> tuple:
     """(header, new records, typed rows, warnings, old records) of the table after
     ``change(table, records)``, checked as a whole as ``validate`` checks it; raises the first
-    error.  Writes nothing."""
-    table = read_table(path, allow_empty=True)
-    records = change(table, list(table.rows))
-    problems, typed = checked_records(path, table.header, records, package, resource)
-    raise_first_error(problems)
-    return table.header, records, typed, [p for p in problems if p.level == "warning"], list(table.rows)
+    error.  Writes nothing.  A change with a ``key`` attribute (:mod:`editing`) is checked once
+    per version of the file."""
+    def compute():
+        table = current_table(path)
+        records = change(table, list(table.rows))
+        problems, typed = checked_records(path, table.header, records, package, resource)
+        raise_first_error(problems)
+        return table.header, records, typed, [p for p in problems if p.level == "warning"], list(table.rows)
+
+    key = getattr(change, "key", None)
+    if key is None:
+        return compute()
+    return _remembered((key, _inputs(path, package), resource), compute)
 
 
 def rewrite_table(path, change, package=None, resource: str = "trials", on_wait=None,
@@ -243,6 +335,6 @@ def rewrite_table(path, change, package=None, resource: str = "trials", on_wait=
     of the new table."""
     with TableLock(path, on_wait=on_wait):
         header, records, _, warnings, old = changed_table(path, change, package, resource)
-        new_text = format_table(list(header), [dict(zip(header, record)) for record in records])
-        write_with_log(path, header, old, new_text, records, author)
+        _LAST.clear()
+        write_with_log(path, header, old, table_lines(header, records), records, author)
     return warnings

@@ -12,11 +12,18 @@ from pathlib import Path
 import numpy as np
 
 from .instruments import Instrument, instrument_of, load_instruments
-from .row_effects import CONVERTED_STAT_TYPES, REQUIRED_STATISTICS, arm_means_sds, row_effect
+from .row_effects import CONVERTED_STAT_TYPES, REQUIRED_STATISTICS, arm_means_sds, row_effect, table_effects
 from .schema import Problem, Schema, check_constraints, convert, raise_first_error, typed_row
 from .store import TableLock, append_row, check_new_row, format_record, format_table
 from .tables import read_table
-from .validation import IMPLAUSIBLE_CONFIRMED, LARGE_G, UNCOMPASSIONATE_PARTS, all_problems, validate_text
+from .validation import (
+    IMPLAUSIBLE_CONFIRMED,
+    LARGE_G,
+    UNCOMPASSIONATE_PARTS,
+    all_problems,
+    checked_text,
+    validate_text,
+)
 
 __all__ = ["CONVERTED_STAT_TYPES", "IMPLAUSIBLE_CONFIRMED", "LARGE_G", "REQUIRED_STATISTICS",
            "UNCOMPASSIONATE_PARTS", "Instrument", "Problem", "Schema", "StudyTable", "TableLock",
@@ -46,28 +53,31 @@ class StudyTable:
     def to_frame(self):
         import pandas as pd
 
-        frame = pd.DataFrame(list(self.rows), columns=self.schema.names)
+        names = self.schema.names
+        frame = pd.DataFrame({name: self.column(name) for name in names}, columns=names)
         frame["yi"], frame["vi"] = self.yi, self.vi
         return frame
 
 
-def _validated_file(path, package, resource):
-    """(schema, problems, typed rows) of a table file checked against its data package."""
+def _validated_file(path, package, resource, table=None):
+    """(schema, problems, typed rows, effects or None) of a table file checked against its data package
+    (``table``: the file as already read, if it was)."""
     path = Path(path)
     package = Path(package) if package else path.parent / "datapackage.json"
     schema = Schema.load(package, resource)
-    table = read_table(path, allow_empty=True)
-    problems, typed = validate_text(path, table.header, table.rows, schema, load_instruments(package))
-    return schema, problems, typed
+    table = table or read_table(path, allow_empty=True)
+    problems, typed, effects = checked_text(path, table.header, table.rows, schema, load_instruments(package))
+    return schema, problems, typed, effects
 
 
-def load_study_table(path, package=None, resource: str = "trials") -> StudyTable:
-    """Read and validate a study table; raise on the first error, keep warnings."""
-    schema, problems, typed = _validated_file(path, package, resource)
+def load_study_table(path, package=None, resource: str = "trials", table=None) -> StudyTable:
+    """Read and validate a study table; raise on the first error, keep warnings.  ``table``:
+    the file as already read by :func:`tables.read_table`, if it was."""
+    schema, problems, typed, effects = _validated_file(path, package, resource, table)
     raise_first_error(problems)
-    pairs = [row_effect(row) for row in typed]
-    yi = np.array([g for g, _ in pairs], dtype=float)
-    vi = np.array([v for _, v in pairs], dtype=float)
+    yi, vi, done = effects if effects is not None else table_effects(typed)
+    for number in np.flatnonzero(~done):
+        yi[number], vi[number] = row_effect(typed[number])
     return StudyTable(path=str(path), schema=schema, rows=tuple(typed), yi=yi, vi=vi,
                       warnings=tuple(p for p in problems if p.level == "warning"))
 

@@ -4,11 +4,13 @@ Rows are counted from the first data row (row 1); the header is line 1 of the fi
 row N is line N + 1.  Uses the standard library's csv module rather than pandas to keep
 ``compassmeta pool`` quick to start.
 """
+import contextlib
 import csv
-import io
+import gc
 import math
 import os
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,23 +123,40 @@ def parse_number(text: str, *, file: object = None, row: int | None = None,
         raise InputError(str(error), file=file, row=row, column=column) from None
 
 
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Hold the cyclic garbage collector while a table's many small objects are built (10^5 rows
+    of text cells are millions of objects, none in a cycle; collections would rescan them
+    again and again)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def read_table(path: str | os.PathLike[str], *, allow_empty: bool = False) -> Table:
-    """Read a comma-separated file with a header line into a :class:`Table`."""
+    """Read a comma-separated file with a header line into a :class:`Table`.  The file is
+    parsed as it is read (never held whole in memory beside its cells)."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        handle = open(path, encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         raise InputError("file not found", file=path) from None
     except OSError as error:
         raise InputError(f"cannot read file ({error.strerror})", file=path) from None
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InputError(f"not UTF-8 text (byte {error.start})", file=path) from None
-    if not text.strip():
+        with handle, paused_gc():
+            header, rows, misfit = _records(handle, path)
+    except UnicodeDecodeError:
+        raise InputError(f"not UTF-8 text (byte {_bad_byte(path)})", file=path) from None
+    except OSError as error:
+        raise InputError(f"cannot read file ({error.strerror})", file=path) from None
+    if header is None:
         raise InputError("file is empty", file=path)
-    records = _records(text, path)
-    header = [name.strip() for name in records[0]]
+    header = [name.strip() for name in header]
     _check_delimiter(header, path)
     seen = set()
     for name in header:
@@ -146,35 +165,49 @@ def read_table(path: str | os.PathLike[str], *, allow_empty: bool = False) -> Ta
         if name in seen:
             raise InputError("duplicate column name in the header", file=path, column=name)
         seen.add(name)
-    rows = []
-    for number, record in enumerate(records[1:], start=1):
-        if not any(cell.strip() for cell in record):
-            continue  # blank line
-        if len(record) != len(header):
-            raise InputError(f"has {len(record)} fields but the header has {len(header)}",
-                             file=path, row=number)
-        rows.append(tuple(record))
+    if misfit:
+        raise InputError(f"has {misfit[1]} fields but the header has {len(header)}", file=path, row=misfit[0])
     if not rows and not allow_empty:
         raise InputError("no data rows below the header", file=path)
     return Table(path=str(path), header=tuple(header), rows=tuple(rows))
 
 
-def _records(text: str, path: Path) -> list[list[str]]:
-    """The CSV records of ``text``; a quoted cell never closed (a cut file) or other broken
-    quoting is an error naming the row where it starts."""
+def _bad_byte(path: str | os.PathLike[str]) -> int:
+    """Where the first byte that is not UTF-8 lies in a file."""
+    try:
+        Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        return error.start
+    return 0
+
+
+def _records(lines: Iterable[str], path: Path) -> tuple[list[str] | None, list[tuple[str, ...]],
+                                                       tuple[int, int] | None]:
+    """(header record or None for a file of blank lines, the non-blank data records as tuples, the first
+    (row, field count) whose count differs from the header's or None) of CSV ``lines``.  A quoted
+    cell never closed (a cut file) or other broken quoting is an error naming the row where it starts."""
     csv.field_size_limit(FIELD_SIZE_LIMIT)
-    records = []
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header, rows, misfit, number, filled = None, [], None, 0, False
+    reader = csv.reader(lines, strict=True)
     try:
         for record in reader:
-            records.append(record)
+            if header is None:
+                header, filled = record, bool("".join(record).strip())
+                continue
+            number += 1
+            if not "".join(record).strip():
+                continue  # blank line
+            filled = True
+            if len(record) != len(header) and misfit is None:
+                misfit = (number, len(record))
+            rows.append(tuple(record))
     except csv.Error as error:
-        where = "the header" if not records else f"row {len(records)}"
+        where = "the header" if header is None else f"row {number + 1}"
         reason = ("a quoted cell is never closed (a cut or damaged file?)" if "end of data" in str(error)
                   else f"broken CSV quoting ({error})")
         raise InputError(f"{reason}, from {where} on (line {reader.line_num} of the file)",
                          file=path) from None
-    return records
+    return (header if filled else None), rows, misfit
 
 
 def _check_delimiter(header: list[str], path: Path) -> None:

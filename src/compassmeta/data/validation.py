@@ -9,9 +9,16 @@ import math
 import numpy as np
 
 from . import consistency, cross_checks
-from .instruments import Instrument, instrument_of
-from .row_effects import CONVERTED_STAT_TYPES, REQUIRED_STATISTICS, SIGNED_BY_DIRECTION, row_effect
-from .schema import Problem, Schema, header_problems, typed_row, unique_problems
+from .instruments import Instrument, instrument_of, row_instruments
+from .row_effects import (
+    CONVERTED_STAT_TYPES,
+    REQUIRED_STATISTICS,
+    SIGNED_BY_DIRECTION,
+    row_effect,
+    table_effects,
+)
+from .schema import Problem, Schema, header_problems, typed_rows
+from .tables import paused_gc
 
 # SCS parts scored so that higher means less self-compassion (Neff 2003; Muris & Otgaar 2022)
 UNCOMPASSIONATE_PARTS = ("uncompassionate", "self_judgment", "isolation", "over_identification")
@@ -45,10 +52,16 @@ def instrument_problems(row: dict, instrument: Instrument, file: str, number: in
     return problems
 
 
-def row_problems(row: dict, file: str, number: int, instruments: dict | None = None) -> list:
-    """Rules beyond the schema for one typed row."""
+UNKNOWN = object()
+
+
+def row_problems(row: dict, file: str, number: int, instruments: dict | None = None,
+                 effect: tuple | None = None, instrument=UNKNOWN) -> list:
+    """Rules beyond the schema for one typed row (``effect``: its (g, v) and ``instrument``: its
+    known instrument or None, if already found)."""
     problems = []
-    instrument = instrument_of(row, instruments or {})
+    if instrument is UNKNOWN:
+        instrument = instrument_of(row, instruments or {})
     if instrument:
         problems.extend(instrument_problems(row, instrument, file, number))
         if any(p.level == "error" for p in problems):
@@ -75,9 +88,9 @@ def row_problems(row: dict, file: str, number: int, instruments: dict | None = N
         problems.append(Problem(file, number, "statistic",
                                 f"an F statistic cannot be negative, got {row['statistic']}"))
         return problems
-    effect = effect_problem(row, file, number)
-    if effect:
-        problems.append(effect)
+    found = effect_problem(row, file, number, effect)
+    if found:
+        problems.append(found)
     if kind in CONVERTED_STAT_TYPES:
         problems.append(Problem(file, number, "stat_type",
                                 f"converted: means and SDs estimated from {kind.removeprefix('median_')} "
@@ -107,14 +120,17 @@ def sign_problem(row: dict, file: str, number: int) -> Problem | None:
                    "the value unsigned with its direction, or correct the sign")
 
 
-def effect_problem(row: dict, file: str, number: int) -> Problem | None:
+def effect_problem(row: dict, file: str, number: int, effect: tuple | None = None) -> Problem | None:
     """A row whose statistics give no finite g and variance, overflow floating point (an SD of
-    1e308 would give g = 0), or give an implausibly large g; else None."""
-    with np.errstate(over="raise", divide="raise"):
-        try:
-            g, v = row_effect(row)
-        except (FloatingPointError, OverflowError, ZeroDivisionError):
-            return overflow_problem(row, file, number)
+    1e308 would give g = 0), or give an implausibly large g; else None.  ``effect``: the row's
+    (g, v) computed without overflow (:func:`row_effects.table_effects`), if known."""
+    if effect is None:
+        with np.errstate(over="raise", divide="raise"):
+            try:
+                effect = row_effect(row)
+            except (FloatingPointError, OverflowError, ZeroDivisionError):
+                return overflow_problem(row, file, number)
+    g, v = effect
     if not (math.isfinite(g) and math.isfinite(v) and v > 0):
         return Problem(file, number, "stat_type", "the statistics do not give a finite g and variance")
     if abs(g) > LARGE_G:
@@ -186,25 +202,35 @@ def validate_text(path, header, records, schema: Schema, instruments: dict | Non
 
     ``instruments`` (from :func:`instruments.load_instruments`) adds the range checks of known scales.
     """
+    problems, typed, _ = checked_text(path, header, records, schema, instruments)
+    return problems, typed
+
+
+def checked_text(path, header, records, schema: Schema, instruments: dict | None = None) -> tuple:
+    """(problems, typed rows, (g, v, done) as :func:`row_effects.table_effects` gives them, or None
+    for a table without ``stat_type``): :func:`validate_text` with the effects it computed."""
     file = str(path)
     problems = header_problems(file, header, schema)
     if any(problem.column for problem in problems):
-        return problems, []
-    typed, seen_keys, directions = [], {}, {}
-    for number, record in enumerate(records, start=1):
-        row_problem_count = len(problems)
-        row = typed_row(dict(zip(header, record)), schema, file, number, problems)
-        problems.extend(unique_problems(row, schema, file, number, seen_keys))
-        direction = direction_problem(row, instrument_of(row, instruments or {}), file, number, directions)
-        if direction:
-            problems.append(direction)
-        if len(problems) == row_problem_count:
-            problems.extend(row_problems(row, file, number, instruments))
-        else:   # list every missing statistic with the row's other problems, in one run
-            reported = {problem.column for problem in problems[row_problem_count:]}
-            problems.extend(missing_statistics(row, file, number, reported))
-        typed.append(row)
-    return problems, typed
+        return problems, [], None
+    with paused_gc():
+        typed, cell_problems, columns = typed_rows(header, records, schema, file)
+        effects = table_effects(typed, columns) if "stat_type" in schema.names else None
+        known, directions = row_instruments(typed, instruments or {}), {}
+        for number, row in enumerate(typed, start=1):
+            found = cell_problems.get(number, [])
+            direction = direction_problem(row, known[number - 1], file, number, directions)
+            if direction:
+                found.append(direction)
+            if not found:
+                effect = None
+                if effects is not None and effects[2][number - 1]:
+                    effect = (float(effects[0][number - 1]), float(effects[1][number - 1]))
+                found = row_problems(row, file, number, instruments, effect, known[number - 1])
+            else:   # list every missing statistic with the row's other problems, in one run
+                found.extend(missing_statistics(row, file, number, {problem.column for problem in found}))
+            problems.extend(found)
+    return problems, typed, effects
 
 
 def all_problems(path, header, records, schema: Schema, instruments: dict) -> tuple:
@@ -214,5 +240,6 @@ def all_problems(path, header, records, schema: Schema, instruments: dict) -> tu
     problems, typed = validate_text(path, header, records, schema, instruments)
     if schema.name != "trials" or any(problem.level == "error" for problem in problems):
         return problems, typed
-    found = consistency.table_problems(path, header, records, typed, instruments)
-    return problems + found + cross_checks.table_problems(typed, path, instruments), typed
+    with paused_gc():
+        found = consistency.table_problems(path, header, records, typed, instruments)
+        return problems + found + cross_checks.table_problems(typed, path, instruments), typed

@@ -1,0 +1,96 @@
+"""Scale of the study-table commands (issue 29): wall-clock seconds and peak memory (the child
+process's maximum resident set, from os.wait4) of ``validate``, ``pool``, one ``add`` and one
+``edit`` on study tables of 10^4 and 10^5 rows.
+
+The tables are the shipped rows of studies/trials.csv repeated, each copy with its own es_id
+and study_id (suffix ``-cN``) and its weeks_after_baseline perturbed, so every check of
+``validate`` runs on every row; the data package and instruments are the shipped ones.
+Each command runs once as a fresh process (start-up included).
+
+    python scripts/bench_scale.py [--rows 10000 100000]
+"""
+import argparse
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STUDIES = ROOT / "studies"
+LIMIT_SECONDS, LIMIT_MB = 5.0, 500.0
+
+
+def make_table(folder: Path, rows: int) -> Path:
+    """A study table of ``rows`` rows in ``folder``, beside copies of the data package and instruments."""
+    for name in ("datapackage.json", "instruments.csv"):
+        shutil.copy(STUDIES / name, folder / name)
+    with open(STUDIES / "trials.csv", newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header, shipped = reader.fieldnames, list(reader)
+    path = folder / "trials.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, header, lineterminator="\n")
+        writer.writeheader()
+        for number in range(rows):
+            copy, row = divmod(number, len(shipped))
+            record = dict(shipped[row], es_id=f"{shipped[row]['es_id']}-c{copy}",
+                          study_id=f"{shipped[row]['study_id']}-c{copy}")
+            if record["weeks_after_baseline"]:
+                record["weeks_after_baseline"] = f"{float(record['weeks_after_baseline']) + copy % 7:g}"
+            writer.writerow(record)
+    return path
+
+
+def run(arguments: list) -> tuple:
+    """(wall seconds, CPU seconds, peak MB, exit code) of one compassmeta command as a fresh process."""
+    environment = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "compassmeta", *arguments], env=environment,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        print(f"  ({' '.join(arguments[:2])} exited {process.returncode}: "
+              f"{stderr.decode(errors='replace').strip().splitlines()[-1:]})")
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, process.returncode
+
+
+def commands(path: Path) -> dict:
+    """The four commands measured, on the table ``path``."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        first = next(csv.DictReader(handle))
+    added = [f"-s{name}={value}" for name, value in first.items() if value]
+    added = [item for item in added if not item.startswith(("-ses_id=", "-sstudy_id="))]
+    return {
+        "validate": ["validate", str(path)],
+        "pool": ["pool", str(path), "--cluster", "study_id"],
+        "add": ["add", "--table", str(path), "--yes", "-s", "es_id=bench-new-row", "-s",
+                "study_id=benchnew"] + [part for item in added for part in ("-s", item[2:])],
+        "edit": ["edit", first["es_id"], "--table", str(path), "--yes", "-s", "timepoint=post"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
+    options = parser.parse_args()
+    print(f"{'rows':>8} {'command':<9} {'wall s':>8} {'CPU s':>8} {'peak MB':>8}  (limits at 10^5 rows: "
+          f"< {LIMIT_SECONDS:g} s, < {LIMIT_MB:g} MB; CPU s is user + system, what a loaded machine's "
+          "wall time hides)")
+    for rows in options.rows:
+        with tempfile.TemporaryDirectory() as folder:
+            path = make_table(Path(folder), rows)
+            for name, arguments in commands(path).items():
+                seconds, cpu, megabytes, code = run(arguments)
+                flag = "" if code == 0 else "  FAILED"
+                print(f"{rows:>8} {name:<9} {seconds:>8.2f} {cpu:>8.2f} {megabytes:>8.0f}{flag}")
+
+
+if __name__ == "__main__":
+    main()
