@@ -15,6 +15,7 @@
 #   median/quartiles/range: mean from Luo et al. (2018), SD from Wan et al. (2014), with
 #     xi(n) the exact expected normal range for n <= 50 (Wan's Table 1) by integrate().
 # The numbers are constructed inputs for the formulas, not study data.
+.libPaths(c("/opt/rlib-current", .libPaths()))  # metafor 5.1-12, the current version
 suppressMessages({library(metafor); library(jsonlite)})
 
 smd <- function(...) {

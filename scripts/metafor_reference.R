@@ -10,6 +10,7 @@
 # uniroot tol 1e-13) so that the fixtures hold the converged values, not metafor's
 # default stopping points (threshold 1e-5).  confint() searches tau^2 up to 1e7 instead of
 # its default max(100, 10 tau^2), where it would report the cap (">100") rather than the root.
+.libPaths(c("/opt/rlib-current", .libPaths()))  # metafor 5.1-12, the current version
 suppressMessages({library(metafor); library(jsonlite)})
 
 tight <- list(threshold = 1e-12, maxiter = 10000, tol = 1e-13)

@@ -6,6 +6,7 @@
 # Run from the project root:  Rscript scripts/metafor_row_selection_reference.R
 # (the open data from COMPASSMETA_MIRROR, else ../shared/data)
 # Writes tests/fixtures/metafor_row_selection.json (CI reads the committed JSON only).
+.libPaths(c("/opt/rlib-current", .libPaths()))  # metafor 5.1-12, the current version
 suppressMessages({library(metafor); library(jsonlite)})
 
 tight <- list(threshold = 1e-12, maxiter = 10000, tol = 1e-13)
