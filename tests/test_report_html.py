@@ -22,9 +22,10 @@ STUDIES = PROJECT / "studies"
 TABLES = [str(STUDIES / "trials.csv"), str(STUDIES / "thirdwave.csv")]
 REFERENCE = load_fixture("report_reference.json")["subsets"]
 POOLED_FIELDS = ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper", "tau2", "i2", "q")
-MULTILEVEL_FIELDS = ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper", "sigma2_between", "sigma2_within",
-                     "i2_between", "i2_within", "q")
-#: metafor's optim stops a sigma^2 at the zero boundary near 1e-8 (I^2 near 1e-6 %) on its log scale; ours is 0
+MULTILEVEL_FIELDS = ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper", "sigma2_between",
+                     "sigma2_within", "i2_between", "i2_within", "q")
+#: metafor's optim stops a sigma^2 at the zero boundary near 1e-8 (I^2 near 1e-6 %) on its log scale;
+#: ours is 0
 BOUNDARY = {"sigma2": 1e-7, "i2": 1e-4}
 #: ThirdWave's section: its own title, timepoint not coded; never pooled with trials.csv's stress row
 STRESS = "thirdwave-teaching-data-stress-unspecified"
@@ -46,7 +47,8 @@ def analysis(report_json, key):
     return next(item for item in report_json["analyses"] if item["key"] == key)
 
 
-@pytest.mark.parametrize("key", sorted(key for key, value in REFERENCE.items() if "tau2" in value and "estimate" in value))
+@pytest.mark.parametrize("key", sorted(key for key, value in REFERENCE.items()
+                                       if "tau2" in value and "estimate" in value))
 def test_pooled_subsets_match_metafor(written, key):
     pooled = analysis(written[1], key)["pooled"]
     assert pooled["k"] == REFERENCE[key]["k"]
@@ -68,7 +70,8 @@ def test_one_trial_subsets_are_shown_not_pooled(written, key):
     assert "k = 1 trial(s)" in shown.group(0) and "not pooled" in shown.group(0)
     expected = REFERENCE[key]  # the trial's g and Wald 95% CI, shown in its section
     assert (f'{item["effects"]["labels"][0]}: g = {expected["estimate"]:.2f} '
-            f'[{expected["ci_lower"]:.2f}, {expected["ci_upper"]:.2f}] (one trial, not pooled)') in shown.group(0)
+            f'[{expected["ci_lower"]:.2f}, {expected["ci_upper"]:.2f}] '
+            "(one trial, not pooled)") in shown.group(0)
 
 
 def assert_multilevel(pooled, expected, key, fields=MULTILEVEL_FIELDS, abs_=1e-8):
@@ -172,8 +175,8 @@ def test_numeric_moderator_is_a_meta_regression_matching_metafor():
     import dataclasses
 
     page = render_html(dataclasses.replace(build_report([str(STUDIES / "trials.csv")]), moderators=(item,)))
-    panel = re.search(r'<div class="mod-panel" id="mod-curated-trials--sessions" data-kind="meta-regression">.*?</div>',
-                      page, re.S).group(0)
+    panel = re.search(r'<div class="mod-panel" id="mod-curated-trials--sessions" '
+                      r'data-kind="meta-regression">.*?</div>', page, re.S).group(0)
     assert f"{slope.estimate:.3f}" in panel and "QM(1) = 1.39, p = 0.238" in panel and "fig-bubble" in panel
 
 
@@ -207,17 +210,17 @@ def test_small_subsets_say_so_instead_of_failing(written):
     assert analysis(written[1], "stress | post | all")["k_trials"] == 1
     rows = [{"study_id": f"t{i}", "yi": g, "vi": v} for i, (g, v) in enumerate(((0.1, 0.02), (0.4, 0.05),
                                                                                 (0.3, 0.04), (0.8, 0.09)))]
-    choice = choose_model(rows, {row["study_id"]: row["study_id"] for row in rows})
+    own_labels = {row["study_id"]: row["study_id"] for row in rows}
+    choice = choose_model(rows, own_labels)
     checks, notes = bias_analyses(choice, choice.pool())
     assert [check.analysis for check in checks] == ["Egger's regression test", "Trim-and-fill", "PET-PEESE",
                                                     "3PSM selection model"]
     assert "k = 4 < 10" in notes[0] and "little power" in notes[0]
-    significant = choose_model([dict(row, yi=row["yi"] + 1) for row in rows], {row["study_id"]: row["study_id"]
-                                                                               for row in rows})
+    significant = choose_model([dict(row, yi=row["yi"] + 1) for row in rows], own_labels)
     checks, notes = bias_analyses(significant, significant.pool())
     assert len(checks) == 3 and notes[-1].startswith("3PSM selection model not reported: no observed p-value "
                                                      "in the interval(s) 0.025 < p <= 1")
-    same_se = choose_model([dict(row, vi=0.05) for row in rows], {row["study_id"]: row["study_id"] for row in rows})
+    same_se = choose_model([dict(row, vi=0.05) for row in rows], own_labels)
     checks, notes = bias_analyses(same_se, same_se.pool())
     assert checks == () and "same standard error" in notes[-1]
     sessions = next(m for m in written[1]["moderators"] if m["timepoint"] == "unspecified"
@@ -227,7 +230,8 @@ def test_small_subsets_say_so_instead_of_failing(written):
 
 def test_outcomes_grouped_by_scs_component_and_ordered():
     rows = [{"outcome": outcome, "scs_component": component}
-            for outcome, component in (("grief", None), ("anxiety", None), ("self-compassion", "uncompassionate"),
+            for outcome, component in (("grief", None), ("anxiety", None),
+                                       ("self-compassion", "uncompassionate"),
                                        ("depression", None), ("self_compassion", "compassionate"),
                                        ("self-compassion", "compassionate"), ("self_compassion", None))]
     groups = outcome_groups(rows)
@@ -286,7 +290,8 @@ def test_page_rendered_from_the_saved_json_is_the_page_rendered_directly(tmp_pat
 
 def test_reproduction_table_is_in_the_report(written):
     targets = written[1]["reproduction"]["targets"]
-    estimate = next(t for t in targets if t["target_id"] == "harrer2021-ch4-thirdwave" and t["quantity"] == "estimate")
+    estimate = next(t for t in targets
+                    if t["target_id"] == "harrer2021-ch4-thirdwave" and t["quantity"] == "estimate")
     assert estimate["verdict"] == "matches"
     assert "harrer2021-ch4-thirdwave" in written[0].read_text(encoding="utf-8")
 
@@ -330,8 +335,8 @@ def test_since_lists_added_changed_removed_rows_and_moves(tmp_path):
 
 def test_rho_and_ci_method_reach_the_dependent_subsets(tmp_path):
     html_path = tmp_path / "che.html"
-    result = CliRunner().invoke(main, ["report", str(STUDIES / "trials.csv"), "-o", str(html_path), "--rho", "0.6",
-                                       "--ci-method", "cr2"])
+    result = CliRunner().invoke(main, ["report", str(STUDIES / "trials.csv"), "-o", str(html_path),
+                                       "--rho", "0.6", "--ci-method", "cr2"])
     assert result.exit_code == 0, result.output
     report_json = json.loads((tmp_path / "che.json").read_text(encoding="utf-8"))
     assert (report_json["rho"], report_json["ci_method"]) == (0.6, "cr2")
@@ -342,8 +347,10 @@ def test_rho_and_ci_method_reach_the_dependent_subsets(tmp_path):
     # one effect per trial
     assert analysis(report_json, "depression | post | all")["pooled"]["ci_method"] == "z"
     assert "CHE model (rho = 0.6), CR2 robust inference" in html_path.read_text(encoding="utf-8")
-    bad = CliRunner().invoke(main, ["report", str(STUDIES / "trials.csv"), "-o", str(html_path), "--rho", "2"])
-    assert bad.exit_code == 2 and "rho is a correlation between -1 and 1" in bad.output.strip().splitlines()[-1]
+    bad = CliRunner().invoke(main, ["report", str(STUDIES / "trials.csv"), "-o", str(html_path),
+                                    "--rho", "2"])
+    last_line = bad.output.strip().splitlines()[-1]
+    assert bad.exit_code == 2 and "rho is a correlation between -1 and 1" in last_line
 
 
 def test_since_with_a_file_that_is_not_a_report_exits_2_with_one_line(tmp_path):
@@ -407,7 +414,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars"]
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None,
+                                    reason="chromium is not installed (.ci/run installs it)")
 
 
 def chromium(url, tmp_path, *extra):
@@ -430,7 +438,8 @@ def test_browser_shows_pooled_values_menus_and_every_figure(written, tmp_path):
         if item["pooled"] and not item["same_trials_as"]:
             pooled = item["pooled"]
             shown = f"{pooled['estimate']:.2f} [{pooled['ci_lower']:.2f}, {pooled['ci_upper']:.2f}]"
-            assert re.search(rf'data-key="{re.escape(item["key"])}"[^>]*>{re.escape(shown)}<', page), item["key"]
+            pattern = rf'data-key="{re.escape(item["key"])}"[^>]*>{re.escape(shown)}<'
+            assert re.search(pattern, page), item["key"]
     assert "0.58 [0.41, 0.75]" in page  # ThirdWave stress, metafor: 0.5771 [0.4068, 0.7475]
     outcomes = re.search(r'<select id="explore-outcome">(.*?)</select>', page).group(1)
     moderators = re.search(r'<select id="explore-moderator">(.*?)</select>', page).group(1)

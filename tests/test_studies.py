@@ -28,7 +28,8 @@ GOOD_ROW = {
 
 def problems_of(changes):
     record = dict(GOOD_ROW, **changes)
-    problems, _ = validate_text("t.csv", SCHEMA.names, [tuple(record.get(n, "") for n in SCHEMA.names)], SCHEMA)
+    row = tuple(record.get(n, "") for n in SCHEMA.names)
+    problems, _ = validate_text("t.csv", SCHEMA.names, [row], SCHEMA)
     return [(p.column, p.message, p.level) for p in problems]
 
 
@@ -49,7 +50,8 @@ def test_good_row_passes():
     ({"citation": ""}, "citation", "required value is missing"),
     ({"higher_is_better": "yes"}, "higher_is_better", "not true or false"),
     ({"mean2": ""}, "mean2", "stat_type 'means' needs a value here"),
-    ({"stat_type": "g_ci", "g": "0.5", "ci_lower": "0.6", "ci_upper": "0.9"}, "ci_lower", "does not contain g"),
+    ({"stat_type": "g_ci", "g": "0.5", "ci_lower": "0.6", "ci_upper": "0.9"}, "ci_lower",
+     "does not contain g"),
     ({"stat_type": "p", "statistic": "1.5", "direction": "1"}, "statistic", "a p value must lie in (0, 1]"),
     ({"doi": "not-a-doi"}, "doi", "does not match the pattern"),
     ({"mean1": "inf"}, "mean1", "not a finite number"),
@@ -71,14 +73,15 @@ def test_large_g_not_explained_by_standard_errors_is_an_error_unless_confirmed()
     large = {"mean1": "2", "mean2": "62", "sd1": "2", "sd2": "2"}
     found = problems_of(large)
     assert any(c == "sd1" and level == "error" and "beyond |5|" in m for c, m, level in found), found
-    found = problems_of(dict(large, inclusion_note="checked [implausible value confirmed: as printed in Table 2]"))
+    found = problems_of(dict(large, inclusion_note="checked [implausible value confirmed: "
+                                                   "as printed in Table 2]"))
     assert any(level == "warning" and "beyond |5|" in m for _, m, level in found), found
     assert not any(level == "error" for _, _, level in found), found
 
 
 def test_duplicate_es_id_and_mixed_direction_are_rejected():
     second = dict(GOOD_ROW, higher_is_better="true", study_id="other")
-    records = [tuple(GOOD_ROW.get(n, "") for n in SCHEMA.names), tuple(second.get(n, "") for n in SCHEMA.names)]
+    records = [tuple(record.get(n, "") for n in SCHEMA.names) for record in (GOOD_ROW, second)]
     problems, _ = validate_text("t.csv", SCHEMA.names, records, SCHEMA)
     messages = {(p.row, p.column): p.message for p in problems}
     assert "duplicate value" in messages[(2, "es_id")]
@@ -246,7 +249,8 @@ def test_data_path_and_pull_from_mirror(shared_data, tmp_path, monkeypatch):
     assert result.exit_code == 0 and result.output.strip().endswith("psychiatric-disorders-mbi.csv")
     result = runner.invoke(main, ["data", "pull", "metapsy-grief", "--mirror", str(shared_data)])
     assert result.exit_code == 0, result.output
-    assert datasets.sha256_of(tmp_path / "compassmeta" / "metapsy-grief.csv") == datasets.DATABASES["metapsy-grief"].sha256
+    pulled = tmp_path / "compassmeta" / "metapsy-grief.csv"
+    assert datasets.sha256_of(pulled) == datasets.DATABASES["metapsy-grief"].sha256
 
 
 def test_data_offline_without_mirror_is_a_clear_message(tmp_path, monkeypatch):
@@ -338,8 +342,9 @@ def test_add_interactively(scratch_table):
                 and f["name"] not in STATISTIC_FIELDS | {"direction", "scs_component"}]
     # higher_is_better is not asked: instruments.csv answers it for BDI-II
     asked = [name for name in required if name not in ("stat_type", "higher_is_better")]
-    inputs = ["means"] + [answers[name] for name in asked] + \
-             [answers[name] for name in ("n1", "n2", "mean1", "sd1", "mean2", "sd2")] + [""] * len(optional) + ["y"]
+    inputs = (["means"] + [answers[name] for name in asked]
+              + [answers[name] for name in ("n1", "n2", "mean1", "sd1", "mean2", "sd2")]
+              + [""] * len(optional) + ["y"])
     result = CliRunner().invoke(main, ["add", "--table", str(scratch_table), "--interactive"],
                                 input="\n".join(inputs) + "\n")
     assert result.exit_code == 0, result.output

@@ -12,7 +12,8 @@ p.lede, .muted, .note { color: var(--muted); }
 nav { background: var(--band); padding: 0.5rem 0.8rem; font-size: 0.92rem; }
 nav a { margin-right: 1rem; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
-th, td { padding: 0.22rem 0.55rem; text-align: left; vertical-align: top; border-bottom: 1px solid var(--rule); }
+th, td { padding: 0.22rem 0.55rem; text-align: left; vertical-align: top;
+  border-bottom: 1px solid var(--rule); }
 th { border-bottom: 1.5px solid var(--ink); font-weight: bold; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.wide { width: 100%; }
@@ -30,13 +31,15 @@ figure svg { max-width: 100%; height: auto; display: block; }
 .fig-funnel svg, .fig-bubble svg { width: 430px; }
 figcaption { max-width: 40rem;  font-size: 0.85rem; color: var(--muted); }
 .subset { border-left: 3px solid var(--rule); padding-left: 0.9rem; margin-bottom: 1.4rem; }
-.explorer-menus { background: var(--band); padding: 0.6rem 0.8rem; display: flex; gap: 1.5rem; flex-wrap: wrap; }
+.explorer-menus { background: var(--band); padding: 0.6rem 0.8rem; display: flex; gap: 1.5rem;
+  flex-wrap: wrap; }
 .explorer-menus label { font-weight: bold; }
 .explorer-menus select { font: inherit; margin-left: 0.4rem; }
 table.trials .mono, table.summary td:nth-child(3) { word-break: normal; white-space: nowrap; }
 ul.sources { margin: 0; padding-left: 1rem; }
 .mod-panel { padding-top: 0.4rem; }
-code, .mono { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.82rem; word-break: break-all; }
+code, .mono { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.82rem;
+  word-break: break-all; }
 @media print {
   body { max-width: none; padding: 0; font-size: 10.5pt; }
   nav, .explorer-menus, .screen-only { display: none !important; }

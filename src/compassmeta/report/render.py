@@ -195,7 +195,8 @@ def _subset_block(item, report):
         captions = subset_captions(item, bias_k, _minimum(report, "heterogeneity"))
         funnel = (_drawn(lambda: funnel_svg(item, bias_k), captions["funnel"], "funnel")
                   if _shows_spread(item, report) else "")
-        forest = _drawn(lambda: forest_svg(item, _minimum(report, "heterogeneity")), captions["forest"], "forest")
+        forest = _drawn(lambda: forest_svg(item, _minimum(report, "heterogeneity")), captions["forest"],
+                        "forest")
         parts += [_pooled_block(item, report), _sensitivity_block(item), _bias_block(item),
                   f'<div class="figures">{forest}{funnel}</div>']
     return head + "".join(parts) + "</div>"

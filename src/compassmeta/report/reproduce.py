@@ -4,7 +4,6 @@ Targets live in ``studies/published_results.csv`` (one row per printed number). 
 recomputed from the data set it names and compared with the published value at the
 publication's rounding.  Gaps are reported, never tuned away.
 """
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,21 +12,13 @@ import numpy as np
 from ..common.distributions import critical_value
 from ..common.errors import CompassmetaError, InputError
 from ..common.results import Result
-from ..data import datasets
 from ..data.aggregate import DEFAULT_WITHIN_STUDY_R, aggregate_by
-from ..data.studytable import Schema, load_study_table, raise_first_error, validate_text
+from ..data.studytable import Schema, raise_first_error, validate_text
 from ..data.tables import read_table
 from ..models.moderators import subgroup_analysis
 from ..models.pooling import pool
+from .reproduce_data import GOLDBERG_CORRELATION, EffectData, metacih_data, table_data
 from .rows import plan_rows
-
-#: Goldberg et al. (2018) reproduction settings (see studies/README.md).
-GOLDBERG_TIERS = ("no treatment", "minimal treatment", "non-specific active control",
-                  "specific active control", "ebt")
-GOLDBERG_CORRELATION = 0.5
-NOT_DISORDER_SPECIFIC = re.compile(
-    r"mindful|ffmq|kims|maas|cams|\bfmi\b|\btmi\b|self-compassion|\bscs\b|quality of life|\bqol\b|"
-    r"whoqol|sf-?36|sf-?12", re.IGNORECASE)
 
 
 def studies_dir(explicit=None):
@@ -103,58 +94,6 @@ class Reproduction(Result):
         return pd.DataFrame([target.to_dict() for target in self.targets])
 
 
-@dataclass(frozen=True)
-class EffectData:
-    """Effect sizes with the columns a target's selection can filter on."""
-
-    yi: np.ndarray
-    vi: np.ndarray
-    columns: dict
-    description: str
-    labels: tuple
-
-    def select(self, selection):
-        keep = np.ones(self.yi.size, dtype=bool)
-        for clause in filter(None, (part.strip() for part in (selection or "").split("&"))):
-            name, _, value = clause.partition("=")
-            if name not in self.columns:
-                raise InputError(f"selection names an unknown column '{name}'")
-            keep &= np.array([str(cell) == value for cell in self.columns[name]])
-        return EffectData(self.yi[keep], self.vi[keep],
-                          {name: [c for c, k in zip(cells, keep) if k] for name, cells in self.columns.items()},
-                          self.description, tuple(label for label, k in zip(self.labels, keep) if k))
-
-
-def table_data(path, resource):
-    table = load_study_table(path, resource=resource)
-    columns = {name: table.column(name) for name in table.schema.names}
-    labels = tuple(f"{citation.split(' (')[0]}" if resource == "thirdwave" else f"{study} {instrument.split(' (')[0]}"
-                   for citation, study, instrument in zip(columns["citation"], columns["study_id"],
-                                                          columns["instrument"]))
-    return EffectData(table.yi, table.vi, columns, f"{path.name} ({len(table)} rows)", labels)
-
-
-def metacih_data(mirror=None):
-    """Goldberg et al. (2018) comparisons from MetaCIH: one composite effect per study,
-    comparator tier and time point (see studies/README.md for every choice)."""
-    path = datasets.require("metacih-mbi", mirror)
-    rows = [row for row in datasets.read_metapsy(path)
-            if row.get(".g") and row.get(".g_se") and row.get("primary_study") == "1"
-            and row.get("condition_arm2") in GOLDBERG_TIERS
-            and not NOT_DISORDER_SPECIFIC.search(row.get("instrument", ""))]
-    timepoints = {"post": "post", "fu": "follow-up", "fu1": "follow-up"}
-    rows = [row for row in rows if row.get("time") in timepoints]
-    keys = [(row["study"], row["condition_arm2"], timepoints[row["time"]]) for row in rows]
-    yi = [datasets.metapsy_number(row[".g"]) for row in rows]
-    vi = [datasets.metapsy_number(row[".g_se"]) ** 2 for row in rows]
-    combined = aggregate_by(keys, yi, vi, r=GOLDBERG_CORRELATION)
-    return EffectData(np.array([c[1] for c in combined]), np.array([c[2] for c in combined]),
-                      {"study": [c[0][0] for c in combined], "comparator": [c[0][1] for c in combined],
-                       "timepoint": [c[0][2] for c in combined]},
-                      f"MetaCIH ({len(rows)} effect sizes in {len(combined)} study comparisons)",
-                      tuple(c[0][0] for c in combined))
-
-
 def _pooled_values(data, first):
     method = first["method"] or "REML"
     result = pool(data.yi, data.vi, method=method, ci_method=first["ci_method"] or "z",
@@ -174,15 +113,15 @@ def _subgroup_values(data, first):
 
 
 DEPENDENCE = {
-    "metacih": f"one effect per study comparison: composite of outcomes within study, r = {GOLDBERG_CORRELATION} "
-               "(Borenstein et al. 2009, ch. 24)",
+    "metacih": "one effect per study comparison: composite of outcomes within study, "
+               f"r = {GOLDBERG_CORRELATION} (Borenstein et al. 2009, ch. 24)",
     "thirdwave": "studies independent (one row per study)",
     "trials": "studies independent (one row per trial and outcome)",
 }
 DIFFERENCE_REASONS = {
-    "metacih": "the database's study set and outcome coding only approximate the paper's analysis set, and "
-               "the paper's tau^2 estimator is not recorded (see studies/README.md, Reproduction decisions, "
-               "Goldberg et al. 2018)",
+    "metacih": "the database's study set and outcome coding only approximate the paper's analysis set, "
+               "and the paper's tau^2 estimator is not recorded (see studies/README.md, Reproduction "
+               "decisions, Goldberg et al. 2018)",
 }
 CI_TEXT = {"z": "Wald z", "knha": "Knapp-Hartung t"}
 
@@ -191,17 +130,18 @@ def target_model(first):
     """How a target is recomputed: dependence handling, estimator, CI, subgroup test."""
     if first["data"] == "none":
         return "not recomputed"
-    parts = [DEPENDENCE[first["data"]], f"{first['method'] or 'REML'}, {CI_TEXT[first['ci_method'] or 'z']}"]
+    parts = [DEPENDENCE[first["data"]],
+             f"{first['method'] or 'REML'}, {CI_TEXT[first['ci_method'] or 'z']}"]
     if first["subgroup_by"]:
-        parts.append(f"separate tau^2 per {first['subgroup_by']}; Q-between from a fixed-effect model over "
-                     "the subgroup estimates")
+        parts.append(f"separate tau^2 per {first['subgroup_by']}; Q-between from a fixed-effect model "
+                     "over the subgroup estimates")
     return "; ".join(parts)
 
 
 def difference_reason(first, k_used):
     """Why a recomputed number differs from the published one, with a pointer."""
-    reason = DIFFERENCE_REASONS.get(first["data"], "not explained yet (see studies/README.md, Reproduction "
-                                                   "decisions)")
+    reason = DIFFERENCE_REASONS.get(first["data"],
+                                    "not explained yet (see studies/README.md, Reproduction decisions)")
     if first["k_published"] is not None and k_used != first["k_published"]:
         reason = f"k = {k_used} here against {first['k_published']} published; " + reason
     return reason
@@ -258,21 +198,24 @@ def write_figures(loaded, out_dir, folder=None):
     if "thirdwave" in loaded:
         data = loaded["thirdwave"]
         options = dict(method="REML", ci_method="knha")
-        save(plots.forest_plot(data.yi, data.vi, data.labels, columns={"Control": [
-            c.split(" (")[0] for c in data.columns["control_detail"]]}, title="ThirdWave (Harrer et al. 2021, ch. 4)",
-            **options), "thirdwave_forest")
+        controls = [c.split(" (")[0] for c in data.columns["control_detail"]]
+        save(plots.forest_plot(data.yi, data.vi, data.labels, columns={"Control": controls},
+                               title="ThirdWave (Harrer et al. 2021, ch. 4)", **options), "thirdwave_forest")
         save(plots.subgroup_forest_plot(data.yi, data.vi, data.labels, data.columns["risk_of_bias"],
-                                        by="Risk of bias", title="ThirdWave by risk of bias (ch. 7)", **options),
+                                        by="Risk of bias", title="ThirdWave by risk of bias (ch. 7)",
+                                        **options),
              "thirdwave_risk_of_bias_forest")
         save(plots.funnel_plot(data.yi, data.vi, contours=True, trimfill=True, egger=True,
                                title="ThirdWave: contour-enhanced funnel"), "thirdwave_funnel")
     if "metacih" in loaded:
         post = loaded["metacih"].select("timepoint=post")
-        save(plots.subgroup_forest_plot(post.yi, post.vi, post.labels, post.columns["comparator"], by="Comparator",
-                                        sort="effect", title="Goldberg et al. (2018) reproduction, post-treatment"),
+        save(plots.subgroup_forest_plot(post.yi, post.vi, post.labels, post.columns["comparator"],
+                                        by="Comparator", sort="effect",
+                                        title="Goldberg et al. (2018) reproduction, post-treatment"),
              "goldberg2018_post_forest")
         save(plots.funnel_plot(post.yi, post.vi, contours=True, trimfill=True,
-                               title="MBIs vs all comparators, post-treatment (MetaCIH)"), "goldberg2018_post_funnel")
+                               title="MBIs vs all comparators, post-treatment (MetaCIH)"),
+             "goldberg2018_post_funnel")
     if "trials" in loaded and folder is not None:
         for name, figure in plan_forests(Path(folder) / "trials.csv"):
             save(figure, name)
@@ -327,9 +270,10 @@ def reproduce(folder=None, mirror=None, figures=None):
             clauses = dict(clause.partition("=")[::2] for clause in (first["selection"] or "").split("&"))
             outcome = clauses.get("outcome", "")
             n_rows, n_studies = _curated_count(loaded["trials"], outcome)
-            note = (f"no study-level data yet: the trial rows of this meta-analysis are not openly available; "
-                    f"studies/trials.csv holds {n_rows} row(s) from {n_studies} trial(s) with outcome '{outcome}', "
-                    f"none of them known to be among the {first['k_published']} trials the review pooled")
+            note = ("no study-level data yet: the trial rows of this meta-analysis are not openly "
+                    f"available; studies/trials.csv holds {n_rows} row(s) from {n_studies} trial(s) "
+                    f"with outcome '{outcome}', none of them known to be among the "
+                    f"{first['k_published']} trials the review pooled")
             indicative = indicative_value(loaded["trials"], first["selection"])
         else:
             try:
@@ -358,7 +302,8 @@ def reproduce(folder=None, mirror=None, figures=None):
                 model=target_model(first),
                 reason=difference_reason(first, k_used) if verdict == "differs" else "",
                 indicative=indicative))
-    return Reproduction(targets=tuple(checks), figures=write_figures(loaded, figures, folder) if figures else ())
+    drawn = write_figures(loaded, figures, folder) if figures else ()
+    return Reproduction(targets=tuple(checks), figures=drawn)
 
 
 def reproduction_table(result):
@@ -378,7 +323,8 @@ def reproduction_table(result):
             head = checks[0]
             lines += [f"  {head.analysis} ({head.outcome}) [{target_id}]",
                       f"    model: {head.model}", f"    data: {head.note}"]
-            rows = [["    quantity", "published", "recomputed", "difference", "k used", "k published", "verdict"]]
+            rows = [["    quantity", "published", "recomputed", "difference", "k used", "k published",
+                     "verdict"]]
             for check in checks:
                 digits = check.decimals
                 rows.append([f"    {check.quantity}", f"{check.published:.{digits}f}",
@@ -395,7 +341,8 @@ def reproduction_table(result):
     counts = {}
     for check in result.targets:
         counts[check.verdict] = counts.get(check.verdict, 0) + 1
-    lines.append(f"Summary: {len(result.targets)} published numbers in {sum(map(len, by_publication.values()))} "
+    n_targets = sum(map(len, by_publication.values()))
+    lines.append(f"Summary: {len(result.targets)} published numbers in {n_targets} "
                  f"targets from {len(by_publication)} publications: "
                  + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()))
     lines += [f"Figure: {path}" for path in result.figures]

@@ -15,9 +15,9 @@ from ..models.printing import (
     subgroup_table,
 )
 
-__all__ = ["metareg_table", "pool_table", "subgroup_table", "multilevel_pool_table", "multilevel_metareg_table",
-           "multilevel_subgroup_table", "bias_table", "sensitivity_table", "grid_table",
-           "permutation_lines", "simulation_table", "csv_text", "aligned"]
+__all__ = ["metareg_table", "pool_table", "subgroup_table", "multilevel_pool_table",
+           "multilevel_metareg_table", "multilevel_subgroup_table", "bias_table", "sensitivity_table",
+           "grid_table", "permutation_lines", "simulation_table", "csv_text", "aligned"]
 
 
 SPREADSHEET_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
