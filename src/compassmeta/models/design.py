@@ -95,3 +95,17 @@ def reference_row(moderators, terms, factor, level):
         for other in levels[1:]:
             row[f"{name}[{other}]"] = float(other == level) if name == factor else 1.0 / len(levels)
     return np.array([row[term] for term in terms])
+
+
+class DesignShape:
+    """``k`` (rows) and ``p`` (coefficients) of a fit's design matrix ``X``, for the fit classes."""
+
+    X: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def p(self) -> int:
+        return int(self.X.shape[1])

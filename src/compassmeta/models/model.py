@@ -14,6 +14,7 @@ import numpy as np
 from ..common import distributions as dist
 from ..common.errors import InputError
 from ..common.roots import expand_upper, solve_monotone
+from .design import DesignShape
 from .tau2 import Tau2Estimate, canonical, estimate_tau2, standard_error
 from .wls import generalized_q, inverse, weighted_fit
 
@@ -21,7 +22,7 @@ CI_METHODS = ("z", "knha")
 
 
 @dataclass(frozen=True)
-class ModelFit:
+class ModelFit(DesignShape):
     """Everything a mixed-effects fit produces; the public results are views of it."""
 
     X: np.ndarray
@@ -40,14 +41,6 @@ class ModelFit:
     h2: float
     notes: tuple = field(default=())
     user_weights: np.ndarray | None = None   # weights given by the user (metafor rma(weights=))
-
-    @property
-    def k(self):
-        return self.X.shape[0]
-
-    @property
-    def p(self):
-        return self.X.shape[1]
 
     @property
     def tau2(self):

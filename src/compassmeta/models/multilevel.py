@@ -22,6 +22,7 @@ import numpy as np
 
 from ..common import distributions as dist
 from ..common.errors import ConvergenceError, InputError
+from .design import DesignShape
 from .wls import weighted_fit
 
 MULTILEVEL_METHODS = ("REML", "ML")
@@ -237,7 +238,7 @@ def log_likelihood_without(fit, component):
 
 
 @dataclass(frozen=True)
-class MultilevelFit:
+class MultilevelFit(DesignShape):
     """A fitted three-level / CHE model; the public results are views of it."""
 
     X: np.ndarray
@@ -251,14 +252,6 @@ class MultilevelFit:
     gls: GroupedGLS
     iterations: int
     log_likelihood: float
-
-    @property
-    def k(self):
-        return self.X.shape[0]
-
-    @property
-    def p(self):
-        return self.X.shape[1]
 
     @property
     def n_clusters(self):

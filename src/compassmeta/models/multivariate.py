@@ -25,6 +25,7 @@ from ..common.results import (
     VarianceComponent,
 )
 from .dependent import Inference, inference_for
+from .design import DesignShape
 from .moderators import design_matrix, sorted_levels
 from .multilevel import ClusterBlocks, cluster_codes
 from .mvfit import (
@@ -44,7 +45,7 @@ MULTIVARIATE_CI_METHODS = ("z", "t", "cr2")
 
 
 @dataclass(frozen=True)
-class MultivariateFit:
+class MultivariateFit(DesignShape):
     """A fitted multivariate model; the result is a view of it (and CR2 reads ``gls``)."""
 
     X: np.ndarray
@@ -58,14 +59,6 @@ class MultivariateFit:
     gls: MultivariateGLS
     iterations: int
     log_likelihood: float
-
-    @property
-    def k(self):
-        return self.X.shape[0]
-
-    @property
-    def p(self):
-        return self.X.shape[1]
 
     @property
     def n_clusters(self):
