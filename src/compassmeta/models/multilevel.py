@@ -79,6 +79,18 @@ def _components(n):
     return (np.ones((n, n)), np.eye(n))
 
 
+def gls_log_likelihood(k, X_groups, cov, log_det_v, rss, reml):
+    """metafor's logLik() of a GLS fit with block-diagonal V (cov = (X'V^-1X)^-1, rss = r'V^-1r):
+    ML, or REML with the log det(X'X) and log det(X'V^-1X) terms (Harville 1977)."""
+    p = cov.shape[0]
+    if not reml:
+        return -0.5 * (k * math.log(2 * math.pi) + log_det_v + rss)
+    X_all = np.concatenate([X.reshape(-1, p) for X in X_groups])
+    log_det_xx = np.linalg.slogdet(X_all.T @ X_all)[1]
+    log_det_xwx = -np.linalg.slogdet(cov)[1]
+    return -0.5 * ((k - p) * math.log(2 * math.pi) + log_det_v + log_det_xwx + rss - log_det_xx)
+
+
 class GroupedGLS:
     """Generalised least squares with block-diagonal V = S + sigma^2_1 J + sigma^2_2 I.
 
@@ -132,14 +144,7 @@ class GroupedGLS:
 
     def log_likelihood(self, reml):
         """Log-likelihood (ML) or restricted log-likelihood (REML) as metafor's logLik()."""
-        k, p = self.blocks.k, self.cov.shape[0]
-        if not reml:
-            return -0.5 * (k * math.log(2 * math.pi) + self.log_det_v + self.rss())
-        X_all = np.concatenate([X.reshape(-1, p) for X in self.X_groups])
-        log_det_xx = np.linalg.slogdet(X_all.T @ X_all)[1]
-        log_det_xwx = -np.linalg.slogdet(self.cov)[1]
-        return -0.5 * ((k - p) * math.log(2 * math.pi) + self.log_det_v + log_det_xwx
-                       + self.rss() - log_det_xx)
+        return gls_log_likelihood(self.blocks.k, self.X_groups, self.cov, self.log_det_v, self.rss(), reml)
 
     def score_and_information(self, reml):
         """Score and expected information for (sigma^2_1, sigma^2_2).

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .multilevel import _cross
+from .multilevel import _cross, gls_log_likelihood
 
 
 def inverse_and_log_det(V):
@@ -74,14 +74,7 @@ class MultivariateGLS:
 
     def log_likelihood(self, reml):
         """metafor's logLik() of an rma.mv: ML, or REML with the log det(X'X) term."""
-        k, p = self.k, self.p
-        if not reml:
-            return -0.5 * (k * math.log(2 * math.pi) + self.log_det_v + self.rss())
-        X_all = np.concatenate([X.reshape(-1, p) for X in self.X_groups])
-        log_det_xx = np.linalg.slogdet(X_all.T @ X_all)[1]
-        log_det_xwx = -np.linalg.slogdet(self.cov)[1]
-        return -0.5 * ((k - p) * math.log(2 * math.pi) + self.log_det_v + log_det_xwx
-                       + self.rss() - log_det_xx)
+        return gls_log_likelihood(self.k, self.X_groups, self.cov, self.log_det_v, self.rss(), reml)
 
     def gradient_blocks(self, reml):
         """dl/dV_j per group, (m, n, n): (P_jj - u_j u_j') / -2 with u_j = V_j^-1 r_j."""
