@@ -9,13 +9,11 @@ bayesmeta is searched in /opt/rlib-current first (install it from its public sou
 or bayesmeta only compassmeta's times are printed.
 """
 import os
-import statistics
-import subprocess
 import tempfile
-import time
 
 import numpy as np
 
+from benchlib import median_seconds, r_seconds
 from compassmeta.models.bayes import bayes_meta
 
 
@@ -26,37 +24,24 @@ def data(k, seed=20261204):
     return rng.normal(0.4, np.sqrt(vi + 0.05)), vi
 
 
-def seconds(func, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def bayesmeta_seconds(yi, vi, repeats):
     """Median seconds of bayesmeta(y, sigma, tau.prior = half-normal(0.5)) inside R; None without it."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "d.csv")
         np.savetxt(path, np.column_stack([yi, vi]), delimiter=",", header="yi,vi", comments="")
-        script = (f'.libPaths(c("/opt/rlib-current", .libPaths())); suppressMessages(library(bayesmeta)); '
-                  f'd <- read.csv("{path}"); fit <- function() bayesmeta(d$yi, sqrt(d$vi), '
-                  f'tau.prior = function(t) dhalfnormal(t, scale = 0.5)); invisible(fit()); '
-                  f'times <- sapply(seq_len({repeats}), function(i) {{ t0 <- proc.time()[["elapsed"]]; '
-                  f'fit(); proc.time()[["elapsed"]] - t0 }}); cat(median(times))')
-        try:
-            out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True).stdout.split()
-        except FileNotFoundError:
-            return None
-        return float(out[-1]) if out else None
+        return r_seconds(f'suppressMessages(library(bayesmeta)); d <- read.csv("{path}"); '
+                         'fit <- function() bayesmeta(d$yi, sqrt(d$vi), '
+                         'tau.prior = function(t) dhalfnormal(t, scale = 0.5)); invisible(fit()); '
+                         f'times <- sapply(seq_len({repeats}), function(i) {{ '
+                         't0 <- proc.time()[["elapsed"]]; fit(); proc.time()[["elapsed"]] - t0 }); '
+                         'cat(median(times))')
 
 
 def main():
     yi, vi = data(20)
     fit = lambda: bayes_meta(yi, vi, "halfnormal:0.5")  # noqa: E731
     fit()
-    ours = seconds(fit, 10)
+    ours = median_seconds(fit, 10)
     theirs = bayesmeta_seconds(yi, vi, 3)
     print("\nBayesian random-effects model, half-normal(0.5) prior, k = 20: time per full fit")
     print(f"  compassmeta bayes_meta   {ours * 1e3:10.1f} ms")
@@ -64,7 +49,7 @@ def main():
         print(f"  bayesmeta()              {theirs * 1e3:10.1f} ms   "
               f"ratio {theirs / ours:6.1f}x (target >= 50x)")
     big_yi, big_vi = data(100_000)
-    big = seconds(lambda: bayes_meta(big_yi, big_vi, "halfnormal:0.5"), 1)
+    big = median_seconds(lambda: bayes_meta(big_yi, big_vi, "halfnormal:0.5"), 1)
     print(f"k = 100,000: {big:.2f} s per full fit (target < 2 s)")
 
 
