@@ -1,6 +1,6 @@
 """Timing helpers shared by the benchmarks in scripts/ (bench.py, bench_selection.py,
-bench_multilevel.py, bench_grid.py, bench_bayes.py): wall-clock timers, fresh-process timing and R snippets run
-with metafor from the private library (.libPaths, as the reference scripts do)."""
+bench_multilevel.py, bench_grid.py, bench_bayes.py): wall-clock timers, fresh-process timing and
+R snippets run with metafor from the private library (.libPaths, as the reference scripts do)."""
 import shutil
 import statistics
 import subprocess
