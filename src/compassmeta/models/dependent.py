@@ -82,10 +82,12 @@ def check_options(cluster, rho, ci_method):
 MULTILEVEL_INFERENCE = {"z": (), "t": ("t test",), "cr2": ("CR2 robust inference",)}
 
 
-def fit_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_method, level):
-    """Validate the options, fit the multilevel model, and return (fit, inference)."""
+def fit_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_method, level, groups=None):
+    """Validate the options, fit the multilevel model (``groups``: the rows' arms and sizes,
+    models.sharedgroups), and return (fit, inference)."""
     check_options(cluster, rho, ci_method)
-    fit = fit_multilevel(X, yi, vi, cluster, terms=terms, method=method, rho=rho, level=level)
+    fit = fit_multilevel(X, yi, vi, cluster, terms=terms, method=method, rho=rho, level=level,
+                         groups=groups)
     return fit, inference_for(fit, ci_method)
 
 
@@ -179,13 +181,14 @@ class MultilevelPooledResult(PooledModel, Estimate):
 
 
 def pool_dependent(yi, vi, cluster, *, method, rho, ci_method, level, variance_tests=False, blup_labels=None,
-                   above=None):
+                   above=None, groups=None):
     """Intercept-only multilevel model; ``level`` as a fraction; with ``variance_tests`` the
     likelihood-ratio tests of the two variance components (two more fits); with ``blup_labels``
     every effect's BLUP (models.predictions.multilevel_blups); with ``above`` the share of true
-    effects above it (metafor predict(prob =), the PI's distribution)."""
+    effects above it (metafor predict(prob =), the PI's distribution); with ``groups`` (the rows'
+    arms and sizes) comparisons sharing a control group get its covariance (models.sharedgroups)."""
     fit, inference = fit_dependent(yi, vi, np.ones((yi.size, 1)), ("intercept",), cluster,
-                                   method=method, rho=rho, ci_method=ci_method, level=level)
+                                   method=method, rho=rho, ci_method=ci_method, level=level, groups=groups)
     estimate, se = float(fit.beta[0]), float(inference.se[0])
     crit = float(inference.critical_values(level)[0])
     pi_half_width = crit * np.sqrt(se * se + sum(fit.sigma2))
@@ -267,10 +270,10 @@ def _omnibus_test(fit, inference, columns):
     return chi2 / m, m, float(df2), float(dist.f_sf(chi2 / m, m, df2))
 
 
-def meta_regression_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_method, level):
+def meta_regression_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_method, level, groups=None):
     """Multilevel meta-regression on design ``X`` (intercept first); ``level`` a fraction."""
     fit, inference = fit_dependent(yi, vi, X, terms, cluster, method=method, rho=rho,
-                                   ci_method=ci_method, level=level)
+                                   ci_method=ci_method, level=level, groups=groups)
     se, crit = inference.se, inference.critical_values(level)
     dfs = [None] * fit.p if inference.df is None else [float(df) for df in inference.df]
     coefficients = tuple(
