@@ -96,3 +96,29 @@ def test_without_arm_sizes_the_working_correlation_is_kept():
     assert unsized_fit.estimate == with_none.estimate
     assert not any("share a group" in note for note in unsized_fit.notes)
     assert ArmGroups.from_rows([{"arm": "", "control_arm": ""}]) is None
+
+
+def _cli_json(*args):
+    from click.testing import CliRunner
+
+    from compassmeta.cli import main
+
+    result = CliRunner().invoke(main, [*args, "--allow-mixed", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_pool_cluster_reads_the_arms_of_the_table():
+    expected = REFERENCE["trials"]["fits"][1]
+    d = _cli_json("pool", str(FIXTURES / "shared_control_trials.csv"), "--cluster", "study_id",
+                  "--rho", "0.6")
+    assert d["estimate"] == pytest.approx(expected["estimate"], rel=1e-6)
+    assert d["se"] == pytest.approx(expected["se"], rel=1e-6)
+    assert d["log_likelihood"] == pytest.approx(expected["logLik"], rel=1e-6)
+    assert any("9 pair(s) of comparisons share a group" in note for note in d["notes"])
+
+
+def test_metareg_cluster_notes_the_shared_group():
+    d = _cli_json("metareg", str(FIXTURES / "shared_control_trials.csv"), "--mods", "outcome", "--cluster",
+                  "study_id")
+    assert any("share a group" in note for note in d["notes"])

@@ -145,6 +145,16 @@ def cluster_labels(table, cluster_column):
     return table.label_column(cluster_column) if cluster_column else None
 
 
+def arm_groups(table, cluster_column):
+    """With a cluster: the rows' arms, control arms and sizes, so that comparisons sharing a control
+    group get its sampling covariance (models.sharedgroups); None without them."""
+    if not cluster_column or not {"arm", "control_arm"} <= set(table.header):
+        return None
+    from ..models.sharedgroups import ArmGroups
+
+    return ArmGroups.from_rows(dict(zip(table.header, row)) for row in table.rows)
+
+
 LABEL_COLUMNS = ("es_id", "study", "Author", "author", "label")
 
 
