@@ -260,7 +260,9 @@ def test_three_arm_trial_participants_and_labels(report):
     assert long["n_participants"] == 40 + 39 + 60
     total = analyses["self-compassion: total | post | all"]
     assert "MSC vs waitlist, SCS, total" in total["effects"]["row_labels"]
-    assert any("2 comparisons share one control group (wl)" in note for note in total["notes"])
+    shared = [note for note in total["notes"] if "2 comparisons share one control group (wl)" in note]
+    assert len(shared) == 1 and "exact covariance of the shared group from the arm sizes" in shared[0]
+    assert any("pair(s) of comparisons share a group" in note for note in total["pooled"]["notes"])
     hypo = next(trial for trial in report[0]["trials"] if trial["study_id"] == "hypo2024")
     assert hypo["label"] == "Hypo & Test 2024"
 

@@ -122,3 +122,24 @@ def test_metareg_cluster_notes_the_shared_group():
     d = _cli_json("metareg", str(FIXTURES / "shared_control_trials.csv"), "--mods", "outcome", "--cluster",
                   "study_id")
     assert any("share a group" in note for note in d["notes"])
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_mvmeta_v_holds_the_shared_group_covariance(index):
+    from compassmeta.models.multivariate import multivariate
+    from compassmeta.models.mvsampling import sampling_covariance
+
+    yi, vi, cluster, groups = _trials()
+    expected = REFERENCE["trials"]["fits"][index]
+    rho = expected["rho"] or None
+    blocks = ClusterBlocks(cluster_codes(cluster))
+    V = np.zeros((len(vi), len(vi)))
+    for rows, S in zip(blocks.groups, sampling_covariance(blocks, vi, rho=rho, arm_groups=groups)):
+        for member, block in zip(rows, S):
+            V[np.ix_(member, member)] = block
+    np.testing.assert_allclose(V, _dense(yi, vi, cluster, groups, expected["rho"]), rtol=1e-14, atol=0)
+    # QE = r'V^-1 r of the intercept-only fit depends on V alone: metafor's QE of the same V
+    fit = multivariate(yi, vi, cluster=cluster, inner=[row for row in groups.measure], struct="ID",
+                       rho=rho, groups=groups)
+    assert fit.q == pytest.approx(expected["QE"], rel=1e-10)
+    assert any("9 pair(s) of comparisons share a group" in note for note in fit.notes)
