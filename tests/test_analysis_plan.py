@@ -144,7 +144,7 @@ def crafted_rows():
             "CFT",
             "cft-cmt",
             "attention placebo",
-            "active",
+            "passive",  # miscoded on purpose: the plan's comparator class (active) must win
             -0.1,
         ),
         (
@@ -258,6 +258,10 @@ def test_three_arm_trial_participants_and_labels(report):
     long = analyses["depression | long follow-up | all"]
     assert long["effects"]["labels"] == ["Hypo & Test 2024: MSC vs waitlist", "Three 2023"]
     assert long["n_participants"] == 40 + 39 + 60
+    # k = 2 < minimum_k.heterogeneity: the JSON holds no prediction interval, and the notes say why
+    assert long["k_trials"] == 2 and long["pooled"]["estimate"] is not None
+    assert long["pooled"]["pi_lower"] is None and long["pooled"]["pi_upper"] is None
+    assert any("no prediction interval (null in the report's JSON)" in note for note in long["notes"])
     total = analyses["self-compassion: total | post | all"]
     assert "MSC vs waitlist, SCS, total" in total["effects"]["row_labels"]
     shared = [note for note in total["notes"] if "2 comparisons share one control group (wl)" in note]
@@ -288,7 +292,7 @@ def test_small_k_rules_and_moderator_status(report):
         for m in report[0]["moderators"]
         if m["outcome"] == "self-compassion: total"
         and m["timepoint"] == "post"
-        and m["column"] == "control_type"
+        and m["column"] == "comparator"
     )
     assert control["status"] == "insufficient" and control["result"] is None
     assert "'active' has 1 trial(s)" in control["note"]

@@ -382,4 +382,5 @@ def fit_multilevel(X, y, v, cluster, *, terms, method="REML", rho=None, level=0.
     return MultilevelFit(X=X, y=y, v=v, terms=tuple(terms), method=method, rho=rho, level=level,
                          blocks=blocks, gls=gls, iterations=iterations,
                          log_likelihood=gls.log_likelihood(method == "REML"), sampling=sampling,
-                         shared_pairs=0 if sampling is None else shared_pairs(groups, codes))
+                         shared_pairs=0 if sampling is None or groups is None
+                         else shared_pairs(groups, codes))

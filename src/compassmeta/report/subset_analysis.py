@@ -1,6 +1,8 @@
 """The analyses of one subset: the pooled model, publication bias and leave-one-out.
 
 :func:`bias_analyses` holds the decision which publication-bias analyses run on a subset."""
+from dataclasses import replace
+
 import numpy as np
 
 from ..common.errors import CompassmetaError, ConvergenceError
@@ -158,7 +160,8 @@ def _shared_control_notes(choice: ModelChoice, rows) -> list:
         label = next(row.get("label", study) for row in rows if row["study_id"] == study).split(":")[0]
         head = (f"{label}: {len(arms)} comparisons share one control group ({control}); their sampling "
                 "errors are correlated (Gleser & Olkin 2009; Cochrane Handbook 23.3.4): ")
-        sized = bool(ArmGroups.from_rows(members).known.all())
+        arm_groups = ArmGroups.from_rows(members)
+        sized = arm_groups is not None and bool(arm_groups.known.all())
         if choice.dependent and sized:
             notes.append(head + "the model uses the exact covariance of the shared group from the arm sizes "
                          "(metafor vcalc(grp1, grp2, w1, w2)), with the trial's random effect"
@@ -177,9 +180,9 @@ def _small_k(k, minimum) -> tuple[list, tuple]:
     """Notes and bias notes of a pooled subset below the plan's minimum k."""
     notes = []
     if k < minimum.heterogeneity:
-        notes.append(f"k = {k} < {minimum.heterogeneity}: no prediction interval, heterogeneity, funnel plot "
-                     "or "
-                     "leave-one-out (analysis plan, minimum_k.heterogeneity)")
+        notes.append(f"k = {k} < {minimum.heterogeneity}: no prediction interval (null in the report's "
+                     "JSON), heterogeneity, funnel plot or leave-one-out: too few trials to estimate the "
+                     "spread of true effects (analysis plan, minimum_k.heterogeneity)")
     return notes, (f"not assessable (k < {minimum.publication_bias})",)
 
 
@@ -210,6 +213,8 @@ def _analysed(choice: ModelChoice, rows, labels: dict, plan, rho, ci_method, evi
         sensitivity = sensitivity_set(choice, pooled, rows, labels, plan, rho=rho, ci_method=ci_method,
                                       evidence=evidence)
         grade = subset_grade(key, choice, pooled, bias, evidence, participants(rows))
+        if k < minimum.heterogeneity:
+            pooled = replace(pooled, pi_lower=None, pi_upper=None)
     return pooled, notes, bias, bias_notes, loo, sensitivity, grade
 
 
