@@ -455,3 +455,20 @@ def test_the_plan_chooses_the_sensitivity_set(crafted, tmp_path):
     plan.write_text(text.replace('"three-level", "CHE"]', '"three-level", "trimmed"]'), encoding="utf-8")
     with pytest.raises(InputError, match="sensitivity.analyses: unknown trimmed"):
         load_plan(plan)
+
+
+def test_load_effects_returns_the_mixing_warnings(crafted):
+    from compassmeta.data.loading import load_effects
+
+    mixed = load_effects(str(crafted), where=("outcome=self-compassion",))
+    assert [w.split(" (")[0] for w in mixed.mixing_warnings] == [
+        "the selected rows mix timepoint windows",
+        "the selected rows mix SCS parts",
+    ]
+    assert all(w.endswith("(--allow-mixed silences this warning)") for w in mixed.mixing_warnings)
+    assert mixed.mixing_notes == ()
+    allowed = load_effects(str(crafted), where=("outcome=self-compassion",), allow_mixed=True)
+    assert allowed.mixing_warnings == () and len(allowed.mixing_notes) == 2
+    assert allowed.mixing_notes[0].startswith("--allow-mixed: pooled as asked although the selected rows mix")
+    clean = load_effects(str(crafted), where=("scs_component=total", "timepoint=post"))
+    assert clean.mixing_warnings == clean.mixing_notes == ()

@@ -13,7 +13,7 @@ CI_METHODS = ("z", "cr2")
 FEW_FOR_BIAS = 10               # under this, asymmetry tests have little power (Cochrane Handbook 13.3.5.4)
 #: Moderator columns explored, with the name shown on the page; ``comparator`` is the analysis
 #: plan's comparator class of each row (report.rows.classify_rows), not the raw control_type column.
-MODERATORS = (("comparator", "control type (plan's comparator class)"), ("population", "population"),
+MODERATORS = (("comparator", "control type"), ("population", "population"),
               ("intervention_class", "intervention class"), ("format", "format"), ("sessions", "sessions"),
               ("intervention_duration", "duration"),
               ("analysis_set", "analysis set"), ("year", "year"))
