@@ -143,3 +143,15 @@ def test_mvmeta_v_holds_the_shared_group_covariance(index):
                        rho=rho, groups=groups)
     assert fit.q == pytest.approx(expected["QE"], rel=1e-10)
     assert any("9 pair(s) of comparisons share a group" in note for note in fit.notes)
+
+
+def test_subgroup_overall_fit_is_the_shared_group_model():
+    from compassmeta.models.moderators import subgroup_analysis
+
+    yi, vi, cluster, groups = _trials()
+    labels = ["anxiety" if m.startswith("anxiety") else "other" for m in groups.measure]
+    result = subgroup_analysis(yi, vi, labels, by="outcome", cluster=cluster, rho=0.6, arm_groups=groups)
+    expected = REFERENCE["trials"]["fits"][1]
+    assert result.overall.estimate == pytest.approx(expected["estimate"], rel=1e-6)
+    anxiety = next(g.result for g in result.groups if g.group == "anxiety")
+    assert any("9 pair(s) of comparisons share a group" in note for note in anxiety.notes)

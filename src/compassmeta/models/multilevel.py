@@ -213,7 +213,7 @@ def _starting_values(X, y, v):
 def sampling_blocks(blocks, v, rho, groups: ArmGroups | None):
     """Per size group: the known sampling covariance S_j of its clusters, (m, n, n), where a
     cluster holds comparisons that share a group (:mod:`.sharedgroups`), else None (rho alone:
-    the Woodbury path)."""
+    the Woodbury path); None where no cluster has one."""
     if groups is None:
         return None
     sampling = []
@@ -223,7 +223,7 @@ def sampling_blocks(blocks, v, rho, groups: ArmGroups | None):
         correlation, changed = shared_group_correlation(groups, rows, base)
         sd = np.sqrt(v[rows])
         sampling.append(correlation * sd[:, :, None] * sd[:, None, :] if changed.any() else None)
-    return sampling
+    return sampling if any(S is not None for S in sampling) else None
 
 
 def estimate_sigma2(blocks, X, y, v, rho, method, fixed_zero=(False, False), sampling=None):

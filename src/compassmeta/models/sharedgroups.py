@@ -108,11 +108,9 @@ def shared_group_correlation(groups: ArmGroups, rows: np.ndarray, base: np.ndarr
 
 def shared_pairs(groups: ArmGroups, cluster_codes: np.ndarray) -> int:
     """How many pairs of rows of one cluster share a group and differ in their comparison."""
-    known = groups.known
-    count = 0
-    for i in np.nonzero(known)[0]:
-        for j in np.nonzero(known & (cluster_codes == cluster_codes[i]))[0]:
-            if j <= i or (groups.arm[i], groups.control[i]) == (groups.arm[j], groups.control[j]):
-                continue
-            count += bool({groups.arm[i], groups.control[i]} & {groups.arm[j], groups.control[j]})
-    return count
+    members: dict = {}
+    for i in np.nonzero(groups.known)[0]:
+        members.setdefault(int(cluster_codes[i]), []).append((groups.arm[i], groups.control[i]))
+    return sum(bool({a, c} & {a2, c2})
+               for rows in members.values() for n, (a, c) in enumerate(rows) for a2, c2 in rows[n + 1:]
+               if (a, c) != (a2, c2))
