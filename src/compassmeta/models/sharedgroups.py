@@ -1,10 +1,11 @@
 """The sampling covariance of comparisons that share a group (a multi-arm trial's control).
 
 Two contrasts d_i = (A_i - B_i) and d_l = (A_l - B_l) of one trial whose groups overlap are
-correlated through the participants they share.  For standardised mean differences with group
-sizes n, the large-sample correlation is (Gleser & Olkin 2009, in Cooper, Hedges & Valentine,
-Handbook of Research Synthesis 2nd ed., ch. 19, eq. 19.24, the multiple-treatment case;
-Cochrane Handbook 23.3.4)
+correlated through the participants they share (Gleser & Olkin 2009, in Cooper, Hedges &
+Valentine, Handbook of Research Synthesis 2nd ed., ch. 19, the multiple-treatment studies;
+Cochrane Handbook 23.3.4).  For standardised mean differences d_1 = T1 - C and d_2 = T2 - C
+the covariance is 1/n_C + d_1 d_2 / (2 N), N = n_T1 + n_T2 + n_C; without the small d-dependent
+term, and scaled by the variances, it is the correlation metafor's vcalc() uses for any overlap
 
     r_il = [1(A_i=A_l)/sqrt(n_Ai n_Al) - 1(A_i=B_l)/sqrt(n_Ai n_Bl) - 1(B_i=A_l)/sqrt(n_Bi n_Al)
             + 1(B_i=B_l)/sqrt(n_Bi n_Bl)] / sqrt((1/n_Ai + 1/n_Bi)(1/n_Al + 1/n_Bl)),
