@@ -144,7 +144,7 @@ def crafted_rows():
             "CFT",
             "cft-cmt",
             "attention placebo",
-            "active",
+            "passive",  # miscoded on purpose: the plan's comparator class (active) must win
             -0.1,
         ),
         (
@@ -258,9 +258,15 @@ def test_three_arm_trial_participants_and_labels(report):
     long = analyses["depression | long follow-up | all"]
     assert long["effects"]["labels"] == ["Hypo & Test 2024: MSC vs waitlist", "Three 2023"]
     assert long["n_participants"] == 40 + 39 + 60
+    # k = 2 < minimum_k.heterogeneity: the JSON holds no prediction interval, and the notes say why
+    assert long["k_trials"] == 2 and long["pooled"]["estimate"] is not None
+    assert long["pooled"]["pi_lower"] is None and long["pooled"]["pi_upper"] is None
+    assert any("no prediction interval (null in the report's JSON)" in note for note in long["notes"])
     total = analyses["self-compassion: total | post | all"]
     assert "MSC vs waitlist, SCS, total" in total["effects"]["row_labels"]
-    assert any("2 comparisons share one control group (wl)" in note for note in total["notes"])
+    shared = [note for note in total["notes"] if "2 comparisons share one control group (wl)" in note]
+    assert len(shared) == 1 and "exact covariance of the shared group from the arm sizes" in shared[0]
+    assert any("pair(s) of comparisons share a group" in note for note in total["pooled"]["notes"])
     hypo = next(trial for trial in report[0]["trials"] if trial["study_id"] == "hypo2024")
     assert hypo["label"] == "Hypo & Test 2024"
 
@@ -286,7 +292,7 @@ def test_small_k_rules_and_moderator_status(report):
         for m in report[0]["moderators"]
         if m["outcome"] == "self-compassion: total"
         and m["timepoint"] == "post"
-        and m["column"] == "control_type"
+        and m["column"] == "comparator"
     )
     assert control["status"] == "insufficient" and control["result"] is None
     assert "'active' has 1 trial(s)" in control["note"]
@@ -449,3 +455,20 @@ def test_the_plan_chooses_the_sensitivity_set(crafted, tmp_path):
     plan.write_text(text.replace('"three-level", "CHE"]', '"three-level", "trimmed"]'), encoding="utf-8")
     with pytest.raises(InputError, match="sensitivity.analyses: unknown trimmed"):
         load_plan(plan)
+
+
+def test_load_effects_returns_the_mixing_warnings(crafted):
+    from compassmeta.data.loading import load_effects
+
+    mixed = load_effects(str(crafted), where=("outcome=self-compassion",))
+    assert [w.split(" (")[0] for w in mixed.mixing_warnings] == [
+        "the selected rows mix timepoint windows",
+        "the selected rows mix SCS parts",
+    ]
+    assert all(w.endswith("(--allow-mixed silences this warning)") for w in mixed.mixing_warnings)
+    assert mixed.mixing_notes == ()
+    allowed = load_effects(str(crafted), where=("outcome=self-compassion",), allow_mixed=True)
+    assert allowed.mixing_warnings == () and len(allowed.mixing_notes) == 2
+    assert allowed.mixing_notes[0].startswith("--allow-mixed: pooled as asked although the selected rows mix")
+    clean = load_effects(str(crafted), where=("scs_component=total", "timepoint=post"))
+    assert clean.mixing_warnings == clean.mixing_notes == ()

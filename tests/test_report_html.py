@@ -87,7 +87,10 @@ def assert_multilevel(pooled, expected, key, fields=MULTILEVEL_FIELDS, abs_=1e-8
 def test_dependent_subset_is_the_three_level_model_matching_rma_mv(written):
     item, expected = analysis(written[1], "anxiety | post | all"), REFERENCE["anxiety | post | all"]
     assert item["dependent"] is True and item["model"] == "three-level model (REML), 5 rows in 2 trials"
-    assert_multilevel(item["pooled"], expected, "anxiety | post | all")
+    # 2 trials < the plan's minimum_k.heterogeneity (3): the JSON holds no prediction interval
+    assert item["pooled"]["pi_lower"] is None and item["pooled"]["pi_upper"] is None
+    assert_multilevel(item["pooled"], expected, "anxiety | post | all",
+                      tuple(name for name in MULTILEVEL_FIELDS if not name.startswith("pi_")))
     depression = analysis(written[1], "depression | post | all")
     assert depression["model"] == "random effects (REML), one effect per trial"
     page = written[0].read_text(encoding="utf-8")
@@ -102,8 +105,11 @@ def test_che_model_with_cr2_matches_clubsandwich():
                           rho=0.6, ci_method="cr2")
     expected = REFERENCE["anxiety | post | all, CHE rho 0.6, CR2"]
     assert item.model.startswith("correlated and hierarchical effects model (REML, rho = 0.6), CR2")
+    # 2 trials < minimum_k.heterogeneity: no prediction interval (the CLI's CR2 PI is tested in
+    # tests/test_cli_multilevel.py)
+    assert item.pooled.pi_lower is None and item.pooled.pi_upper is None
     assert_multilevel(item.pooled.to_dict(), expected, "CHE CR2",
-                      ("estimate", "se", "df", "ci_lower", "ci_upper", "p_value", "pi_lower", "pi_upper",
+                      ("estimate", "se", "df", "ci_lower", "ci_upper", "p_value",
                        "sigma2_between", "sigma2_within", "q"))
 
 

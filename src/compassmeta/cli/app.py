@@ -87,22 +87,6 @@ def _remember_allow_mixed(ctx, param, value):
     ctx.meta["allow_mixed"] = value
 
 
-def warn_mixed_rows(table):
-    """The analysis plan's warnings (:func:`compassmeta.data.plan.mixing_warnings`) when the
-    selected rows of a study table mix timepoint windows or SCS parts; ``--allow-mixed`` silences
-    them, and says so."""
-    if not {"study_id", "timepoint"} <= set(table.header):
-        return
-    from ..data.plan import load_plan, mixing_warnings
-
-    warnings = mixing_warnings([dict(zip(table.header, row)) for row in table.rows], load_plan())
-    context = click.get_current_context(silent=True)
-    allowed = bool(context and context.meta.get("allow_mixed"))
-    for warning in warnings:
-        click.echo(f"Note: --allow-mixed: pooled as asked although {warning.split('; select')[0]}" if allowed
-                   else f"Warning: {warning} (--allow-mixed silences this warning)", err=True)
-
-
 def model_options(func):
     """Options shared by every command that fits a model."""
     options = [
@@ -145,18 +129,34 @@ def cluster_labels(table, cluster_column):
     return table.label_column(cluster_column) if cluster_column else None
 
 
+def arm_groups(table, cluster_column):
+    """With a cluster: the rows' arms, control arms and sizes, so that comparisons sharing a control
+    group get its sampling covariance (models.sharedgroups); None without them."""
+    if not cluster_column or not {"arm", "control_arm"} <= set(table.header):
+        return None
+    from ..models.sharedgroups import ArmGroups
+
+    return ArmGroups.from_rows(dict(zip(table.header, row)) for row in table.rows)
+
+
 LABEL_COLUMNS = ("es_id", "study", "Author", "author", "label")
 
 
 def load_effects(data: str, yi_column: str | None, vi_column: str | None, sei_column: str | None,
                  where: Sequence[str] = (), cluster_column: str | None = None,
                  ) -> tuple[Table, np.ndarray, np.ndarray]:
-    """(table, yi, vi) of :func:`compassmeta.data.loading.load_effects`, its notes and warnings printed."""
+    """(table, yi, vi) of :func:`compassmeta.data.loading.load_effects`, its notes and warnings printed
+    (``--allow-mixed`` turns the analysis plan's mixing warnings into notes)."""
     from ..data.loading import load_effects as load
 
-    loaded = load(data, yi_column, vi_column, sei_column, where, cluster_column)
+    context = click.get_current_context(silent=True)
+    loaded = load(data, yi_column, vi_column, sei_column, where, cluster_column,
+                  allow_mixed=bool(context and context.meta.get("allow_mixed")))
     print_messages(loaded)
-    warn_mixed_rows(loaded.table)
+    for warning in loaded.mixing_warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    for note in loaded.mixing_notes:
+        click.echo(f"Note: {note}", err=True)
     return loaded.table, loaded.yi, loaded.vi
 
 

@@ -9,7 +9,7 @@ import sys
 import click
 
 from ..common.errors import InputError
-from .app import load_effects, main, model_options, study_labels
+from .app import arm_groups, load_effects, main, model_options, study_labels
 
 
 def plot_options(func):
@@ -145,7 +145,8 @@ def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, out
         clusters = table.label_column(cluster_column)
         all_columns = {name: table.column(name) for name in table.header}
         multilevel = method.upper() in ("REML", "ML") and ci_method != "knha"
-        overall = pool_effects(yi, vi, cluster=clusters, **options) if multilevel else None
+        overall = (pool_effects(yi, vi, cluster=clusters, groups=arm_groups(table, cluster_column), **options)
+                   if multilevel else None)
         within = [f"{comparison}, {label}" if comparison else label for comparison, label in
                   zip(_comparisons(table), within_cluster_labels(all_columns, clusters, labels))]
         figure = plots.cluster_forest_plot(yi, vi, within, clusters,

@@ -4,6 +4,7 @@ import sys
 import click
 
 from .app import (
+    arm_groups,
     cluster_labels,
     cluster_options,
     complete_cases,
@@ -83,7 +84,8 @@ def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     options = dict(method=method, ci_method=ci_method, level=level, rho=rho,
-                   cluster=cluster_labels(table, cluster_column), weights=_weights(table, weights_column))
+                   cluster=cluster_labels(table, cluster_column), weights=_weights(table, weights_column),
+                   groups=arm_groups(table, cluster_column))
     result = pool_effects(yi, vi, variance_tests=variance_tests, tau2_ci=tau2_ci, above=above,
                           blup_labels=study_labels(table, None) if blup else None, robust=robust, **options)
     if cluster_column and ci_method == "cr2":
@@ -134,7 +136,8 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
         raise click.UsageError("--permutations is for independent effects; it cannot be combined "
                                "with --cluster")
     result = subgroup_analysis(yi, vi, labels, by=by_column, method=method, ci_method=ci_method, level=level,
-                               cluster=cluster_labels(table, cluster_column), rho=rho)
+                               cluster=cluster_labels(table, cluster_column), rho=rho,
+                               arm_groups=arm_groups(table, cluster_column))
     if transf is not None:
         if permutations or transf.removeprefix("transf.") == "ipft.hm":
             raise click.UsageError("--transf is not combined with --permutations, nor ipft.hm with subgroups "
@@ -186,7 +189,7 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
                                "with --cluster")
     result = meta_regression(yi, vi, moderators, method=method, ci_method=ci_method, level=level,
                              cluster=cluster_labels(table, cluster_column), rho=rho, drop=drop, btt=btt,
-                             newmods=newmods, robust=robust)
+                             newmods=newmods, robust=robust, groups=arm_groups(table, cluster_column))
     if cluster_column and ci_method == "cr2":
         _warn_small_df([result.qm_df2] + [c.df for c in result.coefficients])
     if not permutations:

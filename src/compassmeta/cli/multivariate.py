@@ -2,7 +2,7 @@
 import click
 
 from ..common.errors import InputError
-from .app import complete_cases, emit, load_effects, main
+from .app import arm_groups, complete_cases, emit, load_effects, main
 
 STRUCTS = ["ID", "DIAG", "CS", "HCS", "UN", "AR", "HAR", "CAR"]
 
@@ -61,7 +61,14 @@ def _pairs(path, table):
 def mvmeta(data, yi_column, vi_column, sei_column, cluster_column, inner_column, struct, time_column, rho,
            phi, vcov_path, moderator_columns, no_intercept, contrasts, ci_method, method, profile, level,
            where, output_format):
-    """Multivariate / longitudinal model: rma.mv(yi, V, mods, random = ~ INNER | CLUSTER, struct)."""
+    """Multivariate / longitudinal model: rma.mv(yi, V, mods, random = ~ INNER | CLUSTER, struct).
+
+    V: the sampling variances, --rho / --phi between rows of a cluster, --vcov pairs.  Where the
+    table names each row's arm, control_arm and sizes n1, n2, two comparisons sharing a group (a
+    multi-arm trial's control) get that group's covariance (Gleser & Olkin 2009; metafor
+    vcalc(grp1, grp2, w1, w2, obs)), always: it is a fact of the design, not a working assumption;
+    the text output says how many pairs.
+    """
     from ..models.multivariate import multivariate
 
     needed = [cluster_column, inner_column, *moderator_columns] + ([time_column] if time_column else [])
@@ -75,5 +82,5 @@ def mvmeta(data, yi_column, vi_column, sei_column, cluster_column, inner_column,
         intercept=not no_intercept, time=table.numeric_column(time_column) if time_column else None,
         rho=rho, phi=phi, pairs=_pairs(vcov_path, table) if vcov_path else None, method=method.upper(),
         ci_method=ci_method, level=level / 100.0, contrasts=contrasts, profile=profile, source=data,
-        cluster_column=cluster_column, inner_column=inner_column)
+        cluster_column=cluster_column, inner_column=inner_column, groups=arm_groups(table, cluster_column))
     emit(result, "table" if output_format == "text" else output_format, str, lambda d: d["coefficients"])

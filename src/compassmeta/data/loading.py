@@ -7,7 +7,7 @@ package beside it) is validated and gets each row's g from its statistics; a stu
 outside the schema (``data import`` output) gets them from its statistics columns alone; any
 other CSV names its yi and vi (or sei) columns.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +22,17 @@ from .where import is_missing, matching_rows
 @dataclass(frozen=True)
 class LoadedEffects:
     """The rows kept, their effect sizes and sampling variances, and what the reader should know:
-    ``notes`` (how the effects were obtained) and ``warnings`` (one line each, no prefix)."""
+    ``notes`` (how the effects were obtained) and ``warnings`` (one line each, no prefix);
+    ``mixing_warnings`` / ``mixing_notes``: the analysis plan's remarks on rows that mix timepoint
+    windows or SCS parts, as warnings, or as notes where mixing was allowed (one line each)."""
 
     table: Table
     yi: np.ndarray = field(repr=False)
     vi: np.ndarray = field(repr=False)
     warnings: tuple = ()
     notes: tuple = ()
+    mixing_warnings: tuple = ()
+    mixing_notes: tuple = ()
 
 
 def resource_for(path) -> str:
@@ -37,17 +41,35 @@ def resource_for(path) -> str:
 
 
 def load_effects(data, yi_column: str | None = None, vi_column: str | None = None,
-                 sei_column: str | None = None, where=(), cluster_column: str | None = None) -> LoadedEffects:
+                 sei_column: str | None = None, where=(), cluster_column: str | None = None,
+                 allow_mixed: bool = False) -> LoadedEffects:
     """The table ``data``, its effect sizes and sampling variances, restricted by ``where`` clauses
     (see :mod:`where`).  Rows that share a ``study_id`` while no ``cluster_column`` is given
-    draw a warning."""
+    draw a warning; rows of a study table that mix timepoint windows or SCS parts draw the
+    analysis plan's warnings (:func:`mixing_messages`; notes instead with ``allow_mixed``)."""
     loaded = _table_effects(data, yi_column, vi_column, sei_column, where)
+    warnings = loaded.warnings
     if cluster_column is None and "study_id" in loaded.table.header:
         shared = shared_trials_warning(loaded.table)
-        if shared:
-            return LoadedEffects(loaded.table, loaded.yi, loaded.vi, loaded.warnings + (shared,),
-                                 loaded.notes)
-    return loaded
+        warnings += (shared,) if shared else ()
+    mixing = mixing_messages(loaded.table, allow_mixed)
+    return replace(loaded, warnings=warnings, mixing_warnings=() if allow_mixed else mixing,
+                   mixing_notes=mixing if allow_mixed else ())
+
+
+def mixing_messages(table: Table, allow_mixed: bool = False) -> tuple:
+    """The analysis plan's warnings (:func:`compassmeta.data.plan.mixing_warnings`) when the rows
+    of a study table mix timepoint windows or SCS parts, each ending with how to silence it; with
+    ``allow_mixed``, notes that the rows were pooled as asked."""
+    if not {"study_id", "timepoint"} <= set(table.header):
+        return ()
+    from .plan import load_plan, mixing_warnings
+
+    warnings = mixing_warnings([dict(zip(table.header, row)) for row in table.rows], load_plan())
+    if allow_mixed:
+        return tuple(f"--allow-mixed: pooled as asked although {warning.split('; select')[0]}"
+                     for warning in warnings)
+    return tuple(f"{warning} (--allow-mixed silences this warning)" for warning in warnings)
 
 
 def _table_effects(data, yi_column, vi_column, sei_column, where):

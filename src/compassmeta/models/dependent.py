@@ -82,10 +82,12 @@ def check_options(cluster, rho, ci_method):
 MULTILEVEL_INFERENCE = {"z": (), "t": ("t test",), "cr2": ("CR2 robust inference",)}
 
 
-def fit_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_method, level):
-    """Validate the options, fit the multilevel model, and return (fit, inference)."""
+def fit_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_method, level, groups=None):
+    """Validate the options, fit the multilevel model (``groups``: the rows' arms and sizes,
+    models.sharedgroups), and return (fit, inference)."""
     check_options(cluster, rho, ci_method)
-    fit = fit_multilevel(X, yi, vi, cluster, terms=terms, method=method, rho=rho, level=level)
+    fit = fit_multilevel(X, yi, vi, cluster, terms=terms, method=method, rho=rho, level=level,
+                         groups=groups)
     return fit, inference_for(fit, ci_method)
 
 
@@ -179,13 +181,14 @@ class MultilevelPooledResult(PooledModel, Estimate):
 
 
 def pool_dependent(yi, vi, cluster, *, method, rho, ci_method, level, variance_tests=False, blup_labels=None,
-                   above=None):
+                   above=None, groups=None):
     """Intercept-only multilevel model; ``level`` as a fraction; with ``variance_tests`` the
     likelihood-ratio tests of the two variance components (two more fits); with ``blup_labels``
     every effect's BLUP (models.predictions.multilevel_blups); with ``above`` the share of true
-    effects above it (metafor predict(prob =), the PI's distribution)."""
+    effects above it (metafor predict(prob =), the PI's distribution); with ``groups`` (the rows'
+    arms and sizes) comparisons sharing a control group get its covariance (models.sharedgroups)."""
     fit, inference = fit_dependent(yi, vi, np.ones((yi.size, 1)), ("intercept",), cluster,
-                                   method=method, rho=rho, ci_method=ci_method, level=level)
+                                   method=method, rho=rho, ci_method=ci_method, level=level, groups=groups)
     estimate, se = float(fit.beta[0]), float(inference.se[0])
     crit = float(inference.critical_values(level)[0])
     pi_half_width = crit * np.sqrt(se * se + sum(fit.sigma2))
@@ -232,6 +235,7 @@ class MultilevelMetaRegressionResult(Result):
     level: float
     rho: float
     iterations: int
+    notes: tuple = ()
     fit: MultilevelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def records(self) -> list[dict]:
@@ -267,10 +271,10 @@ def _omnibus_test(fit, inference, columns):
     return chi2 / m, m, float(df2), float(dist.f_sf(chi2 / m, m, df2))
 
 
-def meta_regression_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_method, level):
+def meta_regression_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_method, level, groups=None):
     """Multilevel meta-regression on design ``X`` (intercept first); ``level`` a fraction."""
     fit, inference = fit_dependent(yi, vi, X, terms, cluster, method=method, rho=rho,
-                                   ci_method=ci_method, level=level)
+                                   ci_method=ci_method, level=level, groups=groups)
     se, crit = inference.se, inference.critical_values(level)
     dfs = [None] * fit.p if inference.df is None else [float(df) for df in inference.df]
     coefficients = tuple(
@@ -283,7 +287,7 @@ def meta_regression_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_meth
         sigma2_between=fit.sigma2[0], sigma2_within=fit.sigma2[1], i2_between=fit.i2[0],
         i2_within=fit.i2[1], qe=fit.q, qe_df=fit.q_df, qe_p=fit.q_p, k=fit.k,
         n_clusters=fit.n_clusters, method=fit.method, ci_method=ci_method, level=100 * level,
-        rho=fit.rho, iterations=fit.iterations, fit=fit)
+        rho=fit.rho, iterations=fit.iterations, notes=fit.notes, fit=fit)
 
 
 @dataclass(frozen=True)
@@ -329,15 +333,18 @@ class MultilevelSubgroupResult(Result):
         return multilevel_subgroup_table(self)
 
 
-def subgroup_dependent(yi, vi, labels, levels, X, terms, cluster, *, by, method, rho, ci_method, level):
-    """Multilevel subgroup analysis; ``X``, ``terms`` code ``labels`` (levels in order)."""
+def subgroup_dependent(yi, vi, labels, levels, X, terms, cluster, *, by, method, rho, ci_method, level,
+                       arm_groups=None):
+    """Multilevel subgroup analysis; ``X``, ``terms`` code ``labels`` (levels in order); ``arm_groups``
+    the rows' arms and sizes (models.sharedgroups)."""
     cluster = np.asarray([str(c) for c in cluster], dtype=object)
     groups = []
     for name in levels:
         rows = labels == name
         try:
             fitted = pool_dependent(yi[rows], vi[rows], cluster[rows], method=method, rho=rho,
-                                    ci_method=ci_method, level=level)
+                                    ci_method=ci_method, level=level,
+                                    groups=None if arm_groups is None else arm_groups.take(rows))
         except InputError as error:
             raise InputError(f"subgroup '{name}': {error.message}", column=by) from None
         groups.append(MultilevelGroup(group=str(name), result=fitted))
@@ -346,7 +353,7 @@ def subgroup_dependent(yi, vi, labels, levels, X, terms, cluster, *, by, method,
     common_mean = float(weights @ estimates / weights.sum())
     q_between = float(weights @ (estimates - common_mean) ** 2)
     common = meta_regression_dependent(yi, vi, X, terms, cluster, method=method, rho=rho,
-                                       ci_method=ci_method, level=level)
+                                       ci_method=ci_method, level=level, groups=arm_groups)
     return MultilevelSubgroupResult(
         by=by, method=common.method, ci_method=ci_method, level=100 * level, rho=common.rho,
         groups=tuple(groups), q_between=q_between, q_between_df=len(groups) - 1,
@@ -354,4 +361,4 @@ def subgroup_dependent(yi, vi, labels, levels, X, terms, cluster, *, by, method,
         qm_common_sigma2_df=common.qm_df, qm_common_sigma2_df2=common.qm_df2,
         qm_common_sigma2_p=common.qm_p,
         overall=pool_dependent(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
-                               level=level))
+                               level=level, groups=arm_groups))

@@ -141,7 +141,7 @@ def _model_comparison(fit, yi, vi, moderators, *, drop, btt, newmods, robust):
 
 
 def meta_regression(yi, vi, moderators, *, data=None, method="REML", ci_method="z", level=95, cluster=None,
-                    rho=None, drop=(), btt=(), newmods=(), robust=None):
+                    rho=None, drop=(), btt=(), newmods=(), robust=None, groups=None):
     """Meta-regression of ``yi`` on ``moderators`` (see :func:`moderator_columns`).
 
     With ``data``, ``yi`` and ``vi`` may also be column names:
@@ -150,7 +150,8 @@ def meta_regression(yi, vi, moderators, *, data=None, method="REML", ci_method="
     ``data``, ``cluster`` may be a column name too.  ``drop`` (moderator names): likelihood-ratio test
     of the model without them; ``btt`` (terms or moderators): their Wald test; ``newmods`` (dicts of
     moderator values): predictions there; ``robust`` (CR0, CR1, CR2): cluster-robust inference with every
-    study its own cluster (all independent effects only).
+    study its own cluster (all independent effects only); ``groups`` (models.sharedgroups.ArmGroups):
+    comparisons sharing a control group get its covariance in the multilevel model.
     """
     if data is not None:
         yi = data[yi] if isinstance(yi, str) else yi
@@ -167,7 +168,7 @@ def meta_regression(yi, vi, moderators, *, data=None, method="REML", ci_method="
             raise InputError("--drop, --btt, --newmods and --robust are for independent effects "
                              "(no --cluster)")
         return meta_regression_dependent(yi, vi, X, terms, cluster, method=method, rho=rho,
-                                         ci_method=ci_method, level=as_fraction(level))
+                                         ci_method=ci_method, level=as_fraction(level), groups=groups)
     fit = fit_model(X, yi, vi, terms=terms, method=method, ci_method=ci_method,
                     level=as_fraction(level))
     crit = fit.critical_value
@@ -260,10 +261,11 @@ class GroupResult(Result):
 
 
 def subgroup_analysis(yi, vi, groups, *, by="group", method="REML", ci_method="z", level=95,
-                      cluster=None, rho=None):
+                      cluster=None, rho=None, arm_groups=None):
     """Fit the model separately within each level of ``groups`` and test their difference.
 
-    With ``cluster`` (and ``rho``) the multilevel (CHE) model, see models.dependent.
+    With ``cluster`` (and ``rho``) the multilevel (CHE) model, see models.dependent; ``arm_groups``
+    (models.sharedgroups.ArmGroups) gives comparisons sharing a control group its covariance there.
     """
     yi, vi = check_effects(yi, vi)
     labels = np.array([str(value) for value in groups])
@@ -277,7 +279,8 @@ def subgroup_analysis(yi, vi, groups, *, by="group", method="REML", ci_method="z
     if cluster is not None:
         X, terms = design_matrix({by: labels}, yi.size)
         return subgroup_dependent(yi, vi, labels, levels, X, terms, cluster, by=by, method=method,
-                                  rho=rho, ci_method=ci_method, level=as_fraction(level))
+                                  rho=rho, ci_method=ci_method, level=as_fraction(level),
+                                  arm_groups=arm_groups)
     group_results = []
     for level_name in levels:
         rows = labels == level_name

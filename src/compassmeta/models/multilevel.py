@@ -23,12 +23,16 @@ import numpy as np
 from ..common import distributions as dist
 from ..common.errors import ConvergenceError, InputError
 from .design import DesignShape
+from .sharedgroups import ArmGroups, shared_group_correlation, shared_pairs
 from .wls import weighted_fit
 
 MULTILEVEL_METHODS = ("REML", "ML")
 #: Scoring stops when no sigma^2 moves by more than this, relative to the mean sampling variance.
 SCORING_TOLERANCE = 1e-12
 MAX_ITERATIONS = 1000
+SHARED_GROUP_NOTE = ("{} pair(s) of comparisons share a group (a multi-arm trial's control): their sampling "
+                     "covariance is the shared group's, from the arm sizes (Gleser & Olkin 2009; metafor "
+                     "vcalc(grp1, grp2, w1, w2))")
 
 
 def cluster_codes(cluster, *, column="cluster", source=None):
@@ -91,6 +95,40 @@ def gls_log_likelihood(k, X_groups, cov, log_det_v, rss, reml):
     return -0.5 * ((k - p) * math.log(2 * math.pi) + log_det_v + log_det_xwx + rss - log_det_xx)
 
 
+def _woodbury_block(v, rho, sigma2):
+    """(W_j, V_j, sum log det V_j) of a size group whose S_j is rho alone: V_j = D_j + U_j C U_j'
+    inverted by Woodbury with 2 x 2 inverses (see :class:`GroupedGLS`)."""
+    n = v.shape[1]
+    low_rank = np.array([rho, sigma2[0]])                     # diagonal of C
+    diagonal = (1.0 - rho) * v + sigma2[1]
+    U = np.stack([np.sqrt(v), np.ones_like(v)], axis=2)     # (m, n, 2)
+    D_inv_U = U / diagonal[:, :, None]
+    G = np.swapaxes(U, 1, 2) @ D_inv_U                       # U'D^-1 U
+    K = np.eye(2) + G * low_rank                            # I + G C
+    det = K[:, 0, 0] * K[:, 1, 1] - K[:, 0, 1] * K[:, 1, 0]
+    if np.any(diagonal <= 0) or np.any(det <= 0):
+        raise np.linalg.LinAlgError("marginal covariance is not positive definite")
+    K_inv = np.stack([np.stack([K[:, 1, 1], -K[:, 0, 1]], axis=1),
+                      np.stack([-K[:, 1, 0], K[:, 0, 0]], axis=1)], axis=1) / det[:, None, None]
+    middle = low_rank[:, None] * K_inv                      # C (I + G C)^-1
+    eye = np.eye(n)
+    W = eye / diagonal[:, :, None] - D_inv_U @ middle @ np.swapaxes(D_inv_U, 1, 2)
+    V = diagonal[:, :, None] * eye + (U * low_rank) @ np.swapaxes(U, 1, 2)
+    return W, V, float(np.log(diagonal).sum() + np.log(det).sum())
+
+
+def _general_block(S, sigma2):
+    """(W_j, V_j, sum log det V_j) of a size group with a known sampling covariance S_j (a shared
+    control group, :mod:`.sharedgroups`): V_j = S_j + sigma^2_1 J + sigma^2_2 I by a batched
+    Cholesky factorisation (clusters are small)."""
+    n = S.shape[1]
+    V = S + sigma2[0] * np.ones((n, n)) + sigma2[1] * np.eye(n)
+    L = np.linalg.cholesky(V)                                # LinAlgError if not positive definite
+    L_inv = np.linalg.inv(L)
+    W = np.swapaxes(L_inv, 1, 2) @ L_inv
+    return W, V, float(2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
+
+
 class GroupedGLS:
     """Generalised least squares with block-diagonal V = S + sigma^2_1 J + sigma^2_2 I.
 
@@ -102,7 +140,7 @@ class GroupedGLS:
     V_j (``covariance``) and W_j (``weights``), and the fit: beta, (X'WX)^-1, residuals.
     """
 
-    def __init__(self, blocks, X_groups, y_groups, v_groups, rho, sigma2):
+    def __init__(self, blocks, X_groups, y_groups, v_groups, rho, sigma2, sampling=None):
         self.blocks = blocks
         self.X_groups = X_groups
         self.y_groups = y_groups
@@ -110,26 +148,13 @@ class GroupedGLS:
         self.covariance = []
         self.weights = []
         self.log_det_v = 0.0
-        low_rank = np.array([rho, sigma2[0]])                     # diagonal of C
-        for v in v_groups:
-            n = v.shape[1]
-            diagonal = (1.0 - rho) * v + sigma2[1]
-            U = np.stack([np.sqrt(v), np.ones_like(v)], axis=2)     # (m, n, 2)
-            D_inv_U = U / diagonal[:, :, None]
-            G = np.swapaxes(U, 1, 2) @ D_inv_U                       # U'D^-1 U
-            K = np.eye(2) + G * low_rank                            # I + G C
-            det = K[:, 0, 0] * K[:, 1, 1] - K[:, 0, 1] * K[:, 1, 0]
-            if np.any(diagonal <= 0) or np.any(det <= 0):
-                raise np.linalg.LinAlgError("marginal covariance is not positive definite")
-            K_inv = np.stack([np.stack([K[:, 1, 1], -K[:, 0, 1]], axis=1),
-                              np.stack([-K[:, 1, 0], K[:, 0, 0]], axis=1)], axis=1) / det[:, None, None]
-            middle = low_rank[:, None] * K_inv                      # C (I + G C)^-1
-            eye = np.eye(n)
-            self.weights.append(eye / diagonal[:, :, None]
-                                - D_inv_U @ middle @ np.swapaxes(D_inv_U, 1, 2))
-            self.covariance.append(diagonal[:, :, None] * eye
-                                   + (U * low_rank) @ np.swapaxes(U, 1, 2))
-            self.log_det_v += float(np.log(diagonal).sum() + np.log(det).sum())
+        for g, v in enumerate(v_groups):
+            S = None if sampling is None else sampling[g]
+            W, V, log_det = (_woodbury_block(v, rho, sigma2) if S is None
+                             else _general_block(S, sigma2))
+            self.weights.append(W)
+            self.covariance.append(V)
+            self.log_det_v += log_det
         self.WX = [W @ X for W, X in zip(self.weights, X_groups)]
         xwx = sum(_cross(WX, X) for WX, X in zip(self.WX, X_groups))
         xwy = sum(np.einsum("mia,mi->a", WX, y) for WX, y in zip(self.WX, y_groups))
@@ -185,13 +210,30 @@ def _starting_values(X, y, v):
     return np.array([total / 2.0, total / 2.0])
 
 
-def estimate_sigma2(blocks, X, y, v, rho, method, fixed_zero=(False, False)):
+def sampling_blocks(blocks, v, rho, groups: ArmGroups | None):
+    """Per size group: the known sampling covariance S_j of its clusters, (m, n, n), where a
+    cluster holds comparisons that share a group (:mod:`.sharedgroups`), else None (rho alone:
+    the Woodbury path); None where no cluster has one."""
+    if groups is None:
+        return None
+    sampling = []
+    for rows in blocks.groups:
+        n = rows.shape[1]
+        base = np.broadcast_to(np.eye(n) + rho * (1.0 - np.eye(n)), rows.shape + (n,))
+        correlation, changed = shared_group_correlation(groups, rows, base)
+        sd = np.sqrt(v[rows])
+        sampling.append(correlation * sd[:, :, None] * sd[:, None, :] if changed.any() else None)
+    return sampling if any(S is not None for S in sampling) else None
+
+
+def estimate_sigma2(blocks, X, y, v, rho, method, fixed_zero=(False, False), sampling=None):
     """ML or REML estimates of (sigma^2_1, sigma^2_2) >= 0 by bounded Fisher scoring.
 
     A sigma^2 at zero whose score points below zero is held at zero (the boundary
     solution, as metafor's bound sigma^2 >= 0); steps are halved until the (restricted)
     log-likelihood does not decrease.  ``fixed_zero`` holds a component at 0 (metafor
-    rma.mv(sigma2 = c(0, NA)) and the like).  Returns (gls, iterations).
+    rma.mv(sigma2 = c(0, NA)) and the like); ``sampling`` from :func:`sampling_blocks`.
+    Returns (gls, iterations).
     """
     reml = method == "REML"
     X_groups, y_groups = blocks.stack(X), blocks.stack(y)
@@ -201,7 +243,7 @@ def estimate_sigma2(blocks, X, y, v, rho, method, fixed_zero=(False, False)):
     # single-level factor's sigma^2 at 0 and so does this fit).
     identifiable = np.array([blocks.n_clusters > 1, True]) & ~np.asarray(fixed_zero)
     sigma2 = _starting_values(X, y, v) * identifiable
-    gls = GroupedGLS(blocks, X_groups, y_groups, v_groups, rho, sigma2)
+    gls = GroupedGLS(blocks, X_groups, y_groups, v_groups, rho, sigma2, sampling)
     loglik = gls.log_likelihood(reml)
     for iteration in range(1, MAX_ITERATIONS + 1):
         score, information = gls.score_and_information(reml)
@@ -213,7 +255,7 @@ def estimate_sigma2(blocks, X, y, v, rho, method, fixed_zero=(False, False)):
         factor = 1.0
         while True:
             candidate = np.maximum(sigma2 + factor * step, 0.0)
-            trial = GroupedGLS(blocks, X_groups, y_groups, v_groups, rho, candidate)
+            trial = GroupedGLS(blocks, X_groups, y_groups, v_groups, rho, candidate, sampling)
             trial_loglik = trial.log_likelihood(reml)
             if trial_loglik >= loglik - 1e-12 * abs(loglik) or factor < 1e-10:
                 break
@@ -231,14 +273,14 @@ def covariance_at(fit, sigma2):
     (metafor's rma.mv with sigma2 fixed; dfbetas() scales by it)."""
     blocks = fit.blocks
     return GroupedGLS(blocks, blocks.stack(fit.X), blocks.stack(fit.y), blocks.stack(fit.v), fit.rho,
-                      np.asarray(sigma2, dtype=float)).cov
+                      np.asarray(sigma2, dtype=float), fit.sampling).cov
 
 
 def log_likelihood_without(fit, component):
     """The (restricted) log-likelihood of ``fit``'s model refitted with sigma^2 number
     ``component`` (0 between, 1 within clusters) held at 0, and that fit's sigma^2."""
     fixed_zero = (component == 0, component == 1)
-    gls, _ = estimate_sigma2(fit.blocks, fit.X, fit.y, fit.v, fit.rho, fit.method, fixed_zero)
+    gls, _ = estimate_sigma2(fit.blocks, fit.X, fit.y, fit.v, fit.rho, fit.method, fixed_zero, fit.sampling)
     return gls.log_likelihood(fit.method == "REML"), tuple(float(s) for s in gls.sigma2)
 
 
@@ -257,6 +299,8 @@ class MultilevelFit(DesignShape):
     gls: GroupedGLS
     iterations: int
     log_likelihood: float
+    sampling: list | None = None    # per size group, S_j where comparisons share a group
+    shared_pairs: int = 0           # pairs of comparisons sharing a group, covariance modelled
 
     @property
     def n_clusters(self):
@@ -276,19 +320,20 @@ class MultilevelFit(DesignShape):
 
     @property
     def notes(self):
+        notes: tuple = ()
         if self.n_clusters == 1:
-            return ("one cluster: sigma^2 between is fixed at 0 (as metafor does for a "
-                    "single-level factor)",)
-        if self.n_clusters == self.k:
-            return ("every cluster holds one effect: only the sum of the two sigma^2 is "
-                    "identified, not their split",)
-        return ()
+            notes = ("one cluster: sigma^2 between is fixed at 0 (as metafor does for a "
+                     "single-level factor)",)
+        elif self.n_clusters == self.k:
+            notes = ("every cluster holds one effect: only the sum of the two sigma^2 is "
+                     "identified, not their split",)
+        return notes + ((SHARED_GROUP_NOTE.format(self.shared_pairs),) if self.shared_pairs else ())
 
     @cached_property
     def q(self):
         """QE: the residual heterogeneity statistic r' S^-1 r of the fit with sigma^2 = 0."""
         return GroupedGLS(self.blocks, self.blocks.stack(self.X), self.blocks.stack(self.y),
-                          self.blocks.stack(self.v), self.rho, np.zeros(2)).rss()
+                          self.blocks.stack(self.v), self.rho, np.zeros(2), self.sampling).rss()
 
     @property
     def q_df(self):
@@ -308,8 +353,10 @@ class MultilevelFit(DesignShape):
 
 
 def fit_multilevel(X, y, v, cluster, *, terms, method="REML", rho=None, level=0.95, source=None,
-                   cluster_column="cluster"):
-    """Fit rma.mv(y, vcalc(v, cluster, rho), mods = X, random = ~ 1 | cluster/effect)."""
+                   cluster_column="cluster", groups: ArmGroups | None = None):
+    """Fit rma.mv(y, vcalc(v, cluster, rho), mods = X, random = ~ 1 | cluster/effect); with
+    ``groups`` (the rows' arms and sizes) comparisons sharing a group get that group's
+    covariance, vcalc(v, cluster, obs, rho, grp1, grp2, w1, w2)."""
     method = method.upper()
     if method not in MULTILEVEL_METHODS:
         raise InputError(f"the multilevel model is fitted by {' or '.join(MULTILEVEL_METHODS)}, "
@@ -325,11 +372,15 @@ def fit_multilevel(X, y, v, cluster, *, terms, method="REML", rho=None, level=0.
         raise InputError(f"{k} effect sizes cannot fit {p} coefficient(s) and two variance "
                          f"components: need k >= {p + 2}")
     blocks = ClusterBlocks(codes)
+    sampling = sampling_blocks(blocks, v, rho, groups)
     try:
-        gls, iterations = estimate_sigma2(blocks, X, y, v, rho, method)
+        gls, iterations = estimate_sigma2(blocks, X, y, v, rho, method, sampling=sampling)
     except np.linalg.LinAlgError:
-        raise InputError(f"rho = {rho:g} makes a cluster's sampling covariance not positive "
+        shared = " with the shared-group covariance" if sampling is not None else ""
+        raise InputError(f"rho = {rho:g}{shared} makes a cluster's sampling covariance not positive "
                          "definite") from None
     return MultilevelFit(X=X, y=y, v=v, terms=tuple(terms), method=method, rho=rho, level=level,
                          blocks=blocks, gls=gls, iterations=iterations,
-                         log_likelihood=gls.log_likelihood(method == "REML"))
+                         log_likelihood=gls.log_likelihood(method == "REML"), sampling=sampling,
+                         shared_pairs=0 if sampling is None or groups is None
+                         else shared_pairs(groups, codes))

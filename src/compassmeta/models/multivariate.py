@@ -9,7 +9,7 @@ time autocorrelation or published covariances (:mod:`.mvsampling`); G from the s
 Pustejovsky & Tipton 2018); linear contrasts (metafor anova(X = ...)); profile-likelihood
 CIs of every variance and correlation parameter (confint() of an rma.mv).
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from ..common.results import (
 from .dependent import Inference, inference_for
 from .design import DesignShape
 from .moderators import design_matrix, sorted_levels
-from .multilevel import ClusterBlocks, cluster_codes
+from .multilevel import SHARED_GROUP_NOTE, ClusterBlocks, cluster_codes
 from .mvfit import (
     Problem,
     check_identifiable,
@@ -39,6 +39,7 @@ from .mvfit import (
 from .mvgls import MultivariateGLS, RandomEffectLayout
 from .mvsampling import sampling_covariance
 from .mvstructs import STRUCTURES, Parameters, Structure
+from .sharedgroups import shared_pairs
 
 MULTIVARIATE_METHODS = ("REML", "ML")
 MULTIVARIATE_CI_METHODS = ("z", "t", "cr2")
@@ -197,7 +198,7 @@ def build_design(moderators, k, intercept):
 
 def fit_multivariate(yi, vi, X, terms, *, cluster, inner, struct, method="REML", time=None, rho=None,
                      phi=None, pairs=None, source=None, cluster_column="cluster",
-                     inner_column="inner") -> MultivariateFit:
+                     inner_column="inner", groups=None) -> MultivariateFit:
     """Fit rma.mv(yi, V, mods = X, random = ~ inner | cluster, struct = struct)."""
     structure = STRUCTURES.get(str(struct).upper())
     if structure is None:
@@ -217,7 +218,7 @@ def fit_multivariate(yi, vi, X, terms, *, cluster, inner, struct, method="REML",
     k, p = X.shape
     blocks = ClusterBlocks(codes)
     S_groups = sampling_covariance(blocks, v, rho=rho, times=times, phi=phi, pairs=pairs,
-                                   cluster_labels=np.asarray(cluster), source=source)
+                                   cluster_labels=np.asarray(cluster), source=source, arm_groups=groups)
     layout = RandomEffectLayout(blocks, level_codes, len(levels), structure, times)
     problem = Problem(k, blocks, blocks.stack(X), blocks.stack(y), S_groups, layout, method == "REML")
     fixed = fixed_tau2(structure, level_codes, codes, len(levels))
@@ -337,15 +338,19 @@ def summarise(fit, ci_method="z", level=0.95, contrasts=(), profile=False,
 def multivariate(yi, vi, *, cluster, inner, struct, moderators=None, intercept=True, time=None, rho=None,
                  phi=None, pairs=None, method="REML", ci_method="z", level=0.95, contrasts=(),
                  profile=False, source=None, cluster_column="cluster",
-                 inner_column="inner") -> MultivariateResult:
+                 inner_column="inner", groups=None) -> MultivariateResult:
     """rma.mv(yi, V, mods, random = ~ inner | cluster, struct = struct) and its inference.
 
     ``moderators`` maps a name to values (text: categorical); ``pairs`` lists published
-    sampling covariances (row i, row l, cov), rows 0-based; ``level`` a fraction.
+    sampling covariances (row i, row l, cov), rows 0-based; ``level`` a fraction; ``groups``
+    (models.sharedgroups.ArmGroups): comparisons sharing a control group get its covariance in V.
     """
     y = np.asarray(yi, dtype=float)
     X, terms = build_design(moderators, y.size, intercept)
     fit = fit_multivariate(y, vi, X, terms, cluster=cluster, inner=inner, struct=struct,
                            method=str(method).upper(), time=time, rho=rho, phi=phi, pairs=pairs,
-                           source=source, cluster_column=cluster_column, inner_column=inner_column)
-    return summarise(fit, ci_method, level, contrasts, profile, (cluster_column, inner_column))
+                           source=source, cluster_column=cluster_column, inner_column=inner_column,
+                           groups=groups)
+    result = summarise(fit, ci_method, level, contrasts, profile, (cluster_column, inner_column))
+    shared = 0 if groups is None else shared_pairs(groups, cluster_codes(cluster))
+    return replace(result, notes=result.notes + (SHARED_GROUP_NOTE.format(shared),)) if shared else result

@@ -6,12 +6,16 @@ Diagonal: the sampling variances v_i.  Off the diagonal, for rows i, l of one cl
 * autocorrelation over time: phi^|t_i - t_l| sqrt(v_i v_l) (vcalc(vi, cluster, time1 = t,
   phi = phi));
 * both: rho phi^|t_i - t_l| sqrt(v_i v_l);
+* comparisons sharing a group (a multi-arm trial's control), given their arms and sizes: the
+  shared group's correlation times 1 (the same measure) or the correlation above (different
+  measures), metafor vcalc(grp1, grp2, w1, w2) (:mod:`.sharedgroups`, Gleser & Olkin 2009);
 * published covariances given as pairs of rows (e.g. Berkey et al. 1998's v1i, v2i), which
   replace the entries they name.
 """
 import numpy as np
 
 from ..common.errors import InputError
+from .sharedgroups import ArmGroups, shared_group_correlation
 
 
 def _slots(blocks):
@@ -27,9 +31,9 @@ def _slots(blocks):
 
 
 def sampling_covariance(blocks, v, *, rho=None, times=None, phi=None, pairs=None,
-                        cluster_labels=None, source=None):
+                        cluster_labels=None, source=None, arm_groups: ArmGroups | None = None):
     """S_j per size group, (m, n, n) arrays; an error names a cluster whose S_j is not positive
-    definite or a pair of rows from different clusters."""
+    definite or a pair of rows from different clusters.  ``arm_groups``: the rows' arms and sizes."""
     groups = []
     for rows in blocks.groups:
         sd = np.sqrt(v[rows])
@@ -40,6 +44,8 @@ def sampling_covariance(blocks, v, *, rho=None, times=None, phi=None, pairs=None
             t = times[rows]
             correlation = np.where(eye > 0, 1.0, (1.0 if rho is None else correlation)
                                    * phi ** np.abs(t[:, :, None] - t[:, None, :]))
+        if arm_groups is not None:
+            correlation = shared_group_correlation(arm_groups, rows, correlation)[0]
         S = correlation * sd[:, :, None] * sd[:, None, :]
         groups.append(S)
     if pairs is not None:

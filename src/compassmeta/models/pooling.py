@@ -124,14 +124,15 @@ class PooledResult(PooledModel, Estimate):
 
 def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, cluster=None,
          rho=None, variance_tests=False, weights=None, tau2_ci="qprofile", above=None, blup_labels=None,
-         robust=None):
+         robust=None, groups=None):
     """Pool effect sizes ``yi`` with sampling variances ``vi``.
 
     ``method``: FE or a tau^2 estimator of models.tau2.METHODS (DL, REML, PM, ...);
     ``ci_method``: "z" (Wald) or "knha" (Knapp-Hartung); ``level`` in percent.
     With ``cluster`` (a label per effect) the three-level model, or with ``rho`` the CHE
     model, is fitted instead (REML or ML; ``ci_method`` z, t or cr2), see models.dependent;
-    ``variance_tests`` adds its likelihood-ratio tests of sigma^2 between and within clusters.
+    ``variance_tests`` adds its likelihood-ratio tests of sigma^2 between and within clusters;
+    ``groups`` (models.sharedgroups.ArmGroups) gives comparisons sharing a control group its covariance.
     ``weights``: the user's weights of the studies (metafor rma(weights=); needed by GENQ and GENQM).
     ``tau2_ci``: "qprofile" or "pl" (profile likelihood); ``above``: report the share of true effects
     above it; ``blup_labels`` (one per effect): report every effect's BLUP; ``robust`` (CR0, CR1,
@@ -158,7 +159,7 @@ def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, c
                              "there use --ci-method cr2)")
         return pool_dependent(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
                               level=as_fraction(level), variance_tests=variance_tests,
-                              blup_labels=blup_labels, above=above)
+                              blup_labels=blup_labels, above=above, groups=groups)
     if variance_tests:
         raise InputError("the variance-component tests (--variance-tests) are for the multilevel model: "
                          "give the cluster column (--cluster)")

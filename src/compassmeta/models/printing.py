@@ -205,7 +205,7 @@ def multilevel_metareg_table(result: Result) -> str:
     return "\n".join(multilevel_header(d, "meta-regression") + [
         f"Test for residual heterogeneity: QE({d['qe_df']}) = {fmt(d['qe'], 2)}, {p_text(d['qe_p'])}",
         f"Test of moderators: {test}({df}) = {fmt(d['qm'], 3)}, {p_text(d['qm_p'])}", "",
-        aligned(rows)])
+        aligned(rows)] + [f"Note: {note}" for note in d["notes"]])
 
 
 def multilevel_subgroup_table(result: Result) -> str:

@@ -3,10 +3,11 @@
 ``Report.to_dict()`` is the report JSON, and it is all :mod:`compassmeta.report.render`
 needs to draw the page.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..analyses.grade import GradeRating
-from ..common.results import PooledModel, Result
+from ..common.results import INTERNAL, PooledModel, Result
+from ..models.sharedgroups import ArmGroups
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ class SubsetEffects(Result):
     Borenstein et al. 2009, ch. 24): the input of the analyses that assume independent effects
     (bias, leave-one-out), of the funnel plot and of the forest plot of a subset whose trials
     give one row each.  Every row in trial order (``es_ids``, ``row_trials``, ``row_labels``,
-    ``rows_yi``, ``rows_vi``): the input of the multilevel model and of its forest plot."""
+    ``rows_yi``, ``rows_vi``): the input of the multilevel model and of its forest plot, with
+    ``row_groups`` (the rows' arms and sizes, models.sharedgroups; None without arms)."""
 
     trials: tuple
     labels: tuple
@@ -75,6 +77,7 @@ class SubsetEffects(Result):
     row_labels: tuple
     rows_yi: tuple
     rows_vi: tuple
+    row_groups: ArmGroups | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,15 @@ def _none(analysis, k, k_rows, note) -> SensitivityFit:
                           note=note)
 
 
-def _fit(analysis, yi, vi, k_rows, note="", cluster=None, rho=None) -> SensitivityFit:
-    """The random-effects (or, with ``cluster``, multilevel) fit of one analysis of the set."""
+def _fit(analysis, yi, vi, k_rows, note="", cluster=None, rho=None, groups=None) -> SensitivityFit:
+    """The random-effects (or, with ``cluster``, multilevel: ``groups`` the rows' arms and sizes)
+    fit of one analysis of the set."""
     k = len(set(cluster)) if cluster is not None else len(yi)
     if k < 2:
         return _none(analysis, k, k_rows, (note + "; " if note else "") + "fewer than 2 trials: not pooled")
     try:
         fit = pool(np.asarray(yi, dtype=float), np.asarray(vi, dtype=float), method=METHOD,
-                   cluster=list(cluster) if cluster is not None else None, rho=rho)
+                   cluster=list(cluster) if cluster is not None else None, rho=rho, groups=groups)
     except CompassmetaError as error:
         return _none(analysis, k, k_rows, f"not estimable: {error}")
     return SensitivityFit(analysis=analysis, k=k, k_rows=k_rows, estimate=float(fit.estimate),
@@ -91,7 +92,8 @@ def _low_risk(rows, labels, low_values, rho, ci_method, evidence=None):
     choice = choose_model(low, labels, rho=rho, ci_method=ci_method)
     if choice.dependent:
         return _fit("low risk of bias", choice.effects.rows_yi, choice.effects.rows_vi, len(low),
-                    note + "; " + choice.name, cluster=choice.effects.row_trials, rho=rho)
+                    note + "; " + choice.name, cluster=choice.effects.row_trials, rho=rho,
+                    groups=choice.effects.row_groups)
     return _fit("low risk of bias", choice.yi, choice.vi, len(low), note)
 
 
@@ -131,5 +133,5 @@ def sensitivity_set(choice: ModelChoice, pooled, rows, labels, plan, *, rho=None
             continue
         note = "every row" + (f", rho = {model_rho:g}" if model_rho is not None else "")
         fits.append(_fit(name, effects.rows_yi, effects.rows_vi, len(rows), note, cluster=effects.row_trials,
-                         rho=model_rho))
+                         rho=model_rho, groups=effects.row_groups))
     return tuple(fit for fit in fits if fit.analysis in plan.sensitivity)

@@ -11,8 +11,9 @@ WITHIN_TRIAL_R = DEFAULT_WITHIN_STUDY_R
 CONTROLS = ("all", "passive", "active")
 CI_METHODS = ("z", "cr2")
 FEW_FOR_BIAS = 10               # under this, asymmetry tests have little power (Cochrane Handbook 13.3.5.4)
-#: Moderator columns explored, with the name shown on the page.
-MODERATORS = (("control_type", "control type"), ("population", "population"),
+#: Moderator columns explored, with the name shown on the page; ``comparator`` is the analysis
+#: plan's comparator class of each row (report.rows.classify_rows), not the raw control_type column.
+MODERATORS = (("comparator", "control type"), ("population", "population"),
               ("intervention_class", "intervention class"), ("format", "format"), ("sessions", "sessions"),
               ("intervention_duration", "duration"),
               ("analysis_set", "analysis set"), ("year", "year"))

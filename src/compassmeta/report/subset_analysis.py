@@ -1,11 +1,14 @@
 """The analyses of one subset: the pooled model, publication bias and leave-one-out.
 
 :func:`bias_analyses` holds the decision which publication-bias analyses run on a subset."""
+from dataclasses import replace
+
 import numpy as np
 
 from ..common.errors import CompassmetaError, ConvergenceError
 from ..common.results import PooledModel
 from ..data.plan import load_plan, small_df_warning
+from ..models.sharedgroups import ArmGroups
 from .evidence import Evidence, judged_rows, subset_bayes, subset_grade
 from .numbers import interval_text, p_text
 from .results import BiasCheck, LeaveOneOutRange, SubsetAnalysis
@@ -137,18 +140,39 @@ def _plan_notes(choice: ModelChoice, pooled, rows, plan) -> list:
     warning = small_df_warning([pooled.pooled_estimate().df], plan) if choice.dependent and \
         choice.ci_method == "cr2" else None
     notes = [warning] if warning else []
-    shared = {}
+    return notes + _shared_control_notes(choice, rows)
+
+
+def _shared_control_notes(choice: ModelChoice, rows) -> list:
+    """Which covariance a multi-arm trial's comparisons sharing a control group get: in the
+    multilevel model, the shared group's from the arm sizes (Gleser & Olkin 2009; metafor
+    vcalc(grp1, grp2, w1, w2)) where every such row gives them; else the trial's random effect
+    or rho."""
+    shared: dict = {}
     for row in rows:
         if row.get("control_arm") and row.get("arm"):
-            shared.setdefault((row["study_id"], row["control_arm"]), set()).add(row["arm"])
-    for (study, control), arms in shared.items():
-        if len(arms) > 1:
-            label = next(row.get("label", study) for row in rows if row["study_id"] == study).split(":")[0]
-            notes.append(f"{label}: {len(arms)} comparisons share one control group ({control}); their "
-                         "sampling errors are correlated (Gleser & Olkin 2009; Cochrane Handbook 23.3.4): "
-                         "the model takes "
-                         "that dependence as the trial's random effect (three-level) or the within-trial "
-                         "correlation rho (CHE), not as the exact shared-group covariance")
+            shared.setdefault((row["study_id"], row["control_arm"]), []).append(row)
+    notes = []
+    for (study, control), members in shared.items():
+        arms = {row["arm"] for row in members}
+        if len(arms) < 2:
+            continue
+        label = next(row.get("label", study) for row in rows if row["study_id"] == study).split(":")[0]
+        head = (f"{label}: {len(arms)} comparisons share one control group ({control}); their sampling "
+                "errors are correlated (Gleser & Olkin 2009; Cochrane Handbook 23.3.4): ")
+        arm_groups = ArmGroups.from_rows(members)
+        sized = arm_groups is not None and bool(arm_groups.known.all())
+        if choice.dependent and sized:
+            notes.append(head + "the model uses the exact covariance of the shared group from the arm sizes "
+                         "(metafor vcalc(grp1, grp2, w1, w2)), with the trial's random effect"
+                         + (" and rho (CHE) between different measures" if choice.rho is not None else ""))
+        elif choice.dependent:
+            notes.append(head + "a row lacks its arm sizes (n1, n2), so the model takes that dependence as "
+                         "the trial's random effect (three-level) or the within-trial correlation rho (CHE), "
+                         "not as the exact shared-group covariance")
+        else:
+            notes.append(head + "the trial's rows are averaged into one composite effect, not weighted by "
+                         "the exact shared-group covariance")
     return notes
 
 
@@ -156,9 +180,9 @@ def _small_k(k, minimum) -> tuple[list, tuple]:
     """Notes and bias notes of a pooled subset below the plan's minimum k."""
     notes = []
     if k < minimum.heterogeneity:
-        notes.append(f"k = {k} < {minimum.heterogeneity}: no prediction interval, heterogeneity, funnel plot "
-                     "or "
-                     "leave-one-out (analysis plan, minimum_k.heterogeneity)")
+        notes.append(f"k = {k} < {minimum.heterogeneity}: no prediction interval (null in the report's "
+                     "JSON), heterogeneity, funnel plot or leave-one-out: too few trials to estimate the "
+                     "spread of true effects (analysis plan, minimum_k.heterogeneity)")
     return notes, (f"not assessable (k < {minimum.publication_bias})",)
 
 
@@ -189,6 +213,8 @@ def _analysed(choice: ModelChoice, rows, labels: dict, plan, rho, ci_method, evi
         sensitivity = sensitivity_set(choice, pooled, rows, labels, plan, rho=rho, ci_method=ci_method,
                                       evidence=evidence)
         grade = subset_grade(key, choice, pooled, bias, evidence, participants(rows))
+        if k < minimum.heterogeneity:
+            pooled = replace(pooled, pi_lower=None, pi_upper=None)
     return pooled, notes, bias, bias_notes, loo, sensitivity, grade
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from ..data.aggregate import aggregate_by
 from ..data.plan import WINDOWS
 from ..models.pooling import pool
+from ..models.sharedgroups import ArmGroups
 from .results import SubsetEffects
 from .rows import unique_labels
 from .settings import CONTROLS, LEADING_OUTCOMES, METHOD, SELF_COMPASSION, WITHIN_TRIAL_R
@@ -136,11 +137,12 @@ class ModelChoice:
 
     def pool(self):
         """One effect per trial: rma(yi, vi, method="REML"); dependent rows: the three-level model
-        (metafor rma.mv, random = ~ 1 | study_id/es_id) or, with ``rho``, the CHE model."""
+        (metafor rma.mv, random = ~ 1 | study_id/es_id) or, with ``rho``, the CHE model, comparisons
+        sharing a control group with its covariance (vcalc(grp1, grp2, w1, w2))."""
         if self.dependent:
             return pool(np.array(self.effects.rows_yi), np.array(self.effects.rows_vi),
                         cluster=list(self.effects.row_trials), method=METHOD, rho=self.rho,
-                        ci_method=self.ci_method)
+                        ci_method=self.ci_method, groups=self.effects.row_groups)
         return pool(self.yi, self.vi, method=METHOD)
 
 
@@ -175,7 +177,7 @@ def subset_effects(rows, labels: dict) -> SubsetEffects:
         row_trials=tuple(row["study_id"] for row in ordered),
         row_labels=tuple(_row_label(row) for row in ordered),
         rows_yi=tuple(float(row["yi"]) for row in ordered),
-        rows_vi=tuple(float(row["vi"]) for row in ordered))
+        rows_vi=tuple(float(row["vi"]) for row in ordered), row_groups=ArmGroups.from_rows(ordered))
 
 
 def choose_model(rows, labels: dict | None = None, *, rho: float | None = None,
