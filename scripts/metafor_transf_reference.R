@@ -65,7 +65,9 @@ others <- list(
   metareg = c(list(ablat = latitudes), frame(reg, c("pred", "ci.lb", "ci.ub", "pi.lb", "pi.ub"))),
   leave1out = frame(leave1out(res, transf = exp), c("estimate", "ci.lb", "ci.ub")),
   cumul = frame(cumul(res, transf = exp), c("estimate", "ci.lb", "ci.ub")),
-  trimfill = frame(predict(filled, transf = exp), c("pred", "ci.lb", "ci.ub", "pi.lb", "pi.ub")))
+  trimfill = frame(predict(filled, transf = exp), c("pred", "ci.lb", "ci.ub", "pi.lb", "pi.ub")),
+  # forest(res, transf = exp) draws each study at summary(escalc, transf = exp)'s yi, ci.lb, ci.ub
+  forest_studies = frame(summary(dat, transf = exp), c("yi", "ci.lb", "ci.ub")))
 
 x <- c(-3, -1.2, -0.3, 0, 0.05, 0.4, 0.9, 1.5, 1.6, 2.5)
 values <- lapply(functions[c("exp", "ztor", "ilogit", "iarcsin", "isqrt", "iprobit")], function(f) f(x))
