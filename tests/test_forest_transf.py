@@ -67,7 +67,8 @@ def test_transf_prints_back_transformed_values(transformed):
     for estimate, lower, upper in zip(STUDIES["yi"], STUDIES["ci.lb"], STUDIES["ci.ub"]):
         assert f"{estimate:.2f} [{lower:.2f}, {upper:.2f}]" in shown
     assert f"[{POOLED['pi_lower_transf']:.2f}, {POOLED['pi_upper_transf']:.2f}]" in shown
-    assert transformed.axes[0].get_xlabel() == "Hedges' g (transf = exp)"
+    assert transformed.axes[0].get_xlabel() == "Effect size (transf = exp)"
+    assert "exp(estimate) [95% CI]" in shown
 
 
 def test_atransf_keeps_positions_and_back_transforms_labels(axis_transformed):

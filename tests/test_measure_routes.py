@@ -169,3 +169,34 @@ def test_the_report_refuses_rows_that_are_not_g(tmp_path):
     with pytest.raises(InputError, match="measure is RR but the pool's is SMD") as error:
         load_rows([path])
     assert (error.value.row, error.value.column) == (1, "measure")
+
+
+def test_example_tables_outside_the_schema_take_the_same_routes():
+    """studies/examples/*_rows.csv: the same metadat rows, read from their statistics columns alone."""
+    bcg = load_effects(ROOT / "studies" / "examples" / "bcg_events_rows.csv")
+    yi, vi = reference("RR", "bcg")
+    np.testing.assert_allclose(bcg.yi, -yi, rtol=1e-10)
+    np.testing.assert_allclose(bcg.vi, vi, rtol=1e-10)
+    molloy = load_effects(ROOT / "studies" / "examples" / "molloy2014_correlation_rows.csv")
+    np.testing.assert_allclose(molloy.yi, reference("ZCOR", "molloy2014")[0], rtol=1e-10)
+    np.testing.assert_allclose(molloy.vi, reference("ZCOR", "molloy2014")[1], rtol=1e-10)
+
+
+@pytest.mark.parametrize("change, number, column, message", [
+    ({1: {"events1": "400"}}, 2, "events1", "events1 = 400 exceeds n1 = 306"),
+    ({1: {"measure": ""}}, 2, "measure", "needs a measure"),
+    ({3: {"measure": "OR"}}, 4, "measure", "measure is OR but the pool's is RR"),
+])
+def test_tables_outside_the_schema_are_checked_too(tmp_path, change, number, column, message):
+    source = ROOT / "studies" / "examples" / "bcg_events_rows.csv"
+    rows = list(csv.DictReader(source.open()))
+    for index, cells in change.items():
+        rows[index].update(cells)
+    path = tmp_path / "rows.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(InputError, match=message) as error:
+        load_effects(path)
+    assert (error.value.row, error.value.column) == (number, column)

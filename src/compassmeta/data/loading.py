@@ -66,6 +66,9 @@ def _table_effects(data, yi_column, vi_column, sei_column, where):
         note = (f"{data} is not a curated study table (no data package beside it, or 'data import' "
                 "output); effect sizes come from its statistics columns alone")
         yi, vi, warnings = effects_from_statistics(table)
+        if "measure" in table.header:
+            measures = [{"measure": cell.strip() or None} for cell in table.column("measure")]
+            check_one_measure(measures, data, np.flatnonzero(keep) + 1)
         return LoadedEffects(table, yi, vi, tuple(str(warning) for warning in warnings), (note,))
     yi, vi, _, _ = effect_columns(table, yi=yi_column, vi=vi_column, sei=sei_column)
     return LoadedEffects(subset(table, keep), yi[keep], vi[keep])

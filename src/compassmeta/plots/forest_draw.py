@@ -63,6 +63,7 @@ class ForestSpec:
     rob_titles: tuple = ()          # titles of the risk-of-bias columns right of the weights
     transf: str | None = None       # metafor's transf: draw on the back-transformed scale
     atransf: str | None = None      # metafor's atransf: drawn as given, axis labels and values transformed
+    effect_title: str = EFFECT_TITLE
 
 
 
@@ -121,7 +122,7 @@ def _measure(spec: ForestSpec) -> _Layout:
                        for line in r.label.split("\n")] + [0.0])
     cell_widths = [max(_widest(r.cells[j] for r in studies), text_width_inches(t, bold=True))
                    for j, t in enumerate(spec.column_titles)]
-    effect_width = max(_widest(_right_text(r) for r in rows), text_width_inches(EFFECT_TITLE, bold=True))
+    effect_width = max(_widest(_right_text(r) for r in rows), text_width_inches(spec.effect_title, bold=True))
     weight_widths = [text_width_inches(t, bold=True) for t in spec.weight_titles]
     left = PAD + max(label_width + sum(w + PAD for w in cell_widths), wide_labels) + PAD
     right = PAD + effect_width + PAD + sum(w + PAD for w in weight_widths)
@@ -174,7 +175,7 @@ def _draw_titles(canvas: _Canvas, spec: ForestSpec, layout: _Layout) -> _Columns
     effect_x = layout.left + PLOT_WIDTH + PAD + layout.effect_width
     weights = layout.weight_widths
     weight_x = list(effect_x + PAD + np.cumsum(weights) + PAD * np.arange(len(weights)))
-    canvas.put(effect_x, top, EFFECT_TITLE, bold=True, align="right")
+    canvas.put(effect_x, top, spec.effect_title, bold=True, align="right")
     for title_text, x in zip(spec.weight_titles, weight_x):
         canvas.put(x, top, title_text, bold=True, align="right", gid="weight-title")
     start = (weight_x[-1] if weight_x else effect_x) + PAD
@@ -340,11 +341,13 @@ def _on_scale(spec: ForestSpec, reference_line: float | None) -> tuple[ForestSpe
                 else format_interval(estimate, lower, upper))
         rows.append(replace(row, estimate=estimate, lower=lower, upper=upper, right_text=text) if spec.transf
                     else replace(row, right_text=text))
-    xlabel = f"{spec.xlabel} ({'transf' if spec.transf else 'atransf'} = {name})"
+    # the effect is then not (only) g: the forests of the measure routes and of escalc output
+    titles = dict(xlabel=f"Effect size ({'transf' if spec.transf else 'atransf'} = {name})",
+                  effect_title=f"{name}(estimate) [95% CI]")
     if not spec.transf:
-        return replace(spec, rows=rows, xlabel=xlabel), 0.0, reference_line
+        return replace(spec, rows=rows, **titles), 0.0, reference_line
     moved = None if reference_line is None else float(function(reference_line))
-    return replace(spec, rows=rows, xlabel=xlabel), float(function(0.0)), moved
+    return replace(spec, rows=rows, **titles), float(function(0.0)), moved
 
 
 def _wrap_caption(caption, width_inches):
