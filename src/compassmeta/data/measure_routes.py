@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..common.errors import InputError
 from .measures import lookup
@@ -78,7 +79,7 @@ def route_problems(row: Mapping[str, Any], file: str, number: int) -> list[Probl
     a correlation strictly inside (-1, 1) with n > 3 for ZCOR, a pre-post correlation strictly
     inside (-1, 1) for SMCR (pre-test SDs > 0 are the schema's)."""
     kind, measure = row.get("stat_type"), row.get("measure")
-    allowed = " or ".join(ROUTE_MEASURES.get(kind, (DEFAULT_MEASURE,)))
+    allowed = " or ".join(ROUTE_MEASURES.get(str(kind), (DEFAULT_MEASURE,)))
     if kind in ROUTE_MEASURES and measure is None:
         return [Problem(file, number, "measure", f"stat_type '{kind}' needs a measure: {allowed}")]
     if measure is not None and measure not in allowed.split(" or "):
@@ -101,7 +102,7 @@ def route_problems(row: Mapping[str, Any], file: str, number: int) -> list[Probl
     return problems
 
 
-def check_one_measure(rows: Sequence[Mapping[str, Any]], file: object, numbers: Sequence[int] | None = None,
+def check_one_measure(rows: Sequence[Mapping[str, Any]], file: object, numbers: ArrayLike | None = None,
                       expected: str | None = None) -> None:
     """Refuse to pool rows of different measures (a log odds ratio is not a g): an error naming the
     first row whose measure differs from ``expected`` (default: the first row's).  Converting
@@ -114,7 +115,7 @@ def check_one_measure(rows: Sequence[Mapping[str, Any]], file: object, numbers: 
     for index, row in enumerate(rows):
         measure = row_measure(row)
         if measure != first:
-            number = numbers[index] if numbers is not None else index + 1
+            number = np.asarray(numbers)[index] if numbers is not None else index + 1
             where = "measure missing" if first == DEFAULT_MEASURE else f"measure={first}"
             raise InputError(f"this row's measure is {measure} but the pool's is {first}: effect sizes "
                              "on different scales are never pooled together (no conversion is offered); "

@@ -329,7 +329,8 @@ def _on_scale(spec: ForestSpec, reference_line: float | None) -> tuple[ForestSpe
     function = TRANSFORMS[name]
 
     def values(row: Row) -> tuple[float, float, float]:
-        return tuple(float(function(x)) for x in (row.estimate, row.lower, row.upper))
+        estimate, lower, upper = (float(function(x)) for x in (row.estimate, row.lower, row.upper))
+        return estimate, lower, upper
 
     rows = []
     for row in spec.rows:
@@ -342,12 +343,12 @@ def _on_scale(spec: ForestSpec, reference_line: float | None) -> tuple[ForestSpe
         rows.append(replace(row, estimate=estimate, lower=lower, upper=upper, right_text=text) if spec.transf
                     else replace(row, right_text=text))
     # the effect is then not (only) g: the forests of the measure routes and of escalc output
-    titles = dict(xlabel=f"Effect size ({'transf' if spec.transf else 'atransf'} = {name})",
-                  effect_title=f"{name}(estimate) [95% CI]")
+    xlabel = f"Effect size ({'transf' if spec.transf else 'atransf'} = {name})"
+    shown = replace(spec, rows=rows, xlabel=xlabel, effect_title=f"{name}(estimate) [95% CI]")
     if not spec.transf:
-        return replace(spec, rows=rows, **titles), 0.0, reference_line
+        return shown, 0.0, reference_line
     moved = None if reference_line is None else float(function(reference_line))
-    return replace(spec, rows=rows, **titles), float(function(0.0)), moved
+    return shown, float(function(0.0)), moved
 
 
 def _wrap_caption(caption, width_inches):
