@@ -120,7 +120,10 @@ def _new_records(from_file, assignments, schema, package, confirm_reason):
 
 
 def _describe_new_row(row, g, v, database_g):
-    click.echo(f"{row['es_id']}: g = {g:.4f} (SE {v ** 0.5:.4f}, variance {v:.6f}) from {row['stat_type']}"
+    measure = row.get("measure") or "SMD"
+    name = {"SMD": "g", "OR": "log OR", "RR": "log RR", "ZCOR": "Fisher's z"}.get(measure, measure)
+    click.echo(f"{row['es_id']}: {name} = {g:.4f} (SE {v ** 0.5:.4f}, variance {v:.6f}) "
+               f"from {row['stat_type']}"
                + ("" if row["higher_is_better"] else "; sign flipped: lower scores are better"))
     if database_g is not None:
         click.echo(f"the database's own g: {database_g}" + ("" if abs(abs(float(database_g)) - abs(g)) < 0.05
