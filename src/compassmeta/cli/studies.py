@@ -112,7 +112,8 @@ def _new_records(from_file, assignments, schema, package, confirm_reason):
         check_fields(record, schema, from_file or package)
         if confirm_reason:
             record["inclusion_note"] = confirmed_note(record.get("inclusion_note", ""), confirm_reason)
-        if record.get("stat_type") == "pre_post" and not record.get("prepost_r", "").strip():
+        prepost = record.get("stat_type") in ("pre_post", "pre_post_smcr")
+        if prepost and not record.get("prepost_r", "").strip():
             record["prepost_r"] = str(DEFAULT_PREPOST_R)
             click.echo(f"prepost_r not given: assuming a pre-post correlation of {DEFAULT_PREPOST_R} "
                        "(Cochrane Handbook 6.5.2.8); it is written into the row.", err=True)

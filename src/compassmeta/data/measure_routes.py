@@ -103,12 +103,12 @@ def route_problems(row: Mapping[str, Any], file: str, number: int) -> list[Probl
 
 
 def check_one_measure(rows: Sequence[Mapping[str, Any]], file: object, numbers: ArrayLike | None = None,
-                      expected: str | None = None) -> None:
+                      expected: str | None = None, advice: str | None = None) -> None:
     """Refuse to pool rows of different measures (a log odds ratio is not a g): an error naming the
     first row whose measure differs from ``expected`` (default: the first row's).  Converting
     between scales (e.g. a log odds ratio to d by sqrt(3)/pi, Chinn 2000) is not offered, so the
-    rows must be selected by measure.  ``numbers``: the rows' 1-based numbers in the file (default
-    1, 2, ...)."""
+    rows must be selected by measure (``advice`` says how; default: with --where).  ``numbers``:
+    the rows' 1-based numbers in the file (default 1, 2, ...)."""
     if not rows:
         return
     first = expected or row_measure(rows[0])
@@ -119,5 +119,5 @@ def check_one_measure(rows: Sequence[Mapping[str, Any]], file: object, numbers: 
             where = "measure missing" if first == DEFAULT_MEASURE else f"measure={first}"
             raise InputError(f"this row's measure is {measure} but the pool's is {first}: effect sizes "
                              "on different scales are never pooled together (no conversion is offered); "
-                             f"select one measure, e.g. --where '{where}'", file=file, row=int(number),
-                             column="measure")
+                             + (advice or f"select one measure, e.g. --where '{where}'"), file=file,
+                             row=int(number), column="measure")

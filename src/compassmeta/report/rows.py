@@ -43,7 +43,8 @@ def load_rows(paths, evidence_level: str | None = None) -> tuple[list, tuple, tu
         if not path.is_file():
             raise InputError("no such file", file=path)
         table = load_study_table(path, resource="thirdwave" if path.stem == "thirdwave" else "trials")
-        check_one_measure(table.rows, path, expected=DEFAULT_MEASURE)   # the report pools Hedges' g
+        check_one_measure(table.rows, path, expected=DEFAULT_MEASURE,   # the report pools Hedges' g
+                          advice="the report pools Hedges' g: pool such rows with pool --where")
         versions.append(TableVersion(path=str(path), sha256=_sha256(path), rows=len(table)))
         warnings += [str(problem) for problem in table.warnings]
         for row, g, v in zip(table.rows, table.yi, table.vi):
