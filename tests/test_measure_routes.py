@@ -201,3 +201,21 @@ def test_tables_outside_the_schema_are_checked_too(tmp_path, change, number, col
     with pytest.raises(InputError, match=message) as error:
         load_effects(path)
     assert (error.value.row, error.value.column) == (number, column)
+
+
+def test_add_describes_the_row_on_its_scale_and_states_an_assumed_r(tmp_path):
+    from click.testing import CliRunner
+
+    from compassmeta.cli import main
+
+    table = write_table(tmp_path, [])
+    rows = {"events": bcg_rows("RR")[0], "smcr": dict(morris_rows()[1], prepost_r="")}
+    args = {name: ["add", "--table", str(table), "--yes"] + [f"-s{key}={value}" for key, value in row.items()]
+            for name, row in rows.items()}
+    result = CliRunner().invoke(main, args["events"])
+    assert result.exit_code == 0, result.output
+    assert f"bcg-1: log RR = {-reference('RR', 'bcg')[0][0]:.4f}" in result.output
+    result = CliRunner().invoke(main, args["smcr"])
+    assert result.exit_code == 0, result.output
+    assert "assuming a pre-post correlation of 0.5" in result.stderr
+    assert load_study_table(table).rows[-1]["prepost_r"] == 0.5
