@@ -147,12 +147,21 @@ smcr_t <- run("SMCR", "morris2008_pre")
 smcr_c <- run("SMCR", "morris2008_control_pre")
 cases[[length(cases) + 1]] <- smcr_c
 smcr_difference <- list(yi = I(smcr_t$yi - smcr_c$yi), vi = I(smcr_t$vi + smcr_c$vi))
+# the same at assumed pre-post correlations, and their REML pool (pool --prepost-r on pre_post_smcr rows)
+smcr_at_r <- lapply(c(0.3, 0.5, 0.7), function(r) {
+  arm <- function(d) escalc(measure = "SMCR", m1i = d$m1i, m2i = d$m2i, sd1i = d$sd1i, ni = d$ni, ri = rep(r, 5))
+  t <- arm(morris_pre); c <- arm(morris_control_pre)
+  yi <- as.numeric(t$yi - c$yi); vi <- as.numeric(t$vi + c$vi)
+  res <- rma(yi, vi, control = list(threshold = 1e-12, maxiter = 10000))   # REML, converged tightly
+  list(r = r, yi = I(yi), vi = I(vi), estimate = as.numeric(coef(res)), ci_lower = res$ci.lb,
+       ci_upper = res$ci.ub, tau2 = res$tau2)
+})
 
 out <- list(metafor_version = as.character(packageVersion("metafor")),
             metadat_version = as.character(packageVersion("metadat")),
             R_version = R.version.string,
             datasets = lapply(datasets, function(d) lapply(d, I)), cases = cases, exact_2F1 = exact_2F1,
-            morris2008_smcr_difference = smcr_difference)
+            morris2008_smcr_difference = smcr_difference, morris2008_smcr_at_r = smcr_at_r)
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, na = "null", null = "null"),
            "tests/fixtures/metafor_escalc.json")
 cat(length(cases), "cases written\n")

@@ -219,3 +219,26 @@ def test_add_describes_the_row_on_its_scale_and_states_an_assumed_r(tmp_path):
     assert result.exit_code == 0, result.output
     assert "assuming a pre-post correlation of 0.5" in result.stderr
     assert load_study_table(table).rows[-1]["prepost_r"] == 0.5
+
+
+def test_prepost_r_sensitivity_recomputes_smcr_rows(tmp_path):
+    """pool --prepost-r on pre_post_smcr rows: each fit is metafor's REML pool of the SMCR differences
+    at r, and the rows recomputed at r are metafor's."""
+    from click.testing import CliRunner
+
+    from compassmeta.cli import main
+
+    table = write_table(tmp_path, morris_rows())
+    result = CliRunner().invoke(main, ["pool", str(table), "--prepost-r", "0.3,0.5,0.7", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    sensitivity = json.loads(result.output)["prepost_sensitivity"]
+    assert sensitivity["k_pre_post"] == 5
+    for fit, expected in zip(sensitivity["fits"], REFERENCE["morris2008_smcr_at_r"], strict=True):
+        assert fit["prepost_r"] == expected["r"]
+        for key in ("estimate", "ci_lower", "ci_upper", "tau2"):
+            assert fit[key] == pytest.approx(expected[key], rel=1e-10), key
+    rows = [dict(row, prepost_r=0.3) for row in morris_rows()]
+    table_at_r = load_study_table(write_table(tmp_path, rows))
+    np.testing.assert_allclose(table_at_r.vi, REFERENCE["morris2008_smcr_at_r"][0]["vi"], rtol=1e-10)
+    refused = CliRunner().invoke(main, ["pool", str(table), "--prepost-r", "0.5,1"])
+    assert refused.exit_code != 0 and "strictly inside (-1, 1)" in refused.output
