@@ -22,6 +22,11 @@ morris <- data.frame(m1i = c(38.5, 26.8, 0.7, 75.9, 36.0), m2i = c(30.6, 23.5, 0
                      sd1i = c(11.6, 4.1, 0.1, 4.4, 4.6), sd2i = c(15.0, 3.1, 0.1, 14.5, 4.7),
                      ni = c(20, 50, 9, 10, 14), ri = c(.47, .64, .77, .89, .44))
 morris_pre <- transform(morris, sd1i = sd2i)   # SMCR standardised by the pre-test SD, as in Morris (2008)
+# the control groups of the same five studies (Morris 2008; metafor's test_analysis_example_morris2008.r):
+# post mean, pre mean, pre-test SD, n, r
+morris_control_pre <- data.frame(m1i = c(19.7, 25.3, 0.6, 60.7, 33.4), m2i = c(23.1, 24.9, 0.6, 55.7, 34.8),
+                                 sd1i = c(13.8, 4.1, 0.2, 17.3, 3.1), ni = c(20, 42, 9, 11, 14),
+                                 ri = c(.47, .64, .77, .89, .44))
 mcdaniel <- dat.mcdaniel1994[, c("ri", "ni")]    # correlations with r = 0, r = 0.99 and n down to 6
 # edge cases (constructed inputs, after metafor's tests: test_misc_escalc.r and
 # test_misc_handling_of_edge_cases_due_to_zeros.r): tables without events / without non-events,
@@ -50,6 +55,7 @@ paired_one <- data.frame(m1i = 26, m2i = 22, sd1i = sqrt(30), sd2i = sqrt(20), n
 datasets <- list(bcg = bcg, nielweise2007 = nielweise, normand1999 = normand, curtis1998 = curtis,
                  molloy2014 = molloy, pritz1997 = pritz, debruin2009 = debruin, hart1999 = hart,
                  hart1999_group1 = hart1, morris2008 = morris, morris2008_pre = morris_pre,
+                 morris2008_control_pre = morris_control_pre,
                  mcdaniel1994 = mcdaniel, no_events = no_events, all_events = all_events,
                  proportions_edge = props_edge, rates_edge = rates_edge, rates2_edge = rates2_edge,
                  cor_edge = cor_edge, smd_edge = smd_edge, paired_one = paired_one,
@@ -135,10 +141,27 @@ for (measure in c("UCOR")) for (vtype in vtypes[[measure]])
 for (vtype in c("UB", "H0")) exact_2F1[[length(exact_2F1) + 1]] <- run("SMCR", "morris2008_pre", vtype)
 assignInNamespace(".Fcalc", gsl_2F1, "metafor")
 
+# Becker (1988) / Morris (2008) d_ppc1 of each study: SMCR of the treatment group minus SMCR of the
+# control group, variances added (metafor's analyses:morris2008 page)
+smcr_t <- run("SMCR", "morris2008_pre")
+smcr_c <- run("SMCR", "morris2008_control_pre")
+cases[[length(cases) + 1]] <- smcr_c
+smcr_difference <- list(yi = I(smcr_t$yi - smcr_c$yi), vi = I(smcr_t$vi + smcr_c$vi))
+# the same at assumed pre-post correlations, and their REML pool (pool --prepost-r on pre_post_smcr rows)
+smcr_at_r <- lapply(c(0.3, 0.5, 0.7), function(r) {
+  arm <- function(d) escalc(measure = "SMCR", m1i = d$m1i, m2i = d$m2i, sd1i = d$sd1i, ni = d$ni, ri = rep(r, 5))
+  t <- arm(morris_pre); c <- arm(morris_control_pre)
+  yi <- as.numeric(t$yi - c$yi); vi <- as.numeric(t$vi + c$vi)
+  res <- rma(yi, vi, control = list(threshold = 1e-12, maxiter = 10000))   # REML, converged tightly
+  list(r = r, yi = I(yi), vi = I(vi), estimate = as.numeric(coef(res)), ci_lower = res$ci.lb,
+       ci_upper = res$ci.ub, tau2 = res$tau2)
+})
+
 out <- list(metafor_version = as.character(packageVersion("metafor")),
             metadat_version = as.character(packageVersion("metadat")),
             R_version = R.version.string,
-            datasets = lapply(datasets, function(d) lapply(d, I)), cases = cases, exact_2F1 = exact_2F1)
+            datasets = lapply(datasets, function(d) lapply(d, I)), cases = cases, exact_2F1 = exact_2F1,
+            morris2008_smcr_difference = smcr_difference, morris2008_smcr_at_r = smcr_at_r)
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, na = "null", null = "null"),
            "tests/fixtures/metafor_escalc.json")
 cat(length(cases), "cases written\n")

@@ -7,7 +7,7 @@
 .libPaths(c("/opt/rlib-current", .libPaths()))
 suppressPackageStartupMessages({library(metafor); library(metadat); library(jsonlite)})
 
-bcg <- with(dat.bcg, data.frame(ai = tpos, bi = tneg, ci = cpos, di = cneg, alloc = alloc))
+bcg <- with(dat.bcg, data.frame(ai = tpos, bi = tneg, ci = cpos, di = cneg, alloc = alloc, ablat = ablat))
 pritz <- dat.pritz1997[, c("xi", "ni")]
 molloy <- dat.molloy2014[, c("ri", "ni")]
 hart1 <- with(dat.hart1999, data.frame(xi = x1i, ti = t1i))
@@ -26,7 +26,8 @@ functions <- list(exp = exp, ztor = transf.ztor, ilogit = transf.ilogit, iarcsin
                   isqrt = transf.isqrt, iprobit = transf.iprobit, ipft.hm = transf.ipft.hm)
 
 one <- function(fit, method) {
-  dat <- do.call(escalc, c(list(measure = fit$measure), as.list(fit$data[, setdiff(names(fit$data), "alloc")])))
+  dat <- do.call(escalc, c(list(measure = fit$measure),
+                           as.list(fit$data[, setdiff(names(fit$data), c("alloc", "ablat"))])))
   res <- rma(yi, vi, data = dat, method = method, control = tight)
   targs <- if (fit$transf == "ipft.hm") list(ni = fit$data$ni) else NULL
   p <- predict(res, transf = functions[[fit$transf]], targs = targs)
@@ -48,6 +49,26 @@ subgroups <- lapply(sort(unique(dat$alloc)), function(level) {
        pi_lower_transf = p$pi.lb, pi_upper_transf = p$pi.ub)
 })
 
+# the other commands' back-transformed values on the BCG log risk ratios (REML, tight): metareg's
+# predictions at absolute latitudes 10, 33.5 and 55 (predict(newmods =, transf = exp)), sensitivity's
+# leave-one-out and cumulative estimates (leave1out(), cumul() with transf = exp) and bias's
+# trim-and-fill adjusted fit (predict(trimfill(), transf = exp))
+res <- rma(yi, vi, data = dat, control = tight)
+frame <- function(x, names) lapply(setNames(names, names), function(n) as.numeric(x[[n]]))
+latitudes <- c(10, 33.5, 55)
+# trimfill() refits the filled-in data with rma()'s default control (its threshold 1e-5 leaves the
+# estimate 2e-8 from convergence); the same filled-in data, refitted to threshold 1e-12:
+tf <- trimfill(res)
+filled <- rma(tf$yi, tf$vi, control = tight)
+reg <- predict(rma(yi, vi, mods = ~ ablat, data = dat, control = tight), newmods = latitudes, transf = exp)
+others <- list(
+  metareg = c(list(ablat = latitudes), frame(reg, c("pred", "ci.lb", "ci.ub", "pi.lb", "pi.ub"))),
+  leave1out = frame(leave1out(res, transf = exp), c("estimate", "ci.lb", "ci.ub")),
+  cumul = frame(cumul(res, transf = exp), c("estimate", "ci.lb", "ci.ub")),
+  trimfill = frame(predict(filled, transf = exp), c("pred", "ci.lb", "ci.ub", "pi.lb", "pi.ub")),
+  # forest(res, transf = exp) draws each study at summary(escalc, transf = exp)'s yi, ci.lb, ci.ub
+  forest_studies = frame(summary(dat, transf = exp), c("yi", "ci.lb", "ci.ub")))
+
 x <- c(-3, -1.2, -0.3, 0, 0.05, 0.4, 0.9, 1.5, 1.6, 2.5)
 values <- lapply(functions[c("exp", "ztor", "ilogit", "iarcsin", "isqrt", "iprobit")], function(f) f(x))
 values[["ipft.hm"]] <- transf.ipft.hm(x, targs = list(ni = c(10, 20, 50)))
@@ -55,7 +76,7 @@ values[["ipft.hm"]] <- transf.ipft.hm(x, targs = list(ni = c(10, 20, 50)))
 out <- list(metafor_version = as.character(packageVersion("metafor")),
             metadat_version = as.character(packageVersion("metadat")),
             pooled = pooled, subgroups = subgroups, alloc = as.character(dat$alloc),
-            bcg_rr = list(yi = as.numeric(dat$yi), vi = as.numeric(dat$vi)),
+            bcg_rr = list(yi = as.numeric(dat$yi), vi = as.numeric(dat$vi), ablat = dat$ablat), others = others,
             grid = list(x = x, ipft_hm_ni = c(10, 20, 50), values = values))
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, na = "null", null = "null"), "tests/fixtures/metafor_transf.json")
 cat(length(pooled), "pooled fits written\n")

@@ -3,7 +3,8 @@
 A pre_post row's g comes from the change scores, whose SD needs the correlation r between pre- and
 post-test, which trials rarely print (Cochrane Handbook 6.5.2.8).  :func:`prepost_sensitivity`
 recomputes every pre_post row with each assumed r (the other rows keep their g) and pools again
-with the same model, so that a reader sees how far the pooled g moves with r.
+with the same model, so that a reader sees how far the pooled g moves with r.  A pre_post_smcr row
+(SMCR; its variance 2(1 - r)/n + yi^2/(2n) per arm, Becker 1988) is recomputed the same way.
 """
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from ..common.results import INTERNAL, Result
 from ..data.studytable import row_effect
 
 KEPT = ("estimate", "se", "ci_lower", "ci_upper", "pi_lower", "pi_upper", "tau2", "i2")
+ASSUMED_R_ROUTES = ("pre_post", "pre_post_smcr")   # the stat_types whose effect needs prepost_r
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,10 @@ def prepost_sensitivity(rows: Sequence[dict[str, Any]], yi: ArrayLike, vi: Array
     for r in correlations:
         if not -1 <= r <= 1:
             raise InputError(f"--prepost-r: a correlation must lie in [-1, 1], got {r:g}")
-    pre_post = [i for i, row in enumerate(rows) if row["stat_type"] == "pre_post"]
+    pre_post = [i for i, row in enumerate(rows) if row["stat_type"] in ASSUMED_R_ROUTES]
+    smcr = any(rows[i]["stat_type"] == "pre_post_smcr" for i in pre_post)
+    if smcr and any(abs(r) >= 1 for r in correlations):
+        raise InputError("--prepost-r: SMCR (pre_post_smcr rows) needs correlations strictly inside (-1, 1)")
     fits = []
     for r in correlations:
         yi_r, vi_r = np.array(yi, dtype=float), np.array(vi, dtype=float)

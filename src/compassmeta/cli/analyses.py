@@ -13,6 +13,7 @@ from .app import (
     model_options,
     study_labels,
 )
+from .fitting import transf_option, with_transf
 
 
 @main.command()
@@ -20,8 +21,9 @@ from .app import (
 @cluster_options
 @click.option("--fsn-target", "fsn_target", type=float, default=None, metavar="X",
               help="Effect that Orwin's fail-safe N brings the mean down to [half the mean].")
+@transf_option
 def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-         cluster_column, rho, fsn_target):
+         cluster_column, rho, fsn_target, transf):
     """Small-study effects and publication bias: Egger, Begg, trim-and-fill, PET-PEESE, 3PSM, fail-safe N.
 
     With --cluster (dependent effects): Egger's test with the multilevel model on every effect, the
@@ -36,7 +38,8 @@ def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
         click.echo(f"Warning: {note}", err=True)
     for note in result.fail_safe_n.notes:
         click.echo(f"Note: {note}", err=True)
-    emit(result, output_format, bias_table, section_records)
+    result, renderer = with_transf(result, bias_table, _no_ipft(transf), table, every_effect=True)
+    emit(result, output_format, renderer, section_records)
 
 
 @main.command()
@@ -50,8 +53,9 @@ def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
                    "metafor influence(), rstandard()).")
 @click.option("--categorical", "categorical_columns", multiple=True, metavar="COL",
               help="With --mods: treat this numeric moderator as categorical (repeatable).")
+@transf_option
 def sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
-                cluster_column, rho, label_column, order, moderator_columns, categorical_columns):
+                cluster_column, rho, label_column, order, moderator_columns, categorical_columns, transf):
     """Leave-one-out, influence diagnostics (with Baujat coordinates) and cumulative meta-analysis.
 
     With --cluster (dependent effects): the multilevel model without each cluster in turn, and the
@@ -61,6 +65,9 @@ def sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level
     from ..analyses.sensitivity import sensitivity_report
     from ..report.text import section_records, sensitivity_table
 
+    if moderator_columns and transf:
+        raise click.UsageError("--transf is for the leave-one-out and cumulative estimates; it is not "
+                               "combined with --mods")
     if moderator_columns:
         return regression_sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level,
                                       output_format, where, cluster_column, label_column, moderator_columns,
@@ -71,7 +78,16 @@ def sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level
                                 cluster=cluster_labels(table, cluster_column), rho=rho)
     for note in result.notes:
         click.echo(f"Warning: {note}", err=True)
-    emit(result, output_format, sensitivity_table, section_records)
+    result, renderer = with_transf(result, sensitivity_table, _no_ipft(transf), table, every_effect=True)
+    emit(result, output_format, renderer, section_records)
+
+
+def _no_ipft(transf):
+    """``transf``, refused when it is ipft.hm: its harmonic mean of the ns belongs to one pooled set of
+    studies, not to the subsets (leave-one-out, cumulative, trim-and-fill) these commands fit."""
+    if transf is not None and transf.removeprefix("transf.") == "ipft.hm":
+        raise click.UsageError("--transf ipft.hm is for pool; bias and sensitivity fit other sets of studies")
+    return transf
 
 
 def regression_sensitivity(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format,

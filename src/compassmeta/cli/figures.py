@@ -84,6 +84,20 @@ def _rob_ratings(table, rob_path):
     return ratings_for_rows(load_rob2(rob_path), rows)
 
 
+def _forest_scale(transf, atransf):
+    """{"transf": ..., "atransf": ...} with metafor's names checked (those needing per-study ns refused)."""
+    from ..analyses.backtransform import lookup_transform
+
+    scale = {}
+    for option, name in (("transf", transf), ("atransf", atransf)):
+        if name is not None:
+            transform = lookup_transform(name)
+            _refuse(transform.targs, f"--{option} {transform.name} needs each study's "
+                                     f"{', '.join(transform.targs)}; a forest plot is not drawn with it")
+            scale[option] = transform.name
+    return scale
+
+
 def _refuse(condition, message):
     if condition:
         raise InputError(message)
@@ -104,9 +118,15 @@ def _refuse(condition, message):
 @click.option("--summary-only", is_flag=True, help="With --by: one diamond per subgroup, no study rows.")
 @click.option("--rob", "rob_path", default=None, type=click.Path(dir_okay=False),
               help="RoB 2 table (like studies/rob2.csv): add its domain and overall columns (plain forest).")
+@click.option("--transf", default=None, metavar="NAME",
+              help="Draw on the back-transformed scale (metafor's forest(transf =)): exp, ztor, ilogit, "
+                   "iprobit, iarcsin, isqrt.")
+@click.option("--atransf", default=None, metavar="NAME",
+              help="Draw on the original scale with back-transformed axis labels and values "
+                   "(metafor's forest(atransf =)).")
 def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
            label_column, output, by_column, cluster_column, sort, extra_columns, kind, fixed, summary_only,
-           rob_path):
+           rob_path, transf, atransf):
     """Forest plot of DATA (format by the extension of -o)."""
     from .. import plots
     from ..analyses.sensitivity import cumulative, leave_one_out
@@ -125,6 +145,8 @@ def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, out
             "--fixed applies to the plain forest (no --by or --cluster)")
     _refuse(cluster_column and (extra_columns or sort != "given"),
             "--cluster keeps each trial's rows together in file order; --column and --sort do not apply")
+    _refuse(transf and atransf, "--transf and --atransf are alternatives (metafor's forest()); give one")
+    scale = _forest_scale(transf, atransf)
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     labels = figure_labels(table, label_column)
     columns = {name: table.label_column(name) for name in extra_columns}
@@ -138,7 +160,7 @@ def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, out
         names = [fit.omitted if kind == "leave-one-out" else fit.added for fit in fits]
         figure = plots.estimates_forest_plot(
             fits, names, pool_effects(yi, vi, with_tau2_ci=False, **options),
-            label_title="Omitted study" if kind == "leave-one-out" else "Cumulative, adding")
+            label_title="Omitted study" if kind == "leave-one-out" else "Cumulative, adding", **scale)
     elif cluster_column:
         from ..plots.labels import cluster_headings, within_cluster_labels
 
@@ -152,14 +174,14 @@ def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, out
         figure = plots.cluster_forest_plot(yi, vi, within, clusters,
                                            cluster_headings(all_columns, clusters), overall=overall,
                                            overall_label="Three-level model" if multilevel else None,
-                                           **options)
+                                           **options, **scale)
     elif by_column:
         figure = plots.subgroup_forest_plot(yi, vi, labels, table.label_column(by_column), by=by_column,
                                             columns=columns, sort=sort, years=years,
-                                            summary_only=summary_only, **options)
+                                            summary_only=summary_only, **options, **scale)
     else:
         figure = plots.forest_plot(yi, vi, labels, columns=columns, sort=sort, years=years, show_fixed=fixed,
-                                   rob=_rob_ratings(table, rob_path), **options)
+                                   rob=_rob_ratings(table, rob_path), **options, **scale)
     click.echo(f"Wrote {plots.save_figure(figure, output)}")
 
 

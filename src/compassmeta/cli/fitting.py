@@ -25,15 +25,16 @@ def transf_option(func):
     return click.option("--transf", default=None, metavar="NAME", help=TRANSF_HELP)(func)
 
 
-def with_transf(result, renderer, transf, table):
-    """``result`` back-transformed by ``transf`` and a renderer that adds its lines (or both as given)."""
+def with_transf(result, renderer, transf, table, every_effect=False):
+    """``result`` back-transformed by ``transf`` and a renderer that adds its lines (or both as given);
+    ``every_effect``: every estimate with a CI, not only the pooled ones (metareg, bias, sensitivity)."""
     if transf is None:
         return result, renderer
     from ..analyses.backtransform import back_transform, lookup_transform
 
     targs = {name: table.numeric_column(name, positive=True) for name in lookup_transform(transf).targs
              if name in table.header}
-    return back_transform(result, transf, **targs), _followed_by_text(renderer)
+    return back_transform(result, transf, every_effect, **targs), _followed_by_text(renderer)
 
 
 def robust_option(func):
@@ -135,6 +136,9 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
     if cluster_column and permutations:
         raise click.UsageError("--permutations is for independent effects; it cannot be combined "
                                "with --cluster")
+    if transf is not None and (permutations or transf.removeprefix("transf.") == "ipft.hm"):
+        raise click.UsageError("--transf is not combined with --permutations, nor ipft.hm with metareg "
+                               "(one n per study, not per prediction)")
     result = subgroup_analysis(yi, vi, labels, by=by_column, method=method, ci_method=ci_method, level=level,
                                cluster=cluster_labels(table, cluster_column), rho=rho,
                                arm_groups=arm_groups(table, cluster_column))
@@ -172,9 +176,10 @@ def subgroup(data, yi_column, vi_column, sei_column, method, ci_method, level, o
               help="Predict at these moderator values, with CI and PI (metafor predict(newmods =)); "
                    "repeatable (JSON predictions).")
 @robust_option
+@transf_option
 def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
             cluster_column, rho, moderator_columns, categorical_columns, permutations, seed, drop, btt,
-            newmods, robust):
+            newmods, robust, transf):
     """Mixed-effects meta-regression on one or more moderators."""
     from ..models.moderators import meta_regression
 
@@ -187,13 +192,17 @@ def metareg(data, yi_column, vi_column, sei_column, method, ci_method, level, ou
     if cluster_column and permutations:
         raise click.UsageError("--permutations is for independent effects; it cannot be combined "
                                "with --cluster")
+    if transf is not None and (permutations or transf.removeprefix("transf.") == "ipft.hm"):
+        raise click.UsageError("--transf is not combined with --permutations, nor ipft.hm with metareg "
+                               "(one n per study, not per prediction)")
     result = meta_regression(yi, vi, moderators, method=method, ci_method=ci_method, level=level,
                              cluster=cluster_labels(table, cluster_column), rho=rho, drop=drop, btt=btt,
                              newmods=newmods, robust=robust, groups=arm_groups(table, cluster_column))
     if cluster_column and ci_method == "cr2":
         _warn_small_df([result.qm_df2] + [c.df for c in result.coefficients])
     if not permutations:
-        emit(result, output_format, str, lambda d: result.records())
+        shown, renderer = with_transf(result, str, transf, table, every_effect=True)
+        emit(shown, output_format, renderer, lambda d: result.records())
         return
     tested = _with_permutation_test(result, yi, vi, moderators, permutations, seed, method, ci_method, level)
     emit(tested, output_format, str,

@@ -16,11 +16,12 @@ import click
 from ..common.errors import InputError
 from ..common.files import write_atomically
 from ..data.instruments import instrument_of, load_instruments
+from ..data.measure_routes import ROUTE_MEASURES
 from ..data.row_effects import SIGNED_BY_DIRECTION
 from ..data.studytable import REQUIRED_STATISTICS, check_constraints, convert
 from ..data.validation import UNCOMPASSIONATE_PARTS
 
-STATISTIC_FIELDS = {name for names in REQUIRED_STATISTICS.values() for name in names} | {"g", "se"}
+STATISTIC_FIELDS = {name for names in REQUIRED_STATISTICS.values() for name in names} | {"g", "se", "measure"}
 DRAFT_NAME = ".add-draft.json"
 MAX_ROUNDS = 20   # re-asking rounds after the whole-row check before giving up
 
@@ -117,6 +118,8 @@ def prompt_row(draft: Draft, schema, instruments, taken_ids):
             if name == "instrument":
                 answer_from_instrument(record, instruments)
     wanted = list(REQUIRED_STATISTICS[record["stat_type"]])
+    if record["stat_type"] in ROUTE_MEASURES:     # a route of another measure than g names its measure
+        wanted.insert(0, "measure")
     if record["stat_type"] in SIGNED_BY_DIRECTION:
         wanted.append("direction")
     for name in wanted:

@@ -112,7 +112,8 @@ def _new_records(from_file, assignments, schema, package, confirm_reason):
         check_fields(record, schema, from_file or package)
         if confirm_reason:
             record["inclusion_note"] = confirmed_note(record.get("inclusion_note", ""), confirm_reason)
-        if record.get("stat_type") == "pre_post" and not record.get("prepost_r", "").strip():
+        prepost = record.get("stat_type") in ("pre_post", "pre_post_smcr")
+        if prepost and not record.get("prepost_r", "").strip():
             record["prepost_r"] = str(DEFAULT_PREPOST_R)
             click.echo(f"prepost_r not given: assuming a pre-post correlation of {DEFAULT_PREPOST_R} "
                        "(Cochrane Handbook 6.5.2.8); it is written into the row.", err=True)
@@ -120,7 +121,10 @@ def _new_records(from_file, assignments, schema, package, confirm_reason):
 
 
 def _describe_new_row(row, g, v, database_g):
-    click.echo(f"{row['es_id']}: g = {g:.4f} (SE {v ** 0.5:.4f}, variance {v:.6f}) from {row['stat_type']}"
+    measure = row.get("measure") or "SMD"
+    name = {"SMD": "g", "OR": "log OR", "RR": "log RR", "ZCOR": "Fisher's z"}.get(measure, measure)
+    click.echo(f"{row['es_id']}: {name} = {g:.4f} (SE {v ** 0.5:.4f}, variance {v:.6f}) "
+               f"from {row['stat_type']}"
                + ("" if row["higher_is_better"] else "; sign flipped: lower scores are better"))
     if database_g is not None:
         click.echo(f"the database's own g: {database_g}" + ("" if abs(abs(float(database_g)) - abs(g)) < 0.05

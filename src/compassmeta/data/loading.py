@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.errors import InputError
+from .measure_routes import check_one_measure
 from .statistics_only import IMPORTED_COLUMN, effects_from_statistics
 from .studytable import load_study_table
 from .tables import Table, effect_columns, read_table
@@ -79,12 +80,17 @@ def _table_effects(data, yi_column, vi_column, sei_column, where):
     if yi_column is None and {"es_id", "stat_type"} <= set(table.header):
         if in_curated_schema(data, table):
             study = load_study_table(data, resource=resource_for(data), table=table)
+            kept = np.flatnonzero(keep)
+            check_one_measure([study.rows[number] for number in kept], data, kept + 1)
             return LoadedEffects(subset(table, keep), study.yi[keep], study.vi[keep],
                                  tuple(str(warning) for warning in study.warnings))
         table = subset(table, keep)
         note = (f"{data} is not a curated study table (no data package beside it, or 'data import' "
                 "output); effect sizes come from its statistics columns alone")
         yi, vi, warnings = effects_from_statistics(table)
+        if "measure" in table.header:
+            measures = [{"measure": cell.strip() or None} for cell in table.column("measure")]
+            check_one_measure(measures, data, np.flatnonzero(keep) + 1)
         return LoadedEffects(table, yi, vi, tuple(str(warning) for warning in warnings), (note,))
     yi, vi, _, _ = effect_columns(table, yi=yi_column, vi=vi_column, sei=sei_column)
     return LoadedEffects(subset(table, keep), yi[keep], vi[keep])

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 
 from . import effects
+from .measure_routes import ROUTE_MEASURES, route_effect
 from .schema import rows_as_columns
 
 REQUIRED_STATISTICS = {
@@ -26,6 +27,11 @@ REQUIRED_STATISTICS = {
     "median_range": ("n1", "n2", "median1", "min1", "max1", "median2", "min2", "max2"),
     "median_iqr_range": ("n1", "n2", "median1", "q1_1", "q3_1", "min1", "max1", "median2", "q1_2", "q3_2",
                          "min2", "max2"),
+    # routes of other measures than g (:mod:`measure_routes`; the row's ``measure`` names which)
+    "events": ("n1", "n2", "events1", "events2"),
+    "correlation": ("correlation", "correlation_n"),
+    "pre_post_smcr": ("n1", "n2", "mean1", "pre_mean1", "pre_sd1", "mean2", "pre_mean2", "pre_sd2",
+                      "prepost_r"),
 }
 CONVERTED_STAT_TYPES = ("median_iqr", "median_range", "median_iqr_range")
 # routes whose number may be entered unsigned, its sign then given by ``direction``
@@ -46,7 +52,8 @@ def signed(row: dict, name: str) -> Any:
 
 
 def row_effect(row: dict) -> tuple:
-    """Hedges' g and its variance for one typed row, oriented so positive favours the intervention."""
+    """Hedges' g (or the effect size of the row's measure, :mod:`measure_routes`) and its variance
+    for one typed row, oriented so positive favours the intervention."""
     g, v = _effect(row, row["stat_type"])
     return float(g), float(v)
 
@@ -59,7 +66,7 @@ def table_effects(rows, columns: dict | None = None) -> tuple:
     values by field, if at hand (:func:`schema.typed_rows`)."""
     g, v, done = np.full(len(rows), np.nan), np.full(len(rows), np.nan), np.zeros(len(rows), dtype=bool)
     names = sorted({name for needed in REQUIRED_STATISTICS.values() for name in needed})
-    columns = columns or rows_as_columns(rows, names + ["stat_type", "higher_is_better"])
+    columns = columns or rows_as_columns(rows, names + ["stat_type", "higher_is_better", "measure"])
     groups: dict[str, list[int]] = {}
     for number, (kind, direction) in enumerate(zip(columns["stat_type"], columns["higher_is_better"])):
         if kind is not None and direction is not None:
@@ -78,6 +85,8 @@ def table_effects(rows, columns: dict | None = None) -> tuple:
         group["higher_is_better"], group["stat_type"] = group["higher_is_better"].astype(bool), kind
         if kind in SIGNED_BY_DIRECTION:
             group["direction"] = np.array([columns["direction"][number] for number in members], dtype=float)
+        if kind in ROUTE_MEASURES:
+            group["measure"] = np.array([columns["measure"][number] for number in members], dtype=object)
         with np.errstate(over="raise", divide="raise"):
             try:
                 g[members], v[members] = _effect(group, kind)
@@ -110,6 +119,8 @@ def _effect(row, kind) -> tuple:
         g, v = effects.g_from_d(signed(row, "statistic"), n1, n2)
     elif kind == "g_n":
         g, v = effects.g_from_g_and_ns(signed(row, "g"), n1, n2)
+    elif kind in ROUTE_MEASURES:
+        g, v = route_effect(row, kind)
     else:
         g, v = effects.g_from_means(*arm_means_sds(row), convention="metafor")
     return effects.orient(g, row["higher_is_better"]), v

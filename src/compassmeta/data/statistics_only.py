@@ -13,13 +13,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..common.errors import InputError
+from .measure_routes import ROUTE_MEASURES, route_problems
 from .row_effects import REQUIRED_STATISTICS, row_effect
 from .schema import convert
 from .tables import Table
 from .validation import LARGE_G, overflow_problem
 from .where import is_missing
 
-FIELD_TYPES = {"stat_type": "string", "direction": "string", "higher_is_better": "boolean"}
+FIELD_TYPES = {"stat_type": "string", "direction": "string", "higher_is_better": "boolean",
+               "events1": "integer", "events2": "integer", "correlation_n": "integer"}
 IMPORTED_COLUMN = "database_g"   # written by data import beside the statistics
 PLAUSIBLE_ABS_G = LARGE_G   # the curated route's limit
 
@@ -39,6 +41,11 @@ def typed_statistics(cells: Mapping[str, str], file: object, number: int) -> dic
             row[name] = convert(text.strip(), FIELD_TYPES.get(name, "number"))
         except ValueError as error:
             raise InputError(str(error), file=file, row=number, column=name) from None
+    if kind in ROUTE_MEASURES:   # a route of another measure than g: its measure, and the route's rules
+        row["measure"] = cells.get("measure", "").strip() or None
+        problems = route_problems(row, str(file), number)
+        if problems:
+            raise InputError(problems[0].message, file=file, row=number, column=problems[0].column)
     return row
 
 

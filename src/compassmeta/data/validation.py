@@ -10,6 +10,7 @@ import numpy as np
 
 from . import consistency, cross_checks
 from .instruments import Instrument, instrument_of, row_instruments
+from .measure_routes import route_problems
 from .row_effects import (
     CONVERTED_STAT_TYPES,
     REQUIRED_STATISTICS,
@@ -73,6 +74,9 @@ def row_problems(row: dict, file: str, number: int, instruments: dict | None = N
     problems.extend(missing)
     if missing or row.get("higher_is_better") is None:
         return problems
+    routed = route_problems(row, file, number)
+    if routed:
+        return problems + routed
     contradiction = sign_problem(row, file, number)
     if contradiction:
         return problems + [contradiction]
@@ -168,7 +172,8 @@ IMPLAUSIBLE_CONFIRMED = cross_checks.CONFIRMED   # in inclusion_note: add/edit -
 SUSPECT_COLUMN = {"means": "sd1", "change": "sd1", "pre_post": "sd1", "g_se": "se", "g_ci": "g",
                   "t": "statistic", "f": "statistic", "p": "statistic", "d": "statistic", "g_n": "g",
                   "adjusted_se": "se1", "adjusted_ci": "ci_lower1", "median_iqr": "q1_1",
-                  "median_range": "min1", "median_iqr_range": "q1_1"}
+                  "median_range": "min1", "median_iqr_range": "q1_1", "events": "events1",
+                  "correlation": "correlation", "pre_post_smcr": "pre_sd1"}
 
 
 def implausible_g_problem(row, g, file, number):

@@ -92,17 +92,18 @@ def _percent_weights(result):
 
 
 def forest_plot(yi, vi, labels, *, columns=None, sort="given", years=None, method="REML", ci_method="z",
-                level=95, show_fixed=False, title=None, spread=True, rob=None):
+                level=95, show_fixed=False, title=None, spread=True, rob=None, transf=None, atransf=None):
     """Forest plot of one meta-analysis (metafor forest.rma, with a prediction interval and the
     heterogeneity line unless ``spread`` is False: too few studies to estimate them).
     ``show_fixed`` adds the fixed-effect diamond and the fixed-effect weights beside the
     random-effects ones; ``rob`` (one RoB 2 tuple d1..d5, overall per study, or None where none
-    is entered) adds the risk-of-bias columns, as R meta's forest() of a meta object with rob."""
+    is entered) adds the risk-of-bias columns, as R meta's forest() of a meta object with rob.
+    ``transf`` / ``atransf``: metafor's (see :func:`forest_draw.draw`), in every forest here."""
     columns = columns or {}
     result = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)
     yi, vi = result.fit.y, result.fit.v
     weights = [_percent_weights(result)]
-    spec = ForestSpec(column_titles=tuple(columns), title=title)
+    spec = ForestSpec(column_titles=tuple(columns), title=title, transf=transf, atransf=atransf)
     if rob is not None:
         spec.rob_titles, spec.caption = ROB_TITLES, ROB_CAPTION
     fixed = None
@@ -123,7 +124,7 @@ def forest_plot(yi, vi, labels, *, columns=None, sort="given", years=None, metho
 
 def subgroup_forest_plot(yi, vi, labels, groups, *, by="subgroup", columns=None, sort="given",
                          years=None, method="REML", ci_method="z", level=95, title=None, overall=None,
-                         summary_only=False):
+                         summary_only=False, transf=None, atransf=None):
     """Forest plot with a header, the studies and a diamond per subgroup, then the overall
     diamond and the test for subgroup differences.
 
@@ -146,6 +147,7 @@ def subgroup_forest_plot(yi, vi, labels, groups, *, by="subgroup", columns=None,
     spec = ForestSpec(column_titles=() if summary_only else tuple(columns), title=title,
                       label_title=heading if summary_only else "Study", weight_titles=() if summary_only
                       else ("Weight",) if overall else ("Weight in subgroup",))
+    spec.transf, spec.atransf = transf, atransf
     for group_level in level_order(levels):
         members = np.flatnonzero(group_labels == group_level)
         group_fit = pool(yi[members], vi[members], method=method, ci_method=ci_method, level=level,
@@ -182,7 +184,7 @@ def subgroup_forest_plot(yi, vi, labels, groups, *, by="subgroup", columns=None,
 
 
 def cluster_forest_plot(yi, vi, labels, clusters, cluster_labels, *, method="REML", ci_method="z", level=95,
-                        overall=None, overall_label=None, title=None):
+                        overall=None, overall_label=None, title=None, transf=None, atransf=None):
     """Forest plot with the effects of one cluster (trial) together under the cluster's label.
 
     ``labels`` name each row within its cluster (instrument, time point); ``cluster_labels``
@@ -195,7 +197,7 @@ def cluster_forest_plot(yi, vi, labels, clusters, cluster_labels, *, method="REM
     yi, vi = result.fit.y, result.fit.v
     weights = _percent_weights(result)
     cluster_of = [str(c) for c in clusters]
-    spec = ForestSpec(title=title)
+    spec = ForestSpec(title=title, transf=transf, atransf=atransf)
     for cluster in dict.fromkeys(cluster_of):
         members = [i for i, c in enumerate(cluster_of) if c == cluster]
         if len(members) == 1:
@@ -226,10 +228,10 @@ def cluster_forest_plot(yi, vi, labels, clusters, cluster_labels, *, method="REM
     return draw(spec)
 
 
-def estimates_forest_plot(fits, labels, reference, *, label_title, title=None):
+def estimates_forest_plot(fits, labels, reference, *, label_title, title=None, transf=None, atransf=None):
     """Forest of pooled re-fits (leave-one-out or cumulative): one row per fit, no weights,
     the full pooled estimate as a dashed reference line."""
-    spec = ForestSpec(label_title=label_title, weight_titles=(), title=title)
+    spec = ForestSpec(label_title=label_title, weight_titles=(), title=title, transf=transf, atransf=atransf)
     for fit, label in zip(fits, labels):
         spec.rows.append(Row("study", label=wrap(str(label)), estimate=fit.estimate, lower=fit.ci_lower,
                              upper=fit.ci_upper))

@@ -6,13 +6,15 @@ figure grows by a fixed height per line, so 5 rows and 150 rows both read cleanl
 are capped in size so that confidence intervals stay visible, and the effect axis is clipped
 to the bulk of the intervals: an interval running past it ends in an arrow.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.patches import Polygon
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
+from ..common.errors import InputError
+from ..common.transforms import TRANSFORMS
 from .common import FONT_SIZE, MEASURE_NAME, format_interval, new_figure, text_width_inches
 
 ROW_HEIGHT = 0.22       # inches per line of text
@@ -59,14 +61,17 @@ class ForestSpec:
     title: str | None = None
     caption: str | None = None
     rob_titles: tuple = ()          # titles of the risk-of-bias columns right of the weights
+    transf: str | None = None       # metafor's transf: draw on the back-transformed scale
+    atransf: str | None = None      # metafor's atransf: drawn as given, axis labels and values transformed
+    effect_title: str = EFFECT_TITLE
 
 
 
-def axis_limits(rows):
-    """Effect-axis limits: 0, every diamond and prediction interval, and the study intervals
-    up to Tukey-style fences on their ends (quartile -/+ FENCE * IQR), so that one extreme
+def axis_limits(rows, null: float = 0.0):
+    """Effect-axis limits: the null effect, every diamond and prediction interval, and the study
+    intervals up to Tukey-style fences on their ends (quartile -/+ FENCE * IQR), so that one extreme
     study does not squeeze the rest; intervals beyond the limits end in arrows."""
-    must = [0.0] + [x for r in rows if r.kind in ("pooled", "prediction") for x in (r.lower, r.upper)]
+    must = [null] + [x for r in rows if r.kind in ("pooled", "prediction") for x in (r.lower, r.upper)]
     ends = np.array([x for r in rows if r.kind == "study" for x in (r.lower, r.upper)], dtype=float)
     ends = ends[np.isfinite(ends)]
     low, high = min(must), max(must)
@@ -117,7 +122,7 @@ def _measure(spec: ForestSpec) -> _Layout:
                        for line in r.label.split("\n")] + [0.0])
     cell_widths = [max(_widest(r.cells[j] for r in studies), text_width_inches(t, bold=True))
                    for j, t in enumerate(spec.column_titles)]
-    effect_width = max(_widest(_right_text(r) for r in rows), text_width_inches(EFFECT_TITLE, bold=True))
+    effect_width = max(_widest(_right_text(r) for r in rows), text_width_inches(spec.effect_title, bold=True))
     weight_widths = [text_width_inches(t, bold=True) for t in spec.weight_titles]
     left = PAD + max(label_width + sum(w + PAD for w in cell_widths), wide_labels) + PAD
     right = PAD + effect_width + PAD + sum(w + PAD for w in weight_widths)
@@ -170,7 +175,7 @@ def _draw_titles(canvas: _Canvas, spec: ForestSpec, layout: _Layout) -> _Columns
     effect_x = layout.left + PLOT_WIDTH + PAD + layout.effect_width
     weights = layout.weight_widths
     weight_x = list(effect_x + PAD + np.cumsum(weights) + PAD * np.arange(len(weights)))
-    canvas.put(effect_x, top, EFFECT_TITLE, bold=True, align="right")
+    canvas.put(effect_x, top, spec.effect_title, bold=True, align="right")
     for title_text, x in zip(spec.weight_titles, weight_x):
         canvas.put(x, top, title_text, bold=True, align="right", gid="weight-title")
     start = (weight_x[-1] if weight_x else effect_x) + PAD
@@ -264,10 +269,10 @@ def _draw_rob(canvas: _Canvas, ratings: tuple, y: float, xs: list):
         canvas.put(x, y, SYMBOLS[rating], align="center", bold=True)
 
 
-def _draw_frame(canvas: _Canvas, spec: ForestSpec, layout: _Layout, reference_line):
+def _draw_frame(canvas: _Canvas, spec: ForestSpec, layout: _Layout, reference_line, null: float = 0.0):
     """The null line, the optional reference line, the effect axis, 'favours' labels, caption, title."""
     axis, figure, width, height = canvas.axis, canvas.figure, layout.width, layout.height
-    axis.axvline(0.0, color="black", linewidth=0.8, gid="reference-line")
+    axis.axvline(null, color="black", linewidth=0.8, gid="reference-line")
     if reference_line is not None:
         axis.axvline(reference_line, color="grey", linewidth=0.8, linestyle="--", gid="pooled-reference")
     for side in ("left", "right", "top"):
@@ -277,9 +282,9 @@ def _draw_frame(canvas: _Canvas, spec: ForestSpec, layout: _Layout, reference_li
     axis.set_xlabel(spec.xlabel, fontsize=FONT_SIZE)
     below_label = offset_copy(blended_transform_factory(axis.transData, axis.transAxes), fig=figure,
                               y=-0.5, units="inches")
-    axis.text(0.0, 0.0, "\u2190 Favours control  ", transform=below_label, ha="right", va="top",
+    axis.text(null, 0.0, "\u2190 Favours control  ", transform=below_label, ha="right", va="top",
               fontsize=FONT_SIZE - 1, gid="favours-control")
-    axis.text(0.0, 0.0, "  Favours intervention \u2192", transform=below_label, ha="left", va="top",
+    axis.text(null, 0.0, "  Favours intervention \u2192", transform=below_label, ha="left", va="top",
               fontsize=FONT_SIZE - 1, gid="favours-intervention")
     lines = layout.caption_lines
     if lines:
@@ -291,15 +296,59 @@ def _draw_frame(canvas: _Canvas, spec: ForestSpec, layout: _Layout, reference_li
 
 
 def draw(spec: ForestSpec, reference_line: float | None = None):
-    """Render a ForestSpec; returns the Figure."""
+    """Render a ForestSpec; returns the Figure.  With ``spec.transf`` every estimate and bound (and
+    the null and reference lines) is drawn and printed back-transformed; with ``spec.atransf`` they
+    are drawn as given and the axis labels and printed values are back-transformed (metafor's
+    forest(transf =, atransf =))."""
+    spec, null, reference_line = _on_scale(spec, reference_line)
     layout = _measure(spec)
     canvas = _Canvas(layout)
     columns = _draw_titles(canvas, spec, layout)
-    limits = axis_limits(spec.rows)
+    limits = axis_limits(spec.rows, null)
     canvas.axis.set_xlim(*limits)
     _draw_rows(canvas, spec.rows, layout.centres, columns, limits)
-    _draw_frame(canvas, spec, layout, reference_line)
+    _draw_frame(canvas, spec, layout, reference_line, null)
+    if spec.atransf:
+        from matplotlib.ticker import FuncFormatter
+
+        labels = TRANSFORMS[spec.atransf]
+        canvas.axis.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{float(labels(x)):.2f}"))
     return canvas.figure
+
+
+def _on_scale(spec: ForestSpec, reference_line: float | None) -> tuple[ForestSpec, float, float | None]:
+    """(the spec with its rows on the scale drawn, the null effect there, the reference line there)."""
+    if spec.transf and spec.atransf:
+        raise InputError("transf and atransf are alternatives: give one")
+    name = spec.transf or spec.atransf
+    if name is None:
+        return spec, 0.0, reference_line
+    if TRANSFORMS[name].targs:
+        raise InputError(f"a forest plot is not drawn with {name}: it needs each study's "
+                         f"{', '.join(TRANSFORMS[name].targs)}")
+    function = TRANSFORMS[name]
+
+    def values(row: Row) -> tuple[float, float, float]:
+        estimate, lower, upper = (float(function(x)) for x in (row.estimate, row.lower, row.upper))
+        return estimate, lower, upper
+
+    rows = []
+    for row in spec.rows:
+        if row.kind not in ("study", "pooled", "prediction"):
+            rows.append(row)
+            continue
+        estimate, lower, upper = values(row)
+        text = (f"[{lower:.2f}, {upper:.2f}]" if row.kind == "prediction"
+                else format_interval(estimate, lower, upper))
+        rows.append(replace(row, estimate=estimate, lower=lower, upper=upper, right_text=text) if spec.transf
+                    else replace(row, right_text=text))
+    # the effect is then not (only) g: the forests of the measure routes and of escalc output
+    xlabel = f"Effect size ({'transf' if spec.transf else 'atransf'} = {name})"
+    shown = replace(spec, rows=rows, xlabel=xlabel, effect_title=f"{name}(estimate) [95% CI]")
+    if not spec.transf:
+        return shown, 0.0, reference_line
+    moved = None if reference_line is None else float(function(reference_line))
+    return shown, float(function(0.0)), moved
 
 
 def _wrap_caption(caption, width_inches):

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from ..common.errors import InputError
+from ..data.measure_routes import DEFAULT_MEASURE, check_one_measure
 from ..data.plan import comparator_of, comparison_labels, scs_part, timepoint_windows
 from ..data.studytable import load_study_table
 from ..plots.labels import author_year
@@ -42,6 +43,8 @@ def load_rows(paths, evidence_level: str | None = None) -> tuple[list, tuple, tu
         if not path.is_file():
             raise InputError("no such file", file=path)
         table = load_study_table(path, resource="thirdwave" if path.stem == "thirdwave" else "trials")
+        check_one_measure(table.rows, path, expected=DEFAULT_MEASURE,   # the report pools Hedges' g
+                          advice="the report pools Hedges' g: pool such rows with pool --where")
         versions.append(TableVersion(path=str(path), sha256=_sha256(path), rows=len(table)))
         warnings += [str(problem) for problem in table.warnings]
         for row, g, v in zip(table.rows, table.yi, table.vi):
