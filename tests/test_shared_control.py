@@ -188,3 +188,16 @@ def test_bias_cluster_reads_the_arms_of_the_table():
     assert d["egger_multilevel"]["se"] == pytest.approx(expected["se"][1], rel=1e-6)
     shared = "Egger's test with the multilevel model: 9 pair(s) of comparisons share a group"
     assert any(note.startswith(shared) for note in d["notes"])
+
+
+def test_report_egger_row_takes_the_rows_arm_groups():
+    """The report's multilevel Egger row reads the subset's ``row_groups`` (CHE, rho = 0.6, z)."""
+    from types import SimpleNamespace
+
+    from compassmeta.report.subset_analysis import _multilevel_egger_check
+
+    yi, vi, cluster, groups = _trials()
+    effects = SimpleNamespace(rows_yi=tuple(yi), rows_vi=tuple(vi), row_trials=tuple(cluster),
+                              row_groups=groups)
+    check = _multilevel_egger_check(SimpleNamespace(effects=effects, rho=0.6, ci_method="z"))
+    assert check.p_value == pytest.approx(REFERENCE["trials"]["fits"][1]["egger"]["pval"][1], rel=1e-6)
