@@ -1,6 +1,7 @@
 # Reference for the shared control group's sampling covariance (issue 21): metafor's vcalc() with
 # grp1/grp2/w1/w2 (Gleser & Olkin 2009) feeding rma.mv(yi, V, random = ~ 1 | trial/row), the
-# three-level model (rho = 0) and the CHE model (rho = 0.6), plus clubSandwich CR2 on the CHE fit.
+# three-level model (rho = 0) and the CHE model (rho = 0.6), plus clubSandwich CR2 on the CHE fit, and
+# each model's Egger-type test (mods = ~ sqrt(vi) on the same V).
 #
 # Data 1 (tests/fixtures/shared_control_trials.csv): the rows of studies/trials.csv with
 # Teale Sapach & Carleton's (2023) three-arm trial entered whole from
@@ -16,6 +17,18 @@ suppressPackageStartupMessages({library(metafor); library(metadat); library(club
 
 ctrl <- list(optimizer = "optim", optmethod = "BFGS", reltol = 1e-14)
 
+# Egger's test for dependent effects (Rodgers & Pustejovsky 2021): the same model with the standard
+# error as moderator, rma.mv(yi, V, mods = ~ sqrt(vi)), on the same V; CR2 as clubSandwich's coef_test.
+# metafor's default optimizer (nlminb) here: on dat.knapp2017 with rho = 0.6 BFGS stops at a sigma^2
+# between of 5e-8 with a lower log-likelihood than nlminb's 6e-10 (the boundary, 0).
+egger <- function(dat, V) {
+  fit <- rma.mv(yi, V, mods = ~ sqrt(vi), random = ~ 1 | cluster / row, data = dat, method = "REML")
+  cr2 <- coef_test(fit, vcov = "CR2", cluster = dat$cluster, test = "Satterthwaite")
+  list(beta = as.numeric(fit$b), se = fit$se, zval = fit$zval, pval = fit$pval, ci_lower = fit$ci.lb,
+       ci_upper = fit$ci.ub, sigma2 = fit$sigma2, logLik = as.numeric(logLik(fit)),
+       cr2_se = cr2$SE, cr2_df = cr2$df_Satt, cr2_pval = cr2$p_Satt)
+}
+
 fits <- function(dat, V_of) {
   out <- list()
   for (rho in c(0, 0.6)) {
@@ -27,7 +40,7 @@ fits <- function(dat, V_of) {
       rho = rho, estimate = as.numeric(fit$b), se = fit$se, zval = fit$zval, pval = fit$pval,
       ci_lower = fit$ci.lb, ci_upper = fit$ci.ub, sigma2 = fit$sigma2,
       logLik = as.numeric(logLik(fit)), QE = fit$QE,
-      cr2_se = cr2$SE, cr2_df = cr2$df_Satt,
+      cr2_se = cr2$SE, cr2_df = cr2$df_Satt, egger = egger(dat, V),
       V_diag = diag(V), V_pairs = lapply(seq_len(nrow(idx)), function(r)
         c(idx[r, 1], idx[r, 2], V[idx[r, 1], idx[r, 2]])))
   }

@@ -155,3 +155,49 @@ def test_subgroup_overall_fit_is_the_shared_group_model():
     assert result.overall.estimate == pytest.approx(expected["estimate"], rel=1e-6)
     anxiety = next(g.result for g in result.groups if g.group == "anxiety")
     assert any("9 pair(s) of comparisons share a group" in note for note in anxiety.notes)
+
+
+@pytest.mark.parametrize("name,index", CASES)
+@pytest.mark.parametrize("ci_method", ["z", "cr2"])
+def test_multilevel_egger_test_takes_the_shared_group_covariance(name, index, ci_method):
+    """rma.mv(yi, V, mods = ~ sqrt(vi)) on vcalc's V; CR2 as clubSandwich's coef_test (Satterthwaite)."""
+    from compassmeta.analyses.bias import multilevel_regression_test
+
+    yi, vi, cluster, groups = DATASETS[name]()
+    expected = REFERENCE[name]["fits"][index]["egger"]
+    rho = REFERENCE[name]["fits"][index]["rho"] or None
+    test = multilevel_regression_test(yi, vi, cluster, rho=rho, ci_method=ci_method, groups=groups)
+    assert test.intercept == pytest.approx(expected["beta"][1], rel=1e-6)
+    assert test.limit_estimate == pytest.approx(expected["beta"][0], rel=1e-6)
+    if ci_method == "z":
+        assert test.se == pytest.approx(expected["se"][1], rel=1e-6)
+        assert test.p_value == pytest.approx(expected["pval"][1], rel=1e-6)
+        assert [test.limit_ci_lower, test.limit_ci_upper] == pytest.approx(
+            [expected["ci_lower"][0], expected["ci_upper"][0]], rel=1e-6)
+    else:
+        assert test.se == pytest.approx(expected["cr2_se"][1], rel=1e-6)
+        assert test.df == pytest.approx(expected["cr2_df"][1], rel=1e-6)
+        assert test.p_value == pytest.approx(expected["cr2_pval"][1], rel=1e-6)
+
+
+def test_bias_cluster_reads_the_arms_of_the_table():
+    expected = REFERENCE["trials"]["fits"][1]["egger"]
+    d = _cli_json("bias", str(FIXTURES / "shared_control_trials.csv"), "--cluster", "study_id",
+                  "--rho", "0.6")
+    assert d["egger_multilevel"]["intercept"] == pytest.approx(expected["beta"][1], rel=1e-6)
+    assert d["egger_multilevel"]["se"] == pytest.approx(expected["se"][1], rel=1e-6)
+    shared = "Egger's test with the multilevel model: 9 pair(s) of comparisons share a group"
+    assert any(note.startswith(shared) for note in d["notes"])
+
+
+def test_report_egger_row_takes_the_rows_arm_groups():
+    """The report's multilevel Egger row reads the subset's ``row_groups`` (CHE, rho = 0.6, z)."""
+    from types import SimpleNamespace
+
+    from compassmeta.report.subset_analysis import _multilevel_egger_check
+
+    yi, vi, cluster, groups = _trials()
+    effects = SimpleNamespace(rows_yi=tuple(yi), rows_vi=tuple(vi), row_trials=tuple(cluster),
+                              row_groups=groups)
+    check = _multilevel_egger_check(SimpleNamespace(effects=effects, rho=0.6, ci_method="z"))
+    assert check.p_value == pytest.approx(REFERENCE["trials"]["fits"][1]["egger"]["pval"][1], rel=1e-6)

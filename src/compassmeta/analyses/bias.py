@@ -18,6 +18,7 @@ from ..common.results import Estimate, Result
 from ..data.aggregate import cluster_composites
 from ..models.dependent import check_options, meta_regression_dependent
 from ..models.model import fit_model
+from ..models.multilevel import SHARED_GROUP_NOTE
 from ..models.pooling import PooledResult, as_fraction, check_effects, pool
 from ..models.wls import ordinary_wls
 from .failsafe import FailSafeN, fail_safe_n
@@ -78,11 +79,19 @@ def regression_test(yi, vi, *, model="lm", predictor="sei", method="REML", ci_me
 
 
 def multilevel_regression_test(yi, vi, cluster, *, predictor="sei", method="REML", rho=None, ci_method="z",
-                               level=95):
+                               level=95, groups=None) -> RegressionTest:
     """Egger's regression test for dependent effects: the three-level model (or CHE with ``rho``)
     with the standard error (or variance) as moderator, metafor rma.mv(yi, V, mods = ~ sqrt(vi),
     random = ~ 1 | cluster/es); ``ci_method`` "cr2" gives the CR2 robust t-test of clubSandwich,
-    the test Rodgers & Pustejovsky (2021) found to hold its size with dependent effects."""
+    the test Rodgers & Pustejovsky (2021) found to hold its size with dependent effects.  With
+    ``groups`` (the rows' arms and sizes) V holds the shared control group's covariance, metafor
+    vcalc(grp1, grp2, w1, w2), as in every multilevel fit (models.sharedgroups)."""
+    return _multilevel_egger(yi, vi, cluster, predictor=predictor, method=method, rho=rho,
+                             ci_method=ci_method, level=level, groups=groups)[0]
+
+
+def _multilevel_egger(yi, vi, cluster, *, predictor, method, rho, ci_method, level, groups):
+    """(:func:`multilevel_regression_test`, the notes on its covariance: the shared groups)."""
     yi, vi = check_effects(yi, vi)
     k = yi.size
     if k < 3:
@@ -90,12 +99,14 @@ def multilevel_regression_test(yi, vi, cluster, *, predictor="sei", method="REML
     values = np.sqrt(vi) if predictor == "sei" else vi
     fit = meta_regression_dependent(yi, vi, np.column_stack([np.ones(k), values]), ("intercept", predictor),
                                     cluster, method=method, rho=rho, ci_method=ci_method,
-                                    level=as_fraction(level))
+                                    level=as_fraction(level), groups=groups)
     limit, slope = fit.coefficients
+    shared = fit.fit.shared_pairs
+    notes = (f"Egger's test with the multilevel model: {SHARED_GROUP_NOTE.format(shared)}",) if shared else ()
     return RegressionTest(model="multilevel", predictor=predictor, k=k, intercept=slope.estimate, se=slope.se,
                           statistic=slope.statistic, df=slope.df, p_value=slope.p_value,
                           limit_estimate=limit.estimate, limit_ci_lower=limit.ci_lower,
-                          limit_ci_upper=limit.ci_upper)
+                          limit_ci_upper=limit.ci_upper), notes
 
 
 def _tie_sums(values):
@@ -305,13 +316,14 @@ class BiasReport(Result):
 
 
 def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None, rho=None,
-                fsn_target=None):
+                fsn_target=None, groups=None):
     """All small-study and publication-bias analyses of one set of effects.
 
     With ``cluster`` (a label per effect; dependent effects), Egger's test is also run on every
-    effect with the multilevel model (:func:`multilevel_regression_test`, ``rho`` for CHE); the
-    other analyses, which assume independent effects, use one composite effect per cluster
-    (its effects averaged with r = ``rho``, or 0.5; Borenstein et al. 2009, ch. 24).
+    effect with the multilevel model (:func:`multilevel_regression_test`, ``rho`` for CHE,
+    ``groups`` the rows' arms and sizes for a shared control group's covariance); the other
+    analyses, which assume independent effects, use one composite effect per cluster (its effects
+    averaged with r = ``rho``, or 0.5; Borenstein et al. 2009, ch. 24).
     ``fsn_target``: the effect Orwin's fail-safe N brings the mean to (default half of it)."""
     yi, vi = check_effects(yi, vi)
     check_options(cluster, rho, ci_method)
@@ -319,8 +331,10 @@ def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None,
     egger_multilevel = None
     if cluster is not None:
         if yi.size >= 3:
-            egger_multilevel = multilevel_regression_test(yi, vi, cluster, method=method, rho=rho,
-                                                          ci_method=ci_method, level=level)
+            egger_multilevel, shared_notes = _multilevel_egger(
+                yi, vi, cluster, predictor="sei", method=method, rho=rho, ci_method=ci_method, level=level,
+                groups=groups)
+            notes.extend(shared_notes)
         _, yi, vi, note = cluster_composites(
             cluster, yi, vi, rho=rho, ci_method=ci_method,
             multilevel_use="Egger's test with the {model} model on every effect",

@@ -4,6 +4,7 @@ import sys
 import click
 
 from .app import (
+    arm_groups,
     cluster_labels,
     cluster_options,
     complete_cases,
@@ -33,7 +34,8 @@ def bias(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     result = bias_report(yi, vi, method=method, ci_method=ci_method, level=level,
-                         cluster=cluster_labels(table, cluster_column), rho=rho, fsn_target=fsn_target)
+                         cluster=cluster_labels(table, cluster_column), rho=rho, fsn_target=fsn_target,
+                         groups=arm_groups(table, cluster_column))
     for note in result.notes:
         click.echo(f"Warning: {note}", err=True)
     for note in result.fail_safe_n.notes:

@@ -110,13 +110,14 @@ def bias_analyses(choice: ModelChoice, pooled) -> tuple[tuple, tuple]:
 
 def _multilevel_egger_check(choice):
     """Egger's test on every row of a subset whose trials contribute several rows: the subset's
-    multilevel model with the standard error as moderator (Rodgers & Pustejovsky 2021)."""
+    multilevel model, with its shared control groups' covariance, and the standard error as
+    moderator (Rodgers & Pustejovsky 2021)."""
     from ..analyses.bias import multilevel_regression_test
 
     effects = choice.effects
     test = multilevel_regression_test(np.array(effects.rows_yi), np.array(effects.rows_vi),
                                       list(effects.row_trials), method=METHOD, rho=choice.rho,
-                                      ci_method=choice.ci_method)
+                                      ci_method=choice.ci_method, groups=effects.row_groups)
     return BiasCheck(analysis="Egger's test, multilevel model", p_value=test.p_value, adjusted_estimate=None,
                      adjusted_ci_lower=None, adjusted_ci_upper=None, flag=test.p_value < 0.10,
                      summary=f"every row ({test.k}): bias coefficient {test.intercept:.2f} "
@@ -163,8 +164,9 @@ def _shared_control_notes(choice: ModelChoice, rows) -> list:
         arm_groups = ArmGroups.from_rows(members)
         sized = arm_groups is not None and bool(arm_groups.known.all())
         if choice.dependent and sized:
-            notes.append(head + "the model uses the exact covariance of the shared group from the arm sizes "
-                         "(metafor vcalc(grp1, grp2, w1, w2)), with the trial's random effect"
+            notes.append(head + "the model (and Egger's multilevel test) uses the exact covariance of the "
+                         "shared group from the arm sizes (metafor vcalc(grp1, grp2, w1, w2)), with the "
+                         "trial's random effect"
                          + (" and rho (CHE) between different measures" if choice.rho is not None else ""))
         elif choice.dependent:
             notes.append(head + "a row lacks its arm sizes (n1, n2), so the model takes that dependence as "
