@@ -4,7 +4,8 @@ One module owns them.  A scalar (or a small array, looped) is computed by the pu
 of ``common.special`` (AS 241, Numerical Recipes 6.2 and 6.4), so that the single-fit commands never
 import scipy (``scipy.special`` alone costs about 0.3 s of start-up).  An array of more than
 ``BATCH_SIZE`` elements (the batched engines: simulations, GOSH, permutations, batch tau^2) goes to
-scipy.special's ufuncs, imported then.  Each function returns a numpy float for scalar input and an
+scipy.special's ufuncs, imported then, as are t and F on more than LARGE_DF degrees of freedom.
+Each function returns a numpy float for scalar input and an
 array for an array (as the ufuncs do), hence the ``Any`` return types.  NaN in, NaN out; a
 parameter outside its domain (df <= 0) gives NaN, as in scipy.
 """
@@ -21,7 +22,16 @@ from .errors import InputError
 # a number or an array of numbers (the functions broadcast)
 FloatOrArray = float | NDArray[np.float64]
 BATCH_SIZE = 512  # arrays larger than this use scipy.special's ufuncs
+# t and F with a df above this use scipy.special (Boost) too: there the continued fraction of the
+# incomplete beta function (Numerical Recipes 6.4) loses digits (1e-11 at df = 10^6, 4e-12 at 10^5)
+LARGE_DF = 2e4
 _SQRT2 = math.sqrt(2.0)
+
+
+def _scipy_special() -> Any:
+    from scipy import special  # imported only when needed: 0.3 s of start-up
+
+    return special
 
 
 def _apply(scalar: Callable[..., float], batch: Callable[[Any], Any], *args: Any) -> Any:
@@ -32,9 +42,7 @@ def _apply(scalar: Callable[..., float], batch: Callable[[Any], Any], *args: Any
         return np.float64(math.nan if any(map(math.isnan, values)) else scalar(*values))
     arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in args))
     if arrays[0].size > BATCH_SIZE:
-        from scipy import special  # imported only for big arrays: 0.3 s of start-up
-
-        return batch(special)
+        return batch(_scipy_special())
     flat = zip(*(a.ravel().tolist() for a in arrays), strict=True)
     out = [math.nan if any(map(math.isnan, values)) else scalar(*values) for values in flat]
     return np.array(out, dtype=float).reshape(arrays[0].shape)
@@ -50,6 +58,8 @@ def _t_sf(t: float, df: float) -> float:
         return math.nan
     if math.isinf(df):
         return _normal_sf(t)
+    if df > LARGE_DF:
+        return float(_scipy_special().stdtr(df, -t))
     t2 = t * t
     if t2 > 1e300:  # sf = df^(df/2 - 1) |t|^-df / B(df/2, 1/2) to double precision out here
         log_beta = math.lgamma(df / 2.0) + math.lgamma(0.5) - math.lgamma(df / 2.0 + 0.5)
@@ -73,6 +83,8 @@ def _f_sf(x: float, df1: float, df2: float) -> float:
         return 1.0
     if math.isinf(x):
         return 0.0
+    if max(df1, df2) > LARGE_DF:
+        return float(_scipy_special().fdtrc(df1, df2, x))
     denominator = df2 + df1 * x
     return sp.incomplete_beta(df2 / 2.0, df1 / 2.0, df2 / denominator, df1 * x / denominator)[0]
 
@@ -146,12 +158,10 @@ def _t_ppf(p: float, df: float) -> float:
     a = df / 2.0
 
     def log_tail(t: float) -> tuple[float, float]:
-        t2 = t * t
-        x, y = df / (df + t2), t2 / (df + t2)
-        tail = 0.5 * sp.incomplete_beta(a, 0.5, x, y)[0]
-        if tail <= 0.0:
-            return -math.inf, -df
-        return math.log(tail), -sp.beta_prefactor(a, 0.5, x, y) / tail
+        tail, t2 = _t_sf(t, df), t * t
+        if tail <= 0.0 or t2 > 1e300:  # out there log sf = const - df log t
+            return (math.log(tail) if tail > 0.0 else -math.inf), -df
+        return math.log(tail), -sp.beta_prefactor(a, 0.5, df / (df + t2), t2 / (df + t2)) / tail
 
     z = -sp.normal_ppf(q)
     cornish_fisher = z + (z ** 3 + z) / (4.0 * df)
@@ -207,9 +217,24 @@ def chi2_quantile(prob: FloatOrArray, df: FloatOrArray) -> Any:
     return _apply(lambda p, d: _chi2_isf(1.0 - p, d), lambda s: s.chdtri(df, 1.0 - prob), prob, df)
 
 
+def gamma_lower(a: FloatOrArray, x: FloatOrArray) -> Any:
+    """Regularised lower incomplete gamma function P(a, x) (scipy.special.gammainc)."""
+    return _apply(lambda s, v: sp.incomplete_gamma(s, v)[0] if s > 0 and v >= 0 else math.nan,
+                  lambda s: s.gammainc(a, x), a, x)
+
+
 def f_sf(x: FloatOrArray, df1: FloatOrArray, df2: FloatOrArray) -> Any:
     """Upper tail P(X > x) for X ~ F(df1, df2)."""
     return _apply(_f_sf, lambda s: s.fdtrc(df1, df2, x), x, df1, df2)
+
+
+def _log_gamma(x: float) -> float:
+    return math.inf if x <= 0.0 and x == math.floor(x) else math.lgamma(x)
+
+
+def log_gamma(x: FloatOrArray) -> Any:
+    """log |Gamma(x)| (inf at the poles 0, -1, -2, ..., as scipy.special.gammaln)."""
+    return _apply(_log_gamma, lambda s: s.gammaln(x), x)
 
 
 def critical_value(level: float, df: FloatOrArray | None = None) -> Any:

@@ -133,10 +133,18 @@ def beta_prefactor(a: float, b: float, x: float, y: float) -> float:
     return math.exp(exponent) * math.sqrt(a * b / (2.0 * math.pi * total))
 
 
-def _beta_fraction(a: float, b: float, x: float) -> float:
-    """The continued fraction of I_x(a, b) (Numerical Recipes 3rd ed. 6.4, modified Lentz)."""
+def _beta_fraction(a: float, b: float, x: float, y: float) -> float:
+    """The continued fraction of I_x(a, b) (Numerical Recipes 3rd ed. 6.4, modified Lentz); its first
+    denominator 1 - (a + b) x / (a + 1) is also (1 - b + (a + b) y) / (a + 1), y = 1 - x: of the two,
+    the one that cancels less (near x = 1 with a large the first loses digits)."""
     qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
+    ratio, shifted = qab * x / qap, qab * y
+    first, second = 1.0 - ratio, (1.0 - b + shifted) / qap
+    # the form that cancels less: |terms| / |result| of each
+    if max(1.0, ratio) * abs(second) <= max(abs(1.0 - b), shifted) / qap * abs(first):
+        c, d = 1.0, first
+    else:
+        c, d = 1.0, second
     d = 1.0 / (_FPMIN if abs(d) < _FPMIN else d)
     h = d
     for m in range(1, _MAX_ITERATIONS):
@@ -163,9 +171,9 @@ def incomplete_beta(a: float, b: float, x: float, y: float) -> tuple[float, floa
         return 1.0, 0.0
     prefactor = beta_prefactor(a, b, x, y)
     if x < (a + 1.0) / (a + b + 2.0):
-        lower = prefactor * _beta_fraction(a, b, x) / a
+        lower = prefactor * _beta_fraction(a, b, x, y) / a
         return lower, 1.0 - lower
-    upper = prefactor * _beta_fraction(b, a, y) / b
+    upper = prefactor * _beta_fraction(b, a, y, x) / b
     return 1.0 - upper, upper
 
 
