@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import special as sp
-from .errors import InputError
+from .errors import ConvergenceError, InputError
 
 # a number or an array of numbers (the functions broadcast)
 FloatOrArray = float | NDArray[np.float64]
@@ -114,7 +114,7 @@ def _positive_root(log_tail: Callable[[float], tuple[float, float]], target: flo
         if abs(new - x) <= 4.0 * sp.EPS * x or high - low <= 4.0 * sp.EPS * low:
             return new
         x = new
-    raise sp.NotConverged(f"quantile search for tail {target:g}")
+    raise ConvergenceError(f"quantile search for tail {target:g}")
 
 
 def _chi2_isf(q: float, df: float) -> float:

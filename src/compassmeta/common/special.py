@@ -11,10 +11,13 @@ single-fit paths use these double-precision scalar routines instead:
   Numerical Recipes 3rd ed., 6.4;
 * their prefactors x^a e^-x / Gamma(a) and x^a y^b / B(a, b) written around Stirling's series
   (the form of DiDonato & Morris 1992, ACM TOMS 18, 360-373, and Temme 1992), so that they stay
-  accurate for shape parameters up to 10^6 where exp(a log x - lgamma(a)) loses 9 digits;
-* quantiles by Newton's method on the log of the smaller tail, safeguarded by bisection.
+  accurate for shape parameters up to 10^6 where exp(a log x - lgamma(a)) loses 9 digits (the
+  beta continued fraction itself loses digits above a ~ 10^4: distributions.LARGE_DF).
+The quantiles (Newton's method on the log of a tail) are in ``common.distributions``.
 """
 import math
+
+from .errors import ConvergenceError
 
 EPS = 2.220446049250313e-16
 _FPMIN = 1e-300
@@ -22,10 +25,6 @@ _MAX_ITERATIONS = 1_000_000  # the continued fractions take O(sqrt(a)) steps: ab
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 # Stirling's series for log Gamma(a) - ((a - 1/2) log a - a + log sqrt(2 pi)), Abramowitz & Stegun 6.1.41
 _STIRLING = (1.0 / 12, -1.0 / 360, 1.0 / 1260, -1.0 / 1680, 1.0 / 1188, -691.0 / 360360, 1.0 / 156)
-
-
-class NotConverged(ArithmeticError):
-    """A series, continued fraction or root search did not reach double precision."""
 
 
 def log1pmx(u: float) -> float:
@@ -87,7 +86,7 @@ def incomplete_gamma(a: float, x: float) -> tuple[float, float]:
             if term < total * EPS:
                 lower = total * prefactor
                 return lower, 1.0 - lower
-        raise NotConverged(f"incomplete gamma series at a = {a:g}, x = {x:g}")
+        raise ConvergenceError(f"incomplete gamma series at a = {a:g}, x = {x:g}")
     b = x + 1.0 - a
     c, d = 1.0 / _FPMIN, 1.0 / b
     h = d
@@ -104,7 +103,7 @@ def incomplete_gamma(a: float, x: float) -> tuple[float, float]:
         if abs(delta - 1.0) < EPS:
             upper = prefactor * h
             return 1.0 - upper, upper
-    raise NotConverged(f"incomplete gamma continued fraction at a = {a:g}, x = {x:g}")
+    raise ConvergenceError(f"incomplete gamma continued fraction at a = {a:g}, x = {x:g}")
 
 
 def _log_ratio(ratio: float, u: float) -> float:
@@ -159,7 +158,7 @@ def _beta_fraction(a: float, b: float, x: float, y: float) -> float:
             h *= delta
         if abs(delta - 1.0) < EPS:
             return h
-    raise NotConverged(f"incomplete beta continued fraction at a = {a:g}, b = {b:g}, x = {x:g}")
+    raise ConvergenceError(f"incomplete beta continued fraction at a = {a:g}, b = {b:g}, x = {x:g}")
 
 
 def incomplete_beta(a: float, b: float, x: float, y: float) -> tuple[float, float]:
