@@ -83,7 +83,7 @@ def _uniroot(func, k):
 def _fisher(yi, vi, alpha):
     """Rosenthal's N with Fisher's pooling: where the chi-square test of -2 sum log p_i, with
     floor(n) added p = 0.5, on 2 (k + n) df stops being significant (metafor's .fsn.fisher)."""
-    p = dist.special.ndtr(-np.abs(yi / np.sqrt(vi)))
+    p = dist.normal_cdf(-np.abs(yi / np.sqrt(vi)))
     statistic, k = -2.0 * float(np.sum(np.log(p))), yi.size
     p_value = float(dist.chi2_sf(statistic, 2 * k))
     if p_value >= alpha:
@@ -141,7 +141,7 @@ def fail_safe_n(yi, vi, *, alpha=0.05, target=None, method="REML"):
     fit = fit_model(np.ones((k, 1)), yi, vi, terms=("intercept",), method=method.upper())
     general_p = float(fit.p_values[0])
     general = general_n(yi, vi, float(fit.beta[0]), fit.tau2, fixed=fit.method == "FE", alpha=alpha)
-    return FailSafeN(rosenthal=whole(rosenthal), rosenthal_p=float(dist.special.ndtr(-z_average)),
+    return FailSafeN(rosenthal=whole(rosenthal), rosenthal_p=float(dist.normal_cdf(-z_average)),
                      fisher=fisher, fisher_p=fisher_p, orwin=orwin, orwin_target=orwin_target,
                      orwin_weighted=orwin_weighted, orwin_weighted_target=weighted_target,
                      rosenberg=whole(rosenberg),

@@ -12,9 +12,9 @@ maximised as metafor's selmodel() does over (mu, log tau^2, deltas mapped logist
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from ..common.errors import ConvergenceError
+from ..common.transforms import expit
 from .selection_weights import SIGNS, Array, Steps, WeightFunction, selection_p_values
 
 EPS = np.finfo(float).eps
@@ -40,7 +40,7 @@ class SelectionLikelihood:
         if tau2 < 10 * EPS:
             tau2 = 0.0
         x = theta[1 if self.fixed_tau2 is not None else 2:]
-        delta = self.delta_min + (self.delta_max - self.delta_min) * special.expit(x)
+        delta = self.delta_min + (self.delta_max - self.delta_min) * expit(x)
         return mu, tau2, delta
 
     def transformed_start(self, mu: float, tau2: float, delta: Array) -> Array:

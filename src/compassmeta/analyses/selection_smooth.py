@@ -8,8 +8,8 @@ standard errors from a Richardson-extrapolated numerical Hessian (metafor: numDe
 from collections.abc import Callable
 
 import numpy as np
-from scipy import special
 
+from ..common import distributions as dist
 from .selection_likelihood import EPS, SelectionLikelihood
 from .selection_weights import Array, Steps, WeightFunction, p_of_z
 
@@ -73,7 +73,7 @@ class SmoothLikelihood(SelectionLikelihood):
         highest = np.maximum(10.0, (_Z_LIMIT * se - mu) / sd)
         kinks_p = np.array([c for c in (self.p_min, 1 - self.p_min, self.step) if 0 < c < 1])
         # one-sided p = ndtr(-sign * y / se)  <=>  y = -sign * se * ndtri(p); two-sided: p / 2 in each tail
-        y_points = [-sign * se[:, None] * special.ndtri(kinks_p / len(self.signs))[None, :]
+        y_points = [-sign * se[:, None] * dist.normal_quantile(kinks_p / len(self.signs))[None, :]
                     for sign in self.signs] if kinks_p.size else []
         y_points.append(se[:, None] * _Z_GRID[None, :])
         if len(self.signs) == 2:
@@ -86,8 +86,8 @@ class SmoothLikelihood(SelectionLikelihood):
         t = (left + half)[:, :, None] + half[:, :, None] * _NODES[None, None, :]
         integrand = self._weight_at(mu + sd[:, None, None] * t, se[:, None, None], delta) * \
             np.exp(-0.5 * t ** 2) * _INV_SQRT_2PI
-        tails = (self._weight_at(mu + sd * lowest, se, delta) * special.ndtr(lowest)
-                 + self._weight_at(mu + sd * highest, se, delta) * special.ndtr(-highest))
+        tails = (self._weight_at(mu + sd * lowest, se, delta) * dist.normal_cdf(lowest)
+                 + self._weight_at(mu + sd * highest, se, delta) * dist.normal_cdf(-highest))
         return np.einsum("ijn,n,ij->i", integrand, _WEIGHTS, half) + tails
 
     def _weight_at(self, y: Array, se: Array, delta: Array) -> Array:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special
 
+from ..common import distributions as dist
 from .selection_likelihood import SelectionLikelihood
 from .selection_weights import Array, Steps, WeightFunction, interval_of
 
@@ -49,7 +49,7 @@ class StepLikelihood(SelectionLikelihood):
         # z-quantiles of the interval bounds: one-sided p <= s  <=>  sign * y / sqrt(v) >= -ndtri(s);
         # two-sided p <= s  <=>  |y| / sqrt(v) >= -ndtri(s / 2)
         tail_share = self.steps[:-1] / len(self.signs)
-        self.inner_offsets = np.sqrt(vi)[:, None] * special.ndtri(tail_share)[None, :]
+        self.inner_offsets = np.sqrt(vi)[:, None] * dist.normal_quantile(tail_share)[None, :]
         self.counts = np.bincount(self.group, minlength=self.steps.size)
 
     def __call__(self, mu: float, tau2: float, delta: Array) -> float:
@@ -70,7 +70,7 @@ class StepLikelihood(SelectionLikelihood):
             u = (sign * mu + self.inner_offsets) / sd[:, None]
             density = np.exp(-0.5 * u ** 2) * _INV_SQRT_2PI
             terms.tails.append((sign, u, density))
-            terms.probability = terms.probability + special.ndtr(u)
+            terms.probability = terms.probability + dist.normal_cdf(u)
             terms.signed_density = terms.signed_density + sign * density
             terms.u_density = terms.u_density + u * density
         terms.area = delta[-1] + terms.probability @ terms.drop

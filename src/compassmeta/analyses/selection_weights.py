@@ -12,8 +12,8 @@ from typing import ClassVar, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special
 
+from ..common import distributions as dist
 from ..common.errors import InputError
 
 ALTERNATIVES = ("greater", "less", "two.sided")
@@ -36,8 +36,8 @@ def selection_p_values(yi: Array, vi: Array, alternative: str) -> Array:
 def p_of_z(z: Array, alternative: str) -> Array:
     """One-sided (upper tail for "greater", lower for "less") or two-sided normal p-value of z."""
     if alternative == "two.sided":
-        return 2 * special.ndtr(-np.abs(z))
-    return special.ndtr(-z if alternative == "greater" else z)
+        return dist.normal_two_sided_p(z)
+    return dist.normal_cdf(-z if alternative == "greater" else z)
 
 
 def interval_of(p_values: ArrayLike, steps: ArrayLike) -> NDArray[np.intp]:

@@ -149,7 +149,7 @@ def case_deletion(X, yi, vi, *, terms, method="REML", ci_method="z", level=0.95)
     out["rstandard"] = (yi - X @ full.beta) / np.sqrt(marginal_var)
     out["hat"], out["weight"] = np.diag(H).copy(), 100.0 * w / w.sum()
     out["influential"] = (np.abs(out["dffits"]) > 3 * np.sqrt(p / (k - p)))
-    out["influential"] |= dist.special.chdtr(p, out["cook_d"]) > 0.5
+    out["influential"] |= dist.chi2_cdf(out["cook_d"], p) > 0.5
     out["influential"] |= (out["hat"] > 3 * p / k) | (np.abs(dfbetas) > 1).any(axis=1)
     out["change"] = changes
     return out, dfbetas, full

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import distributions as dist
+
 
 @dataclass(frozen=True)
 class Transform:
@@ -35,16 +37,20 @@ def _isqrt(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.where(x < 0, 0.0, x * x)
 
 
-def _ilogit(x: NDArray[np.float64]) -> NDArray[np.float64]:
-    from scipy import special
+def expit(x: ArrayLike) -> Any:
+    """The logistic function 1 / (1 + exp(-x)), as exp(x) / (1 + exp(x)) below 0 (no overflow)."""
+    x = np.asarray(x, dtype=float)
+    small = np.exp(-np.abs(x))
+    out = np.where(x >= 0, 1.0 / (1.0 + small), small / (1.0 + small))
+    return out if out.ndim else out[()]
 
-    return special.expit(x)
+
+def _ilogit(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    return expit(x)
 
 
 def _iprobit(x: NDArray[np.float64]) -> NDArray[np.float64]:
-    from scipy import special
-
-    return special.ndtr(x)
+    return dist.normal_cdf(x)
 
 
 def freeman_tukey(p: float | NDArray[np.float64], n: float | NDArray[np.float64]) -> NDArray[np.float64]:

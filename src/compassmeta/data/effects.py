@@ -16,7 +16,6 @@ correction J = 1 - 3 / (4 (n1 + n2) - 9) and the variance of the uncorrected d,
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special
 
 from ..common import distributions as dist
 from .measures import change, means
@@ -136,7 +135,7 @@ def expected_normal_range(n: ArrayLike) -> Array:
     integration (the values of Wan's Table 1); above, Wan's approximation
     2 Phi^-1((n - 0.375) / (n + 0.25)).
     """
-    from scipy import integrate
+    from scipy import integrate, special
 
     def exact(size: float) -> float:
         def density(z: float) -> float:

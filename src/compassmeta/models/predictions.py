@@ -46,7 +46,7 @@ def share_above(threshold, estimate, se, heterogeneity, df=None):
     """P(theta > threshold) for theta ~ N(estimate, se^2 + heterogeneity), or t on ``df``
     (metafor predict(prob = ">a"); ``heterogeneity`` is tau^2, or the sum of the sigma^2)."""
     z = (threshold - estimate) / np.sqrt(se * se + heterogeneity)
-    return float(dist.special.ndtr(-z) if df is None else dist.special.stdtr(df, -z))
+    return float(dist.normal_cdf(-z) if df is None else dist.t_cdf(-z, df))
 
 
 def probability_above(fit, threshold, row=None):

@@ -18,7 +18,6 @@ from ..data.tables import read_table
 from ..models.moderators import subgroup_analysis
 from ..models.pooling import pool
 from .reproduce_data import GOLDBERG_CORRELATION, EffectData, metacih_data, table_data
-from .rows import plan_rows
 
 
 def studies_dir(explicit=None):
@@ -229,6 +228,7 @@ def plan_forests(path) -> list:
     from ..data.plan import load_plan
     from .figures import subset_forest
     from .render import slug
+    from .rows import plan_rows  # imported here: it imports plots (matplotlib), which validate needs not
     from .subset_analysis import analyse_subset
     from .subsets import outcome_subsets, sections
 

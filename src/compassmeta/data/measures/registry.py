@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ...common import distributions as dist
 from ...common.errors import InputError
 
 CONTINUITY_TARGETS = ("only0", "all", "if0all", "none")
@@ -111,11 +112,11 @@ def weighted_mean(x: Array, w: Array) -> float:
 def hedges_correction(df: ArrayLike) -> Array:
     """Exact small-sample bias correction c(m) = Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2)) (Hedges 1981,
     eq. 6e), through log-gamma so that it does not overflow; undefined (NaN) for m <= 1."""
-    from scipy import special
-
     df = np.asarray(df, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        value = np.exp(special.gammaln(df / 2) - 0.5 * np.log(df / 2) - special.gammaln((df - 1) / 2))
+        usable = np.where(df > 1, df, np.nan)
+        half = usable / 2
+        value = np.exp(dist.log_gamma(half) - 0.5 * np.log(half) - dist.log_gamma(half - 0.5))
     return np.where(df <= 1, np.nan, value)
 
 
