@@ -10,6 +10,7 @@ import gc
 import math
 import os
 import re
+import sys
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -207,7 +208,7 @@ def _records(lines: Iterable[str], path: Path) -> tuple[list[str] | None, list[t
             filled = True
             if len(record) != len(header) and misfit is None:
                 misfit = (number, len(record))
-            rows.append(tuple(record))
+            rows.append(tuple(map(sys.intern, record)))   # one object per distinct text (1/4 the memory)
             starts.append(start)
             ends.append(read)
     except csv.Error as error:
