@@ -73,14 +73,14 @@ def shared_value_problems(rows: Rows, file: str, key_fields: tuple[str, ...], fi
     first: dict[tuple[Any, ...], int] = {}
     group = [first.setdefault(key, number) if trial is not None else None
              for number, (trial, key) in enumerate(zip(columns["study_id"], keys))]
-    found: list[tuple[int, int, str]] = []
+    found: list[tuple[int, int, int, str]] = []
     for order, name in enumerate(fields):
         values = columns[name]
-        found.extend((number, order, name) for number, reference in enumerate(group)
+        found.extend((number, order, reference, name) for number, reference in enumerate(group)
                      if reference is not None and values[number] != values[reference])
     problems: list[Problem] = []
-    for number, _, name in sorted(found):
-        reference, values = group[number], columns[name]
+    for number, _, reference, name in sorted(found):
+        values = columns[name]
         label = " ".join(str(columns[part][number] or "") for part in key_fields if columns[part][number])
         problems.append(Problem(file, number + 1, name,
                                 f"{what} {label}: {name} {shown(values[number])} differs from row "

@@ -350,14 +350,14 @@ def reused_lines(table: Table, header, records):
     kept = [number for number in order if number is not None]
     if table.spans is None or any(later <= earlier for earlier, later in zip(kept, kept[1:])):
         return table_lines(header, records)
-    return _copied_lines(table, header, records, order)
+    return _copied_lines(table.path, table.spans, header, records, order)
 
 
-def _copied_lines(table: Table, header, records, order):
+def _copied_lines(path, spans, header, records, order):
     """:func:`reused_lines` once the kept records are known to be in file order."""
-    starts, ends = table.spans
+    starts, ends = spans
     yield _line(header)
-    with open(table.path, encoding="utf-8-sig", newline="") as handle:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
         read = 0
         for record, number in zip(records, order):
             if number is None:
