@@ -188,3 +188,17 @@ def test_edit_copies_unchanged_rows_from_the_file_and_formats_the_edited_one(scr
     rows[2]["sessions"] = "9"
     expected = lines[0] + lines[1] + lines[2] + format_record(table.header, rows[2])
     assert scratch_table.read_bytes() == expected.encode() and '"first line\r\nsecond line"' in expected
+
+
+@pytest.mark.parametrize("command", [
+    ["validate", "{table}"],
+    ["edit", "savari2021-bdi2-post", "-s", "sessions=9", "--table", "{table}", "--yes"]])
+def test_validate_and_edit_of_a_named_table_do_not_import_matplotlib(scratch_table, command):
+    import subprocess
+    import sys
+
+    arguments = [part.format(table=scratch_table) for part in command]
+    code = ("import sys; from compassmeta.cli import main; "
+            f"main({arguments!r}, standalone_mode=False); print('matplotlib' in sys.modules)")
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert process.stdout.strip().splitlines()[-1] == "False", process.stdout + process.stderr

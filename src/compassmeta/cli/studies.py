@@ -58,7 +58,7 @@ def validate(tables, studies_folder, all_warnings):
     from ..data.studytable import validate_file
 
     if not tables:
-        from ..report.reproduce import studies_dir   # (it imports matplotlib: only when no table is named)
+        from ..report.reproduce import studies_dir  # (it imports matplotlib: only when no table is named)
 
         folder = studies_dir(studies_folder)
         tables = [path for path in (folder / "trials.csv", folder / "thirdwave.csv", folder / "rob2.csv")
