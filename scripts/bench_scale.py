@@ -5,7 +5,8 @@ process's maximum resident set, from os.wait4) of ``validate``, ``pool``, one ``
 The tables are the shipped rows of studies/trials.csv repeated, each copy with its own es_id
 and study_id (suffix ``-cN``) and its weeks_after_baseline perturbed, so every check of
 ``validate`` runs on every row; the data package and instruments are the shipped ones.
-Each command runs once as a fresh process (start-up included).
+Each command runs once as a fresh process (start-up included); the edit changes one cell of
+the first row (its inclusion_note), so it is written and logged.
 
     python scripts/bench_scale.py [--rows 10000 100000]
 """
@@ -72,7 +73,8 @@ def commands(path: Path) -> dict:
         "pool": ["pool", str(path), "--cluster", "study_id"],
         "add": ["add", "--table", str(path), "--yes", "-s", "es_id=bench-new-row", "-s",
                 "study_id=benchnew"] + [part for item in added for part in ("-s", item[2:])],
-        "edit": ["edit", first["es_id"], "--table", str(path), "--yes", "-s", "timepoint=post"],
+        "edit": ["edit", first["es_id"], "--table", str(path), "--yes", "-s",
+                 f"inclusion_note={first['inclusion_note']} (edited by bench_scale)"],
     }
 
 

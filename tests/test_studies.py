@@ -261,6 +261,15 @@ def test_data_offline_without_mirror_is_a_clear_message(tmp_path, monkeypatch):
     assert "not available offline" in result.output and "compassmeta data pull metapsy-sad" in result.output
 
 
+def test_data_pull_into_a_cache_below_a_file_is_a_one_line_error(tmp_path, monkeypatch):
+    (tmp_path / "afile").write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "afile" / "x"))
+    result = CliRunner().invoke(main, ["data", "pull", "metapsy-grief", "--mirror", str(tmp_path)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert f"{tmp_path / 'afile'} is a file, not a folder" in result.output
+    assert "XDG_CACHE_HOME" in result.output
+
+
 def test_checksum_mismatch_is_refused(tmp_path):
     (tmp_path / "metapsy").mkdir()
     (tmp_path / "metapsy" / "grief-psyctr.csv").write_text("study;.g\nx;1\n")

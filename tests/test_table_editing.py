@@ -164,3 +164,41 @@ def test_add_interactive_checks_each_answer_and_offers_optional_fields(scratch_t
     row = load_study_table(scratch_table).rows[-1]
     assert (row["sd1"], row["year"], row["sessions"]) == (5.0, 2024, 8)
     assert "g = 0.7086" in output   # the same row as test_studies' GOOD_ROW: J(39) (12 - 16) / sp, flipped
+
+
+def test_edit_copies_unchanged_rows_from_the_file_and_formats_the_edited_one(scratch_table):
+    """An edit formats only the edited row; every other row keeps its text (needless quotes, a
+    line break inside a quoted cell) with its line end made '\\n'; a blank line is dropped."""
+    from compassmeta.data.editing import with_values
+    from compassmeta.data.store import format_record, rewrite_table
+    from compassmeta.data.tables import read_table
+
+    table = read_table(scratch_table)
+    rows = [dict(zip(table.header, record)) for record in table.rows[:3]]
+    rows[1]["inclusion_note"] = "first line\r\nsecond line"
+    lines = [format_record(table.header, dict(zip(table.header, table.header)))]
+    lines += [format_record(table.header, row) for row in rows]
+    lines[1] = '"' + lines[1].replace(",", '",', 1)                # needless quotes on the es_id
+    scratch_table.write_bytes((lines[0] + lines[1].replace("\n", "\r\n") + "\r\n" + lines[2] + lines[3])
+                              .encode())
+    before = read_table(scratch_table)
+    rewrite_table(scratch_table, with_values(rows[2]["es_id"], {"sessions": "9"}))
+    after = read_table(scratch_table)
+    assert after.rows[:2] == before.rows[:2] and after.rows[2][table.header.index("sessions")] == "9"
+    rows[2]["sessions"] = "9"
+    expected = lines[0] + lines[1] + lines[2] + format_record(table.header, rows[2])
+    assert scratch_table.read_bytes() == expected.encode() and '"first line\r\nsecond line"' in expected
+
+
+@pytest.mark.parametrize("command", [
+    ["validate", "{table}"],
+    ["edit", "savari2021-bdi2-post", "-s", "sessions=9", "--table", "{table}", "--yes"]])
+def test_validate_and_edit_of_a_named_table_do_not_import_matplotlib(scratch_table, command):
+    import subprocess
+    import sys
+
+    arguments = [part.format(table=scratch_table) for part in command]
+    code = ("import sys; from compassmeta.cli import main; "
+            f"main({arguments!r}, standalone_mode=False); print('matplotlib' in sys.modules)")
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert process.stdout.strip().splitlines()[-1] == "False", process.stdout + process.stderr

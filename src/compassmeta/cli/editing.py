@@ -29,9 +29,11 @@ def author_options(func):
 
 def study_table_path(table_path, studies_folder=None):
     """--table, else trials.csv of --studies DIR, else of ./studies (or the checkout's)."""
-    from ..report.reproduce import studies_dir
+    if table_path:
+        return Path(table_path)
+    from ..report.reproduce import studies_dir  # (it imports matplotlib: only when no --table is given)
 
-    return Path(table_path) if table_path else studies_dir(studies_folder) / "trials.csv"
+    return studies_dir(studies_folder) / "trials.csv"
 
 
 def author(command, by, reason, confirm_reason=None):

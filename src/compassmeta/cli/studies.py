@@ -56,9 +56,10 @@ def validate(tables, studies_folder, all_warnings):
     from ..data.loading import resource_for
     from ..data.rob2 import rob2_problems
     from ..data.studytable import validate_file
-    from ..report.reproduce import studies_dir
 
     if not tables:
+        from ..report.reproduce import studies_dir  # (it imports matplotlib: only when no table is named)
+
         folder = studies_dir(studies_folder)
         tables = [path for path in (folder / "trials.csv", folder / "thirdwave.csv", folder / "rob2.csv")
                   if path.exists() or path.name == "trials.csv"]

@@ -16,6 +16,7 @@ with file, row and column and never fixed.
   arm and each control arm counted once) cannot hold more participants than were randomised.
 * SCS rows name their component; the sum-score ranges hold for the total only.
 """
+import functools
 import math
 
 from ..common import distributions as dist
@@ -25,12 +26,14 @@ from .schema import Problem, RowView
 FLOAT_SLACK = 1e-9     # floating-point slack on top of half a printed unit
 
 
+@functools.lru_cache(maxsize=4096)     # a column holds few distinct texts; 10^5 rows ask again and again
 def decimals(text):
     """Decimals printed in a number's text ('3.40' -> 2)."""
     text = (text or "").strip()
     return len(text.split(".")[1]) if "." in text else 0
 
 
+@functools.lru_cache(maxsize=4096)
 def half_unit(text):
     """Half a unit in the last printed decimal: how far the true value may lie from the text."""
     return 0.5 * 10.0 ** -decimals(text) + FLOAT_SLACK

@@ -32,7 +32,7 @@ from typing import Any
 
 from .instruments import Instrument, instrument_of
 from .row_effects import arm_means_sds
-from .schema import Problem
+from .schema import Problem, rows_as_columns
 
 Row = dict[str, Any]    # a typed row of the study table
 Rows = Sequence[Row]
@@ -65,20 +65,26 @@ def implausible(row: Row, file: str, number: int, column: str, message: str) -> 
 
 def shared_value_problems(rows: Rows, file: str, key_fields: tuple[str, ...], fields: tuple[str, ...],
                           what: str) -> list[Problem]:
-    """Rows that disagree with the first row of their group (``key_fields``) on one of ``fields``."""
-    first: dict[tuple[Any, ...], tuple[int, Row]] = {}
+    """Rows that disagree with the first row of their group (``key_fields``) on one of ``fields``.
+    Column at a time: each row's key is built once and each field compared in one pass."""
+    fields = tuple(name for name in fields if rows and name in rows[0])
+    columns = rows_as_columns(rows, ("study_id", *key_fields, *fields))
+    keys = zip(*(tuple(cell or "" for cell in columns[name]) for name in key_fields))
+    first: dict[tuple[Any, ...], int] = {}
+    group = [first.setdefault(key, number) if trial is not None else None
+             for number, (trial, key) in enumerate(zip(columns["study_id"], keys))]
+    found: list[tuple[int, int, int, str]] = []
+    for order, name in enumerate(fields):
+        values = columns[name]
+        found.extend((number, order, reference, name) for number, reference in enumerate(group)
+                     if reference is not None and values[number] != values[reference])
     problems: list[Problem] = []
-    for number, row in enumerate(rows, start=1):
-        if row.get("study_id") is None:
-            continue
-        key = tuple(row.get(name) or "" for name in key_fields)
-        reference = first.setdefault(key, (number, row))
-        for name in fields:
-            if name in row and row[name] != reference[1].get(name):
-                label = " ".join(str(part) for part in key if part)
-                problems.append(Problem(file, number, name,
-                                        f"{what} {label}: {name} {shown(row[name])} differs from row "
-                                        f"{reference[0]} ({shown(reference[1].get(name))})"))
+    for number, _, reference, name in sorted(found):
+        values = columns[name]
+        label = " ".join(str(columns[part][number] or "") for part in key_fields if columns[part][number])
+        problems.append(Problem(file, number + 1, name,
+                                f"{what} {label}: {name} {shown(values[number])} differs from row "
+                                f"{reference + 1} ({shown(values[reference])})"))
     return problems
 
 
@@ -88,37 +94,40 @@ def shown(value: object) -> str:
 
 def arm_size_problems(rows: Rows, file: str) -> list[Problem]:
     """An arm whose n differs between rows at one assessment (n1 of ``arm``, n2 of ``control_arm``)."""
+    columns = rows_as_columns(rows, ("study_id", "arm", "control_arm", "n1", "n2", "timepoint",
+                                     "weeks_after_baseline"))
     seen: dict[tuple[Any, ...], tuple[int, Any]] = {}
     problems: list[Problem] = []
-    for number, row in enumerate(rows, start=1):
-        for label, size in (("arm", "n1"), ("control_arm", "n2")):
-            if row.get(label) is None or row.get(size) is None or row.get("study_id") is None:
+    for number, (trial, arm, control, n1, n2, timepoint, weeks) in enumerate(zip(*columns.values()), start=1):
+        if trial is None:
+            continue
+        for name, size, where in (("n1", n1, arm), ("n2", n2, control)):
+            if where is None or size is None:
                 continue
-            key = (row["study_id"], row[label], row.get("timepoint"), row.get("weeks_after_baseline"))
-            first = seen.setdefault(key, (number, row[size]))
-            if first[1] != row[size]:
-                problems.append(Problem(file, number, size,
-                                        f"{row['study_id']} arm {row[label]} at {row.get('timepoint')}: "
-                                        f"{size} {row[size]} differs from row {first[0]} ({first[1]}); an "
-                                        "arm has one n per assessment"))
+            first = seen.setdefault((trial, where, timepoint, weeks), (number, size))
+            if first[1] != size:
+                problems.append(Problem(file, number, name,
+                                        f"{trial} arm {where} at {timepoint}: {name} {size} differs from "
+                                        f"row {first[0]} ({first[1]}); an arm has one n per assessment"))
     return problems
 
 
 def duplicate_problems(rows: Rows, file: str) -> list[Problem]:
     """Rows reporting the same comparison as an earlier row (same trial, outcome, instrument,
     component, arms and assessment)."""
+    columns = rows_as_columns(rows, (*COMPARISON_KEY, "es_id"))
     seen: dict[tuple[Any, ...], tuple[int, Any]] = {}
     problems: list[Problem] = []
-    for number, row in enumerate(rows, start=1):
-        if row.get("study_id") is None:
+    for number, (key, es_id) in enumerate(zip(zip(*(columns[name] for name in COMPARISON_KEY)),
+                                              columns["es_id"]), start=1):
+        if key[0] is None:
             continue
-        key = tuple(row.get(name) for name in COMPARISON_KEY)
         if key in seen:
             problems.append(Problem(file, number, "es_id",
-                                    f"{row.get('es_id')} repeats row {seen[key][0]} ({seen[key][1]}): the "
+                                    f"{es_id} repeats row {seen[key][0]} ({seen[key][1]}): the "
                                     "same trial, outcome, instrument, component, arm, control arm and "
                                     "timepoint"))
-        seen.setdefault(key, (number, row.get("es_id")))
+        seen.setdefault(key, (number, es_id))
     return problems
 
 

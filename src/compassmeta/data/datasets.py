@@ -125,9 +125,11 @@ def require(name: str, mirror: PathLike | None = None) -> Path:
 
 def pull(name: str, mirror: PathLike | None = None, timeout: float = 60) -> Path:
     """Fetch the pinned file into the cache (from the mirror if given), verifying its sha256."""
-    from ..common.files import write_atomically
+    from ..common.files import check_outputs, write_atomically
 
     db = database(name)
+    target = cache_dir() / f"{db.name}.csv"
+    check_outputs({"the cache folder (XDG_CACHE_HOME)": target})   # before any download
     folder = mirror_folder(mirror)
     if folder:
         source = folder / db.mirror_path
@@ -147,9 +149,11 @@ def pull(name: str, mirror: PathLike | None = None, timeout: float = 60) -> Path
     if digest != db.sha256:
         raise CompassmetaError(f"{name}: downloaded file has sha256 {digest[:12]}..., "
                                f"the pinned version has {db.sha256[:12]}...; not saved")
-    target = cache_dir() / f"{db.name}.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(target, data.decode("utf-8"))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(target, data.decode("utf-8"))
+    except OSError as error:
+        raise InputError(f"cannot save {name} in the cache ({error.strerror})", file=target) from None
     return target
 
 

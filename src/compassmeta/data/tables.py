@@ -10,8 +10,10 @@ import gc
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import sys
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +39,9 @@ class Table:
     path: str
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    # (first, last) physical lines of the file (0 = the first line) that each row was read from,
+    # as two sequences, when read by :func:`read_table`: a writer copies unchanged rows' text
+    spans: tuple[Sequence[int], Sequence[int]] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -149,7 +154,7 @@ def read_table(path: str | os.PathLike[str], *, allow_empty: bool = False) -> Ta
         raise InputError(f"cannot read file ({error.strerror})", file=path) from None
     try:
         with handle, paused_gc():
-            header, rows, misfit = _records(handle, path)
+            header, rows, misfit, spans = _records(handle, path)
     except UnicodeDecodeError:
         raise InputError(f"not UTF-8 text (byte {_bad_byte(path)})", file=path) from None
     except OSError as error:
@@ -169,7 +174,7 @@ def read_table(path: str | os.PathLike[str], *, allow_empty: bool = False) -> Ta
         raise InputError(f"has {misfit[1]} fields but the header has {len(header)}", file=path, row=misfit[0])
     if not rows and not allow_empty:
         raise InputError("no data rows below the header", file=path)
-    return Table(path=str(path), header=tuple(header), rows=tuple(rows))
+    return Table(path=str(path), header=tuple(header), rows=tuple(rows), spans=spans)
 
 
 def _bad_byte(path: str | os.PathLike[str]) -> int:
@@ -182,32 +187,37 @@ def _bad_byte(path: str | os.PathLike[str]) -> int:
 
 
 def _records(lines: Iterable[str], path: Path) -> tuple[list[str] | None, list[tuple[str, ...]],
-                                                       tuple[int, int] | None]:
+                                                       tuple[int, int] | None, tuple[array, array]]:
     """(header record or None for a file of blank lines, the non-blank data records as tuples, the first
-    (row, field count) whose count differs from the header's or None) of CSV ``lines``.  A quoted
-    cell never closed (a cut file) or other broken quoting is an error naming the row where it starts."""
+    (row, field count) whose count differs from the header's or None, the lines each record spans
+    (:attr:`Table.spans`)) of CSV ``lines``.  A quoted cell never closed (a cut file) or other broken
+    quoting is an error naming the row where it starts."""
     csv.field_size_limit(FIELD_SIZE_LIMIT)
     header, rows, misfit, number, filled = None, [], None, 0, False
+    starts, ends, read = array("q"), array("q"), 0
     reader = csv.reader(lines, strict=True)
     try:
         for record in reader:
+            start, read = read, reader.line_num
             if header is None:
                 header, filled = record, bool("".join(record).strip())
                 continue
             number += 1
-            if not "".join(record).strip():
+            if not (record and record[0].strip()) and not "".join(record).strip():
                 continue  # blank line
             filled = True
             if len(record) != len(header) and misfit is None:
                 misfit = (number, len(record))
-            rows.append(tuple(record))
+            rows.append(tuple(map(sys.intern, record)))   # one object per distinct text (1/4 the memory)
+            starts.append(start)
+            ends.append(read)
     except csv.Error as error:
         where = "the header" if header is None else f"row {number + 1}"
         reason = ("a quoted cell is never closed (a cut or damaged file?)" if "end of data" in str(error)
                   else f"broken CSV quoting ({error})")
         raise InputError(f"{reason}, from {where} on (line {reader.line_num} of the file)",
                          file=path) from None
-    return (header if filled else None), rows, misfit
+    return (header if filled else None), rows, misfit, (starts, ends)
 
 
 def _check_delimiter(header: list[str], path: Path) -> None:

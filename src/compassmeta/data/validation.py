@@ -222,15 +222,14 @@ def checked_text(path, header, records, schema: Schema, instruments: dict | None
         typed, cell_problems, columns = typed_rows(header, records, schema, file)
         effects = table_effects(typed, columns) if "stat_type" in schema.names else None
         known, directions = row_instruments(typed, instruments or {}), {}
+        g, v, done = (effects[0].tolist(), effects[1].tolist(), effects[2].tolist()) if effects else ((),) * 3
         for number, row in enumerate(typed, start=1):
             found = cell_problems.get(number, [])
             direction = direction_problem(row, known[number - 1], file, number, directions)
             if direction:
                 found.append(direction)
             if not found:
-                effect = None
-                if effects is not None and effects[2][number - 1]:
-                    effect = (float(effects[0][number - 1]), float(effects[1][number - 1]))
+                effect = (g[number - 1], v[number - 1]) if done and done[number - 1] else None
                 found = row_problems(row, file, number, instruments, effect, known[number - 1])
             else:   # list every missing statistic with the row's other problems, in one run
                 found.extend(missing_statistics(row, file, number, {problem.column for problem in found}))
