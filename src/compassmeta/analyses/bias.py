@@ -61,6 +61,7 @@ def regression_test(yi, vi, *, model="lm", predictor="sei", method="REML", ci_me
     values = np.sqrt(vi) if predictor == "sei" else vi
     X = np.column_stack([np.ones(k), values])
     level = as_fraction(level)
+    df: float | None
     if model == "lm":
         beta, se, df, _ = ordinary_wls(X, yi, 1.0 / vi)  # t on k - 2 df, as lm() in regtest()
         statistic = beta[1] / se[1]

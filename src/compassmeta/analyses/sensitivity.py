@@ -212,6 +212,7 @@ def leave_one_cluster_out(yi, vi, cluster, *, method="REML", rho=None, ci_method
     if len(labels) < 3:
         raise InputError(f"leaving one cluster out needs at least 3 clusters, got {len(labels)}")
     full = pool(yi, vi, method=method, level=level, cluster=list(cluster), rho=rho).fit
+    assert full is not None, "pool() keeps its fit"
     rows = []
     for label in labels:
         keep = cluster != label
@@ -222,7 +223,8 @@ def leave_one_cluster_out(yi, vi, cluster, *, method="REML", rho=None, ci_method
             omitted=label, k=fit.k, n_clusters=fit.n_clusters, **fit.estimate_fields(),
             sigma2_between=fit.sigma2_between, sigma2_within=fit.sigma2_within,
             cook_d=change ** 2 / float(full.vcov[0, 0]),
-            dfbetas=change / float(np.sqrt(covariance_at(full, fit.fit.sigma2)[0, 0]))))
+            dfbetas=change / float(np.sqrt(
+                covariance_at(full, (fit.sigma2_between, fit.sigma2_within))[0, 0]))))
     return tuple(rows)
 
 
