@@ -7,6 +7,7 @@ robust(..., clubSandwich = TRUE): t on the Satterthwaite df with the robust se).
 """
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -25,9 +26,22 @@ from ..common.results import (
 )
 from .multilevel import MultilevelFit, fit_multilevel, log_likelihood_without
 from .predictions import Blup, multilevel_blups, share_above
-from .robust import RobustInference
+from .robust import ClusteredFit, RobustInference
 
 MULTILEVEL_CI_METHODS = ("z", "t", "cr2")
+
+
+class ClusteredModel(ClusteredFit, Protocol):
+    """What inference reads of a multilevel or multivariate fit."""
+
+    @property
+    def vcov(self) -> np.ndarray: ...
+    @property
+    def k(self) -> int: ...
+    @property
+    def p(self) -> int: ...
+    @property
+    def n_clusters(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +69,7 @@ class Inference:
         return dist.t_two_sided_p(statistic, self.df)
 
 
-def inference_for(fit: MultilevelFit, ci_method: str) -> Inference:
+def inference_for(fit: ClusteredModel, ci_method: str) -> Inference:
     """The :class:`Inference` of ``fit`` under ``ci_method`` (z, t or cr2, already checked)."""
     if ci_method == "z":
         return Inference("z", fit.vcov, None)
