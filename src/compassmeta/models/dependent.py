@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from ..common import distributions as dist
 from ..common.errors import InputError
@@ -24,7 +23,7 @@ from ..common.results import (
     VarianceComponent,
     html_cell,
 )
-from .multilevel import MultilevelFit, fit_multilevel, log_likelihood_without
+from .multilevel import ClusterLabels, MultilevelFit, fit_multilevel, log_likelihood_without
 from .predictions import Blup, multilevel_blups, share_above
 from .robust import ClusteredFit, RobustInference
 
@@ -99,8 +98,8 @@ def check_options(cluster: object, rho: float | None, ci_method: str) -> None:
 MULTILEVEL_INFERENCE = {"z": (), "t": ("t test",), "cr2": ("CR2 robust inference",)}
 
 
-def fit_dependent(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, terms: Iterable[str], cluster: ArrayLike, *,
-                  method: str, rho: float | None, ci_method: str,
+def fit_dependent(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, terms: Iterable[str], cluster: ClusterLabels,
+                  *, method: str, rho: float | None, ci_method: str,
                   level: float) -> tuple[MultilevelFit, Inference]:
     """Validate the options, fit the multilevel model, and return (fit, inference)."""
     check_options(cluster, rho, ci_method)
@@ -197,7 +196,7 @@ class MultilevelPooledResult(PooledModel, Estimate):
         return multilevel_pool_table(self)
 
 
-def pool_dependent(yi: np.ndarray, vi: np.ndarray, cluster: ArrayLike, *, method: str, rho: float | None,
+def pool_dependent(yi: np.ndarray, vi: np.ndarray, cluster: ClusterLabels, *, method: str, rho: float | None,
                    ci_method: str, level: float, variance_tests: bool = False,
                    blup_labels: Sequence[str] | None = None,
                    above: float | None = None) -> MultilevelPooledResult:
@@ -290,7 +289,7 @@ def _omnibus_test(fit: MultilevelFit, inference: Inference,
 
 
 def meta_regression_dependent(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, terms: Iterable[str],
-                              cluster: ArrayLike, *, method: str, rho: float | None, ci_method: str,
+                              cluster: ClusterLabels, *, method: str, rho: float | None, ci_method: str,
                               level: float) -> MultilevelMetaRegressionResult:
     """Multilevel meta-regression on design ``X`` (intercept first); ``level`` a fraction."""
     fit, inference = fit_dependent(yi, vi, X, terms, cluster, method=method, rho=rho,
@@ -354,7 +353,7 @@ class MultilevelSubgroupResult(Result):
 
 
 def subgroup_dependent(yi: np.ndarray, vi: np.ndarray, labels: np.ndarray, levels: Iterable[str],
-                       X: np.ndarray, terms: Iterable[str], cluster: Iterable[object], *, by: str,
+                       X: np.ndarray, terms: Iterable[str], cluster: ClusterLabels, *, by: str,
                        method: str, rho: float | None, ci_method: str,
                        level: float) -> MultilevelSubgroupResult:
     """Multilevel subgroup analysis; ``X``, ``terms`` code ``labels`` (levels in order)."""

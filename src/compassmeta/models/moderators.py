@@ -20,6 +20,7 @@ from .dependent import (
 from .design import Moderators, design_matrix, is_numeric, sorted_levels  # noqa: F401 (is_numeric: public)
 from .fitstats import LikelihoodRatioTest, fit_statistics, likelihood_ratio_test
 from .model import ModelFit, fit_model
+from .multilevel import ClusterLabels
 from .pooling import PooledResult, as_fraction, check_effects, pool
 from .predictions import (
     Contrast,
@@ -182,14 +183,14 @@ def meta_regression(yi: ArrayLike | str, vi: ArrayLike | str, moderators: Modera
 @overload
 def meta_regression(yi: ArrayLike | str, vi: ArrayLike | str, moderators: ModeratorsArg, *,
                     data: Table | None = None, method: str = "REML", ci_method: str = "z", level: float = 95,
-                    cluster: ArrayLike | str, rho: float | None = None, drop: Sequence[str] = (),
+                    cluster: ClusterLabels | str, rho: float | None = None, drop: Sequence[str] = (),
                     btt: Sequence[str] = (), newmods: Iterable[Mapping[str, str | float]] | None = (),
                     robust: str | None = None) -> MultilevelMetaRegressionResult: ...
 
 
 def meta_regression(yi: ArrayLike | str, vi: ArrayLike | str, moderators: ModeratorsArg, *,
                     data: Table | None = None, method: str = "REML", ci_method: str = "z", level: float = 95,
-                    cluster: ArrayLike | str | None = None, rho: float | None = None,
+                    cluster: ClusterLabels | str | None = None, rho: float | None = None,
                     drop: Sequence[str] = (), btt: Sequence[str] = (),
                     newmods: Iterable[Mapping[str, str | float]] | None = (),
                     robust: str | None = None) -> MetaRegressionResult | MultilevelMetaRegressionResult:
@@ -319,12 +320,12 @@ def subgroup_analysis(yi: ArrayLike, vi: ArrayLike, groups: Iterable[object], *,
 @overload
 def subgroup_analysis(yi: ArrayLike, vi: ArrayLike, groups: Iterable[object], *, by: str = "group",
                       method: str = "REML", ci_method: str = "z", level: float = 95,
-                      cluster: Iterable[object], rho: float | None = None) -> MultilevelSubgroupResult: ...
+                      cluster: ClusterLabels, rho: float | None = None) -> MultilevelSubgroupResult: ...
 
 
 def subgroup_analysis(yi: ArrayLike, vi: ArrayLike, groups: Iterable[object], *, by: str = "group",
                       method: str = "REML", ci_method: str = "z", level: float = 95,
-                      cluster: Iterable[object] | None = None,
+                      cluster: ClusterLabels | None = None,
                       rho: float | None = None) -> SubgroupResult | MultilevelSubgroupResult:
     """Fit the model separately within each level of ``groups`` and test their difference.
 

@@ -29,13 +29,17 @@ from ..common.errors import ConvergenceError, InputError
 from .design import DesignShape
 from .wls import weighted_fit
 
+#: A cluster label per effect (text or numbers), as a sequence or an array.
+ClusterLabels = Sequence[object] | np.ndarray
+
 MULTILEVEL_METHODS = ("REML", "ML")
 #: Scoring stops when no sigma^2 moves by more than this, relative to the mean sampling variance.
 SCORING_TOLERANCE = 1e-12
 MAX_ITERATIONS = 1000
 
 
-def cluster_codes(cluster: ArrayLike, *, column: str = "cluster", source: str | None = None) -> np.ndarray:
+def cluster_codes(cluster: ClusterLabels, *, column: str = "cluster",
+                  source: str | None = None) -> np.ndarray:
     """Integer codes 0..m-1 for cluster labels; a missing label is an error naming its row."""
     values = np.asarray(cluster)
     if values.dtype.kind in "iub":
@@ -314,8 +318,8 @@ class MultilevelFit(DesignShape):
         return tuple(100.0 * s / total for s in self.sigma2)
 
 
-def fit_multilevel(X: np.ndarray, y: np.ndarray, v: np.ndarray, cluster: ArrayLike, *, terms: Iterable[str],
-                   method: str = "REML", rho: float | None = None, level: float = 0.95,
+def fit_multilevel(X: np.ndarray, y: np.ndarray, v: np.ndarray, cluster: ClusterLabels, *,
+                   terms: Iterable[str], method: str = "REML", rho: float | None = None, level: float = 0.95,
                    source: str | None = None, cluster_column: str = "cluster") -> MultilevelFit:
     """Fit rma.mv(y, vcalc(v, cluster, rho), mods = X, random = ~ 1 | cluster/effect)."""
     method = method.upper()

@@ -32,7 +32,7 @@ from ..common.results import (
 from .dependent import Inference, inference_for
 from .design import DesignShape, Moderators
 from .moderators import design_matrix, sorted_levels
-from .multilevel import ClusterBlocks, cluster_codes
+from .multilevel import ClusterBlocks, ClusterLabels, cluster_codes
 from .mvfit import (
     Problem,
     check_identifiable,
@@ -205,9 +205,9 @@ def build_design(moderators: Moderators | None, k: int, intercept: bool) -> tupl
     return X, [f"{name}[{base}]"] + list(terms[1:])
 
 
-def fit_multivariate(yi: ArrayLike, vi: ArrayLike, X: np.ndarray, terms: Iterable[str], *, cluster: ArrayLike,
-                     inner: ArrayLike, struct: str, method: str = "REML", time: ArrayLike | None = None,
-                     rho: float | None = None, phi: float | None = None,
+def fit_multivariate(yi: ArrayLike, vi: ArrayLike, X: np.ndarray, terms: Iterable[str], *,
+                     cluster: ClusterLabels, inner: ArrayLike, struct: str, method: str = "REML",
+                     time: ArrayLike | None = None, rho: float | None = None, phi: float | None = None,
                      pairs: Iterable[tuple[float, float, float]] | None = None, source: str | None = None,
                      cluster_column: str = "cluster", inner_column: str = "inner") -> MultivariateFit:
     """Fit rma.mv(yi, V, mods = X, random = ~ inner | cluster, struct = struct)."""
@@ -348,7 +348,7 @@ def summarise(fit: MultivariateFit, ci_method: str = "z", level: float = 0.95, c
         notes=notes, outer_name=names[0], inner_name=names[1], fit=fit)
 
 
-def multivariate(yi: ArrayLike, vi: ArrayLike, *, cluster: ArrayLike, inner: ArrayLike, struct: str,
+def multivariate(yi: ArrayLike, vi: ArrayLike, *, cluster: ClusterLabels, inner: ArrayLike, struct: str,
                  moderators: Moderators | None = None, intercept: bool = True, time: ArrayLike | None = None,
                  rho: float | None = None, phi: float | None = None,
                  pairs: Iterable[tuple[float, float, float]] | None = None, method: str = "REML",

@@ -14,6 +14,7 @@ from ..common.results import INTERNAL, Estimate, Heterogeneity, PooledModel, Var
 from .dependent import MultilevelPooledResult, check_options, pool_dependent
 from .fitstats import pooled_inference_fields
 from .model import ModelFit, fit_model, prediction_interval
+from .multilevel import ClusterLabels
 from .predictions import Blup
 from .robust import RobustResult, robust_univariate
 
@@ -140,14 +141,14 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", ci_method: str =
 
 @overload
 def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", ci_method: str = "z", level: float = 95,
-         with_tau2_ci: bool = True, cluster: ArrayLike, rho: float | None = None,
+         with_tau2_ci: bool = True, cluster: ClusterLabels, rho: float | None = None,
          variance_tests: bool = False, weights: ArrayLike | None = None, tau2_ci: str = "qprofile",
          above: float | None = None, blup_labels: Sequence[str] | None = None,
          robust: str | None = None) -> MultilevelPooledResult: ...
 
 
 def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", ci_method: str = "z", level: float = 95,
-         with_tau2_ci: bool = True, cluster: ArrayLike | None = None, rho: float | None = None,
+         with_tau2_ci: bool = True, cluster: ClusterLabels | None = None, rho: float | None = None,
          variance_tests: bool = False, weights: ArrayLike | None = None, tau2_ci: str = "qprofile",
          above: float | None = None, blup_labels: Sequence[str] | None = None,
          robust: str | None = None) -> PooledResult | MultilevelPooledResult:
