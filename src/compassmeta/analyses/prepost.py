@@ -5,7 +5,7 @@ post-test, which trials rarely print (Cochrane Handbook 6.5.2.8).  :func:`prepos
 recomputes every pre_post row with each assumed r (the other rows keep their g) and pools again
 with the same model, so that a reader sees how far the pooled g moves with r.
 """
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +44,7 @@ class PrePostSensitivity(Result):
         return "\n".join(lines)
 
 
-def prepost_sensitivity(rows: Sequence[dict[str, Any]], yi: ArrayLike, vi: ArrayLike,
+def prepost_sensitivity(rows: Sequence[Mapping[str, Any]], yi: ArrayLike, vi: ArrayLike,
                         correlations: Sequence[float], fit: Callable[[Any, Any], Result],
                         result: Result) -> PrePostSensitivity:
     """Pool again with every pre_post row of the typed study ``rows`` at each r in ``correlations``.
