@@ -46,7 +46,7 @@ class _Line:
 LINE_WRITER = csv.writer(_Line, lineterminator="\r\n")
 
 
-def format_record(header: Iterable[str], record: Mapping[str, str]) -> str:
+def format_record(header: Iterable[str], record: Mapping[str, object]) -> str:
     """One CSV line as compassmeta writes it: minimal quoting, '\\n' line ends.
 
     The row is written with a '\\r\\n' terminator so that the csv module quotes any cell
@@ -61,12 +61,12 @@ def _line(cells: Iterable[object]) -> str:
     return LINE_WRITER.writerow(cells)[:-2] + "\n"
 
 
-def format_table(header: Sequence[str], records: Iterable[Mapping[str, str]]) -> str:
+def format_table(header: Sequence[str], records: Iterable[Mapping[str, object]]) -> str:
     """A whole CSV table (header line, then one line per record dict) as compassmeta writes it."""
     return "".join(table_lines(header, ([record.get(name, "") for name in header] for record in records)))
 
 
-def table_lines(header: Sequence[str], rows: Iterable[Sequence[str]]) -> Iterator[str]:
+def table_lines(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
     """The lines of a CSV table (the header, then ``rows`` of cells in its order) as
     :func:`format_record` writes them, one at a time."""
     return map(_line, itertools.chain([header], rows))
