@@ -8,9 +8,11 @@ dependent effects, Egger's test with the multilevel model (Rodgers & Pustejovsky
 Methods 26:141), which metafor's regtest() does not offer for rma.mv models.
 """
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..common import distributions as dist
 from ..common.errors import InputError
@@ -18,8 +20,9 @@ from ..common.results import Estimate, Result
 from ..data.aggregate import cluster_composites
 from ..models.dependent import check_options, meta_regression_dependent
 from ..models.model import fit_model
-from ..models.multilevel import SHARED_GROUP_NOTE
+from ..models.multilevel import SHARED_GROUP_NOTE, ClusterLabels
 from ..models.pooling import PooledResult, as_fraction, check_effects, pool
+from ..models.sharedgroups import ArmGroups
 from ..models.wls import ordinary_wls
 from .failsafe import FailSafeN, fail_safe_n
 from .henmi_copas import HenmiCopas, henmi_copas
@@ -52,7 +55,8 @@ class RegressionTest(Result):
     limit_ci_upper: float
 
 
-def regression_test(yi, vi, *, model="lm", predictor="sei", method="REML", ci_method="z", level=95):
+def regression_test(yi: ArrayLike, vi: ArrayLike, *, model: str = "lm", predictor: str = "sei",
+                    method: str = "REML", ci_method: str = "z", level: float = 95) -> RegressionTest:
     """metafor regtest(): ``model="lm"`` is the classic weighted regression (t on k - 2 df);
     ``model="rma"`` the mixed-effects version with the predictor as moderator."""
     yi, vi = check_effects(yi, vi)
@@ -62,6 +66,7 @@ def regression_test(yi, vi, *, model="lm", predictor="sei", method="REML", ci_me
     values = np.sqrt(vi) if predictor == "sei" else vi
     X = np.column_stack([np.ones(k), values])
     level = as_fraction(level)
+    df: float | None
     if model == "lm":
         beta, se, df, _ = ordinary_wls(X, yi, 1.0 / vi)  # t on k - 2 df, as lm() in regtest()
         statistic = beta[1] / se[1]
@@ -78,8 +83,10 @@ def regression_test(yi, vi, *, model="lm", predictor="sei", method="REML", ci_me
                           limit_ci_upper=float(beta[0] + crit * se[0]))
 
 
-def multilevel_regression_test(yi, vi, cluster, *, predictor="sei", method="REML", rho=None, ci_method="z",
-                               level=95, groups=None) -> RegressionTest:
+def multilevel_regression_test(yi: ArrayLike, vi: ArrayLike, cluster: ClusterLabels, *,
+                               predictor: str = "sei", method: str = "REML", rho: float | None = None,
+                               ci_method: str = "z", level: float = 95,
+                               groups: ArmGroups | None = None) -> RegressionTest:
     """Egger's regression test for dependent effects: the three-level model (or CHE with ``rho``)
     with the standard error (or variance) as moderator, metafor rma.mv(yi, V, mods = ~ sqrt(vi),
     random = ~ 1 | cluster/es); ``ci_method`` "cr2" gives the CR2 robust t-test of clubSandwich,
@@ -90,7 +97,9 @@ def multilevel_regression_test(yi, vi, cluster, *, predictor="sei", method="REML
                              ci_method=ci_method, level=level, groups=groups)[0]
 
 
-def _multilevel_egger(yi, vi, cluster, *, predictor, method, rho, ci_method, level, groups):
+def _multilevel_egger(yi: ArrayLike, vi: ArrayLike, cluster: ClusterLabels, *, predictor: str, method: str,
+                      rho: float | None, ci_method: str, level: float,
+                      groups: ArmGroups | None) -> tuple[RegressionTest, tuple[str, ...]]:
     """(:func:`multilevel_regression_test`, the notes on its covariance: the shared groups)."""
     yi, vi = check_effects(yi, vi)
     k = yi.size
@@ -101,7 +110,7 @@ def _multilevel_egger(yi, vi, cluster, *, predictor, method, rho, ci_method, lev
                                     cluster, method=method, rho=rho, ci_method=ci_method,
                                     level=as_fraction(level), groups=groups)
     limit, slope = fit.coefficients
-    shared = fit.fit.shared_pairs
+    shared = fit.fit.shared_pairs if fit.fit is not None else 0
     notes = (f"Egger's test with the multilevel model: {SHARED_GROUP_NOTE.format(shared)}",) if shared else ()
     return RegressionTest(model="multilevel", predictor=predictor, k=k, intercept=slope.estimate, se=slope.se,
                           statistic=slope.statistic, df=slope.df, p_value=slope.p_value,
@@ -109,7 +118,7 @@ def _multilevel_egger(yi, vi, cluster, *, predictor, method, rho, ci_method, lev
                           limit_ci_upper=limit.ci_upper), notes
 
 
-def _tie_sums(values):
+def _tie_sums(values: np.ndarray) -> tuple[float, float, float]:
     """sum t(t-1), sum t(t-1)(t-2) and sum t(t-1)(2t+5) over the sizes t of groups of tied values."""
     _, sizes = np.unique(values, return_counts=True)
     t = sizes[sizes > 1].astype(float)
@@ -117,7 +126,7 @@ def _tie_sums(values):
             float(np.sum(t * (t - 1) * (2 * t + 5))))
 
 
-def _inversions_cdf(n, d):
+def _inversions_cdf(n: int, d: int) -> float:
     """P(D <= d) for D the number of inversions of a random permutation of n items (the null
     distribution of the discordant pairs, Kendall 1970, Rank Correlation Methods, ch. 4), by the
     recurrence I_j(d) = sum_{i=0}^{min(d, j-1)} I_{j-1}(d - i), kept as probabilities."""
@@ -130,7 +139,7 @@ def _inversions_cdf(n, d):
     return float(probability.sum())
 
 
-def kendall_tau_test(x, y, exact: bool) -> tuple[float, float]:
+def kendall_tau_test(x: np.ndarray, y: np.ndarray, exact: bool) -> tuple[float, float]:
     """Kendall's tau-b of x and y with its two-sided p-value (Kendall 1970, ch. 3-4): exact from the
     distribution of the number of discordant pairs (no ties), or the normal approximation to
     S = concordant - discordant with the tie-corrected variance
@@ -165,7 +174,7 @@ class RankCorrelation(Result):
     exact: bool
 
 
-def rank_correlation(yi, vi):
+def rank_correlation(yi: ArrayLike, vi: ArrayLike) -> RankCorrelation:
     """metafor ranktest(): Kendall's tau of (y - theta_FE) / sqrt(v - 1/sum w) with v;
     the exact p (metafor asks cor.test for it) unless there are ties, else the normal
     approximation with the tie-corrected variance."""
@@ -191,12 +200,12 @@ class TrimAndFill(Estimate):
     k0: int
     k0_se: float
     tau2: float
-    filled_yi: tuple
-    filled_vi: tuple
+    filled_yi: tuple[float, ...]
+    filled_vi: tuple[float, ...]
     adjusted: PooledResult
 
 
-def _missing_studies(centred, estimator):
+def _missing_studies(centred: np.ndarray, estimator: str) -> tuple[float, float]:
     """k0 and its SE from effects centred at the trimmed estimate (metafor trimfill)."""
     k = centred.size
     ranks = np.empty(k)
@@ -213,8 +222,9 @@ def _missing_studies(centred, estimator):
     return k0, 4 * math.sqrt(max(0.0, var_rank_sum)) / (2 * k - 1)
 
 
-def trim_and_fill(yi, vi, *, side=None, estimator="L0", method="REML", ci_method="z", level=95,
-                  max_iter=100):
+def trim_and_fill(yi: ArrayLike, vi: ArrayLike, *, side: str | None = None, estimator: str = "L0",
+                  method: str = "REML", ci_method: str = "z", level: float = 95,
+                  max_iter: int = 100) -> TrimAndFill:
     """metafor trimfill(): side from the sign of Egger's slope (mixed-effects regression on
     sqrt(v)) unless given; iterate trimming the k0 most extreme studies; mirror them about
     the trimmed estimate; refit with the filled data."""
@@ -268,10 +278,11 @@ class PetPeese(Estimate):
     rule: str
 
 
-def _limit_estimate(test, level):
+def _limit_estimate(test: RegressionTest, level: float) -> Estimate:
     """The limit estimate b0 of a weighted least-squares regression test with its t inference
     (its se from the half-width of its interval: c se with c the t quantile on the test's df)."""
     fraction = as_fraction(level)
+    assert test.df is not None, "a least-squares regression test has t df"
     se = (test.limit_ci_upper - test.limit_estimate) / dist.critical_value(fraction, test.df)
     statistic = test.limit_estimate / se
     return Estimate(estimate=test.limit_estimate, se=se, statistic=statistic, df=test.df,
@@ -279,7 +290,7 @@ def _limit_estimate(test, level):
                     ci_upper=test.limit_ci_upper, level=100 * fraction)
 
 
-def pet_peese(yi, vi, *, alpha=0.05, level=95):
+def pet_peese(yi: ArrayLike, vi: ArrayLike, *, alpha: float = 0.05, level: float = 95) -> PetPeese:
     """PEESE when PET's limit estimate differs from zero (two-sided p < alpha), else PET
     (Stanley & Doucouliagos 2014)."""
     pet = regression_test(yi, vi, model="lm", predictor="sei", level=level)
@@ -304,19 +315,20 @@ class BiasReport(Result):
     trim_and_fill: TrimAndFill | None
     pet_peese: PetPeese | None
     fail_safe_n: FailSafeN
-    notes: tuple
+    notes: tuple[str, ...]
     three_psm: SelectionModel | None = None
     egger_multilevel: RegressionTest | None = None
     henmi_copas: HenmiCopas | None = None
 
-    def __str__(self):
+    def __str__(self) -> str:
         from .printing import bias_table
 
         return bias_table(self)
 
 
-def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None, rho=None,
-                fsn_target=None, groups=None):
+def bias_report(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", ci_method: str = "z",
+                level: float = 95, cluster: Sequence[object] | None = None, rho: float | None = None,
+                fsn_target: float | None = None, groups: ArmGroups | None = None) -> BiasReport:
     """All small-study and publication-bias analyses of one set of effects.
 
     With ``cluster`` (a label per effect; dependent effects), Egger's test is also run on every
@@ -327,7 +339,7 @@ def bias_report(yi, vi, *, method="REML", ci_method="z", level=95, cluster=None,
     ``fsn_target``: the effect Orwin's fail-safe N brings the mean to (default half of it)."""
     yi, vi = check_effects(yi, vi)
     check_options(cluster, rho, ci_method)
-    notes = []
+    notes: list[str] = []
     egger_multilevel = None
     if cluster is not None:
         if yi.size >= 3:

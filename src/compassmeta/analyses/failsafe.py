@@ -8,9 +8,11 @@ variance v~ = 1 / mean(1/v_i) to a random-effects model and updates tau^2 by the
 identity until the model's test is no longer significant.
 """
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..common import distributions as dist
 from ..common.errors import InputError
@@ -22,7 +24,7 @@ from ..models.pooling import check_effects
 UNIROOT_TOL = np.finfo(float).eps ** 0.25   # R's uniroot() default
 MAX_GENERAL = 10 ** 7                        # metafor's cap (maxint) of the General fail-safe N
 
-def orwin_note(unweighted, weighted):
+def orwin_note(unweighted: float, weighted: float) -> tuple[str, ...]:
     """What a user of metafor 3.x sees differently (metafor NEWS, version 4.4.0), when it differs."""
     if unweighted == weighted:
         return ()
@@ -37,19 +39,19 @@ class FailSafeN(Result):
 
     rosenthal: float            # whole() of the bound: a whole number, or inf
     rosenthal_p: float
-    fisher: int
+    fisher: float               # whole(), as rosenthal
     fisher_p: float
-    orwin: int
+    orwin: float                # whole(), as rosenthal
     orwin_target: float
-    orwin_weighted: int
+    orwin_weighted: float       # whole(), as rosenthal
     orwin_weighted_target: float
     rosenberg: float            # whole(), as rosenthal
     rosenberg_p: float
-    general: int
+    general: float              # whole(), as rosenthal
     general_p: float
     general_method: str
     alpha: float
-    notes: tuple = ()
+    notes: tuple[str, ...] = ()
 
 
 def whole(number: float) -> float:
@@ -59,14 +61,14 @@ def whole(number: float) -> float:
     return math.ceil(number) if abs(number - round(number)) >= 1.49e-8 else round(number)
 
 
-def _orwin(yi, weights, target):
+def _orwin(yi: np.ndarray, weights: np.ndarray, target: float | None) -> tuple[float, float]:
     """Studies with effect 0 that bring the (weighted) mean to ``target`` (default half of it)."""
     mean = float(np.dot(weights, yi) / weights.sum())
     target = mean / 2 if target is None else (abs(target) if mean > 0 else -abs(target))
     return whole(math.inf if target == 0 else max(0.0, yi.size * (mean - target) / target)), target
 
 
-def _uniroot(func, k):
+def _uniroot(func: Callable[[float], float], k: int) -> float:
     """The root metafor's uniroot(extendInt = "upX") finds from (0, 50 k) with its default tolerance:
     the upper end moves up by 0.01 |upper|, doubling, until func is >= 0 there; a step function's
     root is where the search stops, so it is found by the same search (:func:`brent_zeroin`)."""
@@ -80,7 +82,7 @@ def _uniroot(func, k):
     raise InputError("no fail-safe N found (the search for its upper end did not end)")
 
 
-def _fisher(yi, vi, alpha):
+def _fisher(yi: np.ndarray, vi: np.ndarray, alpha: float) -> tuple[float, float]:
     """Rosenthal's N with Fisher's pooling: where the chi-square test of -2 sum log p_i, with
     floor(n) added p = 0.5, on 2 (k + n) df stops being significant (metafor's .fsn.fisher)."""
     p = dist.normal_cdf(-np.abs(yi / np.sqrt(vi)))
@@ -93,7 +95,7 @@ def _fisher(yi, vi, alpha):
     return whole(root), p_value
 
 
-def _general_p(n, yi, vi, estimate, tau2, fixed):
+def _general_p(n: float, yi: np.ndarray, vi: np.ndarray, estimate: float, tau2: float, fixed: bool) -> float:
     """p of the model with n added studies (effect 0, variance v~), tau^2 updated (metafor's
     non-exact .fsn.gen with mumiss = 0)."""
     k = yi.size
@@ -109,19 +111,21 @@ def _general_p(n, yi, vi, estimate, tau2, fixed):
     return float(dist.normal_two_sided_p(np.dot(w, yi) / total * math.sqrt(total)))
 
 
-def general_n(yi, vi, estimate, tau2, *, fixed=False, alpha=0.05):
+def general_n(yi: np.ndarray, vi: np.ndarray, estimate: float, tau2: float, *, fixed: bool = False,
+              alpha: float = 0.05) -> float:
     """metafor fsn(type = "General") from a model's estimate and tau^2 (0 and ``fixed`` for FE):
     the fewest added studies (effect 0, variance v~) that make the z test's p reach ``alpha``."""
     args = (yi, vi, estimate, tau2, fixed)
     if _general_p(0, *args) >= alpha:
         return 0
-    def excess(n):              # metafor stops the search at the cap
+    def excess(n: float) -> float:  # metafor stops the search at the cap
         return 0.0 if n >= MAX_GENERAL else _general_p(math.floor(n), *args) - alpha
 
     return whole(min(_uniroot(excess, yi.size), MAX_GENERAL))
 
 
-def fail_safe_n(yi, vi, *, alpha=0.05, target=None, method="REML"):
+def fail_safe_n(yi: ArrayLike, vi: ArrayLike, *, alpha: float = 0.05, target: float | None = None,
+                method: str = "REML") -> FailSafeN:
     """Every fail-safe number of metafor fsn(): Rosenthal (Stouffer; one-sided p >= alpha),
     Fisher, Orwin (unweighted and weighted by 1/vi, towards ``target``, default half the mean),
     Rosenberg (fixed-effect z test) and General (the ``method`` random-effects model's z test)."""

@@ -24,10 +24,12 @@ that positive favours the intervention; the MID is a positive number on the same
 """
 import dataclasses
 import math
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..common.distributions import normal_quantile
 from ..common.errors import InputError
-from ..common.results import Result
+from ..common.results import PooledModel, Result
 
 LEVELS = ("very low", "low", "moderate", "high")
 #: In the order of a GRADE evidence profile.
@@ -57,12 +59,12 @@ class GradeRules:
     bias_p: float = 0.10
     ois_alpha: float = 0.05
     ois_power: float = 0.80
-    mid_by_subset: dict = dataclasses.field(default_factory=dict)
-    indirectness: dict = dataclasses.field(default_factory=dict)
-    overrides: dict = dataclasses.field(default_factory=dict)
+    mid_by_subset: dict[str, float] = dataclasses.field(default_factory=dict)
+    indirectness: dict[str, Judgement] = dataclasses.field(default_factory=dict)
+    overrides: dict[str, dict[str, Judgement]] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_mapping(cls, mapping: dict | None, *, file=None) -> "GradeRules":
+    def from_mapping(cls, mapping: Mapping[str, Any] | None, *, file: str | None = None) -> "GradeRules":
         """The rules of a plan's ``[grade]`` table (a dict as tomllib reads it); a missing key keeps
         its default, an unknown key or a bad value is an InputError naming it."""
         mapping = dict(mapping or {})
@@ -71,7 +73,8 @@ class GradeRules:
         for key in mapping:
             if key not in known:
                 raise InputError(f"unknown key grade.{key} (known: {', '.join(sorted(known))})", file=file)
-        values = {key: _number(mapping[key], f"grade.{key}", file) for key in numbers if key in mapping}
+        values: dict[str, Any] = {key: _number(mapping[key], f"grade.{key}", file) for key in numbers
+                                  if key in mapping}
         values["mid_by_subset"] = {name: _number(value, f"grade.mid_by_subset.{name}", file)
                                    for name, value in dict(mapping.get("mid_by_subset", {})).items()}
         values["indirectness"] = {name: _judgement(entry, f"grade.indirectness.{name}", file, "reason")
@@ -82,7 +85,7 @@ class GradeRules:
         rules.check(file)
         return rules
 
-    def check(self, file=None) -> None:
+    def check(self, file: str | None = None) -> None:
         """Every threshold within its range."""
         whole_k = isinstance(self.bias_min_k, int) and self.bias_min_k >= 3
         checks = (("mid", self.mid > 0), ("rob_high_share", 0 <= self.rob_high_share < 1),
@@ -104,13 +107,13 @@ class GradeRules:
         return 4 * z * z / (mid * mid)
 
 
-def _number(value, key, file):
+def _number(value: object, key: str, file: str | None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InputError(f"{key} must be a number, not {value!r}", file=file)
     return value
 
 
-def _judgement(entry, key, file, text_key) -> Judgement:
+def _judgement(entry: object, key: str, file: str | None, text_key: str) -> Judgement:
     if not isinstance(entry, dict) or set(entry) != {"downgrade", text_key}:
         raise InputError(f"{key} needs exactly 'downgrade' (0, 1 or 2) and '{text_key}'", file=file)
     if entry["downgrade"] not in (0, 1, 2) or isinstance(entry["downgrade"], bool):
@@ -120,7 +123,7 @@ def _judgement(entry, key, file, text_key) -> Judgement:
     return Judgement(int(entry["downgrade"]), entry[text_key].strip())
 
 
-def _overrides(entry, key, file) -> dict:
+def _overrides(entry: object, key: str, file: str | None) -> dict[str, Judgement]:
     if not isinstance(entry, dict):
         raise InputError(f"{key} must be a table of domains", file=file)
     for domain in entry:
@@ -280,7 +283,8 @@ def grade_subset(data: GradeInput, rules: GradeRules | None = None) -> GradeRati
                        domains=tuple(domains), share_above_mid=share)
 
 
-def grade_model(subset: str, model, *, weights, rob, n_total=None, bias_p=None, rules=None,
+def grade_model(subset: str, model: PooledModel, *, weights: Iterable[float], rob: Iterable[str | None],
+                n_total: float | None = None, bias_p: float | None = None, rules: GradeRules | None = None,
                 design: str = "rct") -> GradeRating:
     """:func:`grade_subset` of a fitted pooled model (any :class:`~compassmeta.common.results.PooledModel`):
     its estimate, CI, prediction interval, I^2 and total between-trial variance."""

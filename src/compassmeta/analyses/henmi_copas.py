@@ -8,9 +8,11 @@ law for Q with the moments E[Q | r], Var[Q | r] of the paper's appendix, and the
 solves P(|U| > u) = 1 - level by integrating over r.
 """
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..common import distributions as dist
 from ..common.errors import InputError
@@ -31,15 +33,16 @@ class HenmiCopas(Result):
     level: float
 
 
-def _moments(k, tau2, W1, W2, W3, W4):
+def _moments(k: int, tau2: float, W1: float, W2: float, W3: float,
+             W4: float) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
     """E[Q | r] and Var[Q | r] (Henmi & Copas 2010, appendix) as functions of r."""
     VR = 1 + tau2 * W2
     spread = W3 - W2 ** 2
 
-    def mean(r):
+    def mean(r: np.ndarray) -> np.ndarray:
         return (k - 1) + tau2 * (W1 - W2) + tau2 ** 2 * (r ** 2 / VR ** 2 - 1 / VR) * spread
 
-    def variance(r):
+    def variance(r: np.ndarray) -> np.ndarray:
         shift = r ** 2 / VR ** 2 - 1 / VR
         return (2 * (k - 1) + 4 * tau2 * (W1 - W2) + 2 * tau2 ** 2 * (W1 * W2 - 2 * W3 + W2 ** 2)
                 + 4 * tau2 ** 2 * shift * spread + 4 * tau2 ** 3 * shift * (W4 - 2 * W2 * W3 + W2 ** 3)
@@ -57,7 +60,7 @@ def _gauss_legendre_panels(panels: int = 8, width: float = 1.25,
     return (starts + (nodes + 1) * width / 2).ravel(), np.tile(weights * width / 2, panels)
 
 
-def henmi_copas(yi, vi, *, level=95) -> HenmiCopas:
+def henmi_copas(yi: ArrayLike, vi: ArrayLike, *, level: float = 95) -> HenmiCopas:
     """metafor hc(): the Henmi-Copas interval around the fixed-effect estimate."""
     yi, vi = check_effects(yi, vi)
     k = yi.size
@@ -74,12 +77,12 @@ def henmi_copas(yi, vi, *, level=95) -> HenmiCopas:
     sd_r = math.sqrt(1 + tau2 * W2)
     mean, variance = _moments(k, tau2, W1, W2, W3, W4)
 
-    def q_below(f):             # the Q at which R / x = f
+    def q_below(f: np.ndarray) -> np.ndarray:  # the Q at which R / x = f
         return (W1 / W2 - 1) * (f ** 2 - 1) + (k - 1)
 
     nodes, weights = _gauss_legendre_panels()
 
-    def tail(x):
+    def tail(x: float) -> float:
         r = x + nodes                                  # the integral over [x, x + 10] of the normal density
         m, s2 = mean(sd_r * r), variance(sd_r * r)     # gamma law: shape m^2 / s2, scale s2 / m
         density = np.exp(-r * r / 2) / math.sqrt(2 * math.pi)

@@ -106,9 +106,9 @@ def permutation_test(yi: ArrayLike, vi: ArrayLike, moderators: dict[str, Any] | 
             orders = np.array([np.arange(k)] + [rng.permutation(k) for _ in range(permutations - 1)])
         make_batch = lambda rows: Batch(yi, vi, np.ones((len(rows), k)), X[rows])  # noqa: E731
     else:
-        observed = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)
-        terms, statistic = ("intercept",), np.array([observed.statistic])
-        qm = observed.statistic ** 2  # z^2, or the F(1, k - 1) = t^2 of Knapp-Hartung
+        pooled = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)
+        terms, statistic = ["intercept"], np.array([pooled.statistic])
+        qm = pooled.statistic ** 2  # z^2, or the F(1, k - 1) = t^2 of Knapp-Hartung
         exact = 2 ** k <= permutations
         if exact:
             orders = 1 - 2 * ((np.arange(2 ** k)[:, None] >> np.arange(k)) & 1)

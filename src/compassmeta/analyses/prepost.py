@@ -6,7 +6,7 @@ recomputes every pre_post row with each assumed r (the other rows keep their g) 
 with the same model, so that a reader sees how far the pooled g moves with r.  A pre_post_smcr row
 (SMCR; its variance 2(1 - r)/n + yi^2/(2n) per arm, Becker 1988) is recomputed the same way.
 """
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +46,7 @@ class PrePostSensitivity(Result):
         return "\n".join(lines)
 
 
-def prepost_sensitivity(rows: Sequence[dict[str, Any]], yi: ArrayLike, vi: ArrayLike,
+def prepost_sensitivity(rows: Sequence[Mapping[str, Any]], yi: ArrayLike, vi: ArrayLike,
                         correlations: Sequence[float], fit: Callable[[Any, Any], Result],
                         result: Result) -> PrePostSensitivity:
     """Pool again with every pre_post row of the typed study ``rows`` at each r in ``correlations``.

@@ -2,17 +2,20 @@
 and cumul() compute them (Viechtbauer & Cheung 2010, Res Synth Methods 1:112; Baujat et
 al. 2002, Stat Med 21:2641), and for dependent effects the multilevel model refitted without
 each cluster in turn (which metafor's leave1out() does not offer for rma.mv models)."""
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..common import distributions as dist
 from ..common.errors import InputError
 from ..common.results import Estimate, Result
 from ..data.aggregate import cluster_composites
 from ..models.dependent import check_options
-from ..models.design import design_matrix
-from ..models.model import fit_model
+from ..models.design import Moderators, design_matrix
+from ..models.model import ModelFit, fit_model
 from ..models.multilevel import covariance_at
 from ..models.pooling import as_fraction, check_effects, pool
 from ..models.wls import inverse
@@ -46,25 +49,30 @@ class CumulativeStep(SubsetFit):
     added: str
 
 
-def _summary(kind, label, yi, vi, method, ci_method, level):
+Step = TypeVar("Step", LeaveOneOut, CumulativeStep)
+
+
+def _summary(kind: type[Step], label: str, yi: np.ndarray, vi: np.ndarray, method: str, ci_method: str,
+             level: float) -> Step:
     """A LeaveOneOut or CumulativeStep (``kind``) for the studies given."""
     fit = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)
-    label_field = "omitted" if kind is LeaveOneOut else "added"
-    return kind(**{label_field: label}, k=fit.k, **fit.estimate_fields(), q=fit.q, q_p=fit.q_p, tau2=fit.tau2,
+    labelled: dict[str, Any] = {"omitted" if kind is LeaveOneOut else "added": label}
+    return kind(**labelled, k=fit.k, **fit.estimate_fields(), q=fit.q, q_p=fit.q_p, tau2=fit.tau2,
                 i2=fit.i2, h2=fit.h2)
 
 
-def _labels(labels, k):
+def _labels(labels: Iterable[object] | None, k: int) -> list[str]:
     return [str(label) for label in labels] if labels is not None else [f"study {i + 1}" for i in range(k)]
 
 
-def leave_one_out(yi, vi, labels=None, *, method="REML", ci_method="z", level=95):
+def leave_one_out(yi: ArrayLike, vi: ArrayLike, labels: Iterable[object] | None = None, *,
+                  method: str = "REML", ci_method: str = "z", level: float = 95) -> tuple[LeaveOneOut, ...]:
     """Every statistic of the pooled fit with each study left out in turn (metafor leave1out())."""
     yi, vi = check_effects(yi, vi)
     if yi.size < 2 + (ci_method == "knha"):
         raise InputError(f"leave-one-out needs at least {2 + (ci_method == 'knha')} studies, got {yi.size}")
     keep = np.ones(yi.size, dtype=bool)
-    results = []
+    results: list[LeaveOneOut] = []
     for index, label in enumerate(_labels(labels, yi.size)):
         keep[index] = False
         results.append(_summary(LeaveOneOut, label, yi[keep], vi[keep], method, ci_method, level))
@@ -72,13 +80,15 @@ def leave_one_out(yi, vi, labels=None, *, method="REML", ci_method="z", level=95
     return tuple(results)
 
 
-def cumulative(yi, vi, labels=None, order=None, *, method="REML", ci_method="z", level=95):
+def cumulative(yi: ArrayLike, vi: ArrayLike, labels: Iterable[object] | None = None,
+               order: ArrayLike | None = None, *, method: str = "REML", ci_method: str = "z",
+               level: float = 95) -> tuple[CumulativeStep, ...]:
     """Pooled fits adding one study at a time in ``order`` (indices; default as given), as
     metafor cumul().  A step that cannot be fitted (k = 1 under Knapp-Hartung) is left out."""
     yi, vi = check_effects(yi, vi)
     order = np.arange(yi.size) if order is None else np.asarray(order)
     names = _labels(labels, yi.size)
-    results = []
+    results: list[CumulativeStep] = []
     for step in range(1, yi.size + 1):
         chosen = order[:step]
         if step == 1 and ci_method == "knha":
@@ -107,7 +117,9 @@ class StudyInfluence(Result):
     baujat_y: float
 
 
-def case_deletion(X, yi, vi, *, terms, method="REML", ci_method="z", level=0.95):
+def case_deletion(X: np.ndarray, yi: np.ndarray, vi: np.ndarray, *, terms: Iterable[str],
+                  method: str = "REML", ci_method: str = "z",
+                  level: float = 0.95) -> tuple[dict[str, np.ndarray], np.ndarray, ModelFit]:
     """metafor influence() of a mixed-effects model with design ``X`` (Viechtbauer & Cheung 2010):
     a dict of arrays over the studies, ``dfbetas`` (k x p), and the fitted full model.
 
@@ -126,7 +138,8 @@ def case_deletion(X, yi, vi, *, terms, method="REML", ci_method="z", level=0.95)
     H = X @ unscaled @ (X * w[:, None]).T
     residual_maker = np.eye(k) - H
     marginal_var = np.einsum("ij,j,ij->i", residual_maker, vi + full.tau2, residual_maker)
-    out = {name: np.empty(k) for name in ("rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "qe_del")}
+    out: dict[str, np.ndarray] = {name: np.empty(k) for name in ("rstudent", "dffits", "cook_d", "cov_r",
+                                                                  "tau2_del", "qe_del")}
     dfbetas, changes = np.empty((k, p)), np.empty((k, p))
     precision = inverse(full.vcov)
     keep = np.ones(k, dtype=bool)
@@ -155,7 +168,8 @@ def case_deletion(X, yi, vi, *, terms, method="REML", ci_method="z", level=0.95)
     return out, dfbetas, full
 
 
-def influence(yi, vi, labels=None, *, method="REML", ci_method="z", level=95):
+def influence(yi: ArrayLike, vi: ArrayLike, labels: Iterable[object] | None = None, *, method: str = "REML",
+              ci_method: str = "z", level: float = 95) -> tuple[StudyInfluence, ...]:
     """Externally standardised residuals, DFFITS, Cook's distance, covariance ratio,
     leave-one-out tau^2 and Q, hat values, weights (%), DFBETAS and metafor's flag of
     influential studies (|DFFITS| > 3 sqrt(p/(k-p)), P(chi2_p < Cook's D) > 0.5,
@@ -179,7 +193,7 @@ def influence(yi, vi, labels=None, *, method="REML", ci_method="z", level=95):
         for i, label in enumerate(_labels(labels, k)))
 
 
-def _knapp_hartung_scale(fit):
+def _knapp_hartung_scale(fit: ModelFit) -> float:
     """s^2 of the Knapp-Hartung adjustment of a fit (1 under Wald z): vcov = s^2 (X'WX)^-1."""
     if fit.ci_method != "knha":
         return 1.0
@@ -202,7 +216,9 @@ class ClusterOmitted(Estimate):
     dfbetas: float              # (b - b without) / se(b at the sigma^2 without), metafor dfbetas(cluster = )
 
 
-def leave_one_cluster_out(yi, vi, cluster, *, method="REML", rho=None, ci_method="z", level=95):
+def leave_one_cluster_out(yi: ArrayLike, vi: ArrayLike, cluster: Iterable[object], *, method: str = "REML",
+                          rho: float | None = None, ci_method: str = "z",
+                          level: float = 95) -> tuple[ClusterOmitted, ...]:
     """The multilevel model (metafor rma.mv(yi, V, random = ~ 1 | cluster/es)) without each
     cluster in turn, clusters in order of first appearance, with each cluster's Cook's distance
     and DFBETAS (model-based, whatever ``ci_method``)."""
@@ -212,6 +228,7 @@ def leave_one_cluster_out(yi, vi, cluster, *, method="REML", rho=None, ci_method
     if len(labels) < 3:
         raise InputError(f"leaving one cluster out needs at least 3 clusters, got {len(labels)}")
     full = pool(yi, vi, method=method, level=level, cluster=list(cluster), rho=rho).fit
+    assert full is not None, "pool() keeps its fit"
     rows = []
     for label in labels:
         keep = cluster != label
@@ -222,7 +239,8 @@ def leave_one_cluster_out(yi, vi, cluster, *, method="REML", rho=None, ci_method
             omitted=label, k=fit.k, n_clusters=fit.n_clusters, **fit.estimate_fields(),
             sigma2_between=fit.sigma2_between, sigma2_within=fit.sigma2_within,
             cook_d=change ** 2 / float(full.vcov[0, 0]),
-            dfbetas=change / float(np.sqrt(covariance_at(full, fit.fit.sigma2)[0, 0]))))
+            dfbetas=change / float(np.sqrt(
+                covariance_at(full, (fit.sigma2_between, fit.sigma2_within))[0, 0]))))
     return tuple(rows)
 
 
@@ -234,12 +252,12 @@ class SensitivityReport(Result):
     k: int
     method: str
     ci_method: str
-    leave_one_out: tuple
-    influence: tuple
-    cumulative: tuple
+    leave_one_out: tuple[LeaveOneOut, ...]
+    influence: tuple[StudyInfluence, ...]
+    cumulative: tuple[CumulativeStep, ...]
     cumulative_order: str
-    leave_one_cluster_out: tuple = ()
-    notes: tuple = ()
+    leave_one_cluster_out: tuple[ClusterOmitted, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def records(self) -> list[dict]:
         """One row per study: its influence diagnostics and the fit without it (``without_``)."""
@@ -247,14 +265,16 @@ class SensitivityReport(Result):
                                      if key != "omitted"}}
                 for row, without in zip(self.influence, self.leave_one_out)]
 
-    def __str__(self):
+    def __str__(self) -> str:
         from .printing import sensitivity_table
 
         return sensitivity_table(self)
 
 
-def sensitivity_report(yi, vi, labels=None, *, order="as given", method="REML", ci_method="z", level=95,
-                       cluster=None, rho=None):
+def sensitivity_report(yi: ArrayLike, vi: ArrayLike, labels: Iterable[object] | None = None, *,
+                       order: str = "as given", method: str = "REML", ci_method: str = "z", level: float = 95,
+                       cluster: Sequence[object] | None = None,
+                       rho: float | None = None) -> SensitivityReport:
     """Leave-one-out, influence (with Baujat coordinates) and a cumulative analysis.
 
     ``order``: "as given", "precision" (most precise first) or "effect".  With ``cluster``
@@ -264,7 +284,7 @@ def sensitivity_report(yi, vi, labels=None, *, order="as given", method="REML", 
     """
     yi, vi = check_effects(yi, vi)
     check_options(cluster, rho, ci_method)
-    without_cluster: tuple = ()
+    without_cluster: tuple[ClusterOmitted, ...] = ()
     notes: tuple[str, ...] = ()
     if cluster is not None:
         without_cluster = leave_one_cluster_out(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
@@ -278,7 +298,7 @@ def sensitivity_report(yi, vi, labels=None, *, order="as given", method="REML", 
               "effect": np.argsort(yi, kind="stable")}
     if order not in orders:
         raise InputError(f"unknown cumulative order '{order}'; choose from {', '.join(orders)}")
-    kwargs = dict(method=method, ci_method=ci_method, level=level)
+    kwargs: dict[str, Any] = dict(method=method, ci_method=ci_method, level=level)
     return SensitivityReport(k=int(yi.size), method=method.upper(), ci_method=ci_method,
                              leave_one_out=leave_one_out(yi, vi, labels, **kwargs),
                              influence=influence(yi, vi, labels, **kwargs),
@@ -301,7 +321,7 @@ class StudyRegressionInfluence(Result):
     qe_del: float
     hat: float
     weight: float
-    dfbetas: dict
+    dfbetas: dict[str, float]
     influential: bool
 
 
@@ -312,8 +332,8 @@ class RegressionInfluenceReport(Result):
     k: int
     method: str
     ci_method: str
-    terms: tuple
-    influence: tuple
+    terms: tuple[str, ...]
+    influence: tuple[StudyRegressionInfluence, ...]
 
     def records(self) -> list[dict]:
         """One row per study, DFBETAS as ``dfbetas_<term>`` columns."""
@@ -321,7 +341,7 @@ class RegressionInfluenceReport(Result):
                  **{f"dfbetas_{term}": value for term, value in row["dfbetas"].items()}}
                 for row in self.to_dict()["influence"]]
 
-    def __str__(self):
+    def __str__(self) -> str:
         from .printing import regression_influence_table
 
         return regression_influence_table(self)
@@ -330,7 +350,9 @@ class RegressionInfluenceReport(Result):
 DIAGNOSTICS = ("rstudent", "rstandard", "dffits", "cook_d", "cov_r", "tau2_del", "qe_del", "hat", "weight")
 
 
-def regression_influence(yi, vi, moderators, labels=None, *, method="REML", ci_method="z", level=95):
+def regression_influence(yi: ArrayLike, vi: ArrayLike, moderators: Moderators,
+                         labels: Iterable[object] | None = None, *, method: str = "REML",
+                         ci_method: str = "z", level: float = 95) -> RegressionInfluenceReport:
     """metafor influence() and rstandard() of the meta-regression on ``moderators`` (name -> values)."""
     yi, vi = check_effects(yi, vi)
     X, terms = design_matrix(moderators, yi.size)

@@ -6,8 +6,8 @@ Errors the user can act on print one line (file, row, column, what is wrong) and
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -16,7 +16,13 @@ from ..common.errors import CompassmetaError
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..common.results import Result
+    from ..data.loading import LoadedEffects
     from ..data.tables import Table
+    from ..models.sharedgroups import ArmGroups
+
+F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R", bound="Result")
 
 
 class MethodChoice(click.Choice):
@@ -40,19 +46,19 @@ class FriendlyGroup(click.Group):
     ``lazy_modules`` (name -> module under compassmeta.cli) are imported when first asked for, so
     that a command starts without the imports of the others."""
 
-    lazy_modules: dict = {}
+    lazy_modules: dict[str, str] = {}
 
-    def list_commands(self, ctx):
+    def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy_modules))
 
-    def get_command(self, ctx, name):
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.commands and name in self.lazy_modules:
             from importlib import import_module
 
             import_module(f"{__package__}.{self.lazy_modules[name]}")  # registers its commands on main
         return super().get_command(ctx, name)
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CompassmetaError as error:
@@ -77,17 +83,17 @@ class FriendlyGroup(click.Group):
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.version_option(package_name="compassmeta")
 @click.pass_context
-def main(ctx, debug):
+def main(ctx: click.Context, debug: bool) -> None:
     """Meta-analysis of self-compassion interventions, matching R's metafor."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
 
 
-def _remember_allow_mixed(ctx, param, value):
+def _remember_allow_mixed(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     ctx.meta["allow_mixed"] = value
 
 
-def model_options(func):
+def model_options(func: F) -> F:
     """Options shared by every command that fits a model."""
     options = [
         click.argument("data", type=click.Path(dir_okay=False)),
@@ -116,7 +122,7 @@ def model_options(func):
     return func
 
 
-def cluster_options(func):
+def cluster_options(func: F) -> F:
     """--cluster and --rho: dependent effect sizes (the three-level and CHE models)."""
     func = click.option("--rho", type=float, default=None,
                         help="Within-cluster sampling correlation (CHE model; needs --cluster).")(func)
@@ -124,12 +130,12 @@ def cluster_options(func):
                         help="Column of the cluster (e.g. study_id): fit the three-level model.")(func)
 
 
-def cluster_labels(table, cluster_column):
+def cluster_labels(table: Table, cluster_column: str | None) -> list[str] | None:
     """The cluster of every row (an error names the first row without one), or None."""
     return table.label_column(cluster_column) if cluster_column else None
 
 
-def arm_groups(table, cluster_column):
+def arm_groups(table: Table, cluster_column: str | None) -> ArmGroups | None:
     """With a cluster: the rows' arms, control arms and sizes, so that comparisons sharing a control
     group get its sampling covariance (models.sharedgroups); None without them."""
     if not cluster_column or not {"arm", "control_arm"} <= set(table.header):
@@ -170,19 +176,20 @@ def complete_cases(table: Table, yi: np.ndarray, vi: np.ndarray, columns: list[s
     return kept.table, kept.yi, kept.vi
 
 
-def say(message):
+def say(message: str) -> None:
     """One line on stderr (progress and waiting notices of the library)."""
     click.echo(message, err=True)
 
 
-def print_messages(loaded):
+def print_messages(loaded: LoadedEffects) -> None:
     """The notes of loaded effects and a summary of their warnings, on stderr."""
     for note in loaded.notes:
         click.echo(f"Note: {note}", err=True)
     echo_warnings(loaded.warnings)
 
 
-def echo_warnings(warnings, shown=WARNINGS_SHOWN, err=True, hint="compassmeta validate lists them all"):
+def echo_warnings(warnings: Sequence[object], shown: int = WARNINGS_SHOWN, err: bool = True,
+                  hint: str = "compassmeta validate lists them all") -> None:
     """The first ``shown`` warnings, one line each, then how many more there are."""
     for warning in warnings[:shown]:
         click.echo(f"Warning: {warning}", err=err)
@@ -190,18 +197,21 @@ def echo_warnings(warnings, shown=WARNINGS_SHOWN, err=True, hint="compassmeta va
         click.echo(f"Warning: ... and {len(warnings) - shown:,} more warnings ({hint})", err=err)
 
 
-def study_labels(table, label_column):
+def study_labels(table: Table, label_column: str | None) -> list[str]:
     """Labels for per-study output: --label, else a usual id column, else row numbers."""
     name = label_column or next((n for n in LABEL_COLUMNS if n in table.header), None)
     return table.label_column(name) if name else [f"row {i + 1}" for i in range(len(table))]
 
 
-def emit(result, output_format, table_renderer, csv_records):
+def emit(result: R, output_format: str, table_renderer: Callable[[R], str],
+         csv_records: Callable[[dict[str, Any]], Iterable[Mapping[str, Any]]] | None) -> None:
     """Print a result as a table, as JSON (exactly ``to_dict()``) or as CSV."""
     if output_format == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     elif output_format == "csv":
         from ..report.text import csv_text
+
+        assert csv_records is not None, "--format csv is offered with csv_records only"
 
         click.echo(csv_text(csv_records(result.to_dict())), nl=False)
     else:

@@ -157,7 +157,7 @@ def forest(data, yi_column, vi_column, sei_column, method, ci_method, level, out
                    f"--by COL --summary-only draws one diamond per subgroup", err=True)
     if kind != "studies":
         fits = (leave_one_out if kind == "leave-one-out" else cumulative)(yi, vi, labels, **options)
-        names = [fit.omitted if kind == "leave-one-out" else fit.added for fit in fits]
+        names = [getattr(fit, "omitted" if kind == "leave-one-out" else "added") for fit in fits]
         figure = plots.estimates_forest_plot(
             fits, names, pool_effects(yi, vi, with_tau2_ci=False, **options),
             label_title="Omitted study" if kind == "leave-one-out" else "Cumulative, adding", **scale)

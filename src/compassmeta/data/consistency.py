@@ -18,28 +18,32 @@ with file, row and column and never fixed.
 """
 import functools
 import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..common import distributions as dist
-from .instruments import row_instruments
+from .instruments import Instrument, row_instruments
 from .schema import Problem, RowView
 
 FLOAT_SLACK = 1e-9     # floating-point slack on top of half a printed unit
 
 
 @functools.lru_cache(maxsize=4096)     # a column holds few distinct texts; 10^5 rows ask again and again
-def decimals(text):
+def decimals(text: str | None) -> int:
     """Decimals printed in a number's text ('3.40' -> 2)."""
     text = (text or "").strip()
     return len(text.split(".")[1]) if "." in text else 0
 
 
 @functools.lru_cache(maxsize=4096)
-def half_unit(text):
+def half_unit(text: str | None) -> float:
     """Half a unit in the last printed decimal: how far the true value may lie from the text."""
     return 0.5 * 10.0 ** -decimals(text) + FLOAT_SLACK
 
 
-def grim_problem(file, number, column, mean_text, n, items_per_person, score_label, level):
+def grim_problem(file: str, number: int, column: str, mean_text: str, n: int, items_per_person: int,
+                 score_label: str, level: str) -> Problem | None:
     """The GRIM finding for one printed mean, or None when it is possible (or GRIM cannot tell)."""
     places = decimals(mean_text)
     granularity = n * items_per_person
@@ -57,7 +61,8 @@ def grim_problem(file, number, column, mean_text, n, items_per_person, score_lab
                    "(Brown & Heathers 2017)", level)
 
 
-def grim_problems(row, cells, instrument, file, number):
+def grim_problems(row: Mapping[str, Any], cells: Mapping[str, str], instrument: Instrument, file: str,
+                  number: int) -> list[Problem]:
     """GRIM on the post means of a row whose instrument is a plain sum or mean of whole-number items."""
     if row["stat_type"] not in ("means", "pre_post") or not instrument.items or instrument.score == "other":
         return []
@@ -72,14 +77,14 @@ def grim_problems(row, cells, instrument, file, number):
     return [problem for problem in found if problem]
 
 
-def t_range(cells):
+def t_range(cells: Mapping[str, str]) -> tuple[float, float]:
     """Smallest and largest |t| that the means, SDs and ns allow within their printed rounding."""
     value = {name: float(cells[name]) for name in ("mean1", "sd1", "mean2", "sd2")}
     slack = {name: half_unit(cells[name]) for name in value}
     n1, n2 = float(cells["n1"]), float(cells["n2"])
     scale = math.sqrt(1 / n1 + 1 / n2)
 
-    def t(difference, sd1, sd2):
+    def t(difference: float, sd1: float, sd2: float) -> float:
         pooled = math.sqrt(((n1 - 1) * sd1 ** 2 + (n2 - 1) * sd2 ** 2) / (n1 + n2 - 2))
         return difference / (pooled * scale)
 
@@ -91,7 +96,8 @@ def t_range(cells):
     return smallest, largest
 
 
-def printed_test_problem(row, cells, file, number):
+def printed_test_problem(row: Mapping[str, Any], cells: Mapping[str, str], file: str,
+                         number: int) -> Problem | None:
     """A printed t, F or p that the entered means, SDs and ns cannot give, or None."""
     test, printed_text = row.get("printed_test"), cells.get("printed_value", "")
     if not test:
@@ -120,11 +126,12 @@ def printed_test_problem(row, cells, file, number):
                    f"(Student's t, df = {df}, inputs at their printed decimals)")
 
 
-def sd_bound_problems(row, cells, instrument, file, number):
+def sd_bound_problems(row: Mapping[str, Any], cells: Mapping[str, str], instrument: Instrument, file: str,
+                      number: int) -> list[Problem]:
     """SDs larger than any sample of n scores within the instrument's range can have (Bhatia-Davis)."""
     if row["stat_type"] not in ("means", "pre_post"):
         return []
-    problems = []
+    problems: list[Problem] = []
     a, b = instrument.minimum, instrument.maximum
     prefixes = ("", "pre_") if row["stat_type"] == "pre_post" else ("",)
     for prefix in prefixes:
@@ -143,7 +150,8 @@ def sd_bound_problems(row, cells, instrument, file, number):
     return problems
 
 
-def scs_problems(row, instrument, file, number):
+def scs_problems(row: Mapping[str, Any], instrument: Instrument | None, file: str,
+                 number: int) -> list[Problem]:
     """The SCS component is named on SCS rows only, and sum ranges are the total's."""
     is_scs = bool(instrument) and instrument.name.startswith("SCS")
     component = row.get("scs_component")
@@ -161,22 +169,25 @@ def scs_problems(row, instrument, file, number):
     return []
 
 
-def arm_size_problems(rows, file):
+def arm_size_problems(rows: Sequence[Mapping[str, Any]], file: str) -> list[Problem]:
     """n per arm against the trial's total, per trial (each arm and control arm counted once)."""
-    trials = {}
+    trials: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
     for number, row in enumerate(rows, start=1):
         if row.get("n_total") is not None and row.get("study_id"):
             trials.setdefault(row["study_id"], []).append((number, row))
-    problems = []
+    problems: list[Problem] = []
     for study_id, members in trials.items():
         problems.extend(trial_size_problems(study_id, members, file))
     return problems
 
 
-def trial_size_problems(study_id, members, file):
+def trial_size_problems(study_id: str, members: Sequence[tuple[int, Mapping[str, Any]]],
+                        file: str) -> list[Problem]:
     """The size findings of one trial's rows ((row number, typed row) pairs)."""
     first_number, first = members[0]
     total = first["n_total"]
+    arms: dict[str, int]
+    controls: dict[str, int]
     arms, controls = {}, {}
     for number, row in members:
         if row["n_total"] != total:
@@ -196,10 +207,11 @@ def trial_size_problems(study_id, members, file):
                     f"{len(controls)} control arm(s), each at its largest n) but n_total is {total}")]
 
 
-def table_problems(file, header, records, rows, instruments):
+def table_problems(file: str | os.PathLike[str], header: Sequence[str], records: Sequence[Sequence[str]],
+                   rows: Sequence[Mapping[str, Any]], instruments: dict) -> list[Problem]:
     """Every consistency finding of a validated table (typed ``rows`` beside their text ``records``)."""
     file = str(file)
-    problems = []
+    problems: list[Problem] = []
     index = {name: position for position, name in enumerate(header)}
     for number, (record, row, instrument) in enumerate(zip(records, rows, row_instruments(rows, instruments)),
                                                       start=1):

@@ -1,7 +1,10 @@
 """The instruments of the data package (``studies/instruments.csv``): each scale's score range,
 direction, item count and scoring, keyed by name and alias."""
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..common.errors import InputError
 from .schema import Schema, raise_first_error, schema_problems
@@ -18,7 +21,7 @@ class Instrument:
     score: str = "other"        # sum, item_mean or other
 
 
-def load_instruments(package) -> dict:
+def load_instruments(package: str | os.PathLike[str]) -> dict[str, Instrument]:
     """Score ranges from the package's ``instruments`` resource, keyed by lower-case name and alias."""
     package = Path(package)
     schema = Schema.find(package, "instruments")
@@ -32,7 +35,7 @@ def load_instruments(package) -> dict:
         if row["maximum"] <= row["minimum"]:
             raise InputError(f"maximum {row['maximum']:g} is not above minimum {row['minimum']:g}", file=path,
                              row=number, column="maximum")
-    known = {}
+    known: dict[str, Instrument] = {}
     for row in rows:
         instrument = Instrument(row["instrument"], row["minimum"], row["maximum"], row["higher_is_better"],
                                 row["items"], row["score"])
@@ -42,15 +45,15 @@ def load_instruments(package) -> dict:
     return known
 
 
-def instrument_of(row: dict, instruments: dict) -> Instrument | None:
+def instrument_of(row: Mapping[str, Any], instruments: dict) -> Instrument | None:
     """The known instrument a row's instrument cell names (the text before ' ('), or None."""
     name = (row.get("instrument") or "").split(" (")[0].strip().lower()
     return instruments.get(name)
 
 
-def row_instruments(rows, instruments: dict) -> list:
+def row_instruments(rows: Iterable[Mapping[str, Any]], instruments: dict) -> list:
     """The known instrument of each typed row (:func:`instrument_of`), each distinct cell looked up once."""
-    known = {}
+    known: dict[Any, Instrument | None] = {}
     found = []
     for row in rows:
         text = row.get("instrument")

@@ -7,8 +7,11 @@ package beside it) is validated and gets each row's g from its statistics; a stu
 outside the schema (``data import`` output) gets them from its statistics columns alone; any
 other CSV names its yi and vi (or sei) columns.
 """
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,14 +39,14 @@ class LoadedEffects:
     mixing_notes: tuple = ()
 
 
-def resource_for(path) -> str:
+def resource_for(path: str | os.PathLike[str]) -> str:
     """The data-package resource of a study table file (thirdwave.csv or else trials)."""
     return "thirdwave" if Path(path).stem == "thirdwave" else "trials"
 
 
-def load_effects(data, yi_column: str | None = None, vi_column: str | None = None,
-                 sei_column: str | None = None, where=(), cluster_column: str | None = None,
-                 allow_mixed: bool = False) -> LoadedEffects:
+def load_effects(data: str | os.PathLike[str], yi_column: str | None = None, vi_column: str | None = None,
+                 sei_column: str | None = None, where: Sequence[str] = (),
+                 cluster_column: str | None = None, allow_mixed: bool = False) -> LoadedEffects:
     """The table ``data``, its effect sizes and sampling variances, restricted by ``where`` clauses
     (see :mod:`where`).  Rows that share a ``study_id`` while no ``cluster_column`` is given
     draw a warning; rows of a study table that mix timepoint windows or SCS parts draw the
@@ -73,7 +76,8 @@ def mixing_messages(table: Table, allow_mixed: bool = False) -> tuple:
     return tuple(f"{warning} (--allow-mixed silences this warning)" for warning in warnings)
 
 
-def _table_effects(data, yi_column, vi_column, sei_column, where):
+def _table_effects(data: str | os.PathLike[str], yi_column: str | None, vi_column: str | None,
+                   sei_column: str | None, where: Sequence[str]) -> LoadedEffects:
     """The rows ``where`` keeps, with their effect sizes (see :func:`load_effects`)."""
     table = read_table(data)
     keep = where_mask(table, where, data)
@@ -96,7 +100,7 @@ def _table_effects(data, yi_column, vi_column, sei_column, where):
     return LoadedEffects(subset(table, keep), yi[keep], vi[keep])
 
 
-def where_mask(table: Table, where, data) -> np.ndarray:
+def where_mask(table: Table, where: Sequence[str], data: str | os.PathLike[str]) -> np.ndarray:
     """Boolean mask of the rows every ``where`` clause keeps (an error when none does)."""
     keep = np.array(matching_rows(table, where), dtype=bool)
     if where and not keep.any():
@@ -104,25 +108,25 @@ def where_mask(table: Table, where, data) -> np.ndarray:
     return keep
 
 
-def subset(table: Table, keep) -> Table:
+def subset(table: Table, keep: Iterable[bool]) -> Table:
     """The rows of ``table`` where the mask ``keep`` is true."""
     return Table(path=table.path, header=table.header,
                  rows=tuple(row for row, kept in zip(table.rows, keep) if kept))
 
 
-def in_curated_schema(data, table: Table) -> bool:
+def in_curated_schema(data: str | os.PathLike[str], table: Table) -> bool:
     """A curated study table: its data package lies beside it and it is not ``data import``
     output (which carries the database's own g for cross-checking)."""
     return (Path(data).parent / "datapackage.json").exists() and IMPORTED_COLUMN not in table.header
 
 
-def complete_cases(table: Table, yi, vi, columns) -> LoadedEffects:
+def complete_cases(table: Table, yi: np.ndarray, vi: np.ndarray, columns: Sequence[str]) -> LoadedEffects:
     """Drop rows with an empty (or NA) cell in any of ``columns``, warning how many, as
     metafor's rma() does for missing moderators ("k studies with NAs omitted")."""
     present = np.array([not any(is_missing(cell) for cell in cells)
                         for cells in zip(*(table.column(name) for name in columns))], dtype=bool)
     omitted = int((~present).sum())
-    warnings = ()
+    warnings: tuple[str, ...] = ()
     if omitted:
         warnings = (f"{omitted} row(s) with a missing {' or '.join(columns)} omitted "
                     f"({int(present.sum())} of {len(table)} used)",)
@@ -140,7 +144,7 @@ def shared_trials_warning(table: Table) -> str | None:
     return None
 
 
-def selected_study_rows(data, where):
+def selected_study_rows(data: str | os.PathLike[str], where: Sequence[str]) -> list[Mapping[str, Any]]:
     """The typed rows of the curated study table ``data`` that ``--where`` keeps."""
     table = read_table(data)
     if not ({"es_id", "stat_type"} <= set(table.header) and in_curated_schema(data, table)):

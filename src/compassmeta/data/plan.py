@@ -7,9 +7,12 @@ comparator (:func:`comparator_of`) and its SCS part (:func:`scs_part`), and
 mappings of column to value: the typed rows of a study table or the text cells of a CSV.
 """
 
+import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 from ..common.errors import InputError
 
@@ -119,14 +122,17 @@ def _toml(text: str, path: Path) -> dict:
         raise InputError(f"not a valid TOML file: {error}", file=path) from None
 
 
+T = TypeVar("T")
+
+
 class _Reader:
     """Typed access to the plan's keys; a missing or mistyped key is a one-line error naming it."""
 
     def __init__(self, document: dict, path: Path):
         self.document, self.path = document, path
 
-    def get(self, dotted: str, kind):
-        value = self.document
+    def get(self, dotted: str, kind: type[T]) -> T:
+        value: Any = self.document
         for part in dotted.split("."):
             if not isinstance(value, dict) or part not in value:
                 raise InputError(f"the plan has no key {dotted}", file=self.path, column=dotted)
@@ -151,7 +157,7 @@ class _Reader:
             raise InputError(f"{dotted} must be at least 1, not {value}", file=self.path, column=dotted)
         return value
 
-    def fail(self, dotted: str, message: str):
+    def fail(self, dotted: str, message: str) -> NoReturn:
         raise InputError(f"{dotted}: {message}", file=self.path, column=dotted)
 
 
@@ -196,7 +202,7 @@ def _minimum_k(reader: _Reader) -> MinimumK:
     return minimum
 
 
-def load_plan(path=None) -> Plan:
+def load_plan(path: str | os.PathLike[str] | None = None) -> Plan:
     """The analysis plan in ``path`` (default: the shipped studies/analysis_plan.toml), validated:
     a missing, mistyped or out-of-range key is an :class:`InputError` naming file and key."""
     path = Path(path) if path is not None else default_plan_path()
@@ -251,29 +257,29 @@ def _grade(reader: _Reader) -> dict:
     return {key: value for key, value in table.items() if key != "citation"}
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _weeks(value) -> float | None:
+def _weeks(value: Any) -> float | None:
     try:
         return float(value) if _text(value) else None
     except ValueError:
         return None
 
 
-def timepoint_windows(rows, plan: Plan) -> list:
+def timepoint_windows(rows: Iterable[Mapping[str, Any]], plan: Plan) -> list:
     """The timepoint window of every row (see the plan's [timepoints]): post; a follow-up by its
     weeks after the end of treatment (its weeks_after_baseline minus that of the latest post row
     of the same trial) as short (<= short_follow_up_max_weeks) or long; else "follow-up, length not
     given"; a row whose time point is not coded: "unspecified"."""
     rows = list(rows)
-    end = {}
+    end: dict[Any, float] = {}
     for row in rows:
         weeks = _weeks(row.get("weeks_after_baseline"))
         if _text(row.get("timepoint")) == POST and weeks is not None:
             end[row.get("study_id")] = max(weeks, end.get(row.get("study_id"), weeks))
-    windows = []
+    windows: list[str] = []
     for row in rows:
         timepoint, weeks = _text(row.get("timepoint")), _weeks(row.get("weeks_after_baseline"))
         if timepoint == POST:
@@ -289,7 +295,7 @@ def timepoint_windows(rows, plan: Plan) -> list:
     return windows
 
 
-def comparator_of(row, plan: Plan) -> tuple[str, str]:
+def comparator_of(row: Mapping[str, Any], plan: Plan) -> tuple[str, str]:
     """(kind, class) of a row's comparator: the first plan kind one of whose words its
     control_detail contains (as a whole word, case-insensitive), else its control_type as the
     class and the kind "control"."""
@@ -300,7 +306,7 @@ def comparator_of(row, plan: Plan) -> tuple[str, str]:
     return "control", _text(row.get("control_type")) or "unknown"
 
 
-def comparison_label(row, plan: Plan) -> str:
+def comparison_label(row: Mapping[str, Any], plan: Plan) -> str:
     """What a row compares: its arm (else its intervention) against its comparator kind
     ('MSC vs waitlist'; the control arm's label where the plan knows no kind)."""
     arm = _text(row.get("arm")) or _text(row.get("intervention")).split(" (")[0] or "intervention"
@@ -308,11 +314,11 @@ def comparison_label(row, plan: Plan) -> str:
     return f"{arm} vs {_text(row.get('control_arm')) or 'control' if kind == 'control' else kind}"
 
 
-def comparison_labels(rows, plan: Plan) -> list:
+def comparison_labels(rows: Iterable[Mapping[str, Any]], plan: Plan) -> list:
     """Per row, its :func:`comparison_label` where its trial (``study_id``) makes several
     comparisons (a multi-arm trial), else None: what tells the arms of one trial apart."""
     rows = list(rows)
-    pairs = {}
+    pairs: dict[str, set[tuple[str, str, str]]] = {}
     for row in rows:
         pairs.setdefault(_text(row.get("study_id")), set()).add(
             (_text(row.get("arm")), _text(row.get("control_arm")), comparator_of(row, plan)[0]))
@@ -320,7 +326,7 @@ def comparison_labels(rows, plan: Plan) -> list:
             for row in rows]
 
 
-def scs_part(row) -> str | None:
+def scs_part(row: Mapping[str, Any]) -> str | None:
     """The SCS part a self-compassion row measures (total, compassionate, uncompassionate or a
     facet, each a separate outcome: Muris & Otgaar 2022); None for other rows."""
     if _text(row.get("outcome")) not in SCS_OUTCOMES:
@@ -328,11 +334,11 @@ def scs_part(row) -> str | None:
     return _text(row.get("scs_component")) or None
 
 
-def mixing_warnings(rows, plan: Plan) -> tuple:
+def mixing_warnings(rows: Iterable[Mapping[str, Any]], plan: Plan) -> tuple:
     """Warnings (as text) when the selected rows mix what the plan keeps apart: timepoint windows,
     or SCS parts (a total with its components or facets).  Each says how to select."""
     rows = list(rows)
-    warnings = []
+    warnings: list[str] = []
     windows = sorted(set(timepoint_windows(rows, plan)), key=WINDOWS.index)
     if len(windows) > 1:
         warnings.append(
@@ -349,7 +355,7 @@ def mixing_warnings(rows, plan: Plan) -> tuple:
     return tuple(warnings)
 
 
-def small_df_warning(dfs, plan: Plan) -> str | None:
+def small_df_warning(dfs: Iterable[float | None], plan: Plan) -> str | None:
     """A warning when a CR2 test has Satterthwaite df below the plan's minimum_k.cr2_min_df
     (Tipton 2015: such tests are unreliable); None otherwise.  ``dfs``: the tests' df."""
     small = [df for df in dfs if df is not None and df < plan.minimum_k.cr2_min_df]

@@ -17,8 +17,11 @@ domains and the overall (two or four would not: tests/test_rob2.py).  A reviewer
 otherwise (e.g. two domains with some concerns judged high) enters that overall with a written
 ``overall_justification``; a different overall without one is refused.
 """
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..common.errors import InputError
 from .schema import Problem, Schema, raise_first_error, schema_problems
@@ -33,7 +36,7 @@ DOMAIN_NAMES = {"d1": "Randomization process", "d2": "Deviations from intended i
 SOME_CONCERNS_FOR_HIGH = 3
 
 
-def overall_judgement(domains) -> str:
+def overall_judgement(domains: Iterable[str]) -> str:
     """The RoB 2 overall judgement of five domain ratings (Sterne et al. 2019, Table 2, with the
     operational rule of :data:`SOME_CONCERNS_FOR_HIGH`)."""
     ratings = tuple(domains)
@@ -53,22 +56,22 @@ class Rob2Judgement:
     study_id: str
     outcome: str
     es_id: str | None
-    domains: dict
-    supports: dict
+    domains: dict[str, str]
+    supports: dict[str, str]
     overall: str
     derived: str
     justification: str | None
     assessor: str
     source: str
 
-    def covers(self, row: dict) -> bool:
+    def covers(self, row: Mapping[str, Any]) -> bool:
         """Whether this judgement is the one of a trials.csv row."""
         if self.es_id is not None:
             return row.get("es_id") == self.es_id
         return row.get("study_id") == self.study_id and row.get("outcome") == self.outcome
 
 
-def judgement_problem(row: dict) -> tuple[str, str] | None:
+def judgement_problem(row: Mapping[str, Any]) -> tuple[str, str] | None:
     """(column, message) when a typed rob2 row's entered overall breaks the algorithm without a
     justification, or carries a justification it does not need; None when it is consistent."""
     derived = overall_judgement(row[name] for name in DOMAINS)
@@ -81,7 +84,8 @@ def judgement_problem(row: dict) -> tuple[str, str] | None:
     return None
 
 
-def rob2_problems(path, package=None) -> tuple[list, list]:
+def rob2_problems(path: str | os.PathLike[str],
+                  package: str | os.PathLike[str] | None = None) -> tuple[list, list]:
     """(problems, typed rows) of a RoB 2 table: its 'rob2' schema in the data package (default:
     datapackage.json beside it), the algorithm check of each overall, repeated judgements."""
     path = Path(path)
@@ -91,7 +95,7 @@ def rob2_problems(path, package=None) -> tuple[list, list]:
     problems, typed = schema_problems(path, table.header, table.rows, schema)
     if any(problem.level == "error" for problem in problems):
         return problems, typed
-    seen = {}
+    seen: dict[tuple[str, str, str | None], int] = {}
     for number, row in enumerate(typed, start=1):
         problem = judgement_problem(row)
         if problem:
@@ -105,7 +109,8 @@ def rob2_problems(path, package=None) -> tuple[list, list]:
     return problems, typed
 
 
-def load_rob2(path, package=None) -> tuple[Rob2Judgement, ...]:
+def load_rob2(path: str | os.PathLike[str],
+              package: str | os.PathLike[str] | None = None) -> tuple[Rob2Judgement, ...]:
     """The judgements of a RoB 2 table, checked by :func:`rob2_problems`; raise the first problem."""
     problems, typed = rob2_problems(path, package)
     raise_first_error(problems)
@@ -118,7 +123,7 @@ def load_rob2(path, package=None) -> tuple[Rob2Judgement, ...]:
         for row in typed)
 
 
-def judgement_for(judgements, row: dict) -> Rob2Judgement | None:
+def judgement_for(judgements: Iterable[Rob2Judgement], row: Mapping[str, Any]) -> Rob2Judgement | None:
     """The judgement of a trials.csv row: one naming its es_id first, else its study and outcome."""
     exact = [j for j in judgements if j.es_id is not None and j.covers(row)]
     if exact:
@@ -127,10 +132,11 @@ def judgement_for(judgements, row: dict) -> Rob2Judgement | None:
     return general[0] if general else None
 
 
-def inverse_variance_weights(judgements, rows, vi, *, file=None) -> list:
+def inverse_variance_weights(judgements: Sequence[Rob2Judgement], rows: Iterable[Mapping[str, Any]],
+                             vi: Iterable[float], *, file: str | os.PathLike[str] | None = None) -> list:
     """Each judgement's weight for robvis's weighted summary: the sum of 1/v_i over the trials rows
     it covers (fixed-effect inverse-variance weights); a judgement covering no row is an error."""
-    weights = []
+    weights: list[float] = []
     for number, judgement in enumerate(judgements, start=1):
         covered = [1.0 / v for row, v in zip(rows, vi) if judgement_for(judgements, row) is judgement]
         if not covered:
@@ -141,7 +147,7 @@ def inverse_variance_weights(judgements, rows, vi, *, file=None) -> list:
     return weights
 
 
-def ratings_for_rows(judgements, rows) -> list:
+def ratings_for_rows(judgements: Sequence[Rob2Judgement], rows: Iterable[Mapping[str, Any]]) -> list:
     """Per trials row (a dict with es_id, study_id, outcome): its judgement's (d1..d5, overall), or
     None where none is entered."""
     found = [judgement_for(judgements, row) for row in rows]

@@ -1,6 +1,7 @@
 """Hedges' g and its sampling variance for one typed row of a study table, from whichever
 statistics its ``stat_type`` names (formulas in :mod:`effects`); :func:`table_effects` gives
 every row's at once, one vectorised call per ``stat_type``."""
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ CONVERTED_STAT_TYPES = ("median_iqr", "median_range", "median_iqr_range")
 SIGNED_BY_DIRECTION = {"t": "statistic", "d": "statistic", "g_se": "g", "g_ci": "g", "g_n": "g"}
 
 
-def signed(row: dict, name: str) -> Any:
+def signed(row: Mapping[str, Any], name: str) -> Any:
     """The value of ``name`` with the sign ``direction`` gives it: an unsigned (positive) t, d or g
     takes the sign of ``direction`` (+1 intervention arm higher, -1 lower); a negative value, or
     a row without ``direction``, is taken as signed.  A negative value against direction +1 is
@@ -51,14 +52,14 @@ def signed(row: dict, name: str) -> Any:
     return direction * value
 
 
-def row_effect(row: dict) -> tuple:
+def row_effect(row: Mapping[str, Any]) -> tuple:
     """Hedges' g (or the effect size of the row's measure, :mod:`measure_routes`) and its variance
     for one typed row, oriented so positive favours the intervention."""
     g, v = _effect(row, row["stat_type"])
     return float(g), float(v)
 
 
-def table_effects(rows, columns: dict | None = None) -> tuple:
+def table_effects(rows: Sequence[Mapping[str, Any]], columns: dict | None = None) -> tuple:
     """(g, v, done) for every typed row: arrays, ``done`` marking the rows computed.  Rows of each
     ``stat_type`` with every required statistic and a direction are computed together, under
     the same floating-point traps as :func:`row_effect` (overflow, division by zero); a group
@@ -96,7 +97,7 @@ def table_effects(rows, columns: dict | None = None) -> tuple:
     return g, v, done
 
 
-def _effect(row, kind) -> tuple:
+def _effect(row: Mapping[str, Any], kind: str) -> tuple:
     """(g, v) of one row or of columns of rows of one ``stat_type`` (arrays keyed by field)."""
     n1, n2 = row.get("n1"), row.get("n2")
     if kind in ("means", "change"):
@@ -126,7 +127,7 @@ def _effect(row, kind) -> tuple:
     return effects.orient(g, row["higher_is_better"]), v
 
 
-def arm_means_sds(row: dict) -> tuple:
+def arm_means_sds(row: Mapping[str, Any]) -> tuple:
     """(mean1, sd1, n1, mean2, sd2, n2) of a row whose statistics turn into means and SDs:
     adjusted means with SEs or CIs, or medians with quartiles and/or ranges (converted;
     see :func:`effects.mean_sd_from_quantiles`).  ``d`` and ``g_n`` rows give d against SD 1."""

@@ -4,8 +4,9 @@ pattern), and the typing of a table's text cells against them.
 
 Every problem names the file, the row (counted from the first data row) and the column.
 """
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,7 @@ class Schema:
         return tuple(f["name"] for f in self.fields)
 
     @classmethod
-    def find(cls, package_path, resource: str) -> "Schema | None":
+    def find(cls, package_path: str | os.PathLike[str], resource: str) -> "Schema | None":
         """The resource's schema, None if the package has no such resource; the package's
         structure is checked first (:func:`package_resources`)."""
         for entry in package_resources(package_path):
@@ -53,7 +54,7 @@ class Schema:
         return None
 
     @classmethod
-    def load(cls, package_path, resource: str) -> "Schema":
+    def load(cls, package_path: str | os.PathLike[str], resource: str) -> "Schema":
         found = cls.find(package_path, resource)
         if found is None:
             raise InputError(f"no resource '{resource}' in the data package", file=package_path)
@@ -66,7 +67,7 @@ CONSTRAINT_TYPES = {"required": (bool,), "unique": (bool,), "enum": (list,), "mi
                     "maxLength": (int,)}
 
 
-def package_resources(package_path) -> list:
+def package_resources(package_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The resources of a data package, each checked to have what compassmeta reads (a name, a path,
     fields with a name, a known type and well-formed constraints); a one-line error naming the file
     and the place in it otherwise."""
@@ -91,7 +92,7 @@ def package_resources(package_path) -> list:
     return package["resources"]
 
 
-def _checked_field(spec, where, package_path) -> str:
+def _checked_field(spec: object, where: str, package_path: str | os.PathLike[str]) -> str:
     """The name of a well-formed field description (see :func:`package_resources`)."""
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
         raise InputError(f"{where}: a field needs a 'name'", file=package_path)
@@ -119,7 +120,7 @@ def _checked_field(spec, where, package_path) -> str:
     return spec["name"]
 
 
-def convert(text: str, field_type: str):
+def convert(text: str, field_type: str) -> str | int | float | bool:
     """A cell's text as its schema type; ValueError with a reason if it does not parse."""
     if field_type == "string":
         return text
@@ -134,7 +135,7 @@ def convert(text: str, field_type: str):
     raise ValueError(f"unsupported field type {field_type}")
 
 
-def check_constraints(value, spec: dict) -> str | None:
+def check_constraints(value: Any, spec: dict) -> str | None:
     """The first constraint of a field that ``value`` breaks, as a message, or None."""
     constraints = spec.get("constraints", {})
     if "maxLength" in constraints and isinstance(value, str) and len(value) > constraints["maxLength"]:
@@ -161,14 +162,14 @@ class RowView(Mapping):
     def __init__(self, index: dict, values: Sequence[Any]):
         self._index, self._values = index, values
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> Any:
         return self._values[self._index[name]]
 
-    def get(self, name, default=None):
+    def get(self, name: str, default: Any = None) -> Any:
         position = self._index.get(name)
         return default if position is None else self._values[position]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._index)
 
     def __len__(self) -> int:
@@ -188,15 +189,15 @@ class ColumnRowView(RowView):
         super().__init__(index, columns)
         self._row = row
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> Any:
         return self._values[self._index[name]][self._row]
 
-    def get(self, name, default=None):
+    def get(self, name: str, default: Any = None) -> Any:
         position = self._index.get(name)
         return default if position is None else self._values[position][self._row]
 
 
-def rows_as_columns(rows, names) -> dict:
+def rows_as_columns(rows: Sequence[Any], names: Iterable[str]) -> dict:  # rows: mappings (see the fast path)
     """{name: the values of that field across ``rows``}; the columns themselves when ``rows`` are
     every row of one table held as columns (as :func:`typed_rows` makes them)."""
     first = rows[0] if rows else None
@@ -226,7 +227,7 @@ def _cell_outcome(text: str, spec: dict) -> tuple:
     return value, check_constraints(value, spec)
 
 
-def _outcomes(texts, spec: dict) -> dict:
+def _outcomes(texts: Iterable[str], spec: dict) -> dict:
     """{text: (typed value, problem message or None)} for the distinct cell ``texts`` of a column.
     Strings are checked a constraint at a time over all texts (a column of 10^5 distinct es_ids),
     and only those that break one go through :func:`_cell_outcome` for its message."""
@@ -248,7 +249,8 @@ def _outcomes(texts, spec: dict) -> dict:
     return outcomes
 
 
-def typed_columns(header, records, schema: Schema, file: str) -> tuple:
+def typed_columns(header: Sequence[str], records: Sequence[Sequence[str]], schema: Schema,
+                  file: str) -> tuple:
     """(one list of typed values per schema field, {row number: [Problem, ...]}) of text records.
 
     Column by column: each distinct text of a column is converted and checked once, so a
@@ -257,6 +259,8 @@ def typed_columns(header, records, schema: Schema, file: str) -> tuple:
     """
     positions = {name: index for index, name in enumerate(header)}
     transposed: list[Any] = list(zip(*records)) if records else [()] * len(header)
+    problems: dict[int, list[Problem]]
+    columns: list[list[Any]]
     problems, columns = {}, []
     for spec in schema.fields:
         name = spec["name"]
@@ -280,9 +284,9 @@ def typed_columns(header, records, schema: Schema, file: str) -> tuple:
     return columns, problems
 
 
-def header_problems(file: str, header, schema: Schema) -> list:
+def header_problems(file: str, header: Sequence[str], schema: Schema) -> list:
     """Columns missing from, or unknown to, the schema, or out of its order."""
-    problems = []
+    problems: list[Problem] = []
     missing = [name for name in schema.names if name not in header]
     unknown = [name for name in header if name not in schema.names]
     for name in missing:
@@ -295,17 +299,17 @@ def header_problems(file: str, header, schema: Schema) -> list:
     return problems
 
 
-def unique_problems(columns, schema: Schema, file: str) -> dict:
+def unique_problems(columns: Sequence[Sequence[Any]], schema: Schema, file: str) -> dict:
     """{row number: [Problem, ...]}: values of ``unique`` fields already seen in an earlier row
     (``columns`` as :func:`typed_columns` gives them)."""
-    problems = {}
+    problems: dict[int, list[Problem]] = {}
     for spec, values in zip(schema.fields, columns):
         if not spec.get("constraints", {}).get("unique"):
             continue
         present = [value for value in values if value is not None]
         if len(set(present)) == len(present):
             continue
-        seen = {}
+        seen: dict[Any, int] = {}
         for number, value in enumerate(values, start=1):
             if value is None:
                 continue
@@ -316,7 +320,7 @@ def unique_problems(columns, schema: Schema, file: str) -> dict:
     return problems
 
 
-def typed_rows(header, records, schema: Schema, file: str) -> tuple:
+def typed_rows(header: Sequence[str], records: Sequence[Sequence[str]], schema: Schema, file: str) -> tuple:
     """(typed rows as :class:`RowView`, {row number: [Problem, ...]}, {field: its values}) of text
     records: each cell's type and constraints, then unique fields, in that order within a row."""
     columns, problems = typed_columns(header, records, schema, file)
@@ -327,7 +331,7 @@ def typed_rows(header, records, schema: Schema, file: str) -> tuple:
     return rows, problems, dict(zip(schema.names, columns))
 
 
-def raise_first_error(problems) -> None:
+def raise_first_error(problems: Iterable[Problem]) -> None:
     """Raise the first error among ``problems`` as an InputError (saying how many more there are)."""
     errors = [p for p in problems if p.level == "error"]
     if errors:
@@ -336,7 +340,8 @@ def raise_first_error(problems) -> None:
         raise InputError(first.message + more, file=first.file, row=first.row, column=first.column)
 
 
-def schema_problems(path, header, records, schema: Schema) -> tuple:
+def schema_problems(path: str | os.PathLike[str], header: Sequence[str], records: Sequence[Sequence[str]],
+                    schema: Schema) -> tuple:
     """(problems, typed rows) of a table checked against its schema alone: the header, each
     cell's type and constraints, unique fields."""
     file = str(path)

@@ -11,9 +11,9 @@ import fcntl
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, TypeVar
 
 from ..common.errors import InputError
 from ..common.files import remove_stale_temporaries, write_files_atomically
@@ -21,13 +21,18 @@ from . import audit
 from .audit import Author
 from .instruments import load_instruments
 from .row_effects import row_effect
-from .schema import Schema, raise_first_error
+from .schema import Problem, Schema, raise_first_error
 from .tables import Table, read_table
 from .validation import all_problems
 
 LOCK_TIMEOUT = 60.0   # seconds a writer waits for another write of the same table before giving up
 LOCK_NOTICE = 1.0     # seconds of waiting before the writer says so
 LOCK_POLL = 0.05
+
+PathArg = str | os.PathLike[str]
+#: A change of a table: (the table, its records) -> the new records.
+Change = Callable[[Table, list[tuple[str, ...]]], list[tuple[str, ...]]]
+T = TypeVar("T")
 
 
 class _Line:
@@ -41,7 +46,7 @@ class _Line:
 LINE_WRITER = csv.writer(_Line, lineterminator="\r\n")
 
 
-def format_record(header, record: dict) -> str:
+def format_record(header: Iterable[str], record: Mapping[str, object]) -> str:
     """One CSV line as compassmeta writes it: minimal quoting, '\\n' line ends.
 
     The row is written with a '\\r\\n' terminator so that the csv module quotes any cell
@@ -51,17 +56,17 @@ def format_record(header, record: dict) -> str:
     return _line([record.get(name, "") for name in header])
 
 
-def _line(cells) -> str:
+def _line(cells: Iterable[object]) -> str:
     """One row of cells as a CSV line (see :func:`format_record`)."""
     return LINE_WRITER.writerow(cells)[:-2] + "\n"
 
 
-def format_table(header, records) -> str:
+def format_table(header: Sequence[str], records: Iterable[Mapping[str, object]]) -> str:
     """A whole CSV table (header line, then one line per record dict) as compassmeta writes it."""
     return "".join(table_lines(header, ([record.get(name, "") for name in header] for record in records)))
 
 
-def table_lines(header, rows):
+def table_lines(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
     """The lines of a CSV table (the header, then ``rows`` of cells in its order) as
     :func:`format_record` writes them, one at a time."""
     return map(_line, itertools.chain([header], rows))
@@ -77,12 +82,13 @@ class TableLock:
     written).  Once locked, temporary files that killed writes left beside the table are removed.
     """
 
-    def __init__(self, path, timeout: float = LOCK_TIMEOUT, on_wait: Callable[[str], None] | None = None):
+    def __init__(self, path: PathArg, timeout: float = LOCK_TIMEOUT,
+                 on_wait: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
         self.lock_path = Path(str(path) + ".lock")
         self.timeout = timeout
         self.on_wait = on_wait
-        self.handle = None
+        self.handle: TextIO | None = None
 
     def __enter__(self) -> "TableLock":
         started = time.monotonic()
@@ -102,7 +108,7 @@ class TableLock:
                 return self
             handle.close()
 
-    def _wait_for(self, handle, started):
+    def _wait_for(self, handle: TextIO, started: float) -> None:
         """Lock ``handle``, polling; notice after LOCK_NOTICE seconds, an error after the timeout."""
         told = False
         while True:
@@ -121,7 +127,7 @@ class TableLock:
                 told = True
             time.sleep(LOCK_POLL)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.lock_path)
         fcntl.flock(self.handle, fcntl.LOCK_UN)
@@ -139,7 +145,7 @@ def same_trial_result(a: dict, b: dict) -> bool:
 _LAST: dict[str, tuple[Any, Any]] = {}
 
 
-def _identity(path) -> tuple:
+def _identity(path: PathArg) -> tuple:
     """What changes whenever a table file is replaced or written: inode, size, modification time."""
     try:
         status = os.stat(path)
@@ -148,13 +154,13 @@ def _identity(path) -> tuple:
     return (str(Path(path).resolve()), status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
-def _inputs(path, package) -> tuple:
+def _inputs(path: PathArg, package: PathArg | None) -> tuple:
     """The identities of everything a check reads: the table, its data package and instruments."""
     package = Path(package) if package else Path(path).parent / "datapackage.json"
     return _identity(path), _identity(package), _identity(package.parent / "instruments.csv")
 
 
-def current_table(path):
+def current_table(path: PathArg) -> Table:
     """The table file as read now; read once per version of the file (a command that previews a
     change and then writes it under the lock reads and checks a large table once, not twice)."""
     identity = _identity(path)
@@ -166,7 +172,7 @@ def current_table(path):
     return table
 
 
-def _remembered(key, compute):
+def _remembered(key: Hashable, compute: Callable[[], T]) -> T:
     """``compute()``, or its result for the same ``key`` (which holds the file's identity) if the
     last call had it; results that raise are not kept."""
     cached = _LAST.get("check")
@@ -177,7 +183,8 @@ def _remembered(key, compute):
     return result
 
 
-def checked_records(path, header, records, package=None, resource="trials") -> tuple:
+def checked_records(path: PathArg, header: Sequence[str], records: Sequence[Sequence[str]],
+                    package: PathArg | None = None, resource: str = "trials") -> tuple:
     """(problems, typed rows) of a table given as text: every check of ``compassmeta validate``."""
     path = Path(path)
     package = Path(package) if package else path.parent / "datapackage.json"
@@ -185,7 +192,8 @@ def checked_records(path, header, records, package=None, resource="trials") -> t
     return all_problems(path, header, records, schema, load_instruments(package))
 
 
-def raise_new_row_errors(problems, first_new: int, new_records: list, path) -> None:
+def raise_new_row_errors(problems: Iterable[Problem], first_new: int, new_records: list,
+                         path: PathArg) -> None:
     """Raise every error of the new rows (rows ``first_new`` ... of the table) in one InputError,
     one line per problem (a row named by its number among the new rows and its es_id), or the
     first error of the table when no new row has one."""
@@ -208,7 +216,8 @@ def raise_new_row_errors(problems, first_new: int, new_records: list, path) -> N
     raise InputError("\n".join(lines), file=path)
 
 
-def _with_new_rows(path, new_records, package, resource) -> tuple:
+def _with_new_rows(path: PathArg, new_records: Sequence[Mapping[str, str]], package: PathArg | None,
+                   resource: str) -> tuple:
     """(header, existing records, problems, typed rows) of the table with the new rows appended.
     A second call for the same rows on the same version of the files returns the first's result
     (a command that previews rows and then writes them reads and checks the table once)."""
@@ -219,7 +228,8 @@ def _with_new_rows(path, new_records, package, resource) -> tuple:
     return _remembered(key, lambda: _checked_with_new_rows(path, new_records, package, resource))
 
 
-def _checked_with_new_rows(path, new_records, package, resource) -> tuple:
+def _checked_with_new_rows(path: Path, new_records: Sequence[Mapping[str, str]], package: PathArg,
+                           resource: str) -> tuple:
     """:func:`_with_new_rows` itself."""
     existing = current_table(path) if path.exists() else None
     header = existing.header if existing else Schema.load(package, resource).names
@@ -229,13 +239,15 @@ def _checked_with_new_rows(path, new_records, package, resource) -> tuple:
     return header, records, problems, typed
 
 
-def new_row_problems(path, new_records: list, package=None, resource: str = "trials") -> tuple:
+def new_row_problems(path: PathArg, new_records: list, package: PathArg | None = None,
+                     resource: str = "trials") -> tuple:
     """(problems, number of the first new row) of the table with the new rows appended."""
     _, records, problems, _ = _with_new_rows(path, new_records, package, resource)
     return problems, len(records) + 1
 
 
-def check_new_rows(path, new_records: list, package=None, resource: str = "trials") -> tuple:
+def check_new_rows(path: PathArg, new_records: list, package: PathArg | None = None,
+                   resource: str = "trials") -> tuple:
     """Check the table with new rows (dicts of text cells) appended, as ``validate`` would; return
     the header, the existing records, the new typed rows, their (g, v) and the warnings of the
     new rows; raise one InputError listing every error of the new rows."""
@@ -253,13 +265,15 @@ def check_new_rows(path, new_records: list, package=None, resource: str = "trial
     return header, records, new_rows, [row_effect(row) for row in new_rows], warnings
 
 
-def check_new_row(path, record: dict, package=None, resource: str = "trials") -> tuple:
+def check_new_row(path: PathArg, record: dict, package: PathArg | None = None,
+                  resource: str = "trials") -> tuple:
     """:func:`check_new_rows` of one row: the header, the new typed row, its (g, v), its warnings."""
     header, _, rows, effects, warnings = check_new_rows(path, [record], package, resource)
     return header, rows[0], effects[0], warnings
 
 
-def write_with_log(path, header, old_records, new_text: str | Iterable[str], new_records,
+def write_with_log(path: PathArg, header: Sequence[str], old_records: Iterable[Sequence[str]],
+                   new_text: str | Iterable[str], new_records: Iterable[Sequence[str]],
                    author: Author | None) -> None:
     """Replace the table with ``new_text`` (a text or its blocks, streamed to the file) and,
     when ``author`` is given, append the change to the audit log beside it (:mod:`audit`), in
@@ -274,8 +288,8 @@ def write_with_log(path, header, old_records, new_text: str | Iterable[str], new
     write_files_atomically(texts)
 
 
-def append_rows(path, new_records: list, package=None, resource: str = "trials", on_wait=None,
-                author: Author | None = None) -> tuple:
+def append_rows(path: PathArg, new_records: list, package: PathArg | None = None, resource: str = "trials",
+                on_wait: Callable[[str], None] | None = None, author: Author | None = None) -> tuple:
     """Append rows in one transaction, under the table's lock, once the whole new table passes
     every check of ``validate`` (all rows or none); the file is replaced atomically and the
     change logged.  Returns ((g, v) of each new row, warnings of the new rows)."""
@@ -293,14 +307,14 @@ def append_rows(path, new_records: list, package=None, resource: str = "trials",
     return effects, warnings
 
 
-def append_row(path, record: dict, package=None, resource: str = "trials", on_wait=None,
-               author: Author | None = None) -> tuple:
+def append_row(path: PathArg, record: dict, package: PathArg | None = None, resource: str = "trials",
+               on_wait: Callable[[str], None] | None = None, author: Author | None = None) -> tuple:
     """Append one row (see :func:`append_rows`).  Returns (g, v, warnings of the new row)."""
     effects, warnings = append_rows(path, [record], package, resource, on_wait, author)
     return effects[0][0], effects[0][1], warnings
 
 
-def _appended(handle, line: str):
+def _appended(handle: TextIO, line: str) -> Iterator[str]:
     """The text of an open table file in blocks (line ends read as '\n'), then ``line``, with a
     line end added before it if the file lacked its last one."""
     last = ""
@@ -310,12 +324,13 @@ def _appended(handle, line: str):
     yield ("\n" if last and last != "\n" else "") + line
 
 
-def changed_table(path, change, package=None, resource: str = "trials") -> tuple:
+def changed_table(path: PathArg, change: Change, package: PathArg | None = None,
+                  resource: str = "trials") -> tuple:
     """(header, new records, typed rows, warnings, old records) of the table after
     ``change(table, records)``, checked as a whole as ``validate`` checks it; raises the first
     error.  Writes nothing.  A change with a ``key`` attribute (:mod:`editing`) is checked once
     per version of the file."""
-    def compute():
+    def compute() -> tuple:
         table = current_table(path)
         records = change(table, list(table.rows))
         problems, typed = checked_records(path, table.header, records, package, resource)
@@ -328,8 +343,8 @@ def changed_table(path, change, package=None, resource: str = "trials") -> tuple
     return _remembered((key, _inputs(path, package), resource), compute)
 
 
-def rewrite_table(path, change, package=None, resource: str = "trials", on_wait=None,
-                  author: Author | None = None) -> list:
+def rewrite_table(path: PathArg, change: Change, package: PathArg | None = None, resource: str = "trials",
+                  on_wait: Callable[[str], None] | None = None, author: Author | None = None) -> list:
     """Apply ``change(table, records) -> records`` under the table's lock, check the whole result
     as ``validate`` does, replace the file atomically and log the change.  Returns the warnings
     of the new table."""
@@ -341,7 +356,8 @@ def rewrite_table(path, change, package=None, resource: str = "trials", on_wait=
     return warnings
 
 
-def reused_lines(table: Table, header, records):
+def reused_lines(table: Table, header: Sequence[str],
+                 records: Sequence[Sequence[object]]) -> Iterable[str]:
     """The lines of the new table ``records``, as :func:`table_lines` gives them, except that a
     record of ``table`` kept as it was (the same object) is copied from the file as it stands
     (its line end made '\n'), in file order: an edit of one row of 10^5 formats one line."""
@@ -353,7 +369,9 @@ def reused_lines(table: Table, header, records):
     return _copied_lines(table.path, table.spans, header, records, order)
 
 
-def _copied_lines(path, spans, header, records, order):
+def _copied_lines(path: str | os.PathLike[str], spans: tuple[Sequence[int], Sequence[int]],
+                  header: Sequence[str], records: Sequence[Sequence[object]],
+                  order: Sequence[int | None]) -> Iterator[str]:
     """:func:`reused_lines` once the kept records are known to be in file order."""
     starts, ends = spans
     yield _line(header)

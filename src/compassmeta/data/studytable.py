@@ -6,8 +6,10 @@ cells), :mod:`instruments`, :mod:`row_effects` (g and its variance per row), :mo
 atomic writes).  The names below are re-exported so that ``data.studytable`` stays the one
 import for a reader of the table.
 """
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,7 +17,7 @@ from .instruments import Instrument, instrument_of, load_instruments
 from .row_effects import CONVERTED_STAT_TYPES, REQUIRED_STATISTICS, arm_means_sds, row_effect, table_effects
 from .schema import Problem, Schema, check_constraints, convert, raise_first_error, typed_row
 from .store import TableLock, append_row, check_new_row, format_record, format_table
-from .tables import read_table
+from .tables import Table, read_table
 from .validation import (
     IMPLAUSIBLE_CONFIRMED,
     LARGE_G,
@@ -24,6 +26,9 @@ from .validation import (
     checked_text,
     validate_text,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["CONVERTED_STAT_TYPES", "IMPLAUSIBLE_CONFIRMED", "LARGE_G", "REQUIRED_STATISTICS",
            "UNCOMPASSIONATE_PARTS", "Instrument", "Problem", "Schema", "StudyTable", "TableLock",
@@ -50,7 +55,7 @@ class StudyTable:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def to_frame(self):
+    def to_frame(self) -> "pd.DataFrame":
         import pandas as pd
 
         names = self.schema.names
@@ -59,7 +64,8 @@ class StudyTable:
         return frame
 
 
-def _validated_file(path, package, resource, table=None):
+def _validated_file(path: str | os.PathLike[str], package: str | os.PathLike[str] | None, resource: str,
+                    table: Table | None = None) -> tuple:
     """(schema, problems, typed rows, effects or None) of a table file checked against its data package
     (``table``: the file as already read, if it was)."""
     path = Path(path)
@@ -70,7 +76,8 @@ def _validated_file(path, package, resource, table=None):
     return schema, problems, typed, effects
 
 
-def load_study_table(path, package=None, resource: str = "trials", table=None) -> StudyTable:
+def load_study_table(path: str | os.PathLike[str], package: str | os.PathLike[str] | None = None,
+                     resource: str = "trials", table: Table | None = None) -> StudyTable:
     """Read and validate a study table; raise on the first error, keep warnings.  ``table``:
     the file as already read by :func:`tables.read_table`, if it was."""
     schema, problems, typed, effects = _validated_file(path, package, resource, table)
@@ -82,7 +89,8 @@ def load_study_table(path, package=None, resource: str = "trials", table=None) -
                       warnings=tuple(p for p in problems if p.level == "warning"))
 
 
-def validate_file(path, package=None, resource: str = "trials") -> list:
+def validate_file(path: str | os.PathLike[str], package: str | os.PathLike[str] | None = None,
+                  resource: str = "trials") -> list:
     """All problems of a study table file (for ``compassmeta validate``); a trials table that
     passes the schema also gets the consistency checks of :mod:`consistency`."""
     path = Path(path)

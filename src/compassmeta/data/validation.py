@@ -5,6 +5,9 @@ range, a plausible g; and :func:`all_problems`, every check of ``compassmeta val
 Every problem names the file, the row (counted from the first data row) and the column.
 """
 import math
+import os
+from collections.abc import Container, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -57,10 +60,11 @@ UNKNOWN = object()
 
 
 def row_problems(row: dict, file: str, number: int, instruments: dict | None = None,
-                 effect: tuple | None = None, instrument=UNKNOWN) -> list:
+                 effect: tuple | None = None,
+                 instrument: Any = UNKNOWN) -> list:  # Instrument, None or UNKNOWN
     """Rules beyond the schema for one typed row (``effect``: its (g, v) and ``instrument``: its
     known instrument or None, if already found)."""
-    problems = []
+    problems: list[Problem] = []
     if instrument is UNKNOWN:
         instrument = instrument_of(row, instruments or {})
     if instrument:
@@ -103,7 +107,7 @@ def row_problems(row: dict, file: str, number: int, instruments: dict | None = N
     return problems
 
 
-def missing_statistics(row: dict, file: str, number: int, reported=()) -> list:
+def missing_statistics(row: dict, file: str, number: int, reported: Container[str] = ()) -> list:
     """A problem for each statistic the row's stat_type needs that is blank (columns in
     ``reported`` already have a problem and are left out)."""
     kind = row.get("stat_type")
@@ -153,7 +157,7 @@ def overflow_problem(row: dict, file: str, number: int) -> Problem:
                    f"{row[extreme]:g} is too large or too small to compute g with (the arithmetic overflows)")
 
 
-def standard_errors_as_sds(row, g, file, number):
+def standard_errors_as_sds(row: Mapping[str, Any], g: float, file: str, number: int) -> Problem | None:
     """An error when a means row's g is implausibly large (beyond LARGE_G) but becomes plausible
     once its SDs are read as standard errors of the means (SD = SE sqrt(n)); else None."""
     if row["stat_type"] not in ("means", "change"):
@@ -176,7 +180,7 @@ SUSPECT_COLUMN = {"means": "sd1", "change": "sd1", "pre_post": "sd1", "g_se": "s
                   "correlation": "correlation", "pre_post_smcr": "pre_sd1"}
 
 
-def implausible_g_problem(row, g, file, number):
+def implausible_g_problem(row: Mapping[str, Any], g: float, file: str, number: int) -> Problem:
     """|g| beyond LARGE_G: an error on the column most likely wrong, a warning once the row's
     inclusion_note records that a curator confirmed it."""
     confirmed = IMPLAUSIBLE_CONFIRMED in (row.get("inclusion_note") or "")
@@ -190,7 +194,8 @@ def implausible_g_problem(row, g, file, number):
 
 
 
-def direction_problem(row: dict, known: Instrument | None, file: str, number: int, directions: dict):
+def direction_problem(row: dict, known: Instrument | None, file: str, number: int,
+                      directions: dict) -> Problem | None:
     """An unknown instrument whose direction differs from its first row's, or None (``directions``
     is updated); a known instrument's direction is checked against the instrument itself."""
     if row.get("instrument") is None or row.get("higher_is_better") is None or known:
@@ -202,7 +207,8 @@ def direction_problem(row: dict, known: Instrument | None, file: str, number: in
                    f"instrument '{row['instrument']}' runs the other way in row {first[1]}")
 
 
-def validate_text(path, header, records, schema: Schema, instruments: dict | None = None) -> tuple:
+def validate_text(path: str | os.PathLike[str], header: Sequence[str], records: Sequence[Sequence[str]],
+                  schema: Schema, instruments: dict | None = None) -> tuple:
     """Every problem of a table given as header + text records; typed rows alongside.
 
     ``instruments`` (from :func:`instruments.load_instruments`) adds the range checks of known scales.
@@ -211,7 +217,8 @@ def validate_text(path, header, records, schema: Schema, instruments: dict | Non
     return problems, typed
 
 
-def checked_text(path, header, records, schema: Schema, instruments: dict | None = None) -> tuple:
+def checked_text(path: str | os.PathLike[str], header: Sequence[str], records: Sequence[Sequence[str]],
+                 schema: Schema, instruments: dict | None = None) -> tuple:
     """(problems, typed rows, (g, v, done) as :func:`row_effects.table_effects` gives them, or None
     for a table without ``stat_type``): :func:`validate_text` with the effects it computed."""
     file = str(path)
@@ -221,6 +228,7 @@ def checked_text(path, header, records, schema: Schema, instruments: dict | None
     with paused_gc():
         typed, cell_problems, columns = typed_rows(header, records, schema, file)
         effects = table_effects(typed, columns) if "stat_type" in schema.names else None
+        directions: dict[str, tuple[bool, int]]
         known, directions = row_instruments(typed, instruments or {}), {}
         g, v, done = (effects[0].tolist(), effects[1].tolist(), effects[2].tolist()) if effects else ((),) * 3
         for number, row in enumerate(typed, start=1):
@@ -237,7 +245,8 @@ def checked_text(path, header, records, schema: Schema, instruments: dict | None
     return problems, typed, effects
 
 
-def all_problems(path, header, records, schema: Schema, instruments: dict) -> tuple:
+def all_problems(path: str | os.PathLike[str], header: Sequence[str], records: Sequence[Sequence[str]],
+                 schema: Schema, instruments: dict) -> tuple:
     """(problems, typed rows): every check of ``compassmeta validate`` on a table given as text.
     A trials table that passes the schema and the row rules also gets the consistency checks, the
     checks across rows and the plausibility checks (:mod:`cross_checks`)."""

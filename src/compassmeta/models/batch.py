@@ -38,11 +38,12 @@ class BatchResult:
     iterations: np.ndarray
 
     @property
-    def estimate(self):
+    def estimate(self) -> np.ndarray:
         return self.beta[:, 0]
 
 
-def fit_batch(batch, method="REML", ci_method="z", level=0.95, estimated=None):
+def fit_batch(batch: Batch, method: str = "REML", ci_method: str = "z", level: float = 0.95,
+              estimated: tuple[np.ndarray, np.ndarray] | None = None) -> BatchResult:
     """Fit every row of ``batch``: tau^2, coefficients, SEs, tests, CIs, Q, I^2, H^2 and the
     omnibus QM of the non-intercept coefficients (of the intercept for pooling).
     ``estimated``: the (tau2, iterations) of ``estimate_tau2(batch, method)`` when already

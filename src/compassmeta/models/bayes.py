@@ -10,10 +10,15 @@ posterior is a mixture of normals over tau, discretised by the DIRECT grid (Roev
 estimate theta_i | tau, y is normal (eq. 13-14).  Bayes factors and the marginal likelihood as
 bayesmeta computes them (sec. 2.5): defined when both priors are proper.
 """
+from __future__ import annotations
+
 import dataclasses
 import math
+from collections.abc import Iterable, Sequence
+from typing import TypedDict
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..common.errors import InputError
 from ..common.results import INTERNAL, Estimate, Heterogeneity, PooledModel, Result, VarianceComponent
@@ -53,6 +58,15 @@ class Shrinkage(Result):
     ci_upper: float
 
 
+class PriorSpec(TypedDict):
+    """The priors of a fit: the tau prior's spec, label and whether it is proper; the mu prior."""
+
+    tau: str
+    tau_label: str
+    tau_proper: bool
+    mu: str
+
+
 @dataclasses.dataclass(frozen=True)
 class BayesResult(Result, PooledModel):
     """A fitted Bayesian random-effects model (see the module docstring)."""
@@ -65,19 +79,21 @@ class BayesResult(Result, PooledModel):
     prob_mu_above: float | None
     prob_theta_new_above: float | None
     above: float | None
-    shrinkage: tuple
-    prior: dict
+    shrinkage: tuple[Shrinkage, ...]
+    prior: PriorSpec
     k: int
     marginal_likelihood: float | None
     i2: float
     grid_size: int
     converged: bool
     n_clusters: int | None = None
-    densities: object = dataclasses.field(default=None, metadata=INTERNAL, repr=False, compare=False)
+    densities: Densities | None = dataclasses.field(default=None, metadata=INTERNAL, repr=False,
+                                                    compare=False)
 
     def pooled_estimate(self) -> Estimate:
         """Posterior median of mu, posterior sd, and the 95% central credible interval."""
-        return Estimate(estimate=self.mu.median, se=self.mu.sd, statistic=math.nan, p_value=math.nan,
+        se = math.nan if self.mu.sd is None else self.mu.sd   # a mixture of normals: always set
+        return Estimate(estimate=self.mu.median, se=se, statistic=math.nan, p_value=math.nan,
                         ci_lower=self.mu.ci_lower, ci_upper=self.mu.ci_upper)
 
     def prediction_interval(self) -> tuple[float, float]:
@@ -92,6 +108,7 @@ class BayesResult(Result, PooledModel):
 
     def probability_above(self, x: float, predictive: bool = False) -> float:
         """P(mu > x | y), or P(theta_new > x | y) with ``predictive`` (e.g. x = 0 and 0.2)."""
+        assert self.densities is not None, "bayes_meta() keeps its densities"
         return self.densities.probability_above(x, predictive)
 
     def describe(self) -> str:
@@ -104,29 +121,29 @@ class BayesResult(Result, PooledModel):
 class Densities:
     """The posterior and prior densities behind a BayesResult (for its figures)."""
 
-    model: object
+    model: NormalNormal
     post: AdaptiveDensity
     weights: np.ndarray
     means: np.ndarray
     sds: np.ndarray
     grid_tau: np.ndarray
 
-    def tau(self, x):
+    def tau(self, x: ArrayLike) -> np.ndarray:
         return self.post.pdf(x)
 
-    def tau_prior(self, x):
+    def tau_prior(self, x: ArrayLike) -> np.ndarray:
         return np.exp(self.model.tau_prior.logpdf(np.asarray(x, dtype=float), self.model.sigma))
 
-    def mu(self, x, predict=False):
+    def mu(self, x: ArrayLike, predict: bool = False) -> np.ndarray:
         sds = np.sqrt(self.sds ** 2 + self.grid_tau ** 2) if predict else self.sds
         z = (np.asarray(x, dtype=float)[:, None] - self.means) / sds
         return (np.exp(-0.5 * z ** 2) / (sds * math.sqrt(2 * math.pi))) @ self.weights
 
-    def probability_above(self, x, predictive=False):
+    def probability_above(self, x: float, predictive: bool = False) -> float:
         sds = np.sqrt(self.sds ** 2 + self.grid_tau ** 2) if predictive else self.sds
         return 1.0 - float(mixture_cdf(np.array([x]), self.weights, self.means[None], sds[None])[0])
 
-    def mu_prior(self, x):
+    def mu_prior(self, x: ArrayLike) -> np.ndarray | None:
         """Normal prior density of mu, or None for the flat prior."""
         if self.model.mu_prior is None:
             return None
@@ -137,7 +154,8 @@ class Densities:
 class NormalNormal:
     """The model's conditional quantities for given data and priors (vectorised over tau)."""
 
-    def __init__(self, y, sigma, tau_prior: TauPrior, mu_prior):
+    def __init__(self, y: np.ndarray, sigma: np.ndarray, tau_prior: TauPrior,
+                 mu_prior: tuple[float, float] | None) -> None:
         self.y, self.sigma, self.s2 = y, sigma, sigma ** 2
         self.tau_prior, self.mu_prior = tau_prior, mu_prior
         self.center = float(np.sum(y / self.s2) / np.sum(1 / self.s2))
@@ -149,13 +167,14 @@ class NormalNormal:
             if compressed.error <= CHECK:
                 self.sums = compressed
 
-    def _prior_sums(self, tau, with_logdet=True):
+    def _prior_sums(self, tau: float | np.ndarray, with_logdet: bool = True) -> tuple[
+            np.ndarray | None, np.ndarray, np.ndarray, np.ndarray, int]:
         """log det, sum w, sum w yc, sum w yc^2 and the count, the normal prior of mu counted as
         one more observation (Roever 2020, eq. 10-12); without ``with_logdet`` at one tau, log det None."""
         if with_logdet:
             logdet, sums = self.sums(tau)
         else:
-            logdet, sums = None, self.sums.inverse(tau)[None, :]
+            logdet, sums = None, self.sums.inverse(float(tau))[None, :]
         sw, swy, swyy, n = sums[:, 0], sums[:, 1], sums[:, 2], self.y.size
         if self.mu_prior is not None:
             pm, psd = self.mu_prior[0] - self.center, self.mu_prior[1]
@@ -163,23 +182,26 @@ class NormalNormal:
             logdet, n = (None if logdet is None else logdet + 2 * math.log(psd)), n + 1
         return logdet, sw, swy, swyy, n
 
-    def log_likelihood(self, tau, mu=None):
+    def log_likelihood(self, tau: float | np.ndarray, mu: float | None = None) -> np.ndarray:
         """log p(y | tau) with mu integrated over its prior (Roever 2020, eq. 10), or the joint
         log p(y | tau, mu) when ``mu`` is given; vectorised over tau."""
+        logdet: np.ndarray | None
         if mu is not None:
             logdet, sums = self.sums(tau)
             m = mu - self.center
             resid = sums[:, 2] - 2 * m * sums[:, 1] + m * m * sums[:, 0]
             return -0.5 * (self.y.size * math.log(2 * math.pi) + logdet + resid)
         logdet, sw, swy, swyy, n = self._prior_sums(tau)
+        assert logdet is not None, "_prior_sums gives log det with_logdet"
         return -0.5 * ((n - 1) * math.log(2 * math.pi) + logdet + swyy - swy ** 2 / sw + np.log(sw))
 
-    def conditional_mu(self, tau):
+    def conditional_mu(self, tau: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance of mu | tau, y (Roever 2020, eq. 11-12), arrays over tau."""
         _, sw, swy, _, _ = self._prior_sums(tau)
         return self.center + swy / sw, 1.0 / sw
 
-    def divergence_moments(self, tau: float, studies=None):
+    def divergence_moments(self, tau: float,
+                           studies: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Means and variances of every conditional DIRECT watches (bayesmeta's ``alldivs``):
         mu, theta_new and each theta_i (or the theta_i of ``studies``) at one tau (eq. 11-14)."""
         t2 = tau * tau
@@ -190,13 +212,13 @@ class NormalNormal:
         return (np.concatenate(([mean, mean], b * y + (1 - b) * mean)),
                 np.concatenate(([var, var + t2], s2 * b + (1 - b) ** 2 * var)))
 
-    def log_posterior_kernel(self, tau):
+    def log_posterior_kernel(self, tau: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             value = self.tau_prior.logpdf(tau, self.sigma) + self.log_likelihood(tau)
         return np.where(np.isnan(value), -np.inf, value)
 
 
-def check_data(yi, vi):
+def check_data(yi: ArrayLike, vi: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     y, v = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
     if y.ndim != 1 or y.shape != v.shape or y.size < 1:
         raise InputError("yi and vi must be equal-length vectors with at least one study")
@@ -227,7 +249,7 @@ def tau_posterior(model: NormalNormal, d: int = 1) -> AdaptiveDensity:
 
 def tau_summary(post: AdaptiveDensity, tail: float) -> Summary:
     mean = post.moment(1) if tail > 2 else None
-    sd = math.sqrt(max(post.moment(2) - mean ** 2, 0.0)) if tail > 3 else None
+    sd = math.sqrt(max(post.moment(2) - mean ** 2, 0.0)) if tail > 3 and mean is not None else None
     lower = post.quantile(0.0)
     hpd = shortest_interval(post.quantile, lambda x: float(post.cdf(x)[0]), LEVEL, lower,
                             post.quantile(1 - LEVEL))
@@ -236,7 +258,7 @@ def tau_summary(post: AdaptiveDensity, tail: float) -> Summary:
                    hpd_lower=hpd[0], hpd_upper=hpd[1])
 
 
-def mixture_summary(weights, means, sds) -> Summary:
+def mixture_summary(weights: np.ndarray, means: np.ndarray, sds: np.ndarray) -> Summary:
     """Summary of one normal mixture (means, sds over the grid): the mode by Brent's method
     between the 10% and 90% quantiles, the shortest interval as bayesmeta's post.interval()."""
     from scipy import optimize
@@ -256,7 +278,8 @@ def mixture_summary(weights, means, sds) -> Summary:
                    hpd_lower=hpd[0], hpd_upper=hpd[1])
 
 
-def _shrinkage(model, grid_tau, weights, mean, var, labels, chunk=2048):
+def _shrinkage(model: NormalNormal, grid_tau: np.ndarray, weights: np.ndarray, mean: np.ndarray,
+               var: np.ndarray, labels: Sequence[object], chunk: int = 2048) -> tuple[Shrinkage, ...]:
     """Each study's theta_i | y: the mixture over the grid of its conditional normals, in chunks
     of studies (so that the (studies x grid) arrays stay in cache)."""
     rows = []
@@ -275,7 +298,8 @@ def _shrinkage(model, grid_tau, weights, mean, var, labels, chunk=2048):
     return tuple(rows)
 
 
-def _bayes_factors(model, post):
+def _bayes_factors(model: NormalNormal,
+                   post: AdaptiveDensity) -> tuple[float | None, float | None, float | None]:
     """Marginal likelihood and the Bayes factors of tau = 0 and mu = 0 against the model
     (bayesmeta: p(y | tau = 0) / p(y) and p(y | mu = 0) / p(y)); None unless both priors are proper."""
     if model.mu_prior is None or not model.tau_prior.proper:
@@ -288,8 +312,9 @@ def _bayes_factors(model, post):
     return math.exp(log_marginal), bf_tau, math.exp(at_zero.log_integral - log_marginal)
 
 
-def bayes_meta(yi, vi, tau_prior="halfnormal:0.5", mu_prior=None, *, labels=None, above=None,
-               delta: float = 0.01, epsilon: float = 1e-4) -> BayesResult:
+def bayes_meta(yi: ArrayLike, vi: ArrayLike, tau_prior: str | TauPrior = "halfnormal:0.5",
+               mu_prior: str | tuple[float, float] | None = None, *, labels: Iterable[object] | None = None,
+               above: float | None = None, delta: float = 0.01, epsilon: float = 1e-4) -> BayesResult:
     """Fit the Bayesian random-effects model as bayesmeta(y, sigma, tau.prior, mu.prior) does.
 
     ``tau_prior`` a spec (see models.bayes_priors.parse_tau_prior) or a TauPrior; ``mu_prior``

@@ -17,9 +17,12 @@
 - :func:`mixture_quantiles`: quantiles of normal mixtures, many mixtures at once.
 """
 import math
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 from numpy.polynomial import chebyshev
+from numpy.typing import ArrayLike
 from scipy import optimize, special
 
 NODES = 24
@@ -33,11 +36,21 @@ _COS = np.cos(np.outer(np.arange(NODES), _THETA))   # Chebyshev series -> values
 _M = np.arange(NODES)
 _FEJER = _DCT.T @ np.divide(2.0, 1.0 - _M ** 2, out=np.zeros(NODES), where=_M % 2 == 0)   # weights on [-1, 1]
 
+#: An unnormalised log density, vectorised over tau.
+LogDensity = Callable[[np.ndarray], np.ndarray]
+
+
+class Moments(Protocol):
+    """Conditional means and variances (mu, theta_new, each theta_i or those of ``studies``) at tau."""
+
+    def __call__(self, tau: float, studies: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+
 
 class AdaptiveDensity:
     """An unnormalised log density ``logf`` (vectorised over tau) on [lower, upper]."""
 
-    def __init__(self, logf, lower=0.0, upper=math.inf, scale=1.0, max_panels=4000, terms=1):
+    def __init__(self, logf: LogDensity, lower: float = 0.0, upper: float = math.inf, scale: float = 1.0,
+                 max_panels: int = 4000, terms: int = 1) -> None:
         self.logf, self.scale, self.terms = logf, scale, terms
         self.u_lower, self.u_upper = self._to_u(lower), self._to_u(upper)
         self.mode, self.log_max = self._find_mode(lower, upper)
@@ -48,7 +61,7 @@ class AdaptiveDensity:
     # tau = t0 + c (u - u0) / (1 - u) above (a polynomial tail becomes smooth at u = 1).
     U0, T0 = 0.2, 0.05
 
-    def _to_u(self, t):
+    def _to_u(self, t: float) -> float:
         if math.isinf(t):
             return 1.0
         t0 = self.T0 * self.scale
@@ -57,7 +70,7 @@ class AdaptiveDensity:
         r = (t - t0) / self.scale
         return (self.U0 + r) / (1.0 + r)
 
-    def _to_t(self, u):
+    def _to_t(self, u: ArrayLike) -> np.ndarray:
         u = np.asarray(u, dtype=float)
         t0 = self.T0 * self.scale
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
@@ -65,7 +78,7 @@ class AdaptiveDensity:
             high = t0 + self.scale * (u - self.U0) / (1.0 - u)
         return np.where(u < self.U0, np.where(u > 0, low, 0.0), high)
 
-    def _log_g(self, u):
+    def _log_g(self, u: np.ndarray) -> np.ndarray:
         """Log density in u (with the Jacobian of the map)."""
         t = self._to_t(u)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -73,7 +86,7 @@ class AdaptiveDensity:
             jac_high = math.log(self.scale * (1 - self.U0)) - 2.0 * np.log1p(-u)
         return self.logf(t) + np.where(u < self.U0, jac_low, jac_high)
 
-    def _find_mode(self, lower, upper):
+    def _find_mode(self, lower: float, upper: float) -> tuple[float, float]:
         """The mode of the density in tau (the best of 65 points, polished by Brent's method),
         its log density, and the range of u where the log density is within CUT of it."""
         u = np.linspace(self.u_lower, self.u_upper, 66)[:-1] if math.isinf(upper) else \
@@ -98,21 +111,22 @@ class AdaptiveDensity:
             self.u_upper = optimize.brentq(level, min(u[last], self._to_u(mode)), u[last + 1])
         return mode, log_max
 
-    def _panel(self, a, b):
+    def _panel(self, a: float, b: float) -> np.ndarray:
         u = a + (b - a) * (_X + 1) / 2
         values = np.exp(self._log_g(u) - self.log_max)
         return _DCT @ values
 
-    def _build(self, max_panels):
+    def _build(self, max_panels: int) -> bool:
         mode_u = self._to_u(self.mode)
         edges = np.unique(np.concatenate([np.linspace(self.u_lower, self.u_upper, 17), [mode_u]]))
         todo = list(zip(edges[:-1], edges[1:]))
-        done, converged = [], True
+        done: list[tuple[float, float, np.ndarray]] = []
+        converged = True
         tolerance = max(TOLERANCE, 64 * np.finfo(float).eps * (abs(self.log_max) + self.terms))
         coefs = self._panels(todo)
         total = max(sum(_integral(c, a, b) for (a, b), c in zip(todo, coefs)), 1e-300)
         while todo:
-            split = []
+            split: list[tuple[float, float]] = []
             for (a, b), c in zip(todo, coefs):
                 tail = np.abs(c[-3:]).max() * (b - a)
                 if tail <= tolerance * total or len(done) + len(split) > max_panels:
@@ -133,7 +147,7 @@ class AdaptiveDensity:
         self.total = float(self.cumulative[-1])
         return bool(converged and self.total > 0)
 
-    def _panels(self, panels):
+    def _panels(self, panels: list[tuple[float, float]]) -> list[np.ndarray]:
         if not panels:
             return []
         a = np.array([p[0] for p in panels])[:, None]
@@ -147,7 +161,7 @@ class AdaptiveDensity:
         """log of the integral of exp(logf) over the support."""
         return math.log(self.total) + self.log_max
 
-    def cdf(self, t):
+    def cdf(self, t: ArrayLike) -> np.ndarray:
         """Normalised CDF at tau values."""
         u = np.array([self._to_u(x) for x in np.atleast_1d(np.asarray(t, dtype=float))])
         u = np.clip(u, self.edges[0], self.edges[-1])
@@ -178,24 +192,24 @@ class AdaptiveDensity:
         values = (self.coefs @ _COS) * self._to_t(u) ** power
         return float(((b - a)[:, 0] / 2) @ (values @ _FEJER)) / self.total
 
-    def pdf(self, t):
+    def pdf(self, t: ArrayLike) -> np.ndarray:
         """Normalised density at tau values (exact, not interpolated)."""
         t = np.atleast_1d(np.asarray(t, dtype=float))
         return np.exp(self.logf(t) - self.log_max - math.log(self.total))
 
 
-def _integral(c, a, b):
+def _integral(c: np.ndarray, a: float, b: float) -> float:
     """Integral over [a, b] of the Chebyshev series c (on [-1, 1])."""
     m = np.arange(0, len(c), 2)
     return float((b - a) / 2 * np.sum(c[::2] * 2.0 / (1.0 - m ** 2)))
 
 
-def symmetric_kl(m1, v1, m2, v2):
+def symmetric_kl(m1: np.ndarray, v1: np.ndarray, m2: np.ndarray, v2: np.ndarray) -> np.ndarray:
     """Symmetrised Kullback-Leibler divergence of N(m1, v1) and N(m2, v2) (Roever & Friede 2017, eq. 4)."""
     return ((m1 - m2) ** 2 * (v1 + v2) + (v1 - v2) ** 2) / (2 * v1 * v2)
 
 
-def solve_divergence(divergence, start, step, delta):
+def solve_divergence(divergence: Callable[[float], float], start: float, step: float, delta: float) -> float:
     """The tau > start where divergence(start, tau) = delta.  sqrt(divergence) grows about
     linearly in tau, so Brent's method on it converges in a few steps; the bracket grows from
     start + 1.5 step."""
@@ -209,7 +223,8 @@ def solve_divergence(divergence, start, step, delta):
                            rtol=8 * np.finfo(float).eps)
 
 
-def direct_grid(moments, cdf, maxtau, delta=0.01):
+def direct_grid(moments: Moments, cdf: Callable[[np.ndarray], np.ndarray], maxtau: float,
+                delta: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
     """Reference points and weights of the DIRECT grid over tau (bayesmeta's ``discretize()``).
 
     ``moments(tau, studies=None)`` gives the conditional means and variances (mu, theta_new,
@@ -232,7 +247,9 @@ def direct_grid(moments, cdf, maxtau, delta=0.01):
     return np.array(points), weights / weights.sum()
 
 
-def _next_point(moments, start, step, delta, studies=None, watch=16):
+def _next_point(moments: Moments, start: tuple[float, tuple[np.ndarray, np.ndarray]], step: float,
+                delta: float, studies: np.ndarray | None = None,
+                watch: int = 16) -> tuple[float, tuple[np.ndarray, np.ndarray], np.ndarray]:
     """The tau > start whose conditionals lie at divergence delta from start's, their moments,
     and the ``watch`` studies that diverged most (the watched set of the next step).
 
@@ -255,30 +272,32 @@ def _next_point(moments, start, step, delta, studies=None, watch=16):
     raise RuntimeError("DIRECT grid: the watched set did not settle")
 
 
-def _most_divergent(divergences, watch):
+def _most_divergent(divergences: np.ndarray, watch: int) -> np.ndarray:
     """Indices of the ``watch`` studies (entries after mu and theta_new) of largest divergence."""
     if divergences.size <= watch + 2:
         return np.arange(divergences.size - 2)
     return np.argpartition(divergences[2:], -watch)[-watch:]
 
 
-def _watched_divergence(moments, m1, v1, studies):
+def _watched_divergence(moments: Moments, m1: np.ndarray, v1: np.ndarray,
+                        studies: np.ndarray) -> Callable[[float], float]:
     """tau -> the largest divergence from (m1, v1) among mu, theta_new and ``studies``."""
     chosen = np.concatenate(([0, 1], studies + 2))
     first_m, first_v = m1[chosen], v1[chosen]
 
-    def divergence(t):
+    def divergence(t: float) -> float:
         mean, var = moments(t, studies)
         return float(np.max(symmetric_kl(first_m, first_v, mean, var)))
     return divergence
 
 
-def mixture_cdf(x, weights, means, sds):
+def mixture_cdf(x: np.ndarray, weights: np.ndarray, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
     """CDF at x (shape (n,)) of n normal mixtures (means, sds: (n, J); weights: (J,))."""
     return special.ndtr((x[:, None] - means) / sds) @ weights
 
 
-def mixture_quantiles(p, weights, means, sds, tol=1e-12):
+def mixture_quantiles(p: ArrayLike, weights: np.ndarray, means: np.ndarray, sds: np.ndarray,
+                      tol: float = 1e-12) -> np.ndarray:
     """The p-quantile of each of n normal mixtures (means, sds of shape (n, J)): safeguarded
     Newton iterations on all mixtures at once (bisection when a step leaves the bracket, which
     starts as the components' 12-sd range), until the step is below tol times the mixture's sd."""
@@ -308,7 +327,8 @@ def mixture_quantiles(p, weights, means, sds, tol=1e-12):
     return x
 
 
-def shortest_interval(quantile, cdf, level, lower, upper):
+def shortest_interval(quantile: Callable[[float], float], cdf: Callable[[float], float], level: float,
+                      lower: float, upper: float) -> tuple[float, float]:
     """The shortest interval of probability ``level``: its left end minimises
     quantile(level + cdf(left)) - left over [lower, upper] (bayesmeta's ``post.interval()``)."""
     width = lambda left: quantile(level + cdf(left)) - left  # noqa: E731

@@ -9,8 +9,10 @@ posterior moments exist.  Densities as bayesmeta's ``dhalfnormal()``, ``dhalfcau
 """
 import dataclasses
 import math
+from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
 from ..common.errors import InputError
@@ -37,6 +39,10 @@ RHODES = {
 }
 
 
+#: (tau values, the studies' standard errors or None) -> log density at each tau.
+LogPdf = Callable[[np.ndarray, ArrayLike | None], np.ndarray | float]
+
+
 @dataclasses.dataclass(frozen=True)
 class TauPrior:
     """A prior on tau: ``logpdf(tau, sigma)`` (sigma: the studies' standard errors, used by
@@ -45,13 +51,13 @@ class TauPrior:
 
     spec: str
     label: str
-    logpdf_fn: object = dataclasses.field(repr=False)
+    logpdf_fn: LogPdf = dataclasses.field(repr=False)
     lower: float = 0.0
     upper: float = math.inf
     tail: float | None = None
     proper: bool = True
 
-    def logpdf(self, tau, sigma=None):
+    def logpdf(self, tau: ArrayLike, sigma: ArrayLike | None = None) -> np.ndarray:
         tau = np.asarray(tau, dtype=float)
         inside = (tau >= self.lower) & (tau <= self.upper)
         out = np.full(tau.shape, -np.inf)
@@ -60,25 +66,25 @@ class TauPrior:
         return np.where(np.isnan(out), -np.inf, out)   # log-normal and log-t at tau = 0
 
 
-def _positive(value, name, spec):
+def _positive(value: float, name: str, spec: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise InputError(f"tau prior '{spec}': {name} must be a positive number")
     return value
 
 
-def _halfnormal(spec, scale):
+def _halfnormal(spec: str, scale: float) -> TauPrior:
     scale = _positive(scale, "scale", spec)
     return TauPrior(spec, f"half-normal(scale={scale:g})",
                     lambda t, s: math.log(2 / (math.sqrt(2 * math.pi) * scale)) - 0.5 * (t / scale) ** 2)
 
 
-def _halfcauchy(spec, scale):
+def _halfcauchy(spec: str, scale: float) -> TauPrior:
     scale = _positive(scale, "scale", spec)
     return TauPrior(spec, f"half-Cauchy(scale={scale:g})",
                     lambda t, s: math.log(2 / (math.pi * scale)) - np.log1p((t / scale) ** 2), tail=2.0)
 
 
-def _halft(spec, scale, df):
+def _halft(spec: str, scale: float, df: float) -> TauPrior:
     scale, df = _positive(scale, "scale", spec), _positive(df, "df", spec)
     const = (math.log(2) - math.log(scale) + special.gammaln((df + 1) / 2) - special.gammaln(df / 2)
              - 0.5 * math.log(df * math.pi))
@@ -86,24 +92,24 @@ def _halft(spec, scale, df):
                     lambda t, s: const - (df + 1) / 2 * np.log1p((t / scale) ** 2 / df), tail=df + 1)
 
 
-def _uniform(spec, lower, upper):
+def _uniform(spec: str, lower: float, upper: float) -> TauPrior:
     if not (math.isfinite(lower) and math.isfinite(upper) and 0 <= lower < upper):
         raise InputError(f"tau prior '{spec}': needs 0 <= A < B")
     return TauPrior(spec, f"uniform(min={lower:g}, max={upper:g})",
                     lambda t, s: np.full(t.shape, -math.log(upper - lower)), lower=lower, upper=upper)
 
 
-def _exponential(spec, rate):
+def _exponential(spec: str, rate: float) -> TauPrior:
     rate = _positive(rate, "rate", spec)
     return TauPrior(spec, f"exponential(rate={rate:g})", lambda t, s: math.log(rate) - rate * t)
 
 
-def _lognormal(spec, mu, sigma, label=None):
+def _lognormal(spec: str, mu: float, sigma: float, label: str | None = None) -> TauPrior:
     sigma = _positive(sigma, "sigma", spec)
     if not math.isfinite(mu):
         raise InputError(f"tau prior '{spec}': mu must be a number")
 
-    def logpdf(t, s):
+    def logpdf(t: np.ndarray, s: ArrayLike | None) -> np.ndarray:
         with np.errstate(divide="ignore"):
             logt = np.log(t)
         return -logt - math.log(sigma) - 0.5 * math.log(2 * math.pi) - 0.5 * ((logt - mu) / sigma) ** 2
@@ -111,10 +117,10 @@ def _lognormal(spec, mu, sigma, label=None):
     return TauPrior(spec, label or f"log-normal(mu={mu:g}, sigma={sigma:g})", logpdf)
 
 
-def _log_t5(spec, location, scale, label):
+def _log_t5(spec: str, location: float, scale: float, label: str) -> TauPrior:
     const = special.gammaln(3.0) - special.gammaln(2.5) - 0.5 * math.log(5 * math.pi) - math.log(scale)
 
-    def logpdf(t, s):
+    def logpdf(t: np.ndarray, s: ArrayLike | None) -> np.ndarray:
         with np.errstate(divide="ignore"):
             logt = np.log(t)
         return const - logt - 3.0 * np.log1p(((logt - location) / scale) ** 2 / 5)
@@ -122,8 +128,8 @@ def _log_t5(spec, location, scale, label):
     return TauPrior(spec, label, logpdf)
 
 
-def _jeffreys(spec):
-    def logpdf(t, sigma):
+def _jeffreys(spec: str) -> TauPrior:
+    def logpdf(t: np.ndarray, sigma: ArrayLike | None) -> np.ndarray:
         ratio = t[:, None] / (np.asarray(sigma)[None, :] ** 2 + t[:, None] ** 2)
         with np.errstate(divide="ignore"):
             return 0.5 * np.log((ratio ** 2).sum(axis=1))
@@ -131,7 +137,7 @@ def _jeffreys(spec):
     return TauPrior(spec, "Jeffreys prior", logpdf, tail=1.0, proper=False)
 
 
-def _table_prior(spec, name, table, outcome):
+def _table_prior(spec: str, name: str, table: dict[str, tuple[float, float]], outcome: str) -> TauPrior:
     if outcome not in table:
         raise InputError(f"tau prior '{spec}': unknown outcome '{outcome}' (one of {', '.join(table)})")
     location, scale = table[outcome]
@@ -145,7 +151,7 @@ def _table_prior(spec, name, table, outcome):
 
 
 # name -> (number of numeric parameters, factory)
-REGISTRY = {
+REGISTRY: dict[str, tuple[int, Callable[..., TauPrior]]] = {
     "halfnormal": (1, _halfnormal), "halfcauchy": (1, _halfcauchy), "halft": (2, _halft),
     "uniform": (2, _uniform), "exponential": (1, _exponential), "lognormal": (2, _lognormal),
     "jeffreys": (0, _jeffreys),

@@ -8,16 +8,23 @@ tau.  Given tau, beta is normal with covariance V = (X'WX + P0)^-1 and mean V (X
 tau's posterior is integrated numerically and beta's marginal is the DIRECT mixture over tau
 (with the multivariate symmetrised KL divergence of the conditionals, as bmr()).
 """
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Callable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..common.errors import InputError
 from ..common.results import Result
 from .bayes import NormalNormal, Summary, check_data, posterior_tail, tau_posterior, tau_summary
 from .bayes_grid import mixture_quantiles, solve_divergence
 from .bayes_priors import TauPrior, parse_tau_prior
-from .moderators import design_matrix, moderator_columns
+from .moderators import ModeratorsArg, Table, design_matrix, moderator_columns
+
+#: Mean, covariance and precision of beta | tau, y at one tau.
+BetaMoments = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,9 +43,9 @@ class BayesCoefficient(Result):
 class BayesRegressionResult(Result):
     """A fitted Bayesian meta-regression (bmr())."""
 
-    coefficients: tuple
+    coefficients: tuple[BayesCoefficient, ...]
     tau: Summary
-    prior: dict
+    prior: dict[str, str | list[str]]
     k: int
     grid_size: int
     converged: bool
@@ -47,7 +54,8 @@ class BayesRegressionResult(Result):
 class Regression(NormalNormal):
     """The conditional quantities of the meta-regression, for given data, design and priors."""
 
-    def __init__(self, y, sigma, X, tau_prior, beta_mean, beta_sd):
+    def __init__(self, y: np.ndarray, sigma: np.ndarray, X: np.ndarray, tau_prior: TauPrior,
+                 beta_mean: Sequence[float] | None, beta_sd: Sequence[float | None] | None) -> None:
         super().__init__(y, sigma, tau_prior, None)
         self.X = X
         d = X.shape[1]
@@ -55,7 +63,7 @@ class Regression(NormalNormal):
             else np.zeros((d, d))
         self.prior_mean = np.asarray(beta_mean if beta_mean is not None else np.zeros(d), dtype=float)
 
-    def conditional_beta(self, tau):
+    def conditional_beta(self, tau: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Means (n, d) and covariances (n, d, d) of beta | tau, y for each tau."""
         w = 1.0 / (np.atleast_1d(tau)[:, None] ** 2 + self.s2)
         precision = np.einsum("ki,nk,kj->nij", self.X, w, self.X) + self.prior_precision
@@ -63,7 +71,7 @@ class Regression(NormalNormal):
         cov = np.linalg.inv(precision)
         return np.einsum("nij,nj->ni", cov, rhs), cov, precision
 
-    def log_likelihood(self, tau, mu=None):
+    def log_likelihood(self, tau: float | np.ndarray, mu: float | None = None) -> np.ndarray:
         """log p(y | tau) up to a constant, beta integrated over its prior."""
         tau = np.atleast_1d(np.asarray(tau, dtype=float))
         mean, _, precision = self.conditional_beta(tau)
@@ -73,22 +81,24 @@ class Regression(NormalNormal):
         resid += np.einsum("ni,ij,nj->n", diff, self.prior_precision, diff)
         return -0.5 * (np.log(v).sum(axis=1) + resid + np.linalg.slogdet(precision)[1])
 
-    def divergence_moments(self, tau):
+    # bmr watches the moments of beta, not those of mu and each theta_i: another signature
+    def divergence_moments(self, tau: float) -> BetaMoments:  # type: ignore[override]
         mean, cov, precision = self.conditional_beta(tau)
         return mean[0], cov[0], precision[0]
 
 
-def _kl_divergence(first, second):
+def _kl_divergence(first: BetaMoments, second: BetaMoments) -> float:
     """Symmetrised KL divergence of two multivariate normals (bmr's ``kldiv(symmetrized=TRUE)``)."""
     (m1, c1, p1), (m2, c2, p2) = first, second
     diff = m1 - m2
     return 0.5 * (np.trace(p2 @ c1) + np.trace(p1 @ c2) - 2 * m1.size + diff @ (p1 + p2) @ diff)
 
 
-def bmr_grid(model, cdf, maxtau, delta=0.01):
+def bmr_grid(model: Regression, cdf: Callable[[np.ndarray], np.ndarray], maxtau: float,
+             delta: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
     """bmr()'s DIRECT grid: as bayesmeta's, but bins stop at maxtau when the divergence within
     the remaining range stays below delta (its "early stop")."""
-    def divergence_from(point):
+    def divergence_from(point: float) -> Callable[[float], float]:
         first = model.divergence_moments(point)
         return lambda t: float(_kl_divergence(first, model.divergence_moments(t)))
 
@@ -97,15 +107,14 @@ def bmr_grid(model, cdf, maxtau, delta=0.01):
     points, margins = [0.0], [margin]
     while margin < maxtau or len(points) < 2:
         last = margin - points[-1]
-        point, early = _next_root(divergence_from(margin), margin, last, maxtau, delta)
-        if early:
+        root, early = _next_root(divergence_from(margin), margin, last, maxtau, delta)
+        if early or root is None:
             point = margin + max(last, (maxtau - margin) / 2)
             margin = max(point + last, maxtau)
         else:
-            last = point - margin
-            margin, early = _next_root(divergence_from(point), point, last, maxtau, delta)
-            if early:
-                margin = max(point + last, maxtau)
+            point, last = root, root - margin
+            root, early = _next_root(divergence_from(point), point, last, maxtau, delta)
+            margin = max(point + last, maxtau) if early or root is None else root
         points.append(point)
         margins.append(margin)
     probs = cdf(np.array(margins))
@@ -113,7 +122,8 @@ def bmr_grid(model, cdf, maxtau, delta=0.01):
     return np.array(points), weights / weights.sum()
 
 
-def _next_root(divergence, start, last, maxtau, delta):
+def _next_root(divergence: Callable[[float], float], start: float, last: float, maxtau: float,
+               delta: float) -> tuple[float | None, bool]:
     """bmr's bracket search from start + 2 last in steps of last up to maxtau; (root, False),
     or (None, True) when the divergence stays below delta there."""
     upper = start + 2 * last
@@ -124,7 +134,9 @@ def _next_root(divergence, start, last, maxtau, delta):
     return solve_divergence(divergence, start, (upper - start) / 1.5, delta), False
 
 
-def bayes_regression(yi, vi, moderators, tau_prior="halfnormal:0.5", *, beta_prior=None, data=None,
+def bayes_regression(yi: ArrayLike, vi: ArrayLike, moderators: ModeratorsArg,
+                     tau_prior: str | TauPrior = "halfnormal:0.5", *,
+                     beta_prior: tuple[float, float] | None = None, data: Table | None = None,
                      delta: float = 0.01, epsilon: float = 1e-4) -> BayesRegressionResult:
     """Bayesian meta-regression as bmr(y, sigma, X, tau.prior, beta.prior.mean, beta.prior.sd).
 
@@ -151,9 +163,9 @@ def bayes_regression(yi, vi, moderators, tau_prior="halfnormal:0.5", *, beta_pri
     coefficients = tuple(BayesCoefficient(term=t, mean=float(a), sd=float(s), median=float(m),
                                           ci_lower=float(lo), ci_upper=float(hi))
                          for t, a, s, m, lo, hi in zip(terms, avg, sd, *q))
-    beta_prior = "uniform" if beta_sd is None else [
+    beta_label = "uniform" if beta_sd is None else [
         f"normal(mean={m:g}, sd={s:g})" for m, s in zip(model.prior_mean, beta_sd)]
     return BayesRegressionResult(coefficients=coefficients, tau=tau_summary(post, posterior_tail(model, d)),
-                                 prior={"tau": prior.spec, "tau_label": prior.label, "beta": beta_prior},
+                                 prior={"tau": prior.spec, "tau_label": prior.label, "beta": beta_label},
                                  k=int(y.size), grid_size=int(grid_tau.size), converged=post.converged)
 

@@ -15,6 +15,7 @@ bound is checked at build time against the exact sums at tau = 0, the median sig
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 NODES = 32
 WIDTH = 2.0          # panel width in v = log sigma^2
@@ -29,10 +30,10 @@ class ExactSums:
     """sum_i log(tau^2 + s2_i) and sum_i columns_i / (tau^2 + s2_i) over tau, summed over the
     studies in (rows x k) blocks of 2 MB."""
 
-    def __init__(self, s2, columns):
+    def __init__(self, s2: np.ndarray, columns: np.ndarray) -> None:
         self.s2, self.columns = s2, columns
 
-    def __call__(self, tau):
+    def __call__(self, tau: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """(logdet, sums) at each tau."""
         tau = np.atleast_1d(np.asarray(tau, dtype=float))
         logdet, sums = np.empty(tau.size), np.empty((tau.size, self.columns.shape[1]))
@@ -43,7 +44,7 @@ class ExactSums:
             sums[start:start + chunk] = np.einsum("ij,jc->ic", 1.0 / v, self.columns)
         return logdet, sums
 
-    def inverse(self, tau: float):
+    def inverse(self, tau: float) -> np.ndarray:
         """The sums without the log determinant at one tau (the DIRECT grid's many calls)."""
         return (1.0 / (tau * tau + self.s2)) @ self.columns
 
@@ -51,12 +52,13 @@ class ExactSums:
 class CompressedSums:
     """The sums of :class:`ExactSums` from m = 32 x panels nodes (see the module docstring)."""
 
-    def __init__(self, s2, columns):
+    def __init__(self, s2: np.ndarray, columns: np.ndarray) -> None:
         v = np.log(s2)
         low, high = float(v.min()), float(v.max())
         panels = max(1, math.ceil((high - low) / WIDTH))
         edges = np.linspace(low, high, panels + 1)
-        nodes, weights = [], []
+        nodes: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
         which = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, panels - 1)
         for p in range(panels):
             a, b = edges[p], edges[p + 1]
@@ -74,16 +76,16 @@ class CompressedSums:
         self.weights = np.concatenate(weights)
         self.error = self._check(s2, columns)
 
-    def __call__(self, tau):
+    def __call__(self, tau: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         tau = np.atleast_1d(np.asarray(tau, dtype=float))
         x = tau[:, None] ** 2 + self.nodes
         return np.log(x) @ self.weights[:, 0], (1.0 / x) @ self.weights
 
-    def inverse(self, tau: float):
+    def inverse(self, tau: float) -> np.ndarray:
         """The sums without the log determinant at one tau."""
         return (1.0 / (tau * tau + self.nodes)) @ self.weights
 
-    def _check(self, s2, columns):
+    def _check(self, s2: np.ndarray, columns: np.ndarray) -> float:
         """Largest error of the compressed sums against the exact ones, relative to sum |c_i g|."""
         tau = np.array([0.0, math.sqrt(float(np.median(s2))), 100 * math.sqrt(float(s2.max()))])
         logdet, sums = ExactSums(s2, columns)(tau)
@@ -94,7 +96,7 @@ class CompressedSums:
                          (np.abs(approx - sums) / np.maximum(scale, 1e-300)).max()))
 
 
-def _chebyshev_moments(xi, columns):
+def _chebyshev_moments(xi: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """sum_i T_m(xi_i) columns_i for m < NODES (three-term recurrence, O(k) memory)."""
     out = np.empty((NODES, columns.shape[1]))
     previous, current = np.ones_like(xi), xi

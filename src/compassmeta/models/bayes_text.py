@@ -1,4 +1,5 @@
 """Plain-text views of the Bayesian model's results, laid out as bayesmeta's print()."""
+from ..common.results import Result
 from .bayes import SUMMARY_KEYS
 
 ROW_NAMES = {"mode": "mode", "median": "median", "mean": "mean", "sd": "sd",
@@ -6,15 +7,15 @@ ROW_NAMES = {"mode": "mode", "median": "median", "mean": "mean", "sd": "sd",
              "hpd_lower": "95% lower (shortest)", "hpd_upper": "95% upper (shortest)"}
 
 
-def _cell(value) -> str:
+def _cell(value: float | None) -> str:
     return f"{value:12.4f}" if value is not None else f"{'NA':>12}"
 
 
-def _number(value) -> str:
+def _number(value: float | None) -> str:
     return "NA" if value is None else f"{value:.4g}"
 
 
-def bayes_text(result) -> str:
+def bayes_text(result: Result) -> str:
     """The summary of a BayesResult: data, priors, marginal posterior summary, Bayes factors."""
     data = result.to_dict()
     labels = [row["es_id"] for row in data["shrinkage"]]
@@ -41,7 +42,7 @@ def bayes_text(result) -> str:
     return "\n".join(lines)
 
 
-def bayes_regression_text(result) -> str:
+def bayes_regression_text(result: Result) -> str:
     """The summary of a BayesRegressionResult: coefficients and tau."""
     data = result.to_dict()
     lines = [" Bayesian random-effects meta-regression (as R's bayesmeta bmr())", "",

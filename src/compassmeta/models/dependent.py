@@ -5,7 +5,9 @@ k - p df) or "cr2" (clubSandwich CR2 standard errors, Satterthwaite df per coeff
 the HTZ Wald test for the moderators; prediction intervals as metafor predict() on
 robust(..., clubSandwich = TRUE): t on the Satterthwaite df with the robust se).
 """
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -21,10 +23,25 @@ from ..common.results import (
     VarianceComponent,
     html_cell,
 )
-from .multilevel import MultilevelFit, fit_multilevel, log_likelihood_without
-from .predictions import multilevel_blups, share_above
+from .multilevel import ClusterLabels, MultilevelFit, fit_multilevel, log_likelihood_without
+from .predictions import Blup, multilevel_blups, share_above
+from .robust import ClusteredFit, RobustInference
+from .sharedgroups import ArmGroups
 
 MULTILEVEL_CI_METHODS = ("z", "t", "cr2")
+
+
+class ClusteredModel(ClusteredFit, Protocol):
+    """What inference reads of a multilevel or multivariate fit."""
+
+    @property
+    def vcov(self) -> np.ndarray: ...
+    @property
+    def k(self) -> int: ...
+    @property
+    def p(self) -> int: ...
+    @property
+    def n_clusters(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -34,25 +51,25 @@ class Inference:
     ci_method: str
     vcov: np.ndarray
     df: np.ndarray | None
-    robust: object = None
+    robust: RobustInference | None = None
 
     @property
-    def se(self):
+    def se(self) -> np.ndarray:
         return np.sqrt(np.diag(self.vcov))
 
-    def critical_values(self, level):
+    def critical_values(self, level: float) -> np.ndarray:
         if self.df is None:
             return np.full(self.vcov.shape[0], dist.critical_value(level))
         return np.array([dist.critical_value(level, df) for df in self.df])
 
-    def p_values(self, beta):
+    def p_values(self, beta: np.ndarray) -> np.ndarray:
         statistic = beta / self.se
         if self.df is None:
             return dist.normal_two_sided_p(statistic)
         return dist.t_two_sided_p(statistic, self.df)
 
 
-def inference_for(fit, ci_method):
+def inference_for(fit: ClusteredModel, ci_method: str) -> Inference:
     """The :class:`Inference` of ``fit`` under ``ci_method`` (z, t or cr2, already checked)."""
     if ci_method == "z":
         return Inference("z", fit.vcov, None)
@@ -66,7 +83,7 @@ def inference_for(fit, ci_method):
     return Inference("cr2", robust.vcov, robust.df, robust)
 
 
-def check_options(cluster, rho, ci_method):
+def check_options(cluster: object, rho: float | None, ci_method: str) -> None:
     """Refuse option combinations that do not fit together, in one line."""
     if cluster is None:
         if rho is not None:
@@ -82,7 +99,9 @@ def check_options(cluster, rho, ci_method):
 MULTILEVEL_INFERENCE = {"z": (), "t": ("t test",), "cr2": ("CR2 robust inference",)}
 
 
-def fit_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_method, level, groups=None):
+def fit_dependent(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, terms: Iterable[str], cluster: ClusterLabels,
+                  *, method: str, rho: float | None, ci_method: str,
+                  level: float, groups: ArmGroups | None = None) -> tuple[MultilevelFit, Inference]:
     """Validate the options, fit the multilevel model (``groups``: the rows' arms and sizes,
     models.sharedgroups), and return (fit, inference)."""
     check_options(cluster, rho, ci_method)
@@ -106,7 +125,7 @@ class VarianceComponentTest(Result):
     log_likelihood: float
 
 
-def variance_component_tests(fit):
+def variance_component_tests(fit: MultilevelFit) -> tuple[VarianceComponentTest, ...]:
     """The tests of sigma^2 between and within clusters that the data can identify: none of
     the between component with one cluster (it is fixed at 0), none where every cluster holds
     one effect (only the sum of the two is identified)."""
@@ -147,9 +166,9 @@ class MultilevelPooledResult(PooledModel, Estimate):
     iterations: int
     converged: bool
     log_likelihood: float        # (restricted) log-likelihood, as metafor's logLik()
-    notes: tuple = ()
-    variance_tests: tuple = ()   # VarianceComponentTest, when asked for
-    blups: tuple = ()            # models.predictions.Blup per effect, when asked for
+    notes: tuple[str, ...] = ()
+    variance_tests: tuple[VarianceComponentTest, ...] = ()   # when asked for
+    blups: tuple[Blup, ...] = ()        # one per effect, when asked for
     above: float | None = None   # with prob_above, the share of true effects above it
     prob_above: float | None = None
     fit: MultilevelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
@@ -174,14 +193,16 @@ class MultilevelPooledResult(PooledModel, Estimate):
         details += (self.method,) + MULTILEVEL_INFERENCE[self.ci_method]
         return f"{model} ({', '.join(details)}), {self.k} rows in {self.n_clusters} clusters"
 
-    def __str__(self):
+    def __str__(self) -> str:
         from .printing import multilevel_pool_table
 
         return multilevel_pool_table(self)
 
 
-def pool_dependent(yi, vi, cluster, *, method, rho, ci_method, level, variance_tests=False, blup_labels=None,
-                   above=None, groups=None):
+def pool_dependent(yi: np.ndarray, vi: np.ndarray, cluster: ClusterLabels, *, method: str, rho: float | None,
+                   ci_method: str, level: float, variance_tests: bool = False,
+                   blup_labels: Sequence[str] | None = None,
+                   above: float | None = None, groups: ArmGroups | None = None) -> MultilevelPooledResult:
     """Intercept-only multilevel model; ``level`` as a fraction; with ``variance_tests`` the
     likelihood-ratio tests of the two variance components (two more fits); with ``blup_labels``
     every effect's BLUP (models.predictions.multilevel_blups); with ``above`` the share of true
@@ -216,7 +237,7 @@ class MultilevelMetaRegressionResult(Result):
 
     html_rows = "coefficients"
 
-    coefficients: tuple
+    coefficients: tuple[Coefficient, ...]
     qm: float
     qm_df: int
     qm_df2: float | None
@@ -252,13 +273,14 @@ class MultilevelMetaRegressionResult(Result):
                 f"QE({self.qe_df}) = {html_cell(self.qe)}, p = {html_cell(self.qe_p)}; "
                 f"sigma2 between, within = {html_cell(self.sigma2_between)}, {html_cell(self.sigma2_within)}")
 
-    def __str__(self):
+    def __str__(self) -> str:
         from .printing import multilevel_metareg_table
 
         return multilevel_metareg_table(self)
 
 
-def _omnibus_test(fit, inference, columns):
+def _omnibus_test(fit: MultilevelFit, inference: Inference,
+                  columns: list[int]) -> tuple[float, int, float | None, float]:
     """(QM, df1, df2 or None, p) for the coefficients in ``columns``."""
     if inference.robust is not None:
         return inference.robust.wald_htz(fit.beta, columns)
@@ -271,7 +293,10 @@ def _omnibus_test(fit, inference, columns):
     return chi2 / m, m, float(df2), float(dist.f_sf(chi2 / m, m, df2))
 
 
-def meta_regression_dependent(yi, vi, X, terms, cluster, *, method, rho, ci_method, level, groups=None):
+def meta_regression_dependent(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, terms: Iterable[str],
+                              cluster: ClusterLabels, *, method: str, rho: float | None, ci_method: str,
+                              level: float,
+                              groups: ArmGroups | None = None) -> MultilevelMetaRegressionResult:
     """Multilevel meta-regression on design ``X`` (intercept first); ``level`` a fraction."""
     fit, inference = fit_dependent(yi, vi, X, terms, cluster, method=method, rho=rho,
                                    ci_method=ci_method, level=level, groups=groups)
@@ -313,7 +338,7 @@ class MultilevelSubgroupResult(Result):
     ci_method: str
     level: float
     rho: float
-    groups: tuple
+    groups: tuple[MultilevelGroup, ...]
     q_between: float
     q_between_df: int
     q_between_p: float
@@ -327,14 +352,16 @@ class MultilevelSubgroupResult(Result):
         """One row per subgroup (for CSV and ``to_frame``)."""
         return [dict(group=g.group, **g.result.to_dict()) for g in self.groups]
 
-    def __str__(self):
+    def __str__(self) -> str:
         from .printing import multilevel_subgroup_table
 
         return multilevel_subgroup_table(self)
 
 
-def subgroup_dependent(yi, vi, labels, levels, X, terms, cluster, *, by, method, rho, ci_method, level,
-                       arm_groups=None):
+def subgroup_dependent(yi: np.ndarray, vi: np.ndarray, labels: np.ndarray, levels: Iterable[str],
+                       X: np.ndarray, terms: Iterable[str], cluster: ClusterLabels, *, by: str,
+                       method: str, rho: float | None, ci_method: str,
+                       level: float, arm_groups: ArmGroups | None = None) -> MultilevelSubgroupResult:
     """Multilevel subgroup analysis; ``X``, ``terms`` code ``labels`` (levels in order); ``arm_groups``
     the rows' arms and sizes (models.sharedgroups)."""
     cluster = np.asarray([str(c) for c in cluster], dtype=object)

@@ -1,23 +1,30 @@
 """The design matrix of a meta-regression: an intercept, numeric moderators as they are and
 categorical ones as treatment-coded dummies (R's factor order), and single rows of it at given
 moderator values (metafor predict(newmods =)) or at reference values for marginal means."""
+from collections.abc import Iterable, Mapping, Sequence
+
 import numpy as np
 
 from ..common.errors import InputError
 
+#: One moderator's values, one per study (numbers, or labels of a categorical moderator).
+Column = Sequence[object] | np.ndarray
+#: Moderator name -> its column.
+Moderators = Mapping[str, Column]
 
-def is_numeric(values):
+
+def is_numeric(values: Column) -> bool:
     """True when every value is a number; text (even "1", "2") makes a moderator categorical."""
     return all(isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
                for value in values)
 
 
-def sorted_levels(labels):
+def sorted_levels(labels: Iterable[str]) -> list[str]:
     """Distinct labels in R's factor order under a usual locale (case-insensitive)."""
     return sorted(set(labels), key=lambda label: (label.lower(), label))
 
 
-def design_matrix(moderators, k):
+def design_matrix(moderators: Moderators, k: int) -> tuple[np.ndarray, list[str]]:
     """Intercept plus one column per continuous moderator and dummies per categorical one.
 
     ``moderators`` maps a name to k values.  A categorical moderator is dummy coded against
@@ -54,12 +61,12 @@ def design_matrix(moderators, k):
     return X, terms
 
 
-def levels_of(values):
+def levels_of(values: Column) -> list[str]:
     """The levels of a categorical moderator in R's factor order."""
     return sorted_levels([str(value) for value in values])
 
 
-def design_row(moderators, terms, values):
+def design_row(moderators: Moderators, terms: Sequence[str], values: Mapping[str, str | float]) -> np.ndarray:
     """The design row of the model for moderator ``values`` (name -> number or level)."""
     unknown = [name for name in values if name not in moderators]
     if unknown:
@@ -83,7 +90,7 @@ def design_row(moderators, terms, values):
     return np.array([row[term] for term in terms])
 
 
-def reference_row(moderators, terms, factor, level):
+def reference_row(moderators: Moderators, terms: Sequence[str], factor: str, level: str) -> np.ndarray:
     """Design row at ``level`` of ``factor``: numeric moderators at their mean, other factors'
     dummies at 1 / (their number of levels)."""
     row = {"intercept": 1.0}

@@ -7,7 +7,9 @@
   Stat Med 15:619), and the I^2 and H^2 intervals implied by tau^2 bounds (confint()).
 """
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -15,13 +17,15 @@ from ..common import distributions as dist
 from ..common.errors import InputError
 from ..common.results import Result
 from ..common.roots import expand_upper, solve_monotone
+from .model import ModelFit
 from .wls import weighted_fit
 
 LOG_2PI = math.log(2.0 * math.pi)
 TAU2_CI_METHODS = {"qprofile": "Q-profile", "pl": "profile likelihood"}
 
 
-def log_likelihood(X, y, v, tau2, *, restricted, beta=None):
+def log_likelihood(X: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: float, *, restricted: bool,
+                   beta: np.ndarray | None = None) -> float:
     """The (restricted) log-likelihood at tau^2 with beta at its GLS estimate (given as ``beta``, or
     computed); metafor's full REML likelihood, constants included (+ log|X'X| / 2)."""
     k, p = X.shape
@@ -36,7 +40,7 @@ def log_likelihood(X, y, v, tau2, *, restricted, beta=None):
     return -0.5 * (k - p) * LOG_2PI + 0.5 * _log_det(X.T @ X) + base - 0.5 * _log_det(xwx)
 
 
-def _log_det(matrix):
+def _log_det(matrix: np.ndarray) -> float:
     """log det of a positive definite p x p matrix (the 1 x 1 case without numpy's linalg overhead)."""
     return math.log(matrix[0, 0]) if matrix.shape == (1, 1) else float(np.linalg.slogdet(matrix)[1])
 
@@ -52,7 +56,7 @@ class FitStatistics(Result):
     aicc: float
 
 
-def fit_statistics(fit) -> FitStatistics:
+def fit_statistics(fit: ModelFit) -> FitStatistics:
     """Fit statistics of a :class:`~compassmeta.models.model.ModelFit` (parameters: p, plus tau^2
     unless the model is fixed-effect)."""
     k, p = fit.k, fit.p
@@ -78,7 +82,7 @@ def fit_statistics(fit) -> FitStatistics:
 class LikelihoodRatioTest(Result):
     """Likelihood-ratio test of the model without ``dropped`` (both fitted by ML)."""
 
-    dropped: tuple
+    dropped: tuple[str, ...]
     statistic: float
     df: int
     p_value: float
@@ -86,7 +90,7 @@ class LikelihoodRatioTest(Result):
     ll_reduced: float
 
 
-def likelihood_ratio_test(full, reduced, dropped) -> LikelihoodRatioTest:
+def likelihood_ratio_test(full: ModelFit, reduced: ModelFit, dropped: Iterable[str]) -> LikelihoodRatioTest:
     """metafor anova(full, reduced) for ML fits: LRT = 2 (ll_full - ll_reduced) on the difference
     in the number of parameters."""
     if full.method != "ML" or reduced.method != "ML":
@@ -100,7 +104,7 @@ def likelihood_ratio_test(full, reduced, dropped) -> LikelihoodRatioTest:
                                ll_reduced=ll_reduced)
 
 
-def profile_likelihood_interval(fit):
+def profile_likelihood_interval(fit: ModelFit) -> tuple[float, float]:
     """(lower, upper) for tau^2 where 2 (ll_max - ll(tau^2)) reaches the chi-square(1) quantile;
     the lower bound is 0 when ll(0) is within it (metafor confint(type = "PL"))."""
     if fit.method not in ("ML", "REML"):
@@ -109,7 +113,7 @@ def profile_likelihood_interval(fit):
     ll_max = log_likelihood(fit.X, fit.y, fit.v, fit.tau2, restricted=restricted)
     critical = float(dist.chi2_quantile(fit.level, 1))
 
-    def excess(tau2):
+    def excess(tau2: float) -> float:
         return 2.0 * (ll_max - log_likelihood(fit.X, fit.y, fit.v, tau2, restricted=restricted)) - critical
 
     scale = float(np.mean(fit.v))
@@ -119,7 +123,8 @@ def profile_likelihood_interval(fit):
     return lower, solve_monotone(excess, fit.tau2, upper, scale=scale)
 
 
-def i2_h2_bounds(fit, tau2_bounds):
+def i2_h2_bounds(fit: ModelFit, tau2_bounds: tuple[float,
+                 float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """I^2 (percent) and H^2 at the tau^2 bounds with the typical variance s^2 = (k - p) / tr(P)
     (metafor confint())."""
     typical_v = (fit.k - fit.p) / weighted_fit(fit.X, fit.y, 1.0 / fit.v).trace_p()
@@ -127,7 +132,9 @@ def i2_h2_bounds(fit, tau2_bounds):
     return tuple(100.0 * bounds / (bounds + typical_v)), tuple(bounds / typical_v + 1.0)
 
 
-def pooled_inference_fields(fit, *, with_tau2_ci=True, tau2_ci="qprofile", above=None, labels=None) -> dict:
+def pooled_inference_fields(fit: ModelFit, *, with_tau2_ci: bool = True, tau2_ci: str = "qprofile",
+                            above: float | None = None,
+                            labels: Sequence[str] | None = None) -> dict[str, Any]:
     """The fields a pooled result adds to its fit: fit statistics, the tau^2 interval by ``tau2_ci``
     ("qprofile" or "pl") with the I^2 and H^2 intervals it implies (none under FE), the share of true
     effects above ``above`` and, with ``labels`` (one per study), the BLUPs."""

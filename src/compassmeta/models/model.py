@@ -6,6 +6,7 @@ model is tau^2 = 0.  Inference follows metafor's rma.uni(): Wald-z, or Knapp & H
 (2003) with t / F on k - p degrees of freedom; prediction intervals as predict.rma();
 the tau^2 confidence interval by the Q-profile method (Viechtbauer 2007) as confint.rma.uni().
 """
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -28,7 +29,7 @@ class ModelFit(DesignShape):
     X: np.ndarray
     y: np.ndarray
     v: np.ndarray
-    terms: tuple
+    terms: tuple[str, ...]
     method: str
     ci_method: str
     level: float          # as a fraction, e.g. 0.95
@@ -39,46 +40,46 @@ class ModelFit(DesignShape):
     q: float              # Q (QE) with fixed-effect weights
     i2: float
     h2: float
-    notes: tuple = field(default=())
+    notes: tuple[str, ...] = field(default=())
     user_weights: np.ndarray | None = None   # weights given by the user (metafor rma(weights=))
 
     @property
-    def tau2(self):
+    def tau2(self) -> float:
         return self.tau2_estimate.tau2
 
     @cached_property
-    def se(self):
+    def se(self) -> np.ndarray:
         return np.sqrt(np.diag(self.vcov))
 
     @cached_property
-    def statistic(self):
+    def statistic(self) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.beta / self.se
 
     @cached_property
-    def p_values(self):
+    def p_values(self) -> np.ndarray:
         if self.df is None:
             return dist.normal_two_sided_p(self.statistic)
         return dist.t_two_sided_p(self.statistic, self.df)
 
     @property
-    def critical_value(self):
+    def critical_value(self) -> float:
         return dist.critical_value(self.level, self.df)
 
     @property
-    def q_df(self):
+    def q_df(self) -> int:
         return self.k - self.p
 
     @property
-    def q_p(self):
+    def q_p(self) -> float:
         return float(dist.chi2_sf(self.q, self.q_df)) if self.q_df > 0 else 1.0
 
     @property
-    def weights(self):
+    def weights(self) -> np.ndarray:
         """Model weights 1/(v + tau^2), the basis of the percentages in a forest plot."""
         return 1.0 / (self.v + self.tau2)
 
-    def wald_test(self, columns):
+    def wald_test(self, columns: Iterable[int]) -> tuple[float, tuple[int] | tuple[int, float], float]:
         """Omnibus test of the coefficients in ``columns``: QM, its df and p (metafor's QM).
 
         Under Knapp-Hartung QM is the F statistic (Wald chi-square / m) on (m, k - p) df.
@@ -93,19 +94,20 @@ class ModelFit(DesignShape):
         return statistic, (m, self.df), float(dist.f_sf(statistic, m, self.df))
 
     @cached_property
-    def tau2_se(self):
+    def tau2_se(self) -> float:
         """Standard error of the tau^2 estimate (metafor's se.tau2); nan for FE and k = 1."""
         if self.method == "FE" or self.k <= self.p:
             return float("nan")
         return standard_error(self.method, self.X, self.y, self.v, self.tau2, self.user_weights)
 
     @cached_property
-    def tau2_ci(self):
+    def tau2_ci(self) -> tuple[float, float]:
         """Q-profile confidence interval for tau^2 (Viechtbauer 2007; metafor confint())."""
         return q_profile_interval(self.X, self.y, self.v, self.level)
 
 
-def fit_model(X, y, v, *, terms, method="REML", ci_method="z", level=0.95, weights=None):
+def fit_model(X: np.ndarray, y: np.ndarray, v: np.ndarray, *, terms: Iterable[str], method: str = "REML",
+              ci_method: str = "z", level: float = 0.95, weights: np.ndarray | None = None) -> ModelFit:
     """Fit the mixed-effects model by weighted least squares at the estimated tau^2.
 
     ``X`` must hold an intercept column first; ``level`` is a fraction (0.95).  ``weights``: the
@@ -144,14 +146,16 @@ def fit_model(X, y, v, *, terms, method="REML", ci_method="z", level=0.95, weigh
                     q=q, i2=i2, h2=h2, notes=tuple(notes), user_weights=weights)
 
 
-def _user_weighted(X, y, marginal_v, weights):
+def _user_weighted(X: np.ndarray, y: np.ndarray, marginal_v: np.ndarray,
+                   weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """beta and its sandwich covariance with the user's weights A (metafor rma.uni, weights=)."""
     fit = weighted_fit(X, y, weights)
     bread = fit.cov @ (X * weights[:, None]).T
     return fit.beta, bread @ (bread.T * marginal_v[:, None])
 
 
-def _heterogeneity(X, y, v, tau2, method):
+def _heterogeneity(X: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: float,
+                   method: str) -> tuple[float, float, float]:
     """Q (QE) with weights 1/v, and I^2 (percent), H^2 as metafor defines them.
 
     Random effects: I^2 = 100 tau^2 / (tau^2 + s^2), H^2 = 1 + tau^2 / s^2 with the typical
@@ -169,7 +173,7 @@ def _heterogeneity(X, y, v, tau2, method):
     return q, 100.0 * tau2 / (typical_v + tau2), tau2 / typical_v + 1.0
 
 
-def q_profile_interval(X, y, v, level):
+def q_profile_interval(X: np.ndarray, y: np.ndarray, v: np.ndarray, level: float) -> tuple[float, float]:
     """(lower, upper) for tau^2 where Q(tau^2) crosses the chi-square(k - p) quantiles.
 
     Bounds that would be negative are set to 0 (metafor prints them as '<0').
@@ -183,7 +187,7 @@ def q_profile_interval(X, y, v, level):
     q_at_zero = generalized_q(X, y, v, 0.0)
     scale = float(np.mean(v))
 
-    def bound(target):
+    def bound(target: float) -> float:
         if q_at_zero <= target:
             return 0.0
         excess = lambda tau2: generalized_q(X, y, v, tau2) - target  # noqa: E731
@@ -193,7 +197,7 @@ def q_profile_interval(X, y, v, level):
     return bound(q_upper_crit), bound(q_lower_crit)
 
 
-def prediction_interval(fit, x_new):
+def prediction_interval(fit: ModelFit, x_new: np.ndarray) -> tuple[float, float]:
     """Prediction interval for the true effect at moderator row ``x_new`` (metafor predict())."""
     estimate = float(x_new @ fit.beta)
     se = float(np.sqrt(x_new @ fit.vcov @ x_new))

@@ -1,18 +1,47 @@
 """Moderator analyses: meta-regression (mixed-effects) and subgroup analysis."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..common.errors import InputError
 from ..common.results import INTERNAL, Coefficient, Result, html_cell
-from .dependent import check_options, meta_regression_dependent, subgroup_dependent
-from .design import design_matrix, is_numeric, sorted_levels  # noqa: F401 (is_numeric: public here too)
+from .dependent import (
+    MultilevelMetaRegressionResult,
+    MultilevelSubgroupResult,
+    check_options,
+    meta_regression_dependent,
+    subgroup_dependent,
+)
+from .design import Moderators, design_matrix, is_numeric, sorted_levels  # noqa: F401 (is_numeric: public)
 from .fitstats import LikelihoodRatioTest, fit_statistics, likelihood_ratio_test
 from .model import ModelFit, fit_model
+from .multilevel import ClusterLabels
 from .pooling import PooledResult, as_fraction, check_effects, pool
-from .predictions import WaldTest, btt_test, marginal_means, predictions
+from .predictions import (
+    Contrast,
+    MarginalMean,
+    Prediction,
+    WaldTest,
+    btt_test,
+    marginal_means,
+    predictions,
+)
 from .robust import RobustResult, robust_univariate
+from .sharedgroups import ArmGroups
 from .wls import ordinary_wls
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: A table of columns: a pandas DataFrame or a dict of name -> values.
+Table: TypeAlias = "pd.DataFrame | Mapping[str, Any]"
+#: Moderators: a mapping name -> values, a DataFrame, a Series, or column names of a table.
+ModeratorsArg: TypeAlias = "str | Sequence[str] | Mapping[str, Iterable[Any]] | pd.DataFrame | pd.Series"
 
 MODEL_SUMMARY_KEYS = ("k", "qm", "qm_df", "qm_df2", "qm_p", "qe", "qe_df", "qe_p", "tau2", "i2", "h2", "r2",
                       "converged")
@@ -28,7 +57,7 @@ class MetaRegressionResult(Result):
     method: str
     ci_method: str
     level: float
-    coefficients: tuple
+    coefficients: tuple[Coefficient, ...]
     qm: float
     qm_df: int
     qm_df2: float | None      # denominator df of the F test under Knapp-Hartung
@@ -49,9 +78,9 @@ class MetaRegressionResult(Result):
     aicc: float | None = None
     lrt: LikelihoodRatioTest | None = None
     btt_test: WaldTest | None = None
-    predictions: tuple = ()
-    marginal_means: tuple = ()
-    contrasts: tuple = ()
+    predictions: tuple[Prediction, ...] = ()
+    marginal_means: tuple[MarginalMean, ...] = ()
+    contrasts: tuple[Contrast, ...] = ()
     robust: RobustResult | None = None
     fit: ModelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
@@ -62,7 +91,7 @@ class MetaRegressionResult(Result):
         d = self.to_dict()
         return list(d["coefficients"]) + [{"term": "(model)", **{key: d[key] for key in MODEL_SUMMARY_KEYS}}]
 
-    def __str__(self):
+    def __str__(self) -> str:
         from .printing import metareg_table
 
         return metareg_table(self)
@@ -77,7 +106,7 @@ class MetaRegressionResult(Result):
                 f"tau2 = {html_cell(self.tau2)}, I2 = {html_cell(self.i2)}%, R2 = {html_cell(self.r2)}%")
 
 
-def _pseudo_r2(fit, yi, vi):
+def _pseudo_r2(fit: ModelFit, yi: np.ndarray, vi: np.ndarray) -> float:
     """Proportion of tau^2 explained, in percent (metafor's R^2 for rma.uni).
 
     Random effects: max(0, 100 (tau2_RE - tau2_ME) / tau2_RE), 0 when tau2_RE = 0
@@ -93,7 +122,7 @@ def _pseudo_r2(fit, yi, vi):
     return max(0.0, 100.0 * (tau2_re - fit.tau2) / tau2_re)
 
 
-def moderator_columns(moderators, data=None):
+def moderator_columns(moderators: ModeratorsArg, data: Table | None = None) -> dict[str, list[Any]]:
     """Moderators as a dict name -> list of values, from a mapping (dict, or values that are
     pandas Series), a pandas DataFrame, a Series, or column names (one or a list) of ``data``
     (a DataFrame or a dict)."""
@@ -115,7 +144,8 @@ def moderator_columns(moderators, data=None):
     raise InputError("moderators must be a dict of name -> values, a DataFrame, or column names with data=")
 
 
-def _drop_test(yi, vi, moderators, drop, ci_method):
+def _drop_test(yi: np.ndarray, vi: np.ndarray, moderators: Moderators, drop: Sequence[str],
+               ci_method: str) -> LikelihoodRatioTest:
     """metafor anova(full, reduced) with both models fitted by ML, ``drop`` left out of the reduced one."""
     missing = [name for name in drop if name not in moderators]
     if missing:
@@ -128,7 +158,10 @@ def _drop_test(yi, vi, moderators, drop, ci_method):
     return likelihood_ratio_test(full, reduced, drop)
 
 
-def _model_comparison(fit, yi, vi, moderators, *, drop, btt, newmods, robust):
+def _model_comparison(fit: ModelFit, yi: np.ndarray, vi: np.ndarray, moderators: Moderators, *,
+                      drop: Sequence[str], btt: Sequence[str],
+                      newmods: Iterable[Mapping[str, str | float]] | None,
+                      robust: str | None) -> dict[str, Any]:
     """Fit statistics, the --drop likelihood-ratio test, the --btt Wald test, --newmods
     predictions, the marginal means and contrasts of categorical moderators, --robust errors."""
     means, contrasts = marginal_means(fit, moderators, fit.terms)
@@ -140,8 +173,30 @@ def _model_comparison(fit, yi, vi, moderators, *, drop, btt, newmods, robust):
                 robust=robust_univariate(fit, robust) if robust else None)
 
 
-def meta_regression(yi, vi, moderators, *, data=None, method="REML", ci_method="z", level=95, cluster=None,
-                    rho=None, drop=(), btt=(), newmods=(), robust=None, groups=None):
+@overload
+def meta_regression(yi: ArrayLike | str, vi: ArrayLike | str, moderators: ModeratorsArg, *,
+                    data: Table | None = None, method: str = "REML", ci_method: str = "z", level: float = 95,
+                    cluster: None = None, rho: float | None = None, drop: Sequence[str] = (),
+                    btt: Sequence[str] = (), newmods: Iterable[Mapping[str, str | float]] | None = (),
+                    robust: str | None = None, groups: ArmGroups | None = None) -> MetaRegressionResult: ...
+
+
+@overload
+def meta_regression(yi: ArrayLike | str, vi: ArrayLike | str, moderators: ModeratorsArg, *,
+                    data: Table | None = None, method: str = "REML", ci_method: str = "z", level: float = 95,
+                    cluster: ClusterLabels | str, rho: float | None = None, drop: Sequence[str] = (),
+                    btt: Sequence[str] = (), newmods: Iterable[Mapping[str, str | float]] | None = (),
+                    robust: str | None = None,
+                    groups: ArmGroups | None = None) -> MultilevelMetaRegressionResult: ...
+
+
+def meta_regression(yi: ArrayLike | str, vi: ArrayLike | str, moderators: ModeratorsArg, *,
+                    data: Table | None = None, method: str = "REML", ci_method: str = "z", level: float = 95,
+                    cluster: ClusterLabels | str | None = None, rho: float | None = None,
+                    drop: Sequence[str] = (), btt: Sequence[str] = (),
+                    newmods: Iterable[Mapping[str, str | float]] | None = (),
+                    robust: str | None = None,
+                    groups: ArmGroups | None = None) -> MetaRegressionResult | MultilevelMetaRegressionResult:
     """Meta-regression of ``yi`` on ``moderators`` (see :func:`moderator_columns`).
 
     With ``data``, ``yi`` and ``vi`` may also be column names:
@@ -203,7 +258,7 @@ class SubgroupResult(Result):
     method: str
     ci_method: str
     level: float
-    groups: tuple
+    groups: tuple[GroupResult, ...]
     q_between: float
     q_between_df: int
     q_between_p: float
@@ -226,7 +281,7 @@ class SubgroupResult(Result):
                 + [{"level": name, "statistic": statistic, "df": df, "df2": df2, "p_value": p}
                    for name, statistic, df, df2, p in tests])
 
-    def __str__(self):
+    def __str__(self) -> str:
         from .printing import subgroup_table
 
         return subgroup_table(self)
@@ -257,11 +312,27 @@ class GroupResult(Result):
     q: float
     q_df: int
     q_p: float
-    notes: tuple = ()
+    notes: tuple[str, ...] = ()
 
 
-def subgroup_analysis(yi, vi, groups, *, by="group", method="REML", ci_method="z", level=95,
-                      cluster=None, rho=None, arm_groups=None):
+@overload
+def subgroup_analysis(yi: ArrayLike, vi: ArrayLike, groups: Iterable[object], *, by: str = "group",
+                      method: str = "REML", ci_method: str = "z", level: float = 95,
+                      cluster: None = None, rho: float | None = None,
+                      arm_groups: ArmGroups | None = None) -> SubgroupResult: ...
+
+
+@overload
+def subgroup_analysis(yi: ArrayLike, vi: ArrayLike, groups: Iterable[object], *, by: str = "group",
+                      method: str = "REML", ci_method: str = "z", level: float = 95,
+                      cluster: ClusterLabels, rho: float | None = None,
+                      arm_groups: ArmGroups | None = None) -> MultilevelSubgroupResult: ...
+
+
+def subgroup_analysis(yi: ArrayLike, vi: ArrayLike, groups: Iterable[object], *, by: str = "group",
+                      method: str = "REML", ci_method: str = "z", level: float = 95,
+                      cluster: ClusterLabels | None = None, rho: float | None = None,
+                      arm_groups: ArmGroups | None = None) -> SubgroupResult | MultilevelSubgroupResult:
     """Fit the model separately within each level of ``groups`` and test their difference.
 
     With ``cluster`` (and ``rho``) the multilevel (CHE) model, see models.dependent; ``arm_groups``

@@ -14,17 +14,24 @@ sigma^2 are estimated by ML or REML with Fisher scoring (Harville 1977, JASA 72:
 expected information as in Viechtbauer 2005, eqs. 9-12, with V_j in place of a diagonal), bounded
 at zero.
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..common import distributions as dist
 from ..common.errors import ConvergenceError, InputError
 from .design import DesignShape
 from .sharedgroups import ArmGroups, shared_group_correlation, shared_pairs
 from .wls import weighted_fit
+
+#: A cluster label per effect (text or numbers), as a sequence or an array.
+ClusterLabels = Sequence[object] | np.ndarray
 
 MULTILEVEL_METHODS = ("REML", "ML")
 #: Scoring stops when no sigma^2 moves by more than this, relative to the mean sampling variance.
@@ -35,7 +42,8 @@ SHARED_GROUP_NOTE = ("{} pair(s) of comparisons share a group (a multi-arm trial
                      "vcalc(grp1, grp2, w1, w2))")
 
 
-def cluster_codes(cluster, *, column="cluster", source=None):
+def cluster_codes(cluster: ClusterLabels, *, column: str = "cluster",
+                  source: str | None = None) -> np.ndarray:
     """Integer codes 0..m-1 for cluster labels; a missing label is an error naming its row."""
     values = np.asarray(cluster)
     if values.dtype.kind in "iub":
@@ -54,7 +62,7 @@ def cluster_codes(cluster, *, column="cluster", source=None):
 class ClusterBlocks:
     """Rows grouped by cluster, and clusters of equal size stacked into (m, n) index arrays."""
 
-    def __init__(self, codes):
+    def __init__(self, codes: ArrayLike) -> None:
         codes = np.asarray(codes)
         order = np.argsort(codes, kind="stable")
         sizes = np.bincount(codes)
@@ -64,12 +72,12 @@ class ClusterBlocks:
         #: one (m, n) array of row indices per distinct cluster size n
         self.groups = [order[starts[sizes == n][:, None] + np.arange(n)] for n in np.unique(sizes)]
 
-    def stack(self, values):
+    def stack(self, values: np.ndarray) -> list[np.ndarray]:
         """``values`` (k, ...) gathered per group: a list of (m, n, ...) arrays."""
         return [values[rows] for rows in self.groups]
 
 
-def _cross(A, B):
+def _cross(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """sum_j A_j' B_j for stacks of (n x p) and (n x q) blocks.
 
     einsum rather than a BLAS product: on a loaded machine OpenBLAS threads cost more than
@@ -78,12 +86,13 @@ def _cross(A, B):
     return np.einsum("ia,ib->ab", A.reshape(-1, A.shape[2]), B.reshape(-1, B.shape[2]))
 
 
-def _components(n):
+def _components(n: int) -> tuple[np.ndarray, np.ndarray]:
     """dV_j/dsigma^2 for the cluster and the within-cluster level: J_n and I_n."""
     return (np.ones((n, n)), np.eye(n))
 
 
-def gls_log_likelihood(k, X_groups, cov, log_det_v, rss, reml):
+def gls_log_likelihood(k: int, X_groups: Sequence[np.ndarray], cov: np.ndarray, log_det_v: float, rss: float,
+                       reml: bool) -> float:
     """metafor's logLik() of a GLS fit with block-diagonal V (cov = (X'V^-1X)^-1, rss = r'V^-1r):
     ML, or REML with the log det(X'X) and log det(X'V^-1X) terms (Harville 1977)."""
     p = cov.shape[0]
@@ -95,7 +104,7 @@ def gls_log_likelihood(k, X_groups, cov, log_det_v, rss, reml):
     return -0.5 * ((k - p) * math.log(2 * math.pi) + log_det_v + log_det_xwx + rss - log_det_xx)
 
 
-def _woodbury_block(v, rho, sigma2):
+def _woodbury_block(v: np.ndarray, rho: float, sigma2: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """(W_j, V_j, sum log det V_j) of a size group whose S_j is rho alone: V_j = D_j + U_j C U_j'
     inverted by Woodbury with 2 x 2 inverses (see :class:`GroupedGLS`)."""
     n = v.shape[1]
@@ -117,7 +126,7 @@ def _woodbury_block(v, rho, sigma2):
     return W, V, float(np.log(diagonal).sum() + np.log(det).sum())
 
 
-def _general_block(S, sigma2):
+def _general_block(S: np.ndarray, sigma2: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """(W_j, V_j, sum log det V_j) of a size group with a known sampling covariance S_j (a shared
     control group, :mod:`.sharedgroups`): V_j = S_j + sigma^2_1 J + sigma^2_2 I by a batched
     Cholesky factorisation (clusters are small)."""
@@ -140,13 +149,15 @@ class GroupedGLS:
     V_j (``covariance``) and W_j (``weights``), and the fit: beta, (X'WX)^-1, residuals.
     """
 
-    def __init__(self, blocks, X_groups, y_groups, v_groups, rho, sigma2, sampling=None):
+    def __init__(self, blocks: ClusterBlocks, X_groups: list[np.ndarray], y_groups: list[np.ndarray],
+                 v_groups: list[np.ndarray], rho: float, sigma2: np.ndarray,
+                 sampling: list[np.ndarray | None] | None = None) -> None:
         self.blocks = blocks
         self.X_groups = X_groups
         self.y_groups = y_groups
         self.sigma2 = sigma2
-        self.covariance = []
-        self.weights = []
+        self.covariance: list[np.ndarray] = []
+        self.weights: list[np.ndarray] = []
         self.log_det_v = 0.0
         for g, v in enumerate(v_groups):
             S = None if sampling is None else sampling[g]
@@ -163,15 +174,15 @@ class GroupedGLS:
         self.resid = [y - X @ self.beta for X, y in zip(X_groups, y_groups)]
         self.W_resid = [(W @ r[:, :, None])[:, :, 0] for W, r in zip(self.weights, self.resid)]
 
-    def rss(self):
+    def rss(self) -> float:
         """r' V^-1 r."""
         return float(sum(np.einsum("mi,mi->", r, wr) for r, wr in zip(self.resid, self.W_resid)))
 
-    def log_likelihood(self, reml):
+    def log_likelihood(self, reml: bool) -> float:
         """Log-likelihood (ML) or restricted log-likelihood (REML) as metafor's logLik()."""
         return gls_log_likelihood(self.blocks.k, self.X_groups, self.cov, self.log_det_v, self.rss(), reml)
 
-    def score_and_information(self, reml):
+    def score_and_information(self, reml: bool) -> tuple[np.ndarray, np.ndarray]:
         """Score and expected information for (sigma^2_1, sigma^2_2).
 
         score_a = -tr(P D_a)/2 + r'W D_a W r/2,  info_ab = tr(P D_a P D_b)/2, with P = W
@@ -203,20 +214,21 @@ class GroupedGLS:
         return score, information
 
 
-def _starting_values(X, y, v):
+def _starting_values(X: np.ndarray, y: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Half each of the method-of-moments total heterogeneity (OLS residual variance - mean v)."""
     ols = weighted_fit(X, y, np.ones(y.size))
     total = max(ols.rss() / max(y.size - X.shape[1], 1) - float(np.mean(v)), 0.1 * float(np.mean(v)))
     return np.array([total / 2.0, total / 2.0])
 
 
-def sampling_blocks(blocks, v, rho, groups: ArmGroups | None):
+def sampling_blocks(blocks: ClusterBlocks, v: np.ndarray, rho: float,
+                    groups: ArmGroups | None) -> list[np.ndarray | None] | None:
     """Per size group: the known sampling covariance S_j of its clusters, (m, n, n), where a
     cluster holds comparisons that share a group (:mod:`.sharedgroups`), else None (rho alone:
     the Woodbury path); None where no cluster has one."""
     if groups is None:
         return None
-    sampling = []
+    sampling: list[np.ndarray | None] = []
     for rows in blocks.groups:
         n = rows.shape[1]
         base = np.broadcast_to(np.eye(n) + rho * (1.0 - np.eye(n)), rows.shape + (n,))
@@ -226,7 +238,9 @@ def sampling_blocks(blocks, v, rho, groups: ArmGroups | None):
     return sampling if any(S is not None for S in sampling) else None
 
 
-def estimate_sigma2(blocks, X, y, v, rho, method, fixed_zero=(False, False), sampling=None):
+def estimate_sigma2(blocks: ClusterBlocks, X: np.ndarray, y: np.ndarray, v: np.ndarray, rho: float,
+                    method: str, fixed_zero: tuple[bool, bool] = (False, False),
+                    sampling: list[np.ndarray | None] | None = None) -> tuple[GroupedGLS, int]:
     """ML or REML estimates of (sigma^2_1, sigma^2_2) >= 0 by bounded Fisher scoring.
 
     A sigma^2 at zero whose score points below zero is held at zero (the boundary
@@ -268,7 +282,7 @@ def estimate_sigma2(blocks, X, y, v, rho, method, fixed_zero=(False, False), sam
                            f"Fisher-scoring iterations (last sigma^2: {sigma2[0]:.6g}, {sigma2[1]:.6g})")
 
 
-def covariance_at(fit, sigma2):
+def covariance_at(fit: MultilevelFit, sigma2: Sequence[float]) -> np.ndarray:
     """Model-based covariance of ``fit``'s coefficients were the variance components ``sigma2``
     (metafor's rma.mv with sigma2 fixed; dfbetas() scales by it)."""
     blocks = fit.blocks
@@ -276,7 +290,7 @@ def covariance_at(fit, sigma2):
                       np.asarray(sigma2, dtype=float), fit.sampling).cov
 
 
-def log_likelihood_without(fit, component):
+def log_likelihood_without(fit: MultilevelFit, component: int) -> tuple[float, tuple[float, ...]]:
     """The (restricted) log-likelihood of ``fit``'s model refitted with sigma^2 number
     ``component`` (0 between, 1 within clusters) held at 0, and that fit's sigma^2."""
     fixed_zero = (component == 0, component == 1)
@@ -291,7 +305,7 @@ class MultilevelFit(DesignShape):
     X: np.ndarray
     y: np.ndarray
     v: np.ndarray
-    terms: tuple
+    terms: tuple[str, ...]
     method: str
     rho: float
     level: float                # as a fraction, e.g. 0.95
@@ -303,24 +317,24 @@ class MultilevelFit(DesignShape):
     shared_pairs: int = 0           # pairs of comparisons sharing a group, covariance modelled
 
     @property
-    def n_clusters(self):
+    def n_clusters(self) -> int:
         return self.blocks.n_clusters
 
     @property
-    def sigma2(self):
+    def sigma2(self) -> tuple[float, ...]:
         return tuple(float(s) for s in self.gls.sigma2)
 
     @property
-    def beta(self):
+    def beta(self) -> np.ndarray:
         return self.gls.beta
 
     @property
-    def vcov(self):
+    def vcov(self) -> np.ndarray:
         return self.gls.cov
 
     @property
-    def notes(self):
-        notes: tuple = ()
+    def notes(self) -> tuple[str, ...]:
+        notes: tuple[str, ...] = ()
         if self.n_clusters == 1:
             notes = ("one cluster: sigma^2 between is fixed at 0 (as metafor does for a "
                      "single-level factor)",)
@@ -330,21 +344,21 @@ class MultilevelFit(DesignShape):
         return notes + ((SHARED_GROUP_NOTE.format(self.shared_pairs),) if self.shared_pairs else ())
 
     @cached_property
-    def q(self):
+    def q(self) -> float:
         """QE: the residual heterogeneity statistic r' S^-1 r of the fit with sigma^2 = 0."""
         return GroupedGLS(self.blocks, self.blocks.stack(self.X), self.blocks.stack(self.y),
                           self.blocks.stack(self.v), self.rho, np.zeros(2), self.sampling).rss()
 
     @property
-    def q_df(self):
+    def q_df(self) -> int:
         return self.k - self.p
 
     @property
-    def q_p(self):
+    def q_p(self) -> float:
         return float(dist.chi2_sf(self.q, self.q_df)) if self.q_df > 0 else 1.0
 
     @cached_property
-    def i2(self):
+    def i2(self) -> tuple[float, ...]:
         """I^2 per level (percent): sigma^2_l / (sum sigma^2 + typical v), the typical v =
         (k - p) / tr(P) with W = diag(1/v) (metafor FAQ, "I^2 for multilevel models")."""
         typical_v = (self.k - self.p) / weighted_fit(self.X, self.y, 1.0 / self.v).trace_p()
@@ -352,8 +366,10 @@ class MultilevelFit(DesignShape):
         return tuple(100.0 * s / total for s in self.sigma2)
 
 
-def fit_multilevel(X, y, v, cluster, *, terms, method="REML", rho=None, level=0.95, source=None,
-                   cluster_column="cluster", groups: ArmGroups | None = None):
+def fit_multilevel(X: np.ndarray, y: np.ndarray, v: np.ndarray, cluster: ClusterLabels, *,
+                   terms: Iterable[str], method: str = "REML", rho: float | None = None, level: float = 0.95,
+                   source: str | None = None, cluster_column: str = "cluster",
+                   groups: ArmGroups | None = None) -> MultilevelFit:
     """Fit rma.mv(y, vcalc(v, cluster, rho), mods = X, random = ~ 1 | cluster/effect); with
     ``groups`` (the rows' arms and sizes) comparisons sharing a group get that group's
     covariance, vcalc(v, cluster, obs, rho, grp1, grp2, w1, w2)."""

@@ -9,9 +9,14 @@ time autocorrelation or published covariances (:mod:`.mvsampling`); G from the s
 Pustejovsky & Tipton 2018); linear contrasts (metafor anova(X = ...)); profile-likelihood
 CIs of every variance and correlation parameter (confint() of an rma.mv).
 """
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..common import distributions as dist
 from ..common.errors import InputError
@@ -25,9 +30,9 @@ from ..common.results import (
     VarianceComponent,
 )
 from .dependent import Inference, inference_for
-from .design import DesignShape
+from .design import DesignShape, Moderators
 from .moderators import design_matrix, sorted_levels
-from .multilevel import SHARED_GROUP_NOTE, ClusterBlocks, cluster_codes
+from .multilevel import SHARED_GROUP_NOTE, ClusterBlocks, ClusterLabels, cluster_codes
 from .mvfit import (
     Problem,
     check_identifiable,
@@ -39,7 +44,12 @@ from .mvfit import (
 from .mvgls import MultivariateGLS, RandomEffectLayout
 from .mvsampling import sampling_covariance
 from .mvstructs import STRUCTURES, Parameters, Structure
-from .sharedgroups import shared_pairs
+from .sharedgroups import ArmGroups, shared_pairs
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .mvprofile import ProfileInterval
 
 MULTIVARIATE_METHODS = ("REML", "ML")
 MULTIVARIATE_CI_METHODS = ("z", "t", "cr2")
@@ -50,11 +60,11 @@ class MultivariateFit(DesignShape):
     """A fitted multivariate model; the result is a view of it (and CR2 reads ``gls``)."""
 
     X: np.ndarray
-    terms: tuple
+    terms: tuple[str, ...]
     problem: Problem
     parameters: Parameters
     structure: Structure
-    levels: tuple
+    levels: tuple[str, ...]
     tau2: np.ndarray
     rho: np.ndarray
     gls: MultivariateGLS
@@ -62,15 +72,15 @@ class MultivariateFit(DesignShape):
     log_likelihood: float
 
     @property
-    def n_clusters(self):
+    def n_clusters(self) -> int:
         return self.problem.blocks.n_clusters
 
     @property
-    def beta(self):
+    def beta(self) -> np.ndarray:
         return self.gls.beta
 
     @property
-    def vcov(self):
+    def vcov(self) -> np.ndarray:
         return self.gls.cov
 
 
@@ -144,19 +154,19 @@ class MultivariateResult(Result, PooledModel):
         return (f"multivariate model (struct {self.struct} over {len(self.levels)} inner levels, "
                 f"{self.method}), {self.k} rows in {self.n_clusters} clusters")
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """The coefficient table."""
         import pandas as pd
 
         return pd.DataFrame([c.to_dict() for c in self.coefficients])
 
-    def __str__(self):
+    def __str__(self) -> str:
         from .mvprinting import multivariate_table
 
         return multivariate_table(self)
 
 
-def _inner_levels(inner, column):
+def _inner_levels(inner: ArrayLike, column: str) -> tuple[tuple[str, ...], np.ndarray, np.ndarray | None]:
     """Sorted levels (numeric order for numbers, R's factor order for text) and row codes."""
     values = np.asarray(inner, dtype=object)
     try:
@@ -176,7 +186,7 @@ def _inner_levels(inner, column):
     return names, position[codes.ravel()], None
 
 
-def build_design(moderators, k, intercept):
+def build_design(moderators: Moderators | None, k: int, intercept: bool) -> tuple[np.ndarray, list[str]]:
     """(X, terms): metafor's mods; without ``intercept`` the first categorical moderator gets
     a column per level (``~ 0 + outcome``), a numeric one loses the intercept column."""
     moderators = dict(moderators or {})
@@ -196,9 +206,12 @@ def build_design(moderators, k, intercept):
     return X, [f"{name}[{base}]"] + list(terms[1:])
 
 
-def fit_multivariate(yi, vi, X, terms, *, cluster, inner, struct, method="REML", time=None, rho=None,
-                     phi=None, pairs=None, source=None, cluster_column="cluster",
-                     inner_column="inner", groups=None) -> MultivariateFit:
+def fit_multivariate(yi: ArrayLike, vi: ArrayLike, X: np.ndarray, terms: Iterable[str], *,
+                     cluster: ClusterLabels, inner: ArrayLike, struct: str, method: str = "REML",
+                     time: ArrayLike | None = None, rho: float | None = None, phi: float | None = None,
+                     pairs: Iterable[tuple[float, float, float]] | None = None, source: str | None = None,
+                     cluster_column: str = "cluster", inner_column: str = "inner",
+                     groups: ArmGroups | None = None) -> MultivariateFit:
     """Fit rma.mv(yi, V, mods = X, random = ~ inner | cluster, struct = struct)."""
     structure = STRUCTURES.get(str(struct).upper())
     if structure is None:
@@ -235,7 +248,8 @@ def fit_multivariate(yi, vi, X, terms, *, cluster, inner, struct, method="REML",
                            iterations=iterations, log_likelihood=gls.log_likelihood(method == "REML"))
 
 
-def wald(fit, inference, C):
+def wald(fit: MultivariateFit, inference: Inference,
+         C: np.ndarray) -> tuple[float, tuple[int, float | None], float]:
     """Wald test of C beta = 0 (rows of C): (statistic, [df1, df2 or None], p) as metafor's
     QM (chi-square under z, F under t) or clubSandwich's HTZ F under cr2."""
     C = np.atleast_2d(C)
@@ -251,10 +265,10 @@ def wald(fit, inference, C):
     return chi2 / q, (q, df2), float(dist.f_sf(chi2 / q, q, df2))
 
 
-def contrast_vector(label, terms):
+def contrast_vector(label: str, terms: Sequence[str]) -> np.ndarray:
     """The vector of contrast "A-B" (or "A"): A and B name a term, or the level in a term
     ``name[level]``."""
-    def find(name):
+    def find(name: str) -> int | None:
         name = name.strip()
         for i, term in enumerate(terms):
             if term == name or term.endswith(f"[{name}]"):
@@ -274,7 +288,8 @@ def contrast_vector(label, terms):
     raise InputError(f"contrast '{label}' does not name model terms (terms: {', '.join(terms)})")
 
 
-def contrast_results(fit, inference, contrasts, level):
+def contrast_results(fit: MultivariateFit, inference: Inference, contrasts: Iterable[str],
+                     level: float) -> tuple[Contrast, ...]:
     """metafor anova(fit, X = c): estimate, se, z (or t) and CI; under cr2 the robust se and
     the Satterthwaite df (the HTZ test of one constraint)."""
     out = []
@@ -296,8 +311,8 @@ def contrast_results(fit, inference, contrasts, level):
     return tuple(out)
 
 
-def summarise(fit, ci_method="z", level=0.95, contrasts=(), profile=False,
-              names=("cluster", "inner")) -> MultivariateResult:
+def summarise(fit: MultivariateFit, ci_method: str = "z", level: float = 0.95, contrasts: Iterable[str] = (),
+              profile: bool = False, names: tuple[str, str] = ("cluster", "inner")) -> MultivariateResult:
     """The result of ``fit`` under ``ci_method`` with its contrasts and profile CIs."""
     if ci_method not in MULTIVARIATE_CI_METHODS:
         raise InputError(f"unknown CI method '{ci_method}'; choose from {', '.join(MULTIVARIATE_CI_METHODS)}")
@@ -316,7 +331,7 @@ def summarise(fit, ci_method="z", level=0.95, contrasts=(), profile=False,
     q_df = fit.k - fit.p
     deviance, aic, bic = log_likelihood_terms(fit.k, fit.p, fit.log_likelihood, sampling,
                                               fit.problem.reml, int(fit.parameters.free.sum()))
-    profile_rows = ()
+    profile_rows: tuple[ProfileInterval, ...] = ()
     if profile:
         from .mvprofile import profile_intervals
 
@@ -335,10 +350,13 @@ def summarise(fit, ci_method="z", level=0.95, contrasts=(), profile=False,
         notes=notes, outer_name=names[0], inner_name=names[1], fit=fit)
 
 
-def multivariate(yi, vi, *, cluster, inner, struct, moderators=None, intercept=True, time=None, rho=None,
-                 phi=None, pairs=None, method="REML", ci_method="z", level=0.95, contrasts=(),
-                 profile=False, source=None, cluster_column="cluster",
-                 inner_column="inner", groups=None) -> MultivariateResult:
+def multivariate(yi: ArrayLike, vi: ArrayLike, *, cluster: ClusterLabels, inner: ArrayLike, struct: str,
+                 moderators: Moderators | None = None, intercept: bool = True, time: ArrayLike | None = None,
+                 rho: float | None = None, phi: float | None = None,
+                 pairs: Iterable[tuple[float, float, float]] | None = None, method: str = "REML",
+                 ci_method: str = "z", level: float = 0.95, contrasts: Iterable[str] = (),
+                 profile: bool = False, source: str | None = None, cluster_column: str = "cluster",
+                 inner_column: str = "inner", groups: ArmGroups | None = None) -> MultivariateResult:
     """rma.mv(yi, V, mods, random = ~ inner | cluster, struct = struct) and its inference.
 
     ``moderators`` maps a name to values (text: categorical); ``pairs`` lists published

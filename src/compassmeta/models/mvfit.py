@@ -7,8 +7,12 @@ time) with BFGS on the analytic gradient (:mod:`.mvgls`) in the unconstrained
 parameterisation of :mod:`.mvstructs`, then Newton steps on a central-difference Hessian of
 that gradient until the step is below 1e-10: the optimum is found to ~1e-9 or better.
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +20,12 @@ from ..common.errors import ConvergenceError, InputError
 from .multilevel import ClusterBlocks
 from .mvgls import MultivariateGLS, RandomEffectLayout
 from .wls import weighted_fit
+
+if TYPE_CHECKING:
+    from .mvstructs import Parameters, Structure
+
+#: theta -> (-log-likelihood, its gradient).
+Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 GRADIENT_TOLERANCE = 1e-7     # max |dl/dtheta| accepted at the optimum
 NEWTON_STEPS = 20
@@ -28,24 +38,24 @@ class Problem:
 
     k: int
     blocks: ClusterBlocks
-    X_groups: list
-    y_groups: list
-    S_groups: list
+    X_groups: list[np.ndarray]
+    y_groups: list[np.ndarray]
+    S_groups: list[np.ndarray]
     layout: RandomEffectLayout
     reml: bool
 
-    def gls(self, tau2, rho):
+    def gls(self, tau2: np.ndarray, rho: np.ndarray) -> MultivariateGLS:
         return MultivariateGLS(self.k, self.X_groups, self.y_groups, self.S_groups,
                                self.layout.blocks(tau2, rho))
 
-    def sampling_only(self):
+    def sampling_only(self) -> MultivariateGLS:
         return MultivariateGLS(self.k, self.X_groups, self.y_groups, self.S_groups,
                                [np.zeros_like(S) for S in self.S_groups])
 
 
-def _objective(problem, parameters):
+def _objective(problem: Problem, parameters: Parameters) -> Objective:
     """-l(theta) and its gradient; +inf where V is not positive definite."""
-    def evaluate(theta):
+    def evaluate(theta: np.ndarray) -> tuple[float, np.ndarray]:
         tau2, rho = parameters.natural(theta)
         try:
             gls = problem.gls(tau2, rho)
@@ -56,7 +66,7 @@ def _objective(problem, parameters):
     return evaluate
 
 
-def _newton_polish(evaluate, theta):
+def _newton_polish(evaluate: Objective, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Newton steps on a central-difference Hessian of the analytic gradient; returns the
     point, its gradient and the number of steps (stops where the Hessian is not positive
     definite, at a flat or boundary direction, leaving BFGS's point)."""
@@ -86,11 +96,12 @@ def _newton_polish(evaluate, theta):
     return theta, gradient, step
 
 
-def _converged(gradient):
+def _converged(gradient: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(gradient)) and np.max(np.abs(gradient)) <= GRADIENT_TOLERANCE)
 
 
-def maximise(problem, parameters, start):
+def maximise(problem: Problem, parameters: Parameters, start: tuple[np.ndarray,
+             np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
     """(tau^2, rho, iterations) at the maximum of the (restricted) likelihood over the free
     parameters, or ConvergenceError."""
     from scipy.optimize import minimize
@@ -121,7 +132,8 @@ def maximise(problem, parameters, start):
     return tau2, rho, int(result.nit) + polish
 
 
-def _on_boundary(problem, parameters, theta, at_zero):
+def _on_boundary(problem: Problem, parameters: Parameters, theta: np.ndarray,
+                 at_zero: list[int]) -> tuple[np.ndarray, np.ndarray, int]:
     """The optimum with the tau^2 in ``at_zero`` held at 0, accepted when the likelihood
     falls as each of them leaves 0 (|s| has a kink at 0 where tau enters off the diagonal,
     so the boundary optimum is not a stationary point)."""
@@ -140,7 +152,8 @@ def _on_boundary(problem, parameters, theta, at_zero):
     return tau2, rho, iterations
 
 
-def starting_values(X, y, v, n_tau2, n_rho, structure):
+def starting_values(X: np.ndarray, y: np.ndarray, v: np.ndarray, n_tau2: int, n_rho: int,
+                    structure: Structure) -> tuple[np.ndarray, np.ndarray]:
     """tau^2: the method-of-moments heterogeneity (OLS residual variance - mean v, at least a
     tenth of mean v); rho: 0 for UN, 0.5 otherwise."""
     ols = weighted_fit(X, y, np.ones(y.size))
@@ -149,7 +162,8 @@ def starting_values(X, y, v, n_tau2, n_rho, structure):
     return np.full(n_tau2, total), rho
 
 
-def fixed_tau2(structure, level_codes, cluster_codes, n_levels):
+def fixed_tau2(structure: Structure, level_codes: np.ndarray, cluster_codes: np.ndarray,
+               n_levels: int) -> dict[int, float]:
     """Levels seen in one cluster only: their tau^2 is held at 0 (metafor, HCS/UN/DIAG/HAR)."""
     if not structure.heterogeneous:
         return {}
@@ -158,7 +172,8 @@ def fixed_tau2(structure, level_codes, cluster_codes, n_levels):
     return {int(a): 0.0 for a in np.nonzero(seen.sum(axis=1) == 1)[0]}
 
 
-def check_identifiable(structure, level_codes, cluster_codes, n_levels, levels, has_times):
+def check_identifiable(structure: Structure, level_codes: np.ndarray, cluster_codes: np.ndarray,
+                       n_levels: int, levels: Sequence[str], has_times: bool) -> None:
     """One-line refusals of what the data cannot identify."""
     if structure.by_time and not has_times:
         raise InputError("struct CAR needs the time of every row (--time, or a numeric inner column)")
@@ -178,12 +193,13 @@ def check_identifiable(structure, level_codes, cluster_codes, n_levels, levels, 
                              f"data hold {n_clusters} clusters")
         pairs = together.T.astype(int) @ together.astype(int)
         a, b = np.argwhere(pairs == 0)[0] if (pairs == 0).any() else (None, None)
-        if a is not None:
+        if a is not None and b is not None:
             raise InputError(f"levels {levels[a]} and {levels[b]} never occur in one cluster: "
                              "their correlation (struct UN) is not identified")
 
 
-def log_likelihood_terms(k, p, log_likelihood, gls_sampling, reml, n_parameters):
+def log_likelihood_terms(k: int, p: int, log_likelihood: float, gls_sampling: MultivariateGLS, reml: bool,
+                         n_parameters: int) -> tuple[float, float, float]:
     """metafor's deviance, AIC and BIC of an rma.mv fit (deviance under ML against the
     saturated model with V = S)."""
     if reml:

@@ -10,13 +10,15 @@ dl/dV_j = (P_jj - P_j y y' P_j') / -2 with P = V^-1 (ML) or V^-1 - V^-1 X (X'V^-
 blocks P_jj are needed because dV/dtheta is block-diagonal.
 """
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
-from .multilevel import _cross, gls_log_likelihood
+from .multilevel import ClusterBlocks, _cross, gls_log_likelihood
+from .mvstructs import Structure
 
 
-def inverse_and_log_det(V):
+def inverse_and_log_det(V: np.ndarray) -> tuple[np.ndarray, float]:
     """V_j^-1 and sum_j log det V_j for a stack of symmetric blocks; LinAlgError unless every
     block is positive definite.  Blocks of one and two rows in closed form (the bivariate case
     is the common one; numpy's batched LAPACK calls cost more than the arithmetic there)."""
@@ -45,12 +47,13 @@ class MultivariateGLS:
     positive definite.
     """
 
-    def __init__(self, k, X_groups, y_groups, S_groups, G_groups):
+    def __init__(self, k: int, X_groups: list[np.ndarray], y_groups: list[np.ndarray],
+                 S_groups: list[np.ndarray], G_groups: list[np.ndarray]) -> None:
         self.k = k
         self.X_groups = X_groups
         self.y_groups = y_groups
         self.covariance = [S + G for S, G in zip(S_groups, G_groups)]
-        self.weights = []
+        self.weights: list[np.ndarray] = []
         self.log_det_v = 0.0
         for V in self.covariance:
             W, log_det = inverse_and_log_det(V)
@@ -65,18 +68,18 @@ class MultivariateGLS:
         self.W_resid = [np.einsum("mil,ml->mi", W, r) for W, r in zip(self.weights, self.resid)]
 
     @property
-    def p(self):
+    def p(self) -> int:
         return self.cov.shape[0]
 
-    def rss(self):
+    def rss(self) -> float:
         """r' V^-1 r."""
         return float(sum(np.einsum("mi,mi->", r, wr) for r, wr in zip(self.resid, self.W_resid)))
 
-    def log_likelihood(self, reml):
+    def log_likelihood(self, reml: bool) -> float:
         """metafor's logLik() of an rma.mv: ML, or REML with the log det(X'X) term."""
         return gls_log_likelihood(self.k, self.X_groups, self.cov, self.log_det_v, self.rss(), reml)
 
-    def gradient_blocks(self, reml):
+    def gradient_blocks(self, reml: bool) -> list[np.ndarray]:
         """dl/dV_j per group, (m, n, n): (P_jj - u_j u_j') / -2 with u_j = V_j^-1 r_j."""
         blocks = []
         for W, WX, u in zip(self.weights, self.WX, self.W_resid):
@@ -90,7 +93,8 @@ class RandomEffectLayout:
     a * L + b of its entry in the L x L matrix G (per size group), and for CAR the time lags
     between the rows of a cluster."""
 
-    def __init__(self, blocks, level_codes, n_levels, structure, times=None):
+    def __init__(self, blocks: ClusterBlocks, level_codes: np.ndarray, n_levels: int, structure: Structure,
+                 times: np.ndarray | None = None) -> None:
         self.structure = structure
         self.n_levels = n_levels
         codes = [level_codes[rows] for rows in blocks.groups]
@@ -98,14 +102,15 @@ class RandomEffectLayout:
         positions = np.arange(n_levels, dtype=float)
         self.level_lags = np.abs(positions[:, None] - positions[None, :])
         if structure.by_time:
+            assert times is not None, "struct CAR needs each row's time"
             stacked = [times[rows] for rows in blocks.groups]
             self.row_lags = [np.abs(t[:, :, None] - t[:, None, :]) for t in stacked]
 
-    def _tau(self, tau2):
+    def _tau(self, tau2: np.ndarray) -> np.ndarray:
         tau = np.sqrt(tau2)
         return tau if self.structure.heterogeneous else np.full(self.n_levels, tau[0])
 
-    def blocks(self, tau2, rho):
+    def blocks(self, tau2: np.ndarray, rho: np.ndarray) -> list[np.ndarray]:
         """G_j per group, and (for the gradient) the level matrices R, dR of the struct."""
         if self.structure.by_time:
             return [tau2[0] * self.structure.correlation(rho, lags)[0] for lags in self.row_lags]
@@ -114,18 +119,19 @@ class RandomEffectLayout:
         G = tau[:, None] * R * tau[None, :]
         return [G.ravel()[index] for index in self.pair_index]
 
-    def gradient(self, tau2, rho, gradient_blocks):
+    def gradient(self, tau2: np.ndarray, rho: np.ndarray,
+                 gradient_blocks: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(dl/dtau, dl/drho) from dl/dV_j, tau = sqrt(tau^2) (one per tau^2 parameter)."""
         if self.structure.by_time:
-            tau = math.sqrt(tau2[0])
+            tau0 = math.sqrt(tau2[0])
             d_tau, d_rho = 0.0, np.zeros(1)
             for lags, D in zip(self.row_lags, gradient_blocks):
                 R, dR = self.structure.correlation(rho, lags)
-                d_tau += 2.0 * tau * float((D * R).sum())
+                d_tau += 2.0 * tau0 * float((D * R).sum())
                 d_rho += tau2[0] * np.einsum("kmil,mil->k", dR, D)
             return np.array([d_tau]), d_rho
         size = self.n_levels * self.n_levels
-        H = sum((np.bincount(index.ravel(), weights=D.ravel(), minlength=size)
+        H: np.ndarray = sum((np.bincount(index.ravel(), weights=D.ravel(), minlength=size)
                  for index, D in zip(self.pair_index, gradient_blocks)), np.zeros(size))
         H = H.reshape(self.n_levels, self.n_levels)
         tau = self._tau(tau2)

@@ -1,16 +1,46 @@
 """Text of a multivariate model laid out as metafor's print() of an rma.mv."""
+from collections.abc import Sequence
+from typing import Any, Protocol
+
 from ..common.formatting import aligned, fmt
+from .mvstructs import Parameters
 
 
-def _p(value):
+class _Fit(Protocol):
+    @property
+    def parameters(self) -> Parameters: ...
+
+
+class PrintedResult(Protocol):
+    """What the table reads of a :class:`~compassmeta.models.multivariate.MultivariateResult`
+    besides its ``to_dict()`` (a protocol: that module imports this one)."""
+
+    @property
+    def levels(self) -> tuple[str, ...]: ...
+    @property
+    def fit(self) -> _Fit | None: ...
+    @property
+    def ci_method(self) -> str: ...
+    @property
+    def level(self) -> float: ...
+    @property
+    def notes(self) -> tuple[str, ...]: ...
+    @property
+    def outer_name(self) -> str: ...
+    @property
+    def inner_name(self) -> str: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def _p(value: float | None) -> str:
     return "<.0001" if value is not None and value < 0.0001 else fmt(value)
 
 
-def _p_line(value):
+def _p_line(value: float | None) -> str:
     return "p-val < .0001" if value is not None and value < 0.0001 else f"p-val = {fmt(value)}"
 
 
-def _variance_lines(result, d):
+def _variance_lines(result: PrintedResult, d: dict[str, Any]) -> list[str]:
     """The tau^2 (and rho) table, and for UN the correlation matrix with pair counts."""
     levels = result.levels
     fixed = set(result.fit.parameters.fixed) if result.fit is not None else set()
@@ -35,13 +65,13 @@ def _variance_lines(result, d):
     return lines
 
 
-def _un_rho(rho, n, a, b):
+def _un_rho(rho: Sequence[float], n: int, a: int, b: int) -> float:
     """rho of levels a > b in metafor's order (lower triangle, column by column)."""
     index = sum(n - 1 - c for c in range(b)) + (a - b - 1)
     return rho[index]
 
 
-def _coefficient_rows(d, t_test):
+def _coefficient_rows(d: dict[str, Any], t_test: bool) -> list[list[str]]:
     head = ["", "estimate", "se", "tval" if t_test else "zval"] + (["df"] if t_test else []) + [
         "pval", "ci.lb", "ci.ub"]
     rows = [head]
@@ -52,7 +82,7 @@ def _coefficient_rows(d, t_test):
     return rows
 
 
-def multivariate_table(result):
+def multivariate_table(result: PrintedResult) -> str:
     """metafor print.rma.mv: variance components, QE, QM, model results (and contrasts,
     profile CIs)."""
     d = result.to_dict()

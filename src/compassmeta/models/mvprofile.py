@@ -5,15 +5,35 @@ The bound of parameter theta is where 2 (l(theta_hat) - max over the others of l
 chi2_1(level); a side on which the profile stays below that at the parameter's limit (0 for
 tau^2, -1 or 1 for rho, 0 or 1 for the CAR rho) has the limit as its bound, as metafor.
 """
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from ..common import distributions as dist
 from ..common.errors import ConvergenceError
 from ..common.results import Result
-from .mvfit import maximise
+from .mvfit import Problem, maximise
 from .mvstructs import Parameters
+
+
+class ProfiledFit(Protocol):
+    """What the profile reads of a :class:`~compassmeta.models.multivariate.MultivariateFit`
+    (a protocol: that module imports this one)."""
+
+    @property
+    def problem(self) -> Problem: ...
+    @property
+    def parameters(self) -> Parameters: ...
+    @property
+    def levels(self) -> tuple[str, ...]: ...
+    @property
+    def tau2(self) -> np.ndarray: ...
+    @property
+    def rho(self) -> np.ndarray: ...
+    @property
+    def log_likelihood(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -30,9 +50,9 @@ class ProfileInterval(Result):
 TAU2_SEARCH = 1e4
 
 
-def _profile_deviance(fit, position, target):
+def _profile_deviance(fit: ProfiledFit, position: int, target: float) -> Callable[[float], float]:
     """Deviance of the fit with parameter ``position`` held at ``target`` (natural scale)."""
-    def deviance(value):
+    def deviance(value: float) -> float:
         base = fit.parameters
         held = Parameters(base.structure, len(fit.levels), base.scale, base.fixed,
                           signed=base.signed and position < base.n_tau2)
@@ -56,7 +76,8 @@ def _profile_deviance(fit, position, target):
 STEPS = (0.05, 0.2, 0.5, 0.8, 0.95, 0.99, 1.0)
 
 
-def _bound(deviance, estimate, points, tolerance):
+def _bound(deviance: Callable[[float], float], estimate: float, points: Sequence[float],
+           tolerance: float) -> float | None:
     """Where ``deviance`` crosses 0 between the estimate and the last of ``points`` (tried in
     turn; the last point when it does not cross; None when a profile fit fails)."""
     from scipy.optimize import brentq
@@ -72,18 +93,18 @@ def _bound(deviance, estimate, points, tolerance):
         return None
 
 
-def _towards(estimate, limit):
+def _towards(estimate: float, limit: float) -> list[float]:
     return [estimate + fraction * (limit - estimate) for fraction in STEPS]
 
 
-def _doubling(estimate, scale):
+def _doubling(estimate: float, scale: float) -> list[float]:
     """tau^2 values searched for an upper bound: doubling up to TAU2_SEARCH times the larger
     of the estimate and mean v (the last is reported as the bound if never crossed)."""
     start = max(estimate, scale)
     return [start * 2.0 ** j for j in range(1, int(np.log2(TAU2_SEARCH)) + 2)]
 
 
-def profile_intervals(fit, level):
+def profile_intervals(fit: ProfiledFit, level: float) -> tuple[ProfileInterval, ...]:
     """ProfileInterval rows for every free tau^2 and rho, in metafor's order."""
 
     target = float(dist.chi2_quantile(level, 1))

@@ -12,13 +12,17 @@ Diagonal: the sampling variances v_i.  Off the diagonal, for rows i, l of one cl
 * published covariances given as pairs of rows (e.g. Berkey et al. 1998's v1i, v2i), which
   replace the entries they name.
 """
+from collections.abc import Iterable, Sequence
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ..common.errors import InputError
+from .multilevel import ClusterBlocks
 from .sharedgroups import ArmGroups, shared_group_correlation
 
 
-def _slots(blocks):
+def _slots(blocks: ClusterBlocks) -> tuple[NDArray[np.int_], NDArray[np.int_], NDArray[np.int_]]:
     """For every row: (group, cluster within group, position within cluster)."""
     group_of = np.empty(blocks.k, dtype=int)
     member_of = np.empty(blocks.k, dtype=int)
@@ -30,8 +34,11 @@ def _slots(blocks):
     return group_of, member_of, position_of
 
 
-def sampling_covariance(blocks, v, *, rho=None, times=None, phi=None, pairs=None,
-                        cluster_labels=None, source=None, arm_groups: ArmGroups | None = None):
+def sampling_covariance(blocks: ClusterBlocks, v: np.ndarray, *, rho: float | None = None,
+                        times: np.ndarray | None = None, phi: float | None = None,
+                        pairs: Iterable[tuple[float, float, float]] | None = None,
+                        cluster_labels: np.ndarray | Sequence[object] | None = None,
+                        source: str | None = None, arm_groups: ArmGroups | None = None) -> list[np.ndarray]:
     """S_j per size group, (m, n, n) arrays; an error names a cluster whose S_j is not positive
     definite or a pair of rows from different clusters.  ``arm_groups``: the rows' arms and sizes."""
     groups = []
@@ -41,6 +48,7 @@ def sampling_covariance(blocks, v, *, rho=None, times=None, phi=None, pairs=None
         correlation = np.broadcast_to(eye if rho is None else eye + rho * (1.0 - eye),
                                       rows.shape + (rows.shape[1],))
         if phi is not None:
+            assert times is not None, "phi needs each row's time"
             t = times[rows]
             correlation = np.where(eye > 0, 1.0, (1.0 if rho is None else correlation)
                                    * phi ** np.abs(t[:, :, None] - t[:, None, :]))
@@ -61,7 +69,8 @@ def sampling_covariance(blocks, v, *, rho=None, times=None, phi=None, pairs=None
     return groups
 
 
-def _place_pairs(blocks, groups, pairs, source):
+def _place_pairs(blocks: ClusterBlocks, groups: list[np.ndarray], pairs: Iterable[tuple[float, float, float]],
+                 source: str | None) -> None:
     """Write the published covariances (row i, row l, cov) into the blocks (rows 0-based)."""
     group_of, member_of, position_of = _slots(blocks)
     for first, second, cov in pairs:

@@ -22,20 +22,22 @@ tau^2 = scale s^2 and rho = sin z (CAR: rho = sin^2 z, rho in [0, 1]), which rea
 boundaries tau^2 = 0 and |rho| = 1 as interior, non-degenerate stationary points, so a
 boundary optimum (as Kalaian & Raudenbush's rho = -1) is found as tightly as an interior one.
 """
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+Array = NDArray[np.float64]
 
 
-def _compound_symmetry(rho, lags):
+def _compound_symmetry(rho: Array, lags: Array) -> tuple[Array, Array]:
     """R = (1 - rho) I + rho J and dR/drho."""
     off = (lags > 0).astype(float)
     return np.where(lags > 0, rho[0], 1.0), off[None]
 
 
-def _autoregressive(rho, lags):
+def _autoregressive(rho: Array, lags: Array) -> tuple[Array, Array]:
     """R = rho^lag and dR/drho (lags: |a - b| of level positions, or of times for CAR)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         R = np.where(lags > 0, np.abs(rho[0]) ** lags * np.sign(rho[0]) ** np.round(lags), 1.0)
@@ -43,11 +45,11 @@ def _autoregressive(rho, lags):
     return R, dR[None]
 
 
-def _identity(rho, lags):
+def _identity(rho: Array, lags: Array) -> tuple[Array, Array]:
     return np.where(lags > 0, 0.0, 1.0), np.zeros((0,) + lags.shape)
 
 
-def _unstructured(rho, lags):
+def _unstructured(rho: Array, lags: Array) -> tuple[Array, Array]:
     """R with rho[k] at the k-th pair of metafor's order (the lower triangle, column by column)."""
     n = lags.shape[0]
     rows, cols = _lower_pairs(n)
@@ -60,7 +62,7 @@ def _unstructured(rho, lags):
     return R, dR
 
 
-def _lower_pairs(n):
+def _lower_pairs(n: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """(row, column) of the lower triangle, column-major (R's lower.tri order)."""
     cols, rows = np.triu_indices(n, 1)
     return rows, cols
@@ -72,25 +74,25 @@ class Structure:
 
     name: str
     heterogeneous: bool         # one tau^2 per inner level
-    correlation: Callable[..., Any]   # (rho, lags) -> (R, dR/drho)
+    correlation: Callable[[Array, Array], tuple[Array, Array]]   # (rho, lags) -> (R, dR/drho)
     rho_count: Callable[[int], int]  # n_levels -> number of rho
     by_time: bool = False       # lags from each row's time (CAR), not level positions
     signed: bool = False        # tau = sqrt(scale) s with s of either sign (UN, see Parameters)
 
-    def n_tau2(self, n_levels):
+    def n_tau2(self, n_levels: int) -> int:
         return n_levels if self.heterogeneous else 1
 
-    def rho_from(self, z):
+    def rho_from(self, z: Array) -> Array:
         return np.sin(z) ** 2 if self.by_time else np.sin(z)
 
-    def rho_derivative(self, z):
+    def rho_derivative(self, z: Array) -> Array:
         return np.sin(2 * z) if self.by_time else np.cos(z)
 
-    def z_from(self, rho):
+    def z_from(self, rho: Array) -> Array:
         rho = np.clip(rho, -1.0, 1.0)
         return np.arcsin(np.sqrt(np.clip(rho, 0.0, 1.0))) if self.by_time else np.arcsin(rho)
 
-    def rho_names(self, levels):
+    def rho_names(self, levels: Sequence[str]) -> list[str]:
         if self.rho_count(len(levels)) == 0:
             return []
         if self.name != "UN":
@@ -124,7 +126,8 @@ class Parameters:
     held (profile likelihood), whose sign must not flip.
     """
 
-    def __init__(self, structure, n_levels, scale, fixed=None, signed=None):
+    def __init__(self, structure: Structure, n_levels: int, scale: float,
+                 fixed: Mapping[int, float] | None = None, signed: bool | None = None) -> None:
         self.structure = structure
         self.n_levels = n_levels
         self.n_tau2 = structure.n_tau2(n_levels)
@@ -135,32 +138,32 @@ class Parameters:
         self.signed = structure.signed if signed is None else signed
         self.pairs = _lower_pairs(n_levels)
 
-    def _signs(self, s):
+    def _signs(self, s: Array) -> tuple[Array, Array | float]:
         """sign(s) (for UN: +1 at 0) and, for UN, sign(s_a s_b) of every rho."""
         if not self.signed:
             return np.sign(s), 1.0
         sign = np.where(s >= 0, 1.0, -1.0)
         return sign, sign[self.pairs[0]] * sign[self.pairs[1]]
 
-    def full(self, theta):
+    def full(self, theta: Array) -> Array:
         vector = np.empty(self.free.size)
         vector[self.free] = theta
         for position, value in self.fixed.items():
             vector[position] = value
         return vector
 
-    def natural(self, theta):
+    def natural(self, theta: Array) -> tuple[Array, Array]:
         """(tau^2, rho) of the free vector ``theta``."""
         vector = self.full(theta)
         s, z = vector[:self.n_tau2], vector[self.n_tau2:]
         return self.scale * s * s, self.structure.rho_from(z) * self._signs(s)[1]
 
-    def unconstrained(self, tau2, rho):
+    def unconstrained(self, tau2: Array, rho: ArrayLike) -> Array:
         """The full vector of (tau^2, rho)."""
         return np.concatenate([np.sqrt(np.maximum(tau2, 0.0) / self.scale),
                                self.structure.z_from(np.asarray(rho, dtype=float))])
 
-    def chain(self, theta, d_tau, d_rho):
+    def chain(self, theta: Array, d_tau: Array, d_rho: Array) -> Array:
         """Gradient in the free vector from dl/dtau (tau = sqrt(tau^2)) and dl/drho."""
         vector = self.full(theta)
         s, z = vector[:self.n_tau2], vector[self.n_tau2:]

@@ -1,18 +1,27 @@
 """Pooling effect sizes: the intercept-only model (fixed or random effects)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..common.distributions import as_fraction
 from ..common.errors import InputError
 from ..common.results import INTERNAL, Estimate, Heterogeneity, PooledModel, VarianceComponent, finite_or_none
-from .dependent import check_options, pool_dependent
+from .dependent import MultilevelPooledResult, check_options, pool_dependent
 from .fitstats import pooled_inference_fields
 from .model import ModelFit, fit_model, prediction_interval
+from .multilevel import ClusterLabels
+from .predictions import Blup
 from .robust import RobustResult, robust_univariate
+from .sharedgroups import ArmGroups
 
 
-def check_effects(yi, vi, *, yi_name="yi", vi_name="vi", source=None):
+def check_effects(yi: ArrayLike, vi: ArrayLike, *, yi_name: str = "yi", vi_name: str = "vi",
+                  source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Validate effect sizes and sampling variances; return them as float arrays.
 
     Errors name the 1-based row and the column, as a spreadsheet user counts them.
@@ -61,7 +70,7 @@ class PooledResult(PooledModel, Estimate):
     q_p: float
     iterations: int
     converged: bool
-    notes: tuple = ()
+    notes: tuple[str, ...] = ()
     tau2_se: float = float("nan")   # metafor's se.tau2
     # likelihood, heterogeneity and prediction inference (models.fitstats.pooled_inference_fields)
     log_likelihood: float | None = None
@@ -76,7 +85,7 @@ class PooledResult(PooledModel, Estimate):
     h2_ci_upper: float | None = None
     above: float | None = None
     prob_above: float | None = None
-    blups: tuple = ()
+    blups: tuple[Blup, ...] = ()
     robust: RobustResult | None = None   # --robust: CR0/CR1/CR2 with every study a cluster
     fit: ModelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
@@ -99,13 +108,14 @@ class PooledResult(PooledModel, Estimate):
         model = "fixed-effect model" if fixed else "random-effects model"
         return model + (f" ({', '.join(details)})" if details else "") + f", k = {self.k}"
 
-    def __str__(self):
+    def __str__(self) -> str:
         from .printing import pool_table
 
         return pool_table(self)
 
     @classmethod
-    def from_fit(cls, fit, *, with_tau2_ci=True, tau2_ci="qprofile", above=None, labels=None):
+    def from_fit(cls, fit: ModelFit, *, with_tau2_ci: bool = True, tau2_ci: str = "qprofile",
+                 above: float | None = None, labels: Sequence[str] | None = None) -> PooledResult:
         """Summarise an intercept-only :class:`ModelFit` (the last three: see pooled_inference_fields)."""
         crit = fit.critical_value
         estimate, se = float(fit.beta[0]), float(fit.se[0])
@@ -122,9 +132,27 @@ class PooledResult(PooledModel, Estimate):
                                              labels=labels))
 
 
-def pool(yi, vi, *, method="REML", ci_method="z", level=95, with_tau2_ci=True, cluster=None,
-         rho=None, variance_tests=False, weights=None, tau2_ci="qprofile", above=None, blup_labels=None,
-         robust=None, groups=None):
+@overload
+def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", ci_method: str = "z", level: float = 95,
+         with_tau2_ci: bool = True, cluster: None = None, rho: float | None = None,
+         variance_tests: bool = False, weights: ArrayLike | None = None, tau2_ci: str = "qprofile",
+         above: float | None = None, blup_labels: Sequence[str] | None = None,
+         robust: str | None = None, groups: ArmGroups | None = None) -> PooledResult: ...
+
+
+@overload
+def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", ci_method: str = "z", level: float = 95,
+         with_tau2_ci: bool = True, cluster: ClusterLabels, rho: float | None = None,
+         variance_tests: bool = False, weights: ArrayLike | None = None, tau2_ci: str = "qprofile",
+         above: float | None = None, blup_labels: Sequence[str] | None = None,
+         robust: str | None = None, groups: ArmGroups | None = None) -> MultilevelPooledResult: ...
+
+
+def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", ci_method: str = "z", level: float = 95,
+         with_tau2_ci: bool = True, cluster: ClusterLabels | None = None, rho: float | None = None,
+         variance_tests: bool = False, weights: ArrayLike | None = None, tau2_ci: str = "qprofile",
+         above: float | None = None, blup_labels: Sequence[str] | None = None,
+         robust: str | None = None, groups: ArmGroups | None = None) -> PooledResult | MultilevelPooledResult:
     """Pool effect sizes ``yi`` with sampling variances ``vi``.
 
     ``method``: FE or a tau^2 estimator of models.tau2.METHODS (DL, REML, PM, ...);

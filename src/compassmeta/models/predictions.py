@@ -10,6 +10,7 @@ as metafor's predict(newmods =, prob =), anova(btt =), anova(X =) and blup() com
   equal weighting of emmeans): other numeric moderators at their mean, other factors' levels
   weighted equally; pairwise contrasts with Holm's (1979, Scand J Stat 6:65) adjusted p-values.
 """
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,14 +18,16 @@ import numpy as np
 from ..common import distributions as dist
 from ..common.errors import InputError
 from ..common.results import Result
-from .design import design_row, is_numeric, levels_of, reference_row
+from .design import Moderators, design_row, is_numeric, levels_of, reference_row
+from .model import ModelFit
+from .multilevel import MultilevelFit
 
 
 @dataclass(frozen=True)
 class Prediction(Result):
     """metafor predict(newmods =) at the moderator ``values``."""
 
-    values: dict
+    values: dict[str, object]
     estimate: float
     se: float
     ci_lower: float
@@ -33,7 +36,7 @@ class Prediction(Result):
     pi_upper: float
 
 
-def predict_row(fit, row):
+def predict_row(fit: ModelFit, row: np.ndarray) -> tuple[float, float, float, float, float, float]:
     """(estimate, se, ci_lower, ci_upper, pi_lower, pi_upper) at design row ``row``."""
     estimate = float(row @ fit.beta)
     se = float(np.sqrt(row @ fit.vcov @ row))
@@ -42,14 +45,15 @@ def predict_row(fit, row):
     return estimate, se, estimate - crit * se, estimate + crit * se, estimate - spread, estimate + spread
 
 
-def share_above(threshold, estimate, se, heterogeneity, df=None):
+def share_above(threshold: float, estimate: float, se: float, heterogeneity: float,
+                df: float | None = None) -> float:
     """P(theta > threshold) for theta ~ N(estimate, se^2 + heterogeneity), or t on ``df``
     (metafor predict(prob = ">a"); ``heterogeneity`` is tau^2, or the sum of the sigma^2)."""
     z = (threshold - estimate) / np.sqrt(se * se + heterogeneity)
     return float(dist.normal_cdf(-z) if df is None else dist.t_cdf(-z, df))
 
 
-def probability_above(fit, threshold, row=None):
+def probability_above(fit: ModelFit, threshold: float, row: np.ndarray | None = None) -> float:
     """Share of true effects above ``threshold`` at design row ``row`` (default the intercept)."""
     estimate, se = predict_row(fit, np.ones(1) if row is None else row)[:2]
     return share_above(threshold, estimate, se, fit.tau2, fit.df)
@@ -66,7 +70,7 @@ class Blup(Result):
     pi_upper: float
 
 
-def blups(fit, labels):
+def blups(fit: ModelFit, labels: Iterable[object]) -> tuple[Blup, ...]:
     """metafor blup() of every study of a univariate fit."""
     shrink = fit.tau2 / (fit.tau2 + fit.v)
     fitted = fit.X @ fit.beta
@@ -76,13 +80,15 @@ def blups(fit, labels):
     return blup_rows(labels, estimate, se, fit.critical_value)
 
 
-def blup_rows(labels, estimate, se, crit):
+def blup_rows(labels: Iterable[object], estimate: np.ndarray, se: np.ndarray,
+              crit: float) -> tuple[Blup, ...]:
     """Blup results from estimates and their prediction-error SEs."""
     return tuple(Blup(es_id=str(label), estimate=float(e), se=float(s), pi_lower=float(e - crit * s),
                       pi_upper=float(e + crit * s)) for label, e, s in zip(labels, estimate, se))
 
 
-def predictions(fit, moderators, terms, newmods):
+def predictions(fit: ModelFit, moderators: Moderators, terms: Sequence[str],
+                newmods: Iterable[Mapping[str, str | float]]) -> tuple[Prediction, ...]:
     """A :class:`Prediction` for every dict of moderator values in ``newmods``."""
     out = []
     for values in newmods:
@@ -96,16 +102,16 @@ class WaldTest(Result):
     """Wald test that the coefficients ``terms`` are all zero (metafor anova(btt =)); F on
     (df, df2) under Knapp-Hartung, chi-square on df otherwise (df2 None)."""
 
-    terms: tuple
+    terms: tuple[str, ...]
     statistic: float
     df: int
     df2: float | None
     p_value: float
 
 
-def btt_test(fit, terms, names):
+def btt_test(fit: ModelFit, terms: Sequence[str], names: Sequence[str]) -> WaldTest:
     """Wald test of the terms named in ``names``: a term, or a moderator (all of its terms)."""
-    def named(term, name):
+    def named(term: str, name: str) -> bool:
         return term == name or term.startswith(f"{name}[")
 
     unknown = [name for name in names if not any(named(term, name) for term in terms)]
@@ -141,7 +147,7 @@ class Contrast(Result):
     p_holm: float
 
 
-def holm(p_values):
+def holm(p_values: Sequence[float]) -> np.ndarray:
     """Holm's step-down adjusted p-values (as R's p.adjust(method = "holm"))."""
     p = np.asarray(p_values, dtype=float)
     order = np.argsort(p, kind="stable")
@@ -152,7 +158,8 @@ def holm(p_values):
     return out
 
 
-def marginal_means(fit, moderators, terms):
+def marginal_means(fit: ModelFit, moderators: Moderators,
+                   terms: Sequence[str]) -> tuple[tuple[MarginalMean, ...], tuple[Contrast, ...]]:
     """Marginal means and all pairwise contrasts of every categorical moderator."""
     means, contrasts = [], []
     for factor, column in moderators.items():
@@ -178,7 +185,7 @@ def marginal_means(fit, moderators, terms):
     return tuple(means), tuple(contrasts)
 
 
-def multilevel_blups(fit, labels, crit):
+def multilevel_blups(fit: MultilevelFit, labels: Iterable[object], crit: float) -> tuple[Blup, ...]:
     """BLUPs of every effect's true value x_i'b + u_cluster + u_i in the three-level (or CHE) model:
     theta = X b + G W (y - X b) with G_j = sigma^2_1 J + sigma^2_2 I, and prediction-error variance
     diag(G - G W G + A X Vb X'A'), A = I - G W (Henderson 1975, Biometrics 31:423; for one level it

@@ -20,7 +20,7 @@ def upper_tail(x: float, eigenvalues: np.ndarray) -> float:
 
     lam = np.asarray(eigenvalues, dtype=float)
 
-    def integrand(u):
+    def integrand(u: float) -> float:
         if u == 0.0:
             return 0.5 * (float(lam.sum()) - x)
         theta = 0.5 * float(np.arctan(lam * u).sum()) - 0.5 * x * u

@@ -22,7 +22,7 @@ Each sum over pairs of clusters is reduced to sums over clusters, so the cost is
 """
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,7 +36,15 @@ ROBUST_TYPES = ("CR0", "CR1", "CR2")
 
 if TYPE_CHECKING:
     from .model import ModelFit
-    from .multilevel import MultilevelFit
+    from .multilevel import GroupedGLS
+    from .mvgls import MultivariateGLS
+
+
+class ClusteredFit(Protocol):
+    """A fit with clusters, whose GLS blocks CR2 reads: a MultilevelFit or a MultivariateFit."""
+
+    @property
+    def gls(self) -> "GroupedGLS | MultivariateGLS": ...
 
 Array = NDArray[np.float64]
 
@@ -148,8 +156,8 @@ def sandwich(M: np.ndarray, blocks: Iterable[tuple[Array, Array, Array, Array]],
     return RobustInference(vcov=vcov, se=np.sqrt(np.diag(vcov)), df=df, arrays=arrays)
 
 
-def cr2(fit: "MultilevelFit") -> RobustInference:
-    """CR2 of a :class:`MultilevelFit`, its clusters the fit's (clubSandwich for rma.mv)."""
+def cr2(fit: ClusteredFit) -> RobustInference:
+    """CR2 of a multilevel or multivariate fit, its clusters the fit's (clubSandwich for rma.mv)."""
     gls = fit.gls
     return sandwich(gls.cov, zip(gls.covariance, gls.WX, gls.X_groups, gls.resid))
 

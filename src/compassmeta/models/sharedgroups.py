@@ -16,6 +16,7 @@ w2) with the group sizes as weights: the group term multiplies the correlation o
 rows measure (1 for the same measure, rho for different ones).  Pairs where a row lacks its arm,
 control or a size keep the working correlation alone (rho, or 0 in the three-level model).
 """
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,15 +25,15 @@ import numpy as np
 MEASURE_COLUMNS = ("outcome", "instrument", "scs_component", "timepoint")
 
 
-def _number(cell) -> float:
+def _number(cell: object) -> float:
     try:
-        value = float(cell)
+        value = float(cell)  # type: ignore[arg-type]  # text or number; anything else is nan
     except (TypeError, ValueError):
         return float("nan")
     return value if value > 0 else float("nan")
 
 
-def _text(cell) -> str:
+def _text(cell: object) -> str:
     return "" if cell is None else str(cell).strip()
 
 
@@ -47,7 +48,7 @@ class ArmGroups:
     measure: tuple
 
     @classmethod
-    def from_rows(cls, rows) -> "ArmGroups | None":
+    def from_rows(cls, rows: Iterable[Mapping[str, object]]) -> "ArmGroups | None":
         """From study-table rows (dicts with ``arm``, ``control_arm``, ``n1``, ``n2`` and the
         :data:`MEASURE_COLUMNS`); None when no row names both its arm and its control arm."""
         rows = list(rows)
@@ -60,7 +61,7 @@ class ArmGroups:
                    n_control=np.array([_number(row.get("n2")) for row in rows], dtype=float),
                    measure=tuple("|".join(_text(row.get(c)) for c in MEASURE_COLUMNS) for row in rows))
 
-    def take(self, index) -> "ArmGroups":
+    def take(self, index: np.ndarray) -> "ArmGroups":
         """The rows ``index`` (an integer array or a boolean mask)."""
         index = np.arange(len(self.arm))[index]
         return ArmGroups(arm=tuple(self.arm[i] for i in index), control=tuple(self.control[i] for i in index),
@@ -74,7 +75,7 @@ class ArmGroups:
                 & np.isfinite(self.n_arm) & np.isfinite(self.n_control))
 
 
-def _codes(labels) -> np.ndarray:
+def _codes(labels: Sequence[object]) -> np.ndarray:
     return np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)[1].ravel()
 
 
@@ -91,7 +92,7 @@ def shared_group_correlation(groups: ArmGroups, rows: np.ndarray, base: np.ndarr
     measure = _codes(groups.measure)[rows]
     known = groups.known[rows]
 
-    def overlap(g, h, wg, wh):
+    def overlap(g: np.ndarray, h: np.ndarray, wg: np.ndarray, wh: np.ndarray) -> np.ndarray:
         return (g[:, :, None] == h[:, None, :]) * np.sqrt(wg[:, :, None] * wh[:, None, :])
 
     numerator = overlap(a, a, w_a, w_a) - overlap(a, b, w_a, w_b) - overlap(b, a, w_b, w_a) \

@@ -16,7 +16,7 @@ import numpy as np
 from ..common.errors import InputError
 from . import tau2_iterative as iterative
 from . import tau2_moments as moments
-from .backends import Batch, Single
+from .backends import Batch, Problem, Single, Values
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,8 @@ class Estimator:
 
     name: str
     label: str
-    function: Callable
-    se: Callable | None = None
+    function: Callable[[Problem], Values | tuple[Values, Values] | tuple[Values, Values, dict[int, str]]]
+    se: Callable[[Problem, Values], Values] | None = None
     closed_form: bool = True
     likelihood: bool = False
     needs_weights: bool = False
@@ -55,11 +55,11 @@ _DLIT_NOTE = ("DLIT as metafor >= 4.6 defines it: tau^2 <- (Q - tr(PV)) / tr(P),
               "Paule-Mandel estimate; metafor 3.x iterated (Q - (k - p)) / tr(P) and gives a different value")
 
 
-def _fixed_effect(problem):
+def _fixed_effect(problem: Problem) -> Values:
     return problem.full(0.0)
 
 
-def _scoring(method):
+def _scoring(method: str) -> Callable[[Problem], tuple[Values, Values, dict[int, str]]]:
     return lambda problem: iterative.scoring(problem, method)
 
 
@@ -106,12 +106,14 @@ def canonical(method: str) -> str:
     return lookup(method).name
 
 
-def _run(entry, problem):
+def _run(entry: Estimator, problem: Problem) -> tuple[Values, Values, dict[int, str]]:
     """(tau2 truncated at 0 and 0 where k <= p, iterations, notes by row) of ``entry`` on ``problem``."""
     if entry.needs_weights and problem.user_weights is None:
         raise InputError(f"method {entry.name} estimates tau^2 with user weights: give them (--weights COL)")
     found = entry.function(problem)
-    tau2, iterations, notes = (found + ({},))[:3] if isinstance(found, tuple) else (found, 0, {})
+    if not isinstance(found, tuple):
+        found = (found, 0)
+    tau2, iterations, notes = found if len(found) == 3 else (*found, {})
     return problem.where(problem.df > 0, problem.maximum(0.0, tau2), 0.0), iterations, notes
 
 
@@ -127,7 +129,7 @@ def estimate_tau2(method: str, X: np.ndarray, y: np.ndarray, v: np.ndarray,
 def estimate_batch(batch: Batch, method: str) -> tuple[np.ndarray, np.ndarray]:
     """tau^2 and iterations of every row of ``batch`` (0 where k <= p)."""
     tau2, iterations, _ = _run(lookup(method), batch)
-    return tau2, np.broadcast_to(iterations, (batch.rows,))
+    return np.asarray(tau2), np.broadcast_to(iterations, (batch.rows,))
 
 
 def standard_error(method: str, X: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: float,

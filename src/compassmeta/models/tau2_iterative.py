@@ -11,13 +11,14 @@ Every loop updates only the meta-analyses (rows) still active and reports conver
 does not converge raises :class:`ConvergenceError`, never returns a number.
 """
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from ..common import distributions as dist
 from ..common.errors import ConvergenceError
 from ..common.roots import expand_upper, solve_monotone
-from .backends import Problem, Values
+from .backends import Fit, Flags, Problem, Single, Values
 from .quadform import upper_tail
 from .tau2_moments import hedges
 
@@ -38,12 +39,12 @@ FIXED_POINT_MAX_ITERATIONS = 10_000
 ROOT_MAX_ITERATIONS = 200
 
 
-def _scale(problem):
+def _scale(problem: Problem) -> Values:
     """The mean sampling variance of each meta-analysis: the scale of the stopping rules."""
     return problem.divide(problem.sum(problem.masked(problem.v)), problem.k)
 
 
-def estimating_equation(method: str, problem: Problem, fit) -> tuple:
+def estimating_equation(method: str, problem: Problem, fit: Fit) -> tuple[Values, Values, Values]:
     """The estimating function f(tau^2) = 0 at the estimate, its expected-information scale
     (the Fisher-scoring / Morris step is f / scale, as metafor's rma.uni) and its derivative
     df/dtau^2 (for Newton steps), using dP/dtau^2 = -PP.
@@ -67,7 +68,7 @@ def log_likelihood(problem: Problem, tau2: Values, restricted: bool) -> Values:
     return value - 0.5 * problem.k * math.log(2 * math.pi)
 
 
-def bracketed_root(problem: Problem, equation) -> Values:
+def bracketed_root(problem: Problem, equation: Callable[[Problem, Values], tuple[Values, Values]]) -> Values:
     """tau^2 >= 0 where ``equation(problem, tau2) -> (value, slope)`` turns from positive to
     negative, for every row: 0 where the value at 0 is <= 0; else Newton steps kept inside a bracket
     that each evaluation narrows (bisection when a step leaves it)."""
@@ -101,8 +102,8 @@ def bracketed_root(problem: Problem, equation) -> Values:
     raise ConvergenceError(f"the root search for tau^2 did not converge in {ROOT_MAX_ITERATIONS} steps")
 
 
-def _q_root(problem, target):
-    def equation(sub, tau2):
+def _q_root(problem: Problem, target: Callable[[Problem], Values]) -> Values:
+    def equation(sub: Problem, tau2: Values) -> tuple[Values, Values]:
         fit = sub.fits(sub.weights(tau2))
         return fit.rss() - target(sub), -fit.ypp_y()  # dQ/dtau^2 = -y'PPy
 
@@ -126,13 +127,13 @@ def generalised_q_median(problem: Problem) -> Values:
     return problem.per_row(_generalised_q_median)
 
 
-def _generalised_q_median(single):
-    X, weights, v = single.X, single.user_weights, single.v
+def _generalised_q_median(single: Single) -> float:
+    X, weights, v = single.X, single.given_weights(), single.v
     fit = single.fits(weights)
     observed = fit.rss()
     projection = np.diag(weights) - (weights[:, None] * X) @ fit.cov @ (X.T * weights)  # P_A
 
-    def excess(tau2):  # 1/2 - P(Q > Q_obs | tau2): decreasing in tau2
+    def excess(tau2: float) -> float:  # 1/2 - P(Q > Q_obs | tau2): decreasing in tau2
         scale = np.sqrt(v + tau2)
         eigenvalues = np.linalg.eigvalsh(scale[:, None] * projection * scale)[::-1][:single.df]
         return 0.5 - upper_tail(observed, eigenvalues)
@@ -146,7 +147,8 @@ def _generalised_q_median(single):
         raise ConvergenceError(f"GENQM: the root search did not converge ({error})") from None
 
 
-def fixed_point(problem: Problem, name: str, step, start: Values) -> tuple:
+def fixed_point(problem: Problem, name: str, step: Callable[[Problem, Values], Values],
+                start: Values) -> tuple[Values, Values]:
     """Iterate tau^2 <- step(problem, tau^2) from ``start`` until it stops changing (see
     FIXED_POINT_TOLERANCE); a ConvergenceError, as metafor's, if it does not."""
     scale = _scale(problem)
@@ -165,25 +167,25 @@ def fixed_point(problem: Problem, name: str, step, start: Values) -> tuple:
                            f"{FIXED_POINT_MAX_ITERATIONS} steps")
 
 
-def iterated_dersimonian_laird(problem: Problem) -> tuple:
+def iterated_dersimonian_laird(problem: Problem) -> tuple[Values, Values]:
     """DLIT: tau^2 <- max(0, (Q - tr(PV)) / tr(P)) with weights 1/(v + tau^2), from tau^2 = 0."""
-    def step(sub, tau2):
+    def step(sub: Problem, tau2: Values) -> Values:
         fit = sub.fits(sub.weights(tau2))
         return sub.maximum(0.0, sub.divide(fit.rss() - fit.trace_pa(sub.masked(sub.v)), fit.trace_p()))
 
     return fixed_point(problem, "DL", step, problem.full(0.0))
 
 
-def iterated_sidik_jonkman(problem: Problem) -> tuple:
+def iterated_sidik_jonkman(problem: Problem) -> tuple[Values, Values]:
     """SJIT: tau^2 <- tau^2 Q(tau^2) / (k - p) from SJ's start; its fixed point is where the
     generalised Q equals k - p, the PM estimate."""
-    def step(sub, tau2):
+    def step(sub: Problem, tau2: Values) -> Values:
         return sub.divide(tau2 * sub.fits(sub.weights(tau2)).rss(), sub.df)
 
     return fixed_point(problem, "SJ", step, problem.variance_of_y())
 
 
-def _scoring_steps(problem, method):
+def _scoring_steps(problem: Problem, method: str) -> tuple[Values, Values, Flags, str]:
     """Scoring, then Newton once steps are small (metafor's algorithm, then quadratic convergence),
     for every row from the HE start; returns (tau2, iterations, rows left unsettled, reason).
     A step past zero lands on zero, where the estimate stays if the equation points further down
@@ -217,7 +219,7 @@ def _scoring_steps(problem, method):
     return tau2, iterations, failed | active, reason
 
 
-def scoring(problem: Problem, method: str) -> tuple:
+def scoring(problem: Problem, method: str) -> tuple[Values, Values, dict[int, str]]:
     """ML, REML or EB: scoring steps, a bracketed root search of the same equation for the rows where
     they do not settle (metafor stops with an error there), and metafor's ll0check for ML and REML (a
     boundary optimum that scoring walked away from).  Returns (tau2, iterations, notes by row)."""
@@ -226,7 +228,7 @@ def scoring(problem: Problem, method: str) -> tuple:
     if problem.any(unsettled):
         rows = problem.row_indices(unsettled)
 
-        def equation(sub, value):
+        def equation(sub: Problem, value: Values) -> tuple[Values, Values]:
             _, _, derivative = found = estimating_equation(method, sub, sub.fits(sub.weights(value)))
             return found[0], derivative
 

@@ -7,10 +7,10 @@ DerSimonian & Laird (1986) "DL"; Hedges (1983) "HE"; Hunter & Schmidt (2004) "HS
 k/(k - p)-corrected form "HSk"; Sidik & Jonkman (2005) "SJ"; DerSimonian & Kacker (2007) the
 generalised Q with user weights A, "GENQ": (Q_A - tr(P_A V)) / tr(P_A).
 """
-from .backends import Problem, Values
+from .backends import Fit, Problem, Values
 
 
-def fixed_fit(problem: Problem):
+def fixed_fit(problem: Problem) -> Fit:
     """The fit with fixed-effect weights 1/v."""
     return problem.fits(problem.inverse_variance())
 
@@ -54,7 +54,7 @@ def generalised_q(problem: Problem) -> Values:
 
 # ----- standard errors (metafor's se.tau2: Var(Q-type statistic) by the moments of quadratic forms)
 
-def _quadratic_form_se(problem, fit, tau2, with_v):
+def _quadratic_form_se(problem: Problem, fit: Fit, tau2: Values, with_v: bool) -> Values:
     """sqrt(Var(y'Py)) for y ~ N(X beta, V + tau^2 I): 2 tr(PVPV) + 4 tau^2 tr(PVP) + 2 tau^4 tr(PP);
     with weights 1/v (``with_v`` False) PV P V reduces to P (tr(PVPV) = k - p, tr(PVP) = tr P)."""
     trace_pp = fit.trace_pp()

@@ -101,6 +101,7 @@ def forest_plot(yi, vi, labels, *, columns=None, sort="given", years=None, metho
     ``transf`` / ``atransf``: metafor's (see :func:`forest_draw.draw`), in every forest here."""
     columns = columns or {}
     result = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)
+    assert result.fit is not None, "pool() keeps its fit"
     yi, vi = result.fit.y, result.fit.v
     weights = [_percent_weights(result)]
     spec = ForestSpec(column_titles=tuple(columns), title=title, transf=transf, atransf=atransf)
@@ -135,6 +136,7 @@ def subgroup_forest_plot(yi, vi, labels, groups, *, by="subgroup", columns=None,
     columns = columns or {}
     analysis = subgroup_analysis(yi, vi, groups, by=by, method=method, ci_method=ci_method, level=level)
     whole = analysis.overall
+    assert whole.fit is not None, "pool() keeps its fit"
     yi, vi = whole.fit.y, whole.fit.v
     weights = _percent_weights(whole)
     shown_weights = weights.copy()
@@ -194,6 +196,7 @@ def cluster_forest_plot(yi, vi, labels, clusters, cluster_labels, *, method="REM
     univariate model is drawn and the caption says that it treats the rows of a trial as independent.
     """
     result = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)
+    assert result.fit is not None, "pool() keeps its fit"
     yi, vi = result.fit.y, result.fit.v
     weights = _percent_weights(result)
     cluster_of = [str(c) for c in clusters]

@@ -18,6 +18,7 @@ def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=Fal
     """Draw the funnel; returns the Figure.  ``selmodel``: a fitted SelectionModel whose adjusted
     estimate is drawn as a vertical line."""
     result = pool(yi, vi, method=method, level=level, with_tau2_ci=False)
+    assert result.fit is not None, "pool() keeps its fit"
     yi, vi = result.fit.y, result.fit.v
     se = np.sqrt(vi)
     filled = trim_and_fill(yi, vi, method=method, level=level) if trimfill else None

@@ -1,17 +1,25 @@
 """Figures of a simulation grid: coverage and bias against k, one line per method, a panel per tau^2."""
+from __future__ import annotations
+
 import itertools
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .common import FONT_SIZE, new_figure, save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PANEL_MEASURES = {"coverage": "CI coverage", "bias": "bias of the pooled estimate"}
 
 
-def _method(row):
+def _method(row: Mapping[str, Any]) -> str:
     return f"{row['estimator']} {row['ci_method']}"
 
 
-def measure_figure(rows, measure, title):
+def measure_figure(rows: Sequence[Mapping[str, Any]], measure: str, title: str) -> Figure:
     """One panel per tau^2 (k on x, ``measure`` on y with +-2 MCSE bars, a line per method)."""
     tau2_values = sorted({row["tau2"] for row in rows})
     methods = list(dict.fromkeys(_method(row) for row in rows))
@@ -39,7 +47,7 @@ def measure_figure(rows, measure, title):
     return figure
 
 
-def grid_figures(rows, directory):
+def grid_figures(rows: Sequence[Mapping[str, Any]], directory: str | os.PathLike[str]) -> list[Path]:
     """coverage*.png and bias*.png in ``directory``: one file per combination of true effect,
     study sizes and level (named after it when the grid varies them). Returns the paths."""
     directory = Path(directory)

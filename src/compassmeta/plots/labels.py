@@ -2,6 +2,7 @@
 import re
 import textwrap
 from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 #: Goldberg et al. (2018)'s comparator tiers (MetaCIH ``condition_arm2`` codes), from the
 #: weakest comparator to the strongest, with the names a reader expects.
@@ -20,7 +21,7 @@ _VANCOUVER_AUTHOR = re.compile(r"([A-Z][\w'\u00c0-\u024f -]*?) [A-Z]{1,3}(?=,|\.
 _YEAR = re.compile(r"\((\d{4})[a-z]?\)|\. (\d{4});")  # APA "(2020)" or Vancouver ". 2020;"
 
 
-def author_year(citation, year=""):
+def author_year(citation: str, year: object = "") -> str:
     """"Surname Year", "A & B Year" or "Surname et al. Year" from an APA or Vancouver citation
     (or a short label such as "Call et al. (...)", kept as written)."""
     citation = citation.strip()
@@ -45,12 +46,12 @@ def author_year(citation, year=""):
     return f"{authors} {year}".strip()
 
 
-def short_name(text):
+def short_name(text: str) -> str:
     """A cell without its parenthetical note: "LSAS (clinician-rated)" -> "LSAS"."""
     return text.split(" (")[0].strip() or text.strip()
 
 
-def study_labels_from(columns, cluster=None):
+def study_labels_from(columns: Mapping[str, Sequence[str]], cluster: str | None = None) -> list[str]:
     """Study labels "Author Year" from the ``citation`` (and ``year``) columns; rows of a trial
     (``cluster``, default ``study_id``) with several rows add their instrument (or outcome), and
     the time point where that still repeats.  ``columns`` maps column names to cell lists."""
@@ -72,7 +73,7 @@ def study_labels_from(columns, cluster=None):
     return labels
 
 
-def wrap(text, width=LABEL_WRAP, max_lines=3):
+def wrap(text: str, width: int = LABEL_WRAP, max_lines: int = 3) -> str:
     """Wrap a label onto at most ``max_lines`` lines of about ``width`` characters (an ellipsis
     ends a longer one)."""
     lines = textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False, max_lines=max_lines,
@@ -80,16 +81,16 @@ def wrap(text, width=LABEL_WRAP, max_lines=3):
     return "\n".join(lines) or text
 
 
-def readable_column(name):
+def readable_column(name: str) -> str:
     """A column name as a heading: "risk_of_bias" -> "Risk of bias"."""
     words = name.replace("_", " ").strip()
     return words[:1].upper() + words[1:]
 
 
-def readable_levels(levels):
+def readable_levels(levels: Iterable[str]) -> dict[str, str]:
     """Display names of subgroup levels: comparator tiers by name, underscores as spaces,
     parenthetical notes dropped when that keeps the levels distinct."""
-    def name(level):
+    def name(level: str) -> str:
         if level in COMPARATOR_TIERS:
             return COMPARATOR_TIERS[level]
         return level.replace("_", " ")
@@ -100,13 +101,13 @@ def readable_levels(levels):
     return {level: name(level) for level in levels}
 
 
-def is_comparator_tiers(levels):
+def is_comparator_tiers(levels: Collection[str]) -> bool:
     """True when every level is one of Goldberg et al.'s comparator tiers: such subgroups are
     different questions, so a figure pools within each tier only."""
     return bool(levels) and all(level in COMPARATOR_TIERS for level in levels)
 
 
-def level_order(levels):
+def level_order(levels: Collection[str]) -> list[str]:
     """Comparator tiers from weakest to strongest comparator; other levels alphabetically."""
     if is_comparator_tiers(levels):
         tiers = list(COMPARATOR_TIERS)
@@ -114,10 +115,10 @@ def level_order(levels):
     return sorted(levels, key=lambda s: (s.lower(), s))
 
 
-def cluster_headings(columns, clusters):
+def cluster_headings(columns: Mapping[str, Sequence[str]], clusters: Sequence[str]) -> dict[str, str]:
     """Heading of each cluster: "Author Year" of its first row, or the cluster's own value
     when the table has no citation column."""
-    headings = {}
+    headings: dict[str, str] = {}
     citations = columns.get("citation")
     years = columns.get("year", [""] * len(clusters))
     for index, cluster in enumerate(clusters):
@@ -126,7 +127,8 @@ def cluster_headings(columns, clusters):
     return headings
 
 
-def within_cluster_labels(columns, clusters, fallback):
+def within_cluster_labels(columns: Mapping[str, Sequence[str]], clusters: Sequence[str],
+                          fallback: Iterable[object]) -> list[str]:
     """Row labels under a cluster heading: the instrument (or outcome), with the time point
     where a cluster repeats it; ``fallback`` labels when the table has neither column."""
     detail = columns.get("instrument") or columns.get("outcome")

@@ -17,6 +17,7 @@ def bubble_plot(yi, vi, moderator, name, *, method="REML", ci_method="z", level=
     model-based estimate with its CI (metafor regplot())."""
     result = meta_regression(yi, vi, {name: list(moderator)}, method=method, ci_method=ci_method, level=level)
     fit = result.fit
+    assert fit is not None, "meta_regression() keeps its fit"
     weights = 100 * fit.weights / fit.weights.sum()
     largest = BUBBLE_AREA * min(1.0, np.sqrt(20 / fit.k))
     sizes = 4 + largest * weights / weights.max()

@@ -1,11 +1,18 @@
 """The report's figures as inline SVG, drawn at render time from the report's data alone (the
 dictionaries of ``Report.to_dict()``: a subset's ``effects`` and ``pooled``, a moderator's ``effects``)."""
+from __future__ import annotations
+
 import math
+from collections.abc import Mapping
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .settings import METHOD
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CAPTIONS = {
     "forest": "Squares: each trial's g with its 95% CI, sized by weight; diamond: the pooled g.",
@@ -35,16 +42,16 @@ def subset_captions(item: dict, bias_k: int = 10, spread_k: int = 3) -> dict:
             + (CAPTIONS["dependent-funnel"] if dependent else "")}
 
 
-def _subset_title(item):
+def _subset_title(item: Mapping[str, Any]) -> str:
     control = "all controls" if item["control"] == "all" else f"{item['control']} controls"
     return f"{item['outcome']}, {item.get('timepoint') or 'all timepoints'}, {control}"
 
 
-def _diamond(pooled, prediction=True):
+def _diamond(pooled: Mapping[str, Any], prediction: bool = True) -> SimpleNamespace:
     """A subset's pooled model read back from its dictionary with the two PooledModel members
     the forest plot draws: pooled_estimate() (estimate and CI) and prediction_interval() (a
     missing bound, JSON null, as NaN; NaN, not drawn, without ``prediction``)."""
-    def value(name):
+    def value(name: str) -> float:
         return math.nan if pooled.get(name) is None else pooled[name]
 
     estimate = SimpleNamespace(**{name: value(name) for name in ("estimate", "ci_lower", "ci_upper")})
@@ -59,7 +66,7 @@ def forest_svg(item: dict, spread_k: int = 3) -> str:
     return svg_text(subset_forest(item, spread_k))
 
 
-def subset_forest(item: dict, spread_k: int = 3):
+def subset_forest(item: dict, spread_k: int = 3) -> Figure:
     """A pooled subset's forest plot: one effect per trial, or, where trials contribute several
     rows, a trial's rows together under its name with the multilevel pooled g as the diamond;
     the prediction interval from ``spread_k`` trials (the plan's minimum_k.heterogeneity)."""

@@ -2,7 +2,9 @@
 bivariate compassionate / uncompassionate model; where an outcome has rows in several timepoint
 windows, its trajectory.  Both are metafor's rma.mv with ``random = ~ inner | study_id``
 (:func:`compassmeta.models.multivariate.multivariate`), one estimate per inner level (no intercept)."""
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..common.errors import CompassmetaError
 from ..common.results import Result
@@ -33,7 +35,8 @@ class JointModel(Result):
     note: str
 
 
-def _fit(kind, outcome, window, model, rows, inner, levels, **options) -> JointModel:
+def _fit(kind: str, outcome: str, window: str, model: str, rows: Sequence[Mapping[str, Any]],
+         inner: Sequence[str], levels: Iterable[str], **options: Any) -> JointModel:
     from ..models.multivariate import multivariate
 
     trials = list(dict.fromkeys(row["study_id"] for row in rows))
@@ -49,7 +52,7 @@ def _fit(kind, outcome, window, model, rows, inner, levels, **options) -> JointM
                       k_rows=len(rows), n_trials=len(trials), result=result, note=note)
 
 
-def component_models(rows, rho: float) -> list:
+def component_models(rows: Sequence[Mapping[str, Any]], rho: float) -> list:
     """Per timepoint window, the bivariate model of the trials that report both SCS components:
     UN over the two components across trials, the components' sampling errors within a trial
     correlated ``rho`` (the plan's within-trial correlation), one estimate per component and the

@@ -2,15 +2,20 @@
 bivariate SCS-component model (both effects, their heterogeneity and correlation, the contrast)
 and each outcome's trajectory over the timepoint windows, the model stated under each."""
 import html
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from .numbers import interval_text, number, p_text
 
+#: Draws one of the page's tables: (header cells, rows of cells, CSS class) -> HTML.
+TableRenderer = Callable[[Sequence[str], Sequence[Sequence[str]], str], str]
 
-def _e(value) -> str:
+
+def _e(value: object) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _panel(joint, table) -> str:
+def _panel(joint: Mapping[str, Any], table: TableRenderer) -> str:
     result = joint["result"]
     components = joint["kind"] == "components"
     title = (f"SCS components: compassionate vs uncompassionate, {joint['window']}" if components
@@ -36,7 +41,7 @@ def _panel(joint, table) -> str:
             + f'<p class="note">Model: {_e(joint["model"])}.</p></div>')
 
 
-def joint_section(report, table) -> str:
+def joint_section(report: Mapping[str, Any], table: TableRenderer) -> str:
     """The section of the report's multivariate models ('' where it has none); ``table`` draws
     the page's tables."""
     models = report.get("joint_models") or ()

@@ -2,6 +2,8 @@
 (:class:`compassmeta.common.results.PooledModel`: describe() and heterogeneity(), as the
 analysis' JSON carries them in ``model_description`` and ``heterogeneity``), never from its class."""
 import html
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .numbers import number, p_text
 
@@ -21,7 +23,7 @@ COMPONENT_LABELS = {"tau2": ("τ²", ""), "sigma2_between": ("σ²", " between t
                     "sigma2_within": ("σ²", " within trials")}
 
 
-def _component_cells(component, alone):
+def _component_cells(component: Mapping[str, Any], alone: bool) -> tuple[str, str]:
     """A variance component's label and value: the variance, its 95% CI where computed, and its
     square root where it is the model's only component."""
     symbol, place = COMPONENT_LABELS.get(component["name"], (component["name"], ""))
@@ -34,7 +36,7 @@ def _component_cells(component, alone):
     return symbol + place + (" [95% CI]" if has_ci else "") + (f" ({symbol[0]})" if alone else ""), value
 
 
-def _i2_cells(components):
+def _i2_cells(components: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
     """I^2 of each component that defines one; H^2 = 1 / (1 - I^2) beside a lone I^2 (Higgins &
     Thompson 2002, as metafor's rma prints it)."""
     shares = [(COMPONENT_LABELS.get(c["name"], ("", ""))[1], c["i2"])

@@ -1,16 +1,19 @@
 """The moderator explorer's analyses: subgroups (text moderator) or meta-regression (numeric)."""
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from ..common.errors import CompassmetaError
+from ..common.results import Result
 from ..data.aggregate import aggregate_by
 from ..models.moderators import is_numeric, meta_regression, subgroup_analysis
 from .results import ModeratorAnalysis, ModeratorEffects
 from .settings import METHOD, WITHIN_TRIAL_R
 
 
-def moderator_effects(column: str, rows, labels: dict) -> ModeratorEffects:
+def moderator_effects(column: str, rows: Sequence[Mapping[str, Any]], labels: dict) -> ModeratorEffects:
     """One effect per trial and value of ``column`` (a trial's rows of one value averaged as in
     :func:`compassmeta.report.subsets.choose_model`); rows without a value are left out."""
     present = [row for row in rows if row.get(column) not in (None, "")]
@@ -22,7 +25,7 @@ def moderator_effects(column: str, rows, labels: dict) -> ModeratorEffects:
                             yi=tuple(float(c[1]) for c in combined), vi=tuple(float(c[2]) for c in combined))
 
 
-def moderator_fit(effects: ModeratorEffects, column: str, name: str):
+def moderator_fit(effects: ModeratorEffects, column: str, name: str) -> tuple[str, Result]:
     """Meta-regression (numeric values) or subgroup analysis (separate tau^2 per subgroup) of
     the effects: (kind, result)."""
     yi, vi = np.array(effects.yi), np.array(effects.vi)
@@ -33,15 +36,16 @@ def moderator_fit(effects: ModeratorEffects, column: str, name: str):
 
 def _levels_too_small(effects: ModeratorEffects, minimum_level: int) -> list:
     """The levels of a categorical moderator with fewer than ``minimum_level`` trials, with their counts."""
-    trials = {}
+    trials: dict[str, set[str]] = {}
     for label, value in zip(effects.labels, effects.values):
         trials.setdefault(str(value), set()).add(label)
     return [f"'{level}' has {len(names)} trial(s)" for level, names in sorted(trials.items())
             if len(names) < minimum_level]
 
 
-def analyse_moderator(outcome: str, column: str, name: str, rows, labels: dict, *, minimum_level: int = 2,
-                      timepoint: str | None = None, collection: str | None = None) -> ModeratorAnalysis:
+def analyse_moderator(outcome: str, column: str, name: str, rows: Sequence[Mapping[str, Any]], labels: dict,
+                      *, minimum_level: int = 2, timepoint: str | None = None,
+                      collection: str | None = None) -> ModeratorAnalysis:
     """Subgroup analysis (text moderator) or meta-regression (numeric) of one outcome's trials.
 
     Each trial enters once per moderator value (rows of a trial with one value are averaged as in
@@ -57,7 +61,7 @@ def analyse_moderator(outcome: str, column: str, name: str, rows, labels: dict, 
     if len(effects.labels) > len(set(effects.labels)):
         note += "a trial with several values enters several levels (the levels are not independent); "
 
-    def not_analysed(reason):
+    def not_analysed(reason: str) -> ModeratorAnalysis:
         return ModeratorAnalysis(outcome=outcome, moderator=name, column=column, kind="not analysed",
                                  k_trials=k, result=None, note=note + reason, effects=effects,
                                  status="insufficient", timepoint=timepoint, collection=collection)

@@ -1,8 +1,11 @@
 """The data sets ``compassmeta reproduce`` recomputes from: a study table of studies/, or the
 Goldberg et al. (2018) comparisons built from the MetaCIH database, as effect sizes with the
 columns a target's selection can filter on."""
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,11 +29,11 @@ class EffectData:
 
     yi: np.ndarray
     vi: np.ndarray
-    columns: dict
+    columns: dict[str, list[Any]]
     description: str
-    labels: tuple
+    labels: tuple[str, ...]
 
-    def select(self, selection):
+    def select(self, selection: str | None) -> "EffectData":
         keep = np.ones(self.yi.size, dtype=bool)
         for clause in filter(None, (part.strip() for part in (selection or "").split("&"))):
             name, _, value = clause.partition("=")
@@ -42,7 +45,7 @@ class EffectData:
                           tuple(label for label, k in zip(self.labels, keep) if k))
 
 
-def table_data(path, resource):
+def table_data(path: Path, resource: str) -> EffectData:
     table = load_study_table(path, resource=resource)
     columns = {name: table.column(name) for name in table.schema.names}
     labels = tuple(f"{citation.split(' (')[0]}" if resource == "thirdwave"
@@ -52,7 +55,7 @@ def table_data(path, resource):
     return EffectData(table.yi, table.vi, columns, f"{path.name} ({len(table)} rows)", labels)
 
 
-def metacih_data(mirror=None):
+def metacih_data(mirror: str | os.PathLike[str] | None = None) -> EffectData:
     """Goldberg et al. (2018) comparisons from MetaCIH: one composite effect per study,
     comparator tier and time point (see studies/README.md for every choice)."""
     path = datasets.require("metacih-mbi", mirror)

@@ -1,11 +1,14 @@
 """The study rows of a report: loading, trial labels, fingerprints and provenance."""
 import hashlib
 import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..common.errors import InputError
 from ..data.measure_routes import DEFAULT_MEASURE, check_one_measure
-from ..data.plan import comparator_of, comparison_labels, scs_part, timepoint_windows
+from ..data.plan import Plan, comparator_of, comparison_labels, scs_part, timepoint_windows
 from ..data.studytable import load_study_table
 from ..plots.labels import author_year
 from .results import TableVersion, TrialSource
@@ -15,11 +18,11 @@ from .settings import EVIDENCE_LEVELS, TEACHING_TABLES
 PLAN_KEYS = ("window", "comparator", "comparator_kind", "scs_part", "collection", "label", "comparison")
 
 
-def _sha256(path):
+def _sha256(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def row_digest(row: dict) -> str:
+def row_digest(row: Mapping[str, Any]) -> str:
     """A short fingerprint of a row's cells, so the next report can tell a changed row."""
     left_out = ("yi", "vi", "table", *PLAN_KEYS)
     text = json.dumps({name: row[name] for name in sorted(row) if name not in left_out},
@@ -27,16 +30,20 @@ def row_digest(row: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def trial_label(row: dict) -> str:
+def trial_label(row: Mapping[str, Any]) -> str:
     """"Author Year", "A & B Year" or "Author et al. Year" from the citation, as the CLI's figures
     label a trial (:func:`compassmeta.plots.labels.author_year`); the study id as a fallback."""
     return author_year(row.get("citation") or "", row.get("year") or "") or row["study_id"]
 
 
-def load_rows(paths, evidence_level: str | None = None) -> tuple[list, tuple, tuple]:
+def load_rows(paths: Iterable[str | os.PathLike[str]],
+              evidence_level: str | None = None) -> tuple[list, tuple, tuple]:
     """Typed rows of every table (with ``yi``, ``vi`` and ``table``), each table's version and
     the validation warnings; with ``evidence_level`` (a key of :data:`EVIDENCE_LEVELS`) only the
     rows whose numbers are printed there (rows without the column, or blank, are left out)."""
+    rows: list[dict[str, Any]]
+    versions: list[TableVersion]
+    warnings: list[str]
     rows, versions, warnings = [], [], []
     for path in paths:
         path = Path(path)
@@ -49,7 +56,7 @@ def load_rows(paths, evidence_level: str | None = None) -> tuple[list, tuple, tu
         warnings += [str(problem) for problem in table.warnings]
         for row, g, v in zip(table.rows, table.yi, table.vi):
             rows.append(dict(row, yi=float(g), vi=float(v), table=str(path)))
-    seen = {}
+    seen: dict[str, str] = {}
     for row in rows:
         if row["es_id"] in seen:
             raise InputError(f"es_id '{row['es_id']}' is also in {seen[row['es_id']]}", file=row["table"],
@@ -63,13 +70,13 @@ def load_rows(paths, evidence_level: str | None = None) -> tuple[list, tuple, tu
     return rows, tuple(versions), tuple(warnings)
 
 
-def classify_rows(rows, plan) -> list:
+def classify_rows(rows: Sequence[Mapping[str, Any]], plan: Plan) -> list:
     """The rows with what the analysis plan makes of them: ``window`` (timepoint window),
     ``comparator`` (passive or active) and ``comparator_kind`` (waitlist, ...), ``scs_part``
     (the SCS part of a self-compassion row, else None) and ``collection`` (the title of a
     teaching table such as ThirdWave, kept apart from the curated trials; None for those)."""
     windows = timepoint_windows(rows, plan)
-    classified = []
+    classified: list[dict[str, Any]] = []
     for row, window in zip(rows, windows):
         kind, cls = comparator_of(row, plan)
         classified.append(dict(row, window=window, comparator=cls, comparator_kind=kind,
@@ -78,7 +85,7 @@ def classify_rows(rows, plan) -> list:
     return classified
 
 
-def label_rows(rows, labels: dict, plan) -> list:
+def label_rows(rows: Sequence[Mapping[str, Any]], labels: dict, plan: Plan) -> list:
     """The rows with their ``label``: the trial's label, and for a trial of several comparisons
     (a multi-arm trial) the comparison too ('Hypo & Test 2024: MSC vs waitlist'), as the CLI's
     figures label them; ``comparison`` the comparison alone (None for a trial of one)."""
@@ -87,23 +94,23 @@ def label_rows(rows, labels: dict, plan) -> list:
             for row, comparison in zip(rows, comparison_labels(rows, plan))]
 
 
-def unique_labels(rows) -> dict:
+def unique_labels(rows: Iterable[Mapping[str, Any]]) -> dict:
     """One label per trial; equal labels of different trials get their study id added."""
-    labels = {}
+    labels: dict[str, str] = {}
     for row in rows:
         labels.setdefault(row["study_id"], trial_label(row))
-    counts = {}
+    counts: dict[str, int] = {}
     for label in labels.values():
         counts[label] = counts.get(label, 0) + 1
     return {study: (label if counts[label] == 1 else f"{label} ({study})") for study, label in labels.items()}
 
 
-def participants(rows) -> int | None:
+def participants(rows: Iterable[Mapping[str, Any]]) -> int | None:
     """Participants over trials, each group counted once: a trial's intervention arms (by ``arm``)
     and control groups (by ``control_arm``) each add their largest n among the trial's rows, so
     a control shared by two comparisons counts once (Cochrane Handbook 23.3.4); rows without arm
     labels count the largest n1 + n2 of the trial.  None if a row lacks n."""
-    groups = {}
+    groups: dict[tuple[str, tuple[str, str | None]], int] = {}
     for row in rows:
         if row.get("n1") is None or row.get("n2") is None:
             return None
@@ -117,9 +124,9 @@ def participants(rows) -> int | None:
     return int(sum(groups.values()))
 
 
-def trial_sources(rows, labels) -> tuple:
+def trial_sources(rows: Iterable[Mapping[str, Any]], labels: Mapping[str, str]) -> tuple:
     """Provenance of every trial, in order of first appearance."""
-    trials = {}
+    trials: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
         trials.setdefault(row["study_id"], []).append(row)
     return tuple(TrialSource(study_id=study, label=labels[study], citation=members[0]["citation"],
@@ -131,7 +138,8 @@ def trial_sources(rows, labels) -> tuple:
                  for study, members in trials.items())
 
 
-def plan_rows(tables, plan, evidence_level: str | None = None) -> tuple:
+def plan_rows(tables: Iterable[str | os.PathLike[str]], plan: Plan,
+              evidence_level: str | None = None) -> tuple:
     """The rows of the ``tables`` (those of ``evidence_level``, see :func:`load_rows`) classified
     and labelled by the analysis ``plan`` (:func:`classify_rows`, :func:`label_rows`), the trial
     labels, the tables' versions and the validation warnings."""

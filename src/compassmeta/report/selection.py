@@ -1,9 +1,10 @@
 """Text tables of the selection model (as metafor's print of a selmodel) and of Mathur &
 VanderWeele's publication-bias sensitivity analysis."""
 from ..common.formatting import aligned, fmt, fmt_p, interval, p_text
+from ..common.results import Result
 
 
-def selection_table(result):
+def selection_table(result: Result) -> str:
     """A selection model printed as metafor's print.rma.uni.selmodel lays it out."""
     d = result.to_dict()
     level = f"{d['level']:g}%"
@@ -47,11 +48,11 @@ def selection_table(result):
     return "\n".join(lines)
 
 
-def publication_sensitivity_table(result):
+def publication_sensitivity_table(result: Result) -> str:
     """Mathur & VanderWeele's corrected and worst-case estimates with the S-values."""
     d = result.to_dict()
 
-    def s_text(value):
+    def s_text(value: float | str | None) -> str:
         return "not applicable" if value is None else (value if isinstance(value, str) else f"{value:.2f}")
 
     return "\n".join([

@@ -3,20 +3,23 @@
 The decisions the project will change as its analysis plan grows: :func:`outcome_groups` and
 :func:`outcome_subsets` (which rows are pooled together) and :func:`choose_model` (the model).
 """
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..data.aggregate import aggregate_by
-from ..data.plan import WINDOWS
-from ..models.pooling import pool
+from ..data.plan import WINDOWS, Plan
+from ..models.dependent import MultilevelPooledResult
+from ..models.pooling import PooledResult, pool
 from ..models.sharedgroups import ArmGroups
 from .results import SubsetEffects
 from .rows import unique_labels
 from .settings import CONTROLS, LEADING_OUTCOMES, METHOD, SELF_COMPASSION, WITHIN_TRIAL_R
 
 
-def outcome_of(row: dict) -> str:
+def outcome_of(row: Mapping[str, Any]) -> str:
     """The outcome group of a row: its ``outcome``, split by SCS component for self-compassion."""
     outcome = row["outcome"]
     component = row.get("scs_component")
@@ -25,15 +28,15 @@ def outcome_of(row: dict) -> str:
     return outcome.replace("_", " ")
 
 
-def outcome_groups(rows, order=LEADING_OUTCOMES) -> dict:
+def outcome_groups(rows: Iterable[Mapping[str, Any]], order: Sequence[str] = LEADING_OUTCOMES) -> dict:
     """The outcome groups of the rows: in the plan's outcome ``order`` (self-compassion, by SCS
     part, then depression and anxiety by default), then the others in order of first appearance."""
-    groups = {}
+    groups: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
         groups.setdefault(outcome_of(row), []).append(row)
     names = [name.replace("_", " ") for name in order]
 
-    def rank(outcome):
+    def rank(outcome: str) -> tuple[int, int]:
         first = next((i for i, name in enumerate(names) if outcome.startswith(name)), len(names))
         return first, list(groups).index(outcome)
 
@@ -56,11 +59,11 @@ class Section:
         return f"{prefix}{self.outcome}, {self.window}"
 
 
-def sections(rows, plan) -> dict:
+def sections(rows: Sequence[Mapping[str, Any]], plan: Plan) -> dict:
     """The rows by :class:`Section`: curated trials first, outcomes in the plan's order, then
     timepoint windows in order (post, short and long follow-up, ...); rows classified by
     :func:`compassmeta.report.rows.classify_rows`."""
-    grouped = {}
+    grouped: dict[Section, list[Mapping[str, Any]]] = {}
     for collection in dict.fromkeys(row["collection"] for row in rows):
         members = [row for row in rows if row["collection"] == collection]
         for outcome, outcome_rows in outcome_groups(members, plan.outcome_order).items():
@@ -97,7 +100,7 @@ class Subset:
         return self.rows[0].get("scs_part") if self.rows else None
 
 
-def outcome_subsets(section: Section, rows) -> list:
+def outcome_subsets(section: Section, rows: Sequence[Mapping[str, Any]]) -> list:
     """The subsets of one section (one outcome and SCS part in one timepoint window): all
     comparators, then each comparator class of the plan (passive, active) that has rows, marked
     as the same trials as all comparators where every row has that class."""
@@ -135,7 +138,7 @@ class ModelChoice:
         """The sampling variance of each trial's effect."""
         return np.array(self.effects.vi, dtype=float)
 
-    def pool(self):
+    def pool(self) -> PooledResult | MultilevelPooledResult:
         """One effect per trial: rma(yi, vi, method="REML"); dependent rows: the three-level model
         (metafor rma.mv, random = ~ 1 | study_id/es_id) or, with ``rho``, the CHE model, comparisons
         sharing a control group with its covariance (vcalc(grp1, grp2, w1, w2))."""
@@ -146,21 +149,21 @@ class ModelChoice:
         return pool(self.yi, self.vi, method=METHOD)
 
 
-def _row_label(row):
+def _row_label(row: Mapping[str, Any]) -> str:
     """What tells a trial's rows apart: the comparison of a multi-arm trial, instrument, SCS part."""
     parts = [row.get("comparison"), row.get("instrument") or row.get("es_id"), row.get("scs_component")]
     return ", ".join(str(part) for part in parts if part)
 
 
-def _trial_label(study, members, labels, m):
+def _trial_label(study: str, members: Iterable[Mapping[str, Any]], labels: Mapping[str, str], m: int) -> str:
     """A trial's label in a subset: its rows' common label (which names the comparison of a
     multi-arm trial), else the trial's; with "(m measures)" where its rows are averaged."""
-    names = {row.get("label") for row in members} - {None}
+    names = {row["label"] for row in members if row.get("label") is not None}
     name = names.pop() if len(names) == 1 else labels[study]
     return name + (f" ({m} measures)" if m > 1 else "")
 
 
-def subset_effects(rows, labels: dict) -> SubsetEffects:
+def subset_effects(rows: Sequence[Mapping[str, Any]], labels: dict) -> SubsetEffects:
     """One effect per trial (a trial's rows averaged assuming r = WITHIN_TRIAL_R, Borenstein
     et al. 2009, ch. 24; a trial of several rows labelled "(m measures)") and every row in
     trial order."""
@@ -180,7 +183,7 @@ def subset_effects(rows, labels: dict) -> SubsetEffects:
         rows_vi=tuple(float(row["vi"]) for row in ordered), row_groups=ArmGroups.from_rows(ordered))
 
 
-def choose_model(rows, labels: dict | None = None, *, rho: float | None = None,
+def choose_model(rows: Sequence[Mapping[str, Any]], labels: dict | None = None, *, rho: float | None = None,
                  ci_method: str = "z") -> ModelChoice:
     """The model the rows need.  Where every trial gives one row: a random-effects model (REML,
     Wald z) on one effect per trial.  Where a trial contributes several rows: the three-level
