@@ -182,3 +182,18 @@ def test_cli_json_keys_of_issue_25():
     expected = INFERENCE["fsn"]["thirdwave"]
     for key in ("rosenthal", "orwin", "orwin_weighted", "rosenberg", "fisher", "general"):
         assert fsn[key] == expected[key], key
+
+
+@pytest.mark.parametrize("args, message", [
+    (["pool", "--tau2-ci", "pl"], "no profile-likelihood CIs of its sigma^2"),
+    (["pool", "--robust", "CR2"], "--robust is for independent effects"),
+    (["metareg", "--mods", "year", "--robust", "CR1"], "--robust is for independent effects"),
+])
+def test_cli_cluster_refusals_are_one_line(tmp_path, args, message):
+    from click.testing import CliRunner
+
+    from compassmeta.cli import main
+
+    command, *rest = args
+    result = CliRunner().invoke(main, [command, str(_assink_csv(tmp_path)), "--cluster", "study", *rest])
+    assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
