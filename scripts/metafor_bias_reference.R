@@ -4,7 +4,10 @@
 # Run from the project root:  Rscript scripts/metafor_bias_reference.R
 # Writes tests/fixtures/metafor_bias.json (data sets are read from metafor_core.json's
 # sources again here, so both fixtures describe the same numbers).  CI does not run it.
+# Needs metafor >= 5.1 in /opt/rlib-current (see helpers' notes); the JSON records its version.
+.libPaths(c("/opt/rlib-current", .libPaths()))
 suppressMessages({library(metafor); library(jsonlite)})
+stopifnot(packageVersion("metafor") >= "5.1")
 
 tight <- list(threshold = 1e-12, maxiter = 10000, tol = 1e-13)
 num <- function(x) if (is.null(x) || length(x) == 0) NA else as.numeric(x)
@@ -52,19 +55,25 @@ for (d in datasets) for (method in c("REML", "DL", "FE")) {
   out <- list(data = d$name, method = method)
   out$egger_lm <- regtest_values(regtest(res, model = "lm"))
   out$peese_lm <- regtest_values(regtest(res, model = "lm", predictor = "vi"))
-  out$egger_rma <- regtest_rma_values(suppressWarnings(regtest(res, control = tight)))
+  out$egger_rma <- regtest_rma_values(suppressWarnings(regtest(res)))  # refits with res$control
   rk <- suppressWarnings(ranktest(res))
   out$ranktest <- list(tau = num(rk$tau), p_value = num(rk$pval))
   out$trimfill <- list()
   for (estimator in c("L0", "R0")) for (side in c("auto", "left", "right")) {
-    tf <- if (side == "auto") suppressWarnings(trimfill(res, estimator = estimator, control = tight))
-          else suppressWarnings(trimfill(res, estimator = estimator, side = side, control = tight))
+    # metafor 5.1's trimfill() refits with res$control (the tight settings above)
+    tf <- if (side == "auto") suppressWarnings(trimfill(res, estimator = estimator))
+          else suppressWarnings(trimfill(res, estimator = estimator, side = side))
+    # its final fit on the filled data takes metafor's default control (5.1 passes no control to
+    # it), which stops short of the optimum; refit the same data tightly for the true optimum
+    ff <- suppressWarnings(rma(tf$yi, tf$vi, method = method, control = tight))
     out$trimfill[[length(out$trimfill) + 1]] <- list(
       estimator = estimator, side_requested = side, side = tf$side, k0 = num(tf$k0),
-      estimate = num(tf$beta), se = num(tf$se), ci_lower = num(tf$ci.lb), ci_upper = num(tf$ci.ub),
-      tau2 = num(tf$tau2), filled_yi = num(tf$yi[tf$fill]), filled_vi = num(tf$vi[tf$fill]))
+      estimate = num(ff$beta), se = num(ff$se), ci_lower = num(ff$ci.lb), ci_upper = num(ff$ci.ub),
+      tau2 = num(ff$tau2), filled_yi = num(tf$yi[tf$fill]), filled_vi = num(tf$vi[tf$fill]))
   }
-  fs <- list(rosenthal = fsn(d$yi, d$vi), orwin = fsn(d$yi, d$vi, type = "Orwin"),
+  # metafor >= 4.4 weights Orwin's mean by 1/vi when vi are given; without vi it is unweighted
+  fs <- list(rosenthal = fsn(d$yi, d$vi), orwin = fsn(d$yi, type = "Orwin"),
+             orwin_weighted = fsn(d$yi, d$vi, type = "Orwin"),
              rosenberg = fsn(d$yi, d$vi, type = "Rosenberg"))
   out$fsn <- lapply(fs, function(f) list(n = num(f$fsnum), p_value = num(f$pval), target = num(f$target),
                                          mean = num(f$meanes)))
@@ -73,7 +82,7 @@ for (d in datasets) for (method in c("REML", "DL", "FE")) {
     l1 <- suppressWarnings(leave1out(r2))
     inf <- suppressWarnings(influence(r2))
     bj <- suppressWarnings(baujat(r2, progbar = FALSE))
-    cu <- suppressWarnings(cumul(r2, order = d$vi))  # metafor 3.8: order by this variable
+    cu <- suppressWarnings(cumul(r2, order = d$vi))  # order by this variable (ties kept in row order)
     out[[paste0("leave1out_", test)]] <- list(estimate = num(l1$estimate), se = num(l1$se),
       statistic = num(if (is.null(l1$zval)) l1$tval else l1$zval), p_value = num(l1$pval), ci_lower = num(l1$ci.lb), ci_upper = num(l1$ci.ub),
       q = num(l1$Q), q_p = num(l1$Qp), tau2 = num(l1$tau2), i2 = num(l1$I2), h2 = num(l1$H2))

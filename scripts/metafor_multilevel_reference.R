@@ -2,8 +2,9 @@
 # Reference values for compassmeta's multilevel (three-level / CHE) models and CR2 inference.
 #
 # Run from the project root:  Rscript scripts/metafor_multilevel_reference.R
-# Writes tests/fixtures/metafor_multilevel.json.  Needs R with metafor (3.8), metadat,
-# clubSandwich (0.5), jsonlite.  CI does not run this script; it reads the committed JSON.
+# Writes tests/fixtures/metafor_multilevel.json.  Needs metafor >= 5.1 in /opt/rlib-current
+# (see helpers' notes), metadat, clubSandwich (0.5), jsonlite; the JSON records the versions.
+# CI does not run this script; it reads the committed JSON.
 #
 # Model: rma.mv(yi, V, mods, random = ~ 1 | cluster/es_id) with V = vcalc(vi, cluster,
 # obs = es_id, rho = rho), the CHE working model (rho = 0: the three-level model).
@@ -14,7 +15,9 @@
 # (metafor's default nlminb stops about 3e-7 (relative) short of it on dat.assink2016).
 # I^2 per level follows metafor's FAQ "I^2 for multilevel and multivariate models":
 # sigma^2_l / (sum sigma^2 + (k - p) / tr(P)) with P built from W = diag(1 / vi).
+.libPaths(c("/opt/rlib-current", .libPaths()))
 suppressMessages({library(metafor); library(clubSandwich); library(jsonlite)})
+stopifnot(packageVersion("metafor") >= "5.1")
 
 tight <- list(optimizer = "optim", optmethod = "BFGS", reltol = 1e-15, maxit = 10000)
 datasets <- list()
@@ -219,11 +222,28 @@ for (name in c("assink2016", "konstantopoulos2011", "satcoaching")) for (rho in 
     V <- vcalc(vi, cluster = cluster, obs = es_id, rho = rho, data = dat)
     fit <- function(sigma2) rma.mv(yi, V, random = ~ 1 | cluster / es_id, data = dat, method = method,
                                    sigma2 = sigma2, control = tight)
-    full <- fit(c(NA, NA))
-    no_between <- fit(c(0, NA))
-    no_within <- fit(c(NA, 0))
-    between <- anova(full, no_between)
-    within <- anova(full, no_within)
+    # The optimizer works on log(sigma^2) and cannot reach 0 exactly: where the maximum lies on the
+    # zero boundary (satcoaching, rho 0, ML: both sigma^2 at 0) the free fit stops 1e-8 short of
+    # it in log-likelihood.  Each model is therefore also fitted with its free components held at
+    # 0 (every subset), and the fit of the highest log-likelihood is its optimum.
+    best <- function(sigma2) {
+      free <- which(is.na(sigma2))
+      subsets <- unlist(lapply(0:length(free), function(m) combn(free, m, simplify = FALSE)),
+                        recursive = FALSE)
+      fits <- lapply(subsets, function(zero) { s <- sigma2; s[zero] <- 0; fit(s) })
+      fits[[which.max(sapply(fits, logLik))]]
+    }
+    # metafor's anova(full, reduced): LRT = deviance difference (floored at 0), chi-square on the
+    # one parameter fixed at 0
+    lrt <- function(full, reduced) {
+      statistic <- max(0, 2 * (as.numeric(logLik(full)) - as.numeric(logLik(reduced))))
+      list(LRT = statistic, pval = pchisq(statistic, df = 1, lower.tail = FALSE))
+    }
+    full <- best(c(NA, NA))
+    no_between <- best(c(0, NA))
+    no_within <- best(c(NA, 0))
+    between <- lrt(full, no_between)
+    within <- lrt(full, no_within)
     variance_tests[[length(variance_tests) + 1]] <- list(
       dataset = name, rho = rho, method = method, logLik = as.numeric(logLik(full)),
       lrt_between = between$LRT, p_between = between$pval, sigma2_without_between = no_between$sigma2,

@@ -3,7 +3,10 @@
 #
 # Run from the project root:  Rscript scripts/metafor_speed_reference.R
 # Writes tests/fixtures/metafor_gosh_permutest.json.  CI does not run it.
+# Needs metafor >= 5.1 in /opt/rlib-current (see helpers' notes); the JSON records its version.
+.libPaths(c("/opt/rlib-current", .libPaths()))
 suppressMessages({library(metafor); library(jsonlite)})
+stopifnot(packageVersion("metafor") >= "5.1")
 
 tight <- list(threshold = 1e-12, maxiter = 10000, tol = 1e-13)
 num <- function(x) as.numeric(x)

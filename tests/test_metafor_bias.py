@@ -82,6 +82,10 @@ def test_fail_safe_n(case):
     assert_close(result.rosenthal_p, case["fsn"]["rosenthal"]["p_value"], "rosenthal p")
     assert_close(result.rosenberg_p, case["fsn"]["rosenberg"]["p_value"], "rosenberg p")
     assert_close(result.orwin_target, case["fsn"]["orwin"]["target"], "orwin target")
+    # metafor >= 4.4: fsn(yi, vi, type = "Orwin") weights the mean by 1/vi
+    assert result.orwin_weighted == case["fsn"]["orwin_weighted"]["n"]
+    assert_close(result.orwin_weighted_target, case["fsn"]["orwin_weighted"]["target"],
+                 "weighted orwin target")
 
 
 TAU2 = ["tau2"]  # metafor leaves tau^2 out (NA) for fixed-effect models; compassmeta reports 0

@@ -5,7 +5,7 @@ k - p df) or "cr2" (clubSandwich CR2 standard errors, Satterthwaite df per coeff
 the HTZ Wald test for the moderators; prediction intervals as metafor predict() on
 robust(..., clubSandwich = TRUE): t on the Satterthwaite df with the robust se).
 """
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,8 +23,11 @@ from ..common.results import (
     VarianceComponent,
     html_cell,
 )
+from .design import Moderators
+from .fitstats import LikelihoodRatioTest
 from .multilevel import ClusterLabels, MultilevelFit, fit_multilevel, log_likelihood_without
-from .predictions import Blup, multilevel_blups, share_above
+from .multilevel_tests import multilevel_comparison, omnibus_test
+from .predictions import Blup, WaldTest, multilevel_blups, share_above
 from .robust import ClusteredFit, RobustInference
 from .sharedgroups import ArmGroups
 
@@ -257,6 +260,9 @@ class MultilevelMetaRegressionResult(Result):
     rho: float
     iterations: int
     notes: tuple = ()
+    lrt: LikelihoodRatioTest | None = None      # --drop
+    btt_test: WaldTest | None = None            # --btt
+    predictions: tuple = ()                     # --newmods
     fit: MultilevelFit | None = field(default=None, repr=False, compare=False, metadata=INTERNAL)
 
     def records(self) -> list[dict]:
@@ -279,25 +285,15 @@ class MultilevelMetaRegressionResult(Result):
         return multilevel_metareg_table(self)
 
 
-def _omnibus_test(fit: MultilevelFit, inference: Inference,
-                  columns: list[int]) -> tuple[float, int, float | None, float]:
-    """(QM, df1, df2 or None, p) for the coefficients in ``columns``."""
-    if inference.robust is not None:
-        return inference.robust.wald_htz(fit.beta, columns)
-    b = fit.beta[columns]
-    chi2 = float(b @ np.linalg.solve(fit.vcov[np.ix_(columns, columns)], b))
-    m = len(columns)
-    if inference.df is None:
-        return chi2, m, None, float(dist.chi2_sf(chi2, m))
-    df2 = fit.k - fit.p
-    return chi2 / m, m, float(df2), float(dist.f_sf(chi2 / m, m, df2))
-
-
 def meta_regression_dependent(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, terms: Iterable[str],
                               cluster: ClusterLabels, *, method: str, rho: float | None, ci_method: str,
-                              level: float,
-                              groups: ArmGroups | None = None) -> MultilevelMetaRegressionResult:
-    """Multilevel meta-regression on design ``X`` (intercept first); ``level`` a fraction."""
+                              level: float, groups: ArmGroups | None = None,
+                              moderators: Moderators | None = None, drop: Sequence[str] = (),
+                              btt: Sequence[str] = (),
+                              newmods: Iterable[Mapping[str, str | float]] = (),
+                              ) -> MultilevelMetaRegressionResult:
+    """Multilevel meta-regression on design ``X`` (intercept first); ``level`` a fraction.  ``moderators``
+    (name -> values, coded as ``X``) with ``drop``, ``btt``, ``newmods``: see models.multilevel_tests."""
     fit, inference = fit_dependent(yi, vi, X, terms, cluster, method=method, rho=rho,
                                    ci_method=ci_method, level=level, groups=groups)
     se, crit = inference.se, inference.critical_values(level)
@@ -306,13 +302,15 @@ def meta_regression_dependent(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, ter
         Coefficient(term=term, estimate=float(b), se=float(s), statistic=float(b / s), df=df,
                     p_value=float(p), ci_lower=float(b - c * s), ci_upper=float(b + c * s), level=100 * level)
         for term, b, s, df, p, c in zip(terms, fit.beta, se, dfs, inference.p_values(fit.beta), crit))
-    qm, qm_df, qm_df2, qm_p = _omnibus_test(fit, inference, list(range(1, fit.p)))
+    qm, qm_df, qm_df2, qm_p = omnibus_test(fit, inference, list(range(1, fit.p)))
     return MultilevelMetaRegressionResult(
         coefficients=coefficients, qm=qm, qm_df=qm_df, qm_df2=qm_df2, qm_p=qm_p,
         sigma2_between=fit.sigma2[0], sigma2_within=fit.sigma2[1], i2_between=fit.i2[0],
         i2_within=fit.i2[1], qe=fit.q, qe_df=fit.q_df, qe_p=fit.q_p, k=fit.k,
         n_clusters=fit.n_clusters, method=fit.method, ci_method=ci_method, level=100 * level,
-        rho=fit.rho, iterations=fit.iterations, notes=fit.notes, fit=fit)
+        rho=fit.rho, iterations=fit.iterations, notes=fit.notes, fit=fit,
+        **multilevel_comparison(fit, inference, cluster, moderators or {}, drop=drop, btt=btt,
+                                newmods=newmods, groups=groups))
 
 
 @dataclass(frozen=True)

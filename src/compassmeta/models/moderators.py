@@ -219,11 +219,11 @@ def meta_regression(yi: ArrayLike | str, vi: ArrayLike | str, moderators: Modera
     X, terms = design_matrix(moderators, yi.size)
     check_options(cluster, rho, ci_method)
     if cluster is not None:
-        if drop or btt or newmods or robust:
-            raise InputError("--drop, --btt, --newmods and --robust are for independent effects "
-                             "(no --cluster)")
+        if robust:
+            raise InputError("--robust is for independent effects (no --cluster; there use --ci-method cr2)")
         return meta_regression_dependent(yi, vi, X, terms, cluster, method=method, rho=rho,
-                                         ci_method=ci_method, level=as_fraction(level), groups=groups)
+                                         ci_method=ci_method, level=as_fraction(level), groups=groups,
+                                         moderators=moderators, drop=drop, btt=btt, newmods=newmods or ())
     fit = fit_model(X, yi, vi, terms=terms, method=method, ci_method=ci_method,
                     level=as_fraction(level))
     crit = fit.critical_value

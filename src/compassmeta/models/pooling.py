@@ -182,9 +182,11 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", ci_method: str =
         raise InputError("user weights (--weights) weight the univariate pooled estimate only: they do not "
                          "go with --cluster, --tau2-ci pl, --above, --blup or --robust")
     if cluster is not None:
-        if tau2_ci != "qprofile" or robust:
-            raise InputError("--tau2-ci pl and --robust are for independent effects (no --cluster; "
-                             "there use --ci-method cr2)")
+        if tau2_ci != "qprofile":
+            raise InputError("--tau2-ci pl is for independent effects: the multilevel model (--cluster) "
+                             "has no profile-likelihood CIs of its sigma^2")
+        if robust:
+            raise InputError("--robust is for independent effects (no --cluster; there use --ci-method cr2)")
         return pool_dependent(yi, vi, cluster, method=method, rho=rho, ci_method=ci_method,
                               level=as_fraction(level), variance_tests=variance_tests,
                               blup_labels=blup_labels, above=above, groups=groups)

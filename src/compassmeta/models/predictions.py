@@ -109,15 +109,20 @@ class WaldTest(Result):
     p_value: float
 
 
-def btt_test(fit: ModelFit, terms: Sequence[str], names: Sequence[str]) -> WaldTest:
-    """Wald test of the terms named in ``names``: a term, or a moderator (all of its terms)."""
+def btt_columns(terms: Sequence[str], names: Sequence[str]) -> list[int]:
+    """The columns of the terms named in ``names``: a term, or a moderator (all of its terms)."""
     def named(term: str, name: str) -> bool:
         return term == name or term.startswith(f"{name}[")
 
     unknown = [name for name in names if not any(named(term, name) for term in terms)]
     if unknown or not names:
         raise InputError(f"--btt: no model term '{(unknown or [''])[0]}' (terms: {', '.join(terms)})")
-    columns = [index for index, term in enumerate(terms) if any(named(term, name) for name in names)]
+    return [index for index, term in enumerate(terms) if any(named(term, name) for name in names)]
+
+
+def btt_test(fit: ModelFit, terms: Sequence[str], names: Sequence[str]) -> WaldTest:
+    """Wald test of the terms named in ``names``: a term, or a moderator (all of its terms)."""
+    columns = btt_columns(terms, names)
     statistic, df, p_value = fit.wald_test(columns)
     return WaldTest(terms=tuple(terms[c] for c in columns), statistic=statistic, df=df[0],
                     df2=df[1] if len(df) > 1 else None, p_value=p_value)

@@ -43,8 +43,12 @@ def robust_lines(d: dict[str, Any]) -> list[str]:
     rows += [[c["term"], fmt(c["estimate"]), fmt(c["se"]), fmt(c["df"], 2), fmt(c["statistic"], 3),
               fmt_p(c["p_value"]), interval(c["ci_lower"], c["ci_upper"])]
              for c in d["robust"]["coefficients"]]
-    return ["", f"Cluster-robust inference ({d['robust']['type']}, each study a cluster; Satterthwaite df):",
-            aligned(rows)]
+    r = d["robust"]
+    test = ([] if r.get("qm") is None else
+            [f"Test of moderators: HTZ F({r['qm_df']}, {fmt(r['qm_df2'], 2)}) = {fmt(r['qm'], 3)}, "
+             f"{p_text(r['qm_p'])}"])
+    return ["", f"Cluster-robust inference ({r['type']}, each study a cluster; Satterthwaite df):",
+            aligned(rows), *test]
 
 
 def prediction_lines(d: dict[str, Any]) -> list[str]:
@@ -205,7 +209,7 @@ def multilevel_metareg_table(result: Result) -> str:
     return "\n".join(multilevel_header(d, "meta-regression") + [
         f"Test for residual heterogeneity: QE({d['qe_df']}) = {fmt(d['qe'], 2)}, {p_text(d['qe_p'])}",
         f"Test of moderators: {test}({df}) = {fmt(d['qm'], 3)}, {p_text(d['qm_p'])}", "",
-        aligned(rows)] + [f"Note: {note}" for note in d["notes"]])
+        aligned(rows)] + comparison_lines(d) + [f"Note: {note}" for note in d["notes"]])
 
 
 def multilevel_subgroup_table(result: Result) -> str:

@@ -178,10 +178,15 @@ class RobustCoefficient(Result):
 
 @dataclass(frozen=True)
 class RobustResult(Result):
-    """Cluster-robust inference of every coefficient (``type`` CR0, CR1 or CR2; each study a cluster)."""
+    """Cluster-robust inference of every coefficient (``type`` CR0, CR1 or CR2; each study a cluster)
+    and, with moderators, their HTZ test (F on ``qm_df``, ``qm_df2``; metafor's robust() QM)."""
 
     type: str
     coefficients: tuple
+    qm: float | None = None
+    qm_df: int | None = None
+    qm_df2: float | None = None
+    qm_p: float | None = None
 
 
 def robust_univariate(fit: "ModelFit", kind: str = "CR2") -> RobustResult:
@@ -199,4 +204,7 @@ def robust_univariate(fit: "ModelFit", kind: str = "CR2") -> RobustResult:
         rows.append(RobustCoefficient(term=term, estimate=float(b), se=float(se), df=float(df),
                                       statistic=float(b / se), p_value=float(dist.t_two_sided_p(b / se, df)),
                                       ci_lower=float(b - crit * se), ci_upper=float(b + crit * se)))
-    return RobustResult(type=kind, coefficients=tuple(rows))
+    if fit.p == 1:
+        return RobustResult(type=kind, coefficients=tuple(rows))
+    qm, qm_df, qm_df2, qm_p = inference.wald_htz(fit.beta, range(1, fit.p))
+    return RobustResult(type=kind, coefficients=tuple(rows), qm=qm, qm_df=qm_df, qm_df2=qm_df2, qm_p=qm_p)
