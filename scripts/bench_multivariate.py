@@ -22,7 +22,8 @@ import tempfile
 
 import numpy as np
 
-from bench_multilevel import peak_megabytes, seconds
+from bench_multilevel import peak_megabytes
+from benchlib import median_seconds as seconds
 from compassmeta import multivariate
 
 RHO = 0.5

@@ -89,3 +89,41 @@ def test_phi_and_time_columns_build_ishak_v(tmp_path):
     d = json.loads(result.output)
     assert [c["term"] for c in d["coefficients"]] == ["time[1]", "time[2]", "time[3]", "time[4]"]
     assert np.allclose(d["tau2"] + d["rho"], [case["tau2"], case["rho"]], rtol=1e-6)
+
+
+def _assink_file(tmp_path, case):
+    data = tmp_path / "assink.csv"
+    with open(data, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["study", "row", "deltype", "yi", "vi"])
+        writer.writerows(zip(case["nested_values"]["study"], case["nested_values"]["row"], case["inner"],
+                             case["yi"], case["vi"]))
+    return data
+
+
+def test_nested_term_matches_metafor(tmp_path):
+    """--nested study/row: rma.mv(random = list(~ deltype | study, ~ 1 | study/row), struct = "ID")."""
+    case = next(c for c in FIXTURE["cases"] if c["name"] == "assink2016_ID_study_row" and c["method"] == "ML")
+    data = _assink_file(tmp_path, case)
+    result = run("mvmeta", data, "--cluster", "study", "--inner", "deltype", "--struct", "ID",
+                 "--nested", "study/row", "--method", "ML", "--format", "json")
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.output)
+    assert np.allclose(d["sigma2"] + d["tau2"], case["sigma2"] + [case["tau2"]], rtol=1e-6)
+    assert np.allclose(d["log_likelihood"], case["log_likelihood"], rtol=1e-9)
+    assert [p["level"] for p in d["predictions"]] == ["covert", "general", "overt"]
+    assert np.allclose([p["pi_upper"] for p in d["predictions"]],
+                       [p["pi_upper"] for p in case["predictions"]], rtol=1e-6)
+    text = run("mvmeta", data, "--cluster", "study", "--inner", "deltype", "--struct", "ID",
+               "--nested", "study/row", "--method", "ML").output
+    assert "sigma^2.2  0.0871  0.2952    100     no  study/row" in text
+    assert "sigma^2.1  0.1130  0.3361     17     no      study" in text
+
+
+def test_nested_term_crossing_clusters_is_refused(tmp_path):
+    case = next(c for c in FIXTURE["cases"] if c["name"] == "assink2016_ID_study_row" and c["method"] == "ML")
+    data = _assink_file(tmp_path, case)
+    result = run("mvmeta", data, "--cluster", "study", "--inner", "deltype", "--struct", "ID",
+                 "--nested", "deltype")
+    assert result.exit_code == 2
+    assert "lies in two clusters" in result.output and "column 'deltype'" in result.output

@@ -4,6 +4,7 @@ and the trajectory over timepoint windows, against metafor rma.mv
 (scripts/report_multivariate_reference.R -> tests/fixtures/report_multivariate_reference.json,
 fitted on tests/fixtures/report_multivariate_crafted.csv, which :func:`crafted_rows` writes)."""
 import csv
+import html
 import io
 import re
 import shutil
@@ -104,3 +105,51 @@ def test_page_shows_both_effects_the_correlation_the_contrast_and_the_model(repo
 
 def test_shipped_trials_have_no_joint_models():
     assert build_report([str(STUDIES / "trials.csv")]).joint_models == ()
+
+
+def _drawn(figure, gid):
+    """(estimates, [(lower, upper)]) of the errorbar drawn with ``gid``."""
+    from matplotlib.collections import LineCollection
+
+    line = next(a for a in figure.findobj(lambda a: a.get_gid() == gid) if not isinstance(a, LineCollection))
+    bars = next(a for a in figure.findobj(lambda a: a.get_gid() == gid) if isinstance(a, LineCollection))
+    horizontal = gid != "trajectory-estimate"
+    centres = line.get_xdata() if horizontal else line.get_ydata()
+    axis = 0 if horizontal else 1
+    return list(centres), [(segment[0][axis], segment[1][axis]) for segment in bars.get_segments()]
+
+
+@pytest.mark.parametrize("key", sorted(REFERENCE["models"]))
+def test_figure_draws_the_models_estimates(report, key):
+    """The drawn estimates, CIs and contrast are metafor's (the fixture), rho in the title."""
+    import matplotlib.pyplot as plt
+
+    from compassmeta.report.figures import joint_figure
+
+    kind, outcome, window = key.split(" | ")
+    expected = REFERENCE["models"][key]
+    figure = joint_figure(_joint(report, kind, outcome, window))
+    try:
+        gid = "component-estimate" if kind == "components" else "trajectory-estimate"
+        centres, bounds = _drawn(figure, gid)
+        for got, (low, high), want in zip(centres, bounds, expected["coefficients"], strict=True):
+            assert_close(got, want["estimate"], f"{key} drawn estimate", rel=1e-5)
+            assert_close(low, want["ci_lower"], f"{key} drawn lower", rel=1e-5)
+            assert_close(high, want["ci_upper"], f"{key} drawn upper", rel=1e-5)
+        if kind == "components":
+            (centre,), ((low, high),) = _drawn(figure, "contrast-estimate")
+            contrast = expected["contrasts"][0]
+            for got, name in ((centre, "estimate"), (low, "ci_lower"), (high, "ci_upper")):
+                assert_close(got, contrast[name], f"{key} drawn contrast {name}", rel=1e-5)
+        assert f"ρ = {expected['rho'][0]:.2f}" in figure.axes[0].get_title()
+    finally:
+        plt.close(figure)
+
+
+def test_page_has_a_figure_per_joint_model_with_the_model_under_it(report):
+    page = render_html(report)
+    section = re.search(r'<section id="multivariate">.*?</section>', page, re.S).group(0)
+    assert section.count('<figure class="fig fig-joint-components"><svg') == 2
+    assert section.count('<figure class="fig fig-joint-trajectory"><svg') == 3
+    for joint in report["joint_models"]:
+        assert f"<figcaption>Model: {html.escape(joint['model'])}.</figcaption>" in section

@@ -38,6 +38,9 @@ def _pairs(path, table):
               help="Inner factor: outcome, SCS component or timepoint.")
 @click.option("--struct", type=click.Choice(STRUCTS, case_sensitive=False), required=True,
               help="Covariance structure of the random effects over the inner levels.")
+@click.option("--nested", "nested_term", default=None, metavar="COL[/COL]",
+              help="Nested term beside ~ inner | cluster: random = list(~ INNER | CLUSTER, ~ 1 | COL/COL), "
+                   "one sigma^2 per level of nesting (e.g. --nested row or --nested study/row).")
 @click.option("--time", "time_column", default=None, metavar="COL",
               help="Continuous time of each row (CAR; and the lags of --phi).")
 @click.option("--rho", type=float, default=None, help="Within-cluster sampling correlation.")
@@ -58,8 +61,9 @@ def _pairs(path, table):
 @click.option("--where", "where", multiple=True, metavar="CLAUSE", help="Keep rows where CLAUSE holds.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "csv"]), default="text",
               show_default=True)
-def mvmeta(data, yi_column, vi_column, sei_column, cluster_column, inner_column, struct, time_column, rho,
-           phi, vcov_path, moderator_columns, no_intercept, contrasts, ci_method, method, profile, level,
+def mvmeta(data, yi_column, vi_column, sei_column, cluster_column, inner_column, struct, nested_term,
+           time_column, rho, phi, vcov_path, moderator_columns, no_intercept, contrasts, ci_method, method,
+           profile, level,
            where, output_format):
     """Multivariate / longitudinal model: rma.mv(yi, V, mods, random = ~ INNER | CLUSTER, struct).
 
@@ -70,8 +74,11 @@ def mvmeta(data, yi_column, vi_column, sei_column, cluster_column, inner_column,
     the text output says how many pairs.
     """
     from ..models.multivariate import multivariate
+    from ..models.mvnested import parse_nested
 
-    needed = [cluster_column, inner_column, *moderator_columns] + ([time_column] if time_column else [])
+    nested_columns = parse_nested(nested_term) if nested_term else ()
+    needed = [cluster_column, inner_column, *moderator_columns, *nested_columns] + (
+        [time_column] if time_column else [])
     table, yi, vi = complete_cases(*load_effects(data, yi_column, vi_column, sei_column, where,
                                                  cluster_column), needed)
     moderators = {name: (table.label_column if name == inner_column else table.typed_column)(name)
@@ -80,7 +87,8 @@ def mvmeta(data, yi_column, vi_column, sei_column, cluster_column, inner_column,
         yi, vi, cluster=table.label_column(cluster_column), inner=table.typed_column(inner_column),
         struct=struct, moderators=moderators,
         intercept=not no_intercept, time=table.numeric_column(time_column) if time_column else None,
-        rho=rho, phi=phi, pairs=_pairs(vcov_path, table) if vcov_path else None, method=method.upper(),
+        rho=rho, phi=phi, pairs=_pairs(vcov_path, table) if vcov_path else None,
+        nested={name: table.label_column(name) for name in nested_columns} or None, method=method.upper(),
         ci_method=ci_method, level=level / 100.0, contrasts=contrasts, profile=profile, source=data,
         cluster_column=cluster_column, inner_column=inner_column, groups=arm_groups(table, cluster_column))
     emit(result, "table" if output_format == "text" else output_format, str, lambda d: d["coefficients"])

@@ -11,7 +11,7 @@ CIs of every variance and correlation parameter (confint() of an rma.mv).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -42,6 +42,8 @@ from .mvfit import (
     starting_values,
 )
 from .mvgls import MultivariateGLS, RandomEffectLayout
+from .mvnested import nested_terms, numbered
+from .mvpredict import level_predictions
 from .mvsampling import sampling_covariance
 from .mvstructs import STRUCTURES, Parameters, Structure
 from .sharedgroups import ArmGroups, shared_pairs
@@ -70,6 +72,14 @@ class MultivariateFit(DesignShape):
     gls: MultivariateGLS
     iterations: int
     log_likelihood: float
+    sigma2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    nested: tuple = ()              # NestedTerm per sigma^2
+    level_codes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+
+    @property
+    def variances(self) -> np.ndarray:
+        """tau^2 then sigma^2: the variance vector of the layout and the parameters."""
+        return np.concatenate([self.tau2, self.sigma2])
 
     @property
     def n_clusters(self) -> int:
@@ -123,6 +133,7 @@ class MultivariateResult(Result, PooledModel):
     method: str
     contrasts: tuple
     profile: tuple
+    predictions: tuple
     converged: bool
     iterations: int
     levels: tuple = field(default=(), metadata=INTERNAL)
@@ -147,7 +158,9 @@ class MultivariateResult(Result, PooledModel):
 
     def heterogeneity(self) -> Heterogeneity:
         names = ([f"tau^2.{level}" for level in self.levels] if len(self.tau2) > 1 else ["tau^2"])
-        return Heterogeneity(tuple(VarianceComponent(name, float(t)) for name, t in zip(names, self.tau2)),
+        names += numbered("sigma^2", len(self.sigma2))
+        return Heterogeneity(tuple(VarianceComponent(name, float(t))
+                                   for name, t in zip(names, self.tau2 + self.sigma2)),
                              self.q, self.q_df, self.q_p)
 
     def describe(self) -> str:
@@ -209,10 +222,12 @@ def build_design(moderators: Moderators | None, k: int, intercept: bool) -> tupl
 def fit_multivariate(yi: ArrayLike, vi: ArrayLike, X: np.ndarray, terms: Iterable[str], *,
                      cluster: ClusterLabels, inner: ArrayLike, struct: str, method: str = "REML",
                      time: ArrayLike | None = None, rho: float | None = None, phi: float | None = None,
-                     pairs: Iterable[tuple[float, float, float]] | None = None, source: str | None = None,
+                     pairs: Iterable[tuple[float, float, float]] | None = None,
+                     nested: Mapping[str, ClusterLabels] | None = None, source: str | None = None,
                      cluster_column: str = "cluster", inner_column: str = "inner",
                      groups: ArmGroups | None = None) -> MultivariateFit:
-    """Fit rma.mv(yi, V, mods = X, random = ~ inner | cluster, struct = struct)."""
+    """Fit rma.mv(yi, V, mods = X, random = ~ inner | cluster, struct = struct), with
+    random = list(~ inner | cluster, ~ 1 | a/b) when ``nested`` maps a (and b) to values."""
     structure = STRUCTURES.get(str(struct).upper())
     if structure is None:
         raise InputError(f"unknown struct '{struct}'; choose from {', '.join(STRUCTURES)}")
@@ -232,20 +247,24 @@ def fit_multivariate(yi: ArrayLike, vi: ArrayLike, X: np.ndarray, terms: Iterabl
     blocks = ClusterBlocks(codes)
     S_groups = sampling_covariance(blocks, v, rho=rho, times=times, phi=phi, pairs=pairs,
                                    cluster_labels=np.asarray(cluster), source=source, arm_groups=groups)
-    layout = RandomEffectLayout(blocks, level_codes, len(levels), structure, times)
+    terms_nested = nested_terms(nested, codes, source=source)
+    layout = RandomEffectLayout(blocks, level_codes, len(levels), structure, times,
+                                [term.codes for term in terms_nested])
     problem = Problem(k, blocks, blocks.stack(X), blocks.stack(y), S_groups, layout, method == "REML")
     fixed = fixed_tau2(structure, level_codes, codes, len(levels))
-    parameters = Parameters(structure, len(levels), float(np.mean(v)), fixed)
+    parameters = Parameters(structure, len(levels), float(np.mean(v)), fixed, n_sigma=len(terms_nested))
     n_free = int(parameters.free.sum())
     if k - p < n_free and method == "REML" or k < p + n_free:
         raise InputError(f"{k} rows cannot fit {p} coefficient(s) and {n_free} variance parameters")
     tau2, rho_hat = starting_values(X, y, v, parameters.n_tau2, parameters.n_rho, structure)
     tau2[list(fixed)] = 0.0
-    tau2, rho_hat, iterations = maximise(problem, parameters, (tau2, rho_hat))
-    gls = problem.gls(tau2, rho_hat)
+    variances, rho_hat, iterations = maximise(problem, parameters, (tau2, rho_hat))
+    gls = problem.gls(variances, rho_hat)
+    n_tau2 = structure.n_tau2(len(levels))
     return MultivariateFit(X=X, terms=tuple(terms), problem=problem, parameters=parameters,
-                           structure=structure, levels=levels, tau2=tau2, rho=rho_hat, gls=gls,
-                           iterations=iterations, log_likelihood=gls.log_likelihood(method == "REML"))
+                           structure=structure, levels=levels, tau2=variances[:n_tau2], rho=rho_hat, gls=gls,
+                           iterations=iterations, log_likelihood=gls.log_likelihood(method == "REML"),
+                           sigma2=variances[n_tau2:], nested=terms_nested, level_codes=level_codes)
 
 
 def wald(fit: MultivariateFit, inference: Inference,
@@ -340,35 +359,40 @@ def summarise(fit: MultivariateFit, ci_method: str = "z", level: float = 0.95, c
                   for a in fit.parameters.fixed)
     return MultivariateResult(
         coefficients=coefficients, tau2=tuple(float(t) for t in fit.tau2),
-        rho=tuple(float(r) for r in fit.rho), sigma2=(), log_likelihood=fit.log_likelihood,
+        rho=tuple(float(r) for r in fit.rho), sigma2=tuple(float(s) for s in fit.sigma2),
+        log_likelihood=fit.log_likelihood,
         deviance=deviance, aic=aic, bic=bic, q=sampling.rss(), q_df=q_df,
         q_p=float(dist.chi2_sf(sampling.rss(), q_df)) if q_df > 0 else 1.0, qm=qm, qm_df=qm_df,
         qm_p=qm_p, k=fit.k, n_clusters=fit.n_clusters, struct=fit.structure.name,
         method="REML" if fit.problem.reml else "ML",
         contrasts=contrast_results(fit, inference, contrasts, level), profile=profile_rows,
-        converged=True, iterations=fit.iterations, levels=fit.levels, ci_method=ci_method, level=level,
+        predictions=level_predictions(fit, level, ci_method == "t"), converged=True,
+        iterations=fit.iterations, levels=fit.levels, ci_method=ci_method, level=level,
         notes=notes, outer_name=names[0], inner_name=names[1], fit=fit)
 
 
 def multivariate(yi: ArrayLike, vi: ArrayLike, *, cluster: ClusterLabels, inner: ArrayLike, struct: str,
                  moderators: Moderators | None = None, intercept: bool = True, time: ArrayLike | None = None,
                  rho: float | None = None, phi: float | None = None,
-                 pairs: Iterable[tuple[float, float, float]] | None = None, method: str = "REML",
+                 pairs: Iterable[tuple[float, float, float]] | None = None,
+                 nested: Mapping[str, ClusterLabels] | None = None, method: str = "REML",
                  ci_method: str = "z", level: float = 0.95, contrasts: Iterable[str] = (),
                  profile: bool = False, source: str | None = None, cluster_column: str = "cluster",
                  inner_column: str = "inner", groups: ArmGroups | None = None) -> MultivariateResult:
     """rma.mv(yi, V, mods, random = ~ inner | cluster, struct = struct) and its inference.
 
     ``moderators`` maps a name to values (text: categorical); ``pairs`` lists published
-    sampling covariances (row i, row l, cov), rows 0-based; ``level`` a fraction; ``groups``
+    sampling covariances (row i, row l, cov), rows 0-based; ``nested`` maps column names to
+    values, outermost first, for metafor's random = list(~ inner | cluster, ~ 1 | a/b)
+    (``{"row": ids}`` for ~ 1 | row); ``level`` a fraction; ``groups``
     (models.sharedgroups.ArmGroups): comparisons sharing a control group get its covariance in V.
     """
     y = np.asarray(yi, dtype=float)
     X, terms = build_design(moderators, y.size, intercept)
     fit = fit_multivariate(y, vi, X, terms, cluster=cluster, inner=inner, struct=struct,
                            method=str(method).upper(), time=time, rho=rho, phi=phi, pairs=pairs,
-                           source=source, cluster_column=cluster_column, inner_column=inner_column,
-                           groups=groups)
+                           nested=nested, source=source, cluster_column=cluster_column,
+                           inner_column=inner_column, groups=groups)
     result = summarise(fit, ci_method, level, contrasts, profile, (cluster_column, inner_column))
     shared = 0 if groups is None else shared_pairs(groups, cluster_codes(cluster))
     return replace(result, notes=result.notes + (SHARED_GROUP_NOTE.format(shared),)) if shared else result

@@ -140,7 +140,8 @@ def _on_boundary(problem: Problem, parameters: Parameters, theta: np.ndarray,
     from .mvstructs import Parameters
 
     fixed = {**parameters.fixed, **{i: 0.0 for i in at_zero}}
-    held = Parameters(parameters.structure, parameters.n_levels, parameters.scale, fixed, parameters.signed)
+    held = Parameters(parameters.structure, parameters.n_levels, parameters.scale, fixed, parameters.signed,
+                      parameters.n_sigma)
     tau2, rho = parameters.natural(theta)
     tau2[at_zero] = 0.0
     tau2, rho, iterations = maximise(problem, held, (tau2, rho))

@@ -90,13 +90,21 @@ class MultivariateGLS:
 
 class RandomEffectLayout:
     """Where each row's random effect sits: for every pair of rows of a cluster the flat index
-    a * L + b of its entry in the L x L matrix G (per size group), and for CAR the time lags
-    between the rows of a cluster."""
+    a * L + b of its entry in the L x L matrix G (per size group), for CAR the time lags
+    between the rows of a cluster, and for each nested term ``~ 1 | f`` (metafor's sigma^2
+    components) whether two rows share a level of f (f nested in the clusters).
+
+    The variance vector of :meth:`blocks` and :meth:`gradient` is the struct's tau^2 followed
+    by the nested terms' sigma^2: V_j = S_j + G_j + sum_c sigma^2_c A_cj, A_cj[i, l] = 1 when
+    rows i and l share the level of term c (metafor rma.mv with random = list(~ inner | outer,
+    ~ 1 | f); Viechtbauer 2010, JSS 36(3), and the rma.mv help).
+    """
 
     def __init__(self, blocks: ClusterBlocks, level_codes: np.ndarray, n_levels: int, structure: Structure,
-                 times: np.ndarray | None = None) -> None:
+                 times: np.ndarray | None = None, nested: Sequence[np.ndarray] = ()) -> None:
         self.structure = structure
         self.n_levels = n_levels
+        self.n_tau2 = structure.n_tau2(n_levels)
         codes = [level_codes[rows] for rows in blocks.groups]
         self.pair_index = [c[:, :, None] * n_levels + c[:, None, :] for c in codes]   # (m, n, n)
         positions = np.arange(n_levels, dtype=float)
@@ -105,23 +113,39 @@ class RandomEffectLayout:
             assert times is not None, "struct CAR needs each row's time"
             stacked = [times[rows] for rows in blocks.groups]
             self.row_lags = [np.abs(t[:, :, None] - t[:, None, :]) for t in stacked]
+        self.shared = [[(c[rows][:, :, None] == c[rows][:, None, :]).astype(float) for rows in blocks.groups]
+                       for c in nested]
 
     def _tau(self, tau2: np.ndarray) -> np.ndarray:
         tau = np.sqrt(tau2)
         return tau if self.structure.heterogeneous else np.full(self.n_levels, tau[0])
 
-    def blocks(self, tau2: np.ndarray, rho: np.ndarray) -> list[np.ndarray]:
-        """G_j per group, and (for the gradient) the level matrices R, dR of the struct."""
+    def blocks(self, variances: np.ndarray, rho: np.ndarray) -> list[np.ndarray]:
+        """G_j + sum_c sigma^2_c A_cj per group."""
+        tau2, sigma2 = variances[:self.n_tau2], variances[self.n_tau2:]
         if self.structure.by_time:
-            return [tau2[0] * self.structure.correlation(rho, lags)[0] for lags in self.row_lags]
-        tau = self._tau(tau2)
-        R, _ = self.structure.correlation(rho, self.level_lags)
-        G = tau[:, None] * R * tau[None, :]
-        return [G.ravel()[index] for index in self.pair_index]
+            G = [tau2[0] * self.structure.correlation(rho, lags)[0] for lags in self.row_lags]
+        else:
+            tau = self._tau(tau2)
+            R, _ = self.structure.correlation(rho, self.level_lags)
+            flat = (tau[:, None] * R * tau[None, :]).ravel()
+            G = [flat[index] for index in self.pair_index]
+        for s2, masks in zip(sigma2, self.shared):
+            G = [g + s2 * mask for g, mask in zip(G, masks)]
+        return G
 
-    def gradient(self, tau2: np.ndarray, rho: np.ndarray,
+    def gradient(self, variances: np.ndarray, rho: np.ndarray,
                  gradient_blocks: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(dl/dtau, dl/drho) from dl/dV_j, tau = sqrt(tau^2) (one per tau^2 parameter)."""
+        """(dl/dsd, dl/drho) from dl/dV_j: sd = sqrt of each variance (tau^2, then sigma^2)."""
+        tau2, sigma2 = variances[:self.n_tau2], variances[self.n_tau2:]
+        d_taus, d_rho = self._struct_gradient(tau2, rho, gradient_blocks)
+        d_sigmas = [2.0 * math.sqrt(s2) * sum(float(np.einsum("mil,mil->", D, mask))
+                                              for D, mask in zip(gradient_blocks, masks))
+                    for s2, masks in zip(sigma2, self.shared)]
+        return np.concatenate([d_taus, d_sigmas]), d_rho
+
+    def _struct_gradient(self, tau2: np.ndarray, rho: np.ndarray,
+                         gradient_blocks: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         if self.structure.by_time:
             tau0 = math.sqrt(tau2[0])
             d_tau, d_rho = 0.0, np.zeros(1)

@@ -3,12 +3,15 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..common.formatting import aligned, fmt
+from .mvnested import NestedTerm, numbered
 from .mvstructs import Parameters
 
 
 class _Fit(Protocol):
     @property
     def parameters(self) -> Parameters: ...
+    @property
+    def nested(self) -> tuple[NestedTerm, ...]: ...
 
 
 class PrintedResult(Protocol):
@@ -65,6 +68,17 @@ def _variance_lines(result: PrintedResult, d: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _sigma_lines(result: PrintedResult, d: dict[str, Any]) -> list[str]:
+    """metafor's sigma^2 table of the nested terms (estimate, sqrt, nlvls, fixed, factor)."""
+    if not d["sigma2"]:
+        return []
+    nested = result.fit.nested if result.fit is not None else ()
+    rows = [["", "estim", "sqrt", "nlvls", "fixed", "factor"]]
+    rows += [[name, fmt(s), fmt(s ** 0.5), str(term.n_levels), "no", term.factor]
+             for name, s, term in zip(numbered("sigma^2", len(d["sigma2"])), d["sigma2"], nested)]
+    return [aligned(rows), ""]
+
+
 def _un_rho(rho: Sequence[float], n: int, a: int, b: int) -> float:
     """rho of levels a > b in metafor's order (lower triangle, column by column)."""
     index = sum(n - 1 - c for c in range(b)) + (a - b - 1)
@@ -88,7 +102,7 @@ def multivariate_table(result: PrintedResult) -> str:
     d = result.to_dict()
     t_test = result.ci_method != "z"
     lines = [f"Multivariate Meta-Analysis Model (k = {d['k']}; method: {d['method']})", "",
-             "Variance Components:", "",
+             "Variance Components:", "", *_sigma_lines(result, d),
              aligned([[f"outer factor: {result.outer_name}", f"(nlvls = {d['n_clusters']})"],
                       [f"inner factor: {result.inner_name}", f"(nlvls = {len(result.levels)})"]]),
              f"struct: {d['struct']}", ""]
@@ -110,6 +124,11 @@ def multivariate_table(result: PrintedResult) -> str:
         rows += [[c["label"], fmt(c["estimate"]), fmt(c["se"]), fmt(c["statistic"]), _p(c["p_value"]),
                   fmt(c["ci_lower"]), fmt(c["ci_upper"])] for c in d["contrasts"]]
         lines += ["", aligned(rows)]
+    if d["predictions"]:
+        rows = [["level", "pred", "se", "ci.lb", "ci.ub", "pi.lb", "pi.ub", "I^2"]]
+        rows += [[p["level"], fmt(p["estimate"]), fmt(p["se"]), fmt(p["ci_lower"]), fmt(p["ci_upper"]),
+                  fmt(p["pi_lower"]), fmt(p["pi_upper"]), f"{fmt(p['i2'], 2)}%"] for p in d["predictions"]]
+        lines += ["", "Predicted per level (predict(), tau2.levels = level):", "", aligned(rows)]
     if d["profile"]:
         rows = [["", "estimate", "ci.lb", "ci.ub"]]
         rows += [[p["parameter"], fmt(p["estimate"]), fmt(p["ci_lower"]), fmt(p["ci_upper"])]

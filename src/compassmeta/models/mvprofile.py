@@ -15,6 +15,7 @@ from ..common import distributions as dist
 from ..common.errors import ConvergenceError
 from ..common.results import Result
 from .mvfit import Problem, maximise
+from .mvnested import numbered
 from .mvstructs import Parameters
 
 
@@ -32,6 +33,8 @@ class ProfiledFit(Protocol):
     def tau2(self) -> np.ndarray: ...
     @property
     def rho(self) -> np.ndarray: ...
+    @property
+    def variances(self) -> np.ndarray: ...
     @property
     def log_likelihood(self) -> float: ...
 
@@ -55,8 +58,8 @@ def _profile_deviance(fit: ProfiledFit, position: int, target: float) -> Callabl
     def deviance(value: float) -> float:
         base = fit.parameters
         held = Parameters(base.structure, len(fit.levels), base.scale, base.fixed,
-                          signed=base.signed and position < base.n_tau2)
-        full = base.unconstrained(fit.tau2, fit.rho)
+                          signed=base.signed and position < base.n_tau2, n_sigma=base.n_sigma)
+        full = base.unconstrained(fit.variances, fit.rho)
         unconstrained = full.copy()
         if position < base.n_tau2:
             unconstrained[position] = np.sqrt(max(value, 0.0) / base.scale)
@@ -110,9 +113,10 @@ def profile_intervals(fit: ProfiledFit, level: float) -> tuple[ProfileInterval, 
     target = float(dist.chi2_quantile(level, 1))
     parameters = fit.parameters
     rows = []
-    names = ([f"tau^2.{i + 1}" for i in range(parameters.n_tau2)] if parameters.n_tau2 > 1 else ["tau^2"])
-    names += ["rho"] if parameters.n_rho == 1 else [f"rho.{i + 1}" for i in range(parameters.n_rho)]
-    estimates = np.concatenate([fit.tau2, fit.rho])
+    n_tau2 = parameters.n_tau2 - parameters.n_sigma
+    names = [f"tau^2.{i + 1}" for i in range(n_tau2)] if n_tau2 > 1 else ["tau^2"]
+    names += numbered("sigma^2", parameters.n_sigma) + numbered("rho", parameters.n_rho)
+    estimates = np.concatenate([fit.variances, fit.rho])
     lower_limit = 0.0 if parameters.structure.by_time else -1.0
     for position, name in enumerate(names):
         if not parameters.free[position]:
@@ -127,4 +131,6 @@ def profile_intervals(fit: ProfiledFit, level: float) -> tuple[ProfileInterval, 
             lower = _bound(deviance, estimate, _towards(estimate, lower_limit), 1e-10)
             upper = _bound(deviance, estimate, _towards(estimate, 1.0), 1e-10)
         rows.append(ProfileInterval(name, estimate, lower, upper))
-    return tuple(rows)
+    # metafor's order: sigma^2 first, then tau^2 and rho
+    return tuple(sorted(rows, key=lambda row: not row.parameter.startswith("sigma")))
+

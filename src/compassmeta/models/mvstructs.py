@@ -124,13 +124,18 @@ class Parameters:
     smooth in s also where a tau^2 reaches 0, as a Cholesky factor would be.  The other
     structs, whose one rho is shared by all pairs, use |s|, and so does a UN fit with a rho
     held (profile likelihood), whose sign must not flip.
+
+    ``n_sigma`` variances of nested terms (sigma^2 = scale s^2) follow the struct's tau^2:
+    ``n_tau2`` counts both (every variance of the vector), ``n_sigma`` the nested ones.
     """
 
     def __init__(self, structure: Structure, n_levels: int, scale: float,
-                 fixed: Mapping[int, float] | None = None, signed: bool | None = None) -> None:
+                 fixed: Mapping[int, float] | None = None, signed: bool | None = None,
+                 n_sigma: int = 0) -> None:
         self.structure = structure
         self.n_levels = n_levels
-        self.n_tau2 = structure.n_tau2(n_levels)
+        self.n_sigma = n_sigma
+        self.n_tau2 = structure.n_tau2(n_levels) + n_sigma
         self.n_rho = structure.rho_count(n_levels)
         self.scale = scale
         self.fixed = dict(fixed or {})

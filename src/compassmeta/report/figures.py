@@ -111,3 +111,28 @@ def moderator_svg(item: dict) -> str:
         figure = subgroup_forest_plot(yi, vi, effects["labels"], [str(v) for v in effects["values"]], by=name,
                                       method=METHOD, title=f"{outcome}: subgroups by {name}")
     return svg_text(figure)
+
+
+def joint_figure(joint: Mapping[str, Any]) -> Figure:
+    """A multivariate model's figure from its dictionary (report.joint_models): the components'
+    estimates, their contrast and correlation, or the trajectory over the timepoint windows."""
+    from ..plots.joint import components_plot, trajectory_plot
+
+    result = joint["result"]
+    coefficients = result["coefficients"]
+    values = ([c["estimate"] for c in coefficients], [c["ci_lower"] for c in coefficients],
+              [c["ci_upper"] for c in coefficients])
+    if joint["kind"] == "components":
+        contrast = next(((c["label"], c["estimate"], c["ci_lower"], c["ci_upper"])
+                         for c in result["contrasts"]), None)
+        return components_plot(joint["levels"], *values, result["rho"][0], contrast,
+                               title=f"SCS components, {joint['window']}")
+    return trajectory_plot(joint["levels"], *values, result["rho"][0],
+                           title=f"Trajectory: {joint['outcome']}")
+
+
+def joint_svg(joint: Mapping[str, Any]) -> str:
+    """:func:`joint_figure` as SVG text."""
+    from ..plots.common import svg_text
+
+    return svg_text(joint_figure(joint))

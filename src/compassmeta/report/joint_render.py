@@ -5,17 +5,20 @@ import html
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .figures import joint_svg
 from .numbers import interval_text, number, p_text
 
 #: Draws one of the page's tables: (header cells, rows of cells, CSS class) -> HTML.
 TableRenderer = Callable[[Sequence[str], Sequence[Sequence[str]], str], str]
+#: Wraps a figure: (SVG, caption, kind) -> HTML.
+FigureRenderer = Callable[[str, str, str], str]
 
 
 def _e(value: object) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _panel(joint: Mapping[str, Any], table: TableRenderer) -> str:
+def _panel(joint: Mapping[str, Any], table: TableRenderer, figure: FigureRenderer) -> str:
     result = joint["result"]
     components = joint["kind"] == "components"
     title = (f"SCS components: compassionate vs uncompassionate, {joint['window']}" if components
@@ -37,13 +40,14 @@ def _panel(joint: Mapping[str, Any], table: TableRenderer) -> str:
               f"{p_text(c['p_value'])}" for c in result["contrasts"]]
     if not result["converged"]:
         lines.append("the estimation did not converge: the numbers are not reliable")
+    drawn = figure(joint_svg(joint), f"Model: {joint['model']}.", f"joint-{joint['kind']}")
     return (head + body + "".join(f'<p class="test">{line}</p>' for line in lines)
-            + f'<p class="note">Model: {_e(joint["model"])}.</p></div>')
+            + f'<p class="note">Model: {_e(joint["model"])}.</p>' + drawn + "</div>")
 
 
-def joint_section(report: Mapping[str, Any], table: TableRenderer) -> str:
+def joint_section(report: Mapping[str, Any], table: TableRenderer, figure: FigureRenderer) -> str:
     """The section of the report's multivariate models ('' where it has none); ``table`` draws
-    the page's tables."""
+    the page's tables, ``figure`` wraps a figure's SVG with its caption (the model)."""
     models = report.get("joint_models") or ()
     if not models:
         return ""
@@ -51,4 +55,4 @@ def joint_section(report: Mapping[str, Any], table: TableRenderer) -> str:
             '<p class="note">Where trials report both SCS components, their effects are estimated together '
             "(Muris &amp; Otgaar 2022: the components measure different things); where an outcome has rows "
             "after the end of treatment as well as at it, its trajectory over the timepoint windows.</p>"
-            + "".join(_panel(joint, table) for joint in models) + "</section>")
+            + "".join(_panel(joint, table, figure) for joint in models) + "</section>")

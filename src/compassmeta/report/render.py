@@ -393,6 +393,6 @@ def render_html(report: Result | dict) -> str:
             f"<title>{_e(data['title'])}: living evidence report</title>"
             f"<style>{STYLE}</style></head><body>" + _header(data) + _nav(data)
             + _summary_section(data) + _plan_section(data) + _outcome_sections(data)
-            + joint_section(data, table) + _explorer_section(data)
+            + joint_section(data, table, figure) + _explorer_section(data)
             + _reproduction_section(data) + _provenance_section(data)
             + f"<script>{SCRIPT}</script></body></html>\n")
