@@ -2,6 +2,7 @@
 categorical ones as treatment-coded dummies (R's factor order), and single rows of it at given
 moderator values (metafor predict(newmods =)) or at reference values for marginal means."""
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -116,3 +117,17 @@ class DesignShape:
     @property
     def p(self) -> int:
         return int(self.X.shape[1])
+
+
+@dataclass(frozen=True)
+class FittedData(DesignShape):
+    """What a univariate or three-level fit was fitted to and how: design ``X``, effects ``y``,
+    sampling variances ``v``, the coefficients' ``terms``, the estimation ``method`` and the
+    confidence ``level`` as a fraction (e.g. 0.95)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    v: np.ndarray
+    terms: tuple[str, ...]
+    method: str
+    level: float

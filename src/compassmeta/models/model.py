@@ -15,7 +15,7 @@ import numpy as np
 from ..common import distributions as dist
 from ..common.errors import InputError
 from ..common.roots import expand_upper, solve_monotone
-from .design import DesignShape
+from .design import FittedData
 from .tau2 import Tau2Estimate, canonical, estimate_tau2, standard_error
 from .wls import generalized_q, inverse, weighted_fit
 
@@ -23,16 +23,10 @@ CI_METHODS = ("z", "knha")
 
 
 @dataclass(frozen=True)
-class ModelFit(DesignShape):
+class ModelFit(FittedData):
     """Everything a mixed-effects fit produces; the public results are views of it."""
 
-    X: np.ndarray
-    y: np.ndarray
-    v: np.ndarray
-    terms: tuple[str, ...]
-    method: str
     ci_method: str
-    level: float          # as a fraction, e.g. 0.95
     tau2_estimate: Tau2Estimate
     beta: np.ndarray
     vcov: np.ndarray

@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike
 
 from ..common import distributions as dist
 from ..common.errors import ConvergenceError, InputError
-from .design import DesignShape
+from .design import FittedData
 from .sharedgroups import ArmGroups, shared_group_correlation, shared_pairs
 from .wls import weighted_fit
 
@@ -299,16 +299,10 @@ def log_likelihood_without(fit: MultilevelFit, component: int) -> tuple[float, t
 
 
 @dataclass(frozen=True)
-class MultilevelFit(DesignShape):
+class MultilevelFit(FittedData):
     """A fitted three-level / CHE model; the public results are views of it."""
 
-    X: np.ndarray
-    y: np.ndarray
-    v: np.ndarray
-    terms: tuple[str, ...]
-    method: str
     rho: float
-    level: float                # as a fraction, e.g. 0.95
     blocks: ClusterBlocks
     gls: GroupedGLS
     iterations: int

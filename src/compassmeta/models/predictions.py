@@ -130,6 +130,10 @@ def btt_test(fit: ModelFit, terms: Sequence[str], names: Sequence[str]) -> WaldT
 
 @dataclass(frozen=True)
 class MarginalMean(Result):
+    """The model's estimate at one level of a categorical moderator (numeric moderators at their
+    mean, other factors' dummies at 1 / their number of levels: design.reference_row); ``level``
+    names the moderator's level, not a CI level."""
+
     moderator: str
     level: str
     estimate: float
