@@ -10,7 +10,7 @@ from .evidence import Evidence, judged_rows, subset_bayes, subset_grade
 from .numbers import interval_text, p_text
 from .results import BiasCheck, LeaveOneOutRange, SubsetAnalysis
 from .rows import participants
-from .sensitivity_set import sensitivity_set
+from .sensitivity_set import case_deletion_note, sensitivity_set
 from .settings import FEW_FOR_BIAS, METHOD
 from .subsets import ModelChoice, choose_model
 
@@ -184,7 +184,10 @@ def _analysed(choice: ModelChoice, rows, labels: dict, plan, rho, ci_method, evi
         notes += small
         if k >= minimum.publication_bias:
             bias, bias_notes = bias_analyses(choice, pooled)
-        if k >= max(3, minimum.heterogeneity):
+        too_many = case_deletion_note(k, plan)
+        if too_many:
+            notes.append(too_many)
+        elif k >= max(3, minimum.heterogeneity):
             loo = leave_one_out_range(choice)
         sensitivity = sensitivity_set(choice, pooled, rows, labels, plan, rho=rho, ci_method=ci_method,
                                       evidence=evidence)
