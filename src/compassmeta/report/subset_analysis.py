@@ -3,7 +3,7 @@
 :func:`bias_analyses` holds the decision which publication-bias analyses run on a subset."""
 import numpy as np
 
-from ..common.errors import CompassmetaError, ConvergenceError
+from ..common.errors import CompassmetaError, ConvergenceError, InputError
 from ..common.results import PooledModel
 from ..data.plan import load_plan, small_df_warning
 from .evidence import Evidence, judged_rows, subset_bayes, subset_grade
@@ -13,6 +13,8 @@ from .rows import participants
 from .sensitivity_set import case_deletion_note, sensitivity_set
 from .settings import FEW_FOR_BIAS, METHOD
 from .subsets import ModelChoice, choose_model
+
+BATCH_CELLS = 1_000_000   # studies x fits per batch of leave-one-out fits (8 MB per array)
 
 
 def model_converged(pooled: PooledModel) -> bool:
@@ -121,14 +123,25 @@ def _multilevel_egger_check(choice):
 
 
 def leave_one_out_range(choice: ModelChoice) -> LeaveOneOutRange:
-    """The lowest and highest pooled g with each trial left out (one effect per trial)."""
-    from ..analyses.sensitivity import leave_one_out
+    """The lowest and highest pooled g with each trial left out (one effect per trial; metafor
+    leave1out()).  The k fits of k - 1 trials run together on the batched engine
+    (:mod:`compassmeta.models.batch`: the same tau^2 estimator as one fit, a fit that does not
+    converge raises), in chunks of at most BATCH_CELLS studies."""
+    from ..models.batch import Batch, fit_batch
 
-    fits = leave_one_out(choice.yi, choice.vi, choice.effects.labels, method=METHOD)
-    low = min(fits, key=lambda fit: fit.estimate)
-    high = max(fits, key=lambda fit: fit.estimate)
-    return LeaveOneOutRange(lowest=low.estimate, lowest_without=low.omitted, highest=high.estimate,
-                            highest_without=high.omitted)
+    k = len(choice.yi)
+    if k < 2:
+        raise InputError(f"leave-one-out needs at least 2 studies, got {k}")
+    estimates = np.empty(k)
+    for start in range(0, k, max(1, BATCH_CELLS // k)):
+        left_out = np.arange(start, min(k, start + max(1, BATCH_CELLS // k)))
+        mask = np.ones((left_out.size, k))
+        mask[np.arange(left_out.size), left_out] = 0.0
+        estimates[left_out] = fit_batch(Batch(choice.yi, choice.vi, mask), method=METHOD).estimate
+    low, high = int(np.argmin(estimates)), int(np.argmax(estimates))
+    labels = choice.effects.labels
+    return LeaveOneOutRange(lowest=float(estimates[low]), lowest_without=str(labels[low]),
+                            highest=float(estimates[high]), highest_without=str(labels[high]))
 
 
 def _plan_notes(choice: ModelChoice, pooled, rows, plan) -> list:
