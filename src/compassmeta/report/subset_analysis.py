@@ -14,8 +14,6 @@ from .sensitivity_set import case_deletion_note, sensitivity_set
 from .settings import FEW_FOR_BIAS, METHOD
 from .subsets import ModelChoice, choose_model
 
-BATCH_CELLS = 1_000_000   # studies x fits per batch of leave-one-out fits (8 MB per array)
-
 
 def model_converged(pooled: PooledModel) -> bool:
     """Whether the pooled model's estimation converged (:class:`PooledModel`'s ``converged``)."""
@@ -124,20 +122,16 @@ def _multilevel_egger_check(choice):
 
 def leave_one_out_range(choice: ModelChoice) -> LeaveOneOutRange:
     """The lowest and highest pooled g with each trial left out (one effect per trial; metafor
-    leave1out()).  The k fits of k - 1 trials run together on the batched engine
-    (:mod:`compassmeta.models.batch`: the same tau^2 estimator as one fit, a fit that does not
-    converge raises), in chunks of at most BATCH_CELLS studies."""
-    from ..models.batch import Batch, fit_batch
+    leave1out()), the k fits of k - 1 trials run together on the batched engine
+    (:func:`compassmeta.analyses.sensitivity.batched_leave_one_out`)."""
+    from ..analyses.sensitivity import batched_leave_one_out
 
     k = len(choice.yi)
     if k < 2:
         raise InputError(f"leave-one-out needs at least 2 studies, got {k}")
     estimates = np.empty(k)
-    for start in range(0, k, max(1, BATCH_CELLS // k)):
-        left_out = np.arange(start, min(k, start + max(1, BATCH_CELLS // k)))
-        mask = np.ones((left_out.size, k))
-        mask[np.arange(left_out.size), left_out] = 0.0
-        estimates[left_out] = fit_batch(Batch(choice.yi, choice.vi, mask), method=METHOD).estimate
+    for left_out, fits in batched_leave_one_out(np.asarray(choice.yi), np.asarray(choice.vi), method=METHOD):
+        estimates[left_out] = fits.estimate
     low, high = int(np.argmin(estimates)), int(np.argmax(estimates))
     labels = choice.effects.labels
     return LeaveOneOutRange(lowest=float(estimates[low]), lowest_without=str(labels[low]),
