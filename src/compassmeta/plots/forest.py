@@ -217,7 +217,7 @@ def cluster_forest_plot(yi, vi, labels, clusters, cluster_labels, *, method="REM
     weights = _percent_weights(result)
     cluster_of = [str(c) for c in clusters]
     spec = ForestSpec(title=title)
-    members_of = {}
+    members_of: dict[str, list[int]] = {}
     for i, cluster in enumerate(cluster_of):
         members_of.setdefault(cluster, []).append(i)
     shown, left_out = _heaviest(list(members_of), [weights[m].sum() for m in members_of.values()],
