@@ -37,7 +37,7 @@ def _failing_leave_one_out(*args, **kwargs):
 def test_a_failing_subset_is_reported_in_the_page_and_the_rest_is_written(tmp_path, monkeypatch):
     """Leave-one-out runs from 3 trials: in trials.csv only depression post (Aguilar-Raab, Savari,
     Schuling) has them, so only its analysis fails."""
-    monkeypatch.setattr("compassmeta.analyses.sensitivity.leave_one_out", _failing_leave_one_out)
+    monkeypatch.setattr("compassmeta.report.subset_analysis.leave_one_out_range", _failing_leave_one_out)
     result = _report(tmp_path)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))

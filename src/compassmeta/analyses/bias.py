@@ -235,6 +235,8 @@ def trim_and_fill(yi: ArrayLike, vi: ArrayLike, *, side: str | None = None, esti
     if k < 3:
         raise InputError(f"trim-and-fill needs k >= 3 studies, got {k}")
     if side is None:
+        if np.ptp(vi) == 0:  # Egger's regression on sqrt(v) is singular; metafor trimfill() stops too
+            raise InputError("trim-and-fill cannot choose its side: every study has the same standard error")
         slope = fit_model(np.column_stack([np.ones(k), np.sqrt(vi)]), yi, vi, terms=("intercept", "sei"),
                           method=method).beta[1]
         side = "right" if slope < 0 else "left"

@@ -2,9 +2,9 @@
 and cumul() compute them (Viechtbauer & Cheung 2010, Res Synth Methods 1:112; Baujat et
 al. 2002, Stat Med 21:2641), and for dependent effects the multilevel model refitted without
 each cluster in turn (which metafor's leave1out() does not offer for rma.mv models)."""
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -20,7 +20,11 @@ from ..models.multilevel import covariance_at
 from ..models.pooling import as_fraction, check_effects, pool
 from ..models.wls import inverse
 
+if TYPE_CHECKING:
+    from ..models.batch import BatchResult
+
 INTERCEPT = ("intercept",)
+BATCH_CELLS = 1_000_000   # studies x fits per batch of case-deletion fits (8 MB per array)
 
 
 @dataclass(frozen=True)
@@ -142,12 +146,7 @@ def case_deletion(X: np.ndarray, yi: np.ndarray, vi: np.ndarray, *, terms: Itera
                                                                   "tau2_del", "qe_del")}
     dfbetas, changes = np.empty((k, p)), np.empty((k, p))
     precision = inverse(full.vcov)
-    keep = np.ones(k, dtype=bool)
-    for i in range(k):
-        keep[i] = False
-        deleted = fit_model(X[keep], yi[keep], vi[keep], terms=terms, method=method, ci_method=ci_method,
-                            level=level)
-        keep[i] = True
+    for i, deleted in enumerate(_deleted_fits(X, yi, vi, terms, method, ci_method, level)):
         scale = _knapp_hartung_scale(deleted)
         tau2_del = deleted.tau2
         change = changes[i] = full.beta - deleted.beta
@@ -191,6 +190,44 @@ def influence(yi: ArrayLike, vi: ArrayLike, labels: Iterable[object] | None = No
         baujat_x=float((yi[i] - estimate) ** 2 / (full.tau2 + vi[i])),
         baujat_y=float(change[i] ** 2 / var_del[i]))
         for i, label in enumerate(_labels(labels, k)))
+
+
+def batched_leave_one_out(yi: np.ndarray, vi: np.ndarray, *, method: str = "REML",
+                          level: float = 0.95) -> Iterator[tuple[np.ndarray, BatchResult]]:
+    """The intercept-only fits (Wald z) without each study in turn, run together on the batched
+    engine (models.batch: the same tau^2 estimators as one fit, tests/test_batch.py; a fit that
+    does not converge raises), in chunks of at most BATCH_CELLS studies x fits: yields (the
+    indices left out, their BatchResult)."""
+    from ..models.batch import Batch, fit_batch
+
+    k = yi.size
+    step = max(1, BATCH_CELLS // k)
+    for start in range(0, k, step):
+        left_out = np.arange(start, min(k, start + step))
+        mask = np.ones((left_out.size, k))
+        mask[np.arange(left_out.size), left_out] = 0.0
+        yield left_out, fit_batch(Batch(yi, vi, mask), method=method, level=level)
+
+
+def _deleted_fits(X: np.ndarray, yi: np.ndarray, vi: np.ndarray, terms: Iterable[str], method: str,
+                  ci_method: str, level: float) -> Iterator[Any]:
+    """The fit without each study in turn (its tau2, beta, vcov, q, ci_method): batched
+    (:func:`batched_leave_one_out`) for an intercept-only model under Wald z, else one at a time
+    (a ModelFit, or a namespace with those fields)."""
+    from types import SimpleNamespace
+
+    k = yi.size
+    if X.shape[1] == 1 and ci_method == "z":
+        for left_out, fits in batched_leave_one_out(yi, vi, method=method, level=level):
+            yield from (SimpleNamespace(tau2=fits.tau2[r], beta=fits.beta[r], vcov=fits.se[r, :, None] ** 2,
+                                        q=fits.q[r], ci_method="z") for r in range(left_out.size))
+        return
+    keep = np.ones(k, dtype=bool)
+    for i in range(k):
+        keep[i] = False
+        yield fit_model(X[keep], yi[keep], vi[keep], terms=terms, method=method, ci_method=ci_method,
+                        level=level)
+        keep[i] = True
 
 
 def _knapp_hartung_scale(fit: ModelFit) -> float:

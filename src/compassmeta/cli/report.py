@@ -35,7 +35,7 @@ def report(tables, output, since, studies_folder, mirror, rho, ci_method, eviden
 
     Teaching tables (studies/thirdwave.csv) enter only when named, apart and under their own title."""
     from ..common.files import check_outputs, write_files_atomically
-    from ..report.analysis import analyse, load_report, work_units
+    from ..report.analysis import analyse, load_report, prepare, work_units
     from ..report.render import render_html
     from ..report.reproduce import studies_dir
     from ..report.settings import ReportSettings
@@ -51,8 +51,9 @@ def report(tables, output, since, studies_folder, mirror, rho, ci_method, eviden
     previous = load_report(since) if since else None  # a bad --since is refused before the analysis
     settings = ReportSettings(tables=tables, since=previous, studies_folder=studies_folder, mirror=mirror,
                               rho=rho, ci_method=ci_method, evidence_level=evidence_level, plan=plan_path)
-    with click.progressbar(length=work_units(settings), label="Analysing", file=sys.stderr) as bar:
-        result = analyse(settings, progress=bar.update)
+    prepared = prepare(settings)   # the tables read once, for the progress bar's length and the analysis
+    with click.progressbar(length=work_units(prepared), label="Analysing", file=sys.stderr) as bar:
+        result = analyse(settings, progress=bar.update, prepared=prepared)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     data = result.to_dict()
     # page and JSON as one unit: both rendered before either replaces a file (issue 29)

@@ -25,7 +25,10 @@ def _plain(value: object) -> Any:
     if isinstance(value, Result):
         return value.to_dict()
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [_plain(item) for item in value]
+        items = value.tolist() if isinstance(value, np.ndarray) and value.ndim == 1 else value
+        if all(type(item) in (str, float, int) for item in items):   # a column of numbers or labels
+            return [None if type(item) is float and not math.isfinite(item) else item for item in items]
+        return [_plain(item) for item in items]
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, (np.integer,)):

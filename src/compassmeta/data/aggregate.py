@@ -34,7 +34,14 @@ def aggregate_by(keys: Sequence[K], yi: ArrayLike, vi: ArrayLike,
             members[key] = []
         members[key].append(index)
     yi, vi = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
-    return [(key, *composite_effect(yi[members[key]], vi[members[key]], r), len(members[key]))
+    # a key of one row: composite_effect's arithmetic on every such row at once (the same numbers)
+    single = np.array([members[key][0] for key in order if len(members[key]) == 1], dtype=int)
+    v_single = vi[single]
+    squared = np.array([root ** 2 for root in np.sqrt(v_single)])   # np.float64 ** 2, as composite_effect
+    variances = (v_single + r * (squared - v_single)) / 1
+    alone = dict(zip(single.tolist(), zip(yi[single].tolist(), variances.tolist())))
+    return [(key, *alone[members[key][0]], 1) if len(members[key]) == 1
+            else (key, *composite_effect(yi[members[key]], vi[members[key]], r), len(members[key]))
             for key in order]
 
 

@@ -28,6 +28,8 @@ SENSITIVITY_ANALYSES = ("all trials", "outliers removed", "influential removed",
 SCS_OUTCOMES = ("self-compassion", "self_compassion")
 #: The tau prior of the Bayesian model where a plan has no [bayes] table (Roever 2020).
 DEFAULT_TAU_PRIOR = "halfnormal:0.5"
+#: [large_subsets] where a plan has none: trials a forest plot draws, trials case deletion refits.
+LARGE_SUBSETS = {"forest_max_trials": 100, "case_deletion_max_trials": 1000}
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Plan:
     citations: dict
     grade: dict = field(default_factory=dict)   # the [grade] table as read (analyses.grade.GradeRules)
     bayes_tau_prior: str = DEFAULT_TAU_PRIOR
+    large_subsets: dict = field(default_factory=lambda: dict(LARGE_SUBSETS))
 
     def to_dict(self) -> dict:
         """The plan as plain data (what the report JSON records)."""
@@ -100,6 +103,7 @@ class Plan:
             "low_risk_of_bias": list(self.low_risk_of_bias),
             "grade": dict(self.grade),
             "bayes": {"tau_prior": self.bayes_tau_prior},
+            "large_subsets": dict(self.large_subsets),
             "citations": dict(self.citations),
         }
 
@@ -164,14 +168,11 @@ class _Reader:
 def _comparators(reader: _Reader) -> tuple:
     kinds = []
     for i, entry in enumerate(reader.get("comparators.kind", list)):
-        sub = (
-            _Reader(entry, reader.path)
-            if isinstance(entry, dict)
-            else reader.fail(f"comparators.kind[{i}]", "must be a table")
-        )
-        kind = ComparatorKind(
-            name=sub.get("name", str), cls=sub.get("class", str), match=sub.strings("match")
-        )
+        if not isinstance(entry, dict):
+            reader.fail(f"comparators.kind[{i}]", "must be a table")
+        sub = _Reader(entry, reader.path)
+        kind = ComparatorKind(name=sub.get("name", str), cls=sub.get("class", str),
+                              match=sub.strings("match"))
         if kind.cls not in ("passive", "active"):
             reader.fail(f"comparators.kind[{i}].class", f"passive or active, not {kind.cls!r}")
         kinds.append(kind)
@@ -225,8 +226,9 @@ def load_plan(path: str | os.PathLike[str] | None = None) -> Plan:
     if unknown:
         reader.fail("sensitivity.analyses",
                     f"unknown {', '.join(unknown)}; use {', '.join(SENSITIVITY_ANALYSES)}")
+    optional = ("grade", "bayes", "large_subsets")
     sections = ("outcomes", "timepoints", "comparators", "interventions", "scs", "model", "minimum_k",
-                "sensitivity", *(name for name in ("grade", "bayes") if name in reader.document))
+                "sensitivity", *(name for name in optional if name in reader.document))
     return Plan(
         path=str(path),
         title=reader.get("title", str),
@@ -246,6 +248,8 @@ def load_plan(path: str | os.PathLike[str] | None = None) -> Plan:
         grade=_grade(reader),
         bayes_tau_prior=(reader.get("bayes.tau_prior", str) if "bayes" in reader.document
                          else DEFAULT_TAU_PRIOR),
+        large_subsets={key: reader.count(f"large_subsets.{key}") if "large_subsets" in reader.document
+                       else default for key, default in LARGE_SUBSETS.items()},
     )
 
 
@@ -395,6 +399,8 @@ def plan_text(plan: Plan) -> str:
                                if not isinstance(value, dict)) or "the GRADE defaults")
         + " (rules in compassmeta.analyses.grade)",
         f"Bayesian model: tau prior {plan.bayes_tau_prior}, flat prior on mu",
+        "Large subsets: forest plots draw at most {forest_max_trials} trials; leave-one-out and influence "
+        "above {case_deletion_max_trials} trials not computed".format(**plan.large_subsets),
         *(f"Source ({name}): {text}" for name, text in plan.citations.items()),
     ]
     return "\n".join(lines)

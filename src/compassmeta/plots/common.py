@@ -47,6 +47,9 @@ def save_figure(figure, path, dpi=200):
     return path
 
 
+RASTER_POINTS = 2_000   # points of one collection beyond which svg_text embeds it as an image
+
+
 def format_interval(estimate, lower, upper):
     return f"{estimate:.2f} [{lower:.2f}, {upper:.2f}]"
 
@@ -55,11 +58,18 @@ def svg_text(figure):
     """The figure as SVG markup for inlining in HTML (glyphs as paths, so it looks the same in every
     browser); closes it.  Every id (and each reference to it) gets a prefix made from a hash of the
     figure's own markup, so figures inlined in one page keep ids that are stable and unique
-    (references point to matplotlib's definitions, whose ids are unique within a figure)."""
+    (references point to matplotlib's definitions, whose ids are unique within a figure).  A
+    collection of more than RASTER_POINTS points (the funnel or bubble plot of thousands of trials)
+    is embedded as an image: as paths, one per point, it made minutes and megabytes of a page."""
     import hashlib
     import io
     import re
 
+    from matplotlib.collections import Collection
+
+    for collection in figure.findobj(Collection):
+        if len(collection.get_offsets()) > RASTER_POINTS:
+            collection.set_rasterized(True)
     buffer = io.StringIO()
     try:
         with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "compassmeta"}):

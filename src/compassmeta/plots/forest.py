@@ -80,6 +80,22 @@ def _study_rows(yi, vi, labels, columns, weight_columns, order, level, marker_we
     return rows
 
 
+def _heaviest(units, weights, max_shown, noun="trials"):
+    """The ``units`` (study indices, or clusters with ``weights`` summed per cluster) a forest draws:
+    all, or the ``max_shown`` with the most weight in their given order; and the text rows saying
+    how many (and what share of the weight) are left out."""
+    if max_shown is None or len(units) <= max_shown:
+        return list(units), []
+    ranked = np.argsort(-np.asarray(weights, dtype=float), kind="stable")
+    kept = set(ranked[:max_shown].tolist())
+    left = [i for i in range(len(units)) if i not in kept]
+    share = float(np.asarray(weights, dtype=float)[left].sum())
+    note = (f"{len(left)} further {noun} ({share:.1f}% of the weight) not drawn: the {max_shown} "
+            "with the most weight are shown")
+    rows = [Row("text", label=note, gid="studies-left-out"), Row("blank")]
+    return [unit for i, unit in enumerate(units) if i in kept], rows
+
+
 def _critical(level):
     from ..common.distributions import critical_value
     from ..models.pooling import as_fraction
@@ -92,13 +108,16 @@ def _percent_weights(result):
 
 
 def forest_plot(yi, vi, labels, *, columns=None, sort="given", years=None, method="REML", ci_method="z",
-                level=95, show_fixed=False, title=None, spread=True, rob=None, transf=None, atransf=None):
+                level=95, show_fixed=False, title=None, spread=True, rob=None, transf=None, atransf=None,
+                max_studies=None):
     """Forest plot of one meta-analysis (metafor forest.rma, with a prediction interval and the
     heterogeneity line unless ``spread`` is False: too few studies to estimate them).
     ``show_fixed`` adds the fixed-effect diamond and the fixed-effect weights beside the
     random-effects ones; ``rob`` (one RoB 2 tuple d1..d5, overall per study, or None where none
     is entered) adds the risk-of-bias columns, as R meta's forest() of a meta object with rob.
-    ``transf`` / ``atransf``: metafor's (see :func:`forest_draw.draw`), in every forest here."""
+    ``transf`` / ``atransf``: metafor's (see :func:`forest_draw.draw`), in every forest here.
+    ``max_studies``: draw only that many studies, those with the most weight, and say so in a line
+    (the diamond still pools every study)."""
     columns = columns or {}
     result = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)
     assert result.fit is not None, "pool() keeps its fit"
@@ -112,9 +131,11 @@ def forest_plot(yi, vi, labels, *, columns=None, sort="given", years=None, metho
         fixed = pool(yi, vi, method="FE", level=level, with_tau2_ci=False)
         weights.append(_percent_weights(fixed))
         spec.weight_titles = ("RE weight", "FE weight")
-    spec.rows += _study_rows(yi, vi, labels, columns, weights, _order(yi, weights[0], years, sort), level,
-                             rob=rob)
+    order = _order(yi, weights[0], years, sort)
+    shown, left_out = _heaviest(order, weights[0][order], max_studies)
+    spec.rows += _study_rows(yi, vi, labels, columns, weights, shown, level, rob=rob)
     spec.rows.append(Row("blank"))
+    spec.rows += left_out
     if fixed is not None:
         spec.rows.append(Row("pooled", label="Fixed-effect model", estimate=fixed.estimate,
                              lower=fixed.ci_lower, upper=fixed.ci_upper, gid="fixed-diamond", bold=True))
@@ -186,7 +207,8 @@ def subgroup_forest_plot(yi, vi, labels, groups, *, by="subgroup", columns=None,
 
 
 def cluster_forest_plot(yi, vi, labels, clusters, cluster_labels, *, method="REML", ci_method="z", level=95,
-                        overall=None, overall_label=None, title=None, transf=None, atransf=None):
+                        overall=None, overall_label=None, title=None, transf=None, atransf=None,
+                        max_clusters=None):
     """Forest plot with the effects of one cluster (trial) together under the cluster's label.
 
     ``labels`` name each row within its cluster (instrument, time point); ``cluster_labels``
@@ -194,6 +216,7 @@ def cluster_forest_plot(yi, vi, labels, clusters, cluster_labels, *, method="REM
     (:class:`compassmeta.common.results.PooledModel`: its pooled_estimate() is the diamond, its
     prediction_interval() the bar below where finite), e.g. a multilevel model's; without one the
     univariate model is drawn and the caption says that it treats the rows of a trial as independent.
+    ``max_clusters``: draw only that many clusters, those with the most (summed) weight, and say so.
     """
     result = pool(yi, vi, method=method, ci_method=ci_method, level=level, with_tau2_ci=False)
     assert result.fit is not None, "pool() keeps its fit"
@@ -201,8 +224,13 @@ def cluster_forest_plot(yi, vi, labels, clusters, cluster_labels, *, method="REM
     weights = _percent_weights(result)
     cluster_of = [str(c) for c in clusters]
     spec = ForestSpec(title=title, transf=transf, atransf=atransf)
-    for cluster in dict.fromkeys(cluster_of):
-        members = [i for i, c in enumerate(cluster_of) if c == cluster]
+    members_of: dict[str, list[int]] = {}
+    for i, cluster in enumerate(cluster_of):
+        members_of.setdefault(cluster, []).append(i)
+    shown, left_out = _heaviest(list(members_of), [weights[m].sum() for m in members_of.values()],
+                                max_clusters)
+    for cluster in shown:
+        members = members_of[cluster]
         if len(members) == 1:
             spec.rows += _study_rows(yi, vi, {members[0]: cluster_labels[cluster]}, {}, [weights], members,
                                      level)
@@ -212,6 +240,7 @@ def cluster_forest_plot(yi, vi, labels, clusters, cluster_labels, *, method="REM
         spec.rows += _study_rows(yi, vi, {i: "   " + str(labels[i]) for i in members}, {}, [weights], members,
                                  level)
     spec.rows.append(Row("blank"))
+    spec.rows += left_out
     n_clusters = len(set(cluster_of))
     if overall is None:
         spec.rows += _pooled_rows(result, _model_label(result), "pooled-diamond")

@@ -242,7 +242,7 @@ def _draw_rows(canvas: _Canvas, rows: list, centres, columns: _Columns, limits: 
     marks = _StudyMarks(*limits, max_weight)
     for row, y in zip(rows, centres):
         if row.kind in LABELLED:
-            gid = {"study": "study-label", "header": row.gid}.get(row.kind, "")
+            gid = {"study": "study-label", "header": row.gid, "text": row.gid}.get(row.kind, "")
             canvas.put(PAD, y, row.label, gid=gid, bold=row.bold)
         if row.kind == "study":
             for cell, cell_x in zip(row.cells, columns.cells):

@@ -6,7 +6,8 @@ moderators, reproduction, provenance, changes since a previous run) and returns 
 :func:`compassmeta.report.render.render_html` needs.  :func:`load_report` reads that JSON back.
 """
 import datetime
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ..common.errors import InputError
 from ..common.files import read_json
@@ -87,12 +88,32 @@ def section_analyses(section, rows, labels: dict, settings: ReportSettings, plan
     return list(analyses.values())
 
 
-def analyse(settings: ReportSettings, progress=None) -> Report:
-    """Analyse the study tables of ``settings`` by its analysis plan; ``progress(n)`` is called
-    after each unit of work (:func:`work_units` counts them)."""
-    progress = progress or (lambda n: None)
+@dataclass(frozen=True)
+class PreparedTables:
+    """The plan of a report and the study rows it reads (:func:`prepare`), read once for both
+    :func:`work_units` and :func:`analyse`."""
+
+    plan: Any
+    rows: list
+    labels: dict
+    versions: tuple
+    warnings: tuple
+
+
+def prepare(settings: ReportSettings) -> PreparedTables:
+    """Read the analysis plan and the study tables of ``settings`` (classified by the plan)."""
     plan = load_plan(settings.plan)
-    rows, labels, versions, warnings = plan_rows(settings.tables, plan, settings.evidence_level)
+    return PreparedTables(plan, *plan_rows(settings.tables, plan, settings.evidence_level))
+
+
+def analyse(settings: ReportSettings, progress=None, prepared: PreparedTables | None = None) -> Report:
+    """Analyse the study tables of ``settings`` by its analysis plan (``prepared``: what
+    :func:`prepare` read of them, else read here); ``progress(n)`` is called after each unit of
+    work (:func:`work_units` counts them)."""
+    progress = progress or (lambda n: None)
+    prepared = prepared or prepare(settings)
+    plan, rows, labels = prepared.plan, prepared.rows, prepared.labels
+    versions, warnings = prepared.versions, prepared.warnings
     if settings.rho is None and plan.dependent_model == "che":
         settings = replace(settings, rho=plan.rho)
     analyses, moderators = [], []
@@ -142,8 +163,7 @@ def build_report(tables, since=None, *, studies_folder=None, mirror=None, progre
                                   plan=plan), progress)
 
 
-def work_units(settings: ReportSettings) -> int:
-    """How many progress steps :func:`analyse` takes for these settings (for a progress bar)."""
-    plan = load_plan(settings.plan)
-    rows = plan_rows(settings.tables, plan, settings.evidence_level)[0]
-    return 2 * len(sections(rows, plan)) + 1
+def work_units(prepared: PreparedTables) -> int:
+    """How many progress steps :func:`analyse` takes for the tables :func:`prepare` read (for a
+    progress bar)."""
+    return 2 * len(sections(prepared.rows, prepared.plan)) + 1

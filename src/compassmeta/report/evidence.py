@@ -81,10 +81,12 @@ def row_weights(choice: ModelChoice, pooled: PooledModel) -> list:
     effects = choice.effects
     if not choice.dependent:
         return [1.0 / (v + between) for v in effects.vi]
-    trials, vi = np.array(effects.row_trials), np.array(effects.rows_vi)
+    vi = np.array(effects.rows_vi)
     weights = np.empty(vi.size)
-    for trial in dict.fromkeys(effects.row_trials):
-        members = np.flatnonzero(trials == trial)
+    rows_of: dict = {}   # each trial's row indices, in one pass
+    for index, trial in enumerate(effects.row_trials):
+        rows_of.setdefault(trial, []).append(index)
+    for members in map(np.array, rows_of.values()):
         roots = np.sqrt(vi[members])
         sampling = np.outer(roots, roots) * (choice.rho or 0.0)
         np.fill_diagonal(sampling, vi[members])

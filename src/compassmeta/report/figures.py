@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..data.plan import LARGE_SUBSETS
 from .settings import METHOD
 
 if TYPE_CHECKING:
@@ -26,18 +27,29 @@ CAPTIONS = {
     "dependent-funnel": " A trial's rows are averaged into one point, as the bias analyses use them.",
     "subgroup-forest": "Trials grouped by the moderator, each subgroup pooled with its own τ²; "
                        "the test compares the subgroup estimates.",
+    "large-forest": " Only the {shown} trials with the most weight of {k} are drawn (the analysis plan, "
+                    "large_subsets.forest_max_trials); the diamond and every number pool all {k}.",
     "bubble": "Each trial's g against the moderator (circles sized by weight), the fitted "
               "meta-regression line and its 95% confidence band.",
 }
 
 
-def subset_captions(item: dict, bias_k: int = 10, spread_k: int = 3) -> dict:
+def forest_limit(report: dict) -> int:
+    """The most trials a forest plot of the report draws (its plan's large_subsets.forest_max_trials;
+    a report written before that key: the default)."""
+    return report["plan"].get("large_subsets", LARGE_SUBSETS)["forest_max_trials"]
+
+
+def subset_captions(item: dict, bias_k: int = 10, spread_k: int = 3, max_trials: int | None = None) -> dict:
     """The captions of a subset's forest and funnel plots (trim-and-fill drawn from ``bias_k`` trials,
-    the plan's minimum_k.publication_bias; the prediction interval from ``spread_k``)."""
+    the plan's minimum_k.publication_bias; the prediction interval from ``spread_k``; at most
+    ``max_trials`` trials drawn in the forest)."""
     dependent = item["dependent"]
+    large = max_trials is not None and item["k_trials"] > max_trials
     return {"forest": CAPTIONS["dependent-forest" if dependent else "forest"]
             + CAPTIONS["prediction" if item["k_trials"] >= spread_k else "no-prediction"].replace(
-                "3 trials", f"{spread_k} trials"),
+                "3 trials", f"{spread_k} trials")
+            + (CAPTIONS["large-forest"].format(shown=max_trials, k=item["k_trials"]) if large else ""),
             "funnel": CAPTIONS["funnel"] + (CAPTIONS["trimfill"] if item["k_trials"] >= bias_k else "")
             + (CAPTIONS["dependent-funnel"] if dependent else "")}
 
@@ -59,17 +71,19 @@ def _diamond(pooled: Mapping[str, Any], prediction: bool = True) -> SimpleNamesp
     return SimpleNamespace(pooled_estimate=lambda: estimate, prediction_interval=lambda: interval)
 
 
-def forest_svg(item: dict, spread_k: int = 3) -> str:
+def forest_svg(item: dict, spread_k: int = 3, max_trials: int | None = None) -> str:
     """A pooled subset's forest plot (:func:`subset_forest`) as SVG text."""
     from ..plots.common import svg_text
 
-    return svg_text(subset_forest(item, spread_k))
+    return svg_text(subset_forest(item, spread_k, max_trials))
 
 
-def subset_forest(item: dict, spread_k: int = 3) -> Figure:
+def subset_forest(item: dict, spread_k: int = 3, max_trials: int | None = None) -> Figure:
     """A pooled subset's forest plot: one effect per trial, or, where trials contribute several
     rows, a trial's rows together under its name with the multilevel pooled g as the diamond;
-    the prediction interval from ``spread_k`` trials (the plan's minimum_k.heterogeneity)."""
+    the prediction interval from ``spread_k`` trials (the plan's minimum_k.heterogeneity); at most
+    ``max_trials`` trials drawn, those with the most weight (the plan's
+    large_subsets.forest_max_trials)."""
     from ..plots import cluster_forest_plot, forest_plot
 
     effects, title = item["effects"], f"Forest plot: {_subset_title(item)}"
@@ -78,10 +92,12 @@ def subset_forest(item: dict, spread_k: int = 3) -> Figure:
                                      effects["row_labels"], effects["row_trials"],
                                      dict(zip(effects["trials"], effects["labels"])), method=METHOD,
                                      overall=_diamond(item["pooled"], item["k_trials"] >= spread_k),
-                                     overall_label=item["model_description"].rsplit(", ", 1)[0], title=title)
+                                     overall_label=item["model_description"].rsplit(", ", 1)[0], title=title,
+                                     max_clusters=max_trials)
     else:
         figure = forest_plot(np.array(effects["yi"]), np.array(effects["vi"]), effects["labels"],
-                             method=METHOD, title=title, spread=item["k_trials"] >= spread_k)
+                             method=METHOD, title=title, spread=item["k_trials"] >= spread_k,
+                             max_studies=max_trials)
     return figure
 
 
@@ -96,9 +112,10 @@ def funnel_svg(item: dict, bias_k: int = 10) -> str:
                                 title=f"Funnel plot: {_subset_title(item)}"))
 
 
-def moderator_svg(item: dict) -> str:
+def moderator_svg(item: dict, max_trials: int | None = None) -> str:
     """An analysed moderator's figure: the bubble plot of a meta-regression or the forest plot
-    of the subgroups."""
+    of the subgroups (one diamond per subgroup, no trial rows, beyond ``max_trials`` trials: the
+    plan's large_subsets.forest_max_trials)."""
     from ..plots import bubble_plot, subgroup_forest_plot
     from ..plots.common import svg_text
 
@@ -109,7 +126,8 @@ def moderator_svg(item: dict) -> str:
                              title=f"{outcome}: meta-regression on {name}")
     else:
         figure = subgroup_forest_plot(yi, vi, effects["labels"], [str(v) for v in effects["values"]], by=name,
-                                      method=METHOD, title=f"{outcome}: subgroups by {name}")
+                                      method=METHOD, title=f"{outcome}: subgroups by {name}",
+                                      summary_only=max_trials is not None and yi.size > max_trials)
     return svg_text(figure)
 
 

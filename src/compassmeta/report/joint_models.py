@@ -61,8 +61,10 @@ def component_models(rows: Sequence[Mapping[str, Any]], rho: float) -> list:
     for window in WINDOWS:
         chosen = [row for row in rows if row["outcome"] in SCS_OUTCOMES and row["window"] == window
                   and row.get("scs_component") in COMPONENTS and row.get("collection") is None]
-        both = {study for study in {row["study_id"] for row in chosen}
-                if {row["scs_component"] for row in chosen if row["study_id"] == study} == set(COMPONENTS)}
+        parts: dict = {}   # each trial's components, in one pass over the rows
+        for row in chosen:
+            parts.setdefault(row["study_id"], set()).add(row["scs_component"])
+        both = {study for study, found in parts.items() if found == set(COMPONENTS)}
         chosen = [row for row in chosen if row["study_id"] in both]
         if len(both) < MINIMUM_TRIALS:
             continue

@@ -10,7 +10,7 @@ from ..common.distributions import critical_value
 from ..common.errors import CompassmetaError
 from ..common.results import Result
 from .evidence_render import bayes_rows, rob_figure, sof_table, unpooled_cell
-from .figures import CAPTIONS, forest_svg, funnel_svg, moderator_svg, subset_captions
+from .figures import CAPTIONS, forest_limit, forest_svg, funnel_svg, moderator_svg, subset_captions
 from .joint_render import joint_section
 from .model_text import heterogeneity_rows, i2_text, short_model
 from .numbers import interval_text, number, p_text
@@ -192,11 +192,11 @@ def _subset_block(item, report):
         parts.append(rob_figure(item, figure))
     if item["pooled"]:
         bias_k = _minimum(report, "publication_bias")
-        captions = subset_captions(item, bias_k, _minimum(report, "heterogeneity"))
+        captions = subset_captions(item, bias_k, _minimum(report, "heterogeneity"), forest_limit(report))
         funnel = (_drawn(lambda: funnel_svg(item, bias_k), captions["funnel"], "funnel")
                   if _shows_spread(item, report) else "")
-        forest = _drawn(lambda: forest_svg(item, _minimum(report, "heterogeneity")), captions["forest"],
-                        "forest")
+        forest = _drawn(lambda: forest_svg(item, _minimum(report, "heterogeneity"), forest_limit(report)),
+                        captions["forest"], "forest")
         parts += [_pooled_block(item, report), _sensitivity_block(item), _bias_block(item),
                   f'<div class="figures">{forest}{funnel}</div>']
     return head + "".join(parts) + "</div>"
@@ -244,8 +244,9 @@ def _menu(element_id, label, values, selected):
     return f'<label for="{element_id}">{label}</label><select id="{element_id}">{options}</select>'
 
 
-def _moderator_panel(item, shown):
-    body, drawn = ("", "") if item["result"] is None else (_moderator_result(item), moderator_svg(item))
+def _moderator_panel(item, shown, max_trials):
+    drawn = "" if item["result"] is None else moderator_svg(item, max_trials)
+    body = "" if item["result"] is None else _moderator_result(item)
     kind = "bubble" if item["kind"] == "meta-regression" else "subgroup-forest"
     status = ('' if item["status"] == "tested" else
               ' <span class="status-insufficient">insufficient</span>')
@@ -266,7 +267,7 @@ def _explorer_section(report):
                      section_label(first))
              + _menu("explore-moderator", "Moderator", dict.fromkeys(m["moderator"] for m in moderators),
                      first["moderator"]) + "</div>")
-    panels = [_moderator_panel(item, item is first) for item in moderators]
+    panels = [_moderator_panel(item, item is first, forest_limit(report)) for item in moderators]
     return ('<section id="explorer"><h2>Moderator explorer</h2>'
             '<p class="note screen-only">Choose an outcome and a moderator: every analysis is computed in '
             "advance (subgroup analysis with separate τ² per subgroup for a categorical moderator, "

@@ -97,14 +97,28 @@ def _low_risk(rows, labels, low_values, rho, ci_method, evidence=None):
     return _fit("low risk of bias", choice.yi, choice.vi, len(low), note)
 
 
-def _removals(choice: ModelChoice, pooled, k_rows) -> list:
-    """Outliers removed and influential cases removed (each needs k >= 3 trials)."""
+def case_deletion_note(k: int, plan) -> str | None:
+    """Why leave-one-out and the influence diagnostics (k refits of k trials) are not computed for
+    ``k`` trials: above the plan's large_subsets.case_deletion_max_trials; else None."""
+    limit = plan.large_subsets["case_deletion_max_trials"]
+    if k <= limit:
+        return None
+    return (f"k = {k} > {limit}: leave-one-out and influence diagnostics not computed (analysis plan, "
+            "large_subsets.case_deletion_max_trials)")
+
+
+def _removals(choice: ModelChoice, pooled, k_rows, plan) -> list:
+    """Outliers removed and influential cases removed (each needs k >= 3 trials; influence
+    diagnostics up to the plan's large_subsets.case_deletion_max_trials)."""
     k = len(choice.yi)
     if k < 3:
         return [_none(name, k, k_rows, f"needs at least 3 trials (k = {k})")
                 for name in ("outliers removed", "influential removed")]
     fits = [_without("outliers removed", choice, outliers(choice, pooled),
                      "trial 95% CI outside the pooled 95% CI")]
+    too_many = case_deletion_note(k, plan)
+    if too_many:
+        return fits + [_none("influential removed", k, k_rows, too_many)]
     try:
         fits.append(_without("influential removed", choice, influential(choice), "metafor influence()"))
     except CompassmetaError as error:
@@ -123,7 +137,7 @@ def sensitivity_set(choice: ModelChoice, pooled, rows, labels, plan, *, rho=None
     fits = [SensitivityFit(analysis="all trials", k=k, k_rows=len(rows), estimate=float(pooled.estimate),
                            ci_lower=float(pooled.ci_lower), ci_upper=float(pooled.ci_upper),
                            note=choice.name)]
-    fits += _removals(choice, pooled, len(rows))
+    fits += _removals(choice, pooled, len(rows), plan)
     fits += [_low_risk(rows, labels, plan.low_risk_of_bias, rho, ci_method, evidence),
              _per_trial("lowest per trial", rows, min), _per_trial("highest per trial", rows, max)]
     several = len(effects.row_trials) > len(effects.trials)

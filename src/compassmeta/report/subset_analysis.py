@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..common.errors import CompassmetaError, ConvergenceError
+from ..common.errors import CompassmetaError, ConvergenceError, InputError
 from ..common.results import PooledModel
 from ..data.plan import load_plan, small_df_warning
 from ..models.sharedgroups import ArmGroups
@@ -13,7 +13,7 @@ from .evidence import Evidence, judged_rows, subset_bayes, subset_grade
 from .numbers import interval_text, p_text
 from .results import BiasCheck, LeaveOneOutRange, SubsetAnalysis
 from .rows import participants
-from .sensitivity_set import sensitivity_set
+from .sensitivity_set import case_deletion_note, sensitivity_set
 from .settings import FEW_FOR_BIAS, METHOD
 from .subsets import ModelChoice, choose_model
 
@@ -125,14 +125,21 @@ def _multilevel_egger_check(choice):
 
 
 def leave_one_out_range(choice: ModelChoice) -> LeaveOneOutRange:
-    """The lowest and highest pooled g with each trial left out (one effect per trial)."""
-    from ..analyses.sensitivity import leave_one_out
+    """The lowest and highest pooled g with each trial left out (one effect per trial; metafor
+    leave1out()), the k fits of k - 1 trials run together on the batched engine
+    (:func:`compassmeta.analyses.sensitivity.batched_leave_one_out`)."""
+    from ..analyses.sensitivity import batched_leave_one_out
 
-    fits = leave_one_out(choice.yi, choice.vi, choice.effects.labels, method=METHOD)
-    low = min(fits, key=lambda fit: fit.estimate)
-    high = max(fits, key=lambda fit: fit.estimate)
-    return LeaveOneOutRange(lowest=low.estimate, lowest_without=low.omitted, highest=high.estimate,
-                            highest_without=high.omitted)
+    k = len(choice.yi)
+    if k < 2:
+        raise InputError(f"leave-one-out needs at least 2 studies, got {k}")
+    estimates = np.empty(k)
+    for left_out, fits in batched_leave_one_out(np.asarray(choice.yi), np.asarray(choice.vi), method=METHOD):
+        estimates[left_out] = fits.estimate
+    low, high = int(np.argmin(estimates)), int(np.argmax(estimates))
+    labels = choice.effects.labels
+    return LeaveOneOutRange(lowest=float(estimates[low]), lowest_without=str(labels[low]),
+                            highest=float(estimates[high]), highest_without=str(labels[high]))
 
 
 def _plan_notes(choice: ModelChoice, pooled, rows, plan) -> list:
@@ -210,7 +217,10 @@ def _analysed(choice: ModelChoice, rows, labels: dict, plan, rho, ci_method, evi
         notes += small
         if k >= minimum.publication_bias:
             bias, bias_notes = bias_analyses(choice, pooled)
-        if k >= max(3, minimum.heterogeneity):
+        too_many = case_deletion_note(k, plan)
+        if too_many:
+            notes.append(too_many)
+        elif k >= max(3, minimum.heterogeneity):
             loo = leave_one_out_range(choice)
         sensitivity = sensitivity_set(choice, pooled, rows, labels, plan, rho=rho, ci_method=ci_method,
                                       evidence=evidence)

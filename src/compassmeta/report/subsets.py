@@ -3,6 +3,7 @@
 The decisions the project will change as its analysis plan grows: :func:`outcome_groups` and
 :func:`outcome_subsets` (which rows are pooled together) and :func:`choose_model` (the model).
 """
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -170,11 +171,14 @@ def subset_effects(rows: Sequence[Mapping[str, Any]], labels: dict) -> SubsetEff
     combined = aggregate_by([row["study_id"] for row in rows], [row["yi"] for row in rows],
                             [row["vi"] for row in rows], r=WITHIN_TRIAL_R)
     trials = tuple(c[0] for c in combined)
-    ordered = sorted(rows, key=lambda row: trials.index(row["study_id"]))
+    # a trial's rows in their order: O(rows), not O(trials x rows)
+    members: dict[str, list[Mapping[str, Any]]] = {study: [] for study in trials}
+    for row in rows:
+        members[row["study_id"]].append(row)
+    ordered = [row for study in trials for row in members[study]]
     return SubsetEffects(
         trials=trials,
-        labels=tuple(_trial_label(study, [row for row in rows if row["study_id"] == study], labels, m)
-                     for study, _, _, m in combined),
+        labels=tuple(_trial_label(study, members[study], labels, m) for study, _, _, m in combined),
         yi=tuple(float(c[1]) for c in combined), vi=tuple(float(c[2]) for c in combined),
         es_ids=tuple(row.get("es_id") for row in ordered),
         row_trials=tuple(row["study_id"] for row in ordered),
@@ -193,7 +197,8 @@ def choose_model(rows: Sequence[Mapping[str, Any]], labels: dict | None = None, 
     composites (averaged within trial assuming r = WITHIN_TRIAL_R, Borenstein et al. 2009,
     ch. 24) are kept for the analyses that assume independent effects."""
     effects = subset_effects(rows, labels or unique_labels(rows))
-    measures = [effects.row_trials.count(study) for study in effects.trials]
+    counts = Counter(effects.row_trials)
+    measures = [counts[study] for study in effects.trials]
     several = [m for m in measures if m > 1]
     if not several or len(effects.trials) < 2:
         name = f"random effects ({METHOD}), one effect per trial"
