@@ -193,7 +193,7 @@ def influence(yi: ArrayLike, vi: ArrayLike, labels: Iterable[object] | None = No
 
 
 def batched_leave_one_out(yi: np.ndarray, vi: np.ndarray, *, method: str = "REML",
-                          level: float = 0.95) -> Iterator[tuple[np.ndarray, BatchResult]]:
+                          level: float = 0.95) -> Iterator[tuple[np.ndarray, "BatchResult"]]:
     """The intercept-only fits (Wald z) without each study in turn, run together on the batched
     engine (models.batch: the same tau^2 estimators as one fit, tests/test_batch.py; a fit that
     does not converge raises), in chunks of at most BATCH_CELLS studies x fits: yields (the
