@@ -11,7 +11,6 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy import special
 
 from ..common.errors import InputError
 
@@ -80,7 +79,7 @@ def _halfcauchy(spec, scale):
 
 def _halft(spec, scale, df):
     scale, df = _positive(scale, "scale", spec), _positive(df, "df", spec)
-    const = (math.log(2) - math.log(scale) + special.gammaln((df + 1) / 2) - special.gammaln(df / 2)
+    const = (math.log(2) - math.log(scale) + math.lgamma((df + 1) / 2) - math.lgamma(df / 2)
              - 0.5 * math.log(df * math.pi))
     return TauPrior(spec, f"half-Student-t(scale={scale:g}, df={df:g})",
                     lambda t, s: const - (df + 1) / 2 * np.log1p((t / scale) ** 2 / df), tail=df + 1)
@@ -112,7 +111,7 @@ def _lognormal(spec, mu, sigma, label=None):
 
 
 def _log_t5(spec, location, scale, label):
-    const = special.gammaln(3.0) - special.gammaln(2.5) - 0.5 * math.log(5 * math.pi) - math.log(scale)
+    const = math.lgamma(3.0) - math.lgamma(2.5) - 0.5 * math.log(5 * math.pi) - math.log(scale)
 
     def logpdf(t, s):
         with np.errstate(divide="ignore"):
