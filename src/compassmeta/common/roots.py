@@ -102,3 +102,52 @@ def brent_zeroin(func: Callable[[float], float], lower: float, upper: float, *, 
         if (fb > 0 and fc > 0) or (fb < 0 and fc < 0):
             c, fc = a, fa
     raise ConvergenceError(f"root search did not converge in {max_iter} iterations")
+
+
+_GOLDEN = (3.0 - 5.0 ** 0.5) / 2.0          # 1 - 1/phi, the golden-section fraction
+_SQRT_EPS = 2.2e-16 ** 0.5                # sqrt(eps) as scipy rounds it: the same iterates as scipy's
+
+
+def brent_minimize(func: Callable[[float], float], lower: float, upper: float, *, xatol: float,
+                   max_iter: int = 500) -> tuple[float, float]:
+    """(x, func(x)) at a local minimum of ``func`` on [lower, upper]: Brent's (1973, Algorithms for
+    Minimization without Derivatives, ch. 5) localmin, golden-section steps safeguarding parabolic
+    interpolation through the three best points.  Tolerance as in scipy's ``minimize_scalar(method=
+    "bounded")``: sqrt(eps) |x| + xatol / 3, so the iterates (and the Bayesian summaries found with
+    it before) are the same."""
+    a, b = float(lower), float(upper)
+    x = w = v = a + _GOLDEN * (b - a)       # best point, second best, previous second best
+    fx = fw = fv = func(x)
+    d = e = 0.0                             # this step and the one before last
+    for _ in range(max_iter):
+        m = (a + b) / 2
+        tol = _SQRT_EPS * abs(x) + xatol / 3
+        if abs(x - m) <= 2 * tol - (b - a) / 2:
+            return x, fx
+        parabolic = False
+        if abs(e) > tol:                    # fit a parabola through x, w, v
+            r = (x - w) * (fx - fv)
+            q = (x - v) * (fx - fw)
+            p = (x - v) * q - (x - w) * r
+            q = 2 * (q - r)
+            p, q = (-p, q) if q > 0 else (p, -q)
+            e_previous, e = e, d
+            if abs(p) < abs(q * e_previous / 2) and q * (a - x) < p < q * (b - x):
+                parabolic, d = True, p / q
+                if x + d - a < 2 * tol or b - (x + d) < 2 * tol:     # too near an end
+                    d = tol if m >= x else -tol
+        if not parabolic:                   # golden section into the larger part
+            e = (a if x >= m else b) - x
+            d = _GOLDEN * e
+        u = x + (d if abs(d) >= tol else (tol if d >= 0 else -tol))
+        fu = func(u)
+        if fu <= fx:
+            a, b = (x, b) if u >= x else (a, x)
+            v, fv, w, fw, x, fx = w, fw, x, fx, u, fu
+        else:
+            a, b = (a, u) if u >= x else (u, b)
+            if fu <= fw or w == x:
+                v, fv, w, fw = w, fw, u, fu
+            elif fu <= fv or v == x or v == w:
+                v, fv = u, fu
+    raise ConvergenceError(f"minimisation did not converge in {max_iter} iterations")

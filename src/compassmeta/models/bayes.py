@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike
 
 from ..common.errors import InputError
 from ..common.results import INTERNAL, Estimate, Heterogeneity, PooledModel, Result, VarianceComponent
+from ..common.roots import brent_minimize
 from .bayes_grid import AdaptiveDensity, direct_grid, mixture_cdf, mixture_quantiles, shortest_interval
 from .bayes_priors import TauPrior, parse_mu_prior, parse_tau_prior
 from .bayes_sums import CHECK, CompressedSums, ExactSums
@@ -261,8 +262,6 @@ def tau_summary(post: AdaptiveDensity, tail: float) -> Summary:
 def mixture_summary(weights: np.ndarray, means: np.ndarray, sds: np.ndarray) -> Summary:
     """Summary of one normal mixture (means, sds over the grid): the mode by Brent's method
     between the 10% and 90% quantiles, the shortest interval as bayesmeta's post.interval()."""
-    from scipy import optimize
-
     means, sds = means[None, :], sds[None, :]
     quantile = lambda p: float(mixture_quantiles(np.array([p]), weights, means, sds)[0])  # noqa: E731
     cdf = lambda x: float(mixture_cdf(np.array([x]), weights, means, sds)[0])  # noqa: E731
@@ -270,10 +269,9 @@ def mixture_summary(weights: np.ndarray, means: np.ndarray, sds: np.ndarray) -> 
     sd = math.sqrt(float(((means[0] - mean) ** 2 + sds[0] ** 2) @ weights))
     q10, q90 = quantile(0.1), quantile(0.9)
     density = lambda x: float((np.exp(-0.5 * ((x - means[0]) / sds[0]) ** 2) / sds[0]) @ weights)  # noqa: E731
-    res = optimize.minimize_scalar(lambda x: -density(x),
-                                   bounds=(q10, q90), method="bounded", options={"xatol": 1e-12 * max(1, sd)})
+    mode, _ = brent_minimize(lambda x: -density(x), q10, q90, xatol=1e-12 * max(1, sd))
     hpd = shortest_interval(quantile, cdf, LEVEL, quantile((1 - LEVEL) / 50), quantile(1 - LEVEL))
-    return Summary(mode=float(res.x), median=quantile(0.5), mean=mean, sd=sd,
+    return Summary(mode=float(mode), median=quantile(0.5), mean=mean, sd=sd,
                    ci_lower=quantile((1 - LEVEL) / 2), ci_upper=quantile((1 + LEVEL) / 2),
                    hpd_lower=hpd[0], hpd_upper=hpd[1])
 

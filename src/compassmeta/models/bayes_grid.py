@@ -23,7 +23,9 @@ from typing import Protocol
 import numpy as np
 from numpy.polynomial import chebyshev
 from numpy.typing import ArrayLike
-from scipy import optimize, special
+
+from ..common.distributions import BATCH_SIZE, normal_cdf, normal_quantile
+from ..common.roots import brent_minimize, brent_zeroin
 
 NODES = 24
 CUT = 60.0          # log-density drop beyond which the posterior's mass is negligible (e^-60)
@@ -34,6 +36,7 @@ _DCT = 2.0 / NODES * np.cos(np.outer(np.arange(NODES), _THETA))
 _DCT[0] /= 2
 _COS = np.cos(np.outer(np.arange(NODES), _THETA))   # Chebyshev series -> values at the nodes
 _M = np.arange(NODES)
+_XTOL = 2e-12      # brentq's default xtol, used for the CUT levels before
 _FEJER = _DCT.T @ np.divide(2.0, 1.0 - _M ** 2, out=np.zeros(NODES), where=_M % 2 == 0)   # weights on [-1, 1]
 
 #: An unnormalised log density, vectorised over tau.
@@ -97,18 +100,17 @@ class AdaptiveDensity:
         mode, log_max = float(t[best]), float(values[best])
         left, right = t[max(best - 1, 0)], t[min(best + 1, t.size - 1)]
         if right > left:
-            res = optimize.minimize_scalar(lambda x: -float(self.logf(np.array([x]))[0]),
-                                           bounds=(left, right), method="bounded",
-                                           options={"xatol": 1e-13 * max(1.0, right)})
-            if -res.fun > log_max + 1e-13 * max(1.0, abs(log_max)):   # not a rounding tie with the grid
-                mode, log_max = float(res.x), float(-res.fun)
+            x, neg = brent_minimize(lambda x: -float(self.logf(np.array([x]))[0]), left, right,
+                                    xatol=1e-13 * max(1.0, right))
+            if -neg > log_max + 1e-13 * max(1.0, abs(log_max)):   # not a rounding tie with the grid
+                mode, log_max = float(x), float(-neg)
         keep = np.flatnonzero(values > log_max - CUT)
         first, last = (keep[0], keep[-1]) if keep.size else (best, best)
         level = lambda x: float(self.logf(self._to_t(np.array([x])))[0]) - (log_max - CUT)  # noqa: E731
         if first > 0:
-            self.u_lower = optimize.brentq(level, u[first - 1], max(u[first], self._to_u(mode)))
+            self.u_lower = brent_zeroin(level, u[first - 1], max(u[first], self._to_u(mode)), tol=_XTOL)
         if last < u.size - 1:
-            self.u_upper = optimize.brentq(level, min(u[last], self._to_u(mode)), u[last + 1])
+            self.u_upper = brent_zeroin(level, min(u[last], self._to_u(mode)), u[last + 1], tol=_XTOL)
         return mode, log_max
 
     def _panel(self, a: float, b: float) -> np.ndarray:
@@ -182,7 +184,7 @@ class AdaptiveDensity:
         if lo >= 0 or hi <= 0:
             x = -1.0 if lo >= 0 else 1.0
         else:
-            x = optimize.brentq(func, -1.0, 1.0, xtol=1e-15, rtol=4 * np.finfo(float).eps)
+            x = brent_zeroin(func, -1.0, 1.0, tol=1e-15)
         return float(self._to_t(a + (b - a) * (x + 1) / 2))
 
     def moment(self, power: int) -> float:
@@ -219,8 +221,7 @@ def solve_divergence(divergence: Callable[[float], float], start: float, step: f
     while value <= delta:
         upper = start + 2 * (upper - start)
         value = divergence(upper)
-    return optimize.brentq(lambda t: math.sqrt(max(divergence(t), 0.0)) - target, start, upper, xtol=1e-14,
-                           rtol=8 * np.finfo(float).eps)
+    return brent_zeroin(lambda t: math.sqrt(max(divergence(t), 0.0)) - target, start, upper, tol=1e-14)
 
 
 def direct_grid(moments: Moments, cdf: Callable[[np.ndarray], np.ndarray], maxtau: float,
@@ -291,9 +292,20 @@ def _watched_divergence(moments: Moments, m1: np.ndarray, v1: np.ndarray,
     return divergence
 
 
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
+_ELEMENTWISE = 64 * BATCH_SIZE    # above this many values scipy's ndtr (imported then) is faster
+
+
+def _ndtr(z: np.ndarray) -> np.ndarray:
+    """Phi(z) elementwise: math.erfc on up to _ELEMENTWISE values (no scipy import), else scipy."""
+    if z.size > _ELEMENTWISE:
+        return normal_cdf(z)
+    return 0.5 * np.asarray(_ERFC(-z / math.sqrt(2.0)), dtype=float)
+
+
 def mixture_cdf(x: np.ndarray, weights: np.ndarray, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
     """CDF at x (shape (n,)) of n normal mixtures (means, sds: (n, J); weights: (J,))."""
-    return special.ndtr((x[:, None] - means) / sds) @ weights
+    return _ndtr((x[:, None] - means) / sds) @ weights
 
 
 def mixture_quantiles(p: ArrayLike, weights: np.ndarray, means: np.ndarray, sds: np.ndarray,
@@ -306,12 +318,12 @@ def mixture_quantiles(p: ArrayLike, weights: np.ndarray, means: np.ndarray, sds:
     hi = (means + 12 * sds).max(axis=1)
     mean = means @ weights
     sd = np.sqrt(((means - mean[:, None]) ** 2 + sds ** 2) @ weights)
-    x = mean + sd * special.ndtri(p)
+    x = mean + sd * normal_quantile(p)
     active = np.arange(x.size)
     for _ in range(200):
         m, s, xa = means[active], sds[active], x[active]
         z = (xa[:, None] - m) / s
-        f = special.ndtr(z) @ weights - p[active]
+        f = _ndtr(z) @ weights - p[active]
         dens = (np.exp(-0.5 * z ** 2) / (s * math.sqrt(2 * math.pi))) @ weights
         lo[active] = np.where(f < 0, xa, lo[active])
         hi[active] = np.where(f > 0, xa, hi[active])
@@ -332,9 +344,7 @@ def shortest_interval(quantile: Callable[[float], float], cdf: Callable[[float],
     """The shortest interval of probability ``level``: its left end minimises
     quantile(level + cdf(left)) - left over [lower, upper] (bayesmeta's ``post.interval()``)."""
     width = lambda left: quantile(level + cdf(left)) - left  # noqa: E731
-    res = optimize.minimize_scalar(width, bounds=(lower, upper), method="bounded",
-                                   options={"xatol": 1e-10 * max(1.0, abs(upper - lower))})
-    left = float(res.x)
+    left, _ = brent_minimize(width, lower, upper, xatol=1e-10 * max(1.0, abs(upper - lower)))
     if width(lower) <= width(left):
         left = float(lower)
     return left, float(quantile(level + cdf(left)))

@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import special
 
 from ..common.errors import InputError
 
@@ -86,7 +85,7 @@ def _halfcauchy(spec: str, scale: float) -> TauPrior:
 
 def _halft(spec: str, scale: float, df: float) -> TauPrior:
     scale, df = _positive(scale, "scale", spec), _positive(df, "df", spec)
-    const = (math.log(2) - math.log(scale) + special.gammaln((df + 1) / 2) - special.gammaln(df / 2)
+    const = (math.log(2) - math.log(scale) + math.lgamma((df + 1) / 2) - math.lgamma(df / 2)
              - 0.5 * math.log(df * math.pi))
     return TauPrior(spec, f"half-Student-t(scale={scale:g}, df={df:g})",
                     lambda t, s: const - (df + 1) / 2 * np.log1p((t / scale) ** 2 / df), tail=df + 1)
@@ -118,7 +117,7 @@ def _lognormal(spec: str, mu: float, sigma: float, label: str | None = None) -> 
 
 
 def _log_t5(spec: str, location: float, scale: float, label: str) -> TauPrior:
-    const = special.gammaln(3.0) - special.gammaln(2.5) - 0.5 * math.log(5 * math.pi) - math.log(scale)
+    const = math.lgamma(3.0) - math.lgamma(2.5) - 0.5 * math.log(5 * math.pi) - math.log(scale)
 
     def logpdf(t: np.ndarray, s: ArrayLike | None) -> np.ndarray:
         with np.errstate(divide="ignore"):
