@@ -328,6 +328,10 @@ def scs_part(row) -> str | None:
     return _text(row.get("scs_component")) or None
 
 
+# the columns mixing_warnings reads
+MIXING_COLUMNS = ("study_id", "timepoint", "weeks_after_baseline", "outcome", "scs_component")
+
+
 def mixing_warnings(rows, plan: Plan) -> tuple:
     """Warnings (as text) when the selected rows mix what the plan keeps apart: timepoint windows,
     or SCS parts (a total with its components or facets).  Each says how to select."""

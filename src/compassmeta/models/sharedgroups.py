@@ -22,6 +22,7 @@ import numpy as np
 
 #: the columns of a study table that say what a row measures (vcalc's ``obs``)
 MEASURE_COLUMNS = ("outcome", "instrument", "scs_component", "timepoint")
+ARM_COLUMNS = ("arm", "control_arm", "n1", "n2", *MEASURE_COLUMNS)   # what ArmGroups.from_rows reads
 
 
 def _number(cell) -> float:
@@ -75,7 +76,10 @@ class ArmGroups:
 
 
 def _codes(labels) -> np.ndarray:
-    return np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)[1].ravel()
+    """One integer per distinct label (equal labels, equal codes), in order of first appearance."""
+    codes: dict = {}
+    return np.fromiter((codes.setdefault(label, len(codes)) for label in labels), dtype=np.intp,
+                       count=len(labels))
 
 
 def shared_group_correlation(groups: ArmGroups, rows: np.ndarray, base: np.ndarray) -> tuple:
