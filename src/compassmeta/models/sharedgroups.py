@@ -17,6 +17,7 @@ rows measure (1 for the same measure, rho for different ones).  Pairs where a ro
 control or a size keep the working correlation alone (rho, or 0 in the three-level model).
 """
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -68,11 +69,22 @@ class ArmGroups:
                          n_arm=self.n_arm[index], n_control=self.n_control[index],
                          measure=tuple(self.measure[i] for i in index))
 
-    @property
+    @cached_property
     def known(self) -> np.ndarray:
         """Rows whose arm, control arm and both sizes are given."""
         return (np.array([bool(a and c) for a, c in zip(self.arm, self.control)], dtype=bool)
                 & np.isfinite(self.n_arm) & np.isfinite(self.n_control))
+
+    @cached_property
+    def group_codes(self) -> tuple:
+        """(arm codes, control codes): one integer per distinct group label, shared by both."""
+        codes = _codes(self.arm + self.control)
+        return codes[:len(self.arm)], codes[len(self.arm):]
+
+    @cached_property
+    def measure_codes(self) -> np.ndarray:
+        """One integer per distinct measure."""
+        return _codes(self.measure)
 
 
 def _codes(labels) -> np.ndarray:
@@ -88,11 +100,9 @@ def shared_group_correlation(groups: ArmGroups, rows: np.ndarray, base: np.ndarr
     (1 if the same measure else base) x r_il (module docstring); others keep ``base``.
     Returns (correlation, changed) with ``changed`` (m,) true for clusters whose correlation
     differs from ``base``."""
-    labels = _codes(groups.arm + groups.control)
-    k = len(groups.arm)
-    a, b = labels[:k][rows], labels[k:][rows]                       # (m, n) group codes
+    a, b = (codes[rows] for codes in groups.group_codes)            # (m, n) group codes
     w_a, w_b = 1.0 / groups.n_arm[rows], 1.0 / groups.n_control[rows]
-    measure = _codes(groups.measure)[rows]
+    measure = groups.measure_codes[rows]
     known = groups.known[rows]
 
     def overlap(g, h, wg, wh):
