@@ -140,9 +140,9 @@ def arm_groups(table: Table, cluster_column: str | None) -> ArmGroups | None:
     group get its sampling covariance (models.sharedgroups); None without them."""
     if not cluster_column or not {"arm", "control_arm"} <= set(table.header):
         return None
-    from ..models.sharedgroups import ArmGroups
+    from ..models.sharedgroups import ARM_COLUMNS, ArmGroups
 
-    return ArmGroups.from_rows(dict(zip(table.header, row)) for row in table.rows)
+    return ArmGroups.from_rows(table.row_dicts(ARM_COLUMNS))
 
 
 LABEL_COLUMNS = ("es_id", "study", "Author", "author", "label")

@@ -74,7 +74,8 @@ def plan():
               show_default=True)
 def plan_show(plan_path, output_format):
     """Print the analysis plan PLAN [studies/analysis_plan.toml], validated, with its sources."""
-    from ..data.plan import load_plan, plan_text
+    from ..data.plan import load_plan
+    from ..data.plan_text import plan_text
 
     loaded = load_plan(plan_path)
     click.echo(json.dumps(loaded.to_dict(), indent=2) if output_format == "json" else plan_text(loaded))

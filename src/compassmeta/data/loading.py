@@ -67,9 +67,9 @@ def mixing_messages(table: Table, allow_mixed: bool = False) -> tuple:
     ``allow_mixed``, notes that the rows were pooled as asked."""
     if not {"study_id", "timepoint"} <= set(table.header):
         return ()
-    from .plan import load_plan, mixing_warnings
+    from .plan import MIXING_COLUMNS, load_plan, mixing_warnings
 
-    warnings = mixing_warnings([dict(zip(table.header, row)) for row in table.rows], load_plan())
+    warnings = mixing_warnings(table.row_dicts(MIXING_COLUMNS), load_plan())
     if allow_mixed:
         return tuple(f"--allow-mixed: pooled as asked although {warning.split('; select')[0]}"
                      for warning in warnings)

@@ -18,11 +18,13 @@ control or a size keep the working correlation alone (rho, or 0 in the three-lev
 """
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 #: the columns of a study table that say what a row measures (vcalc's ``obs``)
 MEASURE_COLUMNS = ("outcome", "instrument", "scs_component", "timepoint")
+ARM_COLUMNS = ("arm", "control_arm", "n1", "n2", *MEASURE_COLUMNS)   # what ArmGroups.from_rows reads
 
 
 def _number(cell: object) -> float:
@@ -68,15 +70,29 @@ class ArmGroups:
                          n_arm=self.n_arm[index], n_control=self.n_control[index],
                          measure=tuple(self.measure[i] for i in index))
 
-    @property
+    @cached_property
     def known(self) -> np.ndarray:
         """Rows whose arm, control arm and both sizes are given."""
         return (np.array([bool(a and c) for a, c in zip(self.arm, self.control)], dtype=bool)
                 & np.isfinite(self.n_arm) & np.isfinite(self.n_control))
 
+    @cached_property
+    def group_codes(self) -> tuple:
+        """(arm codes, control codes): one integer per distinct group label, shared by both."""
+        codes = _codes(self.arm + self.control)
+        return codes[:len(self.arm)], codes[len(self.arm):]
+
+    @cached_property
+    def measure_codes(self) -> np.ndarray:
+        """One integer per distinct measure."""
+        return _codes(self.measure)
+
 
 def _codes(labels: Sequence[object]) -> np.ndarray:
-    return np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)[1].ravel()
+    """One integer per distinct label (equal labels, equal codes), in order of first appearance."""
+    codes: dict[object, int] = {}
+    return np.fromiter((codes.setdefault(label, len(codes)) for label in labels), dtype=np.intp,
+                       count=len(labels))
 
 
 def shared_group_correlation(groups: ArmGroups, rows: np.ndarray, base: np.ndarray) -> tuple:
@@ -85,11 +101,9 @@ def shared_group_correlation(groups: ArmGroups, rows: np.ndarray, base: np.ndarr
     (1 if the same measure else base) x r_il (module docstring); others keep ``base``.
     Returns (correlation, changed) with ``changed`` (m,) true for clusters whose correlation
     differs from ``base``."""
-    labels = _codes(groups.arm + groups.control)
-    k = len(groups.arm)
-    a, b = labels[:k][rows], labels[k:][rows]                       # (m, n) group codes
+    a, b = (codes[rows] for codes in groups.group_codes)            # (m, n) group codes
     w_a, w_b = 1.0 / groups.n_arm[rows], 1.0 / groups.n_control[rows]
-    measure = _codes(groups.measure)[rows]
+    measure = groups.measure_codes[rows]
     known = groups.known[rows]
 
     def overlap(g: np.ndarray, h: np.ndarray, wg: np.ndarray, wh: np.ndarray) -> np.ndarray:

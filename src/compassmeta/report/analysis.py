@@ -11,7 +11,8 @@ from typing import Any
 
 from ..common.errors import InputError
 from ..common.files import read_json
-from ..data.plan import load_plan, plan_text
+from ..data.plan import load_plan
+from ..data.plan_text import plan_text
 from .evidence import load_evidence
 from .joint_models import component_models, trajectory_models
 from .moderators import analyse_moderator

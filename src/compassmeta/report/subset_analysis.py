@@ -128,7 +128,7 @@ def leave_one_out_range(choice: ModelChoice) -> LeaveOneOutRange:
     """The lowest and highest pooled g with each trial left out (one effect per trial; metafor
     leave1out()), the k fits of k - 1 trials run together on the batched engine
     (:func:`compassmeta.analyses.sensitivity.batched_leave_one_out`)."""
-    from ..analyses.sensitivity import batched_leave_one_out
+    from ..analyses.case_deletion import batched_leave_one_out
 
     k = len(choice.yi)
     if k < 2:

@@ -111,13 +111,14 @@ def weighted_mean(x: Array, w: Array) -> float:
 
 def hedges_correction(df: ArrayLike) -> Array:
     """Exact small-sample bias correction c(m) = Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2)) (Hedges 1981,
-    eq. 6e), through log-gamma so that it does not overflow; undefined (NaN) for m <= 1."""
+    eq. 6e), through log-gamma so that it does not overflow; undefined (NaN) for m <= 1.  Computed
+    once per distinct m (a table's dfs are a few hundred sample sizes, however many rows)."""
     df = np.asarray(df, dtype=float)
+    distinct, where = np.unique(df, return_inverse=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        usable = np.where(df > 1, df, np.nan)
-        half = usable / 2
+        half = np.where(distinct > 1, distinct, np.nan) / 2
         value = np.exp(dist.log_gamma(half) - 0.5 * np.log(half) - dist.log_gamma(half - 0.5))
-    return np.where(df <= 1, np.nan, value)
+    return np.where(df <= 1, np.nan, value[where.reshape(df.shape)])
 
 
 SERIES_FROM_C = 30  # from this c on the power series converges within a few hundred terms for 0 <= x < 1
