@@ -15,6 +15,10 @@
 # (1000 subdivisions), and the standard errors of (estimate, tau2 under ML, deltas) are recorded
 # for each tolerance.  Where the three disagree, metafor's SE is itself undetermined at that
 # precision (the tests compare compassmeta with the spread, not with one of them).
+# Written for metafor 5.1-12 (the private library /opt/rlib-current comes first); 5.1 renamed the
+# internal arguments (delta.val/tau2.val/beta.val -> delta.arg/tau2.arg/beta.arg) and added subset
+# (all studies here) and decreasing (FALSE: the smooth types have no decreasing constraint).
+.libPaths(c("/opt/rlib-current", .libPaths()))
 suppressMessages({library(metafor); library(jsonlite)})
 
 arguments <- commandArgs(trailingOnly = TRUE)
@@ -28,10 +32,10 @@ tolerances <- c(1e-8, 1e-10, 1e-12)
 
 standard_errors <- function(fit, point, tau2_fixed, rel_tol) {
   hessian <- numDeriv::hessian(metafor:::.selmodel.ll.cont, x = point, method.args = list(r = 6),
-    yi = fit$yi, vi = fit$vi, X = fit$X, preci = rep(1, fit$k), k = fit$k, pX = 1, pvals = fit$pvals,
-    deltas = fit$deltas, delta.val = rep(NA, fit$deltas), delta.transf = FALSE, mapfun = NA,
-    delta.min = fit$delta.min, delta.max = fit$delta.max,
-    tau2.val = if (tau2_fixed) 0 else NA, tau2.transf = FALSE, tau2.max = fit$tau2.max, beta.val = NA,
+    yi = fit$yi, vi = fit$vi, X = fit$X, preci = rep(1, fit$k), subset = rep(TRUE, fit$k), k = fit$k, pX = 1,
+    pvals = fit$pvals, deltas = fit$deltas, delta.arg = rep(NA, fit$deltas), delta.transf = FALSE, mapfun = NA,
+    delta.min = fit$delta.min, delta.max = fit$delta.max, decreasing = FALSE,
+    tau2.arg = if (tau2_fixed) 0 else NA, tau2.transf = FALSE, tau2.max = fit$tau2.max, beta.arg = NA,
     wi.fun = fit$wi.fun, steps = fit$steps, pgrp = fit$pgrp, alternative = fit$alternative,
     pval.min = fit$pval.min, intCtrl = list(lower = -Inf, upper = Inf, subdivisions = 1000L, rel.tol = rel_tol),
     verbose = FALSE, digits = fit$digits)

@@ -16,6 +16,7 @@
 # error, it is retried with integrate()'s rel.tol = 1e-10 and nlminb (its default rel.tol 1e-10),
 # then with rel.tol = 1e-8 and optim's reltol = 1e-12; the settings that gave the values are recorded in tight$control.  A smooth case whose default fit
 # fails is not refitted.
+.libPaths(c("/opt/rlib-current", .libPaths()))  # metafor 5.1-12 before Debian's 3.8.1
 suppressMessages({library(metafor); library(jsonlite)})
 
 num <- function(x) if (is.null(x) || length(x) == 0) NA else as.numeric(x)

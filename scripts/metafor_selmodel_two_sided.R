@@ -9,6 +9,7 @@
 # and nlminb (rel.tol 1e-10), as the tight refits there, or where nlminb stops with an error,
 # optim's BFGS at reltol 1e-14, then metafor's defaults.  A fit that fails with all of them is
 # recorded with its last message.
+.libPaths(c("/opt/rlib-current", .libPaths()))  # metafor 5.1-12 before Debian's 3.8.1
 suppressMessages({library(metafor); library(jsonlite)})
 
 reference <- fromJSON(file.path("tests", "fixtures", "metafor_selmodel.json"), simplifyVector = FALSE)
