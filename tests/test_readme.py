@@ -29,6 +29,21 @@ def code_block_lines(text):
 
 
 COMMANDS = [line for line in code_block_lines(README) if line.startswith("compassmeta ")]
+
+
+def commands_by_section(text):
+    """The examples grouped by the README section (## heading) they stand in, in order: each group
+    runs in its own copy of the project, so the groups can run on separate test workers."""
+    sections = {}
+    for part in re.split(r"(?m)^(?=## )", text):
+        heading = part.splitlines()[0] if part.startswith("## ") else "(top)"
+        lines = [line for line in code_block_lines(part) if line.startswith("compassmeta ")]
+        if lines:
+            sections[heading] = lines
+    return sections
+
+
+SECTIONS = commands_by_section(README)
 LIBRARY_SECTION = README[README.index("## Library"):]
 LIBRARY = "\n".join(code_block_lines(LIBRARY_SECTION[:LIBRARY_SECTION.index("\n## ", 1)]))
 
@@ -50,9 +65,14 @@ def project_copy(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_every_command_example_runs(project_copy):
+def test_the_sections_hold_every_example():
+    assert [line for lines in SECTIONS.values() for line in lines] == COMMANDS
+
+
+@pytest.mark.parametrize("section", list(SECTIONS))
+def test_every_command_example_runs(section, project_copy):
     failures, skipped = [], []
-    for line in COMMANDS:
+    for line in SECTIONS[section]:
         if NEEDS_DATABASES.search(line) and not SHARED_DATA.is_dir():
             skipped.append(line)
             continue
