@@ -91,6 +91,19 @@ def _components(n: int) -> tuple[np.ndarray, np.ndarray]:
     return (np.ones((n, n)), np.eye(n))
 
 
+def gls_solution(weights: Sequence[np.ndarray], X_groups: Sequence[np.ndarray],
+                 y_groups: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray,
+                                                          list[np.ndarray], list[np.ndarray]]:
+    """The GLS fit from each size group's inverse covariance W_j (m, n, n) (Aitken 1935): the
+    stacks W_j X_j, (X'WX)^-1, beta = (X'WX)^-1 X'Wy, the residuals r_j = y_j - X_j beta and W_j r_j."""
+    WX = [W @ X for W, X in zip(weights, X_groups)]
+    cov = np.linalg.inv(sum(_cross(A, X) for A, X in zip(WX, X_groups)))
+    beta = cov @ sum(np.einsum("mia,mi->a", A, y) for A, y in zip(WX, y_groups))
+    resid = [y - np.einsum("mip,p->mi", X, beta) for X, y in zip(X_groups, y_groups)]
+    W_resid = [np.einsum("mil,ml->mi", W, r) for W, r in zip(weights, resid)]
+    return WX, cov, beta, resid, W_resid
+
+
 def gls_log_likelihood(k: int, X_groups: Sequence[np.ndarray], cov: np.ndarray, log_det_v: float, rss: float,
                        reml: bool) -> float:
     """metafor's logLik() of a GLS fit with block-diagonal V (cov = (X'V^-1X)^-1, rss = r'V^-1r):
@@ -166,13 +179,8 @@ class GroupedGLS:
             self.weights.append(W)
             self.covariance.append(V)
             self.log_det_v += log_det
-        self.WX = [W @ X for W, X in zip(self.weights, X_groups)]
-        xwx = sum(_cross(WX, X) for WX, X in zip(self.WX, X_groups))
-        xwy = sum(np.einsum("mia,mi->a", WX, y) for WX, y in zip(self.WX, y_groups))
-        self.cov = np.linalg.inv(xwx)
-        self.beta = self.cov @ xwy
-        self.resid = [y - X @ self.beta for X, y in zip(X_groups, y_groups)]
-        self.W_resid = [(W @ r[:, :, None])[:, :, 0] for W, r in zip(self.weights, self.resid)]
+        solution = gls_solution(self.weights, X_groups, y_groups)
+        self.WX, self.cov, self.beta, self.resid, self.W_resid = solution
 
     def rss(self) -> float:
         """r' V^-1 r."""

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .multilevel import ClusterBlocks, _cross, gls_log_likelihood
+from .multilevel import ClusterBlocks, gls_log_likelihood, gls_solution
 from .mvstructs import Structure
 
 
@@ -59,13 +59,8 @@ class MultivariateGLS:
             W, log_det = inverse_and_log_det(V)
             self.weights.append(W)
             self.log_det_v += log_det
-        self.WX = [W @ X for W, X in zip(self.weights, X_groups)]
-        xwx = sum(_cross(WX, X) for WX, X in zip(self.WX, X_groups))
-        xwy = sum(np.einsum("mia,mi->a", WX, y) for WX, y in zip(self.WX, y_groups))
-        self.cov = np.linalg.inv(xwx)
-        self.beta = self.cov @ xwy
-        self.resid = [y - np.einsum("mip,p->mi", X, self.beta) for X, y in zip(X_groups, y_groups)]
-        self.W_resid = [np.einsum("mil,ml->mi", W, r) for W, r in zip(self.weights, self.resid)]
+        solution = gls_solution(self.weights, X_groups, y_groups)
+        self.WX, self.cov, self.beta, self.resid, self.W_resid = solution
 
     @property
     def p(self) -> int:
