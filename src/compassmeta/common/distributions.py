@@ -4,7 +4,8 @@ One module owns them.  A scalar (or a small array, looped) is computed by the pu
 of ``common.special`` (AS 241, Numerical Recipes 6.2 and 6.4), so that the single-fit commands never
 import scipy (``scipy.special`` alone costs about 0.3 s of start-up).  An array of more than
 ``BATCH_SIZE`` elements (the batched engines: simulations, GOSH, permutations, batch tau^2) goes to
-scipy.special's ufuncs, imported then, as are t and F on more than LARGE_DF degrees of freedom.
+scipy.special's ufuncs, imported then (Phi: beyond NORMAL_ELEMENTWISE), as are t and F on more than
+LARGE_DF degrees of freedom.
 Each function returns a numpy float for scalar input and an
 array for an array (as the ufuncs do), hence the ``Any`` return types.  NaN in, NaN out; a
 parameter outside its domain (df <= 0) gives NaN, as in scipy.
@@ -26,6 +27,10 @@ BATCH_SIZE = 512  # arrays larger than this use scipy.special's ufuncs
 # incomplete beta function (Numerical Recipes 6.4) loses digits (1e-11 at df = 10^6, 4e-12 at 10^5)
 LARGE_DF = 2e4
 _SQRT2 = math.sqrt(2.0)
+# Phi of arrays up to this size: math.erfc elementwise in C (np.frompyfunc), no scipy import; above
+# it scipy's ndtr is faster (the Bayesian grids evaluate a few thousand values at a time)
+NORMAL_ELEMENTWISE = 64 * BATCH_SIZE
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
 
 
 def _scipy_special() -> Any:
@@ -174,6 +179,8 @@ def _t_ppf(p: float, df: float) -> float:
 
 def normal_cdf(z: FloatOrArray) -> Any:
     """P(Z <= z) for a standard normal Z, Phi(z) = erfc(-z / sqrt 2) / 2."""
+    if 0 < np.ndim(z) and 0 < np.size(z) <= NORMAL_ELEMENTWISE:
+        return 0.5 * np.asarray(_ERFC(-np.asarray(z, dtype=float) / _SQRT2), dtype=float)
     return _apply(lambda v: _normal_sf(-v), lambda s: s.ndtr(z), z)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.polynomial import chebyshev
 from numpy.typing import ArrayLike
 
-from ..common.distributions import BATCH_SIZE, normal_cdf, normal_quantile
+from ..common.distributions import normal_cdf, normal_quantile
 from ..common.roots import brent_minimize, brent_zeroin
 
 NODES = 24
@@ -292,20 +292,9 @@ def _watched_divergence(moments: Moments, m1: np.ndarray, v1: np.ndarray,
     return divergence
 
 
-_ERFC = np.frompyfunc(math.erfc, 1, 1)
-_ELEMENTWISE = 64 * BATCH_SIZE    # above this many values scipy's ndtr (imported then) is faster
-
-
-def _ndtr(z: np.ndarray) -> np.ndarray:
-    """Phi(z) elementwise: math.erfc on up to _ELEMENTWISE values (no scipy import), else scipy."""
-    if z.size > _ELEMENTWISE:
-        return normal_cdf(z)
-    return 0.5 * np.asarray(_ERFC(-z / math.sqrt(2.0)), dtype=float)
-
-
 def mixture_cdf(x: np.ndarray, weights: np.ndarray, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
     """CDF at x (shape (n,)) of n normal mixtures (means, sds: (n, J); weights: (J,))."""
-    return _ndtr((x[:, None] - means) / sds) @ weights
+    return normal_cdf((x[:, None] - means) / sds) @ weights
 
 
 def mixture_quantiles(p: ArrayLike, weights: np.ndarray, means: np.ndarray, sds: np.ndarray,
@@ -323,7 +312,7 @@ def mixture_quantiles(p: ArrayLike, weights: np.ndarray, means: np.ndarray, sds:
     for _ in range(200):
         m, s, xa = means[active], sds[active], x[active]
         z = (xa[:, None] - m) / s
-        f = _ndtr(z) @ weights - p[active]
+        f = normal_cdf(z) @ weights - p[active]
         dens = (np.exp(-0.5 * z ** 2) / (s * math.sqrt(2 * math.pi))) @ weights
         lo[active] = np.where(f < 0, xa, lo[active])
         hi[active] = np.where(f > 0, xa, hi[active])
