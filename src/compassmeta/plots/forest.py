@@ -10,7 +10,7 @@ import numpy as np
 from ..common.errors import InputError
 from ..models.moderators import subgroup_analysis
 from ..models.pooling import pool
-from .forest_draw import SQUARE_AREA, ForestSpec, Row, axis_limits, draw
+from .forest_spec import SQUARE_AREA, ForestSpec, Row, axis_limits
 from .labels import HEADING_WRAP, is_comparator_tiers, level_order, readable_column, readable_levels, wrap
 
 SORT_KEYS = ("given", "effect", "weight", "year")
@@ -20,8 +20,31 @@ ROB_CAPTION = ("Risk of bias (RoB 2): D1 randomization process; D2 deviations fr
                "D3 missing outcome data; D4 measurement of the outcome; D5 selection of the reported result; "
                "O overall. + low, \u2212 some concerns, \u00d7 high; blank: no judgement entered.")
 
-__all__ = ["LARGE_FOREST", "SORT_KEYS", "SQUARE_AREA", "ForestSpec", "Row", "axis_limits", "draw",
-           "forest_plot", "subgroup_forest_plot", "cluster_forest_plot", "estimates_forest_plot"]
+__all__ = ["LARGE_FOREST", "SORT_KEYS", "SQUARE_AREA", "ForestSpec", "Row", "axis_limits", "forest_spec",
+           "forest_plot", "subgroup_forest_spec", "subgroup_forest_plot", "cluster_forest_spec",
+           "cluster_forest_plot", "estimates_forest_plot"]
+
+
+def _draw(spec, reference_line=None):
+    """The spec drawn by matplotlib (imported here: the report draws specs as SVG without it)."""
+    from .forest_draw import draw
+
+    return draw(spec, reference_line)
+
+
+def forest_plot(yi, vi, labels, **options):
+    """:func:`forest_spec` drawn by matplotlib; returns the Figure."""
+    return _draw(forest_spec(yi, vi, labels, **options))
+
+
+def subgroup_forest_plot(yi, vi, labels, groups, **options):
+    """:func:`subgroup_forest_spec` drawn by matplotlib; returns the Figure."""
+    return _draw(subgroup_forest_spec(yi, vi, labels, groups, **options))
+
+
+def cluster_forest_plot(yi, vi, labels, clusters, cluster_labels, **options):
+    """:func:`cluster_forest_spec` drawn by matplotlib; returns the Figure."""
+    return _draw(cluster_forest_spec(yi, vi, labels, clusters, cluster_labels, **options))
 
 
 def _heterogeneity_text(result, prefix):
@@ -107,7 +130,7 @@ def _percent_weights(result):
     return 100 * result.fit.weights / result.fit.weights.sum()
 
 
-def forest_plot(yi, vi, labels, *, columns=None, sort="given", years=None, method="REML", ci_method="z",
+def forest_spec(yi, vi, labels, *, columns=None, sort="given", years=None, method="REML", ci_method="z",
                 level=95, show_fixed=False, title=None, spread=True, rob=None, transf=None, atransf=None,
                 max_studies=None):
     """Forest plot of one meta-analysis (metafor forest.rma, with a prediction interval and the
@@ -141,10 +164,10 @@ def forest_plot(yi, vi, labels, *, columns=None, sort="given", years=None, metho
                              lower=fixed.ci_lower, upper=fixed.ci_upper, gid="fixed-diamond", bold=True))
     spec.rows += _pooled_rows(result, _model_label(result), "pooled-diamond", with_prediction=spread,
                               with_heterogeneity=spread)
-    return draw(spec)
+    return spec
 
 
-def subgroup_forest_plot(yi, vi, labels, groups, *, by="subgroup", columns=None, sort="given",
+def subgroup_forest_spec(yi, vi, labels, groups, *, by="subgroup", columns=None, sort="given",
                          years=None, method="REML", ci_method="z", level=95, title=None, overall=None,
                          summary_only=False, transf=None, atransf=None):
     """Forest plot with a header, the studies and a diamond per subgroup, then the overall
@@ -203,10 +226,10 @@ def subgroup_forest_plot(yi, vi, labels, groups, *, by="subgroup", columns=None,
     p_text = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
     spec.rows.append(Row("text", label=f"Test for subgroup differences: Q({analysis.q_between_df}) = "
                                        f"{analysis.q_between:.2f}, {p_text}"))
-    return draw(spec)
+    return spec
 
 
-def cluster_forest_plot(yi, vi, labels, clusters, cluster_labels, *, method="REML", ci_method="z", level=95,
+def cluster_forest_spec(yi, vi, labels, clusters, cluster_labels, *, method="REML", ci_method="z", level=95,
                         overall=None, overall_label=None, title=None, transf=None, atransf=None,
                         max_clusters=None):
     """Forest plot with the effects of one cluster (trial) together under the cluster's label.
@@ -257,7 +280,7 @@ def cluster_forest_plot(yi, vi, labels, clusters, cluster_labels, *, method="REM
                                  right_text=f"[{pi_lower:.2f}, {pi_upper:.2f}]"))
         spec.caption = (f"{result.k} effects from {n_clusters} trials; weights are those of the "
                         "univariate model.")
-    return draw(spec)
+    return spec
 
 
 def estimates_forest_plot(fits, labels, reference, *, label_title, title=None, transf=None, atransf=None):
@@ -269,4 +292,4 @@ def estimates_forest_plot(fits, labels, reference, *, label_title, title=None, t
                              upper=fit.ci_upper))
     spec.rows.append(Row("blank"))
     spec.rows += _pooled_rows(reference, _model_label(reference), "pooled-diamond", with_prediction=False)
-    return draw(spec, reference_line=reference.estimate)
+    return _draw(spec, reference_line=reference.estimate)

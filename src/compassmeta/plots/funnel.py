@@ -1,8 +1,10 @@
 """Funnel plot: effect against its standard error (inverted), with the pseudo-confidence
 region around the pooled estimate, optional contour-enhanced significance regions (Peters et
 al. 2008), trim-and-fill's imputed studies and Egger's regression line."""
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
-from matplotlib.patches import Patch
 
 from ..analyses.bias import regression_test, trim_and_fill
 from ..common.distributions import normal_quantile
@@ -13,10 +15,27 @@ CONTOURS = ((0.10, "0.10 > p > 0.05", "0.9"), (0.05, "0.05 > p > 0.01", "0.8"),
             (0.01, "p < 0.01", "0.68"))
 
 
-def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=False, egger=False,
-                selmodel=None, title=None):
-    """Draw the funnel; returns the Figure.  ``selmodel``: a fitted SelectionModel whose adjusted
-    estimate is drawn as a vertical line."""
+@dataclass(frozen=True)
+class FunnelGeometry:
+    """What a funnel plot shows: the studies (yi, se), trim-and-fill's imputed ones (or None), the
+    centre (the pooled estimate, trim-and-fill's adjusted one when filled), the critical value z of
+    the pseudo confidence region centre -/+ z * se, the largest se drawn and the x limits."""
+
+    result: Any
+    yi: np.ndarray
+    se: np.ndarray
+    filled: Any
+    filled_se: np.ndarray
+    se_max: float
+    centre: float
+    z: float
+    low: float
+    high: float
+
+
+def funnel_geometry(yi, vi, *, method="REML", level=95, contours=False, trimfill=False,
+                    selmodel=None) -> FunnelGeometry:
+    """The funnel's numbers (:class:`FunnelGeometry`), for the matplotlib and the SVG drawer."""
     result = pool(yi, vi, method=method, level=level, with_tau2_ci=False)
     assert result.fit is not None, "pool() keeps its fit"
     yi, vi = result.fit.y, result.fit.v
@@ -30,7 +49,21 @@ def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=Fal
     span = max(np.abs(all_effects - centre).max(), z * se_max) * 1.1
     reach = z * se_max * (1.1 if contours else 0)  # the contours need both sides of 0
     low, high = min(centre - span, -reach), max(centre + span, reach)
+    if selmodel is not None:
+        low, high = min(low, selmodel.estimate), max(high, selmodel.estimate)
+    return FunnelGeometry(result, yi, se, filled, filled_se, float(se_max), float(centre), float(z),
+                          float(low), float(high))
 
+
+def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=False, egger=False,
+                selmodel=None, title=None):
+    """Draw the funnel (:func:`funnel_geometry`); returns the Figure.  ``selmodel``: a fitted
+    SelectionModel whose adjusted estimate is drawn as a vertical line."""
+    shown = funnel_geometry(yi, vi, method=method, level=level, contours=contours, trimfill=trimfill,
+                            selmodel=selmodel)
+    result, yi, se, filled, filled_se = shown.result, shown.yi, shown.se, shown.filled, shown.filled_se
+    vi = result.fit.v
+    se_max, centre, z, low, high = shown.se_max, shown.centre, shown.z, shown.low, shown.high
     figure = new_figure(6.4, 5.4)
     axis = figure.add_subplot(1, 1, 1)
     grid = np.array([0.0, se_max])
@@ -53,21 +86,21 @@ def funnel_plot(yi, vi, *, method="REML", level=95, contours=False, trimfill=Fal
         axis.plot([selmodel.estimate] * 2, [0, se_max], color="tab:blue", linestyle="-.", linewidth=1.0,
                   gid="selmodel-line",
                   label=f"selection model ({selmodel.type}) estimate {selmodel.estimate:.2f}")
-    if selmodel:
-        low, high = min(low, selmodel.estimate), max(high, selmodel.estimate)
     axis.set_xlim(low, high)
     axis.set_ylim(se_max, 0)
     axis.set_xlabel(MEASURE_NAME, fontsize=FONT_SIZE + 1)
     axis.set_ylabel("Standard error", fontsize=FONT_SIZE + 1)
     axis.tick_params(labelsize=FONT_SIZE)
     _legend(axis, legend, filled)
-    axis.set_title(_title(title, result, filled, centre), fontsize=FONT_SIZE + 1)
+    axis.set_title(funnel_title(title, result, filled, centre), fontsize=FONT_SIZE + 1)
     figure.tight_layout()
     return figure
 
 
 def _contours(axis, grid, low, high):
     """Shade the significance regions of CONTOURS (Peters et al. 2008); returns their legend patches."""
+    from matplotlib.patches import Patch
+
     axis.set_facecolor("white")
     legend = [Patch(facecolor="white", edgecolor="0.6", label="p > 0.10")]
     for p, label, shade in CONTOURS:
@@ -92,7 +125,7 @@ def _legend(axis, legend, filled):
                     ncol=2, frameon=False)
 
 
-def _title(title, result, filled, centre):
+def funnel_title(title, result, filled, centre):
     """The given title (or a default), then what trim-and-fill did, if it was asked for: "with
     trim-and-fill" only when it imputed studies (k0 > 0), else a subtitle saying it imputed none."""
     if filled is None:

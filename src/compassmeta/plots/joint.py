@@ -20,6 +20,14 @@ def _errors(estimates, lower, upper):
     return estimates, [estimates - np.asarray(lower, dtype=float), np.asarray(upper, dtype=float) - estimates]
 
 
+def components_title(title: str, rho: float) -> str:
+    return f"{title}\ncorrelation of the true effects ρ = {rho:.2f}".strip()
+
+
+def trajectory_title(title: str, rho: float) -> str:
+    return f"{title}\nautocorrelation one window apart ρ = {rho:.2f}".strip()
+
+
 def components_plot(levels: Sequence[str], estimates: Sequence[float], lower: Sequence[float],
                     upper: Sequence[float], rho: float, contrast: tuple | None = None, title: str = ""):
     """One row per component (estimate and CI), below them the contrast ``(label, estimate,
@@ -43,7 +51,7 @@ def components_plot(levels: Sequence[str], estimates: Sequence[float], lower: Se
     axis.set_yticklabels(labels, fontsize=8)
     axis.set_ylim(-0.7, rows - 0.3)
     axis.set_xlabel(f"{MEASURE_NAME} (95% CI)")
-    axis.set_title(f"{title}\ncorrelation of the true effects ρ = {rho:.2f}".strip(), fontsize=9)
+    axis.set_title(components_title(title, rho), fontsize=9)
     figure.tight_layout()
     return figure
 
@@ -64,6 +72,6 @@ def trajectory_plot(windows: Sequence[str], estimates: Sequence[float], lower: S
     axis.set_xticklabels(windows, fontsize=8)
     axis.set_xlim(-0.5, len(windows) - 0.5)
     axis.set_ylabel(f"{MEASURE_NAME} (95% CI)")
-    axis.set_title(f"{title}\nautocorrelation one window apart ρ = {rho:.2f}".strip(), fontsize=9)
+    axis.set_title(trajectory_title(title, rho), fontsize=9)
     figure.tight_layout()
     return figure

@@ -11,16 +11,41 @@ LABEL_OFFSETS = ((4, 4, "left", "bottom"), (-4, 4, "right", "bottom"), (4, -4, "
                  (-4, -4, "right", "top"), (6, 0, "left", "center"), (-6, 0, "right", "center"))
 
 
-def bubble_plot(yi, vi, moderator, name, *, method="REML", ci_method="z", level=95, title=None):
-    """Effects against a continuous moderator (translucent points with area proportional to
-    their weight, the fitted line and its CI band), or, for a categorical one, each level's
-    model-based estimate with its CI (metafor regplot())."""
+def bubble_fit(yi, vi, moderator, name, *, method="REML", ci_method="z", level=95):
+    """(the meta-regression, each study's percent weight, its bubble's area in points^2): the heaviest
+    study's BUBBLE_AREA at k <= 20, shrinking as 1/sqrt(k) beyond, for every bubble plot's drawer."""
     result = meta_regression(yi, vi, {name: list(moderator)}, method=method, ci_method=ci_method, level=level)
     fit = result.fit
     assert fit is not None, "meta_regression() keeps its fit"
     weights = 100 * fit.weights / fit.weights.sum()
     largest = BUBBLE_AREA * min(1.0, np.sqrt(20 / fit.k))
-    sizes = 4 + largest * weights / weights.max()
+    return result, weights, 4 + largest * weights / weights.max()
+
+
+def regression_band(fit, x, points: int = 200):
+    """(grid, fitted line, lower, upper) of a meta-regression on one numeric moderator: the line over
+    ``points`` values from the least to the largest ``x`` and its confidence band, fitted -/+ the
+    critical value times sqrt(x' V x) (metafor predict.rma)."""
+    grid = np.linspace(np.min(x), np.max(x), points)
+    design = np.column_stack([np.ones_like(grid), grid])
+    predicted = design @ fit.beta
+    se = np.sqrt(np.einsum("ij,jk,ik->i", design, fit.vcov, design))
+    return grid, predicted, predicted - fit.critical_value * se, predicted + fit.critical_value * se
+
+
+def bubble_title(title, name, result):
+    p = "p < 0.001" if result.qm_p < 0.001 else f"p = {result.qm_p:.3f}"
+    return title or (f"Meta-regression on {readable_column(name).lower()}\n(k = {result.k}; "
+                     f"QM = {result.qm:.2f}, {p}; R\u00b2 = {result.r2:.0f}%)")
+
+
+def bubble_plot(yi, vi, moderator, name, *, method="REML", ci_method="z", level=95, title=None):
+    """Effects against a continuous moderator (translucent points with area proportional to
+    their weight, the fitted line and its CI band), or, for a categorical one, each level's
+    model-based estimate with its CI (metafor regplot())."""
+    result, weights, sizes = bubble_fit(yi, vi, moderator, name, method=method, ci_method=ci_method,
+                                        level=level)
+    fit = result.fit
     crit = fit.critical_value
     figure = new_figure(6.4, 4.8)
     axis = figure.add_subplot(1, 1, 1)
@@ -28,12 +53,8 @@ def bubble_plot(yi, vi, moderator, name, *, method="REML", ci_method="z", level=
                   gid="study-points")
     if is_numeric(list(moderator)):
         x = np.asarray(moderator, dtype=float)
-        grid = np.linspace(x.min(), x.max(), 200)
-        design = np.column_stack([np.ones_like(grid), grid])
-        predicted = design @ fit.beta
-        se = np.sqrt(np.einsum("ij,jk,ik->i", design, fit.vcov, design))
-        axis.fill_between(grid, predicted - crit * se, predicted + crit * se, color="0.8", alpha=0.7,
-                          gid="ci-band", zorder=3)
+        grid, predicted, lower, upper = regression_band(fit, x)
+        axis.fill_between(grid, lower, upper, color="0.8", alpha=0.7, gid="ci-band", zorder=3)
         axis.plot(grid, predicted, color="black", linewidth=1.4, gid="fitted-line", zorder=4)
         axis.scatter(x, fit.y, **points)
     else:
@@ -59,9 +80,7 @@ def bubble_plot(yi, vi, moderator, name, *, method="REML", ci_method="z", level=
     axis.set_ylabel(MEASURE_NAME, fontsize=FONT_SIZE + 1)
     axis.tick_params(labelsize=FONT_SIZE)
     _weight_legend(axis, weights, sizes)
-    p = "p < 0.001" if result.qm_p < 0.001 else f"p = {result.qm_p:.3f}"
-    axis.set_title(title or f"Meta-regression on {readable_column(name).lower()}\n(k = {result.k}; "
-                            f"QM = {result.qm:.2f}, {p}; R\u00b2 = {result.r2:.0f}%)", fontsize=FONT_SIZE + 1)
+    axis.set_title(bubble_title(title, name, result), fontsize=FONT_SIZE + 1)
     figure.tight_layout()
     return figure
 

@@ -111,16 +111,15 @@ def bayes_rows(item) -> list:
 def rob_figure(item, figure) -> str:
     """The RoB 2 traffic-light plot of a subset's judged rows (robvis layout), drawn here from the
     judgements in the report's data; '' where rob2.csv judges none of them."""
-    from ..plots.common import svg_text
-    from ..plots.rob import rob_plot
+    from ..plots.estimates_svg import traffic_light_svg
 
     judged = item.get("rob2") or ()
     if not judged:
         return ""
     judgements = [SimpleNamespace(es_id=j["es_id"], domains=j["domains"], overall=j["overall"])
                   for j in judged]
-    svg = svg_text(rob_plot(judgements, kind="traffic-light", labels=[j["label"] for j in judged],
-                            title=f"Risk of bias (RoB 2): {item['outcome']}, {item['timepoint']}"))
+    svg = traffic_light_svg(judgements, [j["label"] for j in judged],
+                            title=f"Risk of bias (RoB 2): {item['outcome']}, {item['timepoint']}")
     return figure(svg, "RoB 2 judgement of each row (studies/rob2.csv): D1 randomization, D2 deviations from "
                        "intended interventions, D3 missing outcome data, D4 measurement of the outcome, D5 "
                        "selection of the reported result, and the overall judgement.", "rob")

@@ -1,5 +1,7 @@
 """The report's figures as inline SVG, drawn at render time from the report's data alone (the
-dictionaries of ``Report.to_dict()``: a subset's ``effects`` and ``pooled``, a moderator's ``effects``)."""
+dictionaries of ``Report.to_dict()``: a subset's ``effects`` and ``pooled``, a moderator's ``effects``)
+by compassmeta's own SVG drawers (plots.svg_canvas: text as ``<text>``, no matplotlib import);
+:func:`subset_forest` and :func:`joint_figure` draw the same with matplotlib (PNG files)."""
 from __future__ import annotations
 
 import math
@@ -14,6 +16,8 @@ from .settings import METHOD
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from ..plots.forest_spec import ForestSpec
 
 CAPTIONS = {
     "forest": "Squares: each trial's g with its 95% CI, sized by weight; diamond: the pooled g.",
@@ -72,70 +76,70 @@ def _diamond(pooled: Mapping[str, Any], prediction: bool = True) -> SimpleNamesp
 
 
 def forest_svg(item: dict, spread_k: int = 3, max_trials: int | None = None) -> str:
-    """A pooled subset's forest plot (:func:`subset_forest`) as SVG text."""
-    from ..plots.common import svg_text
+    """A pooled subset's forest plot (:func:`subset_forest_spec`) as SVG text."""
+    from ..plots.forest_svg import forest_svg as draw_svg
 
-    return svg_text(subset_forest(item, spread_k, max_trials))
+    return draw_svg(subset_forest_spec(item, spread_k, max_trials))
 
 
 def subset_forest(item: dict, spread_k: int = 3, max_trials: int | None = None) -> Figure:
+    """A pooled subset's forest plot (:func:`subset_forest_spec`) drawn by matplotlib."""
+    from ..plots.forest_draw import draw
+
+    return draw(subset_forest_spec(item, spread_k, max_trials))
+
+
+def subset_forest_spec(item: dict, spread_k: int = 3, max_trials: int | None = None) -> ForestSpec:
     """A pooled subset's forest plot: one effect per trial, or, where trials contribute several
     rows, a trial's rows together under its name with the multilevel pooled g as the diamond;
     the prediction interval from ``spread_k`` trials (the plan's minimum_k.heterogeneity); at most
     ``max_trials`` trials drawn, those with the most weight (the plan's
     large_subsets.forest_max_trials)."""
-    from ..plots import cluster_forest_plot, forest_plot
+    from ..plots.forest import cluster_forest_spec, forest_spec
 
     effects, title = item["effects"], f"Forest plot: {_subset_title(item)}"
     if item["dependent"]:
-        figure = cluster_forest_plot(np.array(effects["rows_yi"]), np.array(effects["rows_vi"]),
-                                     effects["row_labels"], effects["row_trials"],
-                                     dict(zip(effects["trials"], effects["labels"])), method=METHOD,
-                                     overall=_diamond(item["pooled"], item["k_trials"] >= spread_k),
-                                     overall_label=item["model_description"].rsplit(", ", 1)[0], title=title,
-                                     max_clusters=max_trials)
-    else:
-        figure = forest_plot(np.array(effects["yi"]), np.array(effects["vi"]), effects["labels"],
-                             method=METHOD, title=title, spread=item["k_trials"] >= spread_k,
-                             max_studies=max_trials)
-    return figure
+        return cluster_forest_spec(np.array(effects["rows_yi"]), np.array(effects["rows_vi"]),
+                                   effects["row_labels"], effects["row_trials"],
+                                   dict(zip(effects["trials"], effects["labels"])), method=METHOD,
+                                   overall=_diamond(item["pooled"], item["k_trials"] >= spread_k),
+                                   overall_label=item["model_description"].rsplit(", ", 1)[0], title=title,
+                                   max_clusters=max_trials)
+    return forest_spec(np.array(effects["yi"]), np.array(effects["vi"]), effects["labels"], method=METHOD,
+                       title=title, spread=item["k_trials"] >= spread_k, max_studies=max_trials)
 
 
 def funnel_svg(item: dict, bias_k: int = 10) -> str:
     """A pooled subset's funnel plot, one effect per trial as the bias analyses use them
     (trim-and-fill drawn from ``bias_k`` trials, the plan's minimum_k.publication_bias)."""
-    from ..plots import funnel_plot
-    from ..plots.common import svg_text
+    from ..plots.panels_svg import funnel_svg as draw_svg
 
     yi, vi = np.array(item["effects"]["yi"]), np.array(item["effects"]["vi"])
-    return svg_text(funnel_plot(yi, vi, method=METHOD, trimfill=yi.size >= bias_k,
-                                title=f"Funnel plot: {_subset_title(item)}"))
+    return draw_svg(yi, vi, method=METHOD, trimfill=yi.size >= bias_k,
+                    title=f"Funnel plot: {_subset_title(item)}")
 
 
 def moderator_svg(item: dict, max_trials: int | None = None) -> str:
     """An analysed moderator's figure: the bubble plot of a meta-regression or the forest plot
     of the subgroups (one diamond per subgroup, no trial rows, beyond ``max_trials`` trials: the
     plan's large_subsets.forest_max_trials)."""
-    from ..plots import bubble_plot, subgroup_forest_plot
-    from ..plots.common import svg_text
+    from ..plots.forest import subgroup_forest_spec
+    from ..plots.forest_svg import forest_svg as draw_forest
+    from ..plots.panels_svg import bubble_svg
 
     effects, outcome, name = item["effects"], item["outcome"], item["moderator"]
     yi, vi = np.array(effects["yi"]), np.array(effects["vi"])
     if item["kind"] == "meta-regression":
-        figure = bubble_plot(yi, vi, effects["values"], name, method=METHOD,
-                             title=f"{outcome}: meta-regression on {name}")
-    else:
-        figure = subgroup_forest_plot(yi, vi, effects["labels"], [str(v) for v in effects["values"]], by=name,
-                                      method=METHOD, title=f"{outcome}: subgroups by {name}",
-                                      summary_only=max_trials is not None and yi.size > max_trials)
-    return svg_text(figure)
+        return bubble_svg(yi, vi, effects["values"], name, method=METHOD,
+                          title=f"{outcome}: meta-regression on {name}")
+    return draw_forest(subgroup_forest_spec(yi, vi, effects["labels"], [str(v) for v in effects["values"]],
+                                            by=name, method=METHOD, title=f"{outcome}: subgroups by {name}",
+                                            summary_only=max_trials is not None and yi.size > max_trials))
 
 
-def joint_figure(joint: Mapping[str, Any]) -> Figure:
-    """A multivariate model's figure from its dictionary (report.joint_models): the components'
-    estimates, their contrast and correlation, or the trajectory over the timepoint windows."""
-    from ..plots.joint import components_plot, trajectory_plot
-
+def _joint_arguments(joint: Mapping[str, Any]) -> tuple:
+    """The arguments of a multivariate model's figure (components or trajectory) from its dictionary
+    (report.joint_models): levels, estimates, CI bounds, rho (and the contrast), title."""
     result = joint["result"]
     coefficients = result["coefficients"]
     values = ([c["estimate"] for c in coefficients], [c["ci_lower"] for c in coefficients],
@@ -143,14 +147,20 @@ def joint_figure(joint: Mapping[str, Any]) -> Figure:
     if joint["kind"] == "components":
         contrast = next(((c["label"], c["estimate"], c["ci_lower"], c["ci_upper"])
                          for c in result["contrasts"]), None)
-        return components_plot(joint["levels"], *values, result["rho"][0], contrast,
-                               title=f"SCS components, {joint['window']}")
-    return trajectory_plot(joint["levels"], *values, result["rho"][0],
-                           title=f"Trajectory: {joint['outcome']}")
+        return (joint["levels"], *values, result["rho"][0], contrast, f"SCS components, {joint['window']}")
+    return (joint["levels"], *values, result["rho"][0], f"Trajectory: {joint['outcome']}")
+
+
+def joint_figure(joint: Mapping[str, Any]) -> Figure:
+    """A multivariate model's figure drawn by matplotlib: the components' estimates, their contrast
+    and correlation, or the trajectory over the timepoint windows."""
+    from ..plots.joint import components_plot, trajectory_plot
+
+    return (components_plot if joint["kind"] == "components" else trajectory_plot)(*_joint_arguments(joint))
 
 
 def joint_svg(joint: Mapping[str, Any]) -> str:
-    """:func:`joint_figure` as SVG text."""
-    from ..plots.common import svg_text
+    """A multivariate model's figure (as :func:`joint_figure`) as SVG text."""
+    from ..plots.estimates_svg import components_svg, trajectory_svg
 
-    return svg_text(joint_figure(joint))
+    return (components_svg if joint["kind"] == "components" else trajectory_svg)(*_joint_arguments(joint))
