@@ -146,6 +146,39 @@ def test_figure_draws_the_models_estimates(report, key):
         plt.close(figure)
 
 
+@pytest.mark.parametrize("key", sorted(REFERENCE["models"]))
+def test_svg_figure_draws_the_models_estimates(report, key):
+    """The report's inline figure (SVG, no matplotlib): each marker and CI bar read back through the
+    drawn axis are metafor's estimates and bounds (to the 0.001 pt the coordinates are written in)."""
+    import numpy as np
+
+    from compassmeta.report.figures import joint_svg
+    from test_plots_svg import axis, elements
+
+    kind, outcome, window = key.split(" | ")
+    expected = REFERENCE["models"][key]
+    svg = joint_svg(_joint(report, kind, outcome, window))
+    horizontal = kind == "components"
+    to_data, scale = axis(svg, "x" if horizontal else "y")
+    if horizontal:
+        centres = [float(r["x"]) + float(r["width"]) / 2 for r in elements(svg, "rect", "component-estimate")]
+        bars = [(float(b["x1"]), float(b["x2"])) for b in elements(svg, "line", "component-ci")]
+    else:
+        centres = [float(c["cy"]) for c in elements(svg, "circle", "trajectory-estimate")]
+        bars = [(float(b["y1"]), float(b["y2"])) for b in elements(svg, "line", "trajectory-ci")]
+    tolerance = 0.002 / scale
+    for got, (low, high), want in zip(centres, bars, expected["coefficients"], strict=True):
+        assert to_data(got) == pytest.approx(want["estimate"], abs=tolerance)
+        assert sorted([to_data(low), to_data(high)]) == pytest.approx([want["ci_lower"], want["ci_upper"]],
+                                                                      abs=tolerance)
+    if horizontal:
+        points = [tuple(map(float, p.split(","))) for p in elements(svg, "polygon", "contrast-estimate")[0]
+                  ["points"].split()]
+        contrast = expected["contrasts"][0]
+        assert to_data(np.mean([x for x, _ in points])) == pytest.approx(contrast["estimate"], abs=tolerance)
+    assert f"ρ = {expected['rho'][0]:.2f}" in svg
+
+
 def test_page_has_a_figure_per_joint_model_with_the_model_under_it(report):
     page = render_html(report)
     section = re.search(r'<section id="multivariate">.*?</section>', page, re.S).group(0)

@@ -56,9 +56,13 @@ def nice_ticks(low: float, high: float, target: int = 5) -> list[float]:
     """Ticks at a 1-2-5 step (times a power of ten) inside [low, high], about ``target`` of them."""
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         return [low] if math.isfinite(low) else []
-    raw = (high - low) / max(target, 1)
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    power = 10 ** math.floor(math.log10((high - low) / max(target, 1)))
+
+    def count(step: float) -> int:
+        return math.floor(high / step + 1e-9) - math.ceil(low / step - 1e-9) + 1
+
+    step = min((m * power * scale for scale in (1, 10) for m in (1, 2, 5)),
+               key=lambda step: (abs(count(step) - target), -step))
     first = math.ceil(low / step - 1e-9)
     ticks = [round((first + i) * step, 12) for i in range(int((high - low) / step) + 2)]
     return [t for t in ticks if low - 1e-9 * step <= t <= high + 1e-9 * step]
@@ -89,7 +93,7 @@ def prefix_ids(markup: str) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".") if math.isfinite(value) else "0"
+    return f"{value:.3f}".rstrip("0").rstrip(".") if math.isfinite(value) else "0"
 
 
 def _points(points) -> str:
