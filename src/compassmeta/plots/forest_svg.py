@@ -4,24 +4,8 @@ text as ``<text>``.  Roles (ids): ``study-label``, ``study-marker`` (one square 
 ``study-ci``, ``study-weight``, ``effect-text``, ``pooled-diamond`` (and ``subgroup-diamond``,
 ``fixed-diamond``), ``prediction-interval``, ``reference-line``, ``title``, ``caption``."""
 from ..common.transforms import TRANSFORMS
+from . import forest_spec as fs
 from .common import FONT_SIZE
-from .forest_spec import (
-    CAPTION_LINE,
-    LABELLED,
-    PAD,
-    PLOT_WIDTH,
-    ROW_HEIGHT,
-    Columns,
-    ForestSpec,
-    Layout,
-    Row,
-    StudyMarks,
-    axis_limits,
-    measure,
-    on_scale,
-    place_columns,
-    right_text,
-)
 from .svg_canvas import Axes, Canvas, nice_ticks, text_width
 
 INCH = 72.0     # points per inch
@@ -34,10 +18,10 @@ def _width_inches(text: str, size: float, bold: bool) -> float:
 class _Forest:
     """The canvas, the effect axis (rows 0.5 .. n + 0.5 bottom to top) and text at x inches on a row."""
 
-    def __init__(self, layout: Layout, limits: tuple[float, float]):
+    def __init__(self, layout: fs.Layout, limits: tuple[float, float]):
         self.canvas = Canvas(layout.width * INCH, layout.height * INCH)
-        top = (layout.height - layout.bottom - layout.n * ROW_HEIGHT) * INCH
-        box = (layout.left * INCH, top, PLOT_WIDTH * INCH, layout.n * ROW_HEIGHT * INCH)
+        top = (layout.height - layout.bottom - layout.n * fs.ROW_HEIGHT) * INCH
+        box = (layout.left * INCH, top, fs.PLOT_WIDTH * INCH, layout.n * fs.ROW_HEIGHT * INCH)
         self.axes = Axes(self.canvas, box, limits, (0.5, layout.n + 0.5))
 
     def put(self, x_inches: float, row_y: float, text: str, role: str | None = None, bold: bool = False,
@@ -45,9 +29,9 @@ class _Forest:
         self.canvas.text(x_inches * INCH, float(self.axes.y(row_y)), text, role, bold=bold, anchor=anchor)
 
 
-def _titles(forest: _Forest, spec: ForestSpec, layout: Layout, columns: Columns) -> None:
+def _titles(forest: _Forest, spec: fs.ForestSpec, layout: fs.Layout, columns: fs.Columns) -> None:
     top = layout.n
-    forest.put(PAD, top, spec.label_title, "column-title", bold=True)
+    forest.put(fs.PAD, top, spec.label_title, "column-title", bold=True)
     for title_text, x in zip(spec.column_titles, columns.cells):
         forest.put(x, top, title_text, "column-title", bold=True)
     forest.put(columns.effect, top, spec.effect_title, "effect-title", bold=True, anchor="end")
@@ -57,7 +41,7 @@ def _titles(forest: _Forest, spec: ForestSpec, layout: Layout, columns: Columns)
         forest.put(x, top, title_text, "rob-title", bold=True, anchor="middle")
 
 
-def _interval_mark(forest: _Forest, row: Row, y: float) -> None:
+def _interval_mark(forest: _Forest, row: fs.Row, y: float) -> None:
     """A pooled row's diamond (half a row high 0.32 each way), or a prediction interval with end ticks."""
     axes, canvas = forest.axes, forest.canvas
     if row.kind == "pooled":
@@ -69,18 +53,18 @@ def _interval_mark(forest: _Forest, row: Row, y: float) -> None:
             canvas.polyline(axes.xy([end, end], [y - 0.2, y + 0.2]), "prediction-interval-end", width=1.0)
 
 
-def _rows(forest: _Forest, rows: list, centres, columns: Columns) -> None:
+def _rows(forest: _Forest, rows: list, centres, columns: fs.Columns) -> None:
     """Labels, cells, diamonds, the effect [CI] text, the weights and RoB lights of every row."""
     for row, y in zip(rows, centres):
-        if row.kind in LABELLED:
+        if row.kind in fs.LABELLED:
             role = {"study": "study-label", "header": row.gid, "text": row.gid}.get(row.kind) or "row-label"
-            forest.put(PAD, y, row.label, role, bold=row.bold)
+            forest.put(fs.PAD, y, row.label, role, bold=row.bold)
         if row.kind == "study":
             for cell, cell_x in zip(row.cells, columns.cells):
                 forest.put(cell_x, y, cell, "cell")
         _interval_mark(forest, row, y)
         if row.kind in ("study", "pooled", "prediction"):
-            forest.put(columns.effect, y, right_text(row), "effect-text", bold=row.kind == "pooled",
+            forest.put(columns.effect, y, fs.right_text(row), "effect-text", bold=row.kind == "pooled",
                        anchor="end")
         if row.kind == "study":
             for weight, x in zip(row.weights, columns.weights):
@@ -98,7 +82,7 @@ def _rob(forest: _Forest, ratings: tuple, y: float, xs: list) -> None:
         forest.put(x, y, SYMBOLS[rating], "rob-symbol", bold=True, anchor="middle")
 
 
-def _marks(forest: _Forest, marks: StudyMarks) -> None:
+def _marks(forest: _Forest, marks: fs.StudyMarks) -> None:
     """Interval segments, squares (side: the root of the area in points^2) and arrows of the studies."""
     axes, canvas = forest.axes, forest.canvas
     for (low, y), (high, _) in marks.segments:
@@ -114,7 +98,7 @@ def _marks(forest: _Forest, marks: StudyMarks) -> None:
             canvas.polygon([(tip, middle), (back, middle - 3), (back, middle + 3)], role)
 
 
-def _frame(forest: _Forest, spec: ForestSpec, layout: Layout, reference_line: float | None,
+def _frame(forest: _Forest, spec: fs.ForestSpec, layout: fs.Layout, reference_line: float | None,
            null: float) -> None:
     """The null line, the optional reference line, the effect axis, 'favours' labels, caption, title."""
     axes, canvas = forest.axes, forest.canvas
@@ -136,22 +120,22 @@ def _frame(forest: _Forest, spec: ForestSpec, layout: Layout, reference_line: fl
     canvas.text(float(axes.x(null)) + 4, below, "Favours intervention \u2192", "favours-intervention",
                 size=FONT_SIZE - 1, anchor="start", valign="top")
     if layout.caption_lines:
-        caption_top = (layout.height - CAPTION_LINE * len(layout.caption_lines) - 0.1) * INCH
-        canvas.text(PAD * INCH, caption_top, "\n".join(layout.caption_lines), "caption", size=FONT_SIZE - 1,
-                    italic=True, valign="top")
+        caption_top = (layout.height - fs.CAPTION_LINE * len(layout.caption_lines) - 0.1) * INCH
+        canvas.text(fs.PAD * INCH, caption_top, "\n".join(layout.caption_lines), "caption",
+                    size=FONT_SIZE - 1, italic=True, valign="top")
     if spec.title:
-        canvas.text(PAD * INCH, 0.25 * INCH, spec.title, "title", size=FONT_SIZE + 2, bold=True)
+        canvas.text(fs.PAD * INCH, 0.25 * INCH, spec.title, "title", size=FONT_SIZE + 2, bold=True)
 
 
-def forest_svg(spec: ForestSpec, reference_line: float | None = None) -> str:
+def forest_svg(spec: fs.ForestSpec, reference_line: float | None = None) -> str:
     """The spec as SVG text, laid out as :func:`.forest_draw.draw` lays it out (transf/atransf too)."""
-    spec, null, reference_line = on_scale(spec, reference_line)
-    layout = measure(spec, _width_inches)
-    limits = axis_limits(spec.rows, null)
+    spec, null, reference_line = fs.on_scale(spec, reference_line)
+    layout = fs.measure(spec, _width_inches)
+    limits = fs.axis_limits(spec.rows, null)
     forest = _Forest(layout, limits)
-    columns = place_columns(spec, layout)
+    columns = fs.place_columns(spec, layout)
     _titles(forest, spec, layout, columns)
     _rows(forest, spec.rows, layout.centres, columns)
-    _marks(forest, StudyMarks.of(spec.rows, layout.centres, limits))
+    _marks(forest, fs.StudyMarks.of(spec.rows, layout.centres, limits))
     _frame(forest, spec, layout, reference_line, null)
     return forest.canvas.markup()
