@@ -3,7 +3,9 @@
 Each drawing function returns a matplotlib Figure whose artists carry ``gid``s
 (``study-marker``, ``pooled-diamond``, ``prediction-interval``, ...) so that tests and
 users can find what was drawn.  :func:`save_figure` writes PNG, SVG or PDF by extension,
-atomically.
+atomically.  The report's inline figures are drawn from the same numbers (forest specs, funnel
+geometry, bubble fit) as SVG by compassmeta itself (``svg_canvas``, ``forest_svg``, ``panels_svg``,
+``estimates_svg``: text as ``<text>``, ids ``{prefix}-{role}``), without importing matplotlib.
 
 The names below are loaded on first use (PEP 562), so that importing ``plots.labels`` (the
 report's study labels) does not import matplotlib (0.4 s of start-up): only drawing does.
