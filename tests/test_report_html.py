@@ -388,8 +388,8 @@ def test_page_is_self_contained(written):
 
 
 def test_ids_are_unique_and_every_in_page_reference_resolves(written):
-    """Several inline SVGs in one page: matplotlib's ids (and the plots' role gids) must not repeat,
-    or a figure could take another's clip path."""
+    """Several inline SVGs in one page: the figures' role ids (f<hash>-<role>, repeats numbered) must
+    not repeat, or a reference could resolve to another figure's element."""
     page = written[0].read_text(encoding="utf-8")
     ids = re.findall(r'\sid="([^"]+)"', page)
     repeated = sorted({name for name in ids if ids.count(name) > 1})
