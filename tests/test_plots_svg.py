@@ -11,7 +11,7 @@ import pytest
 from compassmeta.plots.forest import forest_spec
 from compassmeta.plots.forest_svg import forest_svg
 from compassmeta.plots.panels_svg import bubble_svg, funnel_svg
-from compassmeta.plots.svg_canvas import Canvas, nice_ticks, png_bytes, text_width
+from compassmeta.plots.svg_canvas import Canvas, discs, nice_ticks, png_bytes, text_width
 from conftest import load_fixture
 
 CORE = load_fixture("metafor_core.json")
@@ -121,6 +121,14 @@ def test_png_encoder_round_trips_pixels():
     image[1, 2] = (10, 20, 30, 255)
     width, height, pixels = _png_size(png_bytes(image))
     assert (width, height) == (5, 3) and np.array_equal(pixels, image)
+
+
+def test_discs_cover_their_area_and_overlaps_composite():
+    one = discs(20, 20, [10], [10], 3.0, (0, 0, 0), 0.5)
+    offsets = range(-3, 4)
+    assert (one[..., 3] > 0).sum() == sum(dx * dx + dy * dy <= 9 for dx in offsets for dy in offsets)
+    two = discs(20, 20, [10, 10], [10, 10], 3.0, (0, 0, 0), 0.5)
+    assert one[10, 10, 3] == 128 and two[10, 10, 3] == round(255 * (1 - 0.5 ** 2))
 
 
 def test_ticks_widths_and_ids():

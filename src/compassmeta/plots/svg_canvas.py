@@ -251,7 +251,7 @@ def discs(width: int, height: int, xs, ys, radius: float, colour: tuple[int, int
           alpha: float) -> np.ndarray:
     """Filled discs of ``radius`` pixels centred on (xs, ys) pixels, ``colour`` at ``alpha`` each,
     overlaps composited (the opacity of n discs over a pixel: 1 - (1 - alpha)^n), on transparent."""
-    cover = np.zeros((height, width))
+    cover = np.zeros(height * width)
     reach = int(math.ceil(radius))
     centre_x = np.rint(np.asarray(xs, float)).astype(int)
     centre_y = np.rint(np.asarray(ys, float)).astype(int)
@@ -261,10 +261,10 @@ def discs(width: int, height: int, xs, ys, radius: float, colour: tuple[int, int
                 continue
             x, y = centre_x + dx, centre_y + dy
             inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
-            np.add.at(cover, (y[inside], x[inside]), 1.0)
+            cover += np.bincount(y[inside] * width + x[inside], minlength=height * width)
     image = np.zeros((height, width, 4), np.uint8)
     image[..., :3] = colour
-    image[..., 3] = np.rint(255 * (1 - (1 - alpha) ** cover)).astype(np.uint8)
+    image[..., 3] = np.rint(255 * (1 - (1 - alpha) ** cover.reshape(height, width))).astype(np.uint8)
     return image
 
 
