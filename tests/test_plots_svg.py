@@ -141,3 +141,41 @@ def test_ticks_widths_and_ids():
     markup = canvas.markup()
     prefix = re.search(r'id="(f[0-9a-f]{8})-edge"', markup).group(1)
     assert f'id="{prefix}-edge-2"' in markup and markup == canvas.markup()
+
+
+def _case(kind, **match):
+    return next(c["result"] for c in CORE[kind] if all(c.get(k) == v for k, v in match.items()))
+
+
+def test_subgroup_summary_forest_draws_metafor_subgroup_diamonds():
+    from compassmeta.plots.forest import subgroup_forest_spec
+
+    d = DATA["bcg"]
+    svg = forest_svg(subgroup_forest_spec(d["yi"], d["vi"], [f"T{i}" for i in range(13)], d["mods"]["alloc"],
+                                          by="alloc", summary_only=True))
+    to_data, scale = axis(svg)
+    expected = _case("subgroup", data="bcg", by="alloc", method="REML", test="z")["groups"]
+    diamonds = [[to_data(float(p.split(",")[0])) for p in polygon["points"].split()]
+                for polygon in elements(svg, "polygon", "subgroup-diamond")]
+    assert not elements(svg, "rect", "study-marker") and len(diamonds) == len(expected) == 3
+    for drawn, group in zip(diamonds, sorted(expected, key=lambda g: g["level"])):
+        bounds = [group["ci_lower"], group["estimate"], group["ci_upper"], group["estimate"]]
+        assert drawn == pytest.approx(bounds, abs=0.002 / scale)
+
+
+def test_bubble_draws_metafor_regression_line_through_the_studies():
+    d = DATA["bcg"]
+    ablat = np.array(d["mods"]["ablat"], dtype=float)
+    svg = bubble_svg(d["yi"], d["vi"], ablat, "ablat")
+    to_x, x_scale = axis(svg, "x")
+    to_y, y_scale = axis(svg, "y")
+    intercept, slope = _case("metareg", data="bcg", mods="ablat", method="REML", test="z")["estimate"]
+    line = elements(svg, "polyline", "fitted-line")[0]["points"]
+    points = [tuple(map(float, p.split(","))) for p in line.split()]
+    for x, y in (points[0], points[-1]):
+        tolerance = 0.004 / y_scale + abs(slope) * 0.002 / x_scale
+        assert to_y(y) == pytest.approx(intercept + slope * to_x(x), abs=tolerance)
+    assert to_x(points[0][0]) == pytest.approx(ablat.min(), abs=0.002 / x_scale)
+    assert to_x(points[-1][0]) == pytest.approx(ablat.max(), abs=0.002 / x_scale)
+    circles = elements(svg, "circle", "study-point")
+    assert sorted(to_x(float(c["cx"])) for c in circles) == pytest.approx(sorted(ablat), abs=0.002 / x_scale)
