@@ -179,3 +179,20 @@ def test_bubble_draws_metafor_regression_line_through_the_studies():
     assert to_x(points[-1][0]) == pytest.approx(ablat.max(), abs=0.002 / x_scale)
     circles = elements(svg, "circle", "study-point")
     assert sorted(to_x(float(c["cx"])) for c in circles) == pytest.approx(sorted(ablat), abs=0.002 / x_scale)
+
+
+def test_traffic_lights_colour_each_judgement_as_robvis():
+    from types import SimpleNamespace
+
+    from compassmeta.plots.estimates_svg import traffic_light_svg
+
+    judged = [SimpleNamespace(domains=dict(d1="low", d2="some concerns", d3="high", d4="low", d5="low"),
+                              overall="high"),
+              SimpleNamespace(domains=dict(d1="low", d2="low", d3="low", d4="low", d5="low"), overall="low")]
+    svg = traffic_light_svg(judged, ["row <1>", "row 2"], title="RoB")
+    robvis = {"low": "#02C100", "some concerns": "#E2DF07", "high": "#BF0000"}  # robvis's "cochrane" colours
+    for column in ("d1", "d2", "d3", "d4", "d5", "overall"):
+        fills = [circle["fill"] for circle in elements(svg, "circle", f"rob-{column}")]
+        ratings = [j.overall if column == "overall" else j.domains[column] for j in judged]
+        assert fills == [robvis[rating] for rating in ratings]
+    assert "row &lt;1&gt;" in svg
