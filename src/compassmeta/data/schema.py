@@ -14,6 +14,7 @@ from typing import Any
 
 from ..common.errors import InputError, did_you_mean
 from ..common.files import read_json
+from .columnar import ColumnRecords
 from .tables import number_value, shown, whole_value
 
 
@@ -268,7 +269,8 @@ def typed_columns(header: Sequence[str], records: Sequence[Sequence[str]], schem
     problems come in the schema's field order, as a row-by-row reading would give them.
     """
     positions = {name: index for index, name in enumerate(header)}
-    transposed: list[Any] = list(zip(*records)) if records else [()] * len(header)
+    transposed: list[Any] = (list(records.columns) if isinstance(records, ColumnRecords)
+                             else list(zip(*records)) if records else [()] * len(header))
     problems: dict[int, list[Problem]]
     columns: list[list[Any]]
     problems, columns = {}, []

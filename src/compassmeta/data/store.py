@@ -364,9 +364,11 @@ def reused_lines(table: Table, header: Sequence[str],
     position = {id(record): number for number, record in enumerate(table.rows)}
     order = [position.get(id(record)) for record in records]
     kept = [number for number in order if number is not None]
-    if table.spans is None or any(later <= earlier for earlier, later in zip(kept, kept[1:])):
+    if any(later <= earlier for earlier, later in zip(kept, kept[1:])):
         return table_lines(header, records)
-    return _copied_lines(table.path, table.spans, header, records, order)
+    spans = table.line_spans()
+    return table_lines(header, records) if spans is None else _copied_lines(table.path, spans, header,
+                                                                            records, order)
 
 
 def _copied_lines(path: str | os.PathLike[str], spans: tuple[Sequence[int], Sequence[int]],
