@@ -2,6 +2,7 @@
 same line spans and the same one-line errors as the csv module's reading: each crafted file is read
 both ways (the size threshold forced to 0, and the byte scan's block forced small so that quoted
 fields and line ends straddle blocks)."""
+import re
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from compassmeta.common.errors import InputError
 from compassmeta.data import columnar, tables
 from compassmeta.data.columnar import ColumnRecords
 from compassmeta.data.studytable import load_study_table, validate_file
+from test_input_rows import run
+from test_studies import GOOD_ROW, add_args
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
 
@@ -126,3 +129,37 @@ def test_a_valid_study_table_loads_the_same_through_both_readers(tmp_path, monke
     assert [dict(row) for row in large.rows] == [dict(row) for row in small.rows]
     assert large.yi.tolist() == small.yi.tolist() and large.vi.tolist() == small.vi.tolist()
     assert [str(warning) for warning in large.warnings] == [str(warning) for warning in small.warnings]
+
+
+WRITES = [   # (command and arguments, expected exit code, after adding GOOD_ROW); {table}: the table
+    (["edit", "savari2021-bdi2-post", "-s", "sessions=9", "--table", "{table}", "--yes"], 0, False),
+    (["edit", "savari2021-bdi2-post", "-s", "sd1=-2", "--table", "{table}", "--yes"], 2, False),
+    (["remove", "savari2021-bdi2-post", "--table", "{table}", "--yes"], 0, False),
+    (add_args("{table}", GOOD_ROW), 0, False),
+    (add_args("{table}", dict(GOOD_ROW, n1="٢٣")), 2, False),
+    (add_args("{table}", dict(GOOD_ROW, es_id="example2024-bdi2-again")), 2, True),
+    (["edit", "example2024-bdi2-post", "-s", "n1=22", "--table", "{table}", "--yes"], 0, True),
+]
+
+
+@pytest.mark.parametrize("arguments, code, after_add", WRITES)
+def test_writes_of_a_table_read_as_columns_match_the_csv_modules(arguments, code, after_add, tmp_path,
+                                                                 monkeypatch):
+    """add, edit and remove of a table read as columns (the new table checked from columns, the
+    unchanged lines copied through the spans found on demand) write the same table and log,
+    and print the same messages."""
+    results = []
+    for threshold in (tables.LARGE_FILE, 0):
+        monkeypatch.setattr(tables, "LARGE_FILE", threshold)
+        folder = tmp_path / str(threshold)
+        path = crafted_study_folder(folder, {(1, "inclusion_note"): 'quoted, "with" a\nline break'})
+        (path.parent / "trials.csv").write_bytes(path.read_bytes().replace(b"\n", b"\r\n", 3))
+        if after_add:
+            assert run(*[str(part).format(table=path) for part in add_args("{table}", GOOD_ROW)])[0] == 0
+        assert isinstance(tables.read_table(path).rows, ColumnRecords) == (threshold == 0)
+        exit_code, output = run(*[str(part).format(table=path) for part in arguments])
+        log = path.parent / "changes.csv"
+        logged = re.sub(r"\d{4}-\d\d-\d\dT[\d:]+Z", "TIME", log.read_text()) if log.exists() else None
+        results.append((exit_code, output.replace(str(folder), "FOLDER"), path.read_bytes(), logged))
+    assert results[0][0] == code, results[0][1]
+    assert results[1] == results[0]

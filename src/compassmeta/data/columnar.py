@@ -10,10 +10,11 @@ exactly (fields - 1) per record.  Otherwise :func:`read_columns` returns None an
 the file with the csv module, whose messages name the fault.  The lines each record spans
 (for a writer that copies unchanged rows) are found on demand by a second scan.
 """
+import operator
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
 from typing import overload
 
 import numpy as np
@@ -25,16 +26,18 @@ BOM = b"\xef\xbb\xbf"
 BOUNDARIES = np.array([COMMA, NEWLINE, RETURN, QUOTE], dtype=np.uint8)   # may neighbour a quote
 
 Spans = tuple[Sequence[int], Sequence[int]]
+Record = tuple[str, ...]
 
 
 class ColumnRecords(Sequence[tuple[str, ...]]):
     """A table's text records held as columns (one list of cells per header field): a reader of
     columns takes them as they are; the row tuples are built on first use, once."""
 
-    def __init__(self, columns: list[list[str]], spans: Callable[[], Spans | None] | None = None) -> None:
+    def __init__(self, columns: list[list[str]], spans: Callable[[], Spans | None] | None = None,
+                 rows: list[tuple[str, ...]] | None = None) -> None:
         self.columns = columns
         self._spans = spans
-        self._rows: list[tuple[str, ...]] | None = None
+        self._rows = rows     # the records as row tuples, when already built (the same cells)
 
     def _materialized(self) -> list[tuple[str, ...]]:
         if self._rows is None:
@@ -64,6 +67,27 @@ class ColumnRecords(Sequence[tuple[str, ...]]):
     def line_spans(self) -> Spans | None:
         """(first, last) physical lines of each record, as :attr:`tables.Table.spans`; None if unknown."""
         return self._spans() if self._spans else None
+
+
+def with_columns(base: Sequence[Record], records: list[Record]) -> Sequence[Record]:
+    """``records`` (a change of the table ``base``: rows replaced in place or appended, the others
+    kept as the same objects) as :class:`ColumnRecords` when ``base`` is held as columns, its
+    columns copied with the changed cells set (a checker then reads columns, not 10^5 rows
+    transposed); ``records`` themselves otherwise."""
+    if not isinstance(base, ColumnRecords) or len(records) < len(base):
+        return records
+    rows = base._materialized()
+    changed = list(compress(range(len(rows)), map(operator.is_not, rows, records)))
+    if len(changed) > len(rows) // 10:
+        return records
+    columns = [list(column) for column in base.columns]
+    for number in changed:
+        for column, cell in zip(columns, records[number]):
+            column[number] = cell
+    for record in records[len(rows):]:
+        for column, cell in zip(columns, record):
+            column.append(cell)
+    return ColumnRecords(columns, rows=records)
 
 
 @dataclass(frozen=True)
