@@ -71,22 +71,26 @@ class ColumnRecords(Sequence[tuple[str, ...]]):
 
 def with_columns(base: Sequence[Record], records: list[Record]) -> Sequence[Record]:
     """``records`` (a change of the table ``base``: rows replaced in place or appended, the others
-    kept as the same objects) as :class:`ColumnRecords` when ``base`` is held as columns, its
-    columns copied with the changed cells set (a checker then reads columns, not 10^5 rows
-    transposed); ``records`` themselves otherwise."""
+    kept as the same objects) as :class:`ColumnRecords` when ``base`` is held as columns: the
+    columns of ``base`` with the changed cells set in copies (a checker then reads columns, not
+    10^5 rows transposed); ``records`` themselves otherwise."""
     if not isinstance(base, ColumnRecords) or len(records) < len(base):
         return records
     rows = base._materialized()
     changed = list(compress(range(len(rows)), map(operator.is_not, rows, records)))
     if len(changed) > len(rows) // 10:
         return records
-    columns = [list(column) for column in base.columns]
+    columns, copied = list(base.columns), set()     # a column is copied only if a cell of it changes
     for number in changed:
-        for column, cell in zip(columns, records[number]):
-            column[number] = cell
-    for record in records[len(rows):]:
-        for column, cell in zip(columns, record):
-            column.append(cell)
+        for index, cell in enumerate(records[number]):
+            if columns[index][number] != cell:
+                if index not in copied:
+                    columns[index] = list(columns[index])
+                    copied.add(index)
+                columns[index][number] = cell
+    added = records[len(rows):]
+    if added:
+        columns = [column + [record[index] for record in added] for index, column in enumerate(columns)]
     return ColumnRecords(columns, rows=records)
 
 
