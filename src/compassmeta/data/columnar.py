@@ -10,12 +10,13 @@ exactly (fields - 1) per record.  Otherwise :func:`read_columns` returns None an
 the file with the csv module, whose messages name the fault.  The lines each record spans
 (for a writer that copies unchanged rows) are found on demand by a second scan.
 """
+import codecs
 import operator
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
-from typing import overload
+from typing import BinaryIO, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,10 +34,11 @@ class ColumnRecords(Sequence[tuple[str, ...]]):
     """A table's text records held as columns (one list of cells per header field): a reader of
     columns takes them as they are; the row tuples are built on first use, once."""
 
-    def __init__(self, columns: list[list[str]], spans: Callable[[], Spans | None] | None = None,
+    def __init__(self, columns: list[list[str]], layout: Callable[[], "Layout | None"] | None = None,
                  rows: list[tuple[str, ...]] | None = None) -> None:
         self.columns = columns
-        self._spans = spans
+        self._find_layout = layout
+        self._layout: Layout | None = None
         self._rows = rows     # the records as row tuples, when already built (the same cells)
 
     def _materialized(self) -> list[tuple[str, ...]]:
@@ -64,9 +66,70 @@ class ColumnRecords(Sequence[tuple[str, ...]]):
 
     __hash__ = None  # type: ignore[assignment]
 
+    def layout(self) -> "Layout | None":
+        """Where each record lies in the file read (found on first use); None if unknown."""
+        if self._layout is None and self._find_layout:
+            self._layout, self._find_layout = self._find_layout(), None
+        return self._layout
+
     def line_spans(self) -> Spans | None:
         """(first, last) physical lines of each record, as :attr:`tables.Table.spans`; None if unknown."""
-        return self._spans() if self._spans else None
+        layout = self.layout()
+        return layout.lines if layout else None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the records of a file lie: ``lines`` as :attr:`tables.Table.spans`, and ``spans`` in
+    bytes ([first, last) each) when no line of the file ends in a carriage return."""
+
+    path: str | os.PathLike[str]
+    lines: Spans
+    spans: Spans | None
+
+
+def copied_records(base: Sequence[Record], records: Sequence[Record], order: Sequence[int | None],
+                   line: Callable[[Record], str]) -> Iterator[str] | None:
+    """The text of ``records`` (``order``: each one's number in ``base``, in file order, or None for
+    a record formatted by ``line``), the kept records' text copied from the file in blocks of
+    bytes (a run of adjacent records in one read); None unless ``base`` holds a file's columns
+    and its byte spans are known (the caller copies line by line)."""
+    layout = base.layout() if isinstance(base, ColumnRecords) else None
+    if layout is None or layout.spans is None:
+        return None
+    return _copied(layout.path, layout.spans, records, order, line)
+
+
+def _copied(path: str | os.PathLike[str], spans: Spans, records: Sequence[Record],
+            order: Sequence[int | None], line: Callable[[Record], str]) -> Iterator[str]:
+    """:func:`copied_records` once its spans are known."""
+    starts, ends = spans
+    run: list[int] = []     # [first byte, last byte) of the records being copied
+    with open(path, "rb") as handle:
+        for record, number in zip(records, order):
+            if number is not None and run and run[1] == starts[number]:
+                run[1] = ends[number]
+                continue
+            yield from _blocks(handle, run)
+            run = [] if number is None else [starts[number], ends[number]]
+            if number is None:
+                yield line(record)
+        yield from _blocks(handle, run)
+
+
+def _blocks(handle: BinaryIO, run: list[int]) -> Iterator[str]:
+    """The bytes [run[0], run[1]) of ``handle`` as text, a block at a time, ending in a line end."""
+    if not run:
+        return
+    handle.seek(run[0])
+    decoder, left, last = codecs.getincrementaldecoder("utf-8")(), run[1] - run[0], ""
+    while left and (data := handle.read(min(BLOCK, left))):
+        left -= len(data)
+        text = decoder.decode(data, final=not left)
+        last = text[-1:] or last
+        yield text
+    if last != "\n":
+        yield "\n"       # the file's last record, which had no line end
 
 
 def with_columns(base: Sequence[Record], records: list[Record]) -> Sequence[Record]:
@@ -169,15 +232,15 @@ def read_columns(path: str | os.PathLike[str]) -> tuple[list[str], ColumnRecords
         columns = [column[1:] for column in columns]
     else:
         columns = [[column[number] for number in kept] for column in columns]
-    return header, ColumnRecords(columns, lambda: _line_spans(path, scan.quotes, kept, records))
+    return header, ColumnRecords(columns, lambda: _layout(path, scan.quotes, kept, records))
 
 
-def _line_spans(path: str | os.PathLike[str], quotes: NDArray[np.int64], kept: Sequence[int],
-                records: int) -> Spans | None:
-    """(first, last) physical lines (0 = the first line, the last one excluded) of the records
-    numbered ``kept`` (0 = the header) among the file's ``records``, as the csv module's
-    ``line_num`` counts them: a line ends at '\n', '\r\n' or a lone '\r'; a record ends at a
-    line end outside quotes.  None if the count of records disagrees."""
+def _layout(path: str | os.PathLike[str], quotes: NDArray[np.int64], kept: Sequence[int],
+            records: int) -> Layout | None:
+    """The :class:`Layout` of the records numbered ``kept`` (0 = the header) among the file's
+    ``records``; lines as the csv module's ``line_num`` counts them (a line ends at a line feed,
+    a carriage return and line feed, or a lone carriage return; a record ends at a line end
+    outside quotes).  None if the count of records disagrees."""
     newlines, returns, offset = [], [], 0
     with open(path, "rb") as handle:
         while block := handle.read(BLOCK):
@@ -189,9 +252,12 @@ def _line_spans(path: str | os.PathLike[str], quotes: NDArray[np.int64], kept: S
     ends_r = np.concatenate(returns) if returns else np.empty(0, np.int64)
     breaks = np.sort(np.concatenate((ends_n, ends_r[~np.isin(ends_r + 1, ends_n)])))
     record_ends = np.flatnonzero(np.searchsorted(quotes, breaks) % 2 == 0) + 1
+    byte_ends = breaks[record_ends - 1] + 1
     if len(record_ends) == records - 1 and (not len(breaks) or breaks[-1] < offset - 1):
         record_ends = np.append(record_ends, len(breaks) + 1)   # a last record with no line end
+        byte_ends = np.append(byte_ends, offset)
     if len(record_ends) != records:
         return None
-    starts = np.concatenate(([0], record_ends[:-1]))
-    return starts[kept].tolist(), record_ends[kept].tolist()
+    lines = np.concatenate(([0], record_ends[:-1]))[kept].tolist(), record_ends[kept].tolist()
+    spans = np.concatenate(([0], byte_ends[:-1]))[kept].tolist(), byte_ends[kept].tolist()
+    return Layout(path, lines, None if len(ends_r) else spans)

@@ -21,7 +21,7 @@ from ..common.errors import InputError
 from ..common.files import remove_stale_temporaries, write_files_atomically
 from . import audit
 from .audit import Author
-from .columnar import with_columns
+from .columnar import copied_records, with_columns
 from .instruments import load_instruments
 from .row_effects import row_effect
 from .schema import Problem, Schema, raise_first_error, rows_as_columns
@@ -375,9 +375,10 @@ def reused_lines(table: Table, header: Sequence[str],
     kept = [number for number in order if number is not None]
     if any(later <= earlier for earlier, later in zip(kept, kept[1:])):
         return table_lines(header, records)
-    spans = table.line_spans()
-    return table_lines(header, records) if spans is None else _copied_lines(table.path, spans, header,
-                                                                            records, order)
+    copied, spans = copied_records(table.rows, records, order, _line), table.line_spans()  # (bytes | lines)
+    if copied is not None or spans is None:
+        return table_lines(header, records) if copied is None else itertools.chain([_line(header)], copied)
+    return _copied_lines(table.path, spans, header, records, order)
 
 
 def _copied_lines(path: str | os.PathLike[str], spans: tuple[Sequence[int], Sequence[int]],
