@@ -109,9 +109,12 @@ def where_mask(table: Table, where: Sequence[str], data: str | os.PathLike[str])
 
 
 def subset(table: Table, keep: Iterable[bool]) -> Table:
-    """The rows of ``table`` where the mask ``keep`` is true."""
+    """The rows of ``table`` where the mask ``keep`` is true (``table`` itself when every one is)."""
+    mask = np.fromiter(keep, dtype=bool, count=len(table))
+    if mask.all():
+        return table
     return Table(path=table.path, header=table.header,
-                 rows=tuple(row for row, kept in zip(table.rows, keep) if kept))
+                 rows=tuple(row for row, kept in zip(table.rows, mask) if kept))
 
 
 def in_curated_schema(data: str | os.PathLike[str], table: Table) -> bool:

@@ -4,14 +4,17 @@ pattern), and the typing of a table's text cells against them.
 
 Every problem names the file, the row (counted from the first data row) and the column.
 """
+import operator
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any
 
 from ..common.errors import InputError, did_you_mean
 from ..common.files import read_json
+from .columnar import ColumnRecords
 from .tables import number_value, shown, whole_value
 
 
@@ -227,26 +230,34 @@ def _cell_outcome(text: str, spec: dict) -> tuple:
     return value, check_constraints(value, spec)
 
 
-def _outcomes(texts: Iterable[str], spec: dict) -> dict:
-    """{text: (typed value, problem message or None)} for the distinct cell ``texts`` of a column.
+def _outcomes(texts: set, spec: dict) -> tuple[dict, dict]:
+    """({text: typed value}, {text: problem message}) for the distinct cell ``texts`` of a column.
     Strings are checked a constraint at a time over all texts (a column of 10^5 distinct es_ids),
-    and only those that break one go through :func:`_cell_outcome` for its message."""
+    only those that break one go through :func:`_cell_outcome` for its message, and their values
+    hold only the texts whose value is not the text itself (stripped, or None when empty)."""
     if spec["type"] != "string":
-        return {text: _cell_outcome(text.strip(), spec) for text in texts}
+        outcomes = {text: _cell_outcome(text.strip(), spec) for text in texts}
+        return ({text: value for text, (value, _) in outcomes.items()},
+                {text: message for text, (_, message) in outcomes.items() if message})
     constraints = spec.get("constraints", {})
-    stripped = {text: text.strip() for text in texts}
-    suspects = {text for text, value in stripped.items() if not value}
+    values = {text: value for text in texts if (value := text.strip()) != text}
+    distinct = list(texts)
+    stripped = [values.get(text, text) for text in distinct] if values else distinct
+    suspects = set(compress(distinct, map(operator.not_, stripped)))
     if "maxLength" in constraints:
-        suspects.update(text for text, value in stripped.items() if len(value) > constraints["maxLength"])
+        suspects.update(compress(distinct, map(constraints["maxLength"].__lt__, map(len, stripped))))
     if "enum" in constraints:
         allowed = set(constraints["enum"])
-        suspects.update(text for text, value in stripped.items() if value not in allowed)
+        suspects.update(compress(distinct, map(operator.not_, map(allowed.__contains__, stripped))))
     if "pattern" in constraints:
         match = re.compile(constraints["pattern"]).fullmatch
-        suspects.update(text for text, value in stripped.items() if not match(value))
-    outcomes = {text: (value, None) for text, value in stripped.items()}
-    outcomes.update((text, _cell_outcome(stripped[text], spec)) for text in suspects)
-    return outcomes
+        suspects.update(compress(distinct, map(operator.not_, map(match, stripped))))
+    messages = {}
+    for text in suspects:
+        values[text], message = _cell_outcome(text.strip(), spec)
+        if message:
+            messages[text] = message
+    return values, messages
 
 
 def typed_columns(header: Sequence[str], records: Sequence[Sequence[str]], schema: Schema,
@@ -258,7 +269,8 @@ def typed_columns(header: Sequence[str], records: Sequence[Sequence[str]], schem
     problems come in the schema's field order, as a row-by-row reading would give them.
     """
     positions = {name: index for index, name in enumerate(header)}
-    transposed: list[Any] = list(zip(*records)) if records else [()] * len(header)
+    transposed: list[Any] = (list(records.columns) if isinstance(records, ColumnRecords)
+                             else list(zip(*records)) if records else [()] * len(header))
     problems: dict[int, list[Problem]]
     columns: list[list[Any]]
     problems, columns = {}, []
@@ -269,18 +281,13 @@ def typed_columns(header: Sequence[str], records: Sequence[Sequence[str]], schem
         if not any(cells) and not spec.get("constraints", {}).get("required"):
             columns.append([None] * len(records))     # an empty column (most are, in most rows)
             continue
-        outcomes = _outcomes(set(cells), spec)
-        if len(outcomes) == 1 and not next(iter(outcomes)).strip() and outcomes[cells[0]][1] is None:
-            columns.append([None] * len(records))
-            continue
-        values = {text: value for text, (value, _) in outcomes.items()}
-        columns.append(list(map(values.__getitem__, cells)))
+        values, messages = _outcomes(set(cells), spec)
+        columns.append(list(map(values.get, cells, cells)) if values else list(cells))
         if index is not None:
             transposed[index] = None      # each column's text is read once: let it go
-        bad = {text for text, (_, message) in outcomes.items() if message}
-        for number, text in enumerate(cells, start=1) if bad else ():
-            if text in bad:
-                problems.setdefault(number, []).append(Problem(file, number, name, outcomes[text][1]))
+        for number, text in enumerate(cells, start=1) if messages else ():
+            if text in messages:
+                problems.setdefault(number, []).append(Problem(file, number, name, messages[text]))
     return columns, problems
 
 
