@@ -78,11 +78,8 @@ class ClusterBlocks:
 
 
 def _cross(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """sum_j A_j' B_j for stacks of (n x p) and (n x q) blocks.
-
-    einsum rather than a BLAS product: on a loaded machine OpenBLAS threads cost more than
-    these thin (k x p) products.
-    """
+    """sum_j A_j' B_j for stacks of (n x p) and (n x q) blocks (einsum rather than a BLAS product:
+    on a loaded machine OpenBLAS threads cost more than these thin (k x p) products)."""
     return np.einsum("ia,ib->ab", A.reshape(-1, A.shape[2]), B.reshape(-1, B.shape[2]))
 
 
@@ -116,7 +113,6 @@ def _woodbury_block(v: np.ndarray, rho: float, sigma2: np.ndarray) -> tuple[np.n
     inverted by Woodbury with 2 x 2 inverses (see :class:`GroupedGLS`), entry by entry over the
     stacked clusters: with a = D^-1 sqrt(v), b = D^-1 1 and M = C (I + G C)^-1,
     W_il = 1(i = l) / d_i - (M_00 a_i a_l + M_01 a_i b_l + M_10 b_i a_l + M_11 b_i b_l)."""
-    n = v.shape[1]
     diagonal = (1.0 - rho) * v + sigma2[1]                    # d, the diagonal of D_j
     root = np.sqrt(v)
     a, b = root / diagonal, 1.0 / diagonal
@@ -128,7 +124,7 @@ def _woodbury_block(v: np.ndarray, rho: float, sigma2: np.ndarray) -> tuple[np.n
     m00, m01, m10, m11 = (rho * k11 / det, -rho * k01 / det, -sigma2[0] * k10 / det, sigma2[0] * k00 / det)
     left, right = m00[:, None] * a + m01[:, None] * b, m10[:, None] * a + m11[:, None] * b
     W = -(a[:, :, None] * left[:, None, :] + b[:, :, None] * right[:, None, :])
-    eye = np.eye(n, dtype=bool)
+    eye = np.eye(v.shape[1], dtype=bool)
     W[:, eye] += b
     V = rho * root[:, :, None] * root[:, None, :] + sigma2[0]
     V[:, eye] += diagonal
@@ -195,10 +191,8 @@ class GroupedGLS:
         tr(W J W J) = (1'W 1)^2, tr(W J W) = |W 1|^2, tr(W W) = sum of W_il^2.
         """
         p = self.cov.shape[0]
-        score = np.zeros(2)
-        information = np.zeros((2, 2))
-        xw_d_wx = np.zeros((2, p, p))        # X'W D_a W X
-        xw_d_w_d_wx = np.zeros((2, 2, p, p))  # X'W D_a W D_b W X
+        score, information = np.zeros(2), np.zeros((2, 2))
+        xw_d_wx, xw_d_w_d_wx = np.zeros((2, p, p)), np.zeros((2, 2, p, p))  # X'W D_a W X, X'W D_a W D_b W X
         for W, WX, w_resid in zip(self.weights, self.WX, self.W_resid):
             row_sums = np.einsum("mil->mi", W)               # W 1, (m, n); einsum: numpy's sum
             total = np.einsum("mi->m", row_sums)             # 1'W 1, (m,)   over a short last axis
@@ -260,8 +254,7 @@ def estimate_sigma2(blocks: ClusterBlocks, X: np.ndarray, y: np.ndarray, v: np.n
     Returns (gls, iterations).
     """
     reml = method == "REML"
-    X_groups, y_groups = blocks.stack(X), blocks.stack(y)
-    v_groups = blocks.stack(v)
+    X_groups, y_groups, v_groups = blocks.stack(X), blocks.stack(y), blocks.stack(v)
     scale = float(np.mean(v))
     # One cluster: its sigma^2 cannot be told apart from the intercept (metafor fixes a
     # single-level factor's sigma^2 at 0 and so does this fit).
