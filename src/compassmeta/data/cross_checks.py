@@ -30,6 +30,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .instruments import Instrument, instrument_of
 from .row_effects import arm_means_sds
 from .schema import Problem, rows_as_columns
@@ -145,6 +147,19 @@ def sd_ratio_problems(row: Row, file: str, number: int) -> list[Problem]:
     return problems
 
 
+def sd_ratio_rows(rows: Rows) -> np.ndarray:
+    """Rows :func:`sd_ratio_problems` flags, over whole columns (the same comparison; blank: nan)."""
+    columns = rows_as_columns(rows, ("sd1", "sd2", "pre_sd1", "pre_sd2"))
+    apart = np.zeros(len(rows), dtype=bool)
+    try:
+        for prefix in ("", "pre_"):
+            sd1, sd2 = (np.array(columns[f"{prefix}sd{arm}"], dtype=float) for arm in ("1", "2"))
+            apart |= np.maximum(sd1, sd2) > SD_RATIO * np.minimum(sd1, sd2)
+    except OverflowError:      # a number beyond floating point: let the rule look at every row
+        apart[:] = True
+    return apart
+
+
 def suspect_sd(row: Row, prefix: str) -> str:
     """The SD most likely mistyped: at post, the arm whose SD moved most from its baseline SD
     when both baselines are given; else the smaller SD."""
@@ -209,8 +224,11 @@ def plausibility_problems(rows: Rows, file: str,
                           instruments: dict[str, Instrument] | None = None) -> list[Problem]:
     """Every plausibility finding of the rows (see the module docstring)."""
     problems: list[Problem] = []
-    for number, row in enumerate(rows, start=1):
-        kind = row.get("stat_type")
+    kinds = rows_as_columns(rows, ("stat_type",))["stat_type"]
+    apart = sd_ratio_rows(rows).tolist()
+    for number in [number for number, (kind, far) in enumerate(zip(kinds, apart), start=1)
+                   if kind in DERIVED_SD_CELL or far and kind in ("means", "change", "pre_post")]:
+        row, kind = rows[number - 1], kinds[number - 1]
         if kind in ("means", "change", "pre_post"):
             problems.extend(sd_ratio_problems(row, file, number))
             continue

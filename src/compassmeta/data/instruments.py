@@ -1,13 +1,13 @@
 """The instruments of the data package (``studies/instruments.csv``): each scale's score range,
 direction, item count and scoring, keyed by name and alias."""
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..common.errors import InputError
-from .schema import Schema, raise_first_error, schema_problems
+from .schema import Schema, raise_first_error, rows_as_columns, schema_problems
 from .tables import read_table
 
 
@@ -51,13 +51,8 @@ def instrument_of(row: Mapping[str, Any], instruments: dict) -> Instrument | Non
     return instruments.get(name)
 
 
-def row_instruments(rows: Iterable[Mapping[str, Any]], instruments: dict) -> list:
+def row_instruments(rows: Sequence[Mapping[str, Any]], instruments: dict) -> list:
     """The known instrument of each typed row (:func:`instrument_of`), each distinct cell looked up once."""
-    known: dict[Any, Instrument | None] = {}
-    found = []
-    for row in rows:
-        text = row.get("instrument")
-        if text not in known:
-            known[text] = instrument_of(row, instruments)
-        found.append(known[text])
-    return found
+    column = rows_as_columns(rows, ("instrument",))["instrument"]
+    known = {text: instrument_of({"instrument": text}, instruments) for text in set(column)}
+    return [known[text] for text in column]
