@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from ..common import distributions as dist
-from .instruments import Instrument, row_instruments
-from .schema import Problem, RowView, rows_as_columns
+from .columns import columns_of
+from .instruments import Instrument, instrument_ranges, row_instruments
+from .schema import Problem, RowView
 
 FLOAT_SLACK = 1e-9     # floating-point slack on top of half a printed unit
 
@@ -168,7 +169,7 @@ def scs_problems(component: str | None, instrument: Instrument | None, file: str
 def arm_size_problems(rows: Sequence[Mapping[str, Any]], file: str) -> list[Problem]:
     """n per arm against the trial's total, per trial (each arm and control arm counted once)."""
     names = ("study_id", "n_total", "n1", "n2", "arm", "control_arm")
-    columns = rows_as_columns(rows, names)
+    columns = columns_of(rows, names)
     trials: dict[str, list[tuple]] = {}
     for number, member in enumerate(zip(*(columns[name] for name in names)), start=1):
         if member[1] is not None and member[0]:
@@ -207,9 +208,7 @@ def sd_bound_rows(columns: Mapping[str, Sequence[Any]], known: Sequence[Instrume
     bound at the printed mean itself (the rule's bound, at the point of the mean's rounding
     interval nearest the middle, is never lower, and it subtracts the SD's rounding)."""
     length = len(known)
-    ranges = np.array([(scale.minimum, scale.maximum) if scale else (np.nan, np.nan) for scale in known],
-                      dtype=float).reshape(-1, 2)
-    low, high = ranges[:, 0], ranges[:, 1]
+    low, high = instrument_ranges(known)
     check = np.zeros(length, dtype=bool)
     try:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -235,14 +234,16 @@ def table_problems(file: str | os.PathLike[str], header: Sequence[str], records:
     per row its SCS component, GRIM, SD bounds and printed test, then the arm sizes.  Each rule
     runs on the rows it applies to (found from the columns); the SCS rule once per distinct
     (instrument, component)."""
-    file, problems = str(file), []
+    file, problems = str(file), list[Problem]()
     index = {name: position for position, name in enumerate(header)}
-    known, columns = row_instruments(rows, instruments), rows_as_columns(rows, TABLE_COLUMNS)
+    known, columns = row_instruments(rows, instruments), columns_of(rows, TABLE_COLUMNS)
     kinds, components = columns["stat_type"], columns["scs_component"]
-    scs = {key: scs_problems(*key, file, 0) for key in set(zip(components, known))}
-    scs_found = [scs[key] for key in zip(components, known)]
-    scorings = {key: grim_scoring(*key) for key in set(zip(kinds, components, known))}
-    scoring_of = [scorings[key] for key in zip(kinds, components, known)]
+    by_id = {id(scale): scale for scale in known}     # by identity: a dataclass's hash is slow
+    ids = [id(scale) for scale in known]
+    scs = {key: scs_problems(key[0], by_id[key[1]], file, 0) for key in set(zip(components, ids))}
+    scs_found = [scs[key] for key in zip(components, ids)]
+    scorings = {key: grim_scoring(*key[:2], by_id[key[2]]) for key in set(zip(kinds, components, ids))}
+    scoring_of = [scorings[key] for key in zip(kinds, components, ids)]
     bounded = sd_bound_rows(columns, known).tolist()
     for number0 in [number0 for number0, (kind, scoring, bound, tested, found) in enumerate(
             zip(kinds, scoring_of, bounded, columns["printed_test"], scs_found))

@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..common.errors import InputError
-from .schema import Schema, raise_first_error, rows_as_columns, schema_problems
+from .columns import columns_of
+from .schema import Schema, raise_first_error, schema_problems
 from .tables import read_table
 
 
@@ -53,6 +56,15 @@ def instrument_of(row: Mapping[str, Any], instruments: dict) -> Instrument | Non
 
 def row_instruments(rows: Sequence[Mapping[str, Any]], instruments: dict) -> list:
     """The known instrument of each typed row (:func:`instrument_of`), each distinct cell looked up once."""
-    column = rows_as_columns(rows, ("instrument",))["instrument"]
+    column = columns_of(rows, ("instrument",))["instrument"]
     known = {text: instrument_of({"instrument": text}, instruments) for text in set(column)}
     return [known[text] for text in column]
+
+
+def instrument_ranges(known: Sequence[Instrument | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(minimum, maximum) of each row's known instrument (:func:`row_instruments`); nan without one."""
+    def bound(name: str) -> np.ndarray:
+        return np.fromiter((getattr(scale, name) if scale else np.nan for scale in known), dtype=float,
+                           count=len(known))
+
+    return bound("minimum"), bound("maximum")

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from . import consistency, cross_checks
-from .instruments import Instrument, instrument_of, row_instruments
+from .columns import TypedRows
+from .instruments import Instrument, instrument_of, instrument_ranges, row_instruments
 from .measure_routes import ROUTE_MEASURES, route_problems
 from .row_effects import (
     CONVERTED_STAT_TYPES,
@@ -227,6 +228,7 @@ def checked_text(path: str | os.PathLike[str], header: Sequence[str], records: S
         return problems, [], None
     with paused_gc():
         typed, cell_problems, columns = typed_rows(header, records, schema, file)
+        typed = TypedRows(typed, columns)
         effects = table_effects(typed, columns) if "stat_type" in schema.names else None
         directions: dict[str, tuple[bool, int]]
         known, directions = row_instruments(typed, instruments or {}), {}
@@ -274,7 +276,7 @@ def rows_to_check(columns: Mapping[str, Sequence[Any]], known: Sequence[Instrume
     g, v, done = effects
     kinds, length = columns["stat_type"], len(done)
 
-    def of_kind(names: Container[str]) -> np.ndarray:
+    def of_kind(names: Container[str | None]) -> np.ndarray:
         return np.fromiter((kind in names for kind in kinds), dtype=bool, count=length)
 
     def number(name: str) -> np.ndarray:
@@ -308,9 +310,7 @@ def _instrument_rows(columns: Mapping[str, Sequence[Any]], known: Sequence[Instr
     check = np.fromiter((scale is not None and way is not None
                          and way != (scale.higher_is_better != (part in UNCOMPASSIONATE_PARTS))
                          for way, scale, part in zip(better, known, parts)), dtype=bool, count=length)
-    ranges = np.array([(scale.minimum, scale.maximum) if scale else (np.nan, np.nan) for scale in known],
-                      dtype=float).reshape(-1, 2)
-    low, high = ranges[:, 0], ranges[:, 1]
+    low, high = instrument_ranges(known)
     outside = np.zeros(length, dtype=bool)
     for name in ("mean1", "mean2", "pre_mean1", "pre_mean2"):
         outside |= (number(name) < low) | (number(name) > high)
