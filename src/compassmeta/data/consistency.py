@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..common import distributions as dist
-from .columns import columns_of
+from .columns import columns_of, numbers_of
 from .instruments import Instrument, instrument_ranges, row_instruments
 from .schema import Problem, RowView
 
@@ -203,7 +203,7 @@ def trial_size_problems(study_id: str, members: Sequence[tuple], file: str) -> l
                     f"{len(controls)} control arm(s), each at its largest n) but n_total is {total}")]
 
 
-def sd_bound_rows(columns: Mapping[str, Sequence[Any]], known: Sequence[Instrument | None]) -> np.ndarray:
+def sd_bound_rows(rows: Sequence[Any], known: Sequence[Instrument | None]) -> np.ndarray:
     """Rows :func:`sd_bound_problems` could flag, over whole columns: an SD above the Bhatia-Davis
     bound at the printed mean itself (the rule's bound, at the point of the mean's rounding
     interval nearest the middle, is never lower, and it subtracts the SD's rounding)."""
@@ -214,9 +214,8 @@ def sd_bound_rows(columns: Mapping[str, Sequence[Any]], known: Sequence[Instrume
         with np.errstate(invalid="ignore", divide="ignore"):
             for prefix in ("", "pre_"):
                 for arm in ("1", "2"):
-                    n = np.array(columns[f"n{arm}"], dtype=float)
-                    mean, sd = (np.array(columns[f"{prefix}{name}{arm}"], dtype=float)
-                                for name in ("mean", "sd"))
+                    n, mean, sd = (numbers_of(rows, name) for name in (f"n{arm}", f"{prefix}mean{arm}",
+                                                                        f"{prefix}sd{arm}"))
                     spread = np.maximum((mean - low) * (high - mean), 0.0) * n / (n - 1)
                     check |= (n >= 2) & (sd * sd > spread * (1.0 - 1e-9))
     except OverflowError:          # a number beyond floating point: let the rule look at every row
@@ -244,7 +243,7 @@ def table_problems(file: str | os.PathLike[str], header: Sequence[str], records:
     scs_found = [scs[key] for key in zip(components, ids)]
     scorings = {key: grim_scoring(*key[:2], by_id[key[2]]) for key in set(zip(kinds, components, ids))}
     scoring_of = [scorings[key] for key in zip(kinds, components, ids)]
-    bounded = sd_bound_rows(columns, known).tolist()
+    bounded = sd_bound_rows(rows, known).tolist()
     for number0 in [number0 for number0, (kind, scoring, bound, tested, found) in enumerate(
             zip(kinds, scoring_of, bounded, columns["printed_test"], scs_found))
             if found or kind is not None and (scoring or bound or tested)]:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .columns import columns_of
+from .columns import columns_of, numbers_of
 from .instruments import Instrument, instrument_of
 from .row_effects import arm_means_sds
 from .schema import Problem
@@ -150,11 +150,10 @@ def sd_ratio_problems(row: Row, file: str, number: int) -> list[Problem]:
 
 def sd_ratio_rows(rows: Rows) -> np.ndarray:
     """Rows :func:`sd_ratio_problems` flags, over whole columns (the same comparison; blank: nan)."""
-    columns = columns_of(rows, ("sd1", "sd2", "pre_sd1", "pre_sd2"))
     apart = np.zeros(len(rows), dtype=bool)
     try:
         for prefix in ("", "pre_"):
-            sd1, sd2 = (np.array(columns[f"{prefix}sd{arm}"], dtype=float) for arm in ("1", "2"))
+            sd1, sd2 = (numbers_of(rows, f"{prefix}sd{arm}") for arm in ("1", "2"))
             apart |= np.maximum(sd1, sd2) > SD_RATIO * np.minimum(sd1, sd2)
     except OverflowError:      # a number beyond floating point: let the rule look at every row
         apart[:] = True

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import consistency, cross_checks
-from .columns import TypedRows
+from .columns import TypedRows, columns_of, numbers_of
 from .instruments import Instrument, instrument_of, instrument_ranges, row_instruments
 from .measure_routes import ROUTE_MEASURES, route_problems
 from .row_effects import (
@@ -233,7 +233,7 @@ def checked_text(path: str | os.PathLike[str], header: Sequence[str], records: S
         directions: dict[str, tuple[bool, int]]
         known, directions = row_instruments(typed, instruments or {}), {}
         g, v, done = (effects[0].tolist(), effects[1].tolist(), effects[2].tolist()) if effects else ((),) * 3
-        ruled = rows_to_check(columns, known, effects) if effects else np.ones(len(typed), dtype=bool)
+        ruled = rows_to_check(typed, known, effects) if effects else np.ones(len(typed), dtype=bool)
         looked_at = ruled | _unknown_directions(columns, known)
         looked_at[[number - 1 for number in cell_problems]] = True
         for number in (np.flatnonzero(looked_at) + 1).tolist():
@@ -260,13 +260,7 @@ def _unknown_directions(columns: Mapping[str, Sequence[Any]],
                        dtype=bool, count=len(known))
 
 
-def _float_column(columns: Mapping[str, Sequence[Any]], name: str, length: int) -> np.ndarray:
-    """A typed column as floats (blank: nan; a column the table lacks: all nan)."""
-    return np.array(columns[name], dtype=float) if name in columns else np.full(length, np.nan)
-
-
-def rows_to_check(columns: Mapping[str, Sequence[Any]], known: Sequence[Instrument | None],
-                  effects: tuple) -> np.ndarray:
+def rows_to_check(rows: Sequence[Any], known: Sequence[Instrument | None], effects: tuple) -> np.ndarray:
     """Which rows :func:`row_problems` could find a problem in: the conditions of its rules
     evaluated over whole columns, a superset of the rows they flag (a known instrument's range
     and direction, a statistic
@@ -274,21 +268,21 @@ def rows_to_check(columns: Mapping[str, Sequence[Any]], known: Sequence[Instrume
     not finite or beyond LARGE_G, a converted stat_type).  The rules themselves then judge
     these rows alone, so each message comes from one implementation."""
     g, v, done = effects
+    columns = columns_of(rows, ("stat_type", "measure", "higher_is_better", "scs_component"))
     kinds, length = columns["stat_type"], len(done)
 
     def of_kind(names: Container[str | None]) -> np.ndarray:
         return np.fromiter((kind in names for kind in kinds), dtype=bool, count=length)
 
     def number(name: str) -> np.ndarray:
-        return _float_column(columns, name, length)
+        return numbers_of(rows, name)
 
     try:
         check = ~done & ~of_kind((None,))
         with np.errstate(invalid="ignore"):
             check |= done & ~(np.isfinite(g) & np.isfinite(v) & (v > 0) & (np.abs(g) <= LARGE_G))
         check |= of_kind(CONVERTED_STAT_TYPES + tuple(ROUTE_MEASURES))
-        check |= np.fromiter((value is not None for value in columns.get("measure", (None,) * length)),
-                             dtype=bool, count=length)
+        check |= np.fromiter((value is not None for value in columns["measure"]), dtype=bool, count=length)
         for column in ("statistic", "g"):
             signed_here = of_kind({kind for kind, name in SIGNED_BY_DIRECTION.items() if name == column})
             check |= signed_here & (number("direction") == 1) & (number(column) < 0)
