@@ -223,8 +223,7 @@ def sd_bound_rows(rows: Sequence[Any], known: Sequence[Instrument | None]) -> np
     return check
 
 
-TABLE_COLUMNS = ("stat_type", "scs_component", "analysis_set", "printed_test", "n1", "n2", "mean1", "mean2",
-                 "sd1", "sd2", "pre_mean1", "pre_mean2", "pre_sd1", "pre_sd2")
+TABLE_COLUMNS = ("stat_type", "scs_component", "analysis_set", "printed_test", "n1", "n2")
 
 
 def table_problems(file: str | os.PathLike[str], header: Sequence[str], records: Sequence[Sequence[str]],

@@ -263,10 +263,9 @@ def _unknown_directions(columns: Mapping[str, Sequence[Any]],
 def rows_to_check(rows: Sequence[Any], known: Sequence[Instrument | None], effects: tuple) -> np.ndarray:
     """Which rows :func:`row_problems` could find a problem in: the conditions of its rules
     evaluated over whole columns, a superset of the rows they flag (a known instrument's range
-    and direction, a statistic
-    missing or uncomputable, a measure, a sign against direction, a CI, p or F out of range, a g
-    not finite or beyond LARGE_G, a converted stat_type).  The rules themselves then judge
-    these rows alone, so each message comes from one implementation."""
+    and direction, a statistic missing or uncomputable, a measure, a sign against direction, a
+    CI, p or F out of range, a g not finite or beyond LARGE_G, a converted stat_type).  The rules
+    themselves then judge these rows alone, so each message comes from one implementation."""
     g, v, done = effects
     columns = columns_of(rows, ("stat_type", "measure", "higher_is_better", "scs_component"))
     kinds, length = columns["stat_type"], len(done)
