@@ -142,7 +142,8 @@ def arm_groups(table: Table, cluster_column: str | None) -> ArmGroups | None:
         return None
     from ..models.sharedgroups import ARM_COLUMNS, ArmGroups
 
-    return ArmGroups.from_rows(table.row_dicts(ARM_COLUMNS))
+    return ArmGroups.from_columns({name: table.column(name) for name in ARM_COLUMNS if name in table.header},
+                                  len(table))
 
 
 LABEL_COLUMNS = ("es_id", "study", "Author", "author", "label")

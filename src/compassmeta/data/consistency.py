@@ -20,10 +20,14 @@ import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from ..common import distributions as dist
-from .instruments import Instrument, row_instruments
+from .columns import columns_of, numbers_of
+from .instruments import Instrument, instrument_ranges, row_instruments
 from .schema import Problem, RowView
 
 FLOAT_SLACK = 1e-9     # floating-point slack on top of half a printed unit
@@ -42,8 +46,8 @@ def half_unit(text: str | None) -> float:
     return 0.5 * 10.0 ** -decimals(text) + FLOAT_SLACK
 
 
-def grim_problem(file: str, number: int, column: str, mean_text: str, n: int, items_per_person: int,
-                 score_label: str, level: str) -> Problem | None:
+@functools.lru_cache(maxsize=65536)     # means and ns repeat across a table's rows
+def grim_message(mean_text: str, n: int, items_per_person: int, score_label: str) -> str | None:
     """The GRIM finding for one printed mean, or None when it is possible (or GRIM cannot tell)."""
     places = decimals(mean_text)
     granularity = n * items_per_person
@@ -54,27 +58,21 @@ def grim_problem(file: str, number: int, column: str, mean_text: str, n: int, it
     if abs(nearest / granularity - mean) <= half_unit(mean_text):
         return None
     below, above = math.floor(mean * granularity), math.ceil(mean * granularity)
-    return Problem(file, number, column,
-                   f"GRIM: {mean_text} is not a possible mean of {score_label} (n = {n}): the nearest "
-                   f"possible means are {below / granularity:.{places}f} and "
-                   f"{above / granularity:.{places}f} "
-                   "(Brown & Heathers 2017)", level)
+    return (f"GRIM: {mean_text} is not a possible mean of {score_label} (n = {n}): the nearest "
+            f"possible means are {below / granularity:.{places}f} and {above / granularity:.{places}f} "
+            "(Brown & Heathers 2017)")
 
 
-def grim_problems(row: Mapping[str, Any], cells: Mapping[str, str], instrument: Instrument, file: str,
-                  number: int) -> list[Problem]:
-    """GRIM on the post means of a row whose instrument is a plain sum or mean of whole-number items."""
-    if row["stat_type"] not in ("means", "pre_post") or not instrument.items or instrument.score == "other":
-        return []
-    if row.get("scs_component") not in (None, "total"):
-        return []                        # the instrument's item count is the total's
+def grim_scoring(kind: str | None, component: str | None, instrument: Instrument | None) -> tuple | None:
+    """(whole-number scores per person, what they are) of rows whose post means GRIM checks: means
+    of an instrument that is a plain sum or mean of whole-number items, its total; else None."""
+    if kind not in ("means", "pre_post") or not instrument or not instrument.items:
+        return None
+    if instrument.score == "other" or component not in (None, "total"):
+        return None                      # the instrument's item count is the total's
     items = instrument.items if instrument.score == "item_mean" else 1
-    label = (f"{instrument.items} whole-number item scores per person" if items > 1
-             else f"whole-number {instrument.name} sums")
-    level = "error" if row.get("analysis_set") == "completers" else "warning"
-    found = [grim_problem(file, number, f"mean{arm}", cells[f"mean{arm}"], row[f"n{arm}"], items, label,
-                          level) for arm in ("1", "2")]
-    return [problem for problem in found if problem]
+    return items, (f"{instrument.items} whole-number item scores per person" if items > 1
+                   else f"whole-number {instrument.name} sums")
 
 
 def t_range(cells: Mapping[str, str]) -> tuple[float, float]:
@@ -150,11 +148,10 @@ def sd_bound_problems(row: Mapping[str, Any], cells: Mapping[str, str], instrume
     return problems
 
 
-def scs_problems(row: Mapping[str, Any], instrument: Instrument | None, file: str,
+def scs_problems(component: str | None, instrument: Instrument | None, file: str,
                  number: int) -> list[Problem]:
     """The SCS component is named on SCS rows only, and sum ranges are the total's."""
     is_scs = bool(instrument) and instrument.name.startswith("SCS")
-    component = row.get("scs_component")
     if component and not is_scs:
         return [Problem(file, number, "scs_component",
                         "scs_component is for Self-Compassion Scale rows (instrument SCS or SCS-SF) only")]
@@ -171,33 +168,32 @@ def scs_problems(row: Mapping[str, Any], instrument: Instrument | None, file: st
 
 def arm_size_problems(rows: Sequence[Mapping[str, Any]], file: str) -> list[Problem]:
     """n per arm against the trial's total, per trial (each arm and control arm counted once)."""
-    trials: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
-    for number, row in enumerate(rows, start=1):
-        if row.get("n_total") is not None and row.get("study_id"):
-            trials.setdefault(row["study_id"], []).append((number, row))
+    names = ("study_id", "n_total", "n1", "n2", "arm", "control_arm")
+    columns = columns_of(rows, names)
+    trials: dict[str, list[tuple]] = {}
+    for number, member in enumerate(zip(*(columns[name] for name in names)), start=1):
+        if member[1] is not None and member[0]:
+            trials.setdefault(member[0], []).append((number, *member[1:]))
     problems: list[Problem] = []
     for study_id, members in trials.items():
         problems.extend(trial_size_problems(study_id, members, file))
     return problems
 
 
-def trial_size_problems(study_id: str, members: Sequence[tuple[int, Mapping[str, Any]]],
-                        file: str) -> list[Problem]:
-    """The size findings of one trial's rows ((row number, typed row) pairs)."""
-    first_number, first = members[0]
-    total = first["n_total"]
+def trial_size_problems(study_id: str, members: Sequence[tuple], file: str) -> list[Problem]:
+    """The size findings of one trial's rows, each (row number, n_total, n1, n2, arm, control_arm)."""
+    first_number, total = members[0][:2]
     arms: dict[str, int]
     controls: dict[str, int]
     arms, controls = {}, {}
-    for number, row in members:
-        if row["n_total"] != total:
+    for number, n_total, n1, n2, arm, control in members:
+        if n_total != total:
             return [Problem(file, number, "n_total",
-                            f"{study_id}: n_total {row['n_total']} differs from row {first_number} "
-                            f"({total})")]
-        n1, n2 = row.get("n1") or 0, row.get("n2") or 0
+                            f"{study_id}: n_total {n_total} differs from row {first_number} ({total})")]
+        n1, n2 = n1 or 0, n2 or 0
         if n1 + n2 > total:
             return [Problem(file, number, "n1", f"n1 + n2 = {n1 + n2} exceeds the trial's n_total {total}")]
-        arm, control = row.get("arm") or "", row.get("control_arm") or ""
+        arm, control = arm or "", control or ""
         arms[arm], controls[control] = max(arms.get(arm, 0), n1), max(controls.get(control, 0), n2)
     in_arms = sum(arms.values()) + sum(controls.values())
     if in_arms <= total:
@@ -207,24 +203,64 @@ def trial_size_problems(study_id: str, members: Sequence[tuple[int, Mapping[str,
                     f"{len(controls)} control arm(s), each at its largest n) but n_total is {total}")]
 
 
+def sd_bound_rows(rows: Sequence[Any], known: Sequence[Instrument | None]) -> np.ndarray:
+    """Rows :func:`sd_bound_problems` could flag, over whole columns: an SD above the Bhatia-Davis
+    bound at the printed mean itself (the rule's bound, at the point of the mean's rounding
+    interval nearest the middle, is never lower, and it subtracts the SD's rounding)."""
+    length = len(known)
+    low, high = instrument_ranges(known)
+    check = np.zeros(length, dtype=bool)
+    try:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for prefix in ("", "pre_"):
+                for arm in ("1", "2"):
+                    n, mean, sd = (numbers_of(rows, name) for name in (f"n{arm}", f"{prefix}mean{arm}",
+                                                                        f"{prefix}sd{arm}"))
+                    spread = np.maximum((mean - low) * (high - mean), 0.0) * n / (n - 1)
+                    check |= (n >= 2) & (sd * sd > spread * (1.0 - 1e-9))
+    except OverflowError:          # a number beyond floating point: let the rule look at every row
+        check[:] = True
+    return check
+
+
+TABLE_COLUMNS = ("stat_type", "scs_component", "analysis_set", "printed_test", "n1", "n2")
+
+
 def table_problems(file: str | os.PathLike[str], header: Sequence[str], records: Sequence[Sequence[str]],
                    rows: Sequence[Mapping[str, Any]], instruments: dict) -> list[Problem]:
-    """Every consistency finding of a validated table (typed ``rows`` beside their text ``records``)."""
-    file = str(file)
-    problems: list[Problem] = []
+    """Every consistency finding of a validated table (typed ``rows`` beside their text ``records``):
+    per row its SCS component, GRIM, SD bounds and printed test, then the arm sizes.  Each rule
+    runs on the rows it applies to (found from the columns); the SCS rule once per distinct
+    (instrument, component)."""
+    file, problems = str(file), list[Problem]()
     index = {name: position for position, name in enumerate(header)}
-    for number, (record, row, instrument) in enumerate(zip(records, rows, row_instruments(rows, instruments)),
-                                                      start=1):
-        cells = RowView(index, record)
-        problems.extend(scs_problems(row, instrument, file, number))
-        if row.get("stat_type") is None:
+    known, columns = row_instruments(rows, instruments), columns_of(rows, TABLE_COLUMNS)
+    kinds, components = columns["stat_type"], columns["scs_component"]
+    by_id = {id(scale): scale for scale in known}     # by identity: a dataclass's hash is slow
+    ids = [id(scale) for scale in known]
+    scs = {key: scs_problems(key[0], by_id[key[1]], file, 0) for key in set(zip(components, ids))}
+    scs_found = [scs[key] for key in zip(components, ids)]
+    scorings = {key: grim_scoring(*key[:2], by_id[key[2]]) for key in set(zip(kinds, components, ids))}
+    scoring_of = [scorings[key] for key in zip(kinds, components, ids)]
+    bounded = sd_bound_rows(rows, known).tolist()
+    for number0 in [number0 for number0, (kind, scoring, bound, tested, found) in enumerate(
+            zip(kinds, scoring_of, bounded, columns["printed_test"], scs_found))
+            if found or kind is not None and (scoring or bound or tested)]:
+        number, row, instrument = number0 + 1, rows[number0], known[number0]
+        problems.extend(replace(problem, row=number) for problem in scs_found[number0])
+        if kinds[number0] is None:
             continue
-        if instrument:
-            problems.extend(grim_problems(row, cells, instrument, file, number))
+        cells, scoring = RowView(index, records[number0]), scoring_of[number0]
+        if scoring:
+            level = "error" if columns["analysis_set"][number0] == "completers" else "warning"
+            for arm in ("1", "2"):
+                message = grim_message(cells[f"mean{arm}"], columns[f"n{arm}"][number0], *scoring)
+                if message:
+                    problems.append(Problem(file, number, f"mean{arm}", message, level))
+        if instrument and bounded[number0]:
             problems.extend(sd_bound_problems(row, cells, instrument, file, number))
-        printed = printed_test_problem(row, cells, file, number)
+        printed = printed_test_problem(row, cells, file, number) if columns["printed_test"][number0] else None
         if printed:
             problems.append(printed)
     problems.extend(arm_size_problems(rows, file))
     return problems
-

@@ -30,9 +30,12 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from .columns import columns_of, numbers_of
 from .instruments import Instrument, instrument_of
 from .row_effects import arm_means_sds
-from .schema import Problem, rows_as_columns
+from .schema import Problem
 
 Row = dict[str, Any]    # a typed row of the study table
 Rows = Sequence[Row]
@@ -68,7 +71,7 @@ def shared_value_problems(rows: Rows, file: str, key_fields: tuple[str, ...], fi
     """Rows that disagree with the first row of their group (``key_fields``) on one of ``fields``.
     Column at a time: each row's key is built once and each field compared in one pass."""
     fields = tuple(name for name in fields if rows and name in rows[0])
-    columns = rows_as_columns(rows, ("study_id", *key_fields, *fields))
+    columns = columns_of(rows, ("study_id", *key_fields, *fields))
     keys = zip(*(tuple(cell or "" for cell in columns[name]) for name in key_fields))
     first: dict[tuple[Any, ...], int] = {}
     group = [first.setdefault(key, number) if trial is not None else None
@@ -94,7 +97,7 @@ def shown(value: object) -> str:
 
 def arm_size_problems(rows: Rows, file: str) -> list[Problem]:
     """An arm whose n differs between rows at one assessment (n1 of ``arm``, n2 of ``control_arm``)."""
-    columns = rows_as_columns(rows, ("study_id", "arm", "control_arm", "n1", "n2", "timepoint",
+    columns = columns_of(rows, ("study_id", "arm", "control_arm", "n1", "n2", "timepoint",
                                      "weeks_after_baseline"))
     seen: dict[tuple[Any, ...], tuple[int, Any]] = {}
     problems: list[Problem] = []
@@ -115,7 +118,7 @@ def arm_size_problems(rows: Rows, file: str) -> list[Problem]:
 def duplicate_problems(rows: Rows, file: str) -> list[Problem]:
     """Rows reporting the same comparison as an earlier row (same trial, outcome, instrument,
     component, arms and assessment)."""
-    columns = rows_as_columns(rows, (*COMPARISON_KEY, "es_id"))
+    columns = columns_of(rows, (*COMPARISON_KEY, "es_id"))
     seen: dict[tuple[Any, ...], tuple[int, Any]] = {}
     problems: list[Problem] = []
     for number, (key, es_id) in enumerate(zip(zip(*(columns[name] for name in COMPARISON_KEY)),
@@ -143,6 +146,18 @@ def sd_ratio_problems(row: Row, file: str, number: int) -> list[Problem]:
                                     f"{prefix}sd1 {sd1:g} and {prefix}sd2 {sd2:g} differ by more than a "
                                     f"factor of {SD_RATIO:g}: a decimal slip?"))
     return problems
+
+
+def sd_ratio_rows(rows: Rows) -> np.ndarray:
+    """Rows :func:`sd_ratio_problems` flags, over whole columns (the same comparison; blank: nan)."""
+    apart = np.zeros(len(rows), dtype=bool)
+    try:
+        for prefix in ("", "pre_"):
+            sd1, sd2 = (numbers_of(rows, f"{prefix}sd{arm}") for arm in ("1", "2"))
+            apart |= np.maximum(sd1, sd2) > SD_RATIO * np.minimum(sd1, sd2)
+    except OverflowError:      # a number beyond floating point: let the rule look at every row
+        apart[:] = True
+    return apart
 
 
 def suspect_sd(row: Row, prefix: str) -> str:
@@ -209,8 +224,11 @@ def plausibility_problems(rows: Rows, file: str,
                           instruments: dict[str, Instrument] | None = None) -> list[Problem]:
     """Every plausibility finding of the rows (see the module docstring)."""
     problems: list[Problem] = []
-    for number, row in enumerate(rows, start=1):
-        kind = row.get("stat_type")
+    kinds = columns_of(rows, ("stat_type",))["stat_type"]
+    apart = sd_ratio_rows(rows).tolist()
+    for number in [number for number, (kind, far) in enumerate(zip(kinds, apart), start=1)
+                   if kind in DERIVED_SD_CELL or far and kind in ("means", "change", "pre_post")]:
+        row, kind = rows[number - 1], kinds[number - 1]
         if kind in ("means", "change", "pre_post"):
             problems.extend(sd_ratio_problems(row, file, number))
             continue

@@ -1,12 +1,15 @@
 """The instruments of the data package (``studies/instruments.csv``): each scale's score range,
 direction, item count and scoring, keyed by name and alias."""
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..common.errors import InputError
+from .columns import columns_of
 from .schema import Schema, raise_first_error, schema_problems
 from .tables import read_table
 
@@ -51,13 +54,17 @@ def instrument_of(row: Mapping[str, Any], instruments: dict) -> Instrument | Non
     return instruments.get(name)
 
 
-def row_instruments(rows: Iterable[Mapping[str, Any]], instruments: dict) -> list:
+def row_instruments(rows: Sequence[Mapping[str, Any]], instruments: dict) -> list:
     """The known instrument of each typed row (:func:`instrument_of`), each distinct cell looked up once."""
-    known: dict[Any, Instrument | None] = {}
-    found = []
-    for row in rows:
-        text = row.get("instrument")
-        if text not in known:
-            known[text] = instrument_of(row, instruments)
-        found.append(known[text])
-    return found
+    column = columns_of(rows, ("instrument",))["instrument"]
+    known = {text: instrument_of({"instrument": text}, instruments) for text in set(column)}
+    return [known[text] for text in column]
+
+
+def instrument_ranges(known: Sequence[Instrument | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(minimum, maximum) of each row's known instrument (:func:`row_instruments`); nan without one."""
+    def bound(name: str) -> np.ndarray:
+        return np.fromiter((getattr(scale, name) if scale else np.nan for scale in known), dtype=float,
+                           count=len(known))
+
+    return bound("minimum"), bound("maximum")

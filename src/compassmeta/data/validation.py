@@ -6,14 +6,15 @@ Every problem names the file, the row (counted from the first data row) and the 
 """
 import math
 import os
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import consistency, cross_checks
-from .instruments import Instrument, instrument_of, row_instruments
-from .measure_routes import route_problems
+from .columns import TypedRows, columns_of, numbers_of
+from .instruments import Instrument, instrument_of, instrument_ranges, row_instruments
+from .measure_routes import ROUTE_MEASURES, route_problems
 from .row_effects import (
     CONVERTED_STAT_TYPES,
     REQUIRED_STATISTICS,
@@ -227,22 +228,88 @@ def checked_text(path: str | os.PathLike[str], header: Sequence[str], records: S
         return problems, [], None
     with paused_gc():
         typed, cell_problems, columns = typed_rows(header, records, schema, file)
+        typed = TypedRows(typed, columns)
         effects = table_effects(typed, columns) if "stat_type" in schema.names else None
         directions: dict[str, tuple[bool, int]]
         known, directions = row_instruments(typed, instruments or {}), {}
         g, v, done = (effects[0].tolist(), effects[1].tolist(), effects[2].tolist()) if effects else ((),) * 3
-        for number, row in enumerate(typed, start=1):
+        ruled = rows_to_check(typed, known, effects) if effects else np.ones(len(typed), dtype=bool)
+        looked_at = ruled | _unknown_directions(columns, known)
+        looked_at[[number - 1 for number in cell_problems]] = True
+        for number in (np.flatnonzero(looked_at) + 1).tolist():
+            row = typed[number - 1]
             found = cell_problems.get(number, [])
             direction = direction_problem(row, known[number - 1], file, number, directions)
             if direction:
                 found.append(direction)
-            if not found:
+            if not found and ruled[number - 1]:
                 effect = (g[number - 1], v[number - 1]) if done and done[number - 1] else None
                 found = row_problems(row, file, number, instruments, effect, known[number - 1])
-            else:   # list every missing statistic with the row's other problems, in one run
+            elif found:   # list every missing statistic with the row's other problems, in one run
                 found.extend(missing_statistics(row, file, number, {problem.column for problem in found}))
             problems.extend(found)
     return problems, typed, effects
+
+
+def _unknown_directions(columns: Mapping[str, Sequence[Any]],
+                        known: Sequence[Instrument | None]) -> np.ndarray:
+    """Rows naming an unknown instrument and a direction, which :func:`direction_problem` compares."""
+    blank = (None,) * len(known)
+    return np.fromiter((name is not None and way is not None and scale is None for name, way, scale in
+                        zip(columns.get("instrument", blank), columns.get("higher_is_better", blank), known)),
+                       dtype=bool, count=len(known))
+
+
+def rows_to_check(rows: Sequence[Any], known: Sequence[Instrument | None], effects: tuple) -> np.ndarray:
+    """Which rows :func:`row_problems` could find a problem in: the conditions of its rules
+    evaluated over whole columns, a superset of the rows they flag (a known instrument's range
+    and direction, a statistic missing or uncomputable, a measure, a sign against direction, a
+    CI, p or F out of range, a g not finite or beyond LARGE_G, a converted stat_type).  The rules
+    themselves then judge these rows alone, so each message comes from one implementation."""
+    g, v, done = effects
+    columns = columns_of(rows, ("stat_type", "measure", "higher_is_better", "scs_component"))
+    kinds, length = columns["stat_type"], len(done)
+
+    def of_kind(names: Container[str | None]) -> np.ndarray:
+        return np.fromiter((kind in names for kind in kinds), dtype=bool, count=length)
+
+    def number(name: str) -> np.ndarray:
+        return numbers_of(rows, name)
+
+    try:
+        check = ~done & ~of_kind((None,))
+        with np.errstate(invalid="ignore"):
+            check |= done & ~(np.isfinite(g) & np.isfinite(v) & (v > 0) & (np.abs(g) <= LARGE_G))
+        check |= of_kind(CONVERTED_STAT_TYPES + tuple(ROUTE_MEASURES))
+        check |= np.fromiter((value is not None for value in columns["measure"]), dtype=bool, count=length)
+        for column in ("statistic", "g"):
+            signed_here = of_kind({kind for kind, name in SIGNED_BY_DIRECTION.items() if name == column})
+            check |= signed_here & (number("direction") == 1) & (number(column) < 0)
+        statistic, estimate = number("statistic"), number("g")
+        check |= of_kind(("g_ci",)) & ~((number("ci_lower") < estimate) & (estimate < number("ci_upper")))
+        check |= of_kind(("p",)) & ~((statistic > 0) & (statistic <= 1)) | of_kind(("f",)) & (statistic < 0)
+        return check | _instrument_rows(columns, known, of_kind(("means", "pre_post")), number)
+    except OverflowError:      # a number beyond floating point: let the rules look at every row
+        return np.ones(length, dtype=bool)
+
+
+def _instrument_rows(columns: Mapping[str, Sequence[Any]], known: Sequence[Instrument | None],
+                     scored: np.ndarray, number: Callable[[str], np.ndarray]) -> np.ndarray:
+    """Rows whose known instrument is contradicted by their direction or, on ``scored`` rows, by
+    its range (:func:`instrument_problems`)."""
+    length = len(known)
+    blank = (None,) * length
+    better, parts = columns.get("higher_is_better", blank), columns.get("scs_component", blank)
+    check = np.fromiter((scale is not None and way is not None
+                         and way != (scale.higher_is_better != (part in UNCOMPASSIONATE_PARTS))
+                         for way, scale, part in zip(better, known, parts)), dtype=bool, count=length)
+    low, high = instrument_ranges(known)
+    outside = np.zeros(length, dtype=bool)
+    for name in ("mean1", "mean2", "pre_mean1", "pre_mean2"):
+        outside |= (number(name) < low) | (number(name) > high)
+    for name in ("sd1", "sd2", "pre_sd1", "pre_sd2"):
+        outside |= number(name) > (high - low) / 2
+    return check | scored & outside
 
 
 def all_problems(path: str | os.PathLike[str], header: Sequence[str], records: Sequence[Sequence[str]],

@@ -78,17 +78,9 @@ class ClusterBlocks:
 
 
 def _cross(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """sum_j A_j' B_j for stacks of (n x p) and (n x q) blocks.
-
-    einsum rather than a BLAS product: on a loaded machine OpenBLAS threads cost more than
-    these thin (k x p) products.
-    """
+    """sum_j A_j' B_j for stacks of (n x p) and (n x q) blocks (einsum rather than a BLAS product:
+    on a loaded machine OpenBLAS threads cost more than these thin (k x p) products)."""
     return np.einsum("ia,ib->ab", A.reshape(-1, A.shape[2]), B.reshape(-1, B.shape[2]))
-
-
-def _components(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """dV_j/dsigma^2 for the cluster and the within-cluster level: J_n and I_n."""
-    return (np.ones((n, n)), np.eye(n))
 
 
 def gls_solution(weights: Sequence[np.ndarray], X_groups: Sequence[np.ndarray],
@@ -96,7 +88,7 @@ def gls_solution(weights: Sequence[np.ndarray], X_groups: Sequence[np.ndarray],
                                                           list[np.ndarray], list[np.ndarray]]:
     """The GLS fit from each size group's inverse covariance W_j (m, n, n) (Aitken 1935): the
     stacks W_j X_j, (X'WX)^-1, beta = (X'WX)^-1 X'Wy, the residuals r_j = y_j - X_j beta and W_j r_j."""
-    WX = [W @ X for W, X in zip(weights, X_groups)]
+    WX = [np.einsum("mil,mla->mia", W, X) for W, X in zip(weights, X_groups)]   # not W @ X: slow on stacks
     cov = np.linalg.inv(sum(_cross(A, X) for A, X in zip(WX, X_groups)))
     beta = cov @ sum(np.einsum("mia,mi->a", A, y) for A, y in zip(WX, y_groups))
     resid = [y - np.einsum("mip,p->mi", X, beta) for X, y in zip(X_groups, y_groups)]
@@ -111,31 +103,31 @@ def gls_log_likelihood(k: int, X_groups: Sequence[np.ndarray], cov: np.ndarray, 
     p = cov.shape[0]
     if not reml:
         return -0.5 * (k * math.log(2 * math.pi) + log_det_v + rss)
-    X_all = np.concatenate([X.reshape(-1, p) for X in X_groups])
-    log_det_xx = np.linalg.slogdet(X_all.T @ X_all)[1]
+    log_det_xx = np.linalg.slogdet(sum(_cross(X, X) for X in X_groups))[1]
     log_det_xwx = -np.linalg.slogdet(cov)[1]
     return -0.5 * ((k - p) * math.log(2 * math.pi) + log_det_v + log_det_xwx + rss - log_det_xx)
 
 
 def _woodbury_block(v: np.ndarray, rho: float, sigma2: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """(W_j, V_j, sum log det V_j) of a size group whose S_j is rho alone: V_j = D_j + U_j C U_j'
-    inverted by Woodbury with 2 x 2 inverses (see :class:`GroupedGLS`)."""
-    n = v.shape[1]
-    low_rank = np.array([rho, sigma2[0]])                     # diagonal of C
-    diagonal = (1.0 - rho) * v + sigma2[1]
-    U = np.stack([np.sqrt(v), np.ones_like(v)], axis=2)     # (m, n, 2)
-    D_inv_U = U / diagonal[:, :, None]
-    G = np.swapaxes(U, 1, 2) @ D_inv_U                       # U'D^-1 U
-    K = np.eye(2) + G * low_rank                            # I + G C
-    det = K[:, 0, 0] * K[:, 1, 1] - K[:, 0, 1] * K[:, 1, 0]
+    inverted by Woodbury with 2 x 2 inverses (see :class:`GroupedGLS`), entry by entry over the
+    stacked clusters: with a = D^-1 sqrt(v), b = D^-1 1 and M = C (I + G C)^-1,
+    W_il = 1(i = l) / d_i - (M_00 a_i a_l + M_01 a_i b_l + M_10 b_i a_l + M_11 b_i b_l)."""
+    diagonal = (1.0 - rho) * v + sigma2[1]                    # d, the diagonal of D_j
+    root = np.sqrt(v)
+    a, b = root / diagonal, 1.0 / diagonal
+    g00, g01, g11 = (np.einsum("mi->m", x) for x in (root * a, a, b))     # G = U'D^-1 U
+    k00, k01, k10, k11 = 1.0 + g00 * rho, g01 * sigma2[0], g01 * rho, 1.0 + g11 * sigma2[0]  # I + G C
+    det = k00 * k11 - k01 * k10
     if np.any(diagonal <= 0) or np.any(det <= 0):
         raise np.linalg.LinAlgError("marginal covariance is not positive definite")
-    K_inv = np.stack([np.stack([K[:, 1, 1], -K[:, 0, 1]], axis=1),
-                      np.stack([-K[:, 1, 0], K[:, 0, 0]], axis=1)], axis=1) / det[:, None, None]
-    middle = low_rank[:, None] * K_inv                      # C (I + G C)^-1
-    eye = np.eye(n)
-    W = eye / diagonal[:, :, None] - D_inv_U @ middle @ np.swapaxes(D_inv_U, 1, 2)
-    V = diagonal[:, :, None] * eye + (U * low_rank) @ np.swapaxes(U, 1, 2)
+    m00, m01, m10, m11 = (rho * k11 / det, -rho * k01 / det, -sigma2[0] * k10 / det, sigma2[0] * k00 / det)
+    left, right = m00[:, None] * a + m01[:, None] * b, m10[:, None] * a + m11[:, None] * b
+    W = -(a[:, :, None] * left[:, None, :] + b[:, :, None] * right[:, None, :])
+    eye = np.eye(v.shape[1], dtype=bool)
+    W[:, eye] += b
+    V = rho * root[:, :, None] * root[:, None, :] + sigma2[0]
+    V[:, eye] += diagonal
     return W, V, float(np.log(diagonal).sum() + np.log(det).sum())
 
 
@@ -194,24 +186,28 @@ class GroupedGLS:
         """Score and expected information for (sigma^2_1, sigma^2_2).
 
         score_a = -tr(P D_a)/2 + r'W D_a W r/2,  info_ab = tr(P D_a P D_b)/2, with P = W
-        under ML and P = W - W X (X'WX)^-1 X'W under REML (Harville 1977).
+        under ML and P = W - W X (X'WX)^-1 X'W under REML (Harville 1977).  D_1 = J = 1 1' and
+        D_2 = I, so with W symmetric every trace is a sum of entries: tr(W J) = 1'W 1,
+        tr(W J W J) = (1'W 1)^2, tr(W J W) = |W 1|^2, tr(W W) = sum of W_il^2.
         """
         p = self.cov.shape[0]
-        score = np.zeros(2)
-        information = np.zeros((2, 2))
-        xw_d_wx = np.zeros((2, p, p))        # X'W D_a W X
-        xw_d_w_d_wx = np.zeros((2, 2, p, p))  # X'W D_a W D_b W X
+        score, information = np.zeros(2), np.zeros((2, 2))
+        xw_d_wx, xw_d_w_d_wx = np.zeros((2, p, p)), np.zeros((2, 2, p, p))  # X'W D_a W X, X'W D_a W D_b W X
         for W, WX, w_resid in zip(self.weights, self.WX, self.W_resid):
-            D = _components(W.shape[1])
-            WD = [W @ d for d in D]
-            DWX = [d @ WX for d in D]
-            for a in range(2):
-                score[a] += 0.5 * (-np.trace(WD[a], axis1=1, axis2=2).sum()
-                                   + ((w_resid @ D[a]) * w_resid).sum())
-                xw_d_wx[a] += _cross(WX, DWX[a])
-                for b in range(2):
-                    information[a, b] += 0.5 * (WD[a] * np.swapaxes(WD[b], 1, 2)).sum()
-                    xw_d_w_d_wx[a, b] += _cross(DWX[a], W @ DWX[b])
+            row_sums = np.einsum("mil->mi", W)               # W 1, (m, n); einsum: numpy's sum
+            total = np.einsum("mi->m", row_sums)             # 1'W 1, (m,)   over a short last axis
+            column_wx = np.einsum("mia->ma", WX)             # 1'W X, (m, p) is 10 to 40 times slower
+            row_wx = np.einsum("mi,mia->ma", row_sums, WX)    # 1'W W X
+            score += 0.5 * np.array([(np.einsum("mi->m", w_resid) ** 2).sum() - total.sum(),
+                                     (w_resid ** 2).sum() - np.einsum("mii->", W)])
+            information += 0.5 * np.array([[(total ** 2).sum(), (row_sums ** 2).sum()],
+                                           [(row_sums ** 2).sum(), (W ** 2).sum()]])
+            xw_d_wx[0] += np.einsum("ma,mb->ab", column_wx, column_wx)
+            xw_d_wx[1] += _cross(WX, WX)
+            xw_d_w_d_wx[0, 0] += np.einsum("m,ma,mb->ab", total, column_wx, column_wx)
+            xw_d_w_d_wx[0, 1] += np.einsum("ma,mb->ab", column_wx, row_wx)
+            xw_d_w_d_wx[1, 1] += _cross(WX, np.einsum("mil,mla->mia", W, WX))
+        xw_d_w_d_wx[1, 0] = xw_d_w_d_wx[0, 1].T        # X'W W J W X = (X'W J W W X)'
         if reml:
             C = self.cov
             for a in range(2):
@@ -258,8 +254,7 @@ def estimate_sigma2(blocks: ClusterBlocks, X: np.ndarray, y: np.ndarray, v: np.n
     Returns (gls, iterations).
     """
     reml = method == "REML"
-    X_groups, y_groups = blocks.stack(X), blocks.stack(y)
-    v_groups = blocks.stack(v)
+    X_groups, y_groups, v_groups = blocks.stack(X), blocks.stack(y), blocks.stack(v)
     scale = float(np.mean(v))
     # One cluster: its sigma^2 cannot be told apart from the intercept (metafor fixes a
     # single-level factor's sigma^2 at 0 and so does this fit).

@@ -16,7 +16,7 @@ w2) with the group sizes as weights: the group term multiplies the correlation o
 rows measure (1 for the same measure, rho for different ones).  Pairs where a row lacks its arm,
 control or a size keep the working correlation alone (rho, or 0 in the three-level model).
 """
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -54,14 +54,22 @@ class ArmGroups:
         """From study-table rows (dicts with ``arm``, ``control_arm``, ``n1``, ``n2`` and the
         :data:`MEASURE_COLUMNS`); None when no row names both its arm and its control arm."""
         rows = list(rows)
-        arm = tuple(_text(row.get("arm")) for row in rows)
-        control = tuple(_text(row.get("control_arm")) for row in rows)
+        return cls.from_columns({name: [row.get(name) for row in rows] for name in ARM_COLUMNS}, len(rows))
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, Sequence[object]], length: int) -> "ArmGroups | None":
+        """:meth:`from_rows` from the :data:`ARM_COLUMNS` as columns of ``length`` cells (a column
+        left out is blank); each distinct cell is read once."""
+        def read(name: str, reader: Callable[[object], object]) -> list:
+            column = columns.get(name, ("",) * length)
+            return list(map({cell: reader(cell) for cell in set(column)}.__getitem__, column))
+
+        arm, control = tuple(read("arm", _text)), tuple(read("control_arm", _text))
         if not any(a and c for a, c in zip(arm, control)):
             return None
-        return cls(arm=arm, control=control,
-                   n_arm=np.array([_number(row.get("n1")) for row in rows], dtype=float),
-                   n_control=np.array([_number(row.get("n2")) for row in rows], dtype=float),
-                   measure=tuple("|".join(_text(row.get(c)) for c in MEASURE_COLUMNS) for row in rows))
+        return cls(arm=arm, control=control, n_arm=np.array(read("n1", _number), dtype=float),
+                   n_control=np.array(read("n2", _number), dtype=float),
+                   measure=tuple(map("|".join, zip(*(read(name, _text) for name in MEASURE_COLUMNS)))))
 
     def take(self, index: np.ndarray) -> "ArmGroups":
         """The rows ``index`` (an integer array or a boolean mask)."""

@@ -1,0 +1,110 @@
+"""The column-wise screens of validate at scale (validation.rows_to_check, consistency.sd_bound_rows,
+cross_checks.sd_ratio_rows) pick the rows each rule then judges: on a table with failing rows of
+every kind they must give exactly the problems of the rules run on every row."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compassmeta.data import consistency, cross_checks, validation
+from compassmeta.data.studytable import Schema, load_instruments
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "studies" / "datapackage.json"
+SCHEMA = Schema.load(PACKAGE, "trials")
+INSTRUMENTS = load_instruments(PACKAGE)
+ROW = {
+    "es_id": "example2024-bdi2-post", "study_id": "example2024", "citation": "Constructed row for a test",
+    "intervention": "CFT", "intervention_class": "cft-cmt", "control_type": "passive",
+    "control_detail": "waitlist", "population": "clinical", "outcome": "depression", "instrument": "BDI-II",
+    "higher_is_better": "false", "timepoint": "post", "stat_type": "means", "n1": "20", "n2": "21",
+    "mean1": "12.0", "sd1": "5.0", "mean2": "16.0", "sd2": "6.0",
+    "source": "constructed for a test", "license": "none", "inclusion_note": "test row",
+}
+NOT_MEANS = {"mean1": "", "sd1": "", "mean2": "", "sd2": ""}
+# one row per rule of validation.row_problems / direction_problem, each failing (and a few passing)
+ROW_RULES = [
+    {}, {"mean1": "70.0"}, {"sd1": "40.0"}, {"higher_is_better": "true"}, {"mean2": "-1.0"},
+    dict(NOT_MEANS, stat_type="g_ci", g="0.5", ci_lower="0.6", ci_upper="0.9"),
+    dict(NOT_MEANS, stat_type="g_ci", g="0.5", ci_lower="0.2", ci_upper="0.9"),
+    dict(NOT_MEANS, stat_type="p", statistic="1.5", direction="1"),
+    dict(NOT_MEANS, stat_type="p", statistic="0.03", direction="1"),
+    dict(NOT_MEANS, stat_type="t", statistic="-2.0", direction="1"),
+    dict(NOT_MEANS, stat_type="t", statistic="2.0", direction="1"),
+    dict(NOT_MEANS, stat_type="g_se", g="-0.4", se="0.2", direction="1"),
+    dict(NOT_MEANS, stat_type="d", statistic="9.0", direction="-1"),
+    {"mean1": "60.0", "mean2": "1.0", "sd1": "1.0", "sd2": "1.0"},
+    {"mean1": "60.0", "mean2": "1.0", "sd1": "1.0", "sd2": "1.0",
+     "inclusion_note": "[implausible value confirmed: checked]"},
+    {"mean1": "20.0", "mean2": "12.0", "sd1": "0.5", "sd2": "0.5"},
+    dict(NOT_MEANS, stat_type="median_iqr", median1="12", q1_1="8", q3_1="16", median2="15", q1_2="10",
+         q3_2="20"),
+    {"measure": "OR"}, {"sd2": ""}, {"higher_is_better": ""},
+    {"instrument": "FOO (self-report)", "higher_is_better": "true"},
+    {"instrument": "FOO (self-report)", "higher_is_better": "false"},
+    dict(NOT_MEANS, stat_type="f", statistic="-2.0", direction="1"),
+    dict(NOT_MEANS, stat_type="events", measure="OR", events1="25", events2="3"),
+    {"sd1": "1e308", "sd2": "1e308"},
+]
+# rows without a row-rule error, with consistency and plausibility findings
+CHECKS = [
+    {}, {"mean1": "12.13", "analysis_set": "completers"}, {"mean1": "12.13"}, {"mean2": "16.05"},
+    {"mean1": "1.0", "sd1": "9.5"}, {"mean1": "1.0", "sd1": "8.3"},
+    {"mean1": "62.0", "mean2": "58.0", "sd1": "8.2", "sd2": "8.0"},
+    {"mean1": "1.0", "sd1": "8.1"}, {"n1": "2", "mean1": "1.0", "sd1": "30.0"},
+    {"printed_test": "t", "printed_value": "9.99"}, {"printed_test": "p", "printed_value": "0.04"},
+    {"sd1": "1.0", "sd2": "6.0"}, {"sd1": "1.0", "sd2": "4.0"}, {"sd1": "6.1", "sd2": "1.5"},
+    {"stat_type": "pre_post", "pre_mean1": "13.0", "pre_sd1": "1.2", "pre_mean2": "14.0", "pre_sd2": "6.0",
+     "prepost_r": "0.5"},
+    {"instrument": "SCS-SF", "outcome": "self-compassion", "higher_is_better": "true", "mean1": "3.51",
+     "sd1": "0.6", "mean2": "3.00", "sd2": "0.6"},
+    {"scs_component": "total"}, {"n_total": "30"},
+    dict(NOT_MEANS, stat_type="adjusted_ci", mean1="12.0", ci_lower1="12.5", ci_upper1="14.0", mean2="16.0",
+         ci_lower2="14.0", ci_upper2="18.0"),
+    dict(NOT_MEANS, stat_type="median_iqr", median1="12", q1_1="16", q3_1="8", median2="15", q1_2="10",
+         q3_2="20"),
+]
+
+
+def records(changes: list) -> list:
+    return [tuple(dict(ROW, es_id=f"row{i}", study_id=f"s{i}", **change).get(name, "")
+                  for name in SCHEMA.names) for i, change in enumerate(changes)]
+
+
+def everything(screen):
+    """A screen that keeps every row: the rules judge them all."""
+    def keep_all(*args, **kwargs):
+        return np.ones(len(screen(*args, **kwargs)), dtype=bool)
+    return keep_all
+
+
+def shown(problems: list) -> list:
+    return [(p.row, p.column, p.level, p.message) for p in problems]
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in sqrt")   # the negative F
+def test_row_rules_find_the_same_problems_screened_or_not(monkeypatch):
+    rows = records(ROW_RULES)
+    screened, _, _ = validation.checked_text("t.csv", SCHEMA.names, rows, SCHEMA, INSTRUMENTS)
+    assert len({p.row for p in screened}) >= 16     # the table does break the rules
+    monkeypatch.setattr(validation, "rows_to_check", everything(validation.rows_to_check))
+    monkeypatch.setattr(validation, "_unknown_directions", everything(validation._unknown_directions))
+    every_row, _, _ = validation.checked_text("t.csv", SCHEMA.names, rows, SCHEMA, INSTRUMENTS)
+    assert shown(screened) == shown(every_row)
+
+
+@pytest.mark.parametrize("module, screen, run", [
+    (consistency, "sd_bound_rows",
+     lambda rows, typed: consistency.table_problems("t.csv", SCHEMA.names, rows, typed, INSTRUMENTS)),
+    (cross_checks, "sd_ratio_rows",
+     lambda rows, typed: cross_checks.table_problems(typed, "t.csv", INSTRUMENTS)),
+])
+def test_consistency_and_plausibility_find_the_same_problems_screened_or_not(monkeypatch, module, screen,
+                                                                             run):
+    rows = records(CHECKS)
+    problems, typed, _ = validation.checked_text("t.csv", SCHEMA.names, rows, SCHEMA, INSTRUMENTS)
+    assert [p for p in problems if p.level == "error"] == []
+    screened = run(rows, typed)
+    assert len({p.row for p in screened}) >= 5
+    monkeypatch.setattr(module, screen, everything(getattr(module, screen)))
+    assert shown(run(rows, typed)) == shown(screened)
