@@ -96,3 +96,24 @@ def test_report_by_a_plan_with_small_limits_says_what_it_left_out(tmp_path):
     section = section[:section.index('<div class="subset"', 10)]
     assert note.replace(">", "&gt;") in section
     assert "Only the 2 trials with the most weight of 3 are drawn" in section
+
+
+def test_moderator_effects_are_computed_only_for_a_panel_that_draws_them():
+    """Issue 29: the explorer's data are precomputed only where the page shows them; a moderator
+    without a test (one value, too few trials per level) has no figure, so no effects."""
+    from compassmeta.report.moderators import analyse_moderator
+
+    def rows(values):
+        return [{"study_id": f"t{i}", "yi": 0.1 * i, "vi": 0.05 + 0.01 * i, "format": value}
+                for i, value in enumerate(values)]
+
+    labels = {f"t{i}": f"Trial {i}" for i in range(6)}
+    one_value = analyse_moderator("stress", "format", "format", rows(["online"] * 4), labels)
+    assert one_value.status == "insufficient" and one_value.k_trials == 4 and one_value.effects is None
+    assert one_value.note == "insufficient: the 4 trial(s) with a value share one value ('online')"
+    small = analyse_moderator("stress", "format", "format", rows(["online"] * 3 + ["group"]), labels)
+    assert small.effects is None and small.note.startswith("insufficient: 'group' has 1 trial(s)")
+    tested = analyse_moderator("stress", "format", "format", rows(["online"] * 3 + ["group"] * 3), labels)
+    assert tested.status == "tested" and tested.effects.labels == tuple(f"Trial {i}" for i in range(6))
+    assert tested.effects.yi == pytest.approx([0.1 * i for i in range(6)], rel=1e-12)
+    assert tested.to_dict()["effects"]["values"] == ["online"] * 3 + ["group"] * 3
