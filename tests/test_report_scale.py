@@ -117,3 +117,24 @@ def test_moderator_effects_are_computed_only_for_a_panel_that_draws_them():
     assert tested.status == "tested" and tested.effects.labels == tuple(f"Trial {i}" for i in range(6))
     assert tested.effects.yi == pytest.approx([0.1 * i for i in range(6)], rel=1e-12)
     assert tested.to_dict()["effects"]["values"] == ["online"] * 3 + ["group"] * 3
+
+
+def test_moderator_effects_reuse_the_trials_composites_exactly():
+    """A moderator whose trials each have one value on all their rows takes the section's
+    one-effect-per-trial composites (the same arithmetic on the same rows), bit for bit; a trial
+    with two values, or a row without one, is averaged per (trial, value) as before."""
+    from compassmeta.report.moderators import moderator_effects
+    from compassmeta.report.subsets import subset_effects
+
+    rng = np.random.default_rng(29)
+    rows = [{"study_id": f"t{i % 7}", "yi": float(rng.normal(0.3, 0.2)), "vi": float(rng.uniform(0.01, 0.1)),
+             "format": "online" if i % 7 < 4 else "group", "es_id": f"e{i}"} for i in range(40)]
+    labels = {f"t{i}": f"Trial {i}" for i in range(7)}
+    every = subset_effects(rows, labels)
+    trial_effects = dict(zip(every.trials, zip(every.yi, every.vi)))
+    for case in (rows, rows[:20] + [dict(rows[20], format="")] + rows[21:],
+                 rows[:20] + [dict(rows[20], format="app")] + rows[21:]):
+        averaged = moderator_effects("format", case, labels)
+        assert moderator_effects("format", case, labels, trial_effects) == averaged
+    reused = moderator_effects("format", rows, labels, trial_effects)
+    assert reused.yi == every.yi and reused.vi == every.vi and reused.values[:4] == ("online",) * 4

@@ -19,10 +19,13 @@ if TYPE_CHECKING:
 
 INTERNAL = {"internal": True}
 _COLUMN_TYPES, _FLOAT = frozenset((str, float, int)), frozenset((float,))
+_AS_IS = frozenset((str, int, bool, type(None)))
 
 
 def _plain(value: object) -> Any:
     """Numpy scalars and arrays to Python values; NaN and infinities to None (valid JSON)."""
+    if type(value) in _AS_IS:   # most fields: text, counts, flags, None
+        return value
     if isinstance(value, Result):
         return value.to_dict()
     if isinstance(value, (list, tuple, np.ndarray)):

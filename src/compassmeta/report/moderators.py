@@ -1,4 +1,5 @@
 """The moderator explorer's analyses: subgroups (text moderator) or meta-regression (numeric)."""
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -20,16 +21,36 @@ def moderator_keys(column: str, rows: Sequence[Mapping[str, Any]]) -> list:
                               if row.get(column) not in (None, "")))
 
 
-def moderator_effects(column: str, rows: Sequence[Mapping[str, Any]], labels: dict) -> ModeratorEffects:
+def moderator_effects(column: str, rows: Sequence[Mapping[str, Any]], labels: dict,
+                      trial_effects: Mapping[str, tuple[float, float]] | None = None) -> ModeratorEffects:
     """One effect per trial and value of ``column`` (a trial's rows of one value averaged as in
-    :func:`compassmeta.report.subsets.choose_model`); rows without a value are left out."""
+    :func:`compassmeta.report.subsets.choose_model`); rows without a value are left out.
+
+    ``trial_effects`` (trial -> (g, v), each trial's rows of ``rows`` averaged, in their order):
+    where every trial with a value has it on all its rows, those are its effects (the same
+    arithmetic on the same rows), taken instead of averaged again."""
     present = [row for row in rows if row.get(column) not in (None, "")]
-    keys = [(row["study_id"], row[column]) for row in present]
-    combined = aggregate_by(keys, [row["yi"] for row in present], [row["vi"] for row in present],
-                            r=WITHIN_TRIAL_R)
+    keys = moderator_keys(column, present)
+    if trial_effects is not None and _whole_trials(keys, present, rows):
+        effects = [trial_effects[study] for study, _ in keys]
+        return ModeratorEffects(labels=tuple(labels[study] for study, _ in keys),
+                                values=tuple(value for _, value in keys),
+                                yi=tuple(g for g, _ in effects), vi=tuple(v for _, v in effects))
+    combined = aggregate_by([(row["study_id"], row[column]) for row in present],
+                            [row["yi"] for row in present], [row["vi"] for row in present], r=WITHIN_TRIAL_R)
     return ModeratorEffects(labels=tuple(labels[key[0]] for key, _, _, _ in combined),
                             values=tuple(key[1] for key, _, _, _ in combined),
                             yi=tuple(float(c[1]) for c in combined), vi=tuple(float(c[2]) for c in combined))
+
+
+def _whole_trials(keys: list, present: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]]
+                  ) -> bool:
+    """Whether each trial of the (trial, value) pairs ``keys`` has one value, on all its rows."""
+    if len(keys) != len({study for study, _ in keys}):
+        return False
+    with_value = Counter(row["study_id"] for row in present)
+    every = Counter(row["study_id"] for row in rows)
+    return all(every[study] == count for study, count in with_value.items())
 
 
 def moderator_fit(effects: ModeratorEffects, column: str, name: str) -> tuple[str, Result]:
@@ -67,8 +88,8 @@ def _insufficient(keys: list, name: str, minimum_level: int) -> str | None:
 
 
 def analyse_moderator(outcome: str, column: str, name: str, rows: Sequence[Mapping[str, Any]], labels: dict,
-                      *, minimum_level: int = 2, timepoint: str | None = None,
-                      collection: str | None = None) -> ModeratorAnalysis:
+                      *, minimum_level: int = 2, timepoint: str | None = None, collection: str | None = None,
+                      trial_effects: Mapping[str, tuple[float, float]] | None = None) -> ModeratorAnalysis:
     """Subgroup analysis (text moderator) or meta-regression (numeric) of one outcome's trials.
 
     Each trial enters once per moderator value (rows of a trial with one value are averaged as in
@@ -77,7 +98,7 @@ def analyse_moderator(outcome: str, column: str, name: str, rows: Sequence[Mappi
     minimum_k.moderator_level; Cochrane Handbook 10.11.5) makes the analysis "insufficient":
     no test.  The ``effects`` (the data of its figure) are computed only for an analysed
     moderator, the one whose panel draws them (issue 29: the explorer precomputed only where
-    it is shown)."""
+    it is shown); ``trial_effects`` as in :func:`moderator_effects`."""
     keys = moderator_keys(column, rows)
     missing = len({row["study_id"] for row in rows}) - len({study for study, _ in keys})
     k = len(keys)
@@ -95,7 +116,7 @@ def analyse_moderator(outcome: str, column: str, name: str, rows: Sequence[Mappi
         return replace(not_analysed(""), note=f"insufficient: no trial has a {name} value")
     if reason is not None:
         return not_analysed(reason)
-    effects = moderator_effects(column, rows, labels)
+    effects = moderator_effects(column, rows, labels, trial_effects)
     try:
         kind, result = moderator_fit(effects, column, name)
     except CompassmetaError as error:
