@@ -10,10 +10,10 @@ from conftest import PROJECT
 
 EDGE_CASES = {
     "numbers": [0, -1, 2 ** 70, 1.5, -0.0, 1e-300, 1e300, 0.1 + 0.2, math.pi, True, False, None],
-    "not finite": [math.nan, math.inf, -math.inf], "floats": [1.0, 2.5e-17], "texts": ["a", "é\"\\\n\t\u2028"],
-    "mixed": [1, "1", 1.0, None, [], {}, [[]], [{"a": ()}]], "empty": {}, "tuple": (1, (2, 3)),
-    1: "an int key", 2.5: "a float key", None: "a None key", True: "a bool key", "ünï": {"nested": {"deep": [1]}},
-    "record": {"a": 1, "b": None, "c": "x", 3: 4.5},
+    "not finite": [math.nan, math.inf, -math.inf], "floats": [1.0, 2.5e-17],
+    "texts": ["a", "é\"\\\n\t\u2028"], "mixed": [1, "1", 1.0, None, [], {}, [[]], [{"a": ()}]],
+    "empty": {}, "tuple": (1, (2, 3)), 1: "an int key", 2.5: "a float key", None: "a None key",
+    False: "a bool key", "ünï": {"nested": {"deep": [1]}}, "record": {"a": 1, "b": None, "c": "x", 3: 4.5},
 }
 
 

@@ -1,5 +1,4 @@
 """The moderator explorer's analyses: subgroups (text moderator) or meta-regression (numeric)."""
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -14,11 +13,16 @@ from .results import ModeratorAnalysis, ModeratorEffects
 from .settings import METHOD, WITHIN_TRIAL_R
 
 
+def _pairs(column: str, rows: Sequence[Mapping[str, Any]]) -> dict:
+    """Every (trial, value) pair of ``column`` in ``rows``, blank values included, in order of
+    first appearance (the keys of a dict)."""
+    return dict.fromkeys(zip([row["study_id"] for row in rows], [row.get(column) for row in rows]))
+
+
 def moderator_keys(column: str, rows: Sequence[Mapping[str, Any]]) -> list:
     """The (trial, value) pairs of ``column`` in order of first appearance: one per trial
     comparison of a moderator analysis; rows without a value are left out."""
-    return list(dict.fromkeys((row["study_id"], row[column]) for row in rows
-                              if row.get(column) not in (None, "")))
+    return [pair for pair in _pairs(column, rows) if pair[1] not in (None, "")]
 
 
 def moderator_effects(column: str, rows: Sequence[Mapping[str, Any]], labels: dict,
@@ -27,30 +31,21 @@ def moderator_effects(column: str, rows: Sequence[Mapping[str, Any]], labels: di
     :func:`compassmeta.report.subsets.choose_model`); rows without a value are left out.
 
     ``trial_effects`` (trial -> (g, v), each trial's rows of ``rows`` averaged, in their order):
-    where every trial with a value has it on all its rows, those are its effects (the same
+    where every trial has one value (or none) on all its rows, those are its effects (the same
     arithmetic on the same rows), taken instead of averaged again."""
-    present = [row for row in rows if row.get(column) not in (None, "")]
-    keys = moderator_keys(column, present)
-    if trial_effects is not None and _whole_trials(keys, present, rows):
+    pairs = _pairs(column, rows)
+    if trial_effects is not None and len(pairs) == len({study for study, _ in pairs}):
+        keys = [pair for pair in pairs if pair[1] not in (None, "")]
         effects = [trial_effects[study] for study, _ in keys]
         return ModeratorEffects(labels=tuple(labels[study] for study, _ in keys),
                                 values=tuple(value for _, value in keys),
                                 yi=tuple(g for g, _ in effects), vi=tuple(v for _, v in effects))
+    present = [row for row in rows if row.get(column) not in (None, "")]
     combined = aggregate_by([(row["study_id"], row[column]) for row in present],
                             [row["yi"] for row in present], [row["vi"] for row in present], r=WITHIN_TRIAL_R)
     return ModeratorEffects(labels=tuple(labels[key[0]] for key, _, _, _ in combined),
                             values=tuple(key[1] for key, _, _, _ in combined),
                             yi=tuple(float(c[1]) for c in combined), vi=tuple(float(c[2]) for c in combined))
-
-
-def _whole_trials(keys: list, present: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]]
-                  ) -> bool:
-    """Whether each trial of the (trial, value) pairs ``keys`` has one value, on all its rows."""
-    if len(keys) != len({study for study, _ in keys}):
-        return False
-    with_value = Counter(row["study_id"] for row in present)
-    every = Counter(row["study_id"] for row in rows)
-    return all(every[study] == count for study, count in with_value.items())
 
 
 def moderator_fit(effects: ModeratorEffects, column: str, name: str) -> tuple[str, Result]:

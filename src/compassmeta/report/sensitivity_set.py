@@ -75,7 +75,7 @@ def _is_low_risk(row, low_values, evidence) -> bool:
     if overall is not None:
         return overall == "low"
     note = str(row.get("risk_of_bias_source") or row.get("risk_of_bias") or "").lower()
-    return any(note.startswith(value.lower()) for value in low_values)
+    return note.startswith(tuple(value.lower() for value in low_values))
 
 
 def _low_risk(rows, labels, low_values, rho, ci_method, evidence=None):
