@@ -8,7 +8,8 @@ and ``float.__repr__``, the functions the standard encoder calls for them.
 """
 import json
 import math
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from collections.abc import Callable
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 INFINITY = float("inf")
@@ -25,7 +26,7 @@ def _float(value: float) -> str:
     return float.__repr__(value)
 
 
-_SCALARS = {str: encode_basestring_ascii, float: _float, int: int.__repr__,
+_SCALARS: dict[type, Callable[[Any], str]] = {str: encode_basestring_ascii, float: _float, int: int.__repr__,
             bool: lambda v: "true" if v else "false", type(None): lambda v: "null"}
 
 
