@@ -26,8 +26,9 @@ def _float(value: float) -> str:
     return float.__repr__(value)
 
 
-_SCALARS: dict[type, Callable[[Any], str]] = {str: encode_basestring_ascii, float: _float, int: int.__repr__,
-            bool: lambda v: "true" if v else "false", type(None): lambda v: "null"}
+_SCALARS: dict[type, Callable[[Any], str]] = {
+    str: encode_basestring_ascii, float: _float, int: int.__repr__,
+    bool: lambda v: "true" if v else "false", type(None): lambda v: "null"}
 
 
 def _key(key: Any) -> str:
