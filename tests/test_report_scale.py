@@ -138,3 +138,21 @@ def test_moderator_effects_reuse_the_trials_composites_exactly():
         assert moderator_effects("format", case, labels, trial_effects) == averaged
     reused = moderator_effects("format", rows, labels, trial_effects)
     assert reused.yi == every.yi and reused.vi == every.vi and reused.values[:4] == ("online",) * 4
+
+
+@pytest.mark.parametrize("environment, expected", [({}, "1"), ({"OPENBLAS_NUM_THREADS": "2"}, "2"),
+                                                   ({"OMP_NUM_THREADS": "3"}, None)])
+def test_the_command_line_runs_blas_on_one_thread_unless_told(environment, expected):
+    """Issue 29: OpenBLAS threads spin-waiting on a shared machine cost the 10^5-row report most of
+    its model fits' time; the command line sets one thread before numpy loads, unless the user chose."""
+    import os
+    import subprocess
+    import sys
+
+    chosen = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+    env = {key: value for key, value in os.environ.items() if key not in chosen}
+    code = ("import os, sys, compassmeta.cli; "
+            "print(os.environ.get('OPENBLAS_NUM_THREADS'), 'numpy' in sys.modules)")
+    output = subprocess.run([sys.executable, "-c", code], env={**env, **environment}, capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert output == [str(expected), "False"]
