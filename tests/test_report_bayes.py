@@ -72,3 +72,15 @@ def test_two_trials_the_plan_does_not_pool_get_the_bayesian_answer(tmp_path):
     section = re.search(r'<div class="subset" id="anxiety-post-all">.*?</table>', page, re.S).group(0)
     assert "Bayesian g [95% CrI] (tau prior: half-normal(scale=0.5))" in section
     assert "95% prediction interval</td>" not in section
+
+
+def test_the_report_fit_leaves_out_only_the_shrinkage_estimates():
+    """Issue 29: the report's fit skips the per-study shrinkage estimates it does not show; every
+    other number is the full fit's (itself bayesmeta's, tests/test_bayes.py)."""
+    from compassmeta.models.bayes import bayes_meta
+
+    yi, vi = [0.1, 0.5, 0.3, 0.8, -0.2], [0.04, 0.09, 0.02, 0.1, 0.05]
+    full, lean = bayes_meta(yi, vi, "halfnormal:0.5"), bayes_meta(yi, vi, "halfnormal:0.5", shrinkage=False)
+    assert len(full.shrinkage) == 5 and lean.shrinkage == ()
+    assert lean.mu == full.mu and lean.tau == full.tau and lean.theta_new == full.theta_new
+    assert lean.probability_above(0.2) == full.probability_above(0.2)

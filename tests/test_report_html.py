@@ -84,6 +84,18 @@ def assert_multilevel(pooled, expected, key, fields=MULTILEVEL_FIELDS, abs_=1e-8
             assert_close(pooled[name], expected[name], f"{key} {name}", abs_=abs_)
 
 
+def test_three_level_sensitivity_entry_is_the_pooled_rma_mv_fit(written):
+    """The sensitivity set's three-level entry of a subset pooled by the three-level model is that
+    fit (issue 29: not fitted twice), metafor's rma.mv numbers; the CHE entry is its own fit."""
+    item, expected = analysis(written[1], "anxiety | post | all"), REFERENCE["anxiety | post | all"]
+    fits = {fit["analysis"]: fit for fit in item["sensitivity"]}
+    for name in ("estimate", "ci_lower", "ci_upper"):
+        assert_close(fits["three-level"][name], expected[name], f"three-level {name}")
+        assert fits["three-level"][name] == item["pooled"][name]
+    assert (fits["three-level"]["k"], fits["three-level"]["k_rows"]) == (2, 5)
+    assert fits["CHE"]["note"] == "every row, rho = 0.6" and fits["CHE"]["estimate"] != expected["estimate"]
+
+
 def test_dependent_subset_is_the_three_level_model_matching_rma_mv(written):
     item, expected = analysis(written[1], "anxiety | post | all"), REFERENCE["anxiety | post | all"]
     assert item["dependent"] is True and item["model"] == "three-level model (REML), 5 rows in 2 trials"

@@ -96,3 +96,63 @@ def test_report_by_a_plan_with_small_limits_says_what_it_left_out(tmp_path):
     section = section[:section.index('<div class="subset"', 10)]
     assert note.replace(">", "&gt;") in section
     assert "Only the 2 trials with the most weight of 3 are drawn" in section
+
+
+def test_moderator_effects_are_computed_only_for_a_panel_that_draws_them():
+    """Issue 29: the explorer's data are precomputed only where the page shows them; a moderator
+    without a test (one value, too few trials per level) has no figure, so no effects."""
+    from compassmeta.report.moderators import analyse_moderator
+
+    def rows(values):
+        return [{"study_id": f"t{i}", "yi": 0.1 * i, "vi": 0.05 + 0.01 * i, "format": value}
+                for i, value in enumerate(values)]
+
+    labels = {f"t{i}": f"Trial {i}" for i in range(6)}
+    one_value = analyse_moderator("stress", "format", "format", rows(["online"] * 4), labels)
+    assert one_value.status == "insufficient" and one_value.k_trials == 4 and one_value.effects is None
+    assert one_value.note == "insufficient: the 4 trial(s) with a value share one value ('online')"
+    small = analyse_moderator("stress", "format", "format", rows(["online"] * 3 + ["group"]), labels)
+    assert small.effects is None and small.note.startswith("insufficient: 'group' has 1 trial(s)")
+    tested = analyse_moderator("stress", "format", "format", rows(["online"] * 3 + ["group"] * 3), labels)
+    assert tested.status == "tested" and tested.effects.labels == tuple(f"Trial {i}" for i in range(6))
+    assert tested.effects.yi == pytest.approx([0.1 * i for i in range(6)], rel=1e-12)
+    assert tested.to_dict()["effects"]["values"] == ["online"] * 3 + ["group"] * 3
+
+
+def test_moderator_effects_reuse_the_trials_composites_exactly():
+    """A moderator whose trials each have one value on all their rows takes the section's
+    one-effect-per-trial composites (the same arithmetic on the same rows), bit for bit; a trial
+    with two values, or a row without one, is averaged per (trial, value) as before."""
+    from compassmeta.report.moderators import moderator_effects
+    from compassmeta.report.subsets import subset_effects
+
+    rng = np.random.default_rng(29)
+    rows = [{"study_id": f"t{i % 7}", "yi": float(rng.normal(0.3, 0.2)), "vi": float(rng.uniform(0.01, 0.1)),
+             "format": "online" if i % 7 < 4 else "group", "es_id": f"e{i}"} for i in range(40)]
+    labels = {f"t{i}": f"Trial {i}" for i in range(7)}
+    every = subset_effects(rows, labels)
+    trial_effects = dict(zip(every.trials, zip(every.yi, every.vi)))
+    for case in (rows, rows[:20] + [dict(rows[20], format="")] + rows[21:],
+                 rows[:20] + [dict(rows[20], format="app")] + rows[21:]):
+        averaged = moderator_effects("format", case, labels)
+        assert moderator_effects("format", case, labels, trial_effects) == averaged
+    reused = moderator_effects("format", rows, labels, trial_effects)
+    assert reused.yi == every.yi and reused.vi == every.vi and reused.values[:4] == ("online",) * 4
+
+
+@pytest.mark.parametrize("environment, expected", [({}, "1"), ({"OPENBLAS_NUM_THREADS": "2"}, "2"),
+                                                   ({"OMP_NUM_THREADS": "3"}, None)])
+def test_the_command_line_runs_blas_on_one_thread_unless_told(environment, expected):
+    """Issue 29: OpenBLAS threads spin-waiting on a shared machine cost the 10^5-row report most of
+    its model fits' time; the command line sets one thread before numpy loads, unless the user chose."""
+    import os
+    import subprocess
+    import sys
+
+    chosen = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+    env = {key: value for key, value in os.environ.items() if key not in chosen}
+    code = ("import os, sys, compassmeta.cli; "
+            "print(os.environ.get('OPENBLAS_NUM_THREADS'), 'numpy' in sys.modules)")
+    output = subprocess.run([sys.executable, "-c", code], env={**env, **environment}, capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert output == [str(expected), "False"]

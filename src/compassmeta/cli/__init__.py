@@ -4,7 +4,16 @@ One module per family of commands; importing one registers its commands on ``mai
 imports a command's module when the command is run (or listed by --help), so that each command
 starts with its own imports only.
 """
-from .app import main
+import os
+
+# One BLAS thread, unless the user chose: numpy's OpenBLAS splits a dot product of more than about
+# 10^4 values across threads, which on a shared 2-core machine spin-wait for each other (a 23,000-value
+# np.dot took 4.7 ms of CPU instead of 7 us; the report of 10^5 rows spent much of its time there).
+# Set before anything imports numpy.
+if not {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"} & set(os.environ):
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+from .app import main  # noqa: E402  (after the BLAS setting)
 
 main.lazy_modules = {
     "pool": "fitting", "subgroup": "fitting", "metareg": "fitting",

@@ -35,6 +35,7 @@ def report(tables, output, since, studies_folder, mirror, rho, ci_method, eviden
 
     Teaching tables (studies/thirdwave.csv) enter only when named, apart and under their own title."""
     from ..common.files import check_outputs, write_files_atomically
+    from ..common.jsontext import dumps_indented
     from ..report.analysis import analyse, load_report, prepare, work_units
     from ..report.render import render_html
     from ..report.reproduce import studies_dir
@@ -57,7 +58,7 @@ def report(tables, output, since, studies_folder, mirror, rho, ci_method, eviden
     html_path.parent.mkdir(parents=True, exist_ok=True)
     data = result.to_dict()
     # page and JSON as one unit: both rendered before either replaces a file (issue 29)
-    write_files_atomically({html_path: render_html(data), json_path: json.dumps(data, indent=1) + "\n"})
+    write_files_atomically({html_path: render_html(data), json_path: dumps_indented(data, indent=1) + "\n"})
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     click.echo(f"Wrote {html_path} and {json_path}")

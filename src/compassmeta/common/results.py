@@ -18,15 +18,22 @@ if TYPE_CHECKING:
     import pandas as pd
 
 INTERNAL = {"internal": True}
+_COLUMN_TYPES, _FLOAT = frozenset((str, float, int)), frozenset((float,))
+_AS_IS = frozenset((str, int, bool, type(None)))
 
 
 def _plain(value: object) -> Any:
     """Numpy scalars and arrays to Python values; NaN and infinities to None (valid JSON)."""
+    if type(value) in _AS_IS:   # most fields: text, counts, flags, None
+        return value
     if isinstance(value, Result):
         return value.to_dict()
     if isinstance(value, (list, tuple, np.ndarray)):
         items = value.tolist() if isinstance(value, np.ndarray) and value.ndim == 1 else value
-        if all(type(item) in (str, float, int) for item in items):   # a column of numbers or labels
+        types = set(map(type, items))
+        if types <= _COLUMN_TYPES:   # a column of numbers or labels
+            if float not in types or (types == _FLOAT and all(map(math.isfinite, items))):
+                return list(items)
             return [None if type(item) is float and not math.isfinite(item) else item for item in items]
         return [_plain(item) for item in items]
     if isinstance(value, dict):

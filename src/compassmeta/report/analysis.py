@@ -121,12 +121,15 @@ def analyse(settings: ReportSettings, progress=None, prepared: PreparedTables | 
     evidence = load_evidence(plan, rows, settings.reproduction_folder)
     grouped = sections(rows, plan)
     for section, section_rows in grouped.items():
-        analyses += section_analyses(section, section_rows, labels, settings, plan, evidence)
+        section_items = section_analyses(section, section_rows, labels, settings, plan, evidence)
+        analyses += section_items
         progress(1)
+        every = section_items[0].effects   # all comparators: the section's rows, one effect per trial
+        trial_effects = dict(zip(every.trials, zip(every.yi, every.vi)))
         moderators += [analyse_moderator(section.outcome, column, name, section_rows, labels,
                                          minimum_level=plan.minimum_k.moderator_level,
-                                         timepoint=section.window,
-                                         collection=section.collection)
+                                         timepoint=section.window, collection=section.collection,
+                                         trial_effects=trial_effects)
                        for column, name in MODERATORS if column in section_rows[0]]
         progress(1)
     reproduction, reproduction_note = _reproduction(settings)

@@ -86,12 +86,16 @@ def row_weights(choice: ModelChoice, pooled: PooledModel) -> list:
     rows_of: dict = {}   # each trial's row indices, in one pass
     for index, trial in enumerate(effects.row_trials):
         rows_of.setdefault(trial, []).append(index)
-    for members in map(np.array, rows_of.values()):
+    of_size: dict = {}   # the trials of m rows together: their m x m matrices inverted as one stack
+    for members in rows_of.values():
+        of_size.setdefault(len(members), []).append(members)
+    for m, trials in of_size.items():
+        members = np.array(trials)                       # (trials, m) row indices
         roots = np.sqrt(vi[members])
-        sampling = np.outer(roots, roots) * (choice.rho or 0.0)
-        np.fill_diagonal(sampling, vi[members])
-        marginal = between + within * np.eye(members.size) + sampling
-        weights[members] = np.linalg.inv(marginal).sum(axis=1)
+        sampling = roots[:, :, None] * roots[:, None, :] * (choice.rho or 0.0)
+        sampling[:, np.arange(m), np.arange(m)] = vi[members]
+        marginal = between + within * np.eye(m) + sampling
+        weights[members] = np.linalg.inv(marginal).sum(axis=2)
     return weights.tolist()
 
 
@@ -114,7 +118,7 @@ def subset_bayes(choice: ModelChoice, evidence: Evidence) -> BayesianEstimate | 
     if len(choice.yi) < 2:
         return None
     try:
-        fit = bayes_meta(choice.yi, choice.vi, evidence.tau_prior)
+        fit = bayes_meta(choice.yi, choice.vi, evidence.tau_prior, shrinkage=False)
     except CompassmetaError:
         return None
     mu, pi = fit.pooled_estimate(), fit.prediction_interval()

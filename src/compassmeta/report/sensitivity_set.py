@@ -75,7 +75,7 @@ def _is_low_risk(row, low_values, evidence) -> bool:
     if overall is not None:
         return overall == "low"
     note = str(row.get("risk_of_bias_source") or row.get("risk_of_bias") or "").lower()
-    return any(note.startswith(value.lower()) for value in low_values)
+    return note.startswith(tuple(value.lower() for value in low_values))
 
 
 def _low_risk(rows, labels, low_values, rho, ci_method, evidence=None):
@@ -130,7 +130,8 @@ def sensitivity_set(choice: ModelChoice, pooled, rows, labels, plan, *, rho=None
                     evidence=None) -> tuple:
     """The sensitivity set of a pooled subset (``choice`` its model, ``pooled`` its fit), each
     entry a :class:`SensitivityFit` with k: outlier and influence rules need k >= 3 trials; the
-    three-level and CHE models (rho from the plan) run on every row where a trial gives several.
+    three-level and CHE models (rho from the plan) run on every row where a trial gives several (the
+    one that is the subset's pooled model, with z inference, is that fit, not fitted twice).
     Only the analyses the plan lists (``sensitivity.analyses``) are returned; ``evidence`` holds
     the RoB 2 judgements that decide "low risk of bias"."""
     k, effects = len(choice.yi), choice.effects
@@ -146,6 +147,11 @@ def sensitivity_set(choice: ModelChoice, pooled, rows, labels, plan, *, rho=None
             fits.append(_none(name, k, len(rows), "not applicable: every trial gives one row"))
             continue
         note = "every row" + (f", rho = {model_rho:g}" if model_rho is not None else "")
+        if choice.dependent and model_rho == choice.rho and choice.ci_method == "z":   # the pooled model
+            fits.append(SensitivityFit(analysis=name, k=k, k_rows=len(rows), estimate=float(pooled.estimate),
+                                       ci_lower=float(pooled.ci_lower), ci_upper=float(pooled.ci_upper),
+                                       note=note))
+            continue
         fits.append(_fit(name, effects.rows_yi, effects.rows_vi, len(rows), note, cluster=effects.row_trials,
                          rho=model_rho, groups=effects.row_groups))
     return tuple(fit for fit in fits if fit.analysis in plan.sensitivity)

@@ -195,9 +195,10 @@ def _small_k(k, minimum) -> tuple[list, tuple]:
     return notes, (f"not assessable (k < {minimum.publication_bias})",)
 
 
-def _analysed(choice: ModelChoice, rows, labels: dict, plan, rho, ci_method, evidence, key) -> tuple:
+def _analysed(choice: ModelChoice, rows, labels: dict, plan, rho, ci_method, evidence, key, n_total) -> tuple:
     """The pooled model, notes, bias checks and notes, leave-one-out range, sensitivity set and
-    GRADE rating of one subset by the plan's minimum k (see :func:`analyse_subset`)."""
+    GRADE rating of one subset by the plan's minimum k (see :func:`analyse_subset`; ``n_total``
+    its participants)."""
     minimum = plan.minimum_k
     k = len(choice.effects.trials)
     notes, pooled, bias, bias_notes, loo, sensitivity, grade = [choice.note], None, (), (), None, (), None
@@ -224,7 +225,7 @@ def _analysed(choice: ModelChoice, rows, labels: dict, plan, rho, ci_method, evi
             loo = leave_one_out_range(choice)
         sensitivity = sensitivity_set(choice, pooled, rows, labels, plan, rho=rho, ci_method=ci_method,
                                       evidence=evidence)
-        grade = subset_grade(key, choice, pooled, bias, evidence, participants(rows))
+        grade = subset_grade(key, choice, pooled, bias, evidence, n_total)
         if k < minimum.heterogeneity:
             pooled = replace(pooled, pi_lower=None, pi_upper=None)
     return pooled, notes, bias, bias_notes, loo, sensitivity, grade
@@ -248,8 +249,9 @@ def analyse_subset(outcome: str, control: str, rows, labels: dict, *, rho: float
     evidence = evidence or Evidence(tau_prior=plan.bayes_tau_prior)
     choice = choose_model(rows, labels, rho=rho, ci_method=ci_method)
     section_key = subset.key if subset is not None else f"{outcome} | {control}"
+    n_total = participants(rows)
     try:
-        analysed = _analysed(choice, rows, labels, plan, rho, ci_method, evidence, section_key)
+        analysed = _analysed(choice, rows, labels, plan, rho, ci_method, evidence, section_key, n_total)
         pooled, notes, bias, bias_notes, loo, sensitivity, grade = analysed
     except CompassmetaError as error:
         pooled, bias, bias_notes, loo, sensitivity, grade = None, (), (), None, (), None
@@ -259,7 +261,7 @@ def analyse_subset(outcome: str, control: str, rows, labels: dict, *, rho: float
                           component=subset.component if subset is not None else None, comparator=control,
                           collection=subset.section.collection if subset is not None else None,
                           es_ids=tuple(row.get("es_id") for row in rows), k_trials=len(choice.effects.trials),
-                          k_rows=len(rows), n_participants=participants(rows), model=choice.name,
+                          k_rows=len(rows), n_participants=n_total, model=choice.name,
                           dependent=choice.dependent, pooled=pooled, bias=bias, bias_notes=bias_notes,
                           leave_one_out=loo, same_trials_as=None, notes=tuple(notes), effects=choice.effects,
                           sensitivity=sensitivity, grade=grade, bayes=subset_bayes(choice, evidence),
