@@ -211,6 +211,20 @@ def test_a_broken_data_package_is_one_line_naming_it(folder, package, words):
         refused(run(*args), "datapackage.json", words)
 
 
+@pytest.mark.parametrize("package", ["{}", "[]", '{"resources": [1]}'])
+def test_outputs_beside_a_broken_data_package_are_refused_in_one_line(folder, package):
+    """The output check reads the package too: a broken one leaves its command's one-line error
+    (not 'unexpected KeyError'), and every file of the folder is kept, its resources being unknown."""
+    (folder / "datapackage.json").write_text(package, encoding="utf-8")
+    before = snapshot(folder)
+    refused(run("report", folder / "trials.csv", "-o", folder / "page.html"), "datapackage.json")
+    grid = folder / "grids" / "grid.toml"
+    grid.parent.mkdir()
+    grid.write_text("k = [5]\ntau2 = [0.1]\ntrue_effect = [0.3]\nreps = 10\nseed = 1\n", encoding="utf-8")
+    refused(run("simulate", "--grid", grid, "-o", folder / "trials.csv"), "trials.csv", "would overwrite")
+    assert snapshot(folder) == before
+
+
 def test_an_instruments_file_cut_inside_a_quoted_cell_is_refused(folder):
     text = (STUDIES / "instruments.csv").read_text(encoding="utf-8")
     cut = text.index('"', text.index("\n", text.index("\n") + 1))   # a quote in the second data row
