@@ -248,11 +248,14 @@ def test_an_instrument_whose_range_is_empty_is_refused(folder):
 def test_the_next_write_removes_temporary_files_of_killed_writes(folder):
     stale = folder / ".trials.abcd_123.csv"      # as common.files.replacing names them
     stale.write_text("half a table", encoding="utf-8")
+    stale_log = folder / ".changes.abcd_123.csv"  # a killed write leaves its log's temporary file too
+    stale_log.write_text("half a log", encoding="utf-8")
     other = folder / ".trials.notours.txt"
     other.write_text("keep", encoding="utf-8")
     result = run("edit", ROW, "-s", "inclusion_note=checked", "--table", folder / "trials.csv", "--yes")
     assert result.exit_code == 0, result.output
-    assert not stale.exists() and other.exists()
+    assert not stale.exists() and not stale_log.exists() and other.exists()
+    assert "inclusion_note" in (folder / "changes.csv").read_text(encoding="utf-8")
 
 
 def test_a_waiting_writer_says_so_and_gives_up_after_its_timeout(folder):
