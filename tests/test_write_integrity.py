@@ -161,6 +161,20 @@ def test_an_output_below_a_file_is_one_line(tmp_path, folder):
             "is a file, not a folder")
 
 
+
+@pytest.mark.parametrize("command", [["selmodel"], ["bayes", "--tau-prior", "halfnormal:0.5"]])
+def test_the_plot_of_selmodel_and_bayes_is_checked_before_the_fit(folder, command):
+    """--plot below a file was 'unexpected FileExistsError' after the results were printed."""
+    (folder / "afile").write_text("x", encoding="utf-8")
+    before = snapshot(folder)
+    args = [*command, folder / "thirdwave.csv", "--yi", "g", "--sei", "se", "--plot"]
+    for plot, words in ((folder / "afile" / "weights.png", ("--plot", "afile is a file, not a folder")),
+                        (folder / "trials.csv", ("--plot would overwrite", "trials.csv"))):
+        result = run(*args, plot)
+        assert result.output.strip() == refused(result, *words)
+    assert snapshot(folder) == before
+
+
 # -- numbers follow the schema's grammar; the package files are checked before use ------------------
 
 GOOD_ROW = {
