@@ -2,6 +2,7 @@
 outputs never replace inputs, numbers follow the schema's grammar, the package files are checked
 before use, killed writes leave nothing behind, waiting writers say so, and warnings are summarised."""
 import fcntl
+import json
 import shutil
 import threading
 import time
@@ -201,6 +202,25 @@ def test_numbers_follow_the_frictionless_grammar(folder, column, text, words):
         args += ["-s", f"{key}={value}"]
     line = refused(run(*args), f"column '{column}'", words)
     assert len(line) < 300
+    assert snapshot(folder) == before
+
+
+def test_text_no_utf8_file_can_hold_is_refused_on_its_column(folder):
+    """Command-line bytes that are not UTF-8 (kept by Python as lone surrogates) and a JSON \\udc80
+    escape were written until the encoder failed: 'unexpected UnicodeEncodeError'."""
+    before = snapshot(folder)
+    bad = "a\udcffb"
+    refused(run("edit", ROW, "-s", f"inclusion_note={bad}", "--table", folder / "trials.csv", "--yes"),
+            "row 2, column 'inclusion_note'", "a lone surrogate at character 2")
+    refused(run("edit", ROW, "-s", "sd1=5.2", "--reason", bad, "--table", folder / "trials.csv", "--yes"),
+            "changes.csv, column 'reason'", "a lone surrogate")
+    refused(run("edit", ROW, "-s", "sd1=5.2", "--by", bad, "--table", folder / "trials.csv", "--yes"),
+            "changes.csv, column 'who'", "a lone surrogate")
+    rows = folder / "new" / "rows.json"
+    rows.parent.mkdir()
+    rows.write_text(json.dumps(dict(GOOD_ROW, inclusion_note=bad)), encoding="utf-8")   # "a\\udcffb"
+    refused(run("add", "--from", rows, "--table", folder / "trials.csv", "--yes"),
+            "column 'inclusion_note'", "a lone surrogate")
     assert snapshot(folder) == before
 
 

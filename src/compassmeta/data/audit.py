@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..common.errors import InputError
 from ..common.results import Result
+from .schema import unencodable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,6 +38,12 @@ class Author:
     command: str
     who: str = ""
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        for column, text in (("who", self.who), ("reason", self.reason)):   # --by; --reason (or --extractors)
+            if unencodable(text):
+                raise InputError("not text a UTF-8 file can hold: a lone surrogate (bytes that are not "
+                                 "UTF-8?)", file=LOG_NAME, column=column)
 
     @property
     def name(self) -> str:

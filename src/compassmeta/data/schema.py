@@ -120,9 +120,25 @@ def _checked_field(spec: object, where: str, package_path: str | os.PathLike[str
     return spec["name"]
 
 
+def unencodable(text: str) -> bool:
+    """Text no UTF-8 file can hold: a lone surrogate, as Python makes of command-line bytes that are
+    not UTF-8, or a JSON escape such as \\udc80 (a table read from a file never has one)."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def convert(text: str, field_type: str) -> str | int | float | bool:
     """A cell's text as its schema type; ValueError with a reason if it does not parse."""
     if field_type == "string":
+        if unencodable(text):
+            place = next(i for i, char in enumerate(text, start=1) if "\ud800" <= char <= "\udfff")
+            raise ValueError(f"not text a UTF-8 file can hold: a lone surrogate at character {place} "
+                             "(bytes that are not UTF-8?)")
         return text
     if field_type == "integer":
         return whole_value(text)
@@ -235,7 +251,7 @@ def _outcomes(texts: Iterable[str], spec: dict) -> dict:
         return {text: _cell_outcome(text.strip(), spec) for text in texts}
     constraints = spec.get("constraints", {})
     stripped = {text: text.strip() for text in texts}
-    suspects = {text for text, value in stripped.items() if not value}
+    suspects = {text for text, value in stripped.items() if not value or unencodable(value)}
     if "maxLength" in constraints:
         suspects.update(text for text, value in stripped.items() if len(value) > constraints["maxLength"])
     if "enum" in constraints:
