@@ -272,6 +272,20 @@ def test_resume_refuses_results_of_another_seed(tmp_path, small_grid):
     assert result.exit_code == 2 and "column 'seed'" in result.stderr
 
 
+@pytest.mark.parametrize("damaged", [0, 60, -1])
+def test_resume_refuses_a_results_file_that_is_not_one(tmp_path, small_grid, damaged):
+    """A file cut inside its header, or another file, was read as no finished cells and replaced."""
+    output = tmp_path / "out.csv"
+    grids.save_results(grids.run_grid(small_grid, 1), output)
+    text = output.read_text(encoding="utf-8")
+    output.write_text('"abc\n' if damaged == -1 else text[:damaged] or "cell\n", encoding="utf-8")
+    before = output.read_bytes()
+    result = CliRunner().invoke(main, ["simulate", "--grid", small_grid.path, "-o", str(output), "--resume"])
+    assert result.exit_code == 2 and result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert f"Error: {output}, column '" in result.stderr and "not a grid results file" in result.stderr
+    assert output.read_bytes() == before
+
+
 SLOW_GRID = ("reps = 5000\nseed = 11\nk = [5, 10, 20, 30]\ntau2 = [0.0, 0.05, 0.1, 0.2, 0.4]\n"
              "true_effect = [0.0, 0.5]\nestimators = ['REML', 'PM']\nci_methods = ['z', 'knha']\n")
 

@@ -159,7 +159,12 @@ def read_results(path: str | os.PathLike[str]) -> list[Row]:
         except (ValueError, KeyError, TypeError):
             raise InputError("not a grid results file (no 'rows')", file=path) from None
     else:
-        rows = list(csv.DictReader(text.splitlines()))
+        reader = csv.DictReader(text.splitlines())
+        missing = [name for name in COLUMNS if name not in (reader.fieldnames or COLUMNS)]
+        if missing:   # a cut or foreign file: resuming would replace it with the new cells alone
+            raise InputError(f"not a grid results file: its header has no {', '.join(missing)}",
+                             file=path, column=missing[0])
+        rows = list(reader)
     return [_typed(row, path, number) for number, row in enumerate(rows, start=1)]
 
 
