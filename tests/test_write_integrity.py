@@ -4,6 +4,8 @@ before use, killed writes leave nothing behind, waiting writers say so, and warn
 import fcntl
 import json
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -112,6 +114,12 @@ def test_the_reader_survives_a_long_cell_and_the_tool_can_repair_its_table(folde
     result = run("edit", ROW, "-s", "inclusion_note=shortened", "--table", folder / "trials.csv", "--yes")
     assert result.exit_code == 0, result.output
     assert run("validate", folder / "trials.csv").exit_code == 0
+    # the log keeps the long old value; a fresh process (the csv module's 131,072-character limit)
+    # printing it was 'unexpected Error: field larger than field limit'
+    history = subprocess.run([sys.executable, "-m", "compassmeta", "history", ROW, "--table",
+                              str(folder / "trials.csv")], capture_output=True, text=True, timeout=120)
+    assert history.returncode == 0, history.stderr
+    assert f"inclusion_note: {'y' * 200_000} -> shortened" in history.stdout
 
 
 # -- outputs never overwrite inputs ----------------------------------------------------------------
