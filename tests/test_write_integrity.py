@@ -1,6 +1,7 @@
 """No write can break the study table (issue 29): every write is checked as `validate` checks,
 outputs never replace inputs, numbers follow the schema's grammar, the package files are checked
 before use, killed writes leave nothing behind, waiting writers say so, and warnings are summarised."""
+import csv
 import fcntl
 import json
 import shutil
@@ -162,6 +163,22 @@ def test_data_import_and_reproduce_figures_cannot_replace_the_study_folder(folde
     refused(run("reproduce", "--studies", folder, "--figures", folder / "trials.csv"), "--figures",
             "trials.csv")
     assert snapshot(folder) == before
+
+
+def test_data_import_of_a_broken_file_is_one_line(tmp_path):
+    """A cell over 131,072 characters, UTF-16 text and a missing file were 'unexpected' (csv.Error,
+    UnicodeDecodeError, FileNotFoundError)."""
+    long, utf16 = tmp_path / "long.csv", tmp_path / "utf16.csv"
+    long.write_text("study;TE\n" + "x" * 200_000 + ";1\n", encoding="utf-8")
+    utf16.write_text("study;TE\na;1\n", encoding="utf-16")
+    limit = csv.field_size_limit(131_072)   # a fresh process's (the study-table reader raises it)
+    try:
+        for source, words in ((long, "field larger than field limit"), (utf16, "not UTF-8 text (byte 0)"),
+                              (tmp_path / "none.csv", "cannot read file")):
+            refused(run("data", "import", source, "-o", tmp_path / "out.csv"), str(source), words)
+    finally:
+        csv.field_size_limit(limit)
+    assert not (tmp_path / "out.csv").exists()
 
 
 def test_an_output_below_a_file_is_one_line(tmp_path, folder):
