@@ -1,4 +1,5 @@
 """Simulation grids (compassmeta.analyses.grid, `compassmeta simulate --grid`)."""
+import csv
 import json
 import math
 import os
@@ -270,6 +271,41 @@ def test_resume_refuses_results_of_another_seed(tmp_path, small_grid):
     result = CliRunner().invoke(main, ["simulate", "--grid", small_grid.path, "--seed", "2",
                                        "-o", str(output), "--resume"])
     assert result.exit_code == 2 and "column 'seed'" in result.stderr
+
+
+@pytest.mark.parametrize("damaged", [0, 60, -1])
+def test_resume_refuses_a_results_file_that_is_not_one(tmp_path, small_grid, damaged):
+    """A file cut inside its header, or another file, was read as no finished cells and replaced."""
+    output = tmp_path / "out.csv"
+    grids.save_results(grids.run_grid(small_grid, 1), output)
+    text = output.read_text(encoding="utf-8")
+    output.write_text('"abc\n' if damaged == -1 else text[:damaged] or "cell\n", encoding="utf-8")
+    before = output.read_bytes()
+    result = CliRunner().invoke(main, ["simulate", "--grid", small_grid.path, "-o", str(output), "--resume"])
+    assert result.exit_code == 2 and result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert f"Error: {output}, column '" in result.stderr and "not a grid results file" in result.stderr
+    assert output.read_bytes() == before
+
+
+@pytest.mark.parametrize("name,text,words", [
+    ("out.csv", "cell,{}\n" + "x" * 200_000 + "\n", "field larger than field limit"),
+    ("out.json", '{"rows": {"cell": 1}}', "'rows' is not a list of objects"),
+    ("out.json", '{"rows": [5]}', "'rows' is not a list of objects"),
+    ("out.json", '{"rows": [{"cell": [1]}]}', "row 1, column 'cell': '[1]' is not a number"),
+])
+def test_resume_names_a_broken_results_file_in_one_line(tmp_path, small_grid, name, text, words):
+    """Each was 'unexpected' (csv.Error, AttributeError, TypeError)."""
+    output = tmp_path / name
+    output.write_text(text.replace("{}", ",".join(grids.COLUMNS[1:])), encoding="utf-8")
+    limit = csv.field_size_limit(131_072)   # a fresh process's (the study-table reader raises it)
+    try:
+        result = CliRunner().invoke(main, ["simulate", "--grid", small_grid.path, "-o", str(output),
+                                           "--resume"])
+    finally:
+        csv.field_size_limit(limit)
+    assert result.exit_code == 2 and "unexpected" not in result.stderr, result.stderr
+    assert result.stderr.strip().startswith(f"Error: {output}") and words in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 SLOW_GRID = ("reps = 5000\nseed = 11\nk = [5, 10, 20, 30]\ntau2 = [0.0, 0.05, 0.1, 0.2, 0.4]\n"

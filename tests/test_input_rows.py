@@ -79,6 +79,16 @@ def test_where_rejects_an_unknown_clause_and_a_non_number(bcg_csv):
     assert code == 2 and "column 'alloc'" in output and "not a number" in output
 
 
+@pytest.mark.parametrize("bound", ["\u0663\u0663", "\uff13\uff13", "3_3", "nan", "inf"])
+def test_where_bounds_follow_the_number_grammar_of_the_cells(bcg_csv, bound):
+    """Arabic-Indic or full-width digits, an underscore (all read by Python's float) or a
+    non-finite bound are refused, as in a cell."""
+    code, output = run("pool", bcg_csv, "--where", f"ablat>{bound}")
+    lines = output.strip().splitlines()
+    assert code == 2 and len(lines) == 1, output
+    assert lines[0].startswith(f"Error: --where 'ablat>{bound}': > needs a number (not a"), output
+
+
 @pytest.fixture
 def imported_depression(shared_data, tmp_path):
     code, output = run("data", "import", "metapsy-depression", "-o", tmp_path / "dep.csv",

@@ -102,6 +102,9 @@ def test_trial_add_replace_swaps_the_trials_rows_in_one_transaction(folder):
     ('class = "control"', 'class = "placebo"', "class must be intervention or control"),
     ('arm = "wlc"\noutcome = "sips"', 'arm = "wl"\noutcome = "sips"', "arm 'wl' is not declared"),
     ("n_randomised = 40", "n_randomized = 40", "unknown key(s) n_randomized"),
+    # summed into n_total: digits only Python reads, a fraction, a boolean are not a whole number
+    *[("n_randomised = 40", f"n_randomised = {size}", "column 'arms.n_randomised': arm 'sct': n_randomised "
+       "must be a whole number in ASCII digits") for size in ('"٤٠"', '"4_0"', "40.7", '"abc"', "true")],
 ])
 def test_trial_file_mistakes_are_named(folder, old, new, words):
     bad = folder.parent / "bad.toml"
@@ -110,6 +113,7 @@ def test_trial_file_mistakes_are_named(folder, old, new, words):
     bad.write_text(text.replace(old, new, 1), encoding="utf-8")
     result = run("trial", "add", bad, "--studies", folder, "--yes")
     assert result.exit_code == 2 and words in result.output and "bad.toml" in result.output, result.output
+    assert "unexpected" not in result.output and rows(folder) == []
 
 
 def test_trial_add_reads_json(folder):

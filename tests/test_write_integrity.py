@@ -1,8 +1,12 @@
 """No write can break the study table (issue 29): every write is checked as `validate` checks,
 outputs never replace inputs, numbers follow the schema's grammar, the package files are checked
 before use, killed writes leave nothing behind, waiting writers say so, and warnings are summarised."""
+import csv
 import fcntl
+import json
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -111,6 +115,12 @@ def test_the_reader_survives_a_long_cell_and_the_tool_can_repair_its_table(folde
     result = run("edit", ROW, "-s", "inclusion_note=shortened", "--table", folder / "trials.csv", "--yes")
     assert result.exit_code == 0, result.output
     assert run("validate", folder / "trials.csv").exit_code == 0
+    # the log keeps the long old value; a fresh process (the csv module's 131,072-character limit)
+    # printing it was 'unexpected Error: field larger than field limit'
+    history = subprocess.run([sys.executable, "-m", "compassmeta", "history", ROW, "--table",
+                              str(folder / "trials.csv")], capture_output=True, text=True, timeout=120)
+    assert history.returncode == 0, history.stderr
+    assert f"inclusion_note: {'y' * 200_000} -> shortened" in history.stdout
 
 
 # -- outputs never overwrite inputs ----------------------------------------------------------------
@@ -155,10 +165,40 @@ def test_data_import_and_reproduce_figures_cannot_replace_the_study_folder(folde
     assert snapshot(folder) == before
 
 
+def test_data_import_of_a_broken_file_is_one_line(tmp_path):
+    """A cell over 131,072 characters, UTF-16 text and a missing file were 'unexpected' (csv.Error,
+    UnicodeDecodeError, FileNotFoundError)."""
+    long, utf16 = tmp_path / "long.csv", tmp_path / "utf16.csv"
+    long.write_text("study;TE\n" + "x" * 200_000 + ";1\n", encoding="utf-8")
+    utf16.write_text("study;TE\na;1\n", encoding="utf-16")
+    limit = csv.field_size_limit(131_072)   # a fresh process's (the study-table reader raises it)
+    try:
+        for source, words in ((long, "field larger than field limit"), (utf16, "not UTF-8 text (byte 0)"),
+                              (tmp_path / "none.csv", "cannot read file")):
+            refused(run("data", "import", source, "-o", tmp_path / "out.csv"), str(source), words)
+    finally:
+        csv.field_size_limit(limit)
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_an_output_below_a_file_is_one_line(tmp_path, folder):
     (tmp_path / "afile").write_text("x", encoding="utf-8")
     refused(run("report", folder / "trials.csv", "-o", tmp_path / "afile" / "page.html"),
             "is a file, not a folder")
+
+
+
+@pytest.mark.parametrize("command", [["selmodel"], ["bayes", "--tau-prior", "halfnormal:0.5"]])
+def test_the_plot_of_selmodel_and_bayes_is_checked_before_the_fit(folder, command):
+    """--plot below a file was 'unexpected FileExistsError' after the results were printed."""
+    (folder / "afile").write_text("x", encoding="utf-8")
+    before = snapshot(folder)
+    args = [*command, folder / "thirdwave.csv", "--yi", "g", "--sei", "se", "--plot"]
+    for plot, words in ((folder / "afile" / "weights.png", ("--plot", "afile is a file, not a folder")),
+                        (folder / "trials.csv", ("--plot would overwrite", "trials.csv"))):
+        result = run(*args, plot)
+        assert result.output.strip() == refused(result, *words)
+    assert snapshot(folder) == before
 
 
 # -- numbers follow the schema's grammar; the package files are checked before use ------------------
@@ -190,6 +230,25 @@ def test_numbers_follow_the_frictionless_grammar(folder, column, text, words):
     assert snapshot(folder) == before
 
 
+def test_text_no_utf8_file_can_hold_is_refused_on_its_column(folder):
+    """Command-line bytes that are not UTF-8 (kept by Python as lone surrogates) and a JSON \\udc80
+    escape were written until the encoder failed: 'unexpected UnicodeEncodeError'."""
+    before = snapshot(folder)
+    bad = "a\udcffb"
+    refused(run("edit", ROW, "-s", f"inclusion_note={bad}", "--table", folder / "trials.csv", "--yes"),
+            "row 2, column 'inclusion_note'", "a lone surrogate at character 2")
+    refused(run("edit", ROW, "-s", "sd1=5.2", "--reason", bad, "--table", folder / "trials.csv", "--yes"),
+            "changes.csv, column 'reason'", "a lone surrogate")
+    refused(run("edit", ROW, "-s", "sd1=5.2", "--by", bad, "--table", folder / "trials.csv", "--yes"),
+            "changes.csv, column 'who'", "a lone surrogate")
+    rows = folder / "new" / "rows.json"
+    rows.parent.mkdir()
+    rows.write_text(json.dumps(dict(GOOD_ROW, inclusion_note=bad)), encoding="utf-8")   # "a\\udcffb"
+    refused(run("add", "--from", rows, "--table", folder / "trials.csv", "--yes"),
+            "column 'inclusion_note'", "a lone surrogate")
+    assert snapshot(folder) == before
+
+
 def test_a_yi_vi_table_takes_ascii_numbers_only(tmp_path):
     path = tmp_path / "effects.csv"
     path.write_text("yi,vi\n0.5,0.1\n1_0.2,0.1\n0.3,0.2\n", encoding="utf-8")
@@ -209,6 +268,20 @@ def test_a_broken_data_package_is_one_line_naming_it(folder, package, words):
     for args in (["validate", folder / "trials.csv"], ["pool", folder / "trials.csv"],
                  ["remove", ROW, "--table", folder / "trials.csv", "--yes"]):
         refused(run(*args), "datapackage.json", words)
+
+
+@pytest.mark.parametrize("package", ["{}", "[]", '{"resources": [1]}'])
+def test_outputs_beside_a_broken_data_package_are_refused_in_one_line(folder, package):
+    """The output check reads the package too: a broken one leaves its command's one-line error
+    (not 'unexpected KeyError'), and every file of the folder is kept, its resources being unknown."""
+    (folder / "datapackage.json").write_text(package, encoding="utf-8")
+    before = snapshot(folder)
+    refused(run("report", folder / "trials.csv", "-o", folder / "page.html"), "datapackage.json")
+    grid = folder / "grids" / "grid.toml"
+    grid.parent.mkdir()
+    grid.write_text("k = [5]\ntau2 = [0.1]\ntrue_effect = [0.3]\nreps = 10\nseed = 1\n", encoding="utf-8")
+    refused(run("simulate", "--grid", grid, "-o", folder / "trials.csv"), "trials.csv", "would overwrite")
+    assert snapshot(folder) == before
 
 
 def test_an_instruments_file_cut_inside_a_quoted_cell_is_refused(folder):
@@ -234,11 +307,14 @@ def test_an_instrument_whose_range_is_empty_is_refused(folder):
 def test_the_next_write_removes_temporary_files_of_killed_writes(folder):
     stale = folder / ".trials.abcd_123.csv"      # as common.files.replacing names them
     stale.write_text("half a table", encoding="utf-8")
+    stale_log = folder / ".changes.abcd_123.csv"  # a killed write leaves its log's temporary file too
+    stale_log.write_text("half a log", encoding="utf-8")
     other = folder / ".trials.notours.txt"
     other.write_text("keep", encoding="utf-8")
     result = run("edit", ROW, "-s", "inclusion_note=checked", "--table", folder / "trials.csv", "--yes")
     assert result.exit_code == 0, result.output
-    assert not stale.exists() and other.exists()
+    assert not stale.exists() and not stale_log.exists() and other.exists()
+    assert "inclusion_note" in (folder / "changes.csv").read_text(encoding="utf-8")
 
 
 def test_a_waiting_writer_says_so_and_gives_up_after_its_timeout(folder):

@@ -144,7 +144,7 @@ def _typed(row: Mapping[str, Any], path: Path, number: int) -> Row:
         try:
             typed[name] = (value if name in TEXT_COLUMNS else int(value) if name in INTEGER_COLUMNS
                            else float(value))
-        except ValueError:
+        except (ValueError, TypeError):
             raise InputError(f"'{value}' is not a number", file=path, row=number, column=name) from None
     return typed
 
@@ -159,7 +159,17 @@ def read_results(path: str | os.PathLike[str]) -> list[Row]:
         except (ValueError, KeyError, TypeError):
             raise InputError("not a grid results file (no 'rows')", file=path) from None
     else:
-        rows = list(csv.DictReader(text.splitlines()))
+        reader = csv.DictReader(text.splitlines())
+        try:
+            missing = [name for name in COLUMNS if name not in (reader.fieldnames or COLUMNS)]
+            if missing:   # a cut or foreign file: resuming would replace it with the new cells alone
+                raise InputError(f"not a grid results file: its header has no {', '.join(missing)}",
+                                 file=path, column=missing[0])
+            rows = list(reader)
+        except csv.Error as error:
+            raise InputError(f"not a grid results file ({error})", file=path) from None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise InputError("not a grid results file ('rows' is not a list of objects)", file=path)
     return [_typed(row, path, number) for number, row in enumerate(rows, start=1)]
 
 

@@ -33,6 +33,9 @@ def bayes(data, yi_column, vi_column, sei_column, tau_prior, mu_prior, above, mo
           plot_path, output_format):
     """Bayesian random-effects meta-analysis with the exact posterior (as R's bayesmeta):
     posterior of tau, mu and a new study's effect, shrinkage estimates, Bayes factors."""
+    from ..common.files import check_outputs
+
+    check_outputs({"--plot": plot_path}, inputs=[data])
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where)
     if moderator_columns and plot_path:
         raise click.UsageError("--plot draws the model without moderators; leave out --mods")

@@ -33,8 +33,10 @@ def selmodel(ctx, data, yi_column, vi_column, sei_column, method, ci_method, lev
     """Selection model for publication bias (Vevea-Hedges step function or a smooth weight function),
     fitted by maximum likelihood as metafor's selmodel(); --method ML (random effects, default) or FE."""
     from ..analyses.selection import selection_model
+    from ..common.files import check_outputs
     from ..report.selection import selection_table
 
+    check_outputs({"--plot": plot_path}, inputs=[data])
     method = method.upper()
     if ctx.get_parameter_source("method").name == "DEFAULT":
         method = "ML"

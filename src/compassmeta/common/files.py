@@ -79,9 +79,13 @@ def study_folder_files(folder: str | os.PathLike[str]) -> list[Path]:
     if not (folder / "datapackage.json").is_file():
         return []
     files = [folder / name for name in STUDY_FOLDER_FILES]
-    with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
+    try:
         resources = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))["resources"]
         files += [folder / entry["path"] for entry in resources if isinstance(entry.get("path"), str)]
+    except (OSError, ValueError, AttributeError, TypeError, LookupError):
+        # a broken package ({}, a list...): its resources are unknown, so every file already in the
+        # folder is kept (the command that reads the package refuses it, naming it)
+        files += [path for path in folder.iterdir() if path.is_file()]
     files += [path for path in folder.iterdir() if path.name.lower().startswith(AUDIT_LOG_PREFIX)]
     return files
 

@@ -6,9 +6,7 @@ command, es_id, field, old value, new value and reason.  An added row logs each 
 cells (old value empty), a removed row each of its filled cells (new value empty), an edit
 the cells that changed.  ``compassmeta history [ES_ID]`` prints the log.
 """
-import csv
 import getpass
-import io
 import itertools
 import operator
 import os
@@ -20,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from ..common.errors import InputError
 from ..common.results import Result
+from .schema import unencodable
+from .tables import read_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,6 +37,12 @@ class Author:
     command: str
     who: str = ""
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        for column, text in (("who", self.who), ("reason", self.reason)):   # --by; --reason (or --extractors)
+            if unencodable(text):
+                raise InputError("not text a UTF-8 file can hold: a lone surrogate (bytes that are not "
+                                 "UTF-8?)", file=LOG_NAME, column=column)
 
     @property
     def name(self) -> str:
@@ -142,11 +148,12 @@ def _group_line(key: tuple[str, ...], group: list[Entry]) -> str:
 def history(table: str | os.PathLike[str], es_id: str | None = None) -> History:
     """The entries of the audit log beside ``table`` (of ``es_id`` only, when given)."""
     path = log_path(table)
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    if rows and tuple(rows[0]) != LOG_HEADER:
+    # the table reader: a one-line error for a damaged log, and no limit on a cell's length (a log
+    # keeps the over-long cell a repair replaced)
+    log = read_table(path, allow_empty=True) if path.exists() and path.stat().st_size else None
+    if log is not None and log.header != LOG_HEADER:
         raise InputError(f"not an audit log: the header is not {','.join(LOG_HEADER)}", file=path, row=0)
-    found = [dict(zip(LOG_HEADER, row)) for row in rows[1:] if row]
+    found = [dict(zip(LOG_HEADER, row)) for row in (log.rows if log is not None else ())]
     if es_id:
         found = [entry for entry in found if entry["es_id"] == es_id]
     return History(log=str(path), es_id=es_id or "", entries=tuple(found))

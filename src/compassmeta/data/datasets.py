@@ -161,10 +161,18 @@ def pull(name: str, mirror: PathLike | None = None, timeout: float = 60) -> Path
 
 def read_metapsy(path: PathLike) -> list[dict[str, str]]:
     """Rows of a Metapsy-standard CSV (';', decimal commas, 'NA') as dicts of text (NA -> '')."""
-    text = Path(path).read_text(encoding="utf-8-sig")
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(f"not UTF-8 text (byte {error.start})", file=path) from None
+    except OSError as error:
+        raise InputError(f"cannot read file ({error.strerror})", file=path) from None
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=";")
-    return [{key.strip(): ("" if value in ("NA", None) else value.strip()) for key, value in row.items()
-             if key is not None} for row in reader]
+    try:
+        return [{key.strip(): ("" if value in ("NA", None) else value.strip()) for key, value in row.items()
+                 if key is not None} for row in reader]
+    except csv.Error as error:   # e.g. a cell over the csv module's 131,072 characters
+        raise InputError(f"not a Metapsy-standard CSV ({error})", file=path) from None
 
 
 def metapsy_number(text: str | None) -> float:

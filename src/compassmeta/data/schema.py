@@ -123,9 +123,25 @@ def _checked_field(spec: object, where: str, package_path: str | os.PathLike[str
     return spec["name"]
 
 
+def unencodable(text: str) -> bool:
+    """Text no UTF-8 file can hold: a lone surrogate, as Python makes of command-line bytes that are
+    not UTF-8, or a JSON escape such as \\udc80 (a table read from a file never has one)."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def convert(text: str, field_type: str) -> str | int | float | bool:
     """A cell's text as its schema type; ValueError with a reason if it does not parse."""
     if field_type == "string":
+        if unencodable(text):
+            place = next(i for i, char in enumerate(text, start=1) if "\ud800" <= char <= "\udfff")
+            raise ValueError(f"not text a UTF-8 file can hold: a lone surrogate at character {place} "
+                             "(bytes that are not UTF-8?)")
         return text
     if field_type == "integer":
         return whole_value(text)
@@ -244,6 +260,7 @@ def _outcomes(texts: set, spec: dict) -> tuple[dict, dict]:
     distinct = list(texts)
     stripped = [values.get(text, text) for text in distinct] if values else distinct
     suspects = set(compress(distinct, map(operator.not_, stripped)))
+    suspects.update(compress(distinct, map(unencodable, stripped)))
     if "maxLength" in constraints:
         suspects.update(compress(distinct, map(constraints["maxLength"].__lt__, map(len, stripped))))
     if "enum" in constraints:

@@ -289,11 +289,15 @@ def write_with_log(path: PathArg, header: Sequence[str], old_records: Iterable[S
     the renames leaves a logged change unmade, never an unlogged one).  Call it under the
     table's lock."""
     texts = {Path(path): new_text}     # renamed in the reverse order: the log first
-    if author is not None:
-        found = audit.entries(header, old_records, new_records, author)
-        if found:
-            texts[audit.log_path(path)] = audit.appended_log(path, found, format_record)
-    write_files_atomically(texts)
+    found = audit.entries(header, old_records, new_records, author) if author is not None else []
+    if not found:
+        write_files_atomically(texts)
+        return
+    # the log is shared by the folder's tables: its own lock keeps two tables' entries and
+    # removes the temporary logs of killed writes
+    with TableLock(audit.log_path(path)):
+        texts[audit.log_path(path)] = audit.appended_log(path, found, format_record)
+        write_files_atomically(texts)
 
 
 def append_rows(path: PathArg, new_records: list, package: PathArg | None = None, resource: str = "trials",

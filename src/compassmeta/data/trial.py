@@ -122,6 +122,10 @@ def _arms(spec: Spec, file: object) -> tuple[dict[str, Spec], dict[str, Spec]]:
         if not isinstance(arm.get("n_analysed", {}), dict):
             raise InputError(f"arm '{label}': n_analysed is a table of timepoint label = n",
                              file=file, column="arms.n_analysed")
+        size = arm.get("n_randomised")   # summed into n_total: a whole number as the schema reads one
+        if size is not None and (isinstance(size, float) or not re.fullmatch(r"[0-9]+", cell(size))):
+            raise InputError(f"arm '{label}': n_randomised must be a whole number in ASCII digits, got "
+                             f"{size!r}", file=file, column="arms.n_randomised")
     interventions = {label: arm for label, arm in arms.items() if arm["class"] == "intervention"}
     controls = {label: arm for label, arm in arms.items() if arm["class"] == "control"}
     if not interventions or not controls:

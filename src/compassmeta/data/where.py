@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from ..common.errors import InputError
-from .tables import Table, parse_number
+from .tables import Table, number_value, parse_number
 
 WHERE_SYNTAX = ("COL=V, COL!=V, COL<N, COL<=N, COL>N, COL>=N, 'COL in A,B', 'COL not in A,B', "
                 "'COL present', 'COL missing'")
@@ -29,9 +29,9 @@ def is_missing(cell: str) -> bool:
 
 def _numeric_test(operator: str, value: str, clause: str) -> Callable[[float], bool]:
     try:
-        bound = float(value)
-    except ValueError:
-        raise InputError(f"--where '{clause}': {operator} needs a number, got '{value}'") from None
+        bound = number_value(value)     # the schema's number grammar, as the cells it is compared with
+    except ValueError as error:
+        raise InputError(f"--where '{clause}': {operator} needs a number ({error})") from None
     return {"<": lambda x: x < bound, "<=": lambda x: x <= bound,
             ">": lambda x: x > bound, ">=": lambda x: x >= bound}[operator]
 
