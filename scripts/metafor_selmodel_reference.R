@@ -6,7 +6,8 @@
 # minutes each; to use both cores, run one data set per process,
 #   Rscript scripts/metafor_selmodel_reference.R hackshaw1998 /tmp/part1.json   (etc.)
 # and join the parts' "cases" in data-set order (the fixture was made so).  A fit that takes
-# longer than 120 s is stopped and recorded as an error.  Every fit is metafor's
+# longer than 120 s of CPU time is stopped and recorded as an error (CPU, not elapsed, time: the
+# result must not depend on the machine's load).  Each case's progress is printed to standard error.  Every fit is metafor's
 # default (optim BFGS, numDeriv Hessian); a fit that stops with an error is recorded with
 # its message, and warnings are recorded with the values.  Every case is fitted twice: with
 # metafor's defaults, and ("tight") with optim's reltol = 1e-13 (stepfun) or, for the smooth types,
@@ -47,8 +48,8 @@ models <- list(
 
 values <- function(args) {
   warnings <- character(0)
-  setTimeLimit(elapsed = 120, transient = TRUE)
-  on.exit(setTimeLimit(elapsed = Inf))
+  setTimeLimit(cpu = 120, transient = TRUE)
+  on.exit(setTimeLimit(cpu = Inf))
   fit <- tryCatch(withCallingHandlers(do.call(selmodel, args), warning = function(w) {
     warnings <<- c(warnings, conditionMessage(w)); invokeRestart("muffleWarning")}),
     error = function(e) conditionMessage(e))
@@ -94,6 +95,8 @@ for (d in datasets) for (method in c("ML", "FE")) for (m in models) for (alterna
     }
   }
   cases[[length(cases) + 1]] <- out
+  message(format(Sys.time()), " ", d$name, " ", method, " ", m$type, " ", paste(m$steps, collapse = ","), " ",
+          alternative, " done")
 }
 
 # Timing of one 3PSM on k = 50 for scripts/bench_selection.py is measured there, not here.

@@ -106,18 +106,30 @@ def _check_arguments(kind: str, method: str, alternative: str,
 
 
 def _interval_counts(likelihood: SelectionLikelihood, steps: Steps | None) -> NDArray[np.intp] | None:
-    """Studies per p-value interval (None without steps); metafor refuses an empty interval whose
-    delta is estimated (all but stepfun's first)."""
+    """Studies per p-value interval (None without steps)."""
     if steps is None:
         return None
-    counts = np.bincount(interval_of(likelihood.p_values, steps), minlength=len(steps))
-    estimated = likelihood.function.estimated_intervals(steps)
-    empty = [f"{low:g} < p <= {high:g}" for low, high, n, free in
-             zip((0,) + steps[:-1], steps, counts, estimated) if n == 0 and free]
-    if empty:
-        raise InputError(f"no observed p-value in the interval(s) {', '.join(empty)}; "
-                         "choose other steps (metafor refuses this model too)")
-    return counts
+    return np.bincount(interval_of(likelihood.p_values, steps), minlength=len(steps))
+
+
+def _empty_intervals(counts: NDArray[np.intp] | None, steps: Steps | None,
+                     intervals: NDArray[np.bool_] | None = None) -> list[str]:
+    """The p-value intervals (of those flagged in ``intervals``; all by default) without a study."""
+    if counts is None or steps is None:
+        return []
+    flagged = np.ones(len(steps), dtype=bool) if intervals is None else intervals
+    return [f"{low:g} < p <= {high:g}" for low, high, n, flag in
+            zip((0,) + tuple(steps[:-1]), steps, counts, flagged) if n == 0 and flag]
+
+
+def _empty_interval_warning(counts: NDArray[np.intp] | None, steps: Steps | None, n_free: int) -> list[str]:
+    """metafor (since 4.6) fits a model with an empty p-value interval and warns; 3.x refused it.
+    The delta of an empty interval is not identified: it runs to a bound."""
+    empty = _empty_intervals(counts, steps)
+    if not (empty and n_free):
+        return []
+    return [f"no observed p-value in the interval(s) {', '.join(empty)}: a delta is not identified "
+            "(metafor >= 4.6 fits this model with a warning; metafor 3.x refused it)"]
 
 
 def _fit_warnings(likelihood: SelectionLikelihood, yi: Array, vi: Array, mu: float,
@@ -137,21 +149,33 @@ def _fit_warnings(likelihood: SelectionLikelihood, yi: Array, vi: Array, mu: flo
     return warnings
 
 
-def _standard_errors(likelihood: SelectionLikelihood, mu: float, tau2: float, delta: Array,
+def _held_in_hessian(function: WeightFunction, vi: Array, tau2_free: bool, tau2: float,
+                     delta: Array) -> NDArray[np.bool_]:
+    """Which of (mu, tau^2 when free, free deltas) metafor (since 4.2, selmodel's control tau2tol and
+    deltatol) holds at its estimate in the Hessian, as effectively zero: tau^2 below
+    min(vi / 10, 1e-4) and step-function deltas below 1e-4.  Their SEs are not reported."""
+    tau2_held = [tau2 < min(float(vi.min()) / 10, 1e-4)] if tau2_free else []
+    delta_held = delta < 1e-4 if function.family == "step" else np.zeros(delta.size, dtype=bool)
+    return np.concatenate([[False], tau2_held, delta_held]).astype(bool)
+
+
+def _standard_errors(likelihood: SelectionLikelihood, vi: Array, mu: float, tau2: float, delta: Array,
                      warnings: list[str]) -> tuple[float, float, Array]:
     """SEs of (mu, tau^2 or nan under FE, free deltas) from the inverse of -Hessian on the natural
-    scale (metafor: numDeriv, htransf = FALSE); nan with a warning where it cannot be inverted."""
-    hessian = likelihood.natural_hessian(mu, tau2, delta)
-    size = hessian.shape[0]
-    try:
-        covariance = np.linalg.inv(-hessian)
-        if np.any(np.diag(covariance) < 0) or not np.all(np.isfinite(covariance)):
-            raise np.linalg.LinAlgError
-    except np.linalg.LinAlgError:
-        covariance = np.full((size, size), np.nan)
-        warnings.append("the Hessian could not be inverted: no standard errors")
-    variances = np.diag(covariance)
+    scale (metafor: numDeriv, htransf = FALSE) over the parameters not held (:func:`_held_in_hessian`,
+    nan for those); all nan with a warning where that block is not positive definite (metafor:
+    chol2inv(chol(H)))."""
     tau2_free = likelihood.fixed_tau2 is None
+    estimated = ~_held_in_hessian(likelihood.function, vi, tau2_free, tau2, delta)
+    block = -likelihood.natural_hessian(mu, tau2, delta)[np.ix_(estimated, estimated)]
+    variances = np.full(estimated.size, np.nan)
+    try:
+        if not np.all(np.isfinite(block)):
+            raise np.linalg.LinAlgError
+        factor_inverse = np.linalg.inv(np.linalg.cholesky(block))
+        variances[estimated] = np.sum(factor_inverse ** 2, axis=0)
+    except np.linalg.LinAlgError:
+        warnings.append("the Hessian could not be inverted: no standard errors")
     tau2_se = float(np.sqrt(variances[1])) if tau2_free else float("nan")
     return float(np.sqrt(variances[0])), tau2_se, np.sqrt(variances[1 + tau2_free:])
 
@@ -198,13 +222,14 @@ def selection_model(yi: ArrayLike, vi: ArrayLike, *, type: str = "stepfun",
     if k < 1 + (method != "FE") + n_free:
         raise InputError(f"number of studies (k = {k}) is too small to fit the selection model")
     counts = _interval_counts(likelihood, steps)
+    warnings += _empty_interval_warning(counts, steps, n_free)
 
     unadjusted = pool(yi, vi, method=method, with_tau2_ci=False)
     theta, log_likelihood = likelihood.maximise(
         likelihood.transformed_start(unadjusted.estimate, unadjusted.tau2, function.start(steps)))
     mu, tau2, delta = likelihood.natural(theta)
     warnings += _fit_warnings(likelihood, yi, vi, mu, delta)
-    se, tau2_se, free_delta_se = _standard_errors(likelihood, mu, tau2, delta, warnings)
+    se, tau2_se, free_delta_se = _standard_errors(likelihood, vi, mu, tau2, delta, warnings)
     crit = dist.critical_value(level)
     log_likelihood_unadjusted = _normal_log_likelihood(yi, vi, unadjusted)
     lrt = max(0.0, 2 * (log_likelihood - log_likelihood_unadjusted))
@@ -223,10 +248,20 @@ def selection_model(yi: ArrayLike, vi: ArrayLike, *, type: str = "stepfun",
 
 def three_psm_or_note(yi: ArrayLike, vi: ArrayLike, *, method: str = "ML", level: float = 95,
                       notes: list[str] | None = None) -> SelectionModel | None:
-    """The 3PSM (stepfun, steps 0.025) as ``compassmeta bias`` reports it: ML, or FE under FE;
-    None with a note in ``notes`` when it cannot be fitted (empty interval, too few studies,
-    no convergence)."""
+    """The 3PSM (stepfun, steps 0.025) as ``compassmeta bias`` and the report show it: ML, or FE
+    under FE; None with a note in ``notes`` when it cannot be fitted (too few studies, no
+    convergence) or when no study has p > 0.025: that interval's delta is not identified (metafor
+    fits it with a warning; its estimate is not reported as a bias check)."""
+    function = weight_function("stepfun")
+    steps = cast("Steps", function.check_steps((0.025,)))
     try:
+        yi, vi = cast("tuple[Array, Array]", check_effects(yi, vi))
+        likelihood = make_likelihood(yi, vi, function.name, steps, "greater", None)
+        counts = _interval_counts(likelihood, steps)
+        empty = _empty_intervals(counts, steps, function.estimated_intervals(steps))
+        if empty:
+            raise InputError(f"no observed p-value in the interval(s) {', '.join(empty)}; its delta is "
+                             "not identified")
         return selection_model(yi, vi, type="stepfun", steps=(0.025,),
                                method="FE" if method.upper() == "FE" else "ML", level=level)
     except (InputError, ConvergenceError) as error:

@@ -163,16 +163,20 @@ class StepLikelihood(SelectionLikelihood):
         return value, gradient * first, hessian
 
     def natural_hessian(self, mu: float, tau2: float, delta: Array) -> Array:
-        return self.step_hessian(mu, tau2, delta)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a delta of an empty interval at 0
+            return self.step_hessian(mu, tau2, delta)
 
     def objective(self, theta: Array) -> tuple[float, Array]:
         value, gradient = self.transformed_value_and_gradient(theta)
         return (-value, -gradient) if np.isfinite(value) else (1e300, np.zeros_like(theta))
 
     def maximise(self, start: Array) -> tuple[Array, float]:
-        """Newton-Raphson; BFGS where Newton stalls."""
-        newton = _newton(self, start)
-        return newton if newton is not None else super().maximise(start)
+        """Newton-Raphson; BFGS where Newton stalls.  A delta whose interval has no study runs to
+        0, where log(delta) is -inf: such steps are rejected by their value, without numpy's
+        warnings."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = _newton(self, start)
+            return newton if newton is not None else super().maximise(start)
 
 
 def _newton(likelihood: StepLikelihood, theta: Array,

@@ -1,19 +1,17 @@
 """Writing a study table safely: the table's lock held from read to write, the whole new
 table checked, an atomic replace (a crash leaves the old file or the new one, never a mix),
 and the change appended to the audit log beside the table in the same step (:mod:`audit`).
-
 :func:`append_rows` adds rows (all or none); :func:`rewrite_table` applies any change to the
 rows (remove, edit, merge).  The CSV is written as compassmeta writes it everywhere (:func:`format_table`).
 """
 import contextlib
 import csv
 import fcntl
-import itertools
 import operator
 import os
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
@@ -31,7 +29,6 @@ from .validation import all_problems
 LOCK_TIMEOUT = 60.0   # seconds a writer waits for another write of the same table before giving up
 LOCK_NOTICE = 1.0     # seconds of waiting before the writer says so
 LOCK_POLL = 0.05
-
 PathArg = str | os.PathLike[str]
 #: A change of a table: (the table, its records) -> the new records.
 Change = Callable[[Table, list[tuple[str, ...]]], list[tuple[str, ...]]]
@@ -72,7 +69,7 @@ def format_table(header: Sequence[str], records: Iterable[Mapping[str, object]])
 def table_lines(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
     """The lines of a CSV table (the header, then ``rows`` of cells in its order) as
     :func:`format_record` writes them, one at a time."""
-    return map(_line, itertools.chain([header], rows))
+    return map(_line, chain([header], rows))
 
 
 class TableLock:
@@ -290,13 +287,11 @@ def write_with_log(path: PathArg, header: Sequence[str], old_records: Iterable[S
     table's lock."""
     texts = {Path(path): new_text}     # renamed in the reverse order: the log first
     found = audit.entries(header, old_records, new_records, author) if author is not None else []
-    if not found:
-        write_files_atomically(texts)
-        return
     # the log is shared by the folder's tables: its own lock keeps two tables' entries and
     # removes the temporary logs of killed writes
-    with TableLock(audit.log_path(path)):
-        texts[audit.log_path(path)] = audit.appended_log(path, found, format_record)
+    with TableLock(audit.log_path(path)) if found else contextlib.nullcontext():
+        if found:
+            texts[audit.log_path(path)] = audit.appended_log(path, found, format_record)
         write_files_atomically(texts)
 
 
@@ -381,7 +376,7 @@ def reused_lines(table: Table, header: Sequence[str],
         return table_lines(header, records)
     copied, spans = copied_records(table.rows, records, order, _line), table.line_spans()  # (bytes | lines)
     if copied is not None or spans is None:
-        return table_lines(header, records) if copied is None else itertools.chain([_line(header)], copied)
+        return table_lines(header, records) if copied is None else chain([_line(header)], copied)
     return _copied_lines(table.path, spans, header, records, order)
 
 
