@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from compassmeta.cli import main
 from compassmeta.common.errors import InputError
-from compassmeta.models.pooling import pool
+from compassmeta.models.pooling import UNWEIGHTED_NOTE, pool
 from conftest import assert_close, load_fixture
 
 REFERENCE = load_fixture("metafor_unweighted.json")
@@ -53,7 +53,9 @@ def test_unweighted_is_unit_weights_and_differs_from_the_weighted_model():
     case = next(c for c in REFERENCE["cases"] if (c["data"], c["method"], c["test"], c["weighting"])
                 == ("bcg", "REML", "z", "unweighted"))
     yi, vi = _data(case)
-    assert pool(yi, vi, weighted=False) == pool(yi, vi, weights=np.ones(yi.size))
+    unweighted, unit = pool(yi, vi, weighted=False), pool(yi, vi, weights=np.ones(yi.size))
+    assert unweighted.to_dict() == {**unit.to_dict(), "notes": [UNWEIGHTED_NOTE]}
+    assert "weighted = FALSE" in UNWEIGHTED_NOTE
     assert_close(float(np.mean(yi)), case["estimate"], "plain mean")
     assert abs(pool(yi, vi).estimate - case["estimate"]) > 0.01
 

@@ -206,7 +206,13 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", ci_method: str =
                     level=as_fraction(level), weights=weights)
     result = PooledResult.from_fit(fit, with_tau2_ci=with_tau2_ci, tau2_ci=tau2_ci, above=above,
                                    labels=blup_labels)
+    if not weighted:
+        result = replace(result, notes=result.notes + (UNWEIGHTED_NOTE,))
     return replace(result, robust=robust_univariate(fit, robust)) if robust else result
+
+
+UNWEIGHTED_NOTE = ("unweighted model (metafor weighted = FALSE): every study weighs the same in the "
+                   "pooled estimate; tau^2, Q and I^2 are those of the weighted model")
 
 
 def _unit_weights(k: int, weights: ArrayLike | None, method: str) -> np.ndarray:
