@@ -140,18 +140,27 @@ def _fit_warnings(likelihood: SelectionLikelihood, yi: Array, vi: Array, mu: flo
 def _standard_errors(likelihood: SelectionLikelihood, mu: float, tau2: float, delta: Array,
                      warnings: list[str]) -> tuple[float, float, Array]:
     """SEs of (mu, tau^2 or nan under FE, free deltas) from the inverse of -Hessian on the natural
-    scale (metafor: numDeriv, htransf = FALSE); nan with a warning where it cannot be inverted."""
+    scale (metafor: numDeriv, htransf = FALSE); nan with a warning where it cannot be inverted.
+    As metafor >= 4.2 (selmodel's tau2tol and deltatol), a tau^2 below min(vi) / 10 and 1e-4 and a
+    step-function delta below 1e-4 are held at their estimates in the Hessian: they get no SE."""
     hessian = likelihood.natural_hessian(mu, tau2, delta)
     size = hessian.shape[0]
+    tau2_free = likelihood.fixed_tau2 is None
+    held = np.zeros(size, dtype=bool)
+    if tau2_free and tau2 < min(float(np.min(likelihood.vi)) / 10, 1e-4):
+        held[1] = True
+    if likelihood.kind == "stepfun":
+        held[1 + tau2_free:] = np.asarray(delta) < 1e-4
+    covariance = np.full((size, size), np.nan)
+    kept = np.ix_(~held, ~held)
     try:
-        covariance = np.linalg.inv(-hessian)
-        if np.any(np.diag(covariance) < 0) or not np.all(np.isfinite(covariance)):
+        covariance[kept] = np.linalg.inv(-hessian[kept])
+        if np.any(np.diag(covariance)[~held] < 0) or not np.all(np.isfinite(covariance[kept])):
             raise np.linalg.LinAlgError
     except np.linalg.LinAlgError:
         covariance = np.full((size, size), np.nan)
         warnings.append("the Hessian could not be inverted: no standard errors")
     variances = np.diag(covariance)
-    tau2_free = likelihood.fixed_tau2 is None
     tau2_se = float(np.sqrt(variances[1])) if tau2_free else float("nan")
     return float(np.sqrt(variances[0])), tau2_se, np.sqrt(variances[1 + tau2_free:])
 
