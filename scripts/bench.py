@@ -35,6 +35,7 @@ from benchlib import (
     median_seconds,
     per_call,
     process_seconds,
+    r_peers_line,
     r_seconds,
     report,
     rscript,
@@ -204,8 +205,8 @@ def bench_report():
 
 
 if __name__ == "__main__":
-    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, "
-          f"R: {'yes' if HAVE_R else 'not installed'}")
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}; {r_peers_line()}; "
+          f"load average {os.getloadavg()[0]:.1f}")
     if sys.argv[1:] == ["--latency"]:  # only the fresh-process latency table (README)
         bench_latency()
         sys.exit()

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import HAVE_R, rscript, timed
+from benchlib import HAVE_R, r_peers_line, rscript, timed
 from compassmeta.analyses import grid as grids
 from compassmeta.analyses.simulate import simulate
 
@@ -57,6 +57,7 @@ def metafor_cells_per_second(reps=300):
 def main():
     print(f"\nSimulation grids (python {sys.version.split()[0]}, {os.cpu_count()} cores; "
           "the machine may be shared: compare ratios within this run)")
+    print(f"  {r_peers_line()}")
     with tempfile.TemporaryDirectory() as folder:
         grid = target_grid(folder)
         cells = len(grid.cells())

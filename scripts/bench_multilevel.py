@@ -24,7 +24,7 @@ import tracemalloc
 
 import numpy as np
 
-from benchlib import HAVE_R, R_PRELUDE, best_seconds
+from benchlib import HAVE_R, R_PRELUDE, best_seconds, r_peers_line
 from compassmeta.models.pooling import pool
 
 RHO = 0.6
@@ -125,7 +125,7 @@ def bench_against_peers():
 
 
 def main():
-    print(f"python {sys.version.split()[0]}, numpy {np.__version__}")
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}; {r_peers_line()}")
     bench_scale()
     bench_against_peers()
 

@@ -15,7 +15,6 @@ Prints seconds, ratios (peer time / compassmeta time) and the estimates, so that
 are seen to fit the same model.
 """
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import tempfile
 import numpy as np
 
 from bench_multilevel import peak_megabytes
+from benchlib import HAVE_R, R_PRELUDE, r_peers_line
 from benchlib import median_seconds as seconds
 from compassmeta import multivariate
 
@@ -49,9 +49,7 @@ def ours(yi, vi, trial, outcome):
                         moderators={"outcome": outcome}, intercept=False)
 
 
-R_SCRIPT = """
-.libPaths(c("/opt/rlib-current", .libPaths()))
-suppressMessages(library(metafor))
+R_SCRIPT = R_PRELUDE + """
 d <- read.csv("%s")
 t0 <- proc.time()[["elapsed"]]
 V <- vcalc(vi, cluster = trial, type = outcome, rho = %r, data = d)
@@ -131,7 +129,7 @@ def bench_against_peers():
         path = os.path.join(folder, "bivariate.csv")
         data, elapsed = _ours_timed(500)
         _write(path, *data)
-        if shutil.which("Rscript"):
+        if HAVE_R:
             _report("metafor rma.mv (Rscript)", peer_run(["Rscript", "-e", R_SCRIPT % (path, RHO)]), elapsed)
         if not os.path.exists(PIMETA_PYTHON):
             print(f"  pimeta: not installed ({PIMETA_PYTHON})")
@@ -154,7 +152,7 @@ def bench_scale():
 
 
 def main():
-    print(f"python {sys.version.split()[0]}, numpy {np.__version__}")
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}; {r_peers_line()}")
     bench_against_peers()
     bench_scale()
 

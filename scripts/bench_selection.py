@@ -12,7 +12,7 @@ import tempfile
 
 import numpy as np
 
-from benchlib import median_seconds, r_seconds
+from benchlib import median_seconds, r_peers_line, r_seconds
 from compassmeta.analyses.selection import selection_model
 
 
@@ -59,4 +59,5 @@ def main():
 
 
 if __name__ == "__main__":
+    print(r_peers_line())
     main()

@@ -1,6 +1,7 @@
 """Timing helpers shared by the benchmarks in scripts/ (bench.py, bench_selection.py,
 bench_multilevel.py, bench_grid.py, bench_bayes.py): wall-clock timers, fresh-process timing and
 R snippets run with metafor from the private library (.libPaths, as the reference scripts do)."""
+import functools
 import shutil
 import statistics
 import subprocess
@@ -8,7 +9,32 @@ import time
 
 HAVE_R = shutil.which("Rscript") is not None
 # metafor's current version lives in /opt/rlib-current; Debian's older one is the fallback
-R_PRELUDE = '.libPaths(c("/opt/rlib-current", .libPaths())); suppressMessages(library(metafor)); '
+R_LIBRARY = "/opt/rlib-current"
+R_PRELUDE = f'.libPaths(c("{R_LIBRARY}", .libPaths())); suppressMessages(library(metafor)); '
+CURRENT_METAFOR = (5, 1)  # the version the README's tables and the fixtures are measured against
+
+
+@functools.lru_cache(maxsize=1)
+def metafor_version() -> str | None:
+    """Version of the metafor the R peers load (after R_PRELUDE); None without R or metafor."""
+    if not HAVE_R:
+        return None
+    run = subprocess.run(["Rscript", "-e", R_PRELUDE + 'cat(packageDescription("metafor")$Version)'],
+                         capture_output=True, text=True)
+    return run.stdout.strip() or None
+
+
+def r_peers_line() -> str:
+    """One line saying which R peer runs: metafor's version, and whether it is the current one."""
+    if not HAVE_R:
+        return "R: not installed (the metafor peers are skipped)"
+    version = metafor_version()
+    if version is None:
+        return "R: installed, but metafor does not load (the metafor peers print nothing)"
+    current = tuple(int(part) for part in version.replace("-", ".").split(".")[:2]) >= CURRENT_METAFOR
+    return f"R peers: metafor {version}" + (
+        "" if current else f" (not {CURRENT_METAFOR[0]}.{CURRENT_METAFOR[1]}: {R_LIBRARY} is missing; "
+        "the README's ratios are against the current metafor)")
 
 
 def timed(func) -> float:

@@ -50,6 +50,8 @@ def escalc(data, measure, vtype, add, to, output, output_format):
         raise InputError("cannot write here: the folder does not exist", file=output)
     result = escalc_table(data, measure, vtype=vtype, add=add, to=to)
     text = json.dumps(result.to_dict(), indent=1) + "\n" if output_format == "json" else result.to_csv()
+    for note in result.escalc.notes:
+        click.echo(f"Note: {result.escalc.measure}: {note}", err=True)
     if result.omitted:
         click.echo(f"Warning: {result.omitted} row(s) have yi/vi NA (undefined, e.g. a zero cell with "
                    "--to none)", err=True)

@@ -67,6 +67,9 @@ def correlations(ctx, param, value):
 @click.option("--weights", "weights_column", default=None, metavar="COL",
               help="Column of user weights (metafor rma(weights=)): they weight the pooled estimate, and "
                    "methods GENQ and GENQM estimate tau^2 with them.")
+@click.option("--unweighted", is_flag=True,
+              help="The unweighted model (metafor rma(weighted = FALSE)): every study weighs the same in the "
+                   "pooled estimate; tau^2, Q and I^2 are those of the weighted model.")
 @click.option("--tau2-ci", "tau2_ci", type=click.Choice(["qprofile", "pl"]), default="qprofile",
               show_default=True,
               help="Interval for tau^2 (and the I^2, H^2 intervals): Q-profile or profile likelihood "
@@ -79,14 +82,14 @@ def correlations(ctx, param, value):
 @robust_option
 def pool(data, yi_column, vi_column, sei_column, method, ci_method, level, output_format, where,
          cluster_column, rho, transf, prepost_r, variance_tests, tau2_ci, above, blup, robust,
-         weights_column):
+         weights_column, unweighted):
     """Pool the effect sizes in DATA (a CSV with yi and vi, or the named columns)."""
     from ..models.pooling import pool as pool_effects
 
     table, yi, vi = load_effects(data, yi_column, vi_column, sei_column, where, cluster_column)
     options = dict(method=method, ci_method=ci_method, level=level, rho=rho,
                    cluster=cluster_labels(table, cluster_column), weights=_weights(table, weights_column),
-                   groups=arm_groups(table, cluster_column))
+                   groups=arm_groups(table, cluster_column), weighted=not unweighted)
     result = pool_effects(yi, vi, variance_tests=variance_tests, tau2_ci=tau2_ci, above=above,
                           blup_labels=study_labels(table, None) if blup else None, robust=robust, **options)
     if cluster_column and ci_method == "cr2":

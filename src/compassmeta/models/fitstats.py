@@ -58,11 +58,12 @@ class FitStatistics(Result):
 
 def fit_statistics(fit: ModelFit) -> FitStatistics:
     """Fit statistics of a :class:`~compassmeta.models.model.ModelFit` (parameters: p, plus tau^2
-    unless the model is fixed-effect)."""
+    unless the model is fixed-effect); metafor fitstats(), with user weights too (rma.uni.r's ll.ML
+    and ll.REML at the weighted beta)."""
     k, p = fit.k, fit.p
-    # k = 1: nothing to compare (metafor's BIC would be log(0)); user weights: the likelihood is
-    # not that of the weighted estimate, so no statistic is given rather than a misleading one
-    if k <= p or fit.user_weights is not None:
+    # k = 1: nothing to compare (metafor's BIC would be log(0)).  User weights (or none, metafor's
+    # weighted = FALSE): the likelihood at tau^2 evaluated at the user-weighted beta, as metafor 5.1
+    if k <= p:
         return FitStatistics(*(float("nan"),) * 5)
     parameters = p + (fit.method != "FE")
     restricted = fit.method == "REML"

@@ -18,6 +18,7 @@ from .multilevel import ClusterLabels
 from .predictions import Blup
 from .robust import RobustResult, robust_univariate
 from .sharedgroups import ArmGroups
+from .tau2 import lookup
 
 
 def check_effects(yi: ArrayLike, vi: ArrayLike, *, yi_name: str = "yi", vi_name: str = "vi",
@@ -137,7 +138,8 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", ci_method: str =
          with_tau2_ci: bool = True, cluster: None = None, rho: float | None = None,
          variance_tests: bool = False, weights: ArrayLike | None = None, tau2_ci: str = "qprofile",
          above: float | None = None, blup_labels: Sequence[str] | None = None,
-         robust: str | None = None, groups: ArmGroups | None = None) -> PooledResult: ...
+         robust: str | None = None, groups: ArmGroups | None = None,
+         weighted: bool = True) -> PooledResult: ...
 
 
 @overload
@@ -145,14 +147,16 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", ci_method: str =
          with_tau2_ci: bool = True, cluster: ClusterLabels, rho: float | None = None,
          variance_tests: bool = False, weights: ArrayLike | None = None, tau2_ci: str = "qprofile",
          above: float | None = None, blup_labels: Sequence[str] | None = None,
-         robust: str | None = None, groups: ArmGroups | None = None) -> MultilevelPooledResult: ...
+         robust: str | None = None, groups: ArmGroups | None = None,
+         weighted: bool = True) -> MultilevelPooledResult: ...
 
 
 def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", ci_method: str = "z", level: float = 95,
          with_tau2_ci: bool = True, cluster: ClusterLabels | None = None, rho: float | None = None,
          variance_tests: bool = False, weights: ArrayLike | None = None, tau2_ci: str = "qprofile",
          above: float | None = None, blup_labels: Sequence[str] | None = None,
-         robust: str | None = None, groups: ArmGroups | None = None) -> PooledResult | MultilevelPooledResult:
+         robust: str | None = None, groups: ArmGroups | None = None,
+         weighted: bool = True) -> PooledResult | MultilevelPooledResult:
     """Pool effect sizes ``yi`` with sampling variances ``vi``.
 
     ``method``: FE or a tau^2 estimator of models.tau2.METHODS (DL, REML, PM, ...);
@@ -162,15 +166,19 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", ci_method: str =
     ``variance_tests`` adds its likelihood-ratio tests of sigma^2 between and within clusters;
     ``groups`` (models.sharedgroups.ArmGroups) gives comparisons sharing a control group its covariance.
     ``weights``: the user's weights of the studies (metafor rma(weights=); needed by GENQ and GENQM).
+    ``weighted=False``: the unweighted model (metafor rma(weighted = FALSE)): every weight 1, beta the
+    plain mean with variance sum(v_i + tau^2) / k^2; tau^2, Q and I^2 as in the weighted model.
     ``tau2_ci``: "qprofile" or "pl" (profile likelihood); ``above``: report the share of true effects
     above it; ``blup_labels`` (one per effect): report every effect's BLUP; ``robust`` (CR0, CR1,
     CR2): add cluster-robust inference with every study its own cluster (models.robust).
     """
     yi, vi = check_effects(yi, vi)
+    if not weighted:
+        weights = _unit_weights(yi.size, weights, method)
     if weights is not None:
         if cluster is not None:
-            raise InputError("user weights (--weights) are for independent effects; they cannot be "
-                             "combined with --cluster")
+            raise InputError("user weights (--weights, --unweighted) are for independent effects; they "
+                             "cannot be combined with --cluster")
         weights, _ = check_effects(weights, vi, yi_name="weights")
         if (weights < 0).any():
             row = int(np.argmax(weights < 0))
@@ -179,8 +187,8 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", ci_method: str =
     check_options(cluster, rho, ci_method)
     if weights is not None and (cluster is not None or tau2_ci != "qprofile" or above is not None
                                 or blup_labels is not None or robust):
-        raise InputError("user weights (--weights) weight the univariate pooled estimate only: they do not "
-                         "go with --cluster, --tau2-ci pl, --above, --blup or --robust")
+        raise InputError("user weights (--weights, --unweighted) weight the univariate pooled estimate only: "
+                         "they do not go with --cluster, --tau2-ci pl, --above, --blup or --robust")
     if cluster is not None:
         if tau2_ci != "qprofile":
             raise InputError("--tau2-ci pl is for independent effects: the multilevel model (--cluster) "
@@ -198,4 +206,21 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", ci_method: str =
                     level=as_fraction(level), weights=weights)
     result = PooledResult.from_fit(fit, with_tau2_ci=with_tau2_ci, tau2_ci=tau2_ci, above=above,
                                    labels=blup_labels)
+    if not weighted:
+        result = replace(result, notes=result.notes + (UNWEIGHTED_NOTE,))
     return replace(result, robust=robust_univariate(fit, robust)) if robust else result
+
+
+UNWEIGHTED_NOTE = ("unweighted model (metafor weighted = FALSE): every study weighs the same in the "
+                   "pooled estimate; tau^2, Q and I^2 are those of the weighted model")
+
+
+def _unit_weights(k: int, weights: ArrayLike | None, method: str) -> np.ndarray:
+    """The weights of the unweighted model (all 1), refusing what metafor's weighted = FALSE refuses or
+    ignores: user weights beside it, and GENQ / GENQM, which estimate tau^2 with user weights."""
+    if weights is not None:
+        raise InputError("give user weights (--weights) or the unweighted model (--unweighted), not both")
+    if lookup(method).needs_weights:
+        raise InputError(f"method {lookup(method).name} estimates tau^2 with user weights: give them "
+                         "(--weights COL) instead of --unweighted")
+    return np.ones(k)

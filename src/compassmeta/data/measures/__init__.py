@@ -45,6 +45,16 @@ class Escalc(Result):
     to: str | None
     yi: tuple[float, ...]
     vi: tuple[float, ...]
+    notes: tuple[str, ...] = ()
+
+
+_BIAS_CORRECTED = ("yi carries the second-order bias correction that metafor >= 5.0 applies by default "
+                   "(escalc correct = TRUE); metafor 3.x and 4.x gave the uncorrected value")
+_VARIANCE_ADJUSTED = ("vi as metafor >= 4.6 computes it (its sampling variance was adjusted then); "
+                      "metafor 3.x gave other values")
+#: measures whose yi or vi a metafor 3.x user sees differently (metafor NEWS.md, 4.0 to 5.1)
+METAFOR_3_NOTES = {"ROM": _BIAS_CORRECTED, "ROMC": _BIAS_CORRECTED, "CVR": _BIAS_CORRECTED,
+                   "SMDH": _VARIANCE_ADJUSTED, "SMCRH": _VARIANCE_ADJUSTED}
 
 
 def escalc(measure: str, data: Mapping[str, Any], *, vtype: str | None = None, add: float | None = None,
@@ -65,9 +75,10 @@ def escalc(measure: str, data: Mapping[str, Any], *, vtype: str | None = None, a
     correction = Correction(spec.default_add if add is None else float(add), to)
     with np.errstate(divide="ignore", invalid="ignore"):  # undefined values become NA, as in metafor
         yi, vi = finish(*spec.compute(continuity_corrected(spec, values, correction), vtype))
+    notes = (METAFOR_3_NOTES[spec.name],) if spec.name in METAFOR_3_NOTES else ()
     if not spec.counts:
-        return Escalc(spec.name, vtype, None, None, tuple(yi), tuple(vi))
-    return Escalc(spec.name, vtype, correction.add, to, tuple(yi), tuple(vi))
+        return Escalc(spec.name, vtype, None, None, tuple(yi), tuple(vi), notes)
+    return Escalc(spec.name, vtype, correction.add, to, tuple(yi), tuple(vi), notes)
 
 
 def describe_measures() -> str:
