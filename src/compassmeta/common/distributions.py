@@ -40,7 +40,8 @@ def _scipy_special() -> Any:
 
 
 def _apply(scalar: Callable[..., float], batch: Callable[[Any], Any], *args: Any) -> Any:
-    """``scalar`` on Python floats (NaN if any is NaN), elementwise over broadcast arrays, or
+    """``scalar`` on Python floats (NaN if any is NaN), elementwise over broadcast arrays (once
+    per distinct argument tuple: a simulation's t quantiles share one df), or
     ``batch(scipy.special)`` for arrays of more than BATCH_SIZE elements."""
     if all(np.ndim(a) == 0 for a in args):
         values = [float(a) for a in args]
@@ -48,8 +49,12 @@ def _apply(scalar: Callable[..., float], batch: Callable[[Any], Any], *args: Any
     arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in args))
     if arrays[0].size > BATCH_SIZE:
         return batch(_scipy_special())
-    flat = zip(*(a.ravel().tolist() for a in arrays), strict=True)
-    out = [math.nan if any(map(math.isnan, values)) else scalar(*values) for values in flat]
+    done: dict[tuple[float, ...], float] = {}
+    out = []
+    for values in zip(*(a.ravel().tolist() for a in arrays), strict=True):
+        if values not in done:
+            done[values] = math.nan if any(map(math.isnan, values)) else scalar(*values)
+        out.append(done[values])
     return np.array(out, dtype=float).reshape(arrays[0].shape)
 
 
