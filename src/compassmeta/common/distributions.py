@@ -51,10 +51,10 @@ def _apply(scalar: Callable[..., float], batch: Callable[[Any], Any], *args: Any
         return batch(_scipy_special())
     done: dict[tuple[float, ...], float] = {}
     out = []
-    for values in zip(*(a.ravel().tolist() for a in arrays), strict=True):
-        if values not in done:
-            done[values] = math.nan if any(map(math.isnan, values)) else scalar(*values)
-        out.append(done[values])
+    for point in zip(*(a.ravel().tolist() for a in arrays), strict=True):
+        if point not in done:
+            done[point] = math.nan if any(map(math.isnan, point)) else scalar(*point)
+        out.append(done[point])
     return np.array(out, dtype=float).reshape(arrays[0].shape)
 
 
