@@ -142,6 +142,20 @@ def test_gosh_command_writes_plot_and_results(tmp_path):
     assert (tmp_path / "g.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_gosh_csv_is_the_text_pandas_writes():
+    """GoshResult.to_csv() writes what pandas writes for to_frame(): NaN empty, inf, -0.0, 1e+16."""
+    from compassmeta.analyses.gosh import GoshResult
+
+    data = SPEED["data"]
+    result = gosh(data["yi"][:6], data["vi"][:6], method="DL")
+    odd = np.array([np.nan, np.inf, -np.inf, -0.0, 1e16, 1e-7, 0.1])
+    result = GoshResult(method="DL", exact=True, subsets=result.subsets[:7], k=result.k[:7],
+                        estimate=odd, q=result.q[:7], i2=odd[::-1].copy(), h2=result.h2[:7],
+                        tau2=result.tau2[:7])
+    expected = result.to_frame().to_csv(index=False, lineterminator="\n")
+    assert result.to_csv() == expected and ",," in expected and "1e+16" in expected
+
+
 def test_simulate_command_json(tmp_path):
     from click.testing import CliRunner
 

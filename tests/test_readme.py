@@ -44,6 +44,38 @@ def commands_by_section(text):
 
 
 SECTIONS = commands_by_section(README)
+OUTPUT_OPTIONS = ("-o", "--output", "--save-results", "--figures", "--plot")
+
+
+def needs_earlier_examples(line):
+    """Whether an example reads what an earlier one left: the databases ``data pull`` fetched,
+    or a file (a name with an extension, not an output option's value) the project copy lacks."""
+    if re.search(r"\bdata import\b", line):
+        return True
+    args = shlex.split(line, comments=True)[1:]
+    named = [arg for before, arg in zip([None, *args], args)
+             if before not in OUTPUT_OPTIONS and re.fullmatch(r"[\w./-]+\.[a-z]+", arg)]
+    return any(not (PROJECT / name).exists() for name in named)
+
+
+def example_groups(sections):
+    """Each section's examples cut where an example stands alone, each group run in its own
+    project copy (a test per group, so the test workers share the README's examples evenly); a
+    group repeating an earlier one word for word (an example shown in two sections) runs once."""
+    groups = {}
+    for heading, lines in sections.items():
+        cut = [[]]
+        for line in lines:
+            if cut[-1] and not needs_earlier_examples(line):
+                cut.append([])
+            cut[-1].append(line)
+        slug = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
+        groups.update({f"{slug}-{number}": group for number, group in enumerate(cut, 1)
+                       if group not in groups.values()})
+    return groups
+
+
+GROUPS = example_groups(SECTIONS)
 LIBRARY_SECTION = README[README.index("## Library"):]
 LIBRARY = "\n".join(code_block_lines(LIBRARY_SECTION[:LIBRARY_SECTION.index("\n## ", 1)]))
 
@@ -67,12 +99,21 @@ def project_copy(tmp_path, monkeypatch):
 
 def test_the_sections_hold_every_example():
     assert [line for lines in SECTIONS.values() for line in lines] == COMMANDS
+    grouped = [line for lines in GROUPS.values() for line in lines]
+    assert set(grouped) == set(COMMANDS) and len(grouped) <= len(COMMANDS)
 
 
-@pytest.mark.parametrize("section", list(SECTIONS))
-def test_every_command_example_runs(section, project_copy):
+def test_examples_that_read_earlier_output_run_after_it():
+    grouped = {line: group for group in GROUPS.values() for line in group}
+    for first, then in (("data pull", "pool depression.csv"), ("report studies/trials.csv", "--since")):
+        group = next(group for line, group in grouped.items() if then in line)
+        assert any(first in line for line in group[:[then in line for line in group].index(True)])
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_every_command_example_runs(group, project_copy):
     failures, skipped = [], []
-    for line in SECTIONS[section]:
+    for line in GROUPS[group]:
         if NEEDS_DATABASES.search(line) and not SHARED_DATA.is_dir():
             skipped.append(line)
             continue

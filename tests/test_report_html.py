@@ -481,15 +481,16 @@ def test_browser_shows_pooled_values_menus_and_every_figure(written, tmp_path):
 
 @needs_chromium
 def test_browser_switches_the_moderator_panel(written, tmp_path):
+    pages = {}
     for fragment, shown in ((f"#explore={STRESS}/format", f"mod-{STRESS}--format"),
                             (f"#explore={STRESS}/duration", f"mod-{STRESS}--duration"),
                             ("#explore=anxiety-post/sessions", "mod-anxiety-post--sessions")):
-        page = dom(written, tmp_path, fragment)
+        page = pages[fragment] = dom(written, tmp_path, fragment)
         assert f'data-explorer-shown="{shown}"' in page
         visible = re.findall(r'<div class="mod-panel" id="([^"]+)" data-kind="[^"]+">', page)
         assert visible == [shown], fragment
     stress_format = re.search(rf'id="mod-{STRESS}--format".*?</div>',
-                              dom(written, tmp_path, f"#explore={STRESS}/format"), re.S).group(0)
+                              pages[f"#explore={STRESS}/format"], re.S).group(0)
     assert "Test for subgroup differences" in stress_format and "self-help" in stress_format
 
 

@@ -41,11 +41,30 @@ class GoshResult(Result):
         return pd.DataFrame({"subset": self.subsets, "k": self.k, "estimate": self.estimate, "q": self.q,
                              "i2": self.i2, "h2": self.h2, "tau2": self.tau2})
 
+    def to_csv(self) -> str:
+        """The per-subset table as CSV, the text pandas' ``to_csv(index=False)`` writes for
+        ``to_frame()`` (shortest round-trip floats, NaN empty), built from Python's float repr:
+        pandas' formatting takes about twice as long for the 262,143 rows of k = 18."""
+        columns = {"subset": self.subsets, "k": self.k, "estimate": self.estimate, "q": self.q,
+                   "i2": self.i2, "h2": self.h2, "tau2": self.tau2}
+        cells = [_csv_cells(values) for values in columns.values()]
+        return ",".join(columns) + "\n" + "".join(",".join(row) + "\n" for row in zip(*cells))
+
     def to_dict(self) -> dict[str, Any]:
         """Summary only (the per-subset arrays go to CSV through to_frame())."""
         return {"method": self.method, "exact": self.exact, "fits": int(self.subsets.size),
                 "estimate_range": [float(self.estimate.min()), float(self.estimate.max())],
                 "i2_range": [float(self.i2.min()), float(self.i2.max())]}
+
+
+def _csv_cells(values: np.ndarray) -> list[str]:
+    """CSV cells of one column: integers as written, floats as repr, NaN as an empty cell."""
+    if values.dtype.kind != "f":
+        return list(map(str, values.tolist()))
+    cells = list(map(repr, values.tolist()))
+    for index in np.flatnonzero(np.isnan(values)).tolist():
+        cells[index] = ""
+    return cells
 
 
 def subset_codes(k: int, subsets: int | None = None,

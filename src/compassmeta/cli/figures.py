@@ -259,7 +259,7 @@ def gosh(data, yi_column, vi_column, sei_column, method, ci_method, level, outpu
     if save_results:
         from ..common.files import write_atomically
 
-        write_atomically(save_results, result.to_frame().to_csv(index=False, lineterminator="\n"))
+        write_atomically(save_results, result.to_csv())
         click.echo(f"Wrote {save_results}")
     click.echo(f"Wrote {plots.save_figure(plots.gosh_plot(result), output)}")
 

@@ -27,8 +27,10 @@ BATCH_SIZE = 512  # arrays larger than this use scipy.special's ufuncs
 # incomplete beta function (Numerical Recipes 6.4) loses digits (1e-11 at df = 10^6, 4e-12 at 10^5)
 LARGE_DF = 2e4
 _SQRT2 = math.sqrt(2.0)
-# Phi of arrays up to this size: math.erfc elementwise in C (np.frompyfunc), no scipy import; above
-# it scipy's ndtr is faster (the Bayesian grids evaluate a few thousand values at a time)
+# Phi elementwise through math.erfc (np.frompyfunc, no scipy import) on arrays up to this size when
+# a caller asks (the Bayesian grids evaluate a few thousand values at a time and import no scipy);
+# scipy's ndtr is 10 to 15 times faster on such arrays, so callers in a loop (the selection models'
+# quadrature) keep the default BATCH_SIZE
 NORMAL_ELEMENTWISE = 64 * BATCH_SIZE
 _ERFC = np.frompyfunc(math.erfc, 1, 1)
 
@@ -40,7 +42,8 @@ def _scipy_special() -> Any:
 
 
 def _apply(scalar: Callable[..., float], batch: Callable[[Any], Any], *args: Any) -> Any:
-    """``scalar`` on Python floats (NaN if any is NaN), elementwise over broadcast arrays, or
+    """``scalar`` on Python floats (NaN if any is NaN), elementwise over broadcast arrays (once
+    per distinct argument tuple: a simulation's t quantiles share one df), or
     ``batch(scipy.special)`` for arrays of more than BATCH_SIZE elements."""
     if all(np.ndim(a) == 0 for a in args):
         values = [float(a) for a in args]
@@ -48,8 +51,12 @@ def _apply(scalar: Callable[..., float], batch: Callable[[Any], Any], *args: Any
     arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in args))
     if arrays[0].size > BATCH_SIZE:
         return batch(_scipy_special())
-    flat = zip(*(a.ravel().tolist() for a in arrays), strict=True)
-    out = [math.nan if any(map(math.isnan, values)) else scalar(*values) for values in flat]
+    done: dict[tuple[float, ...], float] = {}
+    out = []
+    for point in zip(*(a.ravel().tolist() for a in arrays), strict=True):
+        if point not in done:
+            done[point] = math.nan if any(map(math.isnan, point)) else scalar(*point)
+        out.append(done[point])
     return np.array(out, dtype=float).reshape(arrays[0].shape)
 
 
@@ -177,9 +184,10 @@ def _t_ppf(p: float, df: float) -> float:
     return t if p > 0.5 else -t
 
 
-def normal_cdf(z: FloatOrArray) -> Any:
-    """P(Z <= z) for a standard normal Z, Phi(z) = erfc(-z / sqrt 2) / 2."""
-    if 0 < np.ndim(z) and 0 < np.size(z) <= NORMAL_ELEMENTWISE:
+def normal_cdf(z: FloatOrArray, elementwise_up_to: int = BATCH_SIZE) -> Any:
+    """P(Z <= z) for a standard normal Z, Phi(z) = erfc(-z / sqrt 2) / 2: math.erfc elementwise on
+    arrays of up to ``elementwise_up_to`` values, scipy's ndtr on larger ones."""
+    if 0 < np.ndim(z) and 0 < np.size(z) <= elementwise_up_to:
         return 0.5 * np.asarray(_ERFC(-np.asarray(z, dtype=float) / _SQRT2), dtype=float)
     return _apply(lambda v: _normal_sf(-v), lambda s: s.ndtr(z), z)
 

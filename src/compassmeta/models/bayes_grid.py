@@ -24,7 +24,7 @@ import numpy as np
 from numpy.polynomial import chebyshev
 from numpy.typing import ArrayLike
 
-from ..common.distributions import normal_cdf, normal_quantile
+from ..common.distributions import NORMAL_ELEMENTWISE, normal_cdf, normal_quantile
 from ..common.roots import brent_minimize, brent_zeroin
 
 NODES = 24
@@ -294,7 +294,7 @@ def _watched_divergence(moments: Moments, m1: np.ndarray, v1: np.ndarray,
 
 def mixture_cdf(x: np.ndarray, weights: np.ndarray, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
     """CDF at x (shape (n,)) of n normal mixtures (means, sds: (n, J); weights: (J,))."""
-    return normal_cdf((x[:, None] - means) / sds) @ weights
+    return normal_cdf((x[:, None] - means) / sds, NORMAL_ELEMENTWISE) @ weights
 
 
 def mixture_quantiles(p: ArrayLike, weights: np.ndarray, means: np.ndarray, sds: np.ndarray,
@@ -312,7 +312,7 @@ def mixture_quantiles(p: ArrayLike, weights: np.ndarray, means: np.ndarray, sds:
     for _ in range(200):
         m, s, xa = means[active], sds[active], x[active]
         z = (xa[:, None] - m) / s
-        f = normal_cdf(z) @ weights - p[active]
+        f = normal_cdf(z, NORMAL_ELEMENTWISE) @ weights - p[active]
         dens = (np.exp(-0.5 * z ** 2) / (s * math.sqrt(2 * math.pi))) @ weights
         lo[active] = np.where(f < 0, xa, lo[active])
         hi[active] = np.where(f > 0, xa, hi[active])
