@@ -24,7 +24,7 @@ from ..common.results import (
     html_cell,
 )
 from .design import Moderators
-from .fitstats import LikelihoodRatioTest
+from .fitstats import LikelihoodRatioTest, multilevel_fit_statistics
 from .multilevel import ClusterLabels, MultilevelFit, fit_multilevel, log_likelihood_without
 from .multilevel_tests import multilevel_comparison, omnibus_test
 from .predictions import Blup, WaldTest, multilevel_blups, share_above
@@ -168,7 +168,11 @@ class MultilevelPooledResult(PooledModel, Estimate):
     rho: float
     iterations: int
     converged: bool
-    log_likelihood: float        # (restricted) log-likelihood, as metafor's logLik()
+    log_likelihood: float        # (restricted) log-likelihood, as metafor's logLik(); with
+    deviance: float              # deviance, AIC, BIC and AICc as metafor fitstats()
+    aic: float
+    bic: float
+    aicc: float
     notes: tuple[str, ...] = ()
     variance_tests: tuple[VarianceComponentTest, ...] = ()   # when asked for
     blups: tuple[Blup, ...] = ()        # one per effect, when asked for
@@ -224,7 +228,7 @@ def pool_dependent(yi: np.ndarray, vi: np.ndarray, cluster: ClusterLabels, *, me
         q_df=fit.q_df, q_p=fit.q_p, k=fit.k, n_clusters=fit.n_clusters,
         df=None if inference.df is None else float(inference.df[0]), statistic=estimate / se,
         method=fit.method, ci_method=ci_method, level=100 * level, rho=fit.rho,
-        iterations=fit.iterations, converged=True, log_likelihood=fit.log_likelihood, notes=fit.notes,
+        iterations=fit.iterations, converged=True, **vars(multilevel_fit_statistics(fit)), notes=fit.notes,
         variance_tests=variance_component_tests(fit) if variance_tests else (), fit=fit,
         blups=() if blup_labels is None else multilevel_blups(fit, blup_labels, crit), above=above,
         prob_above=None if above is None else share_above(
@@ -259,6 +263,11 @@ class MultilevelMetaRegressionResult(Result):
     level: float
     rho: float
     iterations: int
+    log_likelihood: float        # (restricted) log-likelihood and the rest of metafor fitstats()
+    deviance: float
+    aic: float
+    bic: float
+    aicc: float
     notes: tuple = ()
     lrt: LikelihoodRatioTest | None = None      # --drop
     btt_test: WaldTest | None = None            # --btt
@@ -306,9 +315,9 @@ def meta_regression_dependent(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, ter
     return MultilevelMetaRegressionResult(
         coefficients=coefficients, qm=qm, qm_df=qm_df, qm_df2=qm_df2, qm_p=qm_p,
         sigma2_between=fit.sigma2[0], sigma2_within=fit.sigma2[1], i2_between=fit.i2[0],
-        i2_within=fit.i2[1], qe=fit.q, qe_df=fit.q_df, qe_p=fit.q_p, k=fit.k,
-        n_clusters=fit.n_clusters, method=fit.method, ci_method=ci_method, level=100 * level,
-        rho=fit.rho, iterations=fit.iterations, notes=fit.notes, fit=fit,
+        i2_within=fit.i2[1], qe=fit.q, qe_df=fit.q_df, qe_p=fit.q_p, k=fit.k, n_clusters=fit.n_clusters,
+        method=fit.method, ci_method=ci_method, level=100 * level, rho=fit.rho, iterations=fit.iterations,
+        notes=fit.notes, fit=fit, **vars(multilevel_fit_statistics(fit)),
         **multilevel_comparison(fit, inference, cluster, moderators or {}, drop=drop, btt=btt,
                                 newmods=newmods, groups=groups))
 

@@ -1,7 +1,8 @@
 """Likelihood-based inference of a mixed-effects fit, as current metafor (5.1) computes it.
 
 * log-likelihood, deviance, AIC, BIC and AICc (metafor fitstats(); Viechtbauer 2005, Stat Med
-  24:1549 for the (restricted) likelihood): REML ones for a REML fit, ML ones otherwise;
+  24:1549 for the (restricted) likelihood): REML ones for a REML fit, ML ones otherwise, of the
+  univariate and of the three-level / CHE fits;
 * the likelihood-ratio test of nested models fitted by ML (metafor anova(full, reduced));
 * the profile-likelihood interval for tau^2 (metafor confint(type = "PL"); Hardy & Thompson 1996,
   Stat Med 15:619), and the I^2 and H^2 intervals implied by tau^2 bounds (confint()).
@@ -18,6 +19,7 @@ from ..common.errors import InputError
 from ..common.results import Result
 from ..common.roots import expand_upper, solve_monotone
 from .model import ModelFit
+from .multilevel import MultilevelFit, gls_at
 from .wls import weighted_fit
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -56,6 +58,19 @@ class FitStatistics(Result):
     aicc: float
 
 
+def information_criteria(ll: float, deviance: float, k: int, p: int, parameters: int,
+                         method: str) -> FitStatistics:
+    """metafor fitstats() from the (restricted) log-likelihood ``ll`` with ``parameters`` estimated
+    parameters: AIC = -2 ll + 2 parms, BIC = -2 ll + parms log(n), AICc = -2 ll + 2 parms n' /
+    (n' - parms - 1), n' = max(n, parms + 2), with n = k - p under REML (Harville 1977, JASA 72:320;
+    Viechtbauer 2005, Stat Med 24:1549), n = k otherwise (rma.uni.r and rma.mv.r of metafor 5.1)."""
+    n = k - p if method == "REML" else k
+    corrected = max(n, parameters + 2)
+    return FitStatistics(log_likelihood=ll, deviance=deviance, aic=-2 * ll + 2 * parameters,
+                         bic=-2 * ll + parameters * math.log(n),
+                         aicc=-2 * ll + 2 * parameters * corrected / (corrected - parameters - 1))
+
+
 def fit_statistics(fit: ModelFit) -> FitStatistics:
     """Fit statistics of a :class:`~compassmeta.models.model.ModelFit` (parameters: p, plus tau^2
     unless the model is fixed-effect); metafor fitstats(), with user weights too (rma.uni.r's ll.ML
@@ -65,18 +80,28 @@ def fit_statistics(fit: ModelFit) -> FitStatistics:
     # weighted = FALSE): the likelihood at tau^2 evaluated at the user-weighted beta, as metafor 5.1
     if k <= p:
         return FitStatistics(*(float("nan"),) * 5)
-    parameters = p + (fit.method != "FE")
     restricted = fit.method == "REML"
     ll = log_likelihood(fit.X, fit.y, fit.v, fit.tau2, restricted=restricted, beta=fit.beta)
-    n = k - p if restricted else k
     if restricted:
         deviance = -2.0 * ll
     else:           # against the saturated model, whose log-likelihood is sum log phi(0; v_i)
         deviance = -2.0 * (ll + 0.5 * float(np.sum(LOG_2PI + np.log(fit.v))))
-    corrected = max(n, parameters + 2)
-    return FitStatistics(log_likelihood=ll, deviance=deviance, aic=-2 * ll + 2 * parameters,
-                         bic=-2 * ll + parameters * math.log(n),
-                         aicc=-2 * ll + 2 * parameters * corrected / (corrected - parameters - 1))
+    return information_criteria(ll, deviance, k, p, p + (fit.method != "FE"), fit.method)
+
+
+def multilevel_fit_statistics(fit: MultilevelFit) -> FitStatistics:
+    """Fit statistics of a three-level / CHE fit (metafor fitstats() of rma.mv).  Parameters: p and
+    each estimated sigma^2 (sigma^2 between is fixed at 0 with one cluster; rho of the CHE working
+    model is fixed in V, not estimated).  Deviance: -2 ll under REML (the saturated model's full
+    REML log-likelihood is 0), else -2 (ll - ll_sat) with the saturated model's
+    ll_sat = -k log(2 pi) / 2 - log det S / 2 (rma.mv.r's ll.QE, S the sampling covariance)."""
+    ll = fit.log_likelihood
+    if fit.method == "REML":
+        deviance = -2.0 * ll
+    else:
+        deviance = -2.0 * (ll + 0.5 * (fit.k * LOG_2PI + gls_at(fit, (0.0, 0.0)).log_det_v))
+    parameters = fit.p + 1 + (fit.n_clusters > 1)
+    return information_criteria(ll, deviance, fit.k, fit.p, parameters, fit.method)
 
 
 @dataclass(frozen=True)

@@ -285,12 +285,15 @@ def estimate_sigma2(blocks: ClusterBlocks, X: np.ndarray, y: np.ndarray, v: np.n
                            f"Fisher-scoring iterations (last sigma^2: {sigma2[0]:.6g}, {sigma2[1]:.6g})")
 
 
+def gls_at(fit: MultilevelFit, sigma2: Sequence[float]) -> GroupedGLS:
+    """``fit``'s model with sigma^2 held at ``sigma2``; at 0, V = S: QE and the saturated model."""
+    stacked = [fit.blocks.stack(values) for values in (fit.X, fit.y, fit.v)]
+    return GroupedGLS(fit.blocks, *stacked, fit.rho, np.asarray(sigma2, dtype=float), fit.sampling)
+
+
 def covariance_at(fit: MultilevelFit, sigma2: Sequence[float]) -> np.ndarray:
-    """Model-based covariance of ``fit``'s coefficients were the variance components ``sigma2``
-    (metafor's rma.mv with sigma2 fixed; dfbetas() scales by it)."""
-    blocks = fit.blocks
-    return GroupedGLS(blocks, blocks.stack(fit.X), blocks.stack(fit.y), blocks.stack(fit.v), fit.rho,
-                      np.asarray(sigma2, dtype=float), fit.sampling).cov
+    """The coefficients' model-based covariance at ``sigma2`` (metafor's dfbetas() scales by it)."""
+    return gls_at(fit, sigma2).cov
 
 
 def log_likelihood_without(fit: MultilevelFit, component: int) -> tuple[float, tuple[float, ...]]:
@@ -333,8 +336,7 @@ class MultilevelFit(FittedData):
     def notes(self) -> tuple[str, ...]:
         notes: tuple[str, ...] = ()
         if self.n_clusters == 1:
-            notes = ("one cluster: sigma^2 between is fixed at 0 (as metafor does for a "
-                     "single-level factor)",)
+            notes = ("one cluster: sigma^2 between is fixed at 0 (as metafor for a single-level factor)",)
         elif self.n_clusters == self.k:
             notes = ("every cluster holds one effect: only the sum of the two sigma^2 is "
                      "identified, not their split",)
@@ -343,8 +345,7 @@ class MultilevelFit(FittedData):
     @cached_property
     def q(self) -> float:
         """QE: the residual heterogeneity statistic r' S^-1 r of the fit with sigma^2 = 0."""
-        return GroupedGLS(self.blocks, self.blocks.stack(self.X), self.blocks.stack(self.y),
-                          self.blocks.stack(self.v), self.rho, np.zeros(2), self.sampling).rss()
+        return gls_at(self, (0.0, 0.0)).rss()
 
     @property
     def q_df(self) -> int:

@@ -193,7 +193,8 @@ def multilevel_pool_table(result: Result) -> str:
              for t in d["variance_tests"]]
     return "\n".join(multilevel_header(d, "model") + [
         f"Test for heterogeneity: Q({d['q_df']}) = {fmt(d['q'], 2)}, {p_text(d['q_p'])}", *tests, "",
-        aligned(rows)] + prediction_lines(d) + [f"Note: {note}" for note in d["notes"]])
+        aligned(rows)] + fit_statistics_lines(d) + prediction_lines(d)
+        + [f"Note: {note}" for note in d["notes"]])
 
 
 def multilevel_metareg_table(result: Result) -> str:
@@ -209,7 +210,8 @@ def multilevel_metareg_table(result: Result) -> str:
     return "\n".join(multilevel_header(d, "meta-regression") + [
         f"Test for residual heterogeneity: QE({d['qe_df']}) = {fmt(d['qe'], 2)}, {p_text(d['qe_p'])}",
         f"Test of moderators: {test}({df}) = {fmt(d['qm'], 3)}, {p_text(d['qm_p'])}", "",
-        aligned(rows)] + comparison_lines(d) + [f"Note: {note}" for note in d["notes"]])
+        aligned(rows)] + fit_statistics_lines(d) + comparison_lines(d)
+        + [f"Note: {note}" for note in d["notes"]])
 
 
 def multilevel_subgroup_table(result: Result) -> str:
