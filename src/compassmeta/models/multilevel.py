@@ -287,8 +287,8 @@ def estimate_sigma2(blocks: ClusterBlocks, X: np.ndarray, y: np.ndarray, v: np.n
 
 def gls_at(fit: MultilevelFit, sigma2: Sequence[float]) -> GroupedGLS:
     """``fit``'s model with sigma^2 held at ``sigma2``; at 0, V = S: QE and the saturated model."""
-    stacked = [fit.blocks.stack(values) for values in (fit.X, fit.y, fit.v)]
-    return GroupedGLS(fit.blocks, *stacked, fit.rho, np.asarray(sigma2, dtype=float), fit.sampling)
+    X, y, v = (fit.blocks.stack(values) for values in (fit.X, fit.y, fit.v))
+    return GroupedGLS(fit.blocks, X, y, v, fit.rho, np.asarray(sigma2, dtype=float), fit.sampling)
 
 
 def covariance_at(fit: MultilevelFit, sigma2: Sequence[float]) -> np.ndarray:
