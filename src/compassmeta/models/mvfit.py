@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..common.errors import ConvergenceError, InputError
+from .fitstats import information_criteria
 from .multilevel import ClusterBlocks
 from .mvgls import MultivariateGLS, RandomEffectLayout
 from .wls import weighted_fit
@@ -208,6 +209,5 @@ def log_likelihood_terms(k: int, p: int, log_likelihood: float, gls_sampling: Mu
     else:
         saturated = -0.5 * k * math.log(2 * math.pi) - 0.5 * gls_sampling.log_det_v
         deviance = -2.0 * (log_likelihood - saturated)
-    parms = p + n_parameters
-    n = k - p if reml else k
-    return deviance, -2.0 * log_likelihood + 2 * parms, -2.0 * log_likelihood + parms * math.log(n)
+    stats = information_criteria(log_likelihood, deviance, k, p, p + n_parameters, "REML" if reml else "ML")
+    return deviance, stats.aic, stats.bic
