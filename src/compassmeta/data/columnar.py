@@ -56,6 +56,8 @@ class ColumnRecords(Sequence[tuple[str, ...]]):
     def __getitem__(self, index: slice) -> list[tuple[str, ...]]: ...
 
     def __getitem__(self, index: int | slice) -> tuple[str, ...] | list[tuple[str, ...]]:
+        if isinstance(index, int) and self._rows is None:   # one record: not every row built
+            return tuple(column[index] for column in self.columns)
         return self._materialized()[index]
 
     def __iter__(self) -> Iterator[tuple[str, ...]]:
@@ -130,6 +132,15 @@ def _blocks(handle: BinaryIO, run: list[int]) -> Iterator[str]:
         yield text
     if last != "\n":
         yield "\n"       # the file's last record, which had no line end
+
+
+def appended(base: Sequence[Record], added: list[Record]) -> Sequence[Record]:
+    """The records of ``base`` followed by ``added``: when ``base`` is held as columns, its columns
+    extended (its rows never built), else a list."""
+    if not isinstance(base, ColumnRecords):
+        return [*base, *added]
+    return ColumnRecords([column + [record[index] for record in added]
+                          for index, column in enumerate(base.columns)])
 
 
 def with_columns(base: Sequence[Record], records: list[Record]) -> Sequence[Record]:

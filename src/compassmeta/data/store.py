@@ -19,7 +19,7 @@ from ..common.errors import InputError
 from ..common.files import remove_stale_temporaries, write_files_atomically
 from . import audit
 from .audit import Author
-from .columnar import copied_records, with_columns
+from .columnar import appended, copied_records, with_columns
 from .instruments import load_instruments
 from .row_effects import row_effect
 from .schema import Problem, Schema, raise_first_error, rows_as_columns
@@ -233,10 +233,9 @@ def _checked_with_new_rows(path: Path, new_records: Sequence[Mapping[str, str]],
     """:func:`_with_new_rows` itself."""
     existing = current_table(path) if path.exists() else None
     header = existing.header if existing else Schema.load(package, resource).names
-    records = list(existing.rows) if existing else []
+    records = existing.rows if existing else []
     added = [tuple(record.get(name, "") for name in header) for record in new_records]
-    problems, typed = checked_records(path, header, with_columns(existing.rows, records + added) if existing
-                                      else added, package, resource)
+    problems, typed = checked_records(path, header, appended(records, added), package, resource)
     return header, records, problems, typed
 
 
@@ -302,15 +301,16 @@ def append_rows(path: PathArg, new_records: list, package: PathArg | None = None
     change logged.  Returns ((g, v) of each new row, warnings of the new rows)."""
     path = Path(path)
     with TableLock(path, on_wait=on_wait):
-        header, records, _, effects, warnings = check_new_rows(path, new_records, package, resource)
+        header, _, _, effects, warnings = check_new_rows(path, new_records, package, resource)
         added = [tuple(record.get(name, "") for name in header) for record in new_records]
         lines = "".join(format_record(header, record) for record in new_records)
         _LAST.clear()
+        # the log records the added rows alone (the checks refused an es_id already in the table)
         if path.exists():   # the old text streamed to the temporary file, then the new lines
             with open(path, encoding="utf-8") as handle:
-                write_with_log(path, header, records, _appended(handle, lines), records + added, author)
+                write_with_log(path, header, [], _appended(handle, lines), added, author)
         else:
-            write_with_log(path, header, records, format_table(header, []) + lines, records + added, author)
+            write_with_log(path, header, [], format_table(header, []) + lines, added, author)
     return effects, warnings
 
 
