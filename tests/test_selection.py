@@ -1,6 +1,5 @@
-"""Selection models against metafor's selmodel() (tests/fixtures/metafor_selmodel.json, written by
-scripts/metafor_selmodel_reference.R; the models with an empty p-value interval, which metafor 3.x
-refused, against tests/fixtures/metafor_selmodel_empty_intervals.json at current metafor)."""
+"""Selection models against metafor 5.1's selmodel() (tests/fixtures/metafor_selmodel.json, written
+by scripts/metafor_selmodel_reference.R)."""
 import numpy as np
 import pytest
 
@@ -39,8 +38,12 @@ def fit(case):
 STEP_CASES = [c for c in REFERENCE["cases"] if c["type"] == "stepfun" and "error" not in c["tight"]
               and 0 not in as_list(c["tight"]["interval_k"])]
 EMPTY_FIRST = [c for c in REFERENCE["cases"] if c["type"] == "stepfun" and "error" not in c["tight"]
-               and 0 in as_list(c["tight"]["interval_k"])]
-EMPTY_INTERVALS = load_fixture("metafor_selmodel_empty_intervals.json")
+               and as_list(c["tight"]["interval_k"])[0] == 0]
+# metafor >= 4.6 fits a model with a later p-value interval that holds no study, with a warning
+# (3.x refused it)
+EMPTY_LATER = [c for c in REFERENCE["cases"]
+               if c not in EMPTY_FIRST and "error" not in c.get("tight", {"error": 0})
+               and any("not contain any observed p-values" in w for w in as_list(c["warnings"]))]
 
 
 @pytest.mark.parametrize("case", STEP_CASES, ids=case_id)
@@ -70,31 +73,30 @@ def test_step_function_matches_metafor(case):
 
 @pytest.mark.parametrize("case", STEP_CASES, ids=case_id)
 def test_step_function_close_to_metafor_default(case):
-    """Against metafor's default fit the agreement is that of its optimiser's stop (~1e-5)."""
+    """Against metafor's default fit the agreement is that of its optimiser's stop (~1e-5; 6.3e-5 on
+    bangertdrowns2004's 3PSM, where metafor 5.1's default BFGS stops a little earlier than 3.8's)."""
     result = fit(case)
-    assert_close(result.estimate, case["estimate"], "estimate", rel=5e-5, abs_=1e-6)
+    assert_close(result.estimate, case["estimate"], "estimate", rel=1e-4, abs_=1e-6)
     assert result.log_likelihood >= case["log_likelihood"] - 1e-9
 
 
-def test_empty_interval_fixture_is_current_metafor():
-    assert EMPTY_INTERVALS["metafor_version"].startswith("5.1") and len(EMPTY_INTERVALS["cases"]) == 12
+def test_fixture_is_current_metafor():
+    assert REFERENCE["metafor_version"].startswith("5.1") and len(EMPTY_LATER) == 12
 
 
-@pytest.mark.parametrize("case", EMPTY_INTERVALS["cases"], ids=case_id)
+@pytest.mark.parametrize("case", EMPTY_LATER, ids=case_id)
 def test_empty_interval_is_fitted_with_a_warning_as_metafor_5(case):
     """metafor >= 4.6 fits a model with an interval that holds no p-value, with a warning (3.x
-    refused it).  That interval's delta is not identified and runs to its bound of 0, where
-    metafor's optimiser (reltol 1e-8) stops early: compassmeta reaches a log-likelihood at least as
-    high (by at most 2e-3), and the estimate agrees within 2e-3 relative (the largest gap is on a
-    flat likelihood: thirdwave, 4PSM at 0.05 and 0.5, estimate -1.88 with SE 7.1)."""
-    result = fit(case)
-    assert result.log_likelihood >= case["log_likelihood"] - 1e-9
-    assert_close(result.estimate, case["estimate"], "estimate", rel=2e-3)
-    assert_close(result.log_likelihood, case["log_likelihood"], "logLik", rel=0, abs_=2e-3)
-    if result.studies_per_interval is not None:
-        assert list(result.studies_per_interval) == case["interval_k"]
+    refused it).  That interval's delta is not identified and runs to its bound of 0: against
+    metafor's tight fit, log L at least as high, the estimate within 1e-5 relative (1e-4 where the
+    likelihood is flat: thirdwave, 4PSM at 0.05 and 0.5, estimate -1.88 with SE 7.1), the SE within
+    1e-3 relative, and both warn."""
+    tight, result = case["tight"], fit(case)
+    flat = case_id(case) == "thirdwave-ML-stepfun-[0.05, 0.5]-greater"
+    assert result.log_likelihood >= tight["log_likelihood"] - 1e-9
+    assert_close(result.estimate, tight["estimate"], "estimate", rel=1e-4 if flat else 1e-5)
+    assert_close(result.se, tight["se"], "se", rel=1e-3)
     assert any("no observed p-value in the interval" in w for w in result.warnings)
-    assert any("not contain any observed p-values" in w for w in as_list(case["warnings"]))
 
 
 @pytest.mark.parametrize("case", EMPTY_FIRST, ids=case_id)
@@ -174,8 +176,8 @@ FLAT_HESSIANS = {"hackshaw1998-FE-halfnorm-[0.05]-greater", "bangertdrowns2004-M
 
 # metafor refitted with integrate() at rel.tol 1e-12 and optim's reltol 1e-14 (where that stops with an
 # error, the looser retry recorded in tight["control"]); cases whose default fit fails are not refitted.
-SMOOTH_TIGHT = [c for c in REFERENCE["cases"]
-                if c["type"] != "stepfun" and "error" not in c.get("tight", {"error": 0})]
+SMOOTH_TIGHT = [c for c in REFERENCE["cases"] if c["type"] != "stepfun" and c not in EMPTY_LATER
+                and "error" not in c.get("tight", {"error": 0})]
 
 
 # metafor's Hessian at each tight fit's estimates, recomputed as selmodel() computes it with
@@ -247,8 +249,7 @@ def test_power_model_on_thirdwave_flags_the_flat_likelihood():
     assert any("outside the range of the observed effects" in w for w in result.warnings)
 
 
-METAFOR_FAILURES = [c for c in REFERENCE["cases"]
-                    if "error" in c and "not contain any observed p-values" not in c["error"]]
+METAFOR_FAILURES = [c for c in REFERENCE["cases"] if "error" in c]
 
 
 @pytest.mark.parametrize("case", METAFOR_FAILURES, ids=case_id)
