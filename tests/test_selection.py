@@ -176,8 +176,8 @@ FLAT_HESSIANS = {"hackshaw1998-FE-halfnorm-[0.05]-greater", "bangertdrowns2004-M
 
 # metafor refitted with integrate() at rel.tol 1e-12 and optim's reltol 1e-14 (where that stops with an
 # error, the looser retry recorded in tight["control"]); cases whose default fit fails are not refitted.
-SMOOTH_TIGHT = [c for c in REFERENCE["cases"] if c["type"] != "stepfun" and c not in EMPTY_LATER
-                and "error" not in c.get("tight", {"error": 0})]
+SMOOTH_TIGHT = [c for c in REFERENCE["cases"]
+                if c["type"] != "stepfun" and "error" not in c.get("tight", {"error": 0})]
 
 
 # metafor's Hessian at each tight fit's estimates, recomputed as selmodel() computes it with
