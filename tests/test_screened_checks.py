@@ -1,26 +1,12 @@
 """The column-wise screens of validate at scale (validation.rows_to_check, consistency.sd_bound_rows,
 cross_checks.sd_ratio_rows) pick the rows each rule then judges: on a table with failing rows of
 every kind they must give exactly the problems of the rules run on every row."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from compassmeta.data import consistency, cross_checks, validation
-from compassmeta.data.studytable import Schema, load_instruments
+from test_consistency import INSTRUMENTS, ROW, SCHEMA
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "studies" / "datapackage.json"
-SCHEMA = Schema.load(PACKAGE, "trials")
-INSTRUMENTS = load_instruments(PACKAGE)
-ROW = {
-    "es_id": "example2024-bdi2-post", "study_id": "example2024", "citation": "Constructed row for a test",
-    "intervention": "CFT", "intervention_class": "cft-cmt", "control_type": "passive",
-    "control_detail": "waitlist", "population": "clinical", "outcome": "depression", "instrument": "BDI-II",
-    "higher_is_better": "false", "timepoint": "post", "stat_type": "means", "n1": "20", "n2": "21",
-    "mean1": "12.0", "sd1": "5.0", "mean2": "16.0", "sd2": "6.0",
-    "source": "constructed for a test", "license": "none", "inclusion_note": "test row",
-}
 NOT_MEANS = {"mean1": "", "sd1": "", "mean2": "", "sd2": ""}
 # one row per rule of validation.row_problems / direction_problem, each failing (and a few passing)
 ROW_RULES = [

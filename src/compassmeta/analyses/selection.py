@@ -105,11 +105,11 @@ def _check_arguments(kind: str, method: str, alternative: str,
     return function, method, as_fraction(level)
 
 
-def _interval_counts(likelihood: SelectionLikelihood, steps: Steps | None) -> NDArray[np.intp] | None:
+def _interval_counts(p_values: Array, steps: Steps | None) -> NDArray[np.intp] | None:
     """Studies per p-value interval (None without steps)."""
     if steps is None:
         return None
-    return np.bincount(interval_of(likelihood.p_values, steps), minlength=len(steps))
+    return np.bincount(interval_of(p_values, steps), minlength=len(steps))
 
 
 def _empty_intervals(counts: NDArray[np.intp] | None, steps: Steps | None,
@@ -221,7 +221,7 @@ def selection_model(yi: ArrayLike, vi: ArrayLike, *, type: str = "stepfun",
     n_free = likelihood.delta_min.size
     if k < 1 + (method != "FE") + n_free:
         raise InputError(f"number of studies (k = {k}) is too small to fit the selection model")
-    counts = _interval_counts(likelihood, steps)
+    counts = _interval_counts(likelihood.p_values, steps)
     warnings += _empty_interval_warning(counts, steps, n_free)
 
     unadjusted = pool(yi, vi, method=method, with_tau2_ci=False)
@@ -256,8 +256,7 @@ def three_psm_or_note(yi: ArrayLike, vi: ArrayLike, *, method: str = "ML", level
     steps = cast("Steps", function.check_steps((0.025,)))
     try:
         yi, vi = cast("tuple[Array, Array]", check_effects(yi, vi))
-        likelihood = make_likelihood(yi, vi, function.name, steps, "greater", None)
-        counts = _interval_counts(likelihood, steps)
+        counts = _interval_counts(selection_p_values(yi, vi, "greater"), steps)
         empty = _empty_intervals(counts, steps, function.estimated_intervals(steps))
         if empty:
             raise InputError(f"no observed p-value in the interval(s) {', '.join(empty)}; its delta is "

@@ -139,8 +139,12 @@ def appended(base: Sequence[Record], added: list[Record]) -> Sequence[Record]:
     extended (its rows never built), else a list."""
     if not isinstance(base, ColumnRecords):
         return [*base, *added]
-    return ColumnRecords([column + [record[index] for record in added]
-                          for index, column in enumerate(base.columns)])
+    return ColumnRecords(_extended(base.columns, added))
+
+
+def _extended(columns: list[list[str]], added: Sequence[Record]) -> list[list[str]]:
+    """Copies of ``columns`` with the cells of the records ``added`` appended."""
+    return [column + [record[index] for record in added] for index, column in enumerate(columns)]
 
 
 def with_columns(base: Sequence[Record], records: list[Record]) -> Sequence[Record]:
@@ -163,9 +167,7 @@ def with_columns(base: Sequence[Record], records: list[Record]) -> Sequence[Reco
                     copied.add(index)
                 columns[index][number] = cell
     added = records[len(rows):]
-    if added:
-        columns = [column + [record[index] for record in added] for index, column in enumerate(columns)]
-    return ColumnRecords(columns, rows=records)
+    return ColumnRecords(_extended(columns, added) if added else columns, rows=records)
 
 
 @dataclass(frozen=True)
