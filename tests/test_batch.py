@@ -177,6 +177,7 @@ def _cpu_seconds(pid):
 
 
 def test_ctrl_c_stops_gosh_cleanly(tmp_path):
+    import os
     import signal
     import subprocess
     import sys
@@ -190,17 +191,21 @@ def test_ctrl_c_stops_gosh_cleanly(tmp_path):
     figure = tmp_path / "gosh.png"
     process = subprocess.Popen([sys.executable, "-m", "compassmeta", "gosh", str(data), "--method", "REML",
                                 "--subsets", "3000000", "-o", str(figure)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     # Interrupt once the child has used 2 s of CPU (start-up takes about 0.5 s): by then it is
     # inside the GOSH loop, however loaded the machine is.
     deadline = time.monotonic() + 60
     while _cpu_seconds(process.pid) < 2.0 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
+    used_before = _cpu_seconds(process.pid)
     process.send_signal(signal.SIGINT)
-    started = time.monotonic()
-    _, stderr = process.communicate(timeout=60)
+    stderr = process.stderr.read()          # until the child exits and closes it
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
     assert process.returncode == 130 and stderr.strip().endswith("Interrupted."), stderr
-    assert "Traceback" not in stderr and time.monotonic() - started < 10
+    # it stops promptly: the CPU it spends after the interrupt (not wall time, which a loaded
+    # machine stretches) is a fraction of the 3,000,000 fits it was asked for
+    assert "Traceback" not in stderr and usage.ru_utime + usage.ru_stime - used_before < 3.0
     assert not figure.exists() and list(tmp_path.iterdir()) == [data]
 
 
