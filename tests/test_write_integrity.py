@@ -328,7 +328,7 @@ def test_a_waiting_writer_says_so_and_gives_up_after_its_timeout(folder):
             with TableLock(folder / "trials.csv", timeout=1.6, on_wait=said.append):
                 pass
         waited = time.monotonic() - started
-    assert 1.6 <= waited < 3.0
+    assert 1.6 <= waited < 8.0      # gave up at its timeout (a loaded machine may add seconds), not at 60 s
     assert len(said) == 1 and "waiting for another write" in said[0] and "1.6 s" in said[0]
     assert "did not finish within 1.6 s; nothing written" in str(caught.value)
 
