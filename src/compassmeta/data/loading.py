@@ -67,9 +67,11 @@ def mixing_messages(table: Table, allow_mixed: bool = False) -> tuple:
     ``allow_mixed``, notes that the rows were pooled as asked."""
     if not {"study_id", "timepoint"} <= set(table.header):
         return ()
-    from .plan import MIXING_COLUMNS, load_plan, mixing_warnings
+    from .plan import MIXING_COLUMNS, column_mixing_warnings, load_plan
 
-    warnings = mixing_warnings(table.row_dicts(MIXING_COLUMNS), load_plan())
+    blank = (None,) * len(table)    # a column the table lacks, as rows lacking the field
+    columns = {name: table.column(name) if name in table.header else blank for name in MIXING_COLUMNS}
+    warnings = column_mixing_warnings(columns, load_plan())
     if allow_mixed:
         return tuple(f"--allow-mixed: pooled as asked although {warning.split('; select')[0]}"
                      for warning in warnings)

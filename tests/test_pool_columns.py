@@ -1,0 +1,75 @@
+"""`pool` reads what it needs beyond the checks as columns (issue 29, 10^5 rows): the analysis
+plan's timepoint windows and mixing warnings, each distinct cell read once.  Crafted rows (not
+data) reach every branch of the plan's rule (studies/analysis_plan.toml: a follow-up up to 26
+weeks after the trial's latest post row is short, later long), and the answers are the rule's,
+whether the rows come as mappings or as the columns of a table read by the csv module or, as a
+large file is, by pandas' parser (the size threshold forced to 0)."""
+import pytest
+
+from compassmeta.data import loading, tables
+from compassmeta.data.columnar import ColumnRecords
+from compassmeta.data.plan import LONG, POST, SHORT, load_plan, mixing_warnings, timepoint_windows
+
+FOLLOW_UP_UNKNOWN, UNSPECIFIED = "follow-up, length not given", "unspecified"
+# (study_id, timepoint, weeks_after_baseline, outcome, scs_component), the window the rule gives
+ROWS = (
+    (("a", "post", "8", "self-compassion", "total"), POST),
+    (("a", "post", "10", "self-compassion", "total"), POST),          # a's treatment ends at week 10
+    (("a", "follow-up", "36", "self-compassion", "total"), SHORT),    # 26 weeks after: still short
+    (("a", "follow-up", "36.5", "self-compassion", "total"), LONG),
+    (("a", "follow-up", "", "depression", ""), FOLLOW_UP_UNKNOWN),    # no weeks
+    (("b", "follow-up", "12", "depression", ""), FOLLOW_UP_UNKNOWN),  # b has no post row
+    (("c", " post ", "x", "self_compassion", " self_kindness "), POST),   # weeks not a number
+    (("c", "follow-up", "20", "self-compassion", "total"), FOLLOW_UP_UNKNOWN),  # c's end unknown
+    (("d", "Post", "5", "self-compassion", ""), UNSPECIFIED),          # not the plan's word
+    (("d", "", "", "depression", "total"), UNSPECIFIED),
+    (("e", "post", "nan", "self-compassion", "total"), POST),         # an end of nan weeks ...
+    (("e", "follow-up", "30", "self-compassion", "total"), LONG),     # ... is never within 26
+)
+COLUMNS = ("study_id", "timepoint", "weeks_after_baseline", "outcome", "scs_component")
+MIXED = ("the selected rows mix timepoint windows (post, short follow-up, long follow-up, follow-up, "
+         "length not given, unspecified), which the analysis plan never pools together; select one, "
+         "e.g. --where timepoint=post (--allow-mixed silences this warning)",
+         "the selected rows mix SCS parts (self_kindness, total): the total, each component and each "
+         "facet are separate outcomes (Muris & Otgaar 2022); select one, e.g. --where "
+         "scs_component=total (--allow-mixed silences this warning)")
+
+
+def test_timepoint_windows_of_mappings_follow_the_plan():
+    rows = [dict(zip(COLUMNS, cells)) for cells, _ in ROWS]
+    assert timepoint_windows(rows, load_plan()) == [window for _, window in ROWS]
+    typed = [dict(row, weeks_after_baseline=float(row["weeks_after_baseline"]) if row["weeks_after_baseline"]
+                  not in ("", "x") else None) for row in rows]     # typed rows: numbers and None
+    assert timepoint_windows(typed, load_plan()) == [window for _, window in ROWS]
+
+
+def _table_file(tmp_path, rows):
+    path = tmp_path / "effects.csv"
+    lines = [",".join(("yi", "vi") + COLUMNS)]
+    lines += [",".join((str(0.1 * number), "0.04") + cells) for number, cells in enumerate(rows, start=1)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("threshold", [tables.LARGE_FILE, 0])
+def test_mixing_warnings_of_a_table_read_either_way(threshold, tmp_path, monkeypatch):
+    monkeypatch.setattr(tables, "LARGE_FILE", threshold)
+    path = _table_file(tmp_path, [cells for cells, _ in ROWS])
+    assert isinstance(tables.read_table(path).rows, ColumnRecords) == (threshold == 0)
+    loaded = loading.load_effects(path, cluster_column="study_id")
+    assert loaded.mixing_warnings == MIXED
+    assert loaded.mixing_warnings == tuple(f"{warning} (--allow-mixed silences this warning)" for warning
+                                           in mixing_warnings([dict(zip(COLUMNS, c)) for c, _ in ROWS],
+                                                              load_plan()))
+    post = loading.load_effects(path, where=("timepoint=post", "outcome!=self_compassion"))
+    assert post.mixing_warnings == () and len(post.table) == 3
+
+
+def test_mixing_warnings_of_a_table_without_the_weeks_or_parts(tmp_path):
+    path = tmp_path / "effects.csv"
+    path.write_text("yi,vi,study_id,timepoint\n0.1,0.04,a,post\n0.2,0.04,a,follow-up\n0.3,0.04,b,\n",
+                    encoding="utf-8")
+    assert loading.load_effects(path, cluster_column="study_id").mixing_warnings == (
+        "the selected rows mix timepoint windows (post, follow-up, length not given, unspecified), which "
+        "the analysis plan never pools together; select one, e.g. --where timepoint=post "
+        "(--allow-mixed silences this warning)",)
