@@ -97,3 +97,33 @@ def test_cluster_codes_name_the_first_row_missing_its_label():
     for missing in ("", " NA ", "nan", "NaN", "None"):
         with pytest.raises(InputError, match="row 3, column 'study_id': cluster value is missing"):
             cluster_codes(["a", "b", missing, "a", ""], column="study_id")
+
+
+def _read_either_way(monkeypatch, threshold, path, where=(), moderators=("dose",)):
+    monkeypatch.setattr(tables, "LARGE_FILE", threshold)
+    loaded = loading.load_effects(path, where=where, cluster_column="study_id")
+    kept = loading.complete_cases(loaded.table, loaded.yi, loaded.vi, list(moderators))
+    monkeypatch.undo()
+    return loaded, kept
+
+
+def test_rows_kept_by_where_and_complete_cases_are_the_same_either_way(tmp_path, monkeypatch):
+    """A large file's rows stay columns when --where or a missing moderator drops some: the same
+    rows, effects and warning as the csv module's rows give."""
+    path = tmp_path / "effects.csv"
+    path.write_text("yi,vi,study_id,timepoint,dose\n0.1,0.01,a,post,1\n0.2,0.02,a,post, NA \n"
+                    "0.3,0.03,b,post,\n0.4,0.04,c,follow-up,2\n0.5,0.05,c,post,nan\n0.6,0.06,d,post,3\n",
+                    encoding="utf-8")
+    for where, expected_yi, warning in (
+            ((), [0.1, 0.4, 0.6], "3 row(s) with a missing dose omitted (3 of 6 used)"),
+            (("timepoint=post",), [0.1, 0.6], "3 row(s) with a missing dose omitted (2 of 5 used)")):
+        small_loaded, small = _read_either_way(monkeypatch, tables.LARGE_FILE, path, where)
+        large_loaded, large = _read_either_way(monkeypatch, 0, path, where)
+        assert all(isinstance(table.rows, ColumnRecords) for table in (large_loaded.table, large.table))
+        assert list(large_loaded.table.rows) == list(small_loaded.table.rows)
+        assert list(large.table.rows) == list(small.table.rows) and len(large.table) == len(expected_yi)
+        assert large.table.column("yi") == small.table.column("yi") == [str(y) for y in expected_yi]
+        assert large.yi.tolist() == small.yi.tolist() == expected_yi
+        assert large.warnings == small.warnings == (warning,)
+    with pytest.raises(InputError, match="no column 'dosage'"):
+        _read_either_way(monkeypatch, 0, path, moderators=("dose", "dosage"))
