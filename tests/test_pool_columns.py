@@ -12,6 +12,8 @@ from compassmeta.data import loading, tables
 from compassmeta.data.columnar import ColumnRecords
 from compassmeta.data.plan import LONG, POST, SHORT, load_plan, mixing_warnings, timepoint_windows
 from compassmeta.models.clusters import cluster_codes
+from compassmeta.models.pooling import pool
+from test_shared_control import _trials
 
 FOLLOW_UP_UNKNOWN, UNSPECIFIED = "follow-up, length not given", "unspecified"
 # (study_id, timepoint, weeks_after_baseline, outcome, scs_component), the window the rule gives
@@ -127,3 +129,15 @@ def test_rows_kept_by_where_and_complete_cases_are_the_same_either_way(tmp_path,
         assert large.warnings == small.warnings == (warning,)
     with pytest.raises(InputError, match="no column 'dosage'"):
         _read_either_way(monkeypatch, 0, path, moderators=("dose", "dosage"))
+
+
+@pytest.mark.parametrize("rho", [None, 0.6])
+def test_a_fit_with_shared_controls_is_the_same_whichever_way_its_clusters_are_numbered(rho):
+    """The shared-control trials (tests/fixtures, against metafor in test_shared_control) with CR2
+    inference, which reads the marginal covariance built only when asked: text cluster labels
+    (numbered through a dict) and the same labels as an object array (numbered by numpy) give
+    the same numbers, bit for bit."""
+    yi, vi, cluster, groups = _trials()
+    fits = [pool(yi, vi, cluster=labels, groups=groups, rho=rho, ci_method="cr2").to_dict()
+            for labels in (cluster, np.asarray(cluster, dtype=object))]
+    assert fits[0] == fits[1] and fits[0]["notes"] and fits[0]["k"] == len(yi)
