@@ -10,12 +10,14 @@ other CSV names its yi and vi (or sei) columns.
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..common.errors import InputError
+from .columnar import ColumnRecords
 from .measure_routes import check_one_measure
 from .statistics_only import IMPORTED_COLUMN, effects_from_statistics
 from .studytable import load_study_table
@@ -67,9 +69,11 @@ def mixing_messages(table: Table, allow_mixed: bool = False) -> tuple:
     ``allow_mixed``, notes that the rows were pooled as asked."""
     if not {"study_id", "timepoint"} <= set(table.header):
         return ()
-    from .plan import MIXING_COLUMNS, load_plan, mixing_warnings
+    from .plan import MIXING_COLUMNS, column_mixing_warnings, load_plan
 
-    warnings = mixing_warnings(table.row_dicts(MIXING_COLUMNS), load_plan())
+    blank = (None,) * len(table)    # a column the table lacks, as rows lacking the field
+    columns = {name: table.column(name) if name in table.header else blank for name in MIXING_COLUMNS}
+    warnings = column_mixing_warnings(columns, load_plan())
     if allow_mixed:
         return tuple(f"--allow-mixed: pooled as asked although {warning.split('; select')[0]}"
                      for warning in warnings)
@@ -109,12 +113,17 @@ def where_mask(table: Table, where: Sequence[str], data: str | os.PathLike[str])
 
 
 def subset(table: Table, keep: Iterable[bool]) -> Table:
-    """The rows of ``table`` where the mask ``keep`` is true (``table`` itself when every one is)."""
+    """The rows of ``table`` where the mask ``keep`` is true (``table`` itself when every one is);
+    a large file's columns (:class:`ColumnRecords`) stay columns, their kept cells copied (building
+    10^5 row tuples to select from took 0.3 s)."""
     mask = np.fromiter(keep, dtype=bool, count=len(table))
     if mask.all():
         return table
-    return Table(path=table.path, header=table.header,
-                 rows=tuple(row for row, kept in zip(table.rows, mask) if kept))
+    kept = mask.tolist()
+    rows: Sequence[tuple[str, ...]] = (
+        ColumnRecords([list(compress(column, kept)) for column in table.rows.columns])
+        if isinstance(table.rows, ColumnRecords) else tuple(compress(table.rows, kept)))
+    return Table(path=table.path, header=table.header, rows=rows)
 
 
 def in_curated_schema(data: str | os.PathLike[str], table: Table) -> bool:
@@ -126,8 +135,11 @@ def in_curated_schema(data: str | os.PathLike[str], table: Table) -> bool:
 def complete_cases(table: Table, yi: np.ndarray, vi: np.ndarray, columns: Sequence[str]) -> LoadedEffects:
     """Drop rows with an empty (or NA) cell in any of ``columns``, warning how many, as
     metafor's rma() does for missing moderators ("k studies with NAs omitted")."""
-    present = np.array([not any(is_missing(cell) for cell in cells)
-                        for cells in zip(*(table.column(name) for name in columns))], dtype=bool)
+    present = np.ones(len(table), dtype=bool)
+    for name in columns:
+        cells = table.column(name)
+        missing = {cell for cell in set(cells) if is_missing(cell)}    # each distinct cell judged once
+        present &= ~np.fromiter(map(missing.__contains__, cells), dtype=bool, count=len(cells))
     omitted = int((~present).sum())
     warnings: tuple[str, ...] = ()
     if omitted:

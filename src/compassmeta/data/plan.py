@@ -9,7 +9,7 @@ mappings of column to value: the typed rows of a study table or the text cells o
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -277,25 +277,41 @@ def timepoint_windows(rows: Iterable[Mapping[str, Any]], plan: Plan) -> list:
     weeks after the end of treatment (its weeks_after_baseline minus that of the latest post row
     of the same trial) as short (<= short_follow_up_max_weeks) or long; else "follow-up, length not
     given"; a row whose time point is not coded: "unspecified"."""
+    return column_windows(_columns(rows, ("study_id", "timepoint", "weeks_after_baseline")), plan)
+
+
+def _columns(rows: Iterable[Mapping[str, Any]], names: Iterable[str]) -> dict:
+    """{name: the value of that field in each row (None where a row lacks it)}."""
     rows = list(rows)
+    return {name: [row.get(name) for row in rows] for name in names}
+
+
+def _each(reader: Callable[[Any], T], column: Sequence[Any]) -> list[T]:
+    """``reader`` of each cell of ``column``, called once per distinct cell (fewer than rows)."""
+    read = {cell: reader(cell) for cell in set(column)}
+    return list(map(read.__getitem__, column))
+
+
+def column_windows(columns: Mapping[str, Sequence[Any]], plan: Plan) -> list:
+    """:func:`timepoint_windows` of rows as columns (study_id, timepoint, weeks_after_baseline;
+    None for no value), each distinct timepoint and weeks read once."""
+    trials = columns["study_id"]
+    timepoints = _each(_text, columns["timepoint"])
+    weeks = _each(_weeks, columns["weeks_after_baseline"])
     end: dict[Any, float] = {}
-    for row in rows:
-        weeks = _weeks(row.get("weeks_after_baseline"))
-        if _text(row.get("timepoint")) == POST and weeks is not None:
-            end[row.get("study_id")] = max(weeks, end.get(row.get("study_id"), weeks))
+    for trial, timepoint, week in zip(trials, timepoints, weeks):
+        if timepoint == POST and week is not None:
+            end[trial] = max(week, end.get(trial, week))
     windows: list[str] = []
-    for row in rows:
-        timepoint, weeks = _text(row.get("timepoint")), _weeks(row.get("weeks_after_baseline"))
+    for trial, timepoint, week in zip(trials, timepoints, weeks):
         if timepoint == POST:
             windows.append(POST)
         elif timepoint != "follow-up":
             windows.append(UNSPECIFIED)
-        elif weeks is None or row.get("study_id") not in end:
+        elif week is None or trial not in end:
             windows.append(FOLLOW_UP_UNKNOWN)
         else:
-            windows.append(
-                SHORT if weeks - end[row.get("study_id")] <= plan.short_follow_up_max_weeks else LONG
-            )
+            windows.append(SHORT if week - end[trial] <= plan.short_follow_up_max_weeks else LONG)
     return windows
 
 
@@ -333,9 +349,14 @@ def comparison_labels(rows: Iterable[Mapping[str, Any]], plan: Plan) -> list:
 def scs_part(row: Mapping[str, Any]) -> str | None:
     """The SCS part a self-compassion row measures (total, compassionate, uncompassionate or a
     facet, each a separate outcome: Muris & Otgaar 2022); None for other rows."""
-    if _text(row.get("outcome")) not in SCS_OUTCOMES:
+    return _part(row.get("outcome"), row.get("scs_component"))
+
+
+def _part(outcome: object, component: object) -> str | None:
+    """:func:`scs_part` of a row's outcome and scs_component."""
+    if _text(outcome) not in SCS_OUTCOMES:
         return None
-    return _text(row.get("scs_component")) or None
+    return _text(component) or None
 
 
 # the columns mixing_warnings reads
@@ -345,15 +366,20 @@ MIXING_COLUMNS = ("study_id", "timepoint", "weeks_after_baseline", "outcome", "s
 def mixing_warnings(rows: Iterable[Mapping[str, Any]], plan: Plan) -> tuple:
     """Warnings (as text) when the selected rows mix what the plan keeps apart: timepoint windows,
     or SCS parts (a total with its components or facets).  Each says how to select."""
-    rows = list(rows)
+    return column_mixing_warnings(_columns(rows, MIXING_COLUMNS), plan)
+
+
+def column_mixing_warnings(columns: Mapping[str, Sequence[Any]], plan: Plan) -> tuple:
+    """:func:`mixing_warnings` of rows as columns (:data:`MIXING_COLUMNS`; None for no value)."""
     warnings: list[str] = []
-    windows = sorted(set(timepoint_windows(rows, plan)), key=WINDOWS.index)
+    windows = sorted(set(column_windows(columns, plan)), key=WINDOWS.index)
     if len(windows) > 1:
         warnings.append(
             f"the selected rows mix timepoint windows ({', '.join(windows)}), which the analysis "
             "plan never pools together; select one, e.g. --where timepoint=post"
         )
-    parts = sorted({part for part in map(scs_part, rows) if part})
+    pairs = set(zip(columns["outcome"], columns["scs_component"]))
+    parts = sorted({part for part in (_part(*pair) for pair in pairs) if part})
     if len(parts) > 1:
         warnings.append(
             f"the selected rows mix SCS parts ({', '.join(parts)}): the total, each component and "

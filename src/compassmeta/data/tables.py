@@ -67,12 +67,6 @@ class Table:
             return list(self.rows.columns[index])
         return [row[index] for row in self.rows]
 
-    def row_dicts(self, names: Sequence[str]) -> list[dict[str, str]]:
-        """Each row as a dict of the columns ``names`` it has (the others left out): a reader of a
-        few columns of 10^5 rows builds small dicts, not one of every column."""
-        kept = [(name, self.header.index(name)) for name in names if name in self.header]
-        return [{name: row[index] for name, index in kept} for row in self.rows]
-
     def numeric_column(self, name: str, *, positive: bool = False) -> NDArray[np.float64]:
         """A column as floats: every cell must parse and be finite (and > 0 if ``positive``)."""
         values = np.empty(len(self.rows))

@@ -22,16 +22,13 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from ..common import distributions as dist
 from ..common.errors import ConvergenceError, InputError
+from .clusters import ClusterBlocks, ClusterLabels, cluster_codes
 from .design import FittedData
 from .sharedgroups import ArmGroups, shared_group_correlation, shared_pairs
 from .wls import weighted_fit
-
-#: A cluster label per effect (text or numbers), as a sequence or an array.
-ClusterLabels = Sequence[object] | np.ndarray
 
 MULTILEVEL_METHODS = ("REML", "ML")
 #: Scoring stops when no sigma^2 moves by more than this, relative to the mean sampling variance.
@@ -40,41 +37,6 @@ MAX_ITERATIONS = 1000
 SHARED_GROUP_NOTE = ("{} pair(s) of comparisons share a group (a multi-arm trial's control): their sampling "
                      "covariance is the shared group's, from the arm sizes (Gleser & Olkin 2009; metafor "
                      "vcalc(grp1, grp2, w1, w2))")
-
-
-def cluster_codes(cluster: ClusterLabels, *, column: str = "cluster",
-                  source: str | None = None) -> np.ndarray:
-    """Integer codes 0..m-1 for cluster labels; a missing label is an error naming its row."""
-    values = np.asarray(cluster)
-    if values.dtype.kind in "iub":
-        missing = np.zeros(values.shape, dtype=bool)
-    elif values.dtype.kind == "f":
-        missing = ~np.isfinite(values)
-    else:
-        values = np.char.strip(values.astype(str))
-        missing = np.isin(values, ["", "nan", "NaN", "NA", "None"])
-    if missing.any():
-        raise InputError("cluster value is missing", file=source, row=int(np.argmax(missing)) + 1,
-                         column=column)
-    return np.unique(values, return_inverse=True)[1].ravel()
-
-
-class ClusterBlocks:
-    """Rows grouped by cluster, and clusters of equal size stacked into (m, n) index arrays."""
-
-    def __init__(self, codes: ArrayLike) -> None:
-        codes = np.asarray(codes)
-        order = np.argsort(codes, kind="stable")
-        sizes = np.bincount(codes)
-        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-        self.n_clusters = sizes.size
-        self.k = codes.size
-        #: one (m, n) array of row indices per distinct cluster size n
-        self.groups = [order[starts[sizes == n][:, None] + np.arange(n)] for n in np.unique(sizes)]
-
-    def stack(self, values: np.ndarray) -> list[np.ndarray]:
-        """``values`` (k, ...) gathered per group: a list of (m, n, ...) arrays."""
-        return [values[rows] for rows in self.groups]
 
 
 def _cross(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -108,8 +70,8 @@ def gls_log_likelihood(k: int, X_groups: Sequence[np.ndarray], cov: np.ndarray, 
     return -0.5 * ((k - p) * math.log(2 * math.pi) + log_det_v + log_det_xwx + rss - log_det_xx)
 
 
-def _woodbury_block(v: np.ndarray, rho: float, sigma2: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """(W_j, V_j, sum log det V_j) of a size group whose S_j is rho alone: V_j = D_j + U_j C U_j'
+def _woodbury_block(v: np.ndarray, rho: float, sigma2: np.ndarray) -> tuple[np.ndarray, float]:
+    """(W_j, sum log det V_j) of a size group whose S_j is rho alone: V_j = D_j + U_j C U_j'
     inverted by Woodbury with 2 x 2 inverses (see :class:`GroupedGLS`), entry by entry over the
     stacked clusters: with a = D^-1 sqrt(v), b = D^-1 1 and M = C (I + G C)^-1,
     W_il = 1(i = l) / d_i - (M_00 a_i a_l + M_01 a_i b_l + M_10 b_i a_l + M_11 b_i b_l)."""
@@ -126,21 +88,31 @@ def _woodbury_block(v: np.ndarray, rho: float, sigma2: np.ndarray) -> tuple[np.n
     W = -(a[:, :, None] * left[:, None, :] + b[:, :, None] * right[:, None, :])
     eye = np.eye(v.shape[1], dtype=bool)
     W[:, eye] += b
-    V = rho * root[:, :, None] * root[:, None, :] + sigma2[0]
-    V[:, eye] += diagonal
-    return W, V, float(np.log(diagonal).sum() + np.log(det).sum())
+    return W, float(np.log(diagonal).sum() + np.log(det).sum())
 
 
-def _general_block(S: np.ndarray, sigma2: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """(W_j, V_j, sum log det V_j) of a size group with a known sampling covariance S_j (a shared
+def _general_block(S: np.ndarray, sigma2: np.ndarray) -> tuple[np.ndarray, float]:
+    """(W_j, sum log det V_j) of a size group with a known sampling covariance S_j (a shared
     control group, :mod:`.sharedgroups`): V_j = S_j + sigma^2_1 J + sigma^2_2 I by a batched
     Cholesky factorisation (clusters are small)."""
-    n = S.shape[1]
-    V = S + sigma2[0] * np.ones((n, n)) + sigma2[1] * np.eye(n)
-    L = np.linalg.cholesky(V)                                # LinAlgError if not positive definite
+    L = np.linalg.cholesky(_covariance(S, sigma2))           # LinAlgError if not positive definite
     L_inv = np.linalg.inv(L)
     W = np.swapaxes(L_inv, 1, 2) @ L_inv
-    return W, V, float(2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
+    return W, float(2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
+
+
+def _covariance(S: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
+    """V_j = S_j + sigma^2_1 J + sigma^2_2 I of a size group's stacked clusters."""
+    n = S.shape[1]
+    return S + sigma2[0] * np.ones((n, n)) + sigma2[1] * np.eye(n)
+
+
+def _rho_covariance(v: np.ndarray, rho: float, sigma2: np.ndarray) -> np.ndarray:
+    """V_j of a size group whose S_j is rho alone (rho sqrt(v_i v_l) off the diagonal, v on it)."""
+    root = np.sqrt(v)
+    V = rho * root[:, :, None] * root[:, None, :] + sigma2[0]
+    V[:, np.eye(v.shape[1], dtype=bool)] += (1.0 - rho) * v + sigma2[1]
+    return V
 
 
 class GroupedGLS:
@@ -161,18 +133,22 @@ class GroupedGLS:
         self.X_groups = X_groups
         self.y_groups = y_groups
         self.sigma2 = sigma2
-        self.covariance: list[np.ndarray] = []
+        self.sampling = [None] * len(v_groups) if sampling is None else sampling
+        self.v_groups, self.rho = v_groups, rho
         self.weights: list[np.ndarray] = []
         self.log_det_v = 0.0
-        for g, v in enumerate(v_groups):
-            S = None if sampling is None else sampling[g]
-            W, V, log_det = (_woodbury_block(v, rho, sigma2) if S is None
-                             else _general_block(S, sigma2))
+        for v, S in zip(v_groups, self.sampling):
+            W, log_det = _woodbury_block(v, rho, sigma2) if S is None else _general_block(S, sigma2)
             self.weights.append(W)
-            self.covariance.append(V)
             self.log_det_v += log_det
         solution = gls_solution(self.weights, X_groups, y_groups)
         self.WX, self.cov, self.beta, self.resid, self.W_resid = solution
+
+    @cached_property
+    def covariance(self) -> list[np.ndarray]:
+        """V_j per size group, built when asked (by the robust errors): not at each scoring step."""
+        return [_rho_covariance(v, self.rho, self.sigma2) if S is None else _covariance(S, self.sigma2)
+                for v, S in zip(self.v_groups, self.sampling)]
 
     def rss(self) -> float:
         """r' V^-1 r."""
