@@ -24,6 +24,8 @@ REGULAR = {
     "blank record of empty fields": b"a,b,c\n1,2,3\n,,\n4,5,6\n",
     "empty quoted fields": b'a,b,c\n"",,""\n1,"",3\n',
     "a quote that opens a field after an escape": b'a,b,c\n1,"""quoted""",3\n"""",2,3\n',
+    "empty first cells, a blank record of spaces": b"a,b,c\n,2,3\n , ,\n4,5,6\n,,x\n",
+    "a quoted field of many commas and lines": b'a,b\n"' + b",\r\n" * 300 + b'",2\r\n3,4\r\n',
 }
 IRREGULAR = {   # read by the csv module (its records, or its message)
     "blank line": b"a,b,c\n1,2,3\n\n4,5,6\n",
@@ -56,7 +58,7 @@ def read_both(path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> tuple:
 
     small, _ = outcome()
     monkeypatch.setattr(tables, "LARGE_FILE", 0)
-    monkeypatch.setattr(columnar, "BLOCK", block)
+    monkeypatch.setattr(columnar, "SCAN_BLOCK", block)
     large, rows = outcome()
     monkeypatch.undo()
     return small, large, rows
@@ -153,6 +155,7 @@ def test_writes_of_a_table_read_as_columns_match_the_csv_modules(arguments, code
     for threshold in (tables.LARGE_FILE, 0):
         monkeypatch.setattr(tables, "LARGE_FILE", threshold)
         monkeypatch.setattr(columnar, "BLOCK", 1031 if threshold == 0 else columnar.BLOCK)  # splits 'é's
+        monkeypatch.setattr(columnar, "SCAN_BLOCK", 1031 if threshold == 0 else columnar.SCAN_BLOCK)
         folder = tmp_path / str(threshold)
         path = crafted_study_folder(folder, {(1, "inclusion_note"): 'quoted, "with" a\nline break, é',
                                              (2, "citation"): "Hernández é ü"})
