@@ -6,6 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from compassmeta.common.errors import InputError
@@ -174,3 +175,14 @@ def test_writes_of_a_table_read_as_columns_match_the_csv_modules(arguments, code
         results.append((exit_code, output.replace(str(folder), "FOLDER"), path.read_bytes(), logged))
     assert results[0][0] == code, results[0][1]
     assert results[1] == results[0]
+
+
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65, 128, 1000])
+def test_ranks_count_the_true_entries_before_each_position(size):
+    """The scan's rank of a position (true entries of a mask before it, by bit counts of packed
+    words) equals a plain count, at every position up to and including the mask's end."""
+    mask = np.random.default_rng(size).random(size) < 0.3
+    positions = np.arange(size + 1)
+    total, ranks = columnar._ranks(mask, positions)
+    assert total == int(mask.sum())
+    assert ranks.tolist() == [int(mask[:position].sum()) for position in positions]
