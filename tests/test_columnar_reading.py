@@ -186,3 +186,17 @@ def test_ranks_count_the_true_entries_before_each_position(size):
     total, ranks = columnar._ranks(mask, positions)
     assert total == int(mask.sum())
     assert ranks.tolist() == [int(mask[:position].sum()) for position in positions]
+
+
+def test_the_layout_comes_from_the_scan_not_a_second_reading(tmp_path, monkeypatch):
+    """Where each record lies is found from the line ends the scan collected: the file as it was
+    read, even if it changed (or went) since, and the same spans as the csv module's reading."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(REGULAR["quoted commas, escapes, newlines"])
+    small = tables.read_table(path).line_spans()
+    monkeypatch.setattr(tables, "LARGE_FILE", 0)
+    rows = tables.read_table(path).rows
+    path.unlink()
+    assert isinstance(rows, ColumnRecords) and small is not None
+    assert rows.line_spans() == (list(small[0]), list(small[1]))
+    assert rows.layout().spans == ([6, 17, 36], [17, 36, 52])   # after the line feeds at 5, 16, 35, 51
