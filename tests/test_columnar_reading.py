@@ -200,3 +200,18 @@ def test_the_layout_comes_from_the_scan_not_a_second_reading(tmp_path, monkeypat
     assert isinstance(rows, ColumnRecords) and small is not None
     assert rows.line_spans() == (list(small[0]), list(small[1]))
     assert rows.layout().spans == ([6, 17, 36], [17, 36, 52])   # after the line feeds at 5, 16, 35, 51
+
+
+@pytest.mark.parametrize("names", [("b", "a"), ("c", "missing"), ("missing",), ()])
+def test_row_dicts_of_columns_match_those_of_rows(names, tmp_path, monkeypatch):
+    """A table read as columns gives each row's dict of a few columns from those columns alone,
+    the same dicts (keys in the same order) as a table read as rows."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(REGULAR["empty first cells, a blank record of spaces"])
+    small = tables.read_table(path).row_dicts(names)
+    monkeypatch.setattr(tables, "LARGE_FILE", 0)
+    table = tables.read_table(path)
+    assert isinstance(table.rows, ColumnRecords)
+    large = table.row_dicts(names)
+    assert large == small and [list(row) for row in large] == [list(row) for row in small]
+    assert len(small) == 3 and (table.rows._rows is None or not {"a", "b", "c"} & set(names))

@@ -71,6 +71,9 @@ class Table:
         """Each row as a dict of the columns ``names`` it has (the others left out): a reader of a
         few columns of 10^5 rows builds small dicts, not one of every column."""
         kept = [(name, self.header.index(name)) for name in names if name in self.header]
+        if kept and isinstance(self.rows, ColumnRecords):   # those columns zipped: no 10^5 whole rows built
+            keys = [name for name, _ in kept]
+            return [dict(zip(keys, cells)) for cells in zip(*(self.rows.columns[index] for _, index in kept))]
         return [{name: row[index] for name, index in kept} for row in self.rows]
 
     def numeric_column(self, name: str, *, positive: bool = False) -> NDArray[np.float64]:
