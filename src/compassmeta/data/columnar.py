@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 BLOCK = 1 << 23           # bytes copied at a time (the file is never held whole)
-SCAN_BLOCK = 1 << 20      # bytes scanned at a time: its masks stay in the CPU cache (1.5x faster than 8 MB)
+SCAN_BLOCK = 1 << 22      # bytes scanned at a time (of 0.5 to 8 MB, the fastest scan in a fresh process)
 QUOTE, COMMA, NEWLINE, RETURN = 34, 44, 10, 13
 BOM = b"\xef\xbb\xbf"
 BOUNDARIES = (COMMA, NEWLINE, RETURN, QUOTE)     # the bytes that may neighbour a quote
