@@ -6,6 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from compassmeta.common.errors import InputError
@@ -24,6 +25,8 @@ REGULAR = {
     "blank record of empty fields": b"a,b,c\n1,2,3\n,,\n4,5,6\n",
     "empty quoted fields": b'a,b,c\n"",,""\n1,"",3\n',
     "a quote that opens a field after an escape": b'a,b,c\n1,"""quoted""",3\n"""",2,3\n',
+    "empty first cells, a blank record of spaces": b"a,b,c\n,2,3\n , ,\n4,5,6\n,,x\n",
+    "a quoted field of many commas and lines": b'a,b\n"' + b",\r\n" * 300 + b'",2\r\n3,4\r\n',
 }
 IRREGULAR = {   # read by the csv module (its records, or its message)
     "blank line": b"a,b,c\n1,2,3\n\n4,5,6\n",
@@ -56,7 +59,7 @@ def read_both(path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> tuple:
 
     small, _ = outcome()
     monkeypatch.setattr(tables, "LARGE_FILE", 0)
-    monkeypatch.setattr(columnar, "BLOCK", block)
+    monkeypatch.setattr(columnar, "SCAN_BLOCK", block)
     large, rows = outcome()
     monkeypatch.undo()
     return small, large, rows
@@ -153,6 +156,7 @@ def test_writes_of_a_table_read_as_columns_match_the_csv_modules(arguments, code
     for threshold in (tables.LARGE_FILE, 0):
         monkeypatch.setattr(tables, "LARGE_FILE", threshold)
         monkeypatch.setattr(columnar, "BLOCK", 1031 if threshold == 0 else columnar.BLOCK)  # splits 'é's
+        monkeypatch.setattr(columnar, "SCAN_BLOCK", 1031 if threshold == 0 else columnar.SCAN_BLOCK)
         folder = tmp_path / str(threshold)
         path = crafted_study_folder(folder, {(1, "inclusion_note"): 'quoted, "with" a\nline break, é',
                                              (2, "citation"): "Hernández é ü"})
@@ -171,3 +175,28 @@ def test_writes_of_a_table_read_as_columns_match_the_csv_modules(arguments, code
         results.append((exit_code, output.replace(str(folder), "FOLDER"), path.read_bytes(), logged))
     assert results[0][0] == code, results[0][1]
     assert results[1] == results[0]
+
+
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65, 128, 1000])
+def test_ranks_count_the_true_entries_before_each_position(size):
+    """The scan's rank of a position (true entries of a mask before it, by bit counts of packed
+    words) equals a plain count, at every position up to and including the mask's end."""
+    mask = np.random.default_rng(size).random(size) < 0.3
+    positions = np.arange(size + 1)
+    total, ranks = columnar._ranks(mask, positions)
+    assert total == int(mask.sum())
+    assert ranks.tolist() == [int(mask[:position].sum()) for position in positions]
+
+
+def test_the_layout_comes_from_the_scan_not_a_second_reading(tmp_path, monkeypatch):
+    """Where each record lies is found from the line ends the scan collected: the file as it was
+    read, even if it changed (or went) since, and the same spans as the csv module's reading."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(REGULAR["quoted commas, escapes, newlines"])
+    small = tables.read_table(path).line_spans()
+    monkeypatch.setattr(tables, "LARGE_FILE", 0)
+    rows = tables.read_table(path).rows
+    path.unlink()
+    assert isinstance(rows, ColumnRecords) and small is not None
+    assert rows.line_spans() == (list(small[0]), list(small[1]))
+    assert rows.layout().spans == ([6, 17, 36], [17, 36, 52])   # after the line feeds at 5, 16, 35, 51
