@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from compassmeta.common.files import Span, write_files_atomically
-from compassmeta.data import table_text, tables
+from compassmeta.data import store, table_text, tables
 from compassmeta.data.columnar import ColumnRecords
 from compassmeta.data.table_text import Patch, format_record, format_table
 from test_input_rows import run
@@ -120,6 +120,21 @@ def test_a_table_read_as_columns_is_written_as_the_csv_modules_reading_writes_it
     large = outcome(path, WRITES[write])
     assert large == small
     assert set(small[0]) == ({2} if write.endswith("refused") else {0}), small[1]
+
+
+@pytest.mark.parametrize("write", ["edit the row with a line break", "remove the first row", "add",
+                                   "trial add --replace"])
+def test_a_write_reads_and_checks_the_table_once(write, tmp_path, monkeypatch):
+    """The preview's check (edit, add, trial add) serves the write made under the lock."""
+    path = study_folder(tmp_path / "studies", "LF")
+    calls = []
+    read, check = store.read_table, store.checked_records
+    monkeypatch.setattr(store, "read_table",
+                        lambda *args, **options: calls.append("read") or read(*args, **options))
+    monkeypatch.setattr(store, "checked_records",
+                        lambda *args, **options: calls.append("check") or check(*args, **options))
+    assert outcome(path, WRITES[write])[0] == [0]
+    assert calls == ["read", "check"]
 
 
 @pytest.mark.parametrize("large", [False, True])

@@ -326,6 +326,8 @@ def _replacing(records: list[Cells]) -> store.Change:
         trial = compress(range(len(table.rows)), map(operator.eq, table.column("study_id"), repeat(study_id)))
         return Patch(dropped=frozenset(trial),
                      added=tuple(tuple(record.get(name, "") for name in table.header) for record in records))
+    # (store.changed_table reads the key: the check of the preview serves the write)
+    change.key = ("trial", tuple(tuple(sorted(record.items())) for record in records))  # type: ignore[attr-defined]
     return change
 
 
