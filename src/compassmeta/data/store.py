@@ -1,8 +1,10 @@
 """Writing a study table safely: the table's lock held from read to write, the whole new
 table checked, an atomic replace (a crash leaves the old file or the new one, never a mix),
 and the change appended to the audit log beside the table in the same step (:mod:`audit`).
-:func:`append_rows` adds rows (all or none); :func:`rewrite_table` applies any change to the
-rows (remove, edit, merge).  The CSV is written as compassmeta writes it everywhere (:func:`format_table`).
+:func:`append_rows` adds rows (all or none); :func:`rewrite_table` applies a change that says
+which rows it drops, replaces and adds (remove, edit, trial replace, merge: a
+:class:`table_text.Patch`).  The changed rows are written as compassmeta writes CSV everywhere
+(:func:`table_text.format_table`), the others copied from the file.
 """
 import contextlib
 import fcntl
