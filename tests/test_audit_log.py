@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from compassmeta.cli import main
 from compassmeta.data import store
 from compassmeta.data.audit import LOG_HEADER, Author
+from compassmeta.data.table_text import Patch
 from conftest import PROJECT
 
 STUDIES = PROJECT / "studies"
@@ -86,7 +87,7 @@ def test_log_and_table_are_written_in_one_step(folder, monkeypatch):
 
     monkeypatch.setattr(store, "write_files_atomically", failing)
     with pytest.raises(OSError):
-        store.rewrite_table(folder / "trials.csv", lambda table, records: records[1:],
+        store.rewrite_table(folder / "trials.csv", lambda table: Patch(dropped=frozenset({0})),
                             author=Author("remove", "test"))
     monkeypatch.setattr(store, "write_files_atomically", real)
     assert (folder / "changes.csv").read_bytes() == log_before

@@ -7,8 +7,6 @@ cells (old value empty), a removed row each of its filled cells (new value empty
 the cells that changed.  ``compassmeta history [ES_ID]`` prints the log.
 """
 import getpass
-import itertools
-import operator
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -62,13 +60,13 @@ def log_path(table: str | os.PathLike[str]) -> Path:
 def entries(header: Sequence[str], old_records: Iterable[Sequence[str]], new_records: Iterable[Sequence[str]],
             author: Author) -> list[Entry]:
     """The log entries (dicts) of a change of a table from ``old_records`` to ``new_records``
-    (text records whose first cell is the es_id), in the new table's order, removals last."""
+    (text records whose first cell is the es_id; a writer passes only the records it dropped or
+    replaced and those it wrote, a record equal in both logs nothing), in the new records' order,
+    removals last."""
     time = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     base = {"time": time, "who": author.name, "command": author.command, "reason": author.reason}
-    old_list, new_list = list(old_records), list(new_records)
-    touched = _touched(old_list, new_list)
-    old = {record[0]: tuple(record) for record in old_list if record[0] in touched}
-    new = {record[0]: tuple(record) for record in new_list if record[0] in touched}
+    old = {record[0]: tuple(record) for record in old_records}
+    new = {record[0]: tuple(record) for record in new_records}
     found = []
     for es_id in list(new) + [key for key in old if key not in new]:
         old_record, new_record = old.get(es_id), new.get(es_id)
@@ -80,19 +78,6 @@ def entries(header: Sequence[str], old_records: Iterable[Sequence[str]], new_rec
             if old_value != new_value:
                 found.append(dict(base, es_id=es_id, field=name, old_value=old_value, new_value=new_value))
     return found
-
-
-def _touched(old: list[Sequence[str]], new: list[Sequence[str]]) -> set[str]:
-    """The es_ids of records that are not kept as the same object (a record kept is unchanged, as
-    most rows of a large table are; the others are compared cell by cell).  An edit or an append
-    keeps every other record in its place: compared position by position (in C), else by identity."""
-    if len(old) <= len(new):
-        moved = itertools.compress(range(len(old)), map(operator.is_not, old, new))
-        return {key for number in moved for key in (old[number][0], new[number][0])} | {
-            record[0] for record in new[len(old):]}
-    old_objects, new_objects = set(map(id, old)), set(map(id, new))
-    return ({record[0] for record in new if id(record) not in old_objects}
-            | {record[0] for record in old if id(record) not in new_objects})
 
 
 def appended_log(table: str | os.PathLike[str], new_entries: Iterable[Entry],

@@ -11,13 +11,10 @@ the file with the csv module, whose messages name the fault.  The lines each rec
 (for a writer that copies unchanged rows) are found on demand from the line ends and quotes
 that the scan collected (no second pass over the file).
 """
-import codecs
-import operator
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import compress
-from typing import BinaryIO, overload
+from typing import overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -91,86 +88,6 @@ class Layout:
     path: str | os.PathLike[str]
     lines: Spans
     spans: Spans | None
-
-
-def copied_records(base: Sequence[Record], records: Sequence[Record], order: Sequence[int | None],
-                   line: Callable[[Record], str]) -> Iterator[str] | None:
-    """The text of ``records`` (``order``: each one's number in ``base``, in file order, or None for
-    a record formatted by ``line``), the kept records' text copied from the file in blocks of
-    bytes (a run of adjacent records in one read); None unless ``base`` holds a file's columns
-    and its byte spans are known (the caller copies line by line)."""
-    layout = base.layout() if isinstance(base, ColumnRecords) else None
-    if layout is None or layout.spans is None:
-        return None
-    return _copied(layout.path, layout.spans, records, order, line)
-
-
-def _copied(path: str | os.PathLike[str], spans: Spans, records: Sequence[Record],
-            order: Sequence[int | None], line: Callable[[Record], str]) -> Iterator[str]:
-    """:func:`copied_records` once its spans are known."""
-    starts, ends = spans
-    run: list[int] = []     # [first byte, last byte) of the records being copied
-    with open(path, "rb") as handle:
-        for record, number in zip(records, order):
-            if number is not None and run and run[1] == starts[number]:
-                run[1] = ends[number]
-                continue
-            yield from _blocks(handle, run)
-            run = [] if number is None else [starts[number], ends[number]]
-            if number is None:
-                yield line(record)
-        yield from _blocks(handle, run)
-
-
-def _blocks(handle: BinaryIO, run: list[int]) -> Iterator[str]:
-    """The bytes [run[0], run[1]) of ``handle`` as text, a block at a time, ending in a line end."""
-    if not run:
-        return
-    handle.seek(run[0])
-    decoder, left, last = codecs.getincrementaldecoder("utf-8")(), run[1] - run[0], ""
-    while left and (data := handle.read(min(BLOCK, left))):
-        left -= len(data)
-        text = decoder.decode(data, final=not left)
-        last = text[-1:] or last
-        yield text
-    if last != "\n":
-        yield "\n"       # the file's last record, which had no line end
-
-
-def appended(base: Sequence[Record], added: list[Record]) -> Sequence[Record]:
-    """The records of ``base`` followed by ``added``: when ``base`` is held as columns, its columns
-    extended (its rows never built), else a list."""
-    if not isinstance(base, ColumnRecords):
-        return [*base, *added]
-    return ColumnRecords(_extended(base.columns, added))
-
-
-def _extended(columns: list[list[str]], added: Sequence[Record]) -> list[list[str]]:
-    """Copies of ``columns`` with the cells of the records ``added`` appended."""
-    return [column + [record[index] for record in added] for index, column in enumerate(columns)]
-
-
-def with_columns(base: Sequence[Record], records: list[Record]) -> Sequence[Record]:
-    """``records`` (a change of the table ``base``: rows replaced in place or appended, the others
-    kept as the same objects) as :class:`ColumnRecords` when ``base`` is held as columns: the
-    columns of ``base`` with the changed cells set in copies (a checker then reads columns, not
-    10^5 rows transposed); ``records`` themselves otherwise."""
-    if not isinstance(base, ColumnRecords) or len(records) < len(base):
-        return records
-    rows = base._materialized()
-    changed = list(compress(range(len(rows)), map(operator.is_not, rows, records)))
-    if len(changed) > len(rows) // 10:
-        return records
-    columns, copied = list(base.columns), set()     # a column is copied only if a cell of it changes
-    for number in changed:
-        for index, cell in enumerate(records[number]):
-            if columns[index][number] != cell:
-                if index not in copied:
-                    columns[index] = list(columns[index])
-                    copied.add(index)
-                columns[index][number] = cell
-    added = records[len(rows):]
-    return ColumnRecords(_extended(columns, added) if added else columns, rows=records)
 
 
 @dataclass(frozen=True)

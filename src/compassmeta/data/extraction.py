@@ -22,6 +22,7 @@ from . import store
 from .audit import Author
 from .instruments import load_instruments
 from .schema import Schema, raise_first_error
+from .table_text import Patch
 from .tables import Table, read_table
 from .validation import validate_text
 
@@ -180,14 +181,14 @@ def merge(first_path: PathLike, second_path: PathLike, into: PathLike, extractor
                          "(compassmeta extract compare) before merging", file=second_path, column=first.field)
     _, rows, _, _ = read_extraction(first_path, package)
 
-    def with_merged_rows(table: Table, records: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
-        existing = {record[0] for record in records}
+    def with_merged_rows(table: Table) -> Patch:
+        existing = set(table.column(table.header[0]))    # (the es_id: a study table's first column)
         for number, es_id in enumerate(rows, start=1):
             if es_id in existing:
                 raise InputError(f"es_id '{es_id}' is already in {into}", file=first_path, row=number,
                                  column="es_id")
-        return records + [tuple(dict(record, extractors=recorded).get(name, "") for name in table.header)
-                          for record in rows.values()]
+        merged = (dict(record, extractors=recorded) for record in rows.values())
+        return Patch(added=tuple(tuple(record.get(name, "") for name in table.header) for record in merged))
 
     store.rewrite_table(into, with_merged_rows, package, "trials", on_wait=on_wait,
                         author=author or Author("extract merge"))

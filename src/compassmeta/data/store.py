@@ -1,28 +1,29 @@
 """Writing a study table safely: the table's lock held from read to write, the whole new
 table checked, an atomic replace (a crash leaves the old file or the new one, never a mix),
 and the change appended to the audit log beside the table in the same step (:mod:`audit`).
-:func:`append_rows` adds rows (all or none); :func:`rewrite_table` applies any change to the
-rows (remove, edit, merge).  The CSV is written as compassmeta writes it everywhere (:func:`format_table`).
+:func:`append_rows` adds rows (all or none); :func:`rewrite_table` applies a change that says
+which rows it drops, replaces and adds (remove, edit, trial replace, merge: a
+:class:`table_text.Patch`).  The changed rows are written as compassmeta writes CSV everywhere
+(:func:`table_text.format_table`), the others copied from the file.
 """
 import contextlib
-import csv
 import fcntl
 import operator
 import os
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from itertools import chain, compress, repeat
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from ..common.errors import InputError
-from ..common.files import remove_stale_temporaries, write_files_atomically
+from ..common.files import Span, remove_stale_temporaries, write_files_atomically
 from . import audit
 from .audit import Author
-from .columnar import appended, copied_records, with_columns
 from .instruments import load_instruments
 from .row_effects import row_effect
 from .schema import Problem, Schema, raise_first_error, rows_as_columns
+from .table_text import Patch, appended_text, format_record, format_table, patched_text
 from .tables import Table, read_table
 from .validation import all_problems
 
@@ -30,46 +31,9 @@ LOCK_TIMEOUT = 60.0   # seconds a writer waits for another write of the same tab
 LOCK_NOTICE = 1.0     # seconds of waiting before the writer says so
 LOCK_POLL = 0.05
 PathArg = str | os.PathLike[str]
-#: A change of a table: (the table, its records) -> the new records.
-Change = Callable[[Table, list[tuple[str, ...]]], list[tuple[str, ...]]]
+#: A change of a table: the table -> the rows it drops, replaces and adds (:class:`table_text.Patch`).
+Change = Callable[[Table], Patch]
 T = TypeVar("T")
-
-
-class _Line:
-    """A 'file' for csv.writer whose write returns the text, so that writerow returns the line."""
-
-    @staticmethod
-    def write(text: str) -> str:
-        return text
-
-
-LINE_WRITER = csv.writer(_Line, lineterminator="\r\n")
-
-
-def format_record(header: Iterable[str], record: Mapping[str, object]) -> str:
-    """One CSV line as compassmeta writes it: minimal quoting, '\\n' line ends.
-
-    The row is written with a '\\r\\n' terminator so that the csv module quotes any cell
-    holding either character (with '\\n' alone, a bare '\\r' would go out unquoted and split
-    the row when read back); the terminator is then replaced by '\\n'.
-    """
-    return _line([record.get(name, "") for name in header])
-
-
-def _line(cells: Iterable[object]) -> str:
-    """One row of cells as a CSV line (see :func:`format_record`)."""
-    return LINE_WRITER.writerow(cells)[:-2] + "\n"
-
-
-def format_table(header: Sequence[str], records: Iterable[Mapping[str, object]]) -> str:
-    """A whole CSV table (header line, then one line per record dict) as compassmeta writes it."""
-    return "".join(table_lines(header, ([record.get(name, "") for name in header] for record in records)))
-
-
-def table_lines(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
-    """The lines of a CSV table (the header, then ``rows`` of cells in its order) as
-    :func:`format_record` writes them, one at a time."""
-    return map(_line, chain([header], rows))
 
 
 class TableLock:
@@ -234,8 +198,8 @@ def _checked_with_new_rows(path: Path, new_records: Sequence[Mapping[str, str]],
     existing = current_table(path) if path.exists() else None
     header = existing.header if existing else Schema.load(package, resource).names
     records = existing.rows if existing else []
-    added = [tuple(record.get(name, "") for name in header) for record in new_records]
-    problems, typed = checked_records(path, header, appended(records, added), package, resource)
+    added = tuple(tuple(record.get(name, "") for name in header) for record in new_records)
+    problems, typed = checked_records(path, header, Patch(added=added).applied(records), package, resource)
     return header, records, problems, typed
 
 
@@ -277,10 +241,11 @@ def check_new_row(path: PathArg, record: dict, package: PathArg | None = None,
 
 
 def write_with_log(path: PathArg, header: Sequence[str], old_records: Iterable[Sequence[str]],
-                   new_text: str | Iterable[str], new_records: Iterable[Sequence[str]],
+                   new_text: str | Iterable[str | Span], new_records: Iterable[Sequence[str]],
                    author: Author | None) -> None:
     """Replace the table with ``new_text`` (a text or its blocks, streamed to the file) and,
-    when ``author`` is given, append the change to the audit log beside it (:mod:`audit`), in
+    when ``author`` is given, append the change to the audit log beside it (:mod:`audit`: the
+    records the change dropped or replaced, ``old_records``, against those it wrote), in
     one step: both files are written before either is renamed, the log first (a crash between
     the renames leaves a logged change unmade, never an unlogged one).  Call it under the
     table's lock."""
@@ -305,12 +270,10 @@ def append_rows(path: PathArg, new_records: list, package: PathArg | None = None
         added = [tuple(record.get(name, "") for name in header) for record in new_records]
         lines = "".join(format_record(header, record) for record in new_records)
         _LAST.clear()
-        # the log records the added rows alone (the checks refused an es_id already in the table)
-        if path.exists():   # the old text streamed to the temporary file, then the new lines
-            with open(path, encoding="utf-8") as handle:
-                write_with_log(path, header, [], _appended(handle, lines), added, author)
-        else:
-            write_with_log(path, header, [], format_table(header, []) + lines, added, author)
+        # the log records the added rows alone (the checks refused an es_id already in the table);
+        # the old file is copied to the temporary file, then the new lines
+        text = appended_text(path, lines) if path.exists() else format_table(header, []) + lines
+        write_with_log(path, header, [], text, added, author)
     return effects, warnings
 
 
@@ -321,29 +284,18 @@ def append_row(path: PathArg, record: dict, package: PathArg | None = None, reso
     return effects[0][0], effects[0][1], warnings
 
 
-def _appended(handle: TextIO, line: str) -> Iterator[str]:
-    """The text of an open table file in blocks (line ends read as '\n'), then ``line``, with a
-    line end added before it if the file lacked its last one."""
-    last = ""
-    while block := handle.read(1 << 20):
-        last = block[-1]
-        yield block
-    yield ("\n" if last and last != "\n" else "") + line
-
-
 def changed_table(path: PathArg, change: Change, package: PathArg | None = None,
-                  resource: str = "trials") -> tuple:
-    """(header, new records, typed rows, warnings, old records) of the table after
-    ``change(table, records)``, checked as a whole as ``validate`` checks it; raises the first
+                  resource: str = "trials") -> tuple[tuple[str, ...], Patch, list, list[Problem]]:
+    """(header, the change's :class:`Patch`, typed rows, warnings) of the table after
+    ``change(table)``, checked as a whole as ``validate`` checks it; raises the first
     error.  Writes nothing.  A change with a ``key`` attribute (:mod:`editing`) is checked once
     per version of the file."""
-    def compute() -> tuple:
+    def compute() -> tuple[tuple[str, ...], Patch, list, list[Problem]]:
         table = current_table(path)
-        records = change(table, list(table.rows))
-        problems, typed = checked_records(path, table.header, with_columns(table.rows, records), package,
-                                          resource)
+        patch = change(table)
+        problems, typed = checked_records(path, table.header, patch.applied(table.rows), package, resource)
         raise_first_error(problems)
-        return table.header, records, typed, [p for p in problems if p.level == "warning"], list(table.rows)
+        return table.header, patch, typed, [p for p in problems if p.level == "warning"]
 
     key = getattr(change, "key", None)
     if key is None:
@@ -353,47 +305,13 @@ def changed_table(path: PathArg, change: Change, package: PathArg | None = None,
 
 def rewrite_table(path: PathArg, change: Change, package: PathArg | None = None, resource: str = "trials",
                   on_wait: Callable[[str], None] | None = None, author: Author | None = None) -> list:
-    """Apply ``change(table, records) -> records`` under the table's lock, check the whole result
-    as ``validate`` does, replace the file atomically and log the change.  Returns the warnings
-    of the new table."""
+    """Apply ``change(table) -> Patch`` under the table's lock, check the whole result
+    as ``validate`` does, replace the file atomically (only the changed rows formatted, the others
+    copied from the file) and log the change.  Returns the warnings of the new table."""
     with TableLock(path, on_wait=on_wait):
-        header, records, _, warnings, old = changed_table(path, change, package, resource)
+        header, patch, _, warnings = changed_table(path, change, package, resource)
         table = current_table(path)
         _LAST.clear()
-        write_with_log(path, header, old, reused_lines(table, header, records), records, author)
+        old, new = patch.changed(table.rows)
+        write_with_log(path, header, old, patched_text(table, patch), new, author)
     return warnings
-
-
-def reused_lines(table: Table, header: Sequence[str],
-                 records: Sequence[Sequence[object]]) -> Iterable[str]:
-    """The lines of the new table ``records``, as :func:`table_lines` gives them, except that a
-    record of ``table`` kept as it was (the same object) is copied from the file as it stands
-    (its line end made '\n'), in file order: an edit of one row of 10^5 formats one line."""
-    position = {id(record): number for number, record in enumerate(table.rows)}
-    order = [position.get(id(record)) for record in records]
-    kept = [number for number in order if number is not None]
-    if any(later <= earlier for earlier, later in zip(kept, kept[1:])):
-        return table_lines(header, records)
-    copied, spans = copied_records(table.rows, records, order, _line), table.line_spans()  # (bytes | lines)
-    if copied is not None or spans is None:
-        return table_lines(header, records) if copied is None else chain([_line(header)], copied)
-    return _copied_lines(table.path, spans, header, records, order)
-
-
-def _copied_lines(path: str | os.PathLike[str], spans: tuple[Sequence[int], Sequence[int]],
-                  header: Sequence[str], records: Sequence[Sequence[object]],
-                  order: Sequence[int | None]) -> Iterator[str]:
-    """:func:`reused_lines` once the kept records are known to be in file order."""
-    starts, ends = spans
-    yield _line(header)
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        read = 0
-        for record, number in zip(records, order):
-            if number is None:
-                yield _line(record)
-                continue
-            for _ in range(starts[number] - read):
-                handle.readline()
-            text = "".join(handle.readline() for _ in range(ends[number] - starts[number]))
-            read = ends[number]
-            yield text.rstrip("\r\n") + "\n"    # a record ends outside quotes: only its line end goes

@@ -13,10 +13,12 @@ compared with each control arm (a shared control is recorded in ``control_arm`` 
 that uses it), wherever both arms have results, or a comparison block gives the statistics.
 """
 import json
+import operator
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from .cross_checks import confirmation_note
 from .instruments import Instrument, instrument_of, load_instruments
 from .row_effects import row_effect
 from .schema import Problem
+from .table_text import Patch
 from .tables import Table
 from .validation import UNCOMPASSIONATE_PARTS
 
@@ -315,13 +318,16 @@ def trial_records(trial_file: PathLike, table: PathLike,
     return rows, notes
 
 
-def _replacing(records: list[Cells]) -> Callable[[Table, list[tuple[str, ...]]], list[tuple[str, ...]]]:
+def _replacing(records: list[Cells]) -> store.Change:
     """A change for :func:`store.rewrite_table`: the trial's rows out, the generated rows in."""
     study_id = records[0]["study_id"]
 
-    def change(table: Table, current: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
-        kept = [record for record in current if dict(zip(table.header, record))["study_id"] != study_id]
-        return kept + [tuple(record.get(name, "") for name in table.header) for record in records]
+    def change(table: Table) -> Patch:
+        trial = compress(range(len(table.rows)), map(operator.eq, table.column("study_id"), repeat(study_id)))
+        return Patch(dropped=frozenset(trial),
+                     added=tuple(tuple(record.get(name, "") for name in table.header) for record in records))
+    # (store.changed_table reads the key: the check of the preview serves the write)
+    change.key = ("trial", tuple(tuple(sorted(record.items())) for record in records))  # type: ignore[attr-defined]
     return change
 
 
@@ -331,12 +337,12 @@ def check_trial(path: PathLike, records: list[Cells], replace: bool,
     if not replace:
         _, _, rows, effects, warnings = store.check_new_rows(path, records, None, resource)
         return CheckedTrial(tuple(rows), tuple(effects), tuple(warnings), 0)
-    header, new_records, typed, warnings, old = store.changed_table(path, _replacing(records), None, resource)
-    rows = typed[len(new_records) - len(records):]
-    first_new = len(new_records) - len(records) + 1
+    _, patch, typed, warnings = store.changed_table(path, _replacing(records), None, resource)
+    rows = typed[len(typed) - len(records):]
+    first_new = len(typed) - len(records) + 1
     return CheckedTrial(tuple(rows), tuple(row_effect(row) for row in rows),
                         tuple(w for w in warnings if w.row is not None and w.row >= first_new),
-                        len(old) - (len(new_records) - len(records)))
+                        len(patch.dropped))
 
 
 def write_trial(path: PathLike, records: list[Cells], replace: bool, resource: str = "trials",
