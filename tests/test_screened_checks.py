@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from compassmeta.data import consistency, cross_checks, validation
+from compassmeta.data.columnar import ColumnRecords
+from compassmeta.data.row_effects import REQUIRED_STATISTICS, row_effect
 from test_consistency import INSTRUMENTS, ROW, SCHEMA
 
 NOT_MEANS = {"mean1": "", "sd1": "", "mean2": "", "sd2": ""}
@@ -74,7 +76,7 @@ def test_row_rules_find_the_same_problems_screened_or_not(monkeypatch):
     screened, _, _ = validation.checked_text("t.csv", SCHEMA.names, rows, SCHEMA, INSTRUMENTS)
     assert len({p.row for p in screened}) >= 16     # the table does break the rules
     monkeypatch.setattr(validation, "rows_to_check", everything(validation.rows_to_check))
-    monkeypatch.setattr(validation, "_unknown_directions", everything(validation._unknown_directions))
+    monkeypatch.setattr(validation, "_contrary_directions", everything(validation._contrary_directions))
     every_row, _, _ = validation.checked_text("t.csv", SCHEMA.names, rows, SCHEMA, INSTRUMENTS)
     assert shown(screened) == shown(every_row)
 
@@ -94,3 +96,34 @@ def test_consistency_and_plausibility_find_the_same_problems_screened_or_not(mon
     assert len({p.row for p in screened}) >= 5
     monkeypatch.setattr(module, screen, everything(getattr(module, screen)))
     assert shown(run(rows, typed)) == shown(screened)
+
+
+def test_consistency_reads_the_same_cells_from_columns_as_from_records():
+    """A large table's records come as columns (columnar.ColumnRecords): the printed means, SDs and
+    tests that GRIM, the SD bounds and the printed-test rule read must be the records' own."""
+    rows = records(CHECKS)
+    _, typed, _ = validation.checked_text("t.csv", SCHEMA.names, rows, SCHEMA, INSTRUMENTS)
+    as_columns = ColumnRecords([list(column) for column in zip(*rows)])
+    from_records = consistency.table_problems("t.csv", SCHEMA.names, rows, typed, INSTRUMENTS)
+    assert len({p.row for p in from_records}) >= 5
+    assert shown(consistency.table_problems("t.csv", SCHEMA.names, as_columns, typed, INSTRUMENTS)) == shown(
+        from_records)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in sqrt")
+def test_table_effects_give_each_complete_row_its_own_effect():
+    """The effects computed a stat_type at a time over whole columns are each row's row_effect,
+    and the rows left out are those missing a statistic or a direction, or of a stat_type whose
+    arithmetic overflows in some row (SDs of 1e308: left for the rules, row by row)."""
+    overflowing = ROW_RULES[-1]
+    assert overflowing == {"sd1": "1e308", "sd2": "1e308"}
+    changes = ROW_RULES[:-1] + CHECKS + [{"n1": ""}, {"higher_is_better": ""}, {"stat_type": ""}]
+    for trapped, table in (((), changes), (("means",), changes + [overflowing])):
+        _, typed, (g, v, done) = validation.checked_text("t.csv", SCHEMA.names, records(table), SCHEMA,
+                                                         INSTRUMENTS)
+        complete = [row["stat_type"] not in (None, *trapped) and row["higher_is_better"] is not None and all(
+            row[name] is not None for name in REQUIRED_STATISTICS[row["stat_type"]]) for row in typed]
+        assert sum(complete) >= 10
+        assert done.tolist() == complete
+        for number in np.flatnonzero(done):
+            assert (g[number], v[number]) == pytest.approx(row_effect(typed[number]), rel=1e-15, nan_ok=True)

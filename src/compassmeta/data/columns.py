@@ -1,7 +1,9 @@
 """Typed rows that carry their table's columns, so that each check of ``validate`` reads a field
 of 10^5 rows as one list instead of asking every row (:func:`schema.rows_as_columns` proves
 the rows are a whole table's, one pass over them per call, ten calls per ``validate``)."""
-from collections.abc import Iterable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import Any, TypeGuard
 
 import numpy as np
@@ -39,3 +41,21 @@ def numbers_of(rows: Sequence[Any], name: str) -> np.ndarray:
     if name not in cache:
         cache[name] = np.array(columns_of(rows, (name,))[name], dtype=float)
     return cache[name]
+
+
+def value_codes(column: Sequence[Any]) -> tuple[np.ndarray, list]:
+    """(each cell's position among the column's distinct values, those values in order of first
+    appearance): a rule judges each distinct value once and the rows by their codes."""
+    distinct = list(dict.fromkeys(column))
+    position = {value: code for code, value in enumerate(distinct)}
+    return np.fromiter(map(position.__getitem__, column), dtype=np.intp, count=len(column)), distinct
+
+
+def coded_mask(codes: np.ndarray, distinct: Sequence[Any], test: Callable[[Any], bool]) -> np.ndarray:
+    """The rows whose value passes ``test``, each distinct value tested once (:func:`value_codes`)."""
+    return np.array([bool(test(value)) for value in distinct], dtype=bool)[codes]
+
+
+def present(column: Sequence[Any]) -> np.ndarray:
+    """The rows whose cell is not blank (None)."""
+    return np.fromiter(map(operator.is_not, column, repeat(None)), dtype=bool, count=len(column))

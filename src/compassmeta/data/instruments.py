@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..common.errors import InputError
-from .columns import columns_of
+from .columns import columns_of, value_codes
 from .schema import Schema, raise_first_error, schema_problems
 from .tables import read_table
 
@@ -58,13 +58,20 @@ def row_instruments(rows: Sequence[Mapping[str, Any]], instruments: dict) -> lis
     """The known instrument of each typed row (:func:`instrument_of`), each distinct cell looked up once."""
     column = columns_of(rows, ("instrument",))["instrument"]
     known = {text: instrument_of({"instrument": text}, instruments) for text in set(column)}
-    return [known[text] for text in column]
+    return list(map(known.__getitem__, column))
+
+
+def instrument_codes(known: Sequence[Instrument | None]) -> tuple[np.ndarray, list]:
+    """(each row's position among the distinct instruments of ``known``, those instruments or None),
+    as :func:`columns.value_codes` (by identity: a frozen dataclass's hash is slow)."""
+    ids = list(map(id, known))
+    codes, distinct = value_codes(ids)
+    return codes, list(map(dict(zip(ids, known)).__getitem__, distinct))
 
 
 def instrument_ranges(known: Sequence[Instrument | None]) -> tuple[np.ndarray, np.ndarray]:
     """(minimum, maximum) of each row's known instrument (:func:`row_instruments`); nan without one."""
-    def bound(name: str) -> np.ndarray:
-        return np.fromiter((getattr(scale, name) if scale else np.nan for scale in known), dtype=float,
-                           count=len(known))
-
-    return bound("minimum"), bound("maximum")
+    codes, scales = instrument_codes(known)
+    minimum = np.array([scale.minimum if scale else np.nan for scale in scales], dtype=float)
+    maximum = np.array([scale.maximum if scale else np.nan for scale in scales], dtype=float)
+    return minimum[codes], maximum[codes]

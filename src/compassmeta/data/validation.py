@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from . import consistency, cross_checks
-from .columns import TypedRows, columns_of, numbers_of
-from .instruments import Instrument, instrument_of, instrument_ranges, row_instruments
+from .columns import TypedRows, coded_mask, columns_of, numbers_of, present, value_codes
+from .instruments import Instrument, instrument_codes, instrument_of, instrument_ranges, row_instruments
 from .measure_routes import ROUTE_MEASURES, route_problems
 from .row_effects import (
     CONVERTED_STAT_TYPES,
@@ -230,11 +230,11 @@ def checked_text(path: str | os.PathLike[str], header: Sequence[str], records: S
         typed, cell_problems, columns = typed_rows(header, records, schema, file)
         typed = TypedRows(typed, columns)
         effects = table_effects(typed, columns) if "stat_type" in schema.names else None
-        directions: dict[str, tuple[bool, int]]
-        known, directions = row_instruments(typed, instruments or {}), {}
+        known = row_instruments(typed, instruments or {})
+        directions = first_directions(columns, known)
         g, v, done = (effects[0].tolist(), effects[1].tolist(), effects[2].tolist()) if effects else ((),) * 3
         ruled = rows_to_check(typed, known, effects) if effects else np.ones(len(typed), dtype=bool)
-        looked_at = ruled | _unknown_directions(columns, known)
+        looked_at = ruled | _contrary_directions(columns, known, directions)
         looked_at[[number - 1 for number in cell_problems]] = True
         for number in (np.flatnonzero(looked_at) + 1).tolist():
             row = typed[number - 1]
@@ -251,13 +251,36 @@ def checked_text(path: str | os.PathLike[str], header: Sequence[str], records: S
     return problems, typed, effects
 
 
-def _unknown_directions(columns: Mapping[str, Sequence[Any]],
-                        known: Sequence[Instrument | None]) -> np.ndarray:
-    """Rows naming an unknown instrument and a direction, which :func:`direction_problem` compares."""
+def _directed_unknowns(columns: Mapping[str, Sequence[Any]], known: Sequence[Instrument | None]) -> tuple:
+    """(the rows naming an instrument that is not a known one and a direction, each one's
+    instrument in lower case, its direction): the rows :func:`direction_problem` compares."""
     blank = (None,) * len(known)
-    return np.fromiter((name is not None and way is not None and scale is None for name, way, scale in
-                        zip(columns.get("instrument", blank), columns.get("higher_is_better", blank), known)),
-                       dtype=bool, count=len(known))
+    names, ways = columns.get("instrument", blank), columns.get("higher_is_better", blank)
+    rows = [number0 for number0, (name, way, scale) in enumerate(zip(names, ways, known))
+            if name is not None and way is not None and scale is None]
+    lower = {name: name.lower() for name in {names[number0] for number0 in rows}}
+    return rows, [lower[names[number0]] for number0 in rows], [ways[number0] for number0 in rows]
+
+
+def first_directions(columns: Mapping[str, Sequence[Any]], known: Sequence[Instrument | None]) -> dict:
+    """{instrument in lower case: (direction, row number)} of the first row of each unknown
+    instrument with a direction: what :func:`direction_problem` records as it meets the rows in
+    order, found beforehand so that it need meet only the rows that contradict it."""
+    rows, names, ways = _directed_unknowns(columns, known)
+    firsts: dict[str, tuple[bool, int]] = {}
+    for number0, name, way in zip(rows, names, ways):
+        firsts.setdefault(name, (way, number0 + 1))
+    return firsts
+
+
+def _contrary_directions(columns: Mapping[str, Sequence[Any]], known: Sequence[Instrument | None],
+                         firsts: Mapping[str, tuple[bool, int]]) -> np.ndarray:
+    """Rows naming an unknown instrument against the direction of its first row (``firsts``, as
+    :func:`first_directions` gives them): those :func:`direction_problem` flags."""
+    contrary = np.zeros(len(known), dtype=bool)
+    rows, names, ways = _directed_unknowns(columns, known)
+    contrary[[number0 for number0, name, way in zip(rows, names, ways) if firsts[name][0] != way]] = True
+    return contrary
 
 
 def rows_to_check(rows: Sequence[Any], known: Sequence[Instrument | None], effects: tuple) -> np.ndarray:
@@ -267,11 +290,12 @@ def rows_to_check(rows: Sequence[Any], known: Sequence[Instrument | None], effec
     CI, p or F out of range, a g not finite or beyond LARGE_G, a converted stat_type).  The rules
     themselves then judge these rows alone, so each message comes from one implementation."""
     g, v, done = effects
-    columns = columns_of(rows, ("stat_type", "measure", "higher_is_better", "scs_component"))
-    kinds, length = columns["stat_type"], len(done)
+    columns = columns_of(rows, ("stat_type", "measure", "scs_component"))
+    codes, kinds = value_codes(columns["stat_type"])
+    length = len(done)
 
     def of_kind(names: Container[str | None]) -> np.ndarray:
-        return np.fromiter((kind in names for kind in kinds), dtype=bool, count=length)
+        return coded_mask(codes, kinds, names.__contains__)
 
     def number(name: str) -> np.ndarray:
         return numbers_of(rows, name)
@@ -281,7 +305,7 @@ def rows_to_check(rows: Sequence[Any], known: Sequence[Instrument | None], effec
         with np.errstate(invalid="ignore"):
             check |= done & ~(np.isfinite(g) & np.isfinite(v) & (v > 0) & (np.abs(g) <= LARGE_G))
         check |= of_kind(CONVERTED_STAT_TYPES + tuple(ROUTE_MEASURES))
-        check |= np.fromiter((value is not None for value in columns["measure"]), dtype=bool, count=length)
+        check |= present(columns["measure"])
         for column in ("statistic", "g"):
             signed_here = of_kind({kind for kind, name in SIGNED_BY_DIRECTION.items() if name == column})
             check |= signed_here & (number("direction") == 1) & (number(column) < 0)
@@ -297,14 +321,14 @@ def _instrument_rows(columns: Mapping[str, Sequence[Any]], known: Sequence[Instr
                      scored: np.ndarray, number: Callable[[str], np.ndarray]) -> np.ndarray:
     """Rows whose known instrument is contradicted by their direction or, on ``scored`` rows, by
     its range (:func:`instrument_problems`)."""
-    length = len(known)
-    blank = (None,) * length
-    better, parts = columns.get("higher_is_better", blank), columns.get("scs_component", blank)
-    check = np.fromiter((scale is not None and way is not None
-                         and way != (scale.higher_is_better != (part in UNCOMPASSIONATE_PARTS))
-                         for way, scale, part in zip(better, known, parts)), dtype=bool, count=length)
+    codes, scales = instrument_codes(known)
+    part_codes, parts = value_codes(columns.get("scs_component", (None,) * len(known)))
+    better_high = coded_mask(codes, scales, lambda scale: scale and scale.higher_is_better)
+    reversed_part = coded_mask(part_codes, parts, UNCOMPASSIONATE_PARTS.__contains__)
+    way = number("higher_is_better")      # 1, 0 or nan (blank)
+    check = coded_mask(codes, scales, bool) & ~np.isnan(way) & ((way == 1) != (better_high != reversed_part))
     low, high = instrument_ranges(known)
-    outside = np.zeros(length, dtype=bool)
+    outside = np.zeros(len(known), dtype=bool)
     for name in ("mean1", "mean2", "pre_mean1", "pre_mean2"):
         outside |= (number(name) < low) | (number(name) > high)
     for name in ("sd1", "sd2", "pre_sd1", "pre_sd2"):
