@@ -4,7 +4,7 @@ every kind they must give exactly the problems of the rules run on every row."""
 import numpy as np
 import pytest
 
-from compassmeta.data import consistency, cross_checks, validation
+from compassmeta.data import consistency, cross_checks, schema, validation
 from compassmeta.data.columnar import ColumnRecords
 from compassmeta.data.row_effects import REQUIRED_STATISTICS, row_effect
 from test_consistency import INSTRUMENTS, ROW, SCHEMA
@@ -127,3 +127,22 @@ def test_table_effects_give_each_complete_row_its_own_effect():
         assert done.tolist() == complete
         for number in np.flatnonzero(done):
             assert (g[number], v[number]) == pytest.approx(row_effect(typed[number]), rel=1e-15, nan_ok=True)
+
+
+@pytest.mark.parametrize("bad", [[], ["bad id!"], [" padded "], ["caf\udce9"], ["é"], ["x" * 10_001], ["  "],
+                                 ["ok", "bad id!", " padded ", "caf\udce9", "é", "x" * 10_001, " "]])
+def test_string_constraints_checked_over_all_texts_give_each_cells_own_outcome(bad):
+    """A string column's constraints are checked over its distinct texts at once (the ids' pattern
+    over the texts joined): each cell still gets the value and message of its own check."""
+    spec = next(spec for spec in SCHEMA.fields if spec["name"] == "es_id")
+    assert spec["constraints"]["pattern"] == "[A-Za-z0-9_.-]+"
+    for pattern in ("[A-Za-z0-9_.-]+", "[a-z0-9-]+x?"):     # one set repeated, and not
+        field = dict(spec, constraints=dict(spec["constraints"], pattern=pattern))
+        cells = [f"row-{number}" for number in range(50)] + bad
+        columns, problems = schema.typed_columns(["es_id"], [(cell,) for cell in cells],
+                                                 schema.Schema("t", (field,)), "t.csv")
+        outcomes = [schema._cell_outcome(cell.strip(), field) for cell in cells]
+        assert columns[0] == [value for value, _ in outcomes]
+        assert {number: [p.message for p in found] for number, found in problems.items()} == {
+            number: [message] for number, (_, message) in enumerate(outcomes, start=1) if message}
+        assert len(problems) >= (5 if len(bad) > 1 else 0)

@@ -39,7 +39,9 @@ def numbers_of(rows: Sequence[Any], name: str) -> np.ndarray:
     OverflowError for an integer beyond floating point."""
     cache = rows.numbers if _carries_columns(rows) else {}
     if name not in cache:
-        cache[name] = np.array(columns_of(rows, (name,))[name], dtype=float)
+        column = columns_of(rows, (name,))[name]
+        blank = column.count(None) == len(column)     # most fields of most tables: nan at once
+        cache[name] = np.full(len(column), np.nan) if blank else np.array(column, dtype=float)
     return cache[name]
 
 
