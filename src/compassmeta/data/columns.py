@@ -18,6 +18,7 @@ class TypedRows(list):
         super().__init__(rows)
         self.columns = columns
         self.numbers: dict[str, np.ndarray] = {}    # fields as floats, converted once (read-only)
+        self.codes: dict[str, tuple[np.ndarray, list]] = {}    # fields as value_codes, once (read-only)
 
 
 def columns_of(rows: Sequence[Any], names: Iterable[str]) -> dict:
@@ -51,6 +52,15 @@ def value_codes(column: Sequence[Any]) -> tuple[np.ndarray, list]:
     distinct = list(dict.fromkeys(column))
     position = {value: code for code, value in enumerate(distinct)}
     return np.fromiter(map(position.__getitem__, column), dtype=np.intp, count=len(column)), distinct
+
+
+def codes_of(rows: Sequence[Any], name: str) -> tuple[np.ndarray, list]:
+    """:func:`value_codes` of a field of ``rows``, found once per field of :class:`TypedRows`
+    (not to be modified)."""
+    cache = rows.codes if _carries_columns(rows) else {}
+    if name not in cache:
+        cache[name] = value_codes(columns_of(rows, (name,))[name])
+    return cache[name]
 
 
 def coded_mask(codes: np.ndarray, distinct: Sequence[Any], test: Callable[[Any], bool]) -> np.ndarray:

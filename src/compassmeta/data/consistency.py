@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from ..common import distributions as dist
-from .columns import columns_of, numbers_of
-from .instruments import Instrument, instrument_ranges, row_instruments
+from .columns import coded_mask, codes_of, columns_of, numbers_of, present
+from .instruments import Instrument, instrument_codes, instrument_ranges, row_instruments
 from .schema import Problem, record_view, text_column
 
 FLOAT_SLACK = 1e-9     # floating-point slack on top of half a printed unit
@@ -226,44 +226,58 @@ def sd_bound_rows(rows: Sequence[Any], known: Sequence[Instrument | None]) -> np
 TABLE_COLUMNS = ("stat_type", "scs_component", "analysis_set", "printed_test", "n1", "n2")
 
 
-def grim_messages(texts: Sequence[str], sizes: Sequence[Any], scoring_of: Sequence[tuple | None]) -> list:
-    """Each row's GRIM finding (:func:`grim_message`) for one arm's printed mean ``texts`` and ns,
-    None where its ``scoring_of`` (:func:`grim_scoring`) is None: worked out once per distinct
-    (mean text, n, scoring), so the rows GRIM passes are never visited one by one."""
-    keys = list(zip(texts, sizes, scoring_of))
-    found = {key: grim_message(key[0], key[1], *key[2]) for key in set(keys) if key[2]}
-    return list(map(found.get, keys))
+def rule_groups(rows: Sequence[Any], known: Sequence[Instrument | None]) -> tuple[list[tuple], np.ndarray]:
+    """(the distinct (stat_type, scs_component, instrument) of the rows, each row's position among
+    them): the rules that depend on these alone (the SCS component, GRIM's scoring) run once per
+    group."""
+    kind_codes, kinds = codes_of(rows, "stat_type")
+    part_codes, parts = codes_of(rows, "scs_component")
+    scale_codes, scales = instrument_codes(known)
+    combined = (kind_codes * len(parts) + part_codes) * len(scales) + scale_codes
+    distinct, group = np.unique(combined, return_inverse=True)
+    return [(kinds[code // (len(parts) * len(scales))], parts[code // len(scales) % len(parts)],
+             scales[code % len(scales)]) for code in distinct.tolist()], group.reshape(-1)
+
+
+def grim_messages(texts: Sequence[str], sizes: Sequence[Any], scorings: Sequence[tuple | None],
+                  group: np.ndarray) -> dict[int, str]:
+    """{row (from 0): its GRIM finding} for one arm's printed mean ``texts`` and ns, on the rows
+    whose group (:func:`rule_groups`) has a scoring (:func:`grim_scoring`): worked out once per
+    distinct (mean text, n, group), so the rows GRIM passes are never visited one by one."""
+    scored = np.flatnonzero(coded_mask(group, scorings, bool)).tolist()
+    keys = list(zip(map(texts.__getitem__, scored), map(sizes.__getitem__, scored), group[scored].tolist()))
+    found = {key: grim_message(key[0], key[1], *scorings[key[2]]) for key in set(keys)}
+    return {row: message for row, message in zip(scored, map(found.__getitem__, keys)) if message}
 
 
 def table_problems(file: str | os.PathLike[str], header: Sequence[str], records: Sequence[Sequence[str]],
                    rows: Sequence[Mapping[str, Any]], instruments: dict) -> list[Problem]:
     """Every consistency finding of a validated table (typed ``rows`` beside their text ``records``):
     per row its SCS component, GRIM, SD bounds and printed test, then the arm sizes.  Each rule
-    runs on the rows it applies to (found from the columns); the SCS rule once per distinct
-    (instrument, component), GRIM once per distinct printed mean and n."""
+    runs on the rows it applies to (found from the columns); the SCS rule and GRIM's scoring once
+    per distinct (stat_type, component, instrument), GRIM once per distinct printed mean and n."""
     file, problems = str(file), list[Problem]()
     index = {name: position for position, name in enumerate(header)}
     known, columns = row_instruments(rows, instruments), columns_of(rows, TABLE_COLUMNS)
-    kinds, components = columns["stat_type"], columns["scs_component"]
-    by_id = {id(scale): scale for scale in known}     # by identity: a dataclass's hash is slow
-    ids = list(map(id, known))
-    scs = {key: scs_problems(key[0], by_id[key[1]], file, 0) for key in set(zip(components, ids))}
-    scs_found = list(map(scs.__getitem__, zip(components, ids)))
-    scorings = {key: grim_scoring(*key[:2], by_id[key[2]]) for key in set(zip(kinds, components, ids))}
-    scoring_of = list(map(scorings.__getitem__, zip(kinds, components, ids)))
-    grim = {arm: grim_messages(text_column(header, records, f"mean{arm}"), columns[f"n{arm}"], scoring_of)
-            for arm in ("1", "2")}
-    bounded = sd_bound_rows(rows, known).tolist()
-    for number0 in [number0 for number0, (kind, grim1, grim2, bound, tested, found) in enumerate(
-            zip(kinds, grim["1"], grim["2"], bounded, columns["printed_test"], scs_found))
-            if found or kind is not None and (grim1 or grim2 or bound or tested)]:
+    keys, group = rule_groups(rows, known)
+    scs = [scs_problems(part, scale, file, 0) for _, part, scale in keys]
+    scorings = [grim_scoring(*key) for key in keys]
+    grim = {arm: grim_messages(text_column(header, records, f"mean{arm}"), columns[f"n{arm}"], scorings,
+                               group) for arm in ("1", "2")}
+    gridded = np.zeros(len(rows), dtype=bool)
+    gridded[[*grim["1"], *grim["2"]]] = True
+    bounded = sd_bound_rows(rows, known)
+    kinds, groups = columns["stat_type"], group.tolist()
+    flagged = coded_mask(group, scs, bool) | present(kinds) & (
+        gridded | bounded | present(columns["printed_test"]))
+    for number0 in np.flatnonzero(flagged).tolist():
         number, row, instrument = number0 + 1, rows[number0], known[number0]
-        problems.extend(replace(problem, row=number) for problem in scs_found[number0])
+        problems.extend(replace(problem, row=number) for problem in scs[groups[number0]])
         if kinds[number0] is None:
             continue
         level = "error" if columns["analysis_set"][number0] == "completers" else "warning"
         problems.extend(Problem(file, number, f"mean{arm}", grim[arm][number0], level)
-                        for arm in ("1", "2") if grim[arm][number0])
+                        for arm in ("1", "2") if number0 in grim[arm])
         cells = record_view(index, records, number0)
         if instrument and bounded[number0]:
             problems.extend(sd_bound_problems(row, cells, instrument, file, number))

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..common.errors import InputError
-from .columns import columns_of, value_codes
+from .columns import codes_of, value_codes
 from .schema import Schema, raise_first_error, schema_problems
 from .tables import read_table
 
@@ -54,16 +54,28 @@ def instrument_of(row: Mapping[str, Any], instruments: dict) -> Instrument | Non
     return instruments.get(name)
 
 
-def row_instruments(rows: Sequence[Mapping[str, Any]], instruments: dict) -> list:
+class RowInstruments(list):
+    """Each row's known instrument or None (:func:`row_instruments`), with ``codes``, each row's
+    position among the table's distinct instrument cells, and ``scales``, the instrument each
+    of those names: a rule over whole columns then judges each distinct instrument once."""
+
+    def __init__(self, codes: np.ndarray, scales: list):
+        super().__init__(map(scales.__getitem__, codes.tolist()))
+        self.codes, self.scales = codes, scales
+
+
+def row_instruments(rows: Sequence[Mapping[str, Any]], instruments: dict) -> RowInstruments:
     """The known instrument of each typed row (:func:`instrument_of`), each distinct cell looked up once."""
-    column = columns_of(rows, ("instrument",))["instrument"]
-    known = {text: instrument_of({"instrument": text}, instruments) for text in set(column)}
-    return list(map(known.__getitem__, column))
+    codes, texts = codes_of(rows, "instrument")
+    return RowInstruments(codes, [instrument_of({"instrument": text}, instruments) for text in texts])
 
 
 def instrument_codes(known: Sequence[Instrument | None]) -> tuple[np.ndarray, list]:
-    """(each row's position among the distinct instruments of ``known``, those instruments or None),
-    as :func:`columns.value_codes` (by identity: a frozen dataclass's hash is slow)."""
+    """(each row's code, the instrument or None of each code) as :func:`columns.value_codes` gives
+    them: those :class:`RowInstruments` carry, else found by identity (a frozen dataclass's hash
+    is slow)."""
+    if isinstance(known, RowInstruments) and len(known.codes) == len(known):
+        return known.codes, known.scales
     ids = list(map(id, known))
     codes, distinct = value_codes(ids)
     return codes, list(map(dict(zip(ids, known)).__getitem__, distinct))

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import effects
-from .columns import TypedRows, numbers_of, value_codes
+from .columns import TypedRows, codes_of, numbers_of
 from .measure_routes import ROUTE_MEASURES, route_effect
 from .schema import rows_as_columns
 
@@ -71,7 +71,7 @@ def table_effects(rows: Sequence[Mapping[str, Any]], columns: dict | None = None
     names = sorted({name for needed in REQUIRED_STATISTICS.values() for name in needed})
     columns = columns or rows_as_columns(rows, names + ["stat_type", "higher_is_better", "measure"])
     numbers = rows if isinstance(rows, TypedRows) else TypedRows(rows, columns)
-    codes, kinds = value_codes(columns["stat_type"])
+    codes, kinds = codes_of(numbers, "stat_type")
     directed = ~np.isnan(numbers_of(numbers, "higher_is_better"))
     for code, kind in enumerate(kinds):
         if kind is None:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import consistency, cross_checks
-from .columns import TypedRows, coded_mask, columns_of, numbers_of, present, value_codes
+from .columns import TypedRows, coded_mask, codes_of, columns_of, numbers_of, present
 from .instruments import Instrument, instrument_codes, instrument_of, instrument_ranges, row_instruments
 from .measure_routes import ROUTE_MEASURES, route_problems
 from .row_effects import (
@@ -231,10 +231,10 @@ def checked_text(path: str | os.PathLike[str], header: Sequence[str], records: S
         typed = TypedRows(typed, columns)
         effects = table_effects(typed, columns) if "stat_type" in schema.names else None
         known = row_instruments(typed, instruments or {})
-        directions = first_directions(columns, known)
+        directions = first_directions(typed, known)
         g, v, done = (effects[0].tolist(), effects[1].tolist(), effects[2].tolist()) if effects else ((),) * 3
         ruled = rows_to_check(typed, known, effects) if effects else np.ones(len(typed), dtype=bool)
-        looked_at = ruled | _contrary_directions(columns, known, directions)
+        looked_at = ruled | _contrary_directions(typed, known, directions)
         looked_at[[number - 1 for number in cell_problems]] = True
         for number in (np.flatnonzero(looked_at) + 1).tolist():
             row = typed[number - 1]
@@ -251,35 +251,40 @@ def checked_text(path: str | os.PathLike[str], header: Sequence[str], records: S
     return problems, typed, effects
 
 
-def _directed_unknowns(columns: Mapping[str, Sequence[Any]], known: Sequence[Instrument | None]) -> tuple:
-    """(the rows naming an instrument that is not a known one and a direction, each one's
-    instrument in lower case, its direction): the rows :func:`direction_problem` compares."""
-    blank = (None,) * len(known)
-    names, ways = columns.get("instrument", blank), columns.get("higher_is_better", blank)
-    rows = [number0 for number0, (name, way, scale) in enumerate(zip(names, ways, known))
-            if name is not None and way is not None and scale is None]
-    lower = {name: name.lower() for name in {names[number0] for number0 in rows}}
-    return rows, [lower[names[number0]] for number0 in rows], [ways[number0] for number0 in rows]
+def _directed_unknowns(rows: Sequence[Any], known: Sequence[Instrument | None]) -> tuple:
+    """(the rows, counted from 0, that name an instrument that is not a known one and give a
+    direction; each one's instrument as a code into the names; the names, in lower case; each
+    one's direction, 1 or 0): the rows :func:`direction_problem` compares."""
+    codes, texts = codes_of(rows, "instrument")
+    lowered = {text: text.lower() for text in texts if text is not None}
+    names = list(dict.fromkeys(lowered.values()))
+    name_codes = {name: code for code, name in enumerate(names)}
+    row_names = np.array([name_codes[lowered[text]] if text is not None else -1 for text in texts],
+                         dtype=np.intp)
+    scale_codes, scales = instrument_codes(known)
+    way = numbers_of(rows, "higher_is_better")
+    directed = np.flatnonzero((row_names[codes] >= 0) & ~np.isnan(way)
+                              & coded_mask(scale_codes, scales, lambda scale: scale is None))
+    return directed, row_names[codes[directed]], names, way[directed]
 
 
-def first_directions(columns: Mapping[str, Sequence[Any]], known: Sequence[Instrument | None]) -> dict:
+def first_directions(rows: Sequence[Any], known: Sequence[Instrument | None]) -> dict:
     """{instrument in lower case: (direction, row number)} of the first row of each unknown
     instrument with a direction: what :func:`direction_problem` records as it meets the rows in
     order, found beforehand so that it need meet only the rows that contradict it."""
-    rows, names, ways = _directed_unknowns(columns, known)
-    firsts: dict[str, tuple[bool, int]] = {}
-    for number0, name, way in zip(rows, names, ways):
-        firsts.setdefault(name, (way, number0 + 1))
-    return firsts
+    directed, row_names, names, ways = _directed_unknowns(rows, known)
+    _, first = np.unique(row_names, return_index=True)
+    return {names[row_names[at]]: (bool(ways[at]), int(directed[at]) + 1) for at in first.tolist()}
 
 
-def _contrary_directions(columns: Mapping[str, Sequence[Any]], known: Sequence[Instrument | None],
+def _contrary_directions(rows: Sequence[Any], known: Sequence[Instrument | None],
                          firsts: Mapping[str, tuple[bool, int]]) -> np.ndarray:
     """Rows naming an unknown instrument against the direction of its first row (``firsts``, as
     :func:`first_directions` gives them): those :func:`direction_problem` flags."""
+    directed, row_names, names, ways = _directed_unknowns(rows, known)
+    first_ways = np.array([firsts[name][0] if name in firsts else np.nan for name in names], dtype=float)
     contrary = np.zeros(len(known), dtype=bool)
-    rows, names, ways = _directed_unknowns(columns, known)
-    contrary[[number0 for number0, name, way in zip(rows, names, ways) if firsts[name][0] != way]] = True
+    contrary[directed[ways != first_ways[row_names]]] = True
     return contrary
 
 
@@ -290,8 +295,7 @@ def rows_to_check(rows: Sequence[Any], known: Sequence[Instrument | None], effec
     CI, p or F out of range, a g not finite or beyond LARGE_G, a converted stat_type).  The rules
     themselves then judge these rows alone, so each message comes from one implementation."""
     g, v, done = effects
-    columns = columns_of(rows, ("stat_type", "measure", "scs_component"))
-    codes, kinds = value_codes(columns["stat_type"])
+    codes, kinds = codes_of(rows, "stat_type")
     length = len(done)
 
     def of_kind(names: Container[str | None]) -> np.ndarray:
@@ -305,24 +309,25 @@ def rows_to_check(rows: Sequence[Any], known: Sequence[Instrument | None], effec
         with np.errstate(invalid="ignore"):
             check |= done & ~(np.isfinite(g) & np.isfinite(v) & (v > 0) & (np.abs(g) <= LARGE_G))
         check |= of_kind(CONVERTED_STAT_TYPES + tuple(ROUTE_MEASURES))
-        check |= present(columns["measure"])
+        check |= present(columns_of(rows, ("measure",))["measure"])
         for column in ("statistic", "g"):
             signed_here = of_kind({kind for kind, name in SIGNED_BY_DIRECTION.items() if name == column})
             check |= signed_here & (number("direction") == 1) & (number(column) < 0)
         statistic, estimate = number("statistic"), number("g")
         check |= of_kind(("g_ci",)) & ~((number("ci_lower") < estimate) & (estimate < number("ci_upper")))
         check |= of_kind(("p",)) & ~((statistic > 0) & (statistic <= 1)) | of_kind(("f",)) & (statistic < 0)
-        return check | _instrument_rows(columns, known, of_kind(("means", "pre_post")), number)
+        scored = of_kind(("means", "pre_post"))
+        return check | _instrument_rows(codes_of(rows, "scs_component"), known, scored, number)
     except OverflowError:      # a number beyond floating point: let the rules look at every row
         return np.ones(length, dtype=bool)
 
 
-def _instrument_rows(columns: Mapping[str, Sequence[Any]], known: Sequence[Instrument | None],
+def _instrument_rows(components: tuple[np.ndarray, list], known: Sequence[Instrument | None],
                      scored: np.ndarray, number: Callable[[str], np.ndarray]) -> np.ndarray:
     """Rows whose known instrument is contradicted by their direction or, on ``scored`` rows, by
-    its range (:func:`instrument_problems`)."""
+    its range (:func:`instrument_problems`); ``components``: the scs_component column's codes."""
     codes, scales = instrument_codes(known)
-    part_codes, parts = value_codes(columns.get("scs_component", (None,) * len(known)))
+    part_codes, parts = components
     better_high = coded_mask(codes, scales, lambda scale: scale and scale.higher_is_better)
     reversed_part = coded_mask(part_codes, parts, UNCOMPASSIONATE_PARTS.__contains__)
     way = number("higher_is_better")      # 1, 0 or nan (blank)
