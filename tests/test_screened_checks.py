@@ -146,3 +146,25 @@ def test_string_constraints_checked_over_all_texts_give_each_cells_own_outcome(b
         assert {number: [p.message for p in found] for number, found in problems.items()} == {
             number: [message] for number, (_, message) in enumerate(outcomes, start=1) if message}
         assert len(problems) >= (5 if len(bad) > 1 else 0)
+
+
+# trials of several rows against their n_total: varying, a row over it, arms over it, within it
+TRIAL_SIZES = [("a", {"n_total": "78"}), ("a", {"n_total": "77", "outcome": "anxiety"}),
+               ("b", {"n_total": "40"}), ("c", {"n_total": "50", "arm": "cft"}),
+               ("c", {"n_total": "50", "arm": "msc", "outcome": "anxiety"}), ("d", {"n_total": "41"}),
+               ("d", {"n_total": "41", "outcome": "anxiety"}), ("e", {"n_total": "45"}),
+               ("e", {"n_total": "45", "outcome": "anxiety", "control_arm": "tau", "n2": "10"}), ("f", {})]
+
+
+def test_trial_sizes_find_the_same_problems_screened_or_not(monkeypatch):
+    rows = [tuple(dict(ROW, es_id=f"row{number}", study_id=trial, **change).get(name, "")
+                  for name in SCHEMA.names) for number, (trial, change) in enumerate(TRIAL_SIZES)]
+    problems, typed, _ = validation.checked_text("t.csv", SCHEMA.names, rows, SCHEMA, INSTRUMENTS)
+    assert [p for p in problems if p.level == "error"] == []
+    screened = consistency.arm_size_problems(typed, "t.csv")
+    assert [(p.row, p.column) for p in screened] == [(2, "n_total"), (3, "n1"), (5, "n_total"),
+                                                     (9, "n_total")]
+    assert consistency.trials_to_check(typed).tolist() == [True] * 5 + [False] * 2 + [True] * 2 + [False]
+    monkeypatch.setattr(consistency, "trials_to_check",      # every row with an n_total
+                        lambda rows: np.array([row["n_total"] is not None for row in rows]))
+    assert shown(consistency.arm_size_problems(typed, "t.csv")) == shown(screened)

@@ -167,17 +167,42 @@ def scs_problems(component: str | None, instrument: Instrument | None, file: str
 
 
 def arm_size_problems(rows: Sequence[Mapping[str, Any]], file: str) -> list[Problem]:
-    """n per arm against the trial's total, per trial (each arm and control arm counted once)."""
+    """n per arm against the trial's total, per trial (each arm and control arm counted once), on
+    the trials :func:`trials_to_check` picks."""
     names = ("study_id", "n_total", "n1", "n2", "arm", "control_arm")
     columns = columns_of(rows, names)
     trials: dict[str, list[tuple]] = {}
-    for number, member in enumerate(zip(*(columns[name] for name in names)), start=1):
-        if member[1] is not None and member[0]:
-            trials.setdefault(member[0], []).append((number, *member[1:]))
+    for number0 in np.flatnonzero(trials_to_check(rows)).tolist():
+        trials.setdefault(columns["study_id"][number0], []).append(
+            (number0 + 1, *(columns[name][number0] for name in names[1:])))
     problems: list[Problem] = []
     for study_id, members in trials.items():
         problems.extend(trial_size_problems(study_id, members, file))
     return problems
+
+
+def trials_to_check(rows: Sequence[Any]) -> np.ndarray:
+    """The rows with an n_total of the trials :func:`trial_size_problems` could flag, over whole
+    columns: a trial whose n_total varies, that has a row whose n1 + n2 exceed its n_total, or
+    whose arms' largest n1 and control arms' largest n2 add up to more than its least n_total."""
+    total = numbers_of(rows, "n_total")
+    trial_codes, trials = codes_of(rows, "study_id")
+    member = ~np.isnan(total) & coded_mask(trial_codes, trials, bool)
+    trial_of, total = trial_codes[member], total[member]
+    n1, n2 = (np.nan_to_num(numbers_of(rows, name)[member]) for name in ("n1", "n2"))
+    least, most = np.full(len(trials), np.inf), np.full(len(trials), -np.inf)
+    np.minimum.at(least, trial_of, total)
+    np.maximum.at(most, trial_of, total)
+    in_arms = np.zeros(len(trials))
+    for name, size in (("arm", n1), ("control_arm", n2)):
+        arm_codes, arms = codes_of(rows, name)
+        groups, group = np.unique(trial_of * len(arms) + arm_codes[member], return_inverse=True)
+        largest = np.zeros(len(groups))
+        np.maximum.at(largest, group.reshape(-1), size)
+        np.add.at(in_arms, groups // len(arms), largest)
+    flagged = (least < most) | (in_arms > least)
+    flagged[trial_of[n1 + n2 > total]] = True
+    return member & flagged[trial_codes]
 
 
 def trial_size_problems(study_id: str, members: Sequence[tuple], file: str) -> list[Problem]:
@@ -278,10 +303,11 @@ def table_problems(file: str | os.PathLike[str], header: Sequence[str], records:
         level = "error" if columns["analysis_set"][number0] == "completers" else "warning"
         problems.extend(Problem(file, number, f"mean{arm}", grim[arm][number0], level)
                         for arm in ("1", "2") if number0 in grim[arm])
-        cells = record_view(index, records, number0)
-        if instrument and bounded[number0]:
+        bound, tested = instrument and bounded[number0], columns["printed_test"][number0]
+        cells = record_view(index, records, number0) if bound or tested else {}
+        if bound:
             problems.extend(sd_bound_problems(row, cells, instrument, file, number))
-        printed = printed_test_problem(row, cells, file, number) if columns["printed_test"][number0] else None
+        printed = printed_test_problem(row, cells, file, number) if tested else None
         if printed:
             problems.append(printed)
     problems.extend(arm_size_problems(rows, file))
