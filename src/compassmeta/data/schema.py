@@ -308,6 +308,12 @@ def _outcomes(texts: set, spec: dict) -> tuple[dict, dict]:
     return values, messages
 
 
+def _blank(cells: Sequence[str]) -> bool:
+    """Every cell is empty text: counted at C speed (a reader's empty cells are one object; any()
+    tests each cell's truth, ten times slower on the many empty columns of a table)."""
+    return not (cells and cells[0]) and cells.count("") == len(cells)
+
+
 def typed_columns(header: Sequence[str], records: Sequence[Sequence[str]], schema: Schema,
                   file: str) -> tuple:
     """(one list of typed values per schema field, {row number: [Problem, ...]}) of text records.
@@ -326,7 +332,7 @@ def typed_columns(header: Sequence[str], records: Sequence[Sequence[str]], schem
         name = spec["name"]
         index = positions.get(name)
         cells = ("",) * len(records) if index is None else transposed[index]
-        if not any(cells) and not spec.get("constraints", {}).get("required"):
+        if _blank(cells) and not spec.get("constraints", {}).get("required"):
             columns.append([None] * len(records))     # an empty column (most are, in most rows)
             continue
         values, messages = _outcomes(set(cells), spec)
