@@ -1,6 +1,7 @@
 """Typed rows that carry their table's columns, so that each check of ``validate`` reads a field
 of 10^5 rows as one list instead of asking every row (:func:`schema.rows_as_columns` proves
-the rows are a whole table's, one pass over them per call, ten calls per ``validate``)."""
+the rows are a whole table's, one pass over them per call, ten calls per ``validate``), the
+codes of a field's distinct values, and a table's text cells read from its columns."""
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
@@ -8,7 +9,8 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
-from .schema import rows_as_columns
+from .columnar import ColumnRecords
+from .schema import ColumnRowView, RowView, rows_as_columns
 
 
 class TypedRows(list):
@@ -71,3 +73,20 @@ def coded_mask(codes: np.ndarray, distinct: Sequence[Any], test: Callable[[Any],
 def present(column: Sequence[Any]) -> np.ndarray:
     """The rows whose cell is not blank (None)."""
     return np.fromiter(map(operator.is_not, column, repeat(None)), dtype=bool, count=len(column))
+
+
+def record_view(index: dict, records: Sequence[Sequence[str]], row: int) -> RowView:
+    """The text cells of record ``row`` by field name (``index``: name -> position in the header),
+    read from the columns of :class:`columnar.ColumnRecords` without building the record."""
+    if isinstance(records, ColumnRecords):
+        return ColumnRowView(index, records.columns, row)
+    return RowView(index, records[row])
+
+
+def text_column(header: Sequence[str], records: Sequence[Sequence[str]], name: str) -> Sequence[str]:
+    """The text cells of field ``name`` in every record (the column itself for
+    :class:`columnar.ColumnRecords`; not to be modified)."""
+    position = list(header).index(name)
+    if isinstance(records, ColumnRecords):
+        return records.columns[position]
+    return [record[position] for record in records]

@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from ..common import distributions as dist
-from .columns import coded_mask, codes_of, columns_of, numbers_of, present
+from .columns import coded_mask, codes_of, columns_of, numbers_of, present, record_view, text_column
 from .instruments import Instrument, instrument_codes, instrument_ranges, row_instruments
-from .schema import Problem, record_view, text_column
+from .schema import Problem
 
 FLOAT_SLACK = 1e-9     # floating-point slack on top of half a printed unit
 

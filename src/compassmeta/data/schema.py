@@ -215,23 +215,6 @@ class ColumnRowView(RowView):
         return default if position is None else self._values[position][self._row]
 
 
-def record_view(index: dict, records: Sequence[Sequence[str]], row: int) -> RowView:
-    """The text cells of record ``row`` by field name (``index``: name -> position in the header),
-    read from the columns of :class:`columnar.ColumnRecords` without building the record."""
-    if isinstance(records, ColumnRecords):
-        return ColumnRowView(index, records.columns, row)
-    return RowView(index, records[row])
-
-
-def text_column(header: Sequence[str], records: Sequence[Sequence[str]], name: str) -> Sequence[str]:
-    """The text cells of field ``name`` in every record (the column itself for
-    :class:`columnar.ColumnRecords`; not to be modified)."""
-    position = list(header).index(name)
-    if isinstance(records, ColumnRecords):
-        return records.columns[position]
-    return [record[position] for record in records]
-
-
 def rows_as_columns(rows: Sequence[Any], names: Iterable[str]) -> dict:  # rows: mappings (see the fast path)
     """{name: the values of that field across ``rows``}; the columns themselves when ``rows`` are
     every row of one table held as columns (as :func:`typed_rows` makes them)."""
