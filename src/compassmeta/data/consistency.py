@@ -18,6 +18,7 @@ with file, row and column and never fixed.
 """
 import functools
 import math
+import operator
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -280,35 +281,42 @@ def table_problems(file: str | os.PathLike[str], header: Sequence[str], records:
     """Every consistency finding of a validated table (typed ``rows`` beside their text ``records``):
     per row its SCS component, GRIM, SD bounds and printed test, then the arm sizes.  Each rule
     runs on the rows it applies to (found from the columns); the SCS rule and GRIM's scoring once
-    per distinct (stat_type, component, instrument), GRIM once per distinct printed mean and n."""
-    file, problems = str(file), list[Problem]()
-    index = {name: position for position, name in enumerate(header)}
+    per distinct (stat_type, component, instrument), GRIM once per distinct printed mean and n;
+    the findings are then put in row order, a row's in the order of the rules."""
+    file = str(file)
     known, columns = row_instruments(rows, instruments), columns_of(rows, TABLE_COLUMNS)
     keys, group = rule_groups(rows, known)
     scs = [scs_problems(part, scale, file, 0) for _, part, scale in keys]
     scorings = [grim_scoring(*key) for key in keys]
-    grim = {arm: grim_messages(text_column(header, records, f"mean{arm}"), columns[f"n{arm}"], scorings,
-                               group) for arm in ("1", "2")}
-    gridded = np.zeros(len(rows), dtype=bool)
-    gridded[[*grim["1"], *grim["2"]]] = True
-    bounded = sd_bound_rows(rows, known)
-    kinds, groups = columns["stat_type"], group.tolist()
-    flagged = coded_mask(group, scs, bool) | present(kinds) & (
-        gridded | bounded | present(columns["printed_test"]))
-    for number0 in np.flatnonzero(flagged).tolist():
-        number, row, instrument = number0 + 1, rows[number0], known[number0]
-        problems.extend(replace(problem, row=number) for problem in scs[groups[number0]])
-        if kinds[number0] is None:
-            continue
-        level = "error" if columns["analysis_set"][number0] == "completers" else "warning"
-        problems.extend(Problem(file, number, f"mean{arm}", grim[arm][number0], level)
-                        for arm in ("1", "2") if number0 in grim[arm])
-        bound, tested = instrument and bounded[number0], columns["printed_test"][number0]
-        cells = record_view(index, records, number0) if bound or tested else {}
-        if bound:
-            problems.extend(sd_bound_problems(row, cells, instrument, file, number))
-        printed = printed_test_problem(row, cells, file, number) if tested else None
+    groups, levels = group.tolist(), columns["analysis_set"]
+    findings = [(number0, 0, replace(problem, row=number0 + 1))
+                for number0 in np.flatnonzero(coded_mask(group, scs, bool)).tolist()
+                for problem in scs[groups[number0]]]
+    for order, arm in enumerate(("1", "2"), start=1):      # GRIM: only rows with a stat_type are scored
+        findings.extend((number0, order, Problem(file, number0 + 1, f"mean{arm}", message,
+                                                 "error" if levels[number0] == "completers" else "warning"))
+                        for number0, message in grim_messages(text_column(header, records, f"mean{arm}"),
+                                                              columns[f"n{arm}"], scorings, group).items())
+    findings.extend(_printed_cell_findings(header, records, rows, known, columns, file))
+    findings.sort(key=operator.itemgetter(0, 1))      # stable: a rule's findings in a row keep their order
+    return [problem for _, _, problem in findings] + arm_size_problems(rows, file)
+
+
+def _printed_cell_findings(header: Sequence[str], records: Sequence[Sequence[str]], rows: Sequence[Any],
+                           known: Sequence[Instrument | None], columns: Mapping[str, Sequence[Any]],
+                           file: str) -> list[tuple[int, int, Problem]]:
+    """(row from 0, 3 or 4, problem): the SD bounds (:func:`sd_bound_problems`, on the rows
+    :func:`sd_bound_rows` picks) and the printed test of the rows with a stat_type, which read
+    the row's printed text."""
+    index = {name: position for position, name in enumerate(header)}
+    bounded, tested = sd_bound_rows(rows, known), present(columns["printed_test"])
+    findings: list[tuple[int, int, Problem]] = []
+    for number0 in np.flatnonzero(present(columns["stat_type"]) & (bounded | tested)).tolist():
+        row, instrument, cells = rows[number0], known[number0], record_view(index, records, number0)
+        if instrument and bounded[number0]:
+            findings.extend((number0, 3, problem)
+                            for problem in sd_bound_problems(row, cells, instrument, file, number0 + 1))
+        printed = printed_test_problem(row, cells, file, number0 + 1) if tested[number0] else None
         if printed:
-            problems.append(printed)
-    problems.extend(arm_size_problems(rows, file))
-    return problems
+            findings.append((number0, 4, printed))
+    return findings
