@@ -178,3 +178,26 @@ def test_confirmed_implausible_value_is_a_warning(table):
     assert accepted.exit_code == 0, accepted.output
     assert "factor of 4: a decimal slip? (confirmed in inclusion_note)" in accepted.output
     assert "Table 2 prints 0.68" in table.read_text(encoding="utf-8")
+
+
+def test_checks_across_rows_name_each_rows_first_row_of_its_group():
+    """Groups interleaved in the table, a blank arm, a trial of one row: each finding names the
+    first row of its own group, in row order, rule by rule."""
+    other = dict(ROW, es_id="other-gad7-post", study_id="other2020", citation="Other trial", year="2020")
+    rows = [ROW, other, dict(SECOND, year="2023", format="online"),
+            dict(other, es_id="other-phq9-post", outcome="depression", instrument="PHQ-9",
+                 population="subclinical", sessions="6"),
+            dict(ROW, es_id="example2024-gad7-again", arm="", n1="30", format="individual", sessions="4"),
+            dict(ROW, es_id="example2024-gad7-twice", n1="40", sessions="6")]
+    trial, arm = "trial example2024: ", "trial and arm example2024 cft: "
+    assert [(c, r, m) for c, r, level, m in found(*rows) if level == "error"] == [
+        ("year", 3, trial + "year '2023' differs from row 1 ('2024')"),
+        ("population", 4, "trial other2020: population 'subclinical' differs from row 2 ('clinical')"),
+        ("format", 3, arm + "format 'online' differs from row 1 ('group')"),
+        ("sessions", 4, "trial and arm other2020 cft: sessions '6' differs from row 2 ('8')"),
+        ("sessions", 6, arm + "sessions '6' differs from row 1 ('8')"),
+        ("n1", 6, "example2024 arm cft at post: n1 40 differs from row 1 (39); an arm has one n per "
+                  "assessment"),
+        ("es_id", 6, "example2024-gad7-twice repeats row 1 (example2024-gad7-post): the same trial, outcome, "
+                     "instrument, component, arm, control arm and timepoint"),
+    ]

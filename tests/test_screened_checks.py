@@ -4,7 +4,9 @@ every kind they must give exactly the problems of the rules run on every row."""
 import numpy as np
 import pytest
 
-from compassmeta.data import consistency, cross_checks, validation
+from compassmeta.data import consistency, cross_checks, schema, validation
+from compassmeta.data.columnar import ColumnRecords
+from compassmeta.data.row_effects import REQUIRED_STATISTICS, row_effect
 from test_consistency import INSTRUMENTS, ROW, SCHEMA
 
 NOT_MEANS = {"mean1": "", "sd1": "", "mean2": "", "sd2": ""}
@@ -74,7 +76,7 @@ def test_row_rules_find_the_same_problems_screened_or_not(monkeypatch):
     screened, _, _ = validation.checked_text("t.csv", SCHEMA.names, rows, SCHEMA, INSTRUMENTS)
     assert len({p.row for p in screened}) >= 16     # the table does break the rules
     monkeypatch.setattr(validation, "rows_to_check", everything(validation.rows_to_check))
-    monkeypatch.setattr(validation, "_unknown_directions", everything(validation._unknown_directions))
+    monkeypatch.setattr(validation, "_contrary_directions", everything(validation._contrary_directions))
     every_row, _, _ = validation.checked_text("t.csv", SCHEMA.names, rows, SCHEMA, INSTRUMENTS)
     assert shown(screened) == shown(every_row)
 
@@ -94,3 +96,75 @@ def test_consistency_and_plausibility_find_the_same_problems_screened_or_not(mon
     assert len({p.row for p in screened}) >= 5
     monkeypatch.setattr(module, screen, everything(getattr(module, screen)))
     assert shown(run(rows, typed)) == shown(screened)
+
+
+def test_consistency_reads_the_same_cells_from_columns_as_from_records():
+    """A large table's records come as columns (columnar.ColumnRecords): the printed means, SDs and
+    tests that GRIM, the SD bounds and the printed-test rule read must be the records' own."""
+    rows = records(CHECKS)
+    _, typed, _ = validation.checked_text("t.csv", SCHEMA.names, rows, SCHEMA, INSTRUMENTS)
+    as_columns = ColumnRecords([list(column) for column in zip(*rows)])
+    from_records = consistency.table_problems("t.csv", SCHEMA.names, rows, typed, INSTRUMENTS)
+    assert len({p.row for p in from_records}) >= 5
+    assert shown(consistency.table_problems("t.csv", SCHEMA.names, as_columns, typed, INSTRUMENTS)) == shown(
+        from_records)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in sqrt")
+def test_table_effects_give_each_complete_row_its_own_effect():
+    """The effects computed a stat_type at a time over whole columns are each row's row_effect,
+    and the rows left out are those missing a statistic or a direction, or of a stat_type whose
+    arithmetic overflows in some row (SDs of 1e308: left for the rules, row by row)."""
+    overflowing = ROW_RULES[-1]
+    assert overflowing == {"sd1": "1e308", "sd2": "1e308"}
+    changes = ROW_RULES[:-1] + CHECKS + [{"n1": ""}, {"higher_is_better": ""}, {"stat_type": ""}]
+    for trapped, table in (((), changes), (("means",), changes + [overflowing])):
+        _, typed, (g, v, done) = validation.checked_text("t.csv", SCHEMA.names, records(table), SCHEMA,
+                                                         INSTRUMENTS)
+        complete = [row["stat_type"] not in (None, *trapped) and row["higher_is_better"] is not None and all(
+            row[name] is not None for name in REQUIRED_STATISTICS[row["stat_type"]]) for row in typed]
+        assert sum(complete) >= 10
+        assert done.tolist() == complete
+        for number in np.flatnonzero(done):
+            assert (g[number], v[number]) == pytest.approx(row_effect(typed[number]), rel=1e-15, nan_ok=True)
+
+
+@pytest.mark.parametrize("bad", [[], ["bad id!"], [" padded "], ["caf\udce9"], ["é"], ["x" * 10_001], ["  "],
+                                 ["ok", "bad id!", " padded ", "caf\udce9", "é", "x" * 10_001, " "]])
+def test_string_constraints_checked_over_all_texts_give_each_cells_own_outcome(bad):
+    """A string column's constraints are checked over its distinct texts at once (the ids' pattern
+    over the texts joined): each cell still gets the value and message of its own check."""
+    spec = next(spec for spec in SCHEMA.fields if spec["name"] == "es_id")
+    assert spec["constraints"]["pattern"] == "[A-Za-z0-9_.-]+"
+    for pattern in ("[A-Za-z0-9_.-]+", "[a-z0-9-]+x?"):     # one set repeated, and not
+        field = dict(spec, constraints=dict(spec["constraints"], pattern=pattern))
+        cells = [f"row-{number}" for number in range(50)] + bad
+        columns, problems = schema.typed_columns(["es_id"], [(cell,) for cell in cells],
+                                                 schema.Schema("t", (field,)), "t.csv")
+        outcomes = [schema._cell_outcome(cell.strip(), field) for cell in cells]
+        assert columns[0] == [value for value, _ in outcomes]
+        assert {number: [p.message for p in found] for number, found in problems.items()} == {
+            number: [message] for number, (_, message) in enumerate(outcomes, start=1) if message}
+        assert len(problems) >= (5 if len(bad) > 1 else 0)
+
+
+# trials of several rows against their n_total: varying, a row over it, arms over it, within it
+TRIAL_SIZES = [("a", {"n_total": "78"}), ("a", {"n_total": "77", "outcome": "anxiety"}),
+               ("b", {"n_total": "40"}), ("c", {"n_total": "50", "arm": "cft"}),
+               ("c", {"n_total": "50", "arm": "msc", "outcome": "anxiety"}), ("d", {"n_total": "41"}),
+               ("d", {"n_total": "41", "outcome": "anxiety"}), ("e", {"n_total": "45"}),
+               ("e", {"n_total": "45", "outcome": "anxiety", "control_arm": "tau", "n2": "10"}), ("f", {})]
+
+
+def test_trial_sizes_find_the_same_problems_screened_or_not(monkeypatch):
+    rows = [tuple(dict(ROW, es_id=f"row{number}", study_id=trial, **change).get(name, "")
+                  for name in SCHEMA.names) for number, (trial, change) in enumerate(TRIAL_SIZES)]
+    problems, typed, _ = validation.checked_text("t.csv", SCHEMA.names, rows, SCHEMA, INSTRUMENTS)
+    assert [p for p in problems if p.level == "error"] == []
+    screened = consistency.arm_size_problems(typed, "t.csv")
+    assert [(p.row, p.column) for p in screened] == [(2, "n_total"), (3, "n1"), (5, "n_total"),
+                                                     (9, "n_total")]
+    assert consistency.trials_to_check(typed).tolist() == [True] * 5 + [False] * 2 + [True] * 2 + [False]
+    monkeypatch.setattr(consistency, "trials_to_check",      # every row with an n_total
+                        lambda rows: np.array([row["n_total"] is not None for row in rows]))
+    assert shown(consistency.arm_size_problems(typed, "t.csv")) == shown(screened)

@@ -1,12 +1,16 @@
 """Typed rows that carry their table's columns, so that each check of ``validate`` reads a field
 of 10^5 rows as one list instead of asking every row (:func:`schema.rows_as_columns` proves
-the rows are a whole table's, one pass over them per call, ten calls per ``validate``)."""
-from collections.abc import Iterable, Mapping, Sequence
+the rows are a whole table's, one pass over them per call, ten calls per ``validate``), the
+codes of a field's distinct values, and a table's text cells read from its columns."""
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import Any, TypeGuard
 
 import numpy as np
 
-from .schema import rows_as_columns
+from .columnar import ColumnRecords
+from .schema import ColumnRowView, RowView, rows_as_columns
 
 
 class TypedRows(list):
@@ -16,6 +20,7 @@ class TypedRows(list):
         super().__init__(rows)
         self.columns = columns
         self.numbers: dict[str, np.ndarray] = {}    # fields as floats, converted once (read-only)
+        self.codes: dict[str, tuple[np.ndarray, list]] = {}    # fields as value_codes, once (read-only)
 
 
 def columns_of(rows: Sequence[Any], names: Iterable[str]) -> dict:
@@ -37,5 +42,51 @@ def numbers_of(rows: Sequence[Any], name: str) -> np.ndarray:
     OverflowError for an integer beyond floating point."""
     cache = rows.numbers if _carries_columns(rows) else {}
     if name not in cache:
-        cache[name] = np.array(columns_of(rows, (name,))[name], dtype=float)
+        column = columns_of(rows, (name,))[name]
+        blank = column.count(None) == len(column)     # most fields of most tables: nan at once
+        cache[name] = np.full(len(column), np.nan) if blank else np.array(column, dtype=float)
     return cache[name]
+
+
+def value_codes(column: Sequence[Any]) -> tuple[np.ndarray, list]:
+    """(each cell's position among the column's distinct values, those values in order of first
+    appearance): a rule judges each distinct value once and the rows by their codes."""
+    distinct = list(dict.fromkeys(column))
+    position = {value: code for code, value in enumerate(distinct)}
+    return np.fromiter(map(position.__getitem__, column), dtype=np.intp, count=len(column)), distinct
+
+
+def codes_of(rows: Sequence[Any], name: str) -> tuple[np.ndarray, list]:
+    """:func:`value_codes` of a field of ``rows``, found once per field of :class:`TypedRows`
+    (not to be modified)."""
+    cache = rows.codes if _carries_columns(rows) else {}
+    if name not in cache:
+        cache[name] = value_codes(columns_of(rows, (name,))[name])
+    return cache[name]
+
+
+def coded_mask(codes: np.ndarray, distinct: Sequence[Any], test: Callable[[Any], bool]) -> np.ndarray:
+    """The rows whose value passes ``test``, each distinct value tested once (:func:`value_codes`)."""
+    return np.array([bool(test(value)) for value in distinct], dtype=bool)[codes]
+
+
+def present(column: Sequence[Any]) -> np.ndarray:
+    """The rows whose cell is not blank (None)."""
+    return np.fromiter(map(operator.is_not, column, repeat(None)), dtype=bool, count=len(column))
+
+
+def record_view(index: dict, records: Sequence[Sequence[str]], row: int) -> RowView:
+    """The text cells of record ``row`` by field name (``index``: name -> position in the header),
+    read from the columns of :class:`columnar.ColumnRecords` without building the record."""
+    if isinstance(records, ColumnRecords):
+        return ColumnRowView(index, records.columns, row)
+    return RowView(index, records[row])
+
+
+def text_column(header: Sequence[str], records: Sequence[Sequence[str]], name: str) -> Sequence[str]:
+    """The text cells of field ``name`` in every record (the column itself for
+    :class:`columnar.ColumnRecords`; not to be modified)."""
+    position = list(header).index(name)
+    if isinstance(records, ColumnRecords):
+        return records.columns[position]
+    return [record[position] for record in records]

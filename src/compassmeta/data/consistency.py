@@ -18,6 +18,7 @@ with file, row and column and never fixed.
 """
 import functools
 import math
+import operator
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -26,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from ..common import distributions as dist
-from .columns import columns_of, numbers_of
-from .instruments import Instrument, instrument_ranges, row_instruments
-from .schema import Problem, RowView
+from .columns import coded_mask, codes_of, columns_of, numbers_of, present, record_view, text_column
+from .instruments import Instrument, instrument_codes, instrument_ranges, row_instruments
+from .schema import Problem
 
 FLOAT_SLACK = 1e-9     # floating-point slack on top of half a printed unit
 
@@ -167,17 +168,42 @@ def scs_problems(component: str | None, instrument: Instrument | None, file: str
 
 
 def arm_size_problems(rows: Sequence[Mapping[str, Any]], file: str) -> list[Problem]:
-    """n per arm against the trial's total, per trial (each arm and control arm counted once)."""
+    """n per arm against the trial's total, per trial (each arm and control arm counted once), on
+    the trials :func:`trials_to_check` picks."""
     names = ("study_id", "n_total", "n1", "n2", "arm", "control_arm")
     columns = columns_of(rows, names)
     trials: dict[str, list[tuple]] = {}
-    for number, member in enumerate(zip(*(columns[name] for name in names)), start=1):
-        if member[1] is not None and member[0]:
-            trials.setdefault(member[0], []).append((number, *member[1:]))
+    for number0 in np.flatnonzero(trials_to_check(rows)).tolist():
+        trials.setdefault(columns["study_id"][number0], []).append(
+            (number0 + 1, *(columns[name][number0] for name in names[1:])))
     problems: list[Problem] = []
     for study_id, members in trials.items():
         problems.extend(trial_size_problems(study_id, members, file))
     return problems
+
+
+def trials_to_check(rows: Sequence[Any]) -> np.ndarray:
+    """The rows with an n_total of the trials :func:`trial_size_problems` could flag, over whole
+    columns: a trial whose n_total varies, that has a row whose n1 + n2 exceed its n_total, or
+    whose arms' largest n1 and control arms' largest n2 add up to more than its least n_total."""
+    total = numbers_of(rows, "n_total")
+    trial_codes, trials = codes_of(rows, "study_id")
+    member = ~np.isnan(total) & coded_mask(trial_codes, trials, bool)
+    trial_of, total = trial_codes[member], total[member]
+    n1, n2 = (np.nan_to_num(numbers_of(rows, name)[member]) for name in ("n1", "n2"))
+    least, most = np.full(len(trials), np.inf), np.full(len(trials), -np.inf)
+    np.minimum.at(least, trial_of, total)
+    np.maximum.at(most, trial_of, total)
+    in_arms = np.zeros(len(trials))
+    for name, size in (("arm", n1), ("control_arm", n2)):
+        arm_codes, arms = codes_of(rows, name)
+        groups, group = np.unique(trial_of * len(arms) + arm_codes[member], return_inverse=True)
+        largest = np.zeros(len(groups))
+        np.maximum.at(largest, group.reshape(-1), size)
+        np.add.at(in_arms, groups // len(arms), largest)
+    flagged = (least < most) | (in_arms > least)
+    flagged[trial_of[n1 + n2 > total]] = True
+    return member & flagged[trial_codes]
 
 
 def trial_size_problems(study_id: str, members: Sequence[tuple], file: str) -> list[Problem]:
@@ -226,41 +252,71 @@ def sd_bound_rows(rows: Sequence[Any], known: Sequence[Instrument | None]) -> np
 TABLE_COLUMNS = ("stat_type", "scs_component", "analysis_set", "printed_test", "n1", "n2")
 
 
+def rule_groups(rows: Sequence[Any], known: Sequence[Instrument | None]) -> tuple[list[tuple], np.ndarray]:
+    """(the distinct (stat_type, scs_component, instrument) of the rows, each row's position among
+    them): the rules that depend on these alone (the SCS component, GRIM's scoring) run once per
+    group."""
+    kind_codes, kinds = codes_of(rows, "stat_type")
+    part_codes, parts = codes_of(rows, "scs_component")
+    scale_codes, scales = instrument_codes(known)
+    combined = (kind_codes * len(parts) + part_codes) * len(scales) + scale_codes
+    distinct, group = np.unique(combined, return_inverse=True)
+    return [(kinds[code // (len(parts) * len(scales))], parts[code // len(scales) % len(parts)],
+             scales[code % len(scales)]) for code in distinct.tolist()], group.reshape(-1)
+
+
+def grim_messages(texts: Sequence[str], sizes: Sequence[Any], scorings: Sequence[tuple | None],
+                  group: np.ndarray) -> dict[int, str]:
+    """{row (from 0): its GRIM finding} for one arm's printed mean ``texts`` and ns, on the rows
+    whose group (:func:`rule_groups`) has a scoring (:func:`grim_scoring`): worked out once per
+    distinct (mean text, n, group), so the rows GRIM passes are never visited one by one."""
+    scored = np.flatnonzero(coded_mask(group, scorings, bool)).tolist()
+    keys = list(zip(map(texts.__getitem__, scored), map(sizes.__getitem__, scored), group[scored].tolist()))
+    found = {key: grim_message(key[0], key[1], *scorings[key[2]]) for key in set(keys)}
+    return {row: message for row, message in zip(scored, map(found.__getitem__, keys)) if message}
+
+
 def table_problems(file: str | os.PathLike[str], header: Sequence[str], records: Sequence[Sequence[str]],
                    rows: Sequence[Mapping[str, Any]], instruments: dict) -> list[Problem]:
     """Every consistency finding of a validated table (typed ``rows`` beside their text ``records``):
     per row its SCS component, GRIM, SD bounds and printed test, then the arm sizes.  Each rule
-    runs on the rows it applies to (found from the columns); the SCS rule once per distinct
-    (instrument, component)."""
-    file, problems = str(file), list[Problem]()
-    index = {name: position for position, name in enumerate(header)}
+    runs on the rows it applies to (found from the columns); the SCS rule and GRIM's scoring once
+    per distinct (stat_type, component, instrument), GRIM once per distinct printed mean and n;
+    the findings are then put in row order, a row's in the order of the rules."""
+    file = str(file)
     known, columns = row_instruments(rows, instruments), columns_of(rows, TABLE_COLUMNS)
-    kinds, components = columns["stat_type"], columns["scs_component"]
-    by_id = {id(scale): scale for scale in known}     # by identity: a dataclass's hash is slow
-    ids = [id(scale) for scale in known]
-    scs = {key: scs_problems(key[0], by_id[key[1]], file, 0) for key in set(zip(components, ids))}
-    scs_found = [scs[key] for key in zip(components, ids)]
-    scorings = {key: grim_scoring(*key[:2], by_id[key[2]]) for key in set(zip(kinds, components, ids))}
-    scoring_of = [scorings[key] for key in zip(kinds, components, ids)]
-    bounded = sd_bound_rows(rows, known).tolist()
-    for number0 in [number0 for number0, (kind, scoring, bound, tested, found) in enumerate(
-            zip(kinds, scoring_of, bounded, columns["printed_test"], scs_found))
-            if found or kind is not None and (scoring or bound or tested)]:
-        number, row, instrument = number0 + 1, rows[number0], known[number0]
-        problems.extend(replace(problem, row=number) for problem in scs_found[number0])
-        if kinds[number0] is None:
-            continue
-        cells, scoring = RowView(index, records[number0]), scoring_of[number0]
-        if scoring:
-            level = "error" if columns["analysis_set"][number0] == "completers" else "warning"
-            for arm in ("1", "2"):
-                message = grim_message(cells[f"mean{arm}"], columns[f"n{arm}"][number0], *scoring)
-                if message:
-                    problems.append(Problem(file, number, f"mean{arm}", message, level))
+    keys, group = rule_groups(rows, known)
+    scs = [scs_problems(part, scale, file, 0) for _, part, scale in keys]
+    scorings = [grim_scoring(*key) for key in keys]
+    groups, levels = group.tolist(), columns["analysis_set"]
+    findings = [(number0, 0, replace(problem, row=number0 + 1))
+                for number0 in np.flatnonzero(coded_mask(group, scs, bool)).tolist()
+                for problem in scs[groups[number0]]]
+    for order, arm in enumerate(("1", "2"), start=1):      # GRIM: only rows with a stat_type are scored
+        findings.extend((number0, order, Problem(file, number0 + 1, f"mean{arm}", message,
+                                                 "error" if levels[number0] == "completers" else "warning"))
+                        for number0, message in grim_messages(text_column(header, records, f"mean{arm}"),
+                                                              columns[f"n{arm}"], scorings, group).items())
+    findings.extend(_printed_cell_findings(header, records, rows, known, columns, file))
+    findings.sort(key=operator.itemgetter(0, 1))      # stable: a rule's findings in a row keep their order
+    return [problem for _, _, problem in findings] + arm_size_problems(rows, file)
+
+
+def _printed_cell_findings(header: Sequence[str], records: Sequence[Sequence[str]], rows: Sequence[Any],
+                           known: Sequence[Instrument | None], columns: Mapping[str, Sequence[Any]],
+                           file: str) -> list[tuple[int, int, Problem]]:
+    """(row from 0, 3 or 4, problem): the SD bounds (:func:`sd_bound_problems`, on the rows
+    :func:`sd_bound_rows` picks) and the printed test of the rows with a stat_type, which read
+    the row's printed text."""
+    index = {name: position for position, name in enumerate(header)}
+    bounded, tested = sd_bound_rows(rows, known), present(columns["printed_test"])
+    findings: list[tuple[int, int, Problem]] = []
+    for number0 in np.flatnonzero(present(columns["stat_type"]) & (bounded | tested)).tolist():
+        row, instrument, cells = rows[number0], known[number0], record_view(index, records, number0)
         if instrument and bounded[number0]:
-            problems.extend(sd_bound_problems(row, cells, instrument, file, number))
-        printed = printed_test_problem(row, cells, file, number) if columns["printed_test"][number0] else None
+            findings.extend((number0, 3, problem)
+                            for problem in sd_bound_problems(row, cells, instrument, file, number0 + 1))
+        printed = printed_test_problem(row, cells, file, number0 + 1) if tested[number0] else None
         if printed:
-            problems.append(printed)
-    problems.extend(arm_size_problems(rows, file))
-    return problems
+            findings.append((number0, 4, printed))
+    return findings

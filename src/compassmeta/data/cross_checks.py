@@ -26,8 +26,10 @@ The same bound on an SD entered as such is in :mod:`consistency`: there it is im
 implausible, so it stays an error that no confirmation lifts.
 """
 import math
+import operator
 import os
 from collections.abc import Sequence
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -66,21 +68,27 @@ def implausible(row: Row, file: str, number: int, column: str, message: str) -> 
                                          "(add/edit --confirm-implausible REASON)")
 
 
+def first_rows(keys: Sequence[Any]) -> list[int]:
+    """Each row's first row (counted from 0) with the same key (one pass of dict.setdefault)."""
+    first: dict[Any, int] = {}
+    return list(map(first.setdefault, keys, range(len(keys))))
+
+
 def shared_value_problems(rows: Rows, file: str, key_fields: tuple[str, ...], fields: tuple[str, ...],
                           what: str) -> list[Problem]:
     """Rows that disagree with the first row of their group (``key_fields``) on one of ``fields``.
-    Column at a time: each row's key is built once and each field compared in one pass."""
+    Column at a time: each row's group is found once and each field compared in one pass (a
+    blank key cell is its own value: a typed cell is never empty text)."""
     fields = tuple(name for name in fields if rows and name in rows[0])
     columns = columns_of(rows, ("study_id", *key_fields, *fields))
-    keys = zip(*(tuple(cell or "" for cell in columns[name]) for name in key_fields))
-    first: dict[tuple[Any, ...], int] = {}
-    group = [first.setdefault(key, number) if trial is not None else None
-             for number, (trial, key) in enumerate(zip(columns["study_id"], keys))]
+    keys = list(zip(*map(columns.__getitem__, key_fields))) if len(key_fields) > 1 else columns[key_fields[0]]
+    group, trials = first_rows(keys), columns["study_id"]
     found: list[tuple[int, int, int, str]] = []
     for order, name in enumerate(fields):
         values = columns[name]
-        found.extend((number, order, reference, name) for number, reference in enumerate(group)
-                     if reference is not None and values[number] != values[reference])
+        differing = compress(range(len(group)), map(operator.ne, values, map(values.__getitem__, group)))
+        found.extend((number, order, group[number], name) for number in differing
+                     if trials[number] is not None)
     problems: list[Problem] = []
     for number, _, reference, name in sorted(found):
         values = columns[name]
@@ -119,19 +127,13 @@ def duplicate_problems(rows: Rows, file: str) -> list[Problem]:
     """Rows reporting the same comparison as an earlier row (same trial, outcome, instrument,
     component, arms and assessment)."""
     columns = columns_of(rows, (*COMPARISON_KEY, "es_id"))
-    seen: dict[tuple[Any, ...], tuple[int, Any]] = {}
-    problems: list[Problem] = []
-    for number, (key, es_id) in enumerate(zip(zip(*(columns[name] for name in COMPARISON_KEY)),
-                                              columns["es_id"]), start=1):
-        if key[0] is None:
-            continue
-        if key in seen:
-            problems.append(Problem(file, number, "es_id",
-                                    f"{es_id} repeats row {seen[key][0]} ({seen[key][1]}): the "
-                                    "same trial, outcome, instrument, component, arm, control arm and "
-                                    "timepoint"))
-        seen.setdefault(key, (number, es_id))
-    return problems
+    keys = list(zip(*(columns[name] for name in COMPARISON_KEY)))
+    first, es_ids = first_rows(keys), columns["es_id"]
+    return [Problem(file, number + 1, "es_id",
+                    f"{es_ids[number]} repeats row {first[number] + 1} ({es_ids[first[number]]}): the "
+                    "same trial, outcome, instrument, component, arm, control arm and timepoint")
+            for number in compress(range(len(keys)), map(operator.ne, first, range(len(keys))))
+            if keys[number][0] is not None]
 
 
 def sd_ratio_problems(row: Row, file: str, number: int) -> list[Problem]:

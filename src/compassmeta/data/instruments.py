@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..common.errors import InputError
-from .columns import columns_of
+from .columns import codes_of, value_codes
 from .schema import Schema, raise_first_error, schema_problems
 from .tables import read_table
 
@@ -54,17 +54,36 @@ def instrument_of(row: Mapping[str, Any], instruments: dict) -> Instrument | Non
     return instruments.get(name)
 
 
-def row_instruments(rows: Sequence[Mapping[str, Any]], instruments: dict) -> list:
+class RowInstruments(list):
+    """Each row's known instrument or None (:func:`row_instruments`), with ``codes``, each row's
+    position among the table's distinct instrument cells, and ``scales``, the instrument each
+    of those names: a rule over whole columns then judges each distinct instrument once."""
+
+    def __init__(self, codes: np.ndarray, scales: list):
+        super().__init__(map(scales.__getitem__, codes.tolist()))
+        self.codes, self.scales = codes, scales
+
+
+def row_instruments(rows: Sequence[Mapping[str, Any]], instruments: dict) -> RowInstruments:
     """The known instrument of each typed row (:func:`instrument_of`), each distinct cell looked up once."""
-    column = columns_of(rows, ("instrument",))["instrument"]
-    known = {text: instrument_of({"instrument": text}, instruments) for text in set(column)}
-    return [known[text] for text in column]
+    codes, texts = codes_of(rows, "instrument")
+    return RowInstruments(codes, [instrument_of({"instrument": text}, instruments) for text in texts])
+
+
+def instrument_codes(known: Sequence[Instrument | None]) -> tuple[np.ndarray, list]:
+    """(each row's code, the instrument or None of each code) as :func:`columns.value_codes` gives
+    them: those :class:`RowInstruments` carry, else found by identity (a frozen dataclass's hash
+    is slow)."""
+    if isinstance(known, RowInstruments) and len(known.codes) == len(known):
+        return known.codes, known.scales
+    ids = list(map(id, known))
+    codes, distinct = value_codes(ids)
+    return codes, list(map(dict(zip(ids, known)).__getitem__, distinct))
 
 
 def instrument_ranges(known: Sequence[Instrument | None]) -> tuple[np.ndarray, np.ndarray]:
     """(minimum, maximum) of each row's known instrument (:func:`row_instruments`); nan without one."""
-    def bound(name: str) -> np.ndarray:
-        return np.fromiter((getattr(scale, name) if scale else np.nan for scale in known), dtype=float,
-                           count=len(known))
-
-    return bound("minimum"), bound("maximum")
+    codes, scales = instrument_codes(known)
+    minimum = np.array([scale.minimum if scale else np.nan for scale in scales], dtype=float)
+    maximum = np.array([scale.maximum if scale else np.nan for scale in scales], dtype=float)
+    return minimum[codes], maximum[codes]

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import effects
+from .columns import TypedRows, codes_of, numbers_of
 from .measure_routes import ROUTE_MEASURES, route_effect
 from .schema import rows_as_columns
 
@@ -64,28 +65,28 @@ def table_effects(rows: Sequence[Mapping[str, Any]], columns: dict | None = None
     ``stat_type`` with every required statistic and a direction are computed together, under
     the same floating-point traps as :func:`row_effect` (overflow, division by zero); a group
     that trips one is left undone, for the caller to take row by row.  ``columns``: the rows'
-    values by field, if at hand (:func:`schema.typed_rows`)."""
+    values by field, if at hand (:func:`schema.typed_rows`).  The groups are found over whole
+    columns of floats (a typed number is finite, so nan marks a blank)."""
     g, v, done = np.full(len(rows), np.nan), np.full(len(rows), np.nan), np.zeros(len(rows), dtype=bool)
     names = sorted({name for needed in REQUIRED_STATISTICS.values() for name in needed})
     columns = columns or rows_as_columns(rows, names + ["stat_type", "higher_is_better", "measure"])
-    groups: dict[str, list[int]] = {}
-    for number, (kind, direction) in enumerate(zip(columns["stat_type"], columns["higher_is_better"])):
-        if kind is not None and direction is not None:
-            groups.setdefault(kind, []).append(number)
-    for kind, members in groups.items():
-        needed = REQUIRED_STATISTICS[kind] + ("higher_is_better",)
-        picked = {name: [columns[name][number] for number in members] for name in needed}
-        complete = [all(values) for values in zip(*([value is not None for value in picked[name]]
-                                                      for name in needed))]
-        members = [number for number, keep in zip(members, complete) if keep]
-        if not members:
+    numbers = rows if isinstance(rows, TypedRows) else TypedRows(rows, columns)
+    codes, kinds = codes_of(numbers, "stat_type")
+    directed = ~np.isnan(numbers_of(numbers, "higher_is_better"))
+    for code, kind in enumerate(kinds):
+        if kind is None:
             continue
-        group: dict[str, Any] = {
-            name: np.array([value for value, keep in zip(picked[name], complete) if keep], dtype=float)
-            for name in needed}
+        needed = REQUIRED_STATISTICS[kind] + ("higher_is_better",)
+        complete = (codes == code) & directed
+        for name in needed:
+            complete &= ~np.isnan(numbers_of(numbers, name))
+        members = np.flatnonzero(complete)
+        if not len(members):
+            continue
+        group: dict[str, Any] = {name: numbers_of(numbers, name)[members] for name in needed}
         group["higher_is_better"], group["stat_type"] = group["higher_is_better"].astype(bool), kind
         if kind in SIGNED_BY_DIRECTION:
-            group["direction"] = np.array([columns["direction"][number] for number in members], dtype=float)
+            group["direction"] = numbers_of(numbers, "direction")[members]
         if kind in ROUTE_MEASURES:
             group["measure"] = np.array([columns["measure"][number] for number in members], dtype=object)
         with np.errstate(over="raise", divide="raise"):

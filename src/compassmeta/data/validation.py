@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from . import consistency, cross_checks
-from .columns import TypedRows, columns_of, numbers_of
-from .instruments import Instrument, instrument_of, instrument_ranges, row_instruments
+from .columns import TypedRows, coded_mask, codes_of, columns_of, numbers_of, present
+from .instruments import Instrument, instrument_codes, instrument_of, instrument_ranges, row_instruments
 from .measure_routes import ROUTE_MEASURES, route_problems
 from .row_effects import (
     CONVERTED_STAT_TYPES,
@@ -230,11 +230,11 @@ def checked_text(path: str | os.PathLike[str], header: Sequence[str], records: S
         typed, cell_problems, columns = typed_rows(header, records, schema, file)
         typed = TypedRows(typed, columns)
         effects = table_effects(typed, columns) if "stat_type" in schema.names else None
-        directions: dict[str, tuple[bool, int]]
-        known, directions = row_instruments(typed, instruments or {}), {}
+        known = row_instruments(typed, instruments or {})
+        directions = first_directions(typed, known)
         g, v, done = (effects[0].tolist(), effects[1].tolist(), effects[2].tolist()) if effects else ((),) * 3
         ruled = rows_to_check(typed, known, effects) if effects else np.ones(len(typed), dtype=bool)
-        looked_at = ruled | _unknown_directions(columns, known)
+        looked_at = ruled | _contrary_directions(typed, known, directions)
         looked_at[[number - 1 for number in cell_problems]] = True
         for number in (np.flatnonzero(looked_at) + 1).tolist():
             row = typed[number - 1]
@@ -251,13 +251,41 @@ def checked_text(path: str | os.PathLike[str], header: Sequence[str], records: S
     return problems, typed, effects
 
 
-def _unknown_directions(columns: Mapping[str, Sequence[Any]],
-                        known: Sequence[Instrument | None]) -> np.ndarray:
-    """Rows naming an unknown instrument and a direction, which :func:`direction_problem` compares."""
-    blank = (None,) * len(known)
-    return np.fromiter((name is not None and way is not None and scale is None for name, way, scale in
-                        zip(columns.get("instrument", blank), columns.get("higher_is_better", blank), known)),
-                       dtype=bool, count=len(known))
+def _directed_unknowns(rows: Sequence[Any], known: Sequence[Instrument | None]) -> tuple:
+    """(the rows, counted from 0, that name an instrument that is not a known one and give a
+    direction; each one's instrument as a code into the names; the names, in lower case; each
+    one's direction, 1 or 0): the rows :func:`direction_problem` compares."""
+    codes, texts = codes_of(rows, "instrument")
+    lowered = {text: text.lower() for text in texts if text is not None}
+    names = list(dict.fromkeys(lowered.values()))
+    name_codes = {name: code for code, name in enumerate(names)}
+    row_names = np.array([name_codes[lowered[text]] if text is not None else -1 for text in texts],
+                         dtype=np.intp)
+    scale_codes, scales = instrument_codes(known)
+    way = numbers_of(rows, "higher_is_better")
+    directed = np.flatnonzero((row_names[codes] >= 0) & ~np.isnan(way)
+                              & coded_mask(scale_codes, scales, lambda scale: scale is None))
+    return directed, row_names[codes[directed]], names, way[directed]
+
+
+def first_directions(rows: Sequence[Any], known: Sequence[Instrument | None]) -> dict:
+    """{instrument in lower case: (direction, row number)} of the first row of each unknown
+    instrument with a direction: what :func:`direction_problem` records as it meets the rows in
+    order, found beforehand so that it need meet only the rows that contradict it."""
+    directed, row_names, names, ways = _directed_unknowns(rows, known)
+    _, first = np.unique(row_names, return_index=True)
+    return {names[row_names[at]]: (bool(ways[at]), int(directed[at]) + 1) for at in first.tolist()}
+
+
+def _contrary_directions(rows: Sequence[Any], known: Sequence[Instrument | None],
+                         firsts: Mapping[str, tuple[bool, int]]) -> np.ndarray:
+    """Rows naming an unknown instrument against the direction of its first row (``firsts``, as
+    :func:`first_directions` gives them): those :func:`direction_problem` flags."""
+    directed, row_names, names, ways = _directed_unknowns(rows, known)
+    first_ways = np.array([firsts[name][0] if name in firsts else np.nan for name in names], dtype=float)
+    contrary = np.zeros(len(known), dtype=bool)
+    contrary[directed[ways != first_ways[row_names]]] = True
+    return contrary
 
 
 def rows_to_check(rows: Sequence[Any], known: Sequence[Instrument | None], effects: tuple) -> np.ndarray:
@@ -267,11 +295,11 @@ def rows_to_check(rows: Sequence[Any], known: Sequence[Instrument | None], effec
     CI, p or F out of range, a g not finite or beyond LARGE_G, a converted stat_type).  The rules
     themselves then judge these rows alone, so each message comes from one implementation."""
     g, v, done = effects
-    columns = columns_of(rows, ("stat_type", "measure", "higher_is_better", "scs_component"))
-    kinds, length = columns["stat_type"], len(done)
+    codes, kinds = codes_of(rows, "stat_type")
+    length = len(done)
 
     def of_kind(names: Container[str | None]) -> np.ndarray:
-        return np.fromiter((kind in names for kind in kinds), dtype=bool, count=length)
+        return coded_mask(codes, kinds, names.__contains__)
 
     def number(name: str) -> np.ndarray:
         return numbers_of(rows, name)
@@ -281,30 +309,31 @@ def rows_to_check(rows: Sequence[Any], known: Sequence[Instrument | None], effec
         with np.errstate(invalid="ignore"):
             check |= done & ~(np.isfinite(g) & np.isfinite(v) & (v > 0) & (np.abs(g) <= LARGE_G))
         check |= of_kind(CONVERTED_STAT_TYPES + tuple(ROUTE_MEASURES))
-        check |= np.fromiter((value is not None for value in columns["measure"]), dtype=bool, count=length)
+        check |= present(columns_of(rows, ("measure",))["measure"])
         for column in ("statistic", "g"):
             signed_here = of_kind({kind for kind, name in SIGNED_BY_DIRECTION.items() if name == column})
             check |= signed_here & (number("direction") == 1) & (number(column) < 0)
         statistic, estimate = number("statistic"), number("g")
         check |= of_kind(("g_ci",)) & ~((number("ci_lower") < estimate) & (estimate < number("ci_upper")))
         check |= of_kind(("p",)) & ~((statistic > 0) & (statistic <= 1)) | of_kind(("f",)) & (statistic < 0)
-        return check | _instrument_rows(columns, known, of_kind(("means", "pre_post")), number)
+        scored = of_kind(("means", "pre_post"))
+        return check | _instrument_rows(codes_of(rows, "scs_component"), known, scored, number)
     except OverflowError:      # a number beyond floating point: let the rules look at every row
         return np.ones(length, dtype=bool)
 
 
-def _instrument_rows(columns: Mapping[str, Sequence[Any]], known: Sequence[Instrument | None],
+def _instrument_rows(components: tuple[np.ndarray, list], known: Sequence[Instrument | None],
                      scored: np.ndarray, number: Callable[[str], np.ndarray]) -> np.ndarray:
     """Rows whose known instrument is contradicted by their direction or, on ``scored`` rows, by
-    its range (:func:`instrument_problems`)."""
-    length = len(known)
-    blank = (None,) * length
-    better, parts = columns.get("higher_is_better", blank), columns.get("scs_component", blank)
-    check = np.fromiter((scale is not None and way is not None
-                         and way != (scale.higher_is_better != (part in UNCOMPASSIONATE_PARTS))
-                         for way, scale, part in zip(better, known, parts)), dtype=bool, count=length)
+    its range (:func:`instrument_problems`); ``components``: the scs_component column's codes."""
+    codes, scales = instrument_codes(known)
+    part_codes, parts = components
+    better_high = coded_mask(codes, scales, lambda scale: scale and scale.higher_is_better)
+    reversed_part = coded_mask(part_codes, parts, UNCOMPASSIONATE_PARTS.__contains__)
+    way = number("higher_is_better")      # 1, 0 or nan (blank)
+    check = coded_mask(codes, scales, bool) & ~np.isnan(way) & ((way == 1) != (better_high != reversed_part))
     low, high = instrument_ranges(known)
-    outside = np.zeros(length, dtype=bool)
+    outside = np.zeros(len(known), dtype=bool)
     for name in ("mean1", "mean2", "pre_mean1", "pre_mean2"):
         outside |= (number(name) < low) | (number(name) > high)
     for name in ("sd1", "sd2", "pre_sd1", "pre_sd2"):
