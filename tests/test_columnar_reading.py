@@ -200,3 +200,20 @@ def test_the_layout_comes_from_the_scan_not_a_second_reading(tmp_path, monkeypat
     assert isinstance(rows, ColumnRecords) and small is not None
     assert rows.line_spans() == (list(small[0]), list(small[1]))
     assert rows.layout().spans == ([6, 17, 36], [17, 36, 52])   # after the line feeds at 5, 16, 35, 51
+
+
+@pytest.mark.parametrize("built, frozen", [(50, False), (20_000, True)])
+def test_paused_gc_freezes_what_a_large_read_built(built, frozen):
+    """The many containers of a large table are moved out of the collector's generations when the
+    pause ends (no later collection walks them); a small read leaves the collector as it was."""
+    import gc
+
+    gc.collect()
+    before = gc.get_freeze_count()
+    try:
+        with tables.paused_gc():
+            kept = [[number] for number in range(built)]
+        assert gc.isenabled() and (gc.get_freeze_count() >= before + built) == frozen
+        assert len(kept) == built
+    finally:
+        gc.unfreeze()

@@ -140,17 +140,24 @@ def parse_number(text: str, *, file: object = None, row: int | None = None,
         raise InputError(str(error), file=file, row=row, column=column) from None
 
 
+FREEZE_AFTER = 10_000    # containers built under paused_gc beyond which they are frozen
+
+
 @contextlib.contextmanager
 def paused_gc() -> Iterator[None]:
     """Hold the cyclic garbage collector while a table's many small objects are built (10^5 rows
     of text cells are millions of objects, none in a cycle; collections would rescan them
-    again and again)."""
+    again and again).  When the block built more than FREEZE_AFTER containers, they are moved
+    out of the collector's generations (``gc.freeze``): reference counting still frees them, but
+    no later collection of the command walks them again (0.1 to 0.3 s per command at 10^5 rows)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
+            if gc.get_count()[0] > FREEZE_AFTER:
+                gc.freeze()
             gc.enable()
 
 
