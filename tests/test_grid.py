@@ -70,6 +70,8 @@ def test_toml_and_json_grids_are_the_same_grid(tmp_path, small_grid):
     ("reps = 10\nk = [2]\ntau2 = 0\ntrue_effect = inf", "true_effect"),      # was ZeroDivisionError
     ("reps = 10\nk = [2]\ntau2 = nan\ntrue_effect = 0", "tau2"),             # was accepted
     ("reps = 10\nk = [2]\ntau2 = 0\ntrue_effect = 0\nlevel = nan", "level"),
+    ("reps = 10\nk = [" + "9" * 400 + "]\ntau2 = 0\ntrue_effect = 0", "k"),   # was OverflowError
+    ("reps = " + "9" * 400 + "\nk = [2]\ntau2 = 0\ntrue_effect = 0", "reps"),
 ])
 def test_bad_grids_name_the_key(tmp_path, text, column):
     path = tmp_path / "bad.toml"
@@ -94,6 +96,32 @@ def test_bad_grid_on_the_command_line_is_one_line_exit_2(tmp_path):
     result = CliRunner().invoke(main, ["simulate", "--grid", str(path)])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1] == f"Error: {path}, column 'k': 'k' must be >= 2"
+
+
+@pytest.mark.parametrize("options, message", [
+    # one condition's options were not checked: MemoryError (72.8 TiB), TypeError, ValueError
+    (["--k", "1000000000000", "--tau2", "0", "--true-effect", "0.4", "--reps", "10"],
+     "Invalid value for --k: 'k' must lie within +-1e+09"),
+    (["--k", "9" * 400, "--tau2", "0", "--true-effect", "0.4", "--reps", "10"],
+     "Invalid value for --k: 'k' must lie within +-1e+09"),
+    (["--k", "10", "--tau2", "0", "--true-effect", "inf", "--reps", "10"],
+     "Invalid value for --true-effect: 'true_effect' must hold finite numbers (no inf or nan)"),
+    (["--k", "10", "--tau2", "nan", "--true-effect", "0.4", "--reps", "10"],
+     "Invalid value for --tau2: 'tau2' must hold finite numbers (no inf or nan)"),
+    (["--k", "100000", "--tau2", "0", "--true-effect", "0.4", "--reps", "1000"],
+     "Invalid value for --k: reps x k = 1,000 x 100,000 values per cell is more than 10,000,000 "
+     "(the arrays would not fit in memory); lower reps or k"),
+    (["--grid", "GRID", "--reps", "1000000000000"], "Invalid value for --reps: 'reps' must lie within +-1e+09"),
+    (["--grid", "GRID", "--reps", "5000000"],      # the grid's k = [2, 4]: was MemoryError at 10^12
+     "Invalid value for --reps: reps x k = 5,000,000 x 4 values per cell is more than 10,000,000 "
+     "(the arrays would not fit in memory); lower reps or k"),
+])
+def test_factors_given_as_options_are_checked_as_the_grid_file_checks_them(tmp_path, options, message):
+    grid = tmp_path / "small.toml"
+    grid.write_text(SMALL)
+    result = CliRunner().invoke(main, ["simulate", *[str(grid) if o == "GRID" else o for o in options]])
+    assert result.exit_code == 2 and "unexpected" not in result.output, result.output
+    assert result.stderr.strip().splitlines()[-1] == f"Error: {message}"
 
 
 def test_cell_streams_are_the_spawned_children_of_the_master_seed(small_grid):

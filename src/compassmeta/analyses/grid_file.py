@@ -24,6 +24,7 @@ lists are accepted for each::
 Every factor must be finite and within +-1e9, and reps x k at most 10^7 values per cell, so a
 cell's arrays fit in memory.
 """
+import dataclasses
 import itertools
 import json
 import math
@@ -111,7 +112,7 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _numbers(spec: Mapping[str, Any], key: str, path: Path, kind: type, minimum: float,
+def _numbers(spec: Mapping[str, Any], key: str, path: Path | None, kind: type, minimum: float,
              default: float | None = None, largest: float | None = None) -> tuple[Any, ...]:
     """The list under ``key`` as finite numbers of ``kind`` >= ``minimum`` and within +-``largest``
     (LARGEST_FACTOR unless given); an InputError naming the key otherwise."""
@@ -122,7 +123,8 @@ def _numbers(spec: Mapping[str, Any], key: str, path: Path, kind: type, minimum:
     values = _as_list(spec[key])
     if not values or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
         raise InputError(f"'{key}' must be a number or a non-empty list of numbers", file=path, column=key)
-    if any(not math.isfinite(v) for v in values):
+    # an int is finite (math.isfinite overflows on one of 400 digits; the range check refuses it)
+    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
         raise InputError(f"'{key}' must hold finite numbers (no inf or nan)", file=path, column=key)
     if kind is int and any(v != int(v) for v in values):
         raise InputError(f"'{key}' must hold whole numbers", file=path, column=key)
@@ -138,7 +140,7 @@ LARGEST_FACTOR = 1e9          # any factor: beyond it the arithmetic (and the ar
 MAX_DRAWS_PER_CELL = 10 ** 7  # reps x k values per array of a cell (80 MB each as floats)
 
 
-def _checked_sizes(reps: int, ks: tuple[int, ...], path: Path) -> None:
+def _checked_sizes(reps: int, ks: tuple[int, ...], path: Path | None) -> None:
     """reps x k within MAX_DRAWS_PER_CELL for every k (a cell's arrays must fit in memory)."""
     if reps * max(ks) > MAX_DRAWS_PER_CELL:
         raise InputError(f"reps x k = {reps:,} x {max(ks):,} values per cell is more than "
@@ -146,7 +148,7 @@ def _checked_sizes(reps: int, ks: tuple[int, ...], path: Path) -> None:
                          file=path, column="k")
 
 
-def _study_size(entry: Any, path: Path) -> StudySize:
+def _study_size(entry: Any, path: Path | None) -> StudySize:
     column = "study_size"
     if not isinstance(entry, dict):
         raise InputError("each study_size must be a table such as {n_min = 20, n_max = 100}", file=path,
@@ -164,6 +166,25 @@ def _study_size(entry: Any, path: Path) -> StudySize:
                          large_factor=_numbers(entry, "large_factor", path, float, 1)[0])
     raise InputError("a study_size has either n_min and n_max, or n, large_fraction and large_factor",
                      file=path, column=column)
+
+
+def check_condition(k: int, tau2: float, true_effect: float, reps: int, n_min: int, n_max: int) -> None:
+    """The one condition of ``simulate --k --tau2 --true-effect`` checked as a grid's factors are
+    (finite, in range, reps x k that fits in memory): an InputError naming the factor otherwise."""
+    spec = {"reps": reps, "k": k, "tau2": tau2, "true_effect": true_effect}
+    for key, kind, minimum in (("reps", int, 1), ("k", int, 2), ("tau2", float, 0),
+                               ("true_effect", float, -math.inf)):
+        _numbers(spec, key, None, kind, minimum)
+    _study_size({"n_min": n_min, "n_max": n_max}, None)
+    _checked_sizes(reps, (k,), None)
+
+
+def with_reps(grid: Grid, reps: int) -> Grid:
+    """``grid`` with ``reps`` replications per cell (``--reps``), checked as the grid file's."""
+    path = Path(grid.path)
+    reps = _numbers({"reps": reps}, "reps", path, int, 2)[0]
+    _checked_sizes(reps, grid.k, path)
+    return dataclasses.replace(grid, reps=reps)
 
 
 def _names(spec: Mapping[str, Any], key: str, path: Path, allowed: Sequence[str],

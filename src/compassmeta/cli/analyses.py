@@ -3,6 +3,7 @@ import sys
 
 import click
 
+from ..common.errors import InputError
 from .app import (
     arm_groups,
     cluster_labels,
@@ -15,6 +16,10 @@ from .app import (
     study_labels,
 )
 from .fitting import transf_option, with_transf
+
+# the option of each factor of one simulated condition, for its error
+SIMULATE_OPTIONS = {"k": "--k", "tau2": "--tau2", "true_effect": "--true-effect", "reps": "--reps",
+                    "n_min": "--n-min", "n_max": "--n-max", "study_size": "--n-min/--n-max"}
 
 
 @main.command()
@@ -142,11 +147,16 @@ def simulate(studies, tau2, true_effect, reps, seed, n_min, n_max, output_format
                              resume)
     if None in (studies, tau2, true_effect):
         raise click.UsageError("give --k, --tau2 and --true-effect, or --grid")
+    from ..analyses.grid_file import check_condition
     from ..analyses.simulate import ESTIMATORS
     from ..analyses.simulate import simulate as run_simulation
     from ..report.text import simulation_table
 
     reps = 10000 if reps is None else reps
+    try:
+        check_condition(studies, tau2, true_effect, reps, n_min, n_max)
+    except InputError as error:
+        raise click.BadParameter(error.message, param_hint=SIMULATE_OPTIONS[error.column]) from None
     with click.progressbar(length=len(ESTIMATORS), label=f"Simulating {reps:,} meta-analyses",
                            file=sys.stderr) as bar:
         result = run_simulation(studies, tau2, true_effect, reps, seed=seed, n_min=n_min, n_max=n_max,
@@ -156,20 +166,21 @@ def simulate(studies, tau2, true_effect, reps, seed, n_min, n_max, output_format
 
 def simulate_grid(grid_path, reps, seed, output_format, output, figures_dir, workers, scheduler, resume):
     """Run a grid, saving finished cells to --output as they come (and on Ctrl-C)."""
-    import dataclasses
     import os
     import time
 
     from ..analyses import grid as grids
+    from ..analyses.grid_file import with_reps
     from ..common.files import check_outputs
     from ..report.text import grid_table
 
     check_outputs({"-o/--output": output, "--figures": figures_dir}, inputs=[grid_path])
     grid = grids.read_grid(grid_path)
-    if reps is not None:
-        if reps < 2:
-            raise click.UsageError("a grid needs --reps >= 2 (for Monte Carlo standard errors)")
-        grid = dataclasses.replace(grid, reps=reps)
+    if reps is not None:   # (>= 2, for Monte Carlo standard errors)
+        try:
+            grid = with_reps(grid, reps)
+        except InputError as error:
+            raise click.BadParameter(error.message, param_hint="--reps") from None
     done = {}
     if resume:
         if not output:
