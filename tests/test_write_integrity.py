@@ -188,6 +188,14 @@ def test_an_output_below_a_file_is_one_line(tmp_path, folder):
 
 
 
+def test_a_report_whose_json_would_replace_a_folder_is_refused_before_the_analysis(tmp_path, folder):
+    """Was 'unexpected IsADirectoryError' once the whole report had been analysed and rendered."""
+    (tmp_path / "out" / "page.json").mkdir(parents=True)
+    refused(run("report", folder / "trials.csv", "-o", tmp_path / "out" / "page.html"),
+            "-o/--output", "page.json would replace a folder")
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["page.json"]
+
+
 @pytest.mark.parametrize("command", [["selmodel"], ["bayes", "--tau-prior", "halfnormal:0.5"]])
 def test_the_plot_of_selmodel_and_bayes_is_checked_before_the_fit(folder, command):
     """--plot below a file was 'unexpected FileExistsError' after the results were printed."""

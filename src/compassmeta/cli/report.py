@@ -47,6 +47,8 @@ def report(tables, output, since, studies_folder, mirror, rho, ci_method, eviden
     json_path = html_path.with_suffix(".json")
     if html_path.suffix.lower() not in (".html", ".htm"):
         raise click.BadParameter("the report file must end in .html", param_hint="-o/--output")
+    if json_path.is_dir():   # (click checks -o itself; the JSON beside it is found here, before the analysis)
+        raise click.BadParameter(f"its JSON {json_path} would replace a folder", param_hint="-o/--output")
     check_outputs({"-o/--output": html_path, "-o/--output (its JSON)": json_path},
                   inputs=list(tables) + ([since] if since else []))
     previous = load_report(since) if since else None  # a bad --since is refused before the analysis
