@@ -111,7 +111,8 @@ def test_bad_grid_on_the_command_line_is_one_line_exit_2(tmp_path):
     (["--k", "100000", "--tau2", "0", "--true-effect", "0.4", "--reps", "1000"],
      "Invalid value for --k: reps x k = 1,000 x 100,000 values per cell is more than 10,000,000 "
      "(the arrays would not fit in memory); lower reps or k"),
-    (["--grid", "GRID", "--reps", "1000000000000"], "Invalid value for --reps: 'reps' must lie within +-1e+09"),
+    (["--grid", "GRID", "--reps", "1000000000000"],
+     "Invalid value for --reps: 'reps' must lie within +-1e+09"),
     (["--grid", "GRID", "--reps", "5000000"],      # the grid's k = [2, 4]: was MemoryError at 10^12
      "Invalid value for --reps: reps x k = 5,000,000 x 4 values per cell is more than 10,000,000 "
      "(the arrays would not fit in memory); lower reps or k"),
