@@ -165,6 +165,16 @@ def test_data_import_and_reproduce_figures_cannot_replace_the_study_folder(folde
     assert snapshot(folder) == before
 
 
+def test_no_output_replaces_the_analysis_plan_of_the_study_folder(folder):
+    """escalc -o studies/analysis_plan.toml replaced the plan (exit 0); pool then failed on it."""
+    shutil.copyfile(STUDIES / "analysis_plan.toml", folder / "analysis_plan.toml")
+    before = snapshot(folder)
+    refused(run("escalc", EXAMPLES / "bcg_counts.csv", "--measure", "RR", "-o",
+                folder / "analysis_plan.toml"),
+            "would overwrite a file of the study folder", "analysis_plan.toml")
+    assert snapshot(folder) == before
+
+
 def test_data_import_of_a_broken_file_is_one_line(tmp_path):
     """A cell over 131,072 characters, UTF-16 text and a missing file were 'unexpected' (csv.Error,
     UnicodeDecodeError, FileNotFoundError)."""

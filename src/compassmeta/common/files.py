@@ -111,14 +111,14 @@ def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
 
 
 # besides every resource the package names
-STUDY_FOLDER_FILES = ("datapackage.json", "instruments.csv", "changes.csv")
+STUDY_FOLDER_FILES = ("datapackage.json", "instruments.csv", "changes.csv", "analysis_plan.toml")
 AUDIT_LOG_PREFIX = "audit"
 
 
 def study_folder_files(folder: str | os.PathLike[str]) -> list[Path]:
     """The files of a study folder (one holding ``datapackage.json``) that no output may replace:
-    the package, every resource it names, instruments.csv and audit logs (changes.csv); [] for another
-    folder."""
+    the package, every resource it names, instruments.csv, the analysis plan that pool and report read
+    (analysis_plan.toml) and audit logs (changes.csv); [] for another folder."""
     folder = Path(folder)
     if not (folder / "datapackage.json").is_file():
         return []
