@@ -90,6 +90,22 @@ def test_extract_merge_runs_the_consistency_checks_of_validate(tmp_path, folder)
     assert snapshot(review) == before
 
 
+def test_extract_merge_of_a_long_cell_is_refused_in_a_short_line(tmp_path, folder):
+    """Two extractions agreeing on a 1 MB inclusion_note: the refusal printed the cell twice (2 MB)."""
+    table = read_table(EXAMPLES / "tealesapach2022_A.csv")
+    from compassmeta.data.store import format_table
+
+    extraction = tmp_path / "long.csv"
+    rows = [dict(zip(table.header, row), inclusion_note="q" * 1_000_000) for row in table.rows]
+    extraction.write_text(format_table(table.header, rows), encoding="utf-8")
+    before = snapshot(folder)
+    line = refused(run("extract", "merge", extraction, extraction, "--into", folder / "trials.csv",
+                       "--extractors", "A,B"), "column 'inclusion_note'", "(1,000,000 characters)",
+                   "longer than the schema's maxLength 10,000")
+    assert len(line) < 1000
+    assert snapshot(folder) == before
+
+
 def test_a_cell_longer_than_the_schema_allows_is_refused_on_its_column(folder):
     before = snapshot(folder)
     note = "x" * 1_048_576

@@ -23,7 +23,7 @@ from .audit import Author
 from .instruments import load_instruments
 from .schema import Schema, raise_first_error
 from .table_text import Patch
-from .tables import Table, read_table
+from .tables import Table, read_table, shown
 from .validation import validate_text
 
 if TYPE_CHECKING:
@@ -112,6 +112,13 @@ def _shown(value: str, problem: str | None) -> str:
     return f"{value} (invalid: {problem})" if problem else value
 
 
+def _cut(value: str) -> str:
+    """A conflict's value for a one-line message: its text cut (a 1 MB cell was printed whole, twice),
+    the rule it breaks kept."""
+    text, marker, problem = value.partition(" (invalid: ")
+    return shown(text) + marker + problem
+
+
 def compare(first_path: PathLike, second_path: PathLike, package: PathLike) -> ExtractionComparison:
     """Every disagreeing cell of two extractions, and every cell that fails validation (marked
     'invalid:' with the rule), rows paired by :func:`pair_key`."""
@@ -177,7 +184,7 @@ def merge(first_path: PathLike, second_path: PathLike, into: PathLike, extractor
     if comparison.conflicts:
         first = comparison.conflicts[0]
         raise InputError(f"{len(comparison.conflicts)} conflict(s) still open, e.g. {first.es_id} "
-                         f"{first.field}: '{first.first}' vs '{first.second}'; resolve them "
+                         f"{first.field}: '{_cut(first.first)}' vs '{_cut(first.second)}'; resolve them "
                          "(compassmeta extract compare) before merging", file=second_path, column=first.field)
     _, rows, _, _ = read_extraction(first_path, package)
 
