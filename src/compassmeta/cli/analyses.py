@@ -156,7 +156,7 @@ def simulate(studies, tau2, true_effect, reps, seed, n_min, n_max, output_format
     try:
         check_condition(studies, tau2, true_effect, reps, n_min, n_max)
     except InputError as error:
-        raise click.BadParameter(error.message, param_hint=SIMULATE_OPTIONS[error.column]) from None
+        raise click.BadParameter(error.message, param_hint=SIMULATE_OPTIONS[error.column or "k"]) from None
     with click.progressbar(length=len(ESTIMATORS), label=f"Simulating {reps:,} meta-analyses",
                            file=sys.stderr) as bar:
         result = run_simulation(studies, tau2, true_effect, reps, seed=seed, n_min=n_min, n_max=n_max,
