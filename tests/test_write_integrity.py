@@ -191,6 +191,15 @@ def test_no_output_replaces_the_analysis_plan_of_the_study_folder(folder):
     assert snapshot(folder) == before
 
 
+def test_the_draft_of_add_interactive_is_never_a_file_of_the_study_folder(folder):
+    """--resume-draft studies/datapackage.json rewrote the schema as a draft at the first answer (and
+    a finished add would have removed it)."""
+    before = snapshot(folder)
+    refused(run("add", "--studies", folder, "--interactive", "--resume-draft", folder / "datapackage.json",
+                input="means\n"), "--resume-draft would overwrite a file of the study folder")
+    assert snapshot(folder) == before
+
+
 def test_data_import_of_a_broken_file_is_one_line(tmp_path):
     """A cell over 131,072 characters, UTF-16 text and a missing file were 'unexpected' (csv.Error,
     UnicodeDecodeError, FileNotFoundError)."""

@@ -168,6 +168,10 @@ def add(table_path, studies_folder, from_file, assignments, interactive, draft_p
     draft = None
     if draft_path and not interactive:
         raise InputError("--resume-draft goes with --interactive")
+    if draft_path:   # the draft is rewritten as answers come, then removed: never a file of the folder
+        from ..common.files import check_outputs
+
+        check_outputs({"--resume-draft": draft_path}, inputs=[path])
     if interactive:
         from .interactive import interactive_row
 
