@@ -106,6 +106,28 @@ def test_extract_merge_of_a_long_cell_is_refused_in_a_short_line(tmp_path, folde
     assert snapshot(folder) == before
 
 
+def test_an_add_refused_for_a_row_already_in_the_table_names_that_row(tmp_path, folder):
+    """The row was written into the message ('column 'sd1': row 2: ...'), and a header problem
+    read 'row None: column is not in the schema'."""
+    table = read_table(folder / "trials.csv")
+    rows = [dict(zip(table.header, row)) for row in table.rows]
+    new = tmp_path / "new.csv"
+    from compassmeta.data.store import format_table
+
+    new.write_text(format_table(table.header, [dict(rows[0], es_id="new-row", study_id="new2024")]),
+                   encoding="utf-8")
+    rows[1]["sd1"] = "abc"
+    (folder / "trials.csv").write_text(format_table(table.header, rows), encoding="utf-8")
+    before = snapshot(folder)
+    assert refused(run("add", "--studies", folder, "--from", new, "--yes")) == (
+        f"Error: {folder / 'trials.csv'}, row 2, column 'sd1': not a number: 'abc'")
+    header = "renamed_column," + (folder / "trials.csv").read_text(encoding="utf-8").split(",", 1)[1]
+    (folder / "trials.csv").write_text(header, encoding="utf-8")
+    line = refused(run("add", "--studies", folder, "--from", new, "--yes"), "column is not in the schema")
+    assert "row None" not in line
+    assert snapshot(folder)["datapackage.json"] == before["datapackage.json"]
+
+
 def test_a_cell_longer_than_the_schema_allows_is_refused_on_its_column(folder):
     before = snapshot(folder)
     note = "x" * 1_048_576

@@ -168,8 +168,9 @@ def raise_new_row_errors(problems: Iterable[Problem], first_new: int, new_record
         return
     if not new_errors or len(new_errors) == 1:
         first = (new_errors or errors)[0]
-        where = (f"row {first.row}" if first.row is None or first.row < first_new
-                 else "new row" if count == 1 else f"new row {first.row - first_new + 1}")
+        if first.row is None or first.row < first_new:   # the header, or a row already in the table
+            raise InputError(first.message, file=first.file, row=first.row, column=first.column)
+        where = "new row" if count == 1 else f"new row {first.row - first_new + 1}"
         raise InputError(f"{where}: {first.message}", file=first.file, column=first.column)
     lines = [f"{len(new_errors)} problems in the new row(s); nothing written:"]
     for problem in new_errors:
