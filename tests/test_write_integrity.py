@@ -295,6 +295,26 @@ def test_numbers_follow_the_frictionless_grammar(folder, column, text, words):
     assert snapshot(folder) == before
 
 
+@pytest.mark.parametrize("stat_type,values", [
+    ("f", {"statistic": "-4.2", "direction": "1"}),      # sqrt of a negative F: nan
+    ("p", {"statistic": "1.5", "direction": "1"}),       # a p above 1
+])
+def test_a_statistic_out_of_its_domain_gives_no_numpy_warning(folder, stat_type, values):
+    """An F below 0 was refused on its column, but numpy's 'invalid value encountered in sqrt'
+    RuntimeWarning reached stderr first (the row effects are computed over whole columns)."""
+    import warnings
+
+    row = {key: value for key, value in GOOD_ROW.items() if key not in ("mean1", "sd1", "mean2", "sd2")}
+    args = ["add", "--table", folder / "trials.csv", "--yes"]
+    for key, value in dict(row, stat_type=stat_type, **values).items():
+        args += ["-s", f"{key}={value}"]
+    before = snapshot(folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")        # a warning would be 'unexpected RuntimeWarning'
+        refused(run(*args), "column 'statistic'")
+    assert snapshot(folder) == before
+
+
 def test_text_no_utf8_file_can_hold_is_refused_on_its_column(folder):
     """Command-line bytes that are not UTF-8 (kept by Python as lone surrogates) and a JSON \\udc80
     escape were written until the encoder failed: 'unexpected UnicodeEncodeError'."""

@@ -89,7 +89,9 @@ def table_effects(rows: Sequence[Mapping[str, Any]], columns: dict | None = None
             group["direction"] = numbers_of(numbers, "direction")[members]
         if kind in ROUTE_MEASURES:
             group["measure"] = np.array([columns["measure"][number] for number in members], dtype=object)
-        with np.errstate(over="raise", divide="raise"):
+        # a value out of a statistic's domain (an F below 0, a p above 1) gives nan silently: the
+        # row rules flag the row and name its column (no numpy warning on stderr)
+        with np.errstate(over="raise", divide="raise", invalid="ignore"):
             try:
                 g[members], v[members] = _effect(group, kind)
             except (FloatingPointError, OverflowError, ZeroDivisionError):
