@@ -336,7 +336,8 @@ def header_problems(file: str, header: Sequence[str], schema: Schema) -> list:
     for name in missing:
         problems.append(Problem(file, None, name, "column required by the schema is missing"))
     for name in unknown:
-        hint = did_you_mean(name, missing or schema.names) or " (studies/datapackage.json)"
+        hint = (did_you_mean(name, missing or schema.names)
+                or f" of the data package (resource '{schema.name}')")
         problems.insert(0, Problem(file, None, name, "column is not in the schema" + hint))
     if not missing and not unknown and tuple(header) != schema.names:
         problems.append(Problem(file, None, None, "columns are not in the schema's order"))
