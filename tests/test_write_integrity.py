@@ -315,6 +315,32 @@ def test_a_statistic_out_of_its_domain_gives_no_numpy_warning(folder, stat_type,
     assert snapshot(folder) == before
 
 
+def test_a_stat_type_outside_the_schema_is_refused_on_its_column(folder):
+    """A stat_type the schema does not list (e.g. 'g' for 'g_se') was 'unexpected KeyError: 'g''
+    (the row effects and the missing-statistics rule looked it up before its cell's error)."""
+    args = ["add", "--table", folder / "trials.csv", "--yes"]
+    row = {key: value for key, value in GOOD_ROW.items() if key not in ("mean1", "sd1", "mean2", "sd2")}
+    for key, value in dict(row, stat_type="g", g="0.4", se="0.2").items():
+        args += ["-s", f"{key}={value}"]
+    before = snapshot(folder)
+    refused(run(*args), "column 'stat_type'", "'g' is not one of: means")
+    assert snapshot(folder) == before
+    (folder / "trials.csv").write_text((folder / "trials.csv").read_text(encoding="utf-8").replace(
+        ",means,", ",g,", 1), encoding="utf-8")
+    result = run("validate", folder / "trials.csv")     # validate exits 1 on the problems it lists
+    assert result.exit_code == 1 and "unexpected" not in result.output, result.output
+    assert "row 1, column 'stat_type': 'g' is not one of: means" in result.output
+
+
+def test_an_implausible_g_of_1e308_is_printed_in_a_few_digits(folder):
+    args = ["add", "--table", folder / "trials.csv", "--yes"]
+    row = {key: value for key, value in GOOD_ROW.items() if key not in ("mean1", "sd1", "mean2", "sd2")}
+    for key, value in dict(row, stat_type="g_se", g="1e308", se="0.2").items():
+        args += ["-s", f"{key}={value}"]
+    line = refused(run(*args), "g = -1e+308 is beyond |5|: check the reported statistics. If the value")
+    assert len(line) < 300
+
+
 def test_text_no_utf8_file_can_hold_is_refused_on_its_column(folder):
     """Command-line bytes that are not UTF-8 (kept by Python as lone surrogates) and a JSON \\udc80
     escape were written until the encoder failed: 'unexpected UnicodeEncodeError'."""

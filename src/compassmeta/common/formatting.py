@@ -13,6 +13,12 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+def fmt_g(value: float) -> str:
+    """An effect size in a message: two decimals, or three significant digits beyond 10^6 (a g of
+    1e308 from a mistyped cell would otherwise print as 300 digits)."""
+    return f"{value:.2f}" if abs(value) < 1e6 else f"{value:.3g}"
+
+
 def fmt_p(value: float | None) -> str:
     if value is None or value != value:
         return "-"

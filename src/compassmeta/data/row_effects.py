@@ -74,7 +74,7 @@ def table_effects(rows: Sequence[Mapping[str, Any]], columns: dict | None = None
     codes, kinds = codes_of(numbers, "stat_type")
     directed = ~np.isnan(numbers_of(numbers, "higher_is_better"))
     for code, kind in enumerate(kinds):
-        if kind is None:
+        if kind not in REQUIRED_STATISTICS:    # blank, or a stat_type the schema refuses on its cell
             continue
         needed = REQUIRED_STATISTICS[kind] + ("higher_is_better",)
         complete = (codes == code) & directed

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..common.errors import InputError
+from ..common.formatting import fmt_g
 from .measure_routes import ROUTE_MEASURES, route_problems
 from .row_effects import REQUIRED_STATISTICS, row_effect
 from .schema import convert
@@ -69,7 +70,7 @@ def effects_from_statistics(table: Table) -> tuple[NDArray[np.float64], NDArray[
             raise InputError("the statistics do not give a finite g and variance", file=table.path,
                              row=number, column="stat_type")
         if abs(g) > PLAUSIBLE_ABS_G:
-            message = f"g = {g:.2f} is beyond |{PLAUSIBLE_ABS_G:g}|"
+            message = f"g = {fmt_g(g)} is beyond |{PLAUSIBLE_ABS_G:g}|"
             if not _confirmed_by_database(g, cells.get(IMPORTED_COLUMN, "")):
                 raise InputError(message + ": an SE entered as an SD, or a sum entered as a mean? Correct "
                                  "the row or leave it out (--where)", file=table.path, row=number,

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..common.formatting import fmt_g
 from . import consistency, cross_checks
 from .columns import TypedRows, coded_mask, codes_of, columns_of, numbers_of, present
 from .instruments import Instrument, instrument_codes, instrument_of, instrument_ranges, row_instruments
@@ -112,7 +113,7 @@ def missing_statistics(row: dict, file: str, number: int, reported: Container[st
     """A problem for each statistic the row's stat_type needs that is blank (columns in
     ``reported`` already have a problem and are left out)."""
     kind = row.get("stat_type")
-    if kind is None:
+    if kind not in REQUIRED_STATISTICS:    # blank, or a stat_type refused on its own cell
         return []
     return [Problem(file, number, name, f"stat_type '{kind}' needs a value here")
             for name in REQUIRED_STATISTICS[kind] if row.get(name) is None and name not in reported]
@@ -186,8 +187,8 @@ def implausible_g_problem(row: Mapping[str, Any], g: float, file: str, number: i
     inclusion_note records that a curator confirmed it."""
     confirmed = IMPLAUSIBLE_CONFIRMED in (row.get("inclusion_note") or "")
     hint = ("an SE entered as an SD, or a sum entered as a mean?" if SUSPECT_COLUMN[row["stat_type"]] == "sd1"
-            else "check the reported statistics")
-    message = f"g = {g:.2f} is beyond |{LARGE_G:g}|: " + (
+            else "check the reported statistics.")
+    message = f"g = {fmt_g(g)} is beyond |{LARGE_G:g}|: " + (
         "confirmed in inclusion_note" if confirmed else f"{hint} If the value is right, confirm it "
         "(add/edit --confirm-implausible REASON)")
     return Problem(file, number, SUSPECT_COLUMN[row["stat_type"]], message,
