@@ -1,7 +1,7 @@
 """Stress the write path (issue 29): concurrent writers, SIGKILLs, bad inputs, on a copy of the study folder.
 
     python scripts/stress_writes.py                         # 12 rounds of 8 writers (about a minute)
-    python scripts/stress_writes.py --rounds 20 --writers 8 --kill-rate 0.45 --seed 7
+    python scripts/stress_writes.py --rounds 20 --writers 8 --kill-rate 0.7 --seed 7
     python scripts/stress_writes.py --large --rounds 3      # a table over tables.LARGE_FILE (columnar path)
 
 Each round starts ``--writers`` (at most 8) ``python -m compassmeta`` processes at once, each one
@@ -187,14 +187,14 @@ BAD_INPUTS = ("sign slip", "sign slip in a trial", "decimal slip", "decimal slip
               "malformed trial file")
 
 
-def bad_write(name: str, tag: str, work: Path, table: Path, rng: random.Random) -> Write:
-    """A seeded bad input: every one must be refused."""
+def bad_write(name: str, tag: str, work: Path, table: Path, rng: random.Random, kept: list) -> Write:
+    """A seeded bad input: every one must be refused.  ``kept`` are es_ids of the starting table that no
+    write removes, the first a copy of BASE."""
     by, study = ["--by", tag], study_of(tag)
     add = ["add", "--table", table, "--yes", *by]
     edit = ["--table", table, "--yes", *by]
     row = new_row(tag)
-    target = BASE["es_id"]
-    shipped = [row["es_id"] for row in SHIPPED if row["es_id"] != target]   # never removed
+    target, shipped = kept[0], kept[1:]
     argv = {
         "sign slip": lambda: add + sets(dict(row, stat_type="t", statistic=f"-{rng.uniform(1, 4):.2f}",
                                              direction="1", mean1="", sd1="", mean2="", sd2="")),
@@ -595,6 +595,7 @@ class Run:
     plans: dict
     hold: float                     # seconds after a writer takes the lock over which aimed kills are drawn
     baseline: set
+    kept: list = field(default_factory=list)    # es_ids of the starting table (first a copy of BASE)
     large: int = 0                  # the least size of the table (bytes), for --large
     bad_names: list = field(default_factory=list)
     tally: Tally = field(default_factory=Tally)
@@ -611,7 +612,7 @@ def one_round(run: Run, number: int) -> str:
     writes = []
     for slot in range(run.writers):
         tag, kind = f"stress-r{number}w{slot}", rng.choices(list(KINDS), weights=list(KINDS.values()))[0]
-        writes.append(bad_write(rng.choice(BAD_INPUTS), tag, run.work, table, rng) if kind == "bad"
+        writes.append(bad_write(rng.choice(BAD_INPUTS), tag, run.work, table, rng, run.kept) if kind == "bad"
                       else good_write(kind, tag, run.work, table, present, removable, rng))
     durations, holds = run_together(writes, run.work, run)
     if durations:       # kills drawn from half the fastest writer's time to the slowest's
@@ -619,7 +620,7 @@ def one_round(run: Run, number: int) -> str:
     if holds:
         run.hold = max(holds) * 1.05
     temporaries, locks = leftovers(run.folder)
-    sweep = good_write("edit", f"stress-r{number}sweep", run.work, table, [BASE["es_id"]], [], rng)
+    sweep = good_write("edit", f"stress-r{number}sweep", run.work, table, run.kept[:1], [], rng)
     run_alone(sweep)
     if sweep.code != 0:
         run.tally.failures.append(f"{sweep.tag}: the sweep edit failed: {last_line(sweep.output)}")
@@ -630,7 +631,7 @@ def one_round(run: Run, number: int) -> str:
     for index in range(run.bad):
         if not run.bad_names:
             run.bad_names = rng.sample(BAD_INPUTS, len(BAD_INPUTS))
-        bad = bad_write(run.bad_names.pop(), f"stress-r{number}b{index}", run.work, table, rng)
+        bad = bad_write(run.bad_names.pop(), f"stress-r{number}b{index}", run.work, table, rng, run.kept)
         run_alone_refused(bad, run.folder, run.tally)
         writes.append(bad)
     checked = check_files(table, log, old_log, run.tally)
@@ -668,13 +669,21 @@ def check_validate(run: Run, table: Path, number: int) -> None:
                                   f"gone {gone[:2]}")
 
 
-def make_folder(folder: Path, large: bool) -> int:
-    """Copy the study folder (or build a table over tables.LARGE_FILE); the table's least size for --large."""
+def make_folder(folder: Path, large: bool, crlf: bool = False) -> int:
+    """Copy the study folder (or build a table over tables.LARGE_FILE), its table's line ends made '\\r\\n'
+    if ``crlf``; the table's least size for --large (else 0)."""
     folder.mkdir()
     for name in ("datapackage.json", "instruments.csv", "trials.csv"):
         shutil.copyfile(STUDIES / name, folder / name)
-    if not large:
-        return 0
+    size = _large_table(folder) if large else 0
+    if crlf:
+        table = folder / "trials.csv"
+        table.write_bytes(table.read_bytes().replace(b"\n", b"\r\n"))
+    return size
+
+
+def _large_table(folder: Path) -> int:
+    """A table of the shipped rows repeated past tables.LARGE_FILE (bench_scale.make_table); that size."""
     sys.path[:0] = [str(ROOT / "src"), str(ROOT / "scripts")]
     from bench_scale import make_table
     from compassmeta.data.tables import LARGE_FILE
@@ -691,11 +700,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--writers", type=int, default=8,
                         help=f"concurrent writers a round (1-{MAX_WRITERS})")
-    parser.add_argument("--kill-rate", type=float, default=0.45, help="chance that a writer is SIGKILLed")
+    parser.add_argument("--kill-rate", type=float, default=0.7, help="chance that a writer is SIGKILLed")
     parser.add_argument("--kills", nargs="+", choices=list(KILL_PLANS), default=list(KILL_PLANS),
                         help="how writers are killed (see run_together) [all three]")
     parser.add_argument("--bad", type=int, default=6, help="bad inputs run alone each round")
     parser.add_argument("--large", action="store_true", help="a table over tables.LARGE_FILE (columns)")
+    parser.add_argument("--crlf", action="store_true", help="the starting table's line ends '\\r\\n'")
     parser.add_argument("--seed", type=int, default=None)
     arguments = parser.parse_args()
     if not 1 <= arguments.writers <= MAX_WRITERS:
@@ -705,7 +715,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="stress-writes-") as temporary:
         folder, work = Path(temporary) / "studies", Path(temporary) / "inputs"
         work.mkdir()
-        large = make_folder(folder, arguments.large)
+        large = make_folder(folder, arguments.large, arguments.crlf)
         code, baseline, output = warnings_of(folder / "trials.csv")
         if code != 0:
             raise SystemExit(f"validate fails on the starting table: {last_line(output)}")
@@ -713,7 +723,10 @@ def main() -> None:
                   span=(0.2, 15.0 if large else 1.5), plans=plans(arguments.kills),
                   hold=1.0 if large else 0.05, baseline=baseline,
                   large=large)
-        print(f"seed {seed}; {len(read_csv(folder / 'trials.csv')[1]):,} rows, "
+        starting = [row["es_id"] for row in read_csv(folder / "trials.csv")[1]]
+        run.kept = [next(es_id for es_id in starting if es_id.startswith(BASE["es_id"]))]
+        run.kept += [es_id for es_id in starting[:500] if es_id != run.kept[0]]
+        print(f"seed {seed}; {len(starting):,} rows, "
               f"{(folder / 'trials.csv').stat().st_size:,} bytes; {len(baseline)} warnings to keep",
               flush=True)
         for number in range(1, arguments.rounds + 1):
