@@ -2,16 +2,22 @@
 
     python scripts/stress_writes.py                         # 12 rounds of 8 writers (about a minute)
     python scripts/stress_writes.py --rounds 20 --writers 8 --kill-rate 0.7 --seed 7
-    python scripts/stress_writes.py --large --rounds 3      # a table over tables.LARGE_FILE (columnar path)
+    python scripts/stress_writes.py --large --rounds 3 --writers 6   # a table over tables.LARGE_FILE
+    python scripts/stress_writes.py --crlf --kills rename            # CRLF line ends; injected kills only
 
 Each round starts ``--writers`` (at most 8) ``python -m compassmeta`` processes at once, each one
 write with ``--yes`` and ``--by stress-rRwW`` (so every audit-log entry names its write): ``add`` of
-one row, ``trial add`` of a 6-row trial, ``extract merge`` of 3 rows (each with es_ids of its own),
-``edit`` of a present row's inclusion_note to a token of its own, ``remove`` of a row an earlier round
-added, or a bad input.  Each writer is SIGKILLed with probability ``--kill-rate`` at a random moment
-of its expected run.  Then ``--bad`` seeded bad inputs (a sign slip, a decimal slip, a cell over the
-schema's maxLength, Unicode digits, an es_id that exists, a malformed row or trial file) are run
-alone: each must exit non-zero with no traceback and leave every file of the folder byte-identical.
+one row, ``trial add`` of a 6-row trial, ``trial add --replace`` of such a trial (a token in its
+inclusion_note), ``extract merge`` of 3 rows (each with es_ids of its own), ``edit`` of a present
+row's inclusion_note to a token of its own, ``remove`` of a row an earlier round added, a bad input,
+or a ``validate`` (which must pass while the others write).  Each writer is killed with probability
+``--kill-rate``, by one of ``--kills``: ``random`` (SIGKILL at a moment drawn over the last round's run
+times), ``locked`` (SIGKILL at a moment drawn over its hold of the table's lock, seen in /proc/locks)
+or ``rename`` (it SIGKILLs itself before its first rename, between the log's and the table's, or
+after both at the lock's release: see INJECTED).  Then ``--bad`` seeded bad inputs (a sign slip, a
+decimal slip, a cell over the schema's maxLength, Unicode digits, an es_id that exists, a malformed
+row or trial file: BAD_INPUTS) are run alone: each must exit non-zero with no traceback and leave
+every file of the folder byte-identical.
 One more edit alone (the sweep) must succeed.  The round then checks:
 
 - both files are whole CSV (strict quoting, every record as wide as its header, a line end last)
@@ -27,7 +33,9 @@ One more edit alone (the sweep) must succeed.  The round then checks:
 
 Prints a tally and each failure; exits 1 if any check failed.  ``--large`` builds the table by
 repeating the shipped rows (scripts/bench_scale.make_table) past tables.LARGE_FILE, so that every
-writer reads it as columns and copies byte spans (about 10 s a round).
+writer reads it as columns and copies byte spans (about 15 s a round).  The checks were tried on three
+broken copies of the write path (the table renamed before the log; stale temporaries kept; the lock
+a no-op): each run failed, naming the writes.
 """
 import argparse
 import csv
@@ -51,7 +59,9 @@ ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "studies"
 EXAMPLES = STUDIES / "examples"
 ENVIRONMENT = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-KINDS = {"add": 0.3, "trial": 0.15, "merge": 0.1, "edit": 0.25, "remove": 0.1, "bad": 0.1}
+KINDS = {"add": 0.25, "trial": 0.15, "replace": 0.05, "merge": 0.1, "edit": 0.2, "remove": 0.1, "bad": 0.1,
+         "read": 0.05}
+TRIAL_ROW = re.compile(r"(stressr\d+w\d+)-.*-vs-wlc-post")
 TEMPORARY = re.compile(r"\.(trials|changes)\.[a-z0-9_]{8}\.csv")
 WARNING = re.compile(r"Warning: .*?, row (\d+), column '([^']*)': (.*)")
 WRITER_TIMEOUT = 150.0     # seconds: a writer still running then is a hang (a failure)
@@ -90,6 +100,7 @@ class Tally:
     killed_unmade: int = 0
     killed_logged_unmade: int = 0
     bad_alone: int = 0
+    reads: int = 0
     bad_concurrent: int = 0
     temporaries_swept: int = 0
     locks_swept: int = 0
@@ -143,6 +154,12 @@ def trial_file(work: Path, study: str, extra: str = "") -> str:
     return str(path)
 
 
+def replaceable(present: list) -> list:
+    """The studies of the table that trial add entered (all six rows present)."""
+    rows = Counter(match[1] for es_id in present if (match := TRIAL_ROW.fullmatch(es_id)))
+    return sorted(study for study, count in rows.items() if count == 6)
+
+
 def trial_ids(study: str) -> tuple:
     return tuple(f"{study}-{outcome}-{arm}-vs-wlc-post" for outcome in ("bfne-s", "lsas-sr", "sips")
                  for arm in ("sct", "ar"))
@@ -173,6 +190,17 @@ def good_write(kind: str, tag: str, work: Path, table: Path, present: list, remo
         return Write(tag, kind, ["extract", "merge", *merge_files(work, study), "--into", table,
                                  "--extractors", "A,B", *by],
                      adds=tuple(f"{study}-{outcome}-post" for outcome in ("bfne-s", "lsas-sr", "sips")))
+    if kind == "replace" and (studies := replaceable(present)):
+        study = rng.choice(studies)
+        token = f"stress replace {tag}"
+        path = trial_file(work, study)
+        text = Path(path).read_text(encoding="utf-8")
+        Path(path).write_text(text.replace('inclusion_note = """', f'inclusion_note = """{token}. '),
+                              encoding="utf-8")
+        return Write(tag, kind, ["trial", "add", path, "--replace", "--table", table, "--yes", *by],
+                     adds=trial_ids(study), token=token)
+    if kind == "read":
+        return Write(tag, kind, ["validate", table])
     if kind == "remove" and removable:
         target = removable.pop(rng.randrange(len(removable)))
         return Write(tag, kind, ["remove", target, "--table", table, "--yes", *by], target=target)
@@ -284,7 +312,7 @@ def run_together(writes: list, work: Path, run: "Run") -> tuple[list, list]:
     started, rng = time.monotonic(), run.rng
     running = []
     for write in writes:
-        if rng.random() < run.kill_rate:
+        if write.kind != "read" and rng.random() < run.kill_rate:
             write.plan = rng.choices(list(run.plans), weights=list(run.plans.values()))[0]
             write.plan += str(rng.randrange(3)) if write.plan == "rename" else ""
         output = open(work / f"{write.tag}.out", "w+b")
@@ -422,6 +450,11 @@ class Replay:
             if problem := self.apply_row(es_id, changes, operations):
                 self.undo(operations)
                 return f"{es_id}: {problem}"
+        if group[0]["command"] == "trial add" and any(operation[0] == "edit" for operation in operations):
+            for es_id in fields:        # trial add --replace drops the trial's rows and appends the new ones
+                index = self.order.index(es_id)
+                operations.append(("move", es_id, index))
+                self.order.append(self.order.pop(index))
         return operations
 
     def apply_row(self, es_id: str, changes: dict, operations: list) -> str | None:
@@ -459,6 +492,8 @@ class Replay:
             elif operation[0] == "remove":
                 self.rows[operation[1]] = operation[3]
                 self.order.insert(operation[2], operation[1])
+            elif operation[0] == "move":
+                self.order.insert(operation[2], self.order.pop())
             else:
                 self.rows[operation[1]][operation[2]] = operation[3]
 
@@ -498,6 +533,11 @@ def expected(write: Write, operations: list, group: list) -> str | None:
     if write.kind in ("add", "trial", "merge"):
         added = [operation[1] for operation in operations if operation[0] == "add"]
         right = len(added) == len(operations) and sorted(added) == sorted(write.adds)
+    elif write.kind == "replace":
+        right = bool(operations) and {entry["es_id"] for entry in group} <= set(write.adds) and all(
+            operation[0] in ("add", "move") or operation[2] == "inclusion_note" for operation in operations)
+        right = right and all(write.token in entry["new_value"] for entry in group
+                              if entry["field"] == "inclusion_note")
     elif write.kind == "remove":
         right = [operation[:2] for operation in operations] == [("remove", write.target)]
     else:
@@ -510,9 +550,15 @@ def check_writes(writes: list, replay: Replay, actual: list, tally: Tally) -> No
     """Every write against the log and the table: accepted made once, refused absent, killed all or none."""
     made, logged = replay.made(), {tag for tag, *_ in replay.applied}
     present = {row["es_id"] for row in actual}
-    notes = {row["inclusion_note"] for row in actual}
+    notes = "\n".join(row["inclusion_note"] for row in actual)
     for write in writes:
-        found = [es_id for es_id in write.adds if es_id in present]
+        if write.kind == "read":
+            tally.reads += 1
+            if write.code != 0 or "rror" in write.output:
+                tally.failures.append(f"{write.tag}: validate during the writes: exit {write.code}: "
+                                      f"{last_line(write.output)}")
+            continue
+        found = [] if write.kind == "replace" else [es_id for es_id in write.adds if es_id in present]
         if write.tag in made:
             if problem := expected(write, *made[write.tag]):
                 tally.failures.append(problem)
@@ -522,31 +568,40 @@ def check_writes(writes: list, replay: Replay, actual: list, tally: Tally) -> No
         elif write.kind == "remove" and write.target not in present:
             tally.failures.append(f"{write.tag}: {write.target} was removed but the removal is not logged")
         if write.killed:
-            tally.kills += 1
-            tally.killed_made += write.tag in made
-            tally.killed_logged_unmade += write.tag in replay.reverted
-            tally.killed_unmade += write.tag not in logged
-            outcome = ("made" if write.tag in made else "logged, unmade" if write.tag in replay.reverted
-                       else "unmade")
-            tally.kill_plans[f"{write.plan}: {outcome}"] += 1
-            continue
-        if problem := broken_output(write):
-            tally.failures.append(problem)
-        if write.code == 0 and write.kind != "bad":
-            tally.accepted += 1
-            if write.tag not in made:
-                tally.failures.append(f"{write.tag} ({write.kind}) exited 0 but its change is not made "
-                                      "and logged")
-        elif write.code == 0:
-            tally.failures.append(f"{write.tag}: bad input '{write.bad}' accepted: {last_line(write.output)}")
+            count_kill(write, replay, tally)
         else:
-            conflict = write.kind in ("edit", "remove") and "no row with es_id" in write.output
-            tally.refused += 1
-            tally.conflicts += conflict
-            if write.kind != "bad" and not conflict:
-                tally.failures.append(f"{write.tag} ({write.kind}) refused: {last_line(write.output)}")
-            if write.tag in logged:
-                tally.failures.append(f"{write.tag} ({write.bad or write.kind}) refused but logged")
+            check_finished(write, made, logged, tally)
+
+
+def count_kill(write: Write, replay: Replay, tally: Tally) -> None:
+    made, logged = write.tag in replay.made(), any(tag == write.tag for tag, *_ in replay.applied)
+    tally.kills += 1
+    tally.killed_made += made
+    tally.killed_logged_unmade += write.tag in replay.reverted
+    tally.killed_unmade += not logged
+    outcome = "made" if made else "logged, unmade" if write.tag in replay.reverted else "unmade"
+    tally.kill_plans[f"{write.plan}: {outcome}"] += 1
+
+
+def check_finished(write: Write, made: dict, logged: set, tally: Tally) -> None:
+    """A write that ended by itself: accepted and made, or refused (a bad input, or an edit or remove
+    of a row a concurrent remove took) and not logged; no traceback."""
+    if problem := broken_output(write):
+        tally.failures.append(problem)
+    if write.code == 0 and write.kind != "bad":
+        tally.accepted += 1
+        if write.tag not in made:
+            tally.failures.append(f"{write.tag} ({write.kind}) exited 0, its change not made and logged")
+    elif write.code == 0:
+        tally.failures.append(f"{write.tag}: bad input '{write.bad}' accepted: {last_line(write.output)}")
+    else:
+        conflict = write.kind in ("edit", "remove") and "no row with es_id" in write.output
+        tally.refused += 1
+        tally.conflicts += conflict
+        if write.kind != "bad" and not conflict:
+            tally.failures.append(f"{write.tag} ({write.kind}) refused: {last_line(write.output)}")
+        if write.tag in logged:
+            tally.failures.append(f"{write.tag} ({write.bad or write.kind}) refused but logged")
 
 
 def warnings_of(table: Path) -> tuple[int, set, str]:
@@ -745,7 +800,8 @@ def report(tally: Tally, seconds: float) -> None:
           f"({tally.conflicts} by a concurrent remove of their row); {tally.kills} SIGKILLs: "
           f"{tally.killed_made} made and logged, {tally.killed_unmade} neither, {tally.killed_logged_unmade} "
           f"logged and unmade; {tally.bad_alone} bad inputs alone; {tally.temporaries_swept} temporary and "
-          f"{tally.locks_swept} lock files of killed writes removed by the next write")
+          f"{tally.locks_swept} lock files of killed writes removed by the next write; {tally.reads} "
+          "validate runs among the writers")
     print("kills by plan and outcome: "
           + ", ".join(f"{key} {count}" for key, count in sorted(tally.kill_plans.items())))
     print(f"{len(tally.failures)} failures" + "".join(f"\n  {failure}" for failure in tally.failures))
