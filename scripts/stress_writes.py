@@ -146,9 +146,10 @@ def template() -> str:
                           capture_output=True, text=True, check=True).stdout
 
 
-def trial_file(work: Path, study: str, extra: str = "") -> str:
-    """The trial template under its own study_id, with ``extra`` TOML appended."""
-    path = work / f"{study}.toml"
+def trial_file(work: Path, tag: str, study: str, extra: str = "") -> str:
+    """The trial template under the study_id ``study``, with ``extra`` TOML appended, in a file of the
+    write ``tag`` (two writes of one study have files of their own)."""
+    path = work / f"{tag}.toml"
     path.write_text(template().replace('study_id = "tealesapach2022"', f'study_id = "{study}"') + extra,
                     encoding="utf-8")
     return str(path)
@@ -184,8 +185,8 @@ def good_write(kind: str, tag: str, work: Path, table: Path, present: list, remo
         row = new_row(tag)
         return Write(tag, kind, ["add", "--table", table, "--yes", *by, *sets(row)], adds=(row["es_id"],))
     if kind == "trial":
-        return Write(tag, kind, ["trial", "add", trial_file(work, study), "--table", table, "--yes", *by],
-                     adds=trial_ids(study))
+        path = trial_file(work, tag, study)
+        return Write(tag, kind, ["trial", "add", path, "--table", table, "--yes", *by], adds=trial_ids(study))
     if kind == "merge":
         return Write(tag, kind, ["extract", "merge", *merge_files(work, study), "--into", table,
                                  "--extractors", "A,B", *by],
@@ -193,7 +194,7 @@ def good_write(kind: str, tag: str, work: Path, table: Path, present: list, remo
     if kind == "replace" and (studies := replaceable(present)):
         study = rng.choice(studies)
         token = f"stress replace {tag}"
-        path = trial_file(work, study)
+        path = trial_file(work, tag, study)
         text = Path(path).read_text(encoding="utf-8")
         Path(path).write_text(text.replace('inclusion_note = """', f'inclusion_note = """{token}. '),
                               encoding="utf-8")
@@ -226,7 +227,7 @@ def bad_write(name: str, tag: str, work: Path, table: Path, rng: random.Random, 
     argv = {
         "sign slip": lambda: add + sets(dict(row, stat_type="t", statistic=f"-{rng.uniform(1, 4):.2f}",
                                              direction="1", mean1="", sd1="", mean2="", sd2="")),
-        "sign slip in a trial": lambda: ["trial", "add", trial_file(work, study, (
+        "sign slip in a trial": lambda: ["trial", "add", trial_file(work, tag, study, (
             '\n[[outcomes]]\nlabel = "spin"\noutcome = "anxiety"\ninstrument = "SPIN (self-report)"\n'
             '\n[[results]]\narm = "sct"\nversus = "wlc"\noutcome = "spin"\ntimepoint = "post"\n'
             f'stat_type = "t"\nstatistic = -{rng.uniform(1, 4):.2f}\ndirection = 1\n')), *edit],
@@ -264,7 +265,7 @@ def _csv_rows(work: Path, tag: str, lines: str) -> str:
 
 def _cut_trial(work: Path, study: str, rng: random.Random) -> str:
     """A trial file cut inside its citation's triple-quoted string."""
-    path = Path(trial_file(work, study))
+    path = Path(trial_file(work, study, study))
     text = path.read_text(encoding="utf-8")
     start = text.index('citation = """') + 16
     path.write_text(text[:rng.randint(start, start + 80)], encoding="utf-8")
@@ -453,7 +454,7 @@ class Replay:
         if group[0]["command"] == "trial add" and any(operation[0] == "edit" for operation in operations):
             for es_id in fields:        # trial add --replace drops the trial's rows and appends the new ones
                 index = self.order.index(es_id)
-                operations.append(("move", es_id, index))
+                operations.append(("move", es_id, self.successor(index)))
                 self.order.append(self.order.pop(index))
         return operations
 
@@ -473,7 +474,7 @@ class Replay:
             if any(row[name] != changes.get(name, ("", ""))[0] for name in self.header):
                 return "logged as removed, but the logged cells are not the row's"
             index = self.order.index(es_id)
-            operations.append(("remove", es_id, index, self.rows.pop(es_id)))
+            operations.append(("remove", es_id, self.successor(index), self.rows.pop(es_id)))
             del self.order[index]
             return None
         for name, (old, _) in changes.items():
@@ -491,11 +492,20 @@ class Replay:
                 self.order.remove(operation[1])
             elif operation[0] == "remove":
                 self.rows[operation[1]] = operation[3]
-                self.order.insert(operation[2], operation[1])
+                self.put_back(operation[1], operation[2])
             elif operation[0] == "move":
-                self.order.insert(operation[2], self.order.pop())
+                self.order.remove(operation[1])
+                self.put_back(operation[1], operation[2])
             else:
                 self.rows[operation[1]][operation[2]] = operation[3]
+
+    def successor(self, index: int) -> str | None:
+        """The es_id after row ``index`` (None for the last): where a row taken back goes, even when
+        later writes have moved rows since."""
+        return self.order[index + 1] if index + 1 < len(self.order) else None
+
+    def put_back(self, es_id: str, successor: str | None) -> None:
+        self.order.insert(self.order.index(successor) if successor in self.rows else len(self.order), es_id)
 
     def reconcile(self, actual: list, failures: list) -> None:
         """Take back killed writes (last first) until the replay is the table; a failure if it never is."""
@@ -504,7 +514,7 @@ class Replay:
         while (self.rows, self.order) != (table, order):
             differing = {es_id for es_id in self.rows.keys() | table.keys()
                          if self.rows.get(es_id) != table.get(es_id)}
-            if not self.take_back(differing or set(order)):
+            if not differing or not self.take_back(differing):
                 failures.append(_difference(self.rows, self.order, table, order))
                 return
 
@@ -523,7 +533,9 @@ def _difference(rows: dict, order: list, table: dict, actual: list) -> str:
                 return f"table and log disagree: {es_id} is {where}"
             cells = [name for name in mine if mine[name] != theirs.get(name)]
             return f"table and log disagree: {es_id}, cells {cells}"
-    return "table and log disagree on the order of the rows"
+    first = next(index for index, (mine, theirs) in enumerate(zip(order, actual)) if mine != theirs)
+    return (f"table and log disagree on the order of the rows from row {first + 1}: the log gives "
+            f"{order[first:first + 3]}, the table {actual[first:first + 3]}")
 
 
 # -- the checks of a round -------------------------------------------------------------------------
