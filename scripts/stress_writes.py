@@ -451,11 +451,6 @@ class Replay:
             if problem := self.apply_row(es_id, changes, operations):
                 self.undo(operations)
                 return f"{es_id}: {problem}"
-        if group[0]["command"] == "trial add" and any(operation[0] == "edit" for operation in operations):
-            for es_id in fields:        # trial add --replace drops the trial's rows and appends the new ones
-                index = self.order.index(es_id)
-                operations.append(("move", es_id, self.successor(index)))
-                self.order.append(self.order.pop(index))
         return operations
 
     def apply_row(self, es_id: str, changes: dict, operations: list) -> str | None:
@@ -493,15 +488,12 @@ class Replay:
             elif operation[0] == "remove":
                 self.rows[operation[1]] = operation[3]
                 self.put_back(operation[1], operation[2])
-            elif operation[0] == "move":
-                self.order.remove(operation[1])
-                self.put_back(operation[1], operation[2])
             else:
                 self.rows[operation[1]][operation[2]] = operation[3]
 
     def successor(self, index: int) -> str | None:
         """The es_id after row ``index`` (None for the last): where a row taken back goes, even when
-        later writes have moved rows since."""
+        later writes have removed rows before it since)."""
         return self.order[index + 1] if index + 1 < len(self.order) else None
 
     def put_back(self, es_id: str, successor: str | None) -> None:
@@ -547,7 +539,7 @@ def expected(write: Write, operations: list, group: list) -> str | None:
         right = len(added) == len(operations) and sorted(added) == sorted(write.adds)
     elif write.kind == "replace":
         right = bool(operations) and {entry["es_id"] for entry in group} <= set(write.adds) and all(
-            operation[0] in ("add", "move") or operation[2] == "inclusion_note" for operation in operations)
+            operation[0] == "add" or operation[2] == "inclusion_note" for operation in operations)
         right = right and all(write.token in entry["new_value"] for entry in group
                               if entry["field"] == "inclusion_note")
     elif write.kind == "remove":
