@@ -493,7 +493,7 @@ class Replay:
 
     def successor(self, index: int) -> str | None:
         """The es_id after row ``index`` (None for the last): where a row taken back goes, even when
-        later writes have removed rows before it since)."""
+        later writes have removed rows before it since."""
         return self.order[index + 1] if index + 1 < len(self.order) else None
 
     def put_back(self, es_id: str, successor: str | None) -> None:
