@@ -1,12 +1,22 @@
-"""The log replay of scripts/stress_writes.py (the write-path stress check): a killed write logged but
-not made is taken back, and nothing else is; a change in the table that no entry logs is a failure."""
-import importlib.util
+"""The log replay of scripts/stress_writes.py (the write-path stress check, scripts/stress_checks.py): a
+killed write logged but not made is taken back, and nothing else is; a change in the table that no
+entry logs is a failure."""
+import importlib
+import sys
 
 from conftest import PROJECT
 
-SPEC = importlib.util.spec_from_file_location("stress_writes", PROJECT / "scripts" / "stress_writes.py")
-stress = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(stress)
+
+def _checks():
+    """scripts/stress_checks.py (it imports its sibling stress_inputs)."""
+    sys.path.insert(0, str(PROJECT / "scripts"))
+    try:
+        return importlib.import_module("stress_checks")
+    finally:
+        sys.path.remove(str(PROJECT / "scripts"))
+
+
+stress = _checks()
 
 HEADER = ["es_id", "study_id", "inclusion_note"]
 START = [{"es_id": "a-post", "study_id": "a", "inclusion_note": "old"}]
