@@ -288,3 +288,27 @@ def test_edit_refuses_a_change_that_breaks_the_trial(folder):
                  "--yes")
     assert result.exit_code == 2 and "n_total" in result.output
     assert (folder / "trials.csv").read_bytes() == before
+
+
+def test_trial_add_replace_keeps_the_trials_rows_in_place_and_logs_what_it_changes(folder):
+    """A replaced row whose es_id the trial keeps stays where it was: the audit log, which compares
+    rows by es_id, holds every change of the table (a move to the end would be unlogged; an unchanged
+    trial file would reorder the table and log nothing)."""
+    assert run("trial", "add", TRIAL, "--studies", folder, "--yes").exit_code == 0
+    other = dict(rows(folder)[0], es_id="other-bfne-s-post", study_id="other2023")
+    added = run("add", "--table", folder / "trials.csv", "--yes",
+                *[part for name, value in other.items() if value for part in ("-s", f"{name}={value}")])
+    assert added.exit_code == 0, added.output
+    table, log = (folder / "trials.csv").read_bytes(), (folder / "changes.csv").read_bytes()
+    again = run("trial", "add", TRIAL, "--studies", folder, "--replace", "--yes")
+    assert again.exit_code == 0 and "replacing 6 row(s)" in again.output, again.output
+    assert (folder / "trials.csv").read_bytes() == table and (folder / "changes.csv").read_bytes() == log
+    changed = folder / "changed.toml"
+    changed.write_text(TRIAL.read_text(encoding="utf-8").replace("sd = 9.42", "sd = 9.43"), encoding="utf-8")
+    assert run("trial", "add", changed, "--studies", folder, "--replace", "--yes").exit_code == 0
+    assert [row["es_id"] for row in rows(folder)] == [*EXPECTED, "other-bfne-s-post"]
+    with open(folder / "changes.csv", newline="", encoding="utf-8") as handle:
+        entries = [entry for entry in csv.DictReader(handle) if "changed.toml" in entry["reason"]]
+    logged = [(entry["es_id"], entry["field"], entry["old_value"], entry["new_value"]) for entry in entries]
+    assert logged == [(f"tealesapach2022-sips-{arm}-vs-wlc-post", "sd2", "9.42", "9.43")
+                      for arm in ("sct", "ar")]

@@ -319,13 +319,27 @@ def trial_records(trial_file: PathLike, table: PathLike,
 
 
 def _replacing(records: list[Cells]) -> store.Change:
-    """A change for :func:`store.rewrite_table`: the trial's rows out, the generated rows in."""
+    """A change for :func:`store.rewrite_table`: each generated row whose es_id the trial already has
+    replaces that row in place (the audit log compares rows by es_id: a row moved to the end would
+    move unlogged, and an unchanged trial would still reorder the table); the trial's other rows
+    out, the other generated rows appended."""
     study_id = records[0]["study_id"]
 
     def change(table: Table) -> Patch:
         trial = compress(range(len(table.rows)), map(operator.eq, table.column("study_id"), repeat(study_id)))
-        return Patch(dropped=frozenset(trial),
-                     added=tuple(tuple(record.get(name, "") for name in table.header) for record in records))
+        es_id = table.header.index("es_id")
+        numbers = {table.rows[number][es_id]: number for number in trial}
+        replaced: dict[int, tuple[str, ...]] = {}
+        added = []
+        for record in records:
+            cells = tuple(record.get(name, "") for name in table.header)
+            number = numbers.get(cells[es_id])
+            if number is None or number in replaced:
+                added.append(cells)
+            else:
+                replaced[number] = cells
+        return Patch(dropped=frozenset(numbers.values()) - replaced.keys(), replaced=replaced,
+                     added=tuple(added))
     # (store.changed_table reads the key: the check of the preview serves the write)
     change.key = ("trial", tuple(tuple(sorted(record.items())) for record in records))  # type: ignore[attr-defined]
     return change
@@ -337,12 +351,26 @@ def check_trial(path: PathLike, records: list[Cells], replace: bool,
     if not replace:
         _, _, rows, effects, warnings = store.check_new_rows(path, records, None, resource)
         return CheckedTrial(tuple(rows), tuple(effects), tuple(warnings), 0)
-    _, patch, typed, warnings = store.changed_table(path, _replacing(records), None, resource)
-    rows = typed[len(typed) - len(records):]
-    first_new = len(typed) - len(records) + 1
+    header, patch, typed, warnings = store.changed_table(path, _replacing(records), None, resource)
+    places = _new_places(patch, len(typed) - len(patch.added) + len(patch.dropped), header.index("es_id"))
+    rows = [typed[places[record.get("es_id", "")]] for record in records]
+    numbers = {places[record.get("es_id", "")] + 1 for record in records}
     return CheckedTrial(tuple(rows), tuple(row_effect(row) for row in rows),
-                        tuple(w for w in warnings if w.row is not None and w.row >= first_new),
-                        len(patch.dropped))
+                        tuple(w for w in warnings if w.row in numbers),
+                        len(patch.dropped) + len(patch.replaced))
+
+
+def _new_places(patch: Patch, count: int, es_id: int) -> dict[str, int]:
+    """es_id (the cell numbered ``es_id``) -> where each row ``patch`` writes lies in the new table
+    (0-based), of a table of ``count`` rows (the checks refused a repeated es_id)."""
+    places, place = {}, 0
+    for piece in patch.pieces(count):
+        if isinstance(piece, range):
+            place += len(piece)
+        else:
+            places[piece[es_id]] = place
+            place += 1
+    return places
 
 
 def write_trial(path: PathLike, records: list[Cells], replace: bool, resource: str = "trials",
