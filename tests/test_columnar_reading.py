@@ -217,3 +217,26 @@ def test_paused_gc_freezes_what_a_large_read_built(built, frozen):
         assert len(kept) == built
     finally:
         gc.unfreeze()
+
+
+def test_a_file_replaced_between_the_scan_and_the_parse_is_read_as_one_version(tmp_path, monkeypatch):
+    """A writer's rename while a large table is read: the byte scan saw one version and pandas
+    would parse the other (the same shape, other bytes); the reader now notices the new version
+    and reads the one its open handle holds, with the csv module."""
+    import os
+
+    path, newer = tmp_path / "t.csv", tmp_path / "newer.csv"
+    path.write_text('a,b\n1,"x, y"\n2,z\n', encoding="utf-8")
+    newer.write_text('a,b\n7,"long, longer"\n8,w\n', encoding="utf-8")
+    real_scan = columnar._scan
+
+    def scan_then_replace(name):
+        found = real_scan(name)
+        os.replace(newer, path)
+        return found
+
+    monkeypatch.setattr(tables, "LARGE_FILE", 0)
+    monkeypatch.setattr(columnar, "_scan", scan_then_replace)
+    table = tables.read_table(path)
+    assert not isinstance(table.rows, ColumnRecords)
+    assert list(table.rows) == [("1", "x, y"), ("2", "z")]

@@ -171,7 +171,11 @@ def _at_boundaries(data: NDArray[np.uint8], quotes: NDArray[np.int64], closing: 
 def read_columns(path: str | os.PathLike[str]) -> tuple[list[str], ColumnRecords] | None:
     """(header record, the non-blank records as :class:`ColumnRecords`) of a CSV file read by
     pandas' C parser, or None when the file must be read by the csv module (see the module's
-    docstring): a record short of fields, irregular quoting, text that is not UTF-8, ..."""
+    docstring): a record short of fields, irregular quoting, text that is not UTF-8, ...; also None
+    when the file was replaced or changed between the scan and the parse (a writer's rename
+    while a reader reads: the scan and the parse would describe two versions), and the caller's
+    csv module then reads the one version its open handle holds."""
+    version = _version(path)
     scan = _scan(path)
     if not scan.regular:
         return None
@@ -185,13 +189,19 @@ def read_columns(path: str | os.PathLike[str]) -> tuple[list[str], ColumnRecords
     cells = [frame[name].to_numpy() for name in frame.columns]
     del frame
     records = len(cells[0]) if cells else 0
-    if records < 2 or scan.outside_commas != records * (len(cells) - 1):
+    if records < 2 or scan.outside_commas != records * (len(cells) - 1) or _version(path) != version:
         return None
     kept = _kept(cells)
     if kept is None:
         return None
     columns = [column[kept].tolist() for column in cells]   # a slice when no record is blank
     return [column[0] for column in cells], ColumnRecords(columns, lambda: _layout(path, scan, kept, records))
+
+
+def _version(path: str | os.PathLike[str]) -> tuple[int, int, int, int]:
+    """What changes when a file is replaced or written: inode, size, modification and change time."""
+    status = os.stat(path)
+    return status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
 
 
 def _kept(cells: list[NDArray[np.object_]]) -> slice | NDArray[np.int64] | None:
