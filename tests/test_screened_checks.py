@@ -70,7 +70,6 @@ def shown(problems: list) -> list:
     return [(p.row, p.column, p.level, p.message) for p in problems]
 
 
-@pytest.mark.filterwarnings("ignore:invalid value encountered in sqrt")   # the negative F
 def test_row_rules_find_the_same_problems_screened_or_not(monkeypatch):
     rows = records(ROW_RULES)
     screened, _, _ = validation.checked_text("t.csv", SCHEMA.names, rows, SCHEMA, INSTRUMENTS)

@@ -7,7 +7,7 @@ Every problem names the file, the row (counted from the first data row) and the 
 import math
 import os
 from collections.abc import Callable, Container, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -232,10 +232,11 @@ def checked_text(path: str | os.PathLike[str], header: Sequence[str], records: S
         typed = TypedRows(typed, columns)
         effects = table_effects(typed, columns) if "stat_type" in schema.names else None
         known = row_instruments(typed, instruments or {})
-        directions = first_directions(typed, known)
+        unknowns = directed_unknowns(typed, known)
+        directions = first_directions(unknowns)
         g, v, done = (effects[0].tolist(), effects[1].tolist(), effects[2].tolist()) if effects else ((),) * 3
         ruled = rows_to_check(typed, known, effects) if effects else np.ones(len(typed), dtype=bool)
-        looked_at = ruled | _contrary_directions(typed, known, directions)
+        looked_at = ruled | _contrary_directions(unknowns)
         looked_at[[number - 1 for number in cell_problems]] = True
         for number in (np.flatnonzero(looked_at) + 1).tolist():
             row = typed[number - 1]
@@ -252,10 +253,20 @@ def checked_text(path: str | os.PathLike[str], header: Sequence[str], records: S
     return problems, typed, effects
 
 
-def _directed_unknowns(rows: Sequence[Any], known: Sequence[Instrument | None]) -> tuple:
-    """(the rows, counted from 0, that name an instrument that is not a known one and give a
-    direction; each one's instrument as a code into the names; the names, in lower case; each
-    one's direction, 1 or 0): the rows :func:`direction_problem` compares."""
+class DirectedUnknowns(NamedTuple):
+    """The rows :func:`direction_problem` compares: those that name an instrument that is not a
+    known one and give a direction."""
+
+    rows: np.ndarray         # the rows, counted from 0
+    names: list[str]         # the instruments they name, in lower case, each once
+    name_codes: np.ndarray   # each row's instrument as a position in ``names``
+    ways: np.ndarray         # each row's direction, 1 or 0
+    firsts: np.ndarray       # the position among ``rows`` of each instrument's first row
+    table_size: int          # rows in the table
+
+
+def directed_unknowns(rows: Sequence[Any], known: Sequence[Instrument | None]) -> DirectedUnknowns:
+    """The :class:`DirectedUnknowns` of a table's typed ``rows`` (``known``: their instruments)."""
     codes, texts = codes_of(rows, "instrument")
     lowered = {text: text.lower() for text in texts if text is not None}
     names = list(dict.fromkeys(lowered.values()))
@@ -266,26 +277,26 @@ def _directed_unknowns(rows: Sequence[Any], known: Sequence[Instrument | None]) 
     way = numbers_of(rows, "higher_is_better")
     directed = np.flatnonzero((row_names[codes] >= 0) & ~np.isnan(way)
                               & coded_mask(scale_codes, scales, lambda scale: scale is None))
-    return directed, row_names[codes[directed]], names, way[directed]
+    directed_names = row_names[codes[directed]]
+    firsts = np.unique(directed_names, return_index=True)[1]
+    return DirectedUnknowns(directed, names, directed_names, way[directed], firsts, len(known))
 
 
-def first_directions(rows: Sequence[Any], known: Sequence[Instrument | None]) -> dict:
+def first_directions(directed: DirectedUnknowns) -> dict:
     """{instrument in lower case: (direction, row number)} of the first row of each unknown
     instrument with a direction: what :func:`direction_problem` records as it meets the rows in
     order, found beforehand so that it need meet only the rows that contradict it."""
-    directed, row_names, names, ways = _directed_unknowns(rows, known)
-    _, first = np.unique(row_names, return_index=True)
-    return {names[row_names[at]]: (bool(ways[at]), int(directed[at]) + 1) for at in first.tolist()}
+    return {directed.names[directed.name_codes[at]]: (bool(directed.ways[at]), int(directed.rows[at]) + 1)
+            for at in directed.firsts.tolist()}
 
 
-def _contrary_directions(rows: Sequence[Any], known: Sequence[Instrument | None],
-                         firsts: Mapping[str, tuple[bool, int]]) -> np.ndarray:
-    """Rows naming an unknown instrument against the direction of its first row (``firsts``, as
-    :func:`first_directions` gives them): those :func:`direction_problem` flags."""
-    directed, row_names, names, ways = _directed_unknowns(rows, known)
-    first_ways = np.array([firsts[name][0] if name in firsts else np.nan for name in names], dtype=float)
-    contrary = np.zeros(len(known), dtype=bool)
-    contrary[directed[ways != first_ways[row_names]]] = True
+def _contrary_directions(directed: DirectedUnknowns) -> np.ndarray:
+    """Rows naming an unknown instrument against the direction of its first row: those
+    :func:`direction_problem` flags."""
+    first_ways = np.empty(len(directed.names))
+    first_ways[directed.name_codes[directed.firsts]] = directed.ways[directed.firsts]
+    contrary = np.zeros(directed.table_size, dtype=bool)
+    contrary[directed.rows[directed.ways != first_ways[directed.name_codes]]] = True
     return contrary
 
 
