@@ -155,7 +155,6 @@ def test_writes_of_a_table_read_as_columns_match_the_csv_modules(arguments, code
     results = []
     for threshold in (tables.LARGE_FILE, 0):
         monkeypatch.setattr(tables, "LARGE_FILE", threshold)
-        monkeypatch.setattr(columnar, "BLOCK", 1031 if threshold == 0 else columnar.BLOCK)  # splits 'é's
         monkeypatch.setattr(columnar, "SCAN_BLOCK", 1031 if threshold == 0 else columnar.SCAN_BLOCK)
         folder = tmp_path / str(threshold)
         path = crafted_study_folder(folder, {(1, "inclusion_note"): 'quoted, "with" a\nline break, é',

@@ -38,6 +38,13 @@ def write_atomically(path: str | os.PathLike[str], text: str) -> None:
     write_files_atomically({path: text})
 
 
+def file_version(path: str | os.PathLike[str]) -> tuple[int, int, int, int]:
+    """What changes whenever a file is replaced or written: inode, size, modification and change
+    time (nanoseconds).  OSError (FileNotFoundError) if there is no file."""
+    status = os.stat(path)
+    return status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
+
+
 COPY_BLOCK = 1 << 23    # bytes read at a time where the kernel cannot copy a span itself
 
 

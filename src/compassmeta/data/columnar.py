@@ -19,7 +19,8 @@ from typing import overload
 import numpy as np
 from numpy.typing import NDArray
 
-BLOCK = 1 << 23           # bytes copied at a time (the file is never held whole)
+from ..common.files import file_version
+
 SCAN_BLOCK = 1 << 22      # bytes scanned at a time (of 0.5 to 8 MB, the fastest scan in a fresh process)
 QUOTE, COMMA, NEWLINE, RETURN = 34, 44, 10, 13
 BOM = b"\xef\xbb\xbf"
@@ -175,7 +176,7 @@ def read_columns(path: str | os.PathLike[str]) -> tuple[list[str], ColumnRecords
     when the file was replaced or changed between the scan and the parse (a writer's rename
     while a reader reads: the scan and the parse would describe two versions), and the caller's
     csv module then reads the one version its open handle holds."""
-    version = _version(path)
+    version = file_version(path)
     scan = _scan(path)
     if not scan.regular:
         return None
@@ -189,19 +190,13 @@ def read_columns(path: str | os.PathLike[str]) -> tuple[list[str], ColumnRecords
     cells = [frame[name].to_numpy() for name in frame.columns]
     del frame
     records = len(cells[0]) if cells else 0
-    if records < 2 or scan.outside_commas != records * (len(cells) - 1) or _version(path) != version:
+    if records < 2 or scan.outside_commas != records * (len(cells) - 1) or file_version(path) != version:
         return None
     kept = _kept(cells)
     if kept is None:
         return None
     columns = [column[kept].tolist() for column in cells]   # a slice when no record is blank
     return [column[0] for column in cells], ColumnRecords(columns, lambda: _layout(path, scan, kept, records))
-
-
-def _version(path: str | os.PathLike[str]) -> tuple[int, int, int, int]:
-    """What changes when a file is replaced or written: inode, size, modification and change time."""
-    status = os.stat(path)
-    return status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
 
 
 def _kept(cells: list[NDArray[np.object_]]) -> slice | NDArray[np.int64] | None:

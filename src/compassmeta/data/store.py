@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from ..common.errors import InputError
-from ..common.files import Span, remove_stale_temporaries, write_files_atomically
+from ..common.files import Span, file_version, remove_stale_temporaries, write_files_atomically
 from . import audit
 from .audit import Author
 from .instruments import load_instruments
@@ -110,12 +110,12 @@ _LAST: dict[str, tuple[Any, Any]] = {}
 
 
 def _identity(path: PathArg) -> tuple:
-    """What changes whenever a table file is replaced or written: inode, size, modification time."""
+    """What changes whenever a table file is replaced or written: its resolved path and
+    :func:`files.file_version`."""
     try:
-        status = os.stat(path)
+        return (str(Path(path).resolve()), *file_version(path))
     except FileNotFoundError:
         return (str(path), None)
-    return (str(Path(path).resolve()), status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
 def _inputs(path: PathArg, package: PathArg | None) -> tuple:
