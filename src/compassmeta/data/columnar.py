@@ -81,6 +81,14 @@ class ColumnRecords(Sequence[tuple[str, ...]]):
         return layout.lines if layout else None
 
 
+def column_cells(records: Sequence[Sequence[str]], index: int) -> Sequence[str]:
+    """The cells of field ``index`` in every record: the column itself for :class:`ColumnRecords`
+    (not to be modified), else a list."""
+    if isinstance(records, ColumnRecords):
+        return records.columns[index]
+    return [record[index] for record in records]
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where the records of a file lie: ``lines`` as :attr:`tables.Table.spans`, and ``spans`` in

@@ -81,12 +81,3 @@ def record_view(index: dict, records: Sequence[Sequence[str]], row: int) -> RowV
     if isinstance(records, ColumnRecords):
         return ColumnRowView(index, records.columns, row)
     return RowView(index, records[row])
-
-
-def text_column(header: Sequence[str], records: Sequence[Sequence[str]], name: str) -> Sequence[str]:
-    """The text cells of field ``name`` in every record (the column itself for
-    :class:`columnar.ColumnRecords`; not to be modified)."""
-    position = list(header).index(name)
-    if isinstance(records, ColumnRecords):
-        return records.columns[position]
-    return [record[position] for record in records]

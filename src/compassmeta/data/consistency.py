@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..common import distributions as dist
-from .columns import coded_mask, codes_of, columns_of, numbers_of, present, record_view, text_column
+from .columnar import column_cells
+from .columns import coded_mask, codes_of, columns_of, numbers_of, present, record_view
 from .instruments import Instrument, instrument_codes, instrument_ranges, row_instruments
 from .schema import Problem
 
@@ -293,10 +294,11 @@ def table_problems(file: str | os.PathLike[str], header: Sequence[str], records:
                 for number0 in np.flatnonzero(coded_mask(group, scs, bool)).tolist()
                 for problem in scs[groups[number0]]]
     for order, arm in enumerate(("1", "2"), start=1):      # GRIM: only rows with a stat_type are scored
+        means = column_cells(records, list(header).index(f"mean{arm}"))
+        found = grim_messages(means, columns[f"n{arm}"], scorings, group)
         findings.extend((number0, order, Problem(file, number0 + 1, f"mean{arm}", message,
                                                  "error" if levels[number0] == "completers" else "warning"))
-                        for number0, message in grim_messages(text_column(header, records, f"mean{arm}"),
-                                                              columns[f"n{arm}"], scorings, group).items())
+                        for number0, message in found.items())
     findings.extend(_printed_cell_findings(header, records, rows, known, columns, file))
     findings.sort(key=operator.itemgetter(0, 1))      # stable: a rule's findings in a row keep their order
     return [problem for _, _, problem in findings] + arm_size_problems(rows, file)

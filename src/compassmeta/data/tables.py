@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..common.errors import InputError
-from .columnar import ColumnRecords, read_columns
+from .columnar import ColumnRecords, column_cells, read_columns
 
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 # the Frictionless number and integer grammars: ASCII digits, one decimal point, optional sign and
@@ -63,9 +63,7 @@ class Table:
         except ValueError:
             raise InputError(f"no column '{name}' (columns: {', '.join(self.header)})",
                              file=self.path, column=name) from None
-        if isinstance(self.rows, ColumnRecords):
-            return list(self.rows.columns[index])
-        return [row[index] for row in self.rows]
+        return list(column_cells(self.rows, index))
 
     def numeric_column(self, name: str, *, positive: bool = False) -> NDArray[np.float64]:
         """A column as floats: every cell must parse and be finite (and > 0 if ``positive``)."""
