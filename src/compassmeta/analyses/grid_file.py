@@ -168,12 +168,16 @@ def _study_size(entry: Any, path: Path | None) -> StudySize:
                      file=path, column=column)
 
 
+# a condition's factors: (kind, least value) of each, in a grid file and in simulate's options
+FACTORS = {"k": (int, 2), "tau2": (float, 0), "true_effect": (float, -math.inf)}
+
+
 def check_condition(k: int, tau2: float, true_effect: float, reps: int, n_min: int, n_max: int) -> None:
     """The one condition of ``simulate --k --tau2 --true-effect`` checked as a grid's factors are
     (finite, in range, reps x k that fits in memory): an InputError naming the factor otherwise."""
     spec = {"reps": reps, "k": k, "tau2": tau2, "true_effect": true_effect}
-    for key, kind, minimum in (("reps", int, 1), ("k", int, 2), ("tau2", float, 0),
-                               ("true_effect", float, -math.inf)):
+    _numbers(spec, "reps", None, int, 1)
+    for key, (kind, minimum) in FACTORS.items():
         _numbers(spec, key, None, kind, minimum)
     _study_size({"n_min": n_min, "n_max": n_max}, None)
     _checked_sizes(reps, (k,), None)
@@ -241,10 +245,11 @@ def read_grid(path: str | os.PathLike[str]) -> Grid:
     if seed is not None:
         seed = _numbers(spec, "seed", path, int, 0, largest=2 ** 63)[0]
     sizes = spec.get("study_size", {"n_min": 20, "n_max": 100})
-    reps, ks = _numbers(spec, "reps", path, int, 2)[0], _numbers(spec, "k", path, int, 2)
+    reps, ks = _numbers(spec, "reps", path, int, 2)[0], _numbers(spec, "k", path, *FACTORS["k"])
     _checked_sizes(reps, ks, path)
-    return Grid(path=str(path), reps=reps, seed=seed, k=ks, tau2=_numbers(spec, "tau2", path, float, 0),
-                true_effect=_numbers(spec, "true_effect", path, float, -math.inf),
+    tau2s = _numbers(spec, "tau2", path, *FACTORS["tau2"])
+    return Grid(path=str(path), reps=reps, seed=seed, k=ks, tau2=tau2s,
+                true_effect=_numbers(spec, "true_effect", path, *FACTORS["true_effect"]),
                 study_size=tuple(_study_size(entry, path) for entry in _as_list(sizes)),
                 estimators=_names(spec, "estimators", path, UNWEIGHTED_METHODS, "REML"),
                 ci_methods=_names(spec, "ci_methods", path, CI_METHODS, "z"), levels=levels, alpha=alpha)
